@@ -1,0 +1,31 @@
+#pragma once
+// Small string helpers with no dependencies: ASCII case folding, trimming,
+// number / size / duration parsing with overflow checks.
+#include <cstdint>
+#include <string>
+#include <string_view>
+
+namespace hearth {
+
+inline char AsciiLower(char c) { return (c >= 'A' && c <= 'Z') ? static_cast<char>(c + 32) : c; }
+bool EqualsIgnoreCase(std::string_view a, std::string_view b);
+std::string_view TrimOws(std::string_view s);  // spaces and tabs at both ends
+
+// Decimal digits only, no sign, no overflow past INT64_MAX. False otherwise.
+bool ParseUint(std::string_view s, uint64_t* out);
+// Hex digits only, at most 15 of them (so the value fits comfortably).
+bool ParseHex(std::string_view s, uint64_t* out);
+// "1048576", "64KiB", "16MiB", "1GiB", "10KB", "5MB" (KB/MB/GB are powers of 1000).
+bool ParseSize(std::string_view s, uint64_t* out);
+// "250ms", "10s", "5m", "1h", "1h30m"; a bare number means seconds.
+bool ParseDurationMillis(std::string_view s, int64_t* out);
+std::string FormatSize(uint64_t bytes);          // "16MiB" when exact, else bytes
+std::string FormatDurationMillis(int64_t ms);    // "30s", "250ms", "5m"
+
+// Does `list` (a comma-separated header value) contain `token`, case-insensitively?
+bool HeaderListHasToken(std::string_view list, std::string_view token);
+
+// Appends decimal digits of v.
+void AppendUint(std::string* out, uint64_t v);
+
+}  // namespace hearth

@@ -1,0 +1,279 @@
+#include "http/h1_connection.h"
+
+#include <cstring>
+#include <exception>
+
+#include "base/clock.h"
+#include "base/log.h"
+#include "base/strings.h"
+
+namespace hearth {
+namespace {
+constexpr size_t kInitialBuffer = 16 * 1024;
+constexpr size_t kMinReadSpace = 4 * 1024;
+constexpr size_t kCopySmallBody = 8 * 1024;  // smaller bodies are copied next to the head
+
+bool StatusHasNoBody(int status) { return status < 200 || status == 204 || status == 304; }
+
+void AppendHex(std::string* out, uint64_t v) {
+  char buf[20];
+  int n = 0;
+  do {
+    buf[n++] = "0123456789abcdef"[v & 15];
+    v >>= 4;
+  } while (v);
+  while (n) out->push_back(buf[--n]);
+}
+}  // namespace
+
+H1Connection::H1Connection(const H1Context* ctx, std::string peer_ip)
+    : ctx_(ctx), peer_ip_(std::move(peer_ip)) {}
+
+char* H1Connection::ReadBuffer(size_t* space) {
+  if (rstart_ == rend_) rstart_ = rend_ = 0;
+  if (rbuf_.size() < kInitialBuffer) rbuf_.resize(kInitialBuffer);
+  if (rbuf_.size() - rend_ < kMinReadSpace && rstart_ > 0) {
+    memmove(rbuf_.data(), rbuf_.data() + rstart_, rend_ - rstart_);
+    rend_ -= rstart_;
+    rstart_ = 0;
+    scan_from_ = 0;
+  }
+  size_t cap = ctx_->limits.max_header_bytes + kInitialBuffer;
+  if (rbuf_.size() - rend_ < kMinReadSpace && rbuf_.size() < cap) rbuf_.resize(cap);
+  *space = rbuf_.size() - rend_;
+  return rbuf_.data() + rend_;
+}
+
+void H1Connection::OnRead(size_t n) { rend_ += n; }
+
+void H1Connection::OnPeerEof() { peer_eof_ = true; }
+
+void H1Connection::Consume(size_t n) {
+  rstart_ += n;
+  scan_from_ = 0;
+  if (rstart_ == rend_) rstart_ = rend_ = 0;
+}
+
+void H1Connection::BeginShutdown(bool close_if_idle) {
+  shutting_down_ = true;
+  if (close_if_idle && state_ == State::kHead && rstart_ == rend_) state_ = State::kClosing;
+}
+
+void H1Connection::FailWith(int status, const char* reason) {
+  if (state_ == State::kClosing || state_ == State::kStreaming) {
+    state_ = State::kClosing;
+    return;
+  }
+  RespondError(status, reason);
+}
+
+void H1Connection::Advance() {
+  while (true) {
+    if (state_ == State::kClosing) return;
+    if (state_ == State::kStreaming) {
+      PumpStream();
+      if (state_ == State::kStreaming) return;
+      continue;
+    }
+    if (Backpressured()) return;
+    bool progressed = state_ == State::kHead ? StepHead() : StepBody();
+    if (!progressed) {
+      if (peer_eof_ && state_ != State::kClosing) state_ = State::kClosing;
+      return;
+    }
+  }
+}
+
+void H1Connection::RespondError(int status, const char* reason) {
+  res_.Reset();
+  res_.SetError(status, reason);
+  if (req_.method_text.empty()) req_.version_minor = 1;
+  Serialize(/*close=*/true);
+  if (ctx_->on_request) ctx_->on_request(req_, status, out_.bytes(), 0, true);
+  state_ = State::kClosing;
+}
+
+// Returns true if it made progress (a request was dispatched or a body begun).
+bool H1Connection::StepHead() {
+  if (rstart_ == rend_) return false;
+  std::string_view view(rbuf_.data() + rstart_, rend_ - rstart_);
+  req_.Reset();
+  HeadResult r = ParseRequestHead(view, ctx_->limits, &req_, scan_from_);
+  if (r.state == ParseState::kIncomplete) {
+    scan_from_ = view.size();
+    return false;
+  }
+  if (r.state == ParseState::kError) {
+    RespondError(r.status, r.reason);
+    return false;
+  }
+  req_.start_micros = MonoNowMicros();
+  if (req_.framing == BodyFraming::kNone) {
+    Dispatch();
+    Consume(r.consumed);
+    return true;
+  }
+  std::string_view after = view.substr(r.consumed);
+  if (req_.framing == BodyFraming::kLength && after.size() >= req_.content_length) {
+    req_.body.assign(after.data(), req_.content_length);
+    Dispatch();
+    Consume(r.consumed + req_.content_length);
+    return true;
+  }
+  // The body continues in later reads: keep the head somewhere stable.
+  head_store_.assign(view.data(), r.consumed);
+  int64_t start = req_.start_micros;
+  req_.Reset();
+  ParseRequestHead(head_store_, ctx_->limits, &req_);
+  req_.start_micros = start;
+  chunked_.Reset();
+  Consume(r.consumed);
+  if (req_.expect_continue && rstart_ == rend_) out_.Append("HTTP/1.1 100 Continue\r\n\r\n");
+  state_ = State::kBody;
+  return true;
+}
+
+bool H1Connection::StepBody() {
+  if (rstart_ == rend_) return false;
+  std::string_view in(rbuf_.data() + rstart_, rend_ - rstart_);
+  if (req_.framing == BodyFraming::kLength) {
+    size_t need = req_.content_length - req_.body.size();
+    size_t take = in.size() < need ? in.size() : need;
+    req_.body.append(in.data(), take);
+    Consume(take);
+    if (req_.body.size() < req_.content_length) return false;
+  } else {
+    size_t used = 0;
+    int status = 0;
+    const char* reason = "";
+    ParseState st = chunked_.Feed(in, &used, &req_.body, ctx_->limits.max_body_bytes, &status, &reason);
+    Consume(used);
+    if (st == ParseState::kError) {
+      RespondError(status, reason);
+      return false;
+    }
+    if (st == ParseState::kIncomplete) return false;
+  }
+  state_ = State::kHead;
+  Dispatch();
+  return true;
+}
+
+void H1Connection::Dispatch() {
+  res_.Reset();
+  req_.peer_ip = peer_ip_;
+  try {
+    (*ctx_->handler)(req_, res_);
+  } catch (const std::exception& e) {
+    Log(LogLevel::kError, "handler threw", {{"error", e.what()}, {"path", std::string(req_.path)}});
+    res_.Reset();
+    res_.SetError(500);
+  }
+  bool close = !req_.keep_alive || res_.close_connection || shutting_down_;
+  uint64_t before = out_.bytes();
+  Serialize(close);
+  if (ctx_->on_request)
+    ctx_->on_request(req_, res_.status, out_.bytes() - before, MonoNowMicros() - req_.start_micros,
+                     false);
+  if (state_ != State::kStreaming && close) state_ = State::kClosing;
+}
+
+void H1Connection::Serialize(bool close) {
+  std::string& h = out_.Scratch();
+  int status = res_.status;
+  h.append("HTTP/1.1 ");
+  AppendUint(&h, static_cast<uint64_t>(status));
+  h.push_back(' ');
+  h.append(StatusReason(status));
+  h.append("\r\nServer: hearth\r\n");
+  if (ctx_->date_line) h.append(*ctx_->date_line);
+  h.append(res_.fields);
+  bool head = req_.method == Method::kHead;
+  bool no_body = StatusHasNoBody(status);
+  bool streaming = res_.body_kind == Response::BodyKind::kStream && !no_body;
+  if (streaming) {
+    if (req_.version_minor >= 1) {
+      h.append("Transfer-Encoding: chunked\r\n");
+      stream_chunked_ = true;
+    } else {
+      close = true;  // HTTP/1.0: the end of the body is the end of the connection
+      stream_chunked_ = false;
+    }
+  } else if (!no_body) {
+    h.append("Content-Length: ");
+    AppendUint(&h, res_.BodyLength());
+    h.append("\r\n");
+  }
+  if (close) h.append("Connection: close\r\n");
+  else if (req_.version_minor == 0) h.append("Connection: keep-alive\r\n");
+  h.append("\r\n");
+  if (head || no_body) {
+    out_.CommitScratch();
+    if (streaming && close) state_ = State::kClosing;
+    return;
+  }
+  switch (res_.body_kind) {
+    case Response::BodyKind::kText:
+      if (res_.text.size() <= kCopySmallBody) {
+        h.append(res_.text);
+        out_.CommitScratch();
+      } else {
+        out_.CommitScratch();
+        auto shared = std::make_shared<const std::string>(std::move(res_.text));
+        out_.AppendShared(shared, 0, shared->size());
+      }
+      break;
+    case Response::BodyKind::kShared:
+      if (res_.length <= kCopySmallBody) {
+        h.append(res_.shared->data() + res_.offset, res_.length);
+        out_.CommitScratch();
+      } else {
+        out_.CommitScratch();
+        out_.AppendShared(res_.shared, res_.offset, res_.length);
+      }
+      break;
+    case Response::BodyKind::kFile:
+      out_.CommitScratch();
+      out_.AppendFile(res_.file, res_.offset, res_.length);
+      break;
+    case Response::BodyKind::kStream:
+      out_.CommitScratch();
+      stream_ = std::move(res_.stream);
+      stream_status_ = status;
+      state_ = State::kStreaming;
+      if (close) shutting_down_ = true;  // close once the stream ends
+      break;
+    case Response::BodyKind::kNone:
+      out_.CommitScratch();
+      break;
+  }
+}
+
+void H1Connection::PumpStream() {
+  std::string piece;
+  // Bounded so that a producer that keeps returning empty pieces cannot spin.
+  for (int i = 0; i < 1024 && out_.bytes() < kHighWater; ++i) {
+    piece.clear();
+    bool more = stream_(piece);
+    if (!piece.empty()) {
+      if (stream_chunked_) {
+        std::string& h = out_.Scratch();
+        AppendHex(&h, piece.size());
+        h.append("\r\n");
+        h.append(piece);
+        h.append("\r\n");
+        out_.CommitScratch();
+      } else {
+        out_.Append(piece);
+      }
+    }
+    if (!more) {
+      if (stream_chunked_) out_.Append("0\r\n\r\n");
+      stream_ = nullptr;
+      state_ = (shutting_down_ || !req_.keep_alive) ? State::kClosing : State::kHead;
+      return;
+    }
+  }
+}
+
+}  // namespace hearth

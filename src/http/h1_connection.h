@@ -1,0 +1,97 @@
+#pragma once
+// H1Connection: one HTTP/1.1 connection's protocol state, with no socket in it.
+// The worker feeds it bytes (ReadBuffer/OnRead), calls Advance(), and writes
+// out() to the socket; tests drive it the same way with no socket at all.
+//
+// States:
+//
+//   kHead --head with body--> kBody --body complete--> (dispatch) --> kHead
+//     |  \--head, no body--> (dispatch) --------------------------/    |
+//     |                          \--stream body--> kStreaming --done--/
+//     +--parse error, Connection: close, peer EOF, shutdown--> kClosing
+//
+// Responses go out in request order: a pipelined request is parsed only after
+// the previous response is fully queued, and not at all while more than
+// kHighWater bytes wait to be written (backpressure on the client).
+#include <cstdint>
+#include <functional>
+#include <string>
+
+#include "http/h1_parser.h"
+#include "http/request.h"
+#include "http/response.h"
+#include "http/router.h"
+#include "io/out_queue.h"
+
+namespace hearth {
+
+// What a connection needs from its worker. Shared by all of a worker's
+// connections; the worker may change `limits` between requests (reload).
+struct H1Context {
+  const Handler* handler = nullptr;
+  H1Limits limits;
+  const std::string* date_line = nullptr;  // "Date: ...\r\n", kept fresh by the worker
+  // Called once per answered request. `refused`: answered by the protocol layer
+  // itself (malformed, over a limit, timed out); the request may be partial.
+  std::function<void(const Request&, int status, uint64_t bytes_out, int64_t micros, bool refused)>
+      on_request;
+};
+
+class H1Connection {
+ public:
+  static constexpr uint64_t kHighWater = 256 * 1024;
+
+  H1Connection(const H1Context* ctx, std::string peer_ip);
+
+  // Space to read into (at least 4 KiB unless the head limit is reached).
+  char* ReadBuffer(size_t* space);
+  void OnRead(size_t n);
+  void OnPeerEof();
+  // Parses, dispatches and streams as far as it can without blocking.
+  void Advance();
+  OutQueue& out() { return out_; }
+
+  bool ShouldClose() const { return state_ == State::kClosing; }
+  bool InBody() const { return state_ == State::kBody; }
+  bool Streaming() const { return state_ == State::kStreaming; }
+  // Bytes of an unfinished request are buffered (header timeout applies).
+  bool HasPartialHead() const { return state_ == State::kHead && rstart_ != rend_; }
+  bool Backpressured() const { return out_.bytes() > kHighWater; }
+  // Graceful stop: finish the request in flight, then close. An idle
+  // connection closes at once if close_if_idle.
+  void BeginShutdown(bool close_if_idle);
+  // Answers `status` (e.g. 408) and closes; used by timeouts.
+  void FailWith(int status, const char* reason);
+
+ private:
+  enum class State { kHead, kBody, kStreaming, kClosing };
+
+  bool StepHead();
+  bool StepBody();
+  void Dispatch();
+  void Serialize(bool close);
+  void PumpStream();
+  void Consume(size_t n);
+  void RespondError(int status, const char* reason);
+
+  const H1Context* ctx_;
+  std::string peer_ip_;
+  State state_ = State::kHead;
+  bool peer_eof_ = false;
+  bool shutting_down_ = false;
+
+  std::string rbuf_;
+  size_t rstart_ = 0, rend_ = 0;
+  size_t scan_from_ = 0;
+  std::string head_store_;  // the head, while its body arrives over several reads
+  ChunkedDecoder chunked_;
+
+  Request req_;
+  Response res_;
+  OutQueue out_;
+  std::function<bool(std::string&)> stream_;
+  bool stream_chunked_ = false;
+  int stream_status_ = 0;
+};
+
+}  // namespace hearth

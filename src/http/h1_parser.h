@@ -1,0 +1,70 @@
+#pragma once
+// HTTP/1.1 request parsing (RFC 9112), hand-written and strict: anything
+// ambiguous or hostile is refused with the status a client should see.
+//
+// Refusals and their statuses:
+//   400  malformed request line or header, invalid character in a name or value,
+//        obs-fold, whitespace before ':', missing/duplicate Host in HTTP/1.1,
+//        Content-Length with Transfer-Encoding, conflicting Content-Lengths,
+//        chunked not last, Transfer-Encoding in HTTP/1.0, bad chunk framing
+//   413  declared or decoded body over the limit
+//   414  request target over the limit
+//   417  an Expect other than 100-continue
+//   431  header section over the limit (bytes or count)
+//   501  a transfer coding other than chunked; CONNECT
+//   505  an HTTP major version other than 1
+#include <cstddef>
+#include <cstdint>
+#include <string>
+#include <string_view>
+
+#include "http/request.h"
+
+namespace hearth {
+
+struct H1Limits {
+  size_t max_header_bytes = 16 * 1024;  // the whole head: request line and fields
+  size_t max_target_bytes = 8 * 1024;
+  size_t max_header_count = 100;
+  uint64_t max_body_bytes = 64ull << 20;
+};
+
+enum class ParseState { kIncomplete, kDone, kError };
+
+struct HeadResult {
+  ParseState state = ParseState::kIncomplete;
+  size_t consumed = 0;        // kDone: bytes of the head, including the blank line
+  int status = 0;             // kError: the status to answer with
+  const char* reason = "";    // kError: one line for the error body
+};
+
+// Parses one request head at the start of `buf`. On kDone, `req` views point
+// into `buf`. `scan_from` lets a caller that got kIncomplete skip bytes it
+// already searched (pass the previous buffer size; 0 the first time).
+HeadResult ParseRequestHead(std::string_view buf, const H1Limits& limits, Request* req,
+                            size_t scan_from = 0);
+
+// Incremental decoder for a chunked request body; trailers are read and dropped.
+class ChunkedDecoder {
+ public:
+  void Reset() { *this = ChunkedDecoder(); }
+  // Consumes bytes of `in` (all of them unless it reaches the end of the body),
+  // appending data to *body. kDone once the last chunk and trailers are read.
+  ParseState Feed(std::string_view in, size_t* consumed, std::string* body, uint64_t max_body,
+                  int* status, const char** reason);
+
+ private:
+  enum class S { kSize, kSizeWs, kExt, kSizeLf, kData, kDataCr, kDataLf, kTrailerStart, kTrailerLine,
+                 kTrailerLf, kEndLf, kDone };
+  S s_ = S::kSize;
+  uint64_t size_ = 0;
+  int digits_ = 0;
+  uint64_t remaining_ = 0;
+  size_t ext_bytes_ = 0;
+  size_t trailer_bytes_ = 0;
+};
+
+// tchar from RFC 9110 §5.6.2.
+bool IsTokenChar(unsigned char c);
+
+}  // namespace hearth

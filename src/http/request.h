@@ -1,0 +1,50 @@
+#pragma once
+// Request: what every protocol (HTTP/1 now, HTTP/2 later) hands to Dispatch().
+// Views point into the connection's read buffer and stay valid until the
+// handler returns; a handler that needs a value later copies it.
+#include <cstdint>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace hearth {
+
+enum class Method { kGet, kHead, kPost, kPut, kDelete, kPatch, kOptions, kConnect, kTrace, kOther };
+Method MethodFromText(std::string_view text);
+
+struct HeaderField {
+  std::string_view name;
+  std::string_view value;
+};
+
+enum class BodyFraming { kNone, kLength, kChunked };
+
+struct Request {
+  Method method = Method::kGet;
+  std::string_view method_text;
+  std::string_view target;     // as sent: origin-form, absolute-form, asterisk
+  std::string_view path;       // percent-encoded path, always starts with '/' (or "*")
+  std::string_view query;      // after '?', without it
+  std::string_view authority;  // host[:port] from the absolute-form target or Host
+  int version_minor = 1;       // HTTP/1.0 or HTTP/1.1 (2 for HTTP/2)
+  bool keep_alive = true;
+  bool expect_continue = false;
+  BodyFraming framing = BodyFraming::kNone;
+  uint64_t content_length = 0;
+  std::vector<HeaderField> headers;
+  std::string body;
+  std::string_view peer_ip;
+  int64_t start_micros = 0;
+
+  // First header with this name (case-insensitive), or "" if absent.
+  std::string_view Header(std::string_view name) const;
+  bool HasHeader(std::string_view name) const;
+  // Host without the port, lower-cased into `host_lower_`.
+  std::string_view HostName() const { return host_lower_; }
+
+  void Reset();  // keeps capacity for the next request on the connection
+
+  std::string host_lower_;
+};
+
+}  // namespace hearth

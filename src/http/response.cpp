@@ -1,0 +1,83 @@
+#include "http/response.h"
+
+#include "base/strings.h"
+
+namespace hearth {
+
+void Response::SetHeader(std::string_view name, std::string_view value) {
+  fields.append(name);
+  fields.append(": ");
+  fields.append(value);
+  fields.append("\r\n");
+}
+
+std::string_view Response::FindHeader(std::string_view name) const {
+  std::string_view f = fields;
+  while (!f.empty()) {
+    size_t eol = f.find("\r\n");
+    std::string_view line = f.substr(0, eol);
+    size_t colon = line.find(':');
+    if (colon != std::string_view::npos && EqualsIgnoreCase(line.substr(0, colon), name))
+      return TrimOws(line.substr(colon + 1));
+    if (eol == std::string_view::npos) break;
+    f.remove_prefix(eol + 2);
+  }
+  return {};
+}
+
+void Response::SetText(int status_code, std::string_view content_type, std::string body) {
+  status = status_code;
+  body_kind = BodyKind::kText;
+  text = std::move(body);
+  SetHeader("Content-Type", content_type);
+}
+
+void Response::SetShared(std::shared_ptr<const std::string> data, uint64_t off, uint64_t len) {
+  body_kind = BodyKind::kShared;
+  shared = std::move(data);
+  offset = off;
+  length = len;
+}
+
+void Response::SetFile(std::shared_ptr<SharedFd> fd, uint64_t off, uint64_t len) {
+  body_kind = BodyKind::kFile;
+  file = std::move(fd);
+  offset = off;
+  length = len;
+}
+
+void Response::SetError(int status_code, std::string_view reason) {
+  std::string body;
+  AppendUint(&body, static_cast<uint64_t>(status_code));
+  body.push_back(' ');
+  body.append(StatusReason(status_code));
+  body.push_back('\n');
+  if (!reason.empty()) {
+    body.append(reason);
+    body.push_back('\n');
+  }
+  SetText(status_code, "text/plain; charset=utf-8", std::move(body));
+}
+
+uint64_t Response::BodyLength() const {
+  switch (body_kind) {
+    case BodyKind::kText: return text.size();
+    case BodyKind::kShared:
+    case BodyKind::kFile: return length;
+    default: return 0;
+  }
+}
+
+void Response::Reset() {
+  status = 200;
+  body_kind = BodyKind::kNone;
+  text.clear();
+  shared.reset();
+  file.reset();
+  offset = length = 0;
+  stream = nullptr;
+  close_connection = false;
+  fields.clear();
+}
+
+}  // namespace hearth

@@ -1,0 +1,55 @@
+#pragma once
+// Response: what a handler fills in. The protocol layer adds framing headers
+// (Date, Server, Content-Length or chunked, Connection) and writes it out.
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+#include <string_view>
+
+#include "io/out_queue.h"
+
+namespace hearth {
+
+struct Response {
+  enum class BodyKind {
+    kNone,     // no body (e.g. 204, 304)
+    kText,     // `text`
+    kShared,   // `shared` [offset, offset+length): immutable bytes shared with a cache
+    kFile,     // `file` [offset, offset+length): sent with sendfile
+    kStream,   // `stream` is pulled until it returns false; length unknown (chunked)
+  };
+
+  int status = 200;
+  BodyKind body_kind = BodyKind::kNone;
+  std::string text;
+  std::shared_ptr<const std::string> shared;
+  std::shared_ptr<SharedFd> file;
+  uint64_t offset = 0;
+  uint64_t length = 0;
+  // Appends the next piece to `out`; returns false when the body is complete.
+  std::function<bool(std::string& out)> stream;
+  bool close_connection = false;  // handler asks the connection to close after this
+
+  // Header fields other than the framing ones, already serialized
+  // ("Name: value\r\n" each); cheap to append, reused across requests.
+  std::string fields;
+
+  void SetHeader(std::string_view name, std::string_view value);
+  // Value of a header set by the handler, or "" (a linear scan: rare use).
+  std::string_view FindHeader(std::string_view name) const;
+  // A small text body with its Content-Type.
+  void SetText(int status_code, std::string_view content_type, std::string body);
+  void SetShared(std::shared_ptr<const std::string> data, uint64_t off, uint64_t len);
+  void SetFile(std::shared_ptr<SharedFd> fd, uint64_t off, uint64_t len);
+  // A short plain-text error page: "404 Not Found\n" plus an optional reason line.
+  void SetError(int status_code, std::string_view reason = {});
+  uint64_t BodyLength() const;  // for kText/kShared/kFile
+
+  void Reset();
+};
+
+// "Not Found" for 404; "Unknown" for codes it does not know.
+std::string_view StatusReason(int status);
+
+}  // namespace hearth

@@ -1,0 +1,104 @@
+#include "server/builtin.h"
+
+#include <nlohmann/json.hpp>
+
+#include "base/clock.h"
+#include "base/strings.h"
+#include "base/version.h"
+
+namespace hearth {
+namespace {
+
+constexpr const char* kWelcome = R"(<!doctype html>
+<html lang="en">
+<head>
+<meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<title>hearth is running</title>
+<style>
+  body { font: 16px/1.5 system-ui, sans-serif; max-width: 40rem; margin: 4rem auto; padding: 0 1rem; color: #222; }
+  h1 { font-size: 1.8rem; margin-bottom: .2rem; }
+  code { background: #f3f0ea; padding: .1rem .3rem; border-radius: 4px; }
+  .flame { color: #d9480f; }
+</style>
+</head>
+<body>
+<h1><span class="flame">&#128293;</span> hearth is running</h1>
+<p>This is the welcome page: no site is being served yet.</p>
+<ul>
+  <li>Serve a folder: <code>hearth serve --root ./public</code></li>
+  <li>Health: <a href="/_hearth/health"><code>/_hearth/health</code></a></li>
+  <li>Metrics (Prometheus): <a href="/_hearth/metrics"><code>/_hearth/metrics</code></a></li>
+  <li>Settings: <code>hearth config</code>, and <code>hearth serve --help</code></li>
+</ul>
+</body>
+</html>
+)";
+
+}  // namespace
+
+void AddBuiltinRoutes(Router* router, const BuiltinContext* ctx, bool welcome_page) {
+  router->Add("", "/_hearth/", [](Request&, Response& res) { res.SetError(404); });
+  router->Add("", "/_hearth/health", [ctx](Request& req, Response& res) {
+    if (req.method != Method::kGet && req.method != Method::kHead) {
+      res.SetError(405);
+      res.SetHeader("Allow", "GET, HEAD");
+      return;
+    }
+    nlohmann::json j = {{"status", "ok"},
+                        {"version", kVersion},
+                        {"uptime_seconds", (MonoNowMillis() - ctx->start_mono_ms) / 1000},
+                        {"workers", ctx->workers},
+                        {"connections", ctx->open_connections()}};
+    res.SetText(200, "application/json", j.dump() + "\n");
+    res.SetHeader("Cache-Control", "no-store");
+  });
+  router->Add("", "/_hearth/metrics", [ctx](Request& req, Response& res) {
+    if (req.method != Method::kGet && req.method != Method::kHead) {
+      res.SetError(405);
+      res.SetHeader("Allow", "GET, HEAD");
+      return;
+    }
+    double uptime = static_cast<double>(MonoNowMillis() - ctx->start_mono_ms) / 1000.0;
+    res.SetText(200, "text/plain; version=0.0.4; charset=utf-8", RenderPrometheus(ctx->metrics(), uptime));
+    res.SetHeader("Cache-Control", "no-store");
+  });
+  if (ctx->test_endpoints) {
+    router->Add("", "/_hearth/debug/echo", [](Request& req, Response& res) {
+      std::string len;
+      AppendUint(&len, req.body.size());
+      res.SetText(200, "application/octet-stream", req.body);
+      res.SetHeader("X-Body-Length", len);
+    });
+    router->Add("", "/_hearth/debug/stream", [](Request& req, Response& res) {
+      // A body of unknown length, sent chunked: N pieces of "piece i\n".
+      uint64_t n = 3;
+      ParseUint(req.query.substr(0, req.query.find('&')), &n);
+      auto i = std::make_shared<uint64_t>(0);
+      res.status = 200;
+      res.SetHeader("Content-Type", "text/plain; charset=utf-8");
+      res.body_kind = Response::BodyKind::kStream;
+      res.stream = [i, n](std::string& out) {
+        if (*i >= n) return false;
+        out = "piece " + std::to_string((*i)++) + "\n";
+        return *i < n;
+      };
+    });
+  }
+  if (welcome_page) {
+    router->Add("", "/", [](Request& req, Response& res) {
+      if (req.path != "/") {
+        res.SetError(404);
+        return;
+      }
+      if (req.method != Method::kGet && req.method != Method::kHead) {
+        res.SetError(405);
+        res.SetHeader("Allow", "GET, HEAD");
+        return;
+      }
+      res.SetText(200, "text/html; charset=utf-8", kWelcome);
+    });
+  }
+}
+
+}  // namespace hearth

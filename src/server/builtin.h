@@ -1,0 +1,24 @@
+#pragma once
+// Handlers hearth answers itself: the welcome page, /_hearth/health,
+// /_hearth/metrics, and (only with HEARTH_TEST_ENDPOINTS=1) a debug echo used
+// by the end-to-end tests to exercise request bodies.
+#include <functional>
+#include <string>
+#include <vector>
+
+#include "http/router.h"
+#include "server/metrics.h"
+
+namespace hearth {
+
+struct BuiltinContext {
+  int64_t start_mono_ms = 0;
+  int workers = 0;
+  std::function<std::vector<const WorkerMetrics*>()> metrics;
+  std::function<int64_t()> open_connections;
+  bool test_endpoints = false;
+};
+
+void AddBuiltinRoutes(Router* router, const BuiltinContext* ctx, bool welcome_page);
+
+}  // namespace hearth

@@ -1,0 +1,254 @@
+#include "server/server.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <sched.h>
+#include <signal.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <filesystem>
+#include <thread>
+
+#include "base/clock.h"
+#include "base/log.h"
+#include "base/version.h"
+#include "files/file_handler.h"
+#include "io/socket.h"
+
+extern char** environ;
+
+namespace hearth {
+namespace {
+
+int CpuCount() {
+  cpu_set_t set;
+  if (sched_getaffinity(0, sizeof set, &set) == 0) {
+    int n = CPU_COUNT(&set);
+    if (n > 0) return n;
+  }
+  unsigned n = std::thread::hardware_concurrency();
+  return n ? static_cast<int>(n) : 1;
+}
+
+Result<int> LockDataDir(const std::string& dir) {
+  std::error_code ec;
+  std::filesystem::create_directories(dir, ec);
+  if (ec) return Error{"cannot create data folder \"" + dir + "\": " + ec.message()};
+  std::string path = dir + "/hearth.lock";
+  int fd = open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+  if (fd < 0) return Error{"cannot open " + path + ": " + strerror(errno)};
+  if (flock(fd, LOCK_EX | LOCK_NB) != 0) {
+    char pid[32] = "";
+    ssize_t n = pread(fd, pid, sizeof pid - 1, 0);
+    if (n > 0) pid[n] = '\0';
+    close(fd);
+    std::string p(pid);
+    while (!p.empty() && (p.back() == '\n' || p.back() == ' ')) p.pop_back();
+    return Error{"data folder \"" + dir + "\" is in use by another hearth" +
+                 (p.empty() ? std::string() : " (pid " + p + ")")};
+  }
+  std::string me = std::to_string(getpid()) + "\n";
+  if (ftruncate(fd, 0) == 0) {
+    ssize_t w = pwrite(fd, me.data(), me.size(), 0);
+    (void)w;
+  }
+  return fd;
+}
+
+// OPTIONS * and TRACE are answered here, before any route sees them.
+void MethodGuard(Request& req, Response& res, const Handler& next) {
+  if (req.method == Method::kTrace) {
+    res.SetError(405);
+    res.SetHeader("Allow", "GET, HEAD, POST, PUT, PATCH, DELETE, OPTIONS");
+    return;
+  }
+  if (req.method == Method::kOptions && req.path == "*") {
+    res.status = 204;
+    res.SetHeader("Allow", "GET, HEAD, POST, PUT, PATCH, DELETE, OPTIONS");
+    return;
+  }
+  next(req, res);
+}
+
+}  // namespace
+
+void Server::BlockSignals() {
+  sigset_t set;
+  sigemptyset(&set);
+  sigaddset(&set, SIGINT);
+  sigaddset(&set, SIGTERM);
+  sigaddset(&set, SIGHUP);
+  pthread_sigmask(SIG_BLOCK, &set, nullptr);
+  signal(SIGPIPE, SIG_IGN);
+}
+
+Result<std::unique_ptr<Server>> Server::Start(ServeOptions options) {
+  std::unique_ptr<Server> srv(new Server());
+  srv->options_ = std::move(options);
+  const Settings& s = srv->options_.settings;
+  SetLogLevel(s.log_level);
+
+  auto lock = LockDataDir(s.data);
+  if (!lock.ok()) return lock.error();
+  srv->lock_fd_ = *lock;
+
+  if (auto st = srv->shared_.access_log.Open(s.access_log); !st.ok()) return st.error();
+  srv->shared_.settings = s;
+
+  auto addr = ParseListenAddress(s.http);
+  if (!addr.ok()) return Error{"http: " + addr.error().message};
+  int nworkers = s.workers > 0 ? static_cast<int>(s.workers) : CpuCount();
+
+  if (!s.root.empty()) {
+    struct stat st;
+    if (stat(s.root.c_str(), &st) != 0 || !S_ISDIR(st.st_mode))
+      return Error{"root \"" + s.root + "\" is not a folder"};
+  }
+
+  // The first listener resolves port 0; the others join it with SO_REUSEPORT.
+  std::vector<int> fds;
+  SocketAddress bind_addr = *addr;
+  for (int i = 0; i < nworkers; ++i) {
+    auto fd = ListenReusePort(bind_addr, 4096);
+    if (!fd.ok()) {
+      for (int f : fds) close(f);
+      return fd.error();
+    }
+    if (i == 0) bind_addr = LocalAddress(*fd);
+    fds.push_back(*fd);
+  }
+  srv->port_ = bind_addr.Port();
+
+  srv->builtin_.start_mono_ms = MonoNowMillis();
+  srv->builtin_.workers = nworkers;
+  srv->builtin_.test_endpoints = getenv("HEARTH_TEST_ENDPOINTS") && std::string(getenv("HEARTH_TEST_ENDPOINTS")) == "1";
+  Server* raw = srv.get();
+  srv->builtin_.metrics = [raw] {
+    std::vector<const WorkerMetrics*> out;
+    for (auto& w : raw->workers_) out.push_back(&w->metrics());
+    return out;
+  };
+  srv->builtin_.open_connections = [raw] { return raw->shared_.open_connections.load(); };
+
+  for (int i = 0; i < nworkers; ++i) {
+    auto router = std::make_shared<Router>();
+    AddBuiltinRoutes(router.get(), &srv->builtin_, s.root.empty());
+    if (!s.root.empty()) {
+      FileHandlerOptions fo;
+      fo.root = s.root;
+      fo.cache_bytes = s.file_cache_size;
+      auto fh = FileHandler::Create(fo);
+      if (!fh.ok()) {
+        for (size_t j = static_cast<size_t>(i); j < fds.size(); ++j) close(fds[j]);
+        return fh.error();  // workers made so far close their listeners
+      }
+      std::shared_ptr<FileHandler> handler(std::move(fh).value());
+      router->Add("", "/", [handler](Request& req, Response& res) { handler->Serve(req, res); });
+    }
+    Handler root = Compose({MethodGuard}, [router](Request& req, Response& res) { router->Serve(req, res); });
+    srv->workers_.push_back(std::make_unique<Worker>(i, &srv->shared_, fds[static_cast<size_t>(i)], std::move(root)));
+  }
+  for (auto& w : srv->workers_) w->Start();
+  Log(LogLevel::kInfo, "listening",
+      {{"addr", bind_addr.ToString()}, {"workers", nworkers}, {"version", kVersion},
+       {"data", s.data}, {"root", s.root}});
+  return srv;
+}
+
+Server::~Server() {
+  if (!workers_.empty() && !AllFinished()) {
+    SignalStop();
+    for (auto& w : workers_) w->Join();
+  }
+  workers_.clear();
+  if (lock_fd_ >= 0) close(lock_fd_);
+}
+
+void Server::SignalStop() {
+  stopping_ = true;
+  shared_.stop.store(true);
+  for (auto& w : workers_) w->Wake();
+}
+
+bool Server::AllFinished() const {
+  for (auto& w : workers_)
+    if (!w->finished()) return false;
+  return true;
+}
+
+void Server::Stop() {
+  SignalStop();
+  for (auto& w : workers_) w->Join();
+}
+
+void Server::Reload() {
+  auto loaded = LoadSettings(options_.config_path, environ, options_.flags);
+  if (!loaded.ok()) {
+    Log(LogLevel::kError, "reload failed; keeping the running settings", {{"error", loaded.error().message}});
+    return;
+  }
+  Settings next = std::move(loaded).value();
+  nlohmann::json changed = nlohmann::json::array();
+  {
+    std::lock_guard<std::mutex> lock(shared_.settings_mu);
+    const Settings& cur = shared_.settings;
+    for (const auto& spec : SettingSpecs()) {
+      const auto& before = cur.origins.at(spec.name).text;
+      const auto& after = next.origins.at(spec.name).text;
+      if (!spec.live) {
+        if (before != after)
+          Log(LogLevel::kWarn, "setting changed but needs a restart", {{"setting", spec.name}});
+        std::visit([&](auto field) { next.*field = cur.*field; }, spec.field);
+        next.origins[spec.name] = cur.origins.at(spec.name);
+      } else if (before != after) {
+        changed.push_back(spec.name);
+      }
+    }
+  }
+  if (auto st = shared_.access_log.Open(next.access_log); !st.ok()) {
+    Log(LogLevel::kError, "reload failed; keeping the running settings", {{"error", st.error().message}});
+    return;
+  }
+  SetLogLevel(next.log_level);
+  {
+    std::lock_guard<std::mutex> lock(shared_.settings_mu);
+    shared_.settings = std::move(next);
+    shared_.settings_generation.fetch_add(1);
+  }
+  for (auto& w : workers_) w->Wake();
+  Log(LogLevel::kInfo, "reloaded", {{"changed", changed}});
+}
+
+int Server::RunUntilSignalled() {
+  sigset_t set;
+  sigemptyset(&set);
+  sigaddset(&set, SIGINT);
+  sigaddset(&set, SIGTERM);
+  sigaddset(&set, SIGHUP);
+  while (true) {
+    timespec tick{0, 100 * 1000 * 1000};
+    int sig = sigtimedwait(&set, nullptr, &tick);
+    if (sig < 0) {
+      if (stopping_ && AllFinished()) break;
+      continue;
+    }
+    if (sig == SIGHUP) {
+      Reload();
+      continue;
+    }
+    if (stopping_) {
+      Log(LogLevel::kWarn, "second stop signal: exiting without waiting");
+      _exit(1);
+    }
+    Log(LogLevel::kInfo, "stopping", {{"signal", sig == SIGINT ? "SIGINT" : "SIGTERM"}});
+    SignalStop();
+  }
+  for (auto& w : workers_) w->Join();
+  Log(LogLevel::kInfo, "stopped");
+  return 0;
+}
+
+}  // namespace hearth

@@ -1,0 +1,56 @@
+#pragma once
+// Server: the composition root. Builds the parts from Settings, starts them in
+// order, and stops them in reverse; a failed start leaves nothing running,
+// bound or locked.
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "base/result.h"
+#include "server/builtin.h"
+#include "server/settings.h"
+#include "server/worker.h"
+
+namespace hearth {
+
+struct ServeOptions {
+  Settings settings;
+  std::string config_path;                   // re-read on SIGHUP
+  std::map<std::string, std::string> flags;  // re-applied on SIGHUP
+};
+
+class Server {
+ public:
+  // Creates and locks the data folder, binds the listeners, starts the workers.
+  static Result<std::unique_ptr<Server>> Start(ServeOptions options);
+  ~Server();
+
+  // Blocks the calling thread (which must have SIGINT, SIGTERM and SIGHUP
+  // blocked, see BlockSignals) until SIGTERM or SIGINT has stopped the server.
+  // SIGHUP reloads settings. Returns the process exit code.
+  int RunUntilSignalled();
+  // Call before any thread is created, so every thread inherits the mask.
+  static void BlockSignals();
+
+  void Reload();
+  // Graceful stop: no new connections, in-flight requests finish (bounded by
+  // shutdown-timeout). Returns once every worker is done.
+  void Stop();
+  int port() const { return port_; }
+
+ private:
+  Server() = default;
+  void SignalStop();
+  bool AllFinished() const;
+
+  ServeOptions options_;
+  WorkerShared shared_;
+  BuiltinContext builtin_;
+  std::vector<std::unique_ptr<Worker>> workers_;
+  int lock_fd_ = -1;
+  int port_ = 0;
+  bool stopping_ = false;
+};
+
+}  // namespace hearth

@@ -1,0 +1,190 @@
+#include "server/settings.h"
+
+#include <cstring>
+#include <fstream>
+#include <sstream>
+
+#include <nlohmann/json.hpp>
+#include <toml++/toml.h>
+
+#include "base/strings.h"
+#include "io/socket.h"
+
+namespace hearth {
+namespace {
+
+using T = SettingType;
+using S = Settings;
+const std::vector<SettingSpec> kSettingSpecs = {
+    {"data", T::kString, &S::data, "./hearth-data", "data folder (created if missing)", false, 1},
+    {"http", T::kAddress, &S::http, "127.0.0.1:8080", "HTTP listen address, HOST:PORT (port 0 picks a free one)", false},
+    {"root", T::kString, &S::root, "", "serve this folder as a static site (like caddy file-server)", false},
+    {"workers", T::kInt, &S::workers, "0", "worker threads, each with its own event loop; 0 = one per core", false, 0, 1024},
+    {"log-level", T::kLogLevel, &S::log_level, "info", "debug, info, warn or error", true},
+    {"access-log", T::kString, &S::access_log, "off", "access log (NDJSON): off, stderr, or a file path (reopened on SIGHUP)", true, 1},
+    {"max-connections", T::kInt, &S::max_connections, "10000", "open connections at most; past it, new ones wait in the kernel's queue", true, 1, 10000000},
+    {"max-header-size", T::kSize, &S::max_header_size, "16KiB", "request line and header fields at most (431 past it)", true, 256, 1 << 20},
+    {"max-target-size", T::kSize, &S::max_target_size, "8KiB", "request target at most (414 past it)", true, 16, 1 << 20},
+    {"max-body-size", T::kSize, &S::max_body_size, "64MiB", "request body at most (413 past it)", true},
+    {"header-timeout", T::kDuration, &S::header_timeout_ms, "10s", "time a client has to send a whole request head", true},
+    {"body-timeout", T::kDuration, &S::body_timeout_ms, "30s", "longest pause while a request body arrives", true},
+    {"keepalive-timeout", T::kDuration, &S::keepalive_timeout_ms, "60s", "idle keep-alive connections close after this", true},
+    {"write-timeout", T::kDuration, &S::write_timeout_ms, "30s", "longest a client may take to accept response bytes", true},
+    {"shutdown-timeout", T::kDuration, &S::shutdown_timeout_ms, "30s", "on SIGTERM, how long in-flight requests may take to finish", true},
+    {"file-cache-size", T::kSize, &S::file_cache_size, "64MiB", "per worker: memory for the contents of small static files", false},
+};
+
+// Parses `text` as the spec's type into its field of *s; on failure *why says
+// what was expected.
+bool ParseInto(const SettingSpec& spec, std::string_view text, Settings* s, std::string* why) {
+  switch (spec.type) {
+    case T::kString:
+      if (spec.min > 0 && text.empty()) { *why = "must not be empty"; return false; }
+      s->*std::get<std::string S::*>(spec.field) = text;
+      return true;
+    case T::kAddress: {
+      auto a = ParseListenAddress(text);
+      if (!a.ok()) { *why = a.error().message; return false; }
+      s->*std::get<std::string S::*>(spec.field) = text;
+      return true;
+    }
+    case T::kInt: {
+      uint64_t v;
+      if (!ParseUint(text, &v) || static_cast<int64_t>(v) < spec.min || static_cast<int64_t>(v) > spec.max) {
+        *why = "expected a whole number from " + std::to_string(spec.min) + " to " + std::to_string(spec.max);
+        return false;
+      }
+      s->*std::get<int64_t S::*>(spec.field) = static_cast<int64_t>(v);
+      return true;
+    }
+    case T::kSize: {
+      uint64_t v;
+      if (!ParseSize(text, &v)) { *why = "expected a size such as 16KiB, 1MiB or 1048576"; return false; }
+      if (static_cast<int64_t>(v) < spec.min || static_cast<int64_t>(v) > spec.max) {
+        *why = "must be from " + FormatSize(static_cast<uint64_t>(spec.min)) + " to " +
+               FormatSize(static_cast<uint64_t>(spec.max));
+        return false;
+      }
+      s->*std::get<uint64_t S::*>(spec.field) = v;
+      return true;
+    }
+    case T::kDuration: {
+      int64_t ms;
+      if (!ParseDurationMillis(text, &ms)) { *why = "expected a duration such as 500ms, 10s, 5m or 1h"; return false; }
+      s->*std::get<int64_t S::*>(spec.field) = ms;
+      return true;
+    }
+    case T::kLogLevel:
+      if (!ParseLogLevel(text, &(s->*std::get<LogLevel S::*>(spec.field)))) {
+        *why = "expected debug, info, warn or error";
+        return false;
+      }
+      return true;
+  }
+  return false;
+}
+
+const SettingSpec* FindSpec(std::string_view name) {
+  for (const auto& s : kSettingSpecs)
+    if (name == s.name) return &s;
+  return nullptr;
+}
+
+}  // namespace
+
+const std::vector<SettingSpec>& SettingSpecs() { return kSettingSpecs; }
+
+std::string EnvNameFor(std::string_view setting) {
+  std::string out = "HEARTH_";
+  for (char c : setting) out.push_back(c == '-' ? '_' : static_cast<char>(toupper(static_cast<unsigned char>(c))));
+  return out;
+}
+
+bool IsReservedEnv(std::string_view name) {
+  return name == "HEARTH_TEST_ENDPOINTS" || name == "HEARTH_TOKEN" || name == "HEARTH_SERVER" ||
+         name == "HEARTH_BIN" || name == "HEARTH_CONFIG";
+}
+
+Result<Settings> LoadSettings(const std::string& config_path, char** env,
+                              const std::map<std::string, std::string>& flags) {
+  std::map<std::string, Settings::Origin> layers;
+  for (const auto& spec : kSettingSpecs) layers[spec.name] = {spec.default_text, "default"};
+
+  if (!config_path.empty()) {
+    toml::table tbl;
+    try {
+      tbl = toml::parse_file(config_path);
+    } catch (const toml::parse_error& e) {
+      std::ostringstream msg;
+      msg << "config " << config_path << ":" << e.source().begin.line << ": " << e.description();
+      return Error{msg.str()};
+    }
+    for (auto&& [key, node] : tbl) {
+      std::string k(key.str());
+      if (!FindSpec(k)) return Error{"config " + config_path + ": unknown setting \"" + k + "\""};
+      std::string text;
+      if (auto v = node.value_exact<std::string>()) text = *v;
+      else if (auto i = node.value_exact<int64_t>()) text = std::to_string(*i);
+      else if (auto b = node.value_exact<bool>()) text = *b ? "true" : "false";
+      else return Error{"config " + config_path + ": setting \"" + k + "\" must be a string or a number"};
+      layers[k] = {text, "config"};
+    }
+  }
+  if (env) {
+    for (char** e = env; *e; ++e) {
+      std::string_view kv(*e);
+      if (kv.substr(0, 7) != "HEARTH_") continue;
+      size_t eq = kv.find('=');
+      std::string_view name = kv.substr(0, eq);
+      std::string_view value = eq == std::string_view::npos ? std::string_view() : kv.substr(eq + 1);
+      if (IsReservedEnv(name)) continue;
+      const SettingSpec* found = nullptr;
+      for (const auto& spec : kSettingSpecs)
+        if (EnvNameFor(spec.name) == name) found = &spec;
+      if (!found) return Error{"unknown environment variable " + std::string(name) + " (not a hearth setting)"};
+      layers[found->name] = {std::string(value), "env"};
+    }
+  }
+  for (const auto& [name, value] : flags) {
+    if (!FindSpec(name)) return Error{"unknown setting \"" + name + "\""};
+    layers[name] = {value, "flag"};
+  }
+
+  Settings s;
+  for (const auto& spec : kSettingSpecs) {
+    const auto& origin = layers[spec.name];
+    std::string why;
+    if (!ParseInto(spec, origin.text, &s, &why)) {
+      std::string where = origin.source == "env" ? " (from " + EnvNameFor(spec.name) + ")"
+                          : origin.source == "config" ? " (from " + config_path + ")"
+                          : origin.source == "flag" ? " (from --" + std::string(spec.name) + ")" : "";
+      return Error{"invalid value \"" + origin.text + "\" for " + spec.name + where + ": " + why};
+    }
+  }
+  s.origins = std::move(layers);
+  return s;
+}
+
+std::string RenderSettingsToml(const Settings& s) {
+  std::string out;
+  for (const auto& spec : kSettingSpecs) {
+    const auto& o = s.origins.at(spec.name);
+    out += spec.name;
+    out += " = ";
+    if (spec.type == SettingType::kInt) out += o.text;
+    else out += nlohmann::json(o.text).dump();
+    out += "  # " + o.source + (spec.live ? "" : ", restart to change") + "\n";
+  }
+  return out;
+}
+
+std::string RenderSettingsJson(const Settings& s) {
+  nlohmann::json j = nlohmann::json::object();
+  for (const auto& spec : kSettingSpecs) {
+    const auto& o = s.origins.at(spec.name);
+    j[spec.name] = {{"value", o.text}, {"source", o.source}, {"live", spec.live}, {"help", spec.help}};
+  }
+  return j.dump(2) + "\n";
+}
+
+}  // namespace hearth

@@ -1,0 +1,79 @@
+#pragma once
+// Settings are declared once, in kSettingSpecs (settings.cpp): name, type,
+// default, help, and whether a running server picks up a change on SIGHUP.
+// Command-line flags, the TOML file (--config), HEARTH_* environment variables,
+// validation and `hearth config` all come from that table.
+//
+// Precedence, lowest first: default < TOML file < environment < flag.
+#include <cstdint>
+#include <map>
+#include <string>
+#include <string_view>
+#include <variant>
+#include <vector>
+
+#include "base/log.h"
+#include "base/result.h"
+
+namespace hearth {
+
+struct Settings {
+  std::string data;
+  std::string http;
+  std::string root;
+  int64_t workers = 0;
+  LogLevel log_level = LogLevel::kInfo;
+  std::string access_log;
+  int64_t max_connections = 0;
+  uint64_t max_header_size = 0;
+  uint64_t max_target_size = 0;
+  uint64_t max_body_size = 0;
+  int64_t header_timeout_ms = 0;
+  int64_t body_timeout_ms = 0;
+  int64_t keepalive_timeout_ms = 0;
+  int64_t write_timeout_ms = 0;
+  int64_t shutdown_timeout_ms = 0;
+  uint64_t file_cache_size = 0;
+
+  // name -> the text it was given and where it came from.
+  struct Origin {
+    std::string text;
+    std::string source;  // "default", "config", "env", "flag"
+  };
+  std::map<std::string, Origin> origins;
+};
+
+enum class SettingType { kString, kInt, kSize, kDuration, kLogLevel, kAddress };
+
+using SettingField = std::variant<std::string Settings::*, int64_t Settings::*, uint64_t Settings::*,
+                                  LogLevel Settings::*>;
+
+struct SettingSpec {
+  const char* name;   // flag "--name", TOML key "name", env HEARTH_NAME (dashes -> underscores)
+  SettingType type;
+  SettingField field;
+  const char* default_text;
+  const char* help;
+  bool live;          // applied on SIGHUP without a restart
+  int64_t min = 0;    // kInt, kSize: inclusive bounds; kString: 1 = must not be empty
+  int64_t max = INT64_MAX;
+};
+
+const std::vector<SettingSpec>& SettingSpecs();
+std::string EnvNameFor(std::string_view setting);  // "max-body-size" -> "HEARTH_MAX_BODY_SIZE"
+
+// Environment variables starting with HEARTH_ that are not settings but are
+// still allowed (read elsewhere).
+bool IsReservedEnv(std::string_view name);
+
+// Builds settings from the layers. `flags` holds only the flags actually given.
+// `config_path` may be empty. `env` is environ-style ("NAME=value"). Errors are
+// one line and name the key and where it came from.
+Result<Settings> LoadSettings(const std::string& config_path, char** env,
+                              const std::map<std::string, std::string>& flags);
+
+// "name = value" lines in TOML, with the source as a comment.
+std::string RenderSettingsToml(const Settings& s);
+std::string RenderSettingsJson(const Settings& s);
+
+}  // namespace hearth

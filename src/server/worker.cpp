@@ -1,0 +1,420 @@
+#include "server/worker.h"
+
+#include <errno.h>
+#include <netinet/tcp.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "base/clock.h"
+#include "base/log.h"
+#include "io/socket.h"
+
+namespace hearth {
+namespace {
+char kListenTag, kWakeTag;
+constexpr int64_t kLingerMs = 2000;
+constexpr uint64_t kLingerMaxBytes = 1 << 20;
+}  // namespace
+
+struct Worker::Conn {
+  Conn(const H1Context* ctx, int f, std::string ip) : fd(f), h1(ctx, std::move(ip)) {}
+  int fd;
+  H1Connection h1;
+  bool readable = false;    // edge seen, EAGAIN not yet
+  bool fresh = true;        // no byte read yet
+  bool lingering = false;
+  bool peer_eof = false;
+  int timer = -1;
+  int64_t deadline = 0;
+  uint64_t lingered = 0;
+  Conn* tprev = nullptr;
+  Conn* tnext = nullptr;
+  Conn* aprev = nullptr;
+  Conn* anext = nullptr;
+};
+
+Worker::Worker(int index, WorkerShared* shared, int listen_fd, Handler handler)
+    : index_(index), shared_(shared), listen_fd_(listen_fd), handler_(std::move(handler)) {
+  ctx_.handler = &handler_;
+  ctx_.date_line = &date_line_;
+  ctx_.on_request = [this](const Request& req, int status, uint64_t bytes, int64_t micros, bool refused) {
+    if (refused) metrics_.protocol_errors.Add();
+    OnRequestDone(req, status, bytes, micros);
+  };
+  epoll_fd_ = epoll_create1(EPOLL_CLOEXEC);
+  wake_fd_ = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+  epoll_event ev{};
+  ev.events = EPOLLIN;
+  ev.data.ptr = &kWakeTag;
+  epoll_ctl(epoll_fd_, EPOLL_CTL_ADD, wake_fd_, &ev);
+  ev.data.ptr = &kListenTag;
+  epoll_ctl(epoll_fd_, EPOLL_CTL_ADD, listen_fd_, &ev);
+  ApplySettings();
+  RefreshDate();
+}
+
+Worker::~Worker() {
+  Join();
+  while (all_head_) Close(all_head_);
+  if (listen_fd_ >= 0) close(listen_fd_);
+  if (wake_fd_ >= 0) close(wake_fd_);
+  if (epoll_fd_ >= 0) close(epoll_fd_);
+}
+
+void Worker::Start() {
+  thread_ = std::thread([this] {
+    Run();
+    finished_.store(true);
+  });
+}
+
+void Worker::Join() {
+  if (thread_.joinable()) thread_.join();
+}
+
+void Worker::Wake() {
+  uint64_t one = 1;
+  ssize_t n = write(wake_fd_, &one, sizeof one);
+  (void)n;
+}
+
+void Worker::ApplySettings() {
+  std::lock_guard<std::mutex> lock(shared_->settings_mu);
+  const Settings& s = shared_->settings;
+  ctx_.limits.max_header_bytes = s.max_header_size;
+  ctx_.limits.max_target_bytes = s.max_target_size;
+  ctx_.limits.max_body_bytes = s.max_body_size;
+  header_timeout_ms_ = s.header_timeout_ms;
+  body_timeout_ms_ = s.body_timeout_ms;
+  idle_timeout_ms_ = s.keepalive_timeout_ms;
+  write_timeout_ms_ = s.write_timeout_ms;
+  shutdown_timeout_ms_ = s.shutdown_timeout_ms;
+  max_connections_ = s.max_connections;
+  seen_generation_ = shared_->settings_generation.load();
+}
+
+void Worker::RefreshDate() {
+  int64_t sec = WallNowSeconds();
+  if (sec == date_second_) return;
+  date_second_ = sec;
+  date_line_ = "Date: " + FormatHttpDate(sec) + "\r\n";
+}
+
+void Worker::OnRequestDone(const Request& req, int status, uint64_t bytes, int64_t micros) {
+  metrics_.RecordRequest(status, micros);
+  if (shared_->access_log.enabled()) AppendAccessLine(&access_batch_, req, status, bytes, micros);
+  if (LogEnabled(LogLevel::kDebug))
+    Log(LogLevel::kDebug, "request",
+        {{"method", std::string(req.method_text)}, {"path", std::string(req.path)}, {"status", status},
+         {"worker", index_}});
+}
+
+void Worker::PauseAccept() {
+  if (accept_paused_ || listen_fd_ < 0) return;
+  epoll_ctl(epoll_fd_, EPOLL_CTL_DEL, listen_fd_, nullptr);
+  accept_paused_ = true;
+}
+
+void Worker::ResumeAccept() {
+  if (!accept_paused_ || listen_fd_ < 0) return;
+  epoll_event ev{};
+  ev.events = EPOLLIN;
+  ev.data.ptr = &kListenTag;
+  epoll_ctl(epoll_fd_, EPOLL_CTL_ADD, listen_fd_, &ev);
+  accept_paused_ = false;
+}
+
+void Worker::OnAccept(bool ignore_limit) {
+  for (int i = 0; i < 256; ++i) {
+    if (!ignore_limit && shared_->open_connections.load(std::memory_order_relaxed) >= max_connections_) {
+      PauseAccept();  // backpressure: the kernel's queue holds them until we have room
+      return;
+    }
+    sockaddr_storage addr;
+    socklen_t len = sizeof addr;
+    int fd = accept4(listen_fd_, reinterpret_cast<sockaddr*>(&addr), &len, SOCK_NONBLOCK | SOCK_CLOEXEC);
+    if (fd < 0) {
+      if (errno == EINTR || errno == ECONNABORTED) continue;
+      if (errno == EMFILE || errno == ENFILE) {
+        Log(LogLevel::kWarn, "out of file descriptors; pausing accept", {{"worker", index_}});
+        PauseAccept();
+      }
+      return;
+    }
+    int one = 1;
+    setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+    shared_->open_connections.fetch_add(1, std::memory_order_relaxed);
+    metrics_.connections_accepted.Add();
+    metrics_.connections_open.Add();
+    Conn* c = new Conn(&ctx_, fd, PeerIp(addr));
+    c->anext = all_head_;
+    if (all_head_) all_head_->aprev = c;
+    all_head_ = c;
+    ++conn_count_;
+    epoll_event ev{};
+    ev.events = EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET;
+    ev.data.ptr = c;
+    epoll_ctl(epoll_fd_, EPOLL_CTL_ADD, fd, &ev);
+    SetTimer(c, kTimerHeader, now_ms_ + header_timeout_ms_);
+    if (stopping_) c->h1.BeginShutdown(false);
+  }
+}
+
+void Worker::Unlink(Conn* c) {
+  if (c->timer < 0) return;
+  TimerList& l = timers_[c->timer];
+  if (c->tprev) c->tprev->tnext = c->tnext;
+  else l.head = c->tnext;
+  if (c->tnext) c->tnext->tprev = c->tprev;
+  else l.tail = c->tprev;
+  c->tprev = c->tnext = nullptr;
+  c->timer = -1;
+}
+
+void Worker::SetTimer(Conn* c, int kind, int64_t deadline) {
+  Unlink(c);
+  TimerList& l = timers_[kind];
+  c->timer = kind;
+  c->deadline = deadline;
+  c->tprev = l.tail;
+  if (l.tail) l.tail->tnext = c;
+  else l.head = c;
+  l.tail = c;
+}
+
+void Worker::Rearm(Conn* c) {
+  int kind;
+  int64_t duration;
+  if (!c->h1.out().empty()) {
+    kind = kTimerWrite;
+    duration = write_timeout_ms_;
+  } else if (c->h1.InBody()) {
+    kind = kTimerBody;
+    duration = body_timeout_ms_;
+  } else if (c->h1.HasPartialHead() || c->fresh) {
+    kind = kTimerHeader;
+    duration = header_timeout_ms_;
+  } else {
+    kind = kTimerIdle;
+    duration = idle_timeout_ms_;
+  }
+  // The header deadline is fixed from the first byte; the others move with progress.
+  if (kind == c->timer && kind == kTimerHeader) return;
+  SetTimer(c, kind, now_ms_ + duration);
+}
+
+void Worker::Close(Conn* c) {
+  Unlink(c);
+  if (c->aprev) c->aprev->anext = c->anext;
+  else all_head_ = c->anext;
+  if (c->anext) c->anext->aprev = c->aprev;
+  close(c->fd);  // also removes it from the epoll set
+  --conn_count_;
+  shared_->open_connections.fetch_sub(1, std::memory_order_relaxed);
+  metrics_.connections_open.Sub();
+  delete c;
+}
+
+// After our last response: stop sending, read and drop what the client still
+// sends (so the kernel does not answer it with a reset that could destroy the
+// response in flight), then close on EOF or after kLingerMs.
+void Worker::BeginLinger(Conn* c) {
+  if (c->peer_eof) {
+    Close(c);
+    return;
+  }
+  shutdown(c->fd, SHUT_WR);
+  c->lingering = true;
+  SetTimer(c, kTimerLinger, now_ms_ + kLingerMs);
+  Drive(c);
+}
+
+void Worker::Drive(Conn* c) {
+  if (c->lingering) {
+    char buf[4096];
+    while (true) {
+      ssize_t n = read(c->fd, buf, sizeof buf);
+      if (n > 0) {
+        c->lingered += static_cast<uint64_t>(n);
+        if (c->lingered > kLingerMaxBytes) break;
+        continue;
+      }
+      if (n < 0 && errno == EINTR) continue;
+      if (n < 0 && errno == EAGAIN) return;
+      break;  // EOF or error
+    }
+    Close(c);
+    return;
+  }
+  H1Connection& h1 = c->h1;
+  bool progress_any = false;
+  for (int iter = 0; iter < 64; ++iter) {
+    bool progress = false;
+    if (!h1.out().empty()) {
+      uint64_t written = 0;
+      auto r = h1.out().Flush(c->fd, &written);
+      if (written) {
+        metrics_.bytes_out.Add(written);
+        progress = true;
+      }
+      if (r == OutQueue::FlushResult::kError) {
+        Close(c);
+        return;
+      }
+    }
+    if (h1.out().empty() && h1.Streaming()) {
+      h1.Advance();
+      if (!h1.out().empty()) progress = true;
+    }
+    if (c->readable && !h1.ShouldClose() && !h1.Backpressured()) {
+      size_t space = 0;
+      char* buf = h1.ReadBuffer(&space);
+      if (space == 0) {
+        Close(c);
+        return;
+      }
+      ssize_t n = read(c->fd, buf, space);
+      if (n > 0) {
+        c->fresh = false;
+        metrics_.bytes_in.Add(static_cast<uint64_t>(n));
+        h1.OnRead(static_cast<size_t>(n));
+        if (static_cast<size_t>(n) < space) c->readable = false;
+        h1.Advance();
+        progress = true;
+      } else if (n == 0) {
+        c->readable = false;
+        c->peer_eof = true;
+        h1.OnPeerEof();
+        h1.Advance();
+        progress = true;
+      } else if (errno == EAGAIN) {
+        c->readable = false;
+      } else if (errno != EINTR) {
+        Close(c);
+        return;
+      }
+    }
+    if (!progress) break;
+    progress_any = true;
+  }
+  if (h1.ShouldClose() && h1.out().empty()) {
+    BeginLinger(c);
+    return;
+  }
+  if (progress_any || c->timer < 0) Rearm(c);
+}
+
+void Worker::Sweep() {
+  for (int kind = 0; kind < kTimerCount; ++kind) {
+    TimerList& l = timers_[kind];
+    while (l.head && l.head->deadline <= now_ms_) {
+      Conn* c = l.head;
+      switch (kind) {
+        case kTimerHeader:
+          metrics_.timeouts[static_cast<int>(TimeoutKind::kHeader)].Add();
+          if (c->h1.HasPartialHead()) {
+            c->h1.FailWith(408, "request head not received in time");
+            Drive(c);
+          } else {
+            Close(c);
+          }
+          break;
+        case kTimerBody:
+          metrics_.timeouts[static_cast<int>(TimeoutKind::kBody)].Add();
+          c->h1.FailWith(408, "request body not received in time");
+          Drive(c);
+          break;
+        case kTimerIdle:
+          metrics_.timeouts[static_cast<int>(TimeoutKind::kIdle)].Add();
+          Close(c);
+          break;
+        case kTimerWrite:
+          metrics_.timeouts[static_cast<int>(TimeoutKind::kWrite)].Add();
+          Close(c);
+          break;
+        default:
+          Close(c);
+          break;
+      }
+      // Whatever happened, it must be off this list now (or pushed later).
+      if (l.head == c && c->deadline <= now_ms_) Close(c);
+    }
+  }
+}
+
+void Worker::BeginStop() {
+  stopping_ = true;
+  stop_deadline_ = now_ms_ + shutdown_timeout_ms_;
+  if (listen_fd_ >= 0) {
+    // Take what already waits in our accept queue: closing the listener would
+    // reset those connections.
+    if (accept_paused_) ResumeAccept();
+    OnAccept(true);
+    epoll_ctl(epoll_fd_, EPOLL_CTL_DEL, listen_fd_, nullptr);
+    close(listen_fd_);
+    listen_fd_ = -1;
+  }
+  for (Conn* c = all_head_; c;) {
+    Conn* next = c->anext;
+    c->h1.BeginShutdown(!c->fresh);
+    if (c->h1.ShouldClose() && c->h1.out().empty()) BeginLinger(c);
+    c = next;
+  }
+}
+
+void Worker::Run() {
+  epoll_event events[256];
+  while (true) {
+    int timeout = 1000;
+    if (accept_paused_ || stopping_) timeout = 50;
+    now_ms_ = MonoNowMillis();
+    for (auto& l : timers_) {
+      if (l.head) {
+        int64_t wait = l.head->deadline - now_ms_;
+        if (wait < 0) wait = 0;
+        if (wait < timeout) timeout = static_cast<int>(wait);
+      }
+    }
+    int n = epoll_wait(epoll_fd_, events, 256, timeout);
+    now_ms_ = MonoNowMillis();
+    RefreshDate();
+    for (int i = 0; i < n; ++i) {
+      void* tag = events[i].data.ptr;
+      if (tag == &kListenTag) {
+        if (listen_fd_ >= 0) OnAccept(false);
+      } else if (tag == &kWakeTag) {
+        uint64_t v;
+        ssize_t r = read(wake_fd_, &v, sizeof v);
+        (void)r;
+        if (shared_->settings_generation.load() != seen_generation_) ApplySettings();
+        if (shared_->stop.load() && !stopping_) BeginStop();
+      } else {
+        Conn* c = static_cast<Conn*>(tag);
+        if (events[i].events & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR)) c->readable = true;
+        Drive(c);
+      }
+    }
+    Sweep();
+    if (accept_paused_ && !stopping_ &&
+        shared_->open_connections.load(std::memory_order_relaxed) < max_connections_)
+      ResumeAccept();
+    if (!access_batch_.empty()) {
+      shared_->access_log.Write(access_batch_);
+      access_batch_.clear();
+    }
+    if (stopping_) {
+      if (conn_count_ == 0) break;
+      if (now_ms_ >= stop_deadline_) {
+        Log(LogLevel::kWarn, "shutdown timeout: closing connections still busy",
+            {{"worker", index_}, {"connections", conn_count_}});
+        while (all_head_) Close(all_head_);
+        break;
+      }
+    }
+  }
+}
+
+}  // namespace hearth

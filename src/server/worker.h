@@ -1,0 +1,107 @@
+#pragma once
+// Worker: one thread, one epoll loop, its own SO_REUSEPORT listener, its own
+// connections, handlers and caches. Nothing on the request path takes a lock
+// or touches another worker's memory.
+//
+// Timeouts: every connection is on exactly one of these lists, by what it is
+// waiting for; each list is in deadline order because every entry on it got
+// the same duration, so a sweep only looks at list heads.
+//   header    first byte of a request head -> whole head (fixed, not extended
+//             by trickling bytes: a slowloris client gets no more time)
+//   body      each read of a request body (extended by progress)
+//   idle      keep-alive wait for the next request
+//   write     response bytes waiting on a slow reader (extended by progress)
+//   linger    after our last response: drain the peer's bytes, then close
+#include <atomic>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <thread>
+
+#include "http/h1_connection.h"
+#include "http/router.h"
+#include "server/access_log.h"
+#include "server/metrics.h"
+#include "server/settings.h"
+
+namespace hearth {
+
+// State shared by the server and all workers.
+struct WorkerShared {
+  std::atomic<int64_t> open_connections{0};
+  std::atomic<bool> stop{false};
+  std::atomic<uint64_t> settings_generation{0};
+  std::mutex settings_mu;
+  Settings settings;  // guarded by settings_mu; workers copy what they need on change
+  AccessLog access_log;
+};
+
+class Worker {
+ public:
+  // `handler` is this worker's own root handler (with its own caches).
+  Worker(int index, WorkerShared* shared, int listen_fd, Handler handler);
+  ~Worker();
+  Worker(const Worker&) = delete;
+  Worker& operator=(const Worker&) = delete;
+
+  void Start();
+  void Join();
+  // Wakes the loop to look at `shared` (stop, new settings).
+  void Wake();
+  const WorkerMetrics& metrics() const { return metrics_; }
+  // True once the loop has ended (after a stop, when its connections are done).
+  bool finished() const { return finished_.load(); }
+
+ private:
+  struct Conn;
+  enum TimerKind { kTimerHeader, kTimerBody, kTimerIdle, kTimerWrite, kTimerLinger, kTimerCount };
+  struct TimerList {
+    Conn* head = nullptr;
+    Conn* tail = nullptr;
+  };
+
+  void Run();
+  void ApplySettings();
+  void OnAccept(bool ignore_limit);
+  void PauseAccept();
+  void ResumeAccept();
+  void Drive(Conn* c);
+  void BeginLinger(Conn* c);
+  void Close(Conn* c);
+  void Rearm(Conn* c);
+  void SetTimer(Conn* c, int kind, int64_t deadline);
+  void Unlink(Conn* c);
+  void Sweep();
+  void RefreshDate();
+  void BeginStop();
+  void OnRequestDone(const Request& req, int status, uint64_t bytes, int64_t micros);
+
+  int index_;
+  WorkerShared* shared_;
+  int listen_fd_;
+  Handler handler_;
+  int epoll_fd_ = -1;
+  int wake_fd_ = -1;
+  std::thread thread_;
+  std::atomic<bool> finished_{false};
+
+  H1Context ctx_;
+  std::string date_line_;
+  int64_t date_second_ = 0;
+  int64_t now_ms_ = 0;
+  uint64_t seen_generation_ = 0;
+  int64_t header_timeout_ms_ = 0, body_timeout_ms_ = 0, idle_timeout_ms_ = 0,
+          write_timeout_ms_ = 0, shutdown_timeout_ms_ = 0;
+  int64_t max_connections_ = 0;
+  bool accept_paused_ = false;
+  bool stopping_ = false;
+  int64_t stop_deadline_ = 0;
+  size_t conn_count_ = 0;
+  Conn* all_head_ = nullptr;  // every open connection, for shutdown
+  TimerList timers_[kTimerCount];
+  std::string access_batch_;
+  WorkerMetrics metrics_;
+};
+
+}  // namespace hearth
