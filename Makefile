@@ -1,0 +1,62 @@
+# hearth: the two commands that matter are `make run` and `make test`.
+# Everything they need is installed by scripts/deps.sh (Debian packages, npm).
+.PHONY: all deps build run test unit e2e asan fuzz bench clean
+
+JOBS ?= $(shell nproc)
+FUZZ_SECONDS ?= 60
+BIN := build/release/hearth
+
+all: build
+
+deps:
+	@scripts/deps.sh
+
+build: deps
+	@cmake --preset release >/dev/null
+	@cmake --build --preset release -j $(JOBS)
+
+# Builds hearth and serves the demo site on http://127.0.0.1:8080
+run: build
+	@echo "hearth: serving examples/demo on http://127.0.0.1:8080 (Ctrl-C to stop)"
+	@$(BIN) serve --root examples/demo --data ./hearth-data
+
+unit: build
+	@cd build/release && ctest --output-on-failure -j $(JOBS)
+
+e2e: build
+	@HEARTH_BIN=$(CURDIR)/$(BIN) node --test --test-concurrency=1 tests/e2e/
+
+asan: deps
+	@cmake --preset asan -DHEARTH_WERROR=ON >/dev/null
+	@cmake --build --preset asan -j $(JOBS)
+	@cd build/asan && ctest --output-on-failure -j $(JOBS)
+	@HEARTH_BIN=$(CURDIR)/build/asan/hearth HEARTH_SLOW=1 node --test --test-concurrency=1 tests/e2e/
+
+fuzz: deps
+	@cmake --preset fuzz >/dev/null
+	@cmake --build --preset fuzz -j $(JOBS)
+	@mkdir -p build/fuzz/corpus-work
+	@for f in build/fuzz/*_fuzz; do \
+	  name=$$(basename $$f _fuzz); \
+	  mkdir -p build/fuzz/corpus-work/$$name; \
+	  echo "fuzz: $$name for $(FUZZ_SECONDS)s"; \
+	  $$f -max_total_time=$(FUZZ_SECONDS) -print_final_stats=0 -close_fd_mask=3 \
+	      build/fuzz/corpus-work/$$name fuzz/corpus/$$name || exit 1; \
+	done
+
+# Everything: the release build with warnings as errors, unit and end-to-end
+# tests, the same under ASan/UBSan, and a bounded fuzzing run.
+test: deps
+	@cmake --preset release -DHEARTH_WERROR=ON >/dev/null
+	@cmake --build --preset release -j $(JOBS)
+	@cd build/release && ctest --output-on-failure -j $(JOBS)
+	@HEARTH_BIN=$(CURDIR)/$(BIN) node --test --test-concurrency=1 tests/e2e/
+	@$(MAKE) --no-print-directory asan
+	@$(MAKE) --no-print-directory fuzz
+
+bench: build
+	@scripts/deps.sh --bench
+	@HEARTH_BIN=$(CURDIR)/$(BIN) bash bench/run.sh
+
+clean:
+	rm -rf build

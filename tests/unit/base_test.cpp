@@ -1,0 +1,58 @@
+#include <gtest/gtest.h>
+
+#include "base/clock.h"
+#include "base/strings.h"
+
+namespace hearth {
+namespace {
+
+TEST(Strings, ParseSize) {
+  uint64_t v;
+  EXPECT_TRUE(ParseSize("1024", &v)); EXPECT_EQ(v, 1024u);
+  EXPECT_TRUE(ParseSize("16KiB", &v)); EXPECT_EQ(v, 16384u);
+  EXPECT_TRUE(ParseSize("1MiB", &v)); EXPECT_EQ(v, 1u << 20);
+  EXPECT_TRUE(ParseSize("5MB", &v)); EXPECT_EQ(v, 5000000u);
+  EXPECT_FALSE(ParseSize("", &v));
+  EXPECT_FALSE(ParseSize("KiB", &v));
+  EXPECT_FALSE(ParseSize("-1", &v));
+  EXPECT_FALSE(ParseSize("99999999999999GiB", &v));
+  EXPECT_FALSE(ParseSize("1 MiB", &v));
+}
+
+TEST(Strings, ParseDuration) {
+  int64_t ms;
+  EXPECT_TRUE(ParseDurationMillis("10", &ms)); EXPECT_EQ(ms, 10000);
+  EXPECT_TRUE(ParseDurationMillis("250ms", &ms)); EXPECT_EQ(ms, 250);
+  EXPECT_TRUE(ParseDurationMillis("1h30m", &ms)); EXPECT_EQ(ms, 5400000);
+  EXPECT_FALSE(ParseDurationMillis("soon", &ms));
+  EXPECT_FALSE(ParseDurationMillis("5d", &ms));
+  EXPECT_FALSE(ParseDurationMillis("", &ms));
+  EXPECT_EQ(FormatDurationMillis(30000), "30s");
+  EXPECT_EQ(FormatDurationMillis(1500), "1500ms");
+}
+
+TEST(Strings, ParseUintRefusesSignsAndOverflow) {
+  uint64_t v;
+  EXPECT_TRUE(ParseUint("0", &v));
+  EXPECT_FALSE(ParseUint("+1", &v));
+  EXPECT_FALSE(ParseUint("1 ", &v));
+  EXPECT_FALSE(ParseUint("99999999999999999999", &v));
+}
+
+TEST(Strings, HeaderListHasToken) {
+  EXPECT_TRUE(HeaderListHasToken("keep-alive, Close", "close"));
+  EXPECT_FALSE(HeaderListHasToken("closed", "close"));
+}
+
+TEST(Clock, HttpDateRoundTrip) {
+  EXPECT_EQ(FormatHttpDate(784111777), "Sun, 06 Nov 1994 08:49:37 GMT");
+  EXPECT_EQ(ParseHttpDate("Sun, 06 Nov 1994 08:49:37 GMT"), 784111777);
+  EXPECT_EQ(ParseHttpDate("Sunday, 06-Nov-94 08:49:37 GMT"), 784111777);
+  EXPECT_EQ(ParseHttpDate("Sun Nov  6 08:49:37 1994"), 784111777);
+  EXPECT_EQ(ParseHttpDate("yesterday"), -1);
+  EXPECT_EQ(ParseHttpDate("Sun, 06 Foo 1994 08:49:37 GMT"), -1);
+  EXPECT_EQ(ParseHttpDate("Sun, 06 Nov 1994 28:49:37 GMT"), -1);
+}
+
+}  // namespace
+}  // namespace hearth

@@ -1,0 +1,217 @@
+// The loopback harness: requests go through the real H1Connection and real
+// handlers with no socket, bytes in and bytes out.
+#include "http/h1_connection.h"
+
+#include <gtest/gtest.h>
+
+#include <cstring>
+
+#include "http/router.h"
+
+namespace hearth {
+namespace {
+
+class Loopback {
+ public:
+  explicit Loopback(Handler h) : handler_(std::move(h)) {
+    ctx_.handler = &handler_;
+    ctx_.date_line = &date_;
+    ctx_.on_request = [this](const Request&, int status, uint64_t, int64_t, bool refused) {
+      statuses.push_back(status);
+      if (refused) ++refused_count;
+    };
+  }
+  // Feeds bytes in pieces of `chunk` and returns everything the connection wrote.
+  std::string Send(std::string_view bytes, size_t chunk = SIZE_MAX) {
+    while (!bytes.empty()) {
+      size_t space;
+      char* buf = conn_.ReadBuffer(&space);
+      size_t n = std::min({space, chunk, bytes.size()});
+      memcpy(buf, bytes.data(), n);
+      conn_.OnRead(n);
+      bytes.remove_prefix(n);
+      conn_.Advance();
+    }
+    return conn_.out().DrainToString() + Pump();
+  }
+  std::string Pump() {
+    std::string out;
+    for (int i = 0; i < 100 && (conn_.Streaming() || !conn_.out().empty()); ++i) {
+      conn_.Advance();
+      out += conn_.out().DrainToString();
+    }
+    return out;
+  }
+  H1Connection& conn() { return conn_; }
+  std::vector<int> statuses;
+  int refused_count = 0;
+
+ private:
+  Handler handler_;
+  std::string date_ = "Date: Sun, 06 Nov 1994 08:49:37 GMT\r\n";
+  H1Context ctx_;
+  H1Connection conn_{&ctx_, "127.0.0.1"};
+};
+
+Handler Echo() {
+  return [](Request& req, Response& res) {
+    res.SetText(200, "text/plain", std::string(req.method_text) + " " + std::string(req.path) + " [" + req.body + "]");
+  };
+}
+
+size_t Count(const std::string& s, std::string_view needle) {
+  size_t n = 0;
+  for (size_t p = s.find(needle); p != std::string::npos; p = s.find(needle, p + 1)) ++n;
+  return n;
+}
+
+TEST(H1Connection, AnswersWithFramingHeaders) {
+  Loopback lb(Echo());
+  std::string out = lb.Send("GET /a HTTP/1.1\r\nHost: h\r\n\r\n");
+  EXPECT_EQ(out.rfind("HTTP/1.1 200 OK\r\n", 0), 0u) << out;
+  EXPECT_NE(out.find("Server: hearth\r\n"), std::string::npos);
+  EXPECT_NE(out.find("Date: Sun, 06 Nov 1994 08:49:37 GMT\r\n"), std::string::npos);
+  EXPECT_NE(out.find("Content-Length: 9\r\n"), std::string::npos);
+  EXPECT_NE(out.find("\r\n\r\nGET /a []"), std::string::npos);
+  EXPECT_FALSE(lb.conn().ShouldClose());
+}
+
+TEST(H1Connection, PipelinedRequestsAnsweredInOrder) {
+  Loopback lb(Echo());
+  std::string out = lb.Send(
+      "GET /1 HTTP/1.1\r\nHost: h\r\n\r\n"
+      "POST /2 HTTP/1.1\r\nHost: h\r\nContent-Length: 3\r\n\r\nabc"
+      "GET /3 HTTP/1.1\r\nHost: h\r\n\r\n");
+  size_t a = out.find("GET /1 []"), b = out.find("POST /2 [abc]"), c = out.find("GET /3 []");
+  ASSERT_NE(a, std::string::npos);
+  ASSERT_NE(b, std::string::npos);
+  ASSERT_NE(c, std::string::npos);
+  EXPECT_LT(a, b);
+  EXPECT_LT(b, c);
+  EXPECT_EQ(lb.statuses.size(), 3u);
+}
+
+TEST(H1Connection, ByteAtATimeGivesTheSameAnswer) {
+  Loopback whole(Echo()), trickle(Echo());
+  std::string req = "POST /x HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n2;e=1\r\nde\r\n0\r\nT: v\r\n\r\n";
+  std::string a = whole.Send(req);
+  std::string b = trickle.Send(req, 1);
+  EXPECT_EQ(a, b);
+  EXPECT_NE(a.find("POST /x [abcde]"), std::string::npos);
+}
+
+TEST(H1Connection, ExpectContinueSendsInterimResponseBeforeBody) {
+  Loopback lb(Echo());
+  std::string first = lb.Send("PUT /u HTTP/1.1\r\nHost: h\r\nContent-Length: 5\r\nExpect: 100-continue\r\n\r\n");
+  EXPECT_EQ(first, "HTTP/1.1 100 Continue\r\n\r\n");
+  std::string rest = lb.Send("hello");
+  EXPECT_NE(rest.find("PUT /u [hello]"), std::string::npos);
+}
+
+TEST(H1Connection, ErrorClosesAfterResponse) {
+  Loopback lb(Echo());
+  std::string out = lb.Send("GET / HTTP/1.1\r\nHost: h\r\nContent-Length: 1\r\nTransfer-Encoding: chunked\r\n\r\n");
+  EXPECT_EQ(out.rfind("HTTP/1.1 400 Bad Request\r\n", 0), 0u);
+  EXPECT_NE(out.find("Connection: close\r\n"), std::string::npos);
+  EXPECT_TRUE(lb.conn().ShouldClose());
+  EXPECT_EQ(lb.refused_count, 1);
+  // Anything after is ignored: a smuggled request never reaches a handler.
+  std::string more = lb.Send("GET /smuggled HTTP/1.1\r\nHost: h\r\n\r\n");
+  EXPECT_EQ(more, "");
+}
+
+TEST(H1Connection, Http10ClosesUnlessKeepAlive) {
+  Loopback a(Echo());
+  std::string out = a.Send("GET / HTTP/1.0\r\n\r\n");
+  EXPECT_NE(out.find("Connection: close"), std::string::npos);
+  EXPECT_TRUE(a.conn().ShouldClose());
+  Loopback b(Echo());
+  out = b.Send("GET / HTTP/1.0\r\nConnection: keep-alive\r\n\r\n");
+  EXPECT_NE(out.find("Connection: keep-alive"), std::string::npos);
+  EXPECT_FALSE(b.conn().ShouldClose());
+}
+
+TEST(H1Connection, HeadHasLengthButNoBody) {
+  Loopback lb(Echo());
+  std::string out = lb.Send("HEAD /x HTTP/1.1\r\nHost: h\r\n\r\n");
+  EXPECT_NE(out.find("Content-Length: 10\r\n"), std::string::npos);
+  EXPECT_EQ(out.substr(out.size() - 4), "\r\n\r\n");
+}
+
+TEST(H1Connection, StreamedBodyIsChunked) {
+  Loopback lb([](Request&, Response& res) {
+    auto n = std::make_shared<int>(0);
+    res.body_kind = Response::BodyKind::kStream;
+    res.stream = [n](std::string& out) {
+      out = "part" + std::to_string(++*n);
+      return *n < 3;
+    };
+  });
+  std::string out = lb.Send("GET / HTTP/1.1\r\nHost: h\r\n\r\n");
+  EXPECT_NE(out.find("Transfer-Encoding: chunked\r\n"), std::string::npos);
+  EXPECT_NE(out.find("\r\n\r\n5\r\npart1\r\n5\r\npart2\r\n5\r\npart3\r\n0\r\n\r\n"), std::string::npos) << out;
+  EXPECT_FALSE(lb.conn().ShouldClose());
+}
+
+TEST(H1Connection, StreamedBodyToHttp10EndsWithClose) {
+  Loopback lb([](Request&, Response& res) {
+    auto done = std::make_shared<bool>(false);
+    res.body_kind = Response::BodyKind::kStream;
+    res.stream = [done](std::string& out) {
+      out = "all";
+      return false;
+    };
+  });
+  std::string out = lb.Send("GET / HTTP/1.0\r\nConnection: keep-alive\r\n\r\n");
+  EXPECT_EQ(out.find("Transfer-Encoding"), std::string::npos);
+  EXPECT_EQ(out.substr(out.size() - 3), "all");
+  EXPECT_TRUE(lb.conn().ShouldClose());
+}
+
+TEST(H1Connection, HandlerExceptionBecomes500) {
+  Loopback lb([](Request&, Response&) { throw std::runtime_error("boom"); });
+  std::string out = lb.Send("GET / HTTP/1.1\r\nHost: h\r\n\r\n");
+  EXPECT_EQ(out.rfind("HTTP/1.1 500 ", 0), 0u);
+}
+
+TEST(H1Connection, BackpressureStopsParsingPipelinedRequests) {
+  std::string big(300 * 1024, 'x');
+  Loopback lb([&](Request&, Response& res) { res.SetText(200, "text/plain", big); });
+  std::string two = "GET / HTTP/1.1\r\nHost: h\r\n\r\nGET / HTTP/1.1\r\nHost: h\r\n\r\n";
+  size_t space;
+  char* buf = lb.conn().ReadBuffer(&space);
+  memcpy(buf, two.data(), two.size());
+  lb.conn().OnRead(two.size());
+  lb.conn().Advance();
+  EXPECT_EQ(lb.statuses.size(), 1u);  // the second waits until the first is written
+  lb.conn().out().DrainToString();
+  lb.conn().Advance();
+  EXPECT_EQ(lb.statuses.size(), 2u);
+}
+
+TEST(H1Connection, ShutdownClosesAfterInFlightRequest) {
+  Loopback lb(Echo());
+  lb.Send("GET /a HTTP/1.1\r\nHost: h\r\n");  // partial head
+  lb.conn().BeginShutdown(true);
+  EXPECT_FALSE(lb.conn().ShouldClose());
+  std::string out = lb.Send("\r\n");
+  EXPECT_NE(out.find("Connection: close"), std::string::npos);
+  EXPECT_TRUE(lb.conn().ShouldClose());
+  EXPECT_EQ(Count(out, "HTTP/1.1 200"), 1u);
+}
+
+TEST(H1Connection, PeerEofAfterCompleteRequestsStillAnswers) {
+  Loopback lb(Echo());
+  size_t space;
+  std::string req = "GET /a HTTP/1.1\r\nHost: h\r\n\r\n";
+  char* buf = lb.conn().ReadBuffer(&space);
+  memcpy(buf, req.data(), req.size());
+  lb.conn().OnRead(req.size());
+  lb.conn().OnPeerEof();
+  lb.conn().Advance();
+  EXPECT_NE(lb.conn().out().DrainToString().find("GET /a []"), std::string::npos);
+  EXPECT_TRUE(lb.conn().ShouldClose());
+}
+
+}  // namespace
+}  // namespace hearth
