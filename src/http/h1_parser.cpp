@@ -21,7 +21,7 @@ struct CharTable {
     for (int c = 0x21; c <= 0x7e; ++c) target[c] = true;
     for (int c = 0x20; c <= 0x7e; ++c) value[c] = true;
     for (int c = 0x80; c <= 0xff; ++c) value[c] = true;  // obs-text
-    value['\t'] = true;
+    value[static_cast<unsigned char>('\t')] = true;
     for (int c = '0'; c <= '9'; ++c) host[c] = true;
     for (int c = 'a'; c <= 'z'; ++c) host[c] = true;
     for (int c = 'A'; c <= 'Z'; ++c) host[c] = true;

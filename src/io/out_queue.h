@@ -58,7 +58,6 @@ class OutQueue {
 
   std::string buf_;
   size_t pending_ = 0;   // buf_ bytes not yet covered by a piece
-  size_t buf_head_ = 0;  // bytes of buf_ already sent
   std::deque<Piece> pieces_;
   uint64_t queued_ = 0;
 };
