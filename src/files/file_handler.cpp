@@ -67,12 +67,6 @@ bool EtagListMatches(std::string_view list, std::string_view etag) {
   return false;
 }
 
-void AppendHexTo(std::string* out, uint64_t v) {
-  char buf[24];
-  snprintf(buf, sizeof buf, "%llx", static_cast<unsigned long long>(v));
-  out->append(buf);
-}
-
 }  // namespace
 
 FileHandler::FileHandler(FileHandlerOptions options) : options_(std::move(options)) {}
@@ -121,12 +115,10 @@ Result<FileHandler::Entry> FileHandler::Load(const std::string& relative, int* e
     *err = ENOENT;
     return Error{"not a regular file"};
   }
-  e.etag = "\"";
-  AppendHexTo(&e.etag, static_cast<uint64_t>(st.st_mtim.tv_sec));
-  AppendHexTo(&e.etag, static_cast<uint64_t>(st.st_mtim.tv_nsec));
-  e.etag += "-";
-  AppendHexTo(&e.etag, e.size);
-  e.etag += "\"";
+  char etag[64];
+  snprintf(etag, sizeof etag, "\"%llx%llx-%llx\"", static_cast<unsigned long long>(st.st_mtim.tv_sec),
+           static_cast<unsigned long long>(st.st_mtim.tv_nsec), static_cast<unsigned long long>(e.size));
+  e.etag = etag;
   e.last_modified = FormatHttpDate(e.mtime_s);
   e.fields = "Content-Type: ";
   e.fields.append(MimeTypeForPath(relative));

@@ -64,6 +64,7 @@ void H1Connection::FailWith(int status, const char* reason) {
     state_ = State::kClosing;
     return;
   }
+  req_.Reset();  // what is buffered is a partial request: log none of it
   RespondError(status, reason);
 }
 

@@ -57,6 +57,7 @@ class H1Connection {
   // Bytes of an unfinished request are buffered (header timeout applies).
   bool HasPartialHead() const { return state_ == State::kHead && rstart_ != rend_; }
   bool Backpressured() const { return out_.bytes() > kHighWater; }
+  bool HasBufferedInput() const { return rstart_ != rend_; }
   // Graceful stop: finish the request in flight, then close. An idle
   // connection closes at once if close_if_idle.
   void BeginShutdown(bool close_if_idle);

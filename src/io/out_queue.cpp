@@ -2,6 +2,7 @@
 
 #include <errno.h>
 #include <sys/sendfile.h>
+#include <sys/socket.h>
 #include <sys/uio.h>
 #include <unistd.h>
 
@@ -106,7 +107,19 @@ OutQueue::FlushResult OutQueue::Flush(int fd, uint64_t* written) {
       total += it->len;
       ++cnt;
     }
-    ssize_t n = ::writev(fd, iov, cnt);
+    // Headers followed by a file: MSG_MORE lets TCP put them in the same
+    // segments as the file's first bytes instead of a small one of their own.
+    bool file_next = cnt < static_cast<int>(pieces_.size()) && pieces_[static_cast<size_t>(cnt)].kind == Piece::kFile;
+    ssize_t n;
+    if (file_next) {
+      msghdr msg{};
+      msg.msg_iov = iov;
+      msg.msg_iovlen = static_cast<size_t>(cnt);
+      n = ::sendmsg(fd, &msg, MSG_MORE | MSG_NOSIGNAL);
+      if (n < 0 && errno == ENOTSOCK) n = ::writev(fd, iov, cnt);
+    } else {
+      n = ::writev(fd, iov, cnt);
+    }
     if (n < 0) {
       if (errno == EINTR) continue;
       if (errno == EAGAIN) return FlushResult::kBlocked;

@@ -110,14 +110,15 @@ Result<std::unique_ptr<Server>> Server::Start(ServeOptions options) {
 
   // The first listener resolves port 0; the others join it with SO_REUSEPORT.
   std::vector<int> fds;
-  SocketAddress bind_addr = *addr;
+  auto reserved = ReserveAddress(*addr);
+  if (!reserved.ok()) return reserved.error();
+  SocketAddress bind_addr = *reserved;
   for (int i = 0; i < nworkers; ++i) {
     auto fd = ListenReusePort(bind_addr, 4096);
     if (!fd.ok()) {
       for (int f : fds) close(f);
       return fd.error();
     }
-    if (i == 0) bind_addr = LocalAddress(*fd);
     fds.push_back(*fd);
   }
   srv->port_ = bind_addr.Port();

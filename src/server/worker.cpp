@@ -264,6 +264,8 @@ void Worker::Drive(Conn* c) {
         Close(c);
         return;
       }
+      // Room again: requests already buffered behind a large response go on.
+      if (written && h1.HasBufferedInput() && !h1.Backpressured()) h1.Advance();
     }
     if (h1.out().empty() && h1.Streaming()) {
       h1.Advance();
@@ -381,21 +383,26 @@ void Worker::Run() {
     int n = epoll_wait(epoll_fd_, events, 256, timeout);
     now_ms_ = MonoNowMillis();
     RefreshDate();
+    bool woken = false;
     for (int i = 0; i < n; ++i) {
       void* tag = events[i].data.ptr;
       if (tag == &kListenTag) {
         if (listen_fd_ >= 0) OnAccept(false);
       } else if (tag == &kWakeTag) {
-        uint64_t v;
-        ssize_t r = read(wake_fd_, &v, sizeof v);
-        (void)r;
-        if (shared_->settings_generation.load() != seen_generation_) ApplySettings();
-        if (shared_->stop.load() && !stopping_) BeginStop();
+        woken = true;  // handled after the batch: BeginStop closes connections
+                       // whose events may still be further down this batch
       } else {
         Conn* c = static_cast<Conn*>(tag);
         if (events[i].events & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR)) c->readable = true;
         Drive(c);
       }
+    }
+    if (woken) {
+      uint64_t v;
+      ssize_t r = read(wake_fd_, &v, sizeof v);
+      (void)r;
+      if (shared_->settings_generation.load() != seen_generation_) ApplySettings();
+      if (shared_->stop.load() && !stopping_) BeginStop();
     }
     Sweep();
     if (accept_paused_ && !stopping_ &&
