@@ -38,10 +38,13 @@ fuzz: deps
 	@mkdir -p build/fuzz/corpus-work
 	@for f in build/fuzz/*_fuzz; do \
 	  name=$$(basename $$f _fuzz); \
-	  mkdir -p build/fuzz/corpus-work/$$name; \
-	  echo "fuzz: $$name for $(FUZZ_SECONDS)s"; \
-	  $$f -max_total_time=$(FUZZ_SECONDS) -print_final_stats=0 -close_fd_mask=3 \
-	      build/fuzz/corpus-work/$$name fuzz/corpus/$$name || exit 1; \
+	  mkdir -p build/fuzz/corpus-work/$$name build/fuzz/artifacts; \
+	  echo "fuzz: $$name for $(FUZZ_SECONDS)s (log: build/fuzz/$$name.log)"; \
+	  if ! $$f -max_total_time=$(FUZZ_SECONDS) -close_fd_mask=3 -artifact_prefix=build/fuzz/artifacts/ \
+	      build/fuzz/corpus-work/$$name fuzz/corpus/$$name > build/fuzz/$$name.log 2>&1; then \
+	    tail -40 build/fuzz/$$name.log; echo "fuzz: $$name FAILED"; exit 1; \
+	  fi; \
+	  tail -1 build/fuzz/$$name.log; \
 	done
 
 # Everything: the release build with warnings as errors, unit and end-to-end
@@ -50,9 +53,9 @@ test: deps
 	@cmake --preset release -DHEARTH_WERROR=ON >/dev/null
 	@cmake --build --preset release -j $(JOBS)
 	@cd build/release && ctest --output-on-failure -j $(JOBS)
-	@HEARTH_BIN=$(CURDIR)/$(BIN) node --test --test-concurrency=1 tests/e2e/
-	@$(MAKE) --no-print-directory asan
 	@$(MAKE) --no-print-directory fuzz
+	@$(MAKE) --no-print-directory asan
+	@HEARTH_BIN=$(CURDIR)/$(BIN) node --test --test-concurrency=1 tests/e2e/
 
 bench: build
 	@scripts/deps.sh --bench

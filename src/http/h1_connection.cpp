@@ -6,6 +6,7 @@
 #include "base/clock.h"
 #include "base/log.h"
 #include "base/strings.h"
+#include "http/dispatch.h"
 
 namespace hearth {
 namespace {
@@ -163,13 +164,7 @@ bool H1Connection::StepBody() {
 void H1Connection::Dispatch() {
   res_.Reset();
   req_.peer_ip = peer_ip_;
-  try {
-    (*ctx_->handler)(req_, res_);
-  } catch (const std::exception& e) {
-    Log(LogLevel::kError, "handler threw", {{"error", e.what()}, {"path", std::string(req_.path)}});
-    res_.Reset();
-    res_.SetError(500);
-  }
+  hearth::Dispatch(*ctx_->handler, req_, res_);
   bool close = !req_.keep_alive || res_.close_connection || shutting_down_;
   uint64_t before = out_.bytes();
   Serialize(close);

@@ -49,7 +49,8 @@ void AddBuiltinRoutes(Router* router, const BuiltinContext* ctx, bool welcome_pa
                         {"version", kVersion},
                         {"uptime_seconds", (MonoNowMillis() - ctx->start_mono_ms) / 1000},
                         {"workers", ctx->workers},
-                        {"connections", ctx->open_connections()}};
+                        {"connections", ctx->open_connections()},
+                        {"schema_version", ctx->schema_version}};
     res.SetText(200, "application/json", j.dump() + "\n");
     res.SetHeader("Cache-Control", "no-store");
   });

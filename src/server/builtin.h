@@ -17,6 +17,7 @@ struct BuiltinContext {
   std::function<std::vector<const WorkerMetrics*>()> metrics;
   std::function<int64_t()> open_connections;
   bool test_endpoints = false;
+  int schema_version = 0;  // of hearth.db
 };
 
 void AddBuiltinRoutes(Router* router, const BuiltinContext* ctx, bool welcome_page);

@@ -17,6 +17,7 @@
 #include "base/version.h"
 #include "files/file_handler.h"
 #include "io/socket.h"
+#include "store/control_schema.h"
 
 extern char** environ;
 
@@ -113,6 +114,17 @@ Result<std::unique_ptr<Server>> Server::Start(ServeOptions options) {
   auto reserved = ReserveAddress(*addr);
   if (!reserved.ok()) return reserved.error();
   SocketAddress bind_addr = *reserved;
+
+  // The control plane. A data folder from a newer hearth is refused here.
+  store::Store::Options so;
+  so.path = s.data + "/hearth.db";
+  so.readers = nworkers;
+  so.migrations = store::ControlMigrations();
+  so.statements = store::ControlStatements();
+  auto opened = store::Store::Open(std::move(so));
+  if (!opened.ok()) return opened.error();
+  srv->store_ = std::move(opened).value();
+
   for (int i = 0; i < nworkers; ++i) {
     auto fd = ListenReusePort(bind_addr, 4096);
     if (!fd.ok()) {
@@ -133,6 +145,7 @@ Result<std::unique_ptr<Server>> Server::Start(ServeOptions options) {
     return out;
   };
   srv->builtin_.open_connections = [raw] { return raw->shared_.open_connections.load(); };
+  srv->builtin_.schema_version = srv->store_->schema_version();
 
   for (int i = 0; i < nworkers; ++i) {
     auto router = std::make_shared<Router>();

@@ -267,3 +267,29 @@ describe('start-up errors', () => {
     assertOneLineErrorNaming(s, [/max-header-size/i, /HEARTH_MAX_HEADER_SIZE/], 'HEARTH_MAX_HEADER_SIZE=12 parsecs');
   });
 });
+
+describe('data folder', () => {
+  test('a data folder written by a newer hearth is refused with a clear one-line error', T, async () => {
+    const first = await startHearth();
+    const dbPath = path.join(first.dataDir, 'hearth.db');
+    await first.stop();
+    // SQLite keeps PRAGMA user_version as a big-endian integer at offset 60 of the header.
+    const fh = await fsp.open(dbPath, 'r+');
+    const buf = Buffer.alloc(4);
+    buf.writeUInt32BE(999, 0);
+    await fh.write(buf, 0, 4, 60);
+    await fh.close();
+    const r = await runHearth(['serve', '--http', '127.0.0.1:0', '--data', first.dataDir], { timeoutMs: 5000 });
+    assertOneLineErrorNaming(r, [/newer hearth/], 'serve on a newer data folder');
+    assert.match(r.stderr, /999/);
+  });
+
+  test('two servers cannot share one data folder', T, async () => {
+    const a = await startHearth();
+    try {
+      const r = await runHearth(['serve', '--http', '127.0.0.1:0', '--data', a.dataDir], { timeoutMs: 5000 });
+      assertOneLineErrorNaming(r, [/in use by another hearth/], 'second server on the same data folder');
+      assert.ok(a.alive(), 'first server unaffected');
+    } finally { await a.stop(); }
+  });
+});

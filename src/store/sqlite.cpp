@@ -1,0 +1,156 @@
+#include "store/sqlite.h"
+
+#include <cstdlib>
+
+#include "base/log.h"
+
+namespace hearth::store {
+
+Statement::~Statement() {
+  if (s_ && owned_) sqlite3_finalize(s_);
+}
+
+Statement& Statement::operator=(Statement&& o) noexcept {
+  if (this != &o) {
+    if (s_ && owned_) sqlite3_finalize(s_);
+    s_ = o.s_;
+    owned_ = o.owned_;
+    o.s_ = nullptr;
+  }
+  return *this;
+}
+
+Statement Statement::Borrow(sqlite3_stmt* s) {
+  Statement st(s);
+  st.owned_ = false;
+  return st;
+}
+
+Statement& Statement::Bind(int i, int64_t v) {
+  sqlite3_bind_int64(s_, i, v);
+  return *this;
+}
+Statement& Statement::Bind(int i, double v) {
+  sqlite3_bind_double(s_, i, v);
+  return *this;
+}
+Statement& Statement::Bind(int i, std::string_view t) {
+  sqlite3_bind_text64(s_, i, t.data(), t.size(), SQLITE_TRANSIENT, SQLITE_UTF8);
+  return *this;
+}
+Statement& Statement::BindBlob(int i, std::string_view b) {
+  sqlite3_bind_blob64(s_, i, b.data(), b.size(), SQLITE_TRANSIENT);
+  return *this;
+}
+Statement& Statement::BindNull(int i) {
+  sqlite3_bind_null(s_, i);
+  return *this;
+}
+
+bool Statement::Step(Status* status) {
+  int rc = sqlite3_step(s_);
+  if (rc == SQLITE_ROW) return true;
+  if (rc != SQLITE_DONE) *status = Error{sqlite3_errmsg(sqlite3_db_handle(s_))};
+  return false;
+}
+
+Status Statement::Run() {
+  Status st = OkStatus();
+  while (Step(&st)) {
+  }
+  return st;
+}
+
+std::string_view Statement::Text(int col) const {
+  const unsigned char* p = sqlite3_column_text(s_, col);
+  return p ? std::string_view(reinterpret_cast<const char*>(p), static_cast<size_t>(sqlite3_column_bytes(s_, col)))
+           : std::string_view();
+}
+
+std::string_view Statement::Blob(int col) const {
+  const void* p = sqlite3_column_blob(s_, col);
+  return p ? std::string_view(static_cast<const char*>(p), static_cast<size_t>(sqlite3_column_bytes(s_, col)))
+           : std::string_view();
+}
+
+void Statement::Reset() {
+  sqlite3_reset(s_);
+  sqlite3_clear_bindings(s_);
+}
+
+Result<std::unique_ptr<Connection>> Connection::Open(const std::string& path, Mode mode) {
+  sqlite3* db = nullptr;
+  int flags = SQLITE_OPEN_NOMUTEX | (mode == Mode::kReadWrite ? SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE
+                                                              : SQLITE_OPEN_READONLY);
+  int rc = sqlite3_open_v2(path.c_str(), &db, flags, nullptr);
+  if (rc != SQLITE_OK) {
+    std::string msg = db ? sqlite3_errmsg(db) : sqlite3_errstr(rc);
+    sqlite3_close(db);
+    return Error{"cannot open " + path + ": " + msg};
+  }
+  std::unique_ptr<Connection> c(new Connection(db));
+  sqlite3_busy_timeout(db, 5000);
+  sqlite3_extended_result_codes(db, 1);
+  // WAL: readers never block the writer nor the writer readers. NORMAL: a
+  // committed transaction is in the WAL before COMMIT returns, so a killed
+  // process loses nothing; only a power loss can drop the last commits (the
+  // database is never corrupted).
+  const char* setup = mode == Mode::kReadWrite
+                          ? "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; PRAGMA foreign_keys=ON;"
+                          : "PRAGMA foreign_keys=ON;";
+  if (auto st = c->Exec(setup); !st.ok()) return Error{"cannot set up " + path + ": " + st.error().message};
+  return c;
+}
+
+Connection::~Connection() {
+  for (auto& [name, s] : named_) sqlite3_finalize(s);
+  sqlite3_close_v2(db_);
+}
+
+Status Connection::Exec(std::string_view sql) {
+  std::string owned(sql);
+  char* err = nullptr;
+  int rc = sqlite3_exec(db_, owned.c_str(), nullptr, nullptr, &err);
+  if (rc != SQLITE_OK) {
+    std::string msg = err ? err : sqlite3_errstr(rc);
+    sqlite3_free(err);
+    return Error{msg};
+  }
+  return OkStatus();
+}
+
+Result<Statement> Connection::Prepare(std::string_view sql) {
+  sqlite3_stmt* s = nullptr;
+  const char* tail = nullptr;
+  int rc = sqlite3_prepare_v3(db_, sql.data(), static_cast<int>(sql.size()), 0, &s, &tail);
+  if (rc != SQLITE_OK) return Error{sqlite3_errmsg(db_)};
+  if (!s) return Error{"empty statement"};
+  if (tail && std::string_view(tail).find_first_not_of(" \t\r\n;") != std::string_view::npos) {
+    sqlite3_finalize(s);
+    return Error{"only one statement at a time"};
+  }
+  return Statement(s);
+}
+
+Status Connection::PrepareRegistry(const std::vector<NamedStatement>& registry) {
+  for (const auto& n : registry) {
+    sqlite3_stmt* s = nullptr;
+    if (sqlite3_prepare_v3(db_, n.sql, -1, SQLITE_PREPARE_PERSISTENT, &s, nullptr) != SQLITE_OK)
+      return Error{std::string("statement ") + n.name + ": " + sqlite3_errmsg(db_)};
+    named_[n.name] = s;
+  }
+  return OkStatus();
+}
+
+Statement Connection::Named(std::string_view name) {
+  auto it = named_.find(name);
+  if (it == named_.end()) {
+    Log(LogLevel::kError, "unknown named statement", {{"name", std::string(name)}});
+    std::abort();
+  }
+  sqlite3_reset(it->second);
+  sqlite3_clear_bindings(it->second);
+  return Statement::Borrow(it->second);
+}
+
+}  // namespace hearth::store

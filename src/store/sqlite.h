@@ -1,0 +1,93 @@
+#pragma once
+// Thin RAII over SQLite: a Connection, prepared Statements, and the named
+// statement registry. Errors come back as values carrying SQLite's message.
+#include <sqlite3.h>
+
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "base/result.h"
+
+namespace hearth::store {
+
+class Statement {
+ public:
+  Statement() = default;
+  explicit Statement(sqlite3_stmt* s) : s_(s) {}
+  ~Statement();
+  Statement(Statement&& o) noexcept : s_(o.s_), owned_(o.owned_) { o.s_ = nullptr; }
+  Statement& operator=(Statement&& o) noexcept;
+  Statement(const Statement&) = delete;
+  Statement& operator=(const Statement&) = delete;
+
+  // A view of a registry statement owned by its connection (not finalized here).
+  static Statement Borrow(sqlite3_stmt* s);
+
+  // Binding (1-based, as SQLite). Returns *this for chaining.
+  Statement& Bind(int i, int64_t v);
+  Statement& Bind(int i, double v);
+  Statement& Bind(int i, std::string_view text);
+  Statement& BindBlob(int i, std::string_view bytes);
+  Statement& BindNull(int i);
+
+  // Steps once: true with a row, false when done; an error leaves *status set.
+  bool Step(Status* status);
+  // Runs to completion (for writes).
+  Status Run();
+
+  int64_t Int(int col) const { return sqlite3_column_int64(s_, col); }
+  double Real(int col) const { return sqlite3_column_double(s_, col); }
+  std::string_view Text(int col) const;
+  std::string_view Blob(int col) const;
+  bool IsNull(int col) const { return sqlite3_column_type(s_, col) == SQLITE_NULL; }
+  int Columns() const { return sqlite3_column_count(s_); }
+
+  bool ReadOnly() const { return sqlite3_stmt_readonly(s_) != 0; }
+  void Reset();  // ready to bind and run again
+  sqlite3_stmt* raw() const { return s_; }
+
+ private:
+  sqlite3_stmt* s_ = nullptr;
+  bool owned_ = true;
+};
+
+// Named statements, declared once for the whole program and prepared on every
+// connection when it opens, so a bad statement fails start-up, not a request.
+struct NamedStatement {
+  const char* name;
+  const char* sql;
+};
+
+class Connection {
+ public:
+  enum class Mode { kReadWrite, kReadOnly };
+  // Opens (creating when kReadWrite) with WAL, synchronous=NORMAL, foreign
+  // keys on, and a busy timeout.
+  static Result<std::unique_ptr<Connection>> Open(const std::string& path, Mode mode);
+  ~Connection();
+
+  Status Exec(std::string_view sql);  // one or more statements, no results
+  Result<Statement> Prepare(std::string_view sql);
+  // Prepares every registry statement (after migrations created the tables).
+  Status PrepareRegistry(const std::vector<NamedStatement>& registry);
+  // A registry statement, reset and with bindings cleared. Dies if the name is
+  // unknown (a programmer error).
+  Statement Named(std::string_view name);
+
+  int64_t LastInsertRowid() const { return sqlite3_last_insert_rowid(db_); }
+  int Changes() const { return sqlite3_changes(db_); }
+  std::string LastError() const { return sqlite3_errmsg(db_); }
+  sqlite3* raw() const { return db_; }
+
+ private:
+  explicit Connection(sqlite3* db) : db_(db) {}
+  sqlite3* db_;
+  std::map<std::string, sqlite3_stmt*, std::less<>> named_;
+};
+
+}  // namespace hearth::store

@@ -1,0 +1,139 @@
+#include "store/store.h"
+
+#include <future>
+
+#include "base/log.h"
+
+namespace hearth::store {
+
+Result<int> Migrate(Connection& conn, const std::vector<Migration>& migrations, const std::string& what) {
+  auto st = conn.Prepare("PRAGMA user_version");
+  if (!st.ok()) return st.error();
+  Status s = OkStatus();
+  int current = st->Step(&s) ? static_cast<int>(st->Int(0)) : 0;
+  if (!s.ok()) return Error{what + ": " + s.error().message};
+  int latest = migrations.empty() ? 0 : migrations.back().version;
+  if (current > latest)
+    return Error{what + " was written by a newer hearth (schema version " + std::to_string(current) +
+                 "; this hearth knows up to " + std::to_string(latest) + "): upgrade hearth to use it"};
+  for (const auto& m : migrations) {
+    if (m.version <= current) continue;
+    if (auto b = conn.Exec("BEGIN IMMEDIATE"); !b.ok()) return Error{what + ": " + b.error().message};
+    Status applied = conn.Exec(m.sql);
+    if (applied.ok()) applied = conn.Exec("PRAGMA user_version = " + std::to_string(m.version));
+    if (applied.ok()) applied = conn.Exec("COMMIT");
+    if (!applied.ok()) {
+      (void)conn.Exec("ROLLBACK");
+      return Error{what + ": migration " + std::to_string(m.version) + " failed: " + applied.error().message};
+    }
+    Log(LogLevel::kInfo, "migrated", {{"db", what}, {"version", m.version}});
+    current = m.version;
+  }
+  return current;
+}
+
+Result<std::unique_ptr<Store>> Store::Open(Options options) {
+  std::unique_ptr<Store> s(new Store());
+  s->options_ = std::move(options);
+  auto w = Connection::Open(s->options_.path, Connection::Mode::kReadWrite);
+  if (!w.ok()) return w.error();
+  s->writer_ = std::move(w).value();
+  auto version = Migrate(*s->writer_, s->options_.migrations, s->options_.path);
+  if (!version.ok()) return version.error();
+  s->schema_version_ = *version;
+  if (auto st = s->writer_->PrepareRegistry(s->options_.statements); !st.ok()) return st.error();
+  for (int i = 0; i < s->options_.readers; ++i) {
+    auto r = Connection::Open(s->options_.path, Connection::Mode::kReadOnly);
+    if (!r.ok()) return r.error();
+    if (auto st = (*r)->PrepareRegistry(s->options_.statements); !st.ok()) return st.error();
+    s->readers_.push_back(std::move(r).value());
+  }
+  s->thread_ = std::thread([raw = s.get()] { raw->WriterLoop(); });
+  return s;
+}
+
+Store::~Store() {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    stopping_ = true;
+  }
+  cv_.notify_all();
+  if (thread_.joinable()) thread_.join();
+}
+
+void Store::SubmitWrite(WriteFn fn, DoneFn done) {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (!stopping_) {
+      queue_.push_back(Job{std::move(fn), std::move(done)});
+      cv_.notify_one();
+      return;
+    }
+  }
+  done(Error{"the store is shutting down"});
+}
+
+Status Store::Write(WriteFn fn) {
+  std::promise<Status> p;
+  auto f = p.get_future();
+  SubmitWrite(std::move(fn), [&p](const Status& st) { p.set_value(st); });
+  return f.get();
+}
+
+void Store::WriterLoop() {
+  std::vector<Job> batch;
+  while (true) {
+    {
+      std::unique_lock<std::mutex> lock(mu_);
+      cv_.wait(lock, [&] { return stopping_ || !queue_.empty(); });
+      if (queue_.empty() && stopping_) return;
+      while (!queue_.empty() && batch.size() < options_.max_batch) {
+        batch.push_back(std::move(queue_.front()));
+        queue_.pop_front();
+      }
+    }
+    CommitBatch(batch);
+    batch.clear();
+  }
+}
+
+// One transaction for the whole batch; a SAVEPOINT per write so that a write
+// that fails is undone alone and the others still commit.
+void Store::CommitBatch(std::vector<Job>& batch) {
+  Connection& c = *writer_;
+  Status begin = c.Exec("BEGIN IMMEDIATE");
+  if (!begin.ok()) {
+    for (auto& j : batch) j.done(begin);
+    return;
+  }
+  for (auto& j : batch) {
+    if (auto sp = c.Exec("SAVEPOINT w"); !sp.ok()) {
+      j.status = sp;
+      continue;
+    }
+    try {
+      j.status = j.fn(c);
+    } catch (const std::exception& e) {
+      j.status = Error{std::string("write failed: ") + e.what()};
+    }
+    if (j.status.ok()) {
+      j.status = c.Exec("RELEASE w");
+    } else {
+      (void)c.Exec("ROLLBACK TO w");
+      (void)c.Exec("RELEASE w");
+    }
+  }
+  Status commit = c.Exec("COMMIT");
+  if (!commit.ok()) {
+    (void)c.Exec("ROLLBACK");
+    for (auto& j : batch)
+      if (j.status.ok()) j.status = Error{"commit failed: " + commit.error().message};
+  } else {
+    commits_.fetch_add(1);
+    for (auto& j : batch)
+      if (j.status.ok()) writes_.fetch_add(1);
+  }
+  for (auto& j : batch) j.done(j.status);
+}
+
+}  // namespace hearth::store

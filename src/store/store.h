@@ -1,0 +1,96 @@
+#pragma once
+// Store: one SQLite database with one writer thread and per-worker readers.
+//
+//  * The writer thread owns the only write connection. Callers hand it a
+//    write (a function run inside a transaction) and get the result back.
+//    Writes that queue up while a commit is running are committed together in
+//    the next transaction (group commit); each runs inside its own SAVEPOINT,
+//    so one failing rolls back only itself.
+//  * Each worker thread has its own read connection; a read never changes
+//    thread and never waits for the writer (WAL).
+//  * Migrations run at open, each in its own transaction; a database written
+//    by a newer hearth (a higher schema version) is refused.
+//
+// Replication (Raft, later) slots in between "the batch is decided" and "the
+// batch is applied" in the writer loop: it is the only place writes happen.
+#include <condition_variable>
+#include <deque>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "base/result.h"
+#include "store/sqlite.h"
+
+namespace hearth::store {
+
+struct Migration {
+  int version;      // 1, 2, 3, ... in order
+  const char* sql;  // may hold several statements
+};
+
+class Store {
+ public:
+  struct Options {
+    std::string path;
+    int readers = 1;                                   // one per worker thread
+    std::vector<Migration> migrations;
+    std::vector<NamedStatement> statements;           // prepared on every connection
+    size_t max_batch = 512;                           // writes per group commit at most
+  };
+
+  static Result<std::unique_ptr<Store>> Open(Options options);
+  // Finishes every queued write, then stops the writer thread.
+  ~Store();
+
+  using WriteFn = std::function<Status(Connection&)>;
+  using DoneFn = std::function<void(const Status&)>;
+
+  // Queues `fn` for the writer thread. `done` runs on the writer thread once
+  // the transaction holding it has committed (OK) or `fn` or the commit failed.
+  // After the store began stopping, `done` gets an error at once.
+  void SubmitWrite(WriteFn fn, DoneFn done);
+  // Blocking form, for the CLI, start-up and tests (not for worker threads).
+  Status Write(WriteFn fn);
+
+  // The read connection for reader `index` (0 <= index < readers). Only one
+  // thread may use a given reader.
+  Connection& Reader(int index) { return *readers_.at(static_cast<size_t>(index)); }
+  int readers() const { return static_cast<int>(readers_.size()); }
+
+  int schema_version() const { return schema_version_; }
+  // Transactions committed and writes applied since open (for metrics and tests).
+  uint64_t commits() const { return commits_.load(); }
+  uint64_t writes() const { return writes_.load(); }
+
+ private:
+  struct Job {
+    WriteFn fn;
+    DoneFn done;
+    Status status = OkStatus();
+  };
+  Store() = default;
+  void WriterLoop();
+  void CommitBatch(std::vector<Job>& batch);
+
+  Options options_;
+  std::unique_ptr<Connection> writer_;
+  std::vector<std::unique_ptr<Connection>> readers_;
+  int schema_version_ = 0;
+
+  std::mutex mu_;
+  std::condition_variable cv_;
+  std::deque<Job> queue_;
+  bool stopping_ = false;
+  std::thread thread_;
+  std::atomic<uint64_t> commits_{0}, writes_{0};
+};
+
+// Applies `migrations` on `conn` (a write connection). Refuses a database whose
+// version is higher than the last migration. Returns the resulting version.
+Result<int> Migrate(Connection& conn, const std::vector<Migration>& migrations, const std::string& what);
+
+}  // namespace hearth::store

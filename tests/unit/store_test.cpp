@@ -1,0 +1,227 @@
+#include "store/store.h"
+
+#include <gtest/gtest.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <chrono>
+#include <filesystem>
+#include <thread>
+
+namespace hearth::store {
+namespace {
+
+const std::vector<Migration> kMigrations = {
+    {1, "CREATE TABLE items (id INTEGER PRIMARY KEY, name TEXT NOT NULL UNIQUE);"},
+    {2, "ALTER TABLE items ADD COLUMN note TEXT NOT NULL DEFAULT '';"},
+};
+const std::vector<NamedStatement> kStatements = {
+    {"items.insert", "INSERT INTO items(name) VALUES (?1)"},
+    {"items.count", "SELECT count(*) FROM items"},
+    {"items.by_name", "SELECT id, note FROM items WHERE name = ?1"},
+};
+
+class StoreTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    char tmpl[] = "/tmp/hearth-store-XXXXXX";
+    dir_ = mkdtemp(tmpl);
+    path_ = dir_ + "/test.db";
+  }
+  void TearDown() override { std::filesystem::remove_all(dir_); }
+  std::unique_ptr<Store> OpenStore(std::vector<Migration> migrations = kMigrations,
+                                   std::vector<NamedStatement> statements = kStatements) {
+    Store::Options o;
+    o.path = path_;
+    o.readers = 2;
+    o.migrations = std::move(migrations);
+    o.statements = std::move(statements);
+    auto s = Store::Open(std::move(o));
+    EXPECT_TRUE(s.ok()) << (s.ok() ? "" : s.error().message);
+    return s.ok() ? std::move(s).value() : nullptr;
+  }
+  int64_t Count(Connection& c) {
+    Statement st = c.Named("items.count");
+    Status s = OkStatus();
+    EXPECT_TRUE(st.Step(&s));
+    return st.Int(0);
+  }
+  static Status Insert(Connection& c, const std::string& name) {
+    return c.Named("items.insert").Bind(1, name).Run();
+  }
+  std::string dir_, path_;
+};
+
+TEST_F(StoreTest, OpenMigratesToTheLatestVersion) {
+  auto s = OpenStore();
+  ASSERT_TRUE(s);
+  EXPECT_EQ(s->schema_version(), 2);
+  // WAL is on: readers never wait for the writer.
+  auto st = s->Reader(0).Prepare("PRAGMA journal_mode");
+  ASSERT_TRUE(st.ok());
+  Status status = OkStatus();
+  ASSERT_TRUE(st->Step(&status));
+  EXPECT_EQ(st->Text(0), "wal");
+}
+
+TEST_F(StoreTest, ReopenIsIdempotent) {
+  { auto s = OpenStore(); ASSERT_TRUE(s); ASSERT_TRUE(s->Write([](Connection& c) { return Insert(c, "a"); }).ok()); }
+  auto s = OpenStore();
+  ASSERT_TRUE(s);
+  EXPECT_EQ(s->schema_version(), 2);
+  EXPECT_EQ(Count(s->Reader(0)), 1);
+}
+
+TEST_F(StoreTest, RefusesDatabaseFromNewerVersion) {
+  { auto s = OpenStore(); ASSERT_TRUE(s); }
+  {
+    auto c = Connection::Open(path_, Connection::Mode::kReadWrite);
+    ASSERT_TRUE(c.ok());
+    ASSERT_TRUE((*c)->Exec("PRAGMA user_version = 7").ok());
+  }
+  Store::Options o;
+  o.path = path_;
+  o.migrations = kMigrations;
+  auto s = Store::Open(std::move(o));
+  ASSERT_FALSE(s.ok());
+  EXPECT_NE(s.error().message.find("newer hearth"), std::string::npos) << s.error().message;
+  EXPECT_NE(s.error().message.find("7"), std::string::npos);
+}
+
+TEST_F(StoreTest, FailedMigrationLeavesThePreviousVersion) {
+  { auto s = OpenStore({kMigrations[0]}, {kStatements[0]}); ASSERT_TRUE(s); ASSERT_TRUE(s->Write([](Connection& c) { return Insert(c, "kept"); }).ok()); }
+  std::vector<Migration> bad = {kMigrations[0],
+                                {2, "CREATE TABLE half (x); INSERT INTO nope VALUES (1);"}};
+  Store::Options o;
+  o.path = path_;
+  o.migrations = bad;
+  auto s = Store::Open(std::move(o));
+  ASSERT_FALSE(s.ok());
+  EXPECT_NE(s.error().message.find("migration 2 failed"), std::string::npos) << s.error().message;
+  auto c = Connection::Open(path_, Connection::Mode::kReadWrite);
+  ASSERT_TRUE(c.ok());
+  auto v = (*c)->Prepare("PRAGMA user_version");
+  Status st = OkStatus();
+  ASSERT_TRUE(v->Step(&st));
+  EXPECT_EQ(v->Int(0), 1);
+  auto half = (*c)->Prepare("SELECT count(*) FROM sqlite_master WHERE name = 'half'");
+  ASSERT_TRUE(half->Step(&st));
+  EXPECT_EQ(half->Int(0), 0);  // the failed migration's first statement was rolled back
+}
+
+TEST_F(StoreTest, ReadersSeeCommittedWrites) {
+  auto s = OpenStore();
+  ASSERT_TRUE(s);
+  EXPECT_EQ(Count(s->Reader(1)), 0);
+  ASSERT_TRUE(s->Write([](Connection& c) { return Insert(c, "x"); }).ok());
+  EXPECT_EQ(Count(s->Reader(0)), 1);
+  EXPECT_EQ(Count(s->Reader(1)), 1);
+  // And so does a connection that did not exist before: it is on disk.
+  auto other = Connection::Open(path_, Connection::Mode::kReadOnly);
+  ASSERT_TRUE(other.ok());
+  auto st = (*other)->Prepare("SELECT name FROM items");
+  Status status = OkStatus();
+  ASSERT_TRUE(st->Step(&status));
+  EXPECT_EQ(st->Text(0), "x");
+}
+
+TEST_F(StoreTest, ConcurrentWritesAreGroupCommitted) {
+  auto s = OpenStore();
+  ASSERT_TRUE(s);
+  // Hold the writer so that the next writes queue up behind it.
+  std::atomic<bool> release{false};
+  std::atomic<int> done{0};
+  s->SubmitWrite(
+      [&](Connection& c) {
+        while (!release.load()) std::this_thread::sleep_for(std::chrono::milliseconds(1));
+        return Insert(c, "first");
+      },
+      [&](const Status& st) { EXPECT_TRUE(st.ok()); done++; });
+  const int kWrites = 200;
+  std::vector<std::thread> threads;
+  for (int t = 0; t < 4; ++t) {
+    threads.emplace_back([&, t] {
+      for (int i = 0; i < kWrites / 4; ++i) {
+        std::string name = "n" + std::to_string(t) + "-" + std::to_string(i);
+        s->SubmitWrite([name](Connection& c) { return Insert(c, name); },
+                       [&](const Status& st) { EXPECT_TRUE(st.ok()) << st.error().message; done++; });
+      }
+    });
+  }
+  for (auto& t : threads) t.join();
+  release = true;
+  while (done.load() < kWrites + 1) std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  EXPECT_EQ(Count(s->Reader(0)), kWrites + 1);
+  EXPECT_EQ(s->writes(), static_cast<uint64_t>(kWrites + 1));
+  EXPECT_LE(s->commits(), 3u);  // the 200 queued writes went in one or two transactions
+}
+
+TEST_F(StoreTest, AFailingWriteIsUndoneAloneInItsBatch) {
+  auto s = OpenStore();
+  ASSERT_TRUE(s);
+  std::atomic<bool> release{false};
+  std::atomic<int> done{0};
+  Status bad = OkStatus(), good = OkStatus();
+  s->SubmitWrite([&](Connection& c) {
+    while (!release.load()) std::this_thread::sleep_for(std::chrono::milliseconds(1));
+    return Insert(c, "a");
+  }, [&](const Status&) { done++; });
+  s->SubmitWrite([](Connection& c) {
+    // Inserts, then fails: its row must not survive.
+    if (auto st = Insert(c, "doomed"); !st.ok()) return st;
+    return Insert(c, "a");  // UNIQUE violation
+  }, [&](const Status& st) { bad = st; done++; });
+  s->SubmitWrite([](Connection& c) { return Insert(c, "b"); }, [&](const Status& st) { good = st; done++; });
+  release = true;
+  while (done.load() < 3) std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  EXPECT_FALSE(bad.ok());
+  EXPECT_NE(bad.error().message.find("UNIQUE"), std::string::npos) << bad.error().message;
+  EXPECT_TRUE(good.ok());
+  EXPECT_EQ(Count(s->Reader(0)), 2);  // a and b; not "doomed"
+  Statement st = s->Reader(0).Named("items.by_name");
+  st.Bind(1, std::string_view("doomed"));
+  Status status = OkStatus();
+  EXPECT_FALSE(st.Step(&status));
+}
+
+TEST_F(StoreTest, ClosingFinishesQueuedWrites) {
+  std::atomic<int> ok{0};
+  {
+    auto s = OpenStore();
+    ASSERT_TRUE(s);
+    for (int i = 0; i < 50; ++i)
+      s->SubmitWrite([i](Connection& c) { return Insert(c, "q" + std::to_string(i)); },
+                     [&](const Status& st) { if (st.ok()) ok++; });
+  }
+  EXPECT_EQ(ok.load(), 50);
+  auto s = OpenStore();
+  EXPECT_EQ(Count(s->Reader(0)), 50);
+}
+
+TEST_F(StoreTest, StatementsKnowIfTheyWrite) {
+  auto s = OpenStore();
+  ASSERT_TRUE(s);
+  auto r = s->Reader(0).Prepare("SELECT name FROM items WHERE id > ?1");
+  ASSERT_TRUE(r.ok());
+  EXPECT_TRUE(r->ReadOnly());
+  auto w = s->Reader(0).Prepare("DELETE FROM items");
+  ASSERT_TRUE(w.ok());
+  EXPECT_FALSE(w->ReadOnly());
+  EXPECT_FALSE(s->Reader(0).Prepare("SELECT 1; SELECT 2").ok());  // one statement at a time
+  EXPECT_FALSE(s->Reader(0).Prepare("SELEC nonsense").ok());
+}
+
+TEST_F(StoreTest, ABadNamedStatementFailsOpen) {
+  auto s = Store::Open({path_, 1, kMigrations, {{"broken", "SELECT nope FROM items"}}});
+  ASSERT_FALSE(s.ok());
+  EXPECT_NE(s.error().message.find("broken"), std::string::npos);
+}
+
+TEST_F(StoreTest, ReaderCannotWrite) {
+  auto s = OpenStore();
+  ASSERT_TRUE(s);
+  EXPECT_FALSE(Insert(s->Reader(0), "sneaky").ok());
+}
+
+}  // namespace
+}  // namespace hearth::store
