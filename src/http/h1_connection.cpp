@@ -27,8 +27,8 @@ void AppendHex(std::string* out, uint64_t v) {
 }
 }  // namespace
 
-H1Connection::H1Connection(const H1Context* ctx, std::string peer_ip)
-    : ctx_(ctx), peer_ip_(std::move(peer_ip)) {}
+H1Connection::H1Connection(const H1Context* ctx, std::string peer_ip, uint64_t id)
+    : ctx_(ctx), peer_ip_(std::move(peer_ip)), id_(id) {}
 
 char* H1Connection::ReadBuffer(size_t* space) {
   if (rstart_ == rend_) rstart_ = rend_ = 0;
@@ -61,7 +61,7 @@ void H1Connection::BeginShutdown(bool close_if_idle) {
 }
 
 void H1Connection::FailWith(int status, const char* reason) {
-  if (state_ == State::kClosing || state_ == State::kStreaming) {
+  if (state_ == State::kClosing || state_ == State::kStreaming || state_ == State::kWaiting) {
     state_ = State::kClosing;
     return;
   }
@@ -71,7 +71,7 @@ void H1Connection::FailWith(int status, const char* reason) {
 
 void H1Connection::Advance() {
   while (true) {
-    if (state_ == State::kClosing) return;
+    if (state_ == State::kClosing || state_ == State::kWaiting) return;
     if (state_ == State::kStreaming) {
       PumpStream();
       if (state_ == State::kStreaming) return;
@@ -163,8 +163,31 @@ bool H1Connection::StepBody() {
 
 void H1Connection::Dispatch() {
   res_.Reset();
+  res_.reply_factory_ = &ctx_->make_reply;
+  res_.connection_id_ = id_;
   req_.peer_ip = peer_ip_;
   hearth::Dispatch(*ctx_->handler, req_, res_);
+  if (res_.deferred()) {
+    state_ = State::kWaiting;
+    return;
+  }
+  Complete();
+}
+
+void H1Connection::Resume(const std::function<void(Response&)>& fill) {
+  if (state_ != State::kWaiting) return;
+  state_ = State::kHead;
+  res_.Reset();
+  try {
+    fill(res_);
+  } catch (const std::exception& e) {
+    res_.Reset();
+    res_.SetError(500);
+  }
+  Complete();
+}
+
+void H1Connection::Complete() {
   bool close = !req_.keep_alive || res_.close_connection || shutting_down_;
   uint64_t before = out_.bytes();
   Serialize(close);

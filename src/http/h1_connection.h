@@ -8,6 +8,7 @@
 //   kHead --head with body--> kBody --body complete--> (dispatch) --> kHead
 //     |  \--head, no body--> (dispatch) --------------------------/    |
 //     |                          \--stream body--> kStreaming --done--/
+//     |                          \--deferred----> kWaiting --Resume()--/
 //     +--parse error, Connection: close, peer EOF, shutdown--> kClosing
 //
 // Responses go out in request order: a pipelined request is parsed only after
@@ -35,13 +36,16 @@ struct H1Context {
   // itself (malformed, over a limit, timed out); the request may be partial.
   std::function<void(const Request&, int status, uint64_t bytes_out, int64_t micros, bool refused)>
       on_request;
+  // Makes the Reply a deferring handler gets (see Response::Defer).
+  ReplyFactory make_reply;
 };
 
 class H1Connection {
  public:
   static constexpr uint64_t kHighWater = 256 * 1024;
 
-  H1Connection(const H1Context* ctx, std::string peer_ip);
+  // `id` identifies the connection to its worker (for deferred replies).
+  H1Connection(const H1Context* ctx, std::string peer_ip, uint64_t id = 0);
 
   // Space to read into (at least 4 KiB unless the head limit is reached).
   char* ReadBuffer(size_t* space);
@@ -54,6 +58,11 @@ class H1Connection {
   bool ShouldClose() const { return state_ == State::kClosing; }
   bool InBody() const { return state_ == State::kBody; }
   bool Streaming() const { return state_ == State::kStreaming; }
+  // A handler deferred its response: read nothing until Resume().
+  bool Waiting() const { return state_ == State::kWaiting; }
+  // Finishes a deferred response: `fill` fills it, then it is sent and the
+  // connection goes on with buffered requests (call Advance()).
+  void Resume(const std::function<void(Response&)>& fill);
   // Bytes of an unfinished request are buffered (header timeout applies).
   bool HasPartialHead() const { return state_ == State::kHead && rstart_ != rend_; }
   bool Backpressured() const { return out_.bytes() > kHighWater; }
@@ -65,11 +74,12 @@ class H1Connection {
   void FailWith(int status, const char* reason);
 
  private:
-  enum class State { kHead, kBody, kStreaming, kClosing };
+  enum class State { kHead, kBody, kStreaming, kWaiting, kClosing };
 
   bool StepHead();
   bool StepBody();
   void Dispatch();
+  void Complete();  // after the handler (or Resume): serialize, account, next state
   void Serialize(bool close);
   void PumpStream();
   void Consume(size_t n);
@@ -77,6 +87,7 @@ class H1Connection {
 
   const H1Context* ctx_;
   std::string peer_ip_;
+  uint64_t id_;
   State state_ = State::kHead;
   bool peer_eof_ = false;
   bool shutting_down_ = false;

@@ -68,7 +68,14 @@ uint64_t Response::BodyLength() const {
   }
 }
 
+std::shared_ptr<Reply> Response::Defer() {
+  if (!reply_factory_ || !*reply_factory_) return nullptr;
+  deferred_ = true;
+  return (*reply_factory_)(connection_id_);
+}
+
 void Response::Reset() {
+  deferred_ = false;
   status = 200;
   body_kind = BodyKind::kNone;
   text.clear();

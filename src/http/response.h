@@ -11,6 +11,21 @@
 
 namespace hearth {
 
+struct Response;
+
+// A response a handler finishes later, from any thread (after a store write,
+// an upstream's answer, ...). Finish() hands `fill` to the connection's own
+// thread, which fills the Response and sends it. Calling Finish() more than
+// once does nothing; a Reply dropped without Finish() answers 500. If the
+// connection closed meanwhile, `fill` is dropped.
+class Reply {
+ public:
+  virtual ~Reply() = default;
+  virtual void Finish(std::function<void(Response&)> fill) = 0;
+};
+
+using ReplyFactory = std::function<std::shared_ptr<Reply>(uint64_t connection_id)>;
+
 struct Response {
   enum class BodyKind {
     kNone,     // no body (e.g. 204, 304)
@@ -46,7 +61,18 @@ struct Response {
   void SetError(int status_code, std::string_view reason = {});
   uint64_t BodyLength() const;  // for kText/kShared/kFile
 
+  // Defers this response: the handler returns at once and finishes through
+  // the returned Reply. The Request's views die when the handler returns: copy
+  // what the later work needs. Null if the protocol layer cannot defer.
+  std::shared_ptr<Reply> Defer();
+  bool deferred() const { return deferred_; }
+
   void Reset();
+
+  // Set by the protocol layer before each dispatch.
+  const ReplyFactory* reply_factory_ = nullptr;
+  uint64_t connection_id_ = 0;
+  bool deferred_ = false;
 };
 
 // "Not Found" for 404; "Unknown" for codes it does not know.

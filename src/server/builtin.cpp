@@ -37,7 +37,8 @@ constexpr const char* kWelcome = R"(<!doctype html>
 
 }  // namespace
 
-void AddBuiltinRoutes(Router* router, const BuiltinContext* ctx, bool welcome_page) {
+void AddBuiltinRoutes(Router* router, const BuiltinContext* ctx, bool welcome_page,
+                      store::Store* store, int worker_index) {
   router->Add("", "/_hearth/", [](Request&, Response& res) { res.SetError(404); });
   router->Add("", "/_hearth/health", [ctx](Request& req, Response& res) {
     if (req.method != Method::kGet && req.method != Method::kHead) {
@@ -70,6 +71,34 @@ void AddBuiltinRoutes(Router* router, const BuiltinContext* ctx, bool welcome_pa
       AppendUint(&len, req.body.size());
       res.SetText(200, "application/octet-stream", req.body);
       res.SetHeader("X-Body-Length", len);
+    });
+    // A durable key-value pair through the store: PUT answers once its write is
+    // committed (a deferred response, woken by the writer thread); GET reads
+    // on this worker's own connection.
+    router->Add("", "/_hearth/debug/kv/", [store, worker_index](Request& req, Response& res) {
+      std::string key = "debug:" + std::string(req.path.substr(std::string_view("/_hearth/debug/kv/").size()));
+      if (req.method == Method::kPut) {
+        auto reply = res.Defer();
+        std::string value = std::move(req.body);
+        store->SubmitWrite(
+            [key, value](store::Connection& c) { return c.Named("meta.put").Bind(1, key).Bind(2, value).Run(); },
+            [reply](const Status& st) {
+              std::string why = st.ok() ? "" : st.error().message;
+              reply->Finish([why](Response& r) {
+                if (why.empty()) r.status = 204;
+                else r.SetError(500, why);
+              });
+            });
+        return;
+      }
+      store::Statement st = store->Reader(worker_index).Named("meta.get");
+      st.Bind(1, key);
+      Status status = OkStatus();
+      if (st.Step(&status)) {
+        res.SetText(200, "application/octet-stream", std::string(st.Text(0)));
+      } else {
+        res.SetError(status.ok() ? 404 : 500);
+      }
     });
     router->Add("", "/_hearth/debug/stream", [](Request& req, Response& res) {
       // A body of unknown length, sent chunked: N pieces of "piece i\n".

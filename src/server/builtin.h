@@ -8,6 +8,7 @@
 
 #include "http/router.h"
 #include "server/metrics.h"
+#include "store/store.h"
 
 namespace hearth {
 
@@ -20,6 +21,9 @@ struct BuiltinContext {
   int schema_version = 0;  // of hearth.db
 };
 
-void AddBuiltinRoutes(Router* router, const BuiltinContext* ctx, bool welcome_page);
+// `store` and `worker_index` (whose reader connection this worker uses) serve
+// the test endpoints' key-value pairs.
+void AddBuiltinRoutes(Router* router, const BuiltinContext* ctx, bool welcome_page,
+                      store::Store* store, int worker_index);
 
 }  // namespace hearth

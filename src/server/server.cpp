@@ -149,7 +149,7 @@ Result<std::unique_ptr<Server>> Server::Start(ServeOptions options) {
 
   for (int i = 0; i < nworkers; ++i) {
     auto router = std::make_shared<Router>();
-    AddBuiltinRoutes(router.get(), &srv->builtin_, s.root.empty());
+    AddBuiltinRoutes(router.get(), &srv->builtin_, s.root.empty(), srv->store_.get(), i);
     if (!s.root.empty()) {
       FileHandlerOptions fo;
       fo.root = s.root;

@@ -19,9 +19,50 @@ constexpr int64_t kLingerMs = 2000;
 constexpr uint64_t kLingerMaxBytes = 1 << 20;
 }  // namespace
 
+void Mailbox::Post(uint64_t connection_id, std::function<void(Response&)> fill) {
+  std::lock_guard<std::mutex> lock(mu_);
+  if (closed_) return;
+  posted_.emplace_back(connection_id, std::move(fill));
+  uint64_t one = 1;
+  ssize_t n = write(wake_fd_, &one, sizeof one);
+  (void)n;
+}
+
+void Mailbox::Close() {
+  std::lock_guard<std::mutex> lock(mu_);
+  closed_ = true;
+  posted_.clear();
+}
+
+std::vector<std::pair<uint64_t, std::function<void(Response&)>>> Mailbox::Take() {
+  std::lock_guard<std::mutex> lock(mu_);
+  return std::move(posted_);
+}
+
+namespace {
+class WorkerReply : public Reply {
+ public:
+  WorkerReply(std::shared_ptr<Mailbox> mailbox, uint64_t id) : mailbox_(std::move(mailbox)), id_(id) {}
+  ~WorkerReply() override {
+    if (!finished_.exchange(true))
+      mailbox_->Post(id_, [](Response& res) { res.SetError(500, "the handler did not answer"); });
+  }
+  void Finish(std::function<void(Response&)> fill) override {
+    if (finished_.exchange(true)) return;
+    mailbox_->Post(id_, std::move(fill));
+  }
+
+ private:
+  std::shared_ptr<Mailbox> mailbox_;
+  uint64_t id_;
+  std::atomic<bool> finished_{false};
+};
+}  // namespace
+
 struct Worker::Conn {
-  Conn(const H1Context* ctx, int f, std::string ip) : fd(f), h1(ctx, std::move(ip)) {}
+  Conn(const H1Context* ctx, int f, std::string ip, uint64_t id) : fd(f), id(id), h1(ctx, std::move(ip), id) {}
   int fd;
+  uint64_t id;
   H1Connection h1;
   bool readable = false;    // edge seen, EAGAIN not yet
   bool fresh = true;        // no byte read yet
@@ -46,6 +87,10 @@ Worker::Worker(int index, WorkerShared* shared, int listen_fd, Handler handler)
   };
   epoll_fd_ = epoll_create1(EPOLL_CLOEXEC);
   wake_fd_ = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+  mailbox_ = std::make_shared<Mailbox>(wake_fd_);
+  ctx_.make_reply = [mailbox = mailbox_](uint64_t id) -> std::shared_ptr<Reply> {
+    return std::make_shared<WorkerReply>(mailbox, id);
+  };
   epoll_event ev{};
   ev.events = EPOLLIN;
   ev.data.ptr = &kWakeTag;
@@ -58,6 +103,7 @@ Worker::Worker(int index, WorkerShared* shared, int listen_fd, Handler handler)
 
 Worker::~Worker() {
   Join();
+  mailbox_->Close();  // replies finished from now on are dropped
   while (all_head_) Close(all_head_);
   if (listen_fd_ >= 0) close(listen_fd_);
   if (wake_fd_ >= 0) close(wake_fd_);
@@ -149,7 +195,8 @@ void Worker::OnAccept(bool ignore_limit) {
     shared_->open_connections.fetch_add(1, std::memory_order_relaxed);
     metrics_.connections_accepted.Add();
     metrics_.connections_open.Add();
-    Conn* c = new Conn(&ctx_, fd, PeerIp(addr));
+    Conn* c = new Conn(&ctx_, fd, PeerIp(addr), next_conn_id_++);
+    conns_by_id_[c->id] = c;
     c->anext = all_head_;
     if (all_head_) all_head_->aprev = c;
     all_head_ = c;
@@ -188,7 +235,8 @@ void Worker::SetTimer(Conn* c, int kind, int64_t deadline) {
 void Worker::Rearm(Conn* c) {
   int kind;
   int64_t duration;
-  if (!c->h1.out().empty()) {
+  if (!c->h1.out().empty() || c->h1.Waiting()) {
+    // Waiting on a deferred handler is bounded like a stalled write.
     kind = kTimerWrite;
     duration = write_timeout_ms_;
   } else if (c->h1.InBody()) {
@@ -208,6 +256,7 @@ void Worker::Rearm(Conn* c) {
 
 void Worker::Close(Conn* c) {
   Unlink(c);
+  conns_by_id_.erase(c->id);
   if (c->aprev) c->aprev->anext = c->anext;
   else all_head_ = c->anext;
   if (c->anext) c->anext->aprev = c->aprev;
@@ -271,7 +320,7 @@ void Worker::Drive(Conn* c) {
       h1.Advance();
       if (!h1.out().empty()) progress = true;
     }
-    if (c->readable && !h1.ShouldClose() && !h1.Backpressured()) {
+    if (c->readable && !h1.ShouldClose() && !h1.Backpressured() && !h1.Waiting()) {
       size_t space = 0;
       char* buf = h1.ReadBuffer(&space);
       if (space == 0) {
@@ -307,6 +356,17 @@ void Worker::Drive(Conn* c) {
     return;
   }
   if (progress_any || c->timer < 0) Rearm(c);
+}
+
+void Worker::DeliverReplies() {
+  for (auto& [id, fill] : mailbox_->Take()) {
+    auto it = conns_by_id_.find(id);
+    if (it == conns_by_id_.end()) continue;  // closed meanwhile
+    Conn* c = it->second;
+    c->h1.Resume(fill);
+    c->h1.Advance();  // requests pipelined behind it
+    Drive(c);
+  }
 }
 
 void Worker::Sweep() {
@@ -401,6 +461,7 @@ void Worker::Run() {
       uint64_t v;
       ssize_t r = read(wake_fd_, &v, sizeof v);
       (void)r;
+      DeliverReplies();
       if (shared_->settings_generation.load() != seen_generation_) ApplySettings();
       if (shared_->stop.load() && !stopping_) BeginStop();
     }

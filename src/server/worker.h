@@ -18,6 +18,8 @@
 #include <mutex>
 #include <string>
 #include <thread>
+#include <unordered_map>
+#include <vector>
 
 #include "http/h1_connection.h"
 #include "http/router.h"
@@ -35,6 +37,24 @@ struct WorkerShared {
   std::mutex settings_mu;
   Settings settings;  // guarded by settings_mu; workers copy what they need on change
   AccessLog access_log;
+};
+
+// Where deferred replies are handed back to a worker, from any thread. Shared
+// with every Reply the worker made, so a reply finished after the worker has
+// gone finds it closed and drops its answer instead of touching freed memory.
+class Mailbox {
+ public:
+  explicit Mailbox(int wake_fd) : wake_fd_(wake_fd) {}
+  void Post(uint64_t connection_id, std::function<void(Response&)> fill);
+  void Close();
+  // The worker takes everything posted so far.
+  std::vector<std::pair<uint64_t, std::function<void(Response&)>>> Take();
+
+ private:
+  std::mutex mu_;
+  bool closed_ = false;
+  int wake_fd_;
+  std::vector<std::pair<uint64_t, std::function<void(Response&)>>> posted_;
 };
 
 class Worker {
@@ -76,6 +96,7 @@ class Worker {
   void RefreshDate();
   void BeginStop();
   void OnRequestDone(const Request& req, int status, uint64_t bytes, int64_t micros);
+  void DeliverReplies();
 
   int index_;
   WorkerShared* shared_;
@@ -84,6 +105,9 @@ class Worker {
   int epoll_fd_ = -1;
   int wake_fd_ = -1;
   std::thread thread_;
+  std::shared_ptr<Mailbox> mailbox_;
+  uint64_t next_conn_id_ = 1;
+  std::unordered_map<uint64_t, Conn*> conns_by_id_;
   std::atomic<bool> finished_{false};
 
   H1Context ctx_;

@@ -490,3 +490,32 @@ describe('connection cap', () => {
     } finally { a.destroy(); b.destroy(); await srv.stop(); }
   });
 });
+
+describe('writes through the store', () => {
+  test('acknowledged writes survive kill -9 (deferred responses answered after commit)', { timeout: 60000 }, async () => {
+    const srv = await startHearth({ args: ['--workers', '2'], env: { HEARTH_TEST_ENDPOINTS: '1' } });
+    const N = 200;
+    // Concurrent PUTs: each is answered only once its write is committed (group commit).
+    const puts = [];
+    for (let i = 0; i < N; i++) {
+      puts.push(httpRequest(`${srv.url}/_hearth/debug/kv/k${i}`, { method: 'PUT', body: `value-${i}` }));
+    }
+    const results = await Promise.all(puts);
+    for (const r of results) assert.equal(r.status, 204);
+    const got = await httpRequest(`${srv.url}/_hearth/debug/kv/k7`);
+    assert.equal(got.status, 200);
+    assert.equal(got.body.toString(), 'value-7');
+    assert.equal((await httpRequest(`${srv.url}/_hearth/debug/kv/missing`)).status, 404);
+    const dataDir = srv.dataDir;
+    srv.proc.kill('SIGKILL');
+    await srv.waitExit(5000).catch(() => {});
+    const again = await startHearth({ dataDir, env: { HEARTH_TEST_ENDPOINTS: '1' } });
+    try {
+      for (const i of [0, 57, 123, N - 1]) {
+        const r = await httpRequest(`${again.url}/_hearth/debug/kv/k${i}`);
+        assert.equal(r.status, 200, `k${i} lost after kill -9`);
+        assert.equal(r.body.toString(), `value-${i}`);
+      }
+    } finally { await again.stop(); }
+  });
+});

@@ -20,7 +20,25 @@ class Loopback {
       statuses.push_back(status);
       if (refused) ++refused_count;
     };
+    ctx_.make_reply = [this](uint64_t) -> std::shared_ptr<Reply> {
+      auto r = std::make_shared<TestReply>();
+      replies.push_back(r);
+      return r;
+    };
   }
+  // Collects what a deferring handler finishes with; the test resumes by hand,
+  // as a worker would on its own thread.
+  struct TestReply : Reply {
+    void Finish(std::function<void(Response&)> f) override { fill = std::move(f); }
+    std::function<void(Response&)> fill;
+  };
+  std::string ResumeLatest() {
+    auto r = replies.back();
+    conn_.Resume(r->fill);
+    conn_.Advance();
+    return conn_.out().DrainToString() + Pump();
+  }
+  std::vector<std::shared_ptr<TestReply>> replies;
   // Feeds bytes in pieces of `chunk` and returns everything the connection wrote.
   std::string Send(std::string_view bytes, size_t chunk = SIZE_MAX) {
     while (!bytes.empty()) {
@@ -210,6 +228,42 @@ TEST(H1Connection, PeerEofAfterCompleteRequestsStillAnswers) {
   lb.conn().OnPeerEof();
   lb.conn().Advance();
   EXPECT_NE(lb.conn().out().DrainToString().find("GET /a []"), std::string::npos);
+  EXPECT_TRUE(lb.conn().ShouldClose());
+}
+
+TEST(H1Connection, DeferredResponseWaitsThenGoesOnWithPipelinedRequests) {
+  Loopback lb([](Request& req, Response& res) {
+    if (req.path == "/slow") {
+      auto reply = res.Defer();
+      ASSERT_TRUE(reply);
+      reply->Finish([](Response& r) { r.SetText(201, "text/plain", "done later"); });
+      return;
+    }
+    res.SetText(200, "text/plain", "fast");
+  });
+  std::string out = lb.Send(
+      "POST /slow HTTP/1.1\r\nHost: h\r\nContent-Length: 2\r\n\r\nhi"
+      "GET /fast HTTP/1.1\r\nHost: h\r\n\r\n");
+  EXPECT_EQ(out, "");  // nothing may overtake the deferred response
+  EXPECT_TRUE(lb.conn().Waiting());
+  ASSERT_EQ(lb.replies.size(), 1u);
+  std::string rest = lb.ResumeLatest();
+  size_t slow = rest.find("done later"), fast = rest.find("fast");
+  ASSERT_NE(slow, std::string::npos) << rest;
+  ASSERT_NE(fast, std::string::npos) << rest;
+  EXPECT_LT(slow, fast);
+  EXPECT_EQ(rest.rfind("HTTP/1.1 201 Created\r\n", 0), 0u);
+  EXPECT_EQ(lb.statuses, (std::vector<int>{201, 200}));
+}
+
+TEST(H1Connection, DeferredResponseDuringShutdownClosesAfterwards) {
+  Loopback lb([](Request&, Response& res) { res.Defer(); });
+  lb.Send("GET / HTTP/1.1\r\nHost: h\r\n\r\n");
+  lb.conn().BeginShutdown(true);
+  EXPECT_FALSE(lb.conn().ShouldClose());
+  lb.replies.back()->fill = [](Response& r) { r.status = 204; };
+  std::string out = lb.ResumeLatest();
+  EXPECT_NE(out.find("Connection: close"), std::string::npos);
   EXPECT_TRUE(lb.conn().ShouldClose());
 }
 
