@@ -9,6 +9,7 @@
 
 #include "base/log.h"
 #include "base/version.h"
+#include "cli/sites_cli.h"
 #include "server/server.h"
 #include "server/settings.h"
 
@@ -67,6 +68,8 @@ int RunCli(int argc, char** argv) {
   config_flags.AddTo(config);
   config->add_flag("--json", config_json, "Print JSON instead of TOML");
   CLI::App* version = app.add_subcommand("version", "Print the version");
+  cli::SitesCli sites_cli;
+  sites_cli.Register(&app);
 
   try {
     app.parse(argc, argv);
@@ -93,6 +96,7 @@ int RunCli(int argc, char** argv) {
     fputs((config_json ? RenderSettingsJson(*s) : RenderSettingsToml(*s)).c_str(), stdout);
     return 0;
   }
+  if (int code = sites_cli.RunIfParsed(); code >= 0) return code;
   if (serve->parsed()) {
     ServeOptions opts;
     opts.config_path = serve_flags.config_path;

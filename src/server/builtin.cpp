@@ -37,8 +37,20 @@ constexpr const char* kWelcome = R"(<!doctype html>
 
 }  // namespace
 
-void AddBuiltinRoutes(Router* router, const BuiltinContext* ctx, bool welcome_page,
-                      store::Store* store, int worker_index) {
+void ServeWelcome(Request& req, Response& res) {
+  if (req.path != "/") {
+    res.SetError(404);
+    return;
+  }
+  if (req.method != Method::kGet && req.method != Method::kHead) {
+    res.SetError(405);
+    res.SetHeader("Allow", "GET, HEAD");
+    return;
+  }
+  res.SetText(200, "text/html; charset=utf-8", kWelcome);
+}
+
+void AddBuiltinRoutes(Router* router, const BuiltinContext* ctx, store::Store* store, int worker_index) {
   router->Add("", "/_hearth/", [](Request&, Response& res) { res.SetError(404); });
   router->Add("", "/_hearth/health", [ctx](Request& req, Response& res) {
     if (req.method != Method::kGet && req.method != Method::kHead) {
@@ -113,20 +125,6 @@ void AddBuiltinRoutes(Router* router, const BuiltinContext* ctx, bool welcome_pa
         out = "piece " + std::to_string((*i)++) + "\n";
         return *i < n;
       };
-    });
-  }
-  if (welcome_page) {
-    router->Add("", "/", [](Request& req, Response& res) {
-      if (req.path != "/") {
-        res.SetError(404);
-        return;
-      }
-      if (req.method != Method::kGet && req.method != Method::kHead) {
-        res.SetError(405);
-        res.SetHeader("Allow", "GET, HEAD");
-        return;
-      }
-      res.SetText(200, "text/html; charset=utf-8", kWelcome);
     });
   }
 }

@@ -23,7 +23,9 @@ struct BuiltinContext {
 
 // `store` and `worker_index` (whose reader connection this worker uses) serve
 // the test endpoints' key-value pairs.
-void AddBuiltinRoutes(Router* router, const BuiltinContext* ctx, bool welcome_page,
-                      store::Store* store, int worker_index);
+void AddBuiltinRoutes(Router* router, const BuiltinContext* ctx, store::Store* store, int worker_index);
+
+// The page at / when hearth serves nothing else.
+void ServeWelcome(Request& req, Response& res);
 
 }  // namespace hearth

@@ -9,6 +9,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <cstdio>
 #include <filesystem>
 #include <thread>
 
@@ -17,6 +18,7 @@
 #include "base/version.h"
 #include "files/file_handler.h"
 #include "io/socket.h"
+#include "sites/tokens.h"
 #include "store/control_schema.h"
 
 extern char** environ;
@@ -124,6 +126,16 @@ Result<std::unique_ptr<Server>> Server::Start(ServeOptions options) {
   auto opened = store::Store::Open(std::move(so));
   if (!opened.ok()) return opened.error();
   srv->store_ = std::move(opened).value();
+  srv->sites_.store = srv->store_.get();
+  srv->sites_.max_blob_size = s.max_body_size;
+  auto token = sites::EnsureAdminToken(*srv->store_, s.data);
+  if (!token.ok()) return token.error();
+  if (!token->empty()) {
+    // Shown once, on stdout (not in the logs); the CLI on this machine reads the file.
+    printf("hearth: admin token (shown once; saved to %s/admin.token):\n  %s\n", s.data.c_str(), token->c_str());
+    fflush(stdout);
+    Log(LogLevel::kInfo, "created the admin token", {{"file", s.data + "/admin.token"}});
+  }
 
   for (int i = 0; i < nworkers; ++i) {
     auto fd = ListenReusePort(bind_addr, 4096);
@@ -149,7 +161,10 @@ Result<std::unique_ptr<Server>> Server::Start(ServeOptions options) {
 
   for (int i = 0; i < nworkers; ++i) {
     auto router = std::make_shared<Router>();
-    AddBuiltinRoutes(router.get(), &srv->builtin_, s.root.empty(), srv->store_.get(), i);
+    AddBuiltinRoutes(router.get(), &srv->builtin_, srv->store_.get(), i);
+    router->Add("", "/_hearth/api/",
+                Compose({sites::RequireToken(srv->store_.get(), i)}, sites::MakeApiHandler(&srv->sites_, i)));
+    Handler fallback = ServeWelcome;
     if (!s.root.empty()) {
       FileHandlerOptions fo;
       fo.root = s.root;
@@ -160,8 +175,11 @@ Result<std::unique_ptr<Server>> Server::Start(ServeOptions options) {
         return fh.error();  // workers made so far close their listeners
       }
       std::shared_ptr<FileHandler> handler(std::move(fh).value());
-      router->Add("", "/", [handler](Request& req, Response& res) { handler->Serve(req, res); });
+      fallback = [handler](Request& req, Response& res) { handler->Serve(req, res); };
     }
+    // Sites claim their hosts; any other host gets --root or the welcome page.
+    auto site_handler = std::make_shared<sites::SiteHandler>(&srv->sites_, i, std::move(fallback));
+    router->Add("", "/", [site_handler](Request& req, Response& res) { site_handler->Serve(req, res); });
     Handler root = Compose({MethodGuard}, [router](Request& req, Response& res) { router->Serve(req, res); });
     srv->workers_.push_back(std::make_unique<Worker>(i, &srv->shared_, fds[static_cast<size_t>(i)], std::move(root)));
   }

@@ -11,6 +11,7 @@
 #include "server/builtin.h"
 #include "server/settings.h"
 #include "server/worker.h"
+#include "sites/sites.h"
 #include "store/store.h"
 
 namespace hearth {
@@ -48,6 +49,7 @@ class Server {
   ServeOptions options_;
   WorkerShared shared_;
   std::unique_ptr<store::Store> store_;  // outlives the workers (declared before them)
+  sites::SitesShared sites_;
   BuiltinContext builtin_;
   std::vector<std::unique_ptr<Worker>> workers_;
   int lock_fd_ = -1;

@@ -13,6 +13,51 @@ const std::vector<Migration>& ControlMigrations() {
           ('instance_id', lower(hex(randomblob(16)))),
           ('created_at', strftime('%Y-%m-%dT%H:%M:%SZ', 'now'));
       )sql"},
+      {2, R"sql(
+        CREATE TABLE tokens (
+          id         TEXT PRIMARY KEY,           -- public id, shown in listings
+          hash       TEXT NOT NULL UNIQUE,       -- hex SHA-256 of the secret
+          name       TEXT NOT NULL,
+          created_at INTEGER NOT NULL
+        );
+        CREATE TABLE sites (
+          id           INTEGER PRIMARY KEY,
+          name         TEXT NOT NULL UNIQUE,     -- its first host name
+          live_version INTEGER,                  -- versions.id; NULL until the first publish
+          is_default   INTEGER NOT NULL DEFAULT 0, -- serves hosts no site claims (at most one)
+          spa          INTEGER NOT NULL DEFAULT 0, -- unknown paths serve /index.html
+          created_at   INTEGER NOT NULL
+        );
+        CREATE TABLE site_hosts (
+          host    TEXT PRIMARY KEY,              -- "a.example.com" or "*.example.com"
+          site_id INTEGER NOT NULL REFERENCES sites(id) ON DELETE CASCADE
+        );
+        CREATE INDEX site_hosts_site ON site_hosts(site_id);
+        CREATE TABLE blobs (
+          hash       TEXT PRIMARY KEY,           -- hex SHA-256 of data
+          size       INTEGER NOT NULL,
+          data       BLOB NOT NULL,
+          created_at INTEGER NOT NULL
+        );
+        CREATE TABLE versions (
+          id           INTEGER PRIMARY KEY,
+          site_id      INTEGER NOT NULL REFERENCES sites(id) ON DELETE CASCADE,
+          state        TEXT NOT NULL CHECK (state IN ('pending', 'published')),
+          message      TEXT NOT NULL DEFAULT '',
+          files        INTEGER NOT NULL,
+          bytes        INTEGER NOT NULL,
+          created_at   INTEGER NOT NULL,
+          published_at INTEGER
+        );
+        CREATE INDEX versions_site ON versions(site_id, id);
+        CREATE TABLE version_files (
+          version_id INTEGER NOT NULL REFERENCES versions(id) ON DELETE CASCADE,
+          path       TEXT NOT NULL,
+          hash       TEXT NOT NULL,
+          size       INTEGER NOT NULL,
+          PRIMARY KEY (version_id, path)
+        ) WITHOUT ROWID;
+      )sql"},
   };
   return kMigrations;
 }
@@ -22,6 +67,37 @@ const std::vector<NamedStatement>& ControlStatements() {
       {"meta.get", "SELECT value FROM meta WHERE key = ?1"},
       {"meta.put", "INSERT INTO meta(key, value) VALUES (?1, ?2) "
                    "ON CONFLICT(key) DO UPDATE SET value = excluded.value"},
+      {"tokens.count", "SELECT count(*) FROM tokens"},
+      {"tokens.insert", "INSERT INTO tokens(id, hash, name, created_at) VALUES (?1, ?2, ?3, unixepoch())"},
+      {"tokens.by_hash", "SELECT id, name FROM tokens WHERE hash = ?1"},
+      {"sites.list", "SELECT s.id, s.name, s.live_version, s.created_at, "
+                     "(SELECT group_concat(host, ' ') FROM site_hosts h WHERE h.site_id = s.id), "
+                     "s.is_default, s.spa FROM sites s ORDER BY s.name"},
+      {"sites.set_flags", "UPDATE sites SET spa = coalesce(?2, spa), is_default = coalesce(?3, is_default) "
+                          "WHERE id = ?1"},
+      {"sites.clear_default", "UPDATE sites SET is_default = 0 WHERE is_default = 1 AND id != ?1"},
+      {"sites.default", "SELECT id, live_version, spa FROM sites WHERE is_default = 1"},
+      {"sites.by_name", "SELECT id, live_version FROM sites WHERE name = ?1"},
+      {"sites.insert", "INSERT INTO sites(name, created_at) VALUES (?1, unixepoch())"},
+      {"sites.delete", "DELETE FROM sites WHERE id = ?1"},
+      {"sites.set_live", "UPDATE sites SET live_version = ?2 WHERE id = ?1"},
+      {"hosts.insert", "INSERT INTO site_hosts(host, site_id) VALUES (?1, ?2)"},
+      {"hosts.lookup", "SELECT h.site_id, s.live_version, s.spa FROM site_hosts h "
+                       "JOIN sites s ON s.id = h.site_id WHERE h.host = ?1"},
+      {"blobs.has", "SELECT 1 FROM blobs WHERE hash = ?1"},
+      {"blobs.get", "SELECT data FROM blobs WHERE hash = ?1"},
+      {"blobs.insert", "INSERT INTO blobs(hash, size, data, created_at) VALUES (?1, ?2, ?3, unixepoch()) "
+                       "ON CONFLICT(hash) DO NOTHING"},
+      {"versions.insert", "INSERT INTO versions(site_id, state, message, files, bytes, created_at) "
+                          "VALUES (?1, 'pending', ?2, ?3, ?4, unixepoch())"},
+      {"versions.get", "SELECT site_id, state FROM versions WHERE id = ?1"},
+      {"versions.publish", "UPDATE versions SET state = 'published', published_at = unixepoch() WHERE id = ?1"},
+      {"versions.list", "SELECT id, state, message, files, bytes, created_at, published_at FROM versions "
+                        "WHERE site_id = ?1 AND state = 'published' ORDER BY id DESC"},
+      {"versions.missing", "SELECT DISTINCT f.hash FROM version_files f "
+                           "WHERE f.version_id = ?1 AND NOT EXISTS (SELECT 1 FROM blobs b WHERE b.hash = f.hash)"},
+      {"files.insert", "INSERT INTO version_files(version_id, path, hash, size) VALUES (?1, ?2, ?3, ?4)"},
+      {"files.of_version", "SELECT path, hash, size FROM version_files WHERE version_id = ?1"},
   };
   return kStatements;
 }

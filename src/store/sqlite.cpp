@@ -7,12 +7,21 @@
 namespace hearth::store {
 
 Statement::~Statement() {
-  if (s_ && owned_) sqlite3_finalize(s_);
+  if (!s_) return;
+  if (owned_) {
+    sqlite3_finalize(s_);
+  } else {
+    // A registry statement left mid-result would keep its read transaction
+    // (and its old snapshot) open until the next use: end it now.
+    sqlite3_reset(s_);
+    sqlite3_clear_bindings(s_);
+  }
 }
 
 Statement& Statement::operator=(Statement&& o) noexcept {
   if (this != &o) {
     if (s_ && owned_) sqlite3_finalize(s_);
+    else if (s_) sqlite3_reset(s_);
     s_ = o.s_;
     owned_ = o.owned_;
     o.s_ = nullptr;

@@ -25,7 +25,8 @@ class Statement {
   Statement(const Statement&) = delete;
   Statement& operator=(const Statement&) = delete;
 
-  // A view of a registry statement owned by its connection (not finalized here).
+  // A view of a registry statement owned by its connection: not finalized
+  // here, but reset when the view goes away, so no read stays open.
   static Statement Borrow(sqlite3_stmt* s);
 
   // Binding (1-based, as SQLite). Returns *this for chaining.

@@ -184,6 +184,25 @@ TEST_F(StoreTest, AFailingWriteIsUndoneAloneInItsBatch) {
   EXPECT_FALSE(st.Step(&status));
 }
 
+TEST_F(StoreTest, AReaderLeftMidResultStillSeesLaterWrites) {
+  auto s = OpenStore();
+  ASSERT_TRUE(s);
+  ASSERT_TRUE(s->Write([](Connection& c) { return Insert(c, "a"); }).ok());
+  {
+    // Take one row of a multi-row result and walk away.
+    auto st = s->Reader(0).Named("items.count");
+    Status status = OkStatus();
+    ASSERT_TRUE(st.Step(&status));
+  }
+  ASSERT_TRUE(s->Write([](Connection& c) { return Insert(c, "b"); }).ok());
+  // Another statement on the same connection: it must not be stuck in the
+  // snapshot the abandoned one opened.
+  Statement by_name = s->Reader(0).Named("items.by_name");
+  by_name.Bind(1, std::string_view("b"));
+  Status status = OkStatus();
+  EXPECT_TRUE(by_name.Step(&status));
+}
+
 TEST_F(StoreTest, ClosingFinishesQueuedWrites) {
   std::atomic<int> ok{0};
   {

@@ -1,0 +1,80 @@
+#include "cli/client.h"
+
+#include <curl/curl.h>
+
+#include <cstdlib>
+#include <fstream>
+
+namespace hearth::cli {
+namespace {
+size_t Collect(char* p, size_t size, size_t n, void* out) {
+  static_cast<std::string*>(out)->append(p, size * n);
+  return size * n;
+}
+}  // namespace
+
+Status ResolveClient(ClientOptions* o, bool server_given, bool token_given) {
+  if (!server_given) {
+    if (const char* s = getenv("HEARTH_SERVER"); s && *s) o->server = s;
+  }
+  while (!o->server.empty() && o->server.back() == '/') o->server.pop_back();
+  if (o->server.rfind("http://", 0) != 0 && o->server.rfind("https://", 0) != 0)
+    return Error{"--server must be a URL such as http://127.0.0.1:8080"};
+  if (!token_given) {
+    if (const char* t = getenv("HEARTH_TOKEN"); t && *t) {
+      o->token = t;
+    } else {
+      std::ifstream f(o->data + "/admin.token");
+      std::getline(f, o->token);
+      if (o->token.empty())
+        return Error{"no token: pass --token, set HEARTH_TOKEN, or run where " + o->data +
+                     "/admin.token is readable (--data DIR)"};
+    }
+  }
+  return OkStatus();
+}
+
+Result<ApiResult> CallApi(const ClientOptions& o, const char* method, const std::string& path,
+                          std::string_view body, const char* content_type) {
+  CURL* curl = curl_easy_init();
+  if (!curl) return Error{"cannot start libcurl"};
+  std::string url = o.server + "/_hearth/api" + path;
+  std::string response;
+  curl_slist* headers = nullptr;
+  std::string auth = "Authorization: Bearer " + o.token;
+  headers = curl_slist_append(headers, auth.c_str());
+  std::string ct = std::string("Content-Type: ") + content_type;
+  headers = curl_slist_append(headers, ct.c_str());
+  headers = curl_slist_append(headers, "Expect:");
+  curl_easy_setopt(curl, CURLOPT_URL, url.c_str());
+  curl_easy_setopt(curl, CURLOPT_CUSTOMREQUEST, method);
+  curl_easy_setopt(curl, CURLOPT_HTTPHEADER, headers);
+  curl_easy_setopt(curl, CURLOPT_WRITEFUNCTION, Collect);
+  curl_easy_setopt(curl, CURLOPT_WRITEDATA, &response);
+  curl_easy_setopt(curl, CURLOPT_NOSIGNAL, 1L);
+  curl_easy_setopt(curl, CURLOPT_CONNECTTIMEOUT, 10L);
+  curl_easy_setopt(curl, CURLOPT_TIMEOUT, 600L);
+  if (std::string_view(method) != "GET") {
+    curl_easy_setopt(curl, CURLOPT_POSTFIELDS, body.data());
+    curl_easy_setopt(curl, CURLOPT_POSTFIELDSIZE_LARGE, static_cast<curl_off_t>(body.size()));
+  }
+  CURLcode rc = curl_easy_perform(curl);
+  ApiResult out;
+  curl_easy_getinfo(curl, CURLINFO_RESPONSE_CODE, &out.status);
+  curl_slist_free_all(headers);
+  curl_easy_cleanup(curl);
+  if (rc != CURLE_OK)
+    return Error{"cannot reach the server at " + o.server + ": " + curl_easy_strerror(rc) +
+                 " (is `hearth serve` running? see --server)"};
+  out.body = nlohmann::json::parse(response, nullptr, /*allow_exceptions=*/false);
+  if (out.status >= 400) {
+    std::string msg = out.body.is_object() && out.body.contains("error") && out.body["error"].is_string()
+                          ? out.body["error"].get<std::string>()
+                          : "the server answered " + std::to_string(out.status);
+    if (out.status == 401) msg += " (check --token)";
+    return Error{msg};
+  }
+  return out;
+}
+
+}  // namespace hearth::cli

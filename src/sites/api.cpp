@@ -1,0 +1,406 @@
+// The control API for sites: JSON in, JSON out, under /_hearth/api/.
+#include <nlohmann/json.hpp>
+
+#include "base/strings.h"
+#include "sites/manifest.h"
+#include "sites/sites.h"
+#include "sites/tokens.h"
+
+namespace hearth::sites {
+namespace {
+
+using nlohmann::json;
+
+void Json(Response& res, int status, const json& body) {
+  res.SetText(status, "application/json", body.dump() + "\n");
+  res.SetHeader("Cache-Control", "no-store");
+}
+void Fail(Response& res, int status, const std::string& message) { Json(res, status, {{"error", message}}); }
+
+std::vector<std::string_view> Segments(std::string_view path) {
+  std::vector<std::string_view> out;
+  while (!path.empty()) {
+    size_t slash = path.find('/');
+    std::string_view seg = path.substr(0, slash);
+    if (!seg.empty()) out.push_back(seg);
+    if (slash == std::string_view::npos) break;
+    path.remove_prefix(slash + 1);
+  }
+  return out;
+}
+
+// An outcome computed on the writer thread and sent from the worker's.
+struct Outcome {
+  int status = 200;
+  json body;
+};
+
+// Runs `fn` as a write; the response is sent once it has committed (or failed).
+void DeferWrite(SitesShared* shared, Response& res,
+                std::function<Status(store::Connection&, Outcome*)> fn, bool changes_routing) {
+  auto reply = res.Defer();
+  auto outcome = std::make_shared<Outcome>();
+  shared->store->SubmitWrite(
+      [fn = std::move(fn), outcome](store::Connection& c) { return fn(c, outcome.get()); },
+      [shared, reply, outcome, changes_routing](const Status& st) {
+        if (st.ok() && changes_routing) shared->generation.fetch_add(1, std::memory_order_release);
+        Outcome o = st.ok() ? *outcome
+                            : Outcome{outcome->status >= 400 ? outcome->status : 500, {{"error", st.error().message}}};
+        reply->Finish([o](Response& r) { Json(r, o.status, o.body); });
+      });
+}
+
+// A failed write that the client caused: rolls back, answers `status`.
+Status Refuse(Outcome* o, int status, const std::string& message) {
+  o->status = status;
+  return Error{message};
+}
+
+Result<int64_t> SiteId(store::Connection& c, const std::string& name, int64_t* live = nullptr) {
+  store::Statement st = c.Named("sites.by_name");
+  st.Bind(1, name);
+  Status s = OkStatus();
+  if (!st.Step(&s)) {
+    if (!s.ok()) return s.error();
+    return Error{"no site named " + name};
+  }
+  if (live) *live = st.IsNull(1) ? 0 : st.Int(1);
+  return st.Int(0);
+}
+
+Status CreateSite(store::Connection& c, const std::string& name, const std::vector<std::string>& hosts,
+                  Outcome* o, int64_t* id_out) {
+  for (const auto& h : hosts) {
+    store::Statement taken = c.Named("hosts.lookup");
+    taken.Bind(1, h);
+    Status s = OkStatus();
+    if (taken.Step(&s)) return Refuse(o, 409, "host " + h + " already belongs to a site");
+  }
+  if (Status st = c.Named("sites.insert").Bind(1, name).Run(); !st.ok()) return st;
+  int64_t id = c.LastInsertRowid();
+  for (const auto& h : hosts)
+    if (Status st = c.Named("hosts.insert").Bind(1, h).Bind(2, id).Run(); !st.ok()) return st;
+  if (id_out) *id_out = id;
+  return OkStatus();
+}
+
+json ListSites(store::Connection& c) {
+  json out = json::array();
+  store::Statement st = c.Named("sites.list");
+  Status s = OkStatus();
+  while (st.Step(&s)) {
+    json hosts = json::array();
+    std::string_view hs = st.Text(4);
+    while (!hs.empty()) {
+      size_t sp = hs.find(' ');
+      hosts.push_back(std::string(hs.substr(0, sp)));
+      if (sp == std::string_view::npos) break;
+      hs.remove_prefix(sp + 1);
+    }
+    out.push_back({{"name", std::string(st.Text(1))},
+                   {"hosts", hosts},
+                   {"live_version", st.IsNull(2) ? json(nullptr) : json(st.Int(2))},
+                   {"default", st.Int(5) != 0},
+                   {"spa", st.Int(6) != 0},
+                   {"created_at", st.Int(3)}});
+  }
+  return out;
+}
+
+json ListVersions(store::Connection& c, int64_t site_id, int64_t live) {
+  json out = json::array();
+  store::Statement st = c.Named("versions.list");
+  st.Bind(1, site_id);
+  Status s = OkStatus();
+  while (st.Step(&s)) {
+    out.push_back({{"version", st.Int(0)},
+                   {"message", std::string(st.Text(2))},
+                   {"files", st.Int(3)},
+                   {"bytes", st.Int(4)},
+                   {"created_at", st.Int(5)},
+                   {"published_at", st.IsNull(6) ? json(nullptr) : json(st.Int(6))},
+                   {"live", st.Int(0) == live}});
+  }
+  return out;
+}
+
+// Optional booleans "spa" and "default" of a request body: -1 absent, 0, 1.
+bool ReadFlags(const json& body, int* spa, int* def, std::string* why) {
+  *spa = *def = -1;
+  for (auto [key, out] : {std::pair<const char*, int*>{"spa", spa}, {"default", def}}) {
+    if (!body.contains(key)) continue;
+    if (!body[key].is_boolean()) {
+      *why = std::string(key) + " must be true or false";
+      return false;
+    }
+    *out = body[key].get<bool>() ? 1 : 0;
+  }
+  return true;
+}
+
+Status ApplyFlags(store::Connection& c, int64_t id, int spa, int def) {
+  if (spa < 0 && def < 0) return OkStatus();
+  store::Statement st = c.Named("sites.set_flags");
+  st.Bind(1, id);
+  if (spa >= 0) st.Bind(2, static_cast<int64_t>(spa));
+  if (def >= 0) st.Bind(3, static_cast<int64_t>(def));
+  if (Status s = st.Run(); !s.ok()) return s;
+  if (def == 1) return c.Named("sites.clear_default").Bind(1, id).Run();
+  return OkStatus();
+}
+
+}  // namespace
+
+Handler MakeApiHandler(SitesShared* shared, int reader) {
+  return [shared, reader](Request& req, Response& res) {
+    auto seg = Segments(req.path.substr(std::string_view("/_hearth/api").size()));
+    store::Connection& rd = shared->store->Reader(reader);
+    auto body_json = [&](json* out) {
+      try {
+        *out = req.body.empty() ? json::object() : json::parse(req.body);
+        return true;
+      } catch (const json::parse_error&) {
+        Fail(res, 400, "the body is not valid JSON");
+        return false;
+      }
+    };
+    Method m = req.method;
+
+    // GET /sites, POST /sites
+    if (seg.size() == 1 && seg[0] == "sites") {
+      if (m == Method::kGet) return Json(res, 200, ListSites(rd));
+      if (m != Method::kPost) return Fail(res, 405, "use GET or POST");
+      json body;
+      if (!body_json(&body)) return;
+      if (!body.is_object() || !body.contains("name") || !body["name"].is_string())
+        return Fail(res, 400, "name (a host name) is required");
+      auto name = NormalizeHost(body["name"].get<std::string>());
+      if (!name.ok()) return Fail(res, 400, name.error().message);
+      std::vector<std::string> hosts{*name};
+      if (body.contains("hosts")) {
+        if (!body["hosts"].is_array()) return Fail(res, 400, "hosts must be an array of host names");
+        for (const auto& h : body["hosts"]) {
+          if (!h.is_string()) return Fail(res, 400, "hosts must be an array of host names");
+          auto n = NormalizeHost(h.get<std::string>());
+          if (!n.ok()) return Fail(res, 400, n.error().message);
+          if (*n != *name) hosts.push_back(*n);
+        }
+      }
+      std::string site = *name;
+      int spa, def;
+      std::string why;
+      if (!ReadFlags(body, &spa, &def, &why)) return Fail(res, 400, why);
+      return DeferWrite(shared, res, [site, hosts, spa, def](store::Connection& c, Outcome* o) {
+        if (SiteId(c, site).ok()) return Refuse(o, 409, "site " + site + " already exists");
+        int64_t id = 0;
+        if (Status st = CreateSite(c, site, hosts, o, &id); !st.ok()) return st;
+        if (Status st = ApplyFlags(c, id, spa, def); !st.ok()) return st;
+        o->status = 201;
+        o->body = {{"name", site}, {"hosts", hosts}, {"live_version", nullptr}, {"spa", spa == 1},
+                   {"default", def == 1}};
+        return OkStatus();
+      }, true);
+    }
+
+    // DELETE /sites/{name}, GET /sites/{name}/versions, POST /sites/{name}/deploys, POST /sites/{name}/rollback
+    if (seg.size() >= 2 && seg[0] == "sites") {
+      auto name = NormalizeHost(seg[1]);
+      if (!name.ok()) return Fail(res, 400, name.error().message);
+      std::string site = *name;
+      if (seg.size() == 2 && m == Method::kPatch) {
+        json body;
+        if (!body_json(&body)) return;
+        int spa, def;
+        std::string why;
+        if (!body.is_object() || !ReadFlags(body, &spa, &def, &why))
+          return Fail(res, 400, why.empty() ? "expected {\"spa\": bool, \"default\": bool}" : why);
+        return DeferWrite(shared, res, [site, spa, def](store::Connection& c, Outcome* o) {
+          auto id = SiteId(c, site);
+          if (!id.ok()) return Refuse(o, 404, id.error().message);
+          if (Status st = ApplyFlags(c, *id, spa, def); !st.ok()) return st;
+          o->body = {{"name", site}, {"updated", true}};
+          return OkStatus();
+        }, true);
+      }
+      if (seg.size() == 2) {
+        if (m != Method::kDelete) return Fail(res, 405, "use PATCH or DELETE");
+        return DeferWrite(shared, res, [site](store::Connection& c, Outcome* o) {
+          auto id = SiteId(c, site);
+          if (!id.ok()) return Refuse(o, 404, id.error().message);
+          if (Status st = c.Named("sites.delete").Bind(1, *id).Run(); !st.ok()) return st;
+          o->body = {{"deleted", site}};
+          return OkStatus();
+        }, true);
+      }
+      if (seg.size() == 3 && seg[2] == "versions") {
+        if (m != Method::kGet) return Fail(res, 405, "use GET");
+        int64_t live = 0;
+        auto id = SiteId(rd, site, &live);
+        if (!id.ok()) return Fail(res, 404, id.error().message);
+        return Json(res, 200, {{"site", site}, {"live_version", live ? json(live) : json(nullptr)},
+                               {"versions", ListVersions(rd, *id, live)}});
+      }
+      if (seg.size() == 3 && seg[2] == "deploys") {
+        if (m != Method::kPost) return Fail(res, 405, "use POST");
+        json body;
+        if (!body_json(&body)) return;
+        auto manifest = ParseManifest(body, shared->max_blob_size, shared->max_files);
+        if (!manifest.ok()) return Fail(res, 400, manifest.error().message);
+        auto mf = std::make_shared<Manifest>(std::move(manifest).value());
+        return DeferWrite(shared, res, [site, mf](store::Connection& c, Outcome* o) {
+          int64_t site_id;
+          auto id = SiteId(c, site);
+          bool created = false;
+          if (id.ok()) {
+            site_id = *id;
+          } else {
+            // Deploying to a new host name creates its site: one command to go live.
+            if (Status st = CreateSite(c, site, {site}, o, &site_id); !st.ok()) return st;
+            created = true;
+          }
+          uint64_t bytes = 0;
+          for (const auto& f : mf->files) bytes += f.size;
+          if (Status st = c.Named("versions.insert").Bind(1, site_id).Bind(2, mf->message)
+                              .Bind(3, static_cast<int64_t>(mf->files.size())).Bind(4, static_cast<int64_t>(bytes)).Run();
+              !st.ok())
+            return st;
+          int64_t version = c.LastInsertRowid();
+          for (const auto& f : mf->files) {
+            if (Status st = c.Named("files.insert").Bind(1, version).Bind(2, f.path).Bind(3, f.hash)
+                                .Bind(4, static_cast<int64_t>(f.size)).Run();
+                !st.ok())
+              return st;
+          }
+          json missing = json::array();
+          uint64_t missing_bytes = 0;
+          std::unordered_map<std::string, uint64_t> sizes;
+          for (const auto& f : mf->files) sizes[f.hash] = f.size;
+          store::Statement st = c.Named("versions.missing");
+          st.Bind(1, version);
+          Status s = OkStatus();
+          while (st.Step(&s)) {
+            std::string h(st.Text(0));
+            missing_bytes += sizes[h];
+            missing.push_back(h);
+          }
+          if (!s.ok()) return s;
+          o->status = 201;
+          o->body = {{"version", version}, {"site", site}, {"site_created", created},
+                     {"files", mf->files.size()}, {"bytes", bytes},
+                     {"missing", missing}, {"missing_bytes", missing_bytes}};
+          return OkStatus();
+        }, /*changes_routing=*/true);
+      }
+      if (seg.size() == 3 && seg[2] == "rollback") {
+        if (m != Method::kPost) return Fail(res, 405, "use POST");
+        json body;
+        if (!body_json(&body)) return;
+        int64_t to = 0;
+        if (body.is_object() && body.contains("to")) {
+          if (!body["to"].is_number_integer()) return Fail(res, 400, "to must be a version number");
+          to = body["to"].get<int64_t>();
+        }
+        return DeferWrite(shared, res, [site, to](store::Connection& c, Outcome* o) {
+          int64_t live = 0;
+          auto id = SiteId(c, site, &live);
+          if (!id.ok()) return Refuse(o, 404, id.error().message);
+          int64_t target = to;
+          if (target == 0) {
+            // The newest published version before the live one.
+            store::Statement st = c.Named("versions.list");
+            st.Bind(1, *id);
+            Status s = OkStatus();
+            while (st.Step(&s)) {
+              if (st.Int(0) < live) {
+                target = st.Int(0);
+                break;
+              }
+            }
+            if (target == 0) return Refuse(o, 409, "site " + site + " has no earlier version to roll back to");
+          } else {
+            store::Statement st = c.Named("versions.get");
+            st.Bind(1, target);
+            Status s = OkStatus();
+            if (!st.Step(&s) || st.Int(0) != *id || st.Text(1) != "published")
+              return Refuse(o, 404, "site " + site + " has no published version " + std::to_string(target));
+          }
+          if (Status st = c.Named("sites.set_live").Bind(1, *id).Bind(2, target).Run(); !st.ok()) return st;
+          o->body = {{"site", site}, {"live_version", target}, {"previous_version", live ? json(live) : json(nullptr)}};
+          return OkStatus();
+        }, true);
+      }
+      return Fail(res, 404, "no such API endpoint");
+    }
+
+    // POST /tokens {name}: a new token, shown once.
+    if (seg.size() == 1 && seg[0] == "tokens") {
+      if (m != Method::kPost) return Fail(res, 405, "use POST");
+      json body;
+      if (!body_json(&body)) return;
+      std::string name = "token";
+      if (body.is_object() && body.contains("name")) {
+        if (!body["name"].is_string() || body["name"].get<std::string>().size() > 100)
+          return Fail(res, 400, "name must be a string of at most 100 characters");
+        name = body["name"].get<std::string>();
+      }
+      std::string token = NewToken();
+      std::string id = NewToken().substr(4, 12);
+      std::string hash = Sha256Hex(token);
+      return DeferWrite(shared, res, [token, id, hash, name](store::Connection& c, Outcome* o) {
+        if (Status st = c.Named("tokens.insert").Bind(1, id).Bind(2, hash).Bind(3, name).Run(); !st.ok()) return st;
+        o->status = 201;
+        o->body = {{"id", id}, {"name", name}, {"token", token}};
+        return OkStatus();
+      }, false);
+    }
+
+    // PUT /blobs/{hash}
+    if (seg.size() == 2 && seg[0] == "blobs") {
+      if (m != Method::kPut) return Fail(res, 405, "use PUT");
+      std::string hash(seg[1]);
+      if (!IsSha256Hex(hash)) return Fail(res, 400, "a blob is named by its lower-case hex SHA-256");
+      if (req.body.size() > shared->max_blob_size) return Fail(res, 413, "blob over the size limit");
+      if (Sha256Hex(req.body) != hash) return Fail(res, 400, "the bytes do not match their hash " + hash);
+      auto data = std::make_shared<std::string>(std::move(req.body));
+      return DeferWrite(shared, res, [hash, data](store::Connection& c, Outcome* o) {
+        if (Status st = c.Named("blobs.insert").Bind(1, hash).Bind(2, static_cast<int64_t>(data->size()))
+                            .BindBlob(3, *data).Run();
+            !st.ok())
+          return st;
+        o->status = 201;
+        o->body = {{"hash", hash}, {"size", data->size()}};
+        return OkStatus();
+      }, false);
+    }
+
+    // POST /deploys/{version}/publish
+    if (seg.size() == 3 && seg[0] == "deploys" && seg[2] == "publish") {
+      if (m != Method::kPost) return Fail(res, 405, "use POST");
+      uint64_t v;
+      if (!ParseUint(seg[1], &v) || v == 0) return Fail(res, 400, "a version is a positive number");
+      int64_t version = static_cast<int64_t>(v);
+      return DeferWrite(shared, res, [version](store::Connection& c, Outcome* o) {
+        store::Statement st = c.Named("versions.get");
+        st.Bind(1, version);
+        Status s = OkStatus();
+        if (!st.Step(&s)) return Refuse(o, 404, "no deploy " + std::to_string(version));
+        int64_t site_id = st.Int(0);
+        if (st.Text(1) != "pending") return Refuse(o, 409, "deploy " + std::to_string(version) + " is already published");
+        store::Statement miss = c.Named("versions.missing");
+        miss.Bind(1, version);
+        int missing = 0;
+        while (miss.Step(&s)) ++missing;
+        if (missing)
+          return Refuse(o, 409, std::to_string(missing) + " blob(s) of deploy " + std::to_string(version) +
+                                    " are not uploaded yet");
+        if (Status w = c.Named("versions.publish").Bind(1, version).Run(); !w.ok()) return w;
+        if (Status w = c.Named("sites.set_live").Bind(1, site_id).Bind(2, version).Run(); !w.ok()) return w;
+        o->body = {{"version", version}, {"live", true}};
+        return OkStatus();
+      }, true);
+    }
+    Fail(res, 404, "no such API endpoint");
+  };
+}
+
+}  // namespace hearth::sites

@@ -1,0 +1,39 @@
+#pragma once
+// Deploy manifests and the names they contain. Everything a client sends is
+// checked here before it reaches the store, and each refusal is one line.
+#include <cstdint>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "base/result.h"
+
+namespace hearth::sites {
+
+struct ManifestFile {
+  std::string path;  // "index.html", "assets/app.3f2a.js": relative, '/'-separated
+  std::string hash;  // lower-case hex SHA-256 of the content
+  uint64_t size = 0;
+};
+
+struct Manifest {
+  std::vector<ManifestFile> files;
+  std::string message;
+};
+
+// {"files":[{"path":..,"hash":..,"size":..}], "message": ".."}. Refuses paths
+// that escape the site (.., absolute, backslashes, NUL, empty segments),
+// duplicate paths, malformed hashes, sizes over max_file_size, more than
+// max_files files.
+Result<Manifest> ParseManifest(const nlohmann::json& body, uint64_t max_file_size, size_t max_files);
+
+// A host name a site may answer to: "example.com", "blog.example.com",
+// "*.example.com", "localhost". Lower-cases it; refuses anything else.
+Result<std::string> NormalizeHost(std::string_view host);
+
+bool IsSha256Hex(std::string_view s);
+std::string Sha256Hex(std::string_view data);
+
+}  // namespace hearth::sites

@@ -1,0 +1,192 @@
+#include <cstring>
+
+#include "files/representation.h"
+#include "files/safe_path.h"
+#include "http/mime.h"
+#include "sites/sites.h"
+
+namespace hearth::sites {
+namespace {
+constexpr size_t kMaxHosts = 10000;
+constexpr size_t kMaxVersions = 64;
+constexpr uint64_t kBlobCacheBytes = 64ull << 20;
+
+bool EndsWith(std::string_view s, std::string_view suffix) {
+  return s.size() >= suffix.size() && s.substr(s.size() - suffix.size()) == suffix;
+}
+
+// "app.3f9a2c1b.js", "main-5d41402a.css": a name that carries a hash of its
+// content never changes, so it may be cached for a year.
+bool Fingerprinted(std::string_view path) {
+  size_t slash = path.rfind('/');
+  std::string_view name = slash == std::string_view::npos ? path : path.substr(slash + 1);
+  size_t run = 0;
+  for (char c : name) {
+    bool hex = (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F');
+    if (hex) {
+      if (++run >= 8) return true;
+    } else {
+      run = 0;
+    }
+  }
+  return false;
+}
+}  // namespace
+
+SiteHandler::SiteHandler(SitesShared* shared, int reader, Handler fallback)
+    : shared_(shared), reader_(reader), fallback_(std::move(fallback)) {}
+
+const SiteHandler::Route* SiteHandler::LookupHost(const std::string& host) {
+  auto it = hosts_.find(host);
+  if (it != hosts_.end()) return &it->second;
+  if (hosts_.size() >= kMaxHosts) hosts_.clear();
+  Route route;
+  store::Connection& rd = shared_->store->Reader(reader_);
+  // The exact name, then wildcards from the closest: a.b.example.com ->
+  // *.b.example.com -> *.example.com -> *.com.
+  std::string candidate = host;
+  size_t dot = std::string::npos;
+  while (true) {
+    store::Statement st = rd.Named("hosts.lookup");
+    st.Bind(1, candidate);
+    Status s = OkStatus();
+    if (st.Step(&s)) {
+      route.site_id = st.Int(0);
+      route.live_version = st.IsNull(1) ? 0 : st.Int(1);
+      route.spa = st.Int(2) != 0;
+      break;
+    }
+    dot = host.find('.', dot == std::string::npos ? 0 : dot + 1);
+    if (dot == std::string::npos) break;
+    candidate = "*" + host.substr(dot);
+  }
+  if (route.site_id == 0) {  // no site claims it: the default site, if one is set
+    store::Statement st = rd.Named("sites.default");
+    Status s = OkStatus();
+    if (st.Step(&s)) {
+      route.site_id = st.Int(0);
+      route.live_version = st.IsNull(1) ? 0 : st.Int(1);
+      route.spa = st.Int(2) != 0;
+    }
+  }
+  return &(hosts_[host] = route);
+}
+
+std::shared_ptr<const SiteHandler::Files> SiteHandler::VersionFiles(int64_t version) {
+  auto it = versions_.find(version);
+  if (it != versions_.end()) return it->second;
+  if (versions_.size() >= kMaxVersions) versions_.clear();
+  auto files = std::make_shared<Files>();
+  store::Statement st = shared_->store->Reader(reader_).Named("files.of_version");
+  st.Bind(1, version);
+  Status s = OkStatus();
+  while (st.Step(&s)) (*files)[std::string(st.Text(0))] = File{std::string(st.Text(1)), static_cast<uint64_t>(st.Int(2))};
+  versions_[version] = files;
+  return files;
+}
+
+std::shared_ptr<const std::string> SiteHandler::Blob(const std::string& hash) {
+  auto it = blobs_.find(hash);
+  if (it != blobs_.end()) return it->second;
+  store::Statement st = shared_->store->Reader(reader_).Named("blobs.get");
+  st.Bind(1, hash);
+  Status s = OkStatus();
+  if (!st.Step(&s)) return nullptr;
+  auto data = std::make_shared<const std::string>(st.Blob(0));
+  while (!blobs_.empty() && blob_bytes_ + data->size() > kBlobCacheBytes) {
+    blob_bytes_ -= blobs_.begin()->second->size();
+    blobs_.erase(blobs_.begin());
+  }
+  if (data->size() <= kBlobCacheBytes) {
+    blobs_[hash] = data;
+    blob_bytes_ += data->size();
+  }
+  return data;
+}
+
+void SiteHandler::ServeFile(Request& req, Response& res, const std::string& path, const File& f, int status) {
+  auto data = Blob(f.hash);
+  if (!data) {
+    res.SetError(500, "a file of this version is missing from the store");
+    return;
+  }
+  // The content hash is the ETag: the same bytes have the same tag in every version.
+  std::string etag = "\"" + f.hash.substr(0, 32) + "\"";
+  std::string fields = "Content-Type: ";
+  fields.append(MimeTypeForPath(path));
+  fields += "\r\nETag: " + etag + "\r\nAccept-Ranges: bytes\r\nCache-Control: ";
+  bool html = EndsWith(path, ".html");
+  fields += (!html && Fingerprinted(path)) ? "public, max-age=31536000, immutable" : "no-cache";
+  fields += "\r\n";
+  if (status != 200) {  // the site's own 404.html
+    res.status = status;
+    res.fields.append(fields);
+    res.SetShared(data, 0, data->size());
+    return;
+  }
+  Representation rep;
+  rep.etag = etag;
+  rep.fields = fields;
+  rep.size = data->size();
+  rep.content = data;
+  ServeRepresentation(req, res, rep);
+}
+
+void SiteHandler::Serve(Request& req, Response& res) {
+  uint64_t gen = shared_->generation.load(std::memory_order_acquire);
+  if (gen != generation_) {
+    hosts_.clear();
+    versions_.clear();  // blobs are immutable: their cache stays
+    generation_ = gen;
+  }
+  const Route* route = LookupHost(std::string(req.HostName()));
+  if (route->site_id == 0) {
+    fallback_(req, res);
+    return;
+  }
+  if (req.method != Method::kGet && req.method != Method::kHead) {
+    res.SetError(405);
+    res.SetHeader("Allow", "GET, HEAD");
+    return;
+  }
+  if (route->live_version == 0) {
+    res.SetError(404, "this site has no published version yet");
+    return;
+  }
+  PathError pe = DecodeRequestPath(req.path, &scratch_);
+  if (pe == PathError::kBadEncoding || pe == PathError::kTraversal) {
+    res.SetError(400, "invalid path");
+    return;
+  }
+  auto files = VersionFiles(route->live_version);
+  auto find = [&](const std::string& p) -> const File* {
+    auto it = files->find(p);
+    return it == files->end() ? nullptr : &it->second;
+  };
+  std::string rel = scratch_;
+  if (pe == PathError::kNone) {
+    // index.html for folders; clean URLs: /about -> about.html or about/index.html.
+    const char* suffixes[] = {"", ".html", "/index.html"};
+    if (rel.empty() || rel.back() == '/') {
+      std::string p = rel + "index.html";
+      if (const File* f = find(p)) return ServeFile(req, res, p, *f, 200);
+    } else {
+      for (const char* sfx : suffixes) {
+        std::string p = rel + sfx;
+        if (const File* f = find(p)) return ServeFile(req, res, p, *f, 200);
+      }
+    }
+  }
+  // A single-page app routes on the client: unknown paths that do not look
+  // like files get its index.html.
+  if (route->spa && pe == PathError::kNone) {
+    size_t slash = rel.rfind('/');
+    bool has_ext = rel.find('.', slash == std::string::npos ? 0 : slash) != std::string::npos;
+    if (!has_ext)
+      if (const File* f = find("index.html")) return ServeFile(req, res, "index.html", *f, 200);
+  }
+  if (const File* f = find("404.html")) return ServeFile(req, res, "404.html", *f, 404);
+  res.SetError(404);
+}
+
+}  // namespace hearth::sites

@@ -1,0 +1,72 @@
+#pragma once
+// Sites: multi-tenant static sites stored in hearth.db as content-addressed
+// blobs, with atomic, versioned deploys.
+//
+// A deploy is three steps, each an API call (see docs/sites.md):
+//   1. POST manifest (path -> hash, size): the server records a pending
+//      version and answers with the hashes it lacks;
+//   2. PUT each missing blob (its SHA-256 is checked);
+//   3. publish: one transaction makes the version live.
+// A pending version is invisible until step 3; a crash anywhere leaves the
+// live version as it was.
+#include <atomic>
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <unordered_map>
+
+#include "http/router.h"
+#include "store/store.h"
+
+namespace hearth::sites {
+
+// Shared by every worker's handlers.
+struct SitesShared {
+  store::Store* store = nullptr;
+  uint64_t max_blob_size = 64ull << 20;
+  size_t max_files = 100000;
+  // Bumped after every commit that changes what a host serves; workers drop
+  // their cached routing when they see a new value.
+  std::atomic<uint64_t> generation{1};
+};
+
+// The control API under /_hearth/api/ (sites, deploys, blobs, versions,
+// rollback). Wrap it in RequireToken. `reader`: this worker's reader.
+Handler MakeApiHandler(SitesShared* shared, int reader);
+
+// Serves sites by Host, per worker (with its own caches). Requests for a host
+// no site claims go to `fallback`.
+class SiteHandler {
+ public:
+  SiteHandler(SitesShared* shared, int reader, Handler fallback);
+  void Serve(Request& req, Response& res);
+
+ private:
+  struct File {
+    std::string hash;
+    uint64_t size;
+  };
+  using Files = std::unordered_map<std::string, File>;
+  struct Route {
+    int64_t site_id = 0;
+    int64_t live_version = 0;  // 0: nothing published yet
+    bool spa = false;
+  };
+
+  const Route* LookupHost(const std::string& host);
+  std::shared_ptr<const Files> VersionFiles(int64_t version);
+  std::shared_ptr<const std::string> Blob(const std::string& hash);
+  void ServeFile(Request& req, Response& res, const std::string& path, const File& f, int status);
+
+  SitesShared* shared_;
+  int reader_;
+  Handler fallback_;
+  uint64_t generation_ = 0;
+  std::unordered_map<std::string, Route> hosts_;  // site_id 0: no site
+  std::unordered_map<int64_t, std::shared_ptr<const Files>> versions_;
+  std::unordered_map<std::string, std::shared_ptr<const std::string>> blobs_;
+  uint64_t blob_bytes_ = 0;
+  std::string scratch_;
+};
+
+}  // namespace hearth::sites
