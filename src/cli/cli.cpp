@@ -12,6 +12,9 @@
 #include "cli/sites_cli.h"
 #include "server/server.h"
 #include "server/settings.h"
+#include "store/backup.h"
+#include "store/control_schema.h"
+#include <unistd.h>
 
 extern char** environ;
 
@@ -68,6 +71,13 @@ int RunCli(int argc, char** argv) {
   config_flags.AddTo(config);
   config->add_flag("--json", config_json, "Print JSON instead of TOML");
   CLI::App* version = app.add_subcommand("version", "Print the version");
+  std::string backup_out, restore_file, backup_data = "./hearth-data";
+  CLI::App* backup = app.add_subcommand("backup", "Write a consistent copy of hearth.db to a file (safe while the server runs)");
+  backup->add_option("--out", backup_out, "the file to write")->required();
+  backup->add_option("--data", backup_data, "data folder [default: ./hearth-data]");
+  CLI::App* restore = app.add_subcommand("restore", "Replace the data folder's hearth.db with a backup (stop the server first)");
+  restore->add_option("file", restore_file, "a file written by hearth backup")->required();
+  restore->add_option("--data", backup_data, "data folder [default: ./hearth-data]");
   cli::SitesCli sites_cli;
   sites_cli.Register(&app);
 
@@ -97,6 +107,24 @@ int RunCli(int argc, char** argv) {
     return 0;
   }
   if (int code = sites_cli.RunIfParsed(); code >= 0) return code;
+  if (backup->parsed()) {
+    Status st = store::BackupDatabase(backup_data + "/hearth.db", backup_out);
+    if (!st.ok()) return Fail(st.error().message);
+    printf("backup written to %s\n", backup_out.c_str());
+    return 0;
+  }
+  if (restore->parsed()) {
+    int latest = store::ControlMigrations().back().version;
+    // Check the file before touching anything.
+    if (auto v = store::CheckBackup(restore_file, latest); !v.ok()) return Fail(v.error().message);
+    auto lock = LockDataDir(backup_data);
+    if (!lock.ok()) return Fail(lock.error().message + ": stop it before restoring");
+    Status st = store::RestoreDatabase(restore_file, backup_data + "/hearth.db", latest);
+    close(*lock);
+    if (!st.ok()) return Fail(st.error().message);
+    printf("restored %s/hearth.db from %s\n", backup_data.c_str(), restore_file.c_str());
+    return 0;
+  }
   if (serve->parsed()) {
     ServeOptions opts;
     opts.config_path = serve_flags.config_path;

@@ -10,6 +10,8 @@
 #include <unistd.h>
 
 #include <cstdio>
+#include <algorithm>
+#include <chrono>
 #include <filesystem>
 #include <thread>
 
@@ -19,6 +21,7 @@
 #include "files/file_handler.h"
 #include "io/socket.h"
 #include "sites/tokens.h"
+#include "store/backup.h"
 #include "store/control_schema.h"
 
 extern char** environ;
@@ -35,6 +38,8 @@ int CpuCount() {
   unsigned n = std::thread::hardware_concurrency();
   return n ? static_cast<int>(n) : 1;
 }
+
+}  // namespace
 
 Result<int> LockDataDir(const std::string& dir) {
   std::error_code ec;
@@ -60,6 +65,8 @@ Result<int> LockDataDir(const std::string& dir) {
   }
   return fd;
 }
+
+namespace {
 
 // OPTIONS * and TRACE are answered here, before any route sees them.
 void MethodGuard(Request& req, Response& res, const Handler& next) {
@@ -123,11 +130,13 @@ Result<std::unique_ptr<Server>> Server::Start(ServeOptions options) {
   so.readers = nworkers;
   so.migrations = store::ControlMigrations();
   so.statements = store::ControlStatements();
+  so.connection_setup = store::ControlConnectionSetup();
   auto opened = store::Store::Open(std::move(so));
   if (!opened.ok()) return opened.error();
   srv->store_ = std::move(opened).value();
   srv->sites_.store = srv->store_.get();
   srv->sites_.max_blob_size = s.max_body_size;
+  srv->sites_.keep_versions.store(s.keep_versions);
   auto token = sites::EnsureAdminToken(*srv->store_, s.data);
   if (!token.ok()) return token.error();
   if (!token->empty()) {
@@ -184,6 +193,7 @@ Result<std::unique_ptr<Server>> Server::Start(ServeOptions options) {
     srv->workers_.push_back(std::make_unique<Worker>(i, &srv->shared_, fds[static_cast<size_t>(i)], std::move(root)));
   }
   for (auto& w : srv->workers_) w->Start();
+  if (s.backup_every_ms > 0) srv->backup_thread_ = std::thread([raw] { raw->BackupLoop(); });
   Log(LogLevel::kInfo, "listening",
       {{"addr", bind_addr.ToString()}, {"workers", nworkers}, {"version", kVersion},
        {"data", s.data}, {"root", s.root}});
@@ -195,8 +205,52 @@ Server::~Server() {
     SignalStop();
     for (auto& w : workers_) w->Join();
   }
+  {
+    std::lock_guard<std::mutex> lock(backup_mu_);
+    backup_stop_ = true;
+  }
+  backup_cv_.notify_all();
+  if (backup_thread_.joinable()) backup_thread_.join();
   workers_.clear();
   if (lock_fd_ >= 0) close(lock_fd_);
+}
+
+// Periodic backups into DATA/backups, the newest `backup-keep` kept.
+void Server::BackupLoop() {
+  const std::string dir = options_.settings.data + "/backups";
+  while (true) {
+    {
+      std::unique_lock<std::mutex> lock(backup_mu_);
+      if (backup_cv_.wait_for(lock, std::chrono::milliseconds(options_.settings.backup_every_ms),
+                              [&] { return backup_stop_; }))
+        return;
+    }
+    std::error_code ec;
+    std::filesystem::create_directories(dir, ec);
+    char name[64];
+    time_t now = time(nullptr);
+    tm g;
+    gmtime_r(&now, &g);
+    strftime(name, sizeof name, "hearth-%Y%m%d-%H%M%S.db", &g);
+    std::string out = dir + "/" + name;
+    Status st = store::BackupDatabase(options_.settings.data + "/hearth.db", out);
+    if (!st.ok()) {
+      Log(LogLevel::kError, "backup failed", {{"error", st.error().message}});
+      continue;
+    }
+    Log(LogLevel::kInfo, "backup written", {{"file", out}});
+    std::vector<std::string> backups;
+    for (const auto& e : std::filesystem::directory_iterator(dir, ec))
+      if (e.path().extension() == ".db" && e.path().filename().string().rfind("hearth-", 0) == 0)
+        backups.push_back(e.path().string());
+    std::sort(backups.begin(), backups.end());  // names sort by time
+    int64_t keep;
+    {
+      std::lock_guard<std::mutex> lock(shared_.settings_mu);
+      keep = shared_.settings.backup_keep;
+    }
+    for (size_t i = 0; i + static_cast<size_t>(keep) < backups.size(); ++i) std::filesystem::remove(backups[i], ec);
+  }
 }
 
 void Server::SignalStop() {
@@ -245,6 +299,7 @@ void Server::Reload() {
     return;
   }
   SetLogLevel(next.log_level);
+  sites_.keep_versions.store(next.keep_versions);
   {
     std::lock_guard<std::mutex> lock(shared_.settings_mu);
     shared_.settings = std::move(next);

@@ -5,6 +5,9 @@
 #include <map>
 #include <memory>
 #include <string>
+#include <condition_variable>
+#include <mutex>
+#include <thread>
 #include <vector>
 
 #include "base/result.h"
@@ -21,6 +24,10 @@ struct ServeOptions {
   std::string config_path;                   // re-read on SIGHUP
   std::map<std::string, std::string> flags;  // re-applied on SIGHUP
 };
+
+// Locks the data folder (creating it) so only one process uses it; the lock
+// lasts as long as the returned descriptor is open.
+Result<int> LockDataDir(const std::string& dir);
 
 class Server {
  public:
@@ -45,6 +52,7 @@ class Server {
   Server() = default;
   void SignalStop();
   bool AllFinished() const;
+  void BackupLoop();
 
   ServeOptions options_;
   WorkerShared shared_;
@@ -55,6 +63,10 @@ class Server {
   int lock_fd_ = -1;
   int port_ = 0;
   bool stopping_ = false;
+  std::thread backup_thread_;
+  std::mutex backup_mu_;
+  std::condition_variable backup_cv_;
+  bool backup_stop_ = false;
 };
 
 }  // namespace hearth

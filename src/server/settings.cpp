@@ -32,6 +32,9 @@ const std::vector<SettingSpec> kSettingSpecs = {
     {"write-timeout", T::kDuration, &S::write_timeout_ms, "30s", "longest a client may take to accept response bytes", true},
     {"shutdown-timeout", T::kDuration, &S::shutdown_timeout_ms, "30s", "on SIGTERM, how long in-flight requests may take to finish", true},
     {"file-cache-size", T::kSize, &S::file_cache_size, "64MiB", "per worker: memory for the contents of small static files", false},
+    {"keep-versions", T::kInt, &S::keep_versions, "20", "published versions kept per site (older ones and their unused files are deleted)", true, 1, 10000},
+    {"backup-every", T::kDuration, &S::backup_every_ms, "0", "take a backup of hearth.db into DATA/backups this often; 0 = never", false},
+    {"backup-keep", T::kInt, &S::backup_keep, "7", "periodic backups kept (the oldest are deleted)", true, 1, 100000},
 };
 
 // Parses `text` as the spec's type into its field of *s; on failure *why says

@@ -34,6 +34,9 @@ struct Settings {
   int64_t write_timeout_ms = 0;
   int64_t shutdown_timeout_ms = 0;
   uint64_t file_cache_size = 0;
+  int64_t keep_versions = 0;
+  int64_t backup_every_ms = 0;
+  int64_t backup_keep = 0;
 
   // name -> the text it was given and where it came from.
   struct Origin {

@@ -124,6 +124,31 @@ json ListVersions(store::Connection& c, int64_t site_id, int64_t live) {
   return out;
 }
 
+// Deletes the blobs collected in temp.gc that no version references anymore.
+Status SweepBlobs(store::Connection& c) {
+  if (Status st = c.Named("gc.sweep").Run(); !st.ok()) return st;
+  return c.Named("gc.reset").Run();
+}
+
+// Keeps the newest `keep` published versions of a site (the live one always),
+// deletes the rest and the blobs only they used.
+Status DropOldVersions(store::Connection& c, int64_t site_id, int64_t live, int64_t keep, int64_t* removed) {
+  std::vector<int64_t> expired;
+  {
+    store::Statement st = c.Named("versions.expired");
+    st.Bind(1, site_id).Bind(2, live).Bind(3, keep - 1);
+    Status s = OkStatus();
+    while (st.Step(&s)) expired.push_back(st.Int(0));
+    if (!s.ok()) return s;
+  }
+  for (int64_t id : expired) {
+    if (Status st = c.Named("gc.collect_version").Bind(1, id).Run(); !st.ok()) return st;
+    if (Status st = c.Named("versions.delete").Bind(1, id).Run(); !st.ok()) return st;
+  }
+  *removed = static_cast<int64_t>(expired.size());
+  return expired.empty() ? OkStatus() : SweepBlobs(c);
+}
+
 // Optional booleans "spa" and "default" of a request body: -1 absent, 0, 1.
 bool ReadFlags(const json& body, int* spa, int* def, std::string* why) {
   *spa = *def = -1;
@@ -227,7 +252,9 @@ Handler MakeApiHandler(SitesShared* shared, int reader) {
         return DeferWrite(shared, res, [site](store::Connection& c, Outcome* o) {
           auto id = SiteId(c, site);
           if (!id.ok()) return Refuse(o, 404, id.error().message);
+          if (Status st = c.Named("gc.collect_site").Bind(1, *id).Run(); !st.ok()) return st;
           if (Status st = c.Named("sites.delete").Bind(1, *id).Run(); !st.ok()) return st;
+          if (Status st = SweepBlobs(c); !st.ok()) return st;
           o->body = {{"deleted", site}};
           return OkStatus();
         }, true);
@@ -379,7 +406,8 @@ Handler MakeApiHandler(SitesShared* shared, int reader) {
       uint64_t v;
       if (!ParseUint(seg[1], &v) || v == 0) return Fail(res, 400, "a version is a positive number");
       int64_t version = static_cast<int64_t>(v);
-      return DeferWrite(shared, res, [version](store::Connection& c, Outcome* o) {
+      int64_t keep = shared->keep_versions.load();
+      return DeferWrite(shared, res, [version, keep](store::Connection& c, Outcome* o) {
         store::Statement st = c.Named("versions.get");
         st.Bind(1, version);
         Status s = OkStatus();
@@ -395,7 +423,9 @@ Handler MakeApiHandler(SitesShared* shared, int reader) {
                                     " are not uploaded yet");
         if (Status w = c.Named("versions.publish").Bind(1, version).Run(); !w.ok()) return w;
         if (Status w = c.Named("sites.set_live").Bind(1, site_id).Bind(2, version).Run(); !w.ok()) return w;
-        o->body = {{"version", version}, {"live", true}};
+        int64_t removed = 0;
+        if (Status w = DropOldVersions(c, site_id, version, keep, &removed); !w.ok()) return w;
+        o->body = {{"version", version}, {"live", true}, {"versions_removed", removed}};
         return OkStatus();
       }, true);
     }

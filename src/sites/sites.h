@@ -25,6 +25,7 @@ struct SitesShared {
   store::Store* store = nullptr;
   uint64_t max_blob_size = 64ull << 20;
   size_t max_files = 100000;
+  std::atomic<int64_t> keep_versions{20};  // published versions kept per site
   // Bumped after every commit that changes what a host serves; workers drop
   // their cached routing when they see a new value.
   std::atomic<uint64_t> generation{1};

@@ -57,6 +57,7 @@ const std::vector<Migration>& ControlMigrations() {
           size       INTEGER NOT NULL,
           PRIMARY KEY (version_id, path)
         ) WITHOUT ROWID;
+        CREATE INDEX version_files_hash ON version_files(hash);
       )sql"},
   };
   return kMigrations;
@@ -96,10 +97,24 @@ const std::vector<NamedStatement>& ControlStatements() {
                         "WHERE site_id = ?1 AND state = 'published' ORDER BY id DESC"},
       {"versions.missing", "SELECT DISTINCT f.hash FROM version_files f "
                            "WHERE f.version_id = ?1 AND NOT EXISTS (SELECT 1 FROM blobs b WHERE b.hash = f.hash)"},
+      {"versions.expired", "SELECT id FROM versions WHERE site_id = ?1 AND state = 'published' AND id != ?2 "
+                           "ORDER BY id DESC LIMIT -1 OFFSET ?3"},
+      {"versions.delete", "DELETE FROM versions WHERE id = ?1"},
+      {"gc.collect_version", "INSERT OR IGNORE INTO temp.gc(hash) SELECT hash FROM version_files WHERE version_id = ?1"},
+      {"gc.collect_site", "INSERT OR IGNORE INTO temp.gc(hash) SELECT f.hash FROM version_files f "
+                          "JOIN versions v ON v.id = f.version_id WHERE v.site_id = ?1"},
+      {"gc.sweep", "DELETE FROM blobs WHERE hash IN (SELECT hash FROM temp.gc) "
+                   "AND NOT EXISTS (SELECT 1 FROM version_files f WHERE f.hash = blobs.hash)"},
+      {"gc.reset", "DELETE FROM temp.gc"},
       {"files.insert", "INSERT INTO version_files(version_id, path, hash, size) VALUES (?1, ?2, ?3, ?4)"},
       {"files.of_version", "SELECT path, hash, size FROM version_files WHERE version_id = ?1"},
   };
   return kStatements;
+}
+
+const char* ControlConnectionSetup() {
+  // Hashes whose blobs may have lost their last reference, within one write.
+  return "CREATE TEMP TABLE IF NOT EXISTS gc (hash TEXT PRIMARY KEY)";
 }
 
 }  // namespace hearth::store

@@ -12,5 +12,7 @@ namespace hearth::store {
 
 const std::vector<Migration>& ControlMigrations();
 const std::vector<NamedStatement>& ControlStatements();
+// Run on every connection before its statements are prepared.
+const char* ControlConnectionSetup();
 
 }  // namespace hearth::store

@@ -41,10 +41,14 @@ Result<std::unique_ptr<Store>> Store::Open(Options options) {
   auto version = Migrate(*s->writer_, s->options_.migrations, s->options_.path);
   if (!version.ok()) return version.error();
   s->schema_version_ = *version;
+  if (!s->options_.connection_setup.empty())
+    if (auto st = s->writer_->Exec(s->options_.connection_setup); !st.ok()) return st.error();
   if (auto st = s->writer_->PrepareRegistry(s->options_.statements); !st.ok()) return st.error();
   for (int i = 0; i < s->options_.readers; ++i) {
     auto r = Connection::Open(s->options_.path, Connection::Mode::kReadOnly);
     if (!r.ok()) return r.error();
+    if (!s->options_.connection_setup.empty())
+      if (auto st = (*r)->Exec(s->options_.connection_setup); !st.ok()) return st.error();
     if (auto st = (*r)->PrepareRegistry(s->options_.statements); !st.ok()) return st.error();
     s->readers_.push_back(std::move(r).value());
   }

@@ -39,6 +39,7 @@ class Store {
     int readers = 1;                                   // one per worker thread
     std::vector<Migration> migrations;
     std::vector<NamedStatement> statements;           // prepared on every connection
+    std::string connection_setup;                     // SQL run on every connection first (temp tables)
     size_t max_batch = 512;                           // writes per group commit at most
   };
 

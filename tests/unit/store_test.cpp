@@ -231,7 +231,11 @@ TEST_F(StoreTest, StatementsKnowIfTheyWrite) {
 }
 
 TEST_F(StoreTest, ABadNamedStatementFailsOpen) {
-  auto s = Store::Open({path_, 1, kMigrations, {{"broken", "SELECT nope FROM items"}}});
+  Store::Options o;
+  o.path = path_;
+  o.migrations = kMigrations;
+  o.statements = {{"broken", "SELECT nope FROM items"}};
+  auto s = Store::Open(std::move(o));
   ASSERT_FALSE(s.ok());
   EXPECT_NE(s.error().message.find("broken"), std::string::npos);
 }

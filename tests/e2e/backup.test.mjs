@@ -1,0 +1,113 @@
+// Backups (hearth backup / restore / --backup-every) and version retention.
+import { test, describe } from 'node:test';
+import assert from 'node:assert/strict';
+import fsp from 'node:fs/promises';
+import path from 'node:path';
+import { startHearth, runHearth, makeTempDir, httpRequest, sleep } from './helpers.mjs';
+
+const T = { timeout: 60000 };
+
+async function deploy(srv, dir, site, extra = []) {
+  const r = await runHearth(['deploy', dir, '--site', site, '--server', srv.url, '--data', srv.dataDir, '--json', ...extra]);
+  assert.equal(r.code, 0, `deploy failed: ${r.stderr}`);
+  return JSON.parse(r.stdout);
+}
+
+async function get(srv, host, p = '/') {
+  return httpRequest(`${srv.url}${p}`, { headers: { Host: host } });
+}
+
+describe('backup and restore', () => {
+  test('a backup taken while serving restores the site as it was', T, async () => {
+    const work = await makeTempDir();
+    const site = path.join(work, 'site');
+    await fsp.mkdir(site);
+    await fsp.writeFile(path.join(site, 'index.html'), '<h1>before the backup</h1>');
+    const srv = await startHearth();
+    const backupFile = path.join(work, 'hearth-backup.db');
+    try {
+      await deploy(srv, site, 'b.localhost');
+      const b = await runHearth(['backup', '--out', backupFile, '--data', srv.dataDir]);
+      assert.equal(b.code, 0, b.stderr);
+      assert.match(b.stdout, /backup written/);
+      await fsp.writeFile(path.join(site, 'index.html'), '<h1>after the backup</h1>');
+      await deploy(srv, site, 'b.localhost');
+      assert.equal((await get(srv, 'b.localhost')).text, '<h1>after the backup</h1>');
+      // Restoring under a running server is refused, and changes nothing.
+      const refused = await runHearth(['restore', backupFile, '--data', srv.dataDir]);
+      assert.notEqual(refused.code, 0);
+      assert.match(refused.stderr.trim(), /^hearth: .*in use/);
+      assert.equal(refused.stderr.trim().split('\n').length, 1);
+    } finally {
+      await srv.stop();
+    }
+    const r = await runHearth(['restore', backupFile, '--data', srv.dataDir]);
+    assert.equal(r.code, 0, r.stderr);
+    const again = await startHearth({ dataDir: srv.dataDir });
+    try {
+      assert.equal((await get(again, 'b.localhost')).text, '<h1>before the backup</h1>');
+    } finally { await again.stop(); }
+  });
+
+  test('restore refuses a file that is not a hearth backup, before touching the data folder', T, async () => {
+    const work = await makeTempDir();
+    const bogus = path.join(work, 'bogus.db');
+    await fsp.writeFile(bogus, 'this is not a database at all, just some text that is long enough'.repeat(20));
+    const srv = await startHearth();
+    const dataDir = srv.dataDir;
+    await srv.stop();
+    const before = await fsp.readFile(path.join(dataDir, 'hearth.db'));
+    const r = await runHearth(['restore', bogus, '--data', dataDir]);
+    assert.notEqual(r.code, 0);
+    assert.match(r.stderr, /not a SQLite database|integrity/);
+    assert.deepEqual(await fsp.readFile(path.join(dataDir, 'hearth.db')), before);
+    const missing = await runHearth(['restore', path.join(work, 'nope.db'), '--data', dataDir]);
+    assert.notEqual(missing.code, 0);
+    assert.match(missing.stderr, /no backup file/);
+  });
+
+  test('--backup-every writes periodic backups and keeps --backup-keep of them', T, async () => {
+    const srv = await startHearth({ args: ['--backup-every', '1s', '--backup-keep', '2'] });
+    try {
+      const dir = path.join(srv.dataDir, 'backups');
+      let files = [];
+      for (let i = 0; i < 60 && files.length < 2; i++) {
+        await sleep(250);
+        files = (await fsp.readdir(dir).catch(() => [])).filter((f) => f.endsWith('.db'));
+      }
+      assert.ok(files.length >= 2, `expected periodic backups, found ${files}`);
+      await sleep(2500);
+      files = (await fsp.readdir(dir)).filter((f) => f.endsWith('.db'));
+      assert.ok(files.length <= 2, `backup-keep 2 but found ${files.length}: ${files}`);
+      const check = await runHearth(['restore', path.join(dir, files[0]), '--data', srv.dataDir]);
+      assert.match(check.stderr, /in use/, 'the backup passes its checks (only the lock refuses it)');
+    } finally { await srv.stop(); }
+  });
+});
+
+describe('version retention', () => {
+  test('--keep-versions bounds the versions kept; rollback reaches only kept ones', T, async () => {
+    const work = await makeTempDir();
+    const site = path.join(work, 'site');
+    await fsp.mkdir(site);
+    const srv = await startHearth({ args: ['--keep-versions', '3'] });
+    try {
+      let last;
+      for (let i = 1; i <= 5; i++) {
+        await fsp.writeFile(path.join(site, 'index.html'), `<h1>v${i}</h1>`);
+        last = await deploy(srv, site, 'k.localhost');
+      }
+      const v = await runHearth(['versions', '--site', 'k.localhost', '--server', srv.url, '--data', srv.dataDir, '--json']);
+      assert.equal(v.code, 0, v.stderr);
+      const versions = JSON.parse(v.stdout).versions.map((x) => x.version);
+      assert.deepEqual(versions, [last.version, last.version - 1, last.version - 2]);
+      const old = await runHearth(['rollback', '--site', 'k.localhost', '--to', String(last.version - 4),
+        '--server', srv.url, '--data', srv.dataDir]);
+      assert.notEqual(old.code, 0);
+      assert.match(old.stderr, /no published version/);
+      const ok = await runHearth(['rollback', '--site', 'k.localhost', '--server', srv.url, '--data', srv.dataDir]);
+      assert.equal(ok.code, 0, ok.stderr);
+      assert.equal((await get(srv, 'k.localhost')).text, '<h1>v4</h1>');
+    } finally { await srv.stop(); }
+  });
+});
