@@ -63,7 +63,8 @@ Result<Manifest> ParseManifest(const nlohmann::json& body, uint64_t max_file_siz
   std::set<std::string> seen;
   for (const auto& f : files) {
     if (!f.is_object() || !f.contains("path") || !f["path"].is_string() || !f.contains("hash") ||
-        !f["hash"].is_string() || !f.contains("size") || !f["size"].is_number_unsigned())
+        !f["hash"].is_string() || !f.contains("size") || !f["size"].is_number_integer() ||
+        (!f["size"].is_number_unsigned() && f["size"].get<int64_t>() < 0))
       return Error{"each file needs path (string), hash (string) and size (number)"};
     auto path = CheckPath(f["path"].get<std::string>());
     if (!path.ok()) return path.error();
