@@ -2,6 +2,7 @@
 #include <nlohmann/json.hpp>
 
 #include "base/strings.h"
+#include "sites/compress.h"
 #include "sites/manifest.h"
 #include "sites/sites.h"
 #include "sites/tokens.h"
@@ -126,6 +127,7 @@ json ListVersions(store::Connection& c, int64_t site_id, int64_t live) {
 
 // Deletes the blobs collected in temp.gc that no version references anymore.
 Status SweepBlobs(store::Connection& c) {
+  if (Status st = c.Named("gc.sweep_variants").Run(); !st.ok()) return st;
   if (Status st = c.Named("gc.sweep").Run(); !st.ok()) return st;
   return c.Named("gc.reset").Run();
 }
@@ -389,15 +391,49 @@ Handler MakeApiHandler(SitesShared* shared, int reader) {
       if (req.body.size() > shared->max_blob_size) return Fail(res, 413, "blob over the size limit");
       if (Sha256Hex(req.body) != hash) return Fail(res, 400, "the bytes do not match their hash " + hash);
       auto data = std::make_shared<std::string>(std::move(req.body));
-      return DeferWrite(shared, res, [hash, data](store::Connection& c, Outcome* o) {
+      // Text files get compressed variants, made on the background thread so
+      // that no worker waits for brotli; the blob and its variants then
+      // commit together.
+      std::string path;
+      {
+        store::Statement st = rd.Named("files.path_for_hash");
+        st.Bind(1, hash);
+        Status s = OkStatus();
+        if (st.Step(&s)) path = std::string(st.Text(0));
+      }
+      auto write = [hash, data](store::Connection& c, Outcome* o,
+                                const std::vector<Variant>& variants) -> Status {
         if (Status st = c.Named("blobs.insert").Bind(1, hash).Bind(2, static_cast<int64_t>(data->size()))
                             .BindBlob(3, *data).Run();
             !st.ok())
           return st;
+        json encodings = json::array();
+        for (const auto& v : variants) {
+          if (Status st = c.Named("variants.insert").Bind(1, hash).Bind(2, std::string_view(EncodingName(v.encoding)))
+                              .BindBlob(3, v.data).Run();
+              !st.ok())
+            return st;
+          encodings.push_back(EncodingName(v.encoding));
+        }
         o->status = 201;
-        o->body = {{"hash", hash}, {"size", data->size()}};
+        o->body = {{"hash", hash}, {"size", data->size()}, {"encodings", encodings}};
         return OkStatus();
-      }, false);
+      };
+      if (!Compressible(path)) {
+        return DeferWrite(shared, res, [write](store::Connection& c, Outcome* o) { return write(c, o, {}); }, false);
+      }
+      auto reply = res.Defer();
+      shared->background.Post([shared, reply, write, data] {
+        auto variants = std::make_shared<std::vector<Variant>>(Compress(*data));
+        auto outcome = std::make_shared<Outcome>();
+        shared->store->SubmitWrite(
+            [write, variants, outcome](store::Connection& c) { return write(c, outcome.get(), *variants); },
+            [reply, outcome](const Status& st) {
+              Outcome o = st.ok() ? *outcome : Outcome{500, {{"error", st.error().message}}};
+              reply->Finish([o](Response& r) { Json(r, o.status, o.body); });
+            });
+      });
+      return;
     }
 
     // POST /deploys/{version}/publish
@@ -431,6 +467,39 @@ Handler MakeApiHandler(SitesShared* shared, int reader) {
     }
     Fail(res, 404, "no such API endpoint");
   };
+}
+
+BackgroundQueue::BackgroundQueue() {
+  thread_ = std::thread([this] {
+    while (true) {
+      std::function<void()> task;
+      {
+        std::unique_lock<std::mutex> lock(mu_);
+        cv_.wait(lock, [&] { return stop_ || !tasks_.empty(); });
+        if (tasks_.empty()) return;
+        task = std::move(tasks_.front());
+        tasks_.pop_front();
+      }
+      task();
+    }
+  });
+}
+
+BackgroundQueue::~BackgroundQueue() {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    stop_ = true;
+  }
+  cv_.notify_all();
+  thread_.join();
+}
+
+void BackgroundQueue::Post(std::function<void()> task) {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    tasks_.push_back(std::move(task));
+  }
+  cv_.notify_one();
 }
 
 }  // namespace hearth::sites

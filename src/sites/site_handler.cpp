@@ -3,6 +3,7 @@
 #include "files/representation.h"
 #include "files/safe_path.h"
 #include "http/mime.h"
+#include "sites/compress.h"
 #include "sites/sites.h"
 
 namespace hearth::sites {
@@ -80,16 +81,26 @@ std::shared_ptr<const SiteHandler::Files> SiteHandler::VersionFiles(int64_t vers
   store::Statement st = shared_->store->Reader(reader_).Named("files.of_version");
   st.Bind(1, version);
   Status s = OkStatus();
-  while (st.Step(&s)) (*files)[std::string(st.Text(0))] = File{std::string(st.Text(1)), static_cast<uint64_t>(st.Int(2))};
+  while (st.Step(&s)) {
+    File f{std::string(st.Text(1)), static_cast<uint64_t>(st.Int(2)), 0};
+    std::string_view encs = st.Text(3);
+    for (int i = 0; i < 3; ++i)
+      if (encs.find(EncodingName(kEncodings[i])) != std::string_view::npos) f.variants |= 1u << i;
+    (*files)[std::string(st.Text(0))] = std::move(f);
+  }
   versions_[version] = files;
   return files;
 }
 
-std::shared_ptr<const std::string> SiteHandler::Blob(const std::string& hash) {
-  auto it = blobs_.find(hash);
+std::shared_ptr<const std::string> SiteHandler::Blob(const std::string& hash, int encoding) {
+  std::string key = hash;
+  if (encoding >= 0) key += EncodingName(kEncodings[encoding]);
+  auto it = blobs_.find(key);
   if (it != blobs_.end()) return it->second;
-  store::Statement st = shared_->store->Reader(reader_).Named("blobs.get");
+  store::Connection& rd = shared_->store->Reader(reader_);
+  store::Statement st = encoding >= 0 ? rd.Named("variants.get") : rd.Named("blobs.get");
   st.Bind(1, hash);
+  if (encoding >= 0) st.Bind(2, std::string_view(EncodingName(kEncodings[encoding])));
   Status s = OkStatus();
   if (!st.Step(&s)) return nullptr;
   auto data = std::make_shared<const std::string>(st.Blob(0));
@@ -98,22 +109,28 @@ std::shared_ptr<const std::string> SiteHandler::Blob(const std::string& hash) {
     blobs_.erase(blobs_.begin());
   }
   if (data->size() <= kBlobCacheBytes) {
-    blobs_[hash] = data;
+    blobs_[key] = data;
     blob_bytes_ += data->size();
   }
   return data;
 }
 
 void SiteHandler::ServeFile(Request& req, Response& res, const std::string& path, const File& f, int status) {
-  auto data = Blob(f.hash);
+  int encoding = ChooseEncoding(req.Header("Accept-Encoding"), f.variants);
+  auto data = Blob(f.hash, encoding);
   if (!data) {
     res.SetError(500, "a file of this version is missing from the store");
     return;
   }
-  // The content hash is the ETag: the same bytes have the same tag in every version.
-  std::string etag = "\"" + f.hash.substr(0, 32) + "\"";
+  // The content hash is the ETag: the same bytes have the same tag in every
+  // version. Each encoding is its own representation, with its own tag.
+  std::string etag = "\"" + f.hash.substr(0, 32);
+  if (encoding >= 0) etag += std::string("-") + EncodingName(kEncodings[encoding]);
+  etag += "\"";
   std::string fields = "Content-Type: ";
   fields.append(MimeTypeForPath(path));
+  if (encoding >= 0) fields += std::string("\r\nContent-Encoding: ") + EncodingName(kEncodings[encoding]);
+  if (f.variants) fields += "\r\nVary: Accept-Encoding";
   fields += "\r\nETag: " + etag + "\r\nAccept-Ranges: bytes\r\nCache-Control: ";
   bool html = EndsWith(path, ".html");
   fields += (!html && Fingerprinted(path)) ? "public, max-age=31536000, immutable" : "no-cache";

@@ -15,13 +15,37 @@
 #include <string>
 #include <unordered_map>
 
+#include <condition_variable>
+#include <deque>
+#include <functional>
+#include <mutex>
+#include <thread>
+
 #include "http/router.h"
 #include "store/store.h"
 
 namespace hearth::sites {
 
+// One background thread for slow work that must not hold a worker (making
+// compressed variants at deploy). Tasks run in order; the destructor finishes
+// what was queued.
+class BackgroundQueue {
+ public:
+  BackgroundQueue();
+  ~BackgroundQueue();
+  void Post(std::function<void()> task);
+
+ private:
+  std::mutex mu_;
+  std::condition_variable cv_;
+  std::deque<std::function<void()>> tasks_;
+  bool stop_ = false;
+  std::thread thread_;
+};
+
 // Shared by every worker's handlers.
 struct SitesShared {
+  BackgroundQueue background;
   store::Store* store = nullptr;
   uint64_t max_blob_size = 64ull << 20;
   size_t max_files = 100000;
@@ -46,6 +70,7 @@ class SiteHandler {
   struct File {
     std::string hash;
     uint64_t size;
+    unsigned variants = 0;  // bit i: kEncodings[i] is stored
   };
   using Files = std::unordered_map<std::string, File>;
   struct Route {
@@ -56,7 +81,8 @@ class SiteHandler {
 
   const Route* LookupHost(const std::string& host);
   std::shared_ptr<const Files> VersionFiles(int64_t version);
-  std::shared_ptr<const std::string> Blob(const std::string& hash);
+  // The blob's bytes, or its variant in `encoding` (-1: the original).
+  std::shared_ptr<const std::string> Blob(const std::string& hash, int encoding);
   void ServeFile(Request& req, Response& res, const std::string& path, const File& f, int status);
 
   SitesShared* shared_;

@@ -39,6 +39,12 @@ const std::vector<Migration>& ControlMigrations() {
           data       BLOB NOT NULL,
           created_at INTEGER NOT NULL
         );
+        CREATE TABLE blob_variants (
+          hash     TEXT NOT NULL,                -- blobs.hash of the original
+          encoding TEXT NOT NULL,                -- "br", "zstd", "gzip"
+          data     BLOB NOT NULL,
+          PRIMARY KEY (hash, encoding)
+        );
         CREATE TABLE versions (
           id           INTEGER PRIMARY KEY,
           site_id      INTEGER NOT NULL REFERENCES sites(id) ON DELETE CASCADE,
@@ -105,9 +111,17 @@ const std::vector<NamedStatement>& ControlStatements() {
                           "JOIN versions v ON v.id = f.version_id WHERE v.site_id = ?1"},
       {"gc.sweep", "DELETE FROM blobs WHERE hash IN (SELECT hash FROM temp.gc) "
                    "AND NOT EXISTS (SELECT 1 FROM version_files f WHERE f.hash = blobs.hash)"},
+      {"gc.sweep_variants", "DELETE FROM blob_variants WHERE hash IN (SELECT hash FROM temp.gc) "
+                            "AND NOT EXISTS (SELECT 1 FROM version_files f WHERE f.hash = blob_variants.hash)"},
       {"gc.reset", "DELETE FROM temp.gc"},
       {"files.insert", "INSERT INTO version_files(version_id, path, hash, size) VALUES (?1, ?2, ?3, ?4)"},
-      {"files.of_version", "SELECT path, hash, size FROM version_files WHERE version_id = ?1"},
+      {"files.of_version", "SELECT f.path, f.hash, f.size, "
+                           "(SELECT group_concat(encoding) FROM blob_variants v WHERE v.hash = f.hash) "
+                           "FROM version_files f WHERE f.version_id = ?1"},
+      {"files.path_for_hash", "SELECT path FROM version_files WHERE hash = ?1 LIMIT 1"},
+      {"variants.insert", "INSERT INTO blob_variants(hash, encoding, data) VALUES (?1, ?2, ?3) "
+                          "ON CONFLICT(hash, encoding) DO NOTHING"},
+      {"variants.get", "SELECT data FROM blob_variants WHERE hash = ?1 AND encoding = ?2"},
   };
   return kStatements;
 }
