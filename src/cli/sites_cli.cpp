@@ -9,6 +9,7 @@
 #include <map>
 #include <optional>
 
+#include "base/strings.h"
 #include "cli/client.h"
 #include "sites/manifest.h"
 
@@ -25,7 +26,8 @@ struct SitesCli::State {
   std::string dir, site, message, token_name = "cli";
   std::vector<std::string> hosts;
   int64_t to = 0;
-  bool spa = false, is_default = false;
+  bool spa = false, is_default = false, preview = false;
+  std::string preview_ttl = "24h";
   std::optional<bool> set_spa, set_default;
 };
 
@@ -149,16 +151,23 @@ int RunDeploy(SitesCli::State& s) {
     }
   }
   if (tty && !missing.empty()) fprintf(stderr, "\n");
-  auto published = CallApi(s.client, "POST", "/deploys/" + std::to_string(version) + "/publish", "{}");
+  json publish = json::object();
+  if (s.preview) {
+    int64_t ms;
+    if (!ParseDurationMillis(s.preview_ttl, &ms) || ms < 1000)
+      return Fail("--preview-ttl: expected a duration such as 30m, 24h or 7d... (at least 1s)");
+    publish = {{"preview", true}, {"ttl_seconds", ms / 1000}};
+  }
+  auto published = CallApi(s.client, "POST", "/deploys/" + std::to_string(version) + "/publish", publish.dump());
   if (!published.ok()) return Fail(published.error().message);
-  std::string url = SiteUrl(s.client.server, s.site);
+  std::string url = SiteUrl(s.client.server, s.preview ? std::to_string(version) + ".preview." + s.site : s.site);
   if (s.client.json) {
-    printf("%s\n", json({{"site", s.site}, {"version", version}, {"url", url}, {"files", files->size()},
+    printf("%s\n", json({{"site", s.site}, {"version", version}, {"url", url}, {"preview", s.preview}, {"files", files->size()},
                          {"uploaded", done}, {"bytes", total}, {"uploaded_bytes", sent}})
                        .dump()
                        .c_str());
   } else {
-    printf("deployed %s version %lld\nuploaded %zu of %zu files (%s)\n%s\n", s.site.c_str(),
+    printf("%s %s version %lld\nuploaded %zu of %zu files (%s)\n%s\n", s.preview ? "preview of" : "deployed", s.site.c_str(),
            static_cast<long long>(version), done, files->size(), HumanBytes(sent).c_str(), url.c_str());
   }
   return 0;
@@ -188,6 +197,8 @@ void SitesCli::Register(CLI::App* app) {
   s.deploy->add_option("dir", s.dir, "folder to deploy")->required();
   s.deploy->add_option("--site", s.site, "host name of the site (created if new)")->required();
   s.deploy->add_option("--message,-m", s.message, "a note kept with the version");
+  s.deploy->add_flag("--preview", s.preview, "publish as a preview at its own URL; the live version stays");
+  s.deploy->add_option("--preview-ttl", s.preview_ttl, "how long a preview lives [default: 24h]");
   client_flags(s.deploy);
 
   s.sites = app->add_subcommand("sites", "List, add or remove sites");

@@ -143,6 +143,13 @@ Status DropOldVersions(store::Connection& c, int64_t site_id, int64_t live, int6
     while (st.Step(&s)) expired.push_back(st.Int(0));
     if (!s.ok()) return s;
   }
+  {
+    store::Statement st = c.Named("versions.expired_previews");
+    st.Bind(1, site_id);
+    Status s = OkStatus();
+    while (st.Step(&s)) expired.push_back(st.Int(0));
+    if (!s.ok()) return s;
+  }
   for (int64_t id : expired) {
     if (Status st = c.Named("gc.collect_version").Bind(1, id).Run(); !st.ok()) return st;
     if (Status st = c.Named("versions.delete").Bind(1, id).Run(); !st.ok()) return st;
@@ -350,8 +357,11 @@ Handler MakeApiHandler(SitesShared* shared, int reader) {
             store::Statement st = c.Named("versions.get");
             st.Bind(1, target);
             Status s = OkStatus();
-            if (!st.Step(&s) || st.Int(0) != *id || st.Text(1) != "published")
+            if (!st.Step(&s) || st.Int(0) != *id || st.Text(1) == "pending")
               return Refuse(o, 404, "site " + site + " has no published version " + std::to_string(target));
+            // Making a preview live promotes it: it stops expiring.
+            if (st.Text(1) == "preview")
+              if (Status w = c.Named("versions.publish").Bind(1, target).Run(); !w.ok()) return w;
           }
           if (Status st = c.Named("sites.set_live").Bind(1, *id).Bind(2, target).Run(); !st.ok()) return st;
           o->body = {{"site", site}, {"live_version", target}, {"previous_version", live ? json(live) : json(nullptr)}};
@@ -443,7 +453,21 @@ Handler MakeApiHandler(SitesShared* shared, int reader) {
       if (!ParseUint(seg[1], &v) || v == 0) return Fail(res, 400, "a version is a positive number");
       int64_t version = static_cast<int64_t>(v);
       int64_t keep = shared->keep_versions.load();
-      return DeferWrite(shared, res, [version, keep](store::Connection& c, Outcome* o) {
+      json body;
+      if (!body_json(&body)) return;
+      bool preview = false;
+      int64_t ttl = 24 * 3600;
+      if (body.is_object() && body.contains("preview")) {
+        if (!body["preview"].is_boolean()) return Fail(res, 400, "preview must be true or false");
+        preview = body["preview"].get<bool>();
+      }
+      if (body.is_object() && body.contains("ttl_seconds")) {
+        if (!body["ttl_seconds"].is_number_integer() || body["ttl_seconds"].get<int64_t>() < 1 ||
+            body["ttl_seconds"].get<int64_t>() > 365 * 24 * 3600)
+          return Fail(res, 400, "ttl_seconds must be a whole number of seconds, up to a year");
+        ttl = body["ttl_seconds"].get<int64_t>();
+      }
+      return DeferWrite(shared, res, [version, keep, preview, ttl](store::Connection& c, Outcome* o) {
         store::Statement st = c.Named("versions.get");
         st.Bind(1, version);
         Status s = OkStatus();
@@ -457,6 +481,12 @@ Handler MakeApiHandler(SitesShared* shared, int reader) {
         if (missing)
           return Refuse(o, 409, std::to_string(missing) + " blob(s) of deploy " + std::to_string(version) +
                                     " are not uploaded yet");
+        if (preview) {
+          // Reachable at its own host name; the live version is untouched.
+          if (Status w = c.Named("versions.preview").Bind(1, version).Bind(2, ttl).Run(); !w.ok()) return w;
+          o->body = {{"version", version}, {"live", false}, {"preview", true}, {"expires_in_seconds", ttl}};
+          return OkStatus();
+        }
         if (Status w = c.Named("versions.publish").Bind(1, version).Run(); !w.ok()) return w;
         if (Status w = c.Named("sites.set_live").Bind(1, site_id).Bind(2, version).Run(); !w.ok()) return w;
         int64_t removed = 0;

@@ -1,4 +1,5 @@
 #include <cstring>
+#include <ctime>
 
 #include "files/representation.h"
 #include "files/safe_path.h"
@@ -60,6 +61,29 @@ const SiteHandler::Route* SiteHandler::LookupHost(const std::string& host) {
     dot = host.find('.', dot == std::string::npos ? 0 : dot + 1);
     if (dot == std::string::npos) break;
     candidate = "*" + host.substr(dot);
+  }
+  if (route.site_id == 0) {
+    // A preview: "<version>.preview.<site>" serves that version of that site.
+    size_t dot = host.find('.');
+    if (dot != std::string::npos && dot > 0 && dot <= 18 && host.compare(dot, 9, ".preview.") == 0 &&
+        host.find_first_not_of("0123456789") == dot) {
+      int64_t version = std::stoll(host.substr(0, dot));
+      store::Statement site = rd.Named("sites.by_name");
+      site.Bind(1, std::string_view(host).substr(dot + 9));
+      Status s = OkStatus();
+      if (site.Step(&s)) {
+        int64_t site_id = site.Int(0);
+        store::Statement v = rd.Named("versions.get");
+        v.Bind(1, version);
+        route.site_id = site_id;
+        if (v.Step(&s) && v.Int(0) == site_id && v.Text(1) != "pending") {
+          route.live_version = version;
+          route.expires_at = v.IsNull(2) ? 0 : v.Int(2);
+        } else {
+          route.no_such_preview = true;
+        }
+      }
+    }
   }
   if (route.site_id == 0) {  // no site claims it: the default site, if one is set
     store::Statement st = rd.Named("sites.default");
@@ -164,6 +188,14 @@ void SiteHandler::Serve(Request& req, Response& res) {
   if (req.method != Method::kGet && req.method != Method::kHead) {
     res.SetError(405);
     res.SetHeader("Allow", "GET, HEAD");
+    return;
+  }
+  if (route->no_such_preview) {
+    res.SetError(404, "this site has no such version");
+    return;
+  }
+  if (route->expires_at && route->expires_at <= time(nullptr)) {
+    res.SetError(404, "this preview has expired");
     return;
   }
   if (route->live_version == 0) {

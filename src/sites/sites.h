@@ -77,6 +77,8 @@ class SiteHandler {
     int64_t site_id = 0;
     int64_t live_version = 0;  // 0: nothing published yet
     bool spa = false;
+    int64_t expires_at = 0;    // previews: unix seconds after which it is gone
+    bool no_such_preview = false;
   };
 
   const Route* LookupHost(const std::string& host);

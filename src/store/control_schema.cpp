@@ -48,12 +48,13 @@ const std::vector<Migration>& ControlMigrations() {
         CREATE TABLE versions (
           id           INTEGER PRIMARY KEY,
           site_id      INTEGER NOT NULL REFERENCES sites(id) ON DELETE CASCADE,
-          state        TEXT NOT NULL CHECK (state IN ('pending', 'published')),
+          state        TEXT NOT NULL CHECK (state IN ('pending', 'published', 'preview')),
           message      TEXT NOT NULL DEFAULT '',
           files        INTEGER NOT NULL,
           bytes        INTEGER NOT NULL,
           created_at   INTEGER NOT NULL,
-          published_at INTEGER
+          published_at INTEGER,
+          expires_at   INTEGER                   -- previews: when they stop being served
         );
         CREATE INDEX versions_site ON versions(site_id, id);
         CREATE TABLE version_files (
@@ -97,7 +98,11 @@ const std::vector<NamedStatement>& ControlStatements() {
                        "ON CONFLICT(hash) DO NOTHING"},
       {"versions.insert", "INSERT INTO versions(site_id, state, message, files, bytes, created_at) "
                           "VALUES (?1, 'pending', ?2, ?3, ?4, unixepoch())"},
-      {"versions.get", "SELECT site_id, state FROM versions WHERE id = ?1"},
+      {"versions.get", "SELECT site_id, state, expires_at FROM versions WHERE id = ?1"},
+      {"versions.preview", "UPDATE versions SET state = 'preview', published_at = unixepoch(), "
+                           "expires_at = unixepoch() + ?2 WHERE id = ?1"},
+      {"versions.expired_previews", "SELECT id FROM versions WHERE site_id = ?1 AND state = 'preview' "
+                                    "AND expires_at <= unixepoch()"},
       {"versions.publish", "UPDATE versions SET state = 'published', published_at = unixepoch() WHERE id = ?1"},
       {"versions.list", "SELECT id, state, message, files, bytes, created_at, published_at FROM versions "
                         "WHERE site_id = ?1 AND state = 'published' ORDER BY id DESC"},

@@ -55,3 +55,34 @@ describe('compressed variants', () => {
     } finally { await srv.stop(); }
   });
 });
+
+describe('preview deploys', () => {
+  test('--preview is served at N.preview.HOST, leaves the live version alone, and expires', { timeout: 60000 }, async () => {
+    const work = await makeTempDir();
+    const site = path.join(work, 'site');
+    await fsp.mkdir(site);
+    await fsp.writeFile(path.join(site, 'index.html'), 'live version');
+    const srv = await startHearth();
+    try {
+      const common = ['--server', srv.url, '--data', srv.dataDir, '--json'];
+      const live = await runHearth(['deploy', site, '--site', 'pv.localhost', ...common]);
+      assert.equal(live.code, 0, live.stderr);
+      await fsp.writeFile(path.join(site, 'index.html'), 'preview version');
+      const pr = await runHearth(['deploy', site, '--site', 'pv.localhost', '--preview', '--preview-ttl', '3s', ...common]);
+      assert.equal(pr.code, 0, pr.stderr);
+      const out = JSON.parse(pr.stdout);
+      assert.equal(out.preview, true);
+      const previewHost = `${out.version}.preview.pv.localhost`;
+      assert.match(out.url, new RegExp(`^http://${previewHost.replace(/\./g, '\\.')}:\\d+/$`));
+      const get = (host) => httpRequest(`${srv.url}/`, { headers: { Host: host } });
+      assert.equal((await get('pv.localhost')).text, 'live version');
+      assert.equal((await get(previewHost)).text, 'preview version');
+      assert.equal((await get(`${out.version + 100}.preview.pv.localhost`)).status, 404);
+      await new Promise((r) => setTimeout(r, 3300));
+      const expired = await get(previewHost);
+      assert.equal(expired.status, 404);
+      assert.match(expired.text, /expired/);
+      assert.equal((await get('pv.localhost')).text, 'live version');
+    } finally { await srv.stop(); }
+  });
+});
