@@ -133,7 +133,8 @@ Status SweepBlobs(store::Connection& c) {
 }
 
 // Keeps the newest `keep` published versions of a site (the live one always),
-// deletes the rest and the blobs only they used.
+// deletes the rest, expired previews and deploys abandoned for a day, and the
+// blobs only they used.
 Status DropOldVersions(store::Connection& c, int64_t site_id, int64_t live, int64_t keep, int64_t* removed) {
   std::vector<int64_t> expired;
   {

@@ -101,8 +101,9 @@ const std::vector<NamedStatement>& ControlStatements() {
       {"versions.get", "SELECT site_id, state, expires_at FROM versions WHERE id = ?1"},
       {"versions.preview", "UPDATE versions SET state = 'preview', published_at = unixepoch(), "
                            "expires_at = unixepoch() + ?2 WHERE id = ?1"},
-      {"versions.expired_previews", "SELECT id FROM versions WHERE site_id = ?1 AND state = 'preview' "
-                                    "AND expires_at <= unixepoch()"},
+      {"versions.expired_previews", "SELECT id FROM versions WHERE site_id = ?1 AND "
+                                    "((state = 'preview' AND expires_at <= unixepoch()) OR "
+                                    "(state = 'pending' AND created_at <= unixepoch() - 86400))"},
       {"versions.publish", "UPDATE versions SET state = 'published', published_at = unixepoch() WHERE id = ?1"},
       {"versions.list", "SELECT id, state, message, files, bytes, created_at, published_at FROM versions "
                         "WHERE site_id = ?1 AND state = 'published' ORDER BY id DESC"},
