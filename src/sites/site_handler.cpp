@@ -33,6 +33,21 @@ bool Fingerprinted(std::string_view path) {
   }
   return false;
 }
+void ServePrepared(Request& req, Response& res, const SiteHandler::Prepared& p, int status) {
+  if (status != 200) {  // the site's own 404.html
+    res.status = status;
+    res.fields.append(p.fields);
+    res.SetShared(p.data, 0, p.data->size());
+    return;
+  }
+  Representation rep;
+  rep.etag = p.etag;
+  rep.fields = p.fields;
+  rep.size = p.data->size();
+  rep.content = p.data;
+  ServeRepresentation(req, res, rep);
+}
+
 }  // namespace
 
 SiteHandler::SiteHandler(SitesShared* shared, int reader, Handler fallback)
@@ -97,90 +112,85 @@ const SiteHandler::Route* SiteHandler::LookupHost(const std::string& host) {
   return &(hosts_[host] = route);
 }
 
-std::shared_ptr<const SiteHandler::Files> SiteHandler::VersionFiles(int64_t version) {
+SiteHandler::Files* SiteHandler::VersionFiles(int64_t version) {
   auto it = versions_.find(version);
-  if (it != versions_.end()) return it->second;
-  if (versions_.size() >= kMaxVersions) versions_.clear();
-  auto files = std::make_shared<Files>();
+  if (it != versions_.end()) return it->second.get();
+  if (versions_.size() >= kMaxVersions) {
+    versions_.clear();
+    prepared_bytes_ = 0;
+  }
+  auto files = std::make_unique<Files>();
   store::Statement st = shared_->store->Reader(reader_).Named("files.of_version");
   st.Bind(1, version);
   Status s = OkStatus();
   while (st.Step(&s)) {
-    File f{std::string(st.Text(1)), static_cast<uint64_t>(st.Int(2)), 0};
+    File f{std::string(st.Text(1)), static_cast<uint64_t>(st.Int(2)), 0, {}};
     std::string_view encs = st.Text(3);
     for (int i = 0; i < 3; ++i)
       if (encs.find(EncodingName(kEncodings[i])) != std::string_view::npos) f.variants |= 1u << i;
     (*files)[std::string(st.Text(0))] = std::move(f);
   }
-  versions_[version] = files;
-  return files;
+  Files* raw = files.get();
+  versions_[version] = std::move(files);
+  return raw;
 }
 
 std::shared_ptr<const std::string> SiteHandler::Blob(const std::string& hash, int encoding) {
-  std::string key = hash;
-  if (encoding >= 0) key += EncodingName(kEncodings[encoding]);
-  auto it = blobs_.find(key);
-  if (it != blobs_.end()) return it->second;
   store::Connection& rd = shared_->store->Reader(reader_);
   store::Statement st = encoding >= 0 ? rd.Named("variants.get") : rd.Named("blobs.get");
   st.Bind(1, hash);
   if (encoding >= 0) st.Bind(2, std::string_view(EncodingName(kEncodings[encoding])));
   Status s = OkStatus();
   if (!st.Step(&s)) return nullptr;
-  auto data = std::make_shared<const std::string>(st.Blob(0));
-  while (!blobs_.empty() && blob_bytes_ + data->size() > kBlobCacheBytes) {
-    blob_bytes_ -= blobs_.begin()->second->size();
-    blobs_.erase(blobs_.begin());
-  }
-  if (data->size() <= kBlobCacheBytes) {
-    blobs_[key] = data;
-    blob_bytes_ += data->size();
-  }
-  return data;
+  return std::make_shared<const std::string>(st.Blob(0));
 }
 
-void SiteHandler::ServeFile(Request& req, Response& res, const std::string& path, const File& f, int status) {
-  int encoding = ChooseEncoding(req.Header("Accept-Encoding"), f.variants);
-  auto data = Blob(f.hash, encoding);
-  if (!data) {
-    res.SetError(500, "a file of this version is missing from the store");
-    return;
+void SiteHandler::ServeFile(Request& req, Response& res, const std::string& path, File& f, int status) {
+  int encoding = f.variants ? ChooseEncoding(req.Header("Accept-Encoding"), f.variants) : -1;
+  std::shared_ptr<const Prepared>& slot = f.prepared[encoding + 1];
+  if (!slot) {
+    auto p = std::make_shared<Prepared>();
+    p->data = Blob(f.hash, encoding);
+    if (!p->data) {
+      res.SetError(500, "a file of this version is missing from the store");
+      return;
+    }
+    // The content hash is the ETag: the same bytes have the same tag in every
+    // version. Each encoding is its own representation, with its own tag.
+    p->etag = "\"" + f.hash.substr(0, 32);
+    if (encoding >= 0) p->etag += std::string("-") + EncodingName(kEncodings[encoding]);
+    p->etag += "\"";
+    p->fields = "Content-Type: ";
+    p->fields.append(MimeTypeForPath(path));
+    if (encoding >= 0) p->fields += std::string("\r\nContent-Encoding: ") + EncodingName(kEncodings[encoding]);
+    if (f.variants) p->fields += "\r\nVary: Accept-Encoding";
+    p->fields += "\r\nETag: " + p->etag + "\r\nAccept-Ranges: bytes\r\nCache-Control: ";
+    bool html = EndsWith(path, ".html");
+    p->fields += (!html && Fingerprinted(path)) ? "public, max-age=31536000, immutable" : "no-cache";
+    p->fields += "\r\n";
+    // Bounded memory: past the budget, start over (file lists reload from the store).
+    if (prepared_bytes_ + p->data->size() > kBlobCacheBytes) {
+      std::shared_ptr<const Prepared> keep = p;
+      versions_.clear();  // `f` and `slot` die here: answer from `keep`
+      prepared_bytes_ = 0;
+      ServePrepared(req, res, *keep, status);
+      return;
+    }
+    prepared_bytes_ += p->data->size();
+    slot = std::move(p);
   }
-  // The content hash is the ETag: the same bytes have the same tag in every
-  // version. Each encoding is its own representation, with its own tag.
-  std::string etag = "\"" + f.hash.substr(0, 32);
-  if (encoding >= 0) etag += std::string("-") + EncodingName(kEncodings[encoding]);
-  etag += "\"";
-  std::string fields = "Content-Type: ";
-  fields.append(MimeTypeForPath(path));
-  if (encoding >= 0) fields += std::string("\r\nContent-Encoding: ") + EncodingName(kEncodings[encoding]);
-  if (f.variants) fields += "\r\nVary: Accept-Encoding";
-  fields += "\r\nETag: " + etag + "\r\nAccept-Ranges: bytes\r\nCache-Control: ";
-  bool html = EndsWith(path, ".html");
-  fields += (!html && Fingerprinted(path)) ? "public, max-age=31536000, immutable" : "no-cache";
-  fields += "\r\n";
-  if (status != 200) {  // the site's own 404.html
-    res.status = status;
-    res.fields.append(fields);
-    res.SetShared(data, 0, data->size());
-    return;
-  }
-  Representation rep;
-  rep.etag = etag;
-  rep.fields = fields;
-  rep.size = data->size();
-  rep.content = data;
-  ServeRepresentation(req, res, rep);
+  ServePrepared(req, res, *slot, status);
 }
 
 void SiteHandler::Serve(Request& req, Response& res) {
   uint64_t gen = shared_->generation.load(std::memory_order_acquire);
   if (gen != generation_) {
     hosts_.clear();
-    versions_.clear();  // blobs are immutable: their cache stays
+    versions_.clear();
+    prepared_bytes_ = 0;
     generation_ = gen;
   }
-  const Route* route = LookupHost(std::string(req.HostName()));
+  const Route* route = LookupHost(req.host_lower_);
   if (route->site_id == 0) {
     fallback_(req, res);
     return;
@@ -207,22 +217,25 @@ void SiteHandler::Serve(Request& req, Response& res) {
     res.SetError(400, "invalid path");
     return;
   }
-  auto files = VersionFiles(route->live_version);
-  auto find = [&](const std::string& p) -> const File* {
+  Files* files = VersionFiles(route->live_version);
+  auto find = [&](const std::string& p) -> File* {
     auto it = files->find(p);
     return it == files->end() ? nullptr : &it->second;
   };
-  std::string rel = scratch_;
+  const std::string& rel = scratch_;
   if (pe == PathError::kNone) {
-    // index.html for folders; clean URLs: /about -> about.html or about/index.html.
-    const char* suffixes[] = {"", ".html", "/index.html"};
+    // The exact file first (no allocation), then index.html for folders and
+    // clean URLs: /about -> about.html or about/index.html.
+    if (!rel.empty() && rel.back() != '/')
+      if (File* f = find(rel)) return ServeFile(req, res, rel, *f, 200);
+    const char* suffixes[] = {".html", "/index.html"};
     if (rel.empty() || rel.back() == '/') {
       std::string p = rel + "index.html";
-      if (const File* f = find(p)) return ServeFile(req, res, p, *f, 200);
+      if (File* f = find(p)) return ServeFile(req, res, p, *f, 200);
     } else {
       for (const char* sfx : suffixes) {
         std::string p = rel + sfx;
-        if (const File* f = find(p)) return ServeFile(req, res, p, *f, 200);
+        if (File* f = find(p)) return ServeFile(req, res, p, *f, 200);
       }
     }
   }
@@ -232,9 +245,9 @@ void SiteHandler::Serve(Request& req, Response& res) {
     size_t slash = rel.rfind('/');
     bool has_ext = rel.find('.', slash == std::string::npos ? 0 : slash) != std::string::npos;
     if (!has_ext)
-      if (const File* f = find("index.html")) return ServeFile(req, res, "index.html", *f, 200);
+      if (File* f = find("index.html")) return ServeFile(req, res, "index.html", *f, 200);
   }
-  if (const File* f = find("404.html")) return ServeFile(req, res, "404.html", *f, 404);
+  if (File* f = find("404.html")) return ServeFile(req, res, "404.html", *f, 404);
   res.SetError(404);
 }
 

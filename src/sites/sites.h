@@ -66,11 +66,20 @@ class SiteHandler {
   SiteHandler(SitesShared* shared, int reader, Handler fallback);
   void Serve(Request& req, Response& res);
 
+  // What a response for one file in one encoding needs, built on its first
+  // request and kept: later hits cost no SQLite read and no allocation.
+  struct Prepared {
+    std::shared_ptr<const std::string> data;
+    std::string etag;
+    std::string fields;
+  };
+
  private:
   struct File {
     std::string hash;
     uint64_t size;
     unsigned variants = 0;  // bit i: kEncodings[i] is stored
+    std::shared_ptr<const Prepared> prepared[4];  // [0] identity, [1 + i] kEncodings[i]
   };
   using Files = std::unordered_map<std::string, File>;
   struct Route {
@@ -82,19 +91,18 @@ class SiteHandler {
   };
 
   const Route* LookupHost(const std::string& host);
-  std::shared_ptr<const Files> VersionFiles(int64_t version);
+  Files* VersionFiles(int64_t version);
   // The blob's bytes, or its variant in `encoding` (-1: the original).
   std::shared_ptr<const std::string> Blob(const std::string& hash, int encoding);
-  void ServeFile(Request& req, Response& res, const std::string& path, const File& f, int status);
+  void ServeFile(Request& req, Response& res, const std::string& path, File& f, int status);
 
   SitesShared* shared_;
   int reader_;
   Handler fallback_;
   uint64_t generation_ = 0;
   std::unordered_map<std::string, Route> hosts_;  // site_id 0: no site
-  std::unordered_map<int64_t, std::shared_ptr<const Files>> versions_;
-  std::unordered_map<std::string, std::shared_ptr<const std::string>> blobs_;
-  uint64_t blob_bytes_ = 0;
+  std::unordered_map<int64_t, std::unique_ptr<Files>> versions_;
+  uint64_t prepared_bytes_ = 0;  // file contents held by Prepared entries
   std::string scratch_;
 };
 
