@@ -203,6 +203,7 @@ void SitesCli::Register(CLI::App* app) {
 
   s.sites = app->add_subcommand("sites", "List, add or remove sites");
   client_flags(s.sites);
+  s.sites->fallthrough();  // --server, --token, --json also after "list", "add", ...
   s.sites_list = s.sites->add_subcommand("list", "List sites (the default)");
   s.sites_add = s.sites->add_subcommand("add", "Add a site");
   s.sites_add->add_option("host", s.site, "its host name, e.g. blog.example.com or *.example.com")->required();
@@ -227,6 +228,7 @@ void SitesCli::Register(CLI::App* app) {
 
   s.token = app->add_subcommand("token", "API tokens");
   client_flags(s.token);
+  s.token->fallthrough();
   s.token_create = s.token->add_subcommand("create", "Create a token (printed once)");
   s.token_create->add_option("--name", s.token_name, "what the token is for");
   s.token->require_subcommand(1);
