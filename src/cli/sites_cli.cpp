@@ -98,11 +98,13 @@ Result<std::vector<LocalFile>> Collect(const std::string& dir) {
       if (it->is_directory()) it.disable_recursion_pending();
       continue;
     }
-    if (!it->is_regular_file()) continue;
+    std::error_code fe;
+    if (!it->is_regular_file(fe)) continue;  // folders, sockets, broken symlinks
     LocalFile f;
     f.full = it->path();
-    f.path = fs::relative(it->path(), dir).generic_string();
-    f.size = static_cast<uint64_t>(it->file_size());
+    f.path = fs::relative(it->path(), dir, fe).generic_string();
+    f.size = static_cast<uint64_t>(it->file_size(fe));
+    if (fe) return Error{"cannot read " + it->path().string() + ": " + fe.message()};
     auto h = HashFile(f.full);
     if (!h.ok()) return h.error();
     f.hash = *h;
@@ -133,6 +135,7 @@ int RunDeploy(SitesCli::State& s) {
   for (const auto& h : missing) {
     const LocalFile* f = by_hash[h.get<std::string>()];
     std::ifstream in(f->full, std::ios::binary);
+    if (!in) return Fail("cannot read " + f->full.string() + " (did it change during the deploy?)");
     std::string bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
     auto put = CallApi(s.client, "PUT", "/blobs/" + f->hash, bytes, "application/octet-stream");
     if (!put.ok()) {

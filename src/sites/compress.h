@@ -19,7 +19,7 @@ struct Variant {
   Encoding encoding;
   std::string data;
 };
-// The variants worth keeping: each at least 5% smaller than the original;
+// The variants worth keeping: each at least 10% smaller than the original;
 // none for inputs under 256 bytes.
 std::vector<Variant> Compress(std::string_view data);
 
