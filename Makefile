@@ -60,6 +60,7 @@ test: deps
 bench: build
 	@scripts/deps.sh --bench
 	@HEARTH_BIN=$(CURDIR)/$(BIN) bash bench/run.sh
+	@HEARTH_BIN=$(CURDIR)/$(BIN) bash bench/sites.sh
 
 clean:
 	rm -rf build
