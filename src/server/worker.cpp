@@ -300,6 +300,9 @@ void Worker::Drive(Conn* c) {
   }
   H1Connection& h1 = c->h1;
   bool progress_any = false;
+  bool exhausted = true;
+  // Bounded, so one busy connection cannot starve the others; if it still has
+  // work when the bound is hit, it goes on the `again_` list.
   for (int iter = 0; iter < 64; ++iter) {
     bool progress = false;
     if (!h1.out().empty()) {
@@ -348,9 +351,13 @@ void Worker::Drive(Conn* c) {
         return;
       }
     }
-    if (!progress) break;
+    if (!progress) {
+      exhausted = false;
+      break;
+    }
     progress_any = true;
   }
+  if (exhausted) again_.push_back(c->id);
   if (h1.ShouldClose() && h1.out().empty()) {
     BeginLinger(c);
     return;
@@ -432,6 +439,7 @@ void Worker::Run() {
   while (true) {
     int timeout = 1000;
     if (accept_paused_ || stopping_) timeout = 50;
+    if (!again_.empty()) timeout = 0;
     now_ms_ = MonoNowMillis();
     for (auto& l : timers_) {
       if (l.head) {
@@ -455,6 +463,14 @@ void Worker::Run() {
         Conn* c = static_cast<Conn*>(tag);
         if (events[i].events & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR)) c->readable = true;
         Drive(c);
+      }
+    }
+    if (!again_.empty()) {
+      std::vector<uint64_t> ids;
+      ids.swap(again_);
+      for (uint64_t id : ids) {
+        auto it = conns_by_id_.find(id);
+        if (it != conns_by_id_.end()) Drive(it->second);
       }
     }
     if (woken) {

@@ -108,6 +108,10 @@ class Worker {
   std::shared_ptr<Mailbox> mailbox_;
   uint64_t next_conn_id_ = 1;
   std::unordered_map<uint64_t, Conn*> conns_by_id_;
+  // Connections that stopped only because Drive() hit its per-turn bound:
+  // with edge-triggered epoll no new event would wake them, so the loop
+  // drives them again on its next turn.
+  std::vector<uint64_t> again_;
   std::atomic<bool> finished_{false};
 
   H1Context ctx_;
