@@ -1,6 +1,6 @@
 #include "cli/client.h"
 
-#include <curl/curl.h>
+#include "cli/curl_lib.h"
 
 #include <cstdlib>
 #include <fstream>
@@ -36,35 +36,38 @@ Status ResolveClient(ClientOptions* o, bool server_given, bool token_given) {
 
 Result<ApiResult> CallApi(const ClientOptions& o, const char* method, const std::string& path,
                           std::string_view body, const char* content_type) {
-  CURL* curl = curl_easy_init();
+  auto loaded = LoadCurl();
+  if (!loaded.ok()) return loaded.error();
+  const CurlLib& c = **loaded;
+  CURL* curl = c.easy_init();
   if (!curl) return Error{"cannot start libcurl"};
   std::string url = o.server + "/_hearth/api" + path;
   std::string response;
   curl_slist* headers = nullptr;
   std::string auth = "Authorization: Bearer " + o.token;
-  headers = curl_slist_append(headers, auth.c_str());
+  headers = c.slist_append(headers, auth.c_str());
   std::string ct = std::string("Content-Type: ") + content_type;
-  headers = curl_slist_append(headers, ct.c_str());
-  headers = curl_slist_append(headers, "Expect:");
-  curl_easy_setopt(curl, CURLOPT_URL, url.c_str());
-  curl_easy_setopt(curl, CURLOPT_CUSTOMREQUEST, method);
-  curl_easy_setopt(curl, CURLOPT_HTTPHEADER, headers);
-  curl_easy_setopt(curl, CURLOPT_WRITEFUNCTION, Collect);
-  curl_easy_setopt(curl, CURLOPT_WRITEDATA, &response);
-  curl_easy_setopt(curl, CURLOPT_NOSIGNAL, 1L);
-  curl_easy_setopt(curl, CURLOPT_CONNECTTIMEOUT, 10L);
-  curl_easy_setopt(curl, CURLOPT_TIMEOUT, 600L);
+  headers = c.slist_append(headers, ct.c_str());
+  headers = c.slist_append(headers, "Expect:");
+  c.easy_setopt(curl, CURLOPT_URL, url.c_str());
+  c.easy_setopt(curl, CURLOPT_CUSTOMREQUEST, method);
+  c.easy_setopt(curl, CURLOPT_HTTPHEADER, headers);
+  c.easy_setopt(curl, CURLOPT_WRITEFUNCTION, Collect);
+  c.easy_setopt(curl, CURLOPT_WRITEDATA, &response);
+  c.easy_setopt(curl, CURLOPT_NOSIGNAL, 1L);
+  c.easy_setopt(curl, CURLOPT_CONNECTTIMEOUT, 10L);
+  c.easy_setopt(curl, CURLOPT_TIMEOUT, 600L);
   if (std::string_view(method) != "GET") {
-    curl_easy_setopt(curl, CURLOPT_POSTFIELDS, body.data());
-    curl_easy_setopt(curl, CURLOPT_POSTFIELDSIZE_LARGE, static_cast<curl_off_t>(body.size()));
+    c.easy_setopt(curl, CURLOPT_POSTFIELDS, body.data());
+    c.easy_setopt(curl, CURLOPT_POSTFIELDSIZE_LARGE, static_cast<curl_off_t>(body.size()));
   }
-  CURLcode rc = curl_easy_perform(curl);
+  CURLcode rc = c.easy_perform(curl);
   ApiResult out;
-  curl_easy_getinfo(curl, CURLINFO_RESPONSE_CODE, &out.status);
-  curl_slist_free_all(headers);
-  curl_easy_cleanup(curl);
+  c.easy_getinfo(curl, CURLINFO_RESPONSE_CODE, &out.status);
+  c.slist_free_all(headers);
+  c.easy_cleanup(curl);
   if (rc != CURLE_OK)
-    return Error{"cannot reach the server at " + o.server + ": " + curl_easy_strerror(rc) +
+    return Error{"cannot reach the server at " + o.server + ": " + c.easy_strerror(rc) +
                  " (is `hearth serve` running? see --server)"};
   out.body = nlohmann::json::parse(response, nullptr, /*allow_exceptions=*/false);
   if (out.status >= 400) {

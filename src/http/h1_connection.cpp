@@ -129,6 +129,8 @@ bool H1Connection::StepHead() {
   ParseRequestHead(head_store_, ctx_->limits, &req_);
   req_.start_micros = start;
   chunked_.Reset();
+  // The declared length is within max-body-size: take the memory once.
+  if (req_.framing == BodyFraming::kLength) req_.body.reserve(req_.content_length);
   Consume(r.consumed);
   if (req_.expect_continue && rstart_ == rend_) out_.Append("HTTP/1.1 100 Continue\r\n\r\n");
   state_ = State::kBody;

@@ -5,6 +5,8 @@
 #include <sstream>
 
 #include <nlohmann/json.hpp>
+// Header-only: the shared library would pull the system libstdc++ back in.
+#define TOML_HEADER_ONLY 1
 #include <toml++/toml.h>
 
 #include "base/strings.h"

@@ -53,10 +53,16 @@ std::vector<Variant> Compress(std::string_view data) {
   {
     std::string br(BrotliEncoderMaxCompressedSize(data.size()), '\0');
     size_t n = br.size();
-    // Quality 11 costs about 1 ms even for a 1 KiB file, which adds up over a
-    // deploy of thousands; 9 keeps most of the gain at a fraction of the time.
-    int quality = 9;
-    if (BrotliEncoderCompress(quality, BROTLI_DEFAULT_WINDOW, BROTLI_MODE_TEXT, data.size(),
+    // The window must fit the file: a 4 MiB window costs ~3 ms of set-up even
+    // for 1 KiB of input, which dominated deploys of many small files.
+    int lgwin = BROTLI_MIN_WINDOW_BITS;
+    while (lgwin < BROTLI_MAX_WINDOW_BITS - 2 && (size_t{1} << lgwin) < data.size()) ++lgwin;
+    if (lgwin < 16) lgwin = 16;
+    if (lgwin > BROTLI_DEFAULT_WINDOW) lgwin = BROTLI_DEFAULT_WINDOW;
+    // Quality 11 costs ~1 ms per file whatever its size: worth it where the
+    // bytes are (32 KiB to 1 MiB), not for thousands of small files.
+    int quality = (data.size() >= (32u << 10) && data.size() <= (1u << 20)) ? BROTLI_MAX_QUALITY : 9;
+    if (BrotliEncoderCompress(quality, lgwin, BROTLI_MODE_TEXT, data.size(),
                               reinterpret_cast<const uint8_t*>(data.data()), &n,
                               reinterpret_cast<uint8_t*>(br.data())) &&
         n < worth) {
@@ -66,7 +72,8 @@ std::vector<Variant> Compress(std::string_view data) {
   }
   {
     std::string zs(ZSTD_compressBound(data.size()), '\0');
-    size_t n = ZSTD_compress(zs.data(), zs.size(), data.data(), data.size(), 12);
+    int level = (data.size() >= (32u << 10) && data.size() <= (1u << 20)) ? 19 : 12;
+    size_t n = ZSTD_compress(zs.data(), zs.size(), data.data(), data.size(), level);
     if (!ZSTD_isError(n) && n < worth) {
       zs.resize(n);
       out.push_back({Encoding::kZstd, std::move(zs)});
