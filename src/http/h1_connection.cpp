@@ -10,8 +10,11 @@
 
 namespace hearth {
 namespace {
-constexpr size_t kInitialBuffer = 16 * 1024;
-constexpr size_t kMinReadSpace = 4 * 1024;
+// Small at first (most request heads are a few hundred bytes, and idle
+// connections are the many); large while a body streams in.
+constexpr size_t kInitialBuffer = 4 * 1024;
+constexpr size_t kBodyBuffer = 64 * 1024;
+constexpr size_t kMinReadSpace = 2 * 1024;
 constexpr size_t kCopySmallBody = 8 * 1024;  // smaller bodies are copied next to the head
 
 bool StatusHasNoBody(int status) { return status < 200 || status == 204 || status == 304; }
@@ -41,6 +44,7 @@ char* H1Connection::ReadBuffer(size_t* space) {
   }
   size_t cap = ctx_->limits.max_header_bytes + kInitialBuffer;
   if (rbuf_.size() - rend_ < kMinReadSpace && rbuf_.size() < cap) rbuf_.resize(cap);
+  if (state_ == State::kBody && rbuf_.size() < kBodyBuffer) rbuf_.resize(kBodyBuffer);
   *space = rbuf_.size() - rend_;
   return rbuf_.data() + rend_;
 }

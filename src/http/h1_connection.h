@@ -47,7 +47,7 @@ class H1Connection {
   // `id` identifies the connection to its worker (for deferred replies).
   H1Connection(const H1Context* ctx, std::string peer_ip, uint64_t id = 0);
 
-  // Space to read into (at least 4 KiB unless the head limit is reached).
+  // Space to read into (at least 2 KiB unless the head limit is reached).
   char* ReadBuffer(size_t* space);
   void OnRead(size_t n);
   void OnPeerEof();
