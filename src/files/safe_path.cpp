@@ -44,6 +44,9 @@ PathError DecodeRequestPath(std::string_view path, std::string* out) {
       continue;
     }
     if (c == '\\') return PathError::kBadEncoding;
+    // Raw control bytes (NUL above all) never come from the HTTP parser, but
+    // this function must not rely on its caller for that.
+    if (static_cast<unsigned char>(c) < 0x20 || c == 0x7f) return PathError::kBadEncoding;
     if (c == '/') {
       if (PathError e = check_segment(out->size()); e != PathError::kNone) return e;
       // Collapse empty segments ("a//b").

@@ -184,353 +184,345 @@ Status ApplyFlags(store::Connection& c, int64_t id, int spa, int def) {
   return OkStatus();
 }
 
+// Each endpoint gets what it uses: the request body already parsed as JSON
+// (an object; {} when empty), names already checked by the router.
+
+void AddSite(SitesShared* shared, Response& res, const json& body) {
+  if (!body.is_object() || !body.contains("name") || !body["name"].is_string())
+    return Fail(res, 400, "name (a host name) is required");
+  auto name = NormalizeHost(body["name"].get<std::string>());
+  if (!name.ok()) return Fail(res, 400, name.error().message);
+  std::vector<std::string> hosts{*name};
+  if (body.contains("hosts")) {
+    if (!body["hosts"].is_array()) return Fail(res, 400, "hosts must be an array of host names");
+    for (const auto& h : body["hosts"]) {
+      if (!h.is_string()) return Fail(res, 400, "hosts must be an array of host names");
+      auto n = NormalizeHost(h.get<std::string>());
+      if (!n.ok()) return Fail(res, 400, n.error().message);
+      if (*n != *name) hosts.push_back(*n);
+    }
+  }
+  std::string site = *name;
+  int spa, def;
+  std::string why;
+  if (!ReadFlags(body, &spa, &def, &why)) return Fail(res, 400, why);
+  return DeferWrite(shared, res, [site, hosts, spa, def](store::Connection& c, Outcome* o) {
+    if (SiteId(c, site).ok()) return Refuse(o, 409, "site " + site + " already exists");
+    int64_t id = 0;
+    if (Status st = CreateSite(c, site, hosts, o, &id); !st.ok()) return st;
+    if (Status st = ApplyFlags(c, id, spa, def); !st.ok()) return st;
+    o->status = 201;
+    o->body = {{"name", site}, {"hosts", hosts}, {"live_version", nullptr}, {"spa", spa == 1},
+               {"default", def == 1}};
+    return OkStatus();
+  }, true);
+}
+
+void PatchSite(SitesShared* shared, Response& res, const std::string& site, const json& body) {
+  int spa, def;
+  std::string why;
+  if (!body.is_object() || !ReadFlags(body, &spa, &def, &why))
+    return Fail(res, 400, why.empty() ? "expected {\"spa\": bool, \"default\": bool}" : why);
+  return DeferWrite(shared, res, [site, spa, def](store::Connection& c, Outcome* o) {
+    auto id = SiteId(c, site);
+    if (!id.ok()) return Refuse(o, 404, id.error().message);
+    if (Status st = ApplyFlags(c, *id, spa, def); !st.ok()) return st;
+    o->body = {{"name", site}, {"updated", true}};
+    return OkStatus();
+  }, true);
+}
+
+void DeleteSite(SitesShared* shared, Response& res, const std::string& site) {
+  return DeferWrite(shared, res, [site](store::Connection& c, Outcome* o) {
+    auto id = SiteId(c, site);
+    if (!id.ok()) return Refuse(o, 404, id.error().message);
+    if (Status st = c.Named("gc.collect_site").Bind(1, *id).Run(); !st.ok()) return st;
+    if (Status st = c.Named("sites.delete").Bind(1, *id).Run(); !st.ok()) return st;
+    if (Status st = SweepBlobs(c); !st.ok()) return st;
+    o->body = {{"deleted", site}};
+    return OkStatus();
+  }, true);
+}
+
+void GetVersions(store::Connection& rd, Response& res, const std::string& site) {
+  int64_t live = 0;
+  auto id = SiteId(rd, site, &live);
+  if (!id.ok()) return Fail(res, 404, id.error().message);
+  return Json(res, 200, {{"site", site}, {"live_version", live ? json(live) : json(nullptr)},
+                         {"versions", ListVersions(rd, *id, live)}});
+}
+
+void CreateDeploy(SitesShared* shared, Response& res, const std::string& site, const json& body) {
+  auto manifest = ParseManifest(body, shared->max_blob_size, shared->max_files);
+  if (!manifest.ok()) return Fail(res, 400, manifest.error().message);
+  auto mf = std::make_shared<Manifest>(std::move(manifest).value());
+  return DeferWrite(shared, res, [site, mf](store::Connection& c, Outcome* o) {
+    int64_t site_id;
+    auto id = SiteId(c, site);
+    bool created = false;
+    if (id.ok()) {
+      site_id = *id;
+    } else {
+      // Deploying to a new host name creates its site: one command to go live.
+      if (Status st = CreateSite(c, site, {site}, o, &site_id); !st.ok()) return st;
+      created = true;
+    }
+    uint64_t bytes = 0;
+    for (const auto& f : mf->files) bytes += f.size;
+    if (Status st = c.Named("versions.insert").Bind(1, site_id).Bind(2, mf->message)
+                        .Bind(3, static_cast<int64_t>(mf->files.size())).Bind(4, static_cast<int64_t>(bytes)).Run();
+        !st.ok())
+      return st;
+    int64_t version = c.LastInsertRowid();
+    for (const auto& f : mf->files) {
+      if (Status st = c.Named("files.insert").Bind(1, version).Bind(2, f.path).Bind(3, f.hash)
+                          .Bind(4, static_cast<int64_t>(f.size)).Run();
+          !st.ok())
+        return st;
+    }
+    json missing = json::array();
+    uint64_t missing_bytes = 0;
+    std::unordered_map<std::string, uint64_t> sizes;
+    for (const auto& f : mf->files) sizes[f.hash] = f.size;
+    store::Statement st = c.Named("versions.missing");
+    st.Bind(1, version);
+    Status s = OkStatus();
+    while (st.Step(&s)) {
+      std::string h(st.Text(0));
+      missing_bytes += sizes[h];
+      missing.push_back(h);
+    }
+    if (!s.ok()) return s;
+    o->status = 201;
+    o->body = {{"version", version}, {"site", site}, {"site_created", created},
+               {"files", mf->files.size()}, {"bytes", bytes},
+               {"missing", missing}, {"missing_bytes", missing_bytes}};
+    return OkStatus();
+  }, /*changes_routing=*/true);
+}
+
+void Rollback(SitesShared* shared, Response& res, const std::string& site, const json& body) {
+  int64_t to = 0;
+  if (body.contains("to")) {
+    if (!body["to"].is_number_integer()) return Fail(res, 400, "to must be a version number");
+    to = body["to"].get<int64_t>();
+  }
+  return DeferWrite(shared, res, [site, to](store::Connection& c, Outcome* o) {
+    int64_t live = 0;
+    auto id = SiteId(c, site, &live);
+    if (!id.ok()) return Refuse(o, 404, id.error().message);
+    int64_t target = to;
+    if (target == 0) {
+      // The newest published version before the live one.
+      store::Statement st = c.Named("versions.list");
+      st.Bind(1, *id);
+      Status s = OkStatus();
+      while (st.Step(&s)) {
+        if (st.Int(0) < live) {
+          target = st.Int(0);
+          break;
+        }
+      }
+      if (target == 0) return Refuse(o, 409, "site " + site + " has no earlier version to roll back to");
+    } else {
+      store::Statement st = c.Named("versions.get");
+      st.Bind(1, target);
+      Status s = OkStatus();
+      if (!st.Step(&s) || st.Int(0) != *id || st.Text(1) == "pending")
+        return Refuse(o, 404, "site " + site + " has no published version " + std::to_string(target));
+      // Making a preview live promotes it: it stops expiring.
+      if (st.Text(1) == "preview")
+        if (Status w = c.Named("versions.publish").Bind(1, target).Run(); !w.ok()) return w;
+    }
+    if (Status st = c.Named("sites.set_live").Bind(1, *id).Bind(2, target).Run(); !st.ok()) return st;
+    o->body = {{"site", site}, {"live_version", target}, {"previous_version", live ? json(live) : json(nullptr)}};
+    return OkStatus();
+  }, true);
+}
+
+void CreateTokenEndpoint(SitesShared* shared, Response& res, const json& body) {
+  std::string name = "token";
+  if (body.contains("name")) {
+    if (!body["name"].is_string() || body["name"].get<std::string>().size() > 100)
+      return Fail(res, 400, "name must be a string of at most 100 characters");
+    name = body["name"].get<std::string>();
+  }
+  std::string token = NewToken();
+  std::string id = NewToken().substr(4, 12);
+  std::string hash = Sha256Hex(token);
+  return DeferWrite(shared, res, [token, id, hash, name](store::Connection& c, Outcome* o) {
+    if (Status st = c.Named("tokens.insert").Bind(1, id).Bind(2, hash).Bind(3, name).Run(); !st.ok()) return st;
+    o->status = 201;
+    o->body = {{"id", id}, {"name", name}, {"token", token}};
+    return OkStatus();
+  }, false);
+}
+
+void PutBlob(SitesShared* shared, store::Connection& rd, Request& req, Response& res, const std::string& hash) {
+  if (!IsSha256Hex(hash)) return Fail(res, 400, "a blob is named by its lower-case hex SHA-256");
+  if (req.body.size() > shared->max_blob_size) return Fail(res, 413, "blob over the size limit");
+  if (Sha256Hex(req.body) != hash) return Fail(res, 400, "the bytes do not match their hash " + hash);
+  auto data = std::make_shared<std::string>(std::move(req.body));
+  // Text files get compressed variants, made on the background thread so
+  // that no worker waits for brotli; the blob and its variants then
+  // commit together.
+  std::string path;
+  {
+    store::Statement st = rd.Named("files.path_for_hash");
+    st.Bind(1, hash);
+    Status s = OkStatus();
+    if (st.Step(&s)) path = std::string(st.Text(0));
+  }
+  auto write = [hash, data](store::Connection& c, Outcome* o,
+                            const std::vector<Variant>& variants) -> Status {
+    if (Status st = c.Named("blobs.insert").Bind(1, hash).Bind(2, static_cast<int64_t>(data->size()))
+                        .BindBlob(3, *data).Run();
+        !st.ok())
+      return st;
+    json encodings = json::array();
+    for (const auto& v : variants) {
+      if (Status st = c.Named("variants.insert").Bind(1, hash).Bind(2, std::string_view(EncodingName(v.encoding)))
+                          .BindBlob(3, v.data).Run();
+          !st.ok())
+        return st;
+      encodings.push_back(EncodingName(v.encoding));
+    }
+    o->status = 201;
+    o->body = {{"hash", hash}, {"size", data->size()}, {"encodings", encodings}};
+    return OkStatus();
+  };
+  if (!Compressible(path)) {
+    return DeferWrite(shared, res, [write](store::Connection& c, Outcome* o) { return write(c, o, {}); }, false);
+  }
+  auto reply = res.Defer();
+  shared->background.Post([shared, reply, write, data] {
+    auto variants = std::make_shared<std::vector<Variant>>(Compress(*data));
+    auto outcome = std::make_shared<Outcome>();
+    shared->store->SubmitWrite(
+        [write, variants, outcome](store::Connection& c) { return write(c, outcome.get(), *variants); },
+        [reply, outcome](const Status& st) {
+          Outcome o = st.ok() ? *outcome : Outcome{500, {{"error", st.error().message}}};
+          reply->Finish([o](Response& r) { Json(r, o.status, o.body); });
+        });
+  });
+}
+
+void Publish(SitesShared* shared, Response& res, std::string_view version_text, const json& body) {
+  uint64_t v;
+  if (!ParseUint(version_text, &v) || v == 0) return Fail(res, 400, "a version is a positive number");
+  int64_t version = static_cast<int64_t>(v);
+  int64_t keep = shared->keep_versions.load();
+  bool preview = false;
+  int64_t ttl = 24 * 3600;
+  if (body.contains("preview")) {
+    if (!body["preview"].is_boolean()) return Fail(res, 400, "preview must be true or false");
+    preview = body["preview"].get<bool>();
+  }
+  if (body.contains("ttl_seconds")) {
+    if (!body["ttl_seconds"].is_number_integer() || body["ttl_seconds"].get<int64_t>() < 1 ||
+        body["ttl_seconds"].get<int64_t>() > 365 * 24 * 3600)
+      return Fail(res, 400, "ttl_seconds must be a whole number of seconds, up to a year");
+    ttl = body["ttl_seconds"].get<int64_t>();
+  }
+  return DeferWrite(shared, res, [version, keep, preview, ttl](store::Connection& c, Outcome* o) {
+    store::Statement st = c.Named("versions.get");
+    st.Bind(1, version);
+    Status s = OkStatus();
+    if (!st.Step(&s)) return Refuse(o, 404, "no deploy " + std::to_string(version));
+    int64_t site_id = st.Int(0);
+    if (st.Text(1) != "pending") return Refuse(o, 409, "deploy " + std::to_string(version) + " is already published");
+    store::Statement miss = c.Named("versions.missing");
+    miss.Bind(1, version);
+    int missing = 0;
+    while (miss.Step(&s)) ++missing;
+    if (missing)
+      return Refuse(o, 409, std::to_string(missing) + " blob(s) of deploy " + std::to_string(version) +
+                                " are not uploaded yet");
+    if (preview) {
+      // Reachable at its own host name; the live version is untouched.
+      if (Status w = c.Named("versions.preview").Bind(1, version).Bind(2, ttl).Run(); !w.ok()) return w;
+      o->body = {{"version", version}, {"live", false}, {"preview", true}, {"expires_in_seconds", ttl}};
+      return OkStatus();
+    }
+    if (Status w = c.Named("versions.publish").Bind(1, version).Run(); !w.ok()) return w;
+    if (Status w = c.Named("sites.set_live").Bind(1, site_id).Bind(2, version).Run(); !w.ok()) return w;
+    int64_t removed = 0;
+    if (Status w = DropOldVersions(c, site_id, version, keep, &removed); !w.ok()) return w;
+    o->body = {{"version", version}, {"live", true}, {"versions_removed", removed}};
+    return OkStatus();
+  }, true);
+}
+
 }  // namespace
 
 Handler MakeApiHandler(SitesShared* shared, int reader) {
   return [shared, reader](Request& req, Response& res) {
     auto seg = Segments(req.path.substr(std::string_view("/_hearth/api").size()));
     store::Connection& rd = shared->store->Reader(reader);
-    auto body_json = [&](json* out) {
-      try {
-        *out = req.body.empty() ? json::object() : json::parse(req.body);
-        return true;
-      } catch (const json::parse_error&) {
-        Fail(res, 400, "the body is not valid JSON");
-        return false;
-      }
-    };
     Method m = req.method;
+    auto is = [&](std::initializer_list<std::string_view> pattern) {
+      if (seg.size() != pattern.size()) return false;
+      size_t i = 0;
+      for (std::string_view p : pattern) {
+        if (p != "*" && seg[i] != p) return false;
+        ++i;
+      }
+      return true;
+    };
+    auto allow = [&](Method want, const char* name) {
+      if (m == want) return true;
+      Fail(res, 405, std::string("use ") + name);
+      res.SetHeader("Allow", name);
+      return false;
+    };
+    // Every endpoint but the blob upload takes JSON.
+    json body = json::object();
+    if ((m == Method::kPost || m == Method::kPatch) && !req.body.empty() && !is({"blobs", "*"})) {
+      body = json::parse(req.body, nullptr, /*allow_exceptions=*/false);
+      if (body.is_discarded()) return Fail(res, 400, "the body is not valid JSON");
+      if (!body.is_object()) return Fail(res, 400, "the body must be a JSON object");
+    }
 
-    // GET /sites, POST /sites
-    if (seg.size() == 1 && seg[0] == "sites") {
+    if (is({"sites"})) {
       if (m == Method::kGet) return Json(res, 200, ListSites(rd));
-      if (m != Method::kPost) return Fail(res, 405, "use GET or POST");
-      json body;
-      if (!body_json(&body)) return;
-      if (!body.is_object() || !body.contains("name") || !body["name"].is_string())
-        return Fail(res, 400, "name (a host name) is required");
-      auto name = NormalizeHost(body["name"].get<std::string>());
-      if (!name.ok()) return Fail(res, 400, name.error().message);
-      std::vector<std::string> hosts{*name};
-      if (body.contains("hosts")) {
-        if (!body["hosts"].is_array()) return Fail(res, 400, "hosts must be an array of host names");
-        for (const auto& h : body["hosts"]) {
-          if (!h.is_string()) return Fail(res, 400, "hosts must be an array of host names");
-          auto n = NormalizeHost(h.get<std::string>());
-          if (!n.ok()) return Fail(res, 400, n.error().message);
-          if (*n != *name) hosts.push_back(*n);
-        }
-      }
-      std::string site = *name;
-      int spa, def;
-      std::string why;
-      if (!ReadFlags(body, &spa, &def, &why)) return Fail(res, 400, why);
-      return DeferWrite(shared, res, [site, hosts, spa, def](store::Connection& c, Outcome* o) {
-        if (SiteId(c, site).ok()) return Refuse(o, 409, "site " + site + " already exists");
-        int64_t id = 0;
-        if (Status st = CreateSite(c, site, hosts, o, &id); !st.ok()) return st;
-        if (Status st = ApplyFlags(c, id, spa, def); !st.ok()) return st;
-        o->status = 201;
-        o->body = {{"name", site}, {"hosts", hosts}, {"live_version", nullptr}, {"spa", spa == 1},
-                   {"default", def == 1}};
-        return OkStatus();
-      }, true);
-    }
-
-    // DELETE /sites/{name}, GET /sites/{name}/versions, POST /sites/{name}/deploys, POST /sites/{name}/rollback
-    if (seg.size() >= 2 && seg[0] == "sites") {
-      auto name = NormalizeHost(seg[1]);
-      if (!name.ok()) return Fail(res, 400, name.error().message);
-      std::string site = *name;
-      if (seg.size() == 2 && m == Method::kPatch) {
-        json body;
-        if (!body_json(&body)) return;
-        int spa, def;
-        std::string why;
-        if (!body.is_object() || !ReadFlags(body, &spa, &def, &why))
-          return Fail(res, 400, why.empty() ? "expected {\"spa\": bool, \"default\": bool}" : why);
-        return DeferWrite(shared, res, [site, spa, def](store::Connection& c, Outcome* o) {
-          auto id = SiteId(c, site);
-          if (!id.ok()) return Refuse(o, 404, id.error().message);
-          if (Status st = ApplyFlags(c, *id, spa, def); !st.ok()) return st;
-          o->body = {{"name", site}, {"updated", true}};
-          return OkStatus();
-        }, true);
-      }
-      if (seg.size() == 2) {
-        if (m != Method::kDelete) return Fail(res, 405, "use PATCH or DELETE");
-        return DeferWrite(shared, res, [site](store::Connection& c, Outcome* o) {
-          auto id = SiteId(c, site);
-          if (!id.ok()) return Refuse(o, 404, id.error().message);
-          if (Status st = c.Named("gc.collect_site").Bind(1, *id).Run(); !st.ok()) return st;
-          if (Status st = c.Named("sites.delete").Bind(1, *id).Run(); !st.ok()) return st;
-          if (Status st = SweepBlobs(c); !st.ok()) return st;
-          o->body = {{"deleted", site}};
-          return OkStatus();
-        }, true);
-      }
-      if (seg.size() == 3 && seg[2] == "versions") {
-        if (m != Method::kGet) return Fail(res, 405, "use GET");
-        int64_t live = 0;
-        auto id = SiteId(rd, site, &live);
-        if (!id.ok()) return Fail(res, 404, id.error().message);
-        return Json(res, 200, {{"site", site}, {"live_version", live ? json(live) : json(nullptr)},
-                               {"versions", ListVersions(rd, *id, live)}});
-      }
-      if (seg.size() == 3 && seg[2] == "deploys") {
-        if (m != Method::kPost) return Fail(res, 405, "use POST");
-        json body;
-        if (!body_json(&body)) return;
-        auto manifest = ParseManifest(body, shared->max_blob_size, shared->max_files);
-        if (!manifest.ok()) return Fail(res, 400, manifest.error().message);
-        auto mf = std::make_shared<Manifest>(std::move(manifest).value());
-        return DeferWrite(shared, res, [site, mf](store::Connection& c, Outcome* o) {
-          int64_t site_id;
-          auto id = SiteId(c, site);
-          bool created = false;
-          if (id.ok()) {
-            site_id = *id;
-          } else {
-            // Deploying to a new host name creates its site: one command to go live.
-            if (Status st = CreateSite(c, site, {site}, o, &site_id); !st.ok()) return st;
-            created = true;
-          }
-          uint64_t bytes = 0;
-          for (const auto& f : mf->files) bytes += f.size;
-          if (Status st = c.Named("versions.insert").Bind(1, site_id).Bind(2, mf->message)
-                              .Bind(3, static_cast<int64_t>(mf->files.size())).Bind(4, static_cast<int64_t>(bytes)).Run();
-              !st.ok())
-            return st;
-          int64_t version = c.LastInsertRowid();
-          for (const auto& f : mf->files) {
-            if (Status st = c.Named("files.insert").Bind(1, version).Bind(2, f.path).Bind(3, f.hash)
-                                .Bind(4, static_cast<int64_t>(f.size)).Run();
-                !st.ok())
-              return st;
-          }
-          json missing = json::array();
-          uint64_t missing_bytes = 0;
-          std::unordered_map<std::string, uint64_t> sizes;
-          for (const auto& f : mf->files) sizes[f.hash] = f.size;
-          store::Statement st = c.Named("versions.missing");
-          st.Bind(1, version);
-          Status s = OkStatus();
-          while (st.Step(&s)) {
-            std::string h(st.Text(0));
-            missing_bytes += sizes[h];
-            missing.push_back(h);
-          }
-          if (!s.ok()) return s;
-          o->status = 201;
-          o->body = {{"version", version}, {"site", site}, {"site_created", created},
-                     {"files", mf->files.size()}, {"bytes", bytes},
-                     {"missing", missing}, {"missing_bytes", missing_bytes}};
-          return OkStatus();
-        }, /*changes_routing=*/true);
-      }
-      if (seg.size() == 3 && seg[2] == "rollback") {
-        if (m != Method::kPost) return Fail(res, 405, "use POST");
-        json body;
-        if (!body_json(&body)) return;
-        int64_t to = 0;
-        if (body.is_object() && body.contains("to")) {
-          if (!body["to"].is_number_integer()) return Fail(res, 400, "to must be a version number");
-          to = body["to"].get<int64_t>();
-        }
-        return DeferWrite(shared, res, [site, to](store::Connection& c, Outcome* o) {
-          int64_t live = 0;
-          auto id = SiteId(c, site, &live);
-          if (!id.ok()) return Refuse(o, 404, id.error().message);
-          int64_t target = to;
-          if (target == 0) {
-            // The newest published version before the live one.
-            store::Statement st = c.Named("versions.list");
-            st.Bind(1, *id);
-            Status s = OkStatus();
-            while (st.Step(&s)) {
-              if (st.Int(0) < live) {
-                target = st.Int(0);
-                break;
-              }
-            }
-            if (target == 0) return Refuse(o, 409, "site " + site + " has no earlier version to roll back to");
-          } else {
-            store::Statement st = c.Named("versions.get");
-            st.Bind(1, target);
-            Status s = OkStatus();
-            if (!st.Step(&s) || st.Int(0) != *id || st.Text(1) == "pending")
-              return Refuse(o, 404, "site " + site + " has no published version " + std::to_string(target));
-            // Making a preview live promotes it: it stops expiring.
-            if (st.Text(1) == "preview")
-              if (Status w = c.Named("versions.publish").Bind(1, target).Run(); !w.ok()) return w;
-          }
-          if (Status st = c.Named("sites.set_live").Bind(1, *id).Bind(2, target).Run(); !st.ok()) return st;
-          o->body = {{"site", site}, {"live_version", target}, {"previous_version", live ? json(live) : json(nullptr)}};
-          return OkStatus();
-        }, true);
-      }
-      return Fail(res, 404, "no such API endpoint");
-    }
-
-    // POST /tokens {name}: a new token, shown once.
-    if (seg.size() == 1 && seg[0] == "tokens") {
-      if (m != Method::kPost) return Fail(res, 405, "use POST");
-      json body;
-      if (!body_json(&body)) return;
-      std::string name = "token";
-      if (body.is_object() && body.contains("name")) {
-        if (!body["name"].is_string() || body["name"].get<std::string>().size() > 100)
-          return Fail(res, 400, "name must be a string of at most 100 characters");
-        name = body["name"].get<std::string>();
-      }
-      std::string token = NewToken();
-      std::string id = NewToken().substr(4, 12);
-      std::string hash = Sha256Hex(token);
-      return DeferWrite(shared, res, [token, id, hash, name](store::Connection& c, Outcome* o) {
-        if (Status st = c.Named("tokens.insert").Bind(1, id).Bind(2, hash).Bind(3, name).Run(); !st.ok()) return st;
-        o->status = 201;
-        o->body = {{"id", id}, {"name", name}, {"token", token}};
-        return OkStatus();
-      }, false);
-    }
-
-    // PUT /blobs/{hash}
-    if (seg.size() == 2 && seg[0] == "blobs") {
-      if (m != Method::kPut) return Fail(res, 405, "use PUT");
-      std::string hash(seg[1]);
-      if (!IsSha256Hex(hash)) return Fail(res, 400, "a blob is named by its lower-case hex SHA-256");
-      if (req.body.size() > shared->max_blob_size) return Fail(res, 413, "blob over the size limit");
-      if (Sha256Hex(req.body) != hash) return Fail(res, 400, "the bytes do not match their hash " + hash);
-      auto data = std::make_shared<std::string>(std::move(req.body));
-      // Text files get compressed variants, made on the background thread so
-      // that no worker waits for brotli; the blob and its variants then
-      // commit together.
-      std::string path;
-      {
-        store::Statement st = rd.Named("files.path_for_hash");
-        st.Bind(1, hash);
-        Status s = OkStatus();
-        if (st.Step(&s)) path = std::string(st.Text(0));
-      }
-      auto write = [hash, data](store::Connection& c, Outcome* o,
-                                const std::vector<Variant>& variants) -> Status {
-        if (Status st = c.Named("blobs.insert").Bind(1, hash).Bind(2, static_cast<int64_t>(data->size()))
-                            .BindBlob(3, *data).Run();
-            !st.ok())
-          return st;
-        json encodings = json::array();
-        for (const auto& v : variants) {
-          if (Status st = c.Named("variants.insert").Bind(1, hash).Bind(2, std::string_view(EncodingName(v.encoding)))
-                              .BindBlob(3, v.data).Run();
-              !st.ok())
-            return st;
-          encodings.push_back(EncodingName(v.encoding));
-        }
-        o->status = 201;
-        o->body = {{"hash", hash}, {"size", data->size()}, {"encodings", encodings}};
-        return OkStatus();
-      };
-      if (!Compressible(path)) {
-        return DeferWrite(shared, res, [write](store::Connection& c, Outcome* o) { return write(c, o, {}); }, false);
-      }
-      auto reply = res.Defer();
-      shared->background.Post([shared, reply, write, data] {
-        auto variants = std::make_shared<std::vector<Variant>>(Compress(*data));
-        auto outcome = std::make_shared<Outcome>();
-        shared->store->SubmitWrite(
-            [write, variants, outcome](store::Connection& c) { return write(c, outcome.get(), *variants); },
-            [reply, outcome](const Status& st) {
-              Outcome o = st.ok() ? *outcome : Outcome{500, {{"error", st.error().message}}};
-              reply->Finish([o](Response& r) { Json(r, o.status, o.body); });
-            });
-      });
+      if (allow(Method::kPost, "GET, POST")) AddSite(shared, res, body);
       return;
     }
-
-    // POST /deploys/{version}/publish
-    if (seg.size() == 3 && seg[0] == "deploys" && seg[2] == "publish") {
-      if (m != Method::kPost) return Fail(res, 405, "use POST");
-      uint64_t v;
-      if (!ParseUint(seg[1], &v) || v == 0) return Fail(res, 400, "a version is a positive number");
-      int64_t version = static_cast<int64_t>(v);
-      int64_t keep = shared->keep_versions.load();
-      json body;
-      if (!body_json(&body)) return;
-      bool preview = false;
-      int64_t ttl = 24 * 3600;
-      if (body.is_object() && body.contains("preview")) {
-        if (!body["preview"].is_boolean()) return Fail(res, 400, "preview must be true or false");
-        preview = body["preview"].get<bool>();
+    if (!seg.empty() && seg[0] == "sites" && seg.size() <= 3) {
+      auto name = NormalizeHost(seg[1]);
+      if (!name.ok()) return Fail(res, 400, name.error().message);
+      if (is({"sites", "*"})) {
+        if (m == Method::kPatch) return PatchSite(shared, res, *name, body);
+        if (allow(Method::kDelete, "PATCH, DELETE")) DeleteSite(shared, res, *name);
+        return;
       }
-      if (body.is_object() && body.contains("ttl_seconds")) {
-        if (!body["ttl_seconds"].is_number_integer() || body["ttl_seconds"].get<int64_t>() < 1 ||
-            body["ttl_seconds"].get<int64_t>() > 365 * 24 * 3600)
-          return Fail(res, 400, "ttl_seconds must be a whole number of seconds, up to a year");
-        ttl = body["ttl_seconds"].get<int64_t>();
+      if (is({"sites", "*", "versions"})) {
+        if (allow(Method::kGet, "GET")) GetVersions(rd, res, *name);
+        return;
       }
-      return DeferWrite(shared, res, [version, keep, preview, ttl](store::Connection& c, Outcome* o) {
-        store::Statement st = c.Named("versions.get");
-        st.Bind(1, version);
-        Status s = OkStatus();
-        if (!st.Step(&s)) return Refuse(o, 404, "no deploy " + std::to_string(version));
-        int64_t site_id = st.Int(0);
-        if (st.Text(1) != "pending") return Refuse(o, 409, "deploy " + std::to_string(version) + " is already published");
-        store::Statement miss = c.Named("versions.missing");
-        miss.Bind(1, version);
-        int missing = 0;
-        while (miss.Step(&s)) ++missing;
-        if (missing)
-          return Refuse(o, 409, std::to_string(missing) + " blob(s) of deploy " + std::to_string(version) +
-                                    " are not uploaded yet");
-        if (preview) {
-          // Reachable at its own host name; the live version is untouched.
-          if (Status w = c.Named("versions.preview").Bind(1, version).Bind(2, ttl).Run(); !w.ok()) return w;
-          o->body = {{"version", version}, {"live", false}, {"preview", true}, {"expires_in_seconds", ttl}};
-          return OkStatus();
-        }
-        if (Status w = c.Named("versions.publish").Bind(1, version).Run(); !w.ok()) return w;
-        if (Status w = c.Named("sites.set_live").Bind(1, site_id).Bind(2, version).Run(); !w.ok()) return w;
-        int64_t removed = 0;
-        if (Status w = DropOldVersions(c, site_id, version, keep, &removed); !w.ok()) return w;
-        o->body = {{"version", version}, {"live", true}, {"versions_removed", removed}};
-        return OkStatus();
-      }, true);
+      if (is({"sites", "*", "deploys"})) {
+        if (allow(Method::kPost, "POST")) CreateDeploy(shared, res, *name, body);
+        return;
+      }
+      if (is({"sites", "*", "rollback"})) {
+        if (allow(Method::kPost, "POST")) Rollback(shared, res, *name, body);
+        return;
+      }
+    }
+    if (is({"tokens"})) {
+      if (allow(Method::kPost, "POST")) CreateTokenEndpoint(shared, res, body);
+      return;
+    }
+    if (is({"blobs", "*"})) {
+      if (allow(Method::kPut, "PUT")) PutBlob(shared, rd, req, res, std::string(seg[1]));
+      return;
+    }
+    if (is({"deploys", "*", "publish"})) {
+      if (allow(Method::kPost, "POST")) Publish(shared, res, seg[1], body);
+      return;
     }
     Fail(res, 404, "no such API endpoint");
   };
-}
-
-BackgroundQueue::BackgroundQueue() {
-  thread_ = std::thread([this] {
-    while (true) {
-      std::function<void()> task;
-      {
-        std::unique_lock<std::mutex> lock(mu_);
-        cv_.wait(lock, [&] { return stop_ || !tasks_.empty(); });
-        if (tasks_.empty()) return;
-        task = std::move(tasks_.front());
-        tasks_.pop_front();
-      }
-      task();
-    }
-  });
-}
-
-BackgroundQueue::~BackgroundQueue() {
-  {
-    std::lock_guard<std::mutex> lock(mu_);
-    stop_ = true;
-  }
-  cv_.notify_all();
-  thread_.join();
-}
-
-void BackgroundQueue::Post(std::function<void()> task) {
-  {
-    std::lock_guard<std::mutex> lock(mu_);
-    tasks_.push_back(std::move(task));
-  }
-  cv_.notify_one();
 }
 
 }  // namespace hearth::sites

@@ -38,6 +38,8 @@ TEST(DecodeRequestPath, Table) {
       {"/a%5cb", PathError::kBadEncoding, nullptr},
       {"/a\\b", PathError::kBadEncoding, nullptr},
       {"/a%00b", PathError::kBadEncoding, nullptr},
+      {"/a\x01b", PathError::kBadEncoding, nullptr},
+      {"/a\x7f", PathError::kBadEncoding, nullptr},
       {"/a%", PathError::kBadEncoding, nullptr},
       {"/a%4", PathError::kBadEncoding, nullptr},
       {"/a%zz", PathError::kBadEncoding, nullptr},
