@@ -347,13 +347,11 @@ void CreateTokenEndpoint(SitesShared* shared, Response& res, const json& body) {
       return Fail(res, 400, "name must be a string of at most 100 characters");
     name = body["name"].get<std::string>();
   }
-  std::string token = NewToken();
-  std::string id = NewToken().substr(4, 12);
-  std::string hash = Sha256Hex(token);
-  return DeferWrite(shared, res, [token, id, hash, name](store::Connection& c, Outcome* o) {
-    if (Status st = c.Named("tokens.insert").Bind(1, id).Bind(2, hash).Bind(3, name).Run(); !st.ok()) return st;
+  TokenRecord t = MakeToken();
+  return DeferWrite(shared, res, [t, name](store::Connection& c, Outcome* o) {
+    if (Status st = c.Named("tokens.insert").Bind(1, t.id).Bind(2, t.hash).Bind(3, name).Run(); !st.ok()) return st;
     o->status = 201;
-    o->body = {{"id", id}, {"name", name}, {"token", token}};
+    o->body = {{"id", t.id}, {"name", name}, {"token", t.token}};
     return OkStatus();
   }, false);
 }

@@ -30,15 +30,21 @@ std::string NewToken() {
   return out;
 }
 
+TokenRecord MakeToken() {
+  TokenRecord r;
+  r.token = NewToken();
+  r.id = NewToken().substr(4, 12);
+  r.hash = Sha256Hex(r.token);
+  return r;
+}
+
 Result<std::string> CreateToken(store::Store& store, const std::string& name) {
-  std::string token = NewToken();
-  std::string id = NewToken().substr(4, 12);
-  std::string hash = Sha256Hex(token);
+  TokenRecord t = MakeToken();
   Status st = store.Write([&](store::Connection& c) {
-    return c.Named("tokens.insert").Bind(1, id).Bind(2, hash).Bind(3, name).Run();
+    return c.Named("tokens.insert").Bind(1, t.id).Bind(2, t.hash).Bind(3, name).Run();
   });
   if (!st.ok()) return st.error();
-  return token;
+  return t.token;
 }
 
 Result<std::string> EnsureAdminToken(store::Store& store, const std::string& data_dir) {

@@ -13,6 +13,12 @@ namespace hearth::sites {
 // "hth_" and 43 characters of base64url (32 random bytes).
 std::string NewToken();
 
+// A new token: the secret (shown once), its public id, and the hash that is stored.
+struct TokenRecord {
+  std::string token, id, hash;
+};
+TokenRecord MakeToken();
+
 // Inserts a token; returns its secret.
 Result<std::string> CreateToken(store::Store& store, const std::string& name);
 
