@@ -20,6 +20,8 @@
 #   OUT=bench/last-sites.md
 #   KEEP_TMP=1        keep the temp dir (configs, logs, raw wrk and deploy output)
 set -u -o pipefail
+BENCH_TAG=sites
+source "$(dirname "$0")/lib.sh"
 
 SCRIPT_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 REPO_DIR=$(cd "$SCRIPT_DIR/.." && pwd)
@@ -44,132 +46,28 @@ NGINX_BIN=${NGINX_BIN:-$(command -v nginx || echo /usr/sbin/nginx)}
 WRK_BIN=${WRK_BIN:-$(command -v wrk || echo /usr/bin/wrk)}
 SITE=bench.localhost
 
-die() { echo "sites: error: $*" >&2; exit 1; }
-note() { echo "sites: $*" >&2; NOTES+=("$*"); }
-NOTES=()
-
-[[ $DURATION =~ ^[0-9]+$ && $DURATION -ge 1 ]] || die "DURATION must be a positive integer (seconds)"
-[[ $ROUNDS =~ ^[0-9]+$ && $ROUNDS -ge 1 ]] || die "ROUNDS must be a positive integer"
-[[ $FILES =~ ^[0-9]+$ && $FILES -ge 1 ]] || die "FILES must be a positive integer"
-[[ $CONNS =~ ^[0-9]+$ && $CONNS -ge 1 ]] || die "CONNS must be a positive integer"
+require_posint DURATION seconds
+require_posint ROUNDS
+require_posint FILES
+require_posint CONNS
 [[ $DEPLOY_EXT =~ ^[A-Za-z0-9]+$ ]] || die "DEPLOY_EXT must be letters and digits (no dot)"
-[[ $DEPLOY_TIMEOUT =~ ^[0-9]+$ && $DEPLOY_TIMEOUT -ge 1 ]] || die "DEPLOY_TIMEOUT must be a positive integer (seconds)"
+require_posint DEPLOY_TIMEOUT seconds
 [[ -x $HEARTH_BIN ]] || die "hearth binary not found at $HEARTH_BIN (build it or set HEARTH_BIN)"
 [[ -x $NGINX_BIN ]] || die "nginx not found (set NGINX_BIN)"
 [[ -x $WRK_BIN ]] || die "wrk not found (set WRK_BIN)"
-for t in taskset curl getconf timeout pgrep awk ss base64 cmp; do
-    command -v "$t" >/dev/null || die "$t not found"
-done
-
-NCPU=$(nproc)
-if (( NCPU < 2 )); then
-    note "only $NCPU CPU: server and wrk share CPU $SERVER_CPU"
-    WRK_CPU=$SERVER_CPU
-fi
-CLK_TCK=$(getconf CLK_TCK)
+need_tools taskset curl getconf timeout pgrep awk ss base64 cmp
+detect_cpus
 LOAD_START=$(cut -d' ' -f1-3 /proc/loadavg)
 T_START=$(date +%s)
 
 # ---------------------------------------------------------------- cleanup
-TMP=$(mktemp -d /tmp/hearth-sites.XXXXXX) || die "mktemp failed"
-declare -A PID=()      # server -> pid
-WRK_PID=""
-DEPLOY_JOB=""
-
-# pids of a process and all its descendants
-tree_pids() {
-    local p=$1 c
-    echo "$p"
-    for c in $(pgrep -P "$p" 2>/dev/null); do tree_pids "$c"; done
-}
-
-cleanup() {
-    local rc=$?
-    trap - EXIT INT TERM HUP
-    local s p all=()
-    # collect every process we started and its descendants before any exits
-    for s in "${!PID[@]}"; do all+=($(tree_pids "${PID[$s]}")); done
-    [[ -n $WRK_PID ]] && all+=($(tree_pids "$WRK_PID"))
-    [[ -n $DEPLOY_JOB ]] && all+=($(tree_pids "$DEPLOY_JOB"))
-    for p in "${all[@]}"; do kill -TERM "$p" 2>/dev/null; done
-    local i alive
-    for i in $(seq 40); do
-        alive=0
-        for p in "${all[@]}"; do kill -0 "$p" 2>/dev/null && { alive=1; break; }; done
-        (( alive )) || break
-        sleep 0.1
-    done
-    for p in "${all[@]}"; do kill -KILL "$p" 2>/dev/null; done
-    wait 2>/dev/null
-    if [[ $KEEP_TMP == 1 ]]; then
-        echo "sites: temp dir kept: $TMP" >&2
-    else
-        rm -rf "$TMP"
-    fi
-    exit "$rc"
-}
-trap cleanup EXIT
-trap 'echo "sites: interrupted" >&2; exit 130' INT
-trap 'exit 143' TERM
-trap 'exit 129' HUP
+make_tmp hearth-sites   # lib.sh: stops what we start and removes $TMP on exit
 
 mkdir -p "$TMP/www" "$TMP/logs" "$TMP/nginx" "$TMP/hearth-data" "$TMP/deploy-data" "$TMP/wrk" "$TMP/deploy"
 WWW=$TMP/www
 
 # ---------------------------------------------------------------- helpers
-# (copied from bench/run.sh so that both scripts measure the same way)
-
-port_busy() { ss -Hltn "sport = :$1" 2>/dev/null | grep -q .; }
-
-# utime+stime (clock ticks) summed over a process tree (all threads)
-cpu_ticks() {
-    local p sum=0 f
-    for p in $(tree_pids "$1"); do
-        f=$(sed 's/^.*) //' "/proc/$p/stat" 2>/dev/null) || continue
-        set -- $f
-        sum=$(( sum + ${12} + ${13} ))
-    done
-    echo "$sum"
-}
-
-# peak RSS (VmHWM, KiB) of one process
-peak_rss_kib() {
-    local v
-    v=$(awk '/^VmHWM:/ {print $2}' "/proc/$1/status" 2>/dev/null)
-    echo "${v:-0}"
-}
-
-# p99 in ms from wrk --latency output
-parse_p99_ms() {
-    awk '/^ +99%/ {
-        v=$2; u=v; sub(/[0-9.]+/, "", u); sub(/[a-z]+$/, "", v);
-        if (u=="us") v/=1000; else if (u=="s") v*=1000; else if (u=="m") v*=60000;
-        printf "%.3f", v; found=1 }
-        END { if (!found) printf "nan" }' "$1" | sed 's/^0\.000$/nan/'
-}
-
-ratio() { awk -v a="$1" -v b="$2" 'BEGIN{ if (a == "" || b == "" || b + 0 == 0) print "n/a"; else printf "%.2f", a / b }'; }
-fmt_int() { [[ -z $1 ]] && { echo "n/a"; return; }; LC_ALL=C printf "%'d" "$1" 2>/dev/null || echo "$1"; }
-fmt_ms() { [[ -z $1 || $1 == nan ]] && { echo "n/a"; return; }; printf '%.2f' "$1"; }
-
-md_table() {  # TSV on stdin -> padded markdown table
-    awk -F'\t' '
-    { for (i = 1; i <= NF; i++) { c[NR, i] = $i; l = length($i); if (l > w[i]) w[i] = l
-                                  if (NR > 1 && $i != "" && $i !~ /^([-+0-9.,%]+|n\/a)$/) txt[i] = 1 }
-      if (NF > nf) nf = NF; nr = NR }
-    END {
-        for (r = 1; r <= nr; r++) {
-            s = "|"
-            for (i = 1; i <= nf; i++) s = s sprintf(" %" (txt[i] ? "-" : "") w[i] "s |", c[r, i])
-            print s
-            if (r == 1) {
-                s = "|"
-                for (i = 1; i <= nf; i++) { d = ""; for (k = 0; k < w[i]; k++) d = d "-"; if (!txt[i]) d = substr(d, 2) ":"; s = s " " d " |" }
-                print s
-            }
-        }
-    }'
-}
+# (the measuring ones are in lib.sh, shared with bench/run.sh)
 
 # stop_server NAME: SIGTERM, wait up to ~5 s, then SIGKILL
 stop_server() {
@@ -248,10 +146,7 @@ run_deploy() {
 chmod 755 "$TMP" "$WWW"
 declare -A FILE_SIZE=([1k]=1024 [64k]=65536)
 declare -A SC_LABEL=([1k]="1 KiB" [64k]="64 KiB")
-for k in 1k 64k; do
-    head -c "${FILE_SIZE[$k]}" /dev/urandom >"$WWW/$k.bin" || die "cannot create $WWW/$k.bin"
-done
-chmod 644 "$WWW"/*.bin
+make_files 1k 64k
 SC_LIST=()
 for sc in $SCENARIOS; do
     [[ -n ${FILE_SIZE[$sc]:-} ]] || die "unknown scenario '$sc' (known: 1k 64k)"
@@ -260,43 +155,7 @@ done
 (( ${#SC_LIST[@]} )) || die "no scenarios to run"
 
 # same nginx config as bench/run.sh (tcp_nopush on, open_file_cache)
-cat >"$TMP/nginx/nginx.conf" <<EOF
-daemon off;
-master_process off;
-worker_processes 1;
-pid $TMP/nginx/nginx.pid;
-error_log $TMP/logs/nginx-error.log warn;
-
-events {
-    worker_connections 4096;
-}
-
-http {
-    access_log off;
-    sendfile on;
-    tcp_nopush on;
-    tcp_nodelay on;
-    keepalive_timeout 65s;
-    keepalive_requests 1000000;
-    open_file_cache max=1000 inactive=60s;
-    open_file_cache_valid 60s;
-
-    types { application/octet-stream bin; }
-    default_type application/octet-stream;
-
-    client_body_temp_path $TMP/nginx/client_body;
-    proxy_temp_path       $TMP/nginx/proxy;
-    fastcgi_temp_path     $TMP/nginx/fastcgi;
-    uwsgi_temp_path       $TMP/nginx/uwsgi;
-    scgi_temp_path        $TMP/nginx/scgi;
-
-    server {
-        listen 127.0.0.1:$NGINX_PORT;
-        server_name localhost;
-        root $WWW;
-    }
-}
-EOF
+write_nginx_conf on
 
 for p in "$HEARTH_PORT" "$NGINX_PORT" "$DEPLOY_PORT"; do
     port_busy "$p" && die "port $p is already in use (set HEARTH_PORT / NGINX_PORT / DEPLOY_PORT)"
@@ -310,28 +169,17 @@ run_deploy serve-site "$WWW" "$HEARTH_PORT" "$TMP/hearth-data" "${PID[hearth]}"
 (( D_RC == 0 )) || die "hearth deploy of the serving files failed (rc $D_RC): $(tail -n 3 "$TMP/deploy/serve-site.err" | tr '\n' ' ')"
 echo "sites: deployed $SITE for serving: ${D_LINE:-?}" >&2
 
-taskset -c "$SERVER_CPU" "$NGINX_BIN" -p "$TMP/nginx/" -e "$TMP/logs/nginx-error.log" \
-    -c "$TMP/nginx/nginx.conf" >"$TMP/logs/nginx.out" 2>&1 &
-PID[nginx]=$!
+start_nginx "$TMP/logs/nginx.out"
 
 # wait (<= 10 s each) until both serve the 1 KiB file for Host: bench.localhost,
 # then check every file comes back complete
 for s in hearth nginx; do
-    code=000
-    for i in $(seq 100); do
-        kill -0 "${PID[$s]}" 2>/dev/null || die "$s exited during startup: $(tail -q -n 5 "$TMP/logs/$s.out" "$TMP/logs/nginx-error.log" 2>/dev/null | tr '\n' ' ')"
-        code=$(curl -s -o /dev/null --max-time 1 -w '%{http_code}' -H "Host: $SITE" "http://127.0.0.1:${PORT[$s]}/1k.bin" 2>/dev/null)
-        [[ $code == 200 ]] && break
-        sleep 0.1
-    done
-    [[ $code == 200 ]] || die "$s did not serve /1k.bin (Host: $SITE) within 10 s (last status '$code')"
-    for k in "${!FILE_SIZE[@]}"; do
-        got=$(curl -s -o "$TMP/check.bin" --max-time 5 -w '%{http_code} %{size_download}' -H "Host: $SITE" "http://127.0.0.1:${PORT[$s]}/$k.bin")
-        if [[ $got != "200 ${FILE_SIZE[$k]}" ]] || ! cmp -s "$TMP/check.bin" "$WWW/$k.bin"; then
-            note "$s: GET /$k.bin (Host: $SITE) returned '$got' (expected '200 ${FILE_SIZE[$k]}') or wrong bytes"
-        fi
-    done
-    rm -f "$TMP/check.bin"
+    wait_200 "${PID[$s]}" "${PORT[$s]}" -H "Host: $SITE"
+    case $? in
+    2) die "$s exited during startup: $(tail -q -n 5 "$TMP/logs/$s.out" "$TMP/logs/nginx-error.log" 2>/dev/null | tr '\n' ' ')" ;;
+    1) die "$s did not serve /1k.bin (Host: $SITE) within 10 s (last status '$HTTP_CODE')" ;;
+    esac
+    check_files "$s" "${PORT[$s]}" "${!FILE_SIZE[*]}" "$SITE"
 done
 RUNNING=(hearth nginx)
 
@@ -341,13 +189,7 @@ RESULTS=$TMP/results.tsv
 # run_wrk SERVER SCENARIO DURATION OUTFILE
 run_wrk() {
     local s=$1 sc=$2 dur=$3 out=$4
-    timeout -k 5 $(( dur + 30 )) taskset -c "$WRK_CPU" "$WRK_BIN" -t1 -c"$CONNS" -d"${dur}s" \
-        --latency -H "Host: $SITE" "http://127.0.0.1:${PORT[$s]}/$sc.bin" >"$out" 2>&1 &
-    WRK_PID=$!
-    wait "$WRK_PID"
-    local rc=$?
-    WRK_PID=""
-    return $rc
+    wrk_job "$dur" "$out" -H "Host: $SITE" "http://127.0.0.1:${PORT[$s]}/$sc.bin"
 }
 
 total_runs=$(( ${#SC_LIST[@]} * ROUNDS * ${#RUNNING[@]} ))
@@ -361,48 +203,7 @@ if (( WARMUP > 0 )); then
     done
 fi
 
-n=0
-for sc in "${SC_LIST[@]}"; do
-    for (( r = 1; r <= ROUNDS; r++ )); do
-        cnt=${#RUNNING[@]}
-        for (( j = 0; j < cnt; j++ )); do
-            s=${RUNNING[$(( (j + r - 1) % cnt ))]}
-            n=$(( n + 1 ))
-            pid=${PID[$s]}
-            if ! kill -0 "$pid" 2>/dev/null; then
-                note "$s (pid $pid) died; no result for $sc round $r"
-                continue
-            fi
-            out=$TMP/wrk/$sc-$s-r$r.txt
-            t0=$(cpu_ticks "$pid")
-            run_wrk "$s" "$sc" "$DURATION" "$out"
-            wrc=$?
-            t1=$(cpu_ticks "$pid")
-            if ! kill -0 "$pid" 2>/dev/null; then
-                note "$s (pid $pid) died during $sc round $r; result discarded"
-                continue
-            fi
-            if (( wrc != 0 )); then
-                note "wrk failed (rc $wrc) for $s/$sc round $r: $(tail -n 3 "$out" | tr '\n' ' ')"
-                continue
-            fi
-            reqs=$(awk '/ requests in / {print $1; exit}' "$out")
-            secs=$(awk '/ requests in / {v=$4; sub(/,$/, "", v); if (v ~ /ms$/) {sub(/ms$/, "", v); v/=1000} else if (v ~ /m$/) {sub(/m$/, "", v); v*=60} else sub(/s$/, "", v); print v; exit}' "$out")
-            rps=$(awk '/^Requests\/sec:/ {print $2; exit}' "$out")
-            p99=$(parse_p99_ms "$out")
-            errs=$(awk '/Socket errors:/ {gsub(/,/, ""); e += $4 + $6 + $8 + $10}
-                        /Non-2xx or 3xx responses:/ {e += $NF}
-                        END {print e + 0}' "$out")
-            ticks=$(( t1 - t0 ))
-            printf '%s\t%s\t%d\t%s\t%s\t%s\t%s\t%s\t%s\n' "$sc" "$s" "$r" "${rps:-0}" "${reqs:-0}" \
-                "$ticks" "${p99:-nan}" "$errs" "${secs:-$DURATION}" >>"$RESULTS"
-            printf 'sites: [%d/%d] %-4s %-7s r%d  %10.0f req/s  p99 %8s ms  cpu %5.2fs  errors %s\n' \
-                "$n" "$total_runs" "$sc" "$s" "$r" "${rps:-0}" "$p99" \
-                "$(awk -v t="$ticks" -v h="$CLK_TCK" 'BEGIN{printf "%.2f", t/h}')" "$errs" >&2
-            sleep 0.5
-        done
-    done
-done
+measure_rounds 4 7
 
 declare -A RSS=()
 for s in "${RUNNING[@]}"; do
@@ -415,34 +216,7 @@ stop_server hearth
 stop_server nginx
 
 AGG=$TMP/agg.tsv
-awk -F'\t' -v hz="$CLK_TCK" '
-function median(str,   a, n, i, j, t) {
-    n = split(str, a, " ")
-    for (i = 2; i <= n; i++) { t = a[i] + 0; for (j = i - 1; j >= 1 && a[j] + 0 > t; j--) a[j+1] = a[j]; a[j+1] = t }
-    if (n == 0) return "nan"
-    return (n % 2) ? a[(n+1)/2] : (a[n/2] + a[n/2+1]) / 2
-}
-{
-    k = $1 SUBSEP $2
-    if (!(k in seen)) { seen[k] = 1; order[++nk] = k }
-    rps[k] = rps[k] " " $4
-    cpus = $6 / hz
-    rpc[k] = rpc[k] " " ((cpus > 0) ? $5 / cpus : 0)
-    util[k] = util[k] " " (($9 > 0) ? 100 * cpus / $9 : 0)
-    if ($7 != "nan") p99[k] = p99[k] " " $7
-    err[k] += $8
-}
-END {
-    for (i = 1; i <= nk; i++) {
-        k = order[i]; split(k, parts, SUBSEP)
-        printf "%s\t%s\t%.0f\t%.0f\t%.1f\t%s\t%d\n", parts[1], parts[2], median(rps[k]), median(rpc[k]),
-            median(util[k]), median(p99[k]), err[k]
-    }
-}' "$RESULTS" >"$AGG"
-
-get() {  # get SCENARIO SERVER FIELD(3=rps 4=rpc 5=cpu% 6=p99 7=err)
-    awk -F'\t' -v a="$1" -v b="$2" -v f="$3" '$1==a && $2==b {print $f; found=1; exit} END{if(!found) print ""}' "$AGG"
-}
+aggregate
 
 SERVE_ROWS=$TMP/serve-rows.tsv
 {
@@ -548,11 +322,7 @@ DEPLOY_RSS=$(peak_rss_kib "$DPID")
 stop_server hearth-deploy
 
 # ================================================================ report
-cpu_model=$(awk -F': *' '/^model name/ {print $2; exit}' /proc/cpuinfo)
-hearth_rev=$(git -C "$REPO_DIR" rev-parse --short HEAD 2>/dev/null || echo "?")
-if ! git -C "$REPO_DIR" diff --quiet HEAD 2>/dev/null; then hearth_rev="$hearth_rev (dirty)"; fi
-nginx_ver=$("$NGINX_BIN" -v 2>&1 | sed 's/.*nginx\///' | head -n1)
-wrk_ver=$("$WRK_BIN" -v 2>&1 | awk 'NR==1 {print $2}')
+collect_versions   # cpu_model hearth_rev nginx_ver wrk_ver
 LOAD_END=$(cut -d' ' -f1-3 /proc/loadavg)
 
 REPORT=$TMP/report.md
@@ -596,14 +366,7 @@ REPORT=$TMP/report.md
     echo "- after both deploys: data dir $(fmt_int "$DEPLOY_DB_KIB") KiB on disk (the files: $(fmt_int "$(( src_bytes / 1024 ))") KiB), server peak RSS $(fmt_int "$DEPLOY_RSS") KiB"
     echo
     md_table <"$DEPLOY_ROWS"
-    if (( ${#NOTES[@]} )); then
-        echo
-        echo "Notes:"
-        echo
-        for m in "${NOTES[@]}"; do echo "- $m"; done
-    fi
+    print_notes
 } >"$REPORT"
 
-echo
-cat "$REPORT"
-cp "$REPORT" "$OUT" && echo && echo "sites: wrote $OUT" >&2
+publish_report "$REPORT"
