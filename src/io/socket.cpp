@@ -73,39 +73,40 @@ Result<SocketAddress> ParseListenAddress(std::string_view text) {
   return out;
 }
 
-Result<SocketAddress> ReserveAddress(const SocketAddress& addr) {
-  // Without SO_REUSEPORT, bind fails if anyone listens there already, even a
-  // process that did set SO_REUSEPORT (another hearth).
-  int fd = ::socket(addr.storage.ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+namespace {
+// A bound TCP socket (SO_REUSEADDR, v6-only for IPv6), or an error naming the address.
+Result<int> BoundSocket(const SocketAddress& addr, bool reuse_port, int extra_flags) {
+  int fd = ::socket(addr.storage.ss_family, SOCK_STREAM | SOCK_CLOEXEC | extra_flags, 0);
   if (fd < 0) return Error{std::string("socket: ") + strerror(errno)};
   int one = 1;
   setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+  if (reuse_port) setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof one);
   if (addr.storage.ss_family == AF_INET6) setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof one);
   if (::bind(fd, reinterpret_cast<const sockaddr*>(&addr.storage), addr.len) != 0) {
     int e = errno;
     ::close(fd);
     return Error{"cannot listen on " + addr.ToString() + ": " + strerror(e)};
   }
-  SocketAddress bound = LocalAddress(fd);
-  ::close(fd);
+  return fd;
+}
+}  // namespace
+
+Result<SocketAddress> ReserveAddress(const SocketAddress& addr) {
+  // Without SO_REUSEPORT, bind fails if anyone listens there already, even a
+  // process that did set SO_REUSEPORT (another hearth).
+  auto fd = BoundSocket(addr, /*reuse_port=*/false, 0);
+  if (!fd.ok()) return fd.error();
+  SocketAddress bound = LocalAddress(*fd);
+  ::close(*fd);
   return bound;
 }
 
 Result<int> ListenReusePort(const SocketAddress& addr, int backlog) {
-  int fd = ::socket(addr.storage.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-  if (fd < 0) return Error{std::string("socket: ") + strerror(errno)};
-  int one = 1;
-  setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
-  setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof one);
-  if (addr.storage.ss_family == AF_INET6) setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof one);
-  if (::bind(fd, reinterpret_cast<const sockaddr*>(&addr.storage), addr.len) != 0) {
+  auto fd = BoundSocket(addr, /*reuse_port=*/true, SOCK_NONBLOCK);
+  if (!fd.ok()) return fd;
+  if (::listen(*fd, backlog) != 0) {
     int e = errno;
-    ::close(fd);
-    return Error{"cannot listen on " + addr.ToString() + ": " + strerror(e)};
-  }
-  if (::listen(fd, backlog) != 0) {
-    int e = errno;
-    ::close(fd);
+    ::close(*fd);
     return Error{"cannot listen on " + addr.ToString() + ": " + strerror(e)};
   }
   return fd;
