@@ -2,14 +2,70 @@
 
 #include "cli/curl_lib.h"
 
+#include <sys/stat.h>
+
+#include <cstdio>
 #include <cstdlib>
 #include <fstream>
+#include <functional>
 
 namespace hearth::cli {
 namespace {
 size_t Collect(char* p, size_t size, size_t n, void* out) {
   static_cast<std::string*>(out)->append(p, size * n);
   return size * n;
+}
+size_t ReadFromFile(char* p, size_t size, size_t n, void* file) {
+  size_t got = fread(p, 1, size * n, static_cast<FILE*>(file));
+  return ferror(static_cast<FILE*>(file)) ? CURL_READFUNC_ABORT : got;
+}
+
+// One request to the control API; `body` sets how the request body is sent.
+Result<ApiResult> Perform(const ClientOptions& o, const char* method, const std::string& path,
+                          const char* content_type, const std::function<void(const CurlLib&, CURL*)>& body,
+                          bool allow_expect) {
+  auto loaded = LoadCurl();
+  if (!loaded.ok()) return loaded.error();
+  const CurlLib& c = **loaded;
+  CURL* curl = c.easy_init();
+  if (!curl) return Error{"cannot start libcurl"};
+  std::string url = o.server + "/_hearth/api" + path;
+  std::string response;
+  curl_slist* headers = nullptr;
+  std::string auth = "Authorization: Bearer " + o.token;
+  headers = c.slist_append(headers, auth.c_str());
+  std::string ct = std::string("Content-Type: ") + content_type;
+  headers = c.slist_append(headers, ct.c_str());
+  // Small JSON bodies go at once; a file upload may wait for 100 Continue, so
+  // a refused upload (bad token, too large) is not sent at all.
+  if (!allow_expect) headers = c.slist_append(headers, "Expect:");
+  c.easy_setopt(curl, CURLOPT_URL, url.c_str());
+  c.easy_setopt(curl, CURLOPT_HTTPHEADER, headers);
+  c.easy_setopt(curl, CURLOPT_WRITEFUNCTION, Collect);
+  c.easy_setopt(curl, CURLOPT_WRITEDATA, &response);
+  c.easy_setopt(curl, CURLOPT_NOSIGNAL, 1L);
+  c.easy_setopt(curl, CURLOPT_CONNECTTIMEOUT, 10L);
+  c.easy_setopt(curl, CURLOPT_TIMEOUT, 3600L);
+  body(c, curl);
+  c.easy_setopt(curl, CURLOPT_CUSTOMREQUEST, method);
+  CURLcode rc = c.easy_perform(curl);
+  ApiResult out;
+  c.easy_getinfo(curl, CURLINFO_RESPONSE_CODE, &out.status);
+  c.slist_free_all(headers);
+  c.easy_cleanup(curl);
+  if (rc != CURLE_OK && out.status == 0)
+    return Error{"cannot reach the server at " + o.server + ": " + c.easy_strerror(rc) +
+                 " (is `hearth serve` running? see --server)"};
+  out.body = nlohmann::json::parse(response, nullptr, /*allow_exceptions=*/false);
+  if (out.status >= 400) {
+    std::string msg = out.body.is_object() && out.body.contains("error") && out.body["error"].is_string()
+                          ? out.body["error"].get<std::string>()
+                          : "the server answered " + std::to_string(out.status);
+    if (out.status == 401) msg += " (check --token)";
+    return Error{msg};
+  }
+  if (rc != CURLE_OK) return Error{std::string("the request failed: ") + c.easy_strerror(rc)};
+  return out;
 }
 }  // namespace
 
@@ -36,48 +92,30 @@ Status ResolveClient(ClientOptions* o, bool server_given, bool token_given) {
 
 Result<ApiResult> CallApi(const ClientOptions& o, const char* method, const std::string& path,
                           std::string_view body, const char* content_type) {
-  auto loaded = LoadCurl();
-  if (!loaded.ok()) return loaded.error();
-  const CurlLib& c = **loaded;
-  CURL* curl = c.easy_init();
-  if (!curl) return Error{"cannot start libcurl"};
-  std::string url = o.server + "/_hearth/api" + path;
-  std::string response;
-  curl_slist* headers = nullptr;
-  std::string auth = "Authorization: Bearer " + o.token;
-  headers = c.slist_append(headers, auth.c_str());
-  std::string ct = std::string("Content-Type: ") + content_type;
-  headers = c.slist_append(headers, ct.c_str());
-  headers = c.slist_append(headers, "Expect:");
-  c.easy_setopt(curl, CURLOPT_URL, url.c_str());
-  c.easy_setopt(curl, CURLOPT_CUSTOMREQUEST, method);
-  c.easy_setopt(curl, CURLOPT_HTTPHEADER, headers);
-  c.easy_setopt(curl, CURLOPT_WRITEFUNCTION, Collect);
-  c.easy_setopt(curl, CURLOPT_WRITEDATA, &response);
-  c.easy_setopt(curl, CURLOPT_NOSIGNAL, 1L);
-  c.easy_setopt(curl, CURLOPT_CONNECTTIMEOUT, 10L);
-  c.easy_setopt(curl, CURLOPT_TIMEOUT, 600L);
-  if (std::string_view(method) != "GET") {
+  bool has_body = std::string_view(method) != "GET";
+  return Perform(o, method, path, content_type, [&](const CurlLib& c, CURL* curl) {
+    if (!has_body) return;
     c.easy_setopt(curl, CURLOPT_POSTFIELDS, body.data());
     c.easy_setopt(curl, CURLOPT_POSTFIELDSIZE_LARGE, static_cast<curl_off_t>(body.size()));
+  }, false);
+}
+
+Result<ApiResult> UploadFile(const ClientOptions& o, const std::string& path, const std::string& file) {
+  FILE* f = fopen(file.c_str(), "rb");
+  if (!f) return Error{"cannot read " + file + " (did it change during the deploy?)"};
+  struct stat st;
+  if (fstat(fileno(f), &st) != 0) {
+    fclose(f);
+    return Error{"cannot read " + file};
   }
-  CURLcode rc = c.easy_perform(curl);
-  ApiResult out;
-  c.easy_getinfo(curl, CURLINFO_RESPONSE_CODE, &out.status);
-  c.slist_free_all(headers);
-  c.easy_cleanup(curl);
-  if (rc != CURLE_OK)
-    return Error{"cannot reach the server at " + o.server + ": " + c.easy_strerror(rc) +
-                 " (is `hearth serve` running? see --server)"};
-  out.body = nlohmann::json::parse(response, nullptr, /*allow_exceptions=*/false);
-  if (out.status >= 400) {
-    std::string msg = out.body.is_object() && out.body.contains("error") && out.body["error"].is_string()
-                          ? out.body["error"].get<std::string>()
-                          : "the server answered " + std::to_string(out.status);
-    if (out.status == 401) msg += " (check --token)";
-    return Error{msg};
-  }
-  return out;
+  auto r = Perform(o, "PUT", path, "application/octet-stream", [&](const CurlLib& c, CURL* curl) {
+    c.easy_setopt(curl, CURLOPT_UPLOAD, 1L);
+    c.easy_setopt(curl, CURLOPT_READFUNCTION, ReadFromFile);
+    c.easy_setopt(curl, CURLOPT_READDATA, f);
+    c.easy_setopt(curl, CURLOPT_INFILESIZE_LARGE, static_cast<curl_off_t>(st.st_size));
+  }, true);
+  fclose(f);
+  return r;
 }
 
 }  // namespace hearth::cli

@@ -31,4 +31,8 @@ struct ApiResult {
 Result<ApiResult> CallApi(const ClientOptions& opts, const char* method, const std::string& path,
                           std::string_view body, const char* content_type = "application/json");
 
+// PUTs a file to the control API, read as it is sent (a file of any size
+// costs no memory); errors as CallApi.
+Result<ApiResult> UploadFile(const ClientOptions& opts, const std::string& path, const std::string& file);
+
 }  // namespace hearth::cli

@@ -134,10 +134,7 @@ int RunDeploy(SitesCli::State& s) {
   uint64_t sent = 0;
   for (const auto& h : missing) {
     const LocalFile* f = by_hash[h.get<std::string>()];
-    std::ifstream in(f->full, std::ios::binary);
-    if (!in) return Fail("cannot read " + f->full.string() + " (did it change during the deploy?)");
-    std::string bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-    auto put = CallApi(s.client, "PUT", "/blobs/" + f->hash, bytes, "application/octet-stream");
+    auto put = UploadFile(s.client, "/blobs/" + f->hash, f->full.string());
     if (!put.ok()) {
       if (tty) fprintf(stderr, "\n");
       return Fail("uploading " + f->path + ": " + put.error().message);

@@ -33,6 +33,17 @@ void AppendHex(std::string* out, uint64_t v) {
 H1Connection::H1Connection(const H1Context* ctx, std::string peer_ip, uint64_t id)
     : ctx_(ctx), peer_ip_(std::move(peer_ip)), id_(id) {}
 
+H1Connection::~H1Connection() { AbortSink(); }
+
+void H1Connection::AbortSink() {
+  sink_paused_ = false;
+  sink_buf_.clear();
+  sink_off_ = 0;
+  if (!sink_) return;
+  auto sink = std::move(sink_);
+  sink->OnEnd(false);
+}
+
 char* H1Connection::ReadBuffer(size_t* space) {
   if (rstart_ == rend_) rstart_ = rend_ = 0;
   if (rbuf_.size() < kInitialBuffer) rbuf_.resize(kInitialBuffer);
@@ -84,13 +95,18 @@ void H1Connection::Advance() {
     if (Backpressured()) return;
     bool progressed = state_ == State::kHead ? StepHead() : StepBody();
     if (!progressed) {
-      if (peer_eof_ && state_ != State::kClosing) state_ = State::kClosing;
+      if (peer_eof_ && state_ != State::kClosing && !sink_paused_) {
+        AbortSink();  // the peer ended mid-body
+        state_ = State::kClosing;
+      }
       return;
     }
   }
 }
 
 void H1Connection::RespondError(int status, const char* reason) {
+  AbortSink();
+  reply_pending_ = false;  // a deferred handler's late answer is dropped
   res_.Reset();
   res_.SetError(status, reason);
   if (req_.method_text.empty()) req_.version_minor = 1;
@@ -119,8 +135,9 @@ bool H1Connection::StepHead() {
     Consume(r.consumed);
     return true;
   }
+  bool stream = ctx_->streams_body && ctx_->streams_body(req_);
   std::string_view after = view.substr(r.consumed);
-  if (req_.framing == BodyFraming::kLength && after.size() >= req_.content_length) {
+  if (!stream && req_.framing == BodyFraming::kLength && after.size() >= req_.content_length) {
     req_.body.assign(after.data(), req_.content_length);
     Dispatch();
     Consume(r.consumed + req_.content_length);
@@ -133,6 +150,11 @@ bool H1Connection::StepHead() {
   ParseRequestHead(head_store_, ctx_->limits, &req_);
   req_.start_micros = start;
   chunked_.Reset();
+  if (stream) {
+    Consume(r.consumed);
+    DispatchStreaming();
+    return true;
+  }
   // The declared length is within max-body-size: take the memory once.
   if (req_.framing == BodyFraming::kLength) req_.body.reserve(req_.content_length);
   Consume(r.consumed);
@@ -142,6 +164,7 @@ bool H1Connection::StepHead() {
 }
 
 bool H1Connection::StepBody() {
+  if (sink_) return StepSinkBody();
   if (rstart_ == rend_) return false;
   std::string_view in(rbuf_.data() + rstart_, rend_ - rstart_);
   if (req_.framing == BodyFraming::kLength) {
@@ -174,14 +197,107 @@ void H1Connection::Dispatch() {
   req_.peer_ip = peer_ip_;
   hearth::Dispatch(*ctx_->handler, req_, res_);
   if (res_.deferred()) {
+    reply_pending_ = true;
     state_ = State::kWaiting;
     return;
   }
   Complete();
 }
 
+// The head is in head_store_ and consumed; the body follows in rbuf_.
+void H1Connection::DispatchStreaming() {
+  req_.body_pending = true;
+  res_.Reset();
+  res_.reply_factory_ = &ctx_->make_reply;
+  res_.connection_id_ = id_;
+  req_.peer_ip = peer_ip_;
+  hearth::Dispatch(*ctx_->handler, req_, res_);
+  sink_ = std::move(req_.body_sink);
+  if (!res_.deferred()) {
+    // Answered at the head (401, 413, ...): the body is never read, so the
+    // connection cannot find the next request and ends after this response.
+    AbortSink();
+    force_close_ = true;
+    Complete();
+    return;
+  }
+  reply_pending_ = true;
+  if (!sink_) {
+    force_close_ = true;  // deferred without taking the body
+    state_ = State::kWaiting;
+    return;
+  }
+  sink_paused_ = false;
+  sink_chunks_done_ = false;
+  sink_remaining_ = req_.framing == BodyFraming::kLength ? req_.content_length : 0;
+  sink_buf_.clear();
+  sink_off_ = 0;
+  // Only now, with a handler ready for it, is the client told to send the body.
+  if (req_.expect_continue && rstart_ == rend_) out_.Append("HTTP/1.1 100 Continue\r\n\r\n");
+  state_ = State::kBody;
+}
+
+// Returns true if it made progress. Pauses (false) when the sink takes less
+// than it is offered; what it left is offered again after Unpause().
+bool H1Connection::StepSinkBody() {
+  if (sink_paused_) return false;
+  if (sink_off_ < sink_buf_.size()) {
+    size_t n = sink_->OnData(std::string_view(sink_buf_).substr(sink_off_));
+    if (!sink_) return true;  // the sink's OnData ended the request (Resume)
+    sink_off_ += n;
+    if (sink_off_ < sink_buf_.size()) {
+      sink_paused_ = true;
+      return n > 0;
+    }
+    sink_buf_.clear();
+    sink_off_ = 0;
+    return true;
+  }
+  if (req_.framing == BodyFraming::kLength) {
+    if (sink_remaining_ == 0) return EndSinkBody();
+    if (rstart_ == rend_) return false;
+    size_t take = rend_ - rstart_;
+    if (take > sink_remaining_) take = static_cast<size_t>(sink_remaining_);
+    size_t n = sink_->OnData(std::string_view(rbuf_.data() + rstart_, take));
+    if (!sink_) return true;
+    Consume(n);
+    sink_remaining_ -= n;
+    if (n < take) sink_paused_ = true;
+    return n > 0 || sink_remaining_ == 0;
+  }
+  if (sink_chunks_done_) return EndSinkBody();
+  if (rstart_ == rend_) return false;
+  size_t used = 0;
+  int status = 0;
+  const char* reason = "";
+  ParseState st = chunked_.Feed(std::string_view(rbuf_.data() + rstart_, rend_ - rstart_), &used, &sink_buf_,
+                                ctx_->limits.max_body_bytes, &status, &reason);
+  Consume(used);
+  if (st == ParseState::kError) {
+    RespondError(status, reason);
+    return false;
+  }
+  if (st == ParseState::kDone) sink_chunks_done_ = true;
+  return used > 0;
+}
+
+bool H1Connection::EndSinkBody() {
+  auto sink = std::move(sink_);
+  sink_paused_ = false;
+  state_ = reply_pending_ ? State::kWaiting : State::kHead;
+  sink->OnEnd(true);
+  return true;
+}
+
 void H1Connection::Resume(const std::function<void(Response&)>& fill) {
-  if (state_ != State::kWaiting) return;
+  if (!reply_pending_) return;
+  reply_pending_ = false;
+  if (state_ == State::kBody) {
+    // Answered before the body ended (an upload refused half-way, an
+    // upstream that answered early): the rest is not read.
+    AbortSink();
+    force_close_ = true;
+  }
   state_ = State::kHead;
   res_.Reset();
   try {
@@ -194,7 +310,7 @@ void H1Connection::Resume(const std::function<void(Response&)>& fill) {
 }
 
 void H1Connection::Complete() {
-  bool close = !req_.keep_alive || res_.close_connection || shutting_down_;
+  bool close = !req_.keep_alive || res_.close_connection || shutting_down_ || force_close_;
   uint64_t before = out_.bytes();
   Serialize(close);
   if (ctx_->on_request)

@@ -9,6 +9,7 @@
 //     |  \--head, no body--> (dispatch) --------------------------/    |
 //     |                          \--stream body--> kStreaming --done--/
 //     |                          \--deferred----> kWaiting --Resume()--/
+//     |  \--head, streamed body--> (dispatch) --> kBody into a BodySink --> kWaiting
 //     +--parse error, Connection: close, peer EOF, shutdown--> kClosing
 //
 // Responses go out in request order: a pipelined request is parsed only after
@@ -38,6 +39,9 @@ struct H1Context {
       on_request;
   // Makes the Reply a deferring handler gets (see Response::Defer).
   ReplyFactory make_reply;
+  // Whether a request's body goes to its handler as it arrives (dispatch at
+  // the head, Request::body_pending) instead of being read whole first.
+  std::function<bool(const Request&)> streams_body;
 };
 
 class H1Connection {
@@ -46,6 +50,9 @@ class H1Connection {
 
   // `id` identifies the connection to its worker (for deferred replies).
   H1Connection(const H1Context* ctx, std::string peer_ip, uint64_t id = 0);
+  ~H1Connection();  // a body still streaming ends for its sink (not ok)
+  H1Connection(const H1Connection&) = delete;
+  H1Connection& operator=(const H1Connection&) = delete;
 
   // Space to read into (at least 2 KiB unless the head limit is reached).
   char* ReadBuffer(size_t* space);
@@ -60,8 +67,13 @@ class H1Connection {
   bool Streaming() const { return state_ == State::kStreaming; }
   // A handler deferred its response: read nothing until Resume().
   bool Waiting() const { return state_ == State::kWaiting; }
+  // A BodySink took fewer bytes than offered: read nothing until Unpause().
+  bool BodyPaused() const { return sink_paused_; }
+  // The sink is ready again (its Reply::Wake()); call Advance() after.
+  void Unpause() { sink_paused_ = false; }
   // Finishes a deferred response: `fill` fills it, then it is sent and the
-  // connection goes on with buffered requests (call Advance()).
+  // connection goes on with buffered requests (call Advance()). A response
+  // finished while its body still streams in ends the body and the connection.
   void Resume(const std::function<void(Response&)>& fill);
   // Bytes of an unfinished request are buffered (header timeout applies).
   bool HasPartialHead() const { return state_ == State::kHead && rstart_ != rend_; }
@@ -78,7 +90,11 @@ class H1Connection {
 
   bool StepHead();
   bool StepBody();
+  bool StepSinkBody();
+  bool EndSinkBody();
+  void AbortSink();
   void Dispatch();
+  void DispatchStreaming();
   void Complete();  // after the handler (or Resume): serialize, account, next state
   void Serialize(bool close);
   void PumpStream();
@@ -104,6 +120,15 @@ class H1Connection {
   std::function<bool(std::string&)> stream_;
   bool stream_chunked_ = false;
   int stream_status_ = 0;
+
+  bool reply_pending_ = false;  // dispatched, deferred, not yet resumed
+  bool force_close_ = false;    // the body was left unread: close after the response
+  std::shared_ptr<BodySink> sink_;
+  bool sink_paused_ = false;
+  bool sink_chunks_done_ = false;
+  uint64_t sink_remaining_ = 0;  // Content-Length bytes not yet given to the sink
+  std::string sink_buf_;         // decoded chunked bytes the sink has not taken
+  size_t sink_off_ = 0;
 };
 
 }  // namespace hearth

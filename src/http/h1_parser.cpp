@@ -346,7 +346,8 @@ ParseState ChunkedDecoder::Feed(std::string_view in, size_t* consumed, std::stri
         if (size_ == 0) {
           s_ = S::kTrailerStart;
         } else {
-          if (body->size() + size_ > max_body) { *consumed = i; return fail(413, "request body too large"); }
+          if (total_ + size_ > max_body) { *consumed = i; return fail(413, "request body too large"); }
+          total_ += size_;
           remaining_ = size_;
           s_ = S::kData;
         }

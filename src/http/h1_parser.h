@@ -49,7 +49,9 @@ class ChunkedDecoder {
  public:
   void Reset() { *this = ChunkedDecoder(); }
   // Consumes bytes of `in` (all of them unless it reaches the end of the body),
-  // appending data to *body. kDone once the last chunk and trailers are read.
+  // appending data to *body (which the caller may empty between calls). kDone
+  // once the last chunk and trailers are read; 413 once the chunks declared
+  // add up to more than max_body.
   ParseState Feed(std::string_view in, size_t* consumed, std::string* body, uint64_t max_body,
                   int* status, const char** reason);
 
@@ -60,6 +62,7 @@ class ChunkedDecoder {
   uint64_t size_ = 0;
   int digits_ = 0;
   uint64_t remaining_ = 0;
+  uint64_t total_ = 0;  // data bytes declared by the chunks so far
   size_t ext_bytes_ = 0;
   size_t trailer_bytes_ = 0;
 };

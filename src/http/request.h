@@ -3,6 +3,7 @@
 // Views point into the connection's read buffer and stay valid until the
 // handler returns; a handler that needs a value later copies it.
 #include <cstdint>
+#include <memory>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -19,6 +20,19 @@ struct HeaderField {
 
 enum class BodyFraming { kNone, kLength, kChunked };
 
+// Receives a request body as it arrives, for handlers that must not hold a
+// whole body in memory (uploads, proxying). Called on the connection's thread.
+class BodySink {
+ public:
+  virtual ~BodySink() = default;
+  // The next bytes of the body (decoded, if chunked). Returns how many it
+  // took: taking fewer pauses the body until the handler's Reply::Wake().
+  virtual size_t OnData(std::string_view bytes) = 0;
+  // Called exactly once: the body is complete (`ok`), or it was cut short
+  // (peer gone, bad framing, a timeout, or the response went out first).
+  virtual void OnEnd(bool ok) = 0;
+};
+
 struct Request {
   Method method = Method::kGet;
   std::string_view method_text;
@@ -33,6 +47,12 @@ struct Request {
   uint64_t content_length = 0;
   std::vector<HeaderField> headers;
   std::string body;
+  // Set for routes that stream bodies (Router::Add with stream_body) when the
+  // request has a body: none of it is in `body`. The handler either sets
+  // `body_sink` (and usually defers its response) or answers without reading
+  // the body, in which case the connection closes after the response.
+  bool body_pending = false;
+  std::shared_ptr<BodySink> body_sink;
   std::string_view peer_ip;
   int64_t start_micros = 0;
 

@@ -22,6 +22,9 @@ class Reply {
  public:
   virtual ~Reply() = default;
   virtual void Finish(std::function<void(Response&)> fill) = 0;
+  // Drives the connection again from its own thread: a BodySink that paused
+  // (took fewer bytes than offered) is offered the rest. Any thread.
+  virtual void Wake() = 0;
 };
 
 using ReplyFactory = std::function<std::shared_ptr<Reply>(uint64_t connection_id)>;

@@ -13,10 +13,10 @@ Handler Compose(const std::vector<Middleware>& mws, Handler final) {
   return h;
 }
 
-void Router::Add(std::string host_pattern, std::string path_prefix, Handler handler) {
+void Router::Add(std::string host_pattern, std::string path_prefix, Handler handler, bool stream_body) {
   for (auto& c : host_pattern) c = static_cast<char>(tolower(static_cast<unsigned char>(c)));
   int rank = host_pattern.empty() ? 0 : (host_pattern.rfind("*.", 0) == 0 ? 1 : 2);
-  routes_.push_back({std::move(host_pattern), std::move(path_prefix), std::move(handler), rank});
+  routes_.push_back({std::move(host_pattern), std::move(path_prefix), std::move(handler), rank, stream_body});
 }
 
 namespace {
@@ -33,7 +33,7 @@ bool PrefixMatches(const std::string& prefix, std::string_view path) {
 }
 }  // namespace
 
-const Handler* Router::Match(std::string_view host, std::string_view path) const {
+const Router::Route* Router::MatchRoute(std::string_view host, std::string_view path) const {
   const Route* best = nullptr;
   for (const auto& r : routes_) {
     if (!HostMatches(r.host, r.host_rank, host) || !PrefixMatches(r.prefix, path)) continue;
@@ -41,7 +41,17 @@ const Handler* Router::Match(std::string_view host, std::string_view path) const
         (r.host_rank == best->host_rank && r.prefix.size() > best->prefix.size()))
       best = &r;
   }
-  return best ? &best->handler : nullptr;
+  return best;
+}
+
+const Handler* Router::Match(std::string_view host, std::string_view path) const {
+  const Route* r = MatchRoute(host, path);
+  return r ? &r->handler : nullptr;
+}
+
+bool Router::StreamsBody(std::string_view host, std::string_view path) const {
+  const Route* r = MatchRoute(host, path);
+  return r && r->stream_body;
 }
 
 void Router::Serve(Request& req, Response& res) const {

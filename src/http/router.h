@@ -25,9 +25,13 @@ Handler Compose(const std::vector<Middleware>& mws, Handler final);
 // not "/apple"; a prefix ending in '/' matches anything under it.
 class Router {
  public:
-  void Add(std::string host_pattern, std::string path_prefix, Handler handler);
+  // `stream_body`: the handler runs as soon as a request's head arrives and
+  // takes its body through Request::body_sink (see Request::body_pending).
+  void Add(std::string host_pattern, std::string path_prefix, Handler handler, bool stream_body = false);
   // host_lower: the request's host without port, lower-case.
   const Handler* Match(std::string_view host_lower, std::string_view path) const;
+  // Whether the route a request would take streams its body.
+  bool StreamsBody(std::string_view host_lower, std::string_view path) const;
   // The router as a handler; no match answers 404.
   void Serve(Request& req, Response& res) const;
 
@@ -37,7 +41,9 @@ class Router {
     std::string prefix;
     Handler handler;
     int host_rank;       // 2 exact, 1 wildcard, 0 any
+    bool stream_body;
   };
+  const Route* MatchRoute(std::string_view host_lower, std::string_view path) const;
   std::vector<Route> routes_;
 };
 

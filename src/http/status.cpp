@@ -94,6 +94,8 @@ void Request::Reset() {
   content_length = 0;
   headers.clear();
   body.clear();
+  body_pending = false;
+  body_sink.reset();
   host_lower_.clear();
   start_micros = 0;
 }

@@ -136,6 +136,7 @@ Result<std::unique_ptr<Server>> Server::Start(ServeOptions options) {
   srv->store_ = std::move(opened).value();
   srv->sites_.store = srv->store_.get();
   srv->sites_.max_blob_size = s.max_body_size;
+  srv->sites_.spool_dir = s.data;
   srv->sites_.keep_versions.store(s.keep_versions);
   auto token = sites::EnsureAdminToken(*srv->store_, s.data);
   if (!token.ok()) return token.error();
@@ -171,8 +172,9 @@ Result<std::unique_ptr<Server>> Server::Start(ServeOptions options) {
   for (int i = 0; i < nworkers; ++i) {
     auto router = std::make_shared<Router>();
     AddBuiltinRoutes(router.get(), &srv->builtin_, srv->store_.get(), i);
-    router->Add("", "/_hearth/api/",
-                Compose({sites::RequireToken(srv->store_.get(), i)}, sites::MakeApiHandler(&srv->sites_, i)));
+    Handler api = Compose({sites::RequireToken(srv->store_.get(), i)}, sites::MakeApiHandler(&srv->sites_, i));
+    router->Add("", "/_hearth/api/", api);
+    router->Add("", "/_hearth/api/blobs/", api, /*stream_body=*/true);  // uploads of any size
     Handler fallback = ServeWelcome;
     if (!s.root.empty()) {
       FileHandlerOptions fo;
@@ -190,7 +192,9 @@ Result<std::unique_ptr<Server>> Server::Start(ServeOptions options) {
     auto site_handler = std::make_shared<sites::SiteHandler>(&srv->sites_, i, std::move(fallback));
     router->Add("", "/", [site_handler](Request& req, Response& res) { site_handler->Serve(req, res); });
     Handler root = Compose({MethodGuard}, [router](Request& req, Response& res) { router->Serve(req, res); });
-    srv->workers_.push_back(std::make_unique<Worker>(i, &srv->shared_, fds[static_cast<size_t>(i)], std::move(root)));
+    auto streams = [router](const Request& req) { return router->StreamsBody(req.HostName(), req.path); };
+    srv->workers_.push_back(
+        std::make_unique<Worker>(i, &srv->shared_, fds[static_cast<size_t>(i)], std::move(root), std::move(streams)));
   }
   for (auto& w : srv->workers_) w->Start();
   if (s.backup_every_ms > 0) srv->backup_thread_ = std::thread([raw] { raw->BackupLoop(); });

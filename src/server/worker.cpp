@@ -51,6 +51,9 @@ class WorkerReply : public Reply {
     if (finished_.exchange(true)) return;
     mailbox_->Post(id_, std::move(fill));
   }
+  void Wake() override {
+    if (!finished_.load()) mailbox_->Post(id_, nullptr);
+  }
 
  private:
   std::shared_ptr<Mailbox> mailbox_;
@@ -77,9 +80,11 @@ struct Worker::Conn {
   Conn* anext = nullptr;
 };
 
-Worker::Worker(int index, WorkerShared* shared, int listen_fd, Handler handler)
+Worker::Worker(int index, WorkerShared* shared, int listen_fd, Handler handler,
+               std::function<bool(const Request&)> streams_body)
     : index_(index), shared_(shared), listen_fd_(listen_fd), handler_(std::move(handler)) {
   ctx_.handler = &handler_;
+  ctx_.streams_body = std::move(streams_body);
   ctx_.date_line = &date_line_;
   ctx_.on_request = [this](const Request& req, int status, uint64_t bytes, int64_t micros, bool refused) {
     if (refused) metrics_.protocol_errors.Add();
@@ -323,7 +328,7 @@ void Worker::Drive(Conn* c) {
       h1.Advance();
       if (!h1.out().empty()) progress = true;
     }
-    if (c->readable && !h1.ShouldClose() && !h1.Backpressured() && !h1.Waiting()) {
+    if (c->readable && !h1.ShouldClose() && !h1.Backpressured() && !h1.Waiting() && !h1.BodyPaused()) {
       size_t space = 0;
       char* buf = h1.ReadBuffer(&space);
       if (space == 0) {
@@ -370,7 +375,8 @@ void Worker::DeliverReplies() {
     auto it = conns_by_id_.find(id);
     if (it == conns_by_id_.end()) continue;  // closed meanwhile
     Conn* c = it->second;
-    c->h1.Resume(fill);
+    if (fill) c->h1.Resume(fill);
+    else c->h1.Unpause();  // a Wake(): the body sink is ready for more
     c->h1.Advance();  // requests pipelined behind it
     Drive(c);
   }

@@ -42,6 +42,7 @@ struct WorkerShared {
 // Where deferred replies are handed back to a worker, from any thread. Shared
 // with every Reply the worker made, so a reply finished after the worker has
 // gone finds it closed and drops its answer instead of touching freed memory.
+// A null `fill` only wakes the connection (Reply::Wake).
 class Mailbox {
  public:
   explicit Mailbox(int wake_fd) : wake_fd_(wake_fd) {}
@@ -59,8 +60,10 @@ class Mailbox {
 
 class Worker {
  public:
-  // `handler` is this worker's own root handler (with its own caches).
-  Worker(int index, WorkerShared* shared, int listen_fd, Handler handler);
+  // `handler` is this worker's own root handler (with its own caches);
+  // `streams_body` picks the requests whose bodies it takes as they arrive.
+  Worker(int index, WorkerShared* shared, int listen_fd, Handler handler,
+         std::function<bool(const Request&)> streams_body = nullptr);
   ~Worker();
   Worker(const Worker&) = delete;
   Worker& operator=(const Worker&) = delete;

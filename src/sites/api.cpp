@@ -2,6 +2,7 @@
 #include <nlohmann/json.hpp>
 
 #include "base/strings.h"
+#include "sites/api_common.h"
 #include "sites/compress.h"
 #include "sites/manifest.h"
 #include "sites/sites.h"
@@ -11,12 +12,6 @@ namespace hearth::sites {
 namespace {
 
 using nlohmann::json;
-
-void Json(Response& res, int status, const json& body) {
-  res.SetText(status, "application/json", body.dump() + "\n");
-  res.SetHeader("Cache-Control", "no-store");
-}
-void Fail(Response& res, int status, const std::string& message) { Json(res, status, {{"error", message}}); }
 
 std::vector<std::string_view> Segments(std::string_view path) {
   std::vector<std::string_view> out;
@@ -28,33 +23,6 @@ std::vector<std::string_view> Segments(std::string_view path) {
     path.remove_prefix(slash + 1);
   }
   return out;
-}
-
-// An outcome computed on the writer thread and sent from the worker's.
-struct Outcome {
-  int status = 200;
-  json body;
-};
-
-// Runs `fn` as a write; the response is sent once it has committed (or failed).
-void DeferWrite(SitesShared* shared, Response& res,
-                std::function<Status(store::Connection&, Outcome*)> fn, bool changes_routing) {
-  auto reply = res.Defer();
-  auto outcome = std::make_shared<Outcome>();
-  shared->store->SubmitWrite(
-      [fn = std::move(fn), outcome](store::Connection& c) { return fn(c, outcome.get()); },
-      [shared, reply, outcome, changes_routing](const Status& st) {
-        if (st.ok() && changes_routing) shared->generation.fetch_add(1, std::memory_order_release);
-        Outcome o = st.ok() ? *outcome
-                            : Outcome{outcome->status >= 400 ? outcome->status : 500, {{"error", st.error().message}}};
-        reply->Finish([o](Response& r) { Json(r, o.status, o.body); });
-      });
-}
-
-// A failed write that the client caused: rolls back, answers `status`.
-Status Refuse(Outcome* o, int status, const std::string& message) {
-  o->status = status;
-  return Error{message};
 }
 
 Result<int64_t> SiteId(store::Connection& c, const std::string& name, int64_t* live = nullptr) {
@@ -354,55 +322,6 @@ void CreateTokenEndpoint(SitesShared* shared, Response& res, const json& body) {
     o->body = {{"id", t.id}, {"name", name}, {"token", t.token}};
     return OkStatus();
   }, false);
-}
-
-void PutBlob(SitesShared* shared, store::Connection& rd, Request& req, Response& res, const std::string& hash) {
-  if (!IsSha256Hex(hash)) return Fail(res, 400, "a blob is named by its lower-case hex SHA-256");
-  if (req.body.size() > shared->max_blob_size) return Fail(res, 413, "blob over the size limit");
-  if (Sha256Hex(req.body) != hash) return Fail(res, 400, "the bytes do not match their hash " + hash);
-  auto data = std::make_shared<std::string>(std::move(req.body));
-  // Text files get compressed variants, made on the background thread so
-  // that no worker waits for brotli; the blob and its variants then
-  // commit together.
-  std::string path;
-  {
-    store::Statement st = rd.Named("files.path_for_hash");
-    st.Bind(1, hash);
-    Status s = OkStatus();
-    if (st.Step(&s)) path = std::string(st.Text(0));
-  }
-  auto write = [hash, data](store::Connection& c, Outcome* o,
-                            const std::vector<Variant>& variants) -> Status {
-    if (Status st = c.Named("blobs.insert").Bind(1, hash).Bind(2, static_cast<int64_t>(data->size()))
-                        .BindBlob(3, *data).Run();
-        !st.ok())
-      return st;
-    json encodings = json::array();
-    for (const auto& v : variants) {
-      if (Status st = c.Named("variants.insert").Bind(1, hash).Bind(2, std::string_view(EncodingName(v.encoding)))
-                          .BindBlob(3, v.data).Run();
-          !st.ok())
-        return st;
-      encodings.push_back(EncodingName(v.encoding));
-    }
-    o->status = 201;
-    o->body = {{"hash", hash}, {"size", data->size()}, {"encodings", encodings}};
-    return OkStatus();
-  };
-  if (!Compressible(path)) {
-    return DeferWrite(shared, res, [write](store::Connection& c, Outcome* o) { return write(c, o, {}); }, false);
-  }
-  auto reply = res.Defer();
-  shared->background.Post([shared, reply, write, data] {
-    auto variants = std::make_shared<std::vector<Variant>>(Compress(*data));
-    auto outcome = std::make_shared<Outcome>();
-    shared->store->SubmitWrite(
-        [write, variants, outcome](store::Connection& c) { return write(c, outcome.get(), *variants); },
-        [reply, outcome](const Status& st) {
-          Outcome o = st.ok() ? *outcome : Outcome{500, {{"error", st.error().message}}};
-          reply->Finish([o](Response& r) { Json(r, o.status, o.body); });
-        });
-  });
 }
 
 void Publish(SitesShared* shared, Response& res, std::string_view version_text, const json& body) {

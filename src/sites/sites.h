@@ -47,6 +47,7 @@ class BackgroundQueue {
 struct SitesShared {
   BackgroundQueue background;
   store::Store* store = nullptr;
+  std::string spool_dir;  // where large uploads wait (the data folder)
   uint64_t max_blob_size = 64ull << 20;
   size_t max_files = 100000;
   std::atomic<int64_t> keep_versions{20};  // published versions kept per site

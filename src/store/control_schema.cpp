@@ -94,8 +94,8 @@ const std::vector<NamedStatement>& ControlStatements() {
                        "JOIN sites s ON s.id = h.site_id WHERE h.host = ?1"},
       {"blobs.has", "SELECT 1 FROM blobs WHERE hash = ?1"},
       {"blobs.get", "SELECT data FROM blobs WHERE hash = ?1"},
-      {"blobs.insert", "INSERT INTO blobs(hash, size, data, created_at) VALUES (?1, ?2, ?3, unixepoch()) "
-                       "ON CONFLICT(hash) DO NOTHING"},
+      {"blobs.insert_empty", "INSERT INTO blobs(hash, size, data, created_at) "
+                             "VALUES (?1, ?2, zeroblob(?2), unixepoch()) ON CONFLICT(hash) DO NOTHING"},
       {"versions.insert", "INSERT INTO versions(site_id, state, message, files, bytes, created_at) "
                           "VALUES (?1, 'pending', ?2, ?3, ?4, unixepoch())"},
       {"versions.get", "SELECT site_id, state, expires_at FROM versions WHERE id = ?1"},

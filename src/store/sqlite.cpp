@@ -162,4 +162,35 @@ Statement Connection::Named(std::string_view name) {
   return Statement::Borrow(it->second);
 }
 
+Status Connection::FillBlob(const char* table, const char* column, int64_t rowid, uint64_t size,
+                            const std::function<Status(uint64_t, char*, size_t)>& read) {
+  sqlite3_blob* blob = nullptr;
+  if (sqlite3_blob_open(db_, "main", table, column, rowid, 1, &blob) != SQLITE_OK) {
+    std::string msg = sqlite3_errmsg(db_);
+    sqlite3_blob_close(blob);
+    return Error{msg};
+  }
+  if (static_cast<uint64_t>(sqlite3_blob_bytes(blob)) != size) {
+    sqlite3_blob_close(blob);
+    return Error{"blob size differs from the bytes to write"};
+  }
+  constexpr size_t kPiece = 256 * 1024;
+  std::string buf(size < kPiece ? static_cast<size_t>(size) : kPiece, '\0');
+  for (uint64_t off = 0; off < size;) {
+    size_t n = size - off < kPiece ? static_cast<size_t>(size - off) : kPiece;
+    if (Status st = read(off, buf.data(), n); !st.ok()) {
+      sqlite3_blob_close(blob);
+      return st;
+    }
+    if (sqlite3_blob_write(blob, buf.data(), static_cast<int>(n), static_cast<int>(off)) != SQLITE_OK) {
+      std::string msg = sqlite3_errmsg(db_);
+      sqlite3_blob_close(blob);
+      return Error{msg};
+    }
+    off += n;
+  }
+  if (sqlite3_blob_close(blob) != SQLITE_OK) return Error{sqlite3_errmsg(db_)};
+  return OkStatus();
+}
+
 }  // namespace hearth::store

@@ -4,6 +4,7 @@
 #include <sqlite3.h>
 
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <memory>
 #include <optional>
@@ -79,6 +80,12 @@ class Connection {
   // A registry statement, reset and with bindings cleared. Dies if the name is
   // unknown (a programmer error).
   Statement Named(std::string_view name);
+
+  // Writes a blob piece by piece (SQLite's incremental blob I/O), so a large
+  // value never sits in memory whole: the row must already hold a blob of
+  // `size` bytes (inserted as zeroblob(size)); `read` fills each piece.
+  Status FillBlob(const char* table, const char* column, int64_t rowid, uint64_t size,
+                  const std::function<Status(uint64_t offset, char* buf, size_t n)>& read);
 
   int64_t LastInsertRowid() const { return sqlite3_last_insert_rowid(db_); }
   int Changes() const { return sqlite3_changes(db_); }

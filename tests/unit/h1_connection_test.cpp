@@ -13,8 +13,10 @@ namespace {
 
 class Loopback {
  public:
-  explicit Loopback(Handler h) : handler_(std::move(h)) {
+  explicit Loopback(Handler h, std::function<bool(const Request&)> streams_body = nullptr)
+      : handler_(std::move(h)) {
     ctx_.handler = &handler_;
+    ctx_.streams_body = std::move(streams_body);
     ctx_.date_line = &date_;
     ctx_.on_request = [this](const Request&, int status, uint64_t, int64_t, bool refused) {
       statuses.push_back(status);
@@ -30,7 +32,9 @@ class Loopback {
   // as a worker would on its own thread.
   struct TestReply : Reply {
     void Finish(std::function<void(Response&)> f) override { fill = std::move(f); }
+    void Wake() override { ++wakes; }
     std::function<void(Response&)> fill;
+    int wakes = 0;
   };
   std::string ResumeLatest() {
     auto r = replies.back();
@@ -265,6 +269,191 @@ TEST(H1Connection, DeferredResponseDuringShutdownClosesAfterwards) {
   std::string out = lb.ResumeLatest();
   EXPECT_NE(out.find("Connection: close"), std::string::npos);
   EXPECT_TRUE(lb.conn().ShouldClose());
+}
+
+
+// A body sink that records what it gets; `budget` bytes per offer model a
+// slow consumer (0: take everything).
+struct RecordingSink : BodySink {
+  size_t OnData(std::string_view bytes) override {
+    size_t n = budget ? std::min(budget, bytes.size()) : bytes.size();
+    data.append(bytes.substr(0, n));
+    ++offers;
+    return n;
+  }
+  void OnEnd(bool ok) override {
+    ++ends;
+    ended_ok = ok;
+  }
+  std::string data;
+  size_t budget = 0;
+  int offers = 0, ends = 0;
+  bool ended_ok = false;
+};
+
+// A streaming route: takes the body into `sink` and answers once it ends.
+struct StreamingRoute {
+  std::shared_ptr<RecordingSink> sink = std::make_shared<RecordingSink>();
+  bool accept = true;
+  int dispatches = 0;
+  Handler handler() {
+    return [this](Request& req, Response& res) {
+      ++dispatches;
+      if (!req.body_pending) return res.SetText(200, "text/plain", "no body");
+      if (!accept) return res.SetError(401, "no token");
+      req.body_sink = sink;
+      res.Defer();
+    };
+  }
+};
+
+bool StreamUploads(const Request& req) { return req.path.rfind("/up", 0) == 0; }
+
+TEST(H1ConnectionBodySink, ContentLengthBodyStreamsThenDeferredAnswerGoesOut) {
+  StreamingRoute route;
+  Loopback lb(route.handler(), StreamUploads);
+  std::string body(200000, 'x');
+  std::string out = lb.Send("PUT /up HTTP/1.1\r\nHost: h\r\nContent-Length: 200000\r\n\r\n" + body +
+                                "GET /next HTTP/1.1\r\nHost: h\r\n\r\n",
+                            7000);
+  EXPECT_EQ(out, "");  // nothing until the handler answers
+  EXPECT_EQ(route.dispatches, 1);
+  EXPECT_EQ(route.sink->data, body);
+  EXPECT_GT(route.sink->offers, 10);  // in pieces, as it arrived
+  EXPECT_EQ(route.sink->ends, 1);
+  EXPECT_TRUE(route.sink->ended_ok);
+  EXPECT_TRUE(lb.conn().Waiting());
+  lb.replies.back()->Finish([](Response& r) { r.SetText(201, "text/plain", "stored"); });
+  out = lb.ResumeLatest();
+  EXPECT_EQ(out.rfind("HTTP/1.1 201 Created\r\n", 0), 0u) << out;
+  EXPECT_NE(out.find("HTTP/1.1 200 OK"), std::string::npos) << "the pipelined request after the body";
+  EXPECT_FALSE(lb.conn().ShouldClose());
+}
+
+TEST(H1ConnectionBodySink, ChunkedBodyIsDecodedIntoTheSink) {
+  StreamingRoute route;
+  Loopback lb(route.handler(), StreamUploads);
+  lb.Send("POST /up HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n6\r\n world\r\n0\r\n\r\n", 3);
+  EXPECT_EQ(route.sink->data, "hello world");
+  EXPECT_EQ(route.sink->ends, 1);
+  EXPECT_TRUE(route.sink->ended_ok);
+}
+
+TEST(H1ConnectionBodySink, ASlowSinkPausesTheBodyUntilUnpaused) {
+  StreamingRoute route;
+  route.sink->budget = 4;
+  Loopback lb(route.handler(), StreamUploads);
+  lb.Send("PUT /up HTTP/1.1\r\nHost: h\r\nContent-Length: 10\r\n\r\n0123456789");
+  EXPECT_TRUE(lb.conn().BodyPaused());
+  EXPECT_EQ(route.sink->data, "0123");
+  lb.conn().Advance();  // still paused: offers nothing
+  EXPECT_EQ(route.sink->data, "0123");
+  lb.conn().Unpause();
+  lb.conn().Advance();
+  EXPECT_EQ(route.sink->data, "01234567");
+  lb.conn().Unpause();
+  lb.conn().Advance();
+  EXPECT_EQ(route.sink->data, "0123456789");
+  EXPECT_EQ(route.sink->ends, 1);
+  EXPECT_FALSE(lb.conn().BodyPaused());
+}
+
+TEST(H1ConnectionBodySink, AnswerAtTheHeadClosesWithoutReadingTheBody) {
+  StreamingRoute route;
+  route.accept = false;
+  Loopback lb(route.handler(), StreamUploads);
+  std::string out = lb.Send(
+      "PUT /up HTTP/1.1\r\nHost: h\r\nExpect: 100-continue\r\nContent-Length: 30\r\n\r\n"
+      "GET /smuggled HTTP/1.1\r\nHost: h\r\n\r\n");
+  EXPECT_EQ(out.find("100 Continue"), std::string::npos) << out;
+  EXPECT_EQ(out.rfind("HTTP/1.1 401 Unauthorized\r\n", 0), 0u) << out;
+  EXPECT_NE(out.find("Connection: close\r\n"), std::string::npos);
+  EXPECT_EQ(Count(out, "HTTP/1.1"), 1u) << "the unread body is never parsed as a request";
+  EXPECT_TRUE(lb.conn().ShouldClose());
+  EXPECT_EQ(route.sink->ends, 0);
+}
+
+TEST(H1ConnectionBodySink, ExpectContinueOnlyOnceTheHandlerTakesTheBody) {
+  StreamingRoute route;
+  Loopback lb(route.handler(), StreamUploads);
+  std::string out = lb.Send("PUT /up HTTP/1.1\r\nHost: h\r\nExpect: 100-continue\r\nContent-Length: 3\r\n\r\n");
+  EXPECT_EQ(out, "HTTP/1.1 100 Continue\r\n\r\n");
+  lb.Send("abc");
+  EXPECT_EQ(route.sink->data, "abc");
+}
+
+TEST(H1ConnectionBodySink, PeerGoneMidBodyEndsTheSinkNotOk) {
+  StreamingRoute route;
+  Loopback lb(route.handler(), StreamUploads);
+  lb.Send("PUT /up HTTP/1.1\r\nHost: h\r\nContent-Length: 100\r\n\r\nabc");
+  lb.conn().OnPeerEof();
+  lb.conn().Advance();
+  EXPECT_EQ(route.sink->ends, 1);
+  EXPECT_FALSE(route.sink->ended_ok);
+  EXPECT_TRUE(lb.conn().ShouldClose());
+}
+
+TEST(H1ConnectionBodySink, BadChunkFramingAnswers400AndEndsTheSink) {
+  StreamingRoute route;
+  Loopback lb(route.handler(), StreamUploads);
+  std::string out = lb.Send("PUT /up HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabcXX");
+  EXPECT_EQ(out.rfind("HTTP/1.1 400 Bad Request\r\n", 0), 0u) << out;
+  EXPECT_EQ(route.sink->ends, 1);
+  EXPECT_FALSE(route.sink->ended_ok);
+  // The handler's late answer goes nowhere.
+  lb.replies.back()->Finish([](Response& r) { r.SetText(201, "text/plain", "late"); });
+  EXPECT_EQ(lb.ResumeLatest().find("late"), std::string::npos);
+}
+
+TEST(H1ConnectionBodySink, ChunkedBodyOverTheLimitIs413) {
+  StreamingRoute route;
+  Loopback lb(route.handler(), StreamUploads);
+  // 64 MiB default limit: two 48 MiB chunks pass it.
+  std::string out = lb.Send("PUT /up HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\n3000000\r\n" +
+                            std::string(1000, 'a'));
+  EXPECT_EQ(out, "");
+  out = lb.Send(std::string(0x3000000 - 1000, 'a') + "\r\n3000000\r\n");
+  EXPECT_EQ(out.rfind("HTTP/1.1 413", 0), 0u) << out.substr(0, 100);
+  EXPECT_EQ(route.sink->ends, 1);
+  EXPECT_FALSE(route.sink->ended_ok);
+}
+
+TEST(H1ConnectionBodySink, AnswerBeforeTheBodyEndsClosesTheConnection) {
+  StreamingRoute route;
+  Loopback lb(route.handler(), StreamUploads);
+  lb.Send("PUT /up HTTP/1.1\r\nHost: h\r\nContent-Length: 100\r\n\r\nabc");
+  lb.replies.back()->Finish([](Response& r) { r.SetError(507, "disk full"); });
+  std::string out = lb.ResumeLatest();
+  EXPECT_EQ(out.rfind("HTTP/1.1 507", 0), 0u) << out;
+  EXPECT_NE(out.find("Connection: close\r\n"), std::string::npos);
+  EXPECT_EQ(route.sink->ends, 1);
+  EXPECT_FALSE(route.sink->ended_ok);
+  EXPECT_TRUE(lb.conn().ShouldClose());
+}
+
+TEST(H1ConnectionBodySink, ConnectionGoneMidBodyEndsTheSink) {
+  StreamingRoute route;
+  {
+    Loopback lb(route.handler(), StreamUploads);
+    lb.Send("PUT /up HTTP/1.1\r\nHost: h\r\nContent-Length: 100\r\n\r\nabc");
+  }
+  EXPECT_EQ(route.sink->ends, 1);
+  EXPECT_FALSE(route.sink->ended_ok);
+}
+
+TEST(H1ConnectionBodySink, OtherRoutesStillGetTheWholeBody) {
+  StreamingRoute route;
+  Loopback lb(Echo(), StreamUploads);
+  std::string out = lb.Send("POST /other HTTP/1.1\r\nHost: h\r\nContent-Length: 5\r\n\r\nhello", 2);
+  EXPECT_NE(out.find("POST /other [hello]"), std::string::npos) << out;
+}
+
+TEST(H1ConnectionBodySink, StreamingRouteWithoutABodyIsAnOrdinaryRequest) {
+  StreamingRoute route;
+  Loopback lb(route.handler(), StreamUploads);
+  std::string out = lb.Send("GET /up HTTP/1.1\r\nHost: h\r\n\r\n");
+  EXPECT_NE(out.find("no body"), std::string::npos) << out;
+  EXPECT_FALSE(lb.conn().ShouldClose());
 }
 
 }  // namespace

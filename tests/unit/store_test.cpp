@@ -248,3 +248,47 @@ TEST_F(StoreTest, ReaderCannotWrite) {
 
 }  // namespace
 }  // namespace hearth::store
+
+namespace hearth::store {
+namespace {
+
+TEST_F(StoreTest, FillBlobWritesALargeValueInPieces) {
+  auto c = Connection::Open(path_, Connection::Mode::kReadWrite);
+  ASSERT_TRUE(c.ok());
+  ASSERT_TRUE((*c)->Exec("CREATE TABLE b (id INTEGER PRIMARY KEY, data BLOB NOT NULL)").ok());
+  const uint64_t size = 3 * 256 * 1024 + 17;  // several pieces and a short last one
+  ASSERT_TRUE((*c)->Exec("INSERT INTO b(id, data) VALUES (1, zeroblob(" + std::to_string(size) + "))").ok());
+  std::vector<std::pair<uint64_t, size_t>> reads;
+  Status st = (*c)->FillBlob("b", "data", 1, size, [&](uint64_t off, char* buf, size_t n) -> Status {
+    reads.emplace_back(off, n);
+    for (size_t i = 0; i < n; ++i) buf[i] = static_cast<char>((off + i) % 251);
+    return OkStatus();
+  });
+  ASSERT_TRUE(st.ok()) << st.error().message;
+  EXPECT_EQ(reads.size(), 4u);
+  auto q = (*c)->Prepare("SELECT data FROM b WHERE id = 1");
+  ASSERT_TRUE(q.ok());
+  Status s = OkStatus();
+  ASSERT_TRUE(q->Step(&s));
+  std::string_view got = q->Blob(0);
+  ASSERT_EQ(got.size(), size);
+  bool same = true;
+  for (uint64_t i = 0; i < size; ++i) same = same && got[i] == static_cast<char>(i % 251);
+  EXPECT_TRUE(same);
+}
+
+TEST_F(StoreTest, FillBlobRefusesASizeMismatchAndPassesReadErrorsOn) {
+  auto c = Connection::Open(path_, Connection::Mode::kReadWrite);
+  ASSERT_TRUE(c.ok());
+  ASSERT_TRUE((*c)->Exec("CREATE TABLE b (id INTEGER PRIMARY KEY, data BLOB NOT NULL);"
+                         "INSERT INTO b(id, data) VALUES (1, zeroblob(10))").ok());
+  auto never = [](uint64_t, char*, size_t) -> Status { return OkStatus(); };
+  EXPECT_FALSE((*c)->FillBlob("b", "data", 1, 11, never).ok());
+  EXPECT_FALSE((*c)->FillBlob("b", "data", 2, 10, never).ok());  // no such row
+  Status st = (*c)->FillBlob("b", "data", 1, 10, [](uint64_t, char*, size_t) -> Status { return Error{"disk gone"}; });
+  ASSERT_FALSE(st.ok());
+  EXPECT_EQ(st.error().message, "disk gone");
+}
+
+}  // namespace
+}  // namespace hearth::store
