@@ -106,7 +106,8 @@ void ServeRepresentation(const Request& req, Response& res, const Representation
   }
   res.fields.append(rep.fields);
   if (rep.content) res.SetShared(rep.content, start, len);
-  else res.SetFile(rep.fd, start, len);
+  else if (rep.fd) res.SetFile(rep.fd, start, len);
+  else res.SetStream(rep.open_stream(start, len), len);
 }
 
 }  // namespace hearth

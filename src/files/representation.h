@@ -6,6 +6,7 @@
 //   a range past the end                       -> 416 with Content-Range: bytes */SIZE
 //   If-Range with another validator, several ranges, a malformed Range -> 200
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <string>
 #include <string_view>
@@ -22,7 +23,9 @@ struct Representation {
   std::string_view fields;          // header fields for 200/206 (Content-Type, ETag, ...)
   uint64_t size = 0;
   std::shared_ptr<const std::string> content;  // the bytes, or
-  std::shared_ptr<SharedFd> fd;                // an open file to sendfile from
+  std::shared_ptr<SharedFd> fd;                // an open file to sendfile from, or
+  // a producer of the range [start, start + len) in pieces (a large blob)
+  std::function<std::function<bool(std::string&)>(uint64_t start, uint64_t len)> open_stream;
 };
 
 void ServeRepresentation(const Request& req, Response& res, const Representation& rep);

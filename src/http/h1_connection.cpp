@@ -332,7 +332,14 @@ void H1Connection::Serialize(bool close) {
   bool head = req_.method == Method::kHead;
   bool no_body = StatusHasNoBody(status);
   bool streaming = res_.body_kind == Response::BodyKind::kStream && !no_body;
-  if (streaming) {
+  if (streaming && res_.stream_sized) {
+    h.append("Content-Length: ");
+    AppendUint(&h, res_.length);
+    h.append("\r\n");
+    stream_chunked_ = false;
+    stream_left_ = res_.length;
+  } else if (streaming) {
+    stream_left_ = UINT64_MAX;
     if (req_.version_minor >= 1) {
       h.append("Transfer-Encoding: chunked\r\n");
       stream_chunked_ = true;
@@ -396,6 +403,19 @@ void H1Connection::PumpStream() {
   for (int i = 0; i < 1024 && out_.bytes() < kHighWater; ++i) {
     piece.clear();
     bool more = stream_(piece);
+    if (stream_left_ != UINT64_MAX) {
+      // A sized body: exactly the promised bytes, or the connection ends.
+      if (piece.size() > stream_left_) piece.resize(static_cast<size_t>(stream_left_));
+      stream_left_ -= piece.size();
+      if (!piece.empty()) out_.Append(piece);
+      if (stream_left_ == 0 || !more) {
+        stream_ = nullptr;
+        bool short_body = stream_left_ != 0;
+        state_ = (shutting_down_ || !req_.keep_alive || short_body) ? State::kClosing : State::kHead;
+        return;
+      }
+      continue;
+    }
     if (!piece.empty()) {
       if (stream_chunked_) {
         std::string& h = out_.Scratch();

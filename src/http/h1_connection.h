@@ -120,6 +120,7 @@ class H1Connection {
   std::function<bool(std::string&)> stream_;
   bool stream_chunked_ = false;
   int stream_status_ = 0;
+  uint64_t stream_left_ = 0;  // a sized stream's bytes still to send (UINT64_MAX: unsized)
 
   bool reply_pending_ = false;  // dispatched, deferred, not yet resumed
   bool force_close_ = false;    // the body was left unread: close after the response

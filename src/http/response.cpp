@@ -59,6 +59,14 @@ void Response::SetError(int status_code, std::string_view reason) {
   SetText(status_code, "text/plain; charset=utf-8", std::move(body));
 }
 
+void Response::SetStream(std::function<bool(std::string& out)> pull, uint64_t len) {
+  body_kind = BodyKind::kStream;
+  stream = std::move(pull);
+  stream_sized = true;
+  offset = 0;
+  length = len;
+}
+
 uint64_t Response::BodyLength() const {
   switch (body_kind) {
     case BodyKind::kText: return text.size();
@@ -83,6 +91,7 @@ void Response::Reset() {
   file.reset();
   offset = length = 0;
   stream = nullptr;
+  stream_sized = false;
   close_connection = false;
   fields.clear();
 }

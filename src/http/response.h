@@ -35,7 +35,8 @@ struct Response {
     kText,     // `text`
     kShared,   // `shared` [offset, offset+length): immutable bytes shared with a cache
     kFile,     // `file` [offset, offset+length): sent with sendfile
-    kStream,   // `stream` is pulled until it returns false; length unknown (chunked)
+    kStream,   // `stream` is pulled until it returns false: chunked, or with
+               // Content-Length when `stream_sized` (then exactly `length` bytes)
   };
 
   int status = 200;
@@ -47,6 +48,7 @@ struct Response {
   uint64_t length = 0;
   // Appends the next piece to `out`; returns false when the body is complete.
   std::function<bool(std::string& out)> stream;
+  bool stream_sized = false;
   bool close_connection = false;  // handler asks the connection to close after this
 
   // Header fields other than the framing ones, already serialized
@@ -60,6 +62,10 @@ struct Response {
   void SetText(int status_code, std::string_view content_type, std::string body);
   void SetShared(std::shared_ptr<const std::string> data, uint64_t off, uint64_t len);
   void SetFile(std::shared_ptr<SharedFd> fd, uint64_t off, uint64_t len);
+  // A body of known length produced piece by piece (a large blob read from the
+  // store). A stream that ends early or fails closes the connection, so the
+  // client sees a short body, never a wrong one.
+  void SetStream(std::function<bool(std::string& out)> pull, uint64_t len);
   // A short plain-text error page: "404 Not Found\n" plus an optional reason line.
   void SetError(int status_code, std::string_view reason = {});
   uint64_t BodyLength() const;  // for kText/kShared/kFile

@@ -12,6 +12,11 @@ namespace {
 constexpr size_t kMaxHosts = 10000;
 constexpr size_t kMaxVersions = 64;
 constexpr uint64_t kBlobCacheBytes = 64ull << 20;
+// Larger files are not held in memory: they stream from the store in pieces,
+// each its own short read, so neither memory nor a long-open read transaction
+// grows with the file or with how slowly the client reads.
+constexpr uint64_t kStreamAbove = 1ull << 20;
+constexpr size_t kStreamPiece = 256 * 1024;
 
 bool EndsWith(std::string_view s, std::string_view suffix) {
   return s.size() >= suffix.size() && s.substr(s.size() - suffix.size()) == suffix;
@@ -33,18 +38,23 @@ bool Fingerprinted(std::string_view path) {
   }
   return false;
 }
-void ServePrepared(Request& req, Response& res, const SiteHandler::Prepared& p, int status) {
+using OpenStream = std::function<std::function<bool(std::string&)>(uint64_t, uint64_t)>;
+
+void ServePrepared(Request& req, Response& res, const SiteHandler::Prepared& p, int status,
+                   const OpenStream& open_stream) {
   if (status != 200) {  // the site's own 404.html
     res.status = status;
     res.fields.append(p.fields);
-    res.SetShared(p.data, 0, p.data->size());
+    if (p.data) res.SetShared(p.data, 0, p.data->size());
+    else res.SetStream(open_stream(0, p.size), p.size);
     return;
   }
   Representation rep;
   rep.etag = p.etag;
   rep.fields = p.fields;
-  rep.size = p.data->size();
+  rep.size = p.size;
   rep.content = p.data;
+  if (!p.data) rep.open_stream = open_stream;
   ServeRepresentation(req, res, rep);
 }
 
@@ -145,15 +155,69 @@ std::shared_ptr<const std::string> SiteHandler::Blob(const std::string& hash, in
   return std::make_shared<const std::string>(st.Blob(0));
 }
 
+std::optional<uint64_t> SiteHandler::BlobSize(const std::string& hash, int encoding, uint64_t identity_size) {
+  store::Connection& rd = shared_->store->Reader(reader_);
+  store::Statement st = encoding >= 0 ? rd.Named("variants.rowid_size") : rd.Named("blobs.rowid");
+  st.Bind(1, hash);
+  if (encoding >= 0) st.Bind(2, std::string_view(EncodingName(kEncodings[encoding])));
+  Status s = OkStatus();
+  if (!st.Step(&s)) return std::nullopt;
+  return encoding >= 0 ? static_cast<uint64_t>(st.Int(1)) : identity_size;
+}
+
+std::function<bool(std::string&)> SiteHandler::BlobStream(const std::string& hash, int encoding, uint64_t start,
+                                                          uint64_t len) {
+  return [store = shared_->store, reader = reader_, hash, encoding, off = start, left = len](std::string& out) mutable {
+    if (left == 0) return false;
+    store::Connection& rd = store->Reader(reader);
+    int64_t rowid;
+    {
+      // By hash each time: if the blob was collected meanwhile the stream
+      // ends short (and the connection with it) rather than read another row.
+      store::Statement st = encoding >= 0 ? rd.Named("variants.rowid_size") : rd.Named("blobs.rowid");
+      st.Bind(1, hash);
+      if (encoding >= 0) st.Bind(2, std::string_view(EncodingName(kEncodings[encoding])));
+      Status s = OkStatus();
+      if (!st.Step(&s)) return false;
+      rowid = st.Int(0);
+    }
+    size_t n = left < kStreamPiece ? static_cast<size_t>(left) : kStreamPiece;
+    if (!rd.ReadBlob(encoding >= 0 ? "blob_variants" : "blobs", "data", rowid, off, n, &out).ok()) {
+      out.clear();
+      return false;
+    }
+    off += n;
+    left -= n;
+    return left > 0;
+  };
+}
+
 void SiteHandler::ServeFile(Request& req, Response& res, const std::string& path, File& f, int status) {
   int encoding = f.variants ? ChooseEncoding(req.Header("Accept-Encoding"), f.variants) : -1;
   std::shared_ptr<const Prepared>& slot = f.prepared[encoding + 1];
+  // Made only for a large blob: a cache hit allocates nothing.
+  auto streamer = [this, &f, encoding](const Prepared& p) -> OpenStream {
+    if (p.data) return nullptr;
+    return [this, hash = f.hash, encoding](uint64_t start, uint64_t len) {
+      return BlobStream(hash, encoding, start, len);
+    };
+  };
   if (!slot) {
     auto p = std::make_shared<Prepared>();
-    p->data = Blob(f.hash, encoding);
-    if (!p->data) {
-      res.SetError(500, "a file of this version is missing from the store");
-      return;
+    if (f.size > kStreamAbove) {
+      auto size = BlobSize(f.hash, encoding, f.size);
+      if (!size) {
+        res.SetError(500, "a file of this version is missing from the store");
+        return;
+      }
+      p->size = *size;
+    } else {
+      p->data = Blob(f.hash, encoding);
+      if (!p->data) {
+        res.SetError(500, "a file of this version is missing from the store");
+        return;
+      }
+      p->size = p->data->size();
     }
     // The content hash is the ETag: the same bytes have the same tag in every
     // version. Each encoding is its own representation, with its own tag.
@@ -168,18 +232,20 @@ void SiteHandler::ServeFile(Request& req, Response& res, const std::string& path
     bool html = EndsWith(path, ".html");
     p->fields += (!html && Fingerprinted(path)) ? "public, max-age=31536000, immutable" : "no-cache";
     p->fields += "\r\n";
+    uint64_t held = p->data ? p->data->size() : 0;
     // Bounded memory: past the budget, start over (file lists reload from the store).
-    if (prepared_bytes_ + p->data->size() > kBlobCacheBytes) {
+    if (prepared_bytes_ + held > kBlobCacheBytes) {
       std::shared_ptr<const Prepared> keep = p;
+      OpenStream open_stream = streamer(*keep);
       versions_.clear();  // `f` and `slot` die here: answer from `keep`
       prepared_bytes_ = 0;
-      ServePrepared(req, res, *keep, status);
+      ServePrepared(req, res, *keep, status, open_stream);
       return;
     }
-    prepared_bytes_ += p->data->size();
+    prepared_bytes_ += held;
     slot = std::move(p);
   }
-  ServePrepared(req, res, *slot, status);
+  ServePrepared(req, res, *slot, status, streamer(*slot));
 }
 
 void SiteHandler::Serve(Request& req, Response& res) {

@@ -12,6 +12,7 @@
 #include <atomic>
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <string>
 #include <unordered_map>
 
@@ -70,7 +71,8 @@ class SiteHandler {
   // What a response for one file in one encoding needs, built on its first
   // request and kept: later hits cost no SQLite read and no allocation.
   struct Prepared {
-    std::shared_ptr<const std::string> data;
+    std::shared_ptr<const std::string> data;  // null for a large blob: it streams
+    uint64_t size = 0;
     std::string etag;
     std::string fields;
   };
@@ -95,6 +97,11 @@ class SiteHandler {
   Files* VersionFiles(int64_t version);
   // The blob's bytes, or its variant in `encoding` (-1: the original).
   std::shared_ptr<const std::string> Blob(const std::string& hash, int encoding);
+  // The size of the stored representation, or nullopt if it is missing.
+  std::optional<uint64_t> BlobSize(const std::string& hash, int encoding, uint64_t identity_size);
+  // [start, start + len) of a large blob, read in pieces as the client takes them.
+  std::function<bool(std::string&)> BlobStream(const std::string& hash, int encoding, uint64_t start,
+                                               uint64_t len);
   void ServeFile(Request& req, Response& res, const std::string& path, File& f, int status);
 
   SitesShared* shared_;

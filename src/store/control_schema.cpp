@@ -94,6 +94,7 @@ const std::vector<NamedStatement>& ControlStatements() {
                        "JOIN sites s ON s.id = h.site_id WHERE h.host = ?1"},
       {"blobs.has", "SELECT 1 FROM blobs WHERE hash = ?1"},
       {"blobs.get", "SELECT data FROM blobs WHERE hash = ?1"},
+      {"blobs.rowid", "SELECT rowid FROM blobs WHERE hash = ?1"},
       {"blobs.insert_empty", "INSERT INTO blobs(hash, size, data, created_at) "
                              "VALUES (?1, ?2, zeroblob(?2), unixepoch()) ON CONFLICT(hash) DO NOTHING"},
       {"versions.insert", "INSERT INTO versions(site_id, state, message, files, bytes, created_at) "
@@ -128,6 +129,7 @@ const std::vector<NamedStatement>& ControlStatements() {
       {"variants.insert", "INSERT INTO blob_variants(hash, encoding, data) VALUES (?1, ?2, ?3) "
                           "ON CONFLICT(hash, encoding) DO NOTHING"},
       {"variants.get", "SELECT data FROM blob_variants WHERE hash = ?1 AND encoding = ?2"},
+      {"variants.rowid_size", "SELECT rowid, length(data) FROM blob_variants WHERE hash = ?1 AND encoding = ?2"},
   };
   return kStatements;
 }

@@ -193,4 +193,24 @@ Status Connection::FillBlob(const char* table, const char* column, int64_t rowid
   return OkStatus();
 }
 
+Status Connection::ReadBlob(const char* table, const char* column, int64_t rowid, uint64_t offset, size_t n,
+                            std::string* out) {
+  sqlite3_blob* blob = nullptr;
+  if (sqlite3_blob_open(db_, "main", table, column, rowid, 0, &blob) != SQLITE_OK) {
+    std::string msg = sqlite3_errmsg(db_);
+    sqlite3_blob_close(blob);
+    return Error{msg};
+  }
+  uint64_t size = static_cast<uint64_t>(sqlite3_blob_bytes(blob));
+  if (offset > size || n > size - offset) {
+    sqlite3_blob_close(blob);
+    return Error{"read past the end of a blob"};
+  }
+  out->resize(n);
+  int rc = sqlite3_blob_read(blob, out->data(), static_cast<int>(n), static_cast<int>(offset));
+  sqlite3_blob_close(blob);
+  if (rc != SQLITE_OK) return Error{sqlite3_errstr(rc)};
+  return OkStatus();
+}
+
 }  // namespace hearth::store

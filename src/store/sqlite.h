@@ -87,6 +87,11 @@ class Connection {
   Status FillBlob(const char* table, const char* column, int64_t rowid, uint64_t size,
                   const std::function<Status(uint64_t offset, char* buf, size_t n)>& read);
 
+  // Reads [offset, offset + n) of a blob into *out (incremental blob I/O: a
+  // short read of its own, for streaming a large value in pieces).
+  Status ReadBlob(const char* table, const char* column, int64_t rowid, uint64_t offset, size_t n,
+                  std::string* out);
+
   int64_t LastInsertRowid() const { return sqlite3_last_insert_rowid(db_); }
   int Changes() const { return sqlite3_changes(db_); }
   std::string LastError() const { return sqlite3_errmsg(db_); }

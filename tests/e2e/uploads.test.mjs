@@ -190,4 +190,55 @@ describe('streamed blob uploads', () => {
     assert.equal(got.status, 200);
     assert.equal(sha256(got.body), sha256(data));
   });
+
+  test('large files stream from the store: Range, HEAD, a compressed variant, and a download the client stops reading', { timeout: 120000 }, async () => {
+    const dir = await makeTempDir('hearth-deploy-large-');
+    const bin = crypto.randomBytes(5 << 20);
+    // A text file over the streaming threshold, so its brotli variant streams too.
+    const lines = [];
+    for (let i = 0; i < 120000; i++) lines.push(`line ${i} ${i % 7 === 0 ? 'seven' : 'other'} ${(i * 2654435761) % 1000}`);
+    const js = Buffer.from(lines.join('\n'));
+    assert.ok(js.length > (1 << 20));
+    await fsp.writeFile(path.join(dir, 'data.bin'), bin);
+    await fsp.writeFile(path.join(dir, 'app.js'), js);
+    const r = await runHearth(['deploy', dir, '--site', 'large.test', '--server', srv.url, '--token', token], { timeoutMs: 60000, cwd: dir });
+    assert.equal(r.code, 0, r.stderr);
+    const get = (p, headers = {}, method = 'GET') =>
+      httpRequest(`${srv.url}${p}`, { method, headers: { Host: 'large.test', ...headers }, timeoutMs: 30000 });
+
+    const range = await get('/data.bin', { Range: 'bytes=3000000-3999999' });
+    assert.equal(range.status, 206);
+    assert.equal(range.headers['content-range'], `bytes 3000000-3999999/${bin.length}`);
+    assert.ok(range.body.equals(bin.subarray(3000000, 4000000)), 'the range bytes');
+    const tail = await get('/data.bin', { Range: 'bytes=-10' });
+    assert.ok(tail.body.equals(bin.subarray(bin.length - 10)));
+    const head = await get('/data.bin', {}, 'HEAD');
+    assert.equal(head.headers['content-length'], String(bin.length));
+    assert.equal(head.body.length, 0);
+    const etag = head.headers.etag;
+    assert.equal((await get('/data.bin', { 'If-None-Match': etag })).status, 304);
+
+    // The brotli variant (made at deploy, in the background) comes once it exists.
+    let br;
+    for (let i = 0; i < 100; i++) {
+      br = await get('/app.js', { 'Accept-Encoding': 'br' });
+      if (br.headers['content-encoding'] === 'br') break;
+      await new Promise((res) => setTimeout(res, 100));
+    }
+    assert.equal(br.headers['content-encoding'], 'br');
+    const zlib = await import('node:zlib');
+    assert.ok(zlib.brotliDecompressSync(br.body).equals(js), 'the brotli variant decodes to the file');
+    assert.equal(br.headers['content-length'], String(br.body.length));
+
+    // A client that reads a little and stops does not stop the server.
+    const sock = (await import('node:net')).connect(srv.port, '127.0.0.1');
+    await new Promise((res) => sock.once('connect', res));
+    sock.write('GET /data.bin HTTP/1.1\r\nHost: large.test\r\n\r\n');
+    await new Promise((res) => sock.once('data', res));
+    sock.pause();
+    const again = await get('/data.bin');
+    assert.equal(again.status, 200);
+    assert.ok(again.body.equals(bin));
+    sock.destroy();
+  });
 });

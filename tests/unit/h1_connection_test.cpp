@@ -456,5 +456,52 @@ TEST(H1ConnectionBodySink, StreamingRouteWithoutABodyIsAnOrdinaryRequest) {
   EXPECT_FALSE(lb.conn().ShouldClose());
 }
 
+
+// A sized stream: pieces of `piece` bytes until `total` are produced.
+Handler SizedStream(uint64_t promised, uint64_t total, size_t piece) {
+  return [=](Request&, Response& res) {
+    auto made = std::make_shared<uint64_t>(0);
+    res.SetStream([=](std::string& out) {
+      size_t n = static_cast<size_t>(std::min<uint64_t>(piece, total - *made));
+      out.append(n, 's');
+      *made += n;
+      return *made < total;
+    }, promised);
+  };
+}
+
+TEST(H1ConnectionSizedStream, SendsContentLengthAndExactlyThoseBytes) {
+  Loopback lb(SizedStream(1000, 1000, 300));
+  std::string out = lb.Send("GET /s HTTP/1.1\r\nHost: h\r\n\r\n");
+  EXPECT_NE(out.find("Content-Length: 1000\r\n"), std::string::npos) << out;
+  EXPECT_EQ(out.find("Transfer-Encoding"), std::string::npos);
+  EXPECT_EQ(out.substr(out.find("\r\n\r\n") + 4), std::string(1000, 's'));
+  EXPECT_FALSE(lb.conn().ShouldClose());
+  out = lb.Send("GET /again HTTP/1.1\r\nHost: h\r\n\r\n");
+  EXPECT_EQ(out.rfind("HTTP/1.1 200 OK\r\n", 0), 0u);
+}
+
+TEST(H1ConnectionSizedStream, AStreamThatEndsShortClosesTheConnection) {
+  Loopback lb(SizedStream(1000, 600, 300));
+  std::string out = lb.Send("GET /s HTTP/1.1\r\nHost: h\r\n\r\nGET /next HTTP/1.1\r\nHost: h\r\n\r\n");
+  EXPECT_EQ(out.substr(out.find("\r\n\r\n") + 4), std::string(600, 's'));
+  EXPECT_TRUE(lb.conn().ShouldClose()) << "the client must see a short body, not a next response";
+}
+
+TEST(H1ConnectionSizedStream, AStreamThatRunsLongIsCutAtItsLength) {
+  Loopback lb(SizedStream(500, 2000, 300));
+  std::string out = lb.Send("GET /s HTTP/1.1\r\nHost: h\r\n\r\n");
+  EXPECT_EQ(out.substr(out.find("\r\n\r\n") + 4), std::string(500, 's'));
+  EXPECT_FALSE(lb.conn().ShouldClose());
+}
+
+TEST(H1ConnectionSizedStream, HeadSendsTheLengthOnly) {
+  Loopback lb(SizedStream(1000, 1000, 300));
+  std::string out = lb.Send("HEAD /s HTTP/1.1\r\nHost: h\r\n\r\n");
+  EXPECT_NE(out.find("Content-Length: 1000\r\n"), std::string::npos) << out;
+  EXPECT_EQ(out.substr(out.find("\r\n\r\n") + 4), "");
+  EXPECT_FALSE(lb.conn().ShouldClose());
+}
+
 }  // namespace
 }  // namespace hearth
