@@ -61,6 +61,7 @@ bench: build
 	@scripts/deps.sh --bench
 	@HEARTH_BIN=$(CURDIR)/$(BIN) bash bench/run.sh
 	@HEARTH_BIN=$(CURDIR)/$(BIN) bash bench/sites.sh
+	@HEARTH_BIN=$(CURDIR)/$(BIN) bash bench/uploads.sh
 
 clean:
 	rm -rf build

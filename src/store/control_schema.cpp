@@ -66,6 +66,21 @@ const std::vector<Migration>& ControlMigrations() {
         ) WITHOUT ROWID;
         CREATE INDEX version_files_hash ON version_files(hash);
       )sql"},
+      {3, R"sql(
+        -- The blob's bytes move to the last column: SQLite can then insert a
+        -- zeroblob(N) without allocating N bytes (only when no column after it
+        -- has bytes of its own), which is how an upload is stored in pieces.
+        CREATE TABLE blobs_v3 (
+          hash       TEXT PRIMARY KEY,
+          size       INTEGER NOT NULL,
+          created_at INTEGER NOT NULL,
+          data       BLOB NOT NULL             -- keep last (see above)
+        );
+        INSERT INTO blobs_v3(rowid, hash, size, created_at, data)
+          SELECT rowid, hash, size, created_at, data FROM blobs;
+        DROP TABLE blobs;
+        ALTER TABLE blobs_v3 RENAME TO blobs;
+      )sql"},
   };
   return kMigrations;
 }

@@ -1,5 +1,6 @@
 #include "store/store.h"
 
+#include <chrono>
 #include <future>
 
 #include "base/log.h"
@@ -11,6 +12,7 @@ Result<int> Migrate(Connection& conn, const std::vector<Migration>& migrations, 
   if (!st.ok()) return st.error();
   Status s = OkStatus();
   int current = st->Step(&s) ? static_cast<int>(st->Int(0)) : 0;
+  st->Reset();  // an unfinished statement would lock tables a migration may drop
   if (!s.ok()) return Error{what + ": " + s.error().message};
   int latest = migrations.empty() ? 0 : migrations.back().version;
   if (current > latest)
@@ -52,7 +54,14 @@ Result<std::unique_ptr<Store>> Store::Open(Options options) {
     if (auto st = (*r)->PrepareRegistry(s->options_.statements); !st.ok()) return st.error();
     s->readers_.push_back(std::move(r).value());
   }
+  // The writer never checkpoints; the checkpointer's own connection does.
+  if (auto st = s->writer_->Exec("PRAGMA wal_autocheckpoint=0"); !st.ok()) return st.error();
+  auto ck = Connection::Open(s->options_.path, Connection::Mode::kReadWrite);
+  if (!ck.ok()) return ck.error();
+  s->checkpointer_ = std::move(ck).value();
+  if (auto st = s->checkpointer_->Exec("PRAGMA wal_autocheckpoint=0"); !st.ok()) return st.error();
   s->thread_ = std::thread([raw = s.get()] { raw->WriterLoop(); });
+  s->ckpt_thread_ = std::thread([raw = s.get()] { raw->CheckpointLoop(); });
   return s;
 }
 
@@ -63,6 +72,31 @@ Store::~Store() {
   }
   cv_.notify_all();
   if (thread_.joinable()) thread_.join();
+  {
+    std::lock_guard<std::mutex> lock(ckpt_mu_);
+    ckpt_stop_ = true;
+  }
+  ckpt_cv_.notify_all();
+  if (ckpt_thread_.joinable()) ckpt_thread_.join();
+  // Leave a small WAL behind: everything copied into the database file.
+  if (checkpointer_) (void)checkpointer_->Exec("PRAGMA wal_checkpoint(TRUNCATE)");
+}
+
+// Copies committed WAL frames into the database after commits, at most every
+// 50 ms. PASSIVE: it never blocks the writer or a reader; frames a reader
+// still needs are copied on a later pass.
+void Store::CheckpointLoop() {
+  std::unique_lock<std::mutex> lock(ckpt_mu_);
+  while (true) {
+    ckpt_cv_.wait(lock, [&] { return ckpt_stop_ || commits_.load() != ckpt_seen_; });
+    if (ckpt_stop_) return;
+    ckpt_seen_ = commits_.load();
+    lock.unlock();
+    int log_frames = 0, copied = 0;
+    sqlite3_wal_checkpoint_v2(checkpointer_->raw(), nullptr, SQLITE_CHECKPOINT_PASSIVE, &log_frames, &copied);
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    lock.lock();
+  }
 }
 
 void Store::SubmitWrite(WriteFn fn, DoneFn done) {
@@ -136,6 +170,8 @@ void Store::CommitBatch(std::vector<Job>& batch) {
     commits_.fetch_add(1);
     for (auto& j : batch)
       if (j.status.ok()) writes_.fetch_add(1);
+    { std::lock_guard<std::mutex> lock(ckpt_mu_); }  // the checkpointer is waiting or will see the count
+    ckpt_cv_.notify_one();
   }
   for (auto& j : batch) j.done(j.status);
 }

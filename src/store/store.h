@@ -10,9 +10,15 @@
 //    thread and never waits for the writer (WAL).
 //  * Migrations run at open, each in its own transaction; a database written
 //    by a newer hearth (a higher schema version) is refused.
+//  * Checkpoints (copying the WAL back into the database) run on a thread of
+//    their own, not in the writer's commit: a commit that made a large WAL
+//    (a big upload) is acknowledged without waiting for the copy, and later
+//    writes do not queue behind it. Durability is unchanged: a commit is in
+//    the WAL before it is acknowledged.
 //
 // Replication (Raft, later) slots in between "the batch is decided" and "the
 // batch is applied" in the writer loop: it is the only place writes happen.
+#include <atomic>
 #include <condition_variable>
 #include <deque>
 #include <functional>
@@ -76,6 +82,7 @@ class Store {
   Store() = default;
   void WriterLoop();
   void CommitBatch(std::vector<Job>& batch);
+  void CheckpointLoop();
 
   Options options_;
   std::unique_ptr<Connection> writer_;
@@ -88,6 +95,13 @@ class Store {
   bool stopping_ = false;
   std::thread thread_;
   std::atomic<uint64_t> commits_{0}, writes_{0};
+
+  std::unique_ptr<Connection> checkpointer_;
+  std::mutex ckpt_mu_;
+  std::condition_variable ckpt_cv_;
+  uint64_t ckpt_seen_ = 0;  // commits_ when the last checkpoint began
+  bool ckpt_stop_ = false;
+  std::thread ckpt_thread_;
 };
 
 // Applies `migrations` on `conn` (a write connection). Refuses a database whose

@@ -292,3 +292,43 @@ TEST_F(StoreTest, FillBlobRefusesASizeMismatchAndPassesReadErrorsOn) {
 
 }  // namespace
 }  // namespace hearth::store
+
+#include "store/control_schema.h"
+
+namespace hearth::store {
+namespace {
+
+TEST_F(StoreTest, ControlMigration3KeepsBlobsAndPutsTheirBytesLast) {
+  std::vector<Migration> upto2(ControlMigrations().begin(), ControlMigrations().begin() + 2);
+  {
+    auto s = OpenStore(upto2, {});
+    ASSERT_TRUE(s->Write([](Connection& c) {
+                  return c.Exec("INSERT INTO blobs(hash, size, data, created_at) VALUES ('h1', 3, x'616263', 42)");
+                }).ok());
+  }
+  Store::Options o;
+  o.path = path_;
+  o.readers = 1;
+  o.migrations = ControlMigrations();
+  o.statements = ControlStatements();
+  o.connection_setup = ControlConnectionSetup();
+  auto opened = Store::Open(std::move(o));
+  ASSERT_TRUE(opened.ok()) << opened.error().message;
+  auto& s = *opened;
+  EXPECT_GE(s->schema_version(), 3);
+  auto& rd = s->Reader(0);
+  auto q = rd.Prepare("SELECT size, created_at, data FROM blobs WHERE hash = 'h1'");
+  ASSERT_TRUE(q.ok());
+  Status st = OkStatus();
+  ASSERT_TRUE(q->Step(&st));
+  EXPECT_EQ(q->Int(0), 3);
+  EXPECT_EQ(q->Int(1), 42);
+  EXPECT_EQ(q->Blob(2), "abc");
+  auto cols = rd.Prepare("SELECT name FROM pragma_table_info('blobs') ORDER BY cid DESC LIMIT 1");
+  ASSERT_TRUE(cols.ok());
+  ASSERT_TRUE(cols->Step(&st));
+  EXPECT_EQ(cols->Text(0), "data");
+}
+
+}  // namespace
+}  // namespace hearth::store
