@@ -6,6 +6,9 @@
 #include "base/log.h"
 
 namespace hearth::store {
+namespace {
+constexpr int kWalResetFrames = 4096;  // 16 MiB of 4 KiB pages
+}  // namespace
 
 Result<int> Migrate(Connection& conn, const std::vector<Migration>& migrations, const std::string& what) {
   auto st = conn.Prepare("PRAGMA user_version");
@@ -94,6 +97,12 @@ void Store::CheckpointLoop() {
     lock.unlock();
     int log_frames = 0, copied = 0;
     sqlite3_wal_checkpoint_v2(checkpointer_->raw(), nullptr, SQLITE_CHECKPOINT_PASSIVE, &log_frames, &copied);
+    // Under a steady stream of commits the writer never finds the WAL fully
+    // copied when it begins, so the WAL would only grow. Once it is large and
+    // this pass copied it all, a TRUNCATE checkpoint resets it: it holds off
+    // the writer only for the frames committed since, a few milliseconds.
+    if (log_frames > kWalResetFrames && copied == log_frames)
+      sqlite3_wal_checkpoint_v2(checkpointer_->raw(), nullptr, SQLITE_CHECKPOINT_TRUNCATE, nullptr, nullptr);
     std::this_thread::sleep_for(std::chrono::milliseconds(50));
     lock.lock();
   }
