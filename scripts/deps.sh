@@ -36,7 +36,14 @@ if ((${#missing[@]})); then
   # the benchmarks start their own instances on other ports.
 fi
 
-# npm packages for the end-to-end tests, pinned by package-lock.json.
+# Node from Debian comes without npm (NodeSource's includes it).
+if ! command -v npm >/dev/null; then
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends npm >/dev/null
+fi
+
+# npm packages for the end-to-end tests (the pocketbase SDK, eventsource),
+# pinned by package-lock.json; their install scripts never run.
 if [[ -f package-lock.json ]]; then
   if [[ ! -d node_modules ]] || [[ package-lock.json -nt node_modules/.package-lock.json ]]; then
     npm ci --no-audit --no-fund --ignore-scripts --loglevel=error
