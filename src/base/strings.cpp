@@ -128,4 +128,42 @@ void AppendUint(std::string* out, uint64_t v) {
   out->append(buf, r.ptr);
 }
 
+namespace {
+bool DecodeComponent(std::string_view in, std::string* out) {
+  out->clear();
+  for (size_t i = 0; i < in.size(); ++i) {
+    char c = in[i];
+    if (c == '+') {
+      out->push_back(' ');
+    } else if (c == '%') {
+      uint64_t v;
+      if (i + 2 >= in.size() || !ParseHex(in.substr(i + 1, 2), &v)) return false;
+      out->push_back(static_cast<char>(v));
+      i += 2;
+    } else {
+      out->push_back(c);
+    }
+  }
+  return true;
+}
+}  // namespace
+
+bool ParseQueryString(std::string_view query, std::vector<std::pair<std::string, std::string>>* out) {
+  out->clear();
+  while (!query.empty()) {
+    size_t amp = query.find('&');
+    std::string_view part = query.substr(0, amp);
+    if (!part.empty()) {
+      size_t eq = part.find('=');
+      std::string k, v;
+      if (!DecodeComponent(part.substr(0, eq), &k)) return false;
+      if (eq != std::string_view::npos && !DecodeComponent(part.substr(eq + 1), &v)) return false;
+      out->emplace_back(std::move(k), std::move(v));
+    }
+    if (amp == std::string_view::npos) break;
+    query.remove_prefix(amp + 1);
+  }
+  return true;
+}
+
 }  // namespace hearth

@@ -4,6 +4,8 @@
 #include <cstdint>
 #include <string>
 #include <string_view>
+#include <utility>
+#include <vector>
 
 namespace hearth {
 
@@ -27,5 +29,9 @@ bool HeaderListHasToken(std::string_view list, std::string_view token);
 
 // Appends decimal digits of v.
 void AppendUint(std::string* out, uint64_t v);
+
+// application/x-www-form-urlencoded pairs of a query string ("a=1&b=x+y%21"),
+// decoded ('+' is a space, %XX a byte). False if a %-escape is malformed.
+bool ParseQueryString(std::string_view query, std::vector<std::pair<std::string, std::string>>* out);
 
 }  // namespace hearth

@@ -137,6 +137,11 @@ Result<std::unique_ptr<Server>> Server::Start(ServeOptions options) {
   srv->sites_.store = srv->store_.get();
   srv->sites_.max_blob_size = s.max_body_size;
   srv->sites_.spool_dir = s.data;
+  srv->apps_ = std::make_unique<data::Apps>(s.data + "/apps", nworkers);
+  srv->sites_.apps = srv->apps_.get();
+  srv->sites_.data_options.is_superuser = [store = srv->store_.get()](int reader, std::string_view auth) {
+    return sites::IsKnownToken(store, reader, auth);
+  };
   srv->sites_.keep_versions.store(s.keep_versions);
   auto token = sites::EnsureAdminToken(*srv->store_, s.data);
   if (!token.ok()) return token.error();

@@ -14,6 +14,7 @@
 #include "server/builtin.h"
 #include "server/settings.h"
 #include "server/worker.h"
+#include "data/app.h"
 #include "sites/sites.h"
 #include "store/store.h"
 
@@ -57,6 +58,7 @@ class Server {
   ServeOptions options_;
   WorkerShared shared_;
   std::unique_ptr<store::Store> store_;  // outlives the workers (declared before them)
+  std::unique_ptr<data::Apps> apps_;     // sites' app databases, likewise
   sites::SitesShared sites_;
   BuiltinContext builtin_;
   std::vector<std::unique_ptr<Worker>> workers_;

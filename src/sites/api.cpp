@@ -405,6 +405,17 @@ Handler MakeApiHandler(SitesShared* shared, int reader) {
       if (allow(Method::kPost, "GET, POST")) AddSite(shared, res, body);
       return;
     }
+    if (seg.size() >= 3 && seg.size() <= 4 && seg[0] == "sites" && seg[2] == "collections") {
+      auto name = NormalizeHost(seg[1]);
+      if (!name.ok()) return Fail(res, 400, name.error().message);
+      store::Statement st = rd.Named("sites.by_name");
+      st.Bind(1, *name);
+      Status s = OkStatus();
+      if (!st.Step(&s)) return Fail(res, 404, "no site named " + *name);
+      st.Reset();
+      return data::ServeCollectionsControl(shared->apps, *name, seg.size() == 4 ? seg[3] : std::string_view(),
+                                           req, res);
+    }
     if (!seg.empty() && seg[0] == "sites" && seg.size() <= 3) {
       auto name = NormalizeHost(seg[1]);
       if (!name.ok()) return Fail(res, 400, name.error().message);

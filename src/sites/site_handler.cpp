@@ -81,6 +81,7 @@ const SiteHandler::Route* SiteHandler::LookupHost(const std::string& host) {
       route.site_id = st.Int(0);
       route.live_version = st.IsNull(1) ? 0 : st.Int(1);
       route.spa = st.Int(2) != 0;
+      route.name = std::string(st.Text(3));
       break;
     }
     dot = host.find('.', dot == std::string::npos ? 0 : dot + 1);
@@ -98,6 +99,7 @@ const SiteHandler::Route* SiteHandler::LookupHost(const std::string& host) {
       Status s = OkStatus();
       if (site.Step(&s)) {
         int64_t site_id = site.Int(0);
+        route.name = std::string(std::string_view(host).substr(dot + 9));
         store::Statement v = rd.Named("versions.get");
         v.Bind(1, version);
         route.site_id = site_id;
@@ -117,6 +119,7 @@ const SiteHandler::Route* SiteHandler::LookupHost(const std::string& host) {
       route.site_id = st.Int(0);
       route.live_version = st.IsNull(1) ? 0 : st.Int(1);
       route.spa = st.Int(2) != 0;
+      route.name = std::string(st.Text(3));
     }
   }
   return &(hosts_[host] = route);
@@ -261,6 +264,10 @@ void SiteHandler::Serve(Request& req, Response& res) {
     fallback_(req, res);
     return;
   }
+  // The site's app API, if it has an app database; otherwise /api/ is files.
+  if (shared_->apps && req.path.substr(0, 5) == "/api/" && !route->no_such_preview &&
+      data::ServeAppApi(shared_->apps, shared_->data_options, reader_, route->name, req, res))
+    return;
   if (req.method != Method::kGet && req.method != Method::kHead) {
     res.SetError(405);
     res.SetHeader("Allow", "GET, HEAD");

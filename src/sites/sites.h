@@ -22,6 +22,7 @@
 #include <mutex>
 #include <thread>
 
+#include "data/api.h"
 #include "http/router.h"
 #include "store/store.h"
 
@@ -48,6 +49,8 @@ class BackgroundQueue {
 struct SitesShared {
   BackgroundQueue background;
   store::Store* store = nullptr;
+  data::Apps* apps = nullptr;  // sites' app databases (the data API)
+  data::DataOptions data_options;
   std::string spool_dir;  // where large uploads wait (the data folder)
   uint64_t max_blob_size = 64ull << 20;
   size_t max_files = 100000;
@@ -87,6 +90,7 @@ class SiteHandler {
   using Files = std::unordered_map<std::string, File>;
   struct Route {
     int64_t site_id = 0;
+    std::string name;          // the site's name (its app database's)
     int64_t live_version = 0;  // 0: nothing published yet
     bool spa = false;
     int64_t expires_at = 0;    // previews: unix seconds after which it is gone

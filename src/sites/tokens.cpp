@@ -64,6 +64,16 @@ Result<std::string> EnsureAdminToken(store::Store& store, const std::string& dat
   return token;
 }
 
+bool IsKnownToken(store::Store* store, int reader, std::string_view auth) {
+  std::string_view token = TrimOws(auth);
+  if (token.size() > 7 && EqualsIgnoreCase(token.substr(0, 7), "bearer ")) token = TrimOws(token.substr(7));
+  if (token.empty() || token.size() >= 256) return false;
+  store::Statement st = store->Reader(reader).Named("tokens.by_hash");
+  st.Bind(1, Sha256Hex(token));
+  Status status = OkStatus();
+  return st.Step(&status);
+}
+
 Middleware RequireToken(store::Store* store, int reader) {
   return [store, reader](Request& req, Response& res, const Handler& next) {
     std::string_view auth = req.Header("Authorization");

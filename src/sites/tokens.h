@@ -26,6 +26,10 @@ Result<std::string> CreateToken(store::Store& store, const std::string& name);
 // DATA/admin.token and returns it; otherwise returns "".
 Result<std::string> EnsureAdminToken(store::Store& store, const std::string& data_dir);
 
+// Whether an Authorization value ("Bearer <token>", or the bare token as the
+// pocketbase SDK sends it) carries a known token; looked up on reader `reader`.
+bool IsKnownToken(store::Store* store, int reader, std::string_view authorization);
+
 // Middleware: answers 401 unless the request carries a known token
 // (Authorization: Bearer <token>). Looks it up on reader `reader`.
 Middleware RequireToken(store::Store* store, int reader);

@@ -99,13 +99,13 @@ const std::vector<NamedStatement>& ControlStatements() {
       {"sites.set_flags", "UPDATE sites SET spa = coalesce(?2, spa), is_default = coalesce(?3, is_default) "
                           "WHERE id = ?1"},
       {"sites.clear_default", "UPDATE sites SET is_default = 0 WHERE is_default = 1 AND id != ?1"},
-      {"sites.default", "SELECT id, live_version, spa FROM sites WHERE is_default = 1"},
+      {"sites.default", "SELECT id, live_version, spa, name FROM sites WHERE is_default = 1"},
       {"sites.by_name", "SELECT id, live_version FROM sites WHERE name = ?1"},
       {"sites.insert", "INSERT INTO sites(name, created_at) VALUES (?1, unixepoch())"},
       {"sites.delete", "DELETE FROM sites WHERE id = ?1"},
       {"sites.set_live", "UPDATE sites SET live_version = ?2 WHERE id = ?1"},
       {"hosts.insert", "INSERT INTO site_hosts(host, site_id) VALUES (?1, ?2)"},
-      {"hosts.lookup", "SELECT h.site_id, s.live_version, s.spa FROM site_hosts h "
+      {"hosts.lookup", "SELECT h.site_id, s.live_version, s.spa, s.name FROM site_hosts h "
                        "JOIN sites s ON s.id = h.site_id WHERE h.host = ?1"},
       {"blobs.has", "SELECT 1 FROM blobs WHERE hash = ?1"},
       {"blobs.get", "SELECT data FROM blobs WHERE hash = ?1"},

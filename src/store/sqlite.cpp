@@ -113,6 +113,7 @@ Result<std::unique_ptr<Connection>> Connection::Open(const std::string& path, Mo
 
 Connection::~Connection() {
   for (auto& [name, s] : named_) sqlite3_finalize(s);
+  for (auto& [sql, s] : cached_) sqlite3_finalize(s);
   sqlite3_close_v2(db_);
 }
 
@@ -139,6 +140,23 @@ Result<Statement> Connection::Prepare(std::string_view sql) {
     return Error{"only one statement at a time"};
   }
   return Statement(s);
+}
+
+Result<Statement> Connection::Cached(const std::string& sql) {
+  auto it = cached_.find(sql);
+  if (it != cached_.end()) {
+    sqlite3_reset(it->second);
+    sqlite3_clear_bindings(it->second);
+    return Statement::Borrow(it->second);
+  }
+  auto st = Prepare(sql);
+  if (!st.ok() || cached_.size() >= 512) return st;
+  sqlite3_stmt* raw = st->raw();
+  Statement owned = std::move(st).value();
+  // Hand ownership to the cache: the returned view is borrowed.
+  cached_[sql] = raw;
+  owned.Release();
+  return Statement::Borrow(raw);
 }
 
 Status Connection::PrepareRegistry(const std::vector<NamedStatement>& registry) {

@@ -51,6 +51,7 @@ class Statement {
 
   bool ReadOnly() const { return sqlite3_stmt_readonly(s_) != 0; }
   void Reset();  // ready to bind and run again
+  void Release() { s_ = nullptr; }  // forget the statement without finalizing it
   sqlite3_stmt* raw() const { return s_; }
 
  private:
@@ -75,6 +76,10 @@ class Connection {
 
   Status Exec(std::string_view sql);  // one or more statements, no results
   Result<Statement> Prepare(std::string_view sql);
+  // Like Prepare, but kept on the connection for the next call with the same
+  // SQL (reset and unbound each time): for dynamic SQL that repeats, as the
+  // data API's is. Up to 512 are kept; past that, statements are not cached.
+  Result<Statement> Cached(const std::string& sql);
   // Prepares every registry statement (after migrations created the tables).
   Status PrepareRegistry(const std::vector<NamedStatement>& registry);
   // A registry statement, reset and with bindings cleared. Dies if the name is
@@ -101,6 +106,7 @@ class Connection {
   explicit Connection(sqlite3* db) : db_(db) {}
   sqlite3* db_;
   std::map<std::string, sqlite3_stmt*, std::less<>> named_;
+  std::map<std::string, sqlite3_stmt*, std::less<>> cached_;
 };
 
 }  // namespace hearth::store

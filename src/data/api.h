@@ -1,0 +1,39 @@
+#pragma once
+// The data API's HTTP side.
+//
+//  * A site's app API, under /api/ on the site's own host, at PocketBase's
+//    paths and in its shapes, so the pocketbase JavaScript SDK works against
+//    it: /api/health, /api/collections/{c}/records[/{id}] (list, view,
+//    create, update, delete), /api/collections/{c}/schema (JSON Schema).
+//    Errors are {status, message, data}. Reads run on the worker's own reader
+//    of the app database; writes on the app's writer thread.
+//  * The control API's collection endpoints, under
+//    /_hearth/api/sites/{site}/collections[/{name}] (Bearer token; the caller
+//    checks it and that the site exists).
+#include <functional>
+#include <string>
+#include <string_view>
+
+#include "data/app.h"
+#include "http/request.h"
+#include "http/response.h"
+
+namespace hearth::data {
+
+struct DataOptions {
+  // Whether an Authorization value (with or without "Bearer ") is a hearth
+  // API token: its bearer is a superuser, to whom no rule applies.
+  // `reader`: the calling worker's reader index.
+  std::function<bool(int reader, std::string_view authorization)> is_superuser;
+};
+
+// Serves /api/... for `site`. False (nothing answered) when the site has no
+// app database: the caller serves the path as the site's files.
+bool ServeAppApi(Apps* apps, const DataOptions& options, int reader, const std::string& site, Request& req,
+                 Response& res);
+
+// GET/POST .../collections, GET/PATCH/DELETE .../collections/{name}.
+void ServeCollectionsControl(Apps* apps, const std::string& site, std::string_view name, Request& req,
+                             Response& res);
+
+}  // namespace hearth::data

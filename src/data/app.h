@@ -1,0 +1,63 @@
+#pragma once
+// Apps: each site's own app database (DATA/apps/<site>.db), opened on first
+// use, each with its own Store (writer thread, a reader per worker), and the
+// collections it holds as an immutable Schema snapshot that every request
+// reads without a lock held past the copy of a pointer.
+//
+// Collection changes run on the app's writer thread: the new definition, the
+// table's CREATE/ALTER/DROP and the schema version (which only grows) commit
+// in one transaction; the snapshot is replaced after the commit.
+#include <nlohmann/json.hpp>
+
+#include <map>
+#include <memory>
+#include <mutex>
+#include <string>
+
+#include "data/schema.h"
+#include "http/response.h"
+#include "store/store.h"
+
+namespace hearth::data {
+
+class App {
+ public:
+  static Result<std::unique_ptr<App>> Open(const std::string& path, int readers);
+
+  store::Store& store() { return *store_; }
+  std::shared_ptr<const Schema> schema() const {
+    std::lock_guard<std::mutex> lock(mu_);
+    return schema_;
+  }
+  void SetSchema(std::shared_ptr<const Schema> s) {
+    std::lock_guard<std::mutex> lock(mu_);
+    schema_ = std::move(s);
+  }
+
+ private:
+  std::unique_ptr<store::Store> store_;
+  mutable std::mutex mu_;
+  std::shared_ptr<const Schema> schema_;
+};
+
+// Reads every collection definition on `c` (any connection of the app).
+Result<std::shared_ptr<Schema>> LoadSchema(store::Connection& c);
+
+class Apps {
+ public:
+  // `dir`: DATA/apps; `readers`: one per worker.
+  Apps(std::string dir, int readers) : dir_(std::move(dir)), readers_(readers) {}
+  // The app of site `name`; null when it has none and `create` is false.
+  Result<std::shared_ptr<App>> Get(const std::string& site, bool create);
+
+ private:
+  std::string dir_;
+  int readers_;
+  std::mutex mu_;
+  std::map<std::string, std::shared_ptr<App>> open_;
+};
+
+// The file an app lives in: "*.example.com" -> "_wildcard.example.com.db".
+std::string AppFileName(const std::string& site);
+
+}  // namespace hearth::data
