@@ -1,0 +1,248 @@
+// The data API: a site's own app database, driven with the real pocketbase
+// JavaScript SDK from npm (records: CRUD, lists with filter/sort/paging,
+// getFullList, getFirstListItem, expand, validation, rules) and the control
+// API's collection endpoints (create, change, delete, JSON Schema).
+import { test, describe, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import fsp from 'node:fs/promises';
+import path from 'node:path';
+import PocketBase from 'pocketbase';
+import { startHearth, httpRequest } from './helpers.mjs';
+
+const T = { timeout: 60000 };
+
+async function control(srv, token, method, p, body) {
+  const data = body === undefined ? undefined : Buffer.from(JSON.stringify(body));
+  const headers = { Authorization: `Bearer ${token}` };
+  if (data) { headers['Content-Type'] = 'application/json'; headers['Content-Length'] = String(data.length); }
+  const r = await httpRequest(`${srv.url}/_hearth/api${p}`, { method, headers, body: data, timeoutMs: 15000 });
+  let json = null;
+  try { json = JSON.parse(r.text); } catch { /* empty */ }
+  return { ...r, json };
+}
+
+/** Expects the SDK call to fail with `status`; returns the error's response body. */
+async function rejects(promise, status, what) {
+  try {
+    await promise;
+  } catch (e) {
+    assert.equal(e.status, status, `${what}: ${e.status} ${JSON.stringify(e.response)}`);
+    return e.response;
+  }
+  assert.fail(`${what}: should have failed with ${status}`);
+}
+
+describe('data API with the pocketbase SDK', () => {
+  let srv;
+  let token;
+  let pb; // anonymous client
+  let admin; // client carrying the hearth token (a superuser)
+
+  before(async () => {
+    srv = await startHearth({ args: ['--workers', '2'] });
+    token = (await fsp.readFile(path.join(srv.dataDir, 'admin.token'), 'utf8')).trim();
+    // The default site answers any host, so the SDK's requests to 127.0.0.1 reach it.
+    assert.equal((await control(srv, token, 'POST', '/sites', { name: 'app.test', default: true })).status, 201);
+    const authors = await control(srv, token, 'POST', '/sites/app.test/collections', {
+      name: 'authors',
+      fields: [{ name: 'name', type: 'text', required: true }],
+      listRule: '', viewRule: '', createRule: '', updateRule: '', deleteRule: '',
+    });
+    assert.equal(authors.status, 201, authors.text);
+    const posts = await control(srv, token, 'POST', '/sites/app.test/collections', {
+      name: 'posts',
+      fields: [
+        { name: 'title', type: 'text', required: true, max: 100 },
+        { name: 'views', type: 'number', onlyInt: true, min: 0 },
+        { name: 'published', type: 'bool' },
+        { name: 'tags', type: 'select', values: ['news', 'tech', 'life'], maxSelect: 3 },
+        { name: 'author', type: 'relation', collectionId: authors.json.id, maxSelect: 1 },
+        { name: 'meta', type: 'json' },
+        { name: 'contact', type: 'email' },
+      ],
+      listRule: '', viewRule: '', createRule: '', updateRule: '', deleteRule: '',
+    });
+    assert.equal(posts.status, 201, posts.text);
+    const secrets = await control(srv, token, 'POST', '/sites/app.test/collections', {
+      name: 'secrets', fields: [{ name: 'value', type: 'text' }],
+    });
+    assert.equal(secrets.status, 201, secrets.text);
+    const notes = await control(srv, token, 'POST', '/sites/app.test/collections', {
+      name: 'notes',
+      fields: [{ name: 'text', type: 'text' }, { name: 'public', type: 'bool' }],
+      listRule: 'public = true', viewRule: 'public = true', createRule: '@request.body.text != ""',
+      updateRule: null, deleteRule: null,
+    });
+    assert.equal(notes.status, 201, notes.text);
+    pb = new PocketBase(srv.url);
+    pb.autoCancellation(false);
+    admin = new PocketBase(srv.url);
+    admin.autoCancellation(false);
+    admin.authStore.save(token, null); // the SDK sends it as "Authorization: <token>"
+  });
+  after(async () => { if (srv) await srv.stop('SIGKILL').catch(() => {}); });
+
+  test('create, getOne, update, delete', T, async () => {
+    const created = await pb.collection('posts').create({ title: 'Hello', views: 3, tags: ['news', 'tech'], meta: { a: [1, 2] }, published: true });
+    assert.match(created.id, /^[a-z0-9]{15}$/);
+    assert.equal(created.collectionName, 'posts');
+    assert.equal(created.title, 'Hello');
+    assert.equal(created.views, 3);
+    assert.equal(created.published, true);
+    assert.deepEqual(created.tags, ['news', 'tech']);
+    assert.deepEqual(created.meta, { a: [1, 2] });
+    assert.match(created.created, /^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\.\d{3}Z$/);
+    const got = await pb.collection('posts').getOne(created.id);
+    assert.deepEqual(got, created);
+    const updated = await pb.collection('posts').update(created.id, { title: 'Hello again', views: 4 });
+    assert.equal(updated.title, 'Hello again');
+    assert.equal(updated.views, 4);
+    assert.deepEqual(updated.tags, ['news', 'tech'], 'fields not sent are kept');
+    assert.ok(updated.updated >= created.updated);
+    assert.equal(await pb.collection('posts').delete(created.id), true);
+    await rejects(pb.collection('posts').getOne(created.id), 404, 'getOne after delete');
+    await rejects(pb.collection('posts').update(created.id, { title: 'x' }), 404, 'update after delete');
+  });
+
+  test('getList pages, filters and sorts; getFullList and getFirstListItem', T, async () => {
+    for (let i = 0; i < 45; i++) {
+      await pb.collection('posts').create({ title: `list ${i}`, views: i, tags: i % 2 ? ['life'] : ['news', 'life'] });
+    }
+    const page = await pb.collection('posts').getList(2, 20, { filter: 'title ~ "list" && views >= 10', sort: '-views' });
+    assert.equal(page.page, 2);
+    assert.equal(page.perPage, 20);
+    assert.equal(page.totalItems, 35);
+    assert.equal(page.totalPages, 2);
+    assert.deepEqual(page.items.map((r) => r.views), [24, 23, 22, 21, 20, 19, 18, 17, 16, 15, 14, 13, 12, 11, 10]);
+    const any = await pb.collection('posts').getList(1, 100, { filter: 'title ~ "list" && tags ?= "news"', fields: 'id,views' });
+    assert.equal(any.totalItems, 23);
+    assert.deepEqual(Object.keys(any.items[0]).sort(), ['id', 'views']);
+    const full = await pb.collection('posts').getFullList({ filter: 'title ~ "list"', sort: 'views', batch: 10 });
+    assert.equal(full.length, 45);
+    assert.deepEqual(full.map((r) => r.views), [...Array(45).keys()]);
+    const first = await pb.collection('posts').getFirstListItem('title = "list 7"');
+    assert.equal(first.views, 7);
+    await rejects(pb.collection('posts').getFirstListItem('title = "no such"'), 404, 'getFirstListItem, none');
+    const grouped = await pb.collection('posts').getList(1, 5, { filter: '(views < 2 || views > 43) && title ~ "list"', sort: 'views' });
+    assert.deepEqual(grouped.items.map((r) => r.views), [0, 1, 44]);
+  });
+
+  test('expand follows a relation; filters can go through it', T, async () => {
+    const ann = await pb.collection('authors').create({ name: 'Ann' });
+    const post = await pb.collection('posts').create({ title: 'by ann', author: ann.id });
+    const got = await pb.collection('posts').getOne(post.id, { expand: 'author' });
+    assert.equal(got.expand.author.name, 'Ann');
+    const list = await pb.collection('posts').getList(1, 10, { filter: 'author.name = "Ann"', expand: 'author' });
+    assert.equal(list.totalItems, 1);
+    assert.equal(list.items[0].expand.author.id, ann.id);
+    const bad = await rejects(pb.collection('posts').create({ title: 'ghost author', author: 'zzzzzzzzzzzzzzz' }), 400, 'relation to nothing');
+    assert.equal(bad.data.author.code, 'validation_missing_rel_records');
+  });
+
+  test('invalid records get 400 with per-field errors and write nothing', T, async () => {
+    const before = (await pb.collection('posts').getList(1, 1)).totalItems;
+    const r = await rejects(pb.collection('posts').create({ views: 'many', tags: ['nope'], contact: 'not-an-email', extra: 1 }), 400, 'bad record');
+    assert.equal(r.message, 'Failed to create record.');
+    assert.equal(r.data.title.code, 'validation_required');
+    assert.equal(r.data.views.code, 'validation_invalid_value');
+    assert.equal(r.data.tags.code, 'validation_invalid_value');
+    assert.equal(r.data.contact.code, 'validation_invalid_value');
+    assert.equal(r.data.extra.code, 'validation_unknown_field');
+    const long = await rejects(pb.collection('posts').create({ title: 'x'.repeat(101) }), 400, 'over max');
+    assert.ok(long.data.title);
+    await rejects(pb.collection('posts').create({ title: 'neg', views: -1 }), 400, 'below min');
+    await rejects(pb.collection('posts').create({ title: 'frac', views: 1.5 }), 400, 'not an integer');
+    assert.equal((await pb.collection('posts').getList(1, 1)).totalItems, before);
+  });
+
+  test('filters are parameters, never SQL: injections find nothing or get 400', T, async () => {
+    const total = (await pb.collection('posts').getList(1, 1)).totalItems;
+    const quoted = await pb.collection('posts').getList(1, 10, { filter: `title = "x' OR '1'='1"` });
+    assert.equal(quoted.totalItems, 0);
+    const escaped = await pb.collection('posts').getList(1, 10, { filter: `title = 'x\\' OR 1=1 --'` });
+    assert.equal(escaped.totalItems, 0);
+    for (const f of ['title = 1; DROP TABLE posts', 'title = "a" OR 1=1', '1=1) UNION SELECT * FROM secrets --', 'sqlite_master.name != ""', 'title = ', '((title = "a")']) {
+      await rejects(pb.collection('posts').getList(1, 10, { filter: f }), 400, `filter ${f}`);
+    }
+    for (const s of ['nope', 'title; DROP TABLE posts', '-(select 1)']) {
+      await rejects(pb.collection('posts').getList(1, 10, { sort: s }), 400, `sort ${s}`);
+    }
+    assert.equal((await pb.collection('posts').getList(1, 1)).totalItems, total, 'posts intact');
+  });
+
+  test('rules: none means superusers only; an empty rule everyone; expressions filter', T, async () => {
+    await rejects(pb.collection('secrets').getList(1, 10), 403, 'anonymous list of a superusers-only collection');
+    await rejects(pb.collection('secrets').create({ value: 'x' }), 403, 'anonymous create');
+    const s = await admin.collection('secrets').create({ value: 'top' });
+    assert.equal((await admin.collection('secrets').getList(1, 10)).totalItems, 1);
+    await rejects(pb.collection('secrets').getOne(s.id), 403, 'anonymous view');
+    // A wrong token is no superuser.
+    const wrong = new PocketBase(srv.url);
+    wrong.authStore.save('hth_wrong', null);
+    await rejects(wrong.collection('secrets').getList(1, 10), 403, 'wrong token');
+
+    await admin.collection('notes').create({ text: 'open', public: true });
+    const hidden = await admin.collection('notes').create({ text: 'closed', public: false });
+    const visible = await pb.collection('notes').getFullList();
+    assert.deepEqual(visible.map((n) => n.text), ['open']);
+    await rejects(pb.collection('notes').getOne(hidden.id), 404, 'view denied by the rule');
+    await rejects(pb.collection('notes').create({ text: '' }), 400, 'create rule on @request.body');
+    const ok = await pb.collection('notes').create({ text: 'from anyone', public: true });
+    assert.equal(ok.text, 'from anyone');
+    await rejects(pb.collection('notes').delete(ok.id), 403, 'delete with no rule');
+  });
+
+  test('collections change through the control API; the JSON Schema follows', T, async () => {
+    let r = await control(srv, token, 'PATCH', '/sites/app.test/collections/authors', {
+      fields: [{ name: 'name', type: 'text', required: true }, { name: 'bio', type: 'text', max: 500 }],
+    });
+    assert.equal(r.status, 200, r.text);
+    const v1 = r.json.schemaVersion;
+    const a = await pb.collection('authors').create({ name: 'Bo', bio: 'writes' });
+    assert.equal(a.bio, 'writes');
+    const schema = await httpRequest(`${srv.url}/api/collections/authors/schema`, { timeoutMs: 5000 });
+    const js = JSON.parse(schema.text);
+    assert.equal(js.$schema, 'https://json-schema.org/draft/2020-12/schema');
+    assert.equal(js.properties.bio.maxLength, 500);
+    assert.deepEqual(js.required, ['name']);
+    assert.equal(js['x-schema-version'], v1);
+    r = await control(srv, token, 'PATCH', '/sites/app.test/collections/authors', {
+      fields: [{ name: 'name', type: 'number' }, { name: 'bio', type: 'text' }],
+    });
+    assert.equal(r.status, 400, 'a type change is refused');
+    r = await control(srv, token, 'DELETE', '/sites/app.test/collections/authors');
+    assert.equal(r.status, 409, 'posts relate to authors');
+    for (const bad of [{ name: '1x' }, { name: 'x y' }, { name: 'sqlite_x' }, { name: 'posts' }, { name: 'ok', fields: [{ name: 'a', type: 'nope' }] },
+      { name: 'ok', listRule: 'title = ' }, { name: 'ok', fields: [{ name: 'a', type: 'relation', collectionId: 'nothing' }] }]) {
+      r = await control(srv, token, 'POST', '/sites/app.test/collections', bad);
+      assert.equal(r.status, 400, `${JSON.stringify(bad)}: ${r.text}`);
+      assert.equal(typeof r.json.error, 'string');
+    }
+    const list = await control(srv, token, 'GET', '/sites/app.test/collections');
+    assert.deepEqual(list.json.items.map((c) => c.name), ['authors', 'notes', 'posts', 'secrets']);
+    assert.ok(list.json.schemaVersion > v1 - 1);
+    assert.equal((await control(srv, token, 'GET', '/sites/nosuch.test/collections')).status, 404);
+    assert.equal((await control(srv, null, 'GET', '/sites/app.test/collections')).status, 401);
+  });
+
+  test("a site without an app database serves /api/ as files; another site's collections are not reachable", T, async () => {
+    assert.equal((await control(srv, token, 'POST', '/sites', { name: 'other.test' })).status, 201);
+    const r = await httpRequest(`${srv.url}/api/collections/posts/records`, { headers: { Host: 'other.test' }, timeoutMs: 5000 });
+    assert.equal(r.status, 404);
+    assert.ok(!r.text.includes('list '), 'no records of app.test');
+    assert.equal((await control(srv, token, 'POST', '/sites/other.test/collections', { name: 'posts', fields: [{ name: 'x', type: 'text' }], listRule: '' })).status, 201);
+    const other = await httpRequest(`${srv.url}/api/collections/posts/records`, { headers: { Host: 'other.test' }, timeoutMs: 5000 });
+    assert.equal(JSON.parse(other.text).totalItems, 0, "other.test's own, empty posts");
+    const unknown = await rejects(pb.collection('nope').getList(1, 1), 404, 'unknown collection');
+    assert.equal(unknown.message, 'Missing collection context.');
+  });
+
+  test('acknowledged writes survive kill -9', { timeout: 60000 }, async () => {
+    const rec = await pb.collection('posts').create({ title: 'durable' });
+    await srv.stop('SIGKILL');
+    srv = await startHearth({ args: ['--workers', '2'], dataDir: srv.dataDir });
+    const again = new PocketBase(srv.url);
+    const got = await again.collection('posts').getOne(rec.id);
+    assert.equal(got.title, 'durable');
+  });
+});
