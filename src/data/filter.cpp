@@ -169,7 +169,8 @@ class Parser {
       pos_ = start;
       return Fail("unknown macro \"" + std::string(id) + "\"");
     } else {
-      if (id.front() == '.' || id.back() == '.' || id.find("..") != std::string_view::npos)
+      if (id.front() == '.' || id.back() == '.' || id.find("..") != std::string_view::npos ||
+          id.find('@') != std::string_view::npos)
         return Fail("malformed field \"" + std::string(id) + "\"");
       o.kind = Operand::Kind::kPath;
       o.text = std::string(id);

@@ -1,0 +1,230 @@
+// The data API's pure parts: the filter language and collection/record checks.
+#include <gtest/gtest.h>
+
+#include "data/filter.h"
+#include "data/schema.h"
+
+namespace hearth::data {
+namespace {
+
+using nlohmann::json;
+
+// Fields: title (text), views (number), tags (multi), author.name through a relation.
+FilterContext TestContext() {
+  FilterContext ctx;
+  ctx.now = "2026-01-01 00:00:00.000Z";
+  ctx.field = [](std::string_view path, bool* multi) -> Result<std::string> {
+    if (path == "title" || path == "views" || path == "id") return "r.\"" + std::string(path) + "\"";
+    if (path == "tags") {
+      *multi = true;
+      return std::string("r.\"tags\"");
+    }
+    if (path == "author.name") return std::string("(SELECT name FROM authors WHERE id = r.author)");
+    return Error{"filter: unknown field \"" + std::string(path) + "\""};
+  };
+  ctx.auth = [](std::string_view name) -> SqlValue {
+    if (name == "id") return std::string("user1");
+    return nullptr;
+  };
+  ctx.body = [](std::string_view) -> SqlValue { return int64_t{5}; };
+  return ctx;
+}
+
+struct Sql {
+  std::string sql;
+  std::vector<SqlValue> params;
+  std::string error;
+};
+Sql ToSql(std::string_view filter) {
+  Sql out;
+  auto parsed = ParseFilter(filter);
+  if (!parsed.ok()) {
+    out.error = parsed.error().message;
+    return out;
+  }
+  auto sql = FilterToSql(**parsed, TestContext(), &out.params);
+  if (!sql.ok()) out.error = sql.error().message;
+  else out.sql = *sql;
+  return out;
+}
+
+TEST(Filter, ComparisonsBecomeBoundParameters) {
+  Sql s = ToSql("title = 'a' && views > 3");
+  ASSERT_EQ(s.error, "");
+  EXPECT_EQ(s.sql, "(r.\"title\" IS ? AND r.\"views\" > ?)");
+  ASSERT_EQ(s.params.size(), 2u);
+  EXPECT_EQ(std::get<std::string>(s.params[0]), "a");
+  EXPECT_EQ(std::get<int64_t>(s.params[1]), 3);
+}
+
+TEST(Filter, PrecedenceAndParentheses) {
+  EXPECT_EQ(ToSql("views = 1 || views = 2 && title != \"x\"").sql,
+            "(r.\"views\" IS ? OR (r.\"views\" IS ? AND r.\"title\" IS NOT ?))");
+  EXPECT_EQ(ToSql("(views = 1 || views = 2) && title ~ 'x'").sql,
+            "((r.\"views\" IS ? OR r.\"views\" IS ?) AND r.\"title\" LIKE ('%' || ? || '%') ESCAPE '\\')");
+}
+
+TEST(Filter, LiteralsMacrosAndComments) {
+  Sql s = ToSql("views >= -2.5 && title != null && id = @request.auth.id && views = @request.body.n // note\n && title < @now");
+  ASSERT_EQ(s.error, "");
+  EXPECT_DOUBLE_EQ(std::get<double>(s.params[0]), -2.5);
+  EXPECT_EQ(std::get<std::string>(s.params[1]), "user1");
+  EXPECT_EQ(std::get<int64_t>(s.params[2]), 5);
+  EXPECT_EQ(std::get<std::string>(s.params[3]), "2026-01-01 00:00:00.000Z");
+  EXPECT_NE(s.sql.find("coalesce(r.\"title\", '') != ''"), std::string::npos) << s.sql;
+  EXPECT_EQ(ToSql("title = true").params.size(), 1u);
+}
+
+TEST(Filter, StringsKeepQuotesAsData) {
+  Sql s = ToSql(R"(title = "it's \"quoted\"" || title = 'x\' OR 1=1 --')");
+  ASSERT_EQ(s.error, "");
+  EXPECT_EQ(std::get<std::string>(s.params[0]), "it's \"quoted\"");
+  EXPECT_EQ(std::get<std::string>(s.params[1]), "x' OR 1=1 --");
+  EXPECT_EQ(s.sql.find('\''), s.sql.find("'%'")) << "no literal text in the SQL but the LIKE wrapping: " << s.sql;
+}
+
+TEST(Filter, MultiValuedFieldsAnyAndAll) {
+  EXPECT_EQ(ToSql("tags ?= 'a'").sql, "EXISTS (SELECT 1 FROM json_each(r.\"tags\") AS je WHERE je.value IS ?)");
+  EXPECT_NE(ToSql("tags = 'a'").sql.find("NOT EXISTS"), std::string::npos);
+  EXPECT_NE(ToSql("tags = null").sql.find("json_array_length"), std::string::npos);
+  EXPECT_NE(ToSql("'a' = tags").error, "");
+}
+
+TEST(Filter, RelationPathsResolveThroughTheContext) {
+  EXPECT_EQ(ToSql("author.name = 'Ann'").sql, "(SELECT name FROM authors WHERE id = r.author) IS ?");
+}
+
+TEST(Filter, RefusesWhatDoesNotParseWithAPosition) {
+  for (const char* bad : {"", "title", "title =", "title = 'x", "(title = 'a'", "title = 'a')", "title == 'a'",
+                          "title = 'a' OR 1=1", "title = 1; DROP TABLE x", "@request.user.id = 1", "a..b = 1",
+                          "title = 1.", "@request.auth. = 1", "a@request.auth.id = 1", "title = 'a' &&", "&& title = 'a'"}) {
+    Sql s = ToSql(bad);
+    EXPECT_NE(s.error, "") << bad;
+    EXPECT_EQ(s.error.rfind("filter: ", 0), 0u) << s.error;
+  }
+  EXPECT_NE(ToSql("nope = 1").error.find("unknown field"), std::string::npos);
+}
+
+TEST(Filter, BoundsNestingLengthAndComparisons) {
+  std::string deep(100, '(');
+  deep += "title = 1" + std::string(100, ')');
+  EXPECT_NE(ToSql(deep).error.find("deeply"), std::string::npos);
+  std::string many = "title = 1";
+  for (int i = 0; i < 300; ++i) many += " || title = 1";
+  EXPECT_NE(ToSql(many).error, "");
+  EXPECT_NE(ToSql(std::string(5000, ' ') + "title = 1").error.find("4 KiB"), std::string::npos);
+}
+
+Schema EmptySchema() { return Schema{}; }
+
+TEST(Collections, ValidDefinitionRoundTrips) {
+  Schema schema;
+  json def = {{"name", "posts"},
+              {"fields", {{{"name", "title"}, {"type", "text"}, {"required", true}, {"max", 10}},
+                          {{"name", "tags"}, {"type", "select"}, {"values", {"a", "b"}}, {"maxSelect", 2}},
+                          {{"name", "parent"}, {"type", "relation"}, {"collection", "posts"}}}},
+              {"listRule", ""},
+              {"viewRule", "title != ''"}};
+  auto c = ParseCollection(def, schema, nullptr);
+  ASSERT_TRUE(c.ok()) << c.error().message;
+  EXPECT_EQ(c->fields.size(), 3u);
+  EXPECT_TRUE(c->fields[1].Multi());
+  EXPECT_EQ(c->list_rule, std::optional<std::string>(""));
+  EXPECT_EQ(c->create_rule, std::nullopt);
+  // What the API shows parses back to the same collection.
+  Collection shell;
+  shell.id = c->id;
+  shell.name = c->name;
+  schema.collections["posts"] = shell;
+  auto again = ParseCollection(CollectionJson(*c), schema, &shell);
+  ASSERT_TRUE(again.ok()) << again.error().message;
+  EXPECT_EQ(CollectionJson(*again), CollectionJson(*c));
+  EXPECT_NE(CreateTableSql(*c).find("\"tags\" JSON NOT NULL DEFAULT '[]'"), std::string::npos);
+}
+
+TEST(Collections, RefusesBadDefinitions) {
+  Schema schema = EmptySchema();
+  for (const char* bad : {R"({"fields":[]})", R"({"name":"1a"})", R"({"name":"a-b"})", R"({"name":"_x"})",
+                          R"({"name":"sqlite_x"})", R"({"name":"a","type":"view"})", R"({"name":"a","extra":1})",
+                          R"({"name":"a","fields":[{"name":"x"}]})", R"({"name":"a","fields":[{"name":"x","type":"blob"}]})",
+                          R"({"name":"a","fields":[{"name":"x","type":"text"},{"name":"X","type":"text"}]})",
+                          R"({"name":"a","fields":[{"name":"x","type":"select"}]})",
+                          R"({"name":"a","fields":[{"name":"x","type":"relation","collection":"nope"}]})",
+                          R"({"name":"a","fields":[{"name":"x","type":"text","min":5,"max":2}]})",
+                          R"({"name":"a","listRule":"x = "})", R"({"name":"a","listRule":5})",
+                          R"({"name":"a\"; DROP TABLE x; --"})"}) {
+    auto c = ParseCollection(json::parse(bad), schema, nullptr);
+    EXPECT_FALSE(c.ok()) << bad;
+  }
+}
+
+TEST(Collections, AlterAddsDropsAndRefusesTypeChanges) {
+  Schema schema;
+  auto a = ParseCollection(json::parse(R"({"name":"t","fields":[{"name":"x","type":"text"},{"name":"y","type":"number"}]})"),
+                           schema, nullptr);
+  ASSERT_TRUE(a.ok());
+  auto b = ParseCollection(json::parse(R"({"fields":[{"name":"y","type":"number"},{"name":"z","type":"bool"}]})"),
+                           schema, &*a);
+  ASSERT_TRUE(b.ok()) << b.error().message;
+  auto sql = AlterTableSql(*a, *b);
+  ASSERT_TRUE(sql.ok());
+  ASSERT_EQ(sql->size(), 2u);
+  EXPECT_NE((*sql)[0].find("DROP COLUMN \"x\""), std::string::npos);
+  EXPECT_NE((*sql)[1].find("ADD COLUMN \"z\""), std::string::npos);
+  auto c = ParseCollection(json::parse(R"({"fields":[{"name":"y","type":"text"}]})"), schema, &*a);
+  ASSERT_TRUE(c.ok());
+  EXPECT_FALSE(AlterTableSql(*a, *c).ok());
+}
+
+TEST(Records, CheckedAgainstTheirFields) {
+  Schema schema;
+  auto c = ParseCollection(json::parse(R"({"name":"t","fields":[
+      {"name":"title","type":"text","required":true,"max":5},
+      {"name":"n","type":"number","onlyInt":true,"min":0},
+      {"name":"ok","type":"bool"},
+      {"name":"mail","type":"email"},
+      {"name":"site","type":"url"},
+      {"name":"when","type":"date"},
+      {"name":"tags","type":"select","values":["a","b"],"maxSelect":2},
+      {"name":"data","type":"json"}]})"),
+                           schema, nullptr);
+  ASSERT_TRUE(c.ok()) << c.error().message;
+  json errors = json::object();
+  auto good = CheckRecord(*c, json::parse(R"({"title":"héllo","n":3,"ok":true,"mail":"a@b.co","site":"https://x.y/z",
+      "when":"2024-05-01T10:20:30.5Z","tags":["b","a"],"data":{"k":[1]},"collectionName":"t","created":"x"})"),
+                          true, &errors);
+  ASSERT_TRUE(good.ok());
+  EXPECT_TRUE(errors.empty()) << errors.dump();
+  for (const auto& [k, v] : *good) {
+    if (k == "when") {
+      EXPECT_EQ(std::get<std::string>(v), "2024-05-01 10:20:30.500Z");
+    }
+  }
+  errors = json::object();
+  auto bad = CheckRecord(*c, json::parse(R"({"title":"toolong","n":1.5,"ok":"yes","mail":"nope","site":"ftp://x",
+      "when":"yesterday","tags":["c"],"other":1})"),
+                         true, &errors);
+  ASSERT_TRUE(bad.ok());
+  for (const char* f : {"title", "n", "ok", "mail", "site", "when", "tags", "other"}) EXPECT_TRUE(errors.contains(f)) << f;
+  errors = json::object();
+  (void)CheckRecord(*c, json::object(), true, &errors);
+  EXPECT_EQ(errors["title"]["code"], "validation_required");
+  errors = json::object();
+  (void)CheckRecord(*c, json::object(), false, &errors);
+  EXPECT_TRUE(errors.empty()) << "an update need not repeat required fields";
+  errors = json::object();
+  (void)CheckRecord(*c, json::parse(R"({"tags":["a","a"]})"), false, &errors);
+  EXPECT_TRUE(errors.contains("tags"));
+}
+
+TEST(Records, IdsAreFifteenLowerCaseCharacters) {
+  for (int i = 0; i < 100; ++i) {
+    std::string id = NewRecordId();
+    ASSERT_EQ(id.size(), 15u);
+    for (char c : id) EXPECT_TRUE((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9'));
+  }
+  EXPECT_NE(NewRecordId(), NewRecordId());
+}
+
+}  // namespace
+}  // namespace hearth::data
