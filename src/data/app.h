@@ -14,6 +14,7 @@
 #include <mutex>
 #include <string>
 
+#include "data/realtime.h"
 #include "data/schema.h"
 #include "http/response.h"
 #include "store/store.h"
@@ -25,6 +26,7 @@ class App {
   static Result<std::unique_ptr<App>> Open(const std::string& path, int readers);
 
   store::Store& store() { return *store_; }
+  Realtime& realtime() { return realtime_; }
   std::shared_ptr<const Schema> schema() const {
     std::lock_guard<std::mutex> lock(mu_);
     return schema_;
@@ -38,6 +40,7 @@ class App {
   std::unique_ptr<store::Store> store_;
   mutable std::mutex mu_;
   std::shared_ptr<const Schema> schema_;
+  Realtime realtime_;
 };
 
 // Reads every collection definition on `c` (any connection of the app).

@@ -97,8 +97,21 @@ void Submit(std::shared_ptr<App> app, Response& res, Change change) {
   auto out = std::make_shared<ChangeResult>();
   auto ch = std::make_shared<Change>(std::move(change));
   app->store().SubmitWrite([ch, out](store::Connection& c) { return Apply(c, *ch, out.get()); },
-                           [app, reply, out](const Status& st) {
-                             if (st.ok() && out->schema) app->SetSchema(out->schema);
+                           [app, reply, out, ch](const Status& st) {
+                             if (st.ok() && out->schema) {
+                               app->SetSchema(out->schema);
+                               // The schema change feed: screens built from a schema redraw.
+                               const Collection* now = out->schema->Find(
+                                   ch->kind == Change::Kind::kCreate ? out->body.value("name", "") : ch->name);
+                               app->realtime().PublishSchema(
+                                   {{"action", ch->kind == Change::Kind::kCreate   ? "create"
+                                               : ch->kind == Change::Kind::kUpdate ? "update"
+                                                                                   : "delete"},
+                                    {"collection", now ? now->name : ch->name},
+                                    {"schemaVersion", out->schema->version},
+                                    {"definition", now ? CollectionJson(*now) : nlohmann::json(nullptr)},
+                                    {"schema", now ? JsonSchema(*now, out->schema->version) : nlohmann::json(nullptr)}});
+                             }
                              ChangeResult r = *out;
                              if (!st.ok() && r.error.empty()) {
                                r.status = 500;

@@ -307,7 +307,7 @@ void List(Ctx& x, Request& req, Response& res, const Query& q) {
 }
 
 // One record by id, if the rule (for a non-superuser) lets this request see it.
-Result<std::optional<json>> FetchOne(Ctx& x, store::Connection& c, std::string_view id,
+Result<std::optional<json>> FetchOne(const Ctx& x, store::Connection& c, std::string_view id,
                                      const std::optional<std::string>& rule, const json* body, bool* denied) {
   std::vector<SqlValue> params{std::string(id)};
   FilterContext ctx = MakeContext(*x.schema, *x.c, "r", body);
@@ -328,6 +328,35 @@ Result<std::optional<json>> FetchOne(Ctx& x, store::Connection& c, std::string_v
   st->Reset();
   if (!s.ok()) return s.error();
   return out;
+}
+
+struct WriteOutcome {
+  int status = 200;
+  json body;
+  // The realtime event this write makes once committed ("" for none).
+  std::string event;
+  json record;
+  bool list_ok = false, view_ok = false;
+};
+
+// Whether a request that is not a superuser's may see record `id` under `rule`
+// (for realtime events; run inside the write, before a delete).
+bool VisibleToAnyone(const Ctx& x, store::Connection& c, const std::string& id, const std::optional<std::string>& rule) {
+  if (!rule) return false;
+  if (rule->empty()) return true;
+  Ctx anon = x;
+  anon.superuser = false;
+  bool denied = false;
+  auto r = FetchOne(anon, c, id, rule, nullptr, &denied);
+  return r.ok() && r->has_value();
+}
+
+void SetEvent(WriteOutcome* o, const Ctx& x, store::Connection& c, const char* action, const std::string& id,
+              const json& record) {
+  o->event = action;
+  o->record = record;
+  o->list_ok = VisibleToAnyone(x, c, id, x.c->list_rule);
+  o->view_ok = VisibleToAnyone(x, c, id, x.c->view_rule);
 }
 
 // Checks that every relation value names an existing record.
@@ -356,16 +385,15 @@ Status CheckRelations(store::Connection& c, const Schema& schema, const Collecti
   return OkStatus();
 }
 
-struct WriteOutcome {
-  int status = 200;
-  json body;
-};
 
 void Write(Ctx& x, Response& res, std::function<Status(store::Connection&, WriteOutcome*)> fn) {
   auto reply = res.Defer();
   auto out = std::make_shared<WriteOutcome>();
   x.app->store().SubmitWrite([fn = std::move(fn), out](store::Connection& c) { return fn(c, out.get()); },
-                             [reply, out](const Status& st) {
+                             [reply, out, app = x.app, collection = x.c->name](const Status& st) {
+                               if (st.ok() && !out->event.empty())
+                                 app->realtime().PublishRecord(collection, out->event, out->record, out->list_ok,
+                                                               out->view_ok);
                                WriteOutcome o = *out;
                                if (!st.ok() && o.status < 400) {
                                  o.status = 400;
@@ -442,6 +470,7 @@ void CreateOrUpdate(Ctx& x, Request& req, Response& res, std::string_view id) {
       if (!seen.ok()) return seen.error();
       if (!*seen) return Refuse(o, 400, failed);
       o->body = **seen;
+      SetEvent(o, w, c, "create", rid, o->body);
       return OkStatus();
     }
     auto before = FetchOne(w, c, rid, w.c->update_rule, &body, &denied);
@@ -462,6 +491,7 @@ void CreateOrUpdate(Ctx& x, Request& req, Response& res, std::string_view id) {
     auto after = FetchOne(su, c, rid, std::nullopt, nullptr, &denied);
     if (!after.ok()) return after.error();
     o->body = after->value_or(json::object());
+    SetEvent(o, w, c, "update", rid, o->body);
     return OkStatus();
   });
 }
@@ -475,6 +505,7 @@ void Delete(Ctx& x, Response& res, std::string_view id) {
     auto found = FetchOne(copy, c, rid, copy.c->delete_rule, nullptr, &denied);
     if (!found.ok()) return found.error();
     if (!*found) return Refuse(o, 404, kNotFound);
+    SetEvent(o, copy, c, "delete", rid, **found);  // before it is gone
     auto st = c.Cached("DELETE FROM " + QuoteIdent(copy.c->name) + " WHERE \"id\" = ?1");
     if (!st.ok()) return st.error();
     if (Status s = st->Bind(1, std::string_view(rid)).Run(); !s.ok()) return s;
@@ -507,6 +538,61 @@ bool ServeAppApi(Apps* apps, const DataOptions& options, int reader, const std::
   if (!*got) return false;
   auto seg = Segments(req.path);  // "api", ...
   Method m = req.method;
+  if (seg.size() == 2 && seg[1] == "realtime") {
+    Realtime& rt = (*got)->realtime();
+    if (m == Method::kGet) {
+      auto client = rt.Connect(res.MakeWaker());
+      if (!client) {
+        PbError(res, 503, "Too many realtime clients.");
+        return true;
+      }
+      // The stream owns a guard: when the connection goes, so does the client.
+      std::shared_ptr<void> guard(nullptr, [&rt, id = client->id](void*) { rt.Disconnect(id); });
+      res.status = 200;
+      res.SetHeader("Content-Type", "text/event-stream");
+      res.SetHeader("Cache-Control", "no-store");
+      res.SetHeader("X-Accel-Buffering", "no");
+      res.body_kind = Response::BodyKind::kStream;
+      res.stream = [client, guard](std::string& out) {
+        std::lock_guard<std::mutex> lock(client->mu);
+        if (client->dropped) return false;
+        out.swap(client->pending);
+        return true;
+      };
+      return true;
+    }
+    if (m != Method::kPost) {
+      PbError(res, 405, "Use GET or POST.");
+      return true;
+    }
+    json body = json::parse(req.body, nullptr, false);
+    if (body.is_discarded() || !body.is_object() || !body.contains("clientId") || !body["clientId"].is_string()) {
+      PbError(res, 400, "Missing or invalid client id.");
+      return true;
+    }
+    std::vector<std::string> topics;
+    if (body.contains("subscriptions") && !body["subscriptions"].is_null()) {
+      if (!body["subscriptions"].is_array() || body["subscriptions"].size() > Realtime::kMaxTopics) {
+        PbError(res, 400, "subscriptions must be a list of at most 1000 topics.");
+        return true;
+      }
+      for (const json& t : body["subscriptions"]) {
+        if (!t.is_string() || t.get<std::string>().empty() || t.get<std::string>().size() > 2500) {
+          PbError(res, 400, "Each subscription is a non-empty string of at most 2500 characters.");
+          return true;
+        }
+        topics.push_back(t.get<std::string>());
+      }
+    }
+    std::string_view auth = req.Header("Authorization");
+    bool su = !auth.empty() && options.is_superuser && options.is_superuser(reader, auth);
+    if (!rt.Subscribe(body["clientId"].get<std::string>(), std::move(topics), su)) {
+      PbError(res, 404, "Missing or invalid client id.");
+      return true;
+    }
+    res.status = 204;
+    return true;
+  }
   if (seg.size() == 2 && seg[1] == "health") {
     PbJson(res, 200, {{"code", 200}, {"message", "API is healthy."}, {"data", json::object()}});
     return true;

@@ -193,6 +193,7 @@ bool H1Connection::StepBody() {
 void H1Connection::Dispatch() {
   res_.Reset();
   res_.reply_factory_ = &ctx_->make_reply;
+  res_.waker_factory_ = &ctx_->make_waker;
   res_.connection_id_ = id_;
   req_.peer_ip = peer_ip_;
   hearth::Dispatch(*ctx_->handler, req_, res_);
@@ -209,6 +210,7 @@ void H1Connection::DispatchStreaming() {
   req_.body_pending = true;
   res_.Reset();
   res_.reply_factory_ = &ctx_->make_reply;
+  res_.waker_factory_ = &ctx_->make_waker;
   res_.connection_id_ = id_;
   req_.peer_ip = peer_ip_;
   hearth::Dispatch(*ctx_->handler, req_, res_);
@@ -403,6 +405,7 @@ void H1Connection::PumpStream() {
   for (int i = 0; i < 1024 && out_.bytes() < kHighWater; ++i) {
     piece.clear();
     bool more = stream_(piece);
+    if (piece.empty() && more) return;  // nothing yet: the stream's waker resumes it
     if (stream_left_ != UINT64_MAX) {
       // A sized body: exactly the promised bytes, or the connection ends.
       if (piece.size() > stream_left_) piece.resize(static_cast<size_t>(stream_left_));

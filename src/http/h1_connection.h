@@ -39,6 +39,8 @@ struct H1Context {
       on_request;
   // Makes the Reply a deferring handler gets (see Response::Defer).
   ReplyFactory make_reply;
+  // Makes the waker a streaming handler gets (see Response::MakeWaker).
+  WakerFactory make_waker;
   // Whether a request's body goes to its handler as it arrives (dispatch at
   // the head, Request::body_pending) instead of being read whole first.
   std::function<bool(const Request&)> streams_body;

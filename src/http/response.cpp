@@ -76,6 +76,11 @@ uint64_t Response::BodyLength() const {
   }
 }
 
+std::function<void()> Response::MakeWaker() const {
+  if (!waker_factory_ || !*waker_factory_) return nullptr;
+  return (*waker_factory_)(connection_id_);
+}
+
 std::shared_ptr<Reply> Response::Defer() {
   if (!reply_factory_ || !*reply_factory_) return nullptr;
   deferred_ = true;

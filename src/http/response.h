@@ -28,6 +28,9 @@ class Reply {
 };
 
 using ReplyFactory = std::function<std::shared_ptr<Reply>(uint64_t connection_id)>;
+// Makes a function that drives a connection again from any thread (for a
+// stream that returned an empty piece: it has more now).
+using WakerFactory = std::function<std::function<void()>(uint64_t connection_id)>;
 
 struct Response {
   enum class BodyKind {
@@ -47,6 +50,8 @@ struct Response {
   uint64_t offset = 0;
   uint64_t length = 0;
   // Appends the next piece to `out`; returns false when the body is complete.
+  // An empty piece with true means "nothing yet": the connection stops
+  // pulling until the stream's waker (MakeWaker) is called.
   std::function<bool(std::string& out)> stream;
   bool stream_sized = false;
   bool close_connection = false;  // handler asks the connection to close after this
@@ -75,11 +80,15 @@ struct Response {
   // what the later work needs. Null if the protocol layer cannot defer.
   std::shared_ptr<Reply> Defer();
   bool deferred() const { return deferred_; }
+  // A function, callable from any thread, that makes this connection pull its
+  // stream again (see `stream`). Null if the protocol layer cannot wake.
+  std::function<void()> MakeWaker() const;
 
   void Reset();
 
   // Set by the protocol layer before each dispatch.
   const ReplyFactory* reply_factory_ = nullptr;
+  const WakerFactory* waker_factory_ = nullptr;
   uint64_t connection_id_ = 0;
   bool deferred_ = false;
 };

@@ -93,6 +93,9 @@ Worker::Worker(int index, WorkerShared* shared, int listen_fd, Handler handler,
   epoll_fd_ = epoll_create1(EPOLL_CLOEXEC);
   wake_fd_ = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
   mailbox_ = std::make_shared<Mailbox>(wake_fd_);
+  ctx_.make_waker = [mailbox = mailbox_](uint64_t id) -> std::function<void()> {
+    return [mailbox, id] { mailbox->Post(id, nullptr); };
+  };
   ctx_.make_reply = [mailbox = mailbox_](uint64_t id) -> std::shared_ptr<Reply> {
     return std::make_shared<WorkerReply>(mailbox, id);
   };
@@ -244,6 +247,9 @@ void Worker::Rearm(Conn* c) {
     // Waiting on a deferred handler is bounded like a stalled write.
     kind = kTimerWrite;
     duration = write_timeout_ms_;
+  } else if (c->h1.Streaming()) {
+    kind = kTimerStream;
+    duration = kStreamIdleMs;
   } else if (c->h1.InBody()) {
     kind = kTimerBody;
     duration = body_timeout_ms_;

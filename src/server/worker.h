@@ -12,6 +12,7 @@
 //   idle      keep-alive wait for the next request
 //   write     response bytes waiting on a slow reader (extended by progress)
 //   linger    after our last response: drain the peer's bytes, then close
+//   stream    a streamed response waiting for its producer (SSE between events)
 #include <atomic>
 #include <functional>
 #include <memory>
@@ -78,7 +79,10 @@ class Worker {
 
  private:
   struct Conn;
-  enum TimerKind { kTimerHeader, kTimerBody, kTimerIdle, kTimerWrite, kTimerLinger, kTimerCount };
+  enum TimerKind { kTimerHeader, kTimerBody, kTimerIdle, kTimerWrite, kTimerLinger, kTimerStream, kTimerCount };
+  // A stream with nothing to send (an event stream between events) may wait
+  // this long for its next piece.
+  static constexpr int64_t kStreamIdleMs = 5 * 60 * 1000;
   struct TimerList {
     Conn* head = nullptr;
     Conn* tail = nullptr;

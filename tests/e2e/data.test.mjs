@@ -246,3 +246,139 @@ describe('data API with the pocketbase SDK', () => {
     assert.equal(got.title, 'durable');
   });
 });
+
+describe('realtime with the pocketbase SDK', () => {
+  let srv;
+  let token;
+  let pb;
+  let admin;
+  before(async () => {
+    const { EventSource } = await import('eventsource');
+    globalThis.EventSource = EventSource; // Node has none; PocketBase's docs advise this package
+    srv = await startHearth({ args: ['--workers', '2'] });
+    token = (await fsp.readFile(path.join(srv.dataDir, 'admin.token'), 'utf8')).trim();
+    assert.equal((await control(srv, token, 'POST', '/sites', { name: 'rt.test', default: true })).status, 201);
+    for (const def of [
+      { name: 'posts', fields: [{ name: 'title', type: 'text' }], listRule: '', viewRule: '', createRule: '', updateRule: '', deleteRule: '' },
+      { name: 'notes', fields: [{ name: 'text', type: 'text' }, { name: 'public', type: 'bool' }], listRule: 'public = true', viewRule: 'public = true', createRule: '' },
+      { name: 'secrets', fields: [{ name: 'value', type: 'text' }] },
+    ]) assert.equal((await control(srv, token, 'POST', '/sites/rt.test/collections', def)).status, 201);
+    pb = new PocketBase(srv.url);
+    pb.autoCancellation(false);
+    admin = new PocketBase(srv.url);
+    admin.autoCancellation(false);
+    admin.authStore.save(token, null);
+  });
+  after(async () => {
+    pb?.realtime.unsubscribe().catch(() => {});
+    admin?.realtime.unsubscribe().catch(() => {});
+    if (srv) await srv.stop('SIGKILL').catch(() => {});
+  });
+
+  /** Collects events; waitFor(n) resolves once n have arrived (or fails after ms). */
+  function collector() {
+    const events = [];
+    let wake = () => {};
+    return {
+      events,
+      push: (e) => { events.push(e); wake(); },
+      async waitFor(n, ms = 5000) {
+        const deadline = Date.now() + ms;
+        while (events.length < n) {
+          if (Date.now() > deadline) assert.fail(`only ${events.length} of ${n} events: ${JSON.stringify(events)}`);
+          await new Promise((r) => { wake = r; setTimeout(r, 50); });
+        }
+        return events;
+      },
+    };
+  }
+
+  test('subscribe to a collection and to one record: create, update, delete arrive in order', T, async () => {
+    const all = collector();
+    const one = collector();
+    const unsubAll = await pb.collection('posts').subscribe('*', all.push);
+    const rec = await pb.collection('posts').create({ title: 'a' });
+    await all.waitFor(1);
+    const unsubOne = await pb.collection('posts').subscribe(rec.id, one.push);
+    await pb.collection('posts').update(rec.id, { title: 'b' });
+    await pb.collection('posts').delete(rec.id);
+    await all.waitFor(3);
+    await one.waitFor(2);
+    assert.deepEqual(all.events.map((e) => e.action), ['create', 'update', 'delete']);
+    assert.deepEqual(all.events.map((e) => e.record.title), ['a', 'b', 'b']);
+    assert.equal(all.events[0].record.id, rec.id);
+    assert.deepEqual(one.events.map((e) => e.action), ['update', 'delete']);
+    await unsubOne();
+    await unsubAll();
+    const after = collector();
+    await pb.collection('posts').create({ title: 'unseen' });
+    await new Promise((r) => setTimeout(r, 300));
+    assert.equal(after.events.length, 0);
+  });
+
+  test('rules apply to every event and every subscriber', T, async () => {
+    const anonNotes = collector();
+    const anonSecrets = collector();
+    const adminSecrets = collector();
+    await pb.collection('notes').subscribe('*', anonNotes.push);
+    await pb.collection('secrets').subscribe('*', anonSecrets.push);
+    await admin.collection('secrets').subscribe('*', adminSecrets.push);
+    await pb.collection('notes').create({ text: 'hidden', public: false });
+    await pb.collection('notes').create({ text: 'shown', public: true });
+    await admin.collection('secrets').create({ value: 'psst' });
+    await anonNotes.waitFor(1);
+    await adminSecrets.waitFor(1);
+    await new Promise((r) => setTimeout(r, 300));
+    assert.deepEqual(anonNotes.events.map((e) => e.record.text), ['shown']);
+    assert.equal(anonSecrets.events.length, 0, 'a superusers-only collection sends nothing to others');
+    assert.equal(adminSecrets.events[0].record.value, 'psst');
+    await pb.collection('notes').unsubscribe();
+    await pb.collection('secrets').unsubscribe();
+    await admin.collection('secrets').unsubscribe();
+  });
+
+  test('@schema subscribers receive the new JSON Schema and version when a collection changes', T, async () => {
+    const changes = collector();
+    await admin.realtime.subscribe('@schema', changes.push);
+    const r = await control(srv, token, 'PATCH', '/sites/rt.test/collections/posts', {
+      fields: [{ name: 'title', type: 'text' }, { name: 'body', type: 'text', max: 10 }],
+    });
+    assert.equal(r.status, 200, r.text);
+    await changes.waitFor(1);
+    const e = changes.events[0];
+    assert.equal(e.action, 'update');
+    assert.equal(e.collection, 'posts');
+    assert.equal(e.schemaVersion, r.json.schemaVersion);
+    assert.equal(e.schema.properties.body.maxLength, 10);
+    await admin.realtime.unsubscribe('@schema');
+  });
+
+  test('many idle subscribers, and the SDK reconnects after the server restarts', { timeout: 90000 }, async () => {
+    const clients = [];
+    for (let i = 0; i < 50; i++) {
+      const c = new PocketBase(srv.url);
+      c.autoCancellation(false);
+      await c.collection('posts').subscribe('*', () => {});
+      clients.push(c);
+    }
+    const got = collector();
+    await pb.collection('posts').subscribe('*', got.push);
+    await pb.collection('posts').create({ title: 'to 51' });
+    await got.waitFor(1);
+    for (const c of clients) await c.realtime.unsubscribe();
+
+    const port = srv.port;
+    await srv.stop('SIGKILL');
+    srv = await startHearth({ args: ['--workers', '2'], dataDir: srv.dataDir, http: `127.0.0.1:${port}` });
+    // The SDK reconnects by itself and resubscribes; then events flow again.
+    const deadline = Date.now() + 20000;
+    let n = got.events.length;
+    while (got.events.length === n && Date.now() < deadline) {
+      await pb.collection('posts').create({ title: 'after restart' }).catch(() => {});
+      await new Promise((r) => setTimeout(r, 500));
+    }
+    assert.ok(got.events.length > n, 'no event after the restart');
+    assert.equal(got.events.at(-1).record.title, 'after restart');
+    await pb.collection('posts').unsubscribe();
+  });
+});

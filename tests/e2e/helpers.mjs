@@ -116,11 +116,11 @@ export function runHearth(args, { env = {}, timeoutMs = 10000, cwd } = {}) {
  * Returns {port, url, proc, dataDir, configPath, listening, stderrLines(),
  *          logs(), waitForLog(pred, ms), stop(signal), waitExit(ms)}.
  */
-export async function startHearth({ args = [], env = {}, root, config, dataDir, readyTimeoutMs = 10000 } = {}) {
+export async function startHearth({ args = [], env = {}, root, config, dataDir, readyTimeoutMs = 10000, http = '127.0.0.1:0' } = {}) {
   const tmp = await makeTempDir();
   const data = dataDir ?? path.join(tmp, 'data');
   let configPath;
-  const fullArgs = ['serve', '--http', '127.0.0.1:0', '--data', data];
+  const fullArgs = ['serve', '--http', http, '--data', data];
   if (root !== undefined) fullArgs.push('--root', root);
   if (config !== undefined) {
     configPath = path.join(tmp, 'hearth.toml');

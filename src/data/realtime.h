@@ -1,0 +1,69 @@
+#pragma once
+// Realtime: one app's server-sent-event clients, PocketBase's protocol.
+//
+//   GET  /api/realtime   opens a stream; the first event is PB_CONNECT with
+//                        the client's id
+//   POST /api/realtime   {clientId, subscriptions:[...]} replaces its topics:
+//                        "posts/*", "posts/RECORD_ID" (anything after '?' is
+//                        kept in the event name but not used for matching),
+//                        "@schema" (collection changes)
+//
+// Events come from the write path: after a commit, the app's writer thread
+// publishes what changed ({action, record}); each client gets it under the
+// exact topic string it subscribed with, if the collection's rules let it see
+// the record (list rule for "/*", view rule for "/ID"; superusers see all).
+//
+// Memory: a client holds only the events its connection has not yet taken;
+// past kMaxPending bytes (a reader that stopped reading) it is dropped and its
+// stream ends. An idle client costs its connection and this small struct.
+#include <nlohmann/json.hpp>
+
+#include <functional>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <vector>
+
+namespace hearth::data {
+
+class Realtime {
+ public:
+  static constexpr size_t kMaxPending = 1 << 20;
+  static constexpr size_t kMaxClients = 20000;
+  static constexpr size_t kMaxTopics = 1000;
+
+  struct Client {
+    std::string id;
+    std::function<void()> wake;  // drives the client's connection (any thread)
+    std::mutex mu;
+    std::string pending;  // events not yet taken by the connection
+    bool dropped = false;
+    bool superuser = false;
+    std::vector<std::string> topics;
+  };
+
+  // A new client (null when there are kMaxClients already). Its PB_CONNECT
+  // event is already pending.
+  std::shared_ptr<Client> Connect(std::function<void()> wake);
+  void Disconnect(const std::string& id);
+  // Replaces client `id`'s topics; false if there is no such client.
+  bool Subscribe(const std::string& id, std::vector<std::string> topics, bool superuser);
+
+  // A committed record change. `list_ok`/`view_ok`: whether the list/view
+  // rule lets a request that is not a superuser's see the record.
+  void PublishRecord(const std::string& collection, const std::string& action, const nlohmann::json& record,
+                     bool list_ok, bool view_ok);
+  // A committed collection change, to "@schema" subscribers (superusers only).
+  void PublishSchema(const nlohmann::json& change);
+
+  size_t clients() const;
+
+ private:
+  void Send(Client& c, const std::string& topic, const std::string& data);
+
+  mutable std::mutex mu_;
+  std::map<std::string, std::shared_ptr<Client>> clients_;
+};
+
+}  // namespace hearth::data
