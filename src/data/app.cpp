@@ -21,6 +21,10 @@ const std::vector<store::Migration>& AppMigrations() {
           definition TEXT NOT NULL            -- CollectionJson()
         );
       )sql"},
+      {2, R"sql(
+        -- Signs auth tokens (with each record's tokenKey). Never leaves the file.
+        INSERT INTO _meta(key, value) VALUES ('token_secret', lower(hex(randomblob(32))));
+      )sql"},
   };
   return kMigrations;
 }
@@ -55,6 +59,7 @@ Result<std::shared_ptr<Schema>> LoadSchema(store::Connection& c) {
     shell.name = std::string(q->Text(1));
     auto def = nlohmann::json::parse(q->Text(2), nullptr, false);
     if (def.is_discarded()) return Error{"collection " + shell.name + ": stored definition is not JSON"};
+    if (def.contains("type") && def["type"].is_string()) shell.type = def["type"].get<std::string>();
     stored.emplace_back(std::move(shell), std::move(def));
   }
   if (!st.ok()) return st.error();
@@ -80,6 +85,11 @@ Result<std::unique_ptr<App>> App::Open(const std::string& path, int readers) {
   auto schema = LoadSchema(app->store_->Reader(0));
   if (!schema.ok()) return Error{path + ": " + schema.error().message};
   app->schema_ = std::move(schema).value();
+  auto secret = app->store_->Reader(0).Prepare("SELECT value FROM _meta WHERE key = 'token_secret'");
+  if (!secret.ok()) return secret.error();
+  Status st = OkStatus();
+  if (secret->Step(&st)) app->token_secret_ = std::string(secret->Text(0));
+  if (app->token_secret_.empty()) return Error{path + ": no token secret"};
   return app;
 }
 

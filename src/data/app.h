@@ -14,6 +14,7 @@
 #include <mutex>
 #include <string>
 
+#include "base/background.h"
 #include "data/realtime.h"
 #include "data/schema.h"
 #include "http/response.h"
@@ -27,6 +28,8 @@ class App {
 
   store::Store& store() { return *store_; }
   Realtime& realtime() { return realtime_; }
+  // The key auth tokens are signed with (joined with the record's tokenKey).
+  const std::string& token_secret() const { return token_secret_; }
   std::shared_ptr<const Schema> schema() const {
     std::lock_guard<std::mutex> lock(mu_);
     return schema_;
@@ -41,6 +44,7 @@ class App {
   mutable std::mutex mu_;
   std::shared_ptr<const Schema> schema_;
   Realtime realtime_;
+  std::string token_secret_;
 };
 
 // Reads every collection definition on `c` (any connection of the app).
@@ -52,8 +56,11 @@ class Apps {
   Apps(std::string dir, int readers) : dir_(std::move(dir)), readers_(readers) {}
   // The app of site `name`; null when it has none and `create` is false.
   Result<std::shared_ptr<App>> Get(const std::string& site, bool create);
+  // Slow work off the workers: password hashing and checking.
+  BackgroundQueue& background() { return background_; }
 
  private:
+  BackgroundQueue background_;
   std::string dir_;
   int readers_;
   std::mutex mu_;

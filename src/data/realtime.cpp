@@ -20,7 +20,8 @@ void Realtime::Disconnect(const std::string& id) {
   clients_.erase(id);
 }
 
-bool Realtime::Subscribe(const std::string& id, std::vector<std::string> topics, bool superuser) {
+bool Realtime::Subscribe(const std::string& id, std::vector<std::string> topics, bool superuser,
+                         nlohmann::json auth) {
   std::shared_ptr<Client> c;
   {
     std::lock_guard<std::mutex> lock(mu_);
@@ -31,7 +32,32 @@ bool Realtime::Subscribe(const std::string& id, std::vector<std::string> topics,
   std::lock_guard<std::mutex> lock(c->mu);
   c->topics = std::move(topics);
   c->superuser = superuser;
+  c->auth_key = auth.is_object() ? auth.value("collectionId", "") + "/" + auth.value("id", "") : "";
+  c->auth = std::move(auth);
   return true;
+}
+
+std::vector<nlohmann::json> Realtime::Identities(const std::string& collection) const {
+  std::vector<std::shared_ptr<Client>> all;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    for (const auto& [id, c] : clients_) all.push_back(c);
+  }
+  std::map<std::string, nlohmann::json> seen;
+  std::string prefix = collection + "/";
+  for (auto& c : all) {
+    std::lock_guard<std::mutex> lock(c->mu);
+    if (c->superuser || seen.count(c->auth_key)) continue;
+    for (const auto& t : c->topics)
+      if (t.rfind(prefix, 0) == 0) {
+        seen[c->auth_key] = c->auth;
+        break;
+      }
+    if (seen.size() >= 256) break;  // more identities than that see nothing until they resubscribe
+  }
+  std::vector<nlohmann::json> out;
+  for (auto& [k, v] : seen) out.push_back(v);
+  return out;
 }
 
 size_t Realtime::clients() const {
@@ -53,7 +79,7 @@ void Realtime::Send(Client& c, const std::string& topic, const std::string& data
 }
 
 void Realtime::PublishRecord(const std::string& collection, const std::string& action,
-                             const nlohmann::json& record, bool list_ok, bool view_ok) {
+                             const nlohmann::json& record, const Visibility& visibility) {
   std::vector<std::shared_ptr<Client>> all;
   {
     std::lock_guard<std::mutex> lock(mu_);
@@ -66,6 +92,9 @@ void Realtime::PublishRecord(const std::string& collection, const std::string& a
   std::string any = collection + "/*", one = collection + "/" + id;
   for (auto& c : all) {
     std::lock_guard<std::mutex> lock(c->mu);
+    auto vis = visibility.find(c->auth_key);
+    bool list_ok = vis != visibility.end() && vis->second.first;
+    bool view_ok = vis != visibility.end() && vis->second.second;
     for (const auto& topic : c->topics) {
       std::string_view base(topic);
       base = base.substr(0, base.find('?'));

@@ -40,20 +40,28 @@ class Realtime {
     std::string pending;  // events not yet taken by the connection
     bool dropped = false;
     bool superuser = false;
+    nlohmann::json auth;   // the signed-in record it subscribed with, or null
+    std::string auth_key;  // "collectionId/id", "" for a guest
     std::vector<std::string> topics;
   };
+  // What each identity among the subscribers may see of one record:
+  // {list rule passes, view rule passes}, by Client::auth_key.
+  using Visibility = std::map<std::string, std::pair<bool, bool>>;
 
   // A new client (null when there are kMaxClients already). Its PB_CONNECT
   // event is already pending.
   std::shared_ptr<Client> Connect(std::function<void()> wake);
   void Disconnect(const std::string& id);
   // Replaces client `id`'s topics; false if there is no such client.
-  bool Subscribe(const std::string& id, std::vector<std::string> topics, bool superuser);
+  bool Subscribe(const std::string& id, std::vector<std::string> topics, bool superuser, nlohmann::json auth);
+  // The distinct identities (null for guests) subscribed to `collection`
+  // that are not superusers: whose view of a change must be decided.
+  std::vector<nlohmann::json> Identities(const std::string& collection) const;
 
-  // A committed record change. `list_ok`/`view_ok`: whether the list/view
-  // rule lets a request that is not a superuser's see the record.
+  // A committed record change; `visibility` from Identities() (an identity
+  // not in it sees nothing).
   void PublishRecord(const std::string& collection, const std::string& action, const nlohmann::json& record,
-                     bool list_ok, bool view_ok);
+                     const Visibility& visibility);
   // A committed collection change, to "@schema" subscribers (superusers only).
   void PublishSchema(const nlohmann::json& change);
 

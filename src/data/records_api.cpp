@@ -5,6 +5,7 @@
 
 #include "base/strings.h"
 #include "data/api.h"
+#include "data/auth.h"
 
 namespace hearth::data {
 namespace {
@@ -48,14 +49,30 @@ SqlValue JsonToSql(const json& v) {
 // The columns every query reads, in the order RowJson expects them.
 std::string SelectColumns(const Collection& c, const std::string& alias) {
   std::string cols = alias + ".\"id\", " + alias + ".\"created\", " + alias + ".\"updated\"";
+  if (c.IsAuth())
+    cols += ", " + alias + ".\"email\", " + alias + ".\"emailVisibility\", " + alias + ".\"verified\"";
   for (const auto& f : c.fields) cols += ", " + alias + "." + QuoteIdent(f.name);
   return cols;
 }
 
-json RowJson(const Collection& c, const store::Statement& st) {
+// Who is looking: an auth collection's email is shown to superusers, to the
+// record itself, and to everyone when its emailVisibility is on.
+struct Viewer {
+  bool superuser = false;
+  std::string auth_id;  // "" for a guest
+};
+
+json RowJson(const Collection& c, const store::Statement& st, const Viewer& v = Viewer{true, ""}) {
   json r = {{"collectionId", c.id}, {"collectionName", c.name}, {"id", std::string(st.Text(0))},
             {"created", std::string(st.Text(1))}, {"updated", std::string(st.Text(2))}};
   int col = 3;
+  if (c.IsAuth()) {
+    bool visible = st.Int(4) != 0;
+    if (v.superuser || visible || (!v.auth_id.empty() && v.auth_id == st.Text(0))) r["email"] = std::string(st.Text(3));
+    r["emailVisibility"] = visible;
+    r["verified"] = st.Int(5) != 0;
+    col = 6;
+  }
   for (const auto& f : c.fields) {
     int i = col++;
     if (f.Multi()) {
@@ -84,7 +101,8 @@ json RowJson(const Collection& c, const store::Statement& st) {
 
 // How filter paths become SQL for collection `c` under table alias `alias`:
 // its own columns, and through single relations the target's ("author.name").
-FilterContext MakeContext(const Schema& schema, const Collection& c, const std::string& alias, const json* body) {
+FilterContext MakeContext(const Schema& schema, const Collection& c, const std::string& alias, const json* body,
+                          const json* auth = nullptr) {
   FilterContext ctx;
   ctx.now = NowDate();
   ctx.field = [&schema, &c, alias](std::string_view path, bool* multi) -> Result<std::string> {
@@ -96,7 +114,8 @@ FilterContext MakeContext(const Schema& schema, const Collection& c, const std::
       size_t dot = path.find('.');
       std::string_view head = path.substr(0, dot);
       bool last = dot == std::string_view::npos;
-      if (head == "id" || head == "created" || head == "updated") {
+      if (head == "id" || head == "created" || head == "updated" ||
+          (col->IsAuth() && (head == "email" || head == "emailVisibility" || head == "verified"))) {
         if (!last) return Error{"filter: " + std::string(head) + " has no fields"};
         return prefix + expr_alias + "." + QuoteIdent(head) + suffix;
       }
@@ -120,7 +139,10 @@ FilterContext MakeContext(const Schema& schema, const Collection& c, const std::
       path.remove_prefix(dot + 1);
     }
   };
-  ctx.auth = [](std::string_view) -> SqlValue { return nullptr; };  // no auth collections yet
+  ctx.auth = [auth](std::string_view name) -> SqlValue {
+    if (!auth || !auth->is_object() || !auth->contains(name)) return nullptr;
+    return JsonToSql((*auth)[std::string(name)]);
+  };
   ctx.body = [body](std::string_view name) -> SqlValue {
     if (!body || !body->is_object() || !body->contains(name)) return nullptr;
     return JsonToSql((*body)[std::string(name)]);
@@ -166,7 +188,8 @@ json PickFields(json record, std::string_view fields) {
 // expand=rel1,rel2: the related records (one level), under "expand", each
 // only if the target's view rule lets this request see it.
 Status Expand(store::Connection& rd, const Schema& schema, const Collection& c, std::string_view expand,
-              bool superuser, json* items) {
+              bool superuser, const json* auth, json* items) {
+  Viewer viewer{superuser, auth && auth->is_object() ? auth->value("id", "") : ""};
   while (!expand.empty()) {
     size_t comma = expand.find(',');
     std::string name(TrimOws(expand.substr(0, comma)));
@@ -177,7 +200,7 @@ Status Expand(store::Connection& rd, const Schema& schema, const Collection& c, 
     const Collection* target = schema.Find(f->collection);
     if (!target) continue;
     std::vector<SqlValue> params;
-    FilterContext ctx = MakeContext(schema, *target, "r", nullptr);
+    FilterContext ctx = MakeContext(schema, *target, "r", nullptr, auth);
     bool denied = false;
     std::string rule;
     if (!superuser) {
@@ -204,7 +227,7 @@ Status Expand(store::Connection& rd, const Schema& schema, const Collection& c, 
         BindAll(*st, params);
         st->Bind(static_cast<int>(params.size()) + 1, std::string_view(id));
         Status s = OkStatus();
-        if (st->Step(&s)) found.push_back(RowJson(*target, *st));
+        if (st->Step(&s)) found.push_back(RowJson(*target, *st, viewer));
         if (!s.ok()) return s;
       }
       st->Reset();
@@ -223,11 +246,14 @@ struct Ctx {
   std::shared_ptr<const Schema> schema;
   const Collection* c;
   bool superuser;
+  json auth = nullptr;  // the signed-in record of an auth collection, if any
+  std::string auth_token_key;
+  Viewer viewer() const { return Viewer{superuser, auth.is_object() ? auth.value("id", "") : ""}; }
 };
 
 void List(Ctx& x, Request& req, Response& res, const Query& q) {
   std::vector<SqlValue> params;
-  FilterContext ctx = MakeContext(*x.schema, *x.c, "r", nullptr);
+  FilterContext ctx = MakeContext(*x.schema, *x.c, "r", nullptr, &x.auth);
   std::vector<std::string> where;
   if (!x.superuser) {
     bool denied = false;
@@ -293,11 +319,12 @@ void List(Ctx& x, Request& req, Response& res, const Query& q) {
   st->Bind(static_cast<int>(params.size()) + 2, static_cast<int64_t>((page - 1) * per_page));
   json items = json::array();
   Status s = OkStatus();
-  while (st->Step(&s)) items.push_back(RowJson(*x.c, *st));
+  while (st->Step(&s)) items.push_back(RowJson(*x.c, *st, x.viewer()));
   st->Reset();
   if (!s.ok()) return PbError(res, 400, "Something went wrong while processing your request: " + s.error().message);
   if (std::string_view e = q.Get("expand"); !e.empty())
-    if (Status ex = Expand(rd, *x.schema, *x.c, e, x.superuser, &items); !ex.ok()) return PbError(res, 400, ex.error().message);
+    if (Status ex = Expand(rd, *x.schema, *x.c, e, x.superuser, &x.auth, &items); !ex.ok())
+      return PbError(res, 400, ex.error().message);
   if (std::string_view f = q.Get("fields"); !f.empty())
     for (auto& item : items) item = PickFields(item, f);
   int64_t total_pages = skip_total ? -1 : (total + static_cast<int64_t>(per_page) - 1) / static_cast<int64_t>(per_page);
@@ -310,7 +337,7 @@ void List(Ctx& x, Request& req, Response& res, const Query& q) {
 Result<std::optional<json>> FetchOne(const Ctx& x, store::Connection& c, std::string_view id,
                                      const std::optional<std::string>& rule, const json* body, bool* denied) {
   std::vector<SqlValue> params{std::string(id)};
-  FilterContext ctx = MakeContext(*x.schema, *x.c, "r", body);
+  FilterContext ctx = MakeContext(*x.schema, *x.c, "r", body, &x.auth);
   std::string sql = "SELECT " + SelectColumns(*x.c, "r") + " FROM " + QuoteIdent(x.c->name) + " AS r WHERE r.\"id\" = ?";
   *denied = false;
   if (!x.superuser) {
@@ -324,7 +351,7 @@ Result<std::optional<json>> FetchOne(const Ctx& x, store::Connection& c, std::st
   BindAll(*st, params);
   Status s = OkStatus();
   std::optional<json> out;
-  if (st->Step(&s)) out = RowJson(*x.c, *st);
+  if (st->Step(&s)) out = RowJson(*x.c, *st, x.viewer());
   st->Reset();
   if (!s.ok()) return s.error();
   return out;
@@ -336,27 +363,33 @@ struct WriteOutcome {
   // The realtime event this write makes once committed ("" for none).
   std::string event;
   json record;
-  bool list_ok = false, view_ok = false;
+  Realtime::Visibility visibility;
 };
 
 // Whether a request that is not a superuser's may see record `id` under `rule`
 // (for realtime events; run inside the write, before a delete).
-bool VisibleToAnyone(const Ctx& x, store::Connection& c, const std::string& id, const std::optional<std::string>& rule) {
+bool VisibleTo(const Ctx& x, const json& auth, store::Connection& c, const std::string& id,
+               const std::optional<std::string>& rule) {
   if (!rule) return false;
   if (rule->empty()) return true;
-  Ctx anon = x;
-  anon.superuser = false;
+  Ctx viewer = x;
+  viewer.superuser = false;
+  viewer.auth = auth;
   bool denied = false;
-  auto r = FetchOne(anon, c, id, rule, nullptr, &denied);
+  auto r = FetchOne(viewer, c, id, rule, nullptr, &denied);
   return r.ok() && r->has_value();
 }
 
+// Decides, inside the write, which subscribers may see this change: once per
+// distinct identity subscribed to the collection (guests are one).
 void SetEvent(WriteOutcome* o, const Ctx& x, store::Connection& c, const char* action, const std::string& id,
               const json& record) {
   o->event = action;
   o->record = record;
-  o->list_ok = VisibleToAnyone(x, c, id, x.c->list_rule);
-  o->view_ok = VisibleToAnyone(x, c, id, x.c->view_rule);
+  for (const json& auth : x.app->realtime().Identities(x.c->name)) {
+    std::string key = auth.is_object() ? auth.value("collectionId", "") + "/" + auth.value("id", "") : "";
+    o->visibility[key] = {VisibleTo(x, auth, c, id, x.c->list_rule), VisibleTo(x, auth, c, id, x.c->view_rule)};
+  }
 }
 
 // Checks that every relation value names an existing record.
@@ -386,14 +419,16 @@ Status CheckRelations(store::Connection& c, const Schema& schema, const Collecti
 }
 
 
-void Write(Ctx& x, Response& res, std::function<Status(store::Connection&, WriteOutcome*)> fn) {
-  auto reply = res.Defer();
+using WriteFn = std::function<Status(store::Connection&, WriteOutcome*)>;
+
+// Runs `fn` on the app's writer thread; `reply` is finished once it has
+// committed, and its realtime event (if any) published.
+void WriteWith(std::shared_ptr<App> app, std::string collection, std::shared_ptr<Reply> reply, WriteFn fn) {
   auto out = std::make_shared<WriteOutcome>();
-  x.app->store().SubmitWrite([fn = std::move(fn), out](store::Connection& c) { return fn(c, out.get()); },
-                             [reply, out, app = x.app, collection = x.c->name](const Status& st) {
+  app->store().SubmitWrite([fn = std::move(fn), out](store::Connection& c) { return fn(c, out.get()); },
+                             [reply, out, app, collection](const Status& st) {
                                if (st.ok() && !out->event.empty())
-                                 app->realtime().PublishRecord(collection, out->event, out->record, out->list_ok,
-                                                               out->view_ok);
+                                 app->realtime().PublishRecord(collection, out->event, out->record, out->visibility);
                                WriteOutcome o = *out;
                                if (!st.ok() && o.status < 400) {
                                  o.status = 400;
@@ -409,6 +444,8 @@ void Write(Ctx& x, Response& res, std::function<Status(store::Connection&, Write
                                });
                              });
 }
+
+void Write(Ctx& x, Response& res, WriteFn fn) { WriteWith(x.app, x.c->name, res.Defer(), std::move(fn)); }
 
 Status Refuse(WriteOutcome* o, int status, const std::string& message, json data = json::object()) {
   o->status = status;
@@ -428,12 +465,14 @@ void CreateOrUpdate(Ctx& x, Request& req, Response& res, std::string_view id) {
   json errors = json::object();
   auto values = CheckRecord(*x.c, body, create, &errors);
   if (!values.ok()) return PbError(res, 400, values.error().message);
+  if (x.c->IsAuth() && !x.superuser && body.contains("verified"))
+    errors["verified"] = {{"code", "validation_values_mismatch"}, {"message", "Only superusers can change this."}};
   if (!errors.empty()) return PbError(res, 400, failed, errors);
   auto shared = std::make_shared<std::pair<json, std::vector<std::pair<std::string, SqlValue>>>>(
       std::move(body), std::move(values).value());
   Ctx copy = x;
   std::string record_id(id);
-  Write(x, res, [copy, shared, create, record_id, failed](store::Connection& c, WriteOutcome* o) mutable -> Status {
+  WriteFn fn = [copy, shared, create, record_id, failed](store::Connection& c, WriteOutcome* o) mutable -> Status {
     Ctx& w = copy;
     const json& body = shared->first;
     auto& vals = shared->second;
@@ -461,8 +500,10 @@ void CreateOrUpdate(Ctx& x, Request& req, Response& res, std::string_view id) {
       for (const auto& [k, v] : vals)
         if (k != "id") BindValue(*st, ++n, v);
       if (Status s = st->Run(); !s.ok()) {
-        if (s.error().message.find("UNIQUE") != std::string::npos)
-          return Refuse(o, 400, failed, {{"id", {{"code", "validation_not_unique"}, {"message", "Value must be unique."}}}});
+        if (s.error().message.find("UNIQUE") != std::string::npos) {
+          const char* field = s.error().message.find(".email") != std::string::npos ? "email" : "id";
+          return Refuse(o, 400, failed, {{field, {{"code", "validation_not_unique"}, {"message", "Value must be unique."}}}});
+        }
         return s;
       }
       // The create rule is checked against the record as it would be stored.
@@ -485,7 +526,11 @@ void CreateOrUpdate(Ctx& x, Request& req, Response& res, std::string_view id) {
     n = 1;
     for (const auto& [k, v] : vals) BindValue(*st, ++n, v);
     st->Bind(n + 1, std::string_view(rid));
-    if (Status s = st->Run(); !s.ok()) return s;
+    if (Status s = st->Run(); !s.ok()) {
+      if (s.error().message.find("UNIQUE") != std::string::npos)
+        return Refuse(o, 400, failed, {{"email", {{"code", "validation_not_unique"}, {"message", "Value must be unique."}}}});
+      return s;
+    }
     Ctx su = w;
     su.superuser = true;
     auto after = FetchOne(su, c, rid, std::nullopt, nullptr, &denied);
@@ -493,6 +538,18 @@ void CreateOrUpdate(Ctx& x, Request& req, Response& res, std::string_view id) {
     o->body = after->value_or(json::object());
     SetEvent(o, w, c, "update", rid, o->body);
     return OkStatus();
+  };
+  auto reply = res.Defer();
+  bool has_password = false;
+  for (const auto& [k, v] : shared->second) has_password |= k == "password";
+  if (!has_password) return WriteWith(x.app, x.c->name, reply, std::move(fn));
+  // A new password: hashed off the worker (argon2id takes tens of
+  // milliseconds), with a new tokenKey that ends the record's older tokens.
+  x.apps->background().Post([shared, app = x.app, name = x.c->name, reply, fn = std::move(fn)]() mutable {
+    for (auto& [k, v] : shared->second)
+      if (k == "password") v = HashPassword(std::get<std::string>(v));
+    shared->second.emplace_back("tokenKey", RandomKey());
+    WriteWith(app, name, reply, std::move(fn));
   });
 }
 
@@ -511,6 +568,76 @@ void Delete(Ctx& x, Response& res, std::string_view id) {
     if (Status s = st->Bind(1, std::string_view(rid)).Run(); !s.ok()) return s;
     o->status = 204;
     return OkStatus();
+  });
+}
+
+constexpr int64_t kTokenSeconds = 7 * 24 * 3600;
+
+std::string IssueToken(const App& app, const Collection& c, const std::string& id, const std::string& token_key) {
+  json payload = {{"id", id}, {"collectionId", c.id}, {"type", "auth"}, {"refreshable", true},
+                  {"exp", static_cast<int64_t>(time(nullptr)) + kTokenSeconds}};
+  return MakeJwt(payload, app.token_secret() + token_key);
+}
+
+// Reads the record `where` names (by id or email) from an auth collection,
+// with its password hash and tokenKey (the last two columns).
+struct AuthRow {
+  json record;
+  std::string password_hash, token_key;
+};
+std::optional<AuthRow> ReadAuthRow(store::Connection& rd, const Collection& c, const char* where, std::string_view value) {
+  auto st = rd.Cached("SELECT " + SelectColumns(c, "r") + ", r.\"password\", r.\"tokenKey\" FROM " + QuoteIdent(c.name) +
+                      " AS r WHERE r." + where + " = ?1");
+  if (!st.ok()) return std::nullopt;
+  st->Bind(1, value);
+  Status s = OkStatus();
+  std::optional<AuthRow> out;
+  if (st->Step(&s)) {
+    int n = st->Columns();
+    out = AuthRow{RowJson(c, *st), std::string(st->Text(n - 2)), std::string(st->Text(n - 1))};
+  }
+  st->Reset();
+  return out;
+}
+
+// The signed-in record behind an Authorization value: a token (with or
+// without "Bearer ") of one of this app's auth collections, signed with the
+// app's secret and the record's current tokenKey, not expired. A bad token
+// is a guest, as in PocketBase.
+void ResolveAuth(Ctx& x, store::Connection& rd, std::string_view authorization) {
+  std::string_view token = TrimOws(authorization);
+  if (token.size() > 7 && EqualsIgnoreCase(token.substr(0, 7), "bearer ")) token = TrimOws(token.substr(7));
+  auto payload = PeekJwt(token);
+  if (!payload || payload->value("type", "") != "auth" || !(*payload)["id"].is_string() ||
+      !(*payload)["collectionId"].is_string())
+    return;
+  const Collection* c = nullptr;
+  for (const auto& [n, col] : x.schema->collections)
+    if (col.id == (*payload)["collectionId"].get<std::string>() && col.IsAuth()) c = &col;
+  if (!c) return;
+  auto row = ReadAuthRow(rd, *c, "\"id\"", (*payload)["id"].get<std::string>());
+  if (!row || !CheckJwt(token, x.app->token_secret() + row->token_key, time(nullptr))) return;
+  x.auth = std::move(row->record);
+  x.auth_token_key = std::move(row->token_key);
+}
+
+void AuthWithPassword(Ctx& x, Request& req, Response& res, store::Connection& rd) {
+  json body = json::parse(req.body, nullptr, false);
+  if (body.is_discarded() || !body.is_object() || !body["identity"].is_string() || !body["password"].is_string())
+    return PbError(res, 400, "Failed to authenticate.",
+                   {{"identity", {{"code", "validation_required"}, {"message", "Cannot be blank."}}}});
+  auto row = ReadAuthRow(rd, *x.c, "\"email\"", body["identity"].get<std::string>());
+  auto reply = res.Defer();
+  x.apps->background().Post([row, password = body["password"].get<std::string>(), reply, app = x.app,
+                             schema = x.schema, c = x.c]() {
+    // An unknown identity costs the same time as a wrong password.
+    bool ok = row ? VerifyPassword(row->password_hash, password) : (HashPassword(password), false);
+    if (!ok)
+      return reply->Finish([](Response& r) { PbError(r, 400, "Failed to authenticate."); });
+    json out = {{"token", IssueToken(*app, *c, row->record["id"].get<std::string>(), row->token_key)},
+                {"record", row->record}};
+    (void)schema;
+    reply->Finish([out](Response& r) { PbJson(r, 200, out); });
   });
 }
 
@@ -586,7 +713,9 @@ bool ServeAppApi(Apps* apps, const DataOptions& options, int reader, const std::
     }
     std::string_view auth = req.Header("Authorization");
     bool su = !auth.empty() && options.is_superuser && options.is_superuser(reader, auth);
-    if (!rt.Subscribe(body["clientId"].get<std::string>(), std::move(topics), su)) {
+    Ctx who{apps, &options, reader, *got, (*got)->schema(), nullptr, su, nullptr, ""};
+    if (!su && !auth.empty()) ResolveAuth(who, (*got)->store().Reader(reader), auth);
+    if (!rt.Subscribe(body["clientId"].get<std::string>(), std::move(topics), su, who.auth)) {
       PbError(res, 404, "Missing or invalid client id.");
       return true;
     }
@@ -597,11 +726,12 @@ bool ServeAppApi(Apps* apps, const DataOptions& options, int reader, const std::
     PbJson(res, 200, {{"code", 200}, {"message", "API is healthy."}, {"data", json::object()}});
     return true;
   }
-  if (seg.size() < 4 || seg[1] != "collections" || (seg[3] != "records" && seg[3] != "schema") || seg.size() > 5) {
+  if (seg.size() < 4 || seg[1] != "collections" || seg.size() > 5 ||
+      (seg[3] != "records" && seg[3] != "schema" && seg[3] != "auth-with-password" && seg[3] != "auth-refresh")) {
     PbError(res, 404, kNotFound);
     return true;
   }
-  Ctx x{apps, &options, reader, *got, (*got)->schema(), nullptr, false};
+  Ctx x{apps, &options, reader, *got, (*got)->schema(), nullptr, false, nullptr, ""};
   x.c = x.schema->Find(seg[2]);
   if (!x.c) {
     // PocketBase also accepts a collection's id.
@@ -614,9 +744,25 @@ bool ServeAppApi(Apps* apps, const DataOptions& options, int reader, const std::
   }
   std::string_view auth = req.Header("Authorization");
   x.superuser = !auth.empty() && options.is_superuser && options.is_superuser(reader, auth);
+  if (!x.superuser && !auth.empty()) ResolveAuth(x, x.app->store().Reader(reader), auth);
   Query q;
   if (!ParseQueryString(req.query, &q.params)) {
     PbError(res, 400, "The query string is not valid.");
+    return true;
+  }
+  if (seg[3] == "auth-with-password" || seg[3] == "auth-refresh") {
+    if (seg.size() != 4 || m != Method::kPost) {
+      PbError(res, 405, "Use POST.");
+    } else if (!x.c->IsAuth()) {
+      PbError(res, 400, "The collection is not an auth collection.");
+    } else if (seg[3] == "auth-with-password") {
+      AuthWithPassword(x, req, res, x.app->store().Reader(reader));
+    } else if (!x.auth.is_object() || x.auth.value("collectionId", "") != x.c->id) {
+      PbError(res, 401, "The request requires valid record authorization token.");
+    } else {
+      PbJson(res, 200, {{"token", IssueToken(*x.app, *x.c, x.auth["id"].get<std::string>(), x.auth_token_key)},
+                        {"record", x.auth}});
+    }
     return true;
   }
   if (seg[3] == "schema") {
@@ -645,7 +791,8 @@ bool ServeAppApi(Apps* apps, const DataOptions& options, int reader, const std::
     else {
       json items = json::array({**one});
       if (std::string_view e = q.Get("expand"); !e.empty())
-        if (Status ex = Expand(x.app->store().Reader(reader), *x.schema, *x.c, e, x.superuser, &items); !ex.ok()) {
+        if (Status ex = Expand(x.app->store().Reader(reader), *x.schema, *x.c, e, x.superuser, &x.auth, &items);
+            !ex.ok()) {
           PbError(res, 400, ex.error().message);
           return true;
         }

@@ -22,6 +22,8 @@ constexpr size_t kMaxRuleLength = 4096;
 
 const std::set<std::string, std::less<>> kSystemFields = {"id", "created", "updated", "collectionId",
                                                           "collectionName", "expand"};
+const std::set<std::string, std::less<>> kAuthFields = {"email", "emailVisibility", "verified", "password",
+                                                        "tokenKey", "passwordConfirm", "oldPassword"};
 
 struct TypeName {
   FieldType type;
@@ -226,8 +228,8 @@ Result<Collection> ParseCollection(const json& body, const Schema& schema, const
   if (body.contains("type")) {
     if (!body["type"].is_string()) return Error{"type must be a string"};
     std::string type = body["type"].get<std::string>();
-    if (type == "auth") return Error{"auth collections are not supported yet"};
-    if (type != "base") return Error{"type must be \"base\""};
+    if (type != "base" && type != "auth") return Error{"type must be \"base\" or \"auth\""};
+    if (existing && type != existing->type) return Error{"a collection's type cannot change"};
     c.type = type;
   }
   if (!existing) c.id = "pbc_" + RandomChars(11);
@@ -249,10 +251,12 @@ Result<Collection> ParseCollection(const json& body, const Schema& schema, const
       f.name = fj["name"].get<std::string>();
       if (!IsIdentifier(f.name))
         return Error{"field name \"" + f.name + "\" must start with a letter and hold only letters, digits and _"};
-      if (kSystemFields.count(f.name)) {
-        // PocketBase lists id/created/updated among the fields: accept them as they are.
+      if (kSystemFields.count(f.name) || (c.IsAuth() && kAuthFields.count(f.name))) {
+        // PocketBase lists id/created/updated (and an auth collection's own
+        // fields) among the fields: accept them as they are.
         continue;
       }
+      if (kAuthFields.count(f.name)) return Error{"field name " + f.name + " is kept for auth collections"};
       std::string lf;
       for (char ch : f.name) lf.push_back(static_cast<char>(tolower(static_cast<unsigned char>(ch))));
       if (!seen.insert(lf).second) return Error{"field " + f.name + " appears twice"};
@@ -340,6 +344,13 @@ json CollectionJson(const Collection& c) {
     if (f.type == FieldType::kRelation) fj["collection"] = f.collection;
     fields.push_back(fj);
   }
+  if (c.IsAuth()) {
+    fields.push_back({{"name", "email"}, {"type", "email"}, {"system", true}, {"required", true}});
+    fields.push_back({{"name", "emailVisibility"}, {"type", "bool"}, {"system", true}});
+    fields.push_back({{"name", "verified"}, {"type", "bool"}, {"system", true}});
+    fields.push_back({{"name", "password"}, {"type", "password"}, {"system", true}, {"hidden", true}});
+    fields.push_back({{"name", "tokenKey"}, {"type", "text"}, {"system", true}, {"hidden", true}});
+  }
   fields.push_back({{"name", "created"}, {"type", "autodate"}, {"system", true}});
   fields.push_back({{"name", "updated"}, {"type", "autodate"}, {"system", true}});
   auto rule = [](const std::optional<std::string>& r) { return r ? json(*r) : json(nullptr); };
@@ -364,6 +375,14 @@ json JsonSchema(const Collection& c, int64_t schema_version) {
       {"updated", {{"type", "string"}, {"format", "date-time"}, {"readOnly", true}}},
   };
   json required = json::array();
+  if (c.IsAuth()) {
+    props["email"] = {{"type", "string"}, {"format", "email"}};
+    props["emailVisibility"] = {{"type", "boolean"}};
+    props["verified"] = {{"type", "boolean"}};
+    props["password"] = {{"type", "string"}, {"minLength", 8}, {"writeOnly", true}};
+    props["passwordConfirm"] = {{"type", "string"}, {"writeOnly", true}};
+    required.push_back("email");
+  }
   for (const auto& f : c.fields) {
     json p;
     switch (f.type) {
@@ -427,8 +446,16 @@ std::string CreateTableSql(const Collection& c) {
   std::string sql = "CREATE TABLE " + QuoteIdent(c.name) +
                     " (\"id\" TEXT PRIMARY KEY NOT NULL, \"created\" TEXT NOT NULL DEFAULT '', "
                     "\"updated\" TEXT NOT NULL DEFAULT ''";
+  if (c.IsAuth())
+    sql += ", \"email\" TEXT NOT NULL DEFAULT '', \"emailVisibility\" BOOLEAN NOT NULL DEFAULT FALSE, "
+           "\"verified\" BOOLEAN NOT NULL DEFAULT FALSE, \"password\" TEXT NOT NULL DEFAULT '', "
+           "\"tokenKey\" TEXT NOT NULL DEFAULT ''";
   for (const auto& f : c.fields) sql += ", " + ColumnSql(f);
-  return sql + ")";
+  sql += ")";
+  if (c.IsAuth())
+    sql += "; CREATE UNIQUE INDEX " + QuoteIdent("_" + c.id + "_email") + " ON " + QuoteIdent(c.name) +
+           " (\"email\") WHERE \"email\" != ''";
+  return sql;
 }
 
 Result<std::vector<std::string>> AlterTableSql(const Collection& before, const Collection& after) {
@@ -452,6 +479,28 @@ Result<std::vector<std::pair<std::string, SqlValue>>> CheckRecord(const Collecti
   if (!body.is_object()) return Error{"the body must be a JSON object"};
   for (auto it = body.begin(); it != body.end(); ++it) {
     const std::string& key = it.key();
+    if (c.IsAuth() && kAuthFields.count(key)) {
+      const json& v = *it;
+      if (key == "email") {
+        if (!v.is_string() || !LooksLikeEmail(v.get<std::string>()))
+          AddError(errors, key, "validation_invalid_email", "Must be a valid email address.");
+        else
+          out.emplace_back(key, v.get<std::string>());
+      } else if (key == "emailVisibility" || key == "verified") {
+        if (!v.is_boolean()) AddError(errors, key, "validation_invalid_value", "Must be true or false.");
+        else out.emplace_back(key, static_cast<int64_t>(v.get<bool>()));
+      } else if (key == "password") {
+        if (!v.is_string() || v.get<std::string>().size() < 8 || v.get<std::string>().size() > 256)
+          AddError(errors, key, "validation_length_out_of_range", "Must be between 8 and 256 characters.");
+        else if (!body.contains("passwordConfirm") || body["passwordConfirm"] != v)
+          AddError(errors, "passwordConfirm", "validation_values_mismatch", "Values don't match.");
+        else
+          out.emplace_back(key, v.get<std::string>());
+      } else if (key == "tokenKey") {
+        AddError(errors, key, "validation_unknown_field", "Unknown field.");
+      }
+      continue;  // passwordConfirm, oldPassword: read with password
+    }
     if (kSystemFields.count(key)) {
       if (key == "id" && create && !it->is_null()) {
         if (!it->is_string() || !IsRecordId(it->get<std::string>()))
@@ -570,6 +619,12 @@ Result<std::vector<std::pair<std::string, SqlValue>>> CheckRecord(const Collecti
     }
     if (blank && f->required && !errors->contains(key))
       AddError(errors, key, "validation_required", "Cannot be blank.");
+  }
+  if (create && c.IsAuth()) {
+    if (!body.contains("email") && !errors->contains("email"))
+      AddError(errors, "email", "validation_required", "Cannot be blank.");
+    if (!body.contains("password") && !errors->contains("password"))
+      AddError(errors, "password", "validation_required", "Cannot be blank.");
   }
   if (create)
     for (const auto& f : c.fields)

@@ -44,6 +44,10 @@ struct Collection {
   // Rules: nullopt = superusers only; "" = everyone; else a filter.
   std::optional<std::string> list_rule, view_rule, create_rule, update_rule, delete_rule;
   const Field* Find(std::string_view field_name) const;
+  // An auth collection's records sign in: they also have email,
+  // emailVisibility, verified, password (an argon2id hash, never shown) and
+  // tokenKey (never shown; a new one ends every earlier token).
+  bool IsAuth() const { return type == "auth"; }
 };
 
 // All collections of one app database, at one schema version.
@@ -75,7 +79,9 @@ Result<std::vector<std::string>> AlterTableSql(const Collection& before, const C
 // A record body checked against the collection: the columns to write and
 // their values. Per-field problems go into *errors as PocketBase reports them
 // ({"title": {"code": "validation_required", "message": "..."}}); `create`
-// checks required fields that are absent. Unknown fields are refused.
+// checks required fields that are absent. Unknown fields are refused. For an
+// auth collection, a new password comes back in plain text under "password"
+// (the caller hashes it) and passwordConfirm must match it.
 Result<std::vector<std::pair<std::string, SqlValue>>> CheckRecord(const Collection& c, const nlohmann::json& body,
                                                                  bool create, nlohmann::json* errors);
 

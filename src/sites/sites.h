@@ -22,32 +22,17 @@
 #include <mutex>
 #include <thread>
 
+#include "base/background.h"
 #include "data/api.h"
 #include "http/router.h"
 #include "store/store.h"
 
 namespace hearth::sites {
 
-// One background thread for slow work that must not hold a worker (making
-// compressed variants at deploy). Tasks run in order; the destructor finishes
-// what was queued.
-class BackgroundQueue {
- public:
-  BackgroundQueue();
-  ~BackgroundQueue();
-  void Post(std::function<void()> task);
-
- private:
-  std::mutex mu_;
-  std::condition_variable cv_;
-  std::deque<std::function<void()>> tasks_;
-  bool stop_ = false;
-  std::thread thread_;
-};
 
 // Shared by every worker's handlers.
 struct SitesShared {
-  BackgroundQueue background;
+  BackgroundQueue background;  // compressed variants at deploy
   store::Store* store = nullptr;
   data::Apps* apps = nullptr;  // sites' app databases (the data API)
   data::DataOptions data_options;

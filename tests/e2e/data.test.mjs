@@ -382,3 +382,92 @@ describe('realtime with the pocketbase SDK', () => {
     await pb.collection('posts').unsubscribe();
   });
 });
+
+describe('auth collections with the pocketbase SDK', () => {
+  let srv;
+  let token;
+  let admin;
+  const pbFor = () => { const c = new PocketBase(srv.url); c.autoCancellation(false); return c; };
+  before(async () => {
+    srv = await startHearth({ args: ['--workers', '2'] });
+    token = (await fsp.readFile(path.join(srv.dataDir, 'admin.token'), 'utf8')).trim();
+    assert.equal((await control(srv, token, 'POST', '/sites', { name: 'auth.test', default: true })).status, 201);
+    const users = await control(srv, token, 'POST', '/sites/auth.test/collections', {
+      name: 'users', type: 'auth', fields: [{ name: 'name', type: 'text' }],
+      listRule: 'id = @request.auth.id', viewRule: 'id = @request.auth.id', createRule: '',
+      updateRule: 'id = @request.auth.id', deleteRule: null,
+    });
+    assert.equal(users.status, 201, users.text);
+    const posts = await control(srv, token, 'POST', '/sites/auth.test/collections', {
+      name: 'posts',
+      fields: [{ name: 'title', type: 'text' }, { name: 'owner', type: 'relation', collectionId: users.json.id }],
+      listRule: 'owner = @request.auth.id', viewRule: 'owner = @request.auth.id',
+      createRule: '@request.auth.id != "" && owner = @request.auth.id', updateRule: null, deleteRule: null,
+    });
+    assert.equal(posts.status, 201, posts.text);
+    admin = pbFor();
+    admin.authStore.save(token, null);
+  });
+  after(async () => { if (srv) await srv.stop('SIGKILL').catch(() => {}); });
+
+  test('sign up, sign in, rules on @request.auth, refresh, and a new password ends old tokens', { timeout: 60000 }, async () => {
+    const ann = pbFor();
+    const bob = pbFor();
+    const created = await ann.collection('users').create({ email: 'ann@example.com', password: 'correct horse', passwordConfirm: 'correct horse', name: 'Ann' });
+    assert.equal(created.name, 'Ann');
+    assert.equal(created.password, undefined);
+    assert.equal(created.tokenKey, undefined);
+    await bob.collection('users').create({ email: 'bob@example.com', password: 'battery staple', passwordConfirm: 'battery staple' });
+
+    const auth = await ann.collection('users').authWithPassword('ann@example.com', 'correct horse');
+    assert.ok(ann.authStore.isValid);
+    assert.equal(auth.record.email, 'ann@example.com');
+    assert.equal(auth.record.id, created.id);
+    await rejects(pbFor().collection('users').authWithPassword('ann@example.com', 'wrong password'), 400, 'wrong password');
+    await rejects(pbFor().collection('users').authWithPassword('nobody@example.com', 'whatever1'), 400, 'unknown user');
+    await bob.collection('users').authWithPassword('bob@example.com', 'battery staple');
+
+    const seen = await ann.collection('users').getFullList();
+    assert.deepEqual(seen.map((u) => u.email), ['ann@example.com'], 'the list rule shows only yourself');
+    assert.deepEqual(await pbFor().collection('users').getFullList(), [], 'a guest sees no one');
+
+    const post = await ann.collection('posts').create({ title: 'mine', owner: ann.authStore.record.id });
+    await rejects(ann.collection('posts').create({ title: 'as bob', owner: bob.authStore.record.id }), 400, 'create for someone else');
+    await rejects(pbFor().collection('posts').create({ title: 'guest', owner: ann.authStore.record.id }), 400, 'guest create');
+    assert.equal((await ann.collection('posts').getFullList()).length, 1);
+    assert.equal((await bob.collection('posts').getFullList()).length, 0);
+    await rejects(bob.collection('posts').getOne(post.id), 404, "bob viewing ann's post");
+
+    const refreshed = await ann.collection('users').authRefresh();
+    assert.ok(refreshed.token);
+    assert.equal((await ann.collection('posts').getFullList()).length, 1, 'the refreshed token works');
+
+    // A new password (here set by a superuser) draws a new tokenKey: the old token is a guest's now.
+    const oldToken = ann.authStore.token;
+    await admin.collection('users').update(created.id, { password: 'new password 1', passwordConfirm: 'new password 1' });
+    const stale = pbFor();
+    stale.authStore.save(oldToken, null);
+    assert.equal((await stale.collection('posts').getFullList()).length, 0);
+    await ann.collection('users').authWithPassword('ann@example.com', 'new password 1');
+    assert.equal((await ann.collection('posts').getFullList()).length, 1);
+  });
+
+  test('bad sign-ups get per-field errors', T, async () => {
+    const c = pbFor();
+    let r = await rejects(c.collection('users').create({ email: 'x@example.com', password: 'short', passwordConfirm: 'short' }), 400, 'short password');
+    assert.ok(r.data.password);
+    r = await rejects(c.collection('users').create({ email: 'y@example.com', password: 'long enough', passwordConfirm: 'different!' }), 400, 'mismatch');
+    assert.ok(r.data.passwordConfirm);
+    r = await rejects(c.collection('users').create({ email: 'not an email', password: 'long enough', passwordConfirm: 'long enough' }), 400, 'bad email');
+    assert.ok(r.data.email);
+    await c.collection('users').create({ email: 'dup@example.com', password: 'long enough', passwordConfirm: 'long enough' });
+    r = await rejects(c.collection('users').create({ email: 'dup@example.com', password: 'long enough', passwordConfirm: 'long enough' }), 400, 'duplicate email');
+    assert.equal(r.data.email.code, 'validation_not_unique');
+    r = await rejects(c.collection('users').create({ email: 'v@example.com', password: 'long enough', passwordConfirm: 'long enough', verified: true }), 400, 'verified by a guest');
+    assert.ok(r.data.verified);
+    const forged = pbFor();
+    forged.authStore.save('eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9.eyJpZCI6ImEiLCJ0eXBlIjoiYXV0aCJ9.c2lnbmF0dXJl', null);
+    assert.deepEqual(await forged.collection('users').getFullList(), [], 'a forged token is a guest');
+    await rejects(forged.collection('users').authRefresh(), 401, 'refresh with a forged token');
+  });
+});

@@ -1,6 +1,6 @@
-#include "sites/sites.h"
+#include "base/background.h"
 
-namespace hearth::sites {
+namespace hearth {
 
 BackgroundQueue::BackgroundQueue() {
   thread_ = std::thread([this] {
@@ -35,4 +35,4 @@ void BackgroundQueue::Post(std::function<void()> task) {
   cv_.notify_one();
 }
 
-}  // namespace hearth::sites
+}  // namespace hearth
