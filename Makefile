@@ -62,6 +62,7 @@ bench: build
 	@HEARTH_BIN=$(CURDIR)/$(BIN) bash bench/run.sh
 	@HEARTH_BIN=$(CURDIR)/$(BIN) bash bench/sites.sh
 	@HEARTH_BIN=$(CURDIR)/$(BIN) bash bench/uploads.sh
+	@HEARTH_BIN=$(CURDIR)/$(BIN) bash bench/data.sh
 
 clean:
 	rm -rf build

@@ -22,7 +22,11 @@ constexpr uint64_t kLingerMaxBytes = 1 << 20;
 void Mailbox::Post(uint64_t connection_id, std::function<void(Response&)> fill) {
   std::lock_guard<std::mutex> lock(mu_);
   if (closed_) return;
+  // Only the first post since the worker last took them needs to wake it:
+  // it takes everything posted when it wakes (one syscall per batch).
+  bool wake = posted_.empty();
   posted_.emplace_back(connection_id, std::move(fill));
+  if (!wake) return;
   uint64_t one = 1;
   ssize_t n = write(wake_fd_, &one, sizeof one);
   (void)n;
