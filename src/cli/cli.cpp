@@ -9,6 +9,7 @@
 
 #include "base/log.h"
 #include "base/version.h"
+#include "cli/data_cli.h"
 #include "cli/sites_cli.h"
 #include "server/server.h"
 #include "server/settings.h"
@@ -80,6 +81,8 @@ int RunCli(int argc, char** argv) {
   restore->add_option("--data", backup_data, "data folder [default: ./hearth-data]");
   cli::SitesCli sites_cli;
   sites_cli.Register(&app);
+  cli::DataCli data_cli;
+  data_cli.Register(&app);
 
   try {
     app.parse(argc, argv);
@@ -107,6 +110,7 @@ int RunCli(int argc, char** argv) {
     return 0;
   }
   if (int code = sites_cli.RunIfParsed(); code >= 0) return code;
+  if (int code = data_cli.RunIfParsed(); code >= 0) return code;
   if (backup->parsed()) {
     Status st = store::BackupDatabase(backup_data + "/hearth.db", backup_out);
     if (!st.ok()) return Fail(st.error().message);

@@ -56,7 +56,8 @@ Result<ApiResult> Perform(const ClientOptions& o, const char* method, const std:
   if (rc != CURLE_OK && out.status == 0)
     return Error{"cannot reach the server at " + o.server + ": " + c.easy_strerror(rc) +
                  " (is `hearth serve` running? see --server)"};
-  out.body = nlohmann::json::parse(response, nullptr, /*allow_exceptions=*/false);
+  out.body = response.empty() ? nlohmann::json::object()  // 204 No Content
+                               : nlohmann::json::parse(response, nullptr, /*allow_exceptions=*/false);
   if (out.status >= 400) {
     std::string msg = out.body.is_object() && out.body.contains("error") && out.body["error"].is_string()
                           ? out.body["error"].get<std::string>()

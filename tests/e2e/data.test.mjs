@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import fsp from 'node:fs/promises';
 import path from 'node:path';
 import PocketBase from 'pocketbase';
-import { startHearth, httpRequest } from './helpers.mjs';
+import { startHearth, httpRequest, runHearth, makeTempDir } from './helpers.mjs';
 
 const T = { timeout: 60000 };
 
@@ -469,5 +469,56 @@ describe('auth collections with the pocketbase SDK', () => {
     forged.authStore.save('eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9.eyJpZCI6ImEiLCJ0eXBlIjoiYXV0aCJ9.c2lnbmF0dXJl', null);
     assert.deepEqual(await forged.collection('users').getFullList(), [], 'a forged token is a guest');
     await rejects(forged.collection('users').authRefresh(), 401, 'refresh with a forged token');
+  });
+});
+
+describe('hearth collections (the CLI)', () => {
+  let srv;
+  let token;
+  before(async () => {
+    srv = await startHearth();
+    token = (await fsp.readFile(path.join(srv.dataDir, 'admin.token'), 'utf8')).trim();
+    assert.equal((await control(srv, token, 'POST', '/sites', { name: 'cli.test' })).status, 201);
+  });
+  after(async () => { if (srv) await srv.stop('SIGKILL').catch(() => {}); });
+
+  test('create from a file, list, show, set, rm; bad input is one line and a non-zero exit', T, async () => {
+    const dir = await makeTempDir('hearth-collections-');
+    const cli = (args) => runHearth(['collections', '--site', 'cli.test', '--server', srv.url, '--token', token, ...args], { cwd: dir, timeoutMs: 15000 });
+    await fsp.writeFile(path.join(dir, 'posts.json'), JSON.stringify({ name: 'posts', fields: [{ name: 'title', type: 'text' }], listRule: '' }));
+    let r = await cli(['create', 'posts.json']);
+    assert.equal(r.code, 0, r.stderr);
+    assert.match(r.stdout, /^created collection posts \(schema version 1\)$/m);
+    r = await cli(['list']);
+    assert.equal(r.code, 0, r.stderr);
+    assert.match(r.stdout, /^posts\s+base\s+title text$/m);
+    r = await cli(['show', 'posts']);
+    assert.equal(JSON.parse(r.stdout).schema.properties.title.type, 'string');
+    await fsp.writeFile(path.join(dir, 'more.json'), JSON.stringify({ fields: [{ name: 'title', type: 'text' }, { name: 'n', type: 'number' }] }));
+    r = await cli(['set', 'posts', 'more.json', '--json']);
+    assert.equal(r.code, 0, r.stderr);
+    assert.equal(JSON.parse(r.stdout).schemaVersion, 2);
+    for (const [args, re] of [
+      [['create', 'missing.json'], /cannot read/],
+      [['create', 'posts.json'], /already exists/],
+      [['set', 'nope', 'more.json'], /no collection nope/],
+      [['rm', 'nope'], /no collection nope/],
+    ]) {
+      r = await cli(args);
+      assert.notEqual(r.code, 0, args.join(' '));
+      const lines = r.stderr.trim().split('\n');
+      assert.equal(lines.length, 1, r.stderr);
+      assert.match(lines[0], /^hearth: /);
+      assert.match(lines[0], re);
+    }
+    await fsp.writeFile(path.join(dir, 'bad.json'), '{not json');
+    r = await cli(['create', 'bad.json']);
+    assert.match(r.stderr, /^hearth: bad.json is not a JSON object$/m);
+    r = await runHearth(['collections', '--site', 'nosite.test', '--server', srv.url, '--token', token], { cwd: dir });
+    assert.match(r.stderr, /no site named nosite.test/);
+    r = await cli(['rm', 'posts']);
+    assert.equal(r.code, 0, r.stderr);
+    r = await cli([]);
+    assert.match(r.stdout, /no collections yet/);
   });
 });
