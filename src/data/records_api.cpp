@@ -6,9 +6,11 @@
 #include "base/strings.h"
 #include "data/api.h"
 #include "data/auth.h"
+#include "data/records_internal.h"
+#include "http/multipart.h"
 
 namespace hearth::data {
-namespace {
+namespace records {
 
 using nlohmann::json;
 
@@ -19,7 +21,31 @@ void PbJson(Response& res, int status, const json& body) {
   res.SetText(status, "application/json", body.dump());
   res.SetHeader("Cache-Control", "no-store");
 }
-void PbError(Response& res, int status, const std::string& message, json data = json::object()) {
+Result<json> RequestJson(const Request& req) {
+  std::string_view ct = req.Header("Content-Type");
+  if (auto boundary = MultipartBoundary(ct); boundary.ok()) {
+    auto parts = ParseMultipart(req.body, *boundary);
+    if (!parts.ok()) return Error{"The body is not valid multipart/form-data: " + parts.error().message + "."};
+    json body = json::object();
+    for (const auto& p : *parts) {
+      if (!p.filename.empty()) return Error{"File uploads are not supported yet."};
+      if (p.name == "@jsonPayload") {
+        json payload = json::parse(p.data, nullptr, false);
+        if (payload.is_discarded() || !payload.is_object()) return Error{"@jsonPayload must be a JSON object."};
+        for (auto it = payload.begin(); it != payload.end(); ++it) body[it.key()] = it.value();
+      } else {
+        body[p.name] = std::string(p.data);
+      }
+    }
+    return body;
+  }
+  if (req.body.empty()) return json(json::object());
+  json body = json::parse(req.body, nullptr, false);
+  if (body.is_discarded() || !body.is_object()) return Error{"The body must be a JSON object."};
+  return body;
+}
+
+void PbError(Response& res, int status, const std::string& message, json data) {
   PbJson(res, status, {{"status", status}, {"message", message}, {"data", data}});
 }
 const char* kNotFound = "The requested resource wasn't found.";
@@ -55,12 +81,6 @@ std::string SelectColumns(const Collection& c, const std::string& alias) {
   return cols;
 }
 
-// Who is looking: an auth collection's email is shown to superusers, to the
-// record itself, and to everyone when its emailVisibility is on.
-struct Viewer {
-  bool superuser = false;
-  std::string auth_id;  // "" for a guest
-};
 
 json RowJson(const Collection& c, const store::Statement& st, const Viewer& v = Viewer{true, ""}) {
   json r = {{"collectionId", c.id}, {"collectionName", c.name}, {"id", std::string(st.Text(0))},
@@ -276,18 +296,6 @@ Status Expand(store::Connection& rd, const Schema& schema, const Collection& c, 
   return OkStatus();
 }
 
-struct Ctx {
-  Apps* apps;
-  const DataOptions* options;
-  int reader;
-  std::shared_ptr<App> app;
-  std::shared_ptr<const Schema> schema;
-  const Collection* c;
-  bool superuser;
-  json auth = nullptr;  // the signed-in record of an auth collection, if any
-  std::string auth_token_key;
-  Viewer viewer() const { return Viewer{superuser, auth.is_object() ? auth.value("id", "") : ""}; }
-};
 
 void List(Ctx& x, Request& req, Response& res, const Query& q) {
   std::vector<SqlValue> params;
@@ -395,14 +403,6 @@ Result<std::optional<json>> FetchOne(const Ctx& x, store::Connection& c, std::st
   return out;
 }
 
-struct WriteOutcome {
-  int status = 200;
-  json body;
-  // The realtime event this write makes once committed ("" for none).
-  std::string event;
-  json record;
-  Realtime::Visibility visibility;
-};
 
 // Whether a request that is not a superuser's may see record `id` under `rule`
 // (for realtime events; run inside the write, before a delete).
@@ -458,7 +458,6 @@ Status CheckRelations(store::Connection& c, const Schema& schema, const Collecti
 }
 
 
-using WriteFn = std::function<Status(store::Connection&, WriteOutcome*)>;
 
 // Runs `fn` on the app's writer thread; `reply` is finished once it has
 // committed, and its realtime event (if any) published.
@@ -486,21 +485,92 @@ void WriteWith(std::shared_ptr<App> app, std::string collection, std::shared_ptr
 
 void Write(Ctx& x, Response& res, WriteFn fn) { WriteWith(x.app, x.c->name, res.Defer(), std::move(fn)); }
 
-Status Refuse(WriteOutcome* o, int status, const std::string& message, json data = json::object()) {
+Status Refuse(WriteOutcome* o, int status, const std::string& message, json data) {
   o->status = status;
   o->body = {{"status", status}, {"message", message}, {"data", data}};
   return Error{message};
+}
+
+Status ApplyUpsert(const Ctx& w, store::Connection& c, const json& body,
+                   const std::vector<std::pair<std::string, SqlValue>>& vals, bool create, const std::string& record_id,
+                   const char* failed, WriteOutcome* o) {
+  json errors = json::object();
+  if (Status st = CheckRelations(c, *w.schema, *w.c, vals, &errors); !st.ok()) return st;
+  if (!errors.empty()) return Refuse(o, 400, failed, errors);
+  std::string now = NowDate();
+  std::string rid = record_id;
+  bool denied = false;
+  if (create) {
+    for (const auto& [k, v] : vals)
+      if (k == "id") rid = std::get<std::string>(v);
+    if (rid.empty()) rid = NewRecordId();
+    std::string cols = "\"id\", \"created\", \"updated\"", marks = "?1, ?2, ?2";
+    int n = 2;
+    for (const auto& [k, v] : vals) {
+      if (k == "id") continue;
+      cols += ", " + QuoteIdent(k);
+      marks += ", ?" + std::to_string(++n);
+    }
+    auto st = c.Cached("INSERT INTO " + QuoteIdent(w.c->name) + " (" + cols + ") VALUES (" + marks + ")");
+    if (!st.ok()) return st.error();
+    st->Bind(1, std::string_view(rid)).Bind(2, std::string_view(now));
+    n = 2;
+    for (const auto& [k, v] : vals)
+      if (k != "id") BindValue(*st, ++n, v);
+    if (Status s = st->Run(); !s.ok()) {
+      if (s.error().message.find("UNIQUE") != std::string::npos) {
+        const char* field = s.error().message.find(".email") != std::string::npos ? "email" : "id";
+        return Refuse(o, 400, failed, {{field, {{"code", "validation_not_unique"}, {"message", "Value must be unique."}}}});
+      }
+      return s;
+    }
+    if (!w.c->IsAuth() && (w.superuser || (w.c->create_rule && w.c->create_rule->empty()))) {
+      o->body = RecordFromValues(*w.c, rid, now, vals);
+      SetEvent(o, w, c, "create", rid, o->body);
+      return OkStatus();
+    }
+    // The create rule is checked against the record as it would be stored.
+    auto seen = FetchOne(w, c, rid, w.c->create_rule, &body, &denied);
+    if (!seen.ok()) return seen.error();
+    if (!*seen) return Refuse(o, 400, failed);
+    o->body = **seen;
+    SetEvent(o, w, c, "create", rid, o->body);
+    return OkStatus();
+  }
+  auto before = FetchOne(w, c, rid, w.c->update_rule, &body, &denied);
+  if (!before.ok()) return before.error();
+  if (!*before) return Refuse(o, 404, kNotFound);
+  std::string sets = "\"updated\" = ?1";
+  int n = 1;
+  for (const auto& [k, v] : vals) sets += ", " + QuoteIdent(k) + " = ?" + std::to_string(++n);
+  auto st = c.Cached("UPDATE " + QuoteIdent(w.c->name) + " SET " + sets + " WHERE \"id\" = ?" + std::to_string(n + 1));
+  if (!st.ok()) return st.error();
+  st->Bind(1, std::string_view(now));
+  n = 1;
+  for (const auto& [k, v] : vals) BindValue(*st, ++n, v);
+  st->Bind(n + 1, std::string_view(rid));
+  if (Status s = st->Run(); !s.ok()) {
+    if (s.error().message.find("UNIQUE") != std::string::npos)
+      return Refuse(o, 400, failed, {{"email", {{"code", "validation_not_unique"}, {"message", "Value must be unique."}}}});
+    return s;
+  }
+  Ctx su = w;
+  su.superuser = true;
+  auto after = FetchOne(su, c, rid, std::nullopt, nullptr, &denied);
+  if (!after.ok()) return after.error();
+  o->body = after->value_or(json::object());
+  SetEvent(o, w, c, "update", rid, o->body);
+  return OkStatus();
 }
 
 void CreateOrUpdate(Ctx& x, Request& req, Response& res, std::string_view id) {
   bool create = id.empty();
   const std::optional<std::string>& rule = create ? x.c->create_rule : x.c->update_rule;
   if (!x.superuser && !rule) return PbError(res, 403, kSuperusersOnly);
-  std::string_view ct = req.Header("Content-Type");
-  if (ct.substr(0, 19) == "multipart/form-data") return PbError(res, 400, "multipart bodies (file uploads) are not supported yet");
-  json body = req.body.empty() ? json::object() : json::parse(req.body, nullptr, false);
+  auto parsed = RequestJson(req);
+  if (!parsed.ok()) return PbError(res, 400, parsed.error().message);
+  json body = std::move(parsed).value();
   const char* failed = create ? "Failed to create record." : "Failed to update record.";
-  if (body.is_discarded() || !body.is_object()) return PbError(res, 400, "The body must be a JSON object.");
   json errors = json::object();
   auto values = CheckRecord(*x.c, body, create, &errors);
   if (!values.ok()) return PbError(res, 400, values.error().message);
@@ -511,77 +581,8 @@ void CreateOrUpdate(Ctx& x, Request& req, Response& res, std::string_view id) {
       std::move(body), std::move(values).value());
   Ctx copy = x;
   std::string record_id(id);
-  WriteFn fn = [copy, shared, create, record_id, failed](store::Connection& c, WriteOutcome* o) mutable -> Status {
-    Ctx& w = copy;
-    const json& body = shared->first;
-    auto& vals = shared->second;
-    json errors = json::object();
-    if (Status st = CheckRelations(c, *w.schema, *w.c, vals, &errors); !st.ok()) return st;
-    if (!errors.empty()) return Refuse(o, 400, failed, errors);
-    std::string now = NowDate();
-    std::string rid = record_id;
-    bool denied = false;
-    if (create) {
-      for (const auto& [k, v] : vals)
-        if (k == "id") rid = std::get<std::string>(v);
-      if (rid.empty()) rid = NewRecordId();
-      std::string cols = "\"id\", \"created\", \"updated\"", marks = "?1, ?2, ?2";
-      int n = 2;
-      for (const auto& [k, v] : vals) {
-        if (k == "id") continue;
-        cols += ", " + QuoteIdent(k);
-        marks += ", ?" + std::to_string(++n);
-      }
-      auto st = c.Cached("INSERT INTO " + QuoteIdent(w.c->name) + " (" + cols + ") VALUES (" + marks + ")");
-      if (!st.ok()) return st.error();
-      st->Bind(1, std::string_view(rid)).Bind(2, std::string_view(now));
-      n = 2;
-      for (const auto& [k, v] : vals)
-        if (k != "id") BindValue(*st, ++n, v);
-      if (Status s = st->Run(); !s.ok()) {
-        if (s.error().message.find("UNIQUE") != std::string::npos) {
-          const char* field = s.error().message.find(".email") != std::string::npos ? "email" : "id";
-          return Refuse(o, 400, failed, {{field, {{"code", "validation_not_unique"}, {"message", "Value must be unique."}}}});
-        }
-        return s;
-      }
-      if (!w.c->IsAuth() && (w.superuser || (w.c->create_rule && w.c->create_rule->empty()))) {
-        o->body = RecordFromValues(*w.c, rid, now, vals);
-        SetEvent(o, w, c, "create", rid, o->body);
-        return OkStatus();
-      }
-      // The create rule is checked against the record as it would be stored.
-      auto seen = FetchOne(w, c, rid, w.c->create_rule, &body, &denied);
-      if (!seen.ok()) return seen.error();
-      if (!*seen) return Refuse(o, 400, failed);
-      o->body = **seen;
-      SetEvent(o, w, c, "create", rid, o->body);
-      return OkStatus();
-    }
-    auto before = FetchOne(w, c, rid, w.c->update_rule, &body, &denied);
-    if (!before.ok()) return before.error();
-    if (!*before) return Refuse(o, 404, kNotFound);
-    std::string sets = "\"updated\" = ?1";
-    int n = 1;
-    for (const auto& [k, v] : vals) sets += ", " + QuoteIdent(k) + " = ?" + std::to_string(++n);
-    auto st = c.Cached("UPDATE " + QuoteIdent(w.c->name) + " SET " + sets + " WHERE \"id\" = ?" + std::to_string(n + 1));
-    if (!st.ok()) return st.error();
-    st->Bind(1, std::string_view(now));
-    n = 1;
-    for (const auto& [k, v] : vals) BindValue(*st, ++n, v);
-    st->Bind(n + 1, std::string_view(rid));
-    if (Status s = st->Run(); !s.ok()) {
-      if (s.error().message.find("UNIQUE") != std::string::npos)
-        return Refuse(o, 400, failed, {{"email", {{"code", "validation_not_unique"}, {"message", "Value must be unique."}}}});
-      return s;
-    }
-    Ctx su = w;
-    su.superuser = true;
-    auto after = FetchOne(su, c, rid, std::nullopt, nullptr, &denied);
-    if (!after.ok()) return after.error();
-    o->body = after->value_or(json::object());
-    SetEvent(o, w, c, "update", rid, o->body);
-    return OkStatus();
+  WriteFn fn = [copy, shared, create, record_id, failed](store::Connection& c, WriteOutcome* o) -> Status {
+    return ApplyUpsert(copy, c, shared->first, shared->second, create, record_id, failed, o);
   };
   auto reply = res.Defer();
   bool has_password = false;
@@ -597,22 +598,24 @@ void CreateOrUpdate(Ctx& x, Request& req, Response& res, std::string_view id) {
   });
 }
 
+Status ApplyDelete(const Ctx& copy, store::Connection& c, const std::string& rid, WriteOutcome* o) {
+  bool denied = false;
+  auto found = FetchOne(copy, c, rid, copy.c->delete_rule, nullptr, &denied);
+  if (!found.ok()) return found.error();
+  if (!*found) return Refuse(o, 404, kNotFound);
+  SetEvent(o, copy, c, "delete", rid, **found);  // before it is gone
+  auto st = c.Cached("DELETE FROM " + QuoteIdent(copy.c->name) + " WHERE \"id\" = ?1");
+  if (!st.ok()) return st.error();
+  if (Status s = st->Bind(1, std::string_view(rid)).Run(); !s.ok()) return s;
+  o->status = 204;
+  return OkStatus();
+}
+
 void Delete(Ctx& x, Response& res, std::string_view id) {
   if (!x.superuser && !x.c->delete_rule) return PbError(res, 403, kSuperusersOnly);
   Ctx copy = x;
   std::string rid(id);
-  Write(x, res, [copy, rid](store::Connection& c, WriteOutcome* o) mutable -> Status {
-    bool denied = false;
-    auto found = FetchOne(copy, c, rid, copy.c->delete_rule, nullptr, &denied);
-    if (!found.ok()) return found.error();
-    if (!*found) return Refuse(o, 404, kNotFound);
-    SetEvent(o, copy, c, "delete", rid, **found);  // before it is gone
-    auto st = c.Cached("DELETE FROM " + QuoteIdent(copy.c->name) + " WHERE \"id\" = ?1");
-    if (!st.ok()) return st.error();
-    if (Status s = st->Bind(1, std::string_view(rid)).Run(); !s.ok()) return s;
-    o->status = 204;
-    return OkStatus();
-  });
+  Write(x, res, [copy, rid](store::Connection& c, WriteOutcome* o) { return ApplyDelete(copy, c, rid, o); });
 }
 
 constexpr int64_t kTokenSeconds = 7 * 24 * 3600;
@@ -697,7 +700,9 @@ std::vector<std::string_view> Segments(std::string_view path) {
   return out;
 }
 
-}  // namespace
+}  // namespace records
+
+using namespace records;
 
 bool ServeAppApi(Apps* apps, const DataOptions& options, int reader, const std::string& site, Request& req,
                  Response& res) {
@@ -768,6 +773,14 @@ bool ServeAppApi(Apps* apps, const DataOptions& options, int reader, const std::
   }
   if (seg.size() == 2 && seg[1] == "health") {
     PbJson(res, 200, {{"code", 200}, {"message", "API is healthy."}, {"data", json::object()}});
+    return true;
+  }
+  if (seg.size() == 2 && seg[1] == "batch") {
+    Ctx x{apps, &options, reader, *got, (*got)->schema(), nullptr, false, nullptr, ""};
+    std::string_view auth = req.Header("Authorization");
+    x.superuser = !auth.empty() && options.is_superuser && options.is_superuser(reader, auth);
+    if (!x.superuser && !auth.empty()) ResolveAuth(x, x.app->store().Reader(reader), auth);
+    ServeBatch(x, req, res);
     return true;
   }
   if (seg.size() < 4 || seg[1] != "collections" || seg.size() > 5 ||

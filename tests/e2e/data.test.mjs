@@ -237,6 +237,45 @@ describe('data API with the pocketbase SDK', () => {
     assert.equal(unknown.message, 'Missing collection context.');
   });
 
+  test('batch: several writes in one transaction, all or nothing', T, async () => {
+    const existing = await pb.collection('posts').create({ title: 'batch target' });
+    const batch = pb.createBatch();
+    batch.collection('posts').create({ title: 'batch one', views: 1 });
+    batch.collection('posts').update(existing.id, { title: 'batch target, changed' });
+    batch.collection('posts').upsert({ id: 'batchupsert0001', title: 'upserted' });
+    batch.collection('authors').create({ name: 'Batch Author' });
+    const results = await batch.send();
+    assert.deepEqual(results.map((r) => r.status), [200, 200, 200, 200]);
+    assert.equal(results[0].body.title, 'batch one');
+    assert.equal(results[1].body.title, 'batch target, changed');
+    assert.equal(results[2].body.id, 'batchupsert0001');
+    const again = pb.createBatch();
+    again.collection('posts').upsert({ id: 'batchupsert0001', title: 'upserted twice' });
+    again.collection('posts').delete(existing.id);
+    const r2 = await again.send();
+    assert.deepEqual(r2.map((r) => r.status), [200, 204]);
+    assert.equal((await pb.collection('posts').getOne('batchupsert0001')).title, 'upserted twice');
+    await rejects(pb.collection('posts').getOne(existing.id), 404, 'deleted in the batch');
+
+    // One bad request: nothing of the batch happens, and the error names it.
+    const before = (await pb.collection('posts').getList(1, 1)).totalItems;
+    const bad = pb.createBatch();
+    bad.collection('posts').create({ title: 'never stored 1' });
+    bad.collection('posts').create({ title: 'never stored 2' });
+    bad.collection('posts').create({ views: 'not a number' });
+    const err = await rejects(bad.send(), 400, 'a batch with an invalid record');
+    assert.equal(err.data.requests['2'].code, 'batch_request_failed');
+    const late = pb.createBatch();
+    late.collection('posts').create({ title: 'never stored 3' });
+    late.collection('posts').update('zzzzzzzzzzzzzzz', { title: 'no such record' });
+    const err2 = await rejects(late.send(), 400, 'a batch failing inside the transaction');
+    assert.equal(err2.data.requests['1'].response.status, 404);
+    assert.equal((await pb.collection('posts').getList(1, 1)).totalItems, before, 'nothing of the failed batches was stored');
+    const denied = pb.createBatch();
+    denied.collection('secrets').create({ value: 'x' });
+    await rejects(denied.send(), 400, 'a batch touching a superusers-only collection');
+  });
+
   test('acknowledged writes survive kill -9', { timeout: 60000 }, async () => {
     const rec = await pb.collection('posts').create({ title: 'durable' });
     await srv.stop('SIGKILL');
