@@ -77,6 +77,7 @@ void H1Connection::BeginShutdown(bool close_if_idle) {
 
 void H1Connection::FailWith(int status, const char* reason) {
   if (state_ == State::kClosing || state_ == State::kStreaming || state_ == State::kWaiting) {
+    reply_pending_ = false;
     state_ = State::kClosing;
     return;
   }
@@ -292,7 +293,7 @@ bool H1Connection::EndSinkBody() {
 }
 
 void H1Connection::Resume(const std::function<void(Response&)>& fill) {
-  if (!reply_pending_) return;
+  if (!reply_pending_ || state_ == State::kClosing) return;  // answered or failed meanwhile
   reply_pending_ = false;
   if (state_ == State::kBody) {
     // Answered before the body ended (an upload refused half-way, an
