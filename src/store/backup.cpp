@@ -4,6 +4,7 @@
 #include <sqlite3.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstdio>
 #include <filesystem>
 
@@ -49,32 +50,126 @@ Result<int> Inspect(sqlite3* db, const std::string& what) {
 
 }  // namespace
 
-Status BackupDatabase(const std::string& db_path, const std::string& out_path) {
-  if (!std::filesystem::exists(db_path)) return Error{"no database at " + db_path};
-  std::string tmp = out_path + ".partial";
-  std::filesystem::remove(tmp);
-  Db src, dst;
-  if (sqlite3_open_v2(db_path.c_str(), &src.db, SQLITE_OPEN_READONLY, nullptr) != SQLITE_OK)
-    return Error{"cannot open " + db_path + ": " + sqlite3_errmsg(src.db)};
+namespace {
+
+// `src_path` -> `dst_path` (created) with the online backup API, all pages in
+// one step: a read transaction on the source gives one consistent snapshot,
+// and with WAL the server's writer is never blocked. Leaves `dst` open on the
+// copy, which has no WAL of its own.
+Status OnlineCopy(const std::string& src_path, const std::string& dst_path, Db* dst) {
+  Db src;
+  if (sqlite3_open_v2(src_path.c_str(), &src.db, SQLITE_OPEN_READONLY, nullptr) != SQLITE_OK)
+    return Error{"cannot open " + src_path + ": " + sqlite3_errmsg(src.db)};
   sqlite3_busy_timeout(src.db, 5000);
-  if (sqlite3_open_v2(tmp.c_str(), &dst.db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, nullptr) != SQLITE_OK)
-    return Error{"cannot create " + out_path + ": " + sqlite3_errmsg(dst.db)};
-  sqlite3_backup* b = sqlite3_backup_init(dst.db, "main", src.db, "main");
-  if (!b) return Error{"backup failed: " + std::string(sqlite3_errmsg(dst.db))};
+  if (sqlite3_open_v2(dst_path.c_str(), &dst->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, nullptr) != SQLITE_OK)
+    return Error{"cannot create " + dst_path + ": " + sqlite3_errmsg(dst->db)};
+  sqlite3_backup* b = sqlite3_backup_init(dst->db, "main", src.db, "main");
+  if (!b) return Error{"backup failed: " + std::string(sqlite3_errmsg(dst->db))};
   int rc;
-  // All pages in one step: a read transaction on the source gives one
-  // consistent snapshot, and with WAL the server's writer is never blocked.
   do {
     rc = sqlite3_backup_step(b, -1);
     if (rc == SQLITE_BUSY || rc == SQLITE_LOCKED) sqlite3_sleep(50);
   } while (rc == SQLITE_OK || rc == SQLITE_BUSY || rc == SQLITE_LOCKED);
   sqlite3_backup_finish(b);
-  if (rc != SQLITE_DONE) {
-    std::filesystem::remove(tmp);
-    return Error{"backup failed: " + std::string(sqlite3_errstr(rc))};
-  }
+  if (rc != SQLITE_DONE) return Error{"backup of " + src_path + " failed: " + std::string(sqlite3_errstr(rc))};
   // A self-contained file: no WAL beside it.
-  sqlite3_exec(dst.db, "PRAGMA journal_mode=DELETE", nullptr, nullptr, nullptr);
+  sqlite3_exec(dst->db, "PRAGMA journal_mode=DELETE", nullptr, nullptr, nullptr);
+  return OkStatus();
+}
+
+constexpr size_t kPiece = 256 * 1024;
+
+// Appends the file at `path` to `db`'s _hearth_backup_files as `name`, in pieces.
+Status Embed(sqlite3* db, const std::string& name, const std::string& path) {
+  std::error_code ec;
+  uint64_t size = std::filesystem::file_size(path, ec);
+  if (ec) return Error{"cannot read " + path + ": " + ec.message()};
+  if (sqlite3_exec(db, "CREATE TABLE IF NOT EXISTS _hearth_backup_files (name TEXT PRIMARY KEY, data BLOB NOT NULL)",
+                   nullptr, nullptr, nullptr) != SQLITE_OK)
+    return Error{std::string("backup failed: ") + sqlite3_errmsg(db)};
+  sqlite3_stmt* st = nullptr;
+  sqlite3_prepare_v2(db, "INSERT INTO _hearth_backup_files(name, data) VALUES (?1, zeroblob(?2))", -1, &st, nullptr);
+  sqlite3_bind_text(st, 1, name.c_str(), -1, SQLITE_TRANSIENT);
+  sqlite3_bind_int64(st, 2, static_cast<sqlite3_int64>(size));
+  int rc = sqlite3_step(st);
+  sqlite3_finalize(st);
+  if (rc != SQLITE_DONE) return Error{std::string("backup failed: ") + sqlite3_errmsg(db)};
+  sqlite3_blob* blob = nullptr;
+  if (sqlite3_blob_open(db, "main", "_hearth_backup_files", "data", sqlite3_last_insert_rowid(db), 1, &blob) != SQLITE_OK)
+    return Error{std::string("backup failed: ") + sqlite3_errmsg(db)};
+  int fd = open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  std::string buf(kPiece, '\0');
+  Status out = OkStatus();
+  for (uint64_t off = 0; fd >= 0 && off < size;) {
+    size_t n = size - off < kPiece ? static_cast<size_t>(size - off) : kPiece;
+    ssize_t got = pread(fd, buf.data(), n, static_cast<off_t>(off));
+    if (got != static_cast<ssize_t>(n) ||
+        sqlite3_blob_write(blob, buf.data(), static_cast<int>(n), static_cast<int>(off)) != SQLITE_OK) {
+      out = Error{"backup failed while copying " + name};
+      break;
+    }
+    off += n;
+  }
+  if (fd < 0) out = Error{"cannot read " + path};
+  else close(fd);
+  sqlite3_blob_close(blob);
+  return out;
+}
+
+// "apps/<file>.db" with a plain file name: nothing a backup carries may land
+// outside the data folder's apps/.
+bool SafeExtraName(const std::string& name) {
+  if (name.rfind("apps/", 0) != 0 || name.size() < 9 || name.size() > 300 || name.substr(name.size() - 3) != ".db")
+    return false;
+  std::string file = name.substr(5);
+  if (file[0] == '.') return false;
+  for (char c : file)
+    if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '.' || c == '-' || c == '_'))
+      return false;
+  return true;
+}
+
+}  // namespace
+
+std::vector<BackupExtra> AppDatabases(const std::string& data_dir) {
+  std::vector<BackupExtra> out;
+  std::error_code ec;
+  for (const auto& e : std::filesystem::directory_iterator(data_dir + "/apps", ec)) {
+    std::string file = e.path().filename().string();
+    if (e.is_regular_file(ec) && SafeExtraName("apps/" + file)) out.push_back({"apps/" + file, e.path().string()});
+  }
+  std::sort(out.begin(), out.end(), [](const BackupExtra& a, const BackupExtra& b) { return a.name < b.name; });
+  return out;
+}
+
+Status BackupDatabase(const std::string& db_path, const std::string& out_path, const std::vector<BackupExtra>& extras) {
+  if (!std::filesystem::exists(db_path)) return Error{"no database at " + db_path};
+  std::string tmp = out_path + ".partial";
+  std::filesystem::remove(tmp);
+  Db dst;
+  auto fail = [&](Status st) {
+    sqlite3_close_v2(dst.db);
+    dst.db = nullptr;
+    std::filesystem::remove(tmp);
+    return st;
+  };
+  if (Status st = OnlineCopy(db_path, tmp, &dst); !st.ok()) return fail(st);
+  for (const auto& e : extras) {
+    std::string part = out_path + ".extra.partial";
+    std::filesystem::remove(part);
+    {
+      Db copy;
+      Status st = OnlineCopy(e.path, part, &copy);
+      if (st.ok()) st = Inspect(copy.db, e.name).ok() ? OkStatus() : Status(Error{e.name + " failed its integrity check"});
+      if (!st.ok()) {
+        std::filesystem::remove(part);
+        return fail(st);
+      }
+    }
+    Status st = Embed(dst.db, e.name, part);
+    std::filesystem::remove(part);
+    if (!st.ok()) return fail(st);
+  }
   auto checked = Inspect(dst.db, "the backup");
   sqlite3_close_v2(dst.db);
   dst.db = nullptr;
@@ -113,6 +208,63 @@ Status RestoreDatabase(const std::string& backup_path, const std::string& db_pat
   // The old WAL belongs to the old database: it must not be replayed onto the restored one.
   std::filesystem::remove(db_path + "-wal", ec);
   std::filesystem::remove(db_path + "-shm", ec);
+  // The databases it carries go back first (each replaced whole, its old
+  // WAL dropped); hearth.db is replaced last and loses the carried copies.
+  Db tdb;
+  if (sqlite3_open_v2(tmp.c_str(), &tdb.db, SQLITE_OPEN_READWRITE, nullptr) != SQLITE_OK)
+    return Error{"cannot open " + tmp};
+  std::string dir = std::filesystem::path(db_path).parent_path().string();
+  if (dir.empty()) dir = ".";
+  sqlite3_stmt* st = nullptr;
+  if (sqlite3_prepare_v2(tdb.db, "SELECT rowid, name, length(data) FROM _hearth_backup_files ORDER BY name", -1, &st,
+                         nullptr) == SQLITE_OK) {
+    Status out = OkStatus();
+    while (out.ok() && sqlite3_step(st) == SQLITE_ROW) {
+      std::string name = reinterpret_cast<const char*>(sqlite3_column_text(st, 1));
+      if (!SafeExtraName(name)) {
+        out = Error{"the backup carries a file with an unsafe name: " + name};
+        break;
+      }
+      std::string target = dir + "/" + name, part = target + ".restoring";
+      std::filesystem::create_directories(std::filesystem::path(target).parent_path(), ec);
+      sqlite3_blob* blob = nullptr;
+      int fd = open(part.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+      if (fd < 0 || sqlite3_blob_open(tdb.db, "main", "_hearth_backup_files", "data", sqlite3_column_int64(st, 0), 0,
+                                      &blob) != SQLITE_OK) {
+        if (fd >= 0) close(fd);
+        out = Error{"cannot restore " + name};
+        break;
+      }
+      uint64_t size = static_cast<uint64_t>(sqlite3_column_int64(st, 2));
+      std::string buf(kPiece, '\0');
+      for (uint64_t off = 0; off < size;) {
+        size_t n = size - off < kPiece ? static_cast<size_t>(size - off) : kPiece;
+        if (sqlite3_blob_read(blob, buf.data(), static_cast<int>(n), static_cast<int>(off)) != SQLITE_OK ||
+            pwrite(fd, buf.data(), n, static_cast<off_t>(off)) != static_cast<ssize_t>(n)) {
+          out = Error{"cannot restore " + name};
+          break;
+        }
+        off += n;
+      }
+      sqlite3_blob_close(blob);
+      close(fd);
+      if (!out.ok()) break;
+      if (Status s = SyncFile(part); !s.ok()) {
+        out = s;
+        break;
+      }
+      std::filesystem::remove(target + "-wal", ec);
+      std::filesystem::remove(target + "-shm", ec);
+      std::filesystem::rename(part, target, ec);
+      if (ec) out = Error{"cannot replace " + target + ": " + ec.message()};
+    }
+    sqlite3_finalize(st);
+    if (!out.ok()) return out;
+    sqlite3_exec(tdb.db, "DROP TABLE _hearth_backup_files", nullptr, nullptr, nullptr);
+  }
+  sqlite3_close_v2(tdb.db);
+  tdb.db = nullptr;
+  if (Status s = SyncFile(tmp); !s.ok()) return s;
   std::filesystem::rename(tmp, db_path, ec);
   if (ec) return Error{"cannot replace " + db_path + ": " + ec.message()};
   return SyncFile(db_path);

@@ -1,23 +1,39 @@
 #pragma once
 // Online backups of a SQLite database and restoring them.
 #include <string>
+#include <vector>
 
 #include "base/result.h"
 
 namespace hearth::store {
 
+// A database a backup carries besides hearth.db: `name` is its path under the
+// data folder ("apps/blog.example.com.db"), `path` where it is now.
+struct BackupExtra {
+  std::string name;
+  std::string path;
+};
+
+// The sites' app databases in `data_dir` (apps/*.db), for BackupDatabase.
+std::vector<BackupExtra> AppDatabases(const std::string& data_dir);
+
 // Copies the database at `db_path` to `out_path` with SQLite's online backup
-// API: consistent even while a server writes to it. The copy is written to a
-// temporary name, checked (PRAGMA integrity_check), synced and then renamed,
-// so `out_path` is either a whole good backup or absent.
-Status BackupDatabase(const std::string& db_path, const std::string& out_path);
+// API: consistent even while a server writes to it. Each of `extras` is
+// copied the same way and carried inside the backup file (one file to keep),
+// as a blob in its table _hearth_backup_files, written in pieces. The copy is
+// written to a temporary name, checked (PRAGMA integrity_check), synced and
+// then renamed, so `out_path` is either a whole good backup or absent.
+Status BackupDatabase(const std::string& db_path, const std::string& out_path,
+                      const std::vector<BackupExtra>& extras = {});
 
 // Checks that `path` is an intact SQLite database whose schema version is at
 // most `max_version`. Returns its version.
 Result<int> CheckBackup(const std::string& path, int max_version);
 
-// Replaces `db_path` with a copy of `backup_path` (checked first). The caller
-// holds the data folder's lock, so no server uses the database meanwhile.
+// Replaces `db_path` with a copy of `backup_path` (checked first), and writes
+// back every database the backup carries, beside it (each replaced whole, its
+// old WAL dropped). The caller holds the data folder's lock, so no server uses
+// the databases meanwhile.
 Status RestoreDatabase(const std::string& backup_path, const std::string& db_path, int max_version);
 
 }  // namespace hearth::store

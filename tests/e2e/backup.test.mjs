@@ -49,6 +49,41 @@ describe('backup and restore', () => {
     } finally { await again.stop(); }
   });
 
+  test("a backup carries the sites' app databases; restore brings their records back as they were", T, async () => {
+    const work = await makeTempDir('hearth-backup-apps-');
+    const backupFile = path.join(work, 'with-apps.db');
+    const srv = await startHearth();
+    const token = (await fsp.readFile(path.join(srv.dataDir, 'admin.token'), 'utf8')).trim();
+    const call = async (method, url, body, headers = {}) => {
+      const data = body === undefined ? undefined : Buffer.from(JSON.stringify(body));
+      const h = { 'Content-Type': 'application/json', ...headers };
+      if (data) h['Content-Length'] = String(data.length);
+      const r = await httpRequest(`${srv.url}${url}`, { method, headers: h, body: data, timeoutMs: 10000 });
+      return { status: r.status, json: r.text ? JSON.parse(r.text) : null };
+    };
+    const auth = { Authorization: `Bearer ${token}` };
+    try {
+      assert.equal((await call('POST', '/_hearth/api/sites', { name: 'data.test', default: true }, auth)).status, 201);
+      assert.equal((await call('POST', '/_hearth/api/sites/data.test/collections',
+        { name: 'notes', fields: [{ name: 'text', type: 'text' }], listRule: '', createRule: '' }, auth)).status, 201);
+      for (const text of ['one', 'two']) assert.equal((await call('POST', '/api/collections/notes/records', { text })).status, 200);
+      const b = await runHearth(['backup', '--out', backupFile, '--data', srv.dataDir]);
+      assert.equal(b.code, 0, b.stderr);
+      assert.equal((await call('POST', '/api/collections/notes/records', { text: 'after the backup' })).status, 200);
+    } finally {
+      await srv.stop('SIGTERM');
+    }
+    const r = await runHearth(['restore', backupFile, '--data', srv.dataDir]);
+    assert.equal(r.code, 0, r.stderr);
+    const again = await startHearth({ dataDir: srv.dataDir });
+    try {
+      const list = await httpRequest(`${again.url}/api/collections/notes/records?sort=text`, { timeoutMs: 10000 });
+      assert.deepEqual(JSON.parse(list.text).items.map((n) => n.text), ['one', 'two']);
+    } finally {
+      await again.stop('SIGTERM');
+    }
+  });
+
   test('restore refuses a file that is not a hearth backup, before touching the data folder', T, async () => {
     const work = await makeTempDir();
     const bogus = path.join(work, 'bogus.db');
