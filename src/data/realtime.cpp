@@ -1,8 +1,29 @@
 #include "data/realtime.h"
 
+#include <algorithm>
+
+#include "base/strings.h"
 #include "data/schema.h"
 
 namespace hearth::data {
+namespace {
+
+// The filter in a topic's "?options=<url-encoded JSON>" ({"query": {"filter": ...}}).
+std::string TopicFilter(const std::string& topic) {
+  size_t q = topic.find('?');
+  if (q == std::string::npos) return {};
+  std::vector<std::pair<std::string, std::string>> params;
+  if (!ParseQueryString(std::string_view(topic).substr(q + 1), &params)) return {};
+  for (const auto& [k, v] : params) {
+    if (k != "options") continue;
+    auto options = nlohmann::json::parse(v, nullptr, false);
+    if (options.is_object() && options["query"].is_object() && options["query"]["filter"].is_string())
+      return options["query"]["filter"].get<std::string>();
+  }
+  return {};
+}
+
+}  // namespace
 
 std::shared_ptr<Realtime::Client> Realtime::Connect(std::function<void()> wake) {
   auto c = std::make_shared<Client>();
@@ -30,6 +51,8 @@ bool Realtime::Subscribe(const std::string& id, std::vector<std::string> topics,
     c = it->second;
   }
   std::lock_guard<std::mutex> lock(c->mu);
+  c->filters.clear();
+  for (const auto& t : topics) c->filters.push_back(TopicFilter(t));
   c->topics = std::move(topics);
   c->superuser = superuser;
   c->auth_key = auth.is_object() ? auth.value("collectionId", "") + "/" + auth.value("id", "") : "";
@@ -37,26 +60,30 @@ bool Realtime::Subscribe(const std::string& id, std::vector<std::string> topics,
   return true;
 }
 
-std::vector<nlohmann::json> Realtime::Identities(const std::string& collection) const {
+std::vector<Realtime::Viewer> Realtime::Identities(const std::string& collection) const {
   std::vector<std::shared_ptr<Client>> all;
   {
     std::lock_guard<std::mutex> lock(mu_);
     for (const auto& [id, c] : clients_) all.push_back(c);
   }
-  std::map<std::string, nlohmann::json> seen;
+  std::map<std::string, Viewer> seen;
   std::string prefix = collection + "/";
   for (auto& c : all) {
     std::lock_guard<std::mutex> lock(c->mu);
-    if (c->superuser || seen.count(c->auth_key)) continue;
-    for (const auto& t : c->topics)
-      if (t.rfind(prefix, 0) == 0) {
-        seen[c->auth_key] = c->auth;
-        break;
-      }
-    if (seen.size() >= 256) break;  // more identities than that see nothing until they resubscribe
+    for (size_t i = 0; i < c->topics.size(); ++i) {
+      if (c->topics[i].rfind(prefix, 0) != 0) continue;
+      // Superusers are one identity to which no rule applies (only filters).
+      std::string key = c->superuser ? std::string(kSuperuserKey) : c->auth_key;
+      if (!seen.count(key) && seen.size() >= 256) break;  // beyond that: nothing until they resubscribe
+      Viewer& v = seen[key];
+      v.auth = c->superuser ? nlohmann::json() : c->auth;
+      v.key = key;
+      if (std::find(v.filters.begin(), v.filters.end(), c->filters[i]) == v.filters.end() && v.filters.size() < 64)
+        v.filters.push_back(c->filters[i]);
+    }
   }
-  std::vector<nlohmann::json> out;
-  for (auto& [k, v] : seen) out.push_back(v);
+  std::vector<Viewer> out;
+  for (auto& [k, v] : seen) out.push_back(std::move(v));
   return out;
 }
 
@@ -92,16 +119,13 @@ void Realtime::PublishRecord(const std::string& collection, const std::string& a
   std::string any = collection + "/*", one = collection + "/" + id;
   for (auto& c : all) {
     std::lock_guard<std::mutex> lock(c->mu);
-    auto vis = visibility.find(c->auth_key);
-    bool list_ok = vis != visibility.end() && vis->second.first;
-    bool view_ok = vis != visibility.end() && vis->second.second;
-    for (const auto& topic : c->topics) {
+    for (size_t i = 0; i < c->topics.size(); ++i) {
+      const std::string& topic = c->topics[i];
       std::string_view base(topic);
       base = base.substr(0, base.find('?'));
-      bool allowed;
-      if (base == any) allowed = c->superuser || list_ok;
-      else if (base == one) allowed = c->superuser || view_ok;
-      else continue;
+      if (base != any && base != one) continue;
+      auto vis = visibility.find(VisibilityKey(c->superuser ? std::string(kSuperuserKey) : c->auth_key, c->filters[i]));
+      bool allowed = vis != visibility.end() && (base == any ? vis->second.first : vis->second.second);
       if (allowed) Send(*c, topic, data);
     }
   }

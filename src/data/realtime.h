@@ -4,8 +4,9 @@
 //   GET  /api/realtime   opens a stream; the first event is PB_CONNECT with
 //                        the client's id
 //   POST /api/realtime   {clientId, subscriptions:[...]} replaces its topics:
-//                        "posts/*", "posts/RECORD_ID" (anything after '?' is
-//                        kept in the event name but not used for matching),
+//                        "posts/*", "posts/RECORD_ID", each optionally with
+//                        "?options={"query":{"filter":"..."}}" (URL-encoded, as
+//                        the SDK sends it): only records matching the filter,
 //                        "@schema" (collection changes)
 //
 // Events come from the write path: after a commit, the app's writer thread
@@ -32,6 +33,7 @@ class Realtime {
   static constexpr size_t kMaxPending = 1 << 20;
   static constexpr size_t kMaxClients = 20000;
   static constexpr size_t kMaxTopics = 1000;
+  static constexpr const char* kSuperuserKey = "@superuser";  // Viewer::key of superusers
 
   struct Client {
     std::string id;
@@ -43,9 +45,17 @@ class Realtime {
     nlohmann::json auth;   // the signed-in record it subscribed with, or null
     std::string auth_key;  // "collectionId/id", "" for a guest
     std::vector<std::string> topics;
+    std::vector<std::string> filters;  // per topic: its options' filter, or ""
+  };
+  // One subscriber identity and the filters its topics on a collection use.
+  struct Viewer {
+    nlohmann::json auth;
+    std::string key;                   // Client::auth_key
+    std::vector<std::string> filters;  // distinct; "" for topics without one
   };
   // What each identity among the subscribers may see of one record:
-  // {list rule passes, view rule passes}, by Client::auth_key.
+  // {list rule (and filter) passes, view rule (and filter) passes}, by
+  // VisibilityKey(auth_key, filter).
   using Visibility = std::map<std::string, std::pair<bool, bool>>;
 
   // A new client (null when there are kMaxClients already). Its PB_CONNECT
@@ -56,7 +66,10 @@ class Realtime {
   bool Subscribe(const std::string& id, std::vector<std::string> topics, bool superuser, nlohmann::json auth);
   // The distinct identities (null for guests) subscribed to `collection`
   // that are not superusers: whose view of a change must be decided.
-  std::vector<nlohmann::json> Identities(const std::string& collection) const;
+  std::vector<Viewer> Identities(const std::string& collection) const;
+  static std::string VisibilityKey(const std::string& auth_key, const std::string& filter) {
+    return auth_key + "\n" + filter;
+  }
 
   // A committed record change; `visibility` from Identities() (an identity
   // not in it sees nothing).

@@ -425,9 +425,18 @@ void SetEvent(WriteOutcome* o, const Ctx& x, store::Connection& c, const char* a
   if (x.app->realtime().clients() == 0) return;  // nobody to tell
   o->event = action;
   o->record = record;
-  for (const json& auth : x.app->realtime().Identities(x.c->name)) {
-    std::string key = auth.is_object() ? auth.value("collectionId", "") + "/" + auth.value("id", "") : "";
-    o->visibility[key] = {VisibleTo(x, auth, c, id, x.c->list_rule), VisibleTo(x, auth, c, id, x.c->view_rule)};
+  for (const auto& v : x.app->realtime().Identities(x.c->name)) {
+    bool superuser = v.key == Realtime::kSuperuserKey;
+    for (const auto& filter : v.filters) {
+      // The collection's rule (none for superusers) and the subscription's filter, both.
+      auto passes = [&](const std::optional<std::string>& rule) {
+        if (superuser) return VisibleTo(x, v.auth, c, id, filter);
+        if (!rule) return false;
+        std::string both = filter.empty() ? *rule : rule->empty() ? filter : "(" + *rule + ") && (" + filter + ")";
+        return VisibleTo(x, v.auth, c, id, both);
+      };
+      o->visibility[Realtime::VisibilityKey(v.key, filter)] = {passes(x.c->list_rule), passes(x.c->view_rule)};
+    }
   }
 }
 

@@ -376,6 +376,22 @@ describe('realtime with the pocketbase SDK', () => {
     await admin.collection('secrets').unsubscribe();
   });
 
+  test('a subscription with a filter gets only matching records', T, async () => {
+    const matching = collector();
+    const everything = collector();
+    await pb.collection('posts').subscribe('*', matching.push, { filter: 'title ~ "keep"' });
+    await admin.collection('posts').subscribe('*', everything.push, { filter: 'title != ""' });
+    await pb.collection('posts').create({ title: 'drop this' });
+    await pb.collection('posts').create({ title: 'keep this' });
+    await matching.waitFor(1);
+    await everything.waitFor(2);
+    await new Promise((r) => setTimeout(r, 300));
+    assert.deepEqual(matching.events.map((e) => e.record.title), ['keep this']);
+    assert.deepEqual(everything.events.map((e) => e.record.title), ['drop this', 'keep this']);
+    await pb.collection('posts').unsubscribe();
+    await admin.collection('posts').unsubscribe();
+  });
+
   test('@schema subscribers receive the new JSON Schema and version when a collection changes', T, async () => {
     const changes = collector();
     await admin.realtime.subscribe('@schema', changes.push);
