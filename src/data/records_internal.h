@@ -1,16 +1,21 @@
 #pragma once
-// What the data API's record endpoints share (records_api.cpp, batch.cpp):
+// What the data API's record endpoints share (records_api.cpp for reads and
+// routing, records_write.cpp, auth_api.cpp, batch.cpp, records_common.cpp):
 // the request context, write outcomes, and the write operations themselves,
 // so that a batch runs exactly what single requests run.
 #include <nlohmann/json.hpp>
 
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "data/api.h"
 #include "data/app.h"
+#include "data/filter.h"
+#include "data/schema.h"
 #include "store/sqlite.h"
 
 namespace hearth::data::records {
@@ -48,6 +53,9 @@ struct WriteOutcome {
 
 using WriteFn = std::function<Status(store::Connection&, WriteOutcome*)>;
 
+extern const char* const kNotFound;        // "The requested resource wasn't found."
+extern const char* const kSuperusersOnly;  // "Only superusers can perform this action."
+
 void PbJson(Response& res, int status, const json& body);
 // A request's JSON body: JSON, or multipart/form-data as the SDK sends it
 // (an "@jsonPayload" part, plus plain fields). Files are refused (not yet).
@@ -56,6 +64,40 @@ Result<json> RequestJson(const Request& req);
 void PbError(Response& res, int status, const std::string& message, json data = json::object());
 // A failed write that the client caused: rolls back, answers {status, message, data}.
 Status Refuse(WriteOutcome* o, int status, const std::string& message, json data = json::object());
+
+void BindValue(store::Statement& st, int i, const SqlValue& v);
+void BindAll(store::Statement& st, const std::vector<SqlValue>& params, int first = 1);
+SqlValue JsonToSql(const json& v);
+
+// The columns every query reads, in the order RowJson expects them.
+std::string SelectColumns(const Collection& c, const std::string& alias);
+// A row read with SelectColumns as the API shows it (to `v`).
+json RowJson(const Collection& c, const store::Statement& st, const Viewer& v = Viewer{true, ""});
+// A new record as it was just stored, from the values written.
+json RecordFromValues(const Collection& c, const std::string& id, const std::string& now,
+                      const std::vector<std::pair<std::string, SqlValue>>& vals);
+// How filter paths, @request.body and @request.auth become SQL for `c`.
+FilterContext MakeContext(const Schema& schema, const Collection& c, const std::string& alias, const json* body,
+                          const json* auth = nullptr);
+// `rule` as SQL for a request that is not a superuser's: nullopt sets *denied
+// (superusers only); "" is everyone (empty SQL).
+Result<std::string> RuleSql(const std::optional<std::string>& rule, const FilterContext& ctx,
+                            std::vector<SqlValue>* params, bool* denied);
+// One record by id, if `rule` (for a non-superuser) lets `x` see it.
+Result<std::optional<json>> FetchOne(const Ctx& x, store::Connection& c, std::string_view id,
+                                     const std::optional<std::string>& rule, const json* body, bool* denied);
+
+// POST (id empty) and PATCH of one record; DELETE of one.
+void CreateOrUpdate(Ctx& x, Request& req, Response& res, std::string_view id);
+void Delete(Ctx& x, Response& res, std::string_view id);
+
+// A token for record `id` of auth collection `c`, valid for 7 days.
+std::string IssueToken(const App& app, const Collection& c, const std::string& id, const std::string& token_key);
+// Sets x.auth (and its tokenKey) from an Authorization value carrying a
+// valid token of one of this app's auth collections; a bad token: a guest.
+void ResolveAuth(Ctx& x, store::Connection& rd, std::string_view authorization);
+// POST /api/collections/{c}/auth-with-password.
+void AuthWithPassword(Ctx& x, Request& req, Response& res, store::Connection& rd);
 
 // On the app's writer thread, inside the caller's transaction: a create (or,
 // with create false, an update of record_id) of checked values, with its rule

@@ -1,0 +1,237 @@
+// Writes through the records API: create, update, delete, each checked on
+// the worker and applied on the app's writer thread, with its realtime event.
+#include <nlohmann/json.hpp>
+
+#include <cmath>
+
+#include "base/strings.h"
+#include "data/auth.h"
+#include "data/records_internal.h"
+#include "http/multipart.h"
+
+namespace hearth::data::records {
+
+// Whether a request that is not a superuser's may see record `id` under `rule`
+// (for realtime events; run inside the write, before a delete).
+bool VisibleTo(const Ctx& x, const json& auth, store::Connection& c, const std::string& id,
+               const std::optional<std::string>& rule) {
+  if (!rule) return false;
+  if (rule->empty()) return true;
+  Ctx viewer = x;
+  viewer.superuser = false;
+  viewer.auth = auth;
+  bool denied = false;
+  auto r = FetchOne(viewer, c, id, rule, nullptr, &denied);
+  return r.ok() && r->has_value();
+}
+
+// Decides, inside the write, which subscribers may see this change: once per
+// distinct identity subscribed to the collection (guests are one).
+void SetEvent(WriteOutcome* o, const Ctx& x, store::Connection& c, const char* action, const std::string& id,
+              const json& record) {
+  if (x.app->realtime().clients() == 0) return;  // nobody to tell
+  o->event = action;
+  o->record = record;
+  for (const auto& v : x.app->realtime().Identities(x.c->name)) {
+    bool superuser = v.key == Realtime::kSuperuserKey;
+    for (const auto& filter : v.filters) {
+      // The collection's rule (none for superusers) and the subscription's filter, both.
+      auto passes = [&](const std::optional<std::string>& rule) {
+        if (superuser) return VisibleTo(x, v.auth, c, id, filter);
+        if (!rule) return false;
+        std::string both = filter.empty() ? *rule : rule->empty() ? filter : "(" + *rule + ") && (" + filter + ")";
+        return VisibleTo(x, v.auth, c, id, both);
+      };
+      o->visibility[Realtime::VisibilityKey(v.key, filter)] = {passes(x.c->list_rule), passes(x.c->view_rule)};
+    }
+  }
+}
+
+// Checks that every relation value names an existing record.
+Status CheckRelations(store::Connection& c, const Schema& schema, const Collection& col,
+                      const std::vector<std::pair<std::string, SqlValue>>& values, json* errors) {
+  for (const auto& [name, v] : values) {
+    const Field* f = col.Find(name);
+    if (!f || f->type != FieldType::kRelation || v.index() != 3) continue;
+    const std::string& text = std::get<std::string>(v);
+    if (text.empty() || text == "[]") continue;
+    const Collection* target = schema.Find(f->collection);
+    std::string table = QuoteIdent(target ? target->name : f->collection);
+    std::string sql = f->Multi()
+                          ? "SELECT (SELECT count(*) FROM json_each(?1)) = (SELECT count(*) FROM " + table +
+                                " WHERE \"id\" IN (SELECT value FROM json_each(?1)))"
+                          : "SELECT count(*) = 1 FROM " + table + " WHERE \"id\" = ?1";
+    auto st = c.Cached(sql);
+    if (!st.ok()) return st.error();
+    st->Bind(1, std::string_view(text));
+    Status s = OkStatus();
+    bool ok = st->Step(&s) && st->Int(0) == 1;
+    st->Reset();
+    if (!s.ok()) return s;
+    if (!ok) (*errors)[name] = {{"code", "validation_missing_rel_records"}, {"message", "Failed to find all relation records with the provided ids."}};
+  }
+  return OkStatus();
+}
+
+
+
+// Runs `fn` on the app's writer thread; `reply` is finished once it has
+// committed, and its realtime event (if any) published.
+void WriteWith(std::shared_ptr<App> app, std::string collection, std::shared_ptr<Reply> reply, WriteFn fn) {
+  auto out = std::make_shared<WriteOutcome>();
+  app->store().SubmitWrite([fn = std::move(fn), out](store::Connection& c) { return fn(c, out.get()); },
+                             [reply, out, app, collection](const Status& st) {
+                               if (st.ok() && !out->event.empty())
+                                 app->realtime().PublishRecord(collection, out->event, out->record, out->visibility);
+                               WriteOutcome o = *out;
+                               if (!st.ok() && o.status < 400) {
+                                 o.status = 400;
+                                 o.body = {{"status", 400}, {"message", "Something went wrong while processing your request."},
+                                           {"data", json::object()}};
+                               }
+                               reply->Finish([o](Response& r) {
+                                 if (o.status == 204) {
+                                   r.status = 204;
+                                   return;
+                                 }
+                                 PbJson(r, o.status, o.body);
+                               });
+                             });
+}
+
+void Write(Ctx& x, Response& res, WriteFn fn) { WriteWith(x.app, x.c->name, res.Defer(), std::move(fn)); }
+
+Status Refuse(WriteOutcome* o, int status, const std::string& message, json data) {
+  o->status = status;
+  o->body = {{"status", status}, {"message", message}, {"data", data}};
+  return Error{message};
+}
+
+Status ApplyUpsert(const Ctx& w, store::Connection& c, const json& body,
+                   const std::vector<std::pair<std::string, SqlValue>>& vals, bool create, const std::string& record_id,
+                   const char* failed, WriteOutcome* o) {
+  json errors = json::object();
+  if (Status st = CheckRelations(c, *w.schema, *w.c, vals, &errors); !st.ok()) return st;
+  if (!errors.empty()) return Refuse(o, 400, failed, errors);
+  std::string now = NowDate();
+  std::string rid = record_id;
+  bool denied = false;
+  if (create) {
+    for (const auto& [k, v] : vals)
+      if (k == "id") rid = std::get<std::string>(v);
+    if (rid.empty()) rid = NewRecordId();
+    std::string cols = "\"id\", \"created\", \"updated\"", marks = "?1, ?2, ?2";
+    int n = 2;
+    for (const auto& [k, v] : vals) {
+      if (k == "id") continue;
+      cols += ", " + QuoteIdent(k);
+      marks += ", ?" + std::to_string(++n);
+    }
+    auto st = c.Cached("INSERT INTO " + QuoteIdent(w.c->name) + " (" + cols + ") VALUES (" + marks + ")");
+    if (!st.ok()) return st.error();
+    st->Bind(1, std::string_view(rid)).Bind(2, std::string_view(now));
+    n = 2;
+    for (const auto& [k, v] : vals)
+      if (k != "id") BindValue(*st, ++n, v);
+    if (Status s = st->Run(); !s.ok()) {
+      if (s.error().message.find("UNIQUE") != std::string::npos) {
+        const char* field = s.error().message.find(".email") != std::string::npos ? "email" : "id";
+        return Refuse(o, 400, failed, {{field, {{"code", "validation_not_unique"}, {"message", "Value must be unique."}}}});
+      }
+      return s;
+    }
+    if (!w.c->IsAuth() && (w.superuser || (w.c->create_rule && w.c->create_rule->empty()))) {
+      o->body = RecordFromValues(*w.c, rid, now, vals);
+      SetEvent(o, w, c, "create", rid, o->body);
+      return OkStatus();
+    }
+    // The create rule is checked against the record as it would be stored.
+    auto seen = FetchOne(w, c, rid, w.c->create_rule, &body, &denied);
+    if (!seen.ok()) return seen.error();
+    if (!*seen) return Refuse(o, 400, failed);
+    o->body = **seen;
+    SetEvent(o, w, c, "create", rid, o->body);
+    return OkStatus();
+  }
+  auto before = FetchOne(w, c, rid, w.c->update_rule, &body, &denied);
+  if (!before.ok()) return before.error();
+  if (!*before) return Refuse(o, 404, kNotFound);
+  std::string sets = "\"updated\" = ?1";
+  int n = 1;
+  for (const auto& [k, v] : vals) sets += ", " + QuoteIdent(k) + " = ?" + std::to_string(++n);
+  auto st = c.Cached("UPDATE " + QuoteIdent(w.c->name) + " SET " + sets + " WHERE \"id\" = ?" + std::to_string(n + 1));
+  if (!st.ok()) return st.error();
+  st->Bind(1, std::string_view(now));
+  n = 1;
+  for (const auto& [k, v] : vals) BindValue(*st, ++n, v);
+  st->Bind(n + 1, std::string_view(rid));
+  if (Status s = st->Run(); !s.ok()) {
+    if (s.error().message.find("UNIQUE") != std::string::npos)
+      return Refuse(o, 400, failed, {{"email", {{"code", "validation_not_unique"}, {"message", "Value must be unique."}}}});
+    return s;
+  }
+  Ctx su = w;
+  su.superuser = true;
+  auto after = FetchOne(su, c, rid, std::nullopt, nullptr, &denied);
+  if (!after.ok()) return after.error();
+  o->body = after->value_or(json::object());
+  SetEvent(o, w, c, "update", rid, o->body);
+  return OkStatus();
+}
+
+void CreateOrUpdate(Ctx& x, Request& req, Response& res, std::string_view id) {
+  bool create = id.empty();
+  const std::optional<std::string>& rule = create ? x.c->create_rule : x.c->update_rule;
+  if (!x.superuser && !rule) return PbError(res, 403, kSuperusersOnly);
+  auto parsed = RequestJson(req);
+  if (!parsed.ok()) return PbError(res, 400, parsed.error().message);
+  json body = std::move(parsed).value();
+  const char* failed = create ? "Failed to create record." : "Failed to update record.";
+  json errors = json::object();
+  auto values = CheckRecord(*x.c, body, create, &errors);
+  if (!values.ok()) return PbError(res, 400, values.error().message);
+  if (x.c->IsAuth() && !x.superuser && body.contains("verified"))
+    errors["verified"] = {{"code", "validation_values_mismatch"}, {"message", "Only superusers can change this."}};
+  if (!errors.empty()) return PbError(res, 400, failed, errors);
+  auto shared = std::make_shared<std::pair<json, std::vector<std::pair<std::string, SqlValue>>>>(
+      std::move(body), std::move(values).value());
+  Ctx copy = x;
+  std::string record_id(id);
+  WriteFn fn = [copy, shared, create, record_id, failed](store::Connection& c, WriteOutcome* o) -> Status {
+    return ApplyUpsert(copy, c, shared->first, shared->second, create, record_id, failed, o);
+  };
+  auto reply = res.Defer();
+  bool has_password = false;
+  for (const auto& [k, v] : shared->second) has_password |= k == "password";
+  if (!has_password) return WriteWith(x.app, x.c->name, reply, std::move(fn));
+  // A new password: hashed off the worker (argon2id takes tens of
+  // milliseconds), with a new tokenKey that ends the record's older tokens.
+  x.apps->background().Post([shared, app = x.app, name = x.c->name, reply, fn = std::move(fn)]() mutable {
+    for (auto& [k, v] : shared->second)
+      if (k == "password") v = HashPassword(std::get<std::string>(v));
+    shared->second.emplace_back("tokenKey", RandomKey());
+    WriteWith(app, name, reply, std::move(fn));
+  });
+}
+
+Status ApplyDelete(const Ctx& copy, store::Connection& c, const std::string& rid, WriteOutcome* o) {
+  bool denied = false;
+  auto found = FetchOne(copy, c, rid, copy.c->delete_rule, nullptr, &denied);
+  if (!found.ok()) return found.error();
+  if (!*found) return Refuse(o, 404, kNotFound);
+  SetEvent(o, copy, c, "delete", rid, **found);  // before it is gone
+  auto st = c.Cached("DELETE FROM " + QuoteIdent(copy.c->name) + " WHERE \"id\" = ?1");
+  if (!st.ok()) return st.error();
+  if (Status s = st->Bind(1, std::string_view(rid)).Run(); !s.ok()) return s;
+  o->status = 204;
+  return OkStatus();
+}
+
+void Delete(Ctx& x, Response& res, std::string_view id) {
+  if (!x.superuser && !x.c->delete_rule) return PbError(res, 403, kSuperusersOnly);
+  Ctx copy = x;
+  std::string rid(id);
+  Write(x, res, [copy, rid](store::Connection& c, WriteOutcome* o) { return ApplyDelete(copy, c, rid, o); });
+}
+
+}  // namespace hearth::data::records
