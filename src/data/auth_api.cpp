@@ -19,12 +19,6 @@ std::string IssueToken(const App& app, const Collection& c, const std::string& i
   return MakeJwt(payload, app.token_secret() + token_key);
 }
 
-// Reads the record `where` names (by id or email) from an auth collection,
-// with its password hash and tokenKey (the last two columns).
-struct AuthRow {
-  json record;
-  std::string password_hash, token_key;
-};
 std::optional<AuthRow> ReadAuthRow(store::Connection& rd, const Collection& c, const char* where, std::string_view value) {
   auto st = rd.Cached("SELECT " + SelectColumns(c, "r") + ", r.\"password\", r.\"tokenKey\" FROM " + QuoteIdent(c.name) +
                       " AS r WHERE r." + where + " = ?1");

@@ -96,6 +96,13 @@ std::string IssueToken(const App& app, const Collection& c, const std::string& i
 // Sets x.auth (and its tokenKey) from an Authorization value carrying a
 // valid token of one of this app's auth collections; a bad token: a guest.
 void ResolveAuth(Ctx& x, store::Connection& rd, std::string_view authorization);
+// A record of an auth collection with its password hash and tokenKey, read
+// by `where` ("\"id\"" or "\"email\"") = value.
+struct AuthRow {
+  json record;
+  std::string password_hash, token_key;
+};
+std::optional<AuthRow> ReadAuthRow(store::Connection& rd, const Collection& c, const char* where, std::string_view value);
 // POST /api/collections/{c}/auth-with-password.
 void AuthWithPassword(Ctx& x, Request& req, Response& res, store::Connection& rd);
 

@@ -200,13 +200,32 @@ void CreateOrUpdate(Ctx& x, Request& req, Response& res, std::string_view id) {
   WriteFn fn = [copy, shared, create, record_id, failed](store::Connection& c, WriteOutcome* o) -> Status {
     return ApplyUpsert(copy, c, shared->first, shared->second, create, record_id, failed, o);
   };
-  auto reply = res.Defer();
   bool has_password = false;
   for (const auto& [k, v] : shared->second) has_password |= k == "password";
+  // Changing one's own password takes the old one: a stolen token alone
+  // cannot take the account over. Superusers need not.
+  std::optional<std::string> old_hash;
+  std::string old_password;
+  if (has_password && !create && !x.superuser) {
+    const json& b = shared->first;
+    if (!b.contains("oldPassword") || !b["oldPassword"].is_string() || b["oldPassword"].get<std::string>().empty())
+      return PbError(res, 400, failed, {{"oldPassword", {{"code", "validation_required"}, {"message", "Missing required value."}}}});
+    auto row = ReadAuthRow(x.app->store().Reader(x.reader), *x.c, "\"id\"", id);
+    if (!row) return PbError(res, 404, kNotFound);
+    old_hash = row->password_hash;
+    old_password = b["oldPassword"].get<std::string>();
+  }
+  auto reply = res.Defer();
   if (!has_password) return WriteWith(x.app, x.c->name, reply, std::move(fn));
   // A new password: hashed off the worker (argon2id takes tens of
   // milliseconds), with a new tokenKey that ends the record's older tokens.
-  x.apps->background().Post([shared, app = x.app, name = x.c->name, reply, fn = std::move(fn)]() mutable {
+  x.apps->background().Post([shared, app = x.app, name = x.c->name, reply, fn = std::move(fn), old_hash,
+                             old_password, failed]() mutable {
+    if (old_hash && !VerifyPassword(*old_hash, old_password))
+      return reply->Finish([failed](Response& r) {
+        PbError(r, 400, failed,
+                {{"oldPassword", {{"code", "validation_invalid_old_password"}, {"message", "Missing or invalid old password."}}}});
+      });
     for (auto& [k, v] : shared->second)
       if (k == "password") v = HashPassword(std::get<std::string>(v));
     shared->second.emplace_back("tokenKey", RandomKey());

@@ -505,6 +505,16 @@ describe('auth collections with the pocketbase SDK', () => {
     assert.equal((await stale.collection('posts').getFullList()).length, 0);
     await ann.collection('users').authWithPassword('ann@example.com', 'new password 1');
     assert.equal((await ann.collection('posts').getFullList()).length, 1);
+
+    // Changing one's own password takes the old one.
+    const me = ann.authStore.record.id;
+    let r = await rejects(ann.collection('users').update(me, { password: 'another one 2', passwordConfirm: 'another one 2' }), 400, 'no oldPassword');
+    assert.ok(r.data.oldPassword);
+    r = await rejects(ann.collection('users').update(me, { oldPassword: 'wrong', password: 'another one 2', passwordConfirm: 'another one 2' }), 400, 'wrong oldPassword');
+    assert.equal(r.data.oldPassword.code, 'validation_invalid_old_password');
+    await ann.collection('users').update(me, { oldPassword: 'new password 1', password: 'another one 2', passwordConfirm: 'another one 2' });
+    await ann.collection('users').authWithPassword('ann@example.com', 'another one 2');
+    assert.equal((await ann.collection('posts').getFullList()).length, 1);
   });
 
   test('bad sign-ups get per-field errors', T, async () => {
