@@ -73,6 +73,22 @@ list_rps=$(awk '/Requests\/sec/ {printf "%.0f", $2}' "$TMP/logs/list.txt")
 list_count_rps=$(awk '/Requests\/sec/ {printf "%.0f", $2}' "$TMP/logs/list-count.txt")
 peak=$(peak_rss_kib "${PID[hearth]}")
 
+# Idle realtime subscribers: RSS before and after SSE_CLIENTS streams open.
+SSE_CLIENTS=${SSE_CLIENTS:-2000}
+rss_now() { awk '/^VmRSS:/ {print $2}' "/proc/${PID[hearth]}/status"; }
+ulimit -n 8192 2>/dev/null || true
+rss_before=$(rss_now)
+mkfifo "$TMP/sse-in"
+node "$SCRIPT_DIR/sse-clients.mjs" "$B/api/realtime" "$SSE_CLIENTS" <"$TMP/sse-in" >"$TMP/logs/sse.txt" 2>&1 &
+SSE_PID=$!
+exec 9>"$TMP/sse-in"
+for i in $(seq 200); do grep -q ready "$TMP/logs/sse.txt" && break; sleep 0.1; done
+grep -q ready "$TMP/logs/sse.txt" || die "the SSE clients did not connect: $(tail -2 "$TMP/logs/sse.txt")"
+sleep 0.5
+rss_sse=$(rss_now)
+exec 9>&-
+wait "$SSE_PID" 2>/dev/null
+
 # The raw SQLite ceiling, same table shape, same pragmas.
 echo "data: raw SQLite" >&2
 DDL="PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;
@@ -102,4 +118,7 @@ rate() { awk -v n="$RECORDS" -v ms="$1" 'BEGIN { printf "%.0f", n * 1000 / ms }'
     echo "| raw SQLite: $RECORDS INSERTs, one transaction each (WAL, synchronous=NORMAL) | ${each_ms} ms | $(rate "$each_ms") |"
     echo
     echo "hearth peak RSS: $((peak / 1024)) MiB"
+    echo
+    echo "$SSE_CLIENTS idle realtime subscribers: hearth RSS $((rss_before / 1024)) MiB -> $((rss_sse / 1024)) MiB" \
+         "($(( (rss_sse - rss_before) * 1024 / SSE_CLIENTS )) bytes each)"
 } | tee "$OUT"
