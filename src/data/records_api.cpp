@@ -218,6 +218,7 @@ bool ServeAppApi(Apps* apps, const DataOptions& options, int reader, const std::
       res.SetHeader("Cache-Control", "no-store");
       res.SetHeader("X-Accel-Buffering", "no");
       res.body_kind = Response::BodyKind::kStream;
+      res.stream_endless = true;  // a graceful stop ends it; the SDK reconnects
       res.stream = [client, guard](std::string& out) {
         std::lock_guard<std::mutex> lock(client->mu);
         if (client->dropped) return false;

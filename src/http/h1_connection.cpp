@@ -73,6 +73,11 @@ void H1Connection::Consume(size_t n) {
 void H1Connection::BeginShutdown(bool close_if_idle) {
   shutting_down_ = true;
   if (close_if_idle && state_ == State::kHead && rstart_ == rend_) state_ = State::kClosing;
+  if (state_ == State::kStreaming && stream_endless_) {
+    if (stream_chunked_) out_.Append("0\r\n\r\n");
+    stream_ = nullptr;
+    state_ = State::kClosing;
+  }
 }
 
 void H1Connection::FailWith(int status, const char* reason) {
@@ -390,8 +395,10 @@ void H1Connection::Serialize(bool close) {
     case Response::BodyKind::kStream:
       out_.CommitScratch();
       stream_ = std::move(res_.stream);
+      stream_endless_ = res_.stream_endless;
       stream_status_ = status;
       state_ = State::kStreaming;
+      if (shutting_down_ && stream_endless_) BeginShutdown(false);  // stopping already: end it now
       if (close) shutting_down_ = true;  // close once the stream ends
       break;
     case Response::BodyKind::kNone:

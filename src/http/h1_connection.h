@@ -82,7 +82,8 @@ class H1Connection {
   bool Backpressured() const { return out_.bytes() > kHighWater; }
   bool HasBufferedInput() const { return rstart_ != rend_; }
   // Graceful stop: finish the request in flight, then close. An idle
-  // connection closes at once if close_if_idle.
+  // connection closes at once if close_if_idle; an endless stream (SSE)
+  // ends now (its last chunk queued).
   void BeginShutdown(bool close_if_idle);
   // Answers `status` (e.g. 408) and closes; used by timeouts.
   void FailWith(int status, const char* reason);
@@ -123,6 +124,7 @@ class H1Connection {
   bool stream_chunked_ = false;
   int stream_status_ = 0;
   uint64_t stream_left_ = 0;  // a sized stream's bytes still to send (UINT64_MAX: unsized)
+  bool stream_endless_ = false;
 
   bool reply_pending_ = false;  // dispatched, deferred, not yet resumed
   bool force_close_ = false;    // the body was left unread: close after the response

@@ -97,6 +97,7 @@ void Response::Reset() {
   offset = length = 0;
   stream = nullptr;
   stream_sized = false;
+  stream_endless = false;
   close_connection = false;
   fields.clear();
 }

@@ -54,6 +54,10 @@ struct Response {
   // pulling until the stream's waker (MakeWaker) is called.
   std::function<bool(std::string& out)> stream;
   bool stream_sized = false;
+  // An event stream with no natural end (SSE): on a graceful stop it ends at
+  // once, so the server does not wait for it (clients reconnect), where a
+  // download is let finish.
+  bool stream_endless = false;
   bool close_connection = false;  // handler asks the connection to close after this
 
   // Header fields other than the framing ones, already serialized

@@ -445,7 +445,10 @@ void Worker::BeginStop() {
   for (Conn* c = all_head_; c;) {
     Conn* next = c->anext;
     c->h1.BeginShutdown(!c->fresh);
-    if (c->h1.ShouldClose() && c->h1.out().empty()) BeginLinger(c);
+    if (c->h1.ShouldClose()) {
+      if (c->h1.out().empty()) BeginLinger(c);
+      else Drive(c);  // an ended event stream's last chunk, then linger
+    }
     c = next;
   }
 }

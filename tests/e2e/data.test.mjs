@@ -408,6 +408,30 @@ describe('realtime with the pocketbase SDK', () => {
     await admin.realtime.unsubscribe('@schema');
   });
 
+  test('a graceful stop does not wait for open event streams', { timeout: 60000 }, async () => {
+    const other = await startHearth({ args: ['--workers', '2'] });
+    try {
+      const t = (await fsp.readFile(path.join(other.dataDir, 'admin.token'), 'utf8')).trim();
+      assert.equal((await control(other, t, 'POST', '/sites', { name: 'stop.test', default: true })).status, 201);
+      assert.equal((await control(other, t, 'POST', '/sites/stop.test/collections', { name: 'x', fields: [] })).status, 201);
+      // An open event stream, as a browser tab with the SDK holds one.
+      const { default: http } = await import('node:http');
+      const ended = new Promise((resolve, reject) => {
+        http.get(`${other.url}/api/realtime`, { agent: false }, (res) => {
+          res.once('data', () => resolve({ done: new Promise((r) => { res.on('end', r); res.on('close', r); res.resume(); }) }));
+        }).on('error', reject);
+      });
+      const streamEnd = await ended;
+      const started = Date.now();
+      const ex = await other.stop('SIGTERM', 20000);
+      assert.equal(ex.code, 0, ex.stderr);
+      assert.ok(Date.now() - started < 5000, `stop took ${Date.now() - started} ms with an event stream open`);
+      await streamEnd.done;
+    } finally {
+      await other.stop('SIGKILL').catch(() => {});
+    }
+  });
+
   test('many idle subscribers, and the SDK reconnects after the server restarts', { timeout: 90000 }, async () => {
     const clients = [];
     for (let i = 0; i < 50; i++) {

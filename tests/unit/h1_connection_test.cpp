@@ -503,5 +503,26 @@ TEST(H1ConnectionSizedStream, HeadSendsTheLengthOnly) {
   EXPECT_FALSE(lb.conn().ShouldClose());
 }
 
+
+TEST(H1ConnectionSizedStream, AnEndlessStreamEndsAtAGracefulStop) {
+  Loopback lb([](Request&, Response& res) {
+    res.status = 200;
+    res.body_kind = Response::BodyKind::kStream;
+    res.stream_endless = true;
+    auto sent = std::make_shared<bool>(false);
+    res.stream = [sent](std::string& out) {
+      if (!*sent) out = "event:hello\n\n";
+      *sent = true;
+      return true;  // never ends by itself
+    };
+  });
+  std::string out = lb.Send("GET /events HTTP/1.1\r\nHost: h\r\n\r\n");
+  EXPECT_NE(out.find("event:hello"), std::string::npos);
+  EXPECT_TRUE(lb.conn().Streaming());
+  lb.conn().BeginShutdown(true);
+  EXPECT_TRUE(lb.conn().ShouldClose());
+  EXPECT_EQ(lb.conn().out().DrainToString(), "0\r\n\r\n");
+}
+
 }  // namespace
 }  // namespace hearth
