@@ -4,11 +4,16 @@
 // parse again to the same thing); a record is checked against it (or against
 // a fixed collection when the definition does not parse). Traps when a
 // refused record yields values, or accepted values are not for known fields.
+// The record's file keys are also read as a write's file ops (with the input
+// as an uploaded file's name and bytes): a field's new names must be its
+// current ones or new uploads' stored names, never a name the input chose.
+#include <algorithm>
 #include <cstddef>
 #include <cstdint>
 #include <string>
 #include <string_view>
 
+#include "data/files.h"
 #include "data/schema.h"
 
 #define CHECK(cond)                \
@@ -29,7 +34,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
         {"name":"title","type":"text","required":true,"max":20},{"name":"n","type":"number","min":0},
         {"name":"ok","type":"bool"},{"name":"mail","type":"email"},{"name":"u","type":"url"},
         {"name":"d","type":"date"},{"name":"tags","type":"select","values":["a","b"],"maxSelect":2},
-        {"name":"j","type":"json"},{"name":"rel","type":"relation","collection":"t","maxSelect":3}]})"),
+        {"name":"j","type":"json"},{"name":"rel","type":"relation","collection":"t","maxSelect":3},
+        {"name":"f","type":"file","maxSelect":2,"maxSize":64},{"name":"g","type":"file","mimeTypes":["image/png"]}]})"),
                              s, nullptr);
     return *c;
   }();
@@ -55,7 +61,35 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   if (rec.is_discarded()) return 0;
   json errors = json::object();
   auto values = CheckRecord(col, rec, size % 2 == 0, &errors);
-  if (!values.ok()) return 0;
-  for (const auto& [name, v] : *values) CHECK(name == "id" || col.Find(name));
+  if (values.ok())
+    for (const auto& [name, v] : *values) CHECK(name == "id" || col.Find(name));
+
+  CHECK(IsStoredFileName(StoredFileName(rec_text)));
+  (void)SniffMime(rec_text, rec_text);
+  std::vector<Upload> uploads;
+  for (const char* field : {"f", "g", "f+", "+g"}) {
+    Upload u;
+    u.field = field;
+    u.original = std::string(rec_text.substr(0, 40));
+    u.data = rec_text;
+    uploads.push_back(u);
+  }
+  for (auto& u : uploads) {
+    if (u.field.back() == '+') { u.field.pop_back(); u.mode = Upload::Mode::kAppend; }
+    if (u.field[0] == '+') { u.field.erase(0, 1); u.mode = Upload::Mode::kPrepend; }
+  }
+  json body = rec;
+  errors = json::object();
+  auto ops = TakeFileOps(col, &body, &uploads, &errors);
+  const std::vector<std::string> current = {"a_0123456789.txt", "b_0123456789.png"};
+  for (const FileOp& op : ops) {
+    CHECK(op.field && op.field->type == FieldType::kFile);
+    auto next = ApplyFileOp(op, current, &errors);
+    for (const auto& n : next) {
+      bool known = std::find(current.begin(), current.end(), n) != current.end();
+      for (const auto& u : uploads) known |= !u.stored.empty() && u.stored == n;
+      CHECK(known && IsStoredFileName(n));
+    }
+  }
   return 0;
 }

@@ -73,7 +73,7 @@ Result<std::shared_ptr<Schema>> LoadSchema(store::Connection& c) {
   return schema;
 }
 
-Result<std::unique_ptr<App>> App::Open(const std::string& path, int readers) {
+Result<std::unique_ptr<App>> App::Open(const std::string& path, int readers, std::string files_root) {
   store::Store::Options o;
   o.path = path;
   o.readers = readers;
@@ -82,6 +82,7 @@ Result<std::unique_ptr<App>> App::Open(const std::string& path, int readers) {
   if (!s.ok()) return s.error();
   std::unique_ptr<App> app(new App());
   app->store_ = std::move(s).value();
+  app->files_ = RecordFiles(std::move(files_root));
   auto schema = LoadSchema(app->store_->Reader(0));
   if (!schema.ok()) return Error{path + ": " + schema.error().message};
   app->schema_ = std::move(schema).value();
@@ -103,7 +104,10 @@ Result<std::shared_ptr<App>> Apps::Get(const std::string& site, bool create) {
   std::error_code ec;
   std::filesystem::create_directories(dir_, ec);
   if (ec) return Error{"cannot create " + dir_ + ": " + ec.message()};
-  auto app = App::Open(path, readers_);
+  std::string file = AppFileName(site);
+  std::string files_root = std::filesystem::path(dir_).parent_path().string() + "/files/" +
+                           file.substr(0, file.size() - 3);
+  auto app = App::Open(path, readers_, std::move(files_root));
   if (!app.ok()) return app.error();
   std::shared_ptr<App> shared(std::move(app).value());
   open_[site] = shared;

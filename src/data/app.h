@@ -15,6 +15,7 @@
 #include <string>
 
 #include "base/background.h"
+#include "data/files.h"
 #include "data/realtime.h"
 #include "data/schema.h"
 #include "http/response.h"
@@ -24,10 +25,12 @@ namespace hearth::data {
 
 class App {
  public:
-  static Result<std::unique_ptr<App>> Open(const std::string& path, int readers);
+  // `files_root`: where its records' files live (DATA/files/<site>).
+  static Result<std::unique_ptr<App>> Open(const std::string& path, int readers, std::string files_root);
 
   store::Store& store() { return *store_; }
   Realtime& realtime() { return realtime_; }
+  const RecordFiles& files() const { return files_; }
   // The key auth tokens are signed with (joined with the record's tokenKey).
   const std::string& token_secret() const { return token_secret_; }
   std::shared_ptr<const Schema> schema() const {
@@ -44,6 +47,7 @@ class App {
   mutable std::mutex mu_;
   std::shared_ptr<const Schema> schema_;
   Realtime realtime_;
+  RecordFiles files_{""};
   std::string token_secret_;
 };
 
@@ -52,7 +56,8 @@ Result<std::shared_ptr<Schema>> LoadSchema(store::Connection& c);
 
 class Apps {
  public:
-  // `dir`: DATA/apps; `readers`: one per worker.
+  // `dir`: DATA/apps (record files go beside it, in DATA/files/<site>);
+  // `readers`: one per worker.
   Apps(std::string dir, int readers) : dir_(std::move(dir)), readers_(readers) {}
   // The app of site `name`; null when it has none and `create` is false.
   Result<std::shared_ptr<App>> Get(const std::string& site, bool create);

@@ -99,6 +99,12 @@ void Submit(std::shared_ptr<App> app, Response& res, Change change) {
   app->store().SubmitWrite([ch, out](store::Connection& c) { return Apply(c, *ch, out.get()); },
                            [app, reply, out, ch](const Status& st) {
                              if (st.ok() && out->schema) {
+                               if (ch->kind == Change::Kind::kDelete) {
+                                 // Its records' files go with the table.
+                                 auto before = app->schema();
+                                 if (const Collection* gone = before->Find(ch->name))
+                                   app->files().RemoveCollection(gone->id);
+                               }
                                app->SetSchema(out->schema);
                                // The schema change feed: screens built from a schema redraw.
                                const Collection* now = out->schema->Find(

@@ -17,15 +17,6 @@ using nlohmann::json;
 constexpr int kDefaultPerPage = 30;
 constexpr int kMaxPerPage = 1000;
 
-struct Query {
-  std::vector<std::pair<std::string, std::string>> params;
-  std::string_view Get(std::string_view key) const {
-    for (const auto& [k, v] : params)
-      if (k == key) return v;
-    return {};
-  }
-};
-
 // Keeps only the requested keys ("id,title", "*"; none = all).
 json PickFields(json record, std::string_view fields) {
   if (fields.empty()) return record;
@@ -177,18 +168,6 @@ void List(Ctx& x, Request& req, Response& res, const Query& q) {
   (void)req;
 }
 
-std::vector<std::string_view> Segments(std::string_view path) {
-  std::vector<std::string_view> out;
-  while (!path.empty()) {
-    size_t slash = path.find('/');
-    std::string_view seg = path.substr(0, slash);
-    if (!seg.empty()) out.push_back(seg);
-    if (slash == std::string_view::npos) break;
-    path.remove_prefix(slash + 1);
-  }
-  return out;
-}
-
 }  // namespace records
 
 using namespace records;
@@ -271,6 +250,14 @@ bool ServeAppApi(Apps* apps, const DataOptions& options, int reader, const std::
     x.superuser = !auth.empty() && options.is_superuser && options.is_superuser(reader, auth);
     if (!x.superuser && !auth.empty()) ResolveAuth(x, x.app->store().Reader(reader), auth);
     ServeBatch(x, req, res);
+    return true;
+  }
+  if (seg.size() >= 2 && seg[1] == "files") {
+    Ctx x{apps, &options, reader, *got, (*got)->schema(), nullptr, false, nullptr, ""};
+    std::string_view auth = req.Header("Authorization");
+    x.superuser = !auth.empty() && options.is_superuser && options.is_superuser(reader, auth);
+    if (!x.superuser && !auth.empty()) ResolveAuth(x, x.app->store().Reader(reader), auth);
+    ServeFiles(x, seg, req, res);
     return true;
   }
   if (seg.size() < 4 || seg[1] != "collections" || seg.size() > 5 ||

@@ -15,14 +15,29 @@ void PbJson(Response& res, int status, const json& body) {
   res.SetText(status, "application/json", body.dump());
   res.SetHeader("Cache-Control", "no-store");
 }
-Result<json> RequestJson(const Request& req) {
+Result<json> RequestJson(const Request& req, std::string_view raw, std::vector<Upload>* uploads) {
   std::string_view ct = req.Header("Content-Type");
   if (auto boundary = MultipartBoundary(ct); boundary.ok()) {
-    auto parts = ParseMultipart(req.body, *boundary);
+    auto parts = ParseMultipart(raw, *boundary);
     if (!parts.ok()) return Error{"The body is not valid multipart/form-data: " + parts.error().message + "."};
     json body = json::object();
     for (const auto& p : *parts) {
-      if (!p.filename.empty()) return Error{"File uploads are not supported yet."};
+      if (!p.filename.empty()) {
+        if (!uploads) return Error{"Files cannot be uploaded in this request: send them with a single create or update."};
+        Upload u;
+        u.field = p.name;
+        if (!u.field.empty() && u.field.back() == '+') {
+          u.mode = Upload::Mode::kAppend;
+          u.field.pop_back();
+        } else if (!u.field.empty() && u.field[0] == '+') {
+          u.mode = Upload::Mode::kPrepend;
+          u.field.erase(0, 1);
+        }
+        u.original = p.filename;
+        u.data = p.data;
+        uploads->push_back(std::move(u));
+        continue;
+      }
       if (p.name == "@jsonPayload") {
         json payload = json::parse(p.data, nullptr, false);
         if (payload.is_discarded() || !payload.is_object()) return Error{"@jsonPayload must be a JSON object."};
@@ -33,11 +48,13 @@ Result<json> RequestJson(const Request& req) {
     }
     return body;
   }
-  if (req.body.empty()) return json(json::object());
-  json body = json::parse(req.body, nullptr, false);
+  if (raw.empty()) return json(json::object());
+  json body = json::parse(raw, nullptr, false);
   if (body.is_discarded() || !body.is_object()) return Error{"The body must be a JSON object."};
   return body;
 }
+
+Result<json> RequestJson(const Request& req) { return RequestJson(req, req.body, nullptr); }
 
 void PbError(Response& res, int status, const std::string& message, json data) {
   PbJson(res, status, {{"status", status}, {"message", message}, {"data", data}});

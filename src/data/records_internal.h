@@ -14,6 +14,7 @@
 
 #include "data/api.h"
 #include "data/app.h"
+#include "data/files.h"
 #include "data/filter.h"
 #include "data/schema.h"
 #include "store/sqlite.h"
@@ -42,6 +43,16 @@ struct Ctx {
   Viewer viewer() const { return Viewer{superuser, auth.is_object() ? auth.value("id", "") : ""}; }
 };
 
+// A request's query parameters, decoded.
+struct Query {
+  std::vector<std::pair<std::string, std::string>> params;
+  std::string_view Get(std::string_view key) const {
+    for (const auto& [k, v] : params)
+      if (k == key) return v;
+    return {};
+  }
+};
+
 struct WriteOutcome {
   int status = 200;
   json body;
@@ -49,6 +60,11 @@ struct WriteOutcome {
   std::string event;
   json record;
   Realtime::Visibility visibility;
+  // Record files to remove once the write has committed (files_gone) or
+  // failed (files_new); all records' files when files_record_gone.
+  std::string files_collection, files_record;
+  std::vector<std::string> files_gone, files_new;
+  bool files_record_gone = false;
 };
 
 using WriteFn = std::function<Status(store::Connection&, WriteOutcome*)>;
@@ -58,8 +74,11 @@ extern const char* const kSuperusersOnly;  // "Only superusers can perform this 
 
 void PbJson(Response& res, int status, const json& body);
 // A request's JSON body: JSON, or multipart/form-data as the SDK sends it
-// (an "@jsonPayload" part, plus plain fields). Files are refused (not yet).
-Result<json> RequestJson(const Request& req);
+// (an "@jsonPayload" part, plus plain fields), read from `raw`. Files go to
+// *uploads (views into `raw`; named "f", "f+" or "+f"), or are refused when
+// `uploads` is null.
+Result<json> RequestJson(const Request& req, std::string_view raw, std::vector<Upload>* uploads);
+Result<json> RequestJson(const Request& req);  // req.body; no uploads
 // {status, message, data}: PocketBase's error shape.
 void PbError(Response& res, int status, const std::string& message, json data = json::object());
 // A failed write that the client caused: rolls back, answers {status, message, data}.
@@ -111,9 +130,13 @@ void AuthWithPassword(Ctx& x, Request& req, Response& res, store::Connection& rd
 // and relations checked and its realtime event set in *o.
 Status ApplyUpsert(const Ctx& w, store::Connection& c, const json& body,
                    const std::vector<std::pair<std::string, SqlValue>>& vals, bool create, const std::string& record_id,
-                   const char* failed, WriteOutcome* o);
+                   const char* failed, WriteOutcome* o, const std::vector<FileOp>* files = nullptr);
 // The same for a delete.
 Status ApplyDelete(const Ctx& w, store::Connection& c, const std::string& rid, WriteOutcome* o);
+
+// /api/files/{collection}/{record}/{name} (GET) and /api/files/token (POST);
+// `seg` is the path's segments ("api", "files", ...).
+void ServeFiles(Ctx& x, const std::vector<std::string_view>& seg, Request& req, Response& res);
 
 // POST /api/batch: several creates, updates, upserts and deletes in one
 // transaction: all of them happen, or none.

@@ -2,8 +2,10 @@
 // the worker and applied on the app's writer thread, with its realtime event.
 #include <nlohmann/json.hpp>
 
+#include <algorithm>
 #include <cmath>
 
+#include "base/log.h"
 #include "base/strings.h"
 #include "data/auth.h"
 #include "data/records_internal.h"
@@ -83,6 +85,12 @@ void WriteWith(std::shared_ptr<App> app, std::string collection, std::shared_ptr
                              [reply, out, app, collection](const Status& st) {
                                if (st.ok() && !out->event.empty())
                                  app->realtime().PublishRecord(collection, out->event, out->record, out->visibility);
+                               const RecordFiles& files = app->files();
+                               if (st.ok() && out->files_record_gone)
+                                 files.RemoveRecord(out->files_collection, out->files_record);
+                               else if (!out->files_record.empty())
+                                 files.Remove(out->files_collection, out->files_record,
+                                              st.ok() ? out->files_gone : out->files_new);
                                WriteOutcome o = *out;
                                if (!st.ok() && o.status < 400) {
                                  o.status = 400;
@@ -107,19 +115,48 @@ Status Refuse(WriteOutcome* o, int status, const std::string& message, json data
   return Error{message};
 }
 
-Status ApplyUpsert(const Ctx& w, store::Connection& c, const json& body,
-                   const std::vector<std::pair<std::string, SqlValue>>& vals, bool create, const std::string& record_id,
-                   const char* failed, WriteOutcome* o) {
+// The file fields' new values, from their current names (none for a new
+// record) and the write's file ops; what the write drops is removed once it
+// commits, and what it uploaded if it does not.
+Status ApplyFiles(const Ctx& w, const std::string& rid, const json* before, const std::vector<FileOp>& files,
+                  const char* failed, std::vector<std::pair<std::string, SqlValue>>* vals, WriteOutcome* o) {
+  o->files_collection = w.c->id;
+  o->files_record = rid;
   json errors = json::object();
-  if (Status st = CheckRelations(c, *w.schema, *w.c, vals, &errors); !st.ok()) return st;
+  for (const FileOp& op : files) {
+    std::vector<std::string> current = before ? FileNames(before->value(op.field->name, json())) : std::vector<std::string>{};
+    std::vector<std::string> next = ApplyFileOp(op, current, &errors);
+    for (const auto& n : current)
+      if (std::find(next.begin(), next.end(), n) == next.end()) o->files_gone.push_back(n);
+    if (op.field->Multi()) vals->emplace_back(op.field->name, json(next).dump());
+    else vals->emplace_back(op.field->name, next.empty() ? std::string() : next[0]);
+  }
+  if (!errors.empty()) return Refuse(o, 400, failed, errors);
+  return OkStatus();
+}
+
+Status ApplyUpsert(const Ctx& w, store::Connection& c, const json& body,
+                   const std::vector<std::pair<std::string, SqlValue>>& checked, bool create,
+                   const std::string& record_id, const char* failed, WriteOutcome* o,
+                   const std::vector<FileOp>* files) {
+  json errors = json::object();
+  if (Status st = CheckRelations(c, *w.schema, *w.c, checked, &errors); !st.ok()) return st;
   if (!errors.empty()) return Refuse(o, 400, failed, errors);
   std::string now = NowDate();
   std::string rid = record_id;
   bool denied = false;
+  const std::vector<std::pair<std::string, SqlValue>>* values = &checked;
+  std::vector<std::pair<std::string, SqlValue>> with_files;
   if (create) {
-    for (const auto& [k, v] : vals)
+    for (const auto& [k, v] : checked)
       if (k == "id") rid = std::get<std::string>(v);
     if (rid.empty()) rid = NewRecordId();
+    if (files && !files->empty()) {
+      with_files = checked;
+      if (Status st = ApplyFiles(w, rid, nullptr, *files, failed, &with_files, o); !st.ok()) return st;
+      values = &with_files;
+    }
+    const auto& vals = *values;
     std::string cols = "\"id\", \"created\", \"updated\"", marks = "?1, ?2, ?2";
     int n = 2;
     for (const auto& [k, v] : vals) {
@@ -156,6 +193,12 @@ Status ApplyUpsert(const Ctx& w, store::Connection& c, const json& body,
   auto before = FetchOne(w, c, rid, w.c->update_rule, &body, &denied);
   if (!before.ok()) return before.error();
   if (!*before) return Refuse(o, 404, kNotFound);
+  if (files && !files->empty()) {
+    with_files = checked;
+    if (Status st = ApplyFiles(w, rid, &**before, *files, failed, &with_files, o); !st.ok()) return st;
+    values = &with_files;
+  }
+  const auto& vals = *values;
   std::string sets = "\"updated\" = ?1";
   int n = 1;
   for (const auto& [k, v] : vals) sets += ", " + QuoteIdent(k) + " = ?" + std::to_string(++n);
@@ -183,22 +226,47 @@ void CreateOrUpdate(Ctx& x, Request& req, Response& res, std::string_view id) {
   bool create = id.empty();
   const std::optional<std::string>& rule = create ? x.c->create_rule : x.c->update_rule;
   if (!x.superuser && !rule) return PbError(res, 403, kSuperusersOnly);
-  auto parsed = RequestJson(req);
+  // Uploads are views into the body, which must outlive the request.
+  auto raw = std::make_shared<const std::string>(std::move(req.body));
+  auto uploads = std::make_shared<std::vector<Upload>>();
+  auto parsed = RequestJson(req, *raw, uploads.get());
   if (!parsed.ok()) return PbError(res, 400, parsed.error().message);
   json body = std::move(parsed).value();
   const char* failed = create ? "Failed to create record." : "Failed to update record.";
   json errors = json::object();
+  auto ops = std::make_shared<std::vector<FileOp>>(TakeFileOps(*x.c, &body, uploads.get(), &errors));
   auto values = CheckRecord(*x.c, body, create, &errors);
   if (!values.ok()) return PbError(res, 400, values.error().message);
   if (x.c->IsAuth() && !x.superuser && body.contains("verified"))
     errors["verified"] = {{"code", "validation_values_mismatch"}, {"message", "Only superusers can change this."}};
+  if (create)
+    for (const Field& f : x.c->fields)
+      if (f.type == FieldType::kFile && f.required &&
+          std::none_of(ops->begin(), ops->end(), [&](const FileOp& op) { return op.field == &f; }))
+        errors[f.name] = {{"code", "validation_required"}, {"message", "Cannot be blank."}};
   if (!errors.empty()) return PbError(res, 400, failed, errors);
+  std::string record_id(id);
+  if (create && !uploads->empty()) {
+    // The files go into the record's folder before the record is written.
+    for (const auto& [k, v] : *values)
+      if (k == "id") record_id = std::get<std::string>(v);
+    if (record_id.empty()) {
+      record_id = NewRecordId();
+      values->emplace_back("id", record_id);
+    }
+  }
+  std::vector<std::string> stored;
+  for (const Upload& u : *uploads) stored.push_back(u.stored);
   auto shared = std::make_shared<std::pair<json, std::vector<std::pair<std::string, SqlValue>>>>(
       std::move(body), std::move(values).value());
   Ctx copy = x;
-  std::string record_id(id);
-  WriteFn fn = [copy, shared, create, record_id, failed](store::Connection& c, WriteOutcome* o) -> Status {
-    return ApplyUpsert(copy, c, shared->first, shared->second, create, record_id, failed, o);
+  WriteFn fn = [copy, shared, create, record_id, failed, ops, stored](store::Connection& c, WriteOutcome* o) -> Status {
+    if (!stored.empty()) {
+      o->files_collection = copy.c->id;
+      o->files_record = record_id;
+      o->files_new = stored;
+    }
+    return ApplyUpsert(copy, c, shared->first, shared->second, create, record_id, failed, o, ops.get());
   };
   bool has_password = false;
   for (const auto& [k, v] : shared->second) has_password |= k == "password";
@@ -216,19 +284,31 @@ void CreateOrUpdate(Ctx& x, Request& req, Response& res, std::string_view id) {
     old_password = b["oldPassword"].get<std::string>();
   }
   auto reply = res.Defer();
-  if (!has_password) return WriteWith(x.app, x.c->name, reply, std::move(fn));
-  // A new password: hashed off the worker (argon2id takes tens of
-  // milliseconds), with a new tokenKey that ends the record's older tokens.
-  x.apps->background().Post([shared, app = x.app, name = x.c->name, reply, fn = std::move(fn), old_hash,
-                             old_password, failed]() mutable {
+  if (!has_password && uploads->empty()) return WriteWith(x.app, x.c->name, reply, std::move(fn));
+  // Off the worker: a new password is hashed (argon2id takes tens of
+  // milliseconds) with a new tokenKey that ends the record's older tokens,
+  // and uploads are written and synced before the record naming them.
+  x.apps->background().Post([shared, app = x.app, name = x.c->name, cid = x.c->id, reply, fn = std::move(fn),
+                             old_hash, old_password, failed, has_password, raw, uploads, record_id]() mutable {
     if (old_hash && !VerifyPassword(*old_hash, old_password))
       return reply->Finish([failed](Response& r) {
         PbError(r, 400, failed,
                 {{"oldPassword", {{"code", "validation_invalid_old_password"}, {"message", "Missing or invalid old password."}}}});
       });
-    for (auto& [k, v] : shared->second)
-      if (k == "password") v = HashPassword(std::get<std::string>(v));
-    shared->second.emplace_back("tokenKey", RandomKey());
+    std::vector<std::string> written;
+    for (const Upload& u : *uploads) {
+      if (Status s = app->files().Write(cid, record_id, u.stored, u.data); !s.ok()) {
+        app->files().Remove(cid, record_id, written);
+        Log(LogLevel::kError, "cannot store an uploaded file", {{"site_file", u.stored}, {"error", s.error().message}});
+        return reply->Finish([failed](Response& r) { PbError(r, 500, std::string(failed) + " The file could not be stored."); });
+      }
+      written.push_back(u.stored);
+    }
+    if (has_password) {
+      for (auto& [k, v] : shared->second)
+        if (k == "password") v = HashPassword(std::get<std::string>(v));
+      shared->second.emplace_back("tokenKey", RandomKey());
+    }
     WriteWith(app, name, reply, std::move(fn));
   });
 }
@@ -243,6 +323,12 @@ Status ApplyDelete(const Ctx& copy, store::Connection& c, const std::string& rid
   if (!st.ok()) return st.error();
   if (Status s = st->Bind(1, std::string_view(rid)).Run(); !s.ok()) return s;
   o->status = 204;
+  for (const Field& f : copy.c->fields)
+    if (f.type == FieldType::kFile) {
+      o->files_collection = copy.c->id;
+      o->files_record = rid;
+      o->files_record_gone = true;
+    }
   return OkStatus();
 }
 

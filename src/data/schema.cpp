@@ -243,7 +243,8 @@ Result<Collection> ParseCollection(const json& body, const Schema& schema, const
       if (!fj.is_object()) return Error{"each field is a JSON object"};
       static const std::set<std::string, std::less<>> kFieldKeys = {
           "id", "name", "type", "required", "min", "max", "onlyInt", "values", "maxSelect", "collectionId",
-          "collection", "system", "hidden", "presentable", "primaryKey"};
+          "collection", "system", "hidden", "presentable", "primaryKey", "maxSize", "mimeTypes", "protected",
+          "thumbs"};
       for (auto it = fj.begin(); it != fj.end(); ++it)
         if (!kFieldKeys.count(it.key())) return Error{"unknown key \"" + it.key() + "\" in a field"};
       Field f;
@@ -270,7 +271,6 @@ Result<Collection> ParseCollection(const json& body, const Schema& schema, const
         }
       if (type == "autodate") continue;  // created/updated: always there
       if (!known) return Error{"field " + f.name + ": unknown type \"" + type + "\""};
-      if (f.type == FieldType::kFile) return Error{"field " + f.name + ": file fields are not supported yet"};
       if (fj.contains("required")) {
         if (!fj["required"].is_boolean()) return Error{"field " + f.name + ": required must be true or false"};
         f.required = fj["required"].get<bool>();
@@ -298,6 +298,26 @@ Result<Collection> ParseCollection(const json& body, const Schema& schema, const
           if (!v.is_string() || v.get<std::string>().empty() || v.get<std::string>().size() > 255)
             return Error{"field " + f.name + ": values must be non-empty strings"};
           f.values.push_back(v.get<std::string>());
+        }
+      }
+      if (f.type == FieldType::kFile) {
+        if (fj.contains("maxSize") && !fj["maxSize"].is_null()) {
+          if (!fj["maxSize"].is_number_integer() || fj["maxSize"].get<int64_t>() < 1 ||
+              fj["maxSize"].get<int64_t>() > (int64_t{1} << 32))
+            return Error{"field " + f.name + ": maxSize must be a whole number of bytes from 1 to 4 GiB"};
+          f.max_size = static_cast<uint64_t>(fj["maxSize"].get<int64_t>());
+        }
+        if (fj.contains("mimeTypes") && !fj["mimeTypes"].is_null()) {
+          if (!fj["mimeTypes"].is_array()) return Error{"field " + f.name + ": mimeTypes must be a list"};
+          for (const json& m : fj["mimeTypes"]) {
+            if (!m.is_string() || m.get<std::string>().empty() || m.get<std::string>().size() > 255)
+              return Error{"field " + f.name + ": mimeTypes must be media types such as image/png"};
+            f.mime_types.push_back(m.get<std::string>());
+          }
+        }
+        if (fj.contains("protected") && !fj["protected"].is_null()) {
+          if (!fj["protected"].is_boolean()) return Error{"field " + f.name + ": protected must be true or false"};
+          f.protected_files = fj["protected"].get<bool>();
         }
       }
       if (f.type == FieldType::kRelation) {
@@ -340,7 +360,13 @@ json CollectionJson(const Collection& c) {
     if (f.max) fj["max"] = number(*f.max);
     if (f.type == FieldType::kNumber) fj["onlyInt"] = f.only_int;
     if (f.type == FieldType::kSelect) fj["values"] = f.values;
-    if (f.type == FieldType::kSelect || f.type == FieldType::kRelation) fj["maxSelect"] = f.max_select;
+    if (f.type == FieldType::kSelect || f.type == FieldType::kRelation || f.type == FieldType::kFile)
+      fj["maxSelect"] = f.max_select;
+    if (f.type == FieldType::kFile) {
+      fj["maxSize"] = f.max_size;
+      fj["mimeTypes"] = f.mime_types;
+      fj["protected"] = f.protected_files;
+    }
     if (f.type == FieldType::kRelation) fj["collection"] = f.collection;
     fields.push_back(fj);
   }
@@ -515,6 +541,7 @@ Result<std::vector<std::pair<std::string, SqlValue>>> CheckRecord(const Collecti
       AddError(errors, key, "validation_unknown_field", "Unknown field.");
       continue;
     }
+    if (f->type == FieldType::kFile) continue;  // TakeFileOps' part
     const json& v = *it;
     auto invalid = [&](const std::string& msg) { AddError(errors, key, "validation_invalid_value", msg); };
     bool blank = v.is_null();
@@ -628,7 +655,7 @@ Result<std::vector<std::pair<std::string, SqlValue>>> CheckRecord(const Collecti
   }
   if (create)
     for (const auto& f : c.fields)
-      if (f.required && !body.contains(f.name) && !errors->contains(f.name))
+      if (f.required && f.type != FieldType::kFile && !body.contains(f.name) && !errors->contains(f.name))
         AddError(errors, f.name, "validation_required", "Cannot be blank.");
   return out;
 }

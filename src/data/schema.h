@@ -31,6 +31,9 @@ struct Field {
   std::vector<std::string> values;  // select: the allowed values
   int max_select = 1;               // select, relation, file: >1 makes it multi-valued
   std::string collection;           // relation: the collection it points to (by name)
+  uint64_t max_size = 5ull << 20;   // file: bytes per file
+  std::vector<std::string> mime_types;  // file: the allowed types (none: any)
+  bool protected_files = false;     // file: served only with a file token
   bool Multi() const {
     return (type == FieldType::kSelect || type == FieldType::kRelation || type == FieldType::kFile) && max_select > 1;
   }
@@ -79,7 +82,8 @@ Result<std::vector<std::string>> AlterTableSql(const Collection& before, const C
 // A record body checked against the collection: the columns to write and
 // their values. Per-field problems go into *errors as PocketBase reports them
 // ({"title": {"code": "validation_required", "message": "..."}}); `create`
-// checks required fields that are absent. Unknown fields are refused. For an
+// checks required fields that are absent. Unknown fields are refused. File
+// fields are left out: TakeFileOps (data/files.h) takes them first. For an
 // auth collection, a new password comes back in plain text under "password"
 // (the caller hashes it) and passwordConfirm must match it.
 Result<std::vector<std::pair<std::string, SqlValue>>> CheckRecord(const Collection& c, const nlohmann::json& body,

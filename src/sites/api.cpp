@@ -13,18 +13,6 @@ namespace {
 
 using nlohmann::json;
 
-std::vector<std::string_view> Segments(std::string_view path) {
-  std::vector<std::string_view> out;
-  while (!path.empty()) {
-    size_t slash = path.find('/');
-    std::string_view seg = path.substr(0, slash);
-    if (!seg.empty()) out.push_back(seg);
-    if (slash == std::string_view::npos) break;
-    path.remove_prefix(slash + 1);
-  }
-  return out;
-}
-
 Result<int64_t> SiteId(store::Connection& c, const std::string& name, int64_t* live = nullptr) {
   store::Statement st = c.Named("sites.by_name");
   st.Bind(1, name);

@@ -116,17 +116,34 @@ Status Embed(sqlite3* db, const std::string& name, const std::string& path) {
   return out;
 }
 
-// "apps/<file>.db" with a plain file name: nothing a backup carries may land
-// outside the data folder's apps/.
-bool SafeExtraName(const std::string& name) {
-  if (name.rfind("apps/", 0) != 0 || name.size() < 9 || name.size() > 300 || name.substr(name.size() - 3) != ".db")
-    return false;
-  std::string file = name.substr(5);
-  if (file[0] == '.') return false;
-  for (char c : file)
+bool SafeSegment(std::string_view s) {
+  if (s.empty() || s.size() > 255 || s[0] == '.') return false;
+  for (char c : s)
     if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '.' || c == '-' || c == '_'))
       return false;
   return true;
+}
+
+// "apps/<file>.db" or "files/<site>/<collection>/<record>/<name>", each part
+// a plain name: nothing a backup carries may land outside the data folder's
+// apps/ and files/.
+bool SafeExtraName(const std::string& name) {
+  if (name.size() > 1200) return false;
+  if (name.rfind("files/", 0) == 0) {
+    std::string_view rest = std::string_view(name).substr(6);
+    int parts = 0;
+    while (true) {
+      size_t slash = rest.find('/');
+      if (!SafeSegment(rest.substr(0, slash))) return false;
+      ++parts;
+      if (slash == std::string_view::npos) break;
+      rest.remove_prefix(slash + 1);
+    }
+    return parts == 4;
+  }
+  if (name.rfind("apps/", 0) != 0 || name.size() < 9 || name.size() > 300 || name.substr(name.size() - 3) != ".db")
+    return false;
+  return SafeSegment(std::string_view(name).substr(5));
 }
 
 }  // namespace
@@ -139,6 +156,22 @@ std::vector<BackupExtra> AppDatabases(const std::string& data_dir) {
     if (e.is_regular_file(ec) && SafeExtraName("apps/" + file)) out.push_back({"apps/" + file, e.path().string()});
   }
   std::sort(out.begin(), out.end(), [](const BackupExtra& a, const BackupExtra& b) { return a.name < b.name; });
+  return out;
+}
+
+std::vector<BackupExtra> BackupExtras(const std::string& data_dir) {
+  std::vector<BackupExtra> out = AppDatabases(data_dir);
+  std::vector<BackupExtra> files;
+  std::error_code ec;
+  std::string root = data_dir + "/files";
+  for (auto it = std::filesystem::recursive_directory_iterator(root, ec);
+       !ec && it != std::filesystem::recursive_directory_iterator(); it.increment(ec)) {
+    if (!it->is_regular_file(ec)) continue;
+    std::string name = "files/" + std::filesystem::relative(it->path(), root, ec).string();
+    if (!ec && SafeExtraName(name)) files.push_back({name, it->path().string(), false});
+  }
+  std::sort(files.begin(), files.end(), [](const BackupExtra& a, const BackupExtra& b) { return a.name < b.name; });
+  out.insert(out.end(), files.begin(), files.end());
   return out;
 }
 
@@ -155,6 +188,12 @@ Status BackupDatabase(const std::string& db_path, const std::string& out_path, c
   };
   if (Status st = OnlineCopy(db_path, tmp, &dst); !st.ok()) return fail(st);
   for (const auto& e : extras) {
+    if (!e.database) {
+      // A record's file deleted since the listing is simply not carried.
+      if (!std::filesystem::exists(e.path)) continue;
+      if (Status st = Embed(dst.db, e.name, e.path); !st.ok()) return fail(st);
+      continue;
+    }
     std::string part = out_path + ".extra.partial";
     std::filesystem::remove(part);
     {

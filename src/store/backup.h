@@ -12,10 +12,16 @@ namespace hearth::store {
 struct BackupExtra {
   std::string name;
   std::string path;
+  bool database = true;  // copied with SQLite's online backup; else a plain file, copied as it is
 };
 
 // The sites' app databases in `data_dir` (apps/*.db), for BackupDatabase.
 std::vector<BackupExtra> AppDatabases(const std::string& data_dir);
+// What a backup of `data_dir` carries besides hearth.db: the app databases,
+// then their records' files (files/<site>/<collection>/<record>/<name>; each
+// file is written once and never changed, so a copy after the databases'
+// snapshot holds every file the snapshot names, unless deleted meanwhile).
+std::vector<BackupExtra> BackupExtras(const std::string& data_dir);
 
 // Copies the database at `db_path` to `out_path` with SQLite's online backup
 // API: consistent even while a server writes to it. Each of `extras` is

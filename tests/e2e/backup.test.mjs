@@ -84,6 +84,45 @@ describe('backup and restore', () => {
     }
   });
 
+  test("a backup carries records' files; restored into a new data folder they are served again", T, async () => {
+    const work = await makeTempDir('hearth-backup-files-');
+    const backupFile = path.join(work, 'with-files.db');
+    const srv = await startHearth();
+    const token = (await fsp.readFile(path.join(srv.dataDir, 'admin.token'), 'utf8')).trim();
+    const auth = { Authorization: `Bearer ${token}` };
+    const bytes = Buffer.from('a file kept by the backup\n'.repeat(1000));
+    let rec;
+    try {
+      const site = await httpRequest(`${srv.url}/_hearth/api/sites`, { method: 'POST', headers: auth, body: JSON.stringify({ name: 'files.test', default: true }) });
+      assert.equal(site.status, 201, site.text);
+      const col = await httpRequest(`${srv.url}/_hearth/api/sites/files.test/collections`, {
+        method: 'POST', headers: auth,
+        body: JSON.stringify({ name: 'docs', fields: [{ name: 'doc', type: 'file' }], createRule: '', viewRule: '' }),
+      });
+      assert.equal(col.status, 201, col.text);
+      const form = new FormData();
+      form.append('doc', new File([bytes], 'kept.txt'));
+      const created = await fetch(`${srv.url}/api/collections/docs/records`, { method: 'POST', body: form });
+      assert.equal(created.status, 200);
+      rec = await created.json();
+      const b = await runHearth(['backup', '--out', backupFile, '--data', srv.dataDir]);
+      assert.equal(b.code, 0, b.stderr);
+    } finally {
+      await srv.stop('SIGTERM');
+    }
+    const fresh = await makeTempDir('hearth-restore-files-');
+    const r = await runHearth(['restore', backupFile, '--data', fresh]);
+    assert.equal(r.code, 0, r.stderr);
+    const again = await startHearth({ dataDir: fresh });
+    try {
+      const got = await httpRequest(`${again.url}/api/files/docs/${rec.id}/${rec.doc}`, { timeoutMs: 10000 });
+      assert.equal(got.status, 200);
+      assert.equal(got.text, bytes.toString());
+    } finally {
+      await again.stop('SIGTERM');
+    }
+  });
+
   test('restore refuses a file that is not a hearth backup, before touching the data folder', T, async () => {
     const work = await makeTempDir();
     const bogus = path.join(work, 'bogus.db');
