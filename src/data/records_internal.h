@@ -65,6 +65,15 @@ struct WriteOutcome {
   std::string files_collection, files_record;
   std::vector<std::string> files_gone, files_new;
   bool files_record_gone = false;
+  // A create answered from the values written, with no realtime subscriber
+  // to tell: its body is built on the worker that answers, not on the
+  // writer thread that every write waits for. Set when the caller allows it
+  // (allow_lazy) and keeps `values` and the schema alive (keep).
+  bool allow_lazy = false;
+  const Collection* lazy_c = nullptr;
+  const std::vector<std::pair<std::string, SqlValue>>* lazy_values = nullptr;
+  std::string lazy_id, lazy_now;
+  std::shared_ptr<const void> keep_values, keep_schema;
 };
 
 using WriteFn = std::function<Status(store::Connection&, WriteOutcome*)>;

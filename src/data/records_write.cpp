@@ -91,18 +91,20 @@ void WriteWith(std::shared_ptr<App> app, std::string collection, std::shared_ptr
                                else if (!out->files_record.empty())
                                  files.Remove(out->files_collection, out->files_record,
                                               st.ok() ? out->files_gone : out->files_new);
-                               WriteOutcome o = *out;
-                               if (!st.ok() && o.status < 400) {
-                                 o.status = 400;
-                                 o.body = {{"status", 400}, {"message", "Something went wrong while processing your request."},
-                                           {"data", json::object()}};
+                               if (!st.ok() && out->status < 400) {
+                                 out->status = 400;
+                                 out->body = {{"status", 400}, {"message", "Something went wrong while processing your request."},
+                                              {"data", json::object()}};
+                                 out->lazy_c = nullptr;
                                }
-                               reply->Finish([o](Response& r) {
-                                 if (o.status == 204) {
+                               reply->Finish([out](Response& r) {
+                                 if (out->status == 204) {
                                    r.status = 204;
                                    return;
                                  }
-                                 PbJson(r, o.status, o.body);
+                                 if (out->lazy_c)
+                                   out->body = RecordFromValues(*out->lazy_c, out->lazy_id, out->lazy_now, *out->lazy_values);
+                                 PbJson(r, out->status, out->body);
                                });
                              });
 }
@@ -178,6 +180,13 @@ Status ApplyUpsert(const Ctx& w, store::Connection& c, const json& body,
       return s;
     }
     if (!w.c->IsAuth() && (w.superuser || (w.c->create_rule && w.c->create_rule->empty()))) {
+      if (o->allow_lazy && values == &checked && w.app->realtime().clients() == 0) {
+        o->lazy_c = w.c;
+        o->lazy_values = &checked;
+        o->lazy_id = std::move(rid);
+        o->lazy_now = std::move(now);
+        return OkStatus();
+      }
       o->body = RecordFromValues(*w.c, rid, now, vals);
       SetEvent(o, w, c, "create", rid, o->body);
       return OkStatus();
@@ -246,8 +255,9 @@ void CreateOrUpdate(Ctx& x, Request& req, Response& res, std::string_view id) {
         errors[f.name] = {{"code", "validation_required"}, {"message", "Cannot be blank."}};
   if (!errors.empty()) return PbError(res, 400, failed, errors);
   std::string record_id(id);
-  if (create && !uploads->empty()) {
-    // The files go into the record's folder before the record is written.
+  if (create) {
+    // Chosen here, not on the writer thread; uploads go into the record's
+    // folder before the record is written.
     for (const auto& [k, v] : *values)
       if (k == "id") record_id = std::get<std::string>(v);
     if (record_id.empty()) {
@@ -261,6 +271,9 @@ void CreateOrUpdate(Ctx& x, Request& req, Response& res, std::string_view id) {
       std::move(body), std::move(values).value());
   Ctx copy = x;
   WriteFn fn = [copy, shared, create, record_id, failed, ops, stored](store::Connection& c, WriteOutcome* o) -> Status {
+    o->allow_lazy = true;
+    o->keep_values = shared;
+    o->keep_schema = copy.schema;
     if (!stored.empty()) {
       o->files_collection = copy.c->id;
       o->files_record = record_id;

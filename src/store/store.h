@@ -100,6 +100,10 @@ class Store {
   std::mutex ckpt_mu_;
   std::condition_variable ckpt_cv_;
   uint64_t ckpt_seen_ = 0;  // commits_ when the last checkpoint began
+  // Set by the checkpointer when the WAL has grown large: the writer then
+  // copies the last frames itself, between batches, so that its next
+  // transaction starts the WAL over.
+  std::atomic<bool> wal_reset_wanted_{false};
   bool ckpt_stop_ = false;
   std::thread ckpt_thread_;
 };

@@ -52,6 +52,26 @@ class StoreTest : public ::testing::Test {
   std::string dir_, path_;
 };
 
+// Under a steady stream of commits the WAL is started over once it passes
+// 16 MiB (and trimmed back to it), rather than growing with every write.
+TEST_F(StoreTest, TheWalStaysBoundedUnderSteadyWrites) {
+  auto s = OpenStore();
+  ASSERT_TRUE(s);
+  const std::string note(8000, 'x');  // two pages per row
+  for (int i = 0; i < 8000; ++i) {
+    ASSERT_TRUE(s->Write([&](Connection& c) {
+                   return c.Prepare("INSERT INTO items(name, note) VALUES (?1, ?2)")
+                       ->Bind(1, "n" + std::to_string(i))
+                       .Bind(2, note)
+                       .Run();
+                 }).ok());
+  }
+  // 8000 commits of 2-3 frames each: about 80 MiB of WAL if never reset.
+  uint64_t wal = std::filesystem::file_size(path_ + "-wal");
+  EXPECT_LE(wal, 24ull << 20) << "the WAL grew to " << wal;
+  EXPECT_EQ(Count(s->Reader(0)), 8000);
+}
+
 TEST_F(StoreTest, OpenMigratesToTheLatestVersion) {
   auto s = OpenStore();
   ASSERT_TRUE(s);
