@@ -112,7 +112,7 @@ int RunCli(int argc, char** argv) {
   if (int code = sites_cli.RunIfParsed(); code >= 0) return code;
   if (int code = data_cli.RunIfParsed(); code >= 0) return code;
   if (backup->parsed()) {
-    Status st = store::BackupDatabase(backup_data + "/hearth.db", backup_out, store::BackupExtras(backup_data));
+    Status st = store::BackupDatabase(backup_data + "/hearth.db", backup_out, store::AppDatabases(backup_data), backup_data + "/files");
     if (!st.ok()) return Fail(st.error().message);
     printf("backup written to %s\n", backup_out.c_str());
     return 0;

@@ -103,7 +103,7 @@ std::optional<nlohmann::json> PeekJwt(std::string_view token) {
   auto payload = Base64UrlDecode(token.substr(a + 1, b - a - 1));
   if (!header || !payload) return std::nullopt;
   auto h = nlohmann::json::parse(*header, nullptr, false);
-  if (!h.is_object() || h.value("alg", "") != "HS256") return std::nullopt;
+  if (!h.is_object() || !h["alg"].is_string() || h["alg"].get<std::string>() != "HS256") return std::nullopt;
   auto p = nlohmann::json::parse(*payload, nullptr, false);
   if (!p.is_object()) return std::nullopt;
   return p;

@@ -42,7 +42,8 @@ void ResolveAuth(Ctx& x, store::Connection& rd, std::string_view authorization) 
   std::string_view token = TrimOws(authorization);
   if (token.size() > 7 && EqualsIgnoreCase(token.substr(0, 7), "bearer ")) token = TrimOws(token.substr(7));
   auto payload = PeekJwt(token);
-  if (!payload || payload->value("type", "") != "auth" || !(*payload)["id"].is_string() ||
+  if (!payload || !payload->is_object() || !(*payload)["type"].is_string() ||
+      (*payload)["type"].get<std::string>() != "auth" || !(*payload)["id"].is_string() ||
       !(*payload)["collectionId"].is_string())
     return;
   const Collection* c = nullptr;

@@ -87,11 +87,20 @@ void ServeBatch(Ctx& base, Request& req, Response& res) {
         if (!op.body["id"].is_string()) return fail(400, "An upsert needs the record's id in its body.");
         op.id = op.body["id"].get<std::string>();
       }
+      for (const Field& f : c.fields)
+        if (f.type == FieldType::kFile)
+          for (const std::string& key : {f.name, f.name + "+", "+" + f.name, f.name + "-"})
+            if (op.body.contains(key))
+              return fail(400, "File fields cannot be changed in a batch: send them with a single create or update.");
       json errors = json::object();
       auto vals = CheckRecord(c, op.body, op.kind != Op::Kind::kUpdate, &errors);
       if (!vals.ok()) return fail(400, vals.error().message);
       if (c.IsAuth() && !base.superuser && op.body.contains("verified"))
         errors["verified"] = {{"code", "validation_values_mismatch"}, {"message", "Only superusers can change this."}};
+      if (op.kind == Op::Kind::kCreate)
+        for (const Field& f : c.fields)
+          if (f.type == FieldType::kFile && f.required)
+            errors[f.name] = {{"code", "validation_required"}, {"message", "Cannot be blank."}};
       if (!errors.empty()) return fail(400, "Failed to save record.", errors);
       op.vals = std::move(vals).value();
     }
@@ -149,6 +158,8 @@ void ServeBatch(Ctx& base, Request& req, Response& res) {
           for (auto& op : *ops) {
             if (!op.out.event.empty())
               app->realtime().PublishRecord(op.x.c->name, op.out.event, op.out.record, op.out.visibility);
+            if (!op.out.files_gone.empty())  // a deleted record's files
+              app->files().Remove(op.out.files_collection, op.out.files_record, op.out.files_gone);
             results.push_back({{"status", op.kind == Op::Kind::kDelete ? 204 : 200},
                                {"body", op.kind == Op::Kind::kDelete ? json(nullptr) : op.out.body}});
           }

@@ -92,18 +92,19 @@ Status Apply(store::Connection& c, const Change& ch, ChangeResult* out) {
   return OkStatus();
 }
 
-void Submit(std::shared_ptr<App> app, Response& res, Change change) {
+void Submit(Apps* apps, std::shared_ptr<App> app, Response& res, Change change) {
   auto reply = res.Defer();
   auto out = std::make_shared<ChangeResult>();
   auto ch = std::make_shared<Change>(std::move(change));
   app->store().SubmitWrite([ch, out](store::Connection& c) { return Apply(c, *ch, out.get()); },
-                           [app, reply, out, ch](const Status& st) {
+                           [apps, app, reply, out, ch](const Status& st) {
                              if (st.ok() && out->schema) {
                                if (ch->kind == Change::Kind::kDelete) {
-                                 // Its records' files go with the table.
+                                 // Its records' files go with the table, off the writer thread.
                                  auto before = app->schema();
                                  if (const Collection* gone = before->Find(ch->name))
-                                   app->files().RemoveCollection(gone->id);
+                                   apps->background().Post(
+                                       [app, id = gone->id] { app->files().RemoveCollection(id); });
                                }
                                app->SetSchema(out->schema);
                                // The schema change feed: screens built from a schema redraw.
@@ -163,7 +164,7 @@ void ServeCollectionsControl(Apps* apps, const std::string& site, std::string_vi
       res.SetHeader("Allow", "GET, POST");
       return Fail(res, 405, "use GET or POST");
     }
-    return Submit(app, res, Change{Change::Kind::kCreate, "", body});
+    return Submit(apps, app, res, Change{Change::Kind::kCreate, "", body});
   }
   if (!app) return Fail(res, 404, "no collection " + std::string(name));
   if (m == Method::kGet) {
@@ -179,7 +180,7 @@ void ServeCollectionsControl(Apps* apps, const std::string& site, std::string_vi
     res.SetHeader("Allow", "GET, PATCH, DELETE");
     return Fail(res, 405, "use GET, PATCH or DELETE");
   }
-  Submit(app, res,
+  Submit(apps, app, res,
          Change{m == Method::kPatch ? Change::Kind::kUpdate : Change::Kind::kDelete, std::string(name), body});
 }
 

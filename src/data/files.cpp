@@ -1,7 +1,7 @@
 #include "data/files.h"
 
 #include <fcntl.h>
-#include <openssl/rand.h>
+#include <sodium.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -10,6 +10,7 @@
 #include <filesystem>
 
 #include "base/strings.h"
+#include "http/mime.h"
 
 namespace hearth::data {
 
@@ -23,10 +24,12 @@ bool SafeChar(char c) {
 
 std::string RandomSuffix() {
   static const char kAlphabet[] = "abcdefghijklmnopqrstuvwxyz0123456789";
+  static const bool ready = sodium_init() >= 0;  // randombytes_buf never fails once initialised
+  (void)ready;
   std::string out;
   unsigned char buf[32];
   while (out.size() < 10) {
-    RAND_bytes(buf, sizeof buf);
+    randombytes_buf(buf, sizeof buf);
     for (unsigned char b : buf)
       if (b < 252 && out.size() < 10) out.push_back(kAlphabet[b % 36]);  // 252 = 7 * 36: no bias
   }
@@ -144,18 +147,40 @@ std::string SniffMime(std::string_view name, std::string_view head) {
     if (brand == "qt  ") return "video/quicktime";
     if (brand == "M4A ") return "audio/mp4";
   }
-  for (const auto& m : kMagic)
-    if (head.size() >= m.at + m.bytes.size() && head.substr(m.at, m.bytes.size()) == m.bytes) return m.mime;
-  // Text: no NUL bytes in what was seen; the extension says which kind.
-  if (head.find('\0') != std::string_view::npos) return "application/octet-stream";
-  static const std::pair<const char*, const char*> kText[] = {
-      {"html", "text/html"}, {"htm", "text/html"},   {"css", "text/css"},         {"js", "text/javascript"},
-      {"mjs", "text/javascript"}, {"json", "application/json"}, {"csv", "text/csv"}, {"svg", "image/svg+xml"},
-      {"xml", "text/xml"},   {"md", "text/markdown"}, {"txt", "text/plain"}};
-  std::string ext = Extension(name);
-  for (const auto& [e, mime] : kText)
-    if (ext == e) return mime;
-  return head.empty() ? "application/octet-stream" : "text/plain";
+  for (const auto& m : kMagic) {
+    if (head.size() < m.at + m.bytes.size() || head.substr(m.at, m.bytes.size()) != m.bytes) continue;
+    if (std::string_view(m.mime) == "application/zip") {
+      // Office documents, EPUB, JAR are zip files: their extension names the kind.
+      std::string_view by_ext = MimeTypeForPath("x." + Extension(name));
+      if (by_ext.substr(0, 24) != "application/octet-stream" && by_ext.substr(0, 5) != "text/") return std::string(by_ext);
+    }
+    return m.mime;
+  }
+  // Otherwise: text (UTF-8, no NUL) takes its extension's type only if that
+  // is a text type (a page named .png stays text/plain); anything else takes
+  // its extension's type only if that is not text (an MP3 without ID3 is
+  // audio/mpeg), else application/octet-stream.
+  std::string by_ext;
+  if (std::string ext = Extension(name); !ext.empty()) {
+    std::string m(MimeTypeForPath("x." + ext));
+    if (size_t semi = m.find(';'); semi != std::string::npos) m.resize(semi);
+    if (m != "application/octet-stream") by_ext = m;
+  }
+  bool textual = by_ext.rfind("text/", 0) == 0 || by_ext == "application/json" || by_ext == "image/svg+xml" ||
+                 by_ext == "application/xml" || by_ext == "application/javascript";
+  bool text = !head.empty() && head.find('\0') == std::string_view::npos;
+  // UTF-8 check (a multi-byte sequence cut at the end of `head` is allowed).
+  for (size_t i = 0; text && i < head.size();) {
+    unsigned char b = static_cast<unsigned char>(head[i]);
+    size_t len = b < 0x80 ? 1 : (b >> 5) == 6 ? 2 : (b >> 4) == 14 ? 3 : (b >> 3) == 30 ? 4 : 0;
+    if (len == 0) text = false;
+    for (size_t k = 1; text && k < len && i + k < head.size(); ++k)
+      if ((static_cast<unsigned char>(head[i + k]) >> 6) != 2) text = false;
+    i += len ? len : 1;
+  }
+  if (text) return textual ? by_ext : "text/plain";
+  if (!by_ext.empty() && !textual) return by_ext;
+  return "application/octet-stream";
 }
 
 std::vector<FileOp> TakeFileOps(const Collection& c, json* body, std::vector<Upload>* uploads, json* errors) {
@@ -179,9 +204,20 @@ std::vector<FileOp> TakeFileOps(const Collection& c, json* body, std::vector<Upl
       body->erase(it);
       touched = true;
     }
+    size_t count = 0;
+    for (const Upload& u : *uploads) count += u.field == f.name;
+    if (f.Multi() && count > static_cast<size_t>(f.max_select)) {
+      AddError(errors, f.name, "validation_too_many_files",
+               "Must have at most " + std::to_string(f.max_select) + " file(s).");
+      body->erase(f.name);
+      continue;
+    }
+    size_t seen = 0;
     for (Upload& u : *uploads) {
       if (u.field != f.name) continue;
       touched = true;
+      // A single-file field keeps the last file sent, as PocketBase does.
+      if (!f.Multi() && ++seen < count) continue;
       if (u.data.size() > f.max_size) {
         AddError(errors, f.name, "validation_file_size_limit",
                  "Failed to upload \"" + u.original + "\" - the maximum allowed file size is " +
@@ -234,8 +270,9 @@ std::vector<std::string> ApplyFileOp(const FileOp& op, const std::vector<std::st
     }
     out.erase(std::remove(out.begin(), out.end(), n), out.end());
   }
+  if (!f.Multi() && out.size() > 1) out.erase(out.begin(), out.end() - 1);  // a new file replaces the old
   if (static_cast<int>(out.size()) > f.max_select) {
-    AddError(errors, f.name, "validation_max_select",
+    AddError(errors, f.name, "validation_too_many_files",
              "Must have at most " + std::to_string(f.max_select) + " file(s).");
     return current;
   }
@@ -271,36 +308,45 @@ Status RecordFiles::Write(std::string_view collection_id, std::string_view recor
   // The folders it creates must survive a crash too: each new one is synced
   // into its parent once it exists.
   std::vector<fs::path> created;
-  for (fs::path p = dir; !p.empty() && !fs::exists(p); p = p.parent_path()) created.push_back(p);
   std::error_code ec;
+  for (fs::path p = dir; !p.empty() && !fs::exists(p, ec); p = p.parent_path()) created.push_back(p);
   fs::create_directories(dir, ec);
   if (ec) return Error{"cannot create " + dir.string() + ": " + ec.message()};
   std::string tmp = dir.string() + "/.upload-" + RandomSuffix();
   int fd = open(tmp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0640);
   if (fd < 0) return Error{"cannot write " + tmp + ": " + strerror(errno)};
   size_t off = 0;
+  int err = 0;
   while (off < data.size()) {
     ssize_t n = write(fd, data.data() + off, data.size() - off);
     if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) break;
+    if (n <= 0) {
+      err = n < 0 ? errno : ENOSPC;
+      break;
+    }
     off += static_cast<size_t>(n);
   }
-  bool ok = off == data.size() && fsync(fd) == 0;
+  if (!err && fsync(fd) != 0) err = errno;
   close(fd);
-  if (!ok || rename(tmp.c_str(), path.c_str()) != 0) {
+  if (!err && rename(tmp.c_str(), path.c_str()) != 0) err = errno;
+  if (err) {
     unlink(tmp.c_str());
-    return Error{"cannot write " + path + ": " + strerror(errno)};
+    return Error{"cannot write " + path + ": " + strerror(err)};
   }
-  if (Status s = SyncDir(dir.string()); !s.ok()) return s;
+  Status synced = SyncDir(dir.string());
   for (const auto& p : created)
-    if (Status s = SyncDir(p.parent_path().string()); !s.ok()) return s;
-  return OkStatus();
+    if (synced.ok()) synced = SyncDir(p.parent_path().string());
+  if (!synced.ok()) unlink(path.c_str());  // not durable: not kept either
+  return synced;
 }
 
 void RecordFiles::Remove(std::string_view collection_id, std::string_view record_id,
                          const std::vector<std::string>& names) const {
   for (const auto& n : names)
     if (IsStoredFileName(n)) unlink(PathOf(collection_id, record_id, n).c_str());
+  // The record's folder goes once empty (rmdir refuses a folder with files).
+  if (IsStoredFileName(collection_id) && IsStoredFileName(record_id))
+    rmdir((root_ + "/" + std::string(collection_id) + "/" + std::string(record_id)).c_str());
 }
 
 void RecordFiles::RemoveRecord(std::string_view collection_id, std::string_view record_id) const {

@@ -24,9 +24,13 @@ std::string SuperuserFileKey(const App& app) { return app.token_secret() + ":fil
 // Whether `token` (a file token) lets its holder see record `id` of x.c.
 bool FileTokenAllows(const Ctx& x, store::Connection& rd, std::string_view token, std::string_view id) {
   auto payload = PeekJwt(token);
-  if (!payload || payload->value("type", "") != "file") return false;
+  // Claims are checked for their types first: a token is the client's text.
+  if (!payload || !payload->is_object() || !(*payload)["type"].is_string() ||
+      (*payload)["type"].get<std::string>() != "file")
+    return false;
   int64_t now = time(nullptr);
-  if (payload->value("superuser", false)) return CheckJwt(token, SuperuserFileKey(*x.app), now);
+  if ((*payload)["superuser"].is_boolean() && (*payload)["superuser"].get<bool>())
+    return CheckJwt(token, SuperuserFileKey(*x.app), now);
   if (!(*payload)["id"].is_string() || !(*payload)["collectionId"].is_string()) return false;
   const Collection* ac = nullptr;
   for (const auto& [n, col] : x.schema->collections)
@@ -79,8 +83,19 @@ void ServeFiles(Ctx& x, const std::vector<std::string_view>& seg, Request& req, 
   Query q;
   if (!ParseQueryString(req.query, &q.params)) return PbError(res, 400, "The query string is not valid.");
   if (field->protected_files && !x.superuser) {
+    // With a file token, its holder must be able to view the record; without
+    // one, a guest must (a view rule of "" lets everyone).
     std::string_view token = q.Get("token");
-    if (token.empty() || !FileTokenAllows(x, rd, token, id)) return PbError(res, 404, kNotFound);
+    bool allowed = !token.empty() && FileTokenAllows(x, rd, token, id);
+    if (!allowed && x.c->view_rule) {
+      Ctx guest = x;
+      guest.superuser = false;
+      guest.auth = nullptr;
+      bool no = false;
+      auto seen = FetchOne(guest, rd, id, x.c->view_rule, nullptr, &no);
+      allowed = seen.ok() && seen->has_value();
+    }
+    if (!allowed) return PbError(res, 404, kNotFound);
   }
   std::string path = x.app->files().PathOf(x.c->id, id, name);
   int fd = open(path.c_str(), O_RDONLY | O_CLOEXEC);

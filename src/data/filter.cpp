@@ -239,6 +239,12 @@ Result<std::string> FilterToSql(const FilterNode& node, const FilterContext& ctx
   auto r = OperandSql(node.right, ctx, params, &rmulti);
   if (!r.ok()) return r;
   bool rnull = node.right.kind == Operand::Kind::kNull;
+  if (node.right.kind == Operand::Kind::kString && node.right.text.empty()) {
+    // "" is like null (PocketBase: `x != ""` is false for a null x, and for
+    // a guest's @request.auth.id): compared with coalesce, not bound.
+    params->pop_back();
+    rnull = true;
+  }
   if (rmulti) return Error{"filter: a multi-valued field goes on the left of an operator"};
   if (!lmulti) return Compare(*l, node.op, *r, rnull);
   // A multi-valued field (JSON array): "?op" is true when any element

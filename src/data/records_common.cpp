@@ -209,7 +209,9 @@ FilterContext MakeContext(const Schema& schema, const Collection& c, const std::
     }
   };
   ctx.auth = [auth](std::string_view name) -> SqlValue {
-    if (!auth || !auth->is_object() || !auth->contains(name)) return nullptr;
+    // A guest's @request.auth.* are empty strings, as in PocketBase: a rule
+    // `owner = @request.auth.id` must not match a NULL owner for a guest.
+    if (!auth || !auth->is_object() || !auth->contains(name)) return std::string();
     return JsonToSql((*auth)[std::string(name)]);
   };
   ctx.body = [body](std::string_view name) -> SqlValue {

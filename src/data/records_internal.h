@@ -61,10 +61,9 @@ struct WriteOutcome {
   json record;
   Realtime::Visibility visibility;
   // Record files to remove once the write has committed (files_gone) or
-  // failed (files_new); all records' files when files_record_gone.
+  // failed (files_new).
   std::string files_collection, files_record;
   std::vector<std::string> files_gone, files_new;
-  bool files_record_gone = false;
   // A create answered from the values written, with no realtime subscriber
   // to tell: its body is built on the worker that answers, not on the
   // writer thread that every write waits for. Set when the caller allows it

@@ -85,12 +85,9 @@ void WriteWith(std::shared_ptr<App> app, std::string collection, std::shared_ptr
                              [reply, out, app, collection](const Status& st) {
                                if (st.ok() && !out->event.empty())
                                  app->realtime().PublishRecord(collection, out->event, out->record, out->visibility);
-                               const RecordFiles& files = app->files();
-                               if (st.ok() && out->files_record_gone)
-                                 files.RemoveRecord(out->files_collection, out->files_record);
-                               else if (!out->files_record.empty())
-                                 files.Remove(out->files_collection, out->files_record,
-                                              st.ok() ? out->files_gone : out->files_new);
+                               if (!out->files_record.empty())
+                                 app->files().Remove(out->files_collection, out->files_record,
+                                                     st.ok() ? out->files_gone : out->files_new);
                                if (!st.ok() && out->status < 400) {
                                  out->status = 400;
                                  out->body = {{"status", 400}, {"message", "Something went wrong while processing your request."},
@@ -235,6 +232,7 @@ void CreateOrUpdate(Ctx& x, Request& req, Response& res, std::string_view id) {
   bool create = id.empty();
   const std::optional<std::string>& rule = create ? x.c->create_rule : x.c->update_rule;
   if (!x.superuser && !rule) return PbError(res, 403, kSuperusersOnly);
+  if (!create && !IsRecordId(id)) return PbError(res, 404, kNotFound);
   // Uploads are views into the body, which must outlive the request.
   auto raw = std::make_shared<const std::string>(std::move(req.body));
   auto uploads = std::make_shared<std::vector<Upload>>();
@@ -266,9 +264,16 @@ void CreateOrUpdate(Ctx& x, Request& req, Response& res, std::string_view id) {
     }
   }
   std::vector<std::string> stored;
-  for (const Upload& u : *uploads) stored.push_back(u.stored);
+  for (const Upload& u : *uploads)
+    if (!u.stored.empty()) stored.push_back(u.stored);
   auto shared = std::make_shared<std::pair<json, std::vector<std::pair<std::string, SqlValue>>>>(
       std::move(body), std::move(values).value());
+  if (!stored.empty() && !create && !x.superuser) {
+    // Nothing is written to disk for a record this request may not change.
+    bool denied = false;
+    auto seen = FetchOne(x, x.app->store().Reader(x.reader), id, x.c->update_rule, &shared->first, &denied);
+    if (!seen.ok() || !*seen) return PbError(res, 404, kNotFound);
+  }
   Ctx copy = x;
   WriteFn fn = [copy, shared, create, record_id, failed, ops, stored](store::Connection& c, WriteOutcome* o) -> Status {
     o->allow_lazy = true;
@@ -297,7 +302,7 @@ void CreateOrUpdate(Ctx& x, Request& req, Response& res, std::string_view id) {
     old_password = b["oldPassword"].get<std::string>();
   }
   auto reply = res.Defer();
-  if (!has_password && uploads->empty()) return WriteWith(x.app, x.c->name, reply, std::move(fn));
+  if (!has_password && stored.empty()) return WriteWith(x.app, x.c->name, reply, std::move(fn));
   // Off the worker: a new password is hashed (argon2id takes tens of
   // milliseconds) with a new tokenKey that ends the record's older tokens,
   // and uploads are written and synced before the record naming them.
@@ -310,6 +315,7 @@ void CreateOrUpdate(Ctx& x, Request& req, Response& res, std::string_view id) {
       });
     std::vector<std::string> written;
     for (const Upload& u : *uploads) {
+      if (u.stored.empty()) continue;  // refused, or replaced by a later file for the same field
       if (Status s = app->files().Write(cid, record_id, u.stored, u.data); !s.ok()) {
         app->files().Remove(cid, record_id, written);
         Log(LogLevel::kError, "cannot store an uploaded file", {{"site_file", u.stored}, {"error", s.error().message}});
@@ -336,12 +342,17 @@ Status ApplyDelete(const Ctx& copy, store::Connection& c, const std::string& rid
   if (!st.ok()) return st.error();
   if (Status s = st->Bind(1, std::string_view(rid)).Run(); !s.ok()) return s;
   o->status = 204;
+  // Only the names the deleted row held: a create that reuses the id in the
+  // same batch of writes may already have put its own files in the folder.
   for (const Field& f : copy.c->fields)
     if (f.type == FieldType::kFile) {
-      o->files_collection = copy.c->id;
-      o->files_record = rid;
-      o->files_record_gone = true;
+      auto names = FileNames((**found)[f.name]);
+      o->files_gone.insert(o->files_gone.end(), names.begin(), names.end());
     }
+  if (!o->files_gone.empty()) {
+    o->files_collection = copy.c->id;
+    o->files_record = rid;
+  }
   return OkStatus();
 }
 

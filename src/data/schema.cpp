@@ -1,6 +1,6 @@
 #include "data/schema.h"
 
-#include <openssl/rand.h>
+#include <sodium.h>
 
 #include <algorithm>
 #include <cmath>
@@ -51,16 +51,19 @@ bool IsIdentifier(std::string_view s) {
 
 std::string RandomChars(size_t n) {
   static const char kAlphabet[] = "abcdefghijklmnopqrstuvwxyz0123456789";
-  // Drawn from the CSPRNG 4 KiB at a time per thread: each RAND_bytes call
-  // takes a lock and a getpid() (OpenSSL's fork check), which cost more
-  // than the id itself when every create needs one.
+  // Drawn from the CSPRNG 4 KiB at a time per thread: OpenSSL's RAND_bytes
+  // takes a lock and a getpid() (its fork check) per call, which cost more
+  // than the id itself when every create needs one. libsodium's
+  // randombytes_buf (getrandom) cannot fail once initialised.
+  static const bool ready = sodium_init() >= 0;
+  (void)ready;
   thread_local unsigned char pool[4096];
   thread_local size_t used = sizeof pool;
   std::string out;
   out.reserve(n);
   while (out.size() < n) {
     if (used == sizeof pool) {
-      RAND_bytes(pool, sizeof pool);
+      randombytes_buf(pool, sizeof pool);
       used = 0;
     }
     unsigned char b = pool[used];
@@ -161,18 +164,19 @@ std::optional<std::string> NormalizeDate(std::string_view s) {
   return std::string(buf);
 }
 
-bool IsRecordId(std::string_view s) {
-  if (s.size() != 15) return false;
-  for (char c : s)
-    if (!((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9'))) return false;
-  return true;
-}
 
 void AddError(json* errors, const std::string& field, const char* code, const std::string& message) {
   (*errors)[field] = {{"code", code}, {"message", message}};
 }
 
 }  // namespace
+
+bool IsRecordId(std::string_view s) {
+  if (s.size() != 15) return false;
+  for (char c : s)
+    if (!((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9'))) return false;
+  return true;
+}
 
 const Field* Collection::Find(std::string_view field_name) const {
   for (const auto& f : fields)
@@ -322,10 +326,12 @@ Result<Collection> ParseCollection(const json& body, const Schema& schema, const
       }
       if (f.type == FieldType::kFile) {
         if (fj.contains("maxSize") && !fj["maxSize"].is_null()) {
-          if (!fj["maxSize"].is_number_integer() || fj["maxSize"].get<int64_t>() < 1 ||
-              fj["maxSize"].get<int64_t>() > (int64_t{1} << 32))
-            return Error{"field " + f.name + ": maxSize must be a whole number of bytes from 1 to 4 GiB"};
-          f.max_size = static_cast<uint64_t>(fj["maxSize"].get<int64_t>());
+          // 0 is the default (as PocketBase exports it); at most 1 GiB, what a
+          // backup can carry as one piece.
+          if (!fj["maxSize"].is_number_integer() || fj["maxSize"].get<int64_t>() < 0 ||
+              fj["maxSize"].get<int64_t>() > (int64_t{1} << 30))
+            return Error{"field " + f.name + ": maxSize must be a whole number of bytes up to 1 GiB (0: 5 MiB)"};
+          if (fj["maxSize"].get<int64_t>() > 0) f.max_size = static_cast<uint64_t>(fj["maxSize"].get<int64_t>());
         }
         if (fj.contains("mimeTypes") && !fj["mimeTypes"].is_null()) {
           if (!fj["mimeTypes"].is_array()) return Error{"field " + f.name + ": mimeTypes must be a list"};
@@ -333,6 +339,14 @@ Result<Collection> ParseCollection(const json& body, const Schema& schema, const
             if (!m.is_string() || m.get<std::string>().empty() || m.get<std::string>().size() > 255)
               return Error{"field " + f.name + ": mimeTypes must be media types such as image/png"};
             f.mime_types.push_back(m.get<std::string>());
+          }
+        }
+        if (fj.contains("thumbs") && !fj["thumbs"].is_null()) {
+          if (!fj["thumbs"].is_array()) return Error{"field " + f.name + ": thumbs must be a list of sizes"};
+          for (const json& t : fj["thumbs"]) {
+            if (!t.is_string() || t.get<std::string>().empty() || t.get<std::string>().size() > 20)
+              return Error{"field " + f.name + ": thumbs must be sizes such as 100x100"};
+            f.thumbs.push_back(t.get<std::string>());
           }
         }
         if (fj.contains("protected") && !fj["protected"].is_null()) {
@@ -386,6 +400,7 @@ json CollectionJson(const Collection& c) {
       fj["maxSize"] = f.max_size;
       fj["mimeTypes"] = f.mime_types;
       fj["protected"] = f.protected_files;
+      fj["thumbs"] = f.thumbs;
     }
     if (f.type == FieldType::kRelation) fj["collection"] = f.collection;
     fields.push_back(fj);

@@ -34,6 +34,7 @@ struct Field {
   uint64_t max_size = 5ull << 20;   // file: bytes per file
   std::vector<std::string> mime_types;  // file: the allowed types (none: any)
   bool protected_files = false;     // file: served only with a file token
+  std::vector<std::string> thumbs;  // file: thumbnail sizes (kept; not made yet)
   bool Multi() const {
     return (type == FieldType::kSelect || type == FieldType::kRelation || type == FieldType::kFile) && max_select > 1;
   }
@@ -91,6 +92,8 @@ Result<std::vector<std::pair<std::string, SqlValue>>> CheckRecord(const Collecti
 
 // "[a-z0-9]{15}", from a CSPRNG.
 std::string NewRecordId();
+// Whether `s` has a record id's form.
+bool IsRecordId(std::string_view s);
 // Now, as dates are stored: "2006-01-02 15:04:05.000Z".
 std::string NowDate();
 // Quotes an identifier for SQL ("name" with quotes doubled).

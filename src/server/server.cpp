@@ -243,7 +243,8 @@ void Server::BackupLoop() {
     strftime(name, sizeof name, "hearth-%Y%m%d-%H%M%S.db", &g);
     std::string out = dir + "/" + name;
     Status st = store::BackupDatabase(options_.settings.data + "/hearth.db", out,
-                                      store::BackupExtras(options_.settings.data));
+                                      store::AppDatabases(options_.settings.data),
+                                      options_.settings.data + "/files");
     if (!st.ok()) {
       Log(LogLevel::kError, "backup failed", {{"error", st.error().message}});
       continue;

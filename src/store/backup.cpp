@@ -1,6 +1,9 @@
 #include "store/backup.h"
 
 #include <fcntl.h>
+#include <sys/stat.h>
+#include <cerrno>
+#include <cstring>
 #include <sqlite3.h>
 #include <unistd.h>
 
@@ -80,10 +83,21 @@ Status OnlineCopy(const std::string& src_path, const std::string& dst_path, Db* 
 constexpr size_t kPiece = 256 * 1024;
 
 // Appends the file at `path` to `db`'s _hearth_backup_files as `name`, in pieces.
-Status Embed(sqlite3* db, const std::string& name, const std::string& path) {
-  std::error_code ec;
-  uint64_t size = std::filesystem::file_size(path, ec);
-  if (ec) return Error{"cannot read " + path + ": " + ec.message()};
+Status Embed(sqlite3* db, const std::string& name, const std::string& path, bool* gone = nullptr) {
+  // Opened first: a file deleted since it was listed is skipped (`gone`),
+  // and an open file keeps its bytes even if it is deleted now.
+  int fd = open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0 && errno == ENOENT && gone) {
+    *gone = true;
+    return OkStatus();
+  }
+  if (fd < 0) return Error{"cannot read " + path + ": " + strerror(errno)};
+  struct stat sb;
+  if (fstat(fd, &sb) != 0) {
+    close(fd);
+    return Error{"cannot read " + path};
+  }
+  uint64_t size = static_cast<uint64_t>(sb.st_size);
   if (sqlite3_exec(db, "CREATE TABLE IF NOT EXISTS _hearth_backup_files (name TEXT PRIMARY KEY, data BLOB NOT NULL)",
                    nullptr, nullptr, nullptr) != SQLITE_OK)
     return Error{std::string("backup failed: ") + sqlite3_errmsg(db)};
@@ -93,14 +107,18 @@ Status Embed(sqlite3* db, const std::string& name, const std::string& path) {
   sqlite3_bind_int64(st, 2, static_cast<sqlite3_int64>(size));
   int rc = sqlite3_step(st);
   sqlite3_finalize(st);
-  if (rc != SQLITE_DONE) return Error{std::string("backup failed: ") + sqlite3_errmsg(db)};
-  sqlite3_blob* blob = nullptr;
-  if (sqlite3_blob_open(db, "main", "_hearth_backup_files", "data", sqlite3_last_insert_rowid(db), 1, &blob) != SQLITE_OK)
+  if (rc != SQLITE_DONE) {
+    close(fd);
     return Error{std::string("backup failed: ") + sqlite3_errmsg(db)};
-  int fd = open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  }
+  sqlite3_blob* blob = nullptr;
+  if (sqlite3_blob_open(db, "main", "_hearth_backup_files", "data", sqlite3_last_insert_rowid(db), 1, &blob) != SQLITE_OK) {
+    close(fd);
+    return Error{std::string("backup failed: ") + sqlite3_errmsg(db)};
+  }
   std::string buf(kPiece, '\0');
   Status out = OkStatus();
-  for (uint64_t off = 0; fd >= 0 && off < size;) {
+  for (uint64_t off = 0; off < size;) {
     size_t n = size - off < kPiece ? static_cast<size_t>(size - off) : kPiece;
     ssize_t got = pread(fd, buf.data(), n, static_cast<off_t>(off));
     if (got != static_cast<ssize_t>(n) ||
@@ -110,8 +128,7 @@ Status Embed(sqlite3* db, const std::string& name, const std::string& path) {
     }
     off += n;
   }
-  if (fd < 0) out = Error{"cannot read " + path};
-  else close(fd);
+  close(fd);
   sqlite3_blob_close(blob);
   return out;
 }
@@ -159,23 +176,8 @@ std::vector<BackupExtra> AppDatabases(const std::string& data_dir) {
   return out;
 }
 
-std::vector<BackupExtra> BackupExtras(const std::string& data_dir) {
-  std::vector<BackupExtra> out = AppDatabases(data_dir);
-  std::vector<BackupExtra> files;
-  std::error_code ec;
-  std::string root = data_dir + "/files";
-  for (auto it = std::filesystem::recursive_directory_iterator(root, ec);
-       !ec && it != std::filesystem::recursive_directory_iterator(); it.increment(ec)) {
-    if (!it->is_regular_file(ec)) continue;
-    std::string name = "files/" + std::filesystem::relative(it->path(), root, ec).string();
-    if (!ec && SafeExtraName(name)) files.push_back({name, it->path().string(), false});
-  }
-  std::sort(files.begin(), files.end(), [](const BackupExtra& a, const BackupExtra& b) { return a.name < b.name; });
-  out.insert(out.end(), files.begin(), files.end());
-  return out;
-}
-
-Status BackupDatabase(const std::string& db_path, const std::string& out_path, const std::vector<BackupExtra>& extras) {
+Status BackupDatabase(const std::string& db_path, const std::string& out_path, const std::vector<BackupExtra>& extras,
+                      const std::string& files_dir) {
   if (!std::filesystem::exists(db_path)) return Error{"no database at " + db_path};
   std::string tmp = out_path + ".partial";
   std::filesystem::remove(tmp);
@@ -188,12 +190,6 @@ Status BackupDatabase(const std::string& db_path, const std::string& out_path, c
   };
   if (Status st = OnlineCopy(db_path, tmp, &dst); !st.ok()) return fail(st);
   for (const auto& e : extras) {
-    if (!e.database) {
-      // A record's file deleted since the listing is simply not carried.
-      if (!std::filesystem::exists(e.path)) continue;
-      if (Status st = Embed(dst.db, e.name, e.path); !st.ok()) return fail(st);
-      continue;
-    }
     std::string part = out_path + ".extra.partial";
     std::filesystem::remove(part);
     {
@@ -208,6 +204,25 @@ Status BackupDatabase(const std::string& db_path, const std::string& out_path, c
     Status st = Embed(dst.db, e.name, part);
     std::filesystem::remove(part);
     if (!st.ok()) return fail(st);
+  }
+  if (!files_dir.empty()) {
+    // Listed now, after the databases' snapshots. A walk error (a record's
+    // folder removed under it) skips that folder, not the rest.
+    std::vector<std::pair<std::string, std::string>> files;
+    std::error_code ec;
+    auto it = std::filesystem::recursive_directory_iterator(
+        files_dir, std::filesystem::directory_options::skip_permission_denied, ec);
+    for (; !ec && it != std::filesystem::recursive_directory_iterator(); it.increment(ec)) {
+      std::error_code fe;
+      if (!it->is_regular_file(fe)) continue;
+      std::string name = "files/" + std::filesystem::relative(it->path(), files_dir, fe).string();
+      if (!fe && SafeExtraName(name)) files.emplace_back(name, it->path().string());
+    }
+    std::sort(files.begin(), files.end());
+    for (const auto& [name, path] : files) {
+      bool gone = false;
+      if (Status st = Embed(dst.db, name, path, &gone); !st.ok()) return fail(st);
+    }
   }
   auto checked = Inspect(dst.db, "the backup");
   sqlite3_close_v2(dst.db);

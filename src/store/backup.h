@@ -12,16 +12,10 @@ namespace hearth::store {
 struct BackupExtra {
   std::string name;
   std::string path;
-  bool database = true;  // copied with SQLite's online backup; else a plain file, copied as it is
 };
 
 // The sites' app databases in `data_dir` (apps/*.db), for BackupDatabase.
 std::vector<BackupExtra> AppDatabases(const std::string& data_dir);
-// What a backup of `data_dir` carries besides hearth.db: the app databases,
-// then their records' files (files/<site>/<collection>/<record>/<name>; each
-// file is written once and never changed, so a copy after the databases'
-// snapshot holds every file the snapshot names, unless deleted meanwhile).
-std::vector<BackupExtra> BackupExtras(const std::string& data_dir);
 
 // Copies the database at `db_path` to `out_path` with SQLite's online backup
 // API: consistent even while a server writes to it. Each of `extras` is
@@ -29,8 +23,13 @@ std::vector<BackupExtra> BackupExtras(const std::string& data_dir);
 // as a blob in its table _hearth_backup_files, written in pieces. The copy is
 // written to a temporary name, checked (PRAGMA integrity_check), synced and
 // then renamed, so `out_path` is either a whole good backup or absent.
+//
+// `files_dir` (DATA/files, optional): the records' files, carried as
+// "files/<site>/<collection>/<record>/<name>". They are listed after the
+// databases are copied, so every file the copies name is there (a stored
+// file never changes); one deleted meanwhile is simply not carried.
 Status BackupDatabase(const std::string& db_path, const std::string& out_path,
-                      const std::vector<BackupExtra>& extras = {});
+                      const std::vector<BackupExtra>& extras = {}, const std::string& files_dir = "");
 
 // Checks that `path` is an intact SQLite database whose schema version is at
 // most `max_version`. Returns its version.

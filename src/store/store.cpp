@@ -101,13 +101,14 @@ void Store::CheckpointLoop() {
     int log_frames = 0, copied = 0;
     sqlite3_wal_checkpoint_v2(checkpointer_->raw(), nullptr, SQLITE_CHECKPOINT_PASSIVE, &log_frames, &copied);
     // Under a steady stream of commits the writer never finds the WAL fully
-    // copied when it begins, so the WAL would only grow. Once it is large,
-    // the writer is asked to copy the few frames committed since this pass
+    // copied when it begins, so the WAL would only grow. Once it is large
+    // and this pass copied it all (no reader holds old frames), the writer
+    // is asked to copy the few frames committed since this pass
     // (see WriterLoop). A RESTART or TRUNCATE checkpoint from here would
     // take the write lock instead, and the writer, finding it busy, would
     // sleep in SQLite's busy handler for several milliseconds at a time:
     // measured, a quarter of the create throughput.
-    if (log_frames > kWalResetFrames) wal_reset_wanted_.store(true);
+    if (log_frames > kWalResetFrames && copied == log_frames) wal_reset_wanted_.store(true);
     std::this_thread::sleep_for(std::chrono::milliseconds(50));
     lock.lock();
   }

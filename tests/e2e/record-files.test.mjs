@@ -9,7 +9,7 @@ import fs from 'node:fs';
 import fsp from 'node:fs/promises';
 import path from 'node:path';
 import PocketBase from 'pocketbase';
-import { startHearth, httpRequest } from './helpers.mjs';
+import { startHearth, httpRequest, sleep } from './helpers.mjs';
 
 const T = { timeout: 60000 };
 
@@ -110,7 +110,7 @@ describe('record files with the pocketbase SDK', () => {
     assert.equal(third.headers.get('content-type'), 'text/plain');
     // A fourth does not fit maxSelect 3: refused, nothing changes.
     const err = await rejects(pb.collection('docs').update(rec.id, { 'attachments+': file(a, 'd.txt') }), 400, 'too many');
-    assert.equal(err.data.attachments.code, 'validation_max_select');
+    assert.equal(err.data.attachments.code, 'validation_too_many_files');
     assert.equal(filesOnDisk(srv.dataDir).length, before + 1, 'the refused upload is not left behind');
     const removed = await pb.collection('docs').update(rec.id, { 'attachments-': [rec.attachments[0]] });
     assert.deepEqual(removed.attachments, [rec.attachments[1], appended.attachments[2]]);
@@ -150,24 +150,32 @@ describe('record files with the pocketbase SDK', () => {
   });
 
   test('a protected file needs a file token whose holder may view the record', T, async () => {
-    const rec = await admin.collection('docs').create({ secret: file(Buffer.from('top secret'), 'plan.txt') });
-    const url = admin.files.getURL(rec, rec.secret);
+    const vault = await control(srv, token, 'POST', '/sites/app.test/collections', {
+      name: 'vault', fields: [{ name: 'doc', type: 'file', protected: true }],
+      viewRule: '@request.auth.id != ""',
+    });
+    assert.equal(vault.status, 201, vault.text);
+    const rec = await admin.collection('vault').create({ doc: file(Buffer.from('top secret'), 'plan.txt') });
+    const url = admin.files.getURL(rec, rec.doc);
     assert.equal((await fetchBytes(url)).status, 404, 'no token');
     const adminToken = await admin.files.getToken();
-    const ok = await fetchBytes(admin.files.getURL(rec, rec.secret, { token: adminToken }));
+    const ok = await fetchBytes(admin.files.getURL(rec, rec.doc, { token: adminToken }));
     assert.equal(ok.status, 200);
     assert.equal(ok.body.toString(), 'top secret');
     assert.equal(ok.headers.get('cache-control'), 'private, no-store');
-    // A user's token works under the collection's view rule ("" here: anyone signed in may view).
+    // A signed-in user may view the record, so its file token works.
     const user = new PocketBase(srv.url);
     await user.collection('users').create({ email: 'f@example.com', password: 'password123', passwordConfirm: 'password123' });
     await user.collection('users').authWithPassword('f@example.com', 'password123');
     const userToken = await user.files.getToken();
-    assert.equal((await fetchBytes(user.files.getURL(rec, rec.secret, { token: userToken }))).status, 200);
-    assert.equal((await fetchBytes(user.files.getURL(rec, rec.secret, { token: userToken.slice(0, -2) + 'xx' }))).status, 404);
+    assert.equal((await fetchBytes(user.files.getURL(rec, rec.doc, { token: userToken }))).status, 200);
+    assert.equal((await fetchBytes(user.files.getURL(rec, rec.doc, { token: userToken.slice(0, -2) + 'xx' }))).status, 404);
     // An auth token is not a file token.
-    assert.equal((await fetchBytes(user.files.getURL(rec, rec.secret, { token: user.authStore.token }))).status, 404);
+    assert.equal((await fetchBytes(user.files.getURL(rec, rec.doc, { token: user.authStore.token }))).status, 404);
     await rejects(pb.files.getToken(), 401, 'a guest gets no file token');
+    // In a collection everyone may view, a protected file needs no token (as in PocketBase).
+    const open = await admin.collection('docs').create({ secret: file(Buffer.from('not so secret'), 'memo.txt') });
+    assert.equal((await fetchBytes(pb.files.getURL(open, open.secret))).status, 200);
   });
 
   test('deleting a record deletes its files; deleting the collection deletes the rest', T, async () => {
@@ -185,6 +193,8 @@ describe('record files with the pocketbase SDK', () => {
     const s = await pb.collection('scratch').create({ f: file(Buffer.from('tmp'), 'tmp.txt') });
     assert.equal(filesOnDisk(srv.dataDir).length, n);
     assert.equal((await control(srv, token, 'DELETE', '/sites/app.test/collections/scratch')).status, 204);
+    // Removed in the background, right after the drop commits.
+    for (let i = 0; i < 50 && filesOnDisk(srv.dataDir).length !== n - 1; i++) await sleep(100);
     assert.equal(filesOnDisk(srv.dataDir).length, n - 1);
     assert.ok(!fs.existsSync(path.join(srv.dataDir, 'files', 'app.test', tmp.json.id)), s.id);
   });
@@ -207,5 +217,24 @@ describe('record files with the pocketbase SDK', () => {
     batch.collection('docs').create({ attachments: [file(Buffer.from('x'), 'x.txt')] });
     const err = await rejects(batch.send(), 400, 'batch upload');
     assert.match(err.message, /single create or update/);
+    const rec = await pb.collection('docs').create({ attachments: [file(Buffer.from('keep'), 'keep.txt')] });
+    const clear = pb.createBatch();
+    clear.collection('docs').update(rec.id, { attachments: [] });
+    const err2 = await rejects(clear.send(), 400, 'batch file field');
+    assert.match(JSON.stringify(err2), /single create or update/);
+    assert.deepEqual((await pb.collection('docs').getOne(rec.id)).attachments, rec.attachments);
+  });
+
+  test('an upload for a record the client may not change writes nothing', T, async () => {
+    const locked = await control(srv, token, 'POST', '/sites/app.test/collections', {
+      name: 'locked', fields: [{ name: 'f', type: 'file' }], createRule: '', viewRule: '', updateRule: 'id = "nope"',
+    });
+    assert.equal(locked.status, 201, locked.text);
+    const rec = await pb.collection('locked').create({});
+    const n = filesOnDisk(srv.dataDir).length;
+    await rejects(pb.collection('locked').update(rec.id, { f: file(Buffer.alloc(1000), 'x.bin') }), 404, 'not allowed');
+    await rejects(pb.collection('locked').update('nosuchrecord12', { f: file(Buffer.alloc(10), 'x.bin') }), 404, 'no record');
+    assert.equal(filesOnDisk(srv.dataDir).length, n);
+    assert.ok(!fs.existsSync(path.join(srv.dataDir, 'files', 'app.test', locked.json.id, 'nosuchrecord12')));
   });
 });

@@ -64,6 +64,19 @@ TEST(Filter, PrecedenceAndParentheses) {
             "((r.\"views\" IS ? OR r.\"views\" IS ?) AND r.\"title\" LIKE ('%' || ? || '%') ESCAPE '\\')");
 }
 
+// "" is like null: a guest's empty @request.auth.id is not != "" (the usual
+// "signed in" rule), and a NULL column equals "".
+TEST(Filter, AnEmptyStringIsLikeNull) {
+  Sql s = ToSql("title != \"\" && views = ''");
+  ASSERT_EQ(s.error, "");
+  EXPECT_EQ(s.sql, "(coalesce(r.\"title\", '') != '' AND coalesce(r.\"views\", '') = '')");
+  EXPECT_TRUE(s.params.empty());
+  Sql a = ToSql("@request.auth.id != '' && title = 'x'");
+  ASSERT_EQ(a.error, "");
+  ASSERT_EQ(a.params.size(), 2u);  // the auth value and 'x': nothing left over from ''
+  EXPECT_EQ(std::get<std::string>(a.params[1]), "x");
+}
+
 TEST(Filter, LiteralsMacrosAndComments) {
   Sql s = ToSql("views >= -2.5 && title != null && id = @request.auth.id && views = @request.body.n // note\n && title < @now");
   ASSERT_EQ(s.error, "");

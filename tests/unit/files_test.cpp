@@ -51,6 +51,9 @@ TEST(SniffMime, BytesFirstThenTheExtensionForText) {
   EXPECT_EQ(SniffMime("a.svg", "<svg/>"), "image/svg+xml");
   EXPECT_EQ(SniffMime("a.bin", std::string("ab\0cd", 5)), "application/octet-stream");
   EXPECT_EQ(SniffMime("empty", ""), "application/octet-stream");
+  EXPECT_EQ(SniffMime("song.mp3", std::string("\xff\xfb\x90\x00\x01", 5)), "audio/mpeg");  // no ID3 tag
+  EXPECT_EQ(SniffMime("notes", "plain words"), "text/plain");
+  EXPECT_EQ(SniffMime("latin1", "caf\xe9 au lait"), "application/octet-stream");  // not UTF-8
 }
 
 Collection Docs() {
@@ -88,16 +91,28 @@ TEST(FileOps, TakesFileKeysOutOfTheBodyAndChecksUploads) {
   EXPECT_EQ(ops[1].append.size(), 1u);
   EXPECT_TRUE(errors.contains("nope"));
 
-  std::vector<Upload> bad = {{"cover", Upload::Mode::kSet, "big.png", png + std::string(200, 'x')},
-                             {"cover", Upload::Mode::kSet, "page.png", "<html>"}};
+  std::vector<Upload> bad = {{"cover", Upload::Mode::kSet, "big.png", png + std::string(200, 'x')}};
   json body2 = json::object();
   errors = json::object();
   TakeFileOps(c, &body2, &bad, &errors);
   EXPECT_EQ(errors["cover"]["code"], "validation_file_size_limit");
   errors = json::object();
-  bad.erase(bad.begin());
+  bad = {{"cover", Upload::Mode::kSet, "page.png", "<html>"}};
   TakeFileOps(c, &body2, &bad, &errors);
   EXPECT_EQ(errors["cover"]["code"], "validation_invalid_mime_type");
+  std::vector<Upload> four;
+  for (int i = 0; i < 4; ++i) four.push_back({"att", Upload::Mode::kSet, "f.txt", "x"});
+  json body4 = json::object();
+  errors = json::object();
+  EXPECT_TRUE(TakeFileOps(c, &body4, &four, &errors).empty());
+  EXPECT_EQ(errors["att"]["code"], "validation_too_many_files");
+  for (const auto& u : four) EXPECT_TRUE(u.stored.empty()) << "nothing of a refused field is written";
+  std::vector<Upload> two_covers = {{"cover", Upload::Mode::kSet, "a.png", png}, {"cover", Upload::Mode::kSet, "b.png", png}};
+  errors = json::object();
+  auto kept = TakeFileOps(c, &body4, &two_covers, &errors);
+  ASSERT_EQ(kept.size(), 1u);
+  EXPECT_EQ(kept[0].set, std::vector<std::string>{two_covers[1].stored});
+  EXPECT_TRUE(two_covers[0].stored.empty());
   json body3 = {{"att", 5}};
   errors = json::object();
   std::vector<Upload> none;
@@ -135,7 +150,12 @@ TEST(FileOps, ApplyKeepsReplacesAppendsAndRemoves) {
   errors = json::object();
   FileOp too_many{att, std::nullopt, {}, {"c", "d"}, {}, {}};
   EXPECT_EQ(ApplyFileOp(too_many, cur, &errors), cur);
-  EXPECT_EQ(errors["att"]["code"], "validation_max_select");
+  EXPECT_EQ(errors["att"]["code"], "validation_too_many_files");
+  errors = json::object();
+  // A single-file field keeps the newest file.
+  FileOp single_append{c.Find("cover"), std::nullopt, {}, {"n"}, {}, {}};
+  EXPECT_EQ(ApplyFileOp(single_append, {"x"}, &errors), std::vector<std::string>{"n"});
+  EXPECT_TRUE(errors.empty()) << errors.dump();
   errors = json::object();
   FileOp need_clear{c.Find("need"), std::vector<std::string>{}, {}, {}, {}, {}};
   ApplyFileOp(need_clear, {"x"}, &errors);
