@@ -9,6 +9,7 @@
 
 #include "base/log.h"
 #include "base/version.h"
+#include "cli/cert_cli.h"
 #include "cli/data_cli.h"
 #include "cli/sites_cli.h"
 #include "server/server.h"
@@ -83,6 +84,8 @@ int RunCli(int argc, char** argv) {
   sites_cli.Register(&app);
   cli::DataCli data_cli;
   data_cli.Register(&app);
+  cli::CertCli cert_cli;
+  cert_cli.Register(&app);
 
   try {
     app.parse(argc, argv);
@@ -111,6 +114,7 @@ int RunCli(int argc, char** argv) {
   }
   if (int code = sites_cli.RunIfParsed(); code >= 0) return code;
   if (int code = data_cli.RunIfParsed(); code >= 0) return code;
+  if (int code = cert_cli.RunIfParsed(); code >= 0) return code;
   if (backup->parsed()) {
     Status st = store::BackupDatabase(backup_data + "/hearth.db", backup_out, store::AppDatabases(backup_data), backup_data + "/files");
     if (!st.ok()) return Fail(st.error().message);

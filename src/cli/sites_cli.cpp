@@ -28,7 +28,7 @@ struct SitesCli::State {
   int64_t to = 0;
   bool spa = false, is_default = false, preview = false;
   std::string preview_ttl = "24h";
-  std::optional<bool> set_spa, set_default;
+  std::optional<bool> set_spa, set_default, set_hsts;
 };
 
 namespace {
@@ -214,6 +214,7 @@ void SitesCli::Register(CLI::App* app) {
   s.sites_set->add_option("host", s.site, "the site's name")->required();
   s.sites_set->add_option("--spa", s.set_spa, "single-page app: true or false");
   s.sites_set->add_option("--default", s.set_default, "serve hosts that no site claims: true or false");
+  s.sites_set->add_option("--hsts", s.set_hsts, "send Strict-Transport-Security over HTTPS: true or false");
   s.sites_rm = s.sites->add_subcommand("rm", "Remove a site and all its versions");
   s.sites_rm->add_option("host", s.site, "the site's name")->required();
 
@@ -269,7 +270,8 @@ int SitesCli::RunIfParsed() {
       json body = json::object();
       if (s.set_spa) body["spa"] = *s.set_spa;
       if (s.set_default) body["default"] = *s.set_default;
-      if (body.empty()) return Fail("nothing to change: give --spa and/or --default");
+      if (s.set_hsts) body["hsts"] = *s.set_hsts;
+      if (body.empty()) return Fail("nothing to change: give --spa, --default or --hsts");
       auto r = CallApi(s.client, "PATCH", "/sites/" + s.site, body.dump());
       if (!r.ok()) return Fail(r.error().message);
       if (s.client.json) printf("%s\n", r->body.dump().c_str());

@@ -202,6 +202,7 @@ void H1Connection::Dispatch() {
   res_.waker_factory_ = &ctx_->make_waker;
   res_.connection_id_ = id_;
   req_.peer_ip = peer_ip_;
+  req_.tls = tls_;
   hearth::Dispatch(*ctx_->handler, req_, res_);
   if (res_.deferred()) {
     reply_pending_ = true;
@@ -219,6 +220,7 @@ void H1Connection::DispatchStreaming() {
   res_.waker_factory_ = &ctx_->make_waker;
   res_.connection_id_ = id_;
   req_.peer_ip = peer_ip_;
+  req_.tls = tls_;
   hearth::Dispatch(*ctx_->handler, req_, res_);
   sink_ = std::move(req_.body_sink);
   if (!res_.deferred()) {

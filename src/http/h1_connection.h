@@ -52,6 +52,8 @@ class H1Connection {
 
   // `id` identifies the connection to its worker (for deferred replies).
   H1Connection(const H1Context* ctx, std::string peer_ip, uint64_t id = 0);
+  // Requests on this connection arrived over TLS (Request::tls).
+  void SetTls(bool tls) { tls_ = tls; }
   ~H1Connection();  // a body still streaming ends for its sink (not ok)
   H1Connection(const H1Connection&) = delete;
   H1Connection& operator=(const H1Connection&) = delete;
@@ -106,6 +108,7 @@ class H1Connection {
 
   const H1Context* ctx_;
   std::string peer_ip_;
+  bool tls_ = false;
   uint64_t id_;
   State state_ = State::kHead;
   bool peer_eof_ = false;

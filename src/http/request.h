@@ -54,6 +54,7 @@ struct Request {
   bool body_pending = false;
   std::shared_ptr<BodySink> body_sink;
   std::string_view peer_ip;
+  bool tls = false;  // arrived over HTTPS
   int64_t start_micros = 0;
 
   // First header with this name (case-insensitive), or "" if absent.

@@ -132,6 +132,28 @@ OutQueue::FlushResult OutQueue::Flush(int fd, uint64_t* written) {
   return FlushResult::kDone;
 }
 
+size_t OutQueue::Peek(char* dst, size_t cap) {
+  SealBuf();
+  size_t n = 0;
+  for (auto& p : pieces_) {
+    if (n == cap) break;
+    size_t take = static_cast<size_t>(p.len < cap - n ? p.len : cap - n);
+    if (p.kind == Piece::kBuf) {
+      buf_.copy(dst + n, take, p.buf_off);
+    } else if (p.kind == Piece::kShared) {
+      p.shared->copy(dst + n, take, p.off);
+    } else {
+      ssize_t got = ::pread(p.file->fd, dst + n, take, static_cast<off_t>(p.off));
+      if (got <= 0) break;  // the file shrank: what came before still goes
+      n += static_cast<size_t>(got);
+      if (static_cast<size_t>(got) < take) break;
+      continue;
+    }
+    n += take;
+  }
+  return n;
+}
+
 std::string OutQueue::DrainToString() {
   SealBuf();
   std::string out;

@@ -42,6 +42,12 @@ class OutQueue {
   // Writes to a non-blocking socket until done or EAGAIN. *written gets the
   // count of bytes the socket accepted.
   FlushResult Flush(int fd, uint64_t* written);
+  // For a transport that encrypts (TLS): copies up to `cap` bytes from the
+  // head of the queue into `dst` without taking them (files are read), and
+  // Skip() takes `n` once they are sent. Until then Peek() returns the same
+  // bytes again (and perhaps more after them), as a TLS retry requires.
+  size_t Peek(char* dst, size_t cap);
+  void Skip(uint64_t n) { Consume(n); }
   // For tests and the loopback harness: everything as one string (files read).
   std::string DrainToString();
 

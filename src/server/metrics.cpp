@@ -63,6 +63,10 @@ std::string RenderPrometheus(const std::vector<const WorkerMetrics*>& ws, double
          sum([](const WorkerMetrics& w) -> const Counter& { return w.connections_open; }));
   simple("hearth_connections_accepted_total", "counter", "Connections accepted.",
          sum([](const WorkerMetrics& w) -> const Counter& { return w.connections_accepted; }));
+  simple("hearth_tls_handshakes_total", "counter", "TLS handshakes completed.",
+         sum([](const WorkerMetrics& w) -> const Counter& { return w.tls_handshakes; }));
+  simple("hearth_tls_handshake_failures_total", "counter", "TLS handshakes that failed (bad input, unknown name, timeout excluded).",
+         sum([](const WorkerMetrics& w) -> const Counter& { return w.tls_handshake_failures; }));
   simple("hearth_bytes_received_total", "counter", "Bytes read from clients.",
          sum([](const WorkerMetrics& w) -> const Counter& { return w.bytes_in; }));
   simple("hearth_bytes_sent_total", "counter", "Bytes written to clients.",

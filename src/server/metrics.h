@@ -33,6 +33,7 @@ struct alignas(64) WorkerMetrics {
   Counter latency_sum_us;
   Counter bytes_in, bytes_out;
   Counter connections_accepted, connections_open;
+  Counter tls_handshakes, tls_handshake_failures;
   Counter timeouts[static_cast<int>(TimeoutKind::kCount)];
   Counter protocol_errors;        // requests refused by the parser (4xx/5xx before dispatch)
 

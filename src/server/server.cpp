@@ -162,6 +162,43 @@ Result<std::unique_ptr<Server>> Server::Start(ServeOptions options) {
   }
   srv->port_ = bind_addr.Port();
 
+  // HTTPS: its own listeners, and the certificates in hearth.db.
+  std::vector<int> tls_fds;
+  std::string https_text;
+  if (!s.https.empty()) {
+    auto haddr = ParseListenAddress(s.https);
+    if (!haddr.ok()) return Error{"https: " + haddr.error().message};
+    auto hreserved = ReserveAddress(*haddr);
+    if (!hreserved.ok()) {
+      for (int f : fds) close(f);
+      return Error{"https: " + hreserved.error().message};
+    }
+    for (int i = 0; i < nworkers; ++i) {
+      auto fd = ListenReusePort(*hreserved, 4096);
+      if (!fd.ok()) {
+        for (int f : fds) close(f);
+        for (int f : tls_fds) close(f);
+        return fd.error();
+      }
+      tls_fds.push_back(*fd);
+    }
+    auto t = tls::TlsServer::Create();
+    if (!t.ok()) return t.error();
+    srv->tls_ = std::move(t).value();
+    // The workers have not started: reader 0 is free to use here.
+    std::vector<tls::CertRecord> certs;
+    store::Statement st = srv->store_->Reader(0).Named("certs.all");
+    Status ss = OkStatus();
+    while (st.Step(&ss)) certs.push_back({st.Int(0), std::string(st.Text(1)), std::string(st.Text(2))});
+    std::vector<std::string> problems;
+    srv->tls_->Install(certs, &problems);
+    for (const auto& p : problems) Log(LogLevel::kWarn, "certificate skipped", {{"why", p}});
+    srv->sites_.tls = srv->tls_.get();
+    srv->sites_.https_port = hreserved->Port();
+    srv->https_port_ = hreserved->Port();
+    https_text = hreserved->ToString();
+  }
+
   srv->builtin_.start_mono_ms = MonoNowMillis();
   srv->builtin_.workers = nworkers;
   srv->builtin_.test_endpoints = getenv("HEARTH_TEST_ENDPOINTS") && std::string(getenv("HEARTH_TEST_ENDPOINTS")) == "1";
@@ -200,12 +237,13 @@ Result<std::unique_ptr<Server>> Server::Start(ServeOptions options) {
     auto streams = [router](const Request& req) { return router->StreamsBody(req.HostName(), req.path); };
     srv->workers_.push_back(
         std::make_unique<Worker>(i, &srv->shared_, fds[static_cast<size_t>(i)], std::move(root), std::move(streams)));
+    if (srv->tls_) srv->workers_.back()->AddTlsListener(tls_fds[static_cast<size_t>(i)], srv->tls_.get());
   }
   for (auto& w : srv->workers_) w->Start();
   if (s.backup_every_ms > 0) srv->backup_thread_ = std::thread([raw] { raw->BackupLoop(); });
   Log(LogLevel::kInfo, "listening",
-      {{"addr", bind_addr.ToString()}, {"workers", nworkers}, {"version", kVersion},
-       {"data", s.data}, {"root", s.root}});
+      {{"addr", bind_addr.ToString()}, {"https", https_text}, {"workers", nworkers}, {"version", kVersion},
+       {"data", s.data}, {"root", s.root}, {"certificates", srv->tls_ ? srv->tls_->size() : 0}});
   return srv;
 }
 

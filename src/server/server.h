@@ -14,6 +14,7 @@
 #include "server/builtin.h"
 #include "server/settings.h"
 #include "server/worker.h"
+#include "tls/server.h"
 #include "data/app.h"
 #include "sites/sites.h"
 #include "store/store.h"
@@ -57,6 +58,7 @@ class Server {
 
   ServeOptions options_;
   WorkerShared shared_;
+  std::unique_ptr<tls::TlsServer> tls_;  // outlives the workers; null without --https
   std::unique_ptr<store::Store> store_;  // outlives the workers (declared before them)
   std::unique_ptr<data::Apps> apps_;     // sites' app databases, likewise
   sites::SitesShared sites_;
@@ -64,6 +66,7 @@ class Server {
   std::vector<std::unique_ptr<Worker>> workers_;
   int lock_fd_ = -1;
   int port_ = 0;
+  int https_port_ = 0;
   bool stopping_ = false;
   std::thread backup_thread_;
   std::mutex backup_mu_;

@@ -19,7 +19,8 @@ using T = SettingType;
 using S = Settings;
 const std::vector<SettingSpec> kSettingSpecs = {
     {"data", T::kString, &S::data, "./hearth-data", "data folder (created if missing)", false, 1},
-    {"http", T::kAddress, &S::http, "127.0.0.1:8080", "HTTP listen address, HOST:PORT (port 0 picks a free one)", false},
+    {"http", T::kAddress, &S::http, "127.0.0.1:8080", "HTTP listen address, HOST:PORT (port 0 picks a free one)", false, 1},
+    {"https", T::kAddress, &S::https, "", "HTTPS listen address, HOST:PORT (empty: no HTTPS); sites with a certificate redirect HTTP here", false},
     {"root", T::kString, &S::root, "", "serve this folder as a static site (like caddy file-server)", false},
     {"workers", T::kInt, &S::workers, "0", "worker threads, each with its own event loop; 0 = one per core", false, 0, 1024},
     {"log-level", T::kLogLevel, &S::log_level, "info", "debug, info, warn or error", true},
@@ -48,6 +49,10 @@ bool ParseInto(const SettingSpec& spec, std::string_view text, Settings* s, std:
       s->*std::get<std::string S::*>(spec.field) = text;
       return true;
     case T::kAddress: {
+      if (text.empty() && spec.min == 0) {
+        s->*std::get<std::string S::*>(spec.field) = "";
+        return true;
+      }
       auto a = ParseListenAddress(text);
       if (!a.ok()) { *why = a.error().message; return false; }
       s->*std::get<std::string S::*>(spec.field) = text;

@@ -20,6 +20,7 @@ namespace hearth {
 struct Settings {
   std::string data;
   std::string http;
+  std::string https;
   std::string root;
   int64_t workers = 0;
   LogLevel log_level = LogLevel::kInfo;
@@ -58,7 +59,7 @@ struct SettingSpec {
   const char* default_text;
   const char* help;
   bool live;          // applied on SIGHUP without a restart
-  int64_t min = 0;    // kInt, kSize: inclusive bounds; kString: 1 = must not be empty
+  int64_t min = 0;    // kInt, kSize: inclusive bounds; kString, kAddress: 1 = must not be empty
   int64_t max = INT64_MAX;
 };
 

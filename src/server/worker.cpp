@@ -1,5 +1,7 @@
 #include "server/worker.h"
 
+#include <openssl/err.h>
+
 #include <errno.h>
 #include <netinet/tcp.h>
 #include <string.h>
@@ -14,7 +16,7 @@
 
 namespace hearth {
 namespace {
-char kListenTag, kWakeTag;
+char kListenTag, kTlsListenTag, kWakeTag;
 constexpr int64_t kLingerMs = 2000;
 constexpr uint64_t kLingerMaxBytes = 1 << 20;
 }  // namespace
@@ -71,6 +73,8 @@ struct Worker::Conn {
   int fd;
   uint64_t id;
   H1Connection h1;
+  SSL* ssl = nullptr;       // HTTPS: the TLS session (bytes on `fd` are records)
+  bool handshaking = false;
   bool readable = false;    // edge seen, EAGAIN not yet
   bool fresh = true;        // no byte read yet
   bool lingering = false;
@@ -113,11 +117,21 @@ Worker::Worker(int index, WorkerShared* shared, int listen_fd, Handler handler,
   RefreshDate();
 }
 
+void Worker::AddTlsListener(int listen_fd, const tls::TlsServer* tls) {
+  tls_listen_fd_ = listen_fd;
+  tls_ = tls;
+  epoll_event ev{};
+  ev.events = EPOLLIN;
+  ev.data.ptr = &kTlsListenTag;
+  epoll_ctl(epoll_fd_, EPOLL_CTL_ADD, tls_listen_fd_, &ev);
+}
+
 Worker::~Worker() {
   Join();
   mailbox_->Close();  // replies finished from now on are dropped
   while (all_head_) Close(all_head_);
   if (listen_fd_ >= 0) close(listen_fd_);
+  if (tls_listen_fd_ >= 0) close(tls_listen_fd_);
   if (wake_fd_ >= 0) close(wake_fd_);
   if (epoll_fd_ >= 0) close(epoll_fd_);
 }
@@ -173,6 +187,7 @@ void Worker::OnRequestDone(const Request& req, int status, uint64_t bytes, int64
 void Worker::PauseAccept() {
   if (accept_paused_ || listen_fd_ < 0) return;
   epoll_ctl(epoll_fd_, EPOLL_CTL_DEL, listen_fd_, nullptr);
+  if (tls_listen_fd_ >= 0) epoll_ctl(epoll_fd_, EPOLL_CTL_DEL, tls_listen_fd_, nullptr);
   accept_paused_ = true;
 }
 
@@ -182,10 +197,14 @@ void Worker::ResumeAccept() {
   ev.events = EPOLLIN;
   ev.data.ptr = &kListenTag;
   epoll_ctl(epoll_fd_, EPOLL_CTL_ADD, listen_fd_, &ev);
+  if (tls_listen_fd_ >= 0) {
+    ev.data.ptr = &kTlsListenTag;
+    epoll_ctl(epoll_fd_, EPOLL_CTL_ADD, tls_listen_fd_, &ev);
+  }
   accept_paused_ = false;
 }
 
-void Worker::OnAccept(bool ignore_limit) {
+void Worker::OnAccept(int listen_fd, bool tls, bool ignore_limit) {
   for (int i = 0; i < 256; ++i) {
     if (!ignore_limit && shared_->open_connections.load(std::memory_order_relaxed) >= max_connections_) {
       PauseAccept();  // backpressure: the kernel's queue holds them until we have room
@@ -193,7 +212,7 @@ void Worker::OnAccept(bool ignore_limit) {
     }
     sockaddr_storage addr;
     socklen_t len = sizeof addr;
-    int fd = accept4(listen_fd_, reinterpret_cast<sockaddr*>(&addr), &len, SOCK_NONBLOCK | SOCK_CLOEXEC);
+    int fd = accept4(listen_fd, reinterpret_cast<sockaddr*>(&addr), &len, SOCK_NONBLOCK | SOCK_CLOEXEC);
     if (fd < 0) {
       if (errno == EINTR || errno == ECONNABORTED) continue;
       if (errno == EMFILE || errno == ENFILE) {
@@ -202,12 +221,25 @@ void Worker::OnAccept(bool ignore_limit) {
       }
       return;
     }
+    SSL* ssl = nullptr;
+    if (tls) {
+      ssl = tls_->NewSession(fd);
+      if (!ssl) {
+        close(fd);
+        continue;
+      }
+    }
     int one = 1;
     setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
     shared_->open_connections.fetch_add(1, std::memory_order_relaxed);
     metrics_.connections_accepted.Add();
     metrics_.connections_open.Add();
     Conn* c = new Conn(&ctx_, fd, PeerIp(addr), next_conn_id_++);
+    if (ssl) {
+      c->ssl = ssl;
+      c->handshaking = true;
+      c->h1.SetTls(true);
+    }
     conns_by_id_[c->id] = c;
     c->anext = all_head_;
     if (all_head_) all_head_->aprev = c;
@@ -275,6 +307,7 @@ void Worker::Close(Conn* c) {
   if (c->aprev) c->aprev->anext = c->anext;
   else all_head_ = c->anext;
   if (c->anext) c->anext->aprev = c->aprev;
+  if (c->ssl) SSL_free(c->ssl);  // its close_notify, if any, went out in BeginLinger
   close(c->fd);  // also removes it from the epoll set
   --conn_count_;
   shared_->open_connections.fetch_sub(1, std::memory_order_relaxed);
@@ -289,6 +322,11 @@ void Worker::BeginLinger(Conn* c) {
   if (c->peer_eof) {
     Close(c);
     return;
+  }
+  if (c->ssl && !c->handshaking) {
+    ERR_clear_error();
+    SSL_shutdown(c->ssl);  // close_notify: the peer knows the response is whole
+    ERR_clear_error();
   }
   shutdown(c->fd, SHUT_WR);
   c->lingering = true;
@@ -313,6 +351,20 @@ void Worker::Drive(Conn* c) {
     Close(c);
     return;
   }
+  if (c->handshaking) {
+    tls::IoStatus hs = tls::Handshake(c->ssl);
+    if (hs == tls::IoStatus::kWant) return;  // the header timer bounds a stalled handshake
+    if (hs != tls::IoStatus::kDone) {
+      metrics_.tls_handshake_failures.Add();
+      Close(c);
+      return;
+    }
+    c->handshaking = false;
+    metrics_.tls_handshakes.Add();
+    // The request may have come with the handshake's last flight: read
+    // without waiting for another edge.
+    c->readable = true;
+  }
   H1Connection& h1 = c->h1;
   bool progress_any = false;
   bool exhausted = true;
@@ -322,7 +374,7 @@ void Worker::Drive(Conn* c) {
     bool progress = false;
     if (!h1.out().empty()) {
       uint64_t written = 0;
-      auto r = h1.out().Flush(c->fd, &written);
+      auto r = c->ssl ? tls::Flush(c->ssl, h1.out(), &written) : h1.out().Flush(c->fd, &written);
       if (written) {
         metrics_.bytes_out.Add(written);
         progress = true;
@@ -345,12 +397,31 @@ void Worker::Drive(Conn* c) {
         Close(c);
         return;
       }
-      ssize_t n = read(c->fd, buf, space);
+      ssize_t n;
+      if (c->ssl) {
+        // Records, not bytes: a short read does not mean the socket is
+        // drained, so only kWant clears `readable`.
+        size_t got = 0;
+        tls::IoStatus rs = tls::Read(c->ssl, buf, space, &got);
+        if (rs == tls::IoStatus::kDone) {
+          n = static_cast<ssize_t>(got);
+        } else if (rs == tls::IoStatus::kWant) {
+          n = -1;
+          errno = EAGAIN;
+        } else if (rs == tls::IoStatus::kClosed) {
+          n = 0;
+        } else {
+          Close(c);
+          return;
+        }
+      } else {
+        n = read(c->fd, buf, space);
+      }
       if (n > 0) {
         c->fresh = false;
         metrics_.bytes_in.Add(static_cast<uint64_t>(n));
         h1.OnRead(static_cast<size_t>(n));
-        if (static_cast<size_t>(n) < space) c->readable = false;
+        if (!c->ssl && static_cast<size_t>(n) < space) c->readable = false;
         h1.Advance();
         progress = true;
       } else if (n == 0) {
@@ -437,10 +508,16 @@ void Worker::BeginStop() {
     // Take what already waits in our accept queue: closing the listener would
     // reset those connections.
     if (accept_paused_) ResumeAccept();
-    OnAccept(true);
+    OnAccept(listen_fd_, false, true);
     epoll_ctl(epoll_fd_, EPOLL_CTL_DEL, listen_fd_, nullptr);
     close(listen_fd_);
     listen_fd_ = -1;
+    if (tls_listen_fd_ >= 0) {
+      OnAccept(tls_listen_fd_, true, true);
+      epoll_ctl(epoll_fd_, EPOLL_CTL_DEL, tls_listen_fd_, nullptr);
+      close(tls_listen_fd_);
+      tls_listen_fd_ = -1;
+    }
   }
   for (Conn* c = all_head_; c;) {
     Conn* next = c->anext;
@@ -474,7 +551,9 @@ void Worker::Run() {
     for (int i = 0; i < n; ++i) {
       void* tag = events[i].data.ptr;
       if (tag == &kListenTag) {
-        if (listen_fd_ >= 0) OnAccept(false);
+        if (listen_fd_ >= 0) OnAccept(listen_fd_, false, false);
+      } else if (tag == &kTlsListenTag) {
+        if (tls_listen_fd_ >= 0) OnAccept(tls_listen_fd_, true, false);
       } else if (tag == &kWakeTag) {
         woken = true;  // handled after the batch: BeginStop closes connections
                        // whose events may still be further down this batch

@@ -27,6 +27,7 @@
 #include "server/access_log.h"
 #include "server/metrics.h"
 #include "server/settings.h"
+#include "tls/server.h"
 
 namespace hearth {
 
@@ -65,6 +66,9 @@ class Worker {
   // `streams_body` picks the requests whose bodies it takes as they arrive.
   Worker(int index, WorkerShared* shared, int listen_fd, Handler handler,
          std::function<bool(const Request&)> streams_body = nullptr);
+  // Also serves HTTPS: connections accepted on `listen_fd` speak TLS with
+  // the certificates `tls` holds (set before Start).
+  void AddTlsListener(int listen_fd, const tls::TlsServer* tls);
   ~Worker();
   Worker(const Worker&) = delete;
   Worker& operator=(const Worker&) = delete;
@@ -90,7 +94,7 @@ class Worker {
 
   void Run();
   void ApplySettings();
-  void OnAccept(bool ignore_limit);
+  void OnAccept(int listen_fd, bool tls, bool ignore_limit);
   void PauseAccept();
   void ResumeAccept();
   void Drive(Conn* c);
@@ -108,6 +112,8 @@ class Worker {
   int index_;
   WorkerShared* shared_;
   int listen_fd_;
+  int tls_listen_fd_ = -1;
+  const tls::TlsServer* tls_ = nullptr;
   Handler handler_;
   int epoll_fd_ = -1;
   int wake_fd_ = -1;

@@ -3,6 +3,7 @@
 
 #include "base/strings.h"
 #include "sites/api_common.h"
+#include "sites/certs_api.h"
 #include "sites/compress.h"
 #include "sites/manifest.h"
 #include "sites/sites.h"
@@ -59,6 +60,7 @@ json ListSites(store::Connection& c) {
                    {"live_version", st.IsNull(2) ? json(nullptr) : json(st.Int(2))},
                    {"default", st.Int(5) != 0},
                    {"spa", st.Int(6) != 0},
+                   {"hsts", st.Int(7) != 0},
                    {"created_at", st.Int(3)}});
   }
   return out;
@@ -115,10 +117,13 @@ Status DropOldVersions(store::Connection& c, int64_t site_id, int64_t live, int6
   return expired.empty() ? OkStatus() : SweepBlobs(c);
 }
 
-// Optional booleans "spa" and "default" of a request body: -1 absent, 0, 1.
-bool ReadFlags(const json& body, int* spa, int* def, std::string* why) {
-  *spa = *def = -1;
-  for (auto [key, out] : {std::pair<const char*, int*>{"spa", spa}, {"default", def}}) {
+// Optional booleans "spa", "default" and "hsts" of a request body: -1 absent, 0, 1.
+struct Flags {
+  int spa = -1, def = -1, hsts = -1;
+};
+bool ReadFlags(const json& body, Flags* f, std::string* why) {
+  *f = Flags{};
+  for (auto [key, out] : {std::pair<const char*, int*>{"spa", &f->spa}, {"default", &f->def}, {"hsts", &f->hsts}}) {
     if (!body.contains(key)) continue;
     if (!body[key].is_boolean()) {
       *why = std::string(key) + " must be true or false";
@@ -129,14 +134,16 @@ bool ReadFlags(const json& body, int* spa, int* def, std::string* why) {
   return true;
 }
 
-Status ApplyFlags(store::Connection& c, int64_t id, int spa, int def) {
-  if (spa < 0 && def < 0) return OkStatus();
+Status ApplyFlags(store::Connection& c, int64_t id, const Flags& f) {
+  if (f.hsts >= 0)
+    if (Status s = c.Named("sites.set_hsts").Bind(1, id).Bind(2, static_cast<int64_t>(f.hsts)).Run(); !s.ok()) return s;
+  if (f.spa < 0 && f.def < 0) return OkStatus();
   store::Statement st = c.Named("sites.set_flags");
   st.Bind(1, id);
-  if (spa >= 0) st.Bind(2, static_cast<int64_t>(spa));
-  if (def >= 0) st.Bind(3, static_cast<int64_t>(def));
+  if (f.spa >= 0) st.Bind(2, static_cast<int64_t>(f.spa));
+  if (f.def >= 0) st.Bind(3, static_cast<int64_t>(f.def));
   if (Status s = st.Run(); !s.ok()) return s;
-  if (def == 1) return c.Named("sites.clear_default").Bind(1, id).Run();
+  if (f.def == 1) return c.Named("sites.clear_default").Bind(1, id).Run();
   return OkStatus();
 }
 
@@ -159,30 +166,30 @@ void AddSite(SitesShared* shared, Response& res, const json& body) {
     }
   }
   std::string site = *name;
-  int spa, def;
+  Flags flags;
   std::string why;
-  if (!ReadFlags(body, &spa, &def, &why)) return Fail(res, 400, why);
-  return DeferWrite(shared, res, [site, hosts, spa, def](store::Connection& c, Outcome* o) {
+  if (!ReadFlags(body, &flags, &why)) return Fail(res, 400, why);
+  return DeferWrite(shared, res, [site, hosts, flags](store::Connection& c, Outcome* o) {
     if (SiteId(c, site).ok()) return Refuse(o, 409, "site " + site + " already exists");
     int64_t id = 0;
     if (Status st = CreateSite(c, site, hosts, o, &id); !st.ok()) return st;
-    if (Status st = ApplyFlags(c, id, spa, def); !st.ok()) return st;
+    if (Status st = ApplyFlags(c, id, flags); !st.ok()) return st;
     o->status = 201;
-    o->body = {{"name", site}, {"hosts", hosts}, {"live_version", nullptr}, {"spa", spa == 1},
-               {"default", def == 1}};
+    o->body = {{"name", site}, {"hosts", hosts}, {"live_version", nullptr}, {"spa", flags.spa == 1},
+               {"default", flags.def == 1}, {"hsts", flags.hsts == 1}};
     return OkStatus();
   }, true);
 }
 
 void PatchSite(SitesShared* shared, Response& res, const std::string& site, const json& body) {
-  int spa, def;
+  Flags flags;
   std::string why;
-  if (!body.is_object() || !ReadFlags(body, &spa, &def, &why))
-    return Fail(res, 400, why.empty() ? "expected {\"spa\": bool, \"default\": bool}" : why);
-  return DeferWrite(shared, res, [site, spa, def](store::Connection& c, Outcome* o) {
+  if (!body.is_object() || !ReadFlags(body, &flags, &why))
+    return Fail(res, 400, why.empty() ? "expected {\"spa\": bool, \"default\": bool, \"hsts\": bool}" : why);
+  return DeferWrite(shared, res, [site, flags](store::Connection& c, Outcome* o) {
     auto id = SiteId(c, site);
     if (!id.ok()) return Refuse(o, 404, id.error().message);
-    if (Status st = ApplyFlags(c, *id, spa, def); !st.ok()) return st;
+    if (Status st = ApplyFlags(c, *id, flags); !st.ok()) return st;
     o->body = {{"name", site}, {"updated", true}};
     return OkStatus();
   }, true);
@@ -388,6 +395,7 @@ Handler MakeApiHandler(SitesShared* shared, int reader) {
       if (!body.is_object()) return Fail(res, 400, "the body must be a JSON object");
     }
 
+    if (!seg.empty() && seg[0] == "certs" && seg.size() <= 2) return ServeCerts(shared, rd, seg, req, res, body);
     if (is({"sites"})) {
       if (m == Method::kGet) return Json(res, 200, ListSites(rd));
       if (allow(Method::kPost, "GET, POST")) AddSite(shared, res, body);

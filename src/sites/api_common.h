@@ -22,6 +22,9 @@ void Fail(Response& res, int status, const std::string& message);
 struct Outcome {
   int status = 200;
   nlohmann::json body;
+  // Runs once the write has committed, before the answer is sent (on the
+  // writer's completion, not a worker).
+  std::function<void()> after_commit;
 };
 using WriteFn = std::function<Status(store::Connection&, Outcome*)>;
 

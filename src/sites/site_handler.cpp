@@ -82,6 +82,7 @@ const SiteHandler::Route* SiteHandler::LookupHost(const std::string& host) {
       route.live_version = st.IsNull(1) ? 0 : st.Int(1);
       route.spa = st.Int(2) != 0;
       route.name = std::string(st.Text(3));
+      route.hsts = st.Int(4) != 0;
       break;
     }
     dot = host.find('.', dot == std::string::npos ? 0 : dot + 1);
@@ -120,6 +121,7 @@ const SiteHandler::Route* SiteHandler::LookupHost(const std::string& host) {
       route.live_version = st.IsNull(1) ? 0 : st.Int(1);
       route.spa = st.Int(2) != 0;
       route.name = std::string(st.Text(3));
+      route.hsts = st.Int(4) != 0;
     }
   }
   return &(hosts_[host] = route);
@@ -264,6 +266,24 @@ void SiteHandler::Serve(Request& req, Response& res) {
     fallback_(req, res);
     return;
   }
+  if (!req.tls && shared_->tls && shared_->https_port && shared_->tls->Covers(req.host_lower_) &&
+      req.path.rfind("/.well-known/acme-challenge/", 0) != 0) {
+    // A site with a certificate is served over HTTPS only.
+    std::string to = "https://" + req.host_lower_;
+    if (shared_->https_port != 443) to += ":" + std::to_string(shared_->https_port);
+    to.append(req.path);
+    if (!req.query.empty()) to.append("?").append(req.query);
+    res.SetError(308);
+    res.SetHeader("Location", to);
+    return;
+  }
+  ServeSite(req, res, *route);
+  if (req.tls && route->hsts && !res.deferred())
+    res.SetHeader("Strict-Transport-Security", "max-age=31536000; includeSubDomains");
+}
+
+void SiteHandler::ServeSite(Request& req, Response& res, const Route& r) {
+  const Route* route = &r;
   // The site's app API, if it has an app database; otherwise /api/ is files.
   if (shared_->apps && req.path.substr(0, 5) == "/api/" && !route->no_such_preview &&
       data::ServeAppApi(shared_->apps, shared_->data_options, reader_, route->name, req, res))

@@ -26,6 +26,7 @@
 #include "data/api.h"
 #include "http/router.h"
 #include "store/store.h"
+#include "tls/server.h"
 
 namespace hearth::sites {
 
@@ -43,6 +44,10 @@ struct SitesShared {
   // Bumped after every commit that changes what a host serves; workers drop
   // their cached routing when they see a new value.
   std::atomic<uint64_t> generation{1};
+  // HTTPS (null without --https): sites with a certificate redirect HTTP
+  // there; `https_port` is the port the redirect names.
+  tls::TlsServer* tls = nullptr;
+  int https_port = 0;
 };
 
 // The control API under /_hearth/api/ (sites, deploys, blobs, versions,
@@ -78,11 +83,13 @@ class SiteHandler {
     std::string name;          // the site's name (its app database's)
     int64_t live_version = 0;  // 0: nothing published yet
     bool spa = false;
+    bool hsts = false;
     int64_t expires_at = 0;    // previews: unix seconds after which it is gone
     bool no_such_preview = false;
   };
 
   const Route* LookupHost(const std::string& host);
+  void ServeSite(Request& req, Response& res, const Route& route);
   Files* VersionFiles(int64_t version);
   // The blob's bytes, or its variant in `encoding` (-1: the original).
   std::shared_ptr<const std::string> Blob(const std::string& hash, int encoding);

@@ -213,9 +213,11 @@ export async function startHearth({ args = [], env = {}, root, config, dataDir, 
     return ex;
   }
 
+  const httpsPort = typeof listening.https === 'string' && listening.https ? Number(listening.https.split(':').pop()) : 0;
   return {
     port,
     url: `http://127.0.0.1:${port}`,
+    httpsPort,
     stopExpect0,
     proc,
     dataDir: data,

@@ -1,0 +1,41 @@
+// libFuzzer target for certificate import (src/tls/certs.h): the input is
+// "CERT_PEM\0KEY_PEM". Inspect must refuse or describe it without crashing;
+// what it accepts must name hosts that IsCertHost accepts (or CN-only names
+// it lower-cased), and loading it into a TlsServer must not crash either.
+// The host helpers get the raw input too.
+#include <cstddef>
+#include <cstdint>
+#include <string>
+#include <string_view>
+
+#include "tls/certs.h"
+#include "tls/server.h"
+
+#define CHECK(cond)                \
+  do {                             \
+    if (!(cond)) __builtin_trap(); \
+  } while (0)
+
+extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
+  using namespace hearth::tls;
+  std::string_view in(reinterpret_cast<const char*>(data), size);
+  size_t nul = in.find('\0');
+  std::string_view cert = in.substr(0, nul);
+  std::string_view key = nul == std::string_view::npos ? std::string_view() : in.substr(nul + 1);
+  (void)IsCertHost(cert.substr(0, 300));
+  (void)HostMatches(cert.substr(0, 100), key.substr(0, 100));
+  auto info = Inspect(cert, key);
+  if (!info.ok()) {
+    CHECK(!info.error().message.empty() && info.error().message.find('\n') == std::string::npos);
+    return 0;
+  }
+  CHECK(!info->hosts.empty());
+  static auto server = TlsServer::Create();
+  if (server.ok()) {
+    std::vector<std::string> problems;
+    (*server)->Install({{1, std::string(cert), std::string(key)}}, &problems);
+    for (const auto& h : info->hosts)
+      if (h.rfind("*.", 0) != 0) CHECK((*server)->Covers(h) || !problems.empty());
+  }
+  return 0;
+}

@@ -1,0 +1,289 @@
+#include "tls/server.h"
+
+#include <openssl/core_names.h>
+#include <openssl/err.h>
+#include <openssl/evp.h>
+#include <openssl/pem.h>
+#include <openssl/rand.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstring>
+#include <ctime>
+
+#include "base/log.h"
+#include "base/strings.h"
+#include "tls/certs.h"
+
+namespace hearth::tls {
+
+struct TlsServer::Snapshot {
+  // Each certificate's own context; shared so that a replaced snapshot frees
+  // it only when no handshake still points at it (SSL_set_SSL_CTX also holds
+  // a reference for an open connection).
+  std::vector<std::shared_ptr<SSL_CTX>> contexts;
+  std::map<std::string, SSL_CTX*, std::less<>> exact;     // "a.example.com"
+  std::map<std::string, SSL_CTX*, std::less<>> wildcard;  // ".example.com" for "*.example.com"
+  SSL_CTX* fallback = nullptr;  // for a client that sends no name: the newest certificate
+  SSL_CTX* Find(std::string_view host) const {
+    std::string h;
+    for (char c : host) h.push_back(AsciiLower(c));
+    if (!h.empty() && h.back() == '.') h.pop_back();
+    if (auto it = exact.find(h); it != exact.end()) return it->second;
+    size_t dot = h.find('.');
+    if (dot != std::string::npos && dot > 0)
+      if (auto it = wildcard.find(std::string_view(h).substr(dot)); it != wildcard.end()) return it->second;
+    return nullptr;
+  }
+};
+
+namespace {
+
+constexpr const char* kCiphers12 =
+    "ECDHE-ECDSA-AES128-GCM-SHA256:ECDHE-RSA-AES128-GCM-SHA256:ECDHE-ECDSA-AES256-GCM-SHA384:"
+    "ECDHE-RSA-AES256-GCM-SHA384:ECDHE-ECDSA-CHACHA20-POLY1305:ECDHE-RSA-CHACHA20-POLY1305";
+constexpr int64_t kTicketKeySeconds = 12 * 3600;
+
+int SelectAlpn(SSL*, const unsigned char** out, unsigned char* outlen, const unsigned char* in, unsigned int inlen,
+               void*) {
+  static const unsigned char kOurs[] = {8, 'h', 't', 't', 'p', '/', '1', '.', '1'};
+  unsigned char* chosen = nullptr;
+  if (SSL_select_next_proto(&chosen, outlen, kOurs, sizeof kOurs, in, inlen) != OPENSSL_NPN_NEGOTIATED)
+    return SSL_TLSEXT_ERR_NOACK;  // no common protocol: go on without ALPN (HTTP/1.1)
+  *out = chosen;
+  return SSL_TLSEXT_ERR_OK;
+}
+
+// The same protocol settings on every context (a session starts on the base
+// one and moves to its certificate's).
+bool Configure(SSL_CTX* ctx) {
+  SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION);
+  SSL_CTX_set_max_proto_version(ctx, TLS1_3_VERSION);
+  SSL_CTX_set_options(ctx, SSL_OP_NO_RENEGOTIATION | SSL_OP_CIPHER_SERVER_PREFERENCE | SSL_OP_NO_COMPRESSION);
+  // Partial writes and a moving buffer: OutQueue::Peek hands the same bytes
+  // back from a fresh buffer on a retry. Released buffers: an idle
+  // connection keeps no 16 KiB record buffers.
+  SSL_CTX_set_mode(ctx, SSL_MODE_ENABLE_PARTIAL_WRITE | SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER | SSL_MODE_RELEASE_BUFFERS);
+  if (SSL_CTX_set_cipher_list(ctx, kCiphers12) != 1) return false;
+  if (SSL_CTX_set1_groups_list(ctx, "X25519:P-256:P-384") != 1) return false;
+  SSL_CTX_set_alpn_select_cb(ctx, SelectAlpn, nullptr);
+  return true;
+}
+
+std::shared_ptr<SSL_CTX> LoadContext(const CertRecord& rec, void* owner, std::string* why) {
+  std::shared_ptr<SSL_CTX> ctx(SSL_CTX_new(TLS_server_method()), SSL_CTX_free);
+  if (!ctx || !Configure(ctx.get())) {
+    *why = "cannot make a TLS context";
+    return nullptr;
+  }
+  SSL_CTX_set_app_data(ctx.get(), owner);
+  BIO* cb = BIO_new_mem_buf(rec.cert_pem.data(), static_cast<int>(rec.cert_pem.size()));
+  X509* leaf = PEM_read_bio_X509(cb, nullptr, nullptr, nullptr);
+  bool ok = leaf && SSL_CTX_use_certificate(ctx.get(), leaf) == 1;
+  X509_free(leaf);
+  while (ok) {
+    X509* extra = PEM_read_bio_X509(cb, nullptr, nullptr, nullptr);
+    if (!extra) break;
+    if (SSL_CTX_add0_chain_cert(ctx.get(), extra) != 1) {
+      X509_free(extra);
+      ok = false;
+    }
+  }
+  BIO_free(cb);
+  ERR_clear_error();
+  BIO* kb = BIO_new_mem_buf(rec.key_pem.data(), static_cast<int>(rec.key_pem.size()));
+  EVP_PKEY* key = ok ? PEM_read_bio_PrivateKey(kb, nullptr, nullptr, nullptr) : nullptr;
+  ok = ok && key && SSL_CTX_use_PrivateKey(ctx.get(), key) == 1 && SSL_CTX_check_private_key(ctx.get()) == 1;
+  EVP_PKEY_free(key);
+  BIO_free(kb);
+  ERR_clear_error();
+  if (!ok) {
+    *why = "certificate " + std::to_string(rec.id) + " does not load";
+    return nullptr;
+  }
+  return ctx;
+}
+
+}  // namespace
+
+Result<std::unique_ptr<TlsServer>> TlsServer::Create() {
+  std::unique_ptr<TlsServer> t(new TlsServer());
+  t->base_ = SSL_CTX_new(TLS_server_method());
+  if (!t->base_ || !Configure(t->base_)) return Error{"cannot set up TLS"};
+  SSL_CTX_set_tlsext_servername_callback(t->base_, OnServerName);
+  SSL_CTX_set_tlsext_servername_arg(t->base_, t.get());
+  // Stateless resumption (tickets) only: no per-worker session cache to share.
+  SSL_CTX_set_session_cache_mode(t->base_, SSL_SESS_CACHE_OFF);
+  SSL_CTX_set_num_tickets(t->base_, 1);
+  SSL_CTX_set_app_data(t->base_, t.get());
+  SSL_CTX_set_tlsext_ticket_key_evp_cb(t->base_, OnTicketKey);
+  t->RotateTicketKeysLocked(static_cast<int64_t>(time(nullptr)));
+  t->snapshot_ = std::make_shared<Snapshot>();
+  return t;
+}
+
+TlsServer::~TlsServer() { SSL_CTX_free(base_); }
+
+void TlsServer::Install(const std::vector<CertRecord>& certs, std::vector<std::string>* problems) {
+  auto snap = std::make_shared<Snapshot>();
+  std::vector<const CertRecord*> order;
+  for (const auto& c : certs) order.push_back(&c);
+  // Oldest first, so a newer certificate for the same host replaces it.
+  std::sort(order.begin(), order.end(), [](const CertRecord* a, const CertRecord* b) { return a->id < b->id; });
+  for (const CertRecord* rec : order) {
+    std::string why;
+    auto ctx = LoadContext(*rec, this, &why);
+    auto info = ctx ? Inspect(rec->cert_pem, rec->key_pem) : Result<CertInfo>(Error{why});
+    if (!ctx || !info.ok()) {
+      if (problems) problems->push_back(ctx ? info.error().message : why);
+      continue;
+    }
+    snap->contexts.push_back(ctx);
+    for (const auto& h : info->hosts) {
+      if (h.rfind("*.", 0) == 0) snap->wildcard[h.substr(1)] = ctx.get();
+      else snap->exact[h] = ctx.get();
+    }
+    snap->fallback = ctx.get();
+  }
+  std::lock_guard<std::mutex> lock(mu_);
+  snapshot_ = std::move(snap);
+}
+
+std::shared_ptr<const TlsServer::Snapshot> TlsServer::Current() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return snapshot_;
+}
+
+bool TlsServer::Covers(std::string_view host) const { return Current()->Find(host) != nullptr; }
+
+size_t TlsServer::size() const { return Current()->contexts.size(); }
+
+SSL* TlsServer::NewSession(int fd) const {
+  SSL* ssl = SSL_new(base_);
+  if (!ssl) return nullptr;
+  if (SSL_set_fd(ssl, fd) != 1) {
+    SSL_free(ssl);
+    return nullptr;
+  }
+  SSL_set_accept_state(ssl);
+  return ssl;
+}
+
+int TlsServer::OnServerName(SSL* ssl, int* alert, void* arg) {
+  auto* self = static_cast<TlsServer*>(arg);
+  auto snap = self->Current();
+  const char* name = SSL_get_servername(ssl, TLSEXT_NAMETYPE_host_name);
+  SSL_CTX* ctx = name ? snap->Find(name) : snap->fallback;
+  if (!ctx) {
+    // No certificate for this name: a clean alert, not someone else's certificate.
+    *alert = SSL_AD_UNRECOGNIZED_NAME;
+    return SSL_TLSEXT_ERR_ALERT_FATAL;
+  }
+  SSL_set_SSL_CTX(ssl, ctx);
+  return SSL_TLSEXT_ERR_OK;
+}
+
+void TlsServer::RotateTicketKeysLocked(int64_t now) {
+  ticket_previous_ = ticket_current_;
+  RAND_bytes(ticket_current_.name, sizeof ticket_current_.name);
+  RAND_bytes(ticket_current_.aes, sizeof ticket_current_.aes);
+  RAND_bytes(ticket_current_.hmac, sizeof ticket_current_.hmac);
+  ticket_current_.born = now;
+}
+
+int TlsServer::OnTicketKey(SSL* ssl, unsigned char key_name[16], unsigned char* iv, EVP_CIPHER_CTX* cipher,
+                           EVP_MAC_CTX* mac, int encrypt) {
+  auto* self = static_cast<TlsServer*>(SSL_CTX_get_app_data(SSL_get_SSL_CTX(ssl)));
+  if (!self) return -1;
+  int64_t now = static_cast<int64_t>(time(nullptr));
+  TicketKey key;
+  int result = 1;
+  {
+    std::lock_guard<std::mutex> lock(self->ticket_mu_);
+    if (now - self->ticket_current_.born >= kTicketKeySeconds) self->RotateTicketKeysLocked(now);
+    if (encrypt) {
+      key = self->ticket_current_;
+    } else if (memcmp(key_name, self->ticket_current_.name, 16) == 0) {
+      key = self->ticket_current_;
+    } else if (self->ticket_previous_.born != 0 && memcmp(key_name, self->ticket_previous_.name, 16) == 0) {
+      key = self->ticket_previous_;
+      result = 2;  // accepted, and a new ticket is issued under the current key
+    } else {
+      return 0;  // unknown or expired: a full handshake
+    }
+  }
+  OSSL_PARAM params[3];
+  params[0] = OSSL_PARAM_construct_octet_string(OSSL_MAC_PARAM_KEY, key.hmac, sizeof key.hmac);
+  params[1] = OSSL_PARAM_construct_utf8_string(OSSL_MAC_PARAM_DIGEST, const_cast<char*>("SHA256"), 0);
+  params[2] = OSSL_PARAM_construct_end();
+  if (encrypt) {
+    memcpy(key_name, key.name, 16);
+    if (RAND_bytes(iv, 16) != 1) return -1;
+    if (EVP_EncryptInit_ex(cipher, EVP_aes_256_cbc(), nullptr, key.aes, iv) != 1) return -1;
+  } else if (EVP_DecryptInit_ex(cipher, EVP_aes_256_cbc(), nullptr, key.aes, iv) != 1) {
+    return -1;
+  }
+  if (EVP_MAC_CTX_set_params(mac, params) != 1) return -1;
+  return result;
+}
+
+IoStatus Handshake(SSL* ssl) {
+  ERR_clear_error();
+  int r = SSL_do_handshake(ssl);
+  if (r == 1) return IoStatus::kDone;
+  int e = SSL_get_error(ssl, r);
+  if (e == SSL_ERROR_WANT_READ || e == SSL_ERROR_WANT_WRITE) return IoStatus::kWant;
+  ERR_clear_error();
+  return IoStatus::kError;
+}
+
+IoStatus Read(SSL* ssl, char* buf, size_t len, size_t* n) {
+  *n = 0;
+  ERR_clear_error();
+  int r = SSL_read(ssl, buf, static_cast<int>(len > (1u << 30) ? (1u << 30) : len));
+  if (r > 0) {
+    *n = static_cast<size_t>(r);
+    return IoStatus::kDone;
+  }
+  int e = SSL_get_error(ssl, r);
+  if (e == SSL_ERROR_WANT_READ || e == SSL_ERROR_WANT_WRITE) return IoStatus::kWant;
+  ERR_clear_error();
+  if (e == SSL_ERROR_ZERO_RETURN) return IoStatus::kClosed;
+  // A peer that closes TCP without close_notify: an end all the same.
+  if (e == SSL_ERROR_SYSCALL && errno == 0) return IoStatus::kClosed;
+  return IoStatus::kError;
+}
+
+OutQueue::FlushResult Flush(SSL* ssl, OutQueue& out, uint64_t* written) {
+  *written = 0;
+  char buf[16384];  // one full TLS record
+  while (!out.empty()) {
+    size_t n = out.Peek(buf, sizeof buf);
+    if (n == 0) return OutQueue::FlushResult::kError;  // a file shrank under us
+    ERR_clear_error();
+    int r = SSL_write(ssl, buf, static_cast<int>(n));
+    if (r > 0) {
+      out.Skip(static_cast<uint64_t>(r));
+      *written += static_cast<uint64_t>(r);
+      continue;
+    }
+    int e = SSL_get_error(ssl, r);
+    if (e == SSL_ERROR_WANT_WRITE || e == SSL_ERROR_WANT_READ) return OutQueue::FlushResult::kBlocked;
+    ERR_clear_error();
+    return OutQueue::FlushResult::kError;
+  }
+  return OutQueue::FlushResult::kDone;
+}
+
+void Close(SSL* ssl) {
+  if (!ssl) return;
+  if (SSL_is_init_finished(ssl)) {
+    ERR_clear_error();
+    SSL_shutdown(ssl);
+  }
+  ERR_clear_error();
+  SSL_free(ssl);
+}
+
+}  // namespace hearth::tls

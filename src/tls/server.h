@@ -1,0 +1,85 @@
+#pragma once
+// TLS for the server side: the certificates being served (picked per
+// handshake by SNI), the protocol settings, session tickets with rotating
+// keys, and the non-blocking handshake, reads and writes of one connection.
+//
+// Settings: TLS 1.2 and 1.3 only; for 1.2, ECDHE with AES-GCM or
+// ChaCha20-Poly1305 (forward secrecy, AEAD); no renegotiation, no
+// compression; ALPN "http/1.1". The certificates are replaced as a whole
+// (Install) while connections go on: a handshake uses the set current when
+// it began, an open connection keeps its own.
+#include <openssl/ssl.h>
+
+#include <atomic>
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "base/result.h"
+#include "io/out_queue.h"
+
+namespace hearth::tls {
+
+struct CertRecord {
+  int64_t id = 0;
+  std::string cert_pem, key_pem;
+};
+
+class TlsServer {
+ public:
+  static Result<std::unique_ptr<TlsServer>> Create();
+  ~TlsServer();
+  TlsServer(const TlsServer&) = delete;
+  TlsServer& operator=(const TlsServer&) = delete;
+
+  // Serves exactly `certs` from now on; for a host several cover, the one
+  // with the highest id (the newest). A certificate that does not load is
+  // skipped and named in *problems.
+  void Install(const std::vector<CertRecord>& certs, std::vector<std::string>* problems);
+  // Whether some installed certificate covers `host`.
+  bool Covers(std::string_view host) const;
+  size_t size() const;
+
+  // A server session on a connected, non-blocking socket (null if OpenSSL fails).
+  SSL* NewSession(int fd) const;
+
+ private:
+  struct Snapshot;
+  TlsServer() = default;
+  static int OnServerName(SSL* ssl, int* alert, void* arg);
+  static int OnTicketKey(SSL* ssl, unsigned char key_name[16], unsigned char* iv, EVP_CIPHER_CTX* cipher,
+                         EVP_MAC_CTX* mac, int encrypt);
+  std::shared_ptr<const Snapshot> Current() const;
+
+  SSL_CTX* base_ = nullptr;  // the one every session starts on: SNI, tickets
+  mutable std::mutex mu_;
+  std::shared_ptr<const Snapshot> snapshot_;
+
+  // Session ticket keys: a new one every 12 hours; tickets made with the one
+  // before are still accepted (and renewed), older ones are not.
+  struct TicketKey {
+    unsigned char name[16], aes[32], hmac[32];
+    int64_t born = 0;
+  };
+  std::mutex ticket_mu_;
+  TicketKey ticket_current_{}, ticket_previous_{};
+  void RotateTicketKeysLocked(int64_t now);
+};
+
+// The non-blocking steps of one TLS connection.
+enum class IoStatus { kDone, kWant, kClosed, kError };
+// Drives the handshake; kDone once it is complete.
+IoStatus Handshake(SSL* ssl);
+// Reads plaintext into buf; *n gets the count (kDone with *n > 0), or kWant
+// (no more for now), kClosed (the peer ended it), kError.
+IoStatus Read(SSL* ssl, char* buf, size_t len, size_t* n);
+// Sends what `out` holds through `ssl`, in records of up to 16 KiB.
+OutQueue::FlushResult Flush(SSL* ssl, OutQueue& out, uint64_t* written);
+// A close_notify, best effort, and the session freed.
+void Close(SSL* ssl);
+
+}  // namespace hearth::tls

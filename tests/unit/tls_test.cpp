@@ -1,0 +1,195 @@
+// Certificates (made, checked, described) and the server's certificate set
+// (SNI lookup, replacement), plus a TLS handshake, read and write between a
+// TlsServer session and an OpenSSL client over a socket pair.
+#include <gtest/gtest.h>
+#include <openssl/err.h>
+#include <openssl/ssl.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <ctime>
+
+#include "io/out_queue.h"
+#include "tls/certs.h"
+#include "tls/server.h"
+
+namespace hearth::tls {
+namespace {
+
+TEST(Certs, HostNamesAndWildcards) {
+  for (const char* ok : {"example.com", "a-b.example.com", "*.example.com", "localhost", "127.0.0.1", "::1", "x_y.test"})
+    EXPECT_TRUE(IsCertHost(ok)) << ok;
+  for (const char* bad : {"", "a..b", ".a", "a.", "*", "*.", "a.*.com", "bad host", "a/b", "*.*.com", "a,DNS:b"})
+    EXPECT_FALSE(IsCertHost(bad)) << bad;
+  EXPECT_TRUE(HostMatches("*.example.com", "a.example.com"));
+  EXPECT_TRUE(HostMatches("*.Example.com", "A.example.COM"));
+  EXPECT_FALSE(HostMatches("*.example.com", "example.com"));
+  EXPECT_FALSE(HostMatches("*.example.com", "a.b.example.com"));  // one label only
+  EXPECT_TRUE(HostMatches("a.test", "A.TEST"));
+}
+
+TEST(Certs, SelfSignedDescribesItself) {
+  auto kp = MakeSelfSigned({"a.test", "*.b.test", "127.0.0.1"}, 30);
+  ASSERT_TRUE(kp.ok()) << kp.error().message;
+  EXPECT_NE(kp->key_pem.find("PRIVATE KEY"), std::string::npos);
+  auto info = Inspect(kp->cert_pem, kp->key_pem);
+  ASSERT_TRUE(info.ok()) << info.error().message;
+  EXPECT_EQ(info->hosts, (std::vector<std::string>{"a.test", "*.b.test", "127.0.0.1"}));
+  EXPECT_TRUE(info->self_signed);
+  EXPECT_FALSE(info->is_ca);
+  int64_t now = time(nullptr);
+  EXPECT_NEAR(info->not_after - now, 30 * 86400, 120);
+  EXPECT_LE(info->not_before, now);
+  EXPECT_FALSE(MakeSelfSigned({}, 30).ok());
+  EXPECT_FALSE(MakeSelfSigned({"bad host"}, 30).ok());
+}
+
+TEST(Certs, InspectNamesWhatIsWrong) {
+  auto a = MakeSelfSigned({"a.test"}, 30);
+  auto b = MakeSelfSigned({"b.test"}, 30);
+  ASSERT_TRUE(a.ok() && b.ok());
+  auto mismatch = Inspect(a->cert_pem, b->key_pem);
+  ASSERT_FALSE(mismatch.ok());
+  EXPECT_EQ(mismatch.error().message, "the key does not match the certificate");
+  auto garbage = Inspect("hello", a->key_pem);
+  ASSERT_FALSE(garbage.ok());
+  EXPECT_EQ(garbage.error().message.rfind("the certificate is not a PEM certificate", 0), 0u);
+  auto nokey = Inspect(a->cert_pem, "");
+  ASSERT_FALSE(nokey.ok());
+  EXPECT_EQ(nokey.error().message.rfind("the key is not an unencrypted PEM private key", 0), 0u);
+  auto broken_chain = Inspect(a->cert_pem + "-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n", a->key_pem);
+  ASSERT_FALSE(broken_chain.ok());
+  EXPECT_NE(broken_chain.error().message.find("chain"), std::string::npos);
+}
+
+TEST(Certs, LocalCaSignsLeaves) {
+  auto ca = MakeLocalCa();
+  ASSERT_TRUE(ca.ok()) << ca.error().message;
+  auto ca_info = Inspect(ca->cert_pem, ca->key_pem);
+  // A CA names no host: Inspect refuses it as a server certificate.
+  EXPECT_FALSE(ca_info.ok());
+  auto leaf = IssueLeaf(*ca, {"app.localhost"}, 7);
+  ASSERT_TRUE(leaf.ok()) << leaf.error().message;
+  auto info = Inspect(leaf->cert_pem, leaf->key_pem);
+  ASSERT_TRUE(info.ok()) << info.error().message;
+  EXPECT_FALSE(info->self_signed);
+  EXPECT_EQ(info->issuer, "O=hearth, CN=hearth local CA");
+  EXPECT_EQ(info->hosts, std::vector<std::string>{"app.localhost"});
+}
+
+TEST(TlsServer, InstallPicksTheNewestCertificatePerHost) {
+  auto srv = TlsServer::Create();
+  ASSERT_TRUE(srv.ok());
+  auto a = MakeSelfSigned({"a.test", "*.w.test"}, 30);
+  auto a2 = MakeSelfSigned({"a.test"}, 30);
+  ASSERT_TRUE(a.ok() && a2.ok());
+  std::vector<std::string> problems;
+  (*srv)->Install({{2, a2->cert_pem, a2->key_pem}, {1, a->cert_pem, a->key_pem}, {3, "junk", "junk"}}, &problems);
+  EXPECT_EQ(problems.size(), 1u);
+  EXPECT_EQ((*srv)->size(), 2u);
+  EXPECT_TRUE((*srv)->Covers("a.test"));
+  EXPECT_TRUE((*srv)->Covers("A.Test."));
+  EXPECT_TRUE((*srv)->Covers("x.w.test"));
+  EXPECT_FALSE((*srv)->Covers("w.test"));
+  EXPECT_FALSE((*srv)->Covers("b.test"));
+  (*srv)->Install({}, nullptr);
+  EXPECT_FALSE((*srv)->Covers("a.test"));
+}
+
+// Drives both ends of a socket pair until `done` or a bound on steps.
+template <typename F>
+bool Pump(F done) {
+  for (int i = 0; i < 200; ++i)
+    if (done()) return true;
+  return false;
+}
+
+TEST(TlsServer, HandshakeReadAndFlushOverASocketPair) {
+  auto srv = TlsServer::Create();
+  ASSERT_TRUE(srv.ok());
+  auto kp = MakeSelfSigned({"pair.test"}, 30);
+  ASSERT_TRUE(kp.ok());
+  (*srv)->Install({{1, kp->cert_pem, kp->key_pem}}, nullptr);
+  int fds[2];
+  ASSERT_EQ(socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK, 0, fds), 0);
+  SSL* server = (*srv)->NewSession(fds[0]);
+  ASSERT_NE(server, nullptr);
+  SSL_CTX* cctx = SSL_CTX_new(TLS_client_method());
+  SSL* client = SSL_new(cctx);
+  SSL_set_fd(client, fds[1]);
+  SSL_set_tlsext_host_name(client, "pair.test");
+  SSL_set_connect_state(client);
+  bool client_done = false;
+  ASSERT_TRUE(Pump([&] {
+    if (!client_done) client_done = SSL_do_handshake(client) == 1;
+    IoStatus s = Handshake(server);
+    EXPECT_NE(s, IoStatus::kError);
+    return client_done && s == IoStatus::kDone;
+  }));
+  ASSERT_EQ(SSL_write(client, "GET / HTTP/1.1\r\n\r\n", 18), 18);
+  char buf[64];
+  size_t n = 0;
+  ASSERT_TRUE(Pump([&] { return Read(server, buf, sizeof buf, &n) == IoStatus::kDone; }));
+  EXPECT_EQ(std::string(buf, n), "GET / HTTP/1.1\r\n\r\n");
+  // A response bigger than the socket buffer: Flush stops at kBlocked and
+  // sends the rest, whole and in order, once the client reads.
+  OutQueue out;
+  std::string body(1 << 20, 'x');
+  for (size_t i = 0; i < body.size(); ++i) body[i] = static_cast<char>('a' + i % 26);
+  out.Append(body);
+  std::string got;
+  uint64_t written = 0;
+  ASSERT_TRUE(Pump([&] {
+    if (!out.empty()) {
+      auto r = Flush(server, out, &written);
+      EXPECT_NE(r, OutQueue::FlushResult::kError);
+    }
+    char rb[65536];
+    int k;
+    while ((k = SSL_read(client, rb, sizeof rb)) > 0) got.append(rb, static_cast<size_t>(k));
+    ERR_clear_error();
+    return got.size() == body.size();
+  }));
+  EXPECT_TRUE(got == body);
+  // The client ends it: the server sees the end.
+  SSL_shutdown(client);
+  ASSERT_TRUE(Pump([&] { return Read(server, buf, sizeof buf, &n) == IoStatus::kClosed; }));
+  Close(server);
+  SSL_free(client);
+  SSL_CTX_free(cctx);
+  close(fds[0]);
+  close(fds[1]);
+}
+
+TEST(TlsServer, AnUnknownNameGetsAnAlertNotACertificate) {
+  auto srv = TlsServer::Create();
+  ASSERT_TRUE(srv.ok());
+  auto kp = MakeSelfSigned({"known.test"}, 30);
+  (*srv)->Install({{1, kp->cert_pem, kp->key_pem}}, nullptr);
+  int fds[2];
+  ASSERT_EQ(socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK, 0, fds), 0);
+  SSL* server = (*srv)->NewSession(fds[0]);
+  SSL_CTX* cctx = SSL_CTX_new(TLS_client_method());
+  SSL* client = SSL_new(cctx);
+  SSL_set_fd(client, fds[1]);
+  SSL_set_tlsext_host_name(client, "unknown.test");
+  SSL_set_connect_state(client);
+  IoStatus s = IoStatus::kWant;
+  int c = -1;
+  Pump([&] {
+    c = SSL_do_handshake(client);
+    s = Handshake(server);
+    return s == IoStatus::kError;
+  });
+  EXPECT_EQ(s, IoStatus::kError);
+  EXPECT_NE(c, 1);
+  ERR_clear_error();
+  Close(server);
+  SSL_free(client);
+  SSL_CTX_free(cctx);
+  close(fds[0]);
+  close(fds[1]);
+}
+
+}  // namespace
+}  // namespace hearth::tls
