@@ -17,7 +17,8 @@ struct CertCli::State {
   std::vector<std::string> hosts;
   int days = 90;
   std::string cert_file, key_file, out_file, id;
-  CLI::App *cert = nullptr, *self_signed = nullptr, *import = nullptr, *list = nullptr, *rm = nullptr;
+  CLI::App *cert = nullptr, *self_signed = nullptr, *import = nullptr, *list = nullptr, *rm = nullptr,
+           *local_ca = nullptr;
 };
 
 namespace {
@@ -72,6 +73,9 @@ void CertCli::Register(CLI::App* app) {
   s.import->add_option("--cert", s.cert_file, "the certificate, then its chain (PEM)")->required();
   s.import->add_option("--key", s.key_file, "its private key (PEM, unencrypted)")->required();
   s.list = s.cert->add_subcommand("list", "List the certificates: hosts, issuer, expiry");
+  s.local_ca = s.cert->add_subcommand(
+      "local-ca", "Create (once) a local CA for development hosts: *.localhost then get certificates it signs");
+  s.local_ca->add_option("--out", s.out_file, "where to write the CA's certificate [default: hearth-local-ca.pem]");
   s.rm = s.cert->add_subcommand("rm", "Stop serving a certificate and delete it");
   s.rm->add_option("id", s.id, "the certificate's id (from cert list)")->required();
 }
@@ -110,6 +114,21 @@ int CertCli::RunIfParsed() {
     auto r = CallApi(s.client, "POST", "/certs", body.dump());
     if (!r.ok()) return Fail(r.error().message);
     return done(*r, "serving " + Line(r->body));
+  }
+  if (s.local_ca->parsed()) {
+    auto r = CallApi(s.client, "POST", "/certs/local-ca", "{}");
+    if (!r.ok()) return Fail(r.error().message);
+    std::string file = s.out_file.empty() ? "hearth-local-ca.pem" : s.out_file;
+    std::ofstream out(file, std::ios::binary | std::ios::trunc);
+    out << r->body["cert_pem"].get<std::string>();
+    if (!out) return Fail("cannot write " + file);
+    return done(*r, std::string(r->body["created"].get<bool>() ? "created" : "the server already has") +
+                        " a local CA; its certificate is in " + file +
+                        "\nHTTPS for localhost and *.localhost now uses certificates it signs. To trust it:\n"
+                        "  curl:          curl --cacert " + file + " https://app.localhost:PORT/\n"
+                        "  Debian/Ubuntu: sudo cp " + file + " /usr/local/share/ca-certificates/hearth-local-ca.crt"
+                        " && sudo update-ca-certificates\n"
+                        "  browsers:      import " + file + " as an authority in the browser's certificate settings");
   }
   if (s.rm->parsed()) {
     auto r = CallApi(s.client, "DELETE", "/certs/" + s.id, "");

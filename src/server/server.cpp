@@ -192,6 +192,14 @@ Result<std::unique_ptr<Server>> Server::Start(ServeOptions options) {
     while (st.Step(&ss)) certs.push_back({st.Int(0), std::string(st.Text(1)), std::string(st.Text(2))});
     std::vector<std::string> problems;
     srv->tls_->Install(certs, &problems);
+    std::string ca_cert, ca_key;
+    for (auto [key, out] : {std::pair<const char*, std::string*>{"local_ca_cert", &ca_cert}, {"local_ca_key", &ca_key}}) {
+      store::Statement m = srv->store_->Reader(0).Named("meta.get");
+      m.Bind(1, std::string_view(key));
+      if (m.Step(&ss)) *out = std::string(m.Text(0));
+    }
+    if (!ca_cert.empty() && !ca_key.empty())
+      srv->tls_->SetLocalCa(std::make_shared<tls::KeyPair>(tls::KeyPair{ca_cert, ca_key}));
     for (const auto& p : problems) Log(LogLevel::kWarn, "certificate skipped", {{"why", p}});
     srv->sites_.tls = srv->tls_.get();
     srv->sites_.https_port = hreserved->Port();

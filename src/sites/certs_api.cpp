@@ -125,6 +125,52 @@ void ServeCerts(SitesShared* shared, store::Connection& rd, const std::vector<st
     }
     return Fail(res, 400, "expected {\"self_signed\": {\"hosts\": [...]}} or {\"cert_pem\": ..., \"key_pem\": ...}");
   }
+  if (seg.size() == 2 && seg[1] == "local-ca") {
+    if (m == Method::kGet) {
+      store::Statement st = rd.Named("meta.get");
+      st.Bind(1, std::string_view("local_ca_cert"));
+      Status s = OkStatus();
+      if (!st.Step(&s)) return Fail(res, 404, "no local CA yet: POST to create it (hearth cert local-ca)");
+      return Json(res, 200, {{"cert_pem", std::string(st.Text(0))}});
+    }
+    if (m != Method::kPost) {
+      res.SetHeader("Allow", "GET, POST");
+      return Fail(res, 405, "use GET or POST");
+    }
+    // Made here (a key and a signature), stored unless one exists already:
+    // the first CA made is kept, so what people trusted stays trusted.
+    auto made = tls::MakeLocalCa();
+    if (!made.ok()) return Fail(res, 500, made.error().message);
+    auto kept = std::make_shared<tls::KeyPair>(*made);
+    return DeferWrite(
+        shared, res,
+        [shared, kept](store::Connection& c, Outcome* o) -> Status {
+          bool created = true;
+          {
+            store::Statement st = c.Named("meta.get");
+            st.Bind(1, std::string_view("local_ca_cert"));
+            Status s = OkStatus();
+            if (st.Step(&s)) {
+              kept->cert_pem = std::string(st.Text(0));
+              created = false;
+            }
+            if (!s.ok()) return s;
+          }
+          if (created) {
+            if (Status s = c.Named("meta.put").Bind(1, std::string_view("local_ca_cert")).Bind(2, kept->cert_pem).Run(); !s.ok())
+              return s;
+            if (Status s = c.Named("meta.put").Bind(1, std::string_view("local_ca_key")).Bind(2, kept->key_pem).Run(); !s.ok())
+              return s;
+            o->after_commit = [shared, kept] {
+              if (shared->tls) shared->tls->SetLocalCa(kept);
+            };
+          }
+          o->status = created ? 201 : 200;
+          o->body = {{"cert_pem", kept->cert_pem}, {"created", created}};
+          return OkStatus();
+        },
+        /*changes_routing=*/true);
+  }
   if (seg.size() == 2) {
     uint64_t id = 0;
     if (!ParseUint(seg[1], &id) || id == 0 || id > (1ull << 62)) return Fail(res, 404, "no such certificate");

@@ -155,7 +155,54 @@ std::shared_ptr<const TlsServer::Snapshot> TlsServer::Current() const {
   return snapshot_;
 }
 
-bool TlsServer::Covers(std::string_view host) const { return Current()->Find(host) != nullptr; }
+namespace {
+
+bool IsLocalHost(std::string_view host) {
+  if (!host.empty() && host.back() == '.') host.remove_suffix(1);
+  constexpr std::string_view kSuffix = ".localhost";
+  return EqualsIgnoreCase(host, "localhost") ||
+         (host.size() > kSuffix.size() && EqualsIgnoreCase(host.substr(host.size() - kSuffix.size()), kSuffix));
+}
+
+}  // namespace
+
+bool TlsServer::Covers(std::string_view host) const {
+  if (Current()->Find(host) != nullptr) return true;
+  std::lock_guard<std::mutex> lock(mu_);
+  return local_ca_ && IsLocalHost(host) && IsCertHost(host);
+}
+
+void TlsServer::SetLocalCa(std::shared_ptr<const KeyPair> ca) {
+  std::lock_guard<std::mutex> lock(mu_);
+  local_ca_ = std::move(ca);
+  local_leaves_.clear();
+}
+
+std::shared_ptr<SSL_CTX> TlsServer::LocalLeaf(std::string_view name) {
+  if (!IsLocalHost(name) || !IsCertHost(name)) return nullptr;
+  std::string host;
+  for (char ch : name) host.push_back(AsciiLower(ch));
+  if (host.back() == '.') host.pop_back();
+  int64_t now = static_cast<int64_t>(time(nullptr));
+  std::shared_ptr<const KeyPair> ca;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (!local_ca_) return nullptr;
+    auto it = local_leaves_.find(host);
+    if (it != local_leaves_.end() && now - it->second.made < 3 * 86400) return it->second.ctx;
+    ca = local_ca_;
+  }
+  // Made outside the lock: an ECDSA key and a signature, well under a millisecond.
+  auto leaf = IssueLeaf(*ca, {host}, 7);
+  if (!leaf.ok()) return nullptr;
+  std::string why;
+  auto ctx = LoadContext({0, leaf->cert_pem, leaf->key_pem}, this, &why);
+  if (!ctx) return nullptr;
+  std::lock_guard<std::mutex> lock(mu_);
+  if (local_leaves_.size() >= 1000) local_leaves_.clear();  // bounded: a client may send any *.localhost
+  local_leaves_[host] = Leaf{ctx, now};
+  return ctx;  // the caller holds it until SSL_set_SSL_CTX has taken its own reference
+}
 
 size_t TlsServer::size() const { return Current()->contexts.size(); }
 
@@ -175,6 +222,11 @@ int TlsServer::OnServerName(SSL* ssl, int* alert, void* arg) {
   auto snap = self->Current();
   const char* name = SSL_get_servername(ssl, TLSEXT_NAMETYPE_host_name);
   SSL_CTX* ctx = name ? snap->Find(name) : snap->fallback;
+  std::shared_ptr<SSL_CTX> local;
+  if (!ctx && name) {
+    local = self->LocalLeaf(name);
+    ctx = local.get();
+  }
   if (!ctx) {
     // No certificate for this name: a clean alert, not someone else's certificate.
     *alert = SSL_AD_UNRECOGNIZED_NAME;

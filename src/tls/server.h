@@ -21,6 +21,7 @@
 
 #include "base/result.h"
 #include "io/out_queue.h"
+#include "tls/certs.h"
 
 namespace hearth::tls {
 
@@ -40,7 +41,11 @@ class TlsServer {
   // with the highest id (the newest). A certificate that does not load is
   // skipped and named in *problems.
   void Install(const std::vector<CertRecord>& certs, std::vector<std::string>* problems);
-  // Whether some installed certificate covers `host`.
+  // A local CA for development hosts ("localhost", "*.localhost"): a name
+  // no certificate covers gets a leaf it signs, made during the handshake
+  // and kept in memory (renewed after 3 days). Null turns it off.
+  void SetLocalCa(std::shared_ptr<const KeyPair> ca);
+  // Whether some installed certificate (or the local CA) covers `host`.
   bool Covers(std::string_view host) const;
   size_t size() const;
 
@@ -54,10 +59,18 @@ class TlsServer {
   static int OnTicketKey(SSL* ssl, unsigned char key_name[16], unsigned char* iv, EVP_CIPHER_CTX* cipher,
                          EVP_MAC_CTX* mac, int encrypt);
   std::shared_ptr<const Snapshot> Current() const;
+  // The local CA's leaf for `host` (made if needed), or null.
+  std::shared_ptr<SSL_CTX> LocalLeaf(std::string_view host);
 
   SSL_CTX* base_ = nullptr;  // the one every session starts on: SNI, tickets
   mutable std::mutex mu_;
   std::shared_ptr<const Snapshot> snapshot_;
+  struct Leaf {
+    std::shared_ptr<SSL_CTX> ctx;
+    int64_t made = 0;
+  };
+  std::shared_ptr<const KeyPair> local_ca_;  // guarded by mu_
+  std::map<std::string, Leaf, std::less<>> local_leaves_;  // guarded by mu_
 
   // Session ticket keys: a new one every 12 hours; tickets made with the one
   // before are still accepted (and renewed), older ones are not.

@@ -202,6 +202,31 @@ describe('HTTPS', () => {
     assert.ok(metricValue(metrics, 'hearth_tls_handshakes_total') >= 5);
   });
 
+  test('hearth cert local-ca: *.localhost hosts get certificates it signs, during the handshake', T, async () => {
+    const caFile = path.join(work, 'local-ca.pem');
+    const r = await cli(['cert', 'local-ca', '--out', caFile]);
+    assert.equal(r.code, 0, r.stderr);
+    assert.match(r.stdout, /created a local CA/);
+    assert.match(r.stdout, /update-ca-certificates/);
+    const ca = await fsp.readFile(caFile);
+    const add = await cli(['sites', 'add', 'app.localhost']);
+    assert.equal(add.code, 0, add.stderr);
+    await deploy('app.localhost', { 'index.html': '<h1>dev</h1>' });
+    const got = await httpsGet(srv.httpsPort, 'app.localhost', '/', { ca });
+    assert.equal(got.status, 200);
+    assert.equal(got.body.toString(), '<h1>dev</h1>');
+    assert.equal(got.cert.issuer.CN, 'hearth local CA');
+    assert.deepEqual(got.cert.subjectaltname, 'DNS:app.localhost');
+    // HTTP redirects there too; other names still get no certificate.
+    const redirect = await httpRequest(`${srv.url}/`, { headers: { Host: 'app.localhost' } });
+    assert.equal(redirect.status, 308);
+    assert.ok(await handshakeError(srv.httpsPort, 'app.example'));
+    // Asking again keeps the same CA: what was trusted stays trusted.
+    const again = await cli(['cert', 'local-ca', '--out', path.join(work, 'local-ca-2.pem')]);
+    assert.match(again.stdout, /already has a local CA/);
+    assert.equal(await fsp.readFile(path.join(work, 'local-ca-2.pem'), 'utf8'), ca.toString());
+  });
+
   test('cert rm stops serving it; certificates live in hearth.db and survive a restart', T, async () => {
     const list = JSON.parse((await cli(['cert', 'list', '--json'])).stdout);
     const imp = list.items.find((c) => c.hosts.includes('imp.test'));
@@ -216,5 +241,7 @@ describe('HTTPS', () => {
     const ca = await fsp.readFile(path.join(work, 'a.test.pem'));
     const again = await httpsGet(srv.httpsPort, 'a.test', '/', { ca });
     assert.equal(again.body.toString(), '<h1>site a</h1>');
+    const dev = await httpsGet(srv.httpsPort, 'app.localhost', '/', { ca: await fsp.readFile(path.join(work, 'local-ca.pem')) });
+    assert.equal(dev.body.toString(), '<h1>dev</h1>');
   });
 });
