@@ -19,6 +19,7 @@
 #include <functional>
 #include <string>
 
+#include "http/connection.h"
 #include "http/h1_parser.h"
 #include "http/request.h"
 #include "http/response.h"
@@ -44,51 +45,53 @@ struct H1Context {
   // Whether a request's body goes to its handler as it arrives (dispatch at
   // the head, Request::body_pending) instead of being read whole first.
   std::function<bool(const Request&)> streams_body;
+  // An HTTP/2 peer was cut off for abuse ("rapid_reset", "continuation_flood", "flood").
+  std::function<void(const char* what)> on_abuse;
 };
 
-class H1Connection {
+class H1Connection : public HttpConnection {
  public:
   static constexpr uint64_t kHighWater = 256 * 1024;
 
   // `id` identifies the connection to its worker (for deferred replies).
   H1Connection(const H1Context* ctx, std::string peer_ip, uint64_t id = 0);
   // Requests on this connection arrived over TLS (Request::tls).
-  void SetTls(bool tls) { tls_ = tls; }
-  ~H1Connection();  // a body still streaming ends for its sink (not ok)
+  void SetTls(bool tls) override { tls_ = tls; }
+  ~H1Connection() override;  // a body still streaming ends for its sink (not ok)
   H1Connection(const H1Connection&) = delete;
   H1Connection& operator=(const H1Connection&) = delete;
 
   // Space to read into (at least 2 KiB unless the head limit is reached).
-  char* ReadBuffer(size_t* space);
-  void OnRead(size_t n);
-  void OnPeerEof();
+  char* ReadBuffer(size_t* space) override;
+  void OnRead(size_t n) override;
+  void OnPeerEof() override;
   // Parses, dispatches and streams as far as it can without blocking.
-  void Advance();
-  OutQueue& out() { return out_; }
+  void Advance() override;
+  OutQueue& out() override { return out_; }
 
-  bool ShouldClose() const { return state_ == State::kClosing; }
-  bool InBody() const { return state_ == State::kBody; }
-  bool Streaming() const { return state_ == State::kStreaming; }
+  bool ShouldClose() const override { return state_ == State::kClosing; }
+  bool InBody() const override { return state_ == State::kBody; }
+  bool Streaming() const override { return state_ == State::kStreaming; }
   // A handler deferred its response: read nothing until Resume().
-  bool Waiting() const { return state_ == State::kWaiting; }
+  bool Waiting() const override { return state_ == State::kWaiting; }
   // A BodySink took fewer bytes than offered: read nothing until Unpause().
-  bool BodyPaused() const { return sink_paused_; }
+  bool BodyPaused() const override { return sink_paused_; }
   // The sink is ready again (its Reply::Wake()); call Advance() after.
-  void Unpause() { sink_paused_ = false; }
+  void Unpause() override { sink_paused_ = false; }
   // Finishes a deferred response: `fill` fills it, then it is sent and the
   // connection goes on with buffered requests (call Advance()). A response
   // finished while its body still streams in ends the body and the connection.
-  void Resume(const std::function<void(Response&)>& fill);
+  void Resume(const std::function<void(Response&)>& fill) override;
   // Bytes of an unfinished request are buffered (header timeout applies).
-  bool HasPartialHead() const { return state_ == State::kHead && rstart_ != rend_; }
-  bool Backpressured() const { return out_.bytes() > kHighWater; }
-  bool HasBufferedInput() const { return rstart_ != rend_; }
+  bool HasPartialHead() const override { return state_ == State::kHead && rstart_ != rend_; }
+  bool Backpressured() const override { return out_.bytes() > kHighWater; }
+  bool HasBufferedInput() const override { return rstart_ != rend_; }
   // Graceful stop: finish the request in flight, then close. An idle
   // connection closes at once if close_if_idle; an endless stream (SSE)
   // ends now (its last chunk queued).
-  void BeginShutdown(bool close_if_idle);
+  void BeginShutdown(bool close_if_idle) override;
   // Answers `status` (e.g. 408) and closes; used by timeouts.
-  void FailWith(int status, const char* reason);
+  void FailWith(int status, const char* reason) override;
 
  private:
   enum class State { kHead, kBody, kStreaming, kWaiting, kClosing };

@@ -89,6 +89,7 @@ std::shared_ptr<Reply> Response::Defer() {
 
 void Response::Reset() {
   deferred_ = false;
+  h2_stream_ = 0;
   status = 200;
   body_kind = BodyKind::kNone;
   text.clear();

@@ -95,6 +95,8 @@ struct Response {
   const WakerFactory* waker_factory_ = nullptr;
   uint64_t connection_id_ = 0;
   bool deferred_ = false;
+  // HTTP/2: the stream a deferred answer belongs to (set by its Reply).
+  uint32_t h2_stream_ = 0;
 };
 
 // "Not Found" for 404; "Unknown" for codes it does not know.

@@ -67,6 +67,8 @@ std::string RenderPrometheus(const std::vector<const WorkerMetrics*>& ws, double
          sum([](const WorkerMetrics& w) -> const Counter& { return w.tls_handshakes; }));
   simple("hearth_tls_handshake_failures_total", "counter", "TLS handshakes that failed (bad input, unknown name, timeout excluded).",
          sum([](const WorkerMetrics& w) -> const Counter& { return w.tls_handshake_failures; }));
+  simple("hearth_http2_abuse_total", "counter", "HTTP/2 connections closed for abuse (rapid reset, floods).",
+         sum([](const WorkerMetrics& w) -> const Counter& { return w.http2_abuse; }));
   simple("hearth_bytes_received_total", "counter", "Bytes read from clients.",
          sum([](const WorkerMetrics& w) -> const Counter& { return w.bytes_in; }));
   simple("hearth_bytes_sent_total", "counter", "Bytes written to clients.",

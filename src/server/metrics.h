@@ -34,6 +34,7 @@ struct alignas(64) WorkerMetrics {
   Counter bytes_in, bytes_out;
   Counter connections_accepted, connections_open;
   Counter tls_handshakes, tls_handshake_failures;
+  Counter http2_abuse;  // HTTP/2 connections sent GOAWAY for rapid reset, floods
   Counter timeouts[static_cast<int>(TimeoutKind::kCount)];
   Counter protocol_errors;        // requests refused by the parser (4xx/5xx before dispatch)
 

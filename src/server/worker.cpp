@@ -1,4 +1,5 @@
 #include "server/worker.h"
+#include "http/h2_connection.h"
 
 #include <openssl/err.h>
 
@@ -69,10 +70,12 @@ class WorkerReply : public Reply {
 }  // namespace
 
 struct Worker::Conn {
-  Conn(const H1Context* ctx, int f, std::string ip, uint64_t id) : fd(f), id(id), h1(ctx, std::move(ip), id) {}
+  Conn(const H1Context* ctx, int f, std::string ip, uint64_t id)
+      : fd(f), id(id), peer_ip(ip), http(std::make_unique<H1Connection>(ctx, std::move(ip), id)) {}
   int fd;
   uint64_t id;
-  H1Connection h1;
+  std::string peer_ip;
+  std::unique_ptr<HttpConnection> http;  // HTTP/1.1 until ALPN or the h2c preface says HTTP/2
   SSL* ssl = nullptr;       // HTTPS: the TLS session (bytes on `fd` are records)
   bool handshaking = false;
   bool readable = false;    // edge seen, EAGAIN not yet
@@ -94,6 +97,10 @@ Worker::Worker(int index, WorkerShared* shared, int listen_fd, Handler handler,
   ctx_.handler = &handler_;
   ctx_.streams_body = std::move(streams_body);
   ctx_.date_line = &date_line_;
+  ctx_.on_abuse = [this](const char* what) {
+    metrics_.http2_abuse.Add();
+    Log(LogLevel::kWarn, "HTTP/2 connection closed for abuse", {{"what", what}, {"worker", index_}});
+  };
   ctx_.on_request = [this](const Request& req, int status, uint64_t bytes, int64_t micros, bool refused) {
     if (refused) metrics_.protocol_errors.Add();
     OnRequestDone(req, status, bytes, micros);
@@ -238,7 +245,7 @@ void Worker::OnAccept(int listen_fd, bool tls, bool ignore_limit) {
     if (ssl) {
       c->ssl = ssl;
       c->handshaking = true;
-      c->h1.SetTls(true);
+      c->http->SetTls(true);
     }
     conns_by_id_[c->id] = c;
     c->anext = all_head_;
@@ -250,7 +257,7 @@ void Worker::OnAccept(int listen_fd, bool tls, bool ignore_limit) {
     ev.data.ptr = c;
     epoll_ctl(epoll_fd_, EPOLL_CTL_ADD, fd, &ev);
     SetTimer(c, kTimerHeader, now_ms_ + header_timeout_ms_);
-    if (stopping_) c->h1.BeginShutdown(false);
+    if (stopping_) c->http->BeginShutdown(false);
   }
 }
 
@@ -279,17 +286,17 @@ void Worker::SetTimer(Conn* c, int kind, int64_t deadline) {
 void Worker::Rearm(Conn* c) {
   int kind;
   int64_t duration;
-  if (!c->h1.out().empty() || c->h1.Waiting()) {
+  if (!c->http->out().empty() || c->http->Waiting()) {
     // Waiting on a deferred handler is bounded like a stalled write.
     kind = kTimerWrite;
     duration = write_timeout_ms_;
-  } else if (c->h1.Streaming()) {
+  } else if (c->http->Streaming()) {
     kind = kTimerStream;
     duration = kStreamIdleMs;
-  } else if (c->h1.InBody()) {
+  } else if (c->http->InBody()) {
     kind = kTimerBody;
     duration = body_timeout_ms_;
-  } else if (c->h1.HasPartialHead() || c->fresh) {
+  } else if (c->http->HasPartialHead() || c->fresh) {
     kind = kTimerHeader;
     duration = header_timeout_ms_;
   } else {
@@ -361,20 +368,28 @@ void Worker::Drive(Conn* c) {
     }
     c->handshaking = false;
     metrics_.tls_handshakes.Add();
+    const unsigned char* alpn = nullptr;
+    unsigned alpn_len = 0;
+    SSL_get0_alpn_selected(c->ssl, &alpn, &alpn_len);
+    if (alpn_len == 2 && memcmp(alpn, "h2", 2) == 0) {
+      c->http = std::make_unique<H2Connection>(&ctx_, c->peer_ip, c->id);
+      c->http->SetTls(true);
+      c->http->Advance();  // our SETTINGS go first
+    }
     // The request may have come with the handshake's last flight: read
     // without waiting for another edge.
     c->readable = true;
   }
-  H1Connection& h1 = c->h1;
+  HttpConnection* h = c->http.get();
   bool progress_any = false;
   bool exhausted = true;
   // Bounded, so one busy connection cannot starve the others; if it still has
   // work when the bound is hit, it goes on the `again_` list.
   for (int iter = 0; iter < 64; ++iter) {
     bool progress = false;
-    if (!h1.out().empty()) {
+    if (!h->out().empty()) {
       uint64_t written = 0;
-      auto r = c->ssl ? tls::Flush(c->ssl, h1.out(), &written) : h1.out().Flush(c->fd, &written);
+      auto r = c->ssl ? tls::Flush(c->ssl, h->out(), &written) : h->out().Flush(c->fd, &written);
       if (written) {
         metrics_.bytes_out.Add(written);
         progress = true;
@@ -384,15 +399,15 @@ void Worker::Drive(Conn* c) {
         return;
       }
       // Room again: requests already buffered behind a large response go on.
-      if (written && h1.HasBufferedInput() && !h1.Backpressured()) h1.Advance();
+      if (written && h->HasBufferedInput() && !h->Backpressured()) h->Advance();
     }
-    if (h1.out().empty() && h1.Streaming()) {
-      h1.Advance();
-      if (!h1.out().empty()) progress = true;
+    if (h->out().empty() && h->Streaming()) {
+      h->Advance();
+      if (!h->out().empty()) progress = true;
     }
-    if (c->readable && !h1.ShouldClose() && !h1.Backpressured() && !h1.Waiting() && !h1.BodyPaused()) {
+    if (c->readable && !h->ShouldClose() && !h->Backpressured() && !h->Waiting() && !h->BodyPaused()) {
       size_t space = 0;
-      char* buf = h1.ReadBuffer(&space);
+      char* buf = h->ReadBuffer(&space);
       if (space == 0) {
         Close(c);
         return;
@@ -417,18 +432,44 @@ void Worker::Drive(Conn* c) {
       } else {
         n = read(c->fd, buf, space);
       }
+      if (n > 0 && c->fresh && !c->ssl && static_cast<size_t>(n) >= kH2PrefaceLength &&
+          memcmp(buf, kH2Preface, kH2PrefaceLength) == 0) {
+        // HTTP/2 with prior knowledge (h2c): the connection's first bytes are
+        // the preface. They move to the HTTP/2 side, which reads them anew.
+        auto h2 = std::make_unique<H2Connection>(&ctx_, c->peer_ip, c->id);
+        size_t room = 0;
+        char* into = h2->ReadBuffer(&room);
+        size_t take = static_cast<size_t>(n) < room ? static_cast<size_t>(n) : room;
+        memcpy(into, buf, take);
+        c->http = std::move(h2);
+        h = c->http.get();
+        c->fresh = false;
+        metrics_.bytes_in.Add(static_cast<uint64_t>(n));
+        h->OnRead(take);
+        if (take < static_cast<size_t>(n)) {
+          // Only when the first read was larger than HTTP/2's buffer (16 KiB).
+          size_t rest = static_cast<size_t>(n) - take;
+          std::string more(buf + take, rest);
+          into = h->ReadBuffer(&room);
+          memcpy(into, more.data(), rest < room ? rest : room);
+          h->OnRead(rest < room ? rest : room);
+        }
+        h->Advance();
+        progress_any = true;
+        continue;
+      }
       if (n > 0) {
         c->fresh = false;
         metrics_.bytes_in.Add(static_cast<uint64_t>(n));
-        h1.OnRead(static_cast<size_t>(n));
+        h->OnRead(static_cast<size_t>(n));
         if (!c->ssl && static_cast<size_t>(n) < space) c->readable = false;
-        h1.Advance();
+        h->Advance();
         progress = true;
       } else if (n == 0) {
         c->readable = false;
         c->peer_eof = true;
-        h1.OnPeerEof();
-        h1.Advance();
+        h->OnPeerEof();
+        h->Advance();
         progress = true;
       } else if (errno == EAGAIN) {
         c->readable = false;
@@ -444,7 +485,7 @@ void Worker::Drive(Conn* c) {
     progress_any = true;
   }
   if (exhausted) again_.push_back(c->id);
-  if (h1.ShouldClose() && h1.out().empty()) {
+  if (h->ShouldClose() && h->out().empty()) {
     BeginLinger(c);
     return;
   }
@@ -456,9 +497,9 @@ void Worker::DeliverReplies() {
     auto it = conns_by_id_.find(id);
     if (it == conns_by_id_.end()) continue;  // closed meanwhile
     Conn* c = it->second;
-    if (fill) c->h1.Resume(fill);
-    else c->h1.Unpause();  // a Wake(): the body sink is ready for more
-    c->h1.Advance();  // requests pipelined behind it
+    if (fill) c->http->Resume(fill);
+    else c->http->Unpause();  // a Wake(): the body sink is ready for more
+    c->http->Advance();  // requests pipelined behind it
     Drive(c);
   }
 }
@@ -471,8 +512,8 @@ void Worker::Sweep() {
       switch (kind) {
         case kTimerHeader:
           metrics_.timeouts[static_cast<int>(TimeoutKind::kHeader)].Add();
-          if (c->h1.HasPartialHead()) {
-            c->h1.FailWith(408, "request head not received in time");
+          if (c->http->HasPartialHead()) {
+            c->http->FailWith(408, "request head not received in time");
             Drive(c);
           } else {
             Close(c);
@@ -480,7 +521,7 @@ void Worker::Sweep() {
           break;
         case kTimerBody:
           metrics_.timeouts[static_cast<int>(TimeoutKind::kBody)].Add();
-          c->h1.FailWith(408, "request body not received in time");
+          c->http->FailWith(408, "request body not received in time");
           Drive(c);
           break;
         case kTimerIdle:
@@ -521,9 +562,9 @@ void Worker::BeginStop() {
   }
   for (Conn* c = all_head_; c;) {
     Conn* next = c->anext;
-    c->h1.BeginShutdown(!c->fresh);
-    if (c->h1.ShouldClose()) {
-      if (c->h1.out().empty()) BeginLinger(c);
+    c->http->BeginShutdown(!c->fresh);
+    if (c->http->ShouldClose()) {
+      if (c->http->out().empty()) BeginLinger(c);
       else Drive(c);  // an ended event stream's last chunk, then linger
     }
     c = next;
