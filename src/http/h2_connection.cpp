@@ -451,6 +451,7 @@ void H2Connection::BeginShutdown(bool close_if_idle) {
     }
   (void)close_if_idle;  // an idle HTTP/2 connection always closes: GOAWAY says so
   if (streams_.empty()) nghttp2_session_terminate_session(session_, NGHTTP2_NO_ERROR);
+  Advance();  // GOAWAY and the ended streams' last frames, into out()
 }
 
 void H2Connection::FailWith(int, const char*) {

@@ -566,6 +566,8 @@ void Worker::BeginStop() {
     if (c->http->ShouldClose()) {
       if (c->http->out().empty()) BeginLinger(c);
       else Drive(c);  // an ended event stream's last chunk, then linger
+    } else if (!c->http->out().empty()) {
+      Drive(c);  // HTTP/2: GOAWAY, and streams that ended
     }
     c = next;
   }

@@ -45,7 +45,10 @@ async function fetchBytes(url) {
 function filesOnDisk(dataDir) {
   const root = path.join(dataDir, 'files');
   if (!fs.existsSync(root)) return [];
-  return fs.readdirSync(root, { recursive: true }).filter((p) => fs.statSync(path.join(root, p)).isFile());
+  // Files may go while we look (a dropped collection's are removed in the background).
+  let names = [];
+  try { names = fs.readdirSync(root, { recursive: true }); } catch { return filesOnDisk(dataDir); }
+  return names.filter((p) => { try { return fs.statSync(path.join(root, p)).isFile(); } catch { return false; } });
 }
 
 describe('record files with the pocketbase SDK', () => {
