@@ -63,6 +63,7 @@ bench: build
 	@HEARTH_BIN=$(CURDIR)/$(BIN) bash bench/sites.sh
 	@HEARTH_BIN=$(CURDIR)/$(BIN) bash bench/uploads.sh
 	@HEARTH_BIN=$(CURDIR)/$(BIN) bash bench/data.sh
+	@HEARTH_BIN=$(CURDIR)/$(BIN) bash bench/tls.sh
 
 clean:
 	rm -rf build

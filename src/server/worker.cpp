@@ -417,9 +417,11 @@ void Worker::Drive(Conn* c) {
         // Records, not bytes: a short read does not mean the socket is
         // drained, so only kWant clears `readable`.
         size_t got = 0;
-        tls::IoStatus rs = tls::Read(c->ssl, buf, space, &got);
+        bool drained = false;
+        tls::IoStatus rs = tls::Read(c->ssl, buf, space, &got, &drained);
         if (rs == tls::IoStatus::kDone) {
           n = static_cast<ssize_t>(got);
+          if (drained) c->readable = false;  // no EAGAIN read needed to know
         } else if (rs == tls::IoStatus::kWant) {
           n = -1;
           errno = EAGAIN;

@@ -66,6 +66,9 @@ bool Configure(SSL_CTX* ctx) {
   // back from a fresh buffer on a retry. Released buffers: an idle
   // connection keeps no 16 KiB record buffers.
   SSL_CTX_set_mode(ctx, SSL_MODE_ENABLE_PARTIAL_WRITE | SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER | SSL_MODE_RELEASE_BUFFERS);
+  // Read-ahead: one read() takes whole records (and the next ones), not a
+  // 5-byte header and then its body.
+  SSL_CTX_set_read_ahead(ctx, 1);
   if (SSL_CTX_set_cipher_list(ctx, kCiphers12) != 1) return false;
   if (SSL_CTX_set1_groups_list(ctx, "X25519:P-256:P-384") != 1) return false;
   SSL_CTX_set_alpn_select_cb(ctx, SelectAlpn, nullptr);
@@ -79,6 +82,7 @@ std::shared_ptr<SSL_CTX> LoadContext(const CertRecord& rec, void* owner, std::st
     return nullptr;
   }
   SSL_CTX_set_app_data(ctx.get(), owner);
+  SSL_CTX_set_session_cache_mode(ctx.get(), SSL_SESS_CACHE_OFF);  // tickets only, as on the base context
   BIO* cb = BIO_new_mem_buf(rec.cert_pem.data(), static_cast<int>(rec.cert_pem.size()));
   X509* leaf = PEM_read_bio_X509(cb, nullptr, nullptr, nullptr);
   bool ok = leaf && SSL_CTX_use_certificate(ctx.get(), leaf) == 1;
@@ -207,6 +211,21 @@ std::shared_ptr<SSL_CTX> TlsServer::LocalLeaf(std::string_view name) {
 
 size_t TlsServer::size() const { return Current()->contexts.size(); }
 
+namespace {
+
+// Whether the last socket read made inside SSL_read came back short (the
+// socket is drained), on this thread: it spares the worker the extra read()
+// that would only return EAGAIN (edge-triggered epoll needs "drained" to
+// stop reading, and a TLS record count says nothing about the socket).
+thread_local bool g_socket_drained = false;
+
+long OnSocketRead(BIO*, int oper, const char*, size_t len, int, long, int ret, size_t* processed) {
+  if (oper == (BIO_CB_READ | BIO_CB_RETURN)) g_socket_drained = ret <= 0 || (processed && *processed < len);
+  return ret;
+}
+
+}  // namespace
+
 SSL* TlsServer::NewSession(int fd) const {
   SSL* ssl = SSL_new(base_);
   if (!ssl) return nullptr;
@@ -214,6 +233,7 @@ SSL* TlsServer::NewSession(int fd) const {
     SSL_free(ssl);
     return nullptr;
   }
+  BIO_set_callback_ex(SSL_get_rbio(ssl), OnSocketRead);
   SSL_set_accept_state(ssl);
   return ssl;
 }
@@ -270,11 +290,15 @@ int TlsServer::OnTicketKey(SSL* ssl, unsigned char key_name[16], unsigned char* 
   params[0] = OSSL_PARAM_construct_octet_string(OSSL_MAC_PARAM_KEY, key.hmac, sizeof key.hmac);
   params[1] = OSSL_PARAM_construct_utf8_string(OSSL_MAC_PARAM_DIGEST, const_cast<char*>("SHA256"), 0);
   params[2] = OSSL_PARAM_construct_end();
+  // Fetched once: OpenSSL 3 would look the implementation up (locks, string
+  // compares) on every EVP_aes_256_cbc() use.
+  static EVP_CIPHER* aes = EVP_CIPHER_fetch(nullptr, "AES-256-CBC", nullptr);
+  if (!aes) return -1;
   if (encrypt) {
     memcpy(key_name, key.name, 16);
     if (RAND_bytes(iv, 16) != 1) return -1;
-    if (EVP_EncryptInit_ex(cipher, EVP_aes_256_cbc(), nullptr, key.aes, iv) != 1) return -1;
-  } else if (EVP_DecryptInit_ex(cipher, EVP_aes_256_cbc(), nullptr, key.aes, iv) != 1) {
+    if (EVP_EncryptInit_ex(cipher, aes, nullptr, key.aes, iv) != 1) return -1;
+  } else if (EVP_DecryptInit_ex(cipher, aes, nullptr, key.aes, iv) != 1) {
     return -1;
   }
   if (EVP_MAC_CTX_set_params(mac, params) != 1) return -1;
@@ -291,12 +315,15 @@ IoStatus Handshake(SSL* ssl) {
   return IoStatus::kError;
 }
 
-IoStatus Read(SSL* ssl, char* buf, size_t len, size_t* n) {
+IoStatus Read(SSL* ssl, char* buf, size_t len, size_t* n, bool* drained) {
   *n = 0;
+  if (drained) *drained = false;
   ERR_clear_error();
+  g_socket_drained = false;
   int r = SSL_read(ssl, buf, static_cast<int>(len > (1u << 30) ? (1u << 30) : len));
   if (r > 0) {
     *n = static_cast<size_t>(r);
+    if (drained) *drained = g_socket_drained && !SSL_has_pending(ssl);
     return IoStatus::kDone;
   }
   int e = SSL_get_error(ssl, r);

@@ -88,8 +88,10 @@ enum class IoStatus { kDone, kWant, kClosed, kError };
 // Drives the handshake; kDone once it is complete.
 IoStatus Handshake(SSL* ssl);
 // Reads plaintext into buf; *n gets the count (kDone with *n > 0), or kWant
-// (no more for now), kClosed (the peer ended it), kError.
-IoStatus Read(SSL* ssl, char* buf, size_t len, size_t* n);
+// (no more for now), kClosed (the peer ended it), kError. *drained (if
+// given): the socket had no more bytes and nothing is left buffered, so a
+// reader on edge-triggered epoll may wait for the next edge.
+IoStatus Read(SSL* ssl, char* buf, size_t len, size_t* n, bool* drained = nullptr);
 // Sends what `out` holds through `ssl`, in records of up to 16 KiB.
 OutQueue::FlushResult Flush(SSL* ssl, OutQueue& out, uint64_t* written);
 // A close_notify, best effort, and the session freed.
