@@ -1,6 +1,6 @@
 #include "cli/client.h"
 
-#include "cli/curl_lib.h"
+#include "io/curl_lib.h"
 
 #include <sys/stat.h>
 

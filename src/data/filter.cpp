@@ -239,7 +239,7 @@ Result<std::string> FilterToSql(const FilterNode& node, const FilterContext& ctx
   auto r = OperandSql(node.right, ctx, params, &rmulti);
   if (!r.ok()) return r;
   bool rnull = node.right.kind == Operand::Kind::kNull;
-  if (node.right.kind == Operand::Kind::kString && node.right.text.empty()) {
+  if (node.right.kind == Operand::Kind::kString && node.right.text.empty() && (node.op == "=" || node.op == "!=")) {
     // "" is like null (PocketBase: `x != ""` is false for a null x, and for
     // a guest's @request.auth.id): compared with coalesce, not bound.
     params->pop_back();

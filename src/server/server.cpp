@@ -203,6 +203,16 @@ Result<std::unique_ptr<Server>> Server::Start(ServeOptions options) {
     for (const auto& p : problems) Log(LogLevel::kWarn, "certificate skipped", {{"why", p}});
     srv->sites_.tls = srv->tls_.get();
     srv->sites_.https_port = hreserved->Port();
+    if (!s.acme_email.empty()) {
+      tls::AcmeOptions ao;
+      ao.directory = s.acme_directory;
+      ao.email = s.acme_email;
+      ao.ca_root = s.acme_ca_root;
+      srv->sites_.acme_challenges = &srv->acme_challenges_;
+      srv->acme_ = std::make_unique<sites::AcmeManager>(&srv->sites_, ao);
+      sites::AcmeManager* acme = srv->acme_.get();
+      srv->sites_.on_routing_changed = [acme] { acme->Poke(); };
+    }
     srv->https_port_ = hreserved->Port();
     https_text = hreserved->ToString();
   }
@@ -248,6 +258,7 @@ Result<std::unique_ptr<Server>> Server::Start(ServeOptions options) {
     if (srv->tls_) srv->workers_.back()->AddTlsListener(tls_fds[static_cast<size_t>(i)], srv->tls_.get());
   }
   for (auto& w : srv->workers_) w->Start();
+  if (srv->acme_) srv->acme_->Start();
   if (s.backup_every_ms > 0) srv->backup_thread_ = std::thread([raw] { raw->BackupLoop(); });
   Log(LogLevel::kInfo, "listening",
       {{"addr", bind_addr.ToString()}, {"https", https_text}, {"workers", nworkers}, {"version", kVersion},
@@ -256,6 +267,7 @@ Result<std::unique_ptr<Server>> Server::Start(ServeOptions options) {
 }
 
 Server::~Server() {
+  acme_.reset();  // an order in progress may still write to the store
   if (!workers_.empty() && !AllFinished()) {
     SignalStop();
     for (auto& w : workers_) w->Join();

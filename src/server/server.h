@@ -14,6 +14,7 @@
 #include "server/builtin.h"
 #include "server/settings.h"
 #include "server/worker.h"
+#include "sites/acme_manager.h"
 #include "tls/server.h"
 #include "data/app.h"
 #include "sites/sites.h"
@@ -62,6 +63,8 @@ class Server {
   std::unique_ptr<store::Store> store_;  // outlives the workers (declared before them)
   std::unique_ptr<data::Apps> apps_;     // sites' app databases, likewise
   sites::SitesShared sites_;
+  tls::AcmeChallenges acme_challenges_;
+  std::unique_ptr<sites::AcmeManager> acme_;  // stopped before the store and TLS it uses
   BuiltinContext builtin_;
   std::vector<std::unique_ptr<Worker>> workers_;
   int lock_fd_ = -1;

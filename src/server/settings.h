@@ -21,6 +21,9 @@ struct Settings {
   std::string data;
   std::string http;
   std::string https;
+  std::string acme_email;
+  std::string acme_directory;
+  std::string acme_ca_root;
   std::string root;
   int64_t workers = 0;
   LogLevel log_level = LogLevel::kInfo;

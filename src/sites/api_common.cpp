@@ -15,7 +15,10 @@ void SubmitWrite(SitesShared* shared, std::shared_ptr<Reply> reply, WriteFn fn, 
       [fn = std::move(fn), outcome](store::Connection& c) { return fn(c, outcome.get()); },
       [shared, reply, outcome, changes_routing](const Status& st) {
         if (st.ok() && outcome->after_commit) outcome->after_commit();
-        if (st.ok() && changes_routing) shared->generation.fetch_add(1, std::memory_order_release);
+        if (st.ok() && changes_routing) {
+          shared->generation.fetch_add(1, std::memory_order_release);
+          if (shared->on_routing_changed) shared->on_routing_changed();
+        }
         Outcome o = st.ok() ? *outcome
                             : Outcome{outcome->status >= 400 ? outcome->status : 500, {{"error", st.error().message}}, nullptr};
         reply->Finish([o](Response& r) { Json(r, o.status, o.body); });

@@ -261,6 +261,14 @@ void SiteHandler::Serve(Request& req, Response& res) {
     prepared_bytes_ = 0;
     generation_ = gen;
   }
+  constexpr std::string_view kChallenge = "/.well-known/acme-challenge/";
+  if (shared_->acme_challenges && req.path.substr(0, kChallenge.size()) == kChallenge) {
+    // ACME's HTTP-01: the CA checks that this server holds the token.
+    if (auto answer = shared_->acme_challenges->Get(req.path.substr(kChallenge.size()))) {
+      res.SetText(200, "text/plain", *answer);
+      return;
+    }
+  }
   const Route* route = LookupHost(req.host_lower_);
   if (route->site_id == 0) {
     fallback_(req, res);

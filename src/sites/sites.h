@@ -26,6 +26,7 @@
 #include "data/api.h"
 #include "http/router.h"
 #include "store/store.h"
+#include "tls/acme.h"
 #include "tls/server.h"
 
 namespace hearth::sites {
@@ -48,6 +49,10 @@ struct SitesShared {
   // there; `https_port` is the port the redirect names.
   tls::TlsServer* tls = nullptr;
   int https_port = 0;
+  // ACME's HTTP-01 answers, served at /.well-known/acme-challenge/ (null: no ACME).
+  tls::AcmeChallenges* acme_challenges = nullptr;
+  // Called after a committed change to sites or their hosts (ACME looks again).
+  std::function<void()> on_routing_changed;
 };
 
 // The control API under /_hearth/api/ (sites, deploys, blobs, versions,

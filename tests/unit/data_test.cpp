@@ -75,6 +75,11 @@ TEST(Filter, AnEmptyStringIsLikeNull) {
   ASSERT_EQ(a.error, "");
   ASSERT_EQ(a.params.size(), 2u);  // the auth value and 'x': nothing left over from ''
   EXPECT_EQ(std::get<std::string>(a.params[1]), "x");
+  // Only = and != treat "" as null: "contains nothing" stays a bound LIKE.
+  Sql like = ToSql("title ~ ''");
+  ASSERT_EQ(like.error, "");
+  ASSERT_EQ(like.params.size(), 1u);
+  EXPECT_NE(like.sql.find("LIKE"), std::string::npos);
 }
 
 TEST(Filter, LiteralsMacrosAndComments) {

@@ -10,6 +10,8 @@
 #include <ctime>
 
 #include "io/out_queue.h"
+#include "sites/acme_manager.h"
+#include "tls/acme.h"
 #include "tls/certs.h"
 #include "tls/server.h"
 
@@ -193,3 +195,66 @@ TEST(TlsServer, AnUnknownNameGetsAnAlertNotACertificate) {
 
 }  // namespace
 }  // namespace hearth::tls
+
+namespace hearth::tls {
+namespace {
+
+TEST(Acme, Base64UrlHasNoPaddingAndTheUrlAlphabet) {
+  EXPECT_EQ(AcmeClient::Base64Url(""), "");
+  EXPECT_EQ(AcmeClient::Base64Url("f"), "Zg");
+  EXPECT_EQ(AcmeClient::Base64Url("fo"), "Zm8");
+  EXPECT_EQ(AcmeClient::Base64Url("foo"), "Zm9v");
+  EXPECT_EQ(AcmeClient::Base64Url("foob"), "Zm9vYg");
+  EXPECT_EQ(AcmeClient::Base64Url(std::string("\xfb\xff\xfe", 3)), "-__-");
+}
+
+TEST(Acme, AnAccountKeyIsKeptAndItsThumbprintIsStable) {
+  AcmeChallenges challenges;
+  auto a = AcmeClient::Create({}, &challenges, "");
+  ASSERT_TRUE(a.ok()) << a.error().message;
+  std::string pem = (*a)->account_key_pem();
+  EXPECT_NE(pem.find("PRIVATE KEY"), std::string::npos);
+  auto again = AcmeClient::Create({}, &challenges, pem);
+  ASSERT_TRUE(again.ok());
+  EXPECT_EQ((*again)->Thumbprint(), (*a)->Thumbprint());
+  EXPECT_EQ((*a)->Thumbprint().size(), 43u);  // SHA-256, base64url, no padding
+  auto other = AcmeClient::Create({}, &challenges, "");
+  EXPECT_NE((*other)->Thumbprint(), (*a)->Thumbprint());
+  EXPECT_FALSE(AcmeClient::Create({}, &challenges, "not a key").ok());
+}
+
+TEST(Acme, ChallengesAnswerOnlyTheirTokens) {
+  AcmeChallenges c;
+  c.Put("tok1", "tok1.thumb");
+  EXPECT_EQ(c.Get("tok1"), std::optional<std::string>("tok1.thumb"));
+  EXPECT_FALSE(c.Get("tok2").has_value());
+  EXPECT_FALSE(c.Get("").has_value());
+  c.Remove("tok1");
+  EXPECT_FALSE(c.Get("tok1").has_value());
+}
+
+TEST(Acme, AnUnreachableDirectoryIsAClearError) {
+  AcmeChallenges challenges;
+  AcmeOptions o;
+  o.directory = "http://127.0.0.1:1/dir";
+  auto c = AcmeClient::Create(o, &challenges, "");
+  ASSERT_TRUE(c.ok());
+  auto got = (*c)->Obtain({"a.test"});
+  ASSERT_FALSE(got.ok());
+  EXPECT_EQ(got.error().message.rfind("ACME: http://127.0.0.1:1/dir: ", 0), 0u) << got.error().message;
+}
+
+}  // namespace
+}  // namespace hearth::tls
+
+namespace hearth::sites {
+namespace {
+
+TEST(AcmeManager, OrdersOnlyForNamesHttp01CanProve) {
+  for (const char* yes : {"shop.example.com", "a.b.test", "x-y.example"}) EXPECT_TRUE(AcmeManager::Eligible(yes)) << yes;
+  for (const char* no : {"", "*.example.com", "localhost", "app.localhost", "intranet", "127.0.0.1", "::1", "bad host.com"})
+    EXPECT_FALSE(AcmeManager::Eligible(no)) << no;
+}
+
+}  // namespace
+}  // namespace hearth::sites

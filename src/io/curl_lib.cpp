@@ -1,11 +1,11 @@
-#include "cli/curl_lib.h"
+#include "io/curl_lib.h"
 
 #include <dlfcn.h>
 
 #include <mutex>
 #include <string>
 
-namespace hearth::cli {
+namespace hearth {
 
 Result<const CurlLib*> LoadCurl() {
   static CurlLib lib;
@@ -35,4 +35,4 @@ Result<const CurlLib*> LoadCurl() {
   return &lib;
 }
 
-}  // namespace hearth::cli
+}  // namespace hearth

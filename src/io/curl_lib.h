@@ -6,7 +6,7 @@
 
 #include "base/result.h"
 
-namespace hearth::cli {
+namespace hearth {
 
 struct CurlLib {
   CURL* (*easy_init)();
@@ -22,4 +22,4 @@ struct CurlLib {
 // The loaded library, or an error naming what is missing (libcurl4).
 Result<const CurlLib*> LoadCurl();
 
-}  // namespace hearth::cli
+}  // namespace hearth

@@ -1,0 +1,378 @@
+#include "tls/acme.h"
+
+#include <openssl/bn.h>
+#include <openssl/core_names.h>
+#include <openssl/ec.h>
+#include <openssl/err.h>
+#include <openssl/evp.h>
+#include <openssl/pem.h>
+#include <openssl/sha.h>
+#include <openssl/x509v3.h>
+
+#include <chrono>
+#include <thread>
+
+#include "base/log.h"
+#include "base/strings.h"
+#include "io/curl_lib.h"
+
+namespace hearth::tls {
+
+using nlohmann::json;
+
+void AcmeChallenges::Put(const std::string& token, const std::string& key_authorization) {
+  std::lock_guard<std::mutex> lock(mu_);
+  answers_[token] = key_authorization;
+}
+
+void AcmeChallenges::Remove(const std::string& token) {
+  std::lock_guard<std::mutex> lock(mu_);
+  answers_.erase(token);
+}
+
+std::optional<std::string> AcmeChallenges::Get(std::string_view token) const {
+  std::lock_guard<std::mutex> lock(mu_);
+  auto it = answers_.find(token);
+  if (it == answers_.end()) return std::nullopt;
+  return it->second;
+}
+
+namespace {
+
+EVP_PKEY* Key(void* k) { return static_cast<EVP_PKEY*>(k); }
+
+std::string SslReason() {
+  unsigned long e = ERR_peek_last_error();
+  ERR_clear_error();
+  const char* r = e ? ERR_reason_error_string(e) : nullptr;
+  return r ? r : "unknown error";
+}
+
+std::string Sha256(std::string_view data) {
+  unsigned char md[SHA256_DIGEST_LENGTH];
+  SHA256(reinterpret_cast<const unsigned char*>(data.data()), data.size(), md);
+  return std::string(reinterpret_cast<char*>(md), sizeof md);
+}
+
+std::string Coordinate(EVP_PKEY* key, const char* which) {
+  BIGNUM* bn = nullptr;
+  EVP_PKEY_get_bn_param(key, which, &bn);
+  std::string out(32, '\0');
+  if (bn) BN_bn2binpad(bn, reinterpret_cast<unsigned char*>(out.data()), 32);
+  BN_free(bn);
+  return out;
+}
+
+// The CA's error document, as one line ("urn:...:badNonce: detail").
+std::string Problem(const std::string& body, long status) {
+  json p = json::parse(body, nullptr, false);
+  if (p.is_object() && p["type"].is_string())
+    return p["type"].get<std::string>() + (p["detail"].is_string() ? ": " + p["detail"].get<std::string>() : "");
+  return "HTTP " + std::to_string(status);
+}
+
+size_t OnBody(char* data, size_t size, size_t n, void* out) {
+  static_cast<std::string*>(out)->append(data, size * n);
+  return size * n;
+}
+
+size_t OnHeader(char* data, size_t size, size_t n, void* out) {
+  auto* h = static_cast<std::vector<std::pair<std::string, std::string>>*>(out);
+  std::string_view line(data, size * n);
+  size_t colon = line.find(':');
+  if (colon != std::string_view::npos) {
+    std::string name;
+    for (char ch : line.substr(0, colon)) name.push_back(AsciiLower(ch));
+    std::string_view v = line.substr(colon + 1);
+    while (!v.empty() && (v.back() == '\r' || v.back() == '\n')) v.remove_suffix(1);
+    h->emplace_back(name, std::string(TrimOws(v)));
+  }
+  return size * n;
+}
+
+}  // namespace
+
+std::string AcmeClient::Base64Url(std::string_view bytes) {
+  static const char kAlphabet[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+  std::string out;
+  size_t i = 0;
+  for (; i + 2 < bytes.size(); i += 3) {
+    uint32_t v = (static_cast<uint8_t>(bytes[i]) << 16) | (static_cast<uint8_t>(bytes[i + 1]) << 8) |
+                 static_cast<uint8_t>(bytes[i + 2]);
+    for (int k = 3; k >= 0; --k) out.push_back(kAlphabet[(v >> (6 * k)) & 63]);
+  }
+  if (size_t rest = bytes.size() - i; rest) {
+    uint32_t v = static_cast<uint8_t>(bytes[i]) << 16;
+    if (rest == 2) v |= static_cast<uint8_t>(bytes[i + 1]) << 8;
+    out.push_back(kAlphabet[(v >> 18) & 63]);
+    out.push_back(kAlphabet[(v >> 12) & 63]);
+    if (rest == 2) out.push_back(kAlphabet[(v >> 6) & 63]);
+  }
+  return out;
+}
+
+Result<std::unique_ptr<AcmeClient>> AcmeClient::Create(AcmeOptions options, AcmeChallenges* challenges,
+                                                       const std::string& account_key_pem) {
+  std::unique_ptr<AcmeClient> c(new AcmeClient());
+  c->options_ = std::move(options);
+  c->challenges_ = challenges;
+  EVP_PKEY* key = nullptr;
+  if (account_key_pem.empty()) {
+    key = EVP_EC_gen("P-256");
+  } else {
+    BIO* b = BIO_new_mem_buf(account_key_pem.data(), static_cast<int>(account_key_pem.size()));
+    key = PEM_read_bio_PrivateKey(b, nullptr, nullptr, nullptr);
+    BIO_free(b);
+  }
+  if (!key) return Error{"ACME account key: " + SslReason()};
+  c->key_ = key;
+  BIO* out = BIO_new(BIO_s_mem());
+  PEM_write_bio_PrivateKey(out, key, nullptr, nullptr, 0, nullptr, nullptr);
+  char* data = nullptr;
+  long n = BIO_get_mem_data(out, &data);
+  c->account_key_pem_.assign(data, static_cast<size_t>(n));
+  BIO_free(out);
+  return c;
+}
+
+AcmeClient::~AcmeClient() { EVP_PKEY_free(Key(key_)); }
+
+std::string AcmeClient::Jwk() const {
+  // Members in lexicographic order, no spaces: also the thumbprint's input (RFC 7638).
+  return "{\"crv\":\"P-256\",\"kty\":\"EC\",\"x\":\"" + Base64Url(Coordinate(Key(key_), OSSL_PKEY_PARAM_EC_PUB_X)) +
+         "\",\"y\":\"" + Base64Url(Coordinate(Key(key_), OSSL_PKEY_PARAM_EC_PUB_Y)) + "\"}";
+}
+
+std::string AcmeClient::Thumbprint() const { return Base64Url(Sha256(Jwk())); }
+
+Result<AcmeClient::Http> AcmeClient::Fetch(const std::string& method, const std::string& url, const std::string& body,
+                                           const char* content_type, const char* accept) {
+  auto loaded = LoadCurl();
+  if (!loaded.ok()) return loaded.error();
+  const CurlLib& c = **loaded;
+  CURL* curl = c.easy_init();
+  if (!curl) return Error{"cannot start an HTTP request"};
+  Http out;
+  std::vector<std::pair<std::string, std::string>> headers;
+  curl_slist* hs = nullptr;
+  if (content_type) hs = c.slist_append(hs, (std::string("Content-Type: ") + content_type).c_str());
+  if (accept) hs = c.slist_append(hs, (std::string("Accept: ") + accept).c_str());
+  hs = c.slist_append(hs, "User-Agent: hearth");
+  c.easy_setopt(curl, CURLOPT_URL, url.c_str());
+  c.easy_setopt(curl, CURLOPT_HTTPHEADER, hs);
+  c.easy_setopt(curl, CURLOPT_WRITEFUNCTION, OnBody);
+  c.easy_setopt(curl, CURLOPT_WRITEDATA, &out.body);
+  c.easy_setopt(curl, CURLOPT_HEADERFUNCTION, OnHeader);
+  c.easy_setopt(curl, CURLOPT_HEADERDATA, &headers);
+  c.easy_setopt(curl, CURLOPT_TIMEOUT, 30L);
+  c.easy_setopt(curl, CURLOPT_NOSIGNAL, 1L);
+  c.easy_setopt(curl, CURLOPT_PROTOCOLS_STR, "https,http");
+  if (!options_.ca_root.empty()) c.easy_setopt(curl, CURLOPT_CAINFO, options_.ca_root.c_str());
+  if (method == "POST") {
+    c.easy_setopt(curl, CURLOPT_POST, 1L);
+    c.easy_setopt(curl, CURLOPT_POSTFIELDS, body.c_str());
+    c.easy_setopt(curl, CURLOPT_POSTFIELDSIZE, static_cast<long>(body.size()));
+  } else if (method == "HEAD") {
+    c.easy_setopt(curl, CURLOPT_NOBODY, 1L);
+  }
+  CURLcode rc = c.easy_perform(curl);
+  if (rc == CURLE_OK) c.easy_getinfo(curl, CURLINFO_RESPONSE_CODE, &out.status);
+  c.slist_free_all(hs);
+  c.easy_cleanup(curl);
+  if (rc != CURLE_OK) return Error{"ACME: " + url + ": " + c.easy_strerror(rc)};
+  for (const auto& [n, v] : headers) {
+    if (n == "replay-nonce") out.nonce = v;
+    else if (n == "location") out.location = v;
+    else if (n == "content-type") out.content_type = v;
+  }
+  if (!out.nonce.empty()) nonce_ = out.nonce;
+  return out;
+}
+
+Status AcmeClient::LoadDirectory() {
+  if (!directory_.is_null()) return OkStatus();
+  auto r = Fetch("GET", options_.directory, "", nullptr);
+  if (!r.ok()) return r.error();
+  json d = json::parse(r->body, nullptr, false);
+  if (r->status != 200 || !d.is_object() || !d["newNonce"].is_string() || !d["newAccount"].is_string() ||
+      !d["newOrder"].is_string())
+    return Error{"ACME: " + options_.directory + " is not an ACME directory (HTTP " + std::to_string(r->status) + ")"};
+  directory_ = d;
+  return OkStatus();
+}
+
+Result<std::string> AcmeClient::NewNonce() {
+  if (!nonce_.empty()) {
+    std::string n = std::move(nonce_);
+    nonce_.clear();
+    return n;
+  }
+  auto r = Fetch("HEAD", directory_["newNonce"].get<std::string>(), "", nullptr);
+  if (!r.ok()) return r.error();
+  if (nonce_.empty()) return Error{"ACME: the CA gave no nonce"};
+  std::string n = std::move(nonce_);
+  nonce_.clear();
+  return n;
+}
+
+Result<AcmeClient::Http> AcmeClient::Post(const std::string& url, const std::string& payload, const char* accept) {
+  for (int attempt = 0; attempt < 3; ++attempt) {
+    auto nonce = NewNonce();
+    if (!nonce.ok()) return nonce.error();
+    json header = {{"alg", "ES256"}, {"nonce", *nonce}, {"url", url}};
+    if (kid_.empty()) header["jwk"] = json::parse(Jwk());
+    else header["kid"] = kid_;
+    std::string protected64 = Base64Url(header.dump());
+    std::string payload64 = Base64Url(payload);
+    std::string input = protected64 + "." + payload64;
+    // ES256: ECDSA over SHA-256, the signature as R || S (32 bytes each), not DER.
+    EVP_MD_CTX* md = EVP_MD_CTX_new();
+    size_t der_len = 0;
+    std::string der(128, '\0');
+    bool ok = EVP_DigestSignInit(md, nullptr, EVP_sha256(), nullptr, Key(key_)) == 1 &&
+              EVP_DigestSign(md, nullptr, &der_len, reinterpret_cast<const unsigned char*>(input.data()), input.size()) == 1 &&
+              der_len <= der.size() &&
+              EVP_DigestSign(md, reinterpret_cast<unsigned char*>(der.data()), &der_len,
+                             reinterpret_cast<const unsigned char*>(input.data()), input.size()) == 1;
+    EVP_MD_CTX_free(md);
+    if (!ok) return Error{"ACME: cannot sign: " + SslReason()};
+    const unsigned char* p = reinterpret_cast<const unsigned char*>(der.data());
+    ECDSA_SIG* sig = d2i_ECDSA_SIG(nullptr, &p, static_cast<long>(der_len));
+    if (!sig) return Error{"ACME: cannot sign"};
+    std::string raw(64, '\0');
+    BN_bn2binpad(ECDSA_SIG_get0_r(sig), reinterpret_cast<unsigned char*>(raw.data()), 32);
+    BN_bn2binpad(ECDSA_SIG_get0_s(sig), reinterpret_cast<unsigned char*>(raw.data()) + 32, 32);
+    ECDSA_SIG_free(sig);
+    json jws = {{"protected", protected64}, {"payload", payload64}, {"signature", Base64Url(raw)}};
+    auto r = Fetch("POST", url, jws.dump(), "application/jose+json", accept);
+    if (!r.ok()) return r.error();
+    if (r->status == 400 && Problem(r->body, r->status).find("badNonce") != std::string::npos) continue;
+    return r;
+  }
+  return Error{"ACME: the CA kept refusing our nonces"};
+}
+
+Result<json> AcmeClient::PostJson(const std::string& url, const std::string& payload, std::string* location) {
+  auto r = Post(url, payload);
+  if (!r.ok()) return r.error();
+  if (r->status >= 400) return Error{"ACME: " + Problem(r->body, r->status)};
+  if (location) *location = r->location;
+  json j = json::parse(r->body, nullptr, false);
+  if (j.is_discarded()) return Error{"ACME: the CA answered " + url + " with something that is not JSON"};
+  return j;
+}
+
+Status AcmeClient::EnsureAccount() {
+  if (Status st = LoadDirectory(); !st.ok()) return st;
+  if (!kid_.empty()) return OkStatus();
+  json req = {{"termsOfServiceAgreed", true}};
+  if (!options_.email.empty()) req["contact"] = json::array({"mailto:" + options_.email});
+  std::string location;
+  auto r = PostJson(directory_["newAccount"].get<std::string>(), req.dump(), &location);
+  if (!r.ok()) return r.error();
+  if (location.empty()) return Error{"ACME: the CA gave the account no URL"};
+  kid_ = location;
+  return OkStatus();
+}
+
+Result<KeyPair> AcmeClient::Obtain(const std::vector<std::string>& hosts) {
+  if (hosts.empty()) return Error{"ACME: no hosts"};
+  if (Status st = EnsureAccount(); !st.ok()) return st.error();
+  json ids = json::array();
+  for (const auto& h : hosts) ids.push_back({{"type", "dns"}, {"value", h}});
+  std::string order_url;
+  auto order = PostJson(directory_["newOrder"].get<std::string>(), json{{"identifiers", ids}}.dump(), &order_url);
+  if (!order.ok()) return order.error();
+  if (!(*order)["authorizations"].is_array() || !(*order)["finalize"].is_string())
+    return Error{"ACME: the order has no authorizations or finalize URL"};
+  // Answer every authorization's HTTP-01 challenge.
+  std::string thumb = Thumbprint();
+  std::vector<std::string> tokens;
+  auto forget = [&] {
+    for (const auto& t : tokens) challenges_->Remove(t);
+  };
+  std::vector<std::string> authz_urls;
+  for (const auto& a : (*order)["authorizations"]) {
+    if (!a.is_string()) continue;
+    auto authz = PostJson(a.get<std::string>(), "");
+    if (!authz.ok()) return forget(), authz.error();
+    if ((*authz)["status"] == "valid") continue;
+    std::string token, url;
+    for (const auto& ch : (*authz)["challenges"])
+      if (ch["type"] == "http-01" && ch["token"].is_string() && ch["url"].is_string()) {
+        token = ch["token"].get<std::string>();
+        url = ch["url"].get<std::string>();
+      }
+    if (token.empty()) return forget(), Error{"ACME: the CA offers no HTTP-01 challenge"};
+    challenges_->Put(token, token + "." + thumb);
+    tokens.push_back(token);
+    auto answered = PostJson(url, "{}");
+    if (!answered.ok()) return forget(), answered.error();
+    authz_urls.push_back(a.get<std::string>());
+  }
+  for (const auto& u : authz_urls) {
+    for (int i = 0;; ++i) {
+      auto authz = PostJson(u, "");
+      if (!authz.ok()) return forget(), authz.error();
+      std::string status = (*authz)["status"].is_string() ? (*authz)["status"].get<std::string>() : "";
+      if (status == "valid") break;
+      if (status != "pending" && status != "processing") {
+        std::string why = "authorization " + status;
+        for (const auto& ch : (*authz)["challenges"])
+          if (ch["error"].is_object()) why += ": " + Problem(ch["error"].dump(), 0);
+        return forget(), Error{"ACME: " + why};
+      }
+      if (i >= options_.poll_seconds) return forget(), Error{"ACME: the authorization stayed pending"};
+      std::this_thread::sleep_for(std::chrono::seconds(1));
+    }
+  }
+  forget();
+  // A new key and a CSR naming every host.
+  EVP_PKEY* cert_key = EVP_EC_gen("P-256");
+  if (!cert_key) return Error{"ACME: cannot make a key: " + SslReason()};
+  X509_REQ* csr = X509_REQ_new();
+  X509_REQ_set_version(csr, 0);
+  X509_REQ_set_pubkey(csr, cert_key);
+  X509_NAME_add_entry_by_txt(X509_REQ_get_subject_name(csr), "CN", MBSTRING_UTF8,
+                             reinterpret_cast<const unsigned char*>(hosts[0].c_str()), -1, -1, 0);
+  std::string san;
+  for (const auto& h : hosts) san += (san.empty() ? "DNS:" : ",DNS:") + h;
+  STACK_OF(X509_EXTENSION)* exts = sk_X509_EXTENSION_new_null();
+  X509_EXTENSION* ext = X509V3_EXT_conf_nid(nullptr, nullptr, NID_subject_alt_name, san.c_str());
+  if (ext) sk_X509_EXTENSION_push(exts, ext);
+  X509_REQ_add_extensions(csr, exts);
+  sk_X509_EXTENSION_pop_free(exts, X509_EXTENSION_free);
+  X509_REQ_sign(csr, cert_key, EVP_sha256());
+  unsigned char* der = nullptr;
+  int der_len = i2d_X509_REQ(csr, &der);
+  X509_REQ_free(csr);
+  std::string csr_b64 = der_len > 0 ? Base64Url(std::string_view(reinterpret_cast<char*>(der), static_cast<size_t>(der_len))) : "";
+  OPENSSL_free(der);
+  BIO* kb = BIO_new(BIO_s_mem());
+  PEM_write_bio_PrivateKey(kb, cert_key, nullptr, nullptr, 0, nullptr, nullptr);
+  char* kdata = nullptr;
+  long klen = BIO_get_mem_data(kb, &kdata);
+  std::string key_pem(kdata, static_cast<size_t>(klen));
+  BIO_free(kb);
+  EVP_PKEY_free(cert_key);
+  if (csr_b64.empty()) return Error{"ACME: cannot make the CSR"};
+  auto fin = PostJson((*order)["finalize"].get<std::string>(), json{{"csr", csr_b64}}.dump());
+  if (!fin.ok()) return fin.error();
+  json state = *fin;
+  for (int i = 0; state["status"] != "valid"; ++i) {
+    if (state["status"] != "processing" && state["status"] != "ready" && state["status"] != "pending")
+      return Error{"ACME: the order is " + state["status"].dump()};
+    if (i >= options_.poll_seconds || order_url.empty()) return Error{"ACME: the order stayed " + state["status"].dump()};
+    std::this_thread::sleep_for(std::chrono::seconds(1));
+    auto again = PostJson(order_url, "");
+    if (!again.ok()) return again.error();
+    state = *again;
+  }
+  if (!state["certificate"].is_string()) return Error{"ACME: the valid order has no certificate URL"};
+  auto chain = Post(state["certificate"].get<std::string>(), "", "application/pem-certificate-chain");
+  if (!chain.ok()) return chain.error();
+  if (chain->status != 200) return Error{"ACME: downloading the certificate: " + Problem(chain->body, chain->status)};
+  return KeyPair{chain->body, key_pem};
+}
+
+}  // namespace hearth::tls

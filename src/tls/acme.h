@@ -1,0 +1,86 @@
+#pragma once
+// ACME (RFC 8555): automatic certificates from Let's Encrypt or any ACME CA.
+//
+// AcmeClient speaks the protocol for one account: JWS requests signed with
+// the account's ECDSA P-256 key (ES256), a fresh nonce for each, the
+// account made (or found again) with newAccount, then for each certificate
+// an order, its authorizations answered by HTTP-01 (the key authorizations
+// go into AcmeChallenges, which the HTTP side serves at
+// /.well-known/acme-challenge/{token}), a CSR for a new key, and the chain.
+// Blocking: run it off the workers.
+#include <cstdint>
+#include <map>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "base/result.h"
+#include "tls/certs.h"
+
+namespace hearth::tls {
+
+constexpr const char* kLetsEncryptDirectory = "https://acme-v02.api.letsencrypt.org/directory";
+
+// HTTP-01 answers being given now: token -> key authorization. Any thread.
+class AcmeChallenges {
+ public:
+  void Put(const std::string& token, const std::string& key_authorization);
+  void Remove(const std::string& token);
+  std::optional<std::string> Get(std::string_view token) const;
+
+ private:
+  mutable std::mutex mu_;
+  std::map<std::string, std::string, std::less<>> answers_;
+};
+
+struct AcmeOptions {
+  std::string directory = kLetsEncryptDirectory;
+  std::string email;    // the account's contact ("" for none)
+  std::string ca_root;  // a PEM file the directory's HTTPS is checked against ("": the system's)
+  int poll_seconds = 60;  // how long an authorization or order may stay pending
+};
+
+class AcmeClient {
+ public:
+  // `account_key_pem`: the account's key ("" makes a new one; see account_key_pem()).
+  static Result<std::unique_ptr<AcmeClient>> Create(AcmeOptions options, AcmeChallenges* challenges,
+                                                    const std::string& account_key_pem);
+  ~AcmeClient();
+  const std::string& account_key_pem() const { return account_key_pem_; }
+  // A certificate (the chain, then a new key) for `hosts`: DNS names the CA
+  // can reach over HTTP on port 80 (or wherever it is told to look).
+  Result<KeyPair> Obtain(const std::vector<std::string>& hosts);
+
+  // For tests: base64url without padding, and the JWK thumbprint of the key.
+  static std::string Base64Url(std::string_view bytes);
+  std::string Thumbprint() const;
+
+ private:
+  struct Http {
+    long status = 0;
+    std::string body, location, nonce, content_type;
+  };
+  AcmeClient() = default;
+  Result<Http> Fetch(const std::string& method, const std::string& url, const std::string& body,
+                     const char* content_type, const char* accept = nullptr);
+  Status LoadDirectory();
+  Result<std::string> NewNonce();
+  // A signed POST; `payload` "" is POST-as-GET. Retries once on badNonce.
+  Result<Http> Post(const std::string& url, const std::string& payload, const char* accept = nullptr);
+  Result<nlohmann::json> PostJson(const std::string& url, const std::string& payload, std::string* location = nullptr);
+  Status EnsureAccount();
+  std::string Jwk() const;
+
+  AcmeOptions options_;
+  AcmeChallenges* challenges_ = nullptr;
+  void* key_ = nullptr;  // EVP_PKEY*
+  std::string account_key_pem_;
+  nlohmann::json directory_;
+  std::string nonce_;
+  std::string kid_;  // the account's URL, once known
+};
+
+}  // namespace hearth::tls
