@@ -29,6 +29,8 @@ class HttpConnection {
   virtual bool HasPartialHead() const = 0;
   virtual bool Backpressured() const = 0;
   virtual bool HasBufferedInput() const = 0;
+  // Has frames to send though no response streams (HTTP/2 control frames).
+  virtual bool WantsWrite() const { return false; }
   virtual void BeginShutdown(bool close_if_idle) = 0;
   virtual void FailWith(int status, const char* reason) = 0;
 };

@@ -87,6 +87,8 @@ void SetHost(Request* req, std::string_view authority) {
 
 }  // namespace
 
+bool IsValidHostText(std::string_view host) { return !host.empty() && ValidHost(host); }
+
 bool IsTokenChar(unsigned char c) { return kChars.token[c]; }
 
 HeadResult ParseRequestHead(std::string_view buf, const H1Limits& limits, Request* req,

@@ -70,4 +70,8 @@ class ChunkedDecoder {
 // tchar from RFC 9110 §5.6.2.
 bool IsTokenChar(unsigned char c);
 
+// Whether a Host value (or an HTTP/2 :authority) has only the characters a
+// host[:port] may have.
+bool IsValidHostText(std::string_view host);
+
 }  // namespace hearth

@@ -7,6 +7,7 @@
 #include "base/clock.h"
 #include "base/strings.h"
 #include "http/dispatch.h"
+#include "http/h1_parser.h"
 
 namespace hearth {
 
@@ -143,8 +144,9 @@ void H2Connection::OnRead(size_t n) {
   if (fatal_) return;
   ssize_t r = nghttp2_session_mem_recv(session_, reinterpret_cast<const uint8_t*>(rbuf_.data()), n);
   if (r < 0) {
-    // A protocol error: nghttp2 queued GOAWAY where it could; end after it.
-    if (r == NGHTTP2_ERR_FLOODED) Abuse("flood");
+    // A protocol error (a flood, too many CONTINUATION frames, bad framing):
+    // the connection ends; nothing more is sent.
+    if (r == NGHTTP2_ERR_FLOODED || r == -905 /* NGHTTP2_ERR_TOO_MANY_CONTINUATIONS */) Abuse("flood");
     Fatal();
   }
 }
@@ -155,9 +157,13 @@ void H2Connection::OnPeerEof() {
 }
 
 void H2Connection::Fatal() {
+  // Terminated first, so nghttp2 sends no more DATA; the streams (which its
+  // data sources point at) live until the connection is destroyed.
+  if (!fatal_) nghttp2_session_terminate_session(session_, NGHTTP2_PROTOCOL_ERROR);
   fatal_ = true;
-  streams_.clear();
 }
+
+bool H2Connection::WantsWrite() const { return !fatal_ && nghttp2_session_want_write(session_); }
 
 void H2Connection::Abuse(const char* what) {
   if (ctx_->on_abuse) ctx_->on_abuse(what);
@@ -170,7 +176,7 @@ bool H2Connection::ShouldClose() const {
 }
 
 void H2Connection::Advance() {
-  if (peer_eof_) return;
+  if (peer_eof_ || fatal_) return;
   // Frames go into out_ until it holds enough to keep the socket busy.
   while (!Backpressured()) {
     const uint8_t* data = nullptr;
@@ -189,7 +195,7 @@ int H2Connection::OnBeginHeaders(nghttp2_session* session, const nghttp2_frame* 
   if (frame->hd.type != NGHTTP2_HEADERS || frame->headers.cat != NGHTTP2_HCAT_REQUEST) return 0;
   if (c->shutting_down_) {
     nghttp2_submit_rst_stream(session, NGHTTP2_FLAG_NONE, frame->hd.stream_id, NGHTTP2_REFUSED_STREAM);
-    return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE;
+    return 0;  // no Stream: its headers and data are ignored
   }
   auto s = std::make_unique<Stream>();
   s->id = frame->hd.stream_id;
@@ -201,6 +207,7 @@ int H2Connection::OnBeginHeaders(nghttp2_session* session, const nghttp2_frame* 
 int H2Connection::OnHeader(nghttp2_session*, const nghttp2_frame* frame, const uint8_t* name, size_t namelen,
                            const uint8_t* value, size_t valuelen, uint8_t, void* self) {
   auto* c = static_cast<H2Connection*>(self);
+  if (frame->hd.type != NGHTTP2_HEADERS || frame->headers.cat != NGHTTP2_HCAT_REQUEST) return 0;  // trailers: dropped
   auto it = c->streams_.find(frame->hd.stream_id);
   if (it == c->streams_.end()) return 0;
   Stream& s = *it->second;
@@ -225,13 +232,18 @@ int H2Connection::OnDataChunk(nghttp2_session*, uint8_t, int32_t stream_id, cons
   if (it == c->streams_.end()) return 0;
   Stream& s = *it->second;
   if (s.too_large) return 0;
-  if (s.req.body.size() + len > c->ctx_->limits.max_body_bytes) {
+  if (s.req.body.size() + len > c->ctx_->limits.max_body_bytes ||
+      c->body_bytes_ + len > c->ctx_->limits.max_body_bytes) {
+    // Over the limit (for this body, or for all this connection holds):
+    // 413 at its end, and nothing more of it is kept.
     s.too_large = true;
+    c->body_bytes_ -= s.req.body.size();
     s.req.body.clear();
     s.req.body.shrink_to_fit();
     return 0;
   }
   s.req.body.append(reinterpret_cast<const char*>(data), len);
+  c->body_bytes_ += len;
   return 0;
 }
 
@@ -261,6 +273,7 @@ int H2Connection::OnStreamClose(nghttp2_session*, int32_t stream_id, uint32_t, v
   if (it == c->streams_.end()) return 0;
   Stream& s = *it->second;
   if (s.answered && c->ctx_->on_request) c->ctx_->on_request(s.req, s.res.status, s.sent, MonoNowMicros() - s.req.start_micros, false);
+  c->body_bytes_ -= std::min<uint64_t>(c->body_bytes_, s.req.body.size());
   c->streams_.erase(it);  // a stream the client reset drops its response (and an SSE guard with it)
   if (c->shutting_down_ && c->streams_.empty()) nghttp2_session_terminate_session(c->session_, NGHTTP2_NO_ERROR);
   return 0;
@@ -282,13 +295,12 @@ void H2Connection::Dispatch(Stream* s) {
   req.keep_alive = true;
   req.content_length = req.body.size();
   req.framing = req.body.empty() ? BodyFraming::kNone : BodyFraming::kLength;
-  bool has_host = false;
-  for (const auto& [n, v] : s->fields) {
-    req.headers.push_back({n, v});
-    has_host = has_host || n == "host";
-  }
-  if (!has_host && !s->authority.empty()) req.headers.push_back({"host", s->authority});
+  // :authority is the host (RFC 9113 8.3.1); a host field only without it.
+  if (!s->authority.empty()) req.headers.push_back({"host", s->authority});
+  for (const auto& [n, v] : s->fields)
+    if (n != "host" || s->authority.empty()) req.headers.push_back({n, v});
   std::string_view host = req.Header("host");
+  std::string_view full_host = host;
   if (size_t colon = host.rfind(':'); colon != std::string_view::npos && host.find(']') == std::string_view::npos)
     host = host.substr(0, colon);
   req.host_lower_.clear();
@@ -298,9 +310,14 @@ void H2Connection::Dispatch(Stream* s) {
   res.reply_factory_ = &reply_factory_;
   res.waker_factory_ = &ctx_->make_waker;
   res.connection_id_ = id_;
+  bool target_ok = true;
+  for (unsigned char ch : s->path) target_ok = target_ok && ch > 0x20 && ch < 0x7f && ch != '#';
   if (s->too_large) {
     res.SetError(s->header_bytes > ctx_->limits.max_header_bytes ? 431 : 413);
-  } else if (s->method.empty() || s->path.empty() || (s->path[0] != '/' && s->path != "*") || s->method == "CONNECT") {
+  } else if (s->path.size() > ctx_->limits.max_target_bytes) {
+    res.SetError(414);
+  } else if (s->method.empty() || s->path.empty() || (s->path[0] != '/' && s->path != "*") || s->method == "CONNECT" ||
+             !target_ok || (!full_host.empty() && !IsValidHostText(full_host))) {
     res.SetError(400, "malformed HTTP/2 request");
   } else {
     dispatching_ = s->id;
@@ -312,6 +329,7 @@ void H2Connection::Dispatch(Stream* s) {
 }
 
 void H2Connection::Resume(const std::function<void(Response&)>& fill) {
+  if (fatal_) return;
   Response tmp;
   fill(tmp);
   auto it = streams_.find(static_cast<int32_t>(tmp.h2_stream_));
@@ -330,6 +348,10 @@ void H2Connection::Submit(Stream* s) {
   s->nv_store.clear();
   s->nv_store.push_back(std::to_string(res.status));
   s->nv_store.push_back("hearth");
+  if (ctx_->date_line && ctx_->date_line->size() > 8) {  // "Date: ...\r\n"
+    s->nv_store.push_back("date");
+    s->nv_store.push_back(ctx_->date_line->substr(6, ctx_->date_line->size() - 8));
+  }
   // Fields arrive serialized ("Name: value\r\n"): HTTP/2 wants them as
   // lower-case pairs, without the connection-specific ones.
   std::string_view f = res.fields;
@@ -341,7 +363,7 @@ void H2Connection::Submit(Stream* s) {
     if (colon == std::string_view::npos) continue;
     std::string name;
     for (char ch : line.substr(0, colon)) name.push_back(AsciiLower(ch));
-    if (HopByHop(name) || name == "content-length") continue;
+    if (HopByHop(name) || name == "content-length" || name == "server" || name == "date") continue;
     s->nv_store.push_back(std::move(name));
     s->nv_store.emplace_back(TrimOws(line.substr(colon + 1)));
   }
@@ -430,6 +452,7 @@ ssize_t H2Connection::ReadBody(nghttp2_session*, int32_t, uint8_t* buf, size_t l
 }
 
 void H2Connection::Unpause() {
+  if (fatal_) return;
   // A waker: every stream waiting for its producer looks again.
   for (auto& [id, s] : streams_)
     if (s->deferred_data) {
@@ -439,7 +462,7 @@ void H2Connection::Unpause() {
 }
 
 void H2Connection::BeginShutdown(bool close_if_idle) {
-  if (shutting_down_) return;
+  if (shutting_down_ || fatal_) return;
   shutting_down_ = true;
   // GOAWAY naming the last stream taken: those finish, no new ones start.
   nghttp2_submit_goaway(session_, NGHTTP2_FLAG_NONE, nghttp2_session_get_last_proc_stream_id(session_),

@@ -7,7 +7,8 @@
 //
 // Limits and abuse: at most kMaxStreams concurrent streams, a header list no
 // larger than the HTTP/1 head limit, bodies no larger than max-body-size
-// (413, read whole: streamed request bodies are HTTP/1 only for now), and
+// (413, read whole: streamed request bodies are HTTP/1 only for now) and all
+// the connection's buffered bodies together no larger than that either, and
 // bounded queues of control frames. A peer that resets streams faster than
 // kResetBurst then kResetsPerSecond (rapid reset, CVE-2023-44487), floods
 // CONTINUATION frames, or sends SETTINGS/PING faster than we answer them is
@@ -57,6 +58,7 @@ class H2Connection : public HttpConnection {
   bool HasPartialHead() const override { return false; }
   bool Backpressured() const override { return out_.bytes() > H1Connection::kHighWater; }
   bool HasBufferedInput() const override { return false; }
+  bool WantsWrite() const override;
   void BeginShutdown(bool close_if_idle) override;
   void FailWith(int status, const char* reason) override;
 
@@ -93,6 +95,9 @@ class H2Connection : public HttpConnection {
   double reset_tokens_ = kResetBurst;
   int64_t reset_refill_ms_ = 0;
   uint32_t continuations_ = 0;  // CONTINUATION frames of the header block being read
+  // Request body bytes held by all streams: at most one --max-body-size per
+  // connection, as HTTP/1 holds one body at a time.
+  uint64_t body_bytes_ = 0;
 };
 
 }  // namespace hearth

@@ -267,7 +267,7 @@ Result<std::unique_ptr<Server>> Server::Start(ServeOptions options) {
 }
 
 Server::~Server() {
-  acme_.reset();  // an order in progress may still write to the store
+  if (acme_) acme_->Stop();  // an order in progress gives up; the object stays for late Poke()s
   if (!workers_.empty() && !AllFinished()) {
     SignalStop();
     for (auto& w : workers_) w->Join();
@@ -279,6 +279,11 @@ Server::~Server() {
   backup_cv_.notify_all();
   if (backup_thread_.joinable()) backup_thread_.join();
   workers_.clear();
+  // The stores' writer threads finish their queues now, while what their
+  // completions touch (sites_, the TLS set) still exists.
+  apps_.reset();
+  store_.reset();
+  acme_.reset();
   if (lock_fd_ >= 0) close(lock_fd_);
 }
 

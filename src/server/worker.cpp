@@ -374,6 +374,7 @@ void Worker::Drive(Conn* c) {
     if (alpn_len == 2 && memcmp(alpn, "h2", 2) == 0) {
       c->http = std::make_unique<H2Connection>(&ctx_, c->peer_ip, c->id);
       c->http->SetTls(true);
+      if (stopping_) c->http->BeginShutdown(false);  // it missed BeginStop as HTTP/1
       c->http->Advance();  // our SETTINGS go first
     }
     // The request may have come with the handshake's last flight: read
@@ -401,7 +402,7 @@ void Worker::Drive(Conn* c) {
       // Room again: requests already buffered behind a large response go on.
       if (written && h->HasBufferedInput() && !h->Backpressured()) h->Advance();
     }
-    if (h->out().empty() && h->Streaming()) {
+    if (h->out().empty() && (h->Streaming() || h->WantsWrite())) {
       h->Advance();
       if (!h->out().empty()) progress = true;
     }
@@ -425,6 +426,11 @@ void Worker::Drive(Conn* c) {
         } else if (rs == tls::IoStatus::kWant) {
           n = -1;
           errno = EAGAIN;
+        } else if (rs == tls::IoStatus::kWantWrite) {
+          // No progress and no end: `readable` stays set, so the next
+          // (writable) edge reads again.
+          n = -1;
+          errno = EINTR;
         } else if (rs == tls::IoStatus::kClosed) {
           n = 0;
         } else {
@@ -448,6 +454,7 @@ void Worker::Drive(Conn* c) {
         c->fresh = false;
         metrics_.bytes_in.Add(static_cast<uint64_t>(n));
         h->OnRead(take);
+        if (stopping_) h->BeginShutdown(false);
         if (take < static_cast<size_t>(n)) {
           // Only when the first read was larger than HTTP/2's buffer (16 KiB).
           size_t rest = static_cast<size_t>(n) - take;

@@ -1,7 +1,6 @@
 #include "sites/acme_manager.h"
 
 #include <arpa/inet.h>
-#include <openssl/rand.h>
 #include <sqlite3.h>
 
 #include <chrono>
@@ -24,6 +23,7 @@ constexpr int64_t kFirstBackoffMs = 60 * 1000;
 constexpr int64_t kMaxBackoffMs = 6 * 3600 * 1000;
 
 struct CertRow {
+  int64_t id = 0;
   std::vector<std::string> hosts;
   std::string source;
   int64_t not_after = 0, created_at = 0;
@@ -43,9 +43,14 @@ bool AcmeManager::Eligible(std::string_view host) {
 }
 
 AcmeManager::AcmeManager(SitesShared* shared, tls::AcmeOptions options)
-    : shared_(shared), options_(std::move(options)) {}
+    : shared_(shared), options_(std::move(options)) {
+  options_.cancel = &cancel_;
+}
 
-AcmeManager::~AcmeManager() {
+AcmeManager::~AcmeManager() { Stop(); }
+
+void AcmeManager::Stop() {
+  cancel_.store(true);  // an order in progress gives up at its next step
   {
     std::lock_guard<std::mutex> lock(mu_);
     stop_ = true;
@@ -79,6 +84,15 @@ void AcmeManager::Loop() {
 }
 
 void AcmeManager::RunOnce() {
+  // Nothing the CA sends may end the thread (or the server) with it.
+  try {
+    RunOnceUnguarded();
+  } catch (const std::exception& e) {
+    Log(LogLevel::kError, "acme: unexpected failure", {{"error", e.what()}});
+  }
+}
+
+void AcmeManager::RunOnceUnguarded() {
   // What hosts there are, and what certificates: read on the writer's
   // connection (this thread has none of its own).
   std::vector<std::string> hosts;
@@ -89,10 +103,11 @@ void AcmeManager::RunOnce() {
     if (!h.ok()) return h.error();
     Status s = OkStatus();
     while (h->Step(&s)) hosts.emplace_back(h->Text(0));
-    auto q = c.Prepare("SELECT hosts, source, not_after, created_at FROM certs");
+    auto q = c.Prepare("SELECT hosts, source, not_after, created_at, id FROM certs");
     if (!q.ok()) return q.error();
     while (q->Step(&s)) {
       CertRow row;
+      row.id = q->Int(4);
       json hs = json::parse(q->Text(0), nullptr, false);
       if (hs.is_array())
         for (const auto& x : hs)
@@ -126,10 +141,10 @@ void AcmeManager::RunOnce() {
     if (best && best->source == "acme") {
       int64_t life = best->not_after - best->created_at;
       // Two thirds of its life, minus up to 5% of jitter so that many
-      // certificates made together are not all renewed together.
-      unsigned char r = 0;
-      RAND_bytes(&r, 1);
-      int64_t renew_at = best->created_at + life * 2 / 3 - life * r / (255 * 20);
+      // certificates made together are not all renewed together (fixed per
+      // certificate: drawn anew each tick it would average away).
+      uint64_t r = static_cast<uint64_t>(best->id) * 0x9E3779B97F4A7C15ull >> 56;  // 0..255
+      int64_t renew_at = best->created_at + life * 2 / 3 - life * static_cast<int64_t>(r) / (255 * 20);
       if (now < renew_at) continue;
     }
     auto& b = backoff_[host];
@@ -165,11 +180,13 @@ void AcmeManager::RunOnce() {
   }
   backoff_.erase(want);
   std::vector<tls::CertRecord> all;
+  uint64_t version = 0;
   Status stored = shared_->store->Write([&](store::Connection& c) -> Status {
     store::Statement st = c.Named("certs.insert");
     st.Bind(1, json(info->hosts).dump()).Bind(2, got->cert_pem).Bind(3, got->key_pem).Bind(4, std::string_view("acme"));
     st.Bind(5, info->issuer).Bind(6, info->not_after);
     if (Status s = st.Run(); !s.ok()) return s;
+    version = ++shared_->cert_version;
     // The certificate it renews (same hosts, from ACME) is no longer needed.
     auto old = c.Prepare("DELETE FROM certs WHERE source = 'acme' AND hosts = ?1 AND id < ?2");
     if (!old.ok()) return old.error();
@@ -185,7 +202,7 @@ void AcmeManager::RunOnce() {
     Log(LogLevel::kError, "acme: cannot store the certificate", {{"host", want}, {"error", stored.error().message}});
     return;
   }
-  if (shared_->tls) shared_->tls->Install(all, nullptr);
+  if (shared_->tls) shared_->tls->Install(all, nullptr, version);
   shared_->generation.fetch_add(1, std::memory_order_release);
   Log(LogLevel::kInfo, "acme: certificate installed",
       {{"host", want}, {"issuer", info->issuer}, {"not_after", info->not_after}});

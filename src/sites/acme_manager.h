@@ -9,6 +9,7 @@
 // Hosts it leaves alone: wildcards (HTTP-01 cannot prove them), IP
 // addresses, localhost and *.localhost (the local CA's), and names with no
 // dot.
+#include <atomic>
 #include <condition_variable>
 #include <cstdint>
 #include <map>
@@ -25,8 +26,10 @@ namespace hearth::sites {
 class AcmeManager {
  public:
   AcmeManager(SitesShared* shared, tls::AcmeOptions options);
-  ~AcmeManager();  // stops the thread (an order in progress finishes first)
+  ~AcmeManager();  // stops the thread (an order in progress gives up)
   void Start();
+  // Ends the thread (an order in progress gives up). Poke() after it is harmless.
+  void Stop();
   // Hosts or certificates changed: look again now.
   void Poke();
   // Whether ACME would order a certificate for `host` at all.
@@ -35,6 +38,7 @@ class AcmeManager {
  private:
   void Loop();
   void RunOnce();
+  void RunOnceUnguarded();
 
   SitesShared* shared_;
   tls::AcmeOptions options_;
@@ -49,6 +53,7 @@ class AcmeManager {
   std::condition_variable cv_;
   bool stop_ = false;
   bool poked_ = true;
+  std::atomic<bool> cancel_{false};
 };
 
 }  // namespace hearth::sites

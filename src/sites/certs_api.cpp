@@ -55,8 +55,9 @@ void Store(SitesShared* shared, Response& res, std::string cert_pem, std::string
         if (Status s = st.Run(); !s.ok()) return s;
         int64_t id = sqlite3_last_insert_rowid(c.raw());
         if (Status s = ReadAll(c, all.get()); !s.ok()) return s;
-        o->after_commit = [shared, all] {
-          if (shared->tls) shared->tls->Install(*all, nullptr);
+        uint64_t v = ++shared->cert_version;
+        o->after_commit = [shared, all, v] {
+          if (shared->tls) shared->tls->Install(*all, nullptr, v);
         };
         o->status = 201;
         o->body = CertJson(id, hosts, source, info.issuer, info.not_after, static_cast<int64_t>(time(nullptr)));
@@ -113,7 +114,8 @@ void ServeCerts(SitesShared* shared, store::Connection& rd, const std::vector<st
       return Store(shared, res, made->cert_pem, made->key_pem, "self-signed", *info);
     }
     if (body.contains("cert_pem") || body.contains("key_pem")) {
-      if (!body["cert_pem"].is_string() || !body["key_pem"].is_string())
+      if (!body.contains("cert_pem") || !body.contains("key_pem") || !body["cert_pem"].is_string() ||
+          !body["key_pem"].is_string())
         return Fail(res, 400, "cert_pem and key_pem must both be PEM text");
       std::string cert = body["cert_pem"].get<std::string>(), key = body["key_pem"].get<std::string>();
       if (cert.size() > kMaxPem || key.size() > kMaxPem) return Fail(res, 400, "a PEM file is at most 64 KiB");
@@ -195,8 +197,9 @@ void ServeCerts(SitesShared* shared, store::Connection& rd, const std::vector<st
           if (Status s = c.Named("certs.delete").Bind(1, static_cast<int64_t>(id)).Run(); !s.ok()) return s;
           if (c.Changes() == 0) return Refuse(o, 404, "no certificate " + std::to_string(id));
           if (Status s = ReadAll(c, all.get()); !s.ok()) return s;
-          o->after_commit = [shared, all] {
-            if (shared->tls) shared->tls->Install(*all, nullptr);
+          uint64_t v = ++shared->cert_version;
+          o->after_commit = [shared, all, v] {
+            if (shared->tls) shared->tls->Install(*all, nullptr, v);
           };
           o->status = 204;
           return OkStatus();

@@ -53,6 +53,9 @@ struct SitesShared {
   tls::AcmeChallenges* acme_challenges = nullptr;
   // Called after a committed change to sites or their hosts (ACME looks again).
   std::function<void()> on_routing_changed;
+  // Bumped on the writer thread by every write that reads the certificates
+  // to install: TlsServer::Install keeps only the newest set.
+  std::atomic<uint64_t> cert_version{0};
 };
 
 // The control API under /_hearth/api/ (sites, deploys, blobs, versions,

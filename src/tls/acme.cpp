@@ -90,7 +90,13 @@ size_t OnHeader(char* data, size_t size, size_t n, void* out) {
   return size * n;
 }
 
+int OnProgress(void* cancel, curl_off_t, curl_off_t, curl_off_t, curl_off_t) {
+  return static_cast<std::atomic<bool>*>(cancel)->load() ? 1 : 0;
+}
+
 }  // namespace
+
+bool AcmeClient::Cancelled() const { return options_.cancel && options_.cancel->load(); }
 
 std::string AcmeClient::Base64Url(std::string_view bytes) {
   static const char kAlphabet[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
@@ -121,7 +127,7 @@ Result<std::unique_ptr<AcmeClient>> AcmeClient::Create(AcmeOptions options, Acme
     key = EVP_EC_gen("P-256");
   } else {
     BIO* b = BIO_new_mem_buf(account_key_pem.data(), static_cast<int>(account_key_pem.size()));
-    key = PEM_read_bio_PrivateKey(b, nullptr, nullptr, nullptr);
+    key = PEM_read_bio_PrivateKey(b, nullptr, [](char*, int, int, void*) { return 0; }, nullptr);
     BIO_free(b);
   }
   if (!key) return Error{"ACME account key: " + SslReason()};
@@ -167,6 +173,12 @@ Result<AcmeClient::Http> AcmeClient::Fetch(const std::string& method, const std:
   c.easy_setopt(curl, CURLOPT_TIMEOUT, 30L);
   c.easy_setopt(curl, CURLOPT_NOSIGNAL, 1L);
   c.easy_setopt(curl, CURLOPT_PROTOCOLS_STR, "https,http");
+  if (options_.cancel) {
+    // A stopping server does not wait for the CA.
+    c.easy_setopt(curl, CURLOPT_NOPROGRESS, 0L);
+    c.easy_setopt(curl, CURLOPT_XFERINFOFUNCTION, OnProgress);
+    c.easy_setopt(curl, CURLOPT_XFERINFODATA, const_cast<std::atomic<bool>*>(options_.cancel));
+  }
   if (!options_.ca_root.empty()) c.easy_setopt(curl, CURLOPT_CAINFO, options_.ca_root.c_str());
   if (method == "POST") {
     c.easy_setopt(curl, CURLOPT_POST, 1L);
@@ -194,8 +206,8 @@ Status AcmeClient::LoadDirectory() {
   auto r = Fetch("GET", options_.directory, "", nullptr);
   if (!r.ok()) return r.error();
   json d = json::parse(r->body, nullptr, false);
-  if (r->status != 200 || !d.is_object() || !d["newNonce"].is_string() || !d["newAccount"].is_string() ||
-      !d["newOrder"].is_string())
+  if (r->status != 200 || !d.is_object() || !d.value("newNonce", json()).is_string() ||
+      !d.value("newAccount", json()).is_string() || !d.value("newOrder", json()).is_string())
     return Error{"ACME: " + options_.directory + " is not an ACME directory (HTTP " + std::to_string(r->status) + ")"};
   directory_ = d;
   return OkStatus();
@@ -283,7 +295,8 @@ Result<KeyPair> AcmeClient::Obtain(const std::vector<std::string>& hosts) {
   std::string order_url;
   auto order = PostJson(directory_["newOrder"].get<std::string>(), json{{"identifiers", ids}}.dump(), &order_url);
   if (!order.ok()) return order.error();
-  if (!(*order)["authorizations"].is_array() || !(*order)["finalize"].is_string())
+  if (!order->is_object() || !order->value("authorizations", json()).is_array() ||
+      !order->value("finalize", json()).is_string())
     return Error{"ACME: the order has no authorizations or finalize URL"};
   // Answer every authorization's HTTP-01 challenge.
   std::string thumb = Thumbprint();
@@ -296,10 +309,12 @@ Result<KeyPair> AcmeClient::Obtain(const std::vector<std::string>& hosts) {
     if (!a.is_string()) continue;
     auto authz = PostJson(a.get<std::string>(), "");
     if (!authz.ok()) return forget(), authz.error();
-    if ((*authz)["status"] == "valid") continue;
+    if (!authz->is_object()) return forget(), Error{"ACME: an authorization is not a JSON object"};
+    if (authz->value("status", json()) == "valid") continue;
     std::string token, url;
-    for (const auto& ch : (*authz)["challenges"])
-      if (ch["type"] == "http-01" && ch["token"].is_string() && ch["url"].is_string()) {
+    for (const auto& ch : authz->value("challenges", json::array()))
+      if (ch.is_object() && ch.value("type", json()) == "http-01" && ch.value("token", json()).is_string() &&
+          ch.value("url", json()).is_string()) {
         token = ch["token"].get<std::string>();
         url = ch["url"].get<std::string>();
       }
@@ -314,14 +329,16 @@ Result<KeyPair> AcmeClient::Obtain(const std::vector<std::string>& hosts) {
     for (int i = 0;; ++i) {
       auto authz = PostJson(u, "");
       if (!authz.ok()) return forget(), authz.error();
-      std::string status = (*authz)["status"].is_string() ? (*authz)["status"].get<std::string>() : "";
+      json st = authz->is_object() ? authz->value("status", json()) : json();
+      std::string status = st.is_string() ? st.get<std::string>() : "";
       if (status == "valid") break;
       if (status != "pending" && status != "processing") {
-        std::string why = "authorization " + status;
-        for (const auto& ch : (*authz)["challenges"])
-          if (ch["error"].is_object()) why += ": " + Problem(ch["error"].dump(), 0);
+        std::string why = "authorization " + (status.empty() ? std::string("without a status") : status);
+        for (const auto& ch : authz->value("challenges", json::array()))
+          if (ch.is_object() && ch.value("error", json()).is_object()) why += ": " + Problem(ch["error"].dump(), 0);
         return forget(), Error{"ACME: " + why};
       }
+      if (Cancelled()) return forget(), Error{"ACME: stopped"};
       if (i >= options_.poll_seconds) return forget(), Error{"ACME: the authorization stayed pending"};
       std::this_thread::sleep_for(std::chrono::seconds(1));
     }
@@ -358,17 +375,18 @@ Result<KeyPair> AcmeClient::Obtain(const std::vector<std::string>& hosts) {
   if (csr_b64.empty()) return Error{"ACME: cannot make the CSR"};
   auto fin = PostJson((*order)["finalize"].get<std::string>(), json{{"csr", csr_b64}}.dump());
   if (!fin.ok()) return fin.error();
-  json state = *fin;
-  for (int i = 0; state["status"] != "valid"; ++i) {
-    if (state["status"] != "processing" && state["status"] != "ready" && state["status"] != "pending")
-      return Error{"ACME: the order is " + state["status"].dump()};
-    if (i >= options_.poll_seconds || order_url.empty()) return Error{"ACME: the order stayed " + state["status"].dump()};
+  json state = fin->is_object() ? *fin : json::object();
+  for (int i = 0; state.value("status", json()) != "valid"; ++i) {
+    json s = state.value("status", json());
+    if (s != "processing" && s != "ready" && s != "pending") return Error{"ACME: the order is " + s.dump()};
+    if (Cancelled()) return Error{"ACME: stopped"};
+    if (i >= options_.poll_seconds || order_url.empty()) return Error{"ACME: the order stayed " + s.dump()};
     std::this_thread::sleep_for(std::chrono::seconds(1));
     auto again = PostJson(order_url, "");
     if (!again.ok()) return again.error();
-    state = *again;
+    state = again->is_object() ? *again : json::object();
   }
-  if (!state["certificate"].is_string()) return Error{"ACME: the valid order has no certificate URL"};
+  if (!state.value("certificate", json()).is_string()) return Error{"ACME: the valid order has no certificate URL"};
   auto chain = Post(state["certificate"].get<std::string>(), "", "application/pem-certificate-chain");
   if (!chain.ok()) return chain.error();
   if (chain->status != 200) return Error{"ACME: downloading the certificate: " + Problem(chain->body, chain->status)};

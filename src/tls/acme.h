@@ -8,6 +8,7 @@
 // go into AcmeChallenges, which the HTTP side serves at
 // /.well-known/acme-challenge/{token}), a CSR for a new key, and the chain.
 // Blocking: run it off the workers.
+#include <atomic>
 #include <cstdint>
 #include <map>
 #include <mutex>
@@ -41,6 +42,7 @@ struct AcmeOptions {
   std::string email;    // the account's contact ("" for none)
   std::string ca_root;  // a PEM file the directory's HTTPS is checked against ("": the system's)
   int poll_seconds = 60;  // how long an authorization or order may stay pending
+  const std::atomic<bool>* cancel = nullptr;  // set: Obtain gives up at once ("ACME: stopped")
 };
 
 class AcmeClient {
@@ -73,6 +75,7 @@ class AcmeClient {
   Result<nlohmann::json> PostJson(const std::string& url, const std::string& payload, std::string* location = nullptr);
   Status EnsureAccount();
   std::string Jwk() const;
+  bool Cancelled() const;
 
   AcmeOptions options_;
   AcmeChallenges* challenges_ = nullptr;

@@ -256,7 +256,7 @@ Result<KeyPair> IssueLeaf(const KeyPair& ca, const std::vector<std::string>& hos
   Ptr<BIO> cb(BIO_new_mem_buf(ca.cert_pem.data(), static_cast<int>(ca.cert_pem.size())));
   Ptr<X509> ca_cert(PEM_read_bio_X509(cb.get(), nullptr, nullptr, nullptr));
   Ptr<BIO> kb(BIO_new_mem_buf(ca.key_pem.data(), static_cast<int>(ca.key_pem.size())));
-  Ptr<EVP_PKEY> ca_key(PEM_read_bio_PrivateKey(kb.get(), nullptr, nullptr, nullptr));
+  Ptr<EVP_PKEY> ca_key(PEM_read_bio_PrivateKey(kb.get(), nullptr, [](char*, int, int, void*) { return 0; }, nullptr));
   if (!ca_cert || !ca_key) return Error{"the local CA does not parse: " + SslReason()};
   Ptr<EVP_PKEY> key(EVP_EC_gen("P-256"));
   if (!key) return Error{"cannot make a key: " + SslReason()};

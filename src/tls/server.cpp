@@ -98,7 +98,7 @@ std::shared_ptr<SSL_CTX> LoadContext(const CertRecord& rec, void* owner, std::st
   BIO_free(cb);
   ERR_clear_error();
   BIO* kb = BIO_new_mem_buf(rec.key_pem.data(), static_cast<int>(rec.key_pem.size()));
-  EVP_PKEY* key = ok ? PEM_read_bio_PrivateKey(kb, nullptr, nullptr, nullptr) : nullptr;
+  EVP_PKEY* key = ok ? PEM_read_bio_PrivateKey(kb, nullptr, [](char*, int, int, void*) { return 0; }, nullptr) : nullptr;
   ok = ok && key && SSL_CTX_use_PrivateKey(ctx.get(), key) == 1 && SSL_CTX_check_private_key(ctx.get()) == 1;
   EVP_PKEY_free(key);
   BIO_free(kb);
@@ -130,7 +130,7 @@ Result<std::unique_ptr<TlsServer>> TlsServer::Create() {
 
 TlsServer::~TlsServer() { SSL_CTX_free(base_); }
 
-void TlsServer::Install(const std::vector<CertRecord>& certs, std::vector<std::string>* problems) {
+void TlsServer::Install(const std::vector<CertRecord>& certs, std::vector<std::string>* problems, uint64_t version) {
   auto snap = std::make_shared<Snapshot>();
   std::vector<const CertRecord*> order;
   for (const auto& c : certs) order.push_back(&c);
@@ -152,6 +152,8 @@ void TlsServer::Install(const std::vector<CertRecord>& certs, std::vector<std::s
     snap->fallback = ctx.get();
   }
   std::lock_guard<std::mutex> lock(mu_);
+  if (version != 0 && version < installed_version_) return;
+  if (version != 0) installed_version_ = version;
   snapshot_ = std::move(snap);
 }
 
@@ -327,7 +329,8 @@ IoStatus Read(SSL* ssl, char* buf, size_t len, size_t* n, bool* drained) {
     return IoStatus::kDone;
   }
   int e = SSL_get_error(ssl, r);
-  if (e == SSL_ERROR_WANT_READ || e == SSL_ERROR_WANT_WRITE) return IoStatus::kWant;
+  if (e == SSL_ERROR_WANT_READ) return IoStatus::kWant;
+  if (e == SSL_ERROR_WANT_WRITE) return IoStatus::kWantWrite;
   ERR_clear_error();
   if (e == SSL_ERROR_ZERO_RETURN) return IoStatus::kClosed;
   // A peer that closes TCP without close_notify: an end all the same.

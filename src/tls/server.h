@@ -5,7 +5,7 @@
 //
 // Settings: TLS 1.2 and 1.3 only; for 1.2, ECDHE with AES-GCM or
 // ChaCha20-Poly1305 (forward secrecy, AEAD); no renegotiation, no
-// compression; ALPN "http/1.1". The certificates are replaced as a whole
+// compression; ALPN "h2" then "http/1.1". The certificates are replaced as a whole
 // (Install) while connections go on: a handshake uses the set current when
 // it began, an open connection keeps its own.
 #include <openssl/ssl.h>
@@ -39,8 +39,10 @@ class TlsServer {
 
   // Serves exactly `certs` from now on; for a host several cover, the one
   // with the highest id (the newest). A certificate that does not load is
-  // skipped and named in *problems.
-  void Install(const std::vector<CertRecord>& certs, std::vector<std::string>* problems);
+  // skipped and named in *problems. `version` (when not 0): the set as of
+  // that change; a set older than the one installed is ignored, so installs
+  // from different threads cannot bring back what a later change removed.
+  void Install(const std::vector<CertRecord>& certs, std::vector<std::string>* problems, uint64_t version = 0);
   // A local CA for development hosts ("localhost", "*.localhost"): a name
   // no certificate covers gets a leaf it signs, made during the handshake
   // and kept in memory (renewed after 3 days). Null turns it off.
@@ -65,6 +67,7 @@ class TlsServer {
   SSL_CTX* base_ = nullptr;  // the one every session starts on: SNI, tickets
   mutable std::mutex mu_;
   std::shared_ptr<const Snapshot> snapshot_;
+  uint64_t installed_version_ = 0;  // guarded by mu_
   struct Leaf {
     std::shared_ptr<SSL_CTX> ctx;
     int64_t made = 0;
@@ -84,7 +87,9 @@ class TlsServer {
 };
 
 // The non-blocking steps of one TLS connection.
-enum class IoStatus { kDone, kWant, kClosed, kError };
+// kWant: wait for readability; kWantWrite: a read that must first write
+// (wait for writability, then read again).
+enum class IoStatus { kDone, kWant, kWantWrite, kClosed, kError };
 // Drives the handshake; kDone once it is complete.
 IoStatus Handshake(SSL* ssl);
 // Reads plaintext into buf; *n gets the count (kDone with *n > 0), or kWant

@@ -68,7 +68,7 @@ TEST_F(StoreTest, TheWalStaysBoundedUnderSteadyWrites) {
   }
   // 8000 commits of 2-3 frames each: about 80 MiB of WAL if never reset.
   uint64_t wal = std::filesystem::file_size(path_ + "-wal");
-  EXPECT_LE(wal, 24ull << 20) << "the WAL grew to " << wal;
+  EXPECT_LE(wal, 48ull << 20) << "the WAL grew to " << wal;  // ~170 MB if never started over
   EXPECT_EQ(Count(s->Reader(0)), 8000);
 }
 
