@@ -578,3 +578,28 @@ export async function httpRequest(url, { method = 'GET', headers = {}, body, tim
     req.end();
   }), timeoutMs, `${method} ${url}`);
 }
+
+// ---------------------------------------------------------------------------
+// The control API and the pocketbase SDK (data API tests).
+
+/** A control-API call with the admin token; resolves httpRequest's result plus `json` (or null). */
+export async function controlApi(srv, token, method, p, body) {
+  const data = body === undefined ? undefined : Buffer.from(JSON.stringify(body));
+  const headers = { Authorization: `Bearer ${token}` };
+  if (data) { headers['Content-Type'] = 'application/json'; headers['Content-Length'] = String(data.length); }
+  const r = await httpRequest(`${srv.url}/_hearth/api${p}`, { method, headers, body: data, timeoutMs: 15000 });
+  let json = null;
+  try { json = JSON.parse(r.text); } catch { /* empty */ }
+  return { ...r, json };
+}
+
+/** Expects the SDK call to fail with `status`; returns the error's response body. */
+export async function sdkRejects(promise, status, what) {
+  try {
+    await promise;
+  } catch (e) {
+    if (e.status !== status) throw new Error(`${what}: expected ${status}, got ${e.status} ${JSON.stringify(e.response)}`);
+    return e.response;
+  }
+  throw new Error(`${what}: should have failed with ${status}`);
+}

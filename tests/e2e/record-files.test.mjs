@@ -9,29 +9,10 @@ import fs from 'node:fs';
 import fsp from 'node:fs/promises';
 import path from 'node:path';
 import PocketBase from 'pocketbase';
-import { startHearth, httpRequest, sleep } from './helpers.mjs';
+import { startHearth, httpRequest, sleep, controlApi as control, sdkRejects as rejects } from './helpers.mjs';
 
 const T = { timeout: 60000 };
 
-async function control(srv, token, method, p, body) {
-  const data = body === undefined ? undefined : Buffer.from(JSON.stringify(body));
-  const headers = { Authorization: `Bearer ${token}` };
-  if (data) { headers['Content-Type'] = 'application/json'; headers['Content-Length'] = String(data.length); }
-  const r = await httpRequest(`${srv.url}/_hearth/api${p}`, { method, headers, body: data, timeoutMs: 15000 });
-  let json = null;
-  try { json = JSON.parse(r.text); } catch { /* empty */ }
-  return { ...r, json };
-}
-
-async function rejects(promise, status, what) {
-  try {
-    await promise;
-  } catch (e) {
-    assert.equal(e.status, status, `${what}: ${e.status} ${JSON.stringify(e.response)}`);
-    return e.response;
-  }
-  assert.fail(`${what}: should have failed with ${status}`);
-}
 
 const PNG = Buffer.concat([Buffer.from('89504e470d0a1a0a', 'hex'), crypto.randomBytes(2000)]);
 const file = (bytes, name, type = 'application/octet-stream') => new File([bytes], name, { type });
