@@ -95,7 +95,10 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     replies.push_back(r);
     return r;
   };
-  ctx.streams_body = [](const Request& req) { return req.path.substr(0, 2) == "/s"; };
+  ctx.body_route = [](const Request& req) {
+    if (req.path.substr(0, 3) == "/sa") return BodyRoute::kStreamAnySize;
+    return req.path.substr(0, 2) == "/s" ? BodyRoute::kStream : BodyRoute::kBuffer;
+  };
   {
     H1Connection conn(&ctx, "127.0.0.1");
     size_t delivered = 0;

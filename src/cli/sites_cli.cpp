@@ -29,6 +29,11 @@ struct SitesCli::State {
   bool spa = false, is_default = false, preview = false;
   std::string preview_ttl = "24h";
   std::optional<bool> set_spa, set_default, set_hsts;
+  // Reverse proxy (sites add/set).
+  std::vector<std::string> proxy;
+  std::string policy, proxy_path, health_path, health_interval, connect_timeout, first_byte_timeout,
+      idle_timeout;
+  bool no_proxy = false;
 };
 
 namespace {
@@ -182,6 +187,32 @@ std::string Time(int64_t unix_seconds) {
   return buf;
 }
 
+// The proxy settings the flags give, as the API takes them; null when no
+// --proxy was given (then the other proxy flags are an error).
+Result<json> ProxyBody(const SitesCli::State& s) {
+  bool any = !s.policy.empty() || !s.proxy_path.empty() || !s.health_path.empty() || !s.health_interval.empty() ||
+             !s.connect_timeout.empty() || !s.first_byte_timeout.empty() || !s.idle_timeout.empty();
+  if (s.proxy.empty()) {
+    if (any) return Error{"proxy settings need at least one --proxy http://host:port"};
+    return json(nullptr);
+  }
+  json p = {{"upstreams", s.proxy}};
+  if (!s.policy.empty()) p["policy"] = s.policy;
+  if (!s.proxy_path.empty()) p["path"] = s.proxy_path;
+  if (!s.health_path.empty()) p["health_path"] = s.health_path;
+  std::pair<const std::string*, const char*> durations[] = {{&s.health_interval, "health_interval_ms"},
+                                                            {&s.connect_timeout, "connect_timeout_ms"},
+                                                            {&s.first_byte_timeout, "first_byte_timeout_ms"},
+                                                            {&s.idle_timeout, "idle_timeout_ms"}};
+  for (auto [text, key] : durations) {
+    if (text->empty()) continue;
+    int64_t ms = 0;
+    if (!ParseDurationMillis(*text, &ms)) return Error{"invalid duration \"" + *text + "\" (e.g. 5s, 250ms, 2m)"};
+    p[key] = ms;
+  }
+  return p;
+}
+
 }  // namespace
 
 void SitesCli::Register(CLI::App* app) {
@@ -210,11 +241,24 @@ void SitesCli::Register(CLI::App* app) {
   s.sites_add->add_option("--host", s.hosts, "another host name it answers to (repeatable)");
   s.sites_add->add_flag("--spa", s.spa, "single-page app: unknown paths serve index.html");
   s.sites_add->add_flag("--default", s.is_default, "serve hosts that no site claims");
+  auto proxy_flags = [&s](CLI::App* sub) {
+    sub->add_option("--proxy", s.proxy, "forward requests to this upstream, http://host:port (repeatable)");
+    sub->add_option("--policy", s.policy, "how an upstream is picked: round_robin (default), least_conn, ip_hash, random_two");
+    sub->add_option("--proxy-path", s.proxy_path, "forward only paths under this prefix, e.g. /app/ (the rest are the site's files) [default: /]");
+    sub->add_option("--health-path", s.health_path, "check each upstream with GET PATH; failing ones get no requests");
+    sub->add_option("--health-interval", s.health_interval, "time between health checks [default: 5s]");
+    sub->add_option("--connect-timeout", s.connect_timeout, "give up connecting to an upstream after this [default: 5s]");
+    sub->add_option("--first-byte-timeout", s.first_byte_timeout, "answer 504 if the upstream has not answered after this [default: 60s]");
+    sub->add_option("--idle-timeout", s.idle_timeout, "end a proxied exchange quiet for this long [default: 5m]");
+  };
+  proxy_flags(s.sites_add);
   s.sites_set = s.sites->add_subcommand("set", "Change a site's options");
   s.sites_set->add_option("host", s.site, "the site's name")->required();
   s.sites_set->add_option("--spa", s.set_spa, "single-page app: true or false");
   s.sites_set->add_option("--default", s.set_default, "serve hosts that no site claims: true or false");
   s.sites_set->add_option("--hsts", s.set_hsts, "send Strict-Transport-Security over HTTPS: true or false");
+  proxy_flags(s.sites_set);
+  s.sites_set->add_flag("--no-proxy", s.no_proxy, "stop proxying: serve only the site's files");
   s.sites_rm = s.sites->add_subcommand("rm", "Remove a site and all its versions");
   s.sites_rm->add_option("host", s.site, "the site's name")->required();
 
@@ -260,6 +304,9 @@ int SitesCli::RunIfParsed() {
   if (s.sites->parsed()) {
     if (s.sites_add->parsed()) {
       json body = {{"name", s.site}, {"hosts", s.hosts}, {"spa", s.spa}, {"default", s.is_default}};
+      auto proxy = ProxyBody(s);
+      if (!proxy.ok()) return Fail(proxy.error().message);
+      if (!proxy->is_null()) body["proxy"] = *proxy;
       auto r = CallApi(s.client, "POST", "/sites", body.dump());
       if (!r.ok()) return Fail(r.error().message);
       if (s.client.json) printf("%s\n", r->body.dump().c_str());
@@ -271,7 +318,12 @@ int SitesCli::RunIfParsed() {
       if (s.set_spa) body["spa"] = *s.set_spa;
       if (s.set_default) body["default"] = *s.set_default;
       if (s.set_hsts) body["hsts"] = *s.set_hsts;
-      if (body.empty()) return Fail("nothing to change: give --spa, --default or --hsts");
+      auto proxy = ProxyBody(s);
+      if (!proxy.ok()) return Fail(proxy.error().message);
+      if (s.no_proxy && !proxy->is_null()) return Fail("--no-proxy and --proxy contradict each other");
+      if (s.no_proxy) body["proxy"] = nullptr;
+      else if (!proxy->is_null()) body["proxy"] = *proxy;
+      if (body.empty()) return Fail("nothing to change: give --spa, --default, --hsts, --proxy or --no-proxy");
       auto r = CallApi(s.client, "PATCH", "/sites/" + s.site, body.dump());
       if (!r.ok()) return Fail(r.error().message);
       if (s.client.json) printf("%s\n", r->body.dump().c_str());
@@ -296,7 +348,13 @@ int SitesCli::RunIfParsed() {
       std::string hosts;
       for (const auto& h : site["hosts"]) hosts += (hosts.empty() ? "" : ", ") + h.get<std::string>();
       std::string live = site["live_version"].is_null() ? "-" : std::to_string(site["live_version"].get<int64_t>());
-      printf("%-32s live %-6s %s\n", site["name"].get<std::string>().c_str(), live.c_str(), hosts.c_str());
+      printf("%-32s live %-6s %s", site["name"].get<std::string>().c_str(), live.c_str(), hosts.c_str());
+      if (site.contains("proxy") && site["proxy"].is_object()) {
+        std::string ups;
+        for (const auto& u : site["proxy"]["upstreams"]) ups += (ups.empty() ? "" : " ") + u.get<std::string>();
+        printf("  proxy %s -> %s", site["proxy"]["path"].get<std::string>().c_str(), ups.c_str());
+      }
+      printf("\n");
     }
     return 0;
   }

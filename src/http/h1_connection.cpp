@@ -76,6 +76,7 @@ void H1Connection::BeginShutdown(bool close_if_idle) {
   if (state_ == State::kStreaming && stream_endless_) {
     if (stream_chunked_) out_.Append("0\r\n\r\n");
     stream_ = nullptr;
+    stream_ok_ = nullptr;
     state_ = State::kClosing;
   }
 }
@@ -126,7 +127,10 @@ bool H1Connection::StepHead() {
   if (rstart_ == rend_) return false;
   std::string_view view(rbuf_.data() + rstart_, rend_ - rstart_);
   req_.Reset();
-  HeadResult r = ParseRequestHead(view, ctx_->limits, &req_, scan_from_);
+  // The body's bound depends on the route, known only once the head is parsed.
+  H1Limits limits = ctx_->limits;
+  limits.max_body_bytes = UINT64_MAX;
+  HeadResult r = ParseRequestHead(view, limits, &req_, scan_from_);
   if (r.state == ParseState::kIncomplete) {
     scan_from_ = view.size();
     return false;
@@ -141,7 +145,13 @@ bool H1Connection::StepHead() {
     Consume(r.consumed);
     return true;
   }
-  bool stream = ctx_->streams_body && ctx_->streams_body(req_);
+  BodyRoute route = ctx_->body_route ? ctx_->body_route(req_) : BodyRoute::kBuffer;
+  bool stream = route != BodyRoute::kBuffer;
+  max_body_ = route == BodyRoute::kStreamAnySize ? UINT64_MAX : ctx_->limits.max_body_bytes;
+  if (req_.framing == BodyFraming::kLength && req_.content_length > max_body_) {
+    RespondError(413, "request body too large");
+    return false;
+  }
   std::string_view after = view.substr(r.consumed);
   if (!stream && req_.framing == BodyFraming::kLength && after.size() >= req_.content_length) {
     req_.body.assign(after.data(), req_.content_length);
@@ -153,7 +163,7 @@ bool H1Connection::StepHead() {
   head_store_.assign(view.data(), r.consumed);
   int64_t start = req_.start_micros;
   req_.Reset();
-  ParseRequestHead(head_store_, ctx_->limits, &req_);
+  ParseRequestHead(head_store_, limits, &req_);
   req_.start_micros = start;
   chunked_.Reset();
   if (stream) {
@@ -183,7 +193,7 @@ bool H1Connection::StepBody() {
     size_t used = 0;
     int status = 0;
     const char* reason = "";
-    ParseState st = chunked_.Feed(in, &used, &req_.body, ctx_->limits.max_body_bytes, &status, &reason);
+    ParseState st = chunked_.Feed(in, &used, &req_.body, max_body_, &status, &reason);
     Consume(used);
     if (st == ParseState::kError) {
       RespondError(status, reason);
@@ -281,7 +291,7 @@ bool H1Connection::StepSinkBody() {
   int status = 0;
   const char* reason = "";
   ParseState st = chunked_.Feed(std::string_view(rbuf_.data() + rstart_, rend_ - rstart_), &used, &sink_buf_,
-                                ctx_->limits.max_body_bytes, &status, &reason);
+                                max_body_, &status, &reason);
   Consume(used);
   if (st == ParseState::kError) {
     RespondError(status, reason);
@@ -397,6 +407,7 @@ void H1Connection::Serialize(bool close) {
     case Response::BodyKind::kStream:
       out_.CommitScratch();
       stream_ = std::move(res_.stream);
+      stream_ok_ = std::move(res_.stream_ok);
       stream_endless_ = res_.stream_endless;
       stream_status_ = status;
       state_ = State::kStreaming;
@@ -423,6 +434,7 @@ void H1Connection::PumpStream() {
       if (!piece.empty()) out_.Append(piece);
       if (stream_left_ == 0 || !more) {
         stream_ = nullptr;
+        stream_ok_ = nullptr;
         bool short_body = stream_left_ != 0;
         state_ = (shutting_down_ || !req_.keep_alive || short_body) ? State::kClosing : State::kHead;
         return;
@@ -442,9 +454,12 @@ void H1Connection::PumpStream() {
       }
     }
     if (!more) {
-      if (stream_chunked_) out_.Append("0\r\n\r\n");
+      bool whole = !stream_ok_ || stream_ok_();
+      if (stream_chunked_ && whole) out_.Append("0\r\n\r\n");
       stream_ = nullptr;
-      state_ = (shutting_down_ || !req_.keep_alive) ? State::kClosing : State::kHead;
+      stream_ok_ = nullptr;
+      // A broken body ends the connection: the client sees it cut short.
+      state_ = (shutting_down_ || !req_.keep_alive || !whole) ? State::kClosing : State::kHead;
       return;
     }
   }

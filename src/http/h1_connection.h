@@ -30,6 +30,12 @@ namespace hearth {
 
 // What a connection needs from its worker. Shared by all of a worker's
 // connections; the worker may change `limits` between requests (reload).
+// Where a request's body goes: read whole into Request::body (up to
+// max-body-size), streamed to its handler (likewise bounded), or streamed with
+// no bound of hearth's own (the proxy: the upstream decides, and memory stays
+// bounded whatever the size).
+enum class BodyRoute { kBuffer, kStream, kStreamAnySize };
+
 struct H1Context {
   const Handler* handler = nullptr;
   H1Limits limits;
@@ -44,7 +50,7 @@ struct H1Context {
   WakerFactory make_waker;
   // Whether a request's body goes to its handler as it arrives (dispatch at
   // the head, Request::body_pending) instead of being read whole first.
-  std::function<bool(const Request&)> streams_body;
+  std::function<BodyRoute(const Request&)> body_route;
   // An HTTP/2 peer was cut off for abuse ("rapid_reset", "continuation_flood", "flood").
   std::function<void(const char* what)> on_abuse;
 };
@@ -127,6 +133,8 @@ class H1Connection : public HttpConnection {
   Response res_;
   OutQueue out_;
   std::function<bool(std::string&)> stream_;
+  std::function<bool()> stream_ok_;
+  uint64_t max_body_ = 0;  // the current request's body bound (its route's)
   bool stream_chunked_ = false;
   int stream_status_ = 0;
   uint64_t stream_left_ = 0;  // a sized stream's bytes still to send (UINT64_MAX: unsized)

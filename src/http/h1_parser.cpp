@@ -87,6 +87,99 @@ void SetHost(Request* req, std::string_view authority) {
 
 }  // namespace
 
+HeadResult ParseResponseHead(std::string_view buf, const H1Limits& limits, ResponseHead* head,
+                             size_t scan_from) {
+  size_t end = FindHeadEnd(buf, scan_from > 2 ? scan_from - 2 : 0);
+  if (end == std::string_view::npos) {
+    if (buf.size() > limits.max_header_bytes) return Fail(502, "upstream response head too large");
+    return HeadResult{};
+  }
+  if (end > limits.max_header_bytes) return Fail(502, "upstream response head too large");
+  std::string_view rest = buf.substr(0, end);
+  std::string_view line;
+  if (!NextLine(&rest, &line)) return Fail(502, "malformed upstream status line");
+  // status-line = HTTP-version SP status-code SP [ reason-phrase ]
+  if (line.size() < 12 || line.substr(0, 7) != "HTTP/1." || (line[7] != '0' && line[7] != '1') ||
+      line[8] != ' ' || line[9] < '1' || line[9] > '5' || line[10] < '0' || line[10] > '9' || line[11] < '0' ||
+      line[11] > '9' || (line.size() > 12 && line[12] != ' '))
+    return Fail(502, "malformed upstream status line");
+  for (size_t i = 13; i < line.size(); ++i)
+    if (!kChars.value[static_cast<unsigned char>(line[i])]) return Fail(502, "malformed upstream status line");
+  head->version_minor = line[7] - '0';
+  head->status = (line[9] - '0') * 100 + (line[10] - '0') * 10 + (line[11] - '0');
+  head->headers.clear();
+  bool have_cl = false, chunked = false, have_te = false, close = false, keep_alive = false;
+  uint64_t content_length = 0;
+  while (NextLine(&rest, &line)) {
+    if (line.empty()) break;
+    if (line[0] == ' ' || line[0] == '\t') return Fail(502, "obsolete line folding from upstream");
+    size_t colon = line.find(':');
+    if (colon == std::string_view::npos || colon == 0) return Fail(502, "malformed upstream header line");
+    std::string_view name = line.substr(0, colon);
+    for (unsigned char c : name)
+      if (!kChars.token[c]) return Fail(502, "invalid character in upstream header name");
+    std::string_view value = line.substr(colon + 1);
+    for (unsigned char c : value)
+      if (!kChars.value[c]) return Fail(502, "invalid character in upstream header value");
+    value = TrimOws(value);
+    if (head->headers.size() >= limits.max_header_count) return Fail(502, "too many upstream header fields");
+    head->headers.push_back({name, value});
+    if (EqualsIgnoreCase(name, "connection")) {
+      if (HeaderListHasToken(value, "close")) close = true;
+      if (HeaderListHasToken(value, "keep-alive")) keep_alive = true;
+    } else if (EqualsIgnoreCase(name, "content-length")) {
+      std::string_view v = value;
+      while (true) {
+        size_t comma = v.find(',');
+        uint64_t n;
+        if (!ParseUint(TrimOws(v.substr(0, comma)), &n)) return Fail(502, "invalid upstream Content-Length");
+        if (have_cl && n != content_length) return Fail(502, "conflicting upstream Content-Length values");
+        have_cl = true;
+        content_length = n;
+        if (comma == std::string_view::npos) break;
+        v.remove_prefix(comma + 1);
+      }
+    } else if (EqualsIgnoreCase(name, "transfer-encoding")) {
+      std::string_view v = value;
+      while (true) {
+        size_t comma = v.find(',');
+        std::string_view coding = TrimOws(v.substr(0, comma));
+        if (chunked) return Fail(502, "upstream transfer coding after chunked");
+        if (EqualsIgnoreCase(coding, "chunked")) chunked = true;
+        else if (!coding.empty()) return Fail(502, "unsupported upstream transfer coding");
+        have_te = true;
+        if (comma == std::string_view::npos) break;
+        v.remove_prefix(comma + 1);
+      }
+    }
+  }
+  head->keep_alive = head->version_minor >= 1 ? !close : (keep_alive && !close);
+  head->until_close = false;
+  head->content_length = 0;
+  if (have_te) {
+    if (!chunked) {
+      // Not chunked last: the body runs to the connection's end (RFC 9112 §6.3).
+      head->framing = BodyFraming::kNone;
+      head->until_close = true;
+      head->keep_alive = false;
+    } else {
+      head->framing = BodyFraming::kChunked;
+      if (have_cl) head->keep_alive = false;  // a smuggling attempt or a broken upstream
+    }
+  } else if (have_cl) {
+    head->framing = BodyFraming::kLength;
+    head->content_length = content_length;
+  } else {
+    head->framing = BodyFraming::kNone;
+    head->until_close = true;
+    head->keep_alive = false;
+  }
+  HeadResult r;
+  r.state = ParseState::kDone;
+  r.consumed = end;
+  return r;
+}
+
 bool IsValidHostText(std::string_view host) { return !host.empty() && ValidHost(host); }
 
 bool IsTokenChar(unsigned char c) { return kChars.token[c]; }

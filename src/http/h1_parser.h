@@ -17,6 +17,7 @@
 #include <cstdint>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "http/request.h"
 
@@ -43,6 +44,28 @@ struct HeadResult {
 // already searched (pass the previous buffer size; 0 the first time).
 HeadResult ParseRequestHead(std::string_view buf, const H1Limits& limits, Request* req,
                             size_t scan_from = 0);
+
+// An upstream's response head (the reverse proxy reads these).
+struct ResponseHead {
+  int status = 0;
+  int version_minor = 1;
+  std::vector<HeaderField> headers;  // views into the parsed buffer
+  // How the body ends: kLength (`content_length` bytes), kChunked, or kNone
+  // with `until_close` (the connection's end is the body's end). Statuses and
+  // methods without a body are the caller's to know (1xx, 204, 304, HEAD).
+  BodyFraming framing = BodyFraming::kNone;
+  bool until_close = false;
+  uint64_t content_length = 0;
+  bool keep_alive = true;  // the connection may carry another request
+};
+
+// Parses one response head at the start of `buf`, as strictly as requests
+// (RFC 9112 §4, §6.3): a malformed status line or field, conflicting lengths
+// or an unknown transfer coding are errors (a proxy answers 502 for them).
+// Transfer-Encoding with Content-Length: chunked wins, and the connection is
+// not reused. `scan_from` as for ParseRequestHead.
+HeadResult ParseResponseHead(std::string_view buf, const H1Limits& limits, ResponseHead* head,
+                             size_t scan_from = 0);
 
 // Incremental decoder for a chunked request body; trailers are read and dropped.
 class ChunkedDecoder {

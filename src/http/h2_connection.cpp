@@ -439,6 +439,7 @@ ssize_t H2Connection::ReadBody(nghttp2_session*, int32_t, uint8_t* buf, size_t l
       s->piece_off += n;
       if (s->stream_done && s->piece_off == s->piece.size()) {
         if (res.stream_sized && s->sent + n != res.length) return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE;  // short: reset
+        if (res.stream_ok && !res.stream_ok()) return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE;  // broke: reset
         *flags |= NGHTTP2_DATA_FLAG_EOF;
       }
       break;

@@ -97,6 +97,7 @@ void Response::Reset() {
   file.reset();
   offset = length = 0;
   stream = nullptr;
+  stream_ok = nullptr;
   stream_sized = false;
   stream_endless = false;
   close_connection = false;

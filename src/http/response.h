@@ -54,6 +54,11 @@ struct Response {
   // pulling until the stream's waker (MakeWaker) is called.
   std::function<bool(std::string& out)> stream;
   bool stream_sized = false;
+  // Asked once `stream` has returned false: false means the body broke (an
+  // upstream that died mid-body), and the client must not see a complete
+  // one: HTTP/1 closes without the last chunk, HTTP/2 resets the stream.
+  // Null: a stream's end is always whole.
+  std::function<bool()> stream_ok;
   // An event stream with no natural end (SSE): on a graceful stop it ends at
   // once, so the server does not wait for it (clients reconnect), where a
   // download is let finish.

@@ -229,7 +229,13 @@ Result<std::unique_ptr<Server>> Server::Start(ServeOptions options) {
   srv->builtin_.open_connections = [raw] { return raw->shared_.open_connections.load(); };
   srv->builtin_.schema_version = srv->store_->schema_version();
 
+  srv->proxies_ = std::make_unique<proxy::Registry>();
+  srv->sites_.proxies = srv->proxies_.get();
   for (int i = 0; i < nworkers; ++i) {
+    // The worker first: the proxy's half lives on its loop.
+    auto worker = std::make_unique<Worker>(i, &srv->shared_, fds[static_cast<size_t>(i)]);
+    auto forwarder = std::make_shared<proxy::Forwarder>(worker.get());
+    srv->forwarders_.push_back(forwarder.get());
     auto router = std::make_shared<Router>();
     AddBuiltinRoutes(router.get(), &srv->builtin_, srv->store_.get(), i);
     Handler api = Compose({sites::RequireToken(srv->store_.get(), i)}, sites::MakeApiHandler(&srv->sites_, i));
@@ -242,19 +248,24 @@ Result<std::unique_ptr<Server>> Server::Start(ServeOptions options) {
       fo.cache_bytes = s.file_cache_size;
       auto fh = FileHandler::Create(fo);
       if (!fh.ok()) {
-        for (size_t j = static_cast<size_t>(i); j < fds.size(); ++j) close(fds[j]);
-        return fh.error();  // workers made so far close their listeners
+        // This worker and those made so far close their own listeners.
+        for (size_t j = static_cast<size_t>(i) + 1; j < fds.size(); ++j) close(fds[j]);
+        return fh.error();
       }
       std::shared_ptr<FileHandler> handler(std::move(fh).value());
       fallback = [handler](Request& req, Response& res) { handler->Serve(req, res); };
     }
     // Sites claim their hosts; any other host gets --root or the welcome page.
-    auto site_handler = std::make_shared<sites::SiteHandler>(&srv->sites_, i, std::move(fallback));
-    router->Add("", "/", [site_handler](Request& req, Response& res) { site_handler->Serve(req, res); });
+    auto site_handler = std::make_shared<sites::SiteHandler>(&srv->sites_, i, std::move(fallback), forwarder.get());
+    router->Add("", "/", [site_handler, forwarder](Request& req, Response& res) { site_handler->Serve(req, res); });
     Handler root = Compose({MethodGuard}, [router](Request& req, Response& res) { router->Serve(req, res); });
-    auto streams = [router](const Request& req) { return router->StreamsBody(req.HostName(), req.path); };
-    srv->workers_.push_back(
-        std::make_unique<Worker>(i, &srv->shared_, fds[static_cast<size_t>(i)], std::move(root), std::move(streams)));
+    // Proxied requests stream their bodies upstream as they arrive.
+    auto streams = [router, site_handler](const Request& req) {
+      if (router->StreamsBody(req.HostName(), req.path)) return BodyRoute::kStream;
+      return site_handler->Proxies(req) ? BodyRoute::kStreamAnySize : BodyRoute::kBuffer;
+    };
+    worker->SetHandler(std::move(root), std::move(streams));
+    srv->workers_.push_back(std::move(worker));
     if (srv->tls_) srv->workers_.back()->AddTlsListener(tls_fds[static_cast<size_t>(i)], srv->tls_.get());
   }
   for (auto& w : srv->workers_) w->Start();

@@ -62,11 +62,13 @@ class Server {
   std::unique_ptr<tls::TlsServer> tls_;  // outlives the workers; null without --https
   std::unique_ptr<store::Store> store_;  // outlives the workers (declared before them)
   std::unique_ptr<data::Apps> apps_;     // sites' app databases, likewise
+  std::unique_ptr<proxy::Registry> proxies_;  // upstreams and their health checks, shared by workers
   sites::SitesShared sites_;
   tls::AcmeChallenges acme_challenges_;
   std::unique_ptr<sites::AcmeManager> acme_;  // stopped before the store and TLS it uses
   BuiltinContext builtin_;
   std::vector<std::unique_ptr<Worker>> workers_;
+  std::vector<const proxy::Forwarder*> forwarders_;  // one per worker, owned by its handler
   int lock_fd_ = -1;
   int port_ = 0;
   int https_port_ = 0;

@@ -23,6 +23,12 @@ constexpr uint64_t kLingerMaxBytes = 1 << 20;
 }  // namespace
 
 void Mailbox::Post(uint64_t connection_id, std::function<void(Response&)> fill) {
+  if (std::this_thread::get_id() == owner_.load(std::memory_order_relaxed)) {
+    // The owner's loop looks at local_ after every turn; closed_ only changes
+    // on the owner thread too (the worker's destructor, after its loop ended).
+    if (!closed_) local_.emplace_back(connection_id, std::move(fill));
+    return;
+  }
   std::lock_guard<std::mutex> lock(mu_);
   if (closed_) return;
   // Only the first post since the worker last took them needs to wake it:
@@ -39,11 +45,19 @@ void Mailbox::Close() {
   std::lock_guard<std::mutex> lock(mu_);
   closed_ = true;
   posted_.clear();
+  local_.clear();
 }
 
 std::vector<std::pair<uint64_t, std::function<void(Response&)>>> Mailbox::Take() {
-  std::lock_guard<std::mutex> lock(mu_);
-  return std::move(posted_);
+  std::vector<std::pair<uint64_t, std::function<void(Response&)>>> out;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    out = std::move(posted_);
+    posted_.clear();
+  }
+  for (auto& p : local_) out.push_back(std::move(p));
+  local_.clear();
+  return out;
 }
 
 namespace {
@@ -69,9 +83,11 @@ class WorkerReply : public Reply {
 };
 }  // namespace
 
-struct Worker::Conn {
-  Conn(const H1Context* ctx, int f, std::string ip, uint64_t id)
-      : fd(f), id(id), peer_ip(ip), http(std::make_unique<H1Connection>(ctx, std::move(ip), id)) {}
+struct Worker::Conn : IoWatcher {
+  Conn(Worker* w, const H1Context* ctx, int f, std::string ip, uint64_t id)
+      : worker(w), fd(f), id(id), peer_ip(ip), http(std::make_unique<H1Connection>(ctx, std::move(ip), id)) {}
+  void OnIo(uint32_t events) override { worker->OnConnIo(this, events); }
+  Worker* worker;
   int fd;
   uint64_t id;
   std::string peer_ip;
@@ -92,10 +108,10 @@ struct Worker::Conn {
 };
 
 Worker::Worker(int index, WorkerShared* shared, int listen_fd, Handler handler,
-               std::function<bool(const Request&)> streams_body)
+               std::function<BodyRoute(const Request&)> body_route)
     : index_(index), shared_(shared), listen_fd_(listen_fd), handler_(std::move(handler)) {
   ctx_.handler = &handler_;
-  ctx_.streams_body = std::move(streams_body);
+  ctx_.body_route = std::move(body_route);
   ctx_.date_line = &date_line_;
   ctx_.on_abuse = [this](const char* what) {
     metrics_.http2_abuse.Add();
@@ -124,6 +140,23 @@ Worker::Worker(int index, WorkerShared* shared, int listen_fd, Handler handler,
   RefreshDate();
 }
 
+void Worker::SetHandler(Handler handler, std::function<BodyRoute(const Request&)> body_route) {
+  handler_ = std::move(handler);
+  ctx_.body_route = std::move(body_route);
+}
+
+bool Worker::Watch(int fd, IoWatcher* watcher) {
+  epoll_event ev{};
+  ev.events = EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET;
+  ev.data.ptr = watcher;
+  return epoll_ctl(epoll_fd_, EPOLL_CTL_ADD, fd, &ev) == 0;
+}
+
+void Worker::OnConnIo(Conn* c, uint32_t events) {
+  if (events & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR)) c->readable = true;
+  Drive(c);
+}
+
 void Worker::AddTlsListener(int listen_fd, const tls::TlsServer* tls) {
   tls_listen_fd_ = listen_fd;
   tls_ = tls;
@@ -145,6 +178,7 @@ Worker::~Worker() {
 
 void Worker::Start() {
   thread_ = std::thread([this] {
+    mailbox_->SetOwner(std::this_thread::get_id());
     Run();
     finished_.store(true);
   });
@@ -241,7 +275,7 @@ void Worker::OnAccept(int listen_fd, bool tls, bool ignore_limit) {
     shared_->open_connections.fetch_add(1, std::memory_order_relaxed);
     metrics_.connections_accepted.Add();
     metrics_.connections_open.Add();
-    Conn* c = new Conn(&ctx_, fd, PeerIp(addr), next_conn_id_++);
+    Conn* c = new Conn(this, &ctx_, fd, PeerIp(addr), next_conn_id_++);
     if (ssl) {
       c->ssl = ssl;
       c->handshaking = true;
@@ -254,7 +288,7 @@ void Worker::OnAccept(int listen_fd, bool tls, bool ignore_limit) {
     ++conn_count_;
     epoll_event ev{};
     ev.events = EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET;
-    ev.data.ptr = c;
+    ev.data.ptr = static_cast<IoWatcher*>(c);
     epoll_ctl(epoll_fd_, EPOLL_CTL_ADD, fd, &ev);
     SetTimer(c, kTimerHeader, now_ms_ + header_timeout_ms_);
     if (stopping_) c->http->BeginShutdown(false);
@@ -587,8 +621,13 @@ void Worker::Run() {
   while (true) {
     int timeout = 1000;
     if (accept_paused_ || stopping_) timeout = 50;
-    if (!again_.empty()) timeout = 0;
+    if (!again_.empty() || mailbox_->HasLocal()) timeout = 0;
     now_ms_ = MonoNowMillis();
+    if (next_tick_ > 0) {
+      int64_t wait = next_tick_ - now_ms_;
+      if (wait < 0) wait = 0;
+      if (wait < timeout) timeout = static_cast<int>(wait);
+    }
     for (auto& l : timers_) {
       if (l.head) {
         int64_t wait = l.head->deadline - now_ms_;
@@ -610,9 +649,7 @@ void Worker::Run() {
         woken = true;  // handled after the batch: BeginStop closes connections
                        // whose events may still be further down this batch
       } else {
-        Conn* c = static_cast<Conn*>(tag);
-        if (events[i].events & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR)) c->readable = true;
-        Drive(c);
+        static_cast<IoWatcher*>(tag)->OnIo(events[i].events);
       }
     }
     if (!again_.empty()) {
@@ -623,15 +660,25 @@ void Worker::Run() {
         if (it != conns_by_id_.end()) Drive(it->second);
       }
     }
-    if (woken) {
-      uint64_t v;
-      ssize_t r = read(wake_fd_, &v, sizeof v);
-      (void)r;
+    if (woken || mailbox_->HasLocal()) {
+      if (woken) {
+        uint64_t v;
+        ssize_t r = read(wake_fd_, &v, sizeof v);
+        (void)r;
+      }
       DeliverReplies();
       if (shared_->settings_generation.load() != seen_generation_) ApplySettings();
       if (shared_->stop.load() && !stopping_) BeginStop();
     }
     Sweep();
+    if (!tickers_.empty()) {
+      now_ms_ = MonoNowMillis();
+      next_tick_ = 0;
+      for (auto& tick : tickers_) {
+        int64_t at = tick(now_ms_);
+        if (at > 0 && (next_tick_ == 0 || at < next_tick_)) next_tick_ = at;
+      }
+    }
     if (accept_paused_ && !stopping_ &&
         shared_->open_connections.load(std::memory_order_relaxed) < max_connections_)
       ResumeAccept();

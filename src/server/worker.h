@@ -23,6 +23,7 @@
 #include <vector>
 
 #include "http/h1_connection.h"
+#include "io/event_loop.h"
 #include "http/router.h"
 #include "server/access_log.h"
 #include "server/metrics.h"
@@ -48,28 +49,38 @@ struct WorkerShared {
 class Mailbox {
  public:
   explicit Mailbox(int wake_fd) : wake_fd_(wake_fd) {}
+  // Posts from the owner thread itself (a proxied answer, made on the worker
+  // that holds the connection) skip the lock and the eventfd.
+  void SetOwner(std::thread::id owner) { owner_.store(owner); }
   void Post(uint64_t connection_id, std::function<void(Response&)> fill);
   void Close();
-  // The worker takes everything posted so far.
+  // The worker takes everything posted so far (owner thread only).
   std::vector<std::pair<uint64_t, std::function<void(Response&)>>> Take();
+  // Whether the owner thread posted something it has not taken (owner thread only).
+  bool HasLocal() const { return !local_.empty(); }
 
  private:
   std::mutex mu_;
   bool closed_ = false;
   int wake_fd_;
+  std::atomic<std::thread::id> owner_{};
   std::vector<std::pair<uint64_t, std::function<void(Response&)>>> posted_;
+  std::vector<std::pair<uint64_t, std::function<void(Response&)>>> local_;
 };
 
-class Worker {
+class Worker : public EventLoop {
  public:
   // `handler` is this worker's own root handler (with its own caches);
-  // `streams_body` picks the requests whose bodies it takes as they arrive.
-  Worker(int index, WorkerShared* shared, int listen_fd, Handler handler,
-         std::function<bool(const Request&)> streams_body = nullptr);
+  // `body_route` picks the requests whose bodies it takes as they arrive.
+  // Either may be given later with SetHandler (handlers that use the loop
+  // are made after it), but before Start.
+  Worker(int index, WorkerShared* shared, int listen_fd, Handler handler = nullptr,
+         std::function<BodyRoute(const Request&)> body_route = nullptr);
+  void SetHandler(Handler handler, std::function<BodyRoute(const Request&)> body_route);
   // Also serves HTTPS: connections accepted on `listen_fd` speak TLS with
   // the certificates `tls` holds (set before Start).
   void AddTlsListener(int listen_fd, const tls::TlsServer* tls);
-  ~Worker();
+  ~Worker() override;
   Worker(const Worker&) = delete;
   Worker& operator=(const Worker&) = delete;
 
@@ -80,6 +91,11 @@ class Worker {
   const WorkerMetrics& metrics() const { return metrics_; }
   // True once the loop has ended (after a stop, when its connections are done).
   bool finished() const { return finished_.load(); }
+
+  // EventLoop, for handlers running on this worker's thread.
+  bool Watch(int fd, IoWatcher* watcher) override;
+  int64_t NowMs() const override { return now_ms_; }
+  void AddTicker(std::function<int64_t(int64_t now_ms)> tick) override { tickers_.push_back(std::move(tick)); }
 
  private:
   struct Conn;
@@ -108,6 +124,7 @@ class Worker {
   void BeginStop();
   void OnRequestDone(const Request& req, int status, uint64_t bytes, int64_t micros);
   void DeliverReplies();
+  void OnConnIo(Conn* c, uint32_t events);
 
   int index_;
   WorkerShared* shared_;
@@ -141,6 +158,8 @@ class Worker {
   size_t conn_count_ = 0;
   Conn* all_head_ = nullptr;  // every open connection, for shutdown
   TimerList timers_[kTimerCount];
+  std::vector<std::function<int64_t(int64_t)>> tickers_;
+  int64_t next_tick_ = 0;  // earliest deadline a ticker asked for (0: none)
   std::string access_batch_;
   WorkerMetrics metrics_;
 };

@@ -61,6 +61,7 @@ json ListSites(store::Connection& c) {
                    {"default", st.Int(5) != 0},
                    {"spa", st.Int(6) != 0},
                    {"hsts", st.Int(7) != 0},
+                   {"proxy", st.IsNull(8) ? json(nullptr) : json::parse(st.Text(8), nullptr, false)},
                    {"created_at", st.Int(3)}});
   }
   return out;
@@ -117,12 +118,26 @@ Status DropOldVersions(store::Connection& c, int64_t site_id, int64_t live, int6
   return expired.empty() ? OkStatus() : SweepBlobs(c);
 }
 
-// Optional booleans "spa", "default" and "hsts" of a request body: -1 absent, 0, 1.
+// Optional booleans "spa", "default" and "hsts" of a request body: -1 absent,
+// 0, 1; and "proxy": an object (checked, stored normalized) or null (none).
 struct Flags {
   int spa = -1, def = -1, hsts = -1;
+  bool set_proxy = false;
+  std::optional<std::string> proxy;  // JSON text; nullopt: none
 };
 bool ReadFlags(const json& body, Flags* f, std::string* why) {
   *f = Flags{};
+  if (body.contains("proxy")) {
+    f->set_proxy = true;
+    if (!body["proxy"].is_null()) {
+      auto config = proxy::ParseProxyConfig(body["proxy"]);
+      if (!config.ok()) {
+        *why = "proxy: " + config.error().message;
+        return false;
+      }
+      f->proxy = proxy::ProxyConfigToJson(*config).dump();
+    }
+  }
   for (auto [key, out] : {std::pair<const char*, int*>{"spa", &f->spa}, {"default", &f->def}, {"hsts", &f->hsts}}) {
     if (!body.contains(key)) continue;
     if (!body[key].is_boolean()) {
@@ -135,6 +150,12 @@ bool ReadFlags(const json& body, Flags* f, std::string* why) {
 }
 
 Status ApplyFlags(store::Connection& c, int64_t id, const Flags& f) {
+  if (f.set_proxy) {
+    store::Statement st = c.Named("sites.set_proxy");
+    st.Bind(1, id);
+    if (f.proxy) st.Bind(2, *f.proxy);
+    if (Status s = st.Run(); !s.ok()) return s;
+  }
   if (f.hsts >= 0)
     if (Status s = c.Named("sites.set_hsts").Bind(1, id).Bind(2, static_cast<int64_t>(f.hsts)).Run(); !s.ok()) return s;
   if (f.spa < 0 && f.def < 0) return OkStatus();
@@ -176,7 +197,8 @@ void AddSite(SitesShared* shared, Response& res, const json& body) {
     if (Status st = ApplyFlags(c, id, flags); !st.ok()) return st;
     o->status = 201;
     o->body = {{"name", site}, {"hosts", hosts}, {"live_version", nullptr}, {"spa", flags.spa == 1},
-               {"default", flags.def == 1}, {"hsts", flags.hsts == 1}};
+               {"default", flags.def == 1}, {"hsts", flags.hsts == 1},
+               {"proxy", flags.proxy ? json::parse(*flags.proxy) : json(nullptr)}};
     return OkStatus();
   }, true);
 }
@@ -185,7 +207,9 @@ void PatchSite(SitesShared* shared, Response& res, const std::string& site, cons
   Flags flags;
   std::string why;
   if (!body.is_object() || !ReadFlags(body, &flags, &why))
-    return Fail(res, 400, why.empty() ? "expected {\"spa\": bool, \"default\": bool, \"hsts\": bool}" : why);
+    return Fail(res, 400,
+                why.empty() ? "expected {\"spa\": bool, \"default\": bool, \"hsts\": bool, \"proxy\": {...} or null}"
+                            : why);
   return DeferWrite(shared, res, [site, flags](store::Connection& c, Outcome* o) {
     auto id = SiteId(c, site);
     if (!id.ok()) return Refuse(o, 404, id.error().message);

@@ -60,8 +60,8 @@ void ServePrepared(Request& req, Response& res, const SiteHandler::Prepared& p, 
 
 }  // namespace
 
-SiteHandler::SiteHandler(SitesShared* shared, int reader, Handler fallback)
-    : shared_(shared), reader_(reader), fallback_(std::move(fallback)) {}
+SiteHandler::SiteHandler(SitesShared* shared, int reader, Handler fallback, proxy::Forwarder* forwarder)
+    : shared_(shared), reader_(reader), fallback_(std::move(fallback)), forwarder_(forwarder) {}
 
 const SiteHandler::Route* SiteHandler::LookupHost(const std::string& host) {
   auto it = hosts_.find(host);
@@ -83,6 +83,7 @@ const SiteHandler::Route* SiteHandler::LookupHost(const std::string& host) {
       route.spa = st.Int(2) != 0;
       route.name = std::string(st.Text(3));
       route.hsts = st.Int(4) != 0;
+      if (!st.IsNull(5) && shared_->proxies) route.proxy = shared_->proxies->Get(route.name, std::string(st.Text(5)));
       break;
     }
     dot = host.find('.', dot == std::string::npos ? 0 : dot + 1);
@@ -122,6 +123,7 @@ const SiteHandler::Route* SiteHandler::LookupHost(const std::string& host) {
       route.spa = st.Int(2) != 0;
       route.name = std::string(st.Text(3));
       route.hsts = st.Int(4) != 0;
+      if (!st.IsNull(5) && shared_->proxies) route.proxy = shared_->proxies->Get(route.name, std::string(st.Text(5)));
     }
   }
   return &(hosts_[host] = route);
@@ -253,7 +255,7 @@ void SiteHandler::ServeFile(Request& req, Response& res, const std::string& path
   ServePrepared(req, res, *slot, status, streamer(*slot));
 }
 
-void SiteHandler::Serve(Request& req, Response& res) {
+void SiteHandler::Refresh() {
   uint64_t gen = shared_->generation.load(std::memory_order_acquire);
   if (gen != generation_) {
     hosts_.clear();
@@ -261,6 +263,27 @@ void SiteHandler::Serve(Request& req, Response& res) {
     prepared_bytes_ = 0;
     generation_ = gen;
   }
+}
+
+bool SiteHandler::ProxiesPath(const Route& route, std::string_view path) const {
+  if (!route.proxy || !forwarder_) return false;
+  const std::string& prefix = route.proxy->config().path;
+  if (prefix == "/") return true;
+  // At a segment boundary, as routes match: "/app" takes "/app" and "/app/x", not "/apple".
+  if (path.size() < prefix.size() || path.compare(0, prefix.size(), prefix) != 0) return false;
+  return prefix.back() == '/' || path.size() == prefix.size() || path[prefix.size()] == '/';
+}
+
+bool SiteHandler::Proxies(const Request& req) {
+  if (!forwarder_ || !shared_->proxies) return false;
+  Refresh();
+  const Route* route = LookupHost(req.host_lower_);
+  return route->site_id != 0 && ProxiesPath(*route, req.path) &&
+         !(!req.tls && shared_->tls && shared_->https_port && shared_->tls->Covers(req.host_lower_));
+}
+
+void SiteHandler::Serve(Request& req, Response& res) {
+  Refresh();
   constexpr std::string_view kChallenge = "/.well-known/acme-challenge/";
   if (shared_->acme_challenges && req.path.substr(0, kChallenge.size()) == kChallenge) {
     // ACME's HTTP-01: the CA checks that this server holds the token.
@@ -283,6 +306,10 @@ void SiteHandler::Serve(Request& req, Response& res) {
     if (!req.query.empty()) to.append("?").append(req.query);
     res.SetError(308);
     res.SetHeader("Location", to);
+    return;
+  }
+  if (ProxiesPath(*route, req.path)) {
+    forwarder_->Forward(route->proxy, req, res);
     return;
   }
   ServeSite(req, res, *route);

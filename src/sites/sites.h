@@ -25,6 +25,8 @@
 #include "base/background.h"
 #include "data/api.h"
 #include "http/router.h"
+#include "proxy/forwarder.h"
+#include "proxy/upstream.h"
 #include "store/store.h"
 #include "tls/acme.h"
 #include "tls/server.h"
@@ -53,6 +55,8 @@ struct SitesShared {
   tls::AcmeChallenges* acme_challenges = nullptr;
   // Called after a committed change to sites or their hosts (ACME looks again).
   std::function<void()> on_routing_changed;
+  // Proxied sites' upstreams, shared by the workers (null: no proxying).
+  proxy::Registry* proxies = nullptr;
   // Bumped on the writer thread by every write that reads the certificates
   // to install: TlsServer::Install keeps only the newest set.
   std::atomic<uint64_t> cert_version{0};
@@ -66,8 +70,11 @@ Handler MakeApiHandler(SitesShared* shared, int reader);
 // no site claims go to `fallback`.
 class SiteHandler {
  public:
-  SiteHandler(SitesShared* shared, int reader, Handler fallback);
+  // `forwarder`: this worker's half of the reverse proxy (null: none).
+  SiteHandler(SitesShared* shared, int reader, Handler fallback, proxy::Forwarder* forwarder = nullptr);
   void Serve(Request& req, Response& res);
+  // Whether this request goes to an upstream (its body then streams).
+  bool Proxies(const Request& req);
 
   // What a response for one file in one encoding needs, built on its first
   // request and kept: later hits cost no SQLite read and no allocation.
@@ -94,7 +101,9 @@ class SiteHandler {
     bool hsts = false;
     int64_t expires_at = 0;    // previews: unix seconds after which it is gone
     bool no_such_preview = false;
+    std::shared_ptr<proxy::UpstreamSet> proxy;  // null: files only
   };
+  bool ProxiesPath(const Route& route, std::string_view path) const;
 
   const Route* LookupHost(const std::string& host);
   void ServeSite(Request& req, Response& res, const Route& route);
@@ -108,9 +117,11 @@ class SiteHandler {
                                                uint64_t len);
   void ServeFile(Request& req, Response& res, const std::string& path, File& f, int status);
 
+  void Refresh();
   SitesShared* shared_;
   int reader_;
   Handler fallback_;
+  proxy::Forwarder* forwarder_;
   uint64_t generation_ = 0;
   std::unordered_map<std::string, Route> hosts_;  // site_id 0: no site
   std::unordered_map<int64_t, std::unique_ptr<Files>> versions_;

@@ -96,6 +96,11 @@ const std::vector<Migration>& ControlMigrations() {
         -- Strict-Transport-Security on the site's HTTPS answers.
         ALTER TABLE sites ADD COLUMN hsts INTEGER NOT NULL DEFAULT 0;
       )sql"},
+      {5, R"sql(
+        -- Reverse proxy: the site's upstreams and their settings (JSON, see
+        -- src/proxy/upstream.h); NULL: the site serves only its files.
+        ALTER TABLE sites ADD COLUMN proxy TEXT;
+      )sql"},
   };
   return kMigrations;
 }
@@ -110,7 +115,8 @@ const std::vector<NamedStatement>& ControlStatements() {
       {"tokens.by_hash", "SELECT id, name FROM tokens WHERE hash = ?1"},
       {"sites.list", "SELECT s.id, s.name, s.live_version, s.created_at, "
                      "(SELECT group_concat(host, ' ') FROM site_hosts h WHERE h.site_id = s.id), "
-                     "s.is_default, s.spa, s.hsts FROM sites s ORDER BY s.name"},
+                     "s.is_default, s.spa, s.hsts, s.proxy FROM sites s ORDER BY s.name"},
+      {"sites.set_proxy", "UPDATE sites SET proxy = ?2 WHERE id = ?1"},
       {"sites.set_flags", "UPDATE sites SET spa = coalesce(?2, spa), is_default = coalesce(?3, is_default) "
                           "WHERE id = ?1"},
       {"certs.list", "SELECT id, hosts, source, issuer, not_after, created_at FROM certs ORDER BY id"},
@@ -121,13 +127,13 @@ const std::vector<NamedStatement>& ControlStatements() {
       {"certs.delete", "DELETE FROM certs WHERE id = ?1"},
       {"sites.set_hsts", "UPDATE sites SET hsts = ?2 WHERE id = ?1"},
       {"sites.clear_default", "UPDATE sites SET is_default = 0 WHERE is_default = 1 AND id != ?1"},
-      {"sites.default", "SELECT id, live_version, spa, name, hsts FROM sites WHERE is_default = 1"},
+      {"sites.default", "SELECT id, live_version, spa, name, hsts, proxy FROM sites WHERE is_default = 1"},
       {"sites.by_name", "SELECT id, live_version FROM sites WHERE name = ?1"},
       {"sites.insert", "INSERT INTO sites(name, created_at) VALUES (?1, unixepoch())"},
       {"sites.delete", "DELETE FROM sites WHERE id = ?1"},
       {"sites.set_live", "UPDATE sites SET live_version = ?2 WHERE id = ?1"},
       {"hosts.insert", "INSERT INTO site_hosts(host, site_id) VALUES (?1, ?2)"},
-      {"hosts.lookup", "SELECT h.site_id, s.live_version, s.spa, s.name, s.hsts FROM site_hosts h "
+      {"hosts.lookup", "SELECT h.site_id, s.live_version, s.spa, s.name, s.hsts, s.proxy FROM site_hosts h "
                        "JOIN sites s ON s.id = h.site_id WHERE h.host = ?1"},
       {"blobs.has", "SELECT 1 FROM blobs WHERE hash = ?1"},
       {"blobs.get", "SELECT data FROM blobs WHERE hash = ?1"},

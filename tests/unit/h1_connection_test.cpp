@@ -16,7 +16,10 @@ class Loopback {
   explicit Loopback(Handler h, std::function<bool(const Request&)> streams_body = nullptr)
       : handler_(std::move(h)) {
     ctx_.handler = &handler_;
-    ctx_.streams_body = std::move(streams_body);
+    if (streams_body)
+      ctx_.body_route = [f = std::move(streams_body)](const Request& r) {
+        return f(r) ? BodyRoute::kStream : BodyRoute::kBuffer;
+      };
     ctx_.date_line = &date_;
     ctx_.on_request = [this](const Request&, int status, uint64_t, int64_t, bool refused) {
       statuses.push_back(status);

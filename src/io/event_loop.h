@@ -1,0 +1,35 @@
+#pragma once
+// EventLoop: what a worker's loop lends to the code that runs on it and needs
+// sockets of its own (the proxy's upstream connections). Every call is made on
+// the loop's own thread; nothing here is thread-safe, and nothing needs to be.
+#include <cstdint>
+#include <functional>
+
+namespace hearth {
+
+// Something with a file descriptor in the loop.
+class IoWatcher {
+ public:
+  virtual ~IoWatcher() = default;
+  // The descriptor became readable, writable, hung up or failed (EPOLLIN,
+  // EPOLLOUT, EPOLLRDHUP, EPOLLHUP, EPOLLERR bits). Edge-triggered: the
+  // watcher reads or writes until EAGAIN before it expects another call.
+  virtual void OnIo(uint32_t events) = 0;
+};
+
+class EventLoop {
+ public:
+  virtual ~EventLoop() = default;
+  // Watches `fd` for input and output, edge-triggered, until it is closed.
+  // Events fetched in one turn may still name a watcher whose descriptor was
+  // closed earlier in that turn: a watcher is freed only from a ticker (after
+  // the turn's events), never from inside OnIo of another watcher.
+  virtual bool Watch(int fd, IoWatcher* watcher) = 0;
+  // The loop's clock (monotonic milliseconds), read once per turn.
+  virtual int64_t NowMs() const = 0;
+  // `tick` runs after every turn's events and returns the NowMs() at which it
+  // wants to run again at the latest (0: no deadline of its own).
+  virtual void AddTicker(std::function<int64_t(int64_t now_ms)> tick) = 0;
+};
+
+}  // namespace hearth

@@ -1,0 +1,452 @@
+// Reverse proxy: sites that forward to upstreams the test starts (small node
+// HTTP servers on loopback). Covers each balancing policy, passive ejection
+// and retries, active health checks, 502/504, streamed 100 MB bodies both
+// ways, event streams passing through unbuffered, path-prefix mode beside a
+// deployed site, keep-alive reuse, HTTP/2 clients, and bad settings.
+import { test, describe, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import crypto from 'node:crypto';
+import fsp from 'node:fs/promises';
+import http from 'node:http';
+import http2 from 'node:http2';
+import net from 'node:net';
+import path from 'node:path';
+import { startHearth, runHearth, makeTempDir, httpRequest, controlApi, withTimeout, sleep } from './helpers.mjs';
+
+const T = { timeout: 60000 };
+const SLOW = process.env.HEARTH_SLOW === '1';
+
+/** A node HTTP server on a free loopback port; `handler(req, res, self)`. */
+async function upstream(handler, { keepAliveTimeout } = {}) {
+  const self = { hits: 0, connections: 0, sockets: new Set() };
+  const server = http.createServer((req, res) => {
+    self.hits++;
+    handler(req, res, self);
+  });
+  if (keepAliveTimeout !== undefined) server.keepAliveTimeout = keepAliveTimeout;
+  server.on('connection', (s) => {
+    self.connections++;
+    self.sockets.add(s);
+    s.on('close', () => self.sockets.delete(s));
+  });
+  await new Promise((r) => server.listen(0, '127.0.0.1', r));
+  self.port = server.address().port;
+  self.url = `http://127.0.0.1:${self.port}`;
+  self.server = server;
+  self.close = () => new Promise((r) => {
+    server.close(r);
+    for (const s of self.sockets) s.destroy();
+  });
+  return self;
+}
+
+/** Answers JSON describing the request, after reading its body. */
+function echo(name) {
+  return (req, res) => {
+    const hash = crypto.createHash('sha256');
+    let len = 0;
+    req.on('data', (d) => { len += d.length; hash.update(d); });
+    req.on('end', () => {
+      res.setHeader('Content-Type', 'application/json');
+      res.setHeader('X-Upstream', name);
+      res.end(JSON.stringify({ name, method: req.method, url: req.url, len, sha: hash.digest('hex'), headers: req.headers }));
+    });
+  };
+}
+
+/** A free port nobody listens on (a dead upstream). */
+async function deadPort() {
+  const s = net.createServer();
+  await new Promise((r) => s.listen(0, '127.0.0.1', r));
+  const port = s.address().port;
+  await new Promise((r) => s.close(r));
+  return port;
+}
+
+let srv;
+let token;
+const cleanups = [];
+
+async function addSite(name, proxy, extra = {}) {
+  const r = await controlApi(srv, token, 'POST', '/sites', { name, proxy, ...extra });
+  assert.equal(r.status, 201, r.text);
+  return r.json;
+}
+
+/** GET through hearth with a Host; returns httpRequest's result and the parsed JSON. */
+async function get(host, p = '/', opts = {}) {
+  const r = await httpRequest(`${srv.url}${p}`, { ...opts, headers: { Host: host, ...(opts.headers || {}) }, timeoutMs: opts.timeoutMs ?? 15000 });
+  let json = null;
+  try { json = JSON.parse(r.text); } catch { /* not JSON */ }
+  return { ...r, json };
+}
+
+// One server for the whole file; its own after() runs before helpers' killAll.
+describe('reverse proxy', () => {
+  before(async () => {
+    srv = await startHearth({ args: ['--workers', '2'] });
+    token = (await fsp.readFile(path.join(srv.dataDir, 'admin.token'), 'utf8')).trim();
+  });
+
+  after(async () => {
+    for (const c of cleanups) await c();
+    if (srv) await srv.stopExpect0();
+  });
+
+  describe('forwarding', () => {
+    test('round robin spreads requests; Host, path and query pass through; X-Forwarded-* are set', T, async () => {
+      const a = await upstream(echo('a'));
+      const b = await upstream(echo('b'));
+      cleanups.push(a.close, b.close);
+      await addSite('rr.test', { upstreams: [a.url, b.url] });
+      const seen = [];
+      for (let i = 0; i < 6; i++) {
+        const r = await get('rr.test', `/path/${i}?q=${i}`);
+        assert.equal(r.status, 200, r.text);
+        assert.equal(r.json.url, `/path/${i}?q=${i}`);
+        assert.equal(r.json.headers.host, 'rr.test');
+        assert.equal(r.json.headers['x-forwarded-for'], '127.0.0.1');
+        assert.equal(r.json.headers['x-forwarded-proto'], 'http');
+        assert.equal(r.json.headers['x-forwarded-host'], 'rr.test');
+        assert.equal(r.headers['x-upstream'], r.json.name);
+        assert.equal(r.headers.server, 'hearth');
+        seen.push(r.json.name);
+      }
+      assert.equal(seen.filter((n) => n === 'a').length, 3, seen.join(','));
+      assert.equal(seen.filter((n) => n === 'b').length, 3, seen.join(','));
+    });
+
+    test('hop-by-hop fields are removed both ways; a spoofed X-Forwarded-For is replaced', T, async () => {
+      const a = await upstream((req, res) => {
+        res.setHeader('Connection', 'keep-alive, X-Up-Secret');
+        res.setHeader('X-Up-Secret', 'hidden');
+        res.setHeader('Keep-Alive', 'timeout=5');
+        res.setHeader('X-Up-Public', 'shown');
+        res.end(JSON.stringify(req.headers));
+      });
+      cleanups.push(a.close);
+      await addSite('hop.test', { upstreams: [a.url] });
+      const r = await get('hop.test', '/', {
+        headers: { Connection: 'keep-alive, X-Client-Secret', 'X-Client-Secret': 'x', 'Keep-Alive': 'timeout=1', 'X-Forwarded-For': '6.6.6.6', 'X-Plain': 'kept' },
+      });
+      const h = JSON.parse(r.text);
+      assert.equal(h['x-client-secret'], undefined);
+      assert.equal(h['keep-alive'], undefined);
+      assert.equal(h['x-forwarded-for'], '127.0.0.1');
+      assert.equal(h['x-plain'], 'kept');
+      assert.equal(r.headers['x-up-secret'], undefined);
+      assert.equal(r.headers['keep-alive'], undefined);
+      assert.equal(r.headers['x-up-public'], 'shown');
+    });
+
+    test('upstream keep-alive connections are reused, and a stale one never fails a request', T, async () => {
+      // This upstream closes idle connections after 150 ms, under hearth's pool timeout.
+      const a = await upstream(echo('a'), { keepAliveTimeout: 150 });
+      cleanups.push(a.close);
+      await addSite('pool.test', { upstreams: [a.url] });
+      for (let i = 0; i < 20; i++) assert.equal((await get('pool.test', `/${i}`)).status, 200);
+      assert.ok(a.connections <= 4, `20 sequential requests used ${a.connections} upstream connections`);
+      for (let i = 0; i < 6; i++) {
+        await sleep(120 + (i % 3) * 20);  // around the upstream's idle close
+        const r = await get('pool.test', `/late/${i}`);
+        assert.equal(r.status, 200, r.text);
+      }
+    });
+
+    test('HTTP/2 clients are proxied to HTTP/1.1 upstreams', T, async () => {
+      const a = await upstream(echo('a'));
+      cleanups.push(a.close);
+      await addSite('h2.test', { upstreams: [a.url] });
+      const client = http2.connect(`http://127.0.0.1:${srv.port}`);
+      try {
+        const results = await Promise.all([1, 2, 3].map((i) => new Promise((resolve, reject) => {
+          const req = client.request({ ':path': `/h2/${i}`, ':authority': 'h2.test', ':method': 'POST', cookie: ['a=1', 'b=2'] });
+          let text = '';
+          let status = 0;
+          req.on('response', (h) => { status = h[':status']; });
+          req.setEncoding('utf8');
+          req.on('data', (d) => { text += d; });
+          req.on('end', () => resolve({ status, json: JSON.parse(text) }));
+          req.on('error', reject);
+          req.end(`body-${i}`);
+        })));
+        for (const [i, r] of results.entries()) {
+          assert.equal(r.status, 200);
+          assert.equal(r.json.url, `/h2/${i + 1}`);
+          assert.equal(r.json.len, `body-${i + 1}`.length);
+          assert.equal(r.json.headers.host, 'h2.test');
+          assert.equal(r.json.headers.cookie, 'a=1; b=2');
+        }
+      } finally {
+        client.close();
+      }
+    });
+  });
+
+  describe('policies', () => {
+    test('least_conn sends new requests away from a busy upstream', T, async () => {
+      const held = [];
+      const slow = await upstream((req, res, self) => { held.push(res); });
+      const fast = await upstream(echo('fast'));
+      cleanups.push(slow.close, fast.close);
+      await addSite('lc.test', { upstreams: [slow.url, fast.url], policy: 'least_conn' });
+      // Two requests wait on `slow`...
+      const pending = [get('lc.test', '/hold1', { timeoutMs: 20000 }), get('lc.test', '/hold2', { timeoutMs: 20000 })];
+      const deadline = Date.now() + 5000;
+      while (held.length < 1 && Date.now() < deadline) await sleep(20);
+      assert.equal(held.length, 1, 'the first request should reach the slow upstream');
+      // ...so every new one goes to `fast`.
+      for (let i = 0; i < 6; i++) {
+        const r = await get('lc.test', `/n${i}`);
+        assert.equal(r.json?.name, 'fast', `request ${i} went to ${r.text}`);
+      }
+      for (const res of held) res.end('{"name":"slow"}');
+      while (held.length < 2 && Date.now() < deadline) await sleep(20);
+      for (const res of held) if (!res.writableEnded) res.end('{"name":"slow"}');
+      await Promise.all(pending);
+    });
+
+    test('ip_hash keeps a client on one upstream', T, async () => {
+      const ups = await Promise.all(['a', 'b', 'c'].map((n) => upstream(echo(n))));
+      cleanups.push(...ups.map((u) => u.close));
+      await addSite('ih.test', { upstreams: ups.map((u) => u.url), policy: 'ip_hash' });
+      const names = new Set();
+      for (let i = 0; i < 9; i++) names.add((await get('ih.test', `/${i}`)).json.name);
+      assert.equal(names.size, 1, [...names].join(','));
+    });
+
+    test('random_two uses every upstream', T, async () => {
+      const ups = await Promise.all(['a', 'b', 'c'].map((n) => upstream(echo(n))));
+      cleanups.push(...ups.map((u) => u.close));
+      await addSite('p2c.test', { upstreams: ups.map((u) => u.url), policy: 'random_two' });
+      const names = new Set();
+      for (let i = 0; i < 40; i++) names.add((await get('p2c.test', `/${i}`)).json.name);
+      assert.deepEqual([...names].sort(), ['a', 'b', 'c']);
+    });
+  });
+
+  describe('failures', () => {
+    test('a dead upstream costs no request: connects are retried elsewhere, then it is ejected', T, async () => {
+      const a = await upstream(echo('alive'));
+      cleanups.push(a.close);
+      const dead = await deadPort();
+      await addSite('retry.test', { upstreams: [`http://127.0.0.1:${dead}`, a.url], max_fails: 2, fail_timeout_ms: 60000 });
+      for (let i = 0; i < 8; i++) {
+        const method = i % 2 ? 'POST' : 'GET';
+        const r = await get('retry.test', `/${i}`, { method, body: method === 'POST' ? 'x' : undefined });
+        assert.equal(r.status, 200, r.text);
+        assert.equal(r.json.name, 'alive');
+      }
+      await srv.waitForLog((j) => j.msg === 'proxy: upstream failing, taken out for a while' && j.upstream.endsWith(`:${dead}`), 5000);
+    });
+
+    test('no upstream at all: 502 with a short clear body', T, async () => {
+      const dead = await deadPort();
+      await addSite('dead.test', { upstreams: [`http://127.0.0.1:${dead}`] });
+      const r = await get('dead.test', '/');
+      assert.equal(r.status, 502);
+      assert.match(r.text, /^502 Bad Gateway\n.*refused/);
+    });
+
+    test('an upstream that does not answer in time: 504', T, async () => {
+      const silent = await upstream(() => { /* never answers */ });
+      cleanups.push(silent.close);
+      await addSite('slow.test', { upstreams: [silent.url], first_byte_timeout_ms: 300 });
+      const started = Date.now();
+      const r = await get('slow.test', '/');
+      assert.equal(r.status, 504);
+      assert.match(r.text, /did not answer in time/);
+      assert.ok(Date.now() - started < 5000);
+    });
+
+    test('a malformed upstream answer is a 502, not a crash', T, async () => {
+      const raw = net.createServer((s) => s.once('data', () => s.end('HTTP/1.1 200 OK\r\nContent-Length: 5\r\nContent-Length: 6\r\n\r\nhello!')));
+      await new Promise((r) => raw.listen(0, '127.0.0.1', r));
+      cleanups.push(() => new Promise((r) => raw.close(r)));
+      await addSite('bad.test', { upstreams: [`http://127.0.0.1:${raw.address().port}`] });
+      const r = await get('bad.test', '/');
+      assert.equal(r.status, 502);
+      assert.match(r.text, /Content-Length/);
+    });
+
+    test('an upstream that dies mid-body: the client sees a cut body, never a whole one', T, async () => {
+      const raw = net.createServer((s) => s.once('data', () => {
+        s.write('HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n');
+        setTimeout(() => s.destroy(), 100);
+      }));
+      await new Promise((r) => raw.listen(0, '127.0.0.1', r));
+      cleanups.push(() => new Promise((r) => raw.close(r)));
+      await addSite('cut.test', { upstreams: [`http://127.0.0.1:${raw.address().port}`] });
+      const outcome = await new Promise((resolve) => {
+        const req = http.request(`${srv.url}/`, { headers: { Host: 'cut.test' }, agent: false }, (res) => {
+          let body = '';
+          res.on('data', (d) => { body += d; });
+          res.on('end', () => resolve({ complete: res.complete, body }));
+          res.on('aborted', () => resolve({ complete: false, body }));
+          res.on('error', () => resolve({ complete: false, body }));
+        });
+        req.on('error', () => resolve({ complete: false, body: '' }));
+        req.end();
+      });
+      assert.equal(outcome.complete, false, `body ${JSON.stringify(outcome.body)} was presented as complete`);
+    });
+  });
+
+  describe('health checks', () => {
+    test('an upstream failing its checks gets no requests, and returns when healthy', T, async () => {
+      let healthy = true;
+      const a = await upstream((req, res) => {
+        if (req.url === '/healthz') { res.statusCode = healthy ? 200 : 503; res.end(); return; }
+        echo('a')(req, res);
+      });
+      const b = await upstream((req, res) => {
+        if (req.url === '/healthz') { res.end('ok'); return; }
+        echo('b')(req, res);
+      });
+      cleanups.push(a.close, b.close);
+      await addSite('hc.test', { upstreams: [a.url, b.url], health_path: '/healthz', health_interval_ms: 100, health_fails: 2, health_passes: 2 });
+      await get('hc.test', '/warm');  // the set (and its checks) start with the first request
+      healthy = false;
+      await srv.waitForLog((j) => j.msg === 'proxy: upstream failed its health checks' && j.upstream === a.url, 5000);
+      for (let i = 0; i < 6; i++) assert.equal((await get('hc.test', `/${i}`)).json.name, 'b');
+      healthy = true;
+      await srv.waitForLog((j) => j.msg === 'proxy: upstream healthy again' && j.upstream === a.url, 5000);
+      const names = new Set();
+      for (let i = 0; i < 6; i++) names.add((await get('hc.test', `/${i}`)).json.name);
+      assert.deepEqual([...names].sort(), ['a', 'b']);
+    });
+  });
+
+  describe('streaming', () => {
+    const SIZE = (SLOW ? 30 : 100) * 1024 * 1024;
+
+    test(`a ${SIZE >> 20} MB upload streams through intact`, T, async () => {
+      const a = await upstream(echo('a'));
+      cleanups.push(a.close);
+      await addSite('up.test', { upstreams: [a.url] });
+      const hash = crypto.createHash('sha256');
+      const r = await withTimeout(new Promise((resolve, reject) => {
+        const req = http.request(`${srv.url}/upload`, { method: 'PUT', headers: { Host: 'up.test', 'Content-Length': SIZE }, agent: false }, (res) => {
+          let text = '';
+          res.on('data', (d) => { text += d; });
+          res.on('end', () => resolve({ status: res.statusCode, json: JSON.parse(text) }));
+        });
+        req.on('error', reject);
+        const chunk = crypto.randomBytes(1 << 20);
+        let sent = 0;
+        const pump = () => {
+          while (sent < SIZE) {
+            hash.update(chunk);
+            sent += chunk.length;
+            if (!req.write(chunk)) return req.once('drain', pump);
+          }
+          req.end();
+        };
+        pump();
+      }), 50000, 'upload');
+      assert.equal(r.status, 200);
+      assert.equal(r.json.len, SIZE);
+      assert.equal(r.json.sha, hash.digest('hex'));
+    });
+
+    test(`a ${SIZE >> 20} MB download streams through intact`, T, async () => {
+      const chunk = crypto.randomBytes(1 << 20);
+      const a = await upstream((req, res) => {
+        res.setHeader('Content-Length', SIZE);
+        let n = 0;
+        const pump = () => {
+          while (n < SIZE) {
+            n += chunk.length;
+            if (!res.write(chunk)) return res.once('drain', pump);
+          }
+          res.end();
+        };
+        pump();
+      });
+      cleanups.push(a.close);
+      await addSite('down.test', { upstreams: [a.url] });
+      const expect = crypto.createHash('sha256');
+      for (let n = 0; n < SIZE; n += chunk.length) expect.update(chunk);
+      const got = await withTimeout(new Promise((resolve, reject) => {
+        http.get(`${srv.url}/file`, { headers: { Host: 'down.test' }, agent: false }, (res) => {
+          const hash = crypto.createHash('sha256');
+          let len = 0;
+          res.on('data', (d) => { len += d.length; hash.update(d); });
+          res.on('end', () => resolve({ len, sha: hash.digest('hex'), cl: res.headers['content-length'] }));
+        }).on('error', reject);
+      }), 50000, 'download');
+      assert.equal(got.cl, String(SIZE));
+      assert.equal(got.len, SIZE);
+      assert.equal(got.sha, expect.digest('hex'));
+    });
+
+    test('an event stream passes through unbuffered', T, async () => {
+      let second;
+      const a = await upstream((req, res) => {
+        res.writeHead(200, { 'Content-Type': 'text/event-stream', 'Cache-Control': 'no-cache' });
+        res.write('data: one\n\n');
+        second = () => { res.write('data: two\n\n'); res.end(); };
+      });
+      cleanups.push(a.close);
+      await addSite('sse.test', { upstreams: [a.url] });
+      const events = [];
+      await withTimeout(new Promise((resolve, reject) => {
+        http.get(`${srv.url}/events`, { headers: { Host: 'sse.test', Accept: 'text/event-stream' }, agent: false }, (res) => {
+          assert.equal(res.headers['content-type'], 'text/event-stream');
+          res.setEncoding('utf8');
+          res.on('data', (d) => {
+            events.push(d);
+            // The first event arrived while the upstream still holds the second.
+            if (events.length === 1) { assert.match(d, /data: one/); second(); }
+          });
+          res.on('end', resolve);
+        }).on('error', reject);
+      }), 10000, 'event stream');
+      assert.match(events.join(''), /data: one\n\n[\s\S]*data: two\n\n/);
+    });
+  });
+
+  describe('sites', () => {
+    test('path-prefix mode: /app/ goes upstream, the rest is the deployed site', T, async () => {
+      const a = await upstream(echo('app'));
+      cleanups.push(a.close);
+      const dir = await makeTempDir('hearth-proxy-site-');
+      await fsp.writeFile(path.join(dir, 'index.html'), '<h1>static home</h1>');
+      const dep = await runHearth(['deploy', dir, '--site', 'mix.test', '--server', srv.url, '--data', srv.dataDir]);
+      assert.equal(dep.code, 0, dep.stderr);
+      const set = await runHearth(['sites', 'set', 'mix.test', '--proxy', a.url, '--proxy-path', '/app/', '--server', srv.url, '--data', srv.dataDir]);
+      assert.equal(set.code, 0, set.stderr);
+      const home = await get('mix.test', '/');
+      assert.equal(home.text, '<h1>static home</h1>');
+      const app = await get('mix.test', '/app/x?y=1');
+      assert.equal(app.json.name, 'app');
+      assert.equal(app.json.url, '/app/x?y=1');
+      assert.equal((await get('mix.test', '/apple')).status, 404);
+      const list = await runHearth(['sites', '--server', srv.url, '--data', srv.dataDir]);
+      assert.match(list.stdout, /mix\.test .*proxy \/app\/ -> http:\/\/127\.0\.0\.1:\d+/);
+      const off = await runHearth(['sites', 'set', 'mix.test', '--no-proxy', '--server', srv.url, '--data', srv.dataDir]);
+      assert.equal(off.code, 0, off.stderr);
+      assert.equal((await get('mix.test', '/app/x')).status, 404);
+    });
+
+    test('bad proxy settings are refused with a one-line reason', T, async () => {
+      const bad = [
+        [{ upstreams: [] }, /upstreams/],
+        [{ upstreams: ['https://127.0.0.1:1'] }, /only http:\/\//],
+        [{ upstreams: ['http://127.0.0.1:99999'] }, /invalid port/],
+        [{ upstreams: ['http://127.0.0.1:1'], policy: 'fastest' }, /policy must be/],
+        [{ upstreams: ['http://127.0.0.1:1'], retries: 3 }, /unknown proxy setting "retries"/],
+        [{ upstreams: ['http://127.0.0.1:1'], path: 'app' }, /path must be/],
+      ];
+      for (const [proxy, why] of bad) {
+        const r = await controlApi(srv, token, 'POST', '/sites', { name: 'bad-config.test', proxy });
+        assert.equal(r.status, 400, `${JSON.stringify(proxy)}: ${r.text}`);
+        assert.match(r.json.error ?? r.text, why);
+      }
+      const cli = await runHearth(['sites', 'add', 'cli-bad.test', '--policy', 'least_conn', '--server', srv.url, '--data', srv.dataDir]);
+      assert.notEqual(cli.code, 0);
+      assert.match(cli.stderr, /need at least one --proxy/);
+      assert.equal(cli.stderr.trim().split('\n').length, 1);
+    });
+  });
+});
