@@ -2,6 +2,7 @@
 
 #include <cstring>
 #include <exception>
+#include <utility>
 
 #include "base/clock.h"
 #include "base/log.h"
@@ -33,7 +34,10 @@ void AppendHex(std::string* out, uint64_t v) {
 H1Connection::H1Connection(const H1Context* ctx, std::string peer_ip, uint64_t id)
     : ctx_(ctx), peer_ip_(std::move(peer_ip)), id_(id) {}
 
-H1Connection::~H1Connection() { AbortSink(); }
+H1Connection::~H1Connection() {
+  AbortSink();
+  if (tunnel_) std::exchange(tunnel_, nullptr)->OnEnd(false);
+}
 
 void H1Connection::AbortSink() {
   sink_paused_ = false;
@@ -95,8 +99,10 @@ void H1Connection::Advance() {
   while (true) {
     if (state_ == State::kClosing || state_ == State::kWaiting) return;
     if (state_ == State::kStreaming) {
+      if (tunnel_) FeedTunnel();
       PumpStream();
       if (state_ == State::kStreaming) return;
+      if (tunnel_) std::exchange(tunnel_, nullptr)->OnEnd(false);  // the far side ended first
       continue;
     }
     if (Backpressured()) return;
@@ -109,6 +115,21 @@ void H1Connection::Advance() {
       return;
     }
   }
+}
+
+// A tunnel (after 101): what the client sent goes to the far side as it is.
+void H1Connection::FeedTunnel() {
+  if (sink_paused_) return;
+  while (rstart_ != rend_) {
+    size_t offered = rend_ - rstart_;
+    size_t n = tunnel_->OnData(std::string_view(rbuf_.data() + rstart_, offered));
+    Consume(n);
+    if (n < offered) {
+      sink_paused_ = true;  // Unpause (the Reply's Wake) offers the rest
+      return;
+    }
+  }
+  if (peer_eof_) std::exchange(tunnel_, nullptr)->OnEnd(true);  // half-closed: the far side may still answer
 }
 
 void H1Connection::RespondError(int status, const char* reason) {
@@ -349,6 +370,23 @@ void H1Connection::Serialize(bool close) {
   h.append("\r\nServer: hearth\r\n");
   if (ctx_->date_line) h.append(*ctx_->date_line);
   h.append(res_.fields);
+  if (status == 101 && res_.upgrade_sink && res_.body_kind == Response::BodyKind::kStream &&
+      req_.version_minor == 1) {
+    // Switching protocols: the head (with the handler's Upgrade and
+    // Connection fields), then raw bytes both ways until either side ends.
+    h.append("\r\n");
+    out_.CommitScratch();
+    tunnel_ = std::move(res_.upgrade_sink);
+    stream_ = std::move(res_.stream);
+    stream_ok_ = nullptr;
+    stream_chunked_ = false;
+    stream_left_ = UINT64_MAX;
+    stream_endless_ = false;
+    stream_status_ = status;
+    req_.keep_alive = false;  // no request follows a tunnel
+    state_ = State::kStreaming;
+    return;
+  }
   bool head = req_.method == Method::kHead;
   bool no_body = StatusHasNoBody(status);
   bool streaming = res_.body_kind == Response::BodyKind::kStream && !no_body;

@@ -105,6 +105,7 @@ class H1Connection : public HttpConnection {
   bool StepHead();
   bool StepBody();
   bool StepSinkBody();
+  void FeedTunnel();
   bool EndSinkBody();
   void AbortSink();
   void Dispatch();
@@ -143,6 +144,8 @@ class H1Connection : public HttpConnection {
   bool reply_pending_ = false;  // dispatched, deferred, not yet resumed
   bool force_close_ = false;    // the body was left unread: close after the response
   std::shared_ptr<BodySink> sink_;
+  // After a 101: the client's bytes go here, raw, until it half-closes.
+  std::shared_ptr<BodySink> tunnel_;
   bool sink_paused_ = false;
   bool sink_chunks_done_ = false;
   uint64_t sink_remaining_ = 0;  // Content-Length bytes not yet given to the sink

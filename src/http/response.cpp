@@ -101,6 +101,7 @@ void Response::Reset() {
   stream_sized = false;
   stream_endless = false;
   close_connection = false;
+  upgrade_sink.reset();
   fields.clear();
 }
 

@@ -7,6 +7,7 @@
 #include <string>
 #include <string_view>
 
+#include "http/request.h"
 #include "io/out_queue.h"
 
 namespace hearth {
@@ -64,6 +65,12 @@ struct Response {
   // download is let finish.
   bool stream_endless = false;
   bool close_connection = false;  // handler asks the connection to close after this
+  // A 101 (Switching Protocols) answer to an HTTP/1.1 Upgrade request: after
+  // the head, the connection is a tunnel. `stream` gives the bytes for the
+  // client as they come (no framing); this sink takes every byte the client
+  // sends, with the same pause rule as a body (OnEnd(true) when the client
+  // half-closes). The connection closes when the stream ends.
+  std::shared_ptr<BodySink> upgrade_sink;
 
   // Header fields other than the framing ones, already serialized
   // ("Name: value\r\n" each); cheap to append, reused across requests.

@@ -109,6 +109,9 @@ struct Forwarder::Exchange : std::enable_shared_from_this<Exchange> {
   bool chunk_upstream = false; // ...and is re-framed as chunked
   bool body_done = false;
   bool sink_paused = false;
+  bool upgrade = false;        // the client asked to switch protocols (WebSocket)
+  bool tunnel = false;         // ...and the upstream agreed: raw bytes both ways
+  bool half_close = false;     // the client is done sending: shut the upstream's write side once flushed
 
   // The attempt.
   int index = -1;
@@ -238,6 +241,15 @@ void Forwarder::Forward(const std::shared_ptr<UpstreamSet>& set, Request& req, R
   std::vector<std::string_view> listed;
   for (const auto& h : req.headers)
     if (EqualsIgnoreCase(h.name, "connection")) ConnectionTokens(h.value, &listed);
+  // An HTTP/1.1 Upgrade (WebSocket) is forwarded; the answer may turn the
+  // exchange into a tunnel. HTTP/2 has no Upgrade (and h2c is hearth's own).
+  std::string_view upgrade = req.Header("upgrade");
+  bool upgrading = req.version_minor == 1 && !upgrade.empty() && Listed(listed, "upgrade") &&
+                   !EqualsIgnoreCase(TrimOws(upgrade), "h2c");
+  if (upgrading) {
+    o.append("Connection: upgrade\r\nUpgrade: ").append(upgrade).append("\r\n");
+    ex->upgrade = true;
+  }
   std::string cookies;  // HTTP/2 splits them; HTTP/1.1 wants one field
   for (const auto& h : req.headers) {
     if (DropRequestField(h.name) || Listed(listed, h.name)) continue;
@@ -373,6 +385,10 @@ void Forwarder::Exchange::Write() {
     return;
   }
   if (!wrote) return;
+  if (Pending() == 0 && half_close) {
+    shutdown(conn->fd, SHUT_WR);  // the client is done sending; the upstream may still answer
+    half_close = false;
+  }
   if (!replayable || out_off > kBufferHigh) {
     // Past what a retry may resend: what went out is dropped.
     out.erase(0, out_off);
@@ -382,7 +398,10 @@ void Forwarder::Exchange::Write() {
   ArmIdleOrFirstByte();
   if (sink_paused && Pending() < kBufferHigh / 2) {
     sink_paused = false;
-    reply->Wake();  // the client's body flows again
+    // The client's bytes flow again. The waker, not Reply::Wake: a tunnel's
+    // reply is finished already.
+    if (waker) waker();
+    else reply->Wake();
   }
 }
 
@@ -432,9 +451,9 @@ bool Forwarder::Exchange::OnBytes(const char* data, size_t n) {
         AttemptFailed(r.reason, false, true, 502);
         return false;
       }
-      if (head.status < 200) {
+      if (head.status < 200 && !(head.status == 101 && upgrade)) {
         // An interim answer (100 Continue, 103 Early Hints): the real one
-        // follows. 101 cannot be: no Upgrade is forwarded.
+        // follows. A 101 nobody asked for is a broken upstream.
         if (head.status == 101) {
           AttemptFailed("upstream switched protocols unasked", false, true, 502);
           return false;
@@ -484,6 +503,15 @@ bool Forwarder::Exchange::OnBytes(const char* data, size_t n) {
 void Forwarder::Exchange::OnHead(bool has_rest) {
   head_done = true;
   set->Succeeded(up());
+  if (head.status == 101) {
+    // The upstream switched protocols: from here on, bytes both ways as they
+    // come, until either side ends. Never pooled.
+    tunnel = true;
+    head.framing = BodyFraming::kNone;
+    head.until_close = true;
+    head.keep_alive = false;
+    body_done = true;
+  }
   bool no_body = head_method || head.status == 204 || head.status == 304;
   std::vector<std::string_view> listed;
   for (const auto& h : head.headers)
@@ -491,6 +519,10 @@ void Forwarder::Exchange::OnHead(bool has_rest) {
   std::string fields;
   bool event_stream = false;
   for (const auto& h : head.headers) {
+    if (tunnel && EqualsIgnoreCase(h.name, "upgrade")) {
+      fields.append("Upgrade: ").append(h.value).append("\r\nConnection: Upgrade\r\n");
+      continue;
+    }
     if (DropResponseField(h.name) || Listed(listed, h.name)) continue;
     if (EqualsIgnoreCase(h.name, "content-type") && h.value.substr(0, 17) == "text/event-stream") event_stream = true;
     fields.append(h.name).append(": ").append(h.value).append("\r\n");
@@ -507,6 +539,18 @@ void Forwarder::Exchange::OnHead(bool has_rest) {
   auto hold = std::make_shared<ClientHold>();
   hold->ex = shared_from_this();
   answered = true;
+  if (tunnel) {
+    auto sink = std::make_shared<Sink>(shared_from_this());
+    reply->Finish([hold, sink, fields = std::move(fields)](Response& res) {
+      res.status = 101;
+      res.fields = fields;
+      res.body_kind = Response::BodyKind::kStream;
+      res.stream = [hold](std::string& piece) { return hold->ex->Pull(piece); };
+      res.upgrade_sink = sink;
+    });
+    ArmIdleOrFirstByte();
+    return;
+  }
   reply->Finish([hold, status, fields = std::move(fields), no_body, sized, length, event_stream,
                  head_method = head_method](Response& res) {
     res.status = status;
@@ -644,6 +688,14 @@ void Forwarder::Exchange::OnBodyEnd(bool ok) {
     }
     resp_failed = true;
     Done();
+    return;
+  }
+  if (tunnel) {
+    half_close = true;
+    if (conn && Pending() == 0) {
+      shutdown(conn->fd, SHUT_WR);
+      half_close = false;
+    }
     return;
   }
   if (chunk_upstream) out.append("0\r\n\r\n");

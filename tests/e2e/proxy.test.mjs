@@ -11,6 +11,7 @@ import http from 'node:http';
 import http2 from 'node:http2';
 import net from 'node:net';
 import path from 'node:path';
+import { WebSocket, WebSocketServer } from 'ws';
 import { startHearth, runHearth, makeTempDir, httpRequest, controlApi, withTimeout, sleep } from './helpers.mjs';
 
 const T = { timeout: 60000 };
@@ -403,6 +404,44 @@ describe('reverse proxy', () => {
         }).on('error', reject);
       }), 10000, 'event stream');
       assert.match(events.join(''), /data: one\n\n[\s\S]*data: two\n\n/);
+    });
+  });
+
+  describe('websocket', () => {
+    test('a WebSocket upgrade passes through: echo both ways, binary and text, then a clean close', T, async () => {
+      const a = await upstream((req, res) => { res.statusCode = 426; res.end('upgrade required'); });
+      const wss = new WebSocketServer({ noServer: true });
+      a.server.on('upgrade', (req, socket, head) => {
+        wss.handleUpgrade(req, socket, head, (ws) => {
+          ws.send(`hello ${req.headers['x-forwarded-for']} ${req.url}`);
+          ws.on('message', (data, isBinary) => ws.send(data, { binary: isBinary }));
+        });
+      });
+      cleanups.push(a.close, () => new Promise((r) => wss.close(r)));
+      await addSite('ws.test', { upstreams: [a.url] });
+      const ws = new WebSocket(`ws://127.0.0.1:${srv.port}/chat?room=1`, { headers: { Host: 'ws.test' } });
+      const messages = [];
+      const waitFor = (n) => withTimeout(new Promise((resolve) => {
+        const check = () => (messages.length >= n ? resolve() : setTimeout(check, 10));
+        check();
+      }), 10000, `${n} messages`);
+      ws.on('message', (data, isBinary) => messages.push(isBinary ? Buffer.from(data) : data.toString()));
+      await withTimeout(new Promise((resolve, reject) => { ws.once('open', resolve); ws.once('error', reject); }), 10000, 'open');
+      await waitFor(1);
+      assert.equal(messages[0], 'hello 127.0.0.1 /chat?room=1');
+      ws.send('ping 1');
+      const big = crypto.randomBytes(300 * 1024);  // larger than the proxy's buffers
+      ws.send(big);
+      ws.send('ping 2');
+      await waitFor(4);
+      assert.equal(messages[1], 'ping 1');
+      assert.ok(Buffer.isBuffer(messages[2]) && messages[2].equals(big), 'the binary message came back intact');
+      assert.equal(messages[3], 'ping 2');
+      const closed = new Promise((resolve) => ws.once('close', (code) => resolve(code)));
+      ws.close(1000, 'bye');
+      assert.equal(await withTimeout(closed, 10000, 'close'), 1000);
+      // A plain request to the same site still gets the upstream's answer.
+      assert.equal((await get('ws.test', '/')).status, 426);
     });
   });
 
