@@ -60,6 +60,9 @@ void ConnectionTokens(std::string_view value, std::vector<std::string_view>* out
   }
 }
 
+// Counters have one writer (this worker): a load and a store, no locked add.
+void Bump(std::atomic<uint64_t>& c) { c.store(c.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed); }
+
 bool Idempotent(Method m) {
   return m == Method::kGet || m == Method::kHead || m == Method::kPut || m == Method::kDelete ||
          m == Method::kOptions;
@@ -229,7 +232,7 @@ void Forwarder::Forward(const std::shared_ptr<UpstreamSet>& set, Request& req, R
   ex->client_ip = std::string(req.peer_ip);
   ex->idempotent = Idempotent(req.method);
   ex->head_method = req.method == Method::kHead;
-  counters_.requests.fetch_add(1, std::memory_order_relaxed);
+  Bump(counters_.requests);
 
   // The request head, as the upstream will see it.
   std::string& o = ex->out;
@@ -294,7 +297,7 @@ void Forwarder::Exchange::Start() {
     return;
   }
   ++attempts;
-  if (attempts > 1) fw->counters_.retries.fetch_add(1, std::memory_order_relaxed);
+  if (attempts > 1) Bump(fw->counters_.retries);
   attempt_started = now;
   up().active.fetch_add(1, std::memory_order_relaxed);
   out_off = 0;
@@ -321,7 +324,7 @@ void Forwarder::Exchange::Start() {
   c->upstream = &up();
   c->owner = this;
   conn = c;
-  fw->counters_.connections.fetch_add(1, std::memory_order_relaxed);
+  Bump(fw->counters_.connections);
   if (connect(fd, reinterpret_cast<const sockaddr*>(&u.addr.storage), u.addr.len) != 0 && errno != EINPROGRESS) {
     AttemptFailed("upstream refused the connection", true, true, 502);
     return;
@@ -615,8 +618,8 @@ void Forwarder::Exchange::AttemptFailed(const char* why, bool retry_ok, bool cou
 void Forwarder::Exchange::Respond(int status, const char* why) {
   if (!answered) {
     answered = true;
-    if (status == 504) fw->counters_.gateway_timeout.fetch_add(1, std::memory_order_relaxed);
-    else fw->counters_.bad_gateway.fetch_add(1, std::memory_order_relaxed);
+    if (status == 504) Bump(fw->counters_.gateway_timeout);
+    else Bump(fw->counters_.bad_gateway);
     std::string reason = why;
     int64_t now = fw->loop_->NowMs();
     if (now - fw->last_log_ms_ >= 1000) {  // one line a second per worker: a dead upstream must not flood the log

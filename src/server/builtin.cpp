@@ -74,7 +74,9 @@ void AddBuiltinRoutes(Router* router, const BuiltinContext* ctx, store::Store* s
       return;
     }
     double uptime = static_cast<double>(MonoNowMillis() - ctx->start_mono_ms) / 1000.0;
-    res.SetText(200, "text/plain; version=0.0.4; charset=utf-8", RenderPrometheus(ctx->metrics(), uptime));
+    std::string text = RenderPrometheus(ctx->metrics(), uptime);
+    if (ctx->more_metrics) text += ctx->more_metrics();
+    res.SetText(200, "text/plain; version=0.0.4; charset=utf-8", std::move(text));
     res.SetHeader("Cache-Control", "no-store");
   });
   if (ctx->test_endpoints) {

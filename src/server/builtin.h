@@ -17,6 +17,8 @@ struct BuiltinContext {
   int workers = 0;
   std::function<std::vector<const WorkerMetrics*>()> metrics;
   std::function<int64_t()> open_connections;
+  // More exposition lines from the parts (the proxy's counters), appended.
+  std::function<std::string()> more_metrics;
   bool test_endpoints = false;
   int schema_version = 0;  // of hearth.db
 };

@@ -227,6 +227,32 @@ Result<std::unique_ptr<Server>> Server::Start(ServeOptions options) {
     return out;
   };
   srv->builtin_.open_connections = [raw] { return raw->shared_.open_connections.load(); };
+  srv->builtin_.more_metrics = [raw] {
+    uint64_t requests = 0, retries = 0, bad_gateway = 0, timeout = 0, connections = 0;
+    for (const proxy::Forwarder* f : raw->forwarders_) {
+      const proxy::ProxyCounters& c = f->counters();
+      requests += c.requests.load(std::memory_order_relaxed);
+      retries += c.retries.load(std::memory_order_relaxed);
+      bad_gateway += c.bad_gateway.load(std::memory_order_relaxed);
+      timeout += c.gateway_timeout.load(std::memory_order_relaxed);
+      connections += c.connections.load(std::memory_order_relaxed);
+    }
+    char buf[1024];
+    snprintf(buf, sizeof buf,
+             "# HELP hearth_proxy_requests_total Requests forwarded to upstreams.\n"
+             "# TYPE hearth_proxy_requests_total counter\nhearth_proxy_requests_total %llu\n"
+             "# HELP hearth_proxy_retries_total Attempts on another upstream (or connection) after a failed one.\n"
+             "# TYPE hearth_proxy_retries_total counter\nhearth_proxy_retries_total %llu\n"
+             "# HELP hearth_proxy_errors_total Proxied requests answered by hearth for want of an upstream answer.\n"
+             "# TYPE hearth_proxy_errors_total counter\n"
+             "hearth_proxy_errors_total{status=\"502\"} %llu\nhearth_proxy_errors_total{status=\"504\"} %llu\n"
+             "# HELP hearth_proxy_upstream_connections_total Connections opened to upstreams.\n"
+             "# TYPE hearth_proxy_upstream_connections_total counter\nhearth_proxy_upstream_connections_total %llu\n",
+             static_cast<unsigned long long>(requests), static_cast<unsigned long long>(retries),
+             static_cast<unsigned long long>(bad_gateway), static_cast<unsigned long long>(timeout),
+             static_cast<unsigned long long>(connections));
+    return std::string(buf);
+  };
   srv->builtin_.schema_version = srv->store_->schema_version();
 
   srv->proxies_ = std::make_unique<proxy::Registry>();

@@ -12,7 +12,9 @@ import http2 from 'node:http2';
 import net from 'node:net';
 import path from 'node:path';
 import { WebSocket, WebSocketServer } from 'ws';
-import { startHearth, runHearth, makeTempDir, httpRequest, controlApi, withTimeout, sleep } from './helpers.mjs';
+import {
+  startHearth, runHearth, makeTempDir, httpRequest, controlApi, withTimeout, sleep, parseMetrics, metricValue,
+} from './helpers.mjs';
 
 const T = { timeout: 60000 };
 const SLOW = process.env.HEARTH_SLOW === '1';
@@ -258,6 +260,15 @@ describe('reverse proxy', () => {
       assert.equal(r.status, 504);
       assert.match(r.text, /did not answer in time/);
       assert.ok(Date.now() - started < 5000);
+    });
+
+    test('metrics count forwarded requests, retries and answers hearth gave for want of an upstream', T, async () => {
+      const m = parseMetrics((await httpRequest(`${srv.url}/_hearth/metrics`)).text);
+      assert.ok(metricValue(m, 'hearth_proxy_requests_total') >= 10);
+      assert.ok(metricValue(m, 'hearth_proxy_retries_total') >= 1);
+      assert.ok(metricValue(m, 'hearth_proxy_errors_total', { status: '502' }) >= 1);
+      assert.ok(metricValue(m, 'hearth_proxy_errors_total', { status: '504' }) >= 1);
+      assert.ok(metricValue(m, 'hearth_proxy_upstream_connections_total') >= 1);
     });
 
     test('a malformed upstream answer is a 502, not a crash', T, async () => {
