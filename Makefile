@@ -64,6 +64,7 @@ bench: build
 	@HEARTH_BIN=$(CURDIR)/$(BIN) bash bench/uploads.sh
 	@HEARTH_BIN=$(CURDIR)/$(BIN) bash bench/data.sh
 	@HEARTH_BIN=$(CURDIR)/$(BIN) bash bench/tls.sh
+	@HEARTH_BIN=$(CURDIR)/$(BIN) bash bench/proxy.sh
 
 clean:
 	rm -rf build

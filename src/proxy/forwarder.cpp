@@ -88,6 +88,9 @@ struct Forwarder::Conn : IoWatcher {
   Exchange* owner = nullptr;  // null while idle in the pool
   bool connected = false;
   bool reused = false;
+  // An input edge came and no read has found the socket drained since: reads
+  // are tried only then (an output-only edge costs no syscall).
+  bool readable = false;
   bool dead = false;
   int64_t idle_since = 0;
   void OnIo(uint32_t events) override;
@@ -335,6 +338,7 @@ void Forwarder::Exchange::Start() {
 
 void Forwarder::Exchange::OnIo(uint32_t events) {
   auto self = shared_from_this();  // an attempt may end the exchange
+  if (events & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR)) conn->readable = true;
   if (!conn->connected) {
     int err = 0;
     socklen_t len = sizeof err;
@@ -410,15 +414,22 @@ void Forwarder::Exchange::Write() {
 
 void Forwarder::Exchange::Read() {
   char buf[kReadChunk];
-  while (!finished && !reading_paused) {
+  while (!finished && !reading_paused && conn->readable) {
     ssize_t n = recv(conn->fd, buf, sizeof buf, 0);
     if (n > 0) {
       got_byte = true;
+      // A short read drained the socket: the next arrival brings a new edge.
+      if (static_cast<size_t>(n) < sizeof buf) conn->readable = false;
+      Conn* reading = conn;
       if (!OnBytes(buf, static_cast<size_t>(n))) return;
+      if (conn != reading) return;  // a new attempt took over
       continue;
     }
     if (n < 0 && errno == EINTR) continue;
-    if (n < 0 && errno == EAGAIN) return;
+    if (n < 0 && errno == EAGAIN) {
+      conn->readable = false;
+      return;
+    }
     // The upstream's end.
     if (!head_done) {
       if (got_byte) {
