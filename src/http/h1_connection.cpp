@@ -64,9 +64,20 @@ char* H1Connection::ReadBuffer(size_t* space) {
   return rbuf_.data() + rend_;
 }
 
-void H1Connection::OnRead(size_t n) { rend_ += n; }
+void H1Connection::OnRead(size_t n) {
+  // The rest of an abandoned body: read and dropped, so the client is not
+  // stuck writing it while our answer goes out (then the connection closes).
+  if (discard_input_) return;
+  rend_ += n;
+}
 
 void H1Connection::OnPeerEof() { peer_eof_ = true; }
+
+void H1Connection::DiscardInput() {
+  discard_input_ = true;
+  rstart_ = rend_ = 0;
+  scan_from_ = 0;
+}
 
 void H1Connection::Consume(size_t n) {
   rstart_ += n;
@@ -259,12 +270,14 @@ void H1Connection::DispatchStreaming() {
     // connection cannot find the next request and ends after this response.
     AbortSink();
     force_close_ = true;
+    DiscardInput();
     Complete();
     return;
   }
   reply_pending_ = true;
   if (!sink_) {
     force_close_ = true;  // deferred without taking the body
+    DiscardInput();
     state_ = State::kWaiting;
     return;
   }
@@ -338,6 +351,7 @@ void H1Connection::Resume(const std::function<void(Response&)>& fill) {
     // upstream that answered early): the rest is not read.
     AbortSink();
     force_close_ = true;
+    DiscardInput();
   }
   state_ = State::kHead;
   res_.Reset();

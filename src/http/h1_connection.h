@@ -114,6 +114,7 @@ class H1Connection : public HttpConnection {
   void Serialize(bool close);
   void PumpStream();
   void Consume(size_t n);
+  void DiscardInput();
   void RespondError(int status, const char* reason);
 
   const H1Context* ctx_;
@@ -143,6 +144,7 @@ class H1Connection : public HttpConnection {
 
   bool reply_pending_ = false;  // dispatched, deferred, not yet resumed
   bool force_close_ = false;    // the body was left unread: close after the response
+  bool discard_input_ = false;  // ...and what still comes of it is dropped
   std::shared_ptr<BodySink> sink_;
   // After a 101: the client's bytes go here, raw, until it half-closes.
   std::shared_ptr<BodySink> tunnel_;

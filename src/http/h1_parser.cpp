@@ -154,6 +154,7 @@ HeadResult ParseResponseHead(std::string_view buf, const H1Limits& limits, Respo
     }
   }
   head->keep_alive = head->version_minor >= 1 ? !close : (keep_alive && !close);
+  head->persistent = head->keep_alive;
   head->until_close = false;
   head->content_length = 0;
   if (have_te) {

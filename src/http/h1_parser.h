@@ -57,6 +57,9 @@ struct ResponseHead {
   bool until_close = false;
   uint64_t content_length = 0;
   bool keep_alive = true;  // the connection may carry another request
+  // What the version and Connection field say alone (for an answer that has
+  // no body whatever its framing says: 204, 304, HEAD).
+  bool persistent = true;
 };
 
 // Parses one response head at the start of `buf`, as strictly as requests

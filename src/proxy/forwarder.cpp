@@ -142,6 +142,7 @@ struct Forwarder::Exchange : std::enable_shared_from_this<Exchange> {
   bool resp_failed = false;
   bool extra = false;         // bytes past the answer's end: the connection is not reused
   bool write_failed = false;  // the upstream stopped taking the request
+  bool sent_any = false;      // this attempt put request bytes on the wire
   bool reading_paused = false;
   bool answered = false;  // the Reply is finished
   bool finished = false;  // off the active list; the upstream connection released
@@ -363,8 +364,10 @@ void Forwarder::Exchange::Pump() {
   if (finished || !conn || !write_failed || head_done) return;
   // Sending failed and no answer came: a stale pooled connection, or an
   // upstream that went away mid-request.
+  // A request the upstream may have acted on is retried only if repeating it
+  // is harmless (idempotent), or if not one byte of it left.
   bool stale = conn->reused && !got_byte;
-  AttemptFailed("upstream closed the connection", !got_byte && (idempotent || stale), !stale, 502);
+  AttemptFailed("upstream closed the connection", !got_byte && (idempotent || !sent_any), !stale, 502);
 }
 
 void Forwarder::Exchange::ArmIdleOrFirstByte() {
@@ -382,6 +385,7 @@ void Forwarder::Exchange::Write() {
     if (n > 0) {
       out_off += static_cast<size_t>(n);
       wrote = true;
+      sent_any = true;
       continue;
     }
     if (n < 0 && errno == EINTR) continue;
@@ -430,19 +434,20 @@ void Forwarder::Exchange::Read() {
       conn->readable = false;
       return;
     }
-    // The upstream's end.
+    // The upstream's end (n == 0), or a reset (n < 0).
     if (!head_done) {
       if (got_byte) {
         AttemptFailed("upstream closed the connection mid-answer", false, true, 502);
       } else {
         bool stale = conn->reused;
-        AttemptFailed("upstream closed the connection without answering", idempotent || (stale && !streamed), !stale,
-                      502);
+        AttemptFailed("upstream closed the connection without answering", idempotent || !sent_any, !stale, 502);
       }
       return;
     }
-    if (head.until_close) resp_done = true;
-    else resp_failed = true;  // cut short: the client must see it cut short
+    // Only a clean end completes a body that runs to the close; a reset cuts
+    // it short, and the client must see it cut short.
+    if (head.until_close && (n == 0 || tunnel)) resp_done = true;
+    else resp_failed = true;
     Release(false);
     if (waker) waker();
     return;
@@ -581,7 +586,9 @@ void Forwarder::Exchange::OnHead(bool has_rest) {
     }
     res.stream_ok = [hold] { return !hold->ex->resp_failed; };
   });
-  if (resp_done) Release(head.keep_alive && !has_rest);
+  // No body whatever the framing says (204, 304, HEAD): the connection's fate
+  // is what the version and Connection field say.
+  if (resp_done) Release((no_body ? head.persistent : head.keep_alive) && !has_rest);
   else ArmIdleOrFirstByte();
 }
 
@@ -615,6 +622,7 @@ void Forwarder::Exchange::AttemptFailed(const char* why, bool retry_ok, bool cou
   if (retry_ok && replayable && !answered && !client_gone && attempts < kMaxAttempts) {
     // A stale pooled connection says nothing of its upstream: dial it afresh.
     fresh_only = was_reused;
+    sent_any = false;
     last_why = why;
     last_status = status;
     rbuf.clear();
@@ -655,7 +663,10 @@ void Forwarder::Exchange::Release(bool keep) {
     Conn* c = conn;
     conn = nullptr;
     c->owner = nullptr;
-    if (keep && !extra && !write_failed && body_done && Pending() == 0 && !resp_failed) fw->ToPool(c);
+    // Pooled only when the socket is known drained (a short read or EAGAIN
+    // came last): leftover bytes would be the next request's "answer".
+    if (keep && !extra && !write_failed && body_done && Pending() == 0 && !resp_failed && !c->readable)
+      fw->ToPool(c);
     else fw->CloseConn(c);
   }
   Done();
@@ -688,6 +699,14 @@ size_t Forwarder::Exchange::OnData(std::string_view bytes) {
 void Forwarder::Exchange::OnBodyEnd(bool ok) {
   auto self = shared_from_this();
   if (finished) return;
+  if (!ok && answered && !tunnel) {
+    // The answer started before the body ended (an early 413, a streaming
+    // endpoint): the client's connection stops sending, the upstream's answer
+    // is still read out. The connection is not reused (the body is short).
+    // No half-close: some upstreams end the whole connection on one.
+    write_failed = true;
+    return;
+  }
   if (!ok) {
     // The client's body broke off: the upstream must not take a part for the whole.
     if (conn) {

@@ -306,9 +306,19 @@ std::shared_ptr<UpstreamSet> Registry::Get(const std::string& site, const std::s
   std::string key = site + "\n" + config_json;
   {
     std::lock_guard<std::mutex> lock(mu_);
+    int64_t now = MonoNowMillis();
+    if (now - last_prune_ms_ > 60000) {
+      last_prune_ms_ = now;
+      for (auto it = sets_.begin(); it != sets_.end();) {
+        if (now - it->second.last_get_ms > kLingerMs && it->second.set.use_count() == 1) it = sets_.erase(it);
+        else ++it;
+      }
+    }
     auto it = sets_.find(key);
-    if (it != sets_.end())
-      if (auto set = it->second.lock()) return set;
+    if (it != sets_.end()) {
+      it->second.last_get_ms = now;
+      return it->second.set;
+    }
   }
   json j = json::parse(config_json, nullptr, false);
   auto config = ParseProxyConfig(j);
@@ -318,9 +328,10 @@ std::shared_ptr<UpstreamSet> Registry::Get(const std::string& site, const std::s
   }
   auto set = std::make_shared<UpstreamSet>(std::move(config).value());  // resolves: outside the lock
   std::lock_guard<std::mutex> lock(mu_);
-  auto& slot = sets_[key];
-  if (auto existing = slot.lock()) return existing;  // another worker was first
-  slot = set;
+  Entry& slot = sets_[key];
+  slot.last_get_ms = MonoNowMillis();
+  if (slot.set) return slot.set;  // another worker was first
+  slot.set = set;
   if (!set->config().health_path.empty() && !health_.joinable())
     health_ = std::thread([this] { HealthLoop(); });
   return set;
@@ -334,15 +345,8 @@ void Registry::HealthLoop() {
     {
       std::unique_lock<std::mutex> lock(mu_);
       if (cv_.wait_for(lock, std::chrono::milliseconds(100), [&] { return stop_; })) return;
-      for (auto it = sets_.begin(); it != sets_.end();) {
-        auto set = it->second.lock();
-        if (!set) {
-          it = sets_.erase(it);
-          continue;
-        }
-        if (!set->config().health_path.empty()) sets.push_back(std::move(set));
-        ++it;
-      }
+      for (auto& [key, entry] : sets_)
+        if (!entry.set->config().health_path.empty()) sets.push_back(entry.set);
     }
     for (auto& set : sets) {
       const ProxyConfig& c = set->config();

@@ -115,7 +115,16 @@ class Registry {
   std::mutex mu_;
   std::condition_variable cv_;
   bool stop_ = false;
-  std::unordered_map<std::string, std::weak_ptr<UpstreamSet>> sets_;  // site + '\n' + config
+  // site + '\n' + config -> its set. Held (not weak) so that what the health
+  // checks learned, and the resolved names, survive the workers dropping
+  // their routes on every site change; dropped after kLingerMs unasked.
+  struct Entry {
+    std::shared_ptr<UpstreamSet> set;
+    int64_t last_get_ms = 0;
+  };
+  static constexpr int64_t kLingerMs = 10 * 60 * 1000;
+  std::unordered_map<std::string, Entry> sets_;
+  int64_t last_prune_ms_ = 0;
   std::thread health_;
 };
 

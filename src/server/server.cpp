@@ -288,6 +288,8 @@ Result<std::unique_ptr<Server>> Server::Start(ServeOptions options) {
     // Proxied requests stream their bodies upstream as they arrive.
     auto streams = [router, site_handler](const Request& req) {
       if (router->StreamsBody(req.HostName(), req.path)) return BodyRoute::kStream;
+      // hearth's own routes are never a site's (the router sends them elsewhere).
+      if (req.path.substr(0, 9) == "/_hearth/") return BodyRoute::kBuffer;
       return site_handler->Proxies(req) ? BodyRoute::kStreamAnySize : BodyRoute::kBuffer;
     };
     worker->SetHandler(std::move(root), std::move(streams));

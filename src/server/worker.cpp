@@ -24,13 +24,13 @@ constexpr uint64_t kLingerMaxBytes = 1 << 20;
 
 void Mailbox::Post(uint64_t connection_id, std::function<void(Response&)> fill) {
   if (std::this_thread::get_id() == owner_.load(std::memory_order_relaxed)) {
-    // The owner's loop looks at local_ after every turn; closed_ only changes
-    // on the owner thread too (the worker's destructor, after its loop ended).
-    if (!closed_) local_.emplace_back(connection_id, std::move(fill));
+    // The owner's loop looks at local_ after every turn. Close() runs after
+    // the loop ended (the owner is cleared by then), so no post races it.
+    if (!closed_.load(std::memory_order_relaxed)) local_.emplace_back(connection_id, std::move(fill));
     return;
   }
   std::lock_guard<std::mutex> lock(mu_);
-  if (closed_) return;
+  if (closed_.load(std::memory_order_relaxed)) return;
   // Only the first post since the worker last took them needs to wake it:
   // it takes everything posted when it wakes (one syscall per batch).
   bool wake = posted_.empty();
@@ -43,7 +43,7 @@ void Mailbox::Post(uint64_t connection_id, std::function<void(Response&)> fill) 
 
 void Mailbox::Close() {
   std::lock_guard<std::mutex> lock(mu_);
-  closed_ = true;
+  closed_.store(true);
   posted_.clear();
   local_.clear();
 }
@@ -180,6 +180,7 @@ void Worker::Start() {
   thread_ = std::thread([this] {
     mailbox_->SetOwner(std::this_thread::get_id());
     Run();
+    mailbox_->SetOwner({});  // a later thread may get the same id
     finished_.store(true);
   });
 }
@@ -320,10 +321,13 @@ void Worker::SetTimer(Conn* c, int kind, int64_t deadline) {
 void Worker::Rearm(Conn* c) {
   int kind;
   int64_t duration;
-  if (!c->http->out().empty() || c->http->Waiting()) {
-    // Waiting on a deferred handler is bounded like a stalled write.
+  if (!c->http->out().empty()) {
     kind = kTimerWrite;
     duration = write_timeout_ms_;
+  } else if (c->http->Waiting() || c->http->BodyPaused()) {
+    // The handler's pace, not the client's: its own deadlines apply.
+    kind = kTimerWait;
+    duration = kWaitMs;
   } else if (c->http->Streaming()) {
     kind = kTimerStream;
     duration = kStreamIdleMs;

@@ -13,6 +13,7 @@
 //   write     response bytes waiting on a slow reader (extended by progress)
 //   linger    after our last response: drain the peer's bytes, then close
 //   stream    a streamed response waiting for its producer (SSE between events)
+//   wait      a deferred handler's answer (or a paused body sink), bounded by the handler
 #include <atomic>
 #include <functional>
 #include <memory>
@@ -61,7 +62,7 @@ class Mailbox {
 
  private:
   std::mutex mu_;
-  bool closed_ = false;
+  std::atomic<bool> closed_{false};
   int wake_fd_;
   std::atomic<std::thread::id> owner_{};
   std::vector<std::pair<uint64_t, std::function<void(Response&)>>> posted_;
@@ -99,10 +100,15 @@ class Worker : public EventLoop {
 
  private:
   struct Conn;
-  enum TimerKind { kTimerHeader, kTimerBody, kTimerIdle, kTimerWrite, kTimerLinger, kTimerStream, kTimerCount };
+  enum TimerKind { kTimerHeader, kTimerBody, kTimerIdle, kTimerWrite, kTimerLinger, kTimerStream, kTimerWait,
+                   kTimerCount };
   // A stream with nothing to send (an event stream between events) may wait
   // this long for its next piece.
   static constexpr int64_t kStreamIdleMs = 5 * 60 * 1000;
+  // A deferred handler owns its own deadlines (the proxy's first-byte
+  // timeout, up to an hour; a store write's queue): this only bounds one that
+  // never answers.
+  static constexpr int64_t kWaitMs = 2 * 60 * 60 * 1000;
   struct TimerList {
     Conn* head = nullptr;
     Conn* tail = nullptr;

@@ -87,7 +87,9 @@ async function get(host, p = '/', opts = {}) {
 // One server for the whole file; its own after() runs before helpers' killAll.
 describe('reverse proxy', () => {
   before(async () => {
-    srv = await startHearth({ args: ['--workers', '2'] });
+    // A short write timeout: a slow upstream must be bounded by the proxy's
+    // own first-byte timeout, not by this.
+    srv = await startHearth({ args: ['--workers', '2', '--write-timeout', '2s'] });
     token = (await fsp.readFile(path.join(srv.dataDir, 'admin.token'), 'utf8')).trim();
   });
 
@@ -269,6 +271,68 @@ describe('reverse proxy', () => {
       assert.ok(metricValue(m, 'hearth_proxy_errors_total', { status: '502' }) >= 1);
       assert.ok(metricValue(m, 'hearth_proxy_errors_total', { status: '504' }) >= 1);
       assert.ok(metricValue(m, 'hearth_proxy_upstream_connections_total') >= 1);
+    });
+
+    test('an upstream slower than the write timeout still answers (the first-byte timeout governs)', T, async () => {
+      const a = await upstream((req, res) => setTimeout(() => res.end('late but fine'), 3000));
+      cleanups.push(a.close);
+      await addSite('late.test', { upstreams: [a.url] });
+      const r = await get('late.test', '/');
+      assert.equal(r.status, 200);
+      assert.equal(r.text, 'late but fine');
+    });
+
+    test('an early answer during an upload is delivered whole', T, async () => {
+      // Refuses at the head, its body in a second segment, without reading the upload.
+      const raw = net.createServer((s) => s.once('data', () => {
+        s.write('HTTP/1.1 413 Content Too Large\r\nContent-Length: 25\r\nConnection: close\r\n\r\n');
+        setTimeout(() => s.end('this upload is too large\n'), 100);
+      }));
+      await new Promise((r) => raw.listen(0, '127.0.0.1', r));
+      cleanups.push(() => new Promise((r) => raw.close(r)));
+      await addSite('early.test', { upstreams: [`http://127.0.0.1:${raw.address().port}`] });
+      const got = await withTimeout(new Promise((resolve, reject) => {
+        const req = http.request(`${srv.url}/upload`, { method: 'PUT', headers: { Host: 'early.test', 'Content-Length': 8 << 20 }, agent: false }, (res) => {
+          let body = '';
+          res.on('data', (d) => { body += d; });
+          res.on('end', () => resolve({ status: res.statusCode, body }));
+          res.on('error', reject);
+        });
+        req.on('error', () => { /* the server stops reading the upload: expected */ });
+        const chunk = Buffer.alloc(64 * 1024, 1);
+        let sent = 0;
+        const pump = () => {
+          while (sent < (8 << 20)) {
+            sent += chunk.length;
+            if (!req.write(chunk)) return req.once('drain', pump);
+          }
+          req.end();
+        };
+        pump();
+      }), 20000, 'early answer');
+      assert.equal(got.status, 413);
+      assert.equal(got.body, 'this upload is too large\n');
+    });
+
+    test('a reset during a body that runs to the close is not passed off as complete', T, async () => {
+      const raw = net.createServer((s) => s.once('data', () => {
+        s.write('HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\n\r\npartial');
+        setTimeout(() => s.resetAndDestroy(), 100);
+      }));
+      await new Promise((r) => raw.listen(0, '127.0.0.1', r));
+      cleanups.push(() => new Promise((r) => raw.close(r)));
+      await addSite('reset.test', { upstreams: [`http://127.0.0.1:${raw.address().port}`] });
+      const outcome = await new Promise((resolve) => {
+        const req = http.request(`${srv.url}/`, { headers: { Host: 'reset.test' }, agent: false }, (res) => {
+          res.on('data', () => {});
+          res.on('end', () => resolve({ complete: res.complete }));
+          res.on('aborted', () => resolve({ complete: false }));
+          res.on('error', () => resolve({ complete: false }));
+        });
+        req.on('error', () => resolve({ complete: false }));
+        req.end();
+      });
+      assert.equal(outcome.complete, false);
     });
 
     test('a malformed upstream answer is a 502, not a crash', T, async () => {
@@ -477,6 +541,17 @@ describe('reverse proxy', () => {
       const off = await runHearth(['sites', 'set', 'mix.test', '--no-proxy', '--server', srv.url, '--data', srv.dataDir]);
       assert.equal(off.code, 0, off.stderr);
       assert.equal((await get('mix.test', '/app/x')).status, 404);
+    });
+
+    test('the control API keeps its request bodies when the default site proxies everything', T, async () => {
+      const a = await upstream(echo('default'));
+      cleanups.push(a.close);
+      await addSite('catchall.test', { upstreams: [a.url] }, { default: true });
+      assert.equal((await get('unclaimed.example', '/x')).json.name, 'default');
+      const r = await controlApi(srv, token, 'POST', '/sites', { name: 'after-default.test' });
+      assert.equal(r.status, 201, r.text);
+      const off = await controlApi(srv, token, 'PATCH', '/sites/catchall.test', { default: false });
+      assert.equal(off.status, 200, off.text);
     });
 
     test('bad proxy settings are refused with a one-line reason', T, async () => {
