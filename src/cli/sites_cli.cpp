@@ -34,6 +34,7 @@ struct SitesCli::State {
   std::string policy, proxy_path, health_path, health_interval, connect_timeout, first_byte_timeout,
       idle_timeout;
   bool no_proxy = false;
+  std::optional<int64_t> rate_limit, rate_burst;
 };
 
 namespace {
@@ -250,6 +251,8 @@ void SitesCli::Register(CLI::App* app) {
     sub->add_option("--connect-timeout", s.connect_timeout, "give up connecting to an upstream after this [default: 5s]");
     sub->add_option("--first-byte-timeout", s.first_byte_timeout, "answer 504 if the upstream has not answered after this [default: 60s]");
     sub->add_option("--idle-timeout", s.idle_timeout, "end a proxied exchange quiet for this long [default: 5m]");
+    sub->add_option("--rate-limit", s.rate_limit, "requests per second per client address to this site (429 past it); 0 = none");
+    sub->add_option("--rate-burst", s.rate_burst, "requests a client may send at once before --rate-limit applies; 0 = twice the rate");
   };
   proxy_flags(s.sites_add);
   s.sites_set = s.sites->add_subcommand("set", "Change a site's options");
@@ -307,6 +310,8 @@ int SitesCli::RunIfParsed() {
       auto proxy = ProxyBody(s);
       if (!proxy.ok()) return Fail(proxy.error().message);
       if (!proxy->is_null()) body["proxy"] = *proxy;
+      if (s.rate_limit) body["rate_limit"] = *s.rate_limit;
+      if (s.rate_burst) body["rate_burst"] = *s.rate_burst;
       auto r = CallApi(s.client, "POST", "/sites", body.dump());
       if (!r.ok()) return Fail(r.error().message);
       if (s.client.json) printf("%s\n", r->body.dump().c_str());
@@ -323,7 +328,9 @@ int SitesCli::RunIfParsed() {
       if (s.no_proxy && !proxy->is_null()) return Fail("--no-proxy and --proxy contradict each other");
       if (s.no_proxy) body["proxy"] = nullptr;
       else if (!proxy->is_null()) body["proxy"] = *proxy;
-      if (body.empty()) return Fail("nothing to change: give --spa, --default, --hsts, --proxy or --no-proxy");
+      if (s.rate_limit) body["rate_limit"] = *s.rate_limit;
+      if (s.rate_burst) body["rate_burst"] = *s.rate_burst;
+      if (body.empty()) return Fail("nothing to change: give --spa, --default, --hsts, --proxy, --no-proxy or --rate-limit");
       auto r = CallApi(s.client, "PATCH", "/sites/" + s.site, body.dump());
       if (!r.ok()) return Fail(r.error().message);
       if (s.client.json) printf("%s\n", r->body.dump().c_str());

@@ -8,16 +8,24 @@
 
 namespace hearth::guard {
 
-bool ParseIp(std::string_view text, uint8_t out[16]) {
+std::string_view StripPort(std::string_view text) {
   text = TrimOws(text);
   if (text.size() >= 2 && text.front() == '[') {
     size_t close = text.find(']');
-    if (close == std::string_view::npos) return false;
-    text = text.substr(1, close - 1);
-  } else if (text.find(':') != std::string_view::npos && text.find('.') != std::string_view::npos &&
-             text.find(':') == text.rfind(':') && text.find(':') > text.rfind('.')) {
-    text = text.substr(0, text.find(':'));  // "1.2.3.4:5678"
+    return close == std::string_view::npos ? std::string_view() : text.substr(1, close - 1);
   }
+  size_t colon = text.find(':');
+  if (colon != std::string_view::npos && colon == text.rfind(':') && text.find('.') != std::string_view::npos &&
+      colon > text.rfind('.'))
+    return text.substr(0, colon);  // "1.2.3.4:5678"
+  return text;
+}
+
+bool ParseIp(std::string_view text, uint8_t out[16]) {
+  text = StripPort(text);
+  for (char c : text)
+    if (!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F') || c == ':' || c == '.'))
+      return false;  // inet_pton would stop at a NUL and accept a prefix
   if (text.empty() || text.size() > 45) return false;
   char buf[48];
   memcpy(buf, text.data(), text.size());

@@ -32,5 +32,7 @@ class CidrList {
 // Accepts "[v6]" and a trailing ":port" on IPv4 ("1.2.3.4:5678"), as
 // forwarded-for fields carry them.
 bool ParseIp(std::string_view text, uint8_t out[16]);
+// The address part of "[v6]:port", "a.b.c.d:port", or the text as it is.
+std::string_view StripPort(std::string_view text);
 
 }  // namespace hearth::guard

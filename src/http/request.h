@@ -54,6 +54,10 @@ struct Request {
   bool body_pending = false;
   std::shared_ptr<BodySink> body_sink;
   std::string_view peer_ip;
+  // The client's address when a trusted proxy forwarded it (guard); empty:
+  // the peer is the client.
+  std::string client_ip;
+  std::string_view ClientIp() const { return client_ip.empty() ? peer_ip : std::string_view(client_ip); }
   bool tls = false;  // arrived over HTTPS
   int64_t start_micros = 0;
 

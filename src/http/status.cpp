@@ -96,6 +96,7 @@ void Request::Reset() {
   body.clear();
   body_pending = false;
   body_sink.reset();
+  client_ip.clear();
   host_lower_.clear();
   start_micros = 0;
 }

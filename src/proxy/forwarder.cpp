@@ -268,9 +268,17 @@ void Forwarder::Forward(const std::shared_ptr<UpstreamSet>& set, Request& req, R
     o.append(h.name).append(": ").append(h.value).append("\r\n");
   }
   if (!cookies.empty()) o.append("Cookie: ").append(cookies).append("\r\n");
-  o.append("X-Forwarded-For: ").append(req.peer_ip).append("\r\n");
-  o.append("X-Forwarded-Proto: ").append(req.tls ? "https" : "http").append("\r\n");
-  o.append("X-Forwarded-Host: ").append(req.authority).append("\r\n");
+  // From a trusted proxy (the guard resolved the client through it), its
+  // forwarded fields are extended; from anyone else they are replaced.
+  bool via_trusted = !req.client_ip.empty();
+  std::string_view prior_for = via_trusted ? req.Header("x-forwarded-for") : std::string_view();
+  std::string_view prior_proto = via_trusted ? req.Header("x-forwarded-proto") : std::string_view();
+  std::string_view prior_host = via_trusted ? req.Header("x-forwarded-host") : std::string_view();
+  o.append("X-Forwarded-For: ");
+  if (!prior_for.empty()) o.append(prior_for).append(", ");
+  o.append(req.peer_ip).append("\r\n");
+  o.append("X-Forwarded-Proto: ").append(!prior_proto.empty() ? prior_proto : (req.tls ? "https" : "http")).append("\r\n");
+  o.append("X-Forwarded-Host: ").append(!prior_host.empty() ? prior_host : req.authority).append("\r\n");
   if (req.body_pending) {
     ex->streamed = true;
     if (req.framing == BodyFraming::kLength) {

@@ -72,7 +72,7 @@ void AppendAccessLine(std::string* out, const Request& req, int status, uint64_t
   out->append("{\"ts\":\"");
   out->append(FormatIso8601(WallNowMicros()));
   out->append("\",\"ip\":");
-  AppendJsonString(out, req.peer_ip);
+  AppendJsonString(out, req.ClientIp());
   out->append(",\"method\":");
   AppendJsonString(out, req.method_text);
   out->append(",\"host\":");

@@ -68,6 +68,34 @@ Result<int> LockDataDir(const std::string& dir) {
 
 namespace {
 
+guard::Policy GuardPolicy(const Settings& s) {
+  guard::Policy p;
+  // The texts were checked when the settings were loaded.
+  if (auto l = guard::CidrList::Parse(s.allow); l.ok()) p.allow = std::move(l).value();
+  if (auto l = guard::CidrList::Parse(s.deny); l.ok()) p.deny = std::move(l).value();
+  if (auto l = guard::CidrList::Parse(s.trusted_proxies); l.ok()) p.trusted = std::move(l).value();
+  p.rate = static_cast<double>(s.rate_limit);
+  p.burst = static_cast<double>(s.rate_burst);
+  p.max_conns_per_ip = s.max_connections_per_ip;
+  p.min_body_rate = s.min_body_rate;
+  return p;
+}
+
+// The client's address (from a trusted proxy's fields) and the global
+// per-address rate. hearth's own /_hearth/ routes are not counted: health
+// checks and scrapers must get through an attack.
+Middleware GuardRequests(guard::Guard* g) {
+  return [g](Request& req, Response& res, const Handler& next) {
+    g->ResolveClient(req);
+    int64_t retry = 0;
+    if (req.path.substr(0, 9) != "/_hearth/" && !g->TakeToken(req, MonoNowMillis(), &retry)) {
+      guard::RespondTooMany(res, retry, "too many requests from this address; slow down");
+      return;
+    }
+    next(req, res);
+  };
+}
+
 // OPTIONS * and TRACE are answered here, before any route sees them.
 void MethodGuard(Request& req, Response& res, const Handler& next) {
   if (req.method == Method::kTrace) {
@@ -237,6 +265,12 @@ Result<std::unique_ptr<Server>> Server::Start(ServeOptions options) {
       timeout += c.gateway_timeout.load(std::memory_order_relaxed);
       connections += c.connections.load(std::memory_order_relaxed);
     }
+    std::string guard_lines =
+        "# HELP hearth_guard_refusals_total Connections and requests refused or cut by the guard, by reason.\n"
+        "# TYPE hearth_guard_refusals_total counter\n";
+    for (int r = 0; r < static_cast<int>(guard::Reason::kCount); ++r)
+      guard_lines += std::string("hearth_guard_refusals_total{reason=\"") + guard::ReasonName(static_cast<guard::Reason>(r)) +
+                     "\"} " + std::to_string(raw->guard_->refusals(static_cast<guard::Reason>(r))) + "\n";
     char buf[1024];
     snprintf(buf, sizeof buf,
              "# HELP hearth_proxy_requests_total Requests forwarded to upstreams.\n"
@@ -251,10 +285,14 @@ Result<std::unique_ptr<Server>> Server::Start(ServeOptions options) {
              static_cast<unsigned long long>(requests), static_cast<unsigned long long>(retries),
              static_cast<unsigned long long>(bad_gateway), static_cast<unsigned long long>(timeout),
              static_cast<unsigned long long>(connections));
-    return std::string(buf);
+    return std::string(buf) + guard_lines;
   };
   srv->builtin_.schema_version = srv->store_->schema_version();
 
+  srv->guard_ = std::make_unique<guard::Guard>();
+  srv->guard_->SetPolicy(GuardPolicy(s));
+  srv->shared_.guard = srv->guard_.get();
+  srv->sites_.guard = srv->guard_.get();
   srv->proxies_ = std::make_unique<proxy::Registry>();
   srv->sites_.proxies = srv->proxies_.get();
   for (int i = 0; i < nworkers; ++i) {
@@ -284,7 +322,8 @@ Result<std::unique_ptr<Server>> Server::Start(ServeOptions options) {
     // Sites claim their hosts; any other host gets --root or the welcome page.
     auto site_handler = std::make_shared<sites::SiteHandler>(&srv->sites_, i, std::move(fallback), forwarder.get());
     router->Add("", "/", [site_handler, forwarder](Request& req, Response& res) { site_handler->Serve(req, res); });
-    Handler root = Compose({MethodGuard}, [router](Request& req, Response& res) { router->Serve(req, res); });
+    Handler root = Compose({MethodGuard, GuardRequests(srv->guard_.get())},
+                           [router](Request& req, Response& res) { router->Serve(req, res); });
     // Proxied requests stream their bodies upstream as they arrive.
     auto streams = [router, site_handler](const Request& req) {
       if (router->StreamsBody(req.HostName(), req.path)) return BodyRoute::kStream;
@@ -413,6 +452,7 @@ void Server::Reload() {
   }
   SetLogLevel(next.log_level);
   sites_.keep_versions.store(next.keep_versions);
+  guard_->SetPolicy(GuardPolicy(next));
   {
     std::lock_guard<std::mutex> lock(shared_.settings_mu);
     shared_.settings = std::move(next);

@@ -10,6 +10,7 @@
 #include <toml++/toml.h>
 
 #include "base/strings.h"
+#include "guard/cidr.h"
 #include "io/socket.h"
 
 namespace hearth {
@@ -41,6 +42,13 @@ const std::vector<SettingSpec> kSettingSpecs = {
     {"keep-versions", T::kInt, &S::keep_versions, "20", "published versions kept per site (older ones and their unused files are deleted)", true, 1, 10000},
     {"backup-every", T::kDuration, &S::backup_every_ms, "0", "take a backup of hearth.db into DATA/backups this often; 0 = never", false},
     {"backup-keep", T::kInt, &S::backup_keep, "7", "periodic backups kept (the oldest are deleted)", true, 1, 100000},
+    {"allow", T::kCidrList, &S::allow, "", "only these client addresses connect, CIDR list (e.g. \"10.0.0.0/8, 2001:db8::/32\"); empty: all", true},
+    {"deny", T::kCidrList, &S::deny, "", "these client addresses are refused at connect, CIDR list", true},
+    {"trusted-proxies", T::kCidrList, &S::trusted_proxies, "", "peers whose X-Forwarded-For / Forwarded name the client (a CDN, a load balancer), CIDR list", true},
+    {"rate-limit", T::kInt, &S::rate_limit, "0", "requests per second per client address, across all sites (429 past it); 0 = no limit", true, 0, 10000000},
+    {"rate-burst", T::kInt, &S::rate_burst, "0", "requests a client may send at once before rate-limit applies; 0 = twice the rate", true, 0, 100000000},
+    {"max-connections-per-ip", T::kInt, &S::max_connections_per_ip, "512", "open connections per client address; 0 = no limit (trusted proxies are exempt)", true, 0, 10000000},
+    {"min-body-rate", T::kSize, &S::min_body_rate, "1KiB", "bytes per second a request body must average after its first 10 s (408 below it); 0 = no minimum", true},
 };
 
 // Parses `text` as the spec's type into its field of *s; on failure *why says
@@ -85,6 +93,12 @@ bool ParseInto(const SettingSpec& spec, std::string_view text, Settings* s, std:
       int64_t ms;
       if (!ParseDurationMillis(text, &ms)) { *why = "expected a duration such as 500ms, 10s, 5m or 1h"; return false; }
       s->*std::get<int64_t S::*>(spec.field) = ms;
+      return true;
+    }
+    case T::kCidrList: {
+      auto list = guard::CidrList::Parse(text);
+      if (!list.ok()) { *why = list.error().message; return false; }
+      s->*std::get<std::string S::*>(spec.field) = text;
       return true;
     }
     case T::kLogLevel:

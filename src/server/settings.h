@@ -41,6 +41,12 @@ struct Settings {
   int64_t keep_versions = 0;
   int64_t backup_every_ms = 0;
   int64_t backup_keep = 0;
+  // Guard (see src/guard/guard.h).
+  std::string allow, deny, trusted_proxies;  // CIDR lists
+  int64_t rate_limit = 0;
+  int64_t rate_burst = 0;
+  int64_t max_connections_per_ip = 0;
+  uint64_t min_body_rate = 0;
 
   // name -> the text it was given and where it came from.
   struct Origin {
@@ -50,7 +56,7 @@ struct Settings {
   std::map<std::string, Origin> origins;
 };
 
-enum class SettingType { kString, kInt, kSize, kDuration, kLogLevel, kAddress };
+enum class SettingType { kString, kInt, kSize, kDuration, kLogLevel, kAddress, kCidrList };
 
 using SettingField = std::variant<std::string Settings::*, int64_t Settings::*, uint64_t Settings::*,
                                   LogLevel Settings::*>;

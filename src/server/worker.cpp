@@ -98,6 +98,9 @@ struct Worker::Conn : IoWatcher {
   bool fresh = true;        // no byte read yet
   bool lingering = false;
   bool peer_eof = false;
+  bool guard_counted = false;  // counted in the guard's per-address table
+  int64_t body_start_ms = 0;   // a request body's bytes are being timed since (0: not)
+  uint64_t body_bytes = 0;
   int timer = -1;
   int64_t deadline = 0;
   uint64_t lingered = 0;
@@ -249,8 +252,15 @@ void Worker::ResumeAccept() {
 void Worker::OnAccept(int listen_fd, bool tls, bool ignore_limit) {
   for (int i = 0; i < 256; ++i) {
     if (!ignore_limit && shared_->open_connections.load(std::memory_order_relaxed) >= max_connections_) {
-      PauseAccept();  // backpressure: the kernel's queue holds them until we have room
-      return;
+      // Out of room: idle keep-alive connections go first (the oldest one),
+      // so a crowd of idle or slow clients cannot lock new ones out.
+      if (Conn* idle = timers_[kTimerIdle].head) {
+        if (shared_->guard) shared_->guard->Count(guard::Reason::kIdleClosed, idle->peer_ip);
+        Close(idle);
+      } else {
+        PauseAccept();  // backpressure: the kernel's queue holds them until we have room
+        return;
+      }
     }
     sockaddr_storage addr;
     socklen_t len = sizeof addr;
@@ -263,10 +273,17 @@ void Worker::OnAccept(int listen_fd, bool tls, bool ignore_limit) {
       }
       return;
     }
+    std::string ip = PeerIp(addr);
+    bool counted = false;
+    if (shared_->guard && !shared_->guard->Admit(ip, &counted)) {
+      close(fd);  // refused at the door: deny list, allow list, or too many from this address
+      continue;
+    }
     SSL* ssl = nullptr;
     if (tls) {
       ssl = tls_->NewSession(fd);
       if (!ssl) {
+        if (counted) shared_->guard->Release(ip);
         close(fd);
         continue;
       }
@@ -276,7 +293,8 @@ void Worker::OnAccept(int listen_fd, bool tls, bool ignore_limit) {
     shared_->open_connections.fetch_add(1, std::memory_order_relaxed);
     metrics_.connections_accepted.Add();
     metrics_.connections_open.Add();
-    Conn* c = new Conn(this, &ctx_, fd, PeerIp(addr), next_conn_id_++);
+    Conn* c = new Conn(this, &ctx_, fd, std::move(ip), next_conn_id_++);
+    c->guard_counted = counted;
     if (ssl) {
       c->ssl = ssl;
       c->handshaking = true;
@@ -319,6 +337,7 @@ void Worker::SetTimer(Conn* c, int kind, int64_t deadline) {
 }
 
 void Worker::Rearm(Conn* c) {
+  if (!c->http->InBody() || c->http->BodyPaused()) c->body_start_ms = 0;  // see BodyTooSlow
   int kind;
   int64_t duration;
   if (!c->http->out().empty()) {
@@ -353,6 +372,7 @@ void Worker::Close(Conn* c) {
   else all_head_ = c->anext;
   if (c->anext) c->anext->aprev = c->aprev;
   if (c->ssl) SSL_free(c->ssl);  // its close_notify, if any, went out in BeginLinger
+  if (c->guard_counted) shared_->guard->Release(c->peer_ip);
   close(c->fd);  // also removes it from the epoll set
   --conn_count_;
   shared_->open_connections.fetch_sub(1, std::memory_order_relaxed);
@@ -508,6 +528,11 @@ void Worker::Drive(Conn* c) {
       if (n > 0) {
         c->fresh = false;
         metrics_.bytes_in.Add(static_cast<uint64_t>(n));
+        if (h->InBody() && shared_->guard && BodyTooSlow(c, static_cast<uint64_t>(n))) {
+          h->FailWith(408, "request body too slow");
+          progress = true;
+          continue;
+        }
         h->OnRead(static_cast<size_t>(n));
         if (!c->ssl && static_cast<size_t>(n) < space) c->readable = false;
         h->Advance();
@@ -537,6 +562,25 @@ void Worker::Drive(Conn* c) {
     return;
   }
   if (progress_any || c->timer < 0) Rearm(c);
+}
+
+// A body must average min-body-rate after a grace period (a slow POST holds a
+// connection for as long as it trickles). Time spent paused by the handler
+// (a busy upstream) is not the client's: timing restarts after a pause.
+bool Worker::BodyTooSlow(Conn* c, uint64_t n) {
+  uint64_t min_rate = shared_->guard->policy().min_body_rate;
+  if (min_rate == 0) return false;
+  if (c->body_start_ms == 0) {
+    c->body_start_ms = now_ms_;
+    c->body_bytes = 0;
+  }
+  c->body_bytes += n;
+  int64_t elapsed = now_ms_ - c->body_start_ms;
+  constexpr int64_t kGraceMs = 10000;
+  if (elapsed < kGraceMs) return false;
+  if (c->body_bytes * 1000 / static_cast<uint64_t>(elapsed) >= min_rate) return false;
+  shared_->guard->Count(guard::Reason::kSlowBody, c->peer_ip);
+  return true;
 }
 
 void Worker::DeliverReplies() {
@@ -683,8 +727,9 @@ void Worker::Run() {
         if (at > 0 && (next_tick_ == 0 || at < next_tick_)) next_tick_ = at;
       }
     }
+    // Room again, or an idle connection that can make room (OnAccept closes it).
     if (accept_paused_ && !stopping_ &&
-        shared_->open_connections.load(std::memory_order_relaxed) < max_connections_)
+        (shared_->open_connections.load(std::memory_order_relaxed) < max_connections_ || timers_[kTimerIdle].head))
       ResumeAccept();
     if (!access_batch_.empty()) {
       shared_->access_log.Write(access_batch_);

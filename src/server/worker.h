@@ -23,6 +23,7 @@
 #include <unordered_map>
 #include <vector>
 
+#include "guard/guard.h"
 #include "http/h1_connection.h"
 #include "io/event_loop.h"
 #include "http/router.h"
@@ -41,6 +42,7 @@ struct WorkerShared {
   std::mutex settings_mu;
   Settings settings;  // guarded by settings_mu; workers copy what they need on change
   AccessLog access_log;
+  guard::Guard* guard = nullptr;  // connection admission, body rates (null: none)
 };
 
 // Where deferred replies are handed back to a worker, from any thread. Shared
@@ -131,6 +133,7 @@ class Worker : public EventLoop {
   void OnRequestDone(const Request& req, int status, uint64_t bytes, int64_t micros);
   void DeliverReplies();
   void OnConnIo(Conn* c, uint32_t events);
+  bool BodyTooSlow(Conn* c, uint64_t n);
 
   int index_;
   WorkerShared* shared_;

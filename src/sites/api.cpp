@@ -62,6 +62,8 @@ json ListSites(store::Connection& c) {
                    {"spa", st.Int(6) != 0},
                    {"hsts", st.Int(7) != 0},
                    {"proxy", st.IsNull(8) ? json(nullptr) : json::parse(st.Text(8), nullptr, false)},
+                   {"rate_limit", st.Int(9)},
+                   {"rate_burst", st.Int(10)},
                    {"created_at", st.Int(3)}});
   }
   return out;
@@ -124,9 +126,19 @@ struct Flags {
   int spa = -1, def = -1, hsts = -1;
   bool set_proxy = false;
   std::optional<std::string> proxy;  // JSON text; nullopt: none
+  std::optional<int64_t> rate_limit, rate_burst;
 };
 bool ReadFlags(const json& body, Flags* f, std::string* why) {
   *f = Flags{};
+  for (auto [key, out] : {std::pair<const char*, std::optional<int64_t>*>{"rate_limit", &f->rate_limit},
+                          {"rate_burst", &f->rate_burst}}) {
+    if (!body.contains(key)) continue;
+    if (!body[key].is_number_integer() || body[key].get<int64_t>() < 0 || body[key].get<int64_t>() > 100000000) {
+      *why = std::string(key) + " must be a whole number from 0 (none) to 100000000";
+      return false;
+    }
+    *out = body[key].get<int64_t>();
+  }
   if (body.contains("proxy")) {
     f->set_proxy = true;
     if (!body["proxy"].is_null()) {
@@ -150,6 +162,13 @@ bool ReadFlags(const json& body, Flags* f, std::string* why) {
 }
 
 Status ApplyFlags(store::Connection& c, int64_t id, const Flags& f) {
+  if (f.rate_limit || f.rate_burst) {
+    store::Statement st = c.Named("sites.set_rate");
+    st.Bind(1, id);
+    if (f.rate_limit) st.Bind(2, *f.rate_limit);
+    if (f.rate_burst) st.Bind(3, *f.rate_burst);
+    if (Status s = st.Run(); !s.ok()) return s;
+  }
   if (f.set_proxy) {
     store::Statement st = c.Named("sites.set_proxy");
     st.Bind(1, id);
@@ -198,7 +217,8 @@ void AddSite(SitesShared* shared, Response& res, const json& body) {
     o->status = 201;
     o->body = {{"name", site}, {"hosts", hosts}, {"live_version", nullptr}, {"spa", flags.spa == 1},
                {"default", flags.def == 1}, {"hsts", flags.hsts == 1},
-               {"proxy", flags.proxy ? json::parse(*flags.proxy) : json(nullptr)}};
+               {"proxy", flags.proxy ? json::parse(*flags.proxy) : json(nullptr)},
+               {"rate_limit", flags.rate_limit.value_or(0)}, {"rate_burst", flags.rate_burst.value_or(0)}};
     return OkStatus();
   }, true);
 }

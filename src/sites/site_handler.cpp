@@ -1,6 +1,7 @@
 #include <cstring>
 #include <ctime>
 
+#include "base/clock.h"
 #include "files/representation.h"
 #include "files/safe_path.h"
 #include "http/mime.h"
@@ -84,6 +85,8 @@ const SiteHandler::Route* SiteHandler::LookupHost(const std::string& host) {
       route.name = std::string(st.Text(3));
       route.hsts = st.Int(4) != 0;
       if (!st.IsNull(5) && shared_->proxies) route.proxy = shared_->proxies->Get(route.name, std::string(st.Text(5)));
+      route.rate_limit = st.Int(6);
+      route.rate_burst = st.Int(7);
       break;
     }
     dot = host.find('.', dot == std::string::npos ? 0 : dot + 1);
@@ -124,6 +127,8 @@ const SiteHandler::Route* SiteHandler::LookupHost(const std::string& host) {
       route.name = std::string(st.Text(3));
       route.hsts = st.Int(4) != 0;
       if (!st.IsNull(5) && shared_->proxies) route.proxy = shared_->proxies->Get(route.name, std::string(st.Text(5)));
+      route.rate_limit = st.Int(6);
+      route.rate_burst = st.Int(7);
     }
   }
   return &(hosts_[host] = route);
@@ -295,6 +300,13 @@ void SiteHandler::Serve(Request& req, Response& res) {
   const Route* route = LookupHost(req.host_lower_);
   if (route->site_id == 0) {
     fallback_(req, res);
+    return;
+  }
+  int64_t retry = 0;
+  if (route->rate_limit > 0 && shared_->guard &&
+      !shared_->guard->TakeSiteToken(req, route->name, static_cast<double>(route->rate_limit),
+                                     static_cast<double>(route->rate_burst), MonoNowMillis(), &retry)) {
+    guard::RespondTooMany(res, retry, "too many requests to this site from this address; slow down");
     return;
   }
   if (!req.tls && shared_->tls && shared_->https_port && shared_->tls->Covers(req.host_lower_) &&

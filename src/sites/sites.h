@@ -25,6 +25,7 @@
 #include "base/background.h"
 #include "data/api.h"
 #include "http/router.h"
+#include "guard/guard.h"
 #include "proxy/forwarder.h"
 #include "proxy/upstream.h"
 #include "store/store.h"
@@ -57,6 +58,7 @@ struct SitesShared {
   std::function<void()> on_routing_changed;
   // Proxied sites' upstreams, shared by the workers (null: no proxying).
   proxy::Registry* proxies = nullptr;
+  guard::Guard* guard = nullptr;  // per-site rate limits (null: none)
   // Bumped on the writer thread by every write that reads the certificates
   // to install: TlsServer::Install keeps only the newest set.
   std::atomic<uint64_t> cert_version{0};
@@ -102,6 +104,8 @@ class SiteHandler {
     int64_t expires_at = 0;    // previews: unix seconds after which it is gone
     bool no_such_preview = false;
     std::shared_ptr<proxy::UpstreamSet> proxy;  // null: files only
+    int64_t rate_limit = 0;  // requests/s per client address (0: none)
+    int64_t rate_burst = 0;
   };
   bool ProxiesPath(const Route& route, std::string_view path) const;
 

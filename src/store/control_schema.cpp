@@ -101,6 +101,11 @@ const std::vector<Migration>& ControlMigrations() {
         -- src/proxy/upstream.h); NULL: the site serves only its files.
         ALTER TABLE sites ADD COLUMN proxy TEXT;
       )sql"},
+      {6, R"sql(
+        -- A site's own per-client-address rate (requests/s; 0: none) and burst.
+        ALTER TABLE sites ADD COLUMN rate_limit INTEGER NOT NULL DEFAULT 0;
+        ALTER TABLE sites ADD COLUMN rate_burst INTEGER NOT NULL DEFAULT 0;
+      )sql"},
   };
   return kMigrations;
 }
@@ -115,7 +120,9 @@ const std::vector<NamedStatement>& ControlStatements() {
       {"tokens.by_hash", "SELECT id, name FROM tokens WHERE hash = ?1"},
       {"sites.list", "SELECT s.id, s.name, s.live_version, s.created_at, "
                      "(SELECT group_concat(host, ' ') FROM site_hosts h WHERE h.site_id = s.id), "
-                     "s.is_default, s.spa, s.hsts, s.proxy FROM sites s ORDER BY s.name"},
+                     "s.is_default, s.spa, s.hsts, s.proxy, s.rate_limit, s.rate_burst FROM sites s ORDER BY s.name"},
+      {"sites.set_rate", "UPDATE sites SET rate_limit = coalesce(?2, rate_limit), rate_burst = coalesce(?3, rate_burst) "
+                         "WHERE id = ?1"},
       {"sites.set_proxy", "UPDATE sites SET proxy = ?2 WHERE id = ?1"},
       {"sites.set_flags", "UPDATE sites SET spa = coalesce(?2, spa), is_default = coalesce(?3, is_default) "
                           "WHERE id = ?1"},
@@ -127,13 +134,15 @@ const std::vector<NamedStatement>& ControlStatements() {
       {"certs.delete", "DELETE FROM certs WHERE id = ?1"},
       {"sites.set_hsts", "UPDATE sites SET hsts = ?2 WHERE id = ?1"},
       {"sites.clear_default", "UPDATE sites SET is_default = 0 WHERE is_default = 1 AND id != ?1"},
-      {"sites.default", "SELECT id, live_version, spa, name, hsts, proxy FROM sites WHERE is_default = 1"},
+      {"sites.default", "SELECT id, live_version, spa, name, hsts, proxy, rate_limit, rate_burst FROM sites "
+                        "WHERE is_default = 1"},
       {"sites.by_name", "SELECT id, live_version FROM sites WHERE name = ?1"},
       {"sites.insert", "INSERT INTO sites(name, created_at) VALUES (?1, unixepoch())"},
       {"sites.delete", "DELETE FROM sites WHERE id = ?1"},
       {"sites.set_live", "UPDATE sites SET live_version = ?2 WHERE id = ?1"},
       {"hosts.insert", "INSERT INTO site_hosts(host, site_id) VALUES (?1, ?2)"},
-      {"hosts.lookup", "SELECT h.site_id, s.live_version, s.spa, s.name, s.hsts, s.proxy FROM site_hosts h "
+      {"hosts.lookup", "SELECT h.site_id, s.live_version, s.spa, s.name, s.hsts, s.proxy, s.rate_limit, s.rate_burst "
+                       "FROM site_hosts h "
                        "JOIN sites s ON s.id = h.site_id WHERE h.host = ?1"},
       {"blobs.has", "SELECT 1 FROM blobs WHERE hash = ?1"},
       {"blobs.get", "SELECT data FROM blobs WHERE hash = ?1"},
