@@ -32,6 +32,10 @@ struct Policy {
   double burst = 0;
   int64_t max_conns_per_ip = 0;  // 0: no limit
   uint64_t min_body_rate = 0;    // bytes per second a request body must average
+  // Admission (per worker, see admission.h): 0 in flight is no bound.
+  int64_t max_in_flight = 0;
+  int64_t max_queued = 0;
+  int64_t max_wait_ms = 0;
 };
 
 enum class Reason {

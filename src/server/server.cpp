@@ -78,6 +78,9 @@ guard::Policy GuardPolicy(const Settings& s) {
   p.burst = static_cast<double>(s.rate_burst);
   p.max_conns_per_ip = s.max_connections_per_ip;
   p.min_body_rate = s.min_body_rate;
+  p.max_in_flight = s.admission_max;
+  p.max_queued = s.admission_queue;
+  p.max_wait_ms = s.admission_wait_ms;
   return p;
 }
 
@@ -299,6 +302,7 @@ Result<std::unique_ptr<Server>> Server::Start(ServeOptions options) {
     // The worker first: the proxy's half lives on its loop.
     auto worker = std::make_unique<Worker>(i, &srv->shared_, fds[static_cast<size_t>(i)]);
     auto forwarder = std::make_shared<proxy::Forwarder>(worker.get());
+    auto admission = std::make_shared<guard::Admission>(worker.get(), srv->guard_.get());
     srv->forwarders_.push_back(forwarder.get());
     auto router = std::make_shared<Router>();
     AddBuiltinRoutes(router.get(), &srv->builtin_, srv->store_.get(), i);
@@ -320,8 +324,11 @@ Result<std::unique_ptr<Server>> Server::Start(ServeOptions options) {
       fallback = [handler](Request& req, Response& res) { handler->Serve(req, res); };
     }
     // Sites claim their hosts; any other host gets --root or the welcome page.
-    auto site_handler = std::make_shared<sites::SiteHandler>(&srv->sites_, i, std::move(fallback), forwarder.get());
-    router->Add("", "/", [site_handler, forwarder](Request& req, Response& res) { site_handler->Serve(req, res); });
+    auto site_handler =
+        std::make_shared<sites::SiteHandler>(&srv->sites_, i, std::move(fallback), forwarder.get(), admission.get());
+    router->Add("", "/", [site_handler, forwarder, admission](Request& req, Response& res) {
+      site_handler->Serve(req, res);
+    });
     Handler root = Compose({MethodGuard, GuardRequests(srv->guard_.get())},
                            [router](Request& req, Response& res) { router->Serve(req, res); });
     // Proxied requests stream their bodies upstream as they arrive.

@@ -48,6 +48,9 @@ const std::vector<SettingSpec> kSettingSpecs = {
     {"rate-limit", T::kInt, &S::rate_limit, "0", "requests per second per client address, across all sites (429 past it); 0 = no limit", true, 0, 10000000},
     {"rate-burst", T::kInt, &S::rate_burst, "0", "requests a client may send at once before rate-limit applies; 0 = twice the rate", true, 0, 100000000},
     {"max-connections-per-ip", T::kInt, &S::max_connections_per_ip, "512", "open connections per client address; 0 = no limit (trusted proxies are exempt)", true, 0, 10000000},
+    {"admission-max", T::kInt, &S::admission_max, "256", "per worker: expensive requests (proxied, data API) in flight at once; more wait in a queue; 0 = no bound", true, 0, 1000000},
+    {"admission-queue", T::kInt, &S::admission_queue, "1024", "per worker: expensive requests that may wait for a turn; past it, 503 + Retry-After", true, 0, 10000000},
+    {"admission-wait", T::kDuration, &S::admission_wait_ms, "10s", "longest an expensive request waits for its turn (then 503 + Retry-After)", true},
     {"min-body-rate", T::kSize, &S::min_body_rate, "1KiB", "bytes per second a request body must average after its first 10 s (408 below it); 0 = no minimum", true},
 };
 

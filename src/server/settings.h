@@ -47,6 +47,7 @@ struct Settings {
   int64_t rate_burst = 0;
   int64_t max_connections_per_ip = 0;
   uint64_t min_body_rate = 0;
+  int64_t admission_max = 0, admission_queue = 0, admission_wait_ms = 0;
 
   // name -> the text it was given and where it came from.
   struct Origin {

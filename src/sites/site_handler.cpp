@@ -61,8 +61,10 @@ void ServePrepared(Request& req, Response& res, const SiteHandler::Prepared& p, 
 
 }  // namespace
 
-SiteHandler::SiteHandler(SitesShared* shared, int reader, Handler fallback, proxy::Forwarder* forwarder)
-    : shared_(shared), reader_(reader), fallback_(std::move(fallback)), forwarder_(forwarder) {}
+SiteHandler::SiteHandler(SitesShared* shared, int reader, Handler fallback, proxy::Forwarder* forwarder,
+                         guard::Admission* admission)
+    : shared_(shared), reader_(reader), fallback_(std::move(fallback)), forwarder_(forwarder),
+      admission_(admission) {}
 
 const SiteHandler::Route* SiteHandler::LookupHost(const std::string& host) {
   auto it = hosts_.find(host);
@@ -321,7 +323,11 @@ void SiteHandler::Serve(Request& req, Response& res) {
     return;
   }
   if (ProxiesPath(*route, req.path)) {
-    forwarder_->Forward(route->proxy, req, res);
+    // Expensive work waits its turn (admission); the set is captured, not
+    // the route (the route cache may be rebuilt while the request waits).
+    auto forward = [this, set = route->proxy](Request& r, Response& s) { forwarder_->Forward(set, r, s); };
+    if (admission_) admission_->Run(req, res, forward);
+    else forward(req, res);
     return;
   }
   ServeSite(req, res, *route);
@@ -332,9 +338,17 @@ void SiteHandler::Serve(Request& req, Response& res) {
 void SiteHandler::ServeSite(Request& req, Response& res, const Route& r) {
   const Route* route = &r;
   // The site's app API, if it has an app database; otherwise /api/ is files.
-  if (shared_->apps && req.path.substr(0, 5) == "/api/" && !route->no_such_preview &&
-      data::ServeAppApi(shared_->apps, shared_->data_options, reader_, route->name, req, res))
-    return;
+  if (shared_->apps && req.path.substr(0, 5) == "/api/" && !route->no_such_preview) {
+    auto app = shared_->apps->Get(route->name, false);
+    if (!app.ok() || *app) {  // the site has an app database (or it cannot be opened: the API says so)
+      auto api = [this, name = route->name](Request& r, Response& s) {
+        data::ServeAppApi(shared_->apps, shared_->data_options, reader_, name, r, s);
+      };
+      if (admission_) admission_->Run(req, res, api);
+      else api(req, res);
+      return;
+    }
+  }
   if (req.method != Method::kGet && req.method != Method::kHead) {
     res.SetError(405);
     res.SetHeader("Allow", "GET, HEAD");

@@ -25,6 +25,7 @@
 #include "base/background.h"
 #include "data/api.h"
 #include "http/router.h"
+#include "guard/admission.h"
 #include "guard/guard.h"
 #include "proxy/forwarder.h"
 #include "proxy/upstream.h"
@@ -73,7 +74,9 @@ Handler MakeApiHandler(SitesShared* shared, int reader);
 class SiteHandler {
  public:
   // `forwarder`: this worker's half of the reverse proxy (null: none).
-  SiteHandler(SitesShared* shared, int reader, Handler fallback, proxy::Forwarder* forwarder = nullptr);
+  // `admission`: this worker's bound on expensive work (null: none).
+  SiteHandler(SitesShared* shared, int reader, Handler fallback, proxy::Forwarder* forwarder = nullptr,
+              guard::Admission* admission = nullptr);
   void Serve(Request& req, Response& res);
   // Whether this request goes to an upstream (its body then streams).
   bool Proxies(const Request& req);
@@ -126,6 +129,7 @@ class SiteHandler {
   int reader_;
   Handler fallback_;
   proxy::Forwarder* forwarder_;
+  guard::Admission* admission_;
   uint64_t generation_ = 0;
   std::unordered_map<std::string, Route> hosts_;  // site_id 0: no site
   std::unordered_map<int64_t, std::unique_ptr<Files>> versions_;

@@ -150,6 +150,63 @@ describe('guard', () => {
     agent.destroy();
   });
 
+  test('the admission queue: waits its turn, answers 503 past its bounds, recovers; static hits never wait', T, async () => {
+    const srv = await start(['--workers', '1', '--admission-max', '2', '--admission-queue', '2', '--admission-wait', '2s']);
+    const held = [];
+    const up = http.createServer((req, res) => {
+      let len = 0;
+      req.on('data', (d) => { len += d.length; });
+      req.on('end', () => {
+        if (req.url.startsWith('/hold')) held.push(res);
+        else res.end(JSON.stringify({ len }));
+      });
+    });
+    await new Promise((r) => up.listen(0, '127.0.0.1', r));
+    const c = ['--server', srv.url, '--data', srv.dataDir];
+    assert.equal((await runHearth(['sites', 'add', 'q.test', '--proxy', `http://127.0.0.1:${up.address().port}`, ...c])).code, 0);
+    const waitHeld = async (n) => {
+      const until = Date.now() + 5000;
+      while (held.length < n && Date.now() < until) await sleep(20);
+      assert.equal(held.length, n);
+    };
+    const go = (p, opts = {}) => request(srv.port, { host: 'q.test', path: p, ...opts });
+    try {
+      // Two in flight, one waiting with a 1 MiB body: admitted when a slot frees, its body intact.
+      const first = [go('/hold/1'), go('/hold/2')];
+      await waitHeld(2);
+      const upload = go('/echo', { method: 'PUT', body: Buffer.alloc(1 << 20, 7) });
+      await sleep(300);
+      held.shift().end('done');
+      const up1 = await upload;
+      assert.equal(up1.status, 200, JSON.stringify(up1));
+      assert.equal(JSON.parse(up1.text).len, 1 << 20);
+      // Full: two in flight, two waiting; the next is refused at once.
+      const more = [go('/hold/3'), go('/hold/4'), go('/hold/5')];
+      await waitHeld(2);
+      await sleep(200);
+      const started = Date.now();
+      const refused = await go('/hold/6');
+      assert.equal(refused.status, 503);
+      assert.equal(refused.headers['retry-after'], '1');
+      assert.ok(Date.now() - started < 1000);
+      // A cheap hit (the welcome page) does not wait behind them.
+      assert.equal((await request(srv.port, { host: 'static.test' })).status, 200);
+      // The waiting ones give up after admission-wait, with 503.
+      const waited = await Promise.all(more.slice(1));
+      assert.deepEqual(waited.map((r) => r.status), [503, 503]);
+      for (const res of held.splice(0)) res.end('done');
+      const done = await Promise.all([...first, more[0]]);
+      assert.deepEqual(done.map((r) => r.status), [200, 200, 200]);
+      // And it recovers.
+      assert.equal((await go('/echo')).status, 200);
+      const m = await metrics(srv);
+      assert.equal(metricValue(m, 'hearth_guard_refusals_total', { reason: 'admission' }), 3);
+    } finally {
+      for (const res of held) res.end();
+      up.close();
+    }
+  });
+
   test('slowloris and slow bodies (slowhttptest) do not stop a normal client', { timeout: 120000 }, async () => {
     const srv = await start(['--header-timeout', '3s', '--max-connections-per-ip', '150', '--min-body-rate', '1KiB']);
     const run = (args) => {

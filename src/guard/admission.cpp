@@ -1,0 +1,224 @@
+#include "guard/admission.h"
+
+#include <string>
+#include <vector>
+
+namespace hearth::guard {
+namespace {
+
+// Holds a slot until the answer starts (or the reply is dropped).
+class SlotReply : public Reply {
+ public:
+  SlotReply(std::shared_ptr<Reply> inner, std::shared_ptr<std::atomic<int64_t>> in_flight)
+      : inner_(std::move(inner)), in_flight_(std::move(in_flight)) {}
+  ~SlotReply() override { Free(); }
+  void Finish(std::function<void(Response&)> fill) override {
+    Free();  // before the post: the worker's tick sees the slot free when it wakes
+    inner_->Finish(std::move(fill));
+  }
+  void Wake() override { inner_->Wake(); }
+
+ private:
+  void Free() {
+    if (!freed_.exchange(true)) in_flight_->fetch_sub(1);
+  }
+  std::shared_ptr<Reply> inner_;
+  std::shared_ptr<std::atomic<int64_t>> in_flight_;
+  std::atomic<bool> freed_{false};
+};
+
+// Takes a parked request's body while it waits: nothing (the connection
+// pauses), then whatever sink the handler sets once it runs.
+class WaitingSink : public BodySink {
+ public:
+  size_t OnData(std::string_view bytes) override {
+    if (target) return target->OnData(bytes);
+    return 0;  // paused until the request runs (its waker resumes the body)
+  }
+  void OnEnd(bool ok) override {
+    ended = true;
+    if (target) target->OnEnd(ok);
+    else end_ok = ok;
+  }
+  std::shared_ptr<BodySink> target;
+  bool ended = false;
+  bool end_ok = false;
+};
+
+// The user-visible parts of an answer (not the protocol layer's).
+void MoveAnswer(Response& from, Response& to) {
+  to.status = from.status;
+  to.body_kind = from.body_kind;
+  to.text = std::move(from.text);
+  to.shared = std::move(from.shared);
+  to.file = std::move(from.file);
+  to.offset = from.offset;
+  to.length = from.length;
+  to.stream = std::move(from.stream);
+  to.stream_ok = std::move(from.stream_ok);
+  to.stream_sized = from.stream_sized;
+  to.stream_endless = from.stream_endless;
+  to.close_connection = from.close_connection;
+  to.upgrade_sink = std::move(from.upgrade_sink);
+  to.fields = std::move(from.fields);
+}
+
+}  // namespace
+
+// A request waiting for a slot: its own copy of everything the views named.
+struct Admission::Parked {
+  std::string method_text, target, path, query, authority, host_lower, peer_ip, client_ip, body;
+  std::vector<std::pair<std::string, std::string>> headers;
+  Method method;
+  int version_minor;
+  bool keep_alive, tls, body_pending;
+  BodyFraming framing;
+  uint64_t content_length;
+  int64_t start_micros;
+  std::shared_ptr<Reply> reply;
+  std::function<void()> waker;
+  std::shared_ptr<WaitingSink> sink;
+  Handler handler;
+  int64_t since_ms;
+};
+
+Admission::Admission(EventLoop* loop, Guard* guard)
+    : loop_(loop), guard_(guard),
+      in_flight_(std::make_shared<std::atomic<int64_t>>(0)) {
+  loop_->AddTicker([this](int64_t now) { return Tick(now); });
+}
+
+Admission::~Admission() = default;
+
+void Admission::Run(Request& req, Response& res, const Handler& handler) {
+  const Policy& lim = guard_->policy();
+  if (lim.max_in_flight <= 0) {
+    handler(req, res);
+    return;
+  }
+  if (in_flight_->load() < lim.max_in_flight && queue_.empty()) {
+    in_flight_->fetch_add(1);
+    // The handler's Reply (if it defers) holds the slot until the answer
+    // starts; an answer given at once frees it at once.
+    const ReplyFactory* original = res.reply_factory_;
+    ReplyFactory counting = [original, in_flight = in_flight_](uint64_t id) -> std::shared_ptr<Reply> {
+      auto inner = original && *original ? (*original)(id) : nullptr;
+      if (!inner) return nullptr;
+      return std::make_shared<SlotReply>(std::move(inner), in_flight);
+    };
+    res.reply_factory_ = &counting;
+    handler(req, res);
+    res.reply_factory_ = original;
+    if (!res.deferred()) in_flight_->fetch_sub(1);
+    return;
+  }
+  if (static_cast<int64_t>(queue_.size()) >= lim.max_queued) {
+    guard_->Count(Reason::kAdmission, req.ClientIp());
+    res.SetError(503, "the server is busy; try again shortly");
+    res.SetHeader("Retry-After", "1");
+    return;
+  }
+  auto p = std::make_unique<Parked>();
+  p->reply = res.Defer();
+  if (!p->reply) {  // the protocol cannot wait: run it now, over the bound
+    handler(req, res);
+    return;
+  }
+  p->waker = res.MakeWaker();
+  p->method_text = req.method_text;
+  p->target = req.target;
+  p->path = req.path;
+  p->query = req.query;
+  p->authority = req.authority;
+  p->host_lower = req.host_lower_;
+  p->peer_ip = req.peer_ip;
+  p->client_ip = req.client_ip;
+  p->body = std::move(req.body);
+  for (const auto& h : req.headers) p->headers.emplace_back(h.name, h.value);
+  p->method = req.method;
+  p->version_minor = req.version_minor;
+  p->keep_alive = req.keep_alive;
+  p->tls = req.tls;
+  p->body_pending = req.body_pending;
+  p->framing = req.framing;
+  p->content_length = req.content_length;
+  p->start_micros = req.start_micros;
+  p->handler = handler;
+  p->since_ms = loop_->NowMs();
+  if (req.body_pending) {
+    p->sink = std::make_shared<WaitingSink>();
+    req.body_sink = p->sink;
+  }
+  queue_.push_back(std::move(p));
+}
+
+void Admission::Start(Parked& p) {
+  in_flight_->fetch_add(1);
+  Request req;
+  req.method = p.method;
+  req.method_text = p.method_text;
+  req.target = p.target;
+  req.path = p.path;
+  req.query = p.query;
+  req.authority = p.authority;
+  req.host_lower_ = p.host_lower;
+  req.peer_ip = p.peer_ip;
+  req.client_ip = p.client_ip;
+  req.body = std::move(p.body);
+  for (const auto& [n, v] : p.headers) req.headers.push_back({n, v});
+  req.version_minor = p.version_minor;
+  req.keep_alive = p.keep_alive;
+  req.tls = p.tls;
+  req.body_pending = p.body_pending;
+  req.framing = p.framing;
+  req.content_length = p.content_length;
+  req.start_micros = p.start_micros;
+  // The handler's Defer() gets the reply the connection already waits on.
+  auto slot = std::make_shared<SlotReply>(p.reply, in_flight_);
+  if (p.sink && p.sink->ended && !p.sink->end_ok) {
+    // The client's body broke off while it waited: nothing to run.
+    slot->Finish([](Response& res) { res.SetError(400, "request body incomplete"); });
+    return;
+  }
+  ReplyFactory same = [slot](uint64_t) -> std::shared_ptr<Reply> { return slot; };
+  std::function<void()> waker = p.waker;
+  WakerFactory waker_factory = [waker](uint64_t) { return waker; };
+  Response res;
+  res.reply_factory_ = &same;
+  res.waker_factory_ = &waker_factory;
+  p.handler(req, res);
+  if (p.sink) {
+    p.sink->target = req.body_sink;
+    if (p.sink->ended && p.sink->target) p.sink->target->OnEnd(p.sink->end_ok);
+    else if (p.waker) p.waker();  // the paused body flows to the handler now
+  }
+  if (!res.deferred()) {
+    auto answer = std::make_shared<Response>();
+    MoveAnswer(res, *answer);
+    slot->Finish([answer](Response& out) { MoveAnswer(*answer, out); });
+  }
+}
+
+int64_t Admission::Tick(int64_t now) {
+  if (queue_.empty()) return 0;
+  const Policy& lim = guard_->policy();
+  // Waited too long: answered now, so the client can go elsewhere or retry.
+  while (!queue_.empty() && now - queue_.front()->since_ms >= lim.max_wait_ms) {
+    std::unique_ptr<Parked> p = std::move(queue_.front());
+    queue_.pop_front();
+    guard_->Count(Reason::kAdmission, p->client_ip.empty() ? p->peer_ip : p->client_ip);
+    p->reply->Finish([](Response& res) {
+      res.SetError(503, "the server is busy; try again shortly");
+      res.SetHeader("Retry-After", "1");
+    });
+  }
+  while (!queue_.empty() && (lim.max_in_flight <= 0 || in_flight_->load() < lim.max_in_flight)) {
+    std::unique_ptr<Parked> p = std::move(queue_.front());
+    queue_.pop_front();
+    Start(*p);
+  }
+  if (queue_.empty()) return 0;
+  return std::min(now + 50, queue_.front()->since_ms + lim.max_wait_ms);
+}
+
+}  // namespace hearth::guard
