@@ -3,7 +3,7 @@
 .PHONY: all deps build run test unit e2e asan fuzz bench clean
 
 JOBS ?= $(shell nproc)
-FUZZ_SECONDS ?= 25
+FUZZ_SECONDS ?= 15
 BIN := build/release/hearth
 
 all: build

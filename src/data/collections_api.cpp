@@ -10,7 +10,8 @@ namespace {
 using nlohmann::json;
 
 void Json(Response& res, int status, const json& body) {
-  res.SetText(status, "application/json", body.dump() + "\n");
+  // Text from requests may be in it: invalid UTF-8 is replaced, never thrown on.
+  res.SetText(status, "application/json", body.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace) + "\n");
   res.SetHeader("Cache-Control", "no-store");
 }
 void Fail(Response& res, int status, const std::string& message) { Json(res, status, {{"error", message}}); }

@@ -12,7 +12,8 @@
 namespace hearth::data::records {
 
 void PbJson(Response& res, int status, const json& body) {
-  res.SetText(status, "application/json", body.dump());
+  // Text from requests may be in it: invalid UTF-8 is replaced, never thrown on.
+  res.SetText(status, "application/json", body.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace));
   res.SetHeader("Cache-Control", "no-store");
 }
 Result<json> RequestJson(const Request& req, std::string_view raw, std::vector<Upload>* uploads) {

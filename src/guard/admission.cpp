@@ -80,6 +80,7 @@ struct Admission::Parked {
   std::shared_ptr<WaitingSink> sink;
   Handler handler;
   int64_t since_ms;
+  uint64_t connection_id;
 };
 
 Admission::Admission(EventLoop* loop, Guard* guard)
@@ -106,10 +107,19 @@ void Admission::Run(Request& req, Response& res, const Handler& handler) {
       if (!inner) return nullptr;
       return std::make_shared<SlotReply>(std::move(inner), in_flight);
     };
+    // Restored, and the slot given back unless a Reply holds it, however the
+    // handler leaves (an exception goes on to Dispatch, which answers 500).
+    struct Restore {
+      Response& res;
+      const ReplyFactory* original;
+      std::atomic<int64_t>& in_flight;
+      ~Restore() {
+        res.reply_factory_ = original;
+        if (!res.deferred()) in_flight.fetch_sub(1);
+      }
+    } restore{res, original, *in_flight_};
     res.reply_factory_ = &counting;
     handler(req, res);
-    res.reply_factory_ = original;
-    if (!res.deferred()) in_flight_->fetch_sub(1);
     return;
   }
   if (static_cast<int64_t>(queue_.size()) >= lim.max_queued) {
@@ -145,6 +155,7 @@ void Admission::Run(Request& req, Response& res, const Handler& handler) {
   p->start_micros = req.start_micros;
   p->handler = handler;
   p->since_ms = loop_->NowMs();
+  p->connection_id = res.connection_id_;
   if (req.body_pending) {
     p->sink = std::make_shared<WaitingSink>();
     req.body_sink = p->sink;
@@ -186,7 +197,14 @@ void Admission::Start(Parked& p) {
   Response res;
   res.reply_factory_ = &same;
   res.waker_factory_ = &waker_factory;
-  p.handler(req, res);
+  res.connection_id_ = p.connection_id;
+  try {
+    p.handler(req, res);
+  } catch (const std::exception&) {
+    // Run from the loop's tick, where nothing above would catch it.
+    res.Reset();
+    res.SetError(500);
+  }
   if (p.sink) {
     p.sink->target = req.body_sink;
     if (p.sink->ended && p.sink->target) p.sink->target->OnEnd(p.sink->end_ok);
@@ -201,9 +219,17 @@ void Admission::Start(Parked& p) {
 
 int64_t Admission::Tick(int64_t now) {
   if (queue_.empty()) return 0;
-  const Policy& lim = guard_->policy();
+  // Copied: a handler run below may look at the policy, which can swap this
+  // thread's cached one.
+  const Policy& current = guard_->policy();
+  const int64_t max_in_flight = current.max_in_flight, max_wait_ms = current.max_wait_ms;
+  // Requests whose clients left are dropped, not run: a client must not fill
+  // the queue by connecting, asking and leaving.
+  for (auto it = queue_.begin(); it != queue_.end();)
+    if (!loop_->ConnectionOpen((*it)->connection_id)) it = queue_.erase(it);
+    else ++it;
   // Waited too long: answered now, so the client can go elsewhere or retry.
-  while (!queue_.empty() && now - queue_.front()->since_ms >= lim.max_wait_ms) {
+  while (!queue_.empty() && now - queue_.front()->since_ms >= max_wait_ms) {
     std::unique_ptr<Parked> p = std::move(queue_.front());
     queue_.pop_front();
     guard_->Count(Reason::kAdmission, p->client_ip.empty() ? p->peer_ip : p->client_ip);
@@ -212,13 +238,13 @@ int64_t Admission::Tick(int64_t now) {
       res.SetHeader("Retry-After", "1");
     });
   }
-  while (!queue_.empty() && (lim.max_in_flight <= 0 || in_flight_->load() < lim.max_in_flight)) {
+  while (!queue_.empty() && (max_in_flight <= 0 || in_flight_->load() < max_in_flight)) {
     std::unique_ptr<Parked> p = std::move(queue_.front());
     queue_.pop_front();
     Start(*p);
   }
   if (queue_.empty()) return 0;
-  return std::min(now + 50, queue_.front()->since_ms + lim.max_wait_ms);
+  return std::min(now + 50, queue_.front()->since_ms + max_wait_ms);
 }
 
 }  // namespace hearth::guard

@@ -45,6 +45,22 @@ bool ParseIp(std::string_view text, uint8_t out[16]) {
   return false;
 }
 
+std::string ClientKey(std::string_view ip) {
+  uint8_t a[16];
+  if (!ParseIp(ip, a)) return std::string(ip);
+  static const uint8_t kMapped[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};
+  if (memcmp(a, kMapped, 12) == 0) {
+    char buf[INET_ADDRSTRLEN];
+    inet_ntop(AF_INET, a + 12, buf, sizeof buf);
+    return buf;
+  }
+  // One IPv6 subscriber usually has a whole /64: it counts as one client.
+  memset(a + 8, 0, 8);
+  char buf[INET6_ADDRSTRLEN];
+  inet_ntop(AF_INET6, a, buf, sizeof buf);
+  return std::string(buf) + "/64";
+}
+
 Result<CidrList> CidrList::Parse(std::string_view text) {
   CidrList list;
   while (!text.empty()) {
@@ -59,6 +75,7 @@ Result<CidrList> CidrList::Parse(std::string_view text) {
       addr = item.substr(0, slash);
       uint64_t b;
       if (!ParseUint(item.substr(slash + 1), &b)) return Error{"\"" + std::string(item) + "\": bad prefix length"};
+      if (b > 128) return Error{"\"" + std::string(item) + "\": prefix longer than the address"};
       bits = static_cast<int>(b);
     }
     Net net{};

@@ -32,6 +32,9 @@ class CidrList {
 // Accepts "[v6]" and a trailing ":port" on IPv4 ("1.2.3.4:5678"), as
 // forwarded-for fields carry them.
 bool ParseIp(std::string_view text, uint8_t out[16]);
+// The key per-client limits count by: an IPv4 address as it is (also when
+// IPv4-mapped), an IPv6 address's /64 (one subscriber's usual share).
+std::string ClientKey(std::string_view ip);
 // The address part of "[v6]:port", "a.b.c.d:port", or the text as it is.
 std::string_view StripPort(std::string_view text);
 

@@ -1,6 +1,7 @@
 #include "guard/guard.h"
 
 #include <cmath>
+#include <vector>
 #include <functional>
 
 #include "base/clock.h"
@@ -36,13 +37,13 @@ bool RateLimiter::Take(std::string_view key, double rate, double burst, int64_t 
   auto it = sh.buckets.find(std::string(key));  // C++20 heterogeneous lookup needs a custom hash; keys are short
   if (it == sh.buckets.end()) {
     if (sh.buckets.size() >= kMaxPerShard) {
-      // Forget the buckets that have refilled (their clients are quiet); if
-      // none has, the oldest-touched half.
+      // Forget clients quiet for 10 s (any bucket has refilled by then at the
+      // rates that matter); if that is not enough, the least recently seen half.
       int64_t oldest = now_ms;
       for (auto b = sh.buckets.begin(); b != sh.buckets.end();) {
-        double refilled = b->second.tokens + (now_ms - b->second.at_ms) * rate / 1000.0;
-        if (refilled >= burst) b = sh.buckets.erase(b);
-        else {
+        if (now_ms - b->second.at_ms >= 10000) {
+          b = sh.buckets.erase(b);
+        } else {
           oldest = std::min(oldest, b->second.at_ms);
           ++b;
         }
@@ -146,7 +147,7 @@ bool Guard::Admit(std::string_view peer_ip, bool* counted) {
   }
   // A trusted proxy carries many clients: it is not capped as one.
   if (p.max_conns_per_ip > 0 && !p.trusted.Contains(peer_ip)) {
-    if (!conns_.Acquire(peer_ip, p.max_conns_per_ip)) {
+    if (!conns_.Acquire(ClientKey(peer_ip), p.max_conns_per_ip)) {
       Count(Reason::kPerIpConnections, peer_ip);
       return false;
     }
@@ -158,50 +159,68 @@ bool Guard::Admit(std::string_view peer_ip, bool* counted) {
 void Guard::ResolveClient(Request& req) const {
   const Policy& p = policy();
   if (p.trusted.empty() || !p.trusted.Contains(req.peer_ip)) return;
-  // X-Forwarded-For: "client, proxy1, proxy2": from the right, skip the
-  // proxies we trust; the first address we do not trust is the client (a
-  // client can put anything on the left, nothing on the right).
-  std::string_view xff = req.Header("x-forwarded-for");
-  std::string_view found;
-  if (!xff.empty()) {
-    std::string_view rest = xff;
+  // The addresses the proxies recorded, oldest first, from every line of the
+  // one field the operator's proxies write (a client may send the other).
+  std::vector<std::string_view> chain;
+  bool forwarded = p.forwarded_header;
+  for (const auto& h : req.headers) {
+    if (!EqualsIgnoreCase(h.name, forwarded ? "forwarded" : "x-forwarded-for")) continue;
+    std::string_view rest = h.value;
     while (!rest.empty()) {
-      size_t comma = rest.rfind(',');
-      std::string_view item = TrimOws(comma == std::string_view::npos ? rest : rest.substr(comma + 1));
-      rest = comma == std::string_view::npos ? std::string_view() : rest.substr(0, comma);
-      uint8_t bytes[16];
-      if (!ParseIp(item, bytes)) break;  // garbage: stop believing the chain
-      found = item;
-      if (!p.trusted.Contains(item)) break;
+      size_t comma = rest.find(',');
+      std::string_view item = TrimOws(rest.substr(0, comma));
+      rest = comma == std::string_view::npos ? std::string_view() : rest.substr(comma + 1);
+      if (forwarded) {
+        // for=1.2.3.4;proto=https or for="[2001:db8::1]:443" (RFC 7239).
+        std::string_view v;
+        while (!item.empty()) {
+          size_t semi = item.find(';');
+          std::string_view pair = TrimOws(item.substr(0, semi));
+          item = semi == std::string_view::npos ? std::string_view() : item.substr(semi + 1);
+          if (pair.size() > 4 && EqualsIgnoreCase(pair.substr(0, 4), "for=")) v = pair.substr(4);
+        }
+        if (v.size() >= 2 && v.front() == '"' && v.back() == '"') v = v.substr(1, v.size() - 2);
+        chain.push_back(v);
+      } else {
+        chain.push_back(item);
+      }
     }
-  } else {
-    // Forwarded: for=1.2.3.4;proto=https, for="[2001:db8::1]:443" (RFC 7239):
-    // the last element's for= (the one our trusted proxy added).
-    std::string_view fwd = req.Header("forwarded");
-    size_t at = fwd.rfind("for=");
-    if (at == std::string_view::npos) at = fwd.rfind("For=");
-    if (at != std::string_view::npos) {
-      std::string_view v = fwd.substr(at + 4);
-      v = v.substr(0, v.find_first_of(";,"));
-      v = TrimOws(v);
-      if (v.size() >= 2 && v.front() == '"' && v.back() == '"') v = v.substr(1, v.size() - 2);
-      uint8_t bytes[16];
-      if (ParseIp(v, bytes)) found = v;
-    }
+  }
+  // From the right: skip the proxies we trust; the first address we do not
+  // trust is the client (a client can write anything on the left, nothing on
+  // the right). Garbage stops the walk: the proxy itself is then the client.
+  std::string_view found;
+  for (auto it = chain.rbegin(); it != chain.rend(); ++it) {
+    uint8_t bytes[16];
+    if (!ParseIp(*it, bytes)) break;
+    found = *it;
+    if (!p.trusted.Contains(*it)) break;
   }
   if (found.empty()) return;
   req.client_ip.assign(StripPort(found));
+}
+
+bool Guard::AdmitClient(const Request& req) {
+  if (req.client_ip.empty()) return true;  // the door checked the peer already
+  const Policy& p = policy();
+  if (!p.deny.empty() && p.deny.Contains(req.client_ip)) {
+    Count(Reason::kDenied, req.client_ip);
+    return false;
+  }
+  if (!p.allow.empty() && !p.allow.Contains(req.client_ip)) {
+    Count(Reason::kNotAllowed, req.client_ip);
+    return false;
+  }
+  return true;
 }
 
 bool Guard::TakeToken(const Request& req, int64_t now_ms, int64_t* retry_after_s) {
   const Policy& p = policy();
   if (p.rate <= 0) return true;
   std::string_view ip = req.ClientIp();
-  if (!req.client_ip.empty() || !p.trusted.Contains(ip)) {
-    if (!limiter_.Take(ip, p.rate, p.burst > 0 ? p.burst : p.rate * 2, now_ms, retry_after_s)) {
-      Count(Reason::kRateLimit, ip);
-      return false;
-    }
+  if (!limiter_.Take(ClientKey(ip), p.rate, p.burst > 0 ? p.burst : p.rate * 2, now_ms, retry_after_s)) {
+    Count(Reason::kRateLimit, ip);
+    return false;
   }
   return true;
 }
@@ -209,7 +228,7 @@ bool Guard::TakeToken(const Request& req, int64_t now_ms, int64_t* retry_after_s
 bool Guard::TakeSiteToken(const Request& req, std::string_view site, double rate, double burst, int64_t now_ms,
                           int64_t* retry_after_s) {
   if (rate <= 0) return true;
-  std::string key(req.ClientIp());
+  std::string key = ClientKey(req.ClientIp());
   key.push_back('\n');
   key.append(site);
   if (!limiter_.Take(key, rate, burst > 0 ? burst : rate * 2, now_ms, retry_after_s)) {

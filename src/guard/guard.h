@@ -28,6 +28,7 @@ struct Policy {
   CidrList allow;    // empty: everyone not denied
   CidrList deny;
   CidrList trusted;  // proxies whose forwarded-for fields are believed
+  bool forwarded_header = false;  // they write Forwarded (RFC 7239), not X-Forwarded-For
   double rate = 0;   // requests per second per client IP (0: no limit)
   double burst = 0;
   int64_t max_conns_per_ip = 0;  // 0: no limit
@@ -103,7 +104,10 @@ class Guard {
   // At accept. Returns false (and counts the reason) to refuse; true means
   // admitted, and when *counted the caller must Release(ip) at close.
   bool Admit(std::string_view peer_ip, bool* counted);
-  void Release(std::string_view peer_ip) { conns_.Release(peer_ip); }
+  void Release(std::string_view peer_ip) { conns_.Release(ClientKey(peer_ip)); }
+  // Allow and deny for a client resolved through a trusted proxy (the door
+  // only saw the proxy): false (after counting) means answer 403.
+  bool AdmitClient(const Request& req);
 
   // Sets req.client_ip from the forwarded fields when the peer is trusted.
   void ResolveClient(Request& req) const;

@@ -29,6 +29,9 @@ class HttpConnection {
   virtual bool HasPartialHead() const = 0;
   virtual bool Backpressured() const = 0;
   virtual bool HasBufferedInput() const = 0;
+  // The body arriving goes to a handler with no bound of hearth's own (a
+  // proxied upload: the upstream sets the pace and the limits).
+  virtual bool BodyRateExempt() const { return false; }
   // Has frames to send though no response streams (HTTP/2 control frames).
   virtual bool WantsWrite() const { return false; }
   virtual void BeginShutdown(bool close_if_idle) = 0;

@@ -77,6 +77,7 @@ class H1Connection : public HttpConnection {
 
   bool ShouldClose() const override { return state_ == State::kClosing; }
   bool InBody() const override { return state_ == State::kBody; }
+  bool BodyRateExempt() const override { return max_body_ == UINT64_MAX; }
   bool Streaming() const override { return state_ == State::kStreaming; }
   // A handler deferred its response: read nothing until Resume().
   bool Waiting() const override { return state_ == State::kWaiting; }

@@ -30,6 +30,9 @@ class EventLoop {
   // `tick` runs after every turn's events and returns the NowMs() at which it
   // wants to run again at the latest (0: no deadline of its own).
   virtual void AddTicker(std::function<int64_t(int64_t now_ms)> tick) = 0;
+  // Whether the client connection `id` (Response::connection_id_) is still
+  // open: work queued for a client that left can be dropped.
+  virtual bool ConnectionOpen(uint64_t id) const = 0;
 };
 
 }  // namespace hearth

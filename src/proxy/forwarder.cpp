@@ -155,7 +155,9 @@ struct Forwarder::Exchange : std::enable_shared_from_this<Exchange> {
   void Write();
   void Read();
   bool OnBytes(const char* data, size_t n);  // false: the exchange ended
-  void OnHead(bool has_rest);  // has_rest: bytes followed the head
+  // `rest`: the bytes that followed the head; a whole small body among them
+  // is taken (and `rest` emptied) so the answer goes out in one piece.
+  void OnHead(std::string& rest);
   void AttemptFailed(const char* why, bool retry_ok, bool count_failure, int status);
   void Respond(int status, const char* why);
   void Release(bool keep);
@@ -271,7 +273,13 @@ void Forwarder::Forward(const std::shared_ptr<UpstreamSet>& set, Request& req, R
   // From a trusted proxy (the guard resolved the client through it), its
   // forwarded fields are extended; from anyone else they are replaced.
   bool via_trusted = !req.client_ip.empty();
-  std::string_view prior_for = via_trusted ? req.Header("x-forwarded-for") : std::string_view();
+  std::string prior_for;  // every line of it, in order
+  if (via_trusted)
+    for (const auto& h : req.headers)
+      if (EqualsIgnoreCase(h.name, "x-forwarded-for")) {
+        if (!prior_for.empty()) prior_for.append(", ");
+        prior_for.append(h.value);
+      }
   std::string_view prior_proto = via_trusted ? req.Header("x-forwarded-proto") : std::string_view();
   std::string_view prior_host = via_trusted ? req.Header("x-forwarded-host") : std::string_view();
   o.append("X-Forwarded-For: ");
@@ -490,7 +498,7 @@ bool Forwarder::Exchange::OnBytes(const char* data, size_t n) {
         continue;
       }
       rest = rbuf.substr(r.consumed);
-      OnHead(!rest.empty());  // reads the head's views into rbuf: cleared only after
+      OnHead(rest);  // reads the head's views into rbuf: cleared only after
       rbuf.clear();
       rbuf.shrink_to_fit();
       if (finished) return false;
@@ -527,7 +535,8 @@ bool Forwarder::Exchange::OnBytes(const char* data, size_t n) {
   return !finished;
 }
 
-void Forwarder::Exchange::OnHead(bool has_rest) {
+void Forwarder::Exchange::OnHead(std::string& rest) {
+  bool has_rest = !rest.empty();
   head_done = true;
   set->Succeeded(up());
   if (head.status == 101) {
@@ -563,9 +572,27 @@ void Forwarder::Exchange::OnHead(bool has_rest) {
     body_left = length;
     if (length == 0) resp_done = true;
   }
+  answered = true;
+  constexpr uint64_t kWholeBodyMax = 64 * 1024;
+  if (sized && !no_body && !tunnel && length > 0 && length <= kWholeBodyMax && rest.size() >= length) {
+    // The common case: a small answer whose body came with its head. It goes
+    // out as one piece (no stream to pull), and the upstream connection is
+    // free before the client has it.
+    std::string body = rest.substr(0, static_cast<size_t>(length));
+    extra = rest.size() > length;
+    rest.clear();
+    resp_done = true;
+    reply->Finish([status, fields = std::move(fields), body = std::move(body)](Response& res) mutable {
+      res.status = status;
+      res.fields = std::move(fields);
+      res.body_kind = Response::BodyKind::kText;
+      res.text = std::move(body);
+    });
+    Release(head.keep_alive);
+    return;
+  }
   auto hold = std::make_shared<ClientHold>();
   hold->ex = shared_from_this();
-  answered = true;
   if (tunnel) {
     auto sink = std::make_shared<Sink>(shared_from_this());
     reply->Finish([hold, sink, fields = std::move(fields)](Response& res) {

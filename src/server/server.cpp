@@ -74,6 +74,7 @@ guard::Policy GuardPolicy(const Settings& s) {
   if (auto l = guard::CidrList::Parse(s.allow); l.ok()) p.allow = std::move(l).value();
   if (auto l = guard::CidrList::Parse(s.deny); l.ok()) p.deny = std::move(l).value();
   if (auto l = guard::CidrList::Parse(s.trusted_proxies); l.ok()) p.trusted = std::move(l).value();
+  p.forwarded_header = s.client_ip_header == "forwarded";
   p.rate = static_cast<double>(s.rate_limit);
   p.burst = static_cast<double>(s.rate_burst);
   p.max_conns_per_ip = s.max_connections_per_ip;
@@ -90,6 +91,10 @@ guard::Policy GuardPolicy(const Settings& s) {
 Middleware GuardRequests(guard::Guard* g) {
   return [g](Request& req, Response& res, const Handler& next) {
     g->ResolveClient(req);
+    if (!g->AdmitClient(req)) {
+      res.SetError(403, "this address may not use this server");
+      return;
+    }
     int64_t retry = 0;
     if (req.path.substr(0, 9) != "/_hearth/" && !g->TakeToken(req, MonoNowMillis(), &retry)) {
       guard::RespondTooMany(res, retry, "too many requests from this address; slow down");
@@ -292,6 +297,11 @@ Result<std::unique_ptr<Server>> Server::Start(ServeOptions options) {
   };
   srv->builtin_.schema_version = srv->store_->schema_version();
 
+  // Sites the config file declares (proxied apps, mostly): made to match it.
+  for (const DeclaredSite& d : s.sites)
+    if (Status st = sites::DeclareSite(&srv->sites_, d.name, d.hosts, d.proxy_json, d.rate_limit, d.rate_burst);
+        !st.ok())
+      return Error{"config: site " + d.name + ": " + st.error().message};
   srv->guard_ = std::make_unique<guard::Guard>();
   srv->guard_->SetPolicy(GuardPolicy(s));
   srv->shared_.guard = srv->guard_.get();
@@ -460,6 +470,9 @@ void Server::Reload() {
   SetLogLevel(next.log_level);
   sites_.keep_versions.store(next.keep_versions);
   guard_->SetPolicy(GuardPolicy(next));
+  for (const DeclaredSite& d : next.sites)
+    if (Status st = sites::DeclareSite(&sites_, d.name, d.hosts, d.proxy_json, d.rate_limit, d.rate_burst); !st.ok())
+      Log(LogLevel::kError, "reload: a declared site could not be applied", {{"site", d.name}, {"error", st.error().message}});
   {
     std::lock_guard<std::mutex> lock(shared_.settings_mu);
     shared_.settings = std::move(next);

@@ -11,6 +11,8 @@
 
 #include "base/strings.h"
 #include "guard/cidr.h"
+#include "proxy/upstream.h"
+#include "sites/manifest.h"
 #include "io/socket.h"
 
 namespace hearth {
@@ -45,6 +47,7 @@ const std::vector<SettingSpec> kSettingSpecs = {
     {"allow", T::kCidrList, &S::allow, "", "only these client addresses connect, CIDR list (e.g. \"10.0.0.0/8, 2001:db8::/32\"); empty: all", true},
     {"deny", T::kCidrList, &S::deny, "", "these client addresses are refused at connect, CIDR list", true},
     {"trusted-proxies", T::kCidrList, &S::trusted_proxies, "", "peers whose X-Forwarded-For / Forwarded name the client (a CDN, a load balancer), CIDR list", true},
+    {"client-ip-header", T::kString, &S::client_ip_header, "x-forwarded-for", "the field trusted proxies name the client in: x-forwarded-for or forwarded (RFC 7239)", true, 1},
     {"rate-limit", T::kInt, &S::rate_limit, "0", "requests per second per client address, across all sites (429 past it); 0 = no limit", true, 0, 10000000},
     {"rate-burst", T::kInt, &S::rate_burst, "0", "requests a client may send at once before rate-limit applies; 0 = twice the rate", true, 0, 100000000},
     {"max-connections-per-ip", T::kInt, &S::max_connections_per_ip, "512", "open connections per client address; 0 = no limit (trusted proxies are exempt)", true, 0, 10000000},
@@ -60,6 +63,10 @@ bool ParseInto(const SettingSpec& spec, std::string_view text, Settings* s, std:
   switch (spec.type) {
     case T::kString:
       if (spec.min > 0 && text.empty()) { *why = "must not be empty"; return false; }
+      if (std::string_view(spec.name) == "client-ip-header" && text != "x-forwarded-for" && text != "forwarded") {
+        *why = "expected x-forwarded-for or forwarded";
+        return false;
+      }
       s->*std::get<std::string S::*>(spec.field) = text;
       return true;
     case T::kAddress: {
@@ -114,6 +121,78 @@ bool ParseInto(const SettingSpec& spec, std::string_view text, Settings* s, std:
   return false;
 }
 
+// [sites."app.example.com"]: proxy = ["http://127.0.0.1:3000"], policy,
+// proxy_path, health_path, health_interval, connect_timeout,
+// first_byte_timeout, idle_timeout, hosts = [...], rate_limit, rate_burst.
+Result<std::vector<DeclaredSite>> ParseDeclaredSites(const toml::table& sites, const std::string& file) {
+  std::vector<DeclaredSite> out;
+  for (auto&& [key, node] : sites) {
+    std::string where = "config " + file + ": sites.\"" + std::string(key.str()) + "\"";
+    const toml::table* t = node.as_table();
+    if (!t) return Error{where + " must be a table"};
+    auto name = sites::NormalizeHost(key.str());
+    if (!name.ok()) return Error{where + ": " + name.error().message};
+    DeclaredSite d;
+    d.name = *name;
+    nlohmann::json proxy = nlohmann::json::object();
+    auto strings = [&](const toml::node& n, const char* what) -> Result<std::vector<std::string>> {
+      std::vector<std::string> v;
+      if (auto s = n.value_exact<std::string>()) {
+        v.push_back(*s);
+      } else if (const toml::array* a = n.as_array()) {
+        for (auto&& item : *a) {
+          auto s2 = item.value_exact<std::string>();
+          if (!s2) return Error{where + ": " + what + " must be a list of strings"};
+          v.push_back(*s2);
+        }
+      } else {
+        return Error{where + ": " + what + " must be a string or a list of strings"};
+      }
+      return v;
+    };
+    for (auto&& [k2, v] : *t) {
+      std::string k(k2.str());
+      if (k == "proxy") {
+        auto ups = strings(v, "proxy");
+        if (!ups.ok()) return ups.error();
+        proxy["upstreams"] = *ups;
+      } else if (k == "hosts") {
+        auto hs = strings(v, "hosts");
+        if (!hs.ok()) return hs.error();
+        for (const auto& h : *hs) {
+          auto n = sites::NormalizeHost(h);
+          if (!n.ok()) return Error{where + ": hosts: " + n.error().message};
+          if (*n != d.name) d.hosts.push_back(*n);
+        }
+      } else if (k == "policy" || k == "proxy_path" || k == "health_path") {
+        auto s = v.value_exact<std::string>();
+        if (!s) return Error{where + ": " + k + " must be a string"};
+        proxy[k == "proxy_path" ? "path" : k] = *s;
+      } else if (k == "health_interval" || k == "connect_timeout" || k == "first_byte_timeout" ||
+                 k == "idle_timeout") {
+        auto s = v.value_exact<std::string>();
+        int64_t ms = 0;
+        if (!s || !ParseDurationMillis(*s, &ms)) return Error{where + ": " + k + " must be a duration such as \"5s\""};
+        proxy[k + "_ms"] = ms;
+      } else if (k == "rate_limit" || k == "rate_burst") {
+        auto i = v.value_exact<int64_t>();
+        if (!i || *i < 0 || *i > 100000000) return Error{where + ": " + k + " must be a whole number from 0 to 100000000"};
+        (k == "rate_limit" ? d.rate_limit : d.rate_burst) = *i;
+      } else {
+        return Error{where + ": unknown key \"" + k + "\""};
+      }
+    }
+    if (!proxy.empty()) {
+      if (!proxy.contains("upstreams")) return Error{where + ": proxy settings need proxy = [\"http://host:port\"]"};
+      auto c = proxy::ParseProxyConfig(proxy);
+      if (!c.ok()) return Error{where + ": " + c.error().message};
+      d.proxy_json = proxy::ProxyConfigToJson(*c).dump();
+    }
+    out.push_back(std::move(d));
+  }
+  return out;
+}
+
 const SettingSpec* FindSpec(std::string_view name) {
   for (const auto& s : kSettingSpecs)
     if (name == s.name) return &s;
@@ -139,6 +218,7 @@ Result<Settings> LoadSettings(const std::string& config_path, char** env,
                               const std::map<std::string, std::string>& flags) {
   std::map<std::string, Settings::Origin> layers;
   for (const auto& spec : kSettingSpecs) layers[spec.name] = {spec.default_text, "default"};
+  std::vector<DeclaredSite> declared_sites;
 
   if (!config_path.empty()) {
     toml::table tbl;
@@ -151,6 +231,12 @@ Result<Settings> LoadSettings(const std::string& config_path, char** env,
     }
     for (auto&& [key, node] : tbl) {
       std::string k(key.str());
+      if (k == "sites" && node.is_table()) {
+        auto declared = ParseDeclaredSites(*node.as_table(), config_path);
+        if (!declared.ok()) return declared.error();
+        declared_sites = std::move(declared).value();
+        continue;
+      }
       if (!FindSpec(k)) return Error{"config " + config_path + ": unknown setting \"" + k + "\""};
       std::string text;
       if (auto v = node.value_exact<std::string>()) text = *v;
@@ -192,6 +278,7 @@ Result<Settings> LoadSettings(const std::string& config_path, char** env,
     }
   }
   s.origins = std::move(layers);
+  s.sites = std::move(declared_sites);
   return s;
 }
 

@@ -17,6 +17,16 @@
 
 namespace hearth {
 
+// A site declared in the config file ([sites."HOST"]): created if missing,
+// its proxy and rate limits set to what the file says, at start and on SIGHUP.
+struct DeclaredSite {
+  std::string name;
+  std::vector<std::string> hosts;  // besides the name
+  std::string proxy_json;          // normalized (src/proxy/upstream.h); empty: no proxy
+  int64_t rate_limit = 0;
+  int64_t rate_burst = 0;
+};
+
 struct Settings {
   std::string data;
   std::string http;
@@ -43,11 +53,14 @@ struct Settings {
   int64_t backup_keep = 0;
   // Guard (see src/guard/guard.h).
   std::string allow, deny, trusted_proxies;  // CIDR lists
+  std::string client_ip_header;
   int64_t rate_limit = 0;
   int64_t rate_burst = 0;
   int64_t max_connections_per_ip = 0;
   uint64_t min_body_rate = 0;
   int64_t admission_max = 0, admission_queue = 0, admission_wait_ms = 0;
+
+  std::vector<DeclaredSite> sites;  // from the config file's [sites."HOST"] tables
 
   // name -> the text it was given and where it came from.
   struct Origin {

@@ -251,20 +251,21 @@ void Worker::ResumeAccept() {
 
 void Worker::OnAccept(int listen_fd, bool tls, bool ignore_limit) {
   for (int i = 0; i < 256; ++i) {
-    if (!ignore_limit && shared_->open_connections.load(std::memory_order_relaxed) >= max_connections_) {
-      // Out of room: idle keep-alive connections go first (the oldest one),
-      // so a crowd of idle or slow clients cannot lock new ones out.
-      if (Conn* idle = timers_[kTimerIdle].head) {
-        if (shared_->guard) shared_->guard->Count(guard::Reason::kIdleClosed, idle->peer_ip);
-        Close(idle);
-      } else {
-        PauseAccept();  // backpressure: the kernel's queue holds them until we have room
-        return;
-      }
+    bool full = !ignore_limit && shared_->open_connections.load(std::memory_order_relaxed) >= max_connections_;
+    if (full && !timers_[kTimerIdle].head) {
+      PauseAccept();  // backpressure: the kernel's queue holds them until we have room
+      return;
     }
     sockaddr_storage addr;
     socklen_t len = sizeof addr;
     int fd = accept4(listen_fd, reinterpret_cast<sockaddr*>(&addr), &len, SOCK_NONBLOCK | SOCK_CLOEXEC);
+    if (fd >= 0 && full) {
+      // Out of room, and someone is at the door: the oldest idle keep-alive
+      // connection goes, so a crowd of idle clients cannot lock new ones out.
+      Conn* idle = timers_[kTimerIdle].head;
+      if (shared_->guard) shared_->guard->Count(guard::Reason::kIdleClosed, idle->peer_ip);
+      Close(idle);
+    }
     if (fd < 0) {
       if (errno == EINTR || errno == ECONNABORTED) continue;
       if (errno == EMFILE || errno == ENFILE) {
@@ -528,7 +529,7 @@ void Worker::Drive(Conn* c) {
       if (n > 0) {
         c->fresh = false;
         metrics_.bytes_in.Add(static_cast<uint64_t>(n));
-        if (h->InBody() && shared_->guard && BodyTooSlow(c, static_cast<uint64_t>(n))) {
+        if (h->InBody() && shared_->guard && !h->BodyRateExempt() && BodyTooSlow(c, static_cast<uint64_t>(n))) {
           h->FailWith(408, "request body too slow");
           progress = true;
           continue;

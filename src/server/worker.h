@@ -99,6 +99,7 @@ class Worker : public EventLoop {
   bool Watch(int fd, IoWatcher* watcher) override;
   int64_t NowMs() const override { return now_ms_; }
   void AddTicker(std::function<int64_t(int64_t now_ms)> tick) override { tickers_.push_back(std::move(tick)); }
+  bool ConnectionOpen(uint64_t id) const override { return conns_by_id_.count(id) != 0; }
 
  private:
   struct Conn;

@@ -187,6 +187,46 @@ Status ApplyFlags(store::Connection& c, int64_t id, const Flags& f) {
   return OkStatus();
 }
 
+}  // namespace
+
+Status DeclareSite(SitesShared* shared, const std::string& name, const std::vector<std::string>& hosts,
+                   const std::string& proxy_json, int64_t rate_limit, int64_t rate_burst) {
+  Status st = shared->store->Write([&](store::Connection& c) -> Status {
+    Outcome o;
+    auto id = SiteId(c, name);
+    int64_t site_id = 0;
+    std::vector<std::string> all{name};
+    all.insert(all.end(), hosts.begin(), hosts.end());
+    if (!id.ok()) {
+      if (Status s = CreateSite(c, name, all, &o, &site_id); !s.ok()) return s;
+      if (o.status >= 400) return Error{o.body.value("error", std::string("cannot create the site"))};
+    } else {
+      site_id = *id;
+      for (const auto& h : hosts) {  // hosts the file adds; one another site has is an error
+        store::Statement taken = c.Named("hosts.lookup");
+        taken.Bind(1, h);
+        Status s = OkStatus();
+        if (taken.Step(&s)) {
+          if (taken.Int(0) != site_id) return Error{"host " + h + " already belongs to another site"};
+          continue;
+        }
+        if (Status s2 = c.Named("hosts.insert").Bind(1, h).Bind(2, site_id).Run(); !s2.ok()) return s2;
+      }
+    }
+    store::Statement p = c.Named("sites.set_proxy");
+    p.Bind(1, site_id);
+    if (!proxy_json.empty()) p.Bind(2, proxy_json);
+    if (Status s = p.Run(); !s.ok()) return s;
+    return c.Named("sites.set_rate").Bind(1, site_id).Bind(2, rate_limit).Bind(3, rate_burst).Run();
+  });
+  if (!st.ok()) return st;
+  shared->generation.fetch_add(1, std::memory_order_release);
+  if (shared->on_routing_changed) shared->on_routing_changed();
+  return OkStatus();
+}
+
+namespace {
+
 // Each endpoint gets what it uses: the request body already parsed as JSON
 // (an object; {} when empty), names already checked by the router.
 

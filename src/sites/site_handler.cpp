@@ -342,7 +342,8 @@ void SiteHandler::ServeSite(Request& req, Response& res, const Route& r) {
     auto app = shared_->apps->Get(route->name, false);
     if (!app.ok() || *app) {  // the site has an app database (or it cannot be opened: the API says so)
       auto api = [this, name = route->name](Request& r, Response& s) {
-        data::ServeAppApi(shared_->apps, shared_->data_options, reader_, name, r, s);
+        // False only if the app database went away while the request waited.
+        if (!data::ServeAppApi(shared_->apps, shared_->data_options, reader_, name, r, s)) s.SetError(404);
       };
       if (admission_) admission_->Run(req, res, api);
       else api(req, res);

@@ -69,6 +69,12 @@ struct SitesShared {
 // rollback). Wrap it in RequireToken. `reader`: this worker's reader.
 Handler MakeApiHandler(SitesShared* shared, int reader);
 
+// A site the config file declares: created if missing (with its hosts), its
+// proxy (JSON text, empty: none) and rate limits set as given. Synchronous
+// (a write through the store); for start-up and SIGHUP.
+Status DeclareSite(SitesShared* shared, const std::string& name, const std::vector<std::string>& hosts,
+                   const std::string& proxy_json, int64_t rate_limit, int64_t rate_burst);
+
 // Serves sites by Host, per worker (with its own caches). Requests for a host
 // no site claims go to `fallback`.
 class SiteHandler {

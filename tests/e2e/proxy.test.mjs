@@ -554,6 +554,44 @@ describe('reverse proxy', () => {
       assert.equal(off.status, 200, off.text);
     });
 
+    test('proxied sites declared in the config file, applied at start and on SIGHUP', T, async () => {
+      const a = await upstream(echo('a'));
+      const b = await upstream(echo('b'));
+      cleanups.push(a.close, b.close);
+      const dir = await makeTempDir('hearth-proxy-config-');
+      const config = path.join(dir, 'hearth.toml');
+      const write = (url) => fsp.writeFile(config, [
+        'log-level = "info"',
+        '[sites."cfg.test"]',
+        `proxy = ["${url}"]`,
+        'hosts = ["www.cfg.test"]',
+        'policy = "least_conn"',
+        'health_interval = "2s"',
+        '',
+      ].join('\n'));
+      await write(a.url);
+      const own = await startHearth({ args: ['--config', config] });
+      try {
+        const via = async (host) => {
+          const r = await httpRequest(`${own.url}/x`, { headers: { Host: host } });
+          return JSON.parse(r.text).name;
+        };
+        assert.equal(await via('cfg.test'), 'a');
+        assert.equal(await via('www.cfg.test'), 'a');
+        await write(b.url);
+        own.proc.kill('SIGHUP');
+        await own.waitForLog((j) => j.msg === 'reloaded');
+        assert.equal(await via('cfg.test'), 'b');
+      } finally {
+        await own.stopExpect0();
+      }
+      await fsp.writeFile(config, '[sites."bad.test"]\nproxy = ["http://127.0.0.1:1"]\nretries = 3\n');
+      const bad = await runHearth(['serve', '--config', config, '--data', path.join(dir, 'data2')]);
+      assert.notEqual(bad.code, 0);
+      assert.match(bad.stderr, /sites\."bad\.test": unknown key "retries"/);
+      assert.equal(bad.stderr.trim().split('\n').length, 1, bad.stderr);
+    });
+
     test('bad proxy settings are refused with a one-line reason', T, async () => {
       const bad = [
         [{ upstreams: [] }, /upstreams/],

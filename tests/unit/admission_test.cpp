@@ -5,6 +5,9 @@
 
 #include <gtest/gtest.h>
 
+#include <set>
+#include <stdexcept>
+
 namespace hearth::guard {
 namespace {
 
@@ -13,6 +16,8 @@ class FakeLoop : public EventLoop {
   bool Watch(int, IoWatcher*) override { return false; }
   int64_t NowMs() const override { return now; }
   void AddTicker(std::function<int64_t(int64_t)> t) override { tick = std::move(t); }
+  bool ConnectionOpen(uint64_t id) const override { return closed.count(id) == 0; }
+  std::set<uint64_t> closed;
   int64_t now = 1000;
   std::function<int64_t(int64_t)> tick;
 };
@@ -53,7 +58,8 @@ struct Fixture {
     admission = std::make_unique<Admission>(&loop, &guard);
   }
   // Sends one request whose handler defers (or answers at once if `quick`).
-  std::shared_ptr<Answer> Send(std::string path, bool quick = false) {
+  uint64_t next_id = 1;
+  std::shared_ptr<Answer> Send(std::string path, bool quick = false, bool throws = false) {
     auto answer = std::make_shared<Answer>();
     ReplyFactory factory = [answer](uint64_t) { return std::make_shared<TestReply>(answer); };
     Request req;
@@ -62,11 +68,17 @@ struct Fixture {
     req.method_text = "GET";
     Response res;
     res.reply_factory_ = &factory;
-    admission->Run(req, res, [this, quick](Request& r, Response& s) {
-      ran.emplace_back(r.path);
-      if (quick) s.SetText(200, "text/plain", "quick");
-      else deferred.push_back(s.Defer());
-    });
+    res.connection_id_ = next_id++;
+    try {
+      admission->Run(req, res, [this, quick, throws](Request& r, Response& s) {
+        ran.emplace_back(r.path);
+        if (throws) throw std::runtime_error("handler bug");
+        if (quick) s.SetText(200, "text/plain", "quick");
+        else deferred.push_back(s.Defer());
+      });
+    } catch (const std::exception&) {
+      res.SetError(500);  // what Dispatch does
+    }
     if (!res.deferred()) {
       answer->finished = true;
       answer->res.status = res.status;
@@ -131,6 +143,31 @@ TEST(Admission, QuickAnswersFreeTheirSlotAndParkedOnesAreDelivered) {
   EXPECT_EQ(q->res.status, 200);
   EXPECT_EQ(q->res.text, "quick");
   EXPECT_EQ(f.admission->in_flight(), 0);
+}
+
+TEST(Admission, ThrowingHandlersNeitherLeakSlotsNorEscapeTheTick) {
+  Fixture f(1, 2, 10000);
+  auto a = f.Send("/boom", false, true);
+  EXPECT_EQ(a->res.status, 500);
+  EXPECT_EQ(f.admission->in_flight(), 0);  // the slot came back
+  f.Send("/slow");
+  auto parked = f.Send("/boom-later", false, true);
+  f.deferred[0]->Finish([](Response& r) { r.SetText(200, "text/plain", "ok"); });
+  f.loop.tick(f.loop.now);  // runs /boom-later: its exception stays here
+  ASSERT_TRUE(parked->finished);
+  EXPECT_EQ(parked->res.status, 500);
+  EXPECT_EQ(f.admission->in_flight(), 0);
+}
+
+TEST(Admission, RequestsOfClientsThatLeftAreDropped) {
+  Fixture f(1, 4, 10000);
+  f.Send("/a");
+  f.Send("/gone");  // connection 2
+  f.Send("/here");  // connection 3
+  f.loop.closed.insert(2);
+  f.deferred[0]->Finish([](Response& r) { r.SetText(200, "text/plain", "a"); });
+  f.loop.tick(f.loop.now);
+  EXPECT_EQ(f.ran, (std::vector<std::string>{"/a", "/here"}));
 }
 
 TEST(Admission, NoBoundRunsEverything) {

@@ -118,15 +118,63 @@ TEST(Guard, ClientAddressOnlyThroughTrustedProxies) {
   Request b = WithHeaders("10.0.0.2", {{"X-Forwarded-For", "6.6.6.6, 203.0.113.9, 10.0.0.7"}});
   g.ResolveClient(b);
   EXPECT_EQ(b.ClientIp(), "203.0.113.9");
+  // A Forwarded field is not read unless the proxies are said to write it.
   Request c = WithHeaders("10.0.0.2", {{"Forwarded", "for=\"[2001:db8::1]:4711\";proto=https"}});
   g.ResolveClient(c);
-  EXPECT_EQ(c.ClientIp(), "2001:db8::1");
+  EXPECT_EQ(c.ClientIp(), "10.0.0.2");
+  // Every line counts: a client's own line first, the proxy's appended last.
+  Request lines = WithHeaders("10.0.0.2", {{"X-Forwarded-For", "8.8.8.8"}, {"X-Forwarded-For", "203.0.113.7"}});
+  g.ResolveClient(lines);
+  EXPECT_EQ(lines.ClientIp(), "203.0.113.7");
   Request d = WithHeaders("10.0.0.2", {{"X-Forwarded-For", "garbage"}});
   g.ResolveClient(d);
   EXPECT_EQ(d.ClientIp(), "10.0.0.2");
   Request e = WithHeaders("10.0.0.2", {{"X-Forwarded-For", "203.0.113.9:5555"}});
   g.ResolveClient(e);
   EXPECT_EQ(e.ClientIp(), "203.0.113.9");
+}
+
+TEST(Guard, ForwardedChainsWhenTheProxiesWriteForwarded) {
+  Guard g;
+  Policy p;
+  p.trusted = List("10.0.0.0/8");
+  p.forwarded_header = true;
+  g.SetPolicy(p);
+  Request a = WithHeaders("10.0.0.2", {{"Forwarded", "for=6.6.6.6, For=\"[2001:db8::1]:4711\";proto=https, for=10.0.0.9"}});
+  g.ResolveClient(a);
+  EXPECT_EQ(a.ClientIp(), "2001:db8::1");
+  Request b = WithHeaders("10.0.0.2", {{"X-Forwarded-For", "6.6.6.6"}});  // a client's own field
+  g.ResolveClient(b);
+  EXPECT_EQ(b.ClientIp(), "10.0.0.2");
+}
+
+TEST(Guard, ListsApplyToClientsBehindTrustedProxies) {
+  Guard g;
+  Policy p;
+  p.trusted = List("10.0.0.0/8");
+  p.deny = List("203.0.113.0/24");
+  g.SetPolicy(p);
+  Request r = WithHeaders("10.0.0.2", {{"X-Forwarded-For", "203.0.113.9"}});
+  g.ResolveClient(r);
+  EXPECT_FALSE(g.AdmitClient(r));
+  Request ok = WithHeaders("10.0.0.2", {{"X-Forwarded-For", "198.51.100.9"}});
+  g.ResolveClient(ok);
+  EXPECT_TRUE(g.AdmitClient(ok));
+}
+
+TEST(Guard, AnIpv6SubscriberIsOneClient) {
+  EXPECT_EQ(ClientKey("2001:db8:1:2:aaaa::1"), "2001:db8:1:2::/64");
+  EXPECT_EQ(ClientKey("::ffff:192.0.2.1"), "192.0.2.1");
+  EXPECT_EQ(ClientKey("192.0.2.1"), "192.0.2.1");
+  Guard g;
+  Policy p;
+  p.rate = 1;
+  p.burst = 1;
+  g.SetPolicy(p);
+  int64_t retry = 0;
+  EXPECT_TRUE(g.TakeToken(WithHeaders("2001:db8:1:2::1", {}), 0, &retry));
+  EXPECT_FALSE(g.TakeToken(WithHeaders("2001:db8:1:2::ffff", {}), 0, &retry));  // same /64
+  EXPECT_TRUE(g.TakeToken(WithHeaders("2001:db8:1:3::1", {}), 0, &retry));
 }
 
 TEST(Guard, RateLimitsPerClientAndSite) {
