@@ -376,6 +376,7 @@ void H1Connection::Complete() {
 
 void H1Connection::Serialize(bool close) {
   std::string& h = out_.Scratch();
+  const size_t mark = h.size();  // where this head starts (earlier pieces precede it)
   int status = res_.status;
   h.append("HTTP/1.1 ");
   AppendUint(&h, static_cast<uint64_t>(status));
@@ -399,6 +400,16 @@ void H1Connection::Serialize(bool close) {
     stream_status_ = status;
     req_.keep_alive = false;  // no request follows a tunnel
     state_ = State::kStreaming;
+    return;
+  }
+  if (res_.upgrade_sink) {
+    // A tunnel this exchange cannot be (HTTP/1.0, no stream, not a 101): its
+    // far side learns at once, and the client gets an error, not a 101.
+    std::exchange(res_.upgrade_sink, nullptr)->OnEnd(false);
+    h.resize(mark);
+    res_.Reset();
+    res_.SetError(502, "the upstream switched protocols on a request that cannot");
+    Serialize(true);
     return;
   }
   bool head = req_.method == Method::kHead;

@@ -1,5 +1,7 @@
 #include "http/h2_connection.h"
 
+#include <utility>
+
 #include <unistd.h>
 
 #include <cstring>
@@ -343,6 +345,12 @@ void H2Connection::Resume(const std::function<void(Response&)>& fill) {
 void H2Connection::Submit(Stream* s) {
   s->answered = true;
   Response& res = s->res;
+  if (res.upgrade_sink || res.status == 101) {
+    // HTTP/2 has no protocol switch: the tunnel's far side learns at once.
+    if (res.upgrade_sink) std::exchange(res.upgrade_sink, nullptr)->OnEnd(false);
+    res.Reset();
+    res.SetError(502, "the upstream switched protocols on a request that cannot");
+  }
   bool head = s->req.method == Method::kHead;
   bool no_body = StatusHasNoBody(res.status) || head;
   s->nv_store.clear();
