@@ -396,7 +396,7 @@ void H1Connection::Serialize(bool close) {
     stream_ok_ = nullptr;
     stream_chunked_ = false;
     stream_left_ = UINT64_MAX;
-    stream_endless_ = false;
+    stream_endless_ = true;  // like an event stream: a graceful stop ends it (clients reconnect)
     stream_status_ = status;
     req_.keep_alive = false;  // no request follows a tunnel
     state_ = State::kStreaming;

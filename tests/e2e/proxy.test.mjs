@@ -518,6 +518,24 @@ describe('reverse proxy', () => {
       // A plain request to the same site still gets the upstream's answer.
       assert.equal((await get('ws.test', '/')).status, 426);
     });
+
+    test('a graceful stop ends open WebSocket tunnels at once (clients reconnect)', T, async () => {
+      const a = await upstream((req, res) => { res.statusCode = 426; res.end(); });
+      const wss = new WebSocketServer({ noServer: true });
+      a.server.on('upgrade', (req, socket, head) => wss.handleUpgrade(req, socket, head, () => {}));
+      cleanups.push(a.close, () => new Promise((r) => wss.close(r)));
+      const own = await startHearth({ args: ['--config', '/dev/null'] });
+      const token = (await fsp.readFile(path.join(own.dataDir, 'admin.token'), 'utf8')).trim();
+      const made = await controlApi(own, token, 'POST', '/sites', { name: 'ws-stop.test', proxy: { upstreams: [a.url] } });
+      assert.equal(made.status, 201, made.text);
+      const ws = new WebSocket(`ws://127.0.0.1:${own.port}/`, { headers: { Host: 'ws-stop.test' } });
+      await withTimeout(new Promise((resolve, reject) => { ws.once('open', resolve); ws.once('error', reject); }), 10000, 'open');
+      const closed = new Promise((resolve) => ws.once('close', resolve));
+      const started = Date.now();
+      await own.stopExpect0();
+      assert.ok(Date.now() - started < 5000, `stop took ${Date.now() - started} ms with a tunnel open`);
+      await withTimeout(closed, 5000, 'the client sees the close');
+    });
   });
 
   describe('sites', () => {
