@@ -111,7 +111,6 @@ struct Forwarder::Exchange : std::enable_shared_from_this<Exchange> {
   std::string out;
   size_t out_off = 0;
   bool replayable = true;
-  bool streamed = false;       // the body comes through the sink
   bool chunk_upstream = false; // ...and is re-framed as chunked
   bool body_done = false;
   bool sink_paused = false;
@@ -126,7 +125,6 @@ struct Forwarder::Exchange : std::enable_shared_from_this<Exchange> {
   bool fresh_only = false;  // a reused connection failed: the next attempt dials
   Conn* conn = nullptr;
   int64_t deadline = 0;
-  int64_t attempt_started = 0;
   const char* last_why = nullptr;  // the previous attempt's failure
   int last_status = 502;
 
@@ -288,7 +286,6 @@ void Forwarder::Forward(const std::shared_ptr<UpstreamSet>& set, Request& req, R
   o.append("X-Forwarded-Proto: ").append(!prior_proto.empty() ? prior_proto : (req.tls ? "https" : "http")).append("\r\n");
   o.append("X-Forwarded-Host: ").append(!prior_host.empty() ? prior_host : req.authority).append("\r\n");
   if (req.body_pending) {
-    ex->streamed = true;
     if (req.framing == BodyFraming::kLength) {
       o.append("Content-Length: ").append(std::to_string(req.content_length)).append("\r\n\r\n");
     } else {
@@ -318,7 +315,6 @@ void Forwarder::Exchange::Start() {
   }
   ++attempts;
   if (attempts > 1) Bump(fw->counters_.retries);
-  attempt_started = now;
   up().active.fetch_add(1, std::memory_order_relaxed);
   out_off = 0;
   Conn* c = fresh_only ? nullptr : fw->TakeIdle(set.get(), index);
