@@ -1,6 +1,6 @@
 # hearth: the two commands that matter are `make run` and `make test`.
 # Everything they need is installed by scripts/deps.sh (Debian packages, npm).
-.PHONY: all deps build run test unit e2e asan fuzz bench clean
+.PHONY: all deps build run test unit e2e asan-build asan fuzz bench clean
 
 JOBS ?= $(shell nproc)
 FUZZ_SECONDS ?= 15
@@ -26,25 +26,27 @@ unit: build
 e2e: build
 	@HEARTH_BIN=$(CURDIR)/$(BIN) node --test --test-concurrency=1 tests/e2e/
 
-asan: deps
+# One clang build serves both: ASan/UBSan for hearth and its unit tests, and
+# the libFuzzer targets (coverage instrumentation costs the others little).
+asan-build: deps
 	@cmake --preset asan -DHEARTH_WERROR=ON >/dev/null
 	@cmake --build --preset asan -j $(JOBS)
+
+asan: asan-build
 	@cd build/asan && ctest --output-on-failure -j $(JOBS)
 	@HEARTH_BIN=$(CURDIR)/build/asan/hearth HEARTH_SLOW=1 node --test --test-concurrency=1 tests/e2e/
 
-fuzz: deps
-	@cmake --preset fuzz >/dev/null
-	@cmake --build --preset fuzz -j $(JOBS)
-	@mkdir -p build/fuzz/corpus-work
-	@for f in build/fuzz/*_fuzz; do \
+fuzz: asan-build
+	@mkdir -p build/asan/corpus-work build/asan/fuzz-artifacts
+	@for f in build/asan/*_fuzz; do \
 	  name=$$(basename $$f _fuzz); \
-	  mkdir -p build/fuzz/corpus-work/$$name build/fuzz/artifacts; \
-	  echo "fuzz: $$name for $(FUZZ_SECONDS)s (log: build/fuzz/$$name.log)"; \
-	  if ! $$f -max_total_time=$(FUZZ_SECONDS) -close_fd_mask=3 -artifact_prefix=build/fuzz/artifacts/ \
-	      build/fuzz/corpus-work/$$name fuzz/corpus/$$name > build/fuzz/$$name.log 2>&1; then \
-	    tail -40 build/fuzz/$$name.log; echo "fuzz: $$name FAILED"; exit 1; \
+	  mkdir -p build/asan/corpus-work/$$name; \
+	  echo "fuzz: $$name for $(FUZZ_SECONDS)s (log: build/asan/$$name.fuzz.log)"; \
+	  if ! $$f -max_total_time=$(FUZZ_SECONDS) -close_fd_mask=3 -artifact_prefix=build/asan/fuzz-artifacts/ \
+	      build/asan/corpus-work/$$name fuzz/corpus/$$name > build/asan/$$name.fuzz.log 2>&1; then \
+	    tail -40 build/asan/$$name.fuzz.log; echo "fuzz: $$name FAILED"; exit 1; \
 	  fi; \
-	  tail -1 build/fuzz/$$name.log; \
+	  tail -1 build/asan/$$name.fuzz.log; \
 	done
 
 # Everything: the release build with warnings as errors, unit and end-to-end

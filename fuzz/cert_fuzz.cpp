@@ -2,7 +2,8 @@
 // "CERT_PEM\0KEY_PEM". Inspect must refuse or describe it without crashing;
 // what it accepts must name hosts that IsCertHost accepts (or CN-only names
 // it lower-cased), and loading it into a TlsServer must not crash either.
-// The host helpers get the raw input too.
+// The host helpers, and the ClientHello extension readers (SniHost,
+// AlpnOffers), get the raw input too.
 #include <cstddef>
 #include <cstdint>
 #include <string>
@@ -24,6 +25,9 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   std::string_view key = nul == std::string_view::npos ? std::string_view() : in.substr(nul + 1);
   (void)IsCertHost(cert.substr(0, 300));
   (void)HostMatches(cert.substr(0, 100), key.substr(0, 100));
+  std::string sni = SniHost(data, size);
+  CHECK(sni.size() <= 255 && sni.find('\0') == std::string::npos);
+  (void)AlpnOffers(data, size, "acme-tls/1");
   auto info = Inspect(cert, key);
   if (!info.ok()) {
     CHECK(!info.error().message.empty() && info.error().message.find('\n') == std::string::npos);

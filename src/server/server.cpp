@@ -17,6 +17,7 @@
 
 #include "base/clock.h"
 #include "base/log.h"
+#include "base/strings.h"
 #include "base/version.h"
 #include "files/file_handler.h"
 #include "io/socket.h"
@@ -28,6 +29,10 @@ extern char** environ;
 
 namespace hearth {
 namespace {
+
+// How long a handshake for a name with no certificate may wait while one is
+// made on demand (an ACME order usually takes a few seconds).
+constexpr int64_t kOnDemandWaitMs = 20000;
 
 int CpuCount() {
   cpu_set_t set;
@@ -244,9 +249,24 @@ Result<std::unique_ptr<Server>> Server::Start(ServeOptions options) {
       ao.directory = s.acme_directory;
       ao.email = s.acme_email;
       ao.ca_root = s.acme_ca_root;
+      ao.challenges.clear();
+      std::string_view list = s.acme_challenges;
+      while (!list.empty()) {
+        size_t comma = list.find(',');
+        std::string_view type = TrimOws(list.substr(0, comma));
+        list = comma == std::string_view::npos ? std::string_view() : list.substr(comma + 1);
+        if (type != tls::kHttp01 && type != tls::kTlsAlpn01)
+          return Error{"--acme-challenges: \"" + std::string(type) + "\" is not a challenge type (http-01, tls-alpn-01)"};
+        if (std::find(ao.challenges.begin(), ao.challenges.end(), type) == ao.challenges.end())
+          ao.challenges.emplace_back(type);
+      }
+      if (!s.acme_ask.empty() && s.acme_ask.rfind("http://", 0) != 0 && s.acme_ask.rfind("https://", 0) != 0)
+        return Error{"--acme-ask: \"" + s.acme_ask + "\" is not an http:// or https:// URL"};
       srv->sites_.acme_challenges = &srv->acme_challenges_;
-      srv->acme_ = std::make_unique<sites::AcmeManager>(&srv->sites_, ao);
+      srv->acme_ = std::make_unique<sites::AcmeManager>(&srv->sites_, ao, s.acme_ask);
       sites::AcmeManager* acme = srv->acme_.get();
+      srv->tls_->SetChallenges(&srv->acme_challenges_);
+      srv->tls_->SetOnDemand(acme, kOnDemandWaitMs);
       srv->sites_.on_routing_changed = [acme] { acme->Poke(); };
     }
     srv->https_port_ = hreserved->Port();

@@ -26,6 +26,8 @@ const std::vector<SettingSpec> kSettingSpecs = {
     {"https", T::kAddress, &S::https, "", "HTTPS listen address, HOST:PORT (empty: no HTTPS); sites with a certificate redirect HTTP here", false},
     {"acme-email", T::kString, &S::acme_email, "", "with --https: get certificates for the sites' hosts automatically (ACME), with this contact email", false},
     {"acme-directory", T::kString, &S::acme_directory, "https://acme-v02.api.letsencrypt.org/directory", "the ACME CA's directory URL", false, 1},
+    {"acme-challenges", T::kString, &S::acme_challenges, "http-01,tls-alpn-01", "ACME challenge types to answer, the preferred first (http-01: port 80; tls-alpn-01: port 443)", false, 1},
+    {"acme-ask", T::kString, &S::acme_ask, "", "on-demand certificates for names that are no site's: GET URL?domain=NAME must answer 2xx", false},
     {"acme-ca-root", T::kString, &S::acme_ca_root, "", "a PEM file to trust for the ACME CA's own HTTPS (a test CA such as pebble)", false},
     {"root", T::kString, &S::root, "", "serve this folder as a static site (like caddy file-server)", false},
     {"workers", T::kInt, &S::workers, "0", "worker threads, each with its own event loop; 0 = one per core", false, 0, 1024},

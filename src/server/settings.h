@@ -34,6 +34,8 @@ struct Settings {
   std::string acme_email;
   std::string acme_directory;
   std::string acme_ca_root;
+  std::string acme_challenges;
+  std::string acme_ask;
   std::string root;
   int64_t workers = 0;
   LogLevel log_level = LogLevel::kInfo;

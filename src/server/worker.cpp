@@ -11,6 +11,8 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <algorithm>
+
 #include "base/clock.h"
 #include "base/log.h"
 #include "io/socket.h"
@@ -420,6 +422,14 @@ void Worker::Drive(Conn* c) {
   if (c->handshaking) {
     tls::IoStatus hs = tls::Handshake(c->ssl);
     if (hs == tls::IoStatus::kWant) return;  // the header timer bounds a stalled handshake
+    if (hs == tls::IoStatus::kPaused) {
+      // Waiting for a certificate being made: the TLS side bounds the wait;
+      // this timer is a backstop past it.
+      if (c->timer != kTimerTlsPaused) SetTimer(c, kTimerTlsPaused, now_ms_ + tls_->on_demand_wait_ms() + 5000);
+      if (paused_.empty()) paused_poll_at_ = now_ms_ + kPausedPollMs;
+      if (std::find(paused_.begin(), paused_.end(), c->id) == paused_.end()) paused_.push_back(c->id);
+      return;
+    }
     if (hs != tls::IoStatus::kDone) {
       metrics_.tls_handshake_failures.Add();
       Close(c);
@@ -671,6 +681,7 @@ void Worker::Run() {
     int timeout = 1000;
     if (accept_paused_ || stopping_) timeout = 50;
     if (!again_.empty() || mailbox_->HasLocal()) timeout = 0;
+    if (!paused_.empty() && paused_poll_at_ - now_ms_ < timeout) timeout = static_cast<int>(std::max<int64_t>(0, paused_poll_at_ - now_ms_));
     now_ms_ = MonoNowMillis();
     if (next_tick_ > 0) {
       int64_t wait = next_tick_ - now_ms_;
@@ -700,6 +711,15 @@ void Worker::Run() {
       } else {
         static_cast<IoWatcher*>(tag)->OnIo(events[i].events);
       }
+    }
+    if (!paused_.empty() && now_ms_ >= paused_poll_at_) {
+      std::vector<uint64_t> ids;
+      ids.swap(paused_);
+      for (uint64_t id : ids) {
+        auto it = conns_by_id_.find(id);
+        if (it != conns_by_id_.end() && it->second->handshaking) Drive(it->second);
+      }
+      paused_poll_at_ = now_ms_ + kPausedPollMs;
     }
     if (!again_.empty()) {
       std::vector<uint64_t> ids;

@@ -104,7 +104,10 @@ class Worker : public EventLoop {
  private:
   struct Conn;
   enum TimerKind { kTimerHeader, kTimerBody, kTimerIdle, kTimerWrite, kTimerLinger, kTimerStream, kTimerWait,
-                   kTimerCount };
+                   kTimerTlsPaused, kTimerCount };
+  // A handshake paused for an on-demand certificate is tried again this often
+  // (the TLS side bounds the whole wait; this timer only backs it up).
+  static constexpr int64_t kPausedPollMs = 200;
   // A stream with nothing to send (an event stream between events) may wait
   // this long for its next piece.
   static constexpr int64_t kStreamIdleMs = 5 * 60 * 1000;
@@ -152,6 +155,10 @@ class Worker : public EventLoop {
   // with edge-triggered epoll no new event would wake them, so the loop
   // drives them again on its next turn.
   std::vector<uint64_t> again_;
+  // Handshakes paused for an on-demand certificate (by id), tried again at
+  // paused_poll_at_.
+  std::vector<uint64_t> paused_;
+  int64_t paused_poll_at_ = 0;
   std::atomic<bool> finished_{false};
 
   H1Context ctx_;

@@ -39,6 +39,36 @@ std::optional<std::string> AcmeChallenges::Get(std::string_view token) const {
 
 namespace {
 
+std::string LowerHost(std::string_view host) {
+  std::string h;
+  for (char c : host) h.push_back(AsciiLower(c));
+  if (!h.empty() && h.back() == '.') h.pop_back();
+  return h;
+}
+
+}  // namespace
+
+void AcmeChallenges::PutAlpn(std::string_view host, KeyPair cert) {
+  std::lock_guard<std::mutex> lock(mu_);
+  alpn_[LowerHost(host)] = std::move(cert);
+  alpn_count_.store(alpn_.size(), std::memory_order_relaxed);
+}
+
+void AcmeChallenges::RemoveAlpn(std::string_view host) {
+  std::lock_guard<std::mutex> lock(mu_);
+  if (auto it = alpn_.find(LowerHost(host)); it != alpn_.end()) alpn_.erase(it);
+  alpn_count_.store(alpn_.size(), std::memory_order_relaxed);
+}
+
+std::optional<KeyPair> AcmeChallenges::GetAlpn(std::string_view host) const {
+  std::lock_guard<std::mutex> lock(mu_);
+  auto it = alpn_.find(LowerHost(host));
+  if (it == alpn_.end()) return std::nullopt;
+  return it->second;
+}
+
+namespace {
+
 EVP_PKEY* Key(void* k) { return static_cast<EVP_PKEY*>(k); }
 
 std::string SslReason() {
@@ -115,6 +145,31 @@ std::string AcmeClient::Base64Url(std::string_view bytes) {
     if (rest == 2) out.push_back(kAlphabet[(v >> 6) & 63]);
   }
   return out;
+}
+
+Result<bool> AskApproves(const std::string& ask_url, std::string_view host) {
+  auto loaded = LoadCurl();
+  if (!loaded.ok()) return loaded.error();
+  const CurlLib& c = **loaded;
+  // A host name needs no escaping beyond what IsCertHost allows; refuse the rest.
+  if (!IsCertHost(host)) return false;
+  std::string url = ask_url + (ask_url.find('?') == std::string::npos ? "?domain=" : "&domain=") + std::string(host);
+  CURL* curl = c.easy_init();
+  if (!curl) return Error{"cannot start an HTTP request"};
+  std::string body;
+  c.easy_setopt(curl, CURLOPT_URL, url.c_str());
+  c.easy_setopt(curl, CURLOPT_WRITEFUNCTION, OnBody);
+  c.easy_setopt(curl, CURLOPT_WRITEDATA, &body);
+  c.easy_setopt(curl, CURLOPT_TIMEOUT_MS, 5000L);
+  c.easy_setopt(curl, CURLOPT_NOSIGNAL, 1L);
+  c.easy_setopt(curl, CURLOPT_PROTOCOLS_STR, "https,http");
+  c.easy_setopt(curl, CURLOPT_USERAGENT, "hearth");
+  CURLcode rc = c.easy_perform(curl);
+  long status = 0;
+  if (rc == CURLE_OK) c.easy_getinfo(curl, CURLINFO_RESPONSE_CODE, &status);
+  c.easy_cleanup(curl);
+  if (rc != CURLE_OK) return Error{ask_url + ": " + c.easy_strerror(rc)};
+  return status >= 200 && status < 300;
 }
 
 Result<std::unique_ptr<AcmeClient>> AcmeClient::Create(AcmeOptions options, AcmeChallenges* challenges,
@@ -287,7 +342,7 @@ Status AcmeClient::EnsureAccount() {
   return OkStatus();
 }
 
-Result<KeyPair> AcmeClient::Obtain(const std::vector<std::string>& hosts) {
+Result<KeyPair> AcmeClient::Obtain(const std::vector<std::string>& hosts, const std::vector<std::string>& challenges) {
   if (hosts.empty()) return Error{"ACME: no hosts"};
   if (Status st = EnsureAccount(); !st.ok()) return st.error();
   json ids = json::array();
@@ -298,11 +353,14 @@ Result<KeyPair> AcmeClient::Obtain(const std::vector<std::string>& hosts) {
   if (!order->is_object() || !order->value("authorizations", json()).is_array() ||
       !order->value("finalize", json()).is_string())
     return Error{"ACME: the order has no authorizations or finalize URL"};
-  // Answer every authorization's HTTP-01 challenge.
+  // Answer every authorization with the first challenge type we may use
+  // that the CA offers.
+  const std::vector<std::string>& types = challenges.empty() ? options_.challenges : challenges;
   std::string thumb = Thumbprint();
-  std::vector<std::string> tokens;
+  std::vector<std::string> tokens, alpn_hosts;
   auto forget = [&] {
     for (const auto& t : tokens) challenges_->Remove(t);
+    for (const auto& h : alpn_hosts) challenges_->RemoveAlpn(h);
   };
   std::vector<std::string> authz_urls;
   for (const auto& a : (*order)["authorizations"]) {
@@ -311,16 +369,34 @@ Result<KeyPair> AcmeClient::Obtain(const std::vector<std::string>& hosts) {
     if (!authz.ok()) return forget(), authz.error();
     if (!authz->is_object()) return forget(), Error{"ACME: an authorization is not a JSON object"};
     if (authz->value("status", json()) == "valid") continue;
-    std::string token, url;
-    for (const auto& ch : authz->value("challenges", json::array()))
-      if (ch.is_object() && ch.value("type", json()) == "http-01" && ch.value("token", json()).is_string() &&
-          ch.value("url", json()).is_string()) {
-        token = ch["token"].get<std::string>();
-        url = ch["url"].get<std::string>();
-      }
-    if (token.empty()) return forget(), Error{"ACME: the CA offers no HTTP-01 challenge"};
-    challenges_->Put(token, token + "." + thumb);
-    tokens.push_back(token);
+    json ident = authz->value("identifier", json::object());
+    std::string host = ident.is_object() && ident.value("value", json()).is_string() ? ident["value"].get<std::string>() : "";
+    std::string type, token, url;
+    for (const auto& want : types) {
+      for (const auto& ch : authz->value("challenges", json::array()))
+        if (ch.is_object() && ch.value("type", json()) == want && ch.value("token", json()).is_string() &&
+            ch.value("url", json()).is_string()) {
+          type = want;
+          token = ch["token"].get<std::string>();
+          url = ch["url"].get<std::string>();
+        }
+      if (!type.empty()) break;
+    }
+    if (type.empty()) {
+      std::string names;
+      for (const auto& t : types) names += (names.empty() ? "" : " or ") + t;
+      return forget(), Error{"ACME: the CA offers no " + names + " challenge"};
+    }
+    std::string key_authorization = token + "." + thumb;
+    if (type == kTlsAlpn01) {
+      auto cert = MakeAlpnChallenge(host, key_authorization);
+      if (!cert.ok()) return forget(), Error{"ACME: " + cert.error().message};
+      challenges_->PutAlpn(host, std::move(cert).value());
+      alpn_hosts.push_back(host);
+    } else {
+      challenges_->Put(token, key_authorization);
+      tokens.push_back(token);
+    }
     auto answered = PostJson(url, "{}");
     if (!answered.ok()) return forget(), answered.error();
     authz_urls.push_back(a.get<std::string>());

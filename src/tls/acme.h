@@ -25,25 +25,46 @@ namespace hearth::tls {
 
 constexpr const char* kLetsEncryptDirectory = "https://acme-v02.api.letsencrypt.org/directory";
 
-// HTTP-01 answers being given now: token -> key authorization. Any thread.
+// Challenge answers being given now. Any thread.
+// HTTP-01: token -> key authorization, served at
+// /.well-known/acme-challenge/{token}. TLS-ALPN-01: host -> the certificate
+// a handshake for that host offering only "acme-tls/1" gets.
 class AcmeChallenges {
  public:
   void Put(const std::string& token, const std::string& key_authorization);
   void Remove(const std::string& token);
   std::optional<std::string> Get(std::string_view token) const;
 
+  void PutAlpn(std::string_view host, KeyPair cert);
+  void RemoveAlpn(std::string_view host);
+  std::optional<KeyPair> GetAlpn(std::string_view host) const;
+  bool HasAlpn() const { return alpn_count_.load(std::memory_order_relaxed) > 0; }
+
  private:
   mutable std::mutex mu_;
   std::map<std::string, std::string, std::less<>> answers_;
+  std::map<std::string, KeyPair, std::less<>> alpn_;
+  std::atomic<size_t> alpn_count_{0};  // a handshake checks it without the lock
 };
+
+constexpr const char* kHttp01 = "http-01";
+constexpr const char* kTlsAlpn01 = "tls-alpn-01";
 
 struct AcmeOptions {
   std::string directory = kLetsEncryptDirectory;
   std::string email;    // the account's contact ("" for none)
   std::string ca_root;  // a PEM file the directory's HTTPS is checked against ("": the system's)
+  // The challenge types hearth may answer, the preferred first: an
+  // authorization is answered with the first of them the CA offers.
+  std::vector<std::string> challenges = {kHttp01, kTlsAlpn01};
   int poll_seconds = 60;  // how long an authorization or order may stay pending
   const std::atomic<bool>* cancel = nullptr;  // set: Obtain gives up at once ("ACME: stopped")
 };
+
+// Asks `ask_url` whether an on-demand certificate may be made for `host`:
+// GET ask_url?domain=HOST (or &domain= when it has a query already) within
+// 5 seconds; true on any 2xx, false on another status. Blocking.
+Result<bool> AskApproves(const std::string& ask_url, std::string_view host);
 
 class AcmeClient {
  public:
@@ -53,8 +74,10 @@ class AcmeClient {
   ~AcmeClient();
   const std::string& account_key_pem() const { return account_key_pem_; }
   // A certificate (the chain, then a new key) for `hosts`: DNS names the CA
-  // can reach over HTTP on port 80 (or wherever it is told to look).
-  Result<KeyPair> Obtain(const std::vector<std::string>& hosts);
+  // can reach on port 80 (HTTP-01) or 443 (TLS-ALPN-01), or wherever it is
+  // told to look. `challenges` (when not empty) replaces the options' list
+  // for this order.
+  Result<KeyPair> Obtain(const std::vector<std::string>& hosts, const std::vector<std::string>& challenges = {});
 
   // For tests: base64url without padding, and the JWK thumbprint of the key.
   static std::string Base64Url(std::string_view bytes);

@@ -6,6 +6,7 @@
 #include <openssl/evp.h>
 #include <openssl/pem.h>
 #include <openssl/rand.h>
+#include <openssl/sha.h>
 #include <openssl/x509.h>
 #include <openssl/x509v3.h>
 
@@ -23,6 +24,8 @@ struct Free {
   void operator()(EVP_PKEY* p) const { EVP_PKEY_free(p); }
   void operator()(GENERAL_NAMES* p) const { GENERAL_NAMES_free(p); }
   void operator()(X509_EXTENSION* p) const { X509_EXTENSION_free(p); }
+  void operator()(ASN1_OBJECT* p) const { ASN1_OBJECT_free(p); }
+  void operator()(ASN1_STRING* p) const { ASN1_STRING_free(p); }
 };
 template <typename T>
 using Ptr = std::unique_ptr<T, Free>;
@@ -121,8 +124,10 @@ std::string PemOf(EVP_PKEY* key) {
 }
 
 // A certificate for `key`, signed by `signer` (issued by `issuer`, or itself).
+// `acme_digest` (32 bytes, when given): the critical acmeIdentifier extension
+// of a TLS-ALPN-01 answer (RFC 8737).
 Result<Ptr<X509>> Build(EVP_PKEY* key, const std::vector<std::string>& hosts, const std::string& cn, int days,
-                        bool ca, X509* issuer, EVP_PKEY* signer) {
+                        bool ca, X509* issuer, EVP_PKEY* signer, std::string_view acme_digest = {}) {
   Ptr<X509> cert(X509_new());
   X509_set_version(cert.get(), 2);  // v3
   unsigned char serial[16];
@@ -149,6 +154,20 @@ Result<Ptr<X509>> Build(EVP_PKEY* key, const std::vector<std::string>& hosts, co
     std::string san;
     for (const auto& h : hosts) san += (san.empty() ? "" : ",") + std::string(IsIp(h) ? "IP:" : "DNS:") + h;
     if (st.ok()) st = AddExt(cert.get(), iss, NID_subject_alt_name, san);
+  }
+  if (st.ok() && !acme_digest.empty()) {
+    // id-pe-acmeIdentifier; its value is the DER of an OCTET STRING holding
+    // the SHA-256 of the key authorization.
+    std::string der = {'\x04', static_cast<char>(acme_digest.size())};
+    der.append(acme_digest);
+    Ptr<ASN1_OBJECT> oid(OBJ_txt2obj("1.3.6.1.5.5.7.1.31", 1));
+    Ptr<ASN1_OCTET_STRING> value(ASN1_OCTET_STRING_new());
+    bool ok = oid && value &&
+              ASN1_OCTET_STRING_set(value.get(), reinterpret_cast<const unsigned char*>(der.data()),
+                                    static_cast<int>(der.size())) == 1;
+    Ptr<X509_EXTENSION> ext(ok ? X509_EXTENSION_create_by_OBJ(nullptr, oid.get(), 1, value.get()) : nullptr);
+    if (!ext || X509_add_ext(cert.get(), ext.get(), -1) != 1)
+      st = Error{"cannot add the acmeIdentifier extension: " + SslReason()};
   }
   if (!st.ok()) return st.error();
   if (X509_sign(cert.get(), signer, EVP_sha256()) <= 0) return Error{"cannot sign the certificate: " + SslReason()};
@@ -239,6 +258,19 @@ Result<KeyPair> MakeSelfSigned(const std::vector<std::string>& hosts, int days) 
   Ptr<EVP_PKEY> key(EVP_EC_gen("P-256"));
   if (!key) return Error{"cannot make a key: " + SslReason()};
   auto cert = Build(key.get(), hosts, hosts[0], days, false, nullptr, key.get());
+  if (!cert.ok()) return cert.error();
+  return KeyPair{PemOf(cert->get()), PemOf(key.get())};
+}
+
+Result<KeyPair> MakeAlpnChallenge(std::string_view host, std::string_view key_authorization) {
+  std::string h(host);
+  if (!IsCertHost(h) || IsIp(h) || h.find('*') != std::string::npos) return Error{"\"" + h + "\" is not a DNS name"};
+  unsigned char md[SHA256_DIGEST_LENGTH];
+  SHA256(reinterpret_cast<const unsigned char*>(key_authorization.data()), key_authorization.size(), md);
+  Ptr<EVP_PKEY> key(EVP_EC_gen("P-256"));
+  if (!key) return Error{"cannot make a key: " + SslReason()};
+  auto cert = Build(key.get(), {h}, h, 7, false, nullptr, key.get(),
+                    std::string_view(reinterpret_cast<const char*>(md), sizeof md));
   if (!cert.ok()) return cert.error();
   return KeyPair{PemOf(cert->get()), PemOf(key.get())};
 }

@@ -35,6 +35,11 @@ Result<CertInfo> Inspect(std::string_view cert_pem, std::string_view key_pem);
 // "*.example.com" wildcards or IP addresses), valid `days` from now.
 Result<KeyPair> MakeSelfSigned(const std::vector<std::string>& hosts, int days);
 
+// The self-signed certificate that answers an ACME TLS-ALPN-01 challenge for
+// `host` (RFC 8737): its only name is `host`, and its critical acmeIdentifier
+// extension holds the SHA-256 of `key_authorization`.
+Result<KeyPair> MakeAlpnChallenge(std::string_view host, std::string_view key_authorization);
+
 // A new local certificate authority (ECDSA P-256, 10 years), for development
 // hosts: its leaves are trusted wherever the CA is.
 Result<KeyPair> MakeLocalCa();

@@ -45,6 +45,41 @@ constexpr const char* kCiphers12 =
     "ECDHE-RSA-AES256-GCM-SHA384:ECDHE-ECDSA-CHACHA20-POLY1305:ECDHE-RSA-CHACHA20-POLY1305";
 constexpr int64_t kTicketKeySeconds = 12 * 3600;
 
+// The ALPN protocol TLS-ALPN-01 (RFC 8737) validation asks for.
+constexpr std::string_view kAcmeTls = "acme-tls/1";
+
+// Per-session marks (ex_data): the session answers an ACME challenge; the
+// monotonic time (ms) until which it may wait for an on-demand certificate.
+int ChallengeIndex() {
+  static int index = SSL_get_ex_new_index(0, nullptr, nullptr, nullptr, nullptr);
+  return index;
+}
+int WaitIndex() {
+  static int index = SSL_get_ex_new_index(0, nullptr, nullptr, nullptr, nullptr);
+  return index;
+}
+
+int64_t MonoMs() {
+  timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return static_cast<int64_t>(ts.tv_sec) * 1000 + ts.tv_nsec / 1000000;
+}
+
+int SelectAcmeTls(SSL*, const unsigned char** out, unsigned char* outlen, const unsigned char* in, unsigned int inlen,
+                  void*) {
+  for (unsigned i = 0; i < inlen;) {
+    unsigned n = in[i];
+    if (i + 1 + n > inlen) break;
+    if (std::string_view(reinterpret_cast<const char*>(in + i + 1), n) == kAcmeTls) {
+      *out = in + i + 1;
+      *outlen = static_cast<unsigned char>(n);
+      return SSL_TLSEXT_ERR_OK;
+    }
+    i += 1 + n;
+  }
+  return SSL_TLSEXT_ERR_ALERT_FATAL;
+}
+
 int SelectAlpn(SSL*, const unsigned char** out, unsigned char* outlen, const unsigned char* in, unsigned int inlen,
                void*) {
   // HTTP/2 first: a client offering both gets it.
@@ -116,6 +151,7 @@ Result<std::unique_ptr<TlsServer>> TlsServer::Create() {
   std::unique_ptr<TlsServer> t(new TlsServer());
   t->base_ = SSL_CTX_new(TLS_server_method());
   if (!t->base_ || !Configure(t->base_)) return Error{"cannot set up TLS"};
+  SSL_CTX_set_client_hello_cb(t->base_, OnClientHello, t.get());
   SSL_CTX_set_tlsext_servername_callback(t->base_, OnServerName);
   SSL_CTX_set_tlsext_servername_arg(t->base_, t.get());
   // Stateless resumption (tickets) only: no per-worker session cache to share.
@@ -240,8 +276,80 @@ SSL* TlsServer::NewSession(int fd) const {
   return ssl;
 }
 
+std::string SniHost(const unsigned char* p, size_t len) {
+  // ServerNameList: a 2-byte length, then entries of a type byte (0: a host
+  // name) and a 2-byte length.
+  if (len < 2 || static_cast<size_t>(p[0] << 8 | p[1]) != len - 2) return "";
+  for (size_t i = 2; i + 3 <= len;) {
+    unsigned type = p[i];
+    size_t n = static_cast<size_t>(p[i + 1] << 8 | p[i + 2]);
+    if (i + 3 + n > len) return "";
+    if (type == 0) {
+      if (n == 0 || n > 255) return "";
+      std::string host;
+      for (size_t k = 0; k < n; ++k) {
+        char c = static_cast<char>(p[i + 3 + k]);
+        if (c == '\0') return "";
+        host.push_back(AsciiLower(c));
+      }
+      if (host.back() == '.') host.pop_back();
+      return host;
+    }
+    i += 3 + n;
+  }
+  return "";
+}
+
+bool AlpnOffers(const unsigned char* p, size_t len, std::string_view protocol) {
+  // ProtocolNameList: a 2-byte length, then names of a length byte each.
+  if (len < 2 || static_cast<size_t>(p[0] << 8 | p[1]) != len - 2) return false;
+  for (size_t i = 2; i < len;) {
+    size_t n = p[i];
+    if (n == 0 || i + 1 + n > len) return false;
+    if (std::string_view(reinterpret_cast<const char*>(p + i + 1), n) == protocol) return true;
+    i += 1 + n;
+  }
+  return false;
+}
+
+int TlsServer::OnClientHello(SSL* ssl, int*, void* arg) {
+  auto* self = static_cast<TlsServer*>(arg);
+  const unsigned char* ext = nullptr;
+  size_t ext_len = 0;
+  if (SSL_client_hello_get0_ext(ssl, TLSEXT_TYPE_server_name, &ext, &ext_len) != 1) return SSL_CLIENT_HELLO_SUCCESS;
+  std::string host = SniHost(ext, ext_len);
+  if (host.empty()) return SSL_CLIENT_HELLO_SUCCESS;  // the SNI callback deals with it
+  // TLS-ALPN-01: the CA's validation asks for "acme-tls/1" and this host.
+  if (self->challenges_ && self->challenges_->HasAlpn() &&
+      SSL_client_hello_get0_ext(ssl, TLSEXT_TYPE_application_layer_protocol_negotiation, &ext, &ext_len) == 1 &&
+      AlpnOffers(ext, ext_len, kAcmeTls)) {
+    if (auto answer = self->challenges_->GetAlpn(host)) {
+      std::string why;
+      auto ctx = LoadContext({0, answer->cert_pem, answer->key_pem}, self, &why);
+      if (ctx) {
+        SSL_CTX_set_alpn_select_cb(ctx.get(), SelectAcmeTls, nullptr);
+        SSL_set_SSL_CTX(ssl, ctx.get());  // takes its own reference
+        SSL_set_ex_data(ssl, ChallengeIndex(), self);
+        return SSL_CLIENT_HELLO_SUCCESS;
+      }
+    }
+  }
+  // On demand: wait while a certificate for this name is being made.
+  if (self->on_demand_ && !self->Covers(host) && IsCertHost(host)) {
+    int64_t now = MonoMs();
+    auto until = reinterpret_cast<intptr_t>(SSL_get_ex_data(ssl, WaitIndex()));
+    if (until == 0) {
+      until = static_cast<intptr_t>(now + self->on_demand_wait_ms_);
+      SSL_set_ex_data(ssl, WaitIndex(), reinterpret_cast<void*>(until));
+    }
+    if (now < until && self->on_demand_->Wanted(host)) return SSL_CLIENT_HELLO_RETRY;
+  }
+  return SSL_CLIENT_HELLO_SUCCESS;
+}
+
 int TlsServer::OnServerName(SSL* ssl, int* alert, void* arg) {
   auto* self = static_cast<TlsServer*>(arg);
+  if (SSL_get_ex_data(ssl, ChallengeIndex()) != nullptr) return SSL_TLSEXT_ERR_OK;  // the challenge's certificate stays
   auto snap = self->Current();
   const char* name = SSL_get_servername(ssl, TLSEXT_NAMETYPE_host_name);
   SSL_CTX* ctx = name ? snap->Find(name) : snap->fallback;
@@ -314,6 +422,7 @@ IoStatus Handshake(SSL* ssl) {
   int e = SSL_get_error(ssl, r);
   if (e == SSL_ERROR_WANT_READ || e == SSL_ERROR_WANT_WRITE) return IoStatus::kWant;
   ERR_clear_error();
+  if (e == SSL_ERROR_WANT_CLIENT_HELLO_CB) return IoStatus::kPaused;
   return IoStatus::kError;
 }
 

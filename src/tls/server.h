@@ -21,9 +21,21 @@
 
 #include "base/result.h"
 #include "io/out_queue.h"
+#include "tls/acme.h"
 #include "tls/certs.h"
 
 namespace hearth::tls {
+
+// Certificates made while a client waits: a handshake for a name that no
+// certificate covers asks it, and waits (a bounded time) while it says so.
+class OnDemandIssuer {
+ public:
+  virtual ~OnDemandIssuer() = default;
+  // Non-blocking, any thread, `host` in lower case. True: a certificate for
+  // `host` is being sought (the handshake pauses and asks again); false: none
+  // will come (not allowed, or it failed), so the handshake goes on without.
+  virtual bool Wanted(std::string_view host) = 0;
+};
 
 struct CertRecord {
   int64_t id = 0;
@@ -49,6 +61,18 @@ class TlsServer {
   void SetLocalCa(std::shared_ptr<const KeyPair> ca);
   // Whether some installed certificate (or the local CA) covers `host`.
   bool Covers(std::string_view host) const;
+  // TLS-ALPN-01 answers: a handshake for a host it has an answer for, whose
+  // client offers "acme-tls/1", gets that certificate and protocol. Null: none.
+  void SetChallenges(const AcmeChallenges* challenges) { challenges_ = challenges; }
+  // On-demand certificates: a handshake for a name no certificate covers
+  // waits up to `wait_ms` while `issuer` says one is coming (Handshake
+  // returns kPaused meanwhile). Null: such a handshake fails at once. Set
+  // before any handshake.
+  void SetOnDemand(OnDemandIssuer* issuer, int64_t wait_ms) {
+    on_demand_ = issuer;
+    on_demand_wait_ms_ = wait_ms;
+  }
+  int64_t on_demand_wait_ms() const { return on_demand_wait_ms_; }
   size_t size() const;
 
   // A server session on a connected, non-blocking socket (null if OpenSSL fails).
@@ -57,6 +81,7 @@ class TlsServer {
  private:
   struct Snapshot;
   TlsServer() = default;
+  static int OnClientHello(SSL* ssl, int* alert, void* arg);
   static int OnServerName(SSL* ssl, int* alert, void* arg);
   static int OnTicketKey(SSL* ssl, unsigned char key_name[16], unsigned char* iv, EVP_CIPHER_CTX* cipher,
                          EVP_MAC_CTX* mac, int encrypt);
@@ -65,6 +90,9 @@ class TlsServer {
   std::shared_ptr<SSL_CTX> LocalLeaf(std::string_view host);
 
   SSL_CTX* base_ = nullptr;  // the one every session starts on: SNI, tickets
+  const AcmeChallenges* challenges_ = nullptr;
+  OnDemandIssuer* on_demand_ = nullptr;
+  int64_t on_demand_wait_ms_ = 0;
   mutable std::mutex mu_;
   std::shared_ptr<const Snapshot> snapshot_;
   uint64_t installed_version_ = 0;  // guarded by mu_
@@ -86,10 +114,19 @@ class TlsServer {
   void RotateTicketKeysLocked(int64_t now);
 };
 
+// What the ClientHello names, read from its raw extensions (the SNI callback
+// comes too late to choose a certificate that is not there yet). The host
+// name in lower case ("" if none or malformed); whether the ALPN list offers
+// `protocol`.
+std::string SniHost(const unsigned char* ext, size_t len);
+bool AlpnOffers(const unsigned char* ext, size_t len, std::string_view protocol);
+
 // The non-blocking steps of one TLS connection.
 // kWant: wait for readability; kWantWrite: a read that must first write
-// (wait for writability, then read again).
-enum class IoStatus { kDone, kWant, kWantWrite, kClosed, kError };
+// (wait for writability, then read again); kPaused: the handshake waits for
+// a certificate being made (no socket event will say when: call Handshake
+// again in a while).
+enum class IoStatus { kDone, kWant, kWantWrite, kClosed, kError, kPaused };
 // Drives the handshake; kDone once it is complete.
 IoStatus Handshake(SSL* ssl);
 // Reads plaintext into buf; *n gets the count (kDone with *n > 0), or kWant

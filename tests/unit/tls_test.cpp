@@ -3,6 +3,9 @@
 // TlsServer session and an OpenSSL client over a socket pair.
 #include <gtest/gtest.h>
 #include <openssl/err.h>
+#include <openssl/pem.h>
+#include <openssl/sha.h>
+#include <openssl/x509v3.h>
 #include <openssl/ssl.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -193,6 +196,238 @@ TEST(TlsServer, AnUnknownNameGetsAnAlertNotACertificate) {
   close(fds[1]);
 }
 
+// A client offering "acme-tls/1" for a host with a TLS-ALPN-01 answer gets
+// the challenge certificate and that protocol; one offering h2 for the same
+// host gets the host's own certificate, as does any client once the answer is
+// gone.
+TEST(TlsServer, TlsAlpn01ChallengesGetTheirCertificateAndProtocol) {
+  auto srv = TlsServer::Create();
+  ASSERT_TRUE(srv.ok());
+  auto own = MakeSelfSigned({"alpn.test"}, 30);
+  ASSERT_TRUE(own.ok());
+  (*srv)->Install({{1, own->cert_pem, own->key_pem}}, nullptr);
+  AcmeChallenges challenges;
+  (*srv)->SetChallenges(&challenges);
+  auto answer = MakeAlpnChallenge("alpn.test", "tok.thumb");
+  ASSERT_TRUE(answer.ok()) << answer.error().message;
+  challenges.PutAlpn("ALPN.test", *answer);
+  auto handshake = [&](const unsigned char* protos, unsigned len, std::string* subject_der, std::string* alpn) {
+    int fds[2];
+    EXPECT_EQ(socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK, 0, fds), 0);
+    SSL* server = (*srv)->NewSession(fds[0]);
+    SSL_CTX* cctx = SSL_CTX_new(TLS_client_method());
+    SSL* client = SSL_new(cctx);
+    SSL_set_fd(client, fds[1]);
+    SSL_set_tlsext_host_name(client, "alpn.test");
+    SSL_set_alpn_protos(client, protos, len);
+    SSL_set_connect_state(client);
+    bool client_done = false;
+    bool ok = Pump([&] {
+      if (!client_done) client_done = SSL_do_handshake(client) == 1;
+      IoStatus st = Handshake(server);
+      return client_done && st == IoStatus::kDone;
+    });
+    EXPECT_TRUE(ok);
+    X509* peer = SSL_get1_peer_certificate(client);
+    unsigned char* der = nullptr;
+    int n = peer ? i2d_X509(peer, &der) : 0;
+    subject_der->assign(reinterpret_cast<char*>(der), n > 0 ? static_cast<size_t>(n) : 0);
+    OPENSSL_free(der);
+    X509_free(peer);
+    const unsigned char* sel = nullptr;
+    unsigned sel_len = 0;
+    SSL_get0_alpn_selected(client, &sel, &sel_len);
+    alpn->assign(reinterpret_cast<const char*>(sel), sel_len);
+    Close(server);
+    SSL_free(client);
+    SSL_CTX_free(cctx);
+    close(fds[0]);
+    close(fds[1]);
+    ERR_clear_error();
+  };
+  auto der_of = [](const std::string& pem) {
+    BIO* b = BIO_new_mem_buf(pem.data(), static_cast<int>(pem.size()));
+    X509* x = PEM_read_bio_X509(b, nullptr, nullptr, nullptr);
+    unsigned char* der = nullptr;
+    int n = i2d_X509(x, &der);
+    std::string out(reinterpret_cast<char*>(der), static_cast<size_t>(n));
+    OPENSSL_free(der);
+    X509_free(x);
+    BIO_free(b);
+    return out;
+  };
+  static const unsigned char kAcme[] = {10, 'a', 'c', 'm', 'e', '-', 't', 'l', 's', '/', '1'};
+  static const unsigned char kH2[] = {2, 'h', '2'};
+  std::string cert, alpn;
+  handshake(kAcme, sizeof kAcme, &cert, &alpn);
+  EXPECT_EQ(alpn, "acme-tls/1");
+  EXPECT_EQ(cert, der_of(answer->cert_pem));
+  handshake(kH2, sizeof kH2, &cert, &alpn);
+  EXPECT_EQ(alpn, "h2");
+  EXPECT_EQ(cert, der_of(own->cert_pem));
+  challenges.RemoveAlpn("alpn.test");
+  handshake(kAcme, sizeof kAcme, &cert, &alpn);
+  EXPECT_EQ(alpn, "");
+  EXPECT_EQ(cert, der_of(own->cert_pem));
+}
+
+// The challenge certificate: the host as its only name, and the critical
+// acmeIdentifier extension holding the SHA-256 of the key authorization.
+TEST(Certs, AlpnChallengeCarriesTheKeyAuthorizationDigest) {
+  auto kp = MakeAlpnChallenge("a.test", "token.thumb");
+  ASSERT_TRUE(kp.ok());
+  auto info = Inspect(kp->cert_pem, kp->key_pem);
+  ASSERT_TRUE(info.ok());
+  EXPECT_EQ(info->hosts, std::vector<std::string>{"a.test"});
+  BIO* b = BIO_new_mem_buf(kp->cert_pem.data(), static_cast<int>(kp->cert_pem.size()));
+  X509* x = PEM_read_bio_X509(b, nullptr, nullptr, nullptr);
+  BIO_free(b);
+  ASSERT_NE(x, nullptr);
+  ASN1_OBJECT* oid = OBJ_txt2obj("1.3.6.1.5.5.7.1.31", 1);
+  int at = X509_get_ext_by_OBJ(x, oid, -1);
+  ASN1_OBJECT_free(oid);
+  ASSERT_GE(at, 0);
+  X509_EXTENSION* ext = X509_get_ext(x, at);
+  EXPECT_EQ(X509_EXTENSION_get_critical(ext), 1);
+  const ASN1_OCTET_STRING* v = X509_EXTENSION_get_data(ext);
+  unsigned char md[32];
+  SHA256(reinterpret_cast<const unsigned char*>("token.thumb"), 11, md);
+  std::string want = std::string("\x04\x20", 2) + std::string(reinterpret_cast<char*>(md), 32);
+  EXPECT_EQ(std::string(reinterpret_cast<const char*>(ASN1_STRING_get0_data(v)), static_cast<size_t>(ASN1_STRING_length(v))), want);
+  X509_free(x);
+  EXPECT_FALSE(MakeAlpnChallenge("*.a.test", "x").ok());
+  EXPECT_FALSE(MakeAlpnChallenge("127.0.0.1", "x").ok());
+}
+
+TEST(ClientHello, SniAndAlpnAreReadWithBoundsChecked) {
+  auto bytes = [](std::initializer_list<int> v) {
+    std::string s;
+    for (int x : v) s.push_back(static_cast<char>(x));
+    return s;
+  };
+  auto sni = [](const std::string& s) { return SniHost(reinterpret_cast<const unsigned char*>(s.data()), s.size()); };
+  auto alpn = [](const std::string& s, std::string_view p) {
+    return AlpnOffers(reinterpret_cast<const unsigned char*>(s.data()), s.size(), p);
+  };
+  EXPECT_EQ(sni(bytes({0, 9, 0, 0, 6, 'A', '.', 'T', 'e', 's', 't'})), "a.test");
+  EXPECT_EQ(sni(bytes({0, 10, 0, 0, 7, 'a', '.', 't', 'e', 's', 't', '.'})), "a.test");  // the root's dot goes
+  EXPECT_EQ(sni(bytes({0, 9, 0, 0, 7, 'a', '.', 't', 'e', 's', 't'})), "");   // the name runs past the end
+  EXPECT_EQ(sni(bytes({0, 8, 0, 0, 6, 'a', '.', 't', 'e', 's', 't'})), "");   // the list length is wrong
+  EXPECT_EQ(sni(bytes({0, 5, 0, 0, 2, 'a', 0})), "");                          // a NUL in the name
+  EXPECT_EQ(sni(bytes({0, 3, 0, 0, 0})), "");                                  // empty
+  EXPECT_EQ(sni(bytes({0})), "");
+  EXPECT_EQ(sni(""), "");
+  std::string list = bytes({0, 14, 2, 'h', '2'}) + std::string("\x0a" "acme-tls/1", 11);
+  list[1] = static_cast<char>(list.size() - 2);
+  EXPECT_TRUE(alpn(list, "acme-tls/1"));
+  EXPECT_TRUE(alpn(list, "h2"));
+  EXPECT_FALSE(alpn(list, "http/1.1"));
+  EXPECT_FALSE(alpn(bytes({0, 4, 5, 'a', 'c', 'm', 'e'}), "acme"));  // the name runs past the end
+  EXPECT_FALSE(alpn(bytes({0, 1, 0}), ""));                           // empty names are malformed
+  EXPECT_FALSE(alpn("", "h2"));
+}
+
+// A fake on-demand issuer: says "coming" until told otherwise.
+class FakeIssuer : public OnDemandIssuer {
+ public:
+  bool Wanted(std::string_view host) override {
+    asked.emplace_back(host);
+    return coming;
+  }
+  bool coming = true;
+  std::vector<std::string> asked;
+};
+
+// A handshake for a name with no certificate pauses while the issuer says
+// one is coming, and completes with it once it is installed; a refused name
+// ends with an alert, and so does one whose wait runs out.
+TEST(TlsServer, OnDemandHandshakesPauseUntilTheCertificateComes) {
+  auto srv = TlsServer::Create();
+  ASSERT_TRUE(srv.ok());
+  FakeIssuer issuer;
+  (*srv)->SetOnDemand(&issuer, 60000);
+  int fds[2];
+  ASSERT_EQ(socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK, 0, fds), 0);
+  SSL* server = (*srv)->NewSession(fds[0]);
+  SSL_CTX* cctx = SSL_CTX_new(TLS_client_method());
+  SSL* client = SSL_new(cctx);
+  SSL_set_fd(client, fds[1]);
+  SSL_set_tlsext_host_name(client, "Later.test");
+  SSL_set_connect_state(client);
+  bool client_done = false;
+  IoStatus s = IoStatus::kWant;
+  Pump([&] {
+    if (!client_done) client_done = SSL_do_handshake(client) == 1;
+    s = Handshake(server);
+    return s == IoStatus::kPaused;
+  });
+  ASSERT_EQ(s, IoStatus::kPaused);
+  ASSERT_FALSE(issuer.asked.empty());
+  EXPECT_EQ(issuer.asked.back(), "later.test");
+  EXPECT_EQ(Handshake(server), IoStatus::kPaused);  // still coming
+  auto kp = MakeSelfSigned({"later.test"}, 30);
+  (*srv)->Install({{1, kp->cert_pem, kp->key_pem}}, nullptr);
+  size_t asked = issuer.asked.size();
+  ASSERT_TRUE(Pump([&] {
+    if (!client_done) client_done = SSL_do_handshake(client) == 1;
+    IoStatus st = Handshake(server);
+    return client_done && st == IoStatus::kDone;
+  }));
+  EXPECT_EQ(issuer.asked.size(), asked);  // covered now: not asked again
+  Close(server);
+  SSL_free(client);
+  close(fds[0]);
+  close(fds[1]);
+
+  // Refused: an alert, at once.
+  issuer.coming = false;
+  ASSERT_EQ(socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK, 0, fds), 0);
+  server = (*srv)->NewSession(fds[0]);
+  client = SSL_new(cctx);
+  SSL_set_fd(client, fds[1]);
+  SSL_set_tlsext_host_name(client, "never.test");
+  SSL_set_connect_state(client);
+  Pump([&] {
+    SSL_do_handshake(client);
+    s = Handshake(server);
+    return s == IoStatus::kError;
+  });
+  EXPECT_EQ(s, IoStatus::kError);
+  ERR_clear_error();
+  Close(server);
+  SSL_free(client);
+  close(fds[0]);
+  close(fds[1]);
+
+  // Still "coming" after the wait: an alert too.
+  issuer.coming = true;
+  (*srv)->SetOnDemand(&issuer, 1);
+  ASSERT_EQ(socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK, 0, fds), 0);
+  server = (*srv)->NewSession(fds[0]);
+  client = SSL_new(cctx);
+  SSL_set_fd(client, fds[1]);
+  SSL_set_tlsext_host_name(client, "slow.test");
+  SSL_set_connect_state(client);
+  int paused = 0;
+  Pump([&] {
+    SSL_do_handshake(client);
+    s = Handshake(server);
+    if (s == IoStatus::kPaused) {
+      ++paused;
+      usleep(5000);
+    }
+    return s == IoStatus::kError;
+  });
+  EXPECT_EQ(s, IoStatus::kError);
+  EXPECT_GE(paused, 1);
+  ERR_clear_error();
+  Close(server);
+  SSL_free(client);
+  SSL_CTX_free(cctx);
+  close(fds[0]);
+  close(fds[1]);
+}
+
 }  // namespace
 }  // namespace hearth::tls
 
@@ -249,6 +484,15 @@ TEST(Acme, AnUnreachableDirectoryIsAClearError) {
 
 namespace hearth::sites {
 namespace {
+
+TEST(AcmeManager, OnDemandKnowsSiteNamesAndNarrowWildcardsOnly) {
+  std::vector<std::string> hosts = {"shop.test", "*.apps.example.com", "*.com"};
+  EXPECT_TRUE(AcmeManager::KnownHost(hosts, "shop.test"));
+  EXPECT_TRUE(AcmeManager::KnownHost(hosts, "a.apps.example.com"));
+  EXPECT_FALSE(AcmeManager::KnownHost(hosts, "a.b.apps.example.com"));  // one label for a wildcard
+  EXPECT_FALSE(AcmeManager::KnownHost(hosts, "evil.com"));              // "*.com" lets nobody in
+  EXPECT_FALSE(AcmeManager::KnownHost(hosts, "other.test"));
+}
 
 TEST(AcmeManager, OrdersOnlyForNamesHttp01CanProve) {
   for (const char* yes : {"shop.example.com", "a.b.test", "x-y.example"}) EXPECT_TRUE(AcmeManager::Eligible(yes)) << yes;
