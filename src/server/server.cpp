@@ -233,6 +233,7 @@ Result<std::unique_ptr<Server>> Server::Start(ServeOptions options) {
     while (st.Step(&ss)) certs.push_back({st.Int(0), std::string(st.Text(1)), std::string(st.Text(2))});
     std::vector<std::string> problems;
     srv->tls_->Install(certs, &problems);
+    srv->tls_->StartOcsp();
     std::string ca_cert, ca_key;
     for (auto [key, out] : {std::pair<const char*, std::string*>{"local_ca_cert", &ca_cert}, {"local_ca_key", &ca_key}}) {
       store::Statement m = srv->store_->Reader(0).Named("meta.get");

@@ -10,13 +10,27 @@
 #include <algorithm>
 #include <cerrno>
 #include <cstring>
+#include <chrono>
 #include <ctime>
 
+#include "base/clock.h"
 #include "base/log.h"
 #include "base/strings.h"
 #include "tls/certs.h"
+#include "tls/ocsp.h"
 
 namespace hearth::tls {
+
+struct OcspStaple {
+  int64_t id = 0;
+  std::string chain_pem, url;
+  mutable std::mutex mu;
+  std::string der;      // guarded by mu: the checked answer ("" none)
+  int64_t expires = 0;  // guarded by mu: its nextUpdate (Unix seconds; 0: none given)
+  // The OCSP thread's own: when to fetch next, and the back-off after failures.
+  int64_t next_fetch_ms = 0;
+  int64_t delay_ms = 0;
+};
 
 struct TlsServer::Snapshot {
   // Each certificate's own context; shared so that a replaced snapshot frees
@@ -59,10 +73,15 @@ int WaitIndex() {
   return index;
 }
 
-int64_t MonoMs() {
-  timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return static_cast<int64_t>(ts.tv_sec) * 1000 + ts.tv_nsec / 1000000;
+// A certificate context's OCSP staple: a heap shared_ptr in its ex_data,
+// freed with the context (a handshake may still use a context after its
+// snapshot was replaced).
+int StapleIndex() {
+  static int index = SSL_CTX_get_ex_new_index(
+      0, nullptr, nullptr, nullptr, [](void*, void* ptr, CRYPTO_EX_DATA*, int, long, void*) {
+        delete static_cast<std::shared_ptr<OcspStaple>*>(ptr);
+      });
+  return index;
 }
 
 int SelectAcmeTls(SSL*, const unsigned char** out, unsigned char* outlen, const unsigned char* in, unsigned int inlen,
@@ -164,10 +183,20 @@ Result<std::unique_ptr<TlsServer>> TlsServer::Create() {
   return t;
 }
 
-TlsServer::~TlsServer() { SSL_CTX_free(base_); }
+TlsServer::~TlsServer() {
+  ocsp_cancel_.store(true);
+  {
+    std::lock_guard<std::mutex> lock(ocsp_mu_);
+    ocsp_stop_ = true;
+  }
+  ocsp_cv_.notify_all();
+  if (ocsp_thread_.joinable()) ocsp_thread_.join();
+  SSL_CTX_free(base_);
+}
 
 void TlsServer::Install(const std::vector<CertRecord>& certs, std::vector<std::string>* problems, uint64_t version) {
   auto snap = std::make_shared<Snapshot>();
+  std::map<int64_t, std::shared_ptr<OcspStaple>> staples;
   std::vector<const CertRecord*> order;
   for (const auto& c : certs) order.push_back(&c);
   // Oldest first, so a newer certificate for the same host replaces it.
@@ -180,6 +209,23 @@ void TlsServer::Install(const std::vector<CertRecord>& certs, std::vector<std::s
       if (problems) problems->push_back(ctx ? info.error().message : why);
       continue;
     }
+    if (std::string url = OcspUrl(rec->cert_pem); !url.empty()) {
+      std::shared_ptr<OcspStaple> staple;
+      {
+        std::lock_guard<std::mutex> lock(mu_);
+        if (auto it = staples_.find(rec->id); it != staples_.end() && it->second->chain_pem == rec->cert_pem)
+          staple = it->second;  // the same certificate: its answer goes on
+      }
+      if (!staple) {
+        staple = std::make_shared<OcspStaple>();
+        staple->id = rec->id;
+        staple->chain_pem = rec->cert_pem;
+        staple->url = url;
+      }
+      staples[rec->id] = staple;
+      SSL_CTX_set_ex_data(ctx.get(), StapleIndex(), new std::shared_ptr<OcspStaple>(staple));
+      SSL_CTX_set_tlsext_status_cb(ctx.get(), OnStatus);
+    }
     snap->contexts.push_back(ctx);
     for (const auto& h : info->hosts) {
       if (h.rfind("*.", 0) == 0) snap->wildcard[h.substr(1)] = ctx.get();
@@ -187,10 +233,105 @@ void TlsServer::Install(const std::vector<CertRecord>& certs, std::vector<std::s
     }
     snap->fallback = ctx.get();
   }
-  std::lock_guard<std::mutex> lock(mu_);
-  if (version != 0 && version < installed_version_) return;
-  if (version != 0) installed_version_ = version;
-  snapshot_ = std::move(snap);
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (version != 0 && version < installed_version_) return;
+    if (version != 0) installed_version_ = version;
+    snapshot_ = std::move(snap);
+    staples_ = std::move(staples);
+  }
+  {
+    std::lock_guard<std::mutex> lock(ocsp_mu_);
+    ocsp_poked_ = true;
+  }
+  ocsp_cv_.notify_all();
+}
+
+int TlsServer::OnStatus(SSL* ssl, void*) {
+  auto* sp = static_cast<std::shared_ptr<OcspStaple>*>(SSL_CTX_get_ex_data(SSL_get_SSL_CTX(ssl), StapleIndex()));
+  if (!sp) return SSL_TLSEXT_ERR_NOACK;
+  std::string der;
+  {
+    std::lock_guard<std::mutex> lock((*sp)->mu);
+    if ((*sp)->expires == 0 || (*sp)->expires > static_cast<int64_t>(time(nullptr))) der = (*sp)->der;
+  }
+  if (der.empty()) return SSL_TLSEXT_ERR_NOACK;
+  auto* buf = static_cast<unsigned char*>(OPENSSL_malloc(der.size()));
+  if (!buf) return SSL_TLSEXT_ERR_NOACK;
+  memcpy(buf, der.data(), der.size());
+  SSL_set_tlsext_status_ocsp_resp(ssl, buf, static_cast<long>(der.size()));  // OpenSSL frees it
+  return SSL_TLSEXT_ERR_OK;
+}
+
+std::string TlsServer::StapleOf(int64_t id) const {
+  std::shared_ptr<OcspStaple> st;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    auto it = staples_.find(id);
+    if (it == staples_.end()) return "";
+    st = it->second;
+  }
+  std::lock_guard<std::mutex> lock(st->mu);
+  return st->der;
+}
+
+void TlsServer::StartOcsp() {
+  if (ocsp_thread_.joinable()) return;
+  ocsp_thread_ = std::thread([this] { OcspLoop(); });
+}
+
+void TlsServer::OcspLoop() {
+  constexpr int64_t kMinute = 60 * 1000, kHour = 60 * kMinute, kDay = 24 * kHour;
+  while (true) {
+    std::vector<std::shared_ptr<OcspStaple>> list;
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      for (const auto& [id, st] : staples_) list.push_back(st);
+    }
+    int64_t wake = MonoNowMillis() + kHour;
+    for (const auto& st : list) {
+      if (ocsp_cancel_.load()) return;
+      int64_t now_ms = MonoNowMillis();
+      if (st->next_fetch_ms > now_ms) {
+        wake = std::min(wake, st->next_fetch_ms);
+        continue;
+      }
+      int64_t now = static_cast<int64_t>(time(nullptr));
+      auto req = MakeOcspRequest(st->chain_pem);
+      auto body = req.ok() ? FetchOcsp(st->url, *req, &ocsp_cancel_) : Result<std::string>(req.error());
+      auto answer = body.ok() ? CheckOcspResponse(*body, st->chain_pem, now) : Result<OcspAnswer>(body.error());
+      if (ocsp_cancel_.load()) return;
+      if (answer.ok() && answer->good) {
+        // Refreshed halfway through its validity (between a minute and a day).
+        int64_t span = answer->next_update ? (answer->next_update - answer->this_update) * 1000 : 2 * kHour;
+        st->next_fetch_ms = MonoNowMillis() + std::clamp<int64_t>(span / 2, kMinute, kDay);
+        st->delay_ms = 0;
+        std::lock_guard<std::mutex> lock(st->mu);
+        st->der = std::move(body).value();
+        st->expires = answer->next_update;
+      } else {
+        st->delay_ms = st->delay_ms ? std::min(st->delay_ms * 2, kHour) : kMinute;
+        st->next_fetch_ms = MonoNowMillis() + st->delay_ms;
+        if (answer.ok()) {
+          // Revoked: a stapled "revoked" would only make clients fail harder
+          // than they do without one; the operator must replace it.
+          Log(LogLevel::kError, "certificate revoked (OCSP); replace it", {{"certificate", st->id}, {"responder", st->url}});
+          std::lock_guard<std::mutex> lock(st->mu);
+          st->der.clear();
+        } else {
+          // A failed refresh keeps the last good answer until it expires.
+          Log(LogLevel::kWarn, "OCSP: no answer to staple",
+              {{"certificate", st->id}, {"error", answer.error().message}, {"retry_in_s", st->delay_ms / 1000}});
+        }
+      }
+      wake = std::min(wake, st->next_fetch_ms);
+    }
+    std::unique_lock<std::mutex> lock(ocsp_mu_);
+    int64_t wait = std::max<int64_t>(0, wake - MonoNowMillis());
+    ocsp_cv_.wait_for(lock, std::chrono::milliseconds(wait), [&] { return ocsp_stop_ || ocsp_poked_; });
+    if (ocsp_stop_) return;
+    ocsp_poked_ = false;
+  }
 }
 
 std::shared_ptr<const TlsServer::Snapshot> TlsServer::Current() const {
@@ -336,7 +477,7 @@ int TlsServer::OnClientHello(SSL* ssl, int*, void* arg) {
   }
   // On demand: wait while a certificate for this name is being made.
   if (self->on_demand_ && !self->Covers(host) && IsCertHost(host)) {
-    int64_t now = MonoMs();
+    int64_t now = MonoNowMillis();
     auto until = reinterpret_cast<intptr_t>(SSL_get_ex_data(ssl, WaitIndex()));
     if (until == 0) {
       until = static_cast<intptr_t>(now + self->on_demand_wait_ms_);

@@ -11,12 +11,14 @@
 #include <openssl/ssl.h>
 
 #include <atomic>
+#include <condition_variable>
 #include <cstdint>
 #include <map>
 #include <memory>
 #include <mutex>
 #include <string>
 #include <string_view>
+#include <thread>
 #include <vector>
 
 #include "base/result.h"
@@ -41,6 +43,9 @@ struct CertRecord {
   int64_t id = 0;
   std::string cert_pem, key_pem;
 };
+
+// One certificate's OCSP answer (see tls/ocsp.h); defined in server.cpp.
+struct OcspStaple;
 
 class TlsServer {
  public:
@@ -75,6 +80,13 @@ class TlsServer {
   int64_t on_demand_wait_ms() const { return on_demand_wait_ms_; }
   size_t size() const;
 
+  // OCSP stapling: starts the thread that fetches, checks and refreshes the
+  // answers for the installed certificates that name a responder (each
+  // handshake that asks gets the current one). The destructor stops it.
+  void StartOcsp();
+  // The stapled answer (DER) for the certificate with `id`, "" if none now.
+  std::string StapleOf(int64_t id) const;
+
   // A server session on a connected, non-blocking socket (null if OpenSSL fails).
   SSL* NewSession(int fd) const;
 
@@ -83,6 +95,8 @@ class TlsServer {
   TlsServer() = default;
   static int OnClientHello(SSL* ssl, int* alert, void* arg);
   static int OnServerName(SSL* ssl, int* alert, void* arg);
+  static int OnStatus(SSL* ssl, void* arg);
+  void OcspLoop();
   static int OnTicketKey(SSL* ssl, unsigned char key_name[16], unsigned char* iv, EVP_CIPHER_CTX* cipher,
                          EVP_MAC_CTX* mac, int encrypt);
   std::shared_ptr<const Snapshot> Current() const;
@@ -96,6 +110,13 @@ class TlsServer {
   mutable std::mutex mu_;
   std::shared_ptr<const Snapshot> snapshot_;
   uint64_t installed_version_ = 0;  // guarded by mu_
+  std::map<int64_t, std::shared_ptr<OcspStaple>> staples_;  // guarded by mu_; by certificate id
+  std::thread ocsp_thread_;
+  std::mutex ocsp_mu_;
+  std::condition_variable ocsp_cv_;
+  bool ocsp_stop_ = false;  // guarded by ocsp_mu_
+  bool ocsp_poked_ = false;  // guarded by ocsp_mu_
+  std::atomic<bool> ocsp_cancel_{false};
   struct Leaf {
     std::shared_ptr<SSL_CTX> ctx;
     int64_t made = 0;

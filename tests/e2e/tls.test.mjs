@@ -7,6 +7,7 @@ import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
 import crypto from 'node:crypto';
 import fsp from 'node:fs/promises';
+import http from 'node:http';
 import https from 'node:https';
 import net from 'node:net';
 import path from 'node:path';
@@ -243,5 +244,91 @@ describe('HTTPS', () => {
     assert.equal(again.body.toString(), '<h1>site a</h1>');
     const dev = await httpsGet(srv.httpsPort, 'app.localhost', '/', { ca: await fsp.readFile(path.join(work, 'local-ca.pem')) });
     assert.equal(dev.body.toString(), '<h1>dev</h1>');
+  });
+});
+
+// OCSP stapling: the CA's answer is made by `openssl ocsp` (from its index
+// file) and served by a responder on loopback; a certificate whose leaf
+// names the responder gets the answer stapled to handshakes that ask
+// (status_request); one that names none gets none.
+describe('OCSP stapling', () => {
+  let srv;
+  let token;
+  let work;
+  let responder;
+  let answer;
+  let asked = 0;
+  const cli = (args) => runHearth([...args, '--server', srv.url, '--token', token], { timeoutMs: 20000 });
+
+  /** `openssl s_client -status` output for a handshake with `host`. */
+  async function status(host) {
+    const r = await new Promise((resolve) => {
+      const p = execFile('openssl', ['s_client', '-connect', `127.0.0.1:${srv.httpsPort}`, '-servername', host, '-status'],
+        { timeout: 10000 }, (err, stdout, stderr) => resolve({ stdout, stderr }));
+      p.stdin.end();
+    });
+    return r.stdout + r.stderr;
+  }
+
+  before(async () => {
+    work = await makeTempDir('hearth-ocsp-');
+    responder = http.createServer((req, res) => {
+      req.resume();
+      req.on('end', () => {
+        asked++;
+        res.writeHead(200, { 'Content-Type': 'application/ocsp-response' }).end(answer);
+      });
+    });
+    await new Promise((r) => responder.listen(0, '127.0.0.1', r));
+    const port = responder.address().port;
+    const f = (n) => path.join(work, n);
+    await exec('openssl', ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes',
+      '-keyout', f('ca.key'), '-out', f('ca.pem'), '-days', '30', '-subj', '/CN=Test OCSP CA',
+      '-addext', 'basicConstraints=critical,CA:TRUE', '-addext', 'keyUsage=critical,keyCertSign,cRLSign']);
+    await exec('openssl', ['req', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes',
+      '-keyout', f('leaf.key'), '-out', f('leaf.csr'), '-subj', '/CN=ocsp.test']);
+    await fsp.writeFile(f('ext.cnf'), `subjectAltName=DNS:ocsp.test\nauthorityInfoAccess=OCSP;URI:http://127.0.0.1:${port}\n` +
+      'extendedKeyUsage=serverAuth\n');
+    await exec('openssl', ['x509', '-req', '-in', f('leaf.csr'), '-CA', f('ca.pem'), '-CAkey', f('ca.key'), '-CAcreateserial',
+      '-out', f('leaf.pem'), '-days', '20', '-extfile', f('ext.cnf')]);
+    await fsp.writeFile(f('chain.pem'), (await fsp.readFile(f('leaf.pem'), 'utf8')) + (await fsp.readFile(f('ca.pem'), 'utf8')));
+    const serial = (await exec('openssl', ['x509', '-in', f('leaf.pem'), '-noout', '-serial'])).stdout.trim().split('=')[1];
+    await fsp.writeFile(f('index.txt'), `V\t301231235959Z\t\t${serial}\tunknown\t/CN=ocsp.test\n`);
+    await exec('openssl', ['ocsp', '-issuer', f('ca.pem'), '-cert', f('leaf.pem'), '-no_nonce', '-reqout', f('req.der')]);
+    await exec('openssl', ['ocsp', '-index', f('index.txt'), '-rsigner', f('ca.pem'), '-rkey', f('ca.key'), '-CA', f('ca.pem'),
+      '-ndays', '1', '-reqin', f('req.der'), '-respout', f('resp.der')]);
+    answer = await fsp.readFile(f('resp.der'));
+    srv = await startHearth({ args: ['--https', '127.0.0.1:0'] });
+    token = (await fsp.readFile(path.join(srv.dataDir, 'admin.token'), 'utf8')).trim();
+  });
+  after(async () => {
+    if (srv) await srv.stop('SIGKILL').catch(() => {});
+    responder?.close();
+  });
+
+  test('a certificate naming a responder gets a "good" answer stapled; one naming none gets none', T, async () => {
+    const imp = await cli(['cert', 'import', '--cert', path.join(work, 'chain.pem'), '--key', path.join(work, 'leaf.key')]);
+    assert.equal(imp.code, 0, imp.stderr);
+    assert.equal((await cli(['cert', 'self-signed', '--host', 'plain.test'])).code, 0);
+    let out = '';
+    for (let i = 0; i < 50; i++) {
+      out = await status('ocsp.test');
+      if (out.includes('OCSP Response Status: successful')) break;
+      await new Promise((r) => setTimeout(r, 200));
+    }
+    assert.match(out, /OCSP Response Status: successful/, `no staple; hearth log:\n${srv.stderrLines().join('\n')}`);
+    assert.match(out, /Cert Status: good/);
+    assert.match(out, /Next Update:/);
+    // TLS 1.2 too (the answer travels in a different message there).
+    const t12 = await new Promise((resolve) => {
+      const p = execFile('openssl', ['s_client', '-connect', `127.0.0.1:${srv.httpsPort}`, '-servername', 'ocsp.test', '-status',
+        '-tls1_2'], { timeout: 10000 }, (err, stdout) => resolve(stdout));
+      p.stdin.end();
+    });
+    assert.match(t12, /Cert Status: good/);
+    const none = await status('plain.test');
+    assert.match(none, /OCSP response: no response sent/);
+    // Fetched once in the background, not once per handshake.
+    assert.equal(asked, 1);
   });
 });

@@ -16,6 +16,7 @@
 #include "sites/acme_manager.h"
 #include "tls/acme.h"
 #include "tls/certs.h"
+#include "tls/ocsp.h"
 #include "tls/server.h"
 
 namespace hearth::tls {
@@ -325,6 +326,57 @@ TEST(ClientHello, SniAndAlpnAreReadWithBoundsChecked) {
   EXPECT_FALSE(alpn(bytes({0, 4, 5, 'a', 'c', 'm', 'e'}), "acme"));  // the name runs past the end
   EXPECT_FALSE(alpn(bytes({0, 1, 0}), ""));                           // empty names are malformed
   EXPECT_FALSE(alpn("", "h2"));
+}
+
+// OCSP answers are checked before they are stapled: about this certificate,
+// signed by its issuer, within their validity.
+TEST(Ocsp, AnswersAreCheckedAgainstTheIssuer) {
+  auto ca = MakeLocalCa();
+  ASSERT_TRUE(ca.ok());
+  auto leaf = IssueLeaf(*ca, {"ocsp.test"}, 30);
+  ASSERT_TRUE(leaf.ok());
+  EXPECT_EQ(OcspUrl(leaf->cert_pem), "");  // hearth's own leaves name no responder
+  auto req = MakeOcspRequest(leaf->cert_pem);
+  ASSERT_TRUE(req.ok()) << req.error().message;
+  EXPECT_FALSE(req->empty());
+  int64_t now = static_cast<int64_t>(time(nullptr));
+
+  auto good = MakeOcspResponse(leaf->cert_pem, ca->key_pem, true, 3600);
+  ASSERT_TRUE(good.ok()) << good.error().message;
+  auto a = CheckOcspResponse(*good, leaf->cert_pem, now);
+  ASSERT_TRUE(a.ok()) << a.error().message;
+  EXPECT_TRUE(a->good);
+  EXPECT_NEAR(static_cast<double>(a->next_update - now), 3600, 5);
+  // Past its nextUpdate (with five minutes of slack): refused.
+  auto late = CheckOcspResponse(*good, leaf->cert_pem, now + 3600 + 400);
+  ASSERT_FALSE(late.ok());
+  EXPECT_NE(late.error().message.find("validity"), std::string::npos);
+
+  auto revoked = MakeOcspResponse(leaf->cert_pem, ca->key_pem, false, 3600);
+  ASSERT_TRUE(revoked.ok());
+  auto r = CheckOcspResponse(*revoked, leaf->cert_pem, now);
+  ASSERT_TRUE(r.ok()) << r.error().message;
+  EXPECT_FALSE(r->good);
+
+  // Signed by some other CA: refused.
+  auto other = MakeLocalCa();
+  auto forged_chain = IssueLeaf(*other, {"ocsp.test"}, 30);
+  std::string mixed = leaf->cert_pem.substr(0, leaf->cert_pem.find("-----END CERTIFICATE-----") + 26) +
+                      forged_chain->cert_pem.substr(forged_chain->cert_pem.find("-----END CERTIFICATE-----") + 26);
+  auto forged = MakeOcspResponse(mixed, other->key_pem, true, 3600);
+  ASSERT_TRUE(forged.ok()) << forged.error().message;
+  auto f = CheckOcspResponse(*forged, leaf->cert_pem, now);
+  ASSERT_FALSE(f.ok());
+  // About another certificate (same issuer): refused.
+  auto sibling = IssueLeaf(*ca, {"other.test"}, 30);
+  auto theirs = MakeOcspResponse(sibling->cert_pem, ca->key_pem, true, 3600);
+  EXPECT_FALSE(CheckOcspResponse(*theirs, leaf->cert_pem, now).ok());
+  // Not OCSP at all, or trailing bytes, or a chain without its issuer.
+  EXPECT_FALSE(CheckOcspResponse("garbage", leaf->cert_pem, now).ok());
+  EXPECT_FALSE(CheckOcspResponse(*good + "x", leaf->cert_pem, now).ok());
+  auto self = MakeSelfSigned({"ocsp.test"}, 30);
+  EXPECT_FALSE(MakeOcspRequest(self->cert_pem).ok());
+  EXPECT_FALSE(CheckOcspResponse(*good, self->cert_pem, now).ok());
 }
 
 // A fake on-demand issuer: says "coming" until told otherwise.
