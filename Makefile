@@ -50,7 +50,8 @@ fuzz: asan-build
 	done
 
 # Everything: the release build with warnings as errors, unit and end-to-end
-# tests, the same under ASan/UBSan, and a bounded fuzzing run.
+# tests, the same under ASan/UBSan, a bounded fuzzing run, and testssl.sh
+# against the release binary (tests/scan).
 test: deps
 	@cmake --preset release -DHEARTH_WERROR=ON >/dev/null
 	@cmake --build --preset release -j $(JOBS)
@@ -58,6 +59,7 @@ test: deps
 	@$(MAKE) --no-print-directory fuzz
 	@$(MAKE) --no-print-directory asan
 	@HEARTH_BIN=$(CURDIR)/$(BIN) node --test --test-concurrency=1 tests/e2e/
+	@HEARTH_BIN=$(CURDIR)/$(BIN) node --test tests/scan/
 
 bench: build
 	@scripts/deps.sh --bench
