@@ -1,5 +1,6 @@
 #include "http/h2_connection.h"
 
+#include <algorithm>
 #include <utility>
 
 #include <unistd.h>
@@ -52,6 +53,20 @@ struct H2Connection::Stream {
   bool deferred_data = false;  // the data source said "nothing yet"
   std::vector<nghttp2_nv> nv;  // the response head, alive until sent
   std::vector<std::string> nv_store;
+  // A streamed request body (routes whose BodyRoute is not kBuffer): the
+  // request is dispatched at its head and DATA goes to `sink` as it comes.
+  // Bytes the sink did not take wait in `held` and are not consumed, so flow
+  // control stops the client until the sink's Wake (Unpause).
+  bool streamed = false;
+  std::shared_ptr<BodySink> sink;
+  std::string held;
+  bool body_ended = false;  // END_STREAM seen
+  bool discard = false;     // the handler answered without the (rest of the) body
+  uint64_t body_seen = 0;
+  uint64_t body_limit = 0;
+  ~Stream() {
+    if (sink) std::exchange(sink, nullptr)->OnEnd(false);  // cut short: reset, or the connection ended
+  }
 };
 
 namespace {
@@ -118,6 +133,9 @@ H2Connection::H2Connection(const H1Context* ctx, std::string peer_ip, uint64_t i
   // that sends them faster than it reads ours is cut off by nghttp2.
   nghttp2_option_set_max_outbound_ack(opt, 1000);
   nghttp2_option_set_max_settings(opt, 32);
+  // Window updates are ours to send (Consume): a streamed body's sink that
+  // pauses holds the client back through flow control.
+  nghttp2_option_set_no_auto_window_update(opt, 1);
   nghttp2_session_server_new2(&session_, cb, this, opt);
   nghttp2_option_del(opt);
   nghttp2_session_callbacks_del(cb);
@@ -227,12 +245,25 @@ int H2Connection::OnHeader(nghttp2_session*, const nghttp2_frame* frame, const u
   return 0;
 }
 
+void H2Connection::Consume(int32_t stream_id, size_t n) {
+  if (n == 0) return;
+  (void)nghttp2_session_consume(session_, stream_id, n);  // also the connection's window
+}
+
 int H2Connection::OnDataChunk(nghttp2_session*, uint8_t, int32_t stream_id, const uint8_t* data, size_t len,
                               void* self) {
   auto* c = static_cast<H2Connection*>(self);
   auto it = c->streams_.find(stream_id);
-  if (it == c->streams_.end()) return 0;
+  if (it == c->streams_.end()) {
+    c->Consume(stream_id, len);
+    return 0;
+  }
   Stream& s = *it->second;
+  if (s.streamed) {
+    c->StreamData(&s, std::string_view(reinterpret_cast<const char*>(data), len));
+    return 0;
+  }
+  c->Consume(stream_id, len);  // read whole: the window opens as it is stored
   if (s.too_large) return 0;
   if (s.req.body.size() + len > c->ctx_->limits.max_body_bytes ||
       c->body_bytes_ + len > c->ctx_->limits.max_body_bytes) {
@@ -259,13 +290,24 @@ int H2Connection::OnFrameRecv(nghttp2_session* session, const nghttp2_frame* fra
     if (--c->reset_tokens_ < 0) c->Abuse("rapid_reset");
     return 0;
   }
-  if ((frame->hd.type != NGHTTP2_HEADERS && frame->hd.type != NGHTTP2_DATA) ||
-      !(frame->hd.flags & NGHTTP2_FLAG_END_STREAM))
-    return 0;
+  if (frame->hd.type != NGHTTP2_HEADERS && frame->hd.type != NGHTTP2_DATA) return 0;
   auto it = c->streams_.find(frame->hd.stream_id);
-  if (it == c->streams_.end() || it->second->dispatched) return 0;
+  if (it == c->streams_.end()) return 0;
+  Stream* s = it->second.get();
   (void)session;
-  c->Dispatch(it->second.get());
+  if (!(frame->hd.flags & NGHTTP2_FLAG_END_STREAM)) {
+    // A request head with a body to follow: a streaming route takes it now.
+    if (frame->hd.type == NGHTTP2_HEADERS && frame->headers.cat == NGHTTP2_HCAT_REQUEST && !s->dispatched)
+      c->BeginBody(s);
+    return 0;
+  }
+  if (s->streamed) {
+    s->body_ended = true;
+    if (s->sink && s->held.empty()) c->EndSink(s, true);
+    return 0;
+  }
+  if (s->dispatched) return 0;
+  c->Dispatch(s);
   return 0;
 }
 
@@ -281,8 +323,7 @@ int H2Connection::OnStreamClose(nghttp2_session*, int32_t stream_id, uint32_t, v
   return 0;
 }
 
-void H2Connection::Dispatch(Stream* s) {
-  s->dispatched = true;
+void H2Connection::Prepare(Stream* s) {
   Request& req = s->req;
   req.method_text = s->method;
   req.method = MethodFromText(s->method);
@@ -302,7 +343,6 @@ void H2Connection::Dispatch(Stream* s) {
   for (const auto& [n, v] : s->fields)
     if (n != "host" || s->authority.empty()) req.headers.push_back({n, v});
   std::string_view host = req.Header("host");
-  std::string_view full_host = host;
   if (size_t colon = host.rfind(':'); colon != std::string_view::npos && host.find(']') == std::string_view::npos)
     host = host.substr(0, colon);
   req.host_lower_.clear();
@@ -312,22 +352,129 @@ void H2Connection::Dispatch(Stream* s) {
   res.reply_factory_ = &reply_factory_;
   res.waker_factory_ = &ctx_->make_waker;
   res.connection_id_ = id_;
+}
+
+int H2Connection::Refusal(const Stream* s) const {
   bool target_ok = true;
   for (unsigned char ch : s->path) target_ok = target_ok && ch > 0x20 && ch < 0x7f && ch != '#';
-  if (s->too_large) {
-    res.SetError(s->header_bytes > ctx_->limits.max_header_bytes ? 431 : 413);
-  } else if (s->path.size() > ctx_->limits.max_target_bytes) {
-    res.SetError(414);
-  } else if (s->method.empty() || s->path.empty() || (s->path[0] != '/' && s->path != "*") || s->method == "CONNECT" ||
-             !target_ok || (!full_host.empty() && !IsValidHostText(full_host))) {
-    res.SetError(400, "malformed HTTP/2 request");
+  std::string_view full_host = s->req.Header("host");
+  if (s->too_large) return s->header_bytes > ctx_->limits.max_header_bytes ? 431 : 413;
+  if (s->path.size() > ctx_->limits.max_target_bytes) return 414;
+  if (s->method.empty() || s->path.empty() || (s->path[0] != '/' && s->path != "*") || s->method == "CONNECT" ||
+      !target_ok || (!full_host.empty() && !IsValidHostText(full_host)))
+    return 400;
+  return 0;
+}
+
+void H2Connection::Dispatch(Stream* s) {
+  s->dispatched = true;
+  Prepare(s);
+  Response& res = s->res;
+  if (int status = Refusal(s)) {
+    res.SetError(status, status == 400 ? std::string_view("malformed HTTP/2 request") : std::string_view());
   } else {
     dispatching_ = s->id;
-    hearth::Dispatch(*ctx_->handler, req, res);
+    hearth::Dispatch(*ctx_->handler, s->req, res);
     dispatching_ = 0;
     if (res.deferred()) return;  // Resume() answers it
   }
   Submit(s);
+}
+
+void H2Connection::BeginBody(Stream* s) {
+  if (s->too_large || !ctx_->body_route) return;  // read whole (or refused at its end)
+  Prepare(s);
+  Request& req = s->req;
+  BodyRoute route = ctx_->body_route(req);
+  bool expect = EqualsIgnoreCase(req.Header("expect"), "100-continue");
+  if (route == BodyRoute::kBuffer) {
+    s->req.headers.clear();  // made again at the end, with the body
+    if (expect) SubmitContinue(s);
+    return;
+  }
+  // Streamed: the handler runs now and reads the body as it comes.
+  s->dispatched = true;
+  s->streamed = true;
+  s->body_limit = route == BodyRoute::kStreamAnySize ? UINT64_MAX : ctx_->limits.max_body_bytes;
+  std::string_view length = req.Header("content-length");
+  uint64_t declared = 0;
+  if (!length.empty() && ParseUint(length, &declared)) {
+    req.framing = BodyFraming::kLength;
+    req.content_length = declared;
+  } else {
+    req.framing = BodyFraming::kChunked;  // no length said: it ends with the stream
+    req.content_length = 0;
+  }
+  Response& res = s->res;
+  int status = Refusal(s);
+  if (!status && req.framing == BodyFraming::kLength && declared > s->body_limit) status = 413;
+  if (status) {
+    s->discard = true;
+    res.SetError(status, status == 400 ? std::string_view("malformed HTTP/2 request") : std::string_view());
+    Submit(s);
+    return;
+  }
+  req.body_pending = true;
+  dispatching_ = s->id;
+  hearth::Dispatch(*ctx_->handler, req, res);
+  dispatching_ = 0;
+  s->sink = std::move(req.body_sink);
+  if (!res.deferred()) {
+    // Answered at the head (401, 404, ...): the body is read and dropped.
+    s->discard = true;
+    if (s->sink) std::exchange(s->sink, nullptr)->OnEnd(false);
+    Submit(s);
+    return;
+  }
+  if (!s->sink) {
+    s->discard = true;  // deferred without taking the body
+    return;
+  }
+  if (expect) SubmitContinue(s);
+}
+
+void H2Connection::SubmitContinue(Stream* s) {
+  static const std::string kStatus = ":status", k100 = "100";
+  nghttp2_nv nv = {const_cast<uint8_t*>(reinterpret_cast<const uint8_t*>(kStatus.data())),
+                   const_cast<uint8_t*>(reinterpret_cast<const uint8_t*>(k100.data())), kStatus.size(), k100.size(),
+                   NGHTTP2_NV_FLAG_NONE};
+  nghttp2_submit_headers(session_, NGHTTP2_FLAG_NONE, s->id, nullptr, &nv, 1, nullptr);
+}
+
+void H2Connection::StreamData(Stream* s, std::string_view data) {
+  if (!s->sink || s->discard) {
+    Consume(s->id, data.size());  // not wanted: dropped as it comes
+    return;
+  }
+  s->body_seen += data.size();
+  if (s->body_seen > s->body_limit) {
+    // Past max-body-size: the handler learns the body broke off, and the
+    // client gets 413 unless the handler answered already.
+    Consume(s->id, data.size() + s->held.size());
+    s->held.clear();
+    s->discard = true;
+    EndSink(s, false);
+    if (!s->answered) {
+      s->res.Reset();
+      s->res.SetError(413, "request body too large");
+      Submit(s);
+    }
+    return;
+  }
+  if (!s->held.empty()) {
+    s->held.append(data);  // paused: flow control bounds what can come
+    return;
+  }
+  std::shared_ptr<BodySink> sink = s->sink;
+  size_t n = sink->OnData(data);
+  if (n > data.size()) n = data.size();
+  Consume(s->id, n);
+  if (s->sink && n < data.size()) s->held.assign(data.substr(n));
+}
+
+void H2Connection::EndSink(Stream* s, bool ok) {
+  if (!s->sink) return;
+  std::exchange(s->sink, nullptr)->OnEnd(ok);
 }
 
 void H2Connection::Resume(const std::function<void(Response&)>& fill) {
@@ -344,6 +491,14 @@ void H2Connection::Resume(const std::function<void(Response&)>& fill) {
 
 void H2Connection::Submit(Stream* s) {
   s->answered = true;
+  if (s->sink) {
+    // Answered before the body ended (an upload refused half-way, an
+    // upstream that answered early): the rest is read and dropped.
+    Consume(s->id, s->held.size());
+    s->held.clear();
+    s->discard = true;
+    EndSink(s, false);
+  }
   Response& res = s->res;
   if (res.upgrade_sink || res.status == 101) {
     // HTTP/2 has no protocol switch: the tunnel's far side learns at once.
@@ -462,12 +617,22 @@ ssize_t H2Connection::ReadBody(nghttp2_session*, int32_t, uint8_t* buf, size_t l
 
 void H2Connection::Unpause() {
   if (fatal_) return;
-  // A waker: every stream waiting for its producer looks again.
-  for (auto& [id, s] : streams_)
+  // A waker: every stream waiting for its producer looks again, and every
+  // paused body sink is offered what it left.
+  for (auto& [id, s] : streams_) {
     if (s->deferred_data) {
       s->deferred_data = false;
       nghttp2_session_resume_data(session_, id);
     }
+    if (s->sink && !s->held.empty()) {
+      std::shared_ptr<BodySink> sink = s->sink;
+      size_t n = std::min(sink->OnData(s->held), s->held.size());
+      Consume(id, n);
+      if (!s->sink) continue;  // answered meanwhile (Submit dropped the rest)
+      s->held.erase(0, n);
+      if (s->held.empty() && s->body_ended) EndSink(s.get(), true);
+    }
+  }
 }
 
 void H2Connection::BeginShutdown(bool close_if_idle) {

@@ -5,11 +5,15 @@
 // stream wakers come back through the worker's mailbox and find their
 // stream here.
 //
+// Request bodies: routes whose body_route is kBuffer get them whole, no
+// larger than max-body-size (413), and all the connection's buffered bodies
+// together no larger than that either. Streaming routes are dispatched at
+// the head and their BodySink gets DATA as it arrives; window updates follow
+// what the sink takes, so a paused sink holds the client back (at most one
+// stream window, 1 MiB, is held per stream).
+//
 // Limits and abuse: at most kMaxStreams concurrent streams, a header list no
-// larger than the HTTP/1 head limit, bodies no larger than max-body-size
-// (413, read whole: streamed request bodies are HTTP/1 only for now) and all
-// the connection's buffered bodies together no larger than that either, and
-// bounded queues of control frames. A peer that resets streams faster than
+// larger than the HTTP/1 head limit, and bounded queues of control frames. A peer that resets streams faster than
 // kResetBurst then kResetsPerSecond (rapid reset, CVE-2023-44487), floods
 // CONTINUATION frames, or sends SETTINGS/PING faster than we answer them is
 // sent GOAWAY(ENHANCE_YOUR_CALM) and closed; on_abuse counts it.
@@ -73,7 +77,18 @@ class H2Connection : public HttpConnection {
   static int OnStreamClose(nghttp2_session*, int32_t, uint32_t, void*);
   static ssize_t ReadBody(nghttp2_session*, int32_t, uint8_t*, size_t, uint32_t*, nghttp2_data_source*, void*);
 
+  // Fills the stream's Request from its header fields (and a fresh Response).
+  void Prepare(Stream* s);
+  // The status a malformed or oversized request gets before any handler (0: none).
+  int Refusal(const Stream* s) const;
   void Dispatch(Stream* s);
+  // The head is complete and a body follows: a streaming route is dispatched now.
+  void BeginBody(Stream* s);
+  void SubmitContinue(Stream* s);
+  void StreamData(Stream* s, std::string_view data);
+  void EndSink(Stream* s, bool ok);
+  // Opens the flow-control windows for `n` bytes taken from `stream_id`.
+  void Consume(int32_t stream_id, size_t n);
   void Submit(Stream* s);
   void Abuse(const char* what);
   void Fatal();

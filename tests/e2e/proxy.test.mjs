@@ -186,6 +186,59 @@ describe('reverse proxy', () => {
         client.close();
       }
     });
+    test('HTTP/2 uploads stream through: past max-body-size, and one its upstream holds back arrives whole', { timeout: 120000 }, async () => {
+      const a = await upstream(echo('fast'));
+      // Reads nothing for 1.5 s, then everything.
+      const slow = await upstream((req, res) => {
+        req.pause();
+        setTimeout(() => {
+          echo('slow')(req, res);
+          req.resume();
+        }, 1500);
+      });
+      cleanups.push(a.close, slow.close);
+      await addSite('h2up.test', { upstreams: [a.url] });
+      await addSite('h2slow.test', { upstreams: [slow.url] });
+      const client = http2.connect(`http://127.0.0.1:${srv.port}`);
+      const upload = (host, size) => new Promise((resolve, reject) => {
+        const body = crypto.randomBytes(size);
+        const req = client.request({ ':path': '/up', ':authority': host, ':method': 'PUT', 'content-length': String(size) });
+        let text = '';
+        let status = 0;
+        req.on('response', (h) => { status = h[':status']; });
+        req.setEncoding('utf8');
+        req.on('data', (d) => { text += d; });
+        req.on('end', () => resolve({ status, text, sha: crypto.createHash('sha256').update(body).digest('hex'), done: Date.now() }));
+        req.on('error', reject);
+        // In 1 MiB pieces, as a client streaming a file would.
+        let off = 0;
+        const pump = () => {
+          while (off < size) {
+            const piece = body.subarray(off, off + (1 << 20));
+            off += piece.length;
+            if (!req.write(piece)) return req.once('drain', pump);
+          }
+          req.end();
+        };
+        pump();
+      });
+      try {
+        const started = Date.now();
+        // 80 MiB: more than --max-body-size (64 MiB), which a body read whole could not be.
+        const [held, big] = await Promise.all([upload('h2slow.test', 4 << 20), upload('h2up.test', 80 << 20)]);
+        assert.equal(big.status, 200, big.text);
+        const bj = JSON.parse(big.text);
+        assert.equal(bj.len, 80 << 20);
+        assert.equal(bj.sha, big.sha);
+        assert.equal(held.status, 200, held.text);
+        const hj = JSON.parse(held.text);
+        assert.equal(hj.len, 4 << 20);
+        assert.equal(hj.sha, held.sha);
+        assert.ok(held.done - started >= 1400, 'the held upload waited for its upstream');
+      } finally {
+        client.close();
+      }
+    });
   });
 
   describe('policies', () => {
