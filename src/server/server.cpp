@@ -261,10 +261,12 @@ Result<std::unique_ptr<Server>> Server::Start(ServeOptions options) {
         if (std::find(ao.challenges.begin(), ao.challenges.end(), type) == ao.challenges.end())
           ao.challenges.emplace_back(type);
       }
+      if (ao.challenges.empty())
+        return Error{"--acme-challenges: name at least one challenge type (http-01, tls-alpn-01)"};
       if (!s.acme_ask.empty() && s.acme_ask.rfind("http://", 0) != 0 && s.acme_ask.rfind("https://", 0) != 0)
         return Error{"--acme-ask: \"" + s.acme_ask + "\" is not an http:// or https:// URL"};
       srv->sites_.acme_challenges = &srv->acme_challenges_;
-      srv->acme_ = std::make_unique<sites::AcmeManager>(&srv->sites_, ao, s.acme_ask);
+      srv->acme_ = std::make_unique<sites::AcmeManager>(&srv->sites_, ao, s.acme_ask, kOnDemandWaitMs);
       sites::AcmeManager* acme = srv->acme_.get();
       srv->tls_->SetChallenges(&srv->acme_challenges_);
       srv->tls_->SetOnDemand(acme, kOnDemandWaitMs);

@@ -96,6 +96,7 @@ struct Worker::Conn : IoWatcher {
   std::unique_ptr<HttpConnection> http;  // HTTP/1.1 until ALPN or the h2c preface says HTTP/2
   SSL* ssl = nullptr;       // HTTPS: the TLS session (bytes on `fd` are records)
   bool handshaking = false;
+  bool tls_paused = false;  // in paused_: the handshake waits for an on-demand certificate
   bool readable = false;    // edge seen, EAGAIN not yet
   bool fresh = true;        // no byte read yet
   bool lingering = false;
@@ -159,6 +160,15 @@ bool Worker::Watch(int fd, IoWatcher* watcher) {
 
 void Worker::OnConnIo(Conn* c, uint32_t events) {
   if (events & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR)) c->readable = true;
+  if (c->tls_paused) {
+    // The handshake waits on a certificate, not on the socket; a client that
+    // gave up meanwhile is let go now rather than when the wait ends.
+    if (events & (EPOLLRDHUP | EPOLLHUP | EPOLLERR)) {
+      metrics_.tls_handshake_failures.Add();
+      Close(c);
+    }
+    return;
+  }
   Drive(c);
 }
 
@@ -427,7 +437,10 @@ void Worker::Drive(Conn* c) {
       // this timer is a backstop past it.
       if (c->timer != kTimerTlsPaused) SetTimer(c, kTimerTlsPaused, now_ms_ + tls_->on_demand_wait_ms() + 5000);
       if (paused_.empty()) paused_poll_at_ = now_ms_ + kPausedPollMs;
-      if (std::find(paused_.begin(), paused_.end(), c->id) == paused_.end()) paused_.push_back(c->id);
+      if (!c->tls_paused) {
+        c->tls_paused = true;
+        paused_.push_back(c->id);
+      }
       return;
     }
     if (hs != tls::IoStatus::kDone) {
@@ -440,6 +453,10 @@ void Worker::Drive(Conn* c) {
     const unsigned char* alpn = nullptr;
     unsigned alpn_len = 0;
     SSL_get0_alpn_selected(c->ssl, &alpn, &alpn_len);
+    if (alpn_len == 10 && memcmp(alpn, "acme-tls/1", 10) == 0) {
+      Close(c);  // a TLS-ALPN-01 validation: the handshake was all of it (RFC 8737)
+      return;
+    }
     if (alpn_len == 2 && memcmp(alpn, "h2", 2) == 0) {
       c->http = std::make_unique<H2Connection>(&ctx_, c->peer_ip, c->id);
       c->http->SetTls(true);
@@ -717,7 +734,9 @@ void Worker::Run() {
       ids.swap(paused_);
       for (uint64_t id : ids) {
         auto it = conns_by_id_.find(id);
-        if (it != conns_by_id_.end() && it->second->handshaking) Drive(it->second);
+        if (it == conns_by_id_.end()) continue;
+        it->second->tls_paused = false;
+        if (it->second->handshaking) Drive(it->second);
       }
       paused_poll_at_ = now_ms_ + kPausedPollMs;
     }

@@ -22,6 +22,9 @@ namespace {
 constexpr int64_t kTickMs = 5000;
 constexpr int64_t kFirstBackoffMs = 60 * 1000;
 constexpr int64_t kMaxBackoffMs = 6 * 3600 * 1000;
+constexpr int64_t kRefuseMs = 60 * 1000;  // a refused or failed on-demand name, before it may be tried again
+constexpr int64_t kHourMs = 3600 * 1000;
+constexpr size_t kMaxDemandEntries = 16 * AcmeManager::kMaxDemand;  // waiting and refused together
 
 struct CertRow {
   int64_t id = 0;
@@ -43,19 +46,8 @@ bool AcmeManager::Eligible(std::string_view host) {
   return tls::IsCertHost(host);
 }
 
-bool AcmeManager::KnownHost(const std::vector<std::string>& site_hosts, std::string_view host) {
-  for (const auto& p : site_hosts) {
-    if (p == host) return true;
-    // "*.com" would let anyone's name in: a wildcard needs two labels after it.
-    if (p.size() > 2 && p[0] == '*' && p[1] == '.' && p.find('.', 2) != std::string::npos &&
-        tls::HostMatches(p, host))
-      return true;
-  }
-  return false;
-}
-
-AcmeManager::AcmeManager(SitesShared* shared, tls::AcmeOptions options, std::string ask)
-    : shared_(shared), options_(std::move(options)), ask_(std::move(ask)) {
+AcmeManager::AcmeManager(SitesShared* shared, tls::AcmeOptions options, std::string ask, int64_t wait_ms)
+    : shared_(shared), options_(std::move(options)), ask_(std::move(ask)), wait_ms_(wait_ms) {
   options_.cancel = &cancel_;
 }
 
@@ -68,11 +60,39 @@ void AcmeManager::Stop() {
     stop_ = true;
   }
   cv_.notify_all();
+  ask_cv_.notify_all();
   if (thread_.joinable()) thread_.join();
+  if (ask_thread_.joinable()) ask_thread_.join();
 }
 
 void AcmeManager::Start() {
+  // The hosts first: a handshake right after start-up is decided from them.
+  std::vector<std::string> hosts;
+  Status read = shared_->store->Write([&](store::Connection& c) -> Status {
+    auto h = c.Prepare("SELECT host FROM site_hosts");
+    if (!h.ok()) return h.error();
+    Status s = OkStatus();
+    while (h->Step(&s)) hosts.emplace_back(h->Text(0));
+    return s;
+  });
+  if (read.ok()) SetSiteHosts(hosts);
   thread_ = std::thread([this] { Loop(); });
+  if (!ask_.empty()) ask_thread_ = std::thread([this] { AskLoop(); });
+}
+
+void AcmeManager::SetSiteHosts(const std::vector<std::string>& hosts) {
+  std::set<std::string, std::less<>> fresh(hosts.begin(), hosts.end());
+  std::lock_guard<std::mutex> lock(mu_);
+  if (fresh == site_hosts_) return;
+  site_hosts_ = std::move(fresh);
+  // The routing changed: what was refused may be a site's now.
+  for (auto it = demand_.begin(); it != demand_.end();)
+    it = it->second.state == State::kRefused ? demand_.erase(it) : std::next(it);
+}
+
+bool AcmeManager::BudgetLeftLocked(int64_t now_ms) {
+  while (!asked_orders_.empty() && now_ms - asked_orders_.front() >= kHourMs) asked_orders_.pop_front();
+  return asked_orders_.size() < kOnDemandPerHour;
 }
 
 void AcmeManager::Poke() {
@@ -86,40 +106,114 @@ void AcmeManager::Poke() {
 bool AcmeManager::Wanted(std::string_view host) {
   if (!Eligible(host)) return false;
   int64_t now = MonoNowMillis();
+  bool site = false;
   {
     std::lock_guard<std::mutex> lock(mu_);
     if (stop_) return false;
-    auto it = demand_.find(host);
-    if (it != demand_.end()) {
-      if (it->second.until == 0) return true;  // on its way
-      if (now < it->second.until) return false;  // refused or failed lately
-      demand_.erase(it);
-    }
-    size_t waiting = 0;
-    for (auto i = demand_.begin(); i != demand_.end();) {
-      if (i->second.until != 0 && now >= i->second.until) {
-        i = demand_.erase(i);
-        continue;
+    if (auto it = demand_.find(host); it != demand_.end()) {
+      Demand& d = it->second;
+      switch (d.state) {
+        case State::kAsking:
+        case State::kOrdering:
+          return true;  // under way
+        case State::kAsk:
+        case State::kOrder:
+          if (now - d.since <= 2 * wait_ms_) return true;
+          // Nobody got to it in time (the loop is busy or stuck): give up.
+          d.state = State::kRefused;
+          d.until = now + kRefuseMs;
+          return false;
+        case State::kRefused:
+          if (now < d.until) return false;
+          demand_.erase(it);
+          break;
       }
-      if (i->second.until == 0) ++waiting;
-      ++i;
     }
-    // Bounded: names cycling through handshakes cannot queue without end.
-    if (waiting >= kMaxDemand || demand_.size() >= 16 * kMaxDemand) return false;
-    demand_[std::string(host)] = Demand{0, now};
-    poked_ = true;
+    site = site_hosts_.count(host) > 0;
+    // Decided here, with no pause: no ask URL, or no budget left for it.
+    if (!site && (ask_.empty() || !BudgetLeftLocked(now))) return false;
+    size_t waiting = 0;
+    auto evict = demand_.end();
+    for (auto it = demand_.begin(); it != demand_.end();) {
+      if (it->second.state == State::kRefused) {
+        if (now >= it->second.until) {
+          it = demand_.erase(it);
+          continue;
+        }
+        if (evict == demand_.end() || it->second.until < evict->second.until) evict = it;
+      } else {
+        ++waiting;
+      }
+      ++it;
+    }
+    // Bounded: names cycling through handshakes cannot queue without end,
+    // and old refusals make room for new names rather than blocking them.
+    if (waiting >= kMaxDemand) return false;
+    if (demand_.size() >= kMaxDemandEntries) {
+      if (evict == demand_.end()) return false;
+      demand_.erase(evict);
+    }
+    demand_.emplace(std::string(host), Demand{site ? State::kOrder : State::kAsk, now, 0, false});
+    if (site) poked_ = true;
   }
-  cv_.notify_all();
+  (site ? cv_ : ask_cv_).notify_all();
   return true;
 }
 
-void AcmeManager::Settle(const std::string& host, bool denied, int64_t retry_ms) {
+void AcmeManager::Settle(const std::string& host, int64_t retry_ms) {
   std::lock_guard<std::mutex> lock(mu_);
   auto it = demand_.find(host);
   if (it == demand_.end()) return;
-  if (retry_ms <= 0) demand_.erase(it);
-  else it->second.until = MonoNowMillis() + retry_ms;
-  (void)denied;
+  if (retry_ms <= 0) {
+    demand_.erase(it);
+  } else {
+    it->second.state = State::kRefused;
+    it->second.until = MonoNowMillis() + retry_ms;
+  }
+}
+
+void AcmeManager::FailWaiting(State which) {
+  std::lock_guard<std::mutex> lock(mu_);
+  int64_t now = MonoNowMillis();
+  for (auto& [h, d] : demand_)
+    if (d.state == which) {
+      d.state = State::kRefused;
+      d.until = now + kRefuseMs;
+    }
+}
+
+void AcmeManager::AskLoop() {
+  std::unique_lock<std::mutex> lock(mu_);
+  while (!stop_) {
+    // The oldest name waiting for its answer.
+    auto next = demand_.end();
+    for (auto it = demand_.begin(); it != demand_.end(); ++it)
+      if (it->second.state == State::kAsk && (next == demand_.end() || it->second.since < next->second.since)) next = it;
+    if (next == demand_.end()) {
+      ask_cv_.wait(lock);
+      continue;
+    }
+    std::string host = next->first;
+    next->second.state = State::kAsking;
+    lock.unlock();
+    auto yes = tls::AskApproves(ask_, host, &cancel_);
+    if (!yes.ok())
+      Log(LogLevel::kWarn, "acme: the ask URL did not answer; refusing", {{"host", host}, {"error", yes.error().message}});
+    else if (!*yes)
+      Log(LogLevel::kInfo, "acme: on-demand certificate refused by the ask URL", {{"host", host}});
+    lock.lock();
+    auto it = demand_.find(host);
+    if (it == demand_.end() || it->second.state != State::kAsking) continue;
+    if (yes.ok() && *yes) {
+      it->second.state = State::kOrder;
+      it->second.approved = true;
+      poked_ = true;
+      cv_.notify_all();
+    } else {
+      it->second.state = State::kRefused;
+      it->second.until = MonoNowMillis() + kRefuseMs;
+    }
+  }
 }
 
 void AcmeManager::Loop() {
@@ -141,15 +235,15 @@ void AcmeManager::RunOnce() {
   } catch (const std::exception& e) {
     Log(LogLevel::kError, "acme: unexpected failure", {{"error", e.what()}});
   }
+  // A name whose order did not come to an end (an exception) waits no more.
+  FailWaiting(State::kOrdering);
 }
 
-bool AcmeManager::Allowed(const std::vector<std::string>& site_hosts, const std::string& host) {
-  if (!Eligible(host)) return false;
-  if (KnownHost(site_hosts, host)) return true;
-  if (ask_.empty()) return false;
-  auto yes = tls::AskApproves(ask_, host);
+bool AcmeManager::AskAllows(const std::string& host) {
+  if (ask_.empty() || !Eligible(host)) return false;
+  auto yes = tls::AskApproves(ask_, host, &cancel_);
   if (!yes.ok()) {
-    Log(LogLevel::kWarn, "acme: the ask URL did not answer; refusing", {{"host", host}, {"error", yes.error().message}});
+    Log(LogLevel::kWarn, "acme: the ask URL did not answer; not renewing", {{"host", host}, {"error", yes.error().message}});
     return false;
   }
   return *yes;
@@ -188,12 +282,17 @@ void AcmeManager::RunOnceUnguarded() {
   });
   if (!read.ok()) {
     Log(LogLevel::kWarn, "acme: cannot read sites", {{"error", read.error().message}});
+    FailWaiting(State::kOrder);  // no handshake waits on a loop that cannot work
     return;
   }
+  SetSiteHosts(hosts);
+  int64_t now = static_cast<int64_t>(time(nullptr));
+  DropLapsed(now);
   if (!client_) {
     auto c = tls::AcmeClient::Create(options_, shared_->acme_challenges, account_key);
     if (!c.ok()) {
       Log(LogLevel::kError, "acme: cannot set up the account", {{"error", c.error().message}});
+      FailWaiting(State::kOrder);
       return;
     }
     client_ = std::move(c).value();
@@ -205,34 +304,10 @@ void AcmeManager::RunOnceUnguarded() {
     }
   }
   int64_t now_ms = MonoNowMillis();
-  // A client waits on an on-demand name: that goes first.
-  std::string demanded;
-  {
-    std::lock_guard<std::mutex> lock(mu_);
-    int64_t oldest = 0;
-    for (const auto& [h, d] : demand_)
-      if (d.until == 0 && (demanded.empty() || d.asked < oldest)) {
-        demanded = h;
-        oldest = d.asked;
-      }
-  }
-  if (!demanded.empty()) {
-    if (!Allowed(hosts, demanded)) {
-      Log(LogLevel::kInfo, "acme: on-demand certificate refused (not a site's host, not approved)", {{"host", demanded}});
-      Settle(demanded, true, 60 * 1000);
-    } else if (auto b = backoff_.find(demanded); b != backoff_.end() && b->second.next_ms > now_ms) {
-      Settle(demanded, false, b->second.next_ms - now_ms);  // failed lately: not again before its time
-    } else {
-      bool ok = Order(demanded);
-      Settle(demanded, false, ok ? 0 : backoff_[demanded].next_ms - MonoNowMillis());
-    }
-    Poke();  // others may wait, and renewals
-    return;
-  }
 
-  int64_t now = static_cast<int64_t>(time(nullptr));
-  // Candidates: the sites' own names, and the names of ACME certificates
-  // made on demand (renewed while they are still allowed).
+  // The renewal (or first certificate) due next, if any. Candidates: the
+  // sites' own names, and the names of ACME certificates made on demand.
+  std::string due;
   std::vector<std::string> candidates;
   for (const auto& h : hosts)
     if (Eligible(h)) candidates.push_back(h);
@@ -250,8 +325,8 @@ void AcmeManager::RunOnceUnguarded() {
     bool own = std::find(hosts.begin(), hosts.end(), host) != hosts.end();
     if (!own && !best) continue;
     if (best && best->source != "acme" && best->not_after > now) continue;  // someone else's: leave it
+    int64_t life = best ? best->not_after - best->created_at : 0;
     if (best && best->source == "acme") {
-      int64_t life = best->not_after - best->created_at;
       // Two thirds of its life, minus up to 5% of jitter so that many
       // certificates made together are not all renewed together (fixed per
       // certificate: drawn anew each tick it would average away).
@@ -261,14 +336,107 @@ void AcmeManager::RunOnceUnguarded() {
     }
     auto& b = backoff_[host];
     if (b.next_ms > now_ms) continue;
-    if (!own && !Allowed(hosts, host)) {
-      // Made on demand, and no longer allowed: let it run out.
-      b.next_ms = now_ms + kMaxBackoffMs;
-      continue;
+    if (!own) {
+      // Made on demand: renewed only while it is used and still approved.
+      int64_t used = shared_->tls ? shared_->tls->LastUsed(best->id) : now;
+      if (used < now - life / 3 || !AskAllows(host)) {
+        Log(LogLevel::kInfo, "acme: letting an on-demand certificate lapse (unused, or no longer approved)",
+            {{"host", host}});
+        b.next_ms = now_ms + kMaxBackoffMs;
+        continue;
+      }
     }
-    if (Order(host)) Poke();  // another host may be waiting
-    return;  // one order at a time
+    due = host;
+    break;
   }
+
+  // A waiting on-demand name, the oldest.
+  std::string demanded;
+  bool demanded_site = false;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    int64_t oldest = 0;
+    for (const auto& [h, d] : demand_)
+      if (d.state == State::kOrder && (demanded.empty() || d.since < oldest)) {
+        demanded = h;
+        oldest = d.since;
+        demanded_site = !d.approved;
+      }
+    if (!demanded.empty()) demand_[demanded].state = State::kOrdering;
+  }
+  if (demanded.empty() && due.empty()) return;
+  // One order at a time; waiting names and renewals take turns.
+  if (!demanded.empty() && (due.empty() || prefer_demand_)) {
+    prefer_demand_ = false;
+    ServeDemand(demanded, demanded_site);
+  } else {
+    prefer_demand_ = true;
+    if (!demanded.empty()) {
+      std::lock_guard<std::mutex> lock(mu_);
+      if (auto it = demand_.find(demanded); it != demand_.end() && it->second.state == State::kOrdering)
+        it->second.state = State::kOrder;  // next turn
+    }
+    bool ok = Order(due);
+    if (ok) Settle(due, 0);  // a handshake waiting on it has it now
+  }
+  Poke();  // others may wait
+}
+
+void AcmeManager::ServeDemand(const std::string& host, bool site_host) {
+  int64_t now_ms = MonoNowMillis();
+  if (shared_->tls && shared_->tls->Covers(host)) {
+    Settle(host, 0);  // a renewal or an import got there first
+    return;
+  }
+  bool allowed;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    // A site's host must still be one (the routing may have changed); an
+    // approved name must fit in this hour's budget.
+    allowed = site_host ? site_hosts_.count(host) > 0 : BudgetLeftLocked(now_ms);
+    if (allowed && !site_host) asked_orders_.push_back(now_ms);
+  }
+  if (!allowed) {
+    Log(LogLevel::kWarn, "acme: on-demand certificate not ordered (no longer a site's host, or this hour's budget is spent)",
+        {{"host", host}, {"per_hour", static_cast<int64_t>(kOnDemandPerHour)}});
+    Settle(host, kRefuseMs);
+    return;
+  }
+  if (auto b = backoff_.find(host); b != backoff_.end() && b->second.next_ms > now_ms) {
+    Settle(host, b->second.next_ms - now_ms);  // failed lately: not again before its time
+    return;
+  }
+  bool ok = Order(host);
+  Settle(host, ok ? 0 : std::max<int64_t>(kRefuseMs, backoff_[host].next_ms - MonoNowMillis()));
+}
+
+Status AcmeManager::Reinstall(store::Connection& c, std::vector<tls::CertRecord>* all, uint64_t* version) {
+  *version = ++shared_->cert_version;
+  store::Statement a = c.Named("certs.all");
+  Status s = OkStatus();
+  while (a.Step(&s)) all->push_back({a.Int(0), std::string(a.Text(1)), std::string(a.Text(2))});
+  return s;
+}
+
+void AcmeManager::DropLapsed(int64_t now) {
+  std::vector<tls::CertRecord> all;
+  uint64_t version = 0;
+  int changes = 0;
+  Status done = shared_->store->Write([&](store::Connection& c) -> Status {
+    auto del = c.Prepare("DELETE FROM certs WHERE source = 'acme' AND not_after < ?1");
+    if (!del.ok()) return del.error();
+    if (Status s = del->Bind(1, now - 86400).Run(); !s.ok()) return s;
+    changes = sqlite3_changes(c.raw());
+    return changes > 0 ? Reinstall(c, &all, &version) : OkStatus();
+  });
+  if (!done.ok()) {
+    Log(LogLevel::kWarn, "acme: cannot drop lapsed certificates", {{"error", done.error().message}});
+    return;
+  }
+  if (changes == 0) return;
+  Log(LogLevel::kInfo, "acme: dropped certificates expired for over a day", {{"count", changes}});
+  if (shared_->tls) shared_->tls->Install(all, nullptr, version);
+  shared_->generation.fetch_add(1, std::memory_order_release);
 }
 
 bool AcmeManager::Order(const std::string& want) {
@@ -297,17 +465,12 @@ bool AcmeManager::Order(const std::string& want) {
     st.Bind(1, json(info->hosts).dump()).Bind(2, got->cert_pem).Bind(3, got->key_pem).Bind(4, std::string_view("acme"));
     st.Bind(5, info->issuer).Bind(6, info->not_after);
     if (Status s = st.Run(); !s.ok()) return s;
-    version = ++shared_->cert_version;
+    int64_t inserted = static_cast<int64_t>(sqlite3_last_insert_rowid(c.raw()));
     // The certificate it renews (same hosts, from ACME) is no longer needed.
     auto old = c.Prepare("DELETE FROM certs WHERE source = 'acme' AND hosts = ?1 AND id < ?2");
     if (!old.ok()) return old.error();
-    if (Status s = old->Bind(1, json(info->hosts).dump()).Bind(2, static_cast<int64_t>(sqlite3_last_insert_rowid(c.raw()))).Run();
-        !s.ok())
-      return s;
-    store::Statement a = c.Named("certs.all");
-    Status s = OkStatus();
-    while (a.Step(&s)) all.push_back({a.Int(0), std::string(a.Text(1)), std::string(a.Text(2))});
-    return s;
+    if (Status s = old->Bind(1, json(info->hosts).dump()).Bind(2, inserted).Run(); !s.ok()) return s;
+    return Reinstall(c, &all, &version);
   });
   if (!stored.ok()) {
     Log(LogLevel::kError, "acme: cannot store the certificate", {{"host", want}, {"error", stored.error().message}});

@@ -10,13 +10,20 @@
 // default); after a failed order the next one starts with the next type.
 //
 // On demand (tls::OnDemandIssuer): a handshake for a name no certificate
-// covers waits while a certificate is ordered for it, if the name belongs to
-// a known site (exactly, or under a site's "*.example.com" wildcard) or the
-// `ask` URL approves it (GET ask?domain=NAME answers 2xx). Nobody can make
-// hearth order certificates for arbitrary names. On-demand orders go before
-// renewals; refusals are remembered for a minute; at most kMaxDemand names
-// wait at once. Their certificates are renewed like the others while the
-// name is still allowed.
+// covers waits while a certificate is ordered for it, if the name is a
+// site's own host (decided at once from a cached list, refreshed on every
+// routing change) or the `ask` URL approves it (GET ask?domain=NAME answers
+// 2xx, asked on a thread of its own; without `ask`, any other name is
+// refused at once and no handshake waits). Names under a site's wildcard are
+// "other names" too: only `ask` can let them in. Nobody can make hearth
+// order certificates for arbitrary names, and asked-for names are bounded
+// further: at most kOnDemandPerHour orders an hour, at most kMaxDemand names
+// waiting at once, refusals remembered for a minute (and forgotten when the
+// routing changes). Orders alternate between waiting names and renewals, so
+// neither starves the other. Certificates made for asked-for names are
+// renewed while `ask` still approves and the certificate was used in the
+// last third of its life (or since hearth started); the rest lapse, and ACME
+// certificates expired for over a day are deleted.
 //
 // Hosts it leaves alone: wildcards (neither challenge can prove them), IP
 // addresses, localhost and *.localhost (the local CA's), and names with no
@@ -24,11 +31,14 @@
 #include <atomic>
 #include <condition_variable>
 #include <cstdint>
+#include <deque>
 #include <map>
 #include <memory>
 #include <mutex>
+#include <set>
 #include <string>
 #include <thread>
+#include <vector>
 
 #include "sites/sites.h"
 #include "tls/acme.h"
@@ -38,52 +48,79 @@ namespace hearth::sites {
 class AcmeManager : public tls::OnDemandIssuer {
  public:
   static constexpr size_t kMaxDemand = 64;
+  static constexpr size_t kOnDemandPerHour = 30;
   // `ask`: the URL that approves on-demand names that are no site's ("": none).
-  AcmeManager(SitesShared* shared, tls::AcmeOptions options, std::string ask = "");
-  ~AcmeManager() override;  // stops the thread (an order in progress gives up)
+  // `wait_ms`: how long a handshake waits (a name waiting twice that long
+  // without an order under way is given up).
+  AcmeManager(SitesShared* shared, tls::AcmeOptions options, std::string ask = "", int64_t wait_ms = 20000);
+  ~AcmeManager() override;  // stops the threads (an order in progress gives up)
+  // Reads the sites' hosts, then starts the threads.
   void Start();
-  // Ends the thread (an order in progress gives up). Poke() after it is harmless.
+  // Ends the threads (an order in progress gives up). Poke() after it is harmless.
   void Stop();
   // Hosts or certificates changed: look again now.
   void Poke();
   // Whether ACME would order a certificate for `host` at all.
   static bool Eligible(std::string_view host);
-  // Whether `host` is a site's (exactly) or under a site's wildcard of at
-  // least two labels ("*.example.com", not "*.com"), among `site_hosts`.
-  static bool KnownHost(const std::vector<std::string>& site_hosts, std::string_view host);
 
+  // Non-blocking: true when `host` is a site's own or waits for (or was
+  // given) the ask URL's approval and an order.
   bool Wanted(std::string_view host) override;
+  // The sites' own host names, as the database has them (the loop sets them;
+  // public for tests).
+  void SetSiteHosts(const std::vector<std::string>& hosts);
 
  private:
+  enum class State { kAsk, kAsking, kOrder, kOrdering, kRefused };
+  struct Demand {
+    State state = State::kAsk;
+    int64_t since = 0;  // monotonic ms: when a handshake first wanted it
+    int64_t until = 0;  // kRefused: until when (monotonic ms)
+    bool approved = false;  // by the ask URL
+  };
+
   void Loop();
+  void AskLoop();
   void RunOnce();
   void RunOnceUnguarded();
-  // Whether `host` may have a certificate that is not a site's own name.
-  bool Allowed(const std::vector<std::string>& site_hosts, const std::string& host);
+  // Serves one waiting on-demand name (its order, or why not).
+  void ServeDemand(const std::string& host, bool site_host);
+  // Whether a name that is no site's own may have its certificate renewed.
+  bool AskAllows(const std::string& host);
   // Orders and installs a certificate for `host`; false if it failed.
   bool Order(const std::string& host);
-  void Settle(const std::string& host, bool denied, int64_t retry_ms);
+  // A waiting name is done: erased (retry_ms <= 0) or refused for retry_ms.
+  void Settle(const std::string& host, int64_t retry_ms);
+  // Every name waiting for an order (or in one) is refused for a while:
+  // the loop cannot serve them now.
+  void FailWaiting(State which);
+  // Whether another asked-for order fits in this hour's budget (mu_ held).
+  bool BudgetLeftLocked(int64_t now_ms);
+  // Deletes ACME certificates expired for over a day; reinstalls if any went.
+  void DropLapsed(int64_t now);
+  // Bumps the certificate version and reads every certificate (inside a write).
+  Status Reinstall(store::Connection& c, std::vector<tls::CertRecord>* all, uint64_t* version);
 
   SitesShared* shared_;
   tls::AcmeOptions options_;
   std::unique_ptr<tls::AcmeClient> client_;
   std::string ask_;
+  int64_t wait_ms_;
   struct Backoff {
     int64_t next_ms = 0;
     int64_t delay_ms = 0;
     size_t failures = 0;  // picks the challenge type to start with
   };
   std::map<std::string, Backoff> backoff_;  // the loop thread's own
-  // On-demand names (guarded by mu_): waiting (until 0), or refused or
-  // failed until `until` (monotonic ms).
-  struct Demand {
-    int64_t until = 0;
-    int64_t asked = 0;
-  };
+  bool prefer_demand_ = true;               // the loop thread's own: whose turn it is
+  // Guarded by mu_: the on-demand names, the sites' hosts, and the times of
+  // this hour's orders for asked-for names.
   std::map<std::string, Demand, std::less<>> demand_;
-  std::thread thread_;
+  std::set<std::string, std::less<>> site_hosts_;
+  std::deque<int64_t> asked_orders_;
+  std::thread thread_, ask_thread_;
   std::mutex mu_;
-  std::condition_variable cv_;
+  std::condition_variable cv_, ask_cv_;
   bool stop_ = false;
   bool poked_ = true;
   std::atomic<bool> cancel_{false};

@@ -101,29 +101,6 @@ std::string Problem(const std::string& body, long status) {
   return "HTTP " + std::to_string(status);
 }
 
-size_t OnBody(char* data, size_t size, size_t n, void* out) {
-  static_cast<std::string*>(out)->append(data, size * n);
-  return size * n;
-}
-
-size_t OnHeader(char* data, size_t size, size_t n, void* out) {
-  auto* h = static_cast<std::vector<std::pair<std::string, std::string>>*>(out);
-  std::string_view line(data, size * n);
-  size_t colon = line.find(':');
-  if (colon != std::string_view::npos) {
-    std::string name;
-    for (char ch : line.substr(0, colon)) name.push_back(AsciiLower(ch));
-    std::string_view v = line.substr(colon + 1);
-    while (!v.empty() && (v.back() == '\r' || v.back() == '\n')) v.remove_suffix(1);
-    h->emplace_back(name, std::string(TrimOws(v)));
-  }
-  return size * n;
-}
-
-int OnProgress(void* cancel, curl_off_t, curl_off_t, curl_off_t, curl_off_t) {
-  return static_cast<std::atomic<bool>*>(cancel)->load() ? 1 : 0;
-}
-
 }  // namespace
 
 bool AcmeClient::Cancelled() const { return options_.cancel && options_.cancel->load(); }
@@ -147,29 +124,17 @@ std::string AcmeClient::Base64Url(std::string_view bytes) {
   return out;
 }
 
-Result<bool> AskApproves(const std::string& ask_url, std::string_view host) {
-  auto loaded = LoadCurl();
-  if (!loaded.ok()) return loaded.error();
-  const CurlLib& c = **loaded;
+Result<bool> AskApproves(const std::string& ask_url, std::string_view host, const std::atomic<bool>* cancel) {
   // A host name needs no escaping beyond what IsCertHost allows; refuse the rest.
   if (!IsCertHost(host)) return false;
-  std::string url = ask_url + (ask_url.find('?') == std::string::npos ? "?domain=" : "&domain=") + std::string(host);
-  CURL* curl = c.easy_init();
-  if (!curl) return Error{"cannot start an HTTP request"};
-  std::string body;
-  c.easy_setopt(curl, CURLOPT_URL, url.c_str());
-  c.easy_setopt(curl, CURLOPT_WRITEFUNCTION, OnBody);
-  c.easy_setopt(curl, CURLOPT_WRITEDATA, &body);
-  c.easy_setopt(curl, CURLOPT_TIMEOUT_MS, 5000L);
-  c.easy_setopt(curl, CURLOPT_NOSIGNAL, 1L);
-  c.easy_setopt(curl, CURLOPT_PROTOCOLS_STR, "https,http");
-  c.easy_setopt(curl, CURLOPT_USERAGENT, "hearth");
-  CURLcode rc = c.easy_perform(curl);
-  long status = 0;
-  if (rc == CURLE_OK) c.easy_getinfo(curl, CURLINFO_RESPONSE_CODE, &status);
-  c.easy_cleanup(curl);
-  if (rc != CURLE_OK) return Error{ask_url + ": " + c.easy_strerror(rc)};
-  return status >= 200 && status < 300;
+  OutboundRequest r;
+  r.url = ask_url + (ask_url.find('?') == std::string::npos ? "?domain=" : "&domain=") + std::string(host);
+  r.timeout_ms = 5000;
+  r.max_body = 64 * 1024;  // only the status counts
+  r.cancel = cancel;
+  auto got = Outbound(r);
+  if (!got.ok()) return got.error();
+  return got->status >= 200 && got->status < 300;
 }
 
 Result<std::unique_ptr<AcmeClient>> AcmeClient::Create(AcmeOptions options, AcmeChallenges* challenges,
@@ -208,46 +173,22 @@ std::string AcmeClient::Thumbprint() const { return Base64Url(Sha256(Jwk())); }
 
 Result<AcmeClient::Http> AcmeClient::Fetch(const std::string& method, const std::string& url, const std::string& body,
                                            const char* content_type, const char* accept) {
-  auto loaded = LoadCurl();
-  if (!loaded.ok()) return loaded.error();
-  const CurlLib& c = **loaded;
-  CURL* curl = c.easy_init();
-  if (!curl) return Error{"cannot start an HTTP request"};
+  OutboundRequest r;
+  r.method = method;
+  r.url = url;
+  r.body = body;
+  if (content_type) r.headers.push_back(std::string("Content-Type: ") + content_type);
+  if (accept) r.headers.push_back(std::string("Accept: ") + accept);
+  r.timeout_ms = 30000;
+  r.max_body = 1 << 20;  // a certificate chain is a few KiB
+  r.cancel = options_.cancel;  // a stopping server does not wait for the CA
+  r.ca_file = options_.ca_root;
+  auto got = Outbound(r);
+  if (!got.ok()) return Error{"ACME: " + got.error().message};
   Http out;
-  std::vector<std::pair<std::string, std::string>> headers;
-  curl_slist* hs = nullptr;
-  if (content_type) hs = c.slist_append(hs, (std::string("Content-Type: ") + content_type).c_str());
-  if (accept) hs = c.slist_append(hs, (std::string("Accept: ") + accept).c_str());
-  hs = c.slist_append(hs, "User-Agent: hearth");
-  c.easy_setopt(curl, CURLOPT_URL, url.c_str());
-  c.easy_setopt(curl, CURLOPT_HTTPHEADER, hs);
-  c.easy_setopt(curl, CURLOPT_WRITEFUNCTION, OnBody);
-  c.easy_setopt(curl, CURLOPT_WRITEDATA, &out.body);
-  c.easy_setopt(curl, CURLOPT_HEADERFUNCTION, OnHeader);
-  c.easy_setopt(curl, CURLOPT_HEADERDATA, &headers);
-  c.easy_setopt(curl, CURLOPT_TIMEOUT, 30L);
-  c.easy_setopt(curl, CURLOPT_NOSIGNAL, 1L);
-  c.easy_setopt(curl, CURLOPT_PROTOCOLS_STR, "https,http");
-  if (options_.cancel) {
-    // A stopping server does not wait for the CA.
-    c.easy_setopt(curl, CURLOPT_NOPROGRESS, 0L);
-    c.easy_setopt(curl, CURLOPT_XFERINFOFUNCTION, OnProgress);
-    c.easy_setopt(curl, CURLOPT_XFERINFODATA, const_cast<std::atomic<bool>*>(options_.cancel));
-  }
-  if (!options_.ca_root.empty()) c.easy_setopt(curl, CURLOPT_CAINFO, options_.ca_root.c_str());
-  if (method == "POST") {
-    c.easy_setopt(curl, CURLOPT_POST, 1L);
-    c.easy_setopt(curl, CURLOPT_POSTFIELDS, body.c_str());
-    c.easy_setopt(curl, CURLOPT_POSTFIELDSIZE, static_cast<long>(body.size()));
-  } else if (method == "HEAD") {
-    c.easy_setopt(curl, CURLOPT_NOBODY, 1L);
-  }
-  CURLcode rc = c.easy_perform(curl);
-  if (rc == CURLE_OK) c.easy_getinfo(curl, CURLINFO_RESPONSE_CODE, &out.status);
-  c.slist_free_all(hs);
-  c.easy_cleanup(curl);
-  if (rc != CURLE_OK) return Error{"ACME: " + url + ": " + c.easy_strerror(rc)};
-  for (const auto& [n, v] : headers) {
+  out.status = got->status;
+  out.body = std::move(got->body);
+  for (const auto& [n, v] : got->headers) {
     if (n == "replay-nonce") out.nonce = v;
     else if (n == "location") out.location = v;
     else if (n == "content-type") out.content_type = v;

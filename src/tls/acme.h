@@ -64,7 +64,8 @@ struct AcmeOptions {
 // Asks `ask_url` whether an on-demand certificate may be made for `host`:
 // GET ask_url?domain=HOST (or &domain= when it has a query already) within
 // 5 seconds; true on any 2xx, false on another status. Blocking.
-Result<bool> AskApproves(const std::string& ask_url, std::string_view host);
+Result<bool> AskApproves(const std::string& ask_url, std::string_view host,
+                         const std::atomic<bool>* cancel = nullptr);
 
 class AcmeClient {
  public:

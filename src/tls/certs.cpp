@@ -14,21 +14,11 @@
 #include <memory>
 
 #include "base/strings.h"
+#include "tls/openssl_ptr.h"
 
 namespace hearth::tls {
 namespace {
 
-struct Free {
-  void operator()(BIO* p) const { BIO_free(p); }
-  void operator()(X509* p) const { X509_free(p); }
-  void operator()(EVP_PKEY* p) const { EVP_PKEY_free(p); }
-  void operator()(GENERAL_NAMES* p) const { GENERAL_NAMES_free(p); }
-  void operator()(X509_EXTENSION* p) const { X509_EXTENSION_free(p); }
-  void operator()(ASN1_OBJECT* p) const { ASN1_OBJECT_free(p); }
-  void operator()(ASN1_STRING* p) const { ASN1_STRING_free(p); }
-};
-template <typename T>
-using Ptr = std::unique_ptr<T, Free>;
 
 // OpenSSL's reason for the last failure, for a one-line message.
 std::string SslReason() {

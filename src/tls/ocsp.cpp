@@ -11,25 +11,10 @@
 #include <memory>
 
 #include "io/curl_lib.h"
+#include "tls/openssl_ptr.h"
 
 namespace hearth::tls {
 namespace {
-
-struct Free {
-  void operator()(BIO* p) const { BIO_free(p); }
-  void operator()(X509* p) const { X509_free(p); }
-  void operator()(EVP_PKEY* p) const { EVP_PKEY_free(p); }
-  void operator()(OCSP_CERTID* p) const { OCSP_CERTID_free(p); }
-  void operator()(OCSP_REQUEST* p) const { OCSP_REQUEST_free(p); }
-  void operator()(OCSP_RESPONSE* p) const { OCSP_RESPONSE_free(p); }
-  void operator()(OCSP_BASICRESP* p) const { OCSP_BASICRESP_free(p); }
-  void operator()(X509_STORE* p) const { X509_STORE_free(p); }
-  void operator()(STACK_OF(X509) * p) const { sk_X509_pop_free(p, X509_free); }
-  void operator()(STACK_OF(OPENSSL_STRING) * p) const { X509_email_free(p); }
-  void operator()(ASN1_TIME* p) const { ASN1_TIME_free(p); }
-};
-template <typename T>
-using Ptr = std::unique_ptr<T, Free>;
 
 // The leaf and its issuer (the first two certificates of the PEM).
 struct Pair {
@@ -119,8 +104,10 @@ Result<OcspAnswer> CheckOcspResponse(std::string_view der, std::string_view chai
   ASN1_GENERALIZEDTIME *revoked = nullptr, *this_update = nullptr, *next_update = nullptr;
   if (!id || OCSP_resp_find_status(basic.get(), id.get(), &cert_status, &reason, &revoked, &this_update, &next_update) != 1)
     return Error{"OCSP: the answer is not about this certificate"};
-  // Five minutes of slack for clocks; no bound on age beyond nextUpdate.
-  if (!this_update || TimeOf(this_update) > now + 300 || (next_update && TimeOf(next_update) < now - 300)) {
+  // Five minutes of slack for clocks. An answer with no nextUpdate ("newer
+  // information is always available") is held good for a day at most.
+  int64_t until = next_update ? TimeOf(next_update) : TimeOf(this_update) + 86400;
+  if (!this_update || TimeOf(this_update) > now + 300 || until < now - 300) {
     ERR_clear_error();
     return Error{"OCSP: the answer is outside its validity"};
   }
@@ -129,57 +116,23 @@ Result<OcspAnswer> CheckOcspResponse(std::string_view der, std::string_view chai
   OcspAnswer a;
   a.good = cert_status == V_OCSP_CERTSTATUS_GOOD;
   a.this_update = TimeOf(this_update);
-  a.next_update = TimeOf(next_update);
+  a.next_update = until;
   return a;
 }
 
-namespace {
-
-size_t OnBody(char* data, size_t size, size_t n, void* out) {
-  auto* body = static_cast<std::string*>(out);
-  if (body->size() + size * n > 64 * 1024) return 0;  // no OCSP answer is this big
-  body->append(data, size * n);
-  return size * n;
-}
-
-int OnProgress(void* cancel, curl_off_t, curl_off_t, curl_off_t, curl_off_t) {
-  return static_cast<const std::atomic<bool>*>(cancel)->load() ? 1 : 0;
-}
-
-}  // namespace
-
 Result<std::string> FetchOcsp(const std::string& url, const std::string& request, const std::atomic<bool>* cancel) {
-  auto loaded = LoadCurl();
-  if (!loaded.ok()) return loaded.error();
-  const CurlLib& c = **loaded;
-  CURL* curl = c.easy_init();
-  if (!curl) return Error{"cannot start an HTTP request"};
-  std::string body;
-  curl_slist* hs = c.slist_append(nullptr, "Content-Type: application/ocsp-request");
-  c.easy_setopt(curl, CURLOPT_URL, url.c_str());
-  c.easy_setopt(curl, CURLOPT_HTTPHEADER, hs);
-  c.easy_setopt(curl, CURLOPT_POST, 1L);
-  c.easy_setopt(curl, CURLOPT_POSTFIELDS, request.data());
-  c.easy_setopt(curl, CURLOPT_POSTFIELDSIZE, static_cast<long>(request.size()));
-  c.easy_setopt(curl, CURLOPT_WRITEFUNCTION, OnBody);
-  c.easy_setopt(curl, CURLOPT_WRITEDATA, &body);
-  c.easy_setopt(curl, CURLOPT_TIMEOUT, 10L);
-  c.easy_setopt(curl, CURLOPT_NOSIGNAL, 1L);
-  c.easy_setopt(curl, CURLOPT_PROTOCOLS_STR, "https,http");
-  c.easy_setopt(curl, CURLOPT_USERAGENT, "hearth");
-  if (cancel) {
-    c.easy_setopt(curl, CURLOPT_NOPROGRESS, 0L);
-    c.easy_setopt(curl, CURLOPT_XFERINFOFUNCTION, OnProgress);
-    c.easy_setopt(curl, CURLOPT_XFERINFODATA, const_cast<std::atomic<bool>*>(cancel));
-  }
-  CURLcode rc = c.easy_perform(curl);
-  long status = 0;
-  if (rc == CURLE_OK) c.easy_getinfo(curl, CURLINFO_RESPONSE_CODE, &status);
-  c.slist_free_all(hs);
-  c.easy_cleanup(curl);
-  if (rc != CURLE_OK) return Error{"OCSP: " + url + ": " + c.easy_strerror(rc)};
-  if (status != 200) return Error{"OCSP: " + url + " answered HTTP " + std::to_string(status)};
-  return body;
+  OutboundRequest r;
+  r.method = "POST";
+  r.url = url;
+  r.body = request;
+  r.headers.push_back("Content-Type: application/ocsp-request");
+  r.timeout_ms = 10000;
+  r.max_body = 64 * 1024;  // no OCSP answer is this big
+  r.cancel = cancel;
+  auto got = Outbound(r);
+  if (!got.ok()) return Error{"OCSP: " + got.error().message};
+  if (got->status != 200) return Error{"OCSP: " + url + " answered HTTP " + std::to_string(got->status)};
+  return std::move(got->body);
 }
 
 Result<std::string> MakeOcspResponse(std::string_view chain_pem, std::string_view issuer_key_pem, bool good,
@@ -197,7 +150,7 @@ Result<std::string> MakeOcspResponse(std::string_view chain_pem, std::string_vie
   bool ok = id && basic &&
             OCSP_basic_add1_status(basic.get(), id, good ? V_OCSP_CERTSTATUS_GOOD : V_OCSP_CERTSTATUS_REVOKED,
                                    good ? -1 : OCSP_REVOKED_STATUS_KEYCOMPROMISE, good ? nullptr : revoked.get(),
-                                   this_update.get(), next_update.get()) != nullptr &&
+                                   this_update.get(), seconds > 0 ? next_update.get() : nullptr) != nullptr &&
             OCSP_basic_sign(basic.get(), p.issuer.get(), key.get(), EVP_sha256(), nullptr, 0) == 1;
   OCSP_CERTID_free(id);
   if (!ok) {

@@ -84,6 +84,17 @@ int StapleIndex() {
   return index;
 }
 
+// Per-certificate: when a handshake last chose it (Unix seconds), shared
+// with the TlsServer's map so that it outlives a re-install.
+using LastUse = std::shared_ptr<std::atomic<int64_t>>;
+int UseIndex() {
+  static int index = SSL_CTX_get_ex_new_index(0, nullptr, nullptr, nullptr,
+                                              [](void*, void* ptr, CRYPTO_EX_DATA*, int, long, void*) {
+                                                delete static_cast<LastUse*>(ptr);
+                                              });
+  return index;
+}
+
 int SelectAcmeTls(SSL*, const unsigned char** out, unsigned char* outlen, const unsigned char* in, unsigned int inlen,
                   void*) {
   for (unsigned i = 0; i < inlen;) {
@@ -197,6 +208,7 @@ TlsServer::~TlsServer() {
 void TlsServer::Install(const std::vector<CertRecord>& certs, std::vector<std::string>* problems, uint64_t version) {
   auto snap = std::make_shared<Snapshot>();
   std::map<int64_t, std::shared_ptr<OcspStaple>> staples;
+  std::map<int64_t, std::shared_ptr<std::atomic<int64_t>>> uses;
   std::vector<const CertRecord*> order;
   for (const auto& c : certs) order.push_back(&c);
   // Oldest first, so a newer certificate for the same host replaces it.
@@ -226,6 +238,15 @@ void TlsServer::Install(const std::vector<CertRecord>& certs, std::vector<std::s
       SSL_CTX_set_ex_data(ctx.get(), StapleIndex(), new std::shared_ptr<OcspStaple>(staple));
       SSL_CTX_set_tlsext_status_cb(ctx.get(), OnStatus);
     }
+    LastUse use;
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      if (auto it = uses_.find(rec->id); it != uses_.end()) use = it->second;
+    }
+    // New here (or hearth just started): counts as used now.
+    if (!use) use = std::make_shared<std::atomic<int64_t>>(static_cast<int64_t>(time(nullptr)));
+    uses[rec->id] = use;
+    SSL_CTX_set_ex_data(ctx.get(), UseIndex(), new LastUse(use));
     snap->contexts.push_back(ctx);
     for (const auto& h : info->hosts) {
       if (h.rfind("*.", 0) == 0) snap->wildcard[h.substr(1)] = ctx.get();
@@ -239,6 +260,7 @@ void TlsServer::Install(const std::vector<CertRecord>& certs, std::vector<std::s
     if (version != 0) installed_version_ = version;
     snapshot_ = std::move(snap);
     staples_ = std::move(staples);
+    uses_ = std::move(uses);
   }
   {
     std::lock_guard<std::mutex> lock(ocsp_mu_);
@@ -303,7 +325,7 @@ void TlsServer::OcspLoop() {
       if (ocsp_cancel_.load()) return;
       if (answer.ok() && answer->good) {
         // Refreshed halfway through its validity (between a minute and a day).
-        int64_t span = answer->next_update ? (answer->next_update - answer->this_update) * 1000 : 2 * kHour;
+        int64_t span = (answer->next_update - answer->this_update) * 1000;
         st->next_fetch_ms = MonoNowMillis() + std::clamp<int64_t>(span / 2, kMinute, kDay);
         st->delay_ms = 0;
         std::lock_guard<std::mutex> lock(st->mu);
@@ -453,7 +475,7 @@ bool AlpnOffers(const unsigned char* p, size_t len, std::string_view protocol) {
   return false;
 }
 
-int TlsServer::OnClientHello(SSL* ssl, int*, void* arg) {
+int TlsServer::OnClientHello(SSL* ssl, int* alert, void* arg) {
   auto* self = static_cast<TlsServer*>(arg);
   const unsigned char* ext = nullptr;
   size_t ext_len = 0;
@@ -461,18 +483,21 @@ int TlsServer::OnClientHello(SSL* ssl, int*, void* arg) {
   std::string host = SniHost(ext, ext_len);
   if (host.empty()) return SSL_CLIENT_HELLO_SUCCESS;  // the SNI callback deals with it
   // TLS-ALPN-01: the CA's validation asks for "acme-tls/1" and this host.
-  if (self->challenges_ && self->challenges_->HasAlpn() &&
-      SSL_client_hello_get0_ext(ssl, TLSEXT_TYPE_application_layer_protocol_negotiation, &ext, &ext_len) == 1 &&
+  if (SSL_client_hello_get0_ext(ssl, TLSEXT_TYPE_application_layer_protocol_negotiation, &ext, &ext_len) == 1 &&
       AlpnOffers(ext, ext_len, kAcmeTls)) {
-    if (auto answer = self->challenges_->GetAlpn(host)) {
-      std::string why;
-      auto ctx = LoadContext({0, answer->cert_pem, answer->key_pem}, self, &why);
-      if (ctx) {
-        SSL_CTX_set_alpn_select_cb(ctx.get(), SelectAcmeTls, nullptr);
-        SSL_set_SSL_CTX(ssl, ctx.get());  // takes its own reference
-        SSL_set_ex_data(ssl, ChallengeIndex(), self);
-        return SSL_CLIENT_HELLO_SUCCESS;
+    if (self->challenges_ && self->challenges_->HasAlpn())
+      if (auto answer = self->challenges_->GetAlpn(host)) {
+        if (auto ctx = self->ChallengeContext(host, *answer)) {
+          SSL_set_SSL_CTX(ssl, ctx.get());  // takes its own reference
+          SSL_set_ex_data(ssl, ChallengeIndex(), self);
+          return SSL_CLIENT_HELLO_SUCCESS;
+        }
       }
+    // A validation with no answer pending here (nothing else offered): no
+    // protocol we can speak, and no reason to order anything for it.
+    if (!AlpnOffers(ext, ext_len, "h2") && !AlpnOffers(ext, ext_len, "http/1.1")) {
+      *alert = SSL_AD_NO_APPLICATION_PROTOCOL;
+      return SSL_CLIENT_HELLO_ERROR;
     }
   }
   // On demand: wait while a certificate for this name is being made.
@@ -505,7 +530,31 @@ int TlsServer::OnServerName(SSL* ssl, int* alert, void* arg) {
     return SSL_TLSEXT_ERR_ALERT_FATAL;
   }
   SSL_set_SSL_CTX(ssl, ctx);
+  if (auto* use = static_cast<LastUse*>(SSL_CTX_get_ex_data(ctx, UseIndex())))
+    (*use)->store(static_cast<int64_t>(time(nullptr)), std::memory_order_relaxed);
   return SSL_TLSEXT_ERR_OK;
+}
+
+std::shared_ptr<SSL_CTX> TlsServer::ChallengeContext(const std::string& host, const KeyPair& answer) {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (auto it = challenge_ctx_.find(host); it != challenge_ctx_.end() && it->second.cert_pem == answer.cert_pem)
+      return it->second.ctx;
+  }
+  std::string why;
+  auto ctx = LoadContext({0, answer.cert_pem, answer.key_pem}, this, &why);
+  if (!ctx) return nullptr;
+  SSL_CTX_set_alpn_select_cb(ctx.get(), SelectAcmeTls, nullptr);
+  std::lock_guard<std::mutex> lock(mu_);
+  if (challenge_ctx_.size() >= 64) challenge_ctx_.clear();  // answers are few and short-lived
+  challenge_ctx_[host] = Challenge{answer.cert_pem, ctx};
+  return ctx;
+}
+
+int64_t TlsServer::LastUsed(int64_t id) const {
+  std::lock_guard<std::mutex> lock(mu_);
+  auto it = uses_.find(id);
+  return it == uses_.end() ? 0 : it->second->load(std::memory_order_relaxed);
 }
 
 void TlsServer::RotateTicketKeysLocked(int64_t now) {

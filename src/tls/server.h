@@ -67,7 +67,10 @@ class TlsServer {
   // Whether some installed certificate (or the local CA) covers `host`.
   bool Covers(std::string_view host) const;
   // TLS-ALPN-01 answers: a handshake for a host it has an answer for, whose
-  // client offers "acme-tls/1", gets that certificate and protocol. Null: none.
+  // client offers "acme-tls/1", gets that certificate and protocol (the
+  // connection should be closed once the handshake is done: RFC 8737). A
+  // client that offers only "acme-tls/1" for a host with no answer gets a
+  // no_application_protocol alert. Null: none.
   void SetChallenges(const AcmeChallenges* challenges) { challenges_ = challenges; }
   // On-demand certificates: a handshake for a name no certificate covers
   // waits up to `wait_ms` while `issuer` says one is coming (Handshake
@@ -84,6 +87,10 @@ class TlsServer {
   // answers for the installed certificates that name a responder (each
   // handshake that asks gets the current one). The destructor stops it.
   void StartOcsp();
+  // When a handshake last chose the certificate with `id` (Unix seconds; its
+  // install counts, so at least since hearth started), 0 if not installed.
+  int64_t LastUsed(int64_t id) const;
+
   // The stapled answer (DER) for the certificate with `id`, "" if none now.
   std::string StapleOf(int64_t id) const;
 
@@ -100,6 +107,8 @@ class TlsServer {
   static int OnTicketKey(SSL* ssl, unsigned char key_name[16], unsigned char* iv, EVP_CIPHER_CTX* cipher,
                          EVP_MAC_CTX* mac, int encrypt);
   std::shared_ptr<const Snapshot> Current() const;
+  // The TLS-ALPN-01 answer's context for `host` (made once per answer), or null.
+  std::shared_ptr<SSL_CTX> ChallengeContext(const std::string& host, const KeyPair& answer);
   // The local CA's leaf for `host` (made if needed), or null.
   std::shared_ptr<SSL_CTX> LocalLeaf(std::string_view host);
 
@@ -111,6 +120,7 @@ class TlsServer {
   std::shared_ptr<const Snapshot> snapshot_;
   uint64_t installed_version_ = 0;  // guarded by mu_
   std::map<int64_t, std::shared_ptr<OcspStaple>> staples_;  // guarded by mu_; by certificate id
+  std::map<int64_t, std::shared_ptr<std::atomic<int64_t>>> uses_;  // guarded by mu_; see LastUsed
   std::thread ocsp_thread_;
   std::mutex ocsp_mu_;
   std::condition_variable ocsp_cv_;
@@ -121,6 +131,11 @@ class TlsServer {
     std::shared_ptr<SSL_CTX> ctx;
     int64_t made = 0;
   };
+  struct Challenge {
+    std::string cert_pem;
+    std::shared_ptr<SSL_CTX> ctx;
+  };
+  std::map<std::string, Challenge, std::less<>> challenge_ctx_;  // guarded by mu_
   std::shared_ptr<const KeyPair> local_ca_;  // guarded by mu_
   std::map<std::string, Leaf, std::less<>> local_leaves_;  // guarded by mu_
 

@@ -166,11 +166,20 @@ describe('ACME with pebble', () => {
     assert.equal(got.status, 200);
     assert.notEqual(got.cert.fingerprint256, firstFingerprint, 'new connections get the renewed certificate');
   });
+
+  test('without --acme-ask, a name no site has is refused at once: no wait, no order', T, async () => {
+    const started = Date.now();
+    await assert.rejects(httpsGet(srv.httpsPort, 'stranger.test', peb.root), /alert|unrecognized|socket|ECONNRESET/i);
+    assert.ok(Date.now() - started < 1000, `the handshake waited ${Date.now() - started} ms`);
+    // Decided in the handshake itself: the ACME loop never heard of the name.
+    assert.ok(!srv.stderrLines().some((l) => l.includes('stranger.test')), 'no order, no refusal logged by the loop');
+  });
 });
 
 // TLS-ALPN-01 only (pebble's HTTP-01 port has nobody behind it), and
-// certificates made during the handshake: for names under a site's wildcard,
-// for names an --acme-ask URL approves, and never for one it refuses.
+// certificates made during the handshake: for a site's own new name without
+// asking, for other names (under a site's wildcard too) only when the
+// --acme-ask URL approves them, and never for one it refuses.
 describe('ACME: TLS-ALPN-01 and on-demand certificates', () => {
   let srv;
   let work;
@@ -224,25 +233,42 @@ describe('ACME: TLS-ALPN-01 and on-demand certificates', () => {
     assert.equal(got.body, 'alpn');
   });
 
-  test('a name under a site\'s wildcard gets a certificate during its first handshake', T, async () => {
+  test('a site\'s new name gets its certificate during its first handshake, without asking', T, async () => {
+    const dir = path.join(work, 'fresh-site');
+    await fsp.mkdir(dir);
+    await fsp.writeFile(path.join(dir, 'index.html'), 'fresh');
+    assert.equal((await cli(['sites', 'add', 'fresh.test'])).code, 0);
+    assert.equal((await cli(['deploy', dir, '--site', 'fresh.test'])).code, 0);
+    // The handshake itself waits for the certificate: no retry here.
+    const got = await httpsGet(srv.httpsPort, 'fresh.test', peb.root);
+    assert.equal(got.status, 200);
+    assert.equal(got.body, 'fresh');
+    assert.equal(got.cert.subjectaltname, 'DNS:fresh.test');
+    assert.ok(!asked.includes('fresh.test'), 'a site\'s own names need no asking');
+  });
+
+  test('a name under a site\'s wildcard needs the ask URL too', T, async () => {
     const dir = path.join(work, 'apps-site');
     await fsp.mkdir(dir);
     await fsp.writeFile(path.join(dir, 'index.html'), 'apps');
     assert.equal((await cli(['sites', 'add', 'apps', '--host', '*.apps.test'])).code, 0);
     assert.equal((await cli(['deploy', dir, '--site', 'apps'])).code, 0);
-    // The handshake itself waits for the certificate: no retry here.
-    const got = await httpsGet(srv.httpsPort, 'one.apps.test', peb.root);
+    // Refused by the ask URL: an alert, and no order.
+    await assert.rejects(httpsGet(srv.httpsPort, 'one.apps.test', peb.root), /alert|unrecognized|socket|ECONNRESET/i);
+    assert.ok(asked.includes('one.apps.test'), 'the ask URL was asked');
+    assert.ok(!(await acmeHosts()).includes('one.apps.test'));
+    // Approved: certified during the handshake, and served by the wildcard site.
+    const got = await httpsGet(srv.httpsPort, 'ok.apps.test', peb.root);
     assert.equal(got.status, 200);
     assert.equal(got.body, 'apps');
-    assert.deepEqual(got.cert.subjectaltname, 'DNS:one.apps.test');
-    assert.ok((await acmeHosts()).includes('one.apps.test'));
-    assert.ok(!asked.includes('one.apps.test'), 'a site\'s own names need no asking');
+    assert.equal(got.cert.subjectaltname, 'DNS:ok.apps.test');
+    assert.ok((await acmeHosts()).includes('ok.apps.test'));
   });
 
   test('a name the ask URL approves gets one; a refused name gets an alert and no order', T, async () => {
     const okHost = 'ok.customer.test';
     const noHost = 'no.customer.test';
-    // Not under the wildcard: only the ask URL can allow them.
+    // No site's: only the ask URL can allow them.
     await assert.rejects(httpsGet(srv.httpsPort, noHost, peb.root), /alert|unrecognized|socket|ECONNRESET/i);
     assert.ok(asked.includes(noHost), 'the ask URL was asked');
     assert.ok(!(await acmeHosts()).includes(noHost));

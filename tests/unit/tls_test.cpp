@@ -10,7 +10,9 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <chrono>
 #include <ctime>
+#include <thread>
 
 #include "io/out_queue.h"
 #include "sites/acme_manager.h"
@@ -212,7 +214,7 @@ TEST(TlsServer, TlsAlpn01ChallengesGetTheirCertificateAndProtocol) {
   auto answer = MakeAlpnChallenge("alpn.test", "tok.thumb");
   ASSERT_TRUE(answer.ok()) << answer.error().message;
   challenges.PutAlpn("ALPN.test", *answer);
-  auto handshake = [&](const unsigned char* protos, unsigned len, std::string* subject_der, std::string* alpn) {
+  auto handshake = [&](const unsigned char* protos, unsigned len, std::string* subject_der, std::string* alpn) -> bool {
     int fds[2];
     EXPECT_EQ(socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK, 0, fds), 0);
     SSL* server = (*srv)->NewSession(fds[0]);
@@ -228,7 +230,6 @@ TEST(TlsServer, TlsAlpn01ChallengesGetTheirCertificateAndProtocol) {
       IoStatus st = Handshake(server);
       return client_done && st == IoStatus::kDone;
     });
-    EXPECT_TRUE(ok);
     X509* peer = SSL_get1_peer_certificate(client);
     unsigned char* der = nullptr;
     int n = peer ? i2d_X509(peer, &der) : 0;
@@ -245,6 +246,7 @@ TEST(TlsServer, TlsAlpn01ChallengesGetTheirCertificateAndProtocol) {
     close(fds[0]);
     close(fds[1]);
     ERR_clear_error();
+    return ok;
   };
   auto der_of = [](const std::string& pem) {
     BIO* b = BIO_new_mem_buf(pem.data(), static_cast<int>(pem.size()));
@@ -259,16 +261,23 @@ TEST(TlsServer, TlsAlpn01ChallengesGetTheirCertificateAndProtocol) {
   };
   static const unsigned char kAcme[] = {10, 'a', 'c', 'm', 'e', '-', 't', 'l', 's', '/', '1'};
   static const unsigned char kH2[] = {2, 'h', '2'};
+  static const unsigned char kBoth[] = {10, 'a', 'c', 'm', 'e', '-', 't', 'l', 's', '/', '1', 2, 'h', '2'};
   std::string cert, alpn;
-  handshake(kAcme, sizeof kAcme, &cert, &alpn);
+  EXPECT_TRUE(handshake(kAcme, sizeof kAcme, &cert, &alpn));
   EXPECT_EQ(alpn, "acme-tls/1");
   EXPECT_EQ(cert, der_of(answer->cert_pem));
-  handshake(kH2, sizeof kH2, &cert, &alpn);
+  EXPECT_TRUE(handshake(kAcme, sizeof kAcme, &cert, &alpn));  // again, from the cached context
+  EXPECT_EQ(cert, der_of(answer->cert_pem));
+  EXPECT_TRUE(handshake(kH2, sizeof kH2, &cert, &alpn));
   EXPECT_EQ(alpn, "h2");
   EXPECT_EQ(cert, der_of(own->cert_pem));
   challenges.RemoveAlpn("alpn.test");
-  handshake(kAcme, sizeof kAcme, &cert, &alpn);
-  EXPECT_EQ(alpn, "");
+  // Only "acme-tls/1" and no answer: refused (no_application_protocol).
+  EXPECT_FALSE(handshake(kAcme, sizeof kAcme, &cert, &alpn));
+  EXPECT_EQ(cert, "");
+  // Offered beside h2: the site's own certificate and h2.
+  EXPECT_TRUE(handshake(kBoth, sizeof kBoth, &cert, &alpn));
+  EXPECT_EQ(alpn, "h2");
   EXPECT_EQ(cert, der_of(own->cert_pem));
 }
 
@@ -351,6 +360,14 @@ TEST(Ocsp, AnswersAreCheckedAgainstTheIssuer) {
   auto late = CheckOcspResponse(*good, leaf->cert_pem, now + 3600 + 400);
   ASSERT_FALSE(late.ok());
   EXPECT_NE(late.error().message.find("validity"), std::string::npos);
+
+  // No nextUpdate: good for a day from its thisUpdate, not forever.
+  auto open_ended = MakeOcspResponse(leaf->cert_pem, ca->key_pem, true, 0);
+  ASSERT_TRUE(open_ended.ok()) << open_ended.error().message;
+  auto o = CheckOcspResponse(*open_ended, leaf->cert_pem, now);
+  ASSERT_TRUE(o.ok()) << o.error().message;
+  EXPECT_EQ(o->next_update, o->this_update + 86400);
+  EXPECT_FALSE(CheckOcspResponse(*open_ended, leaf->cert_pem, now + 2 * 86400).ok());
 
   auto revoked = MakeOcspResponse(leaf->cert_pem, ca->key_pem, false, 3600);
   ASSERT_TRUE(revoked.ok());
@@ -537,13 +554,42 @@ TEST(Acme, AnUnreachableDirectoryIsAClearError) {
 namespace hearth::sites {
 namespace {
 
-TEST(AcmeManager, OnDemandKnowsSiteNamesAndNarrowWildcardsOnly) {
-  std::vector<std::string> hosts = {"shop.test", "*.apps.example.com", "*.com"};
-  EXPECT_TRUE(AcmeManager::KnownHost(hosts, "shop.test"));
-  EXPECT_TRUE(AcmeManager::KnownHost(hosts, "a.apps.example.com"));
-  EXPECT_FALSE(AcmeManager::KnownHost(hosts, "a.b.apps.example.com"));  // one label for a wildcard
-  EXPECT_FALSE(AcmeManager::KnownHost(hosts, "evil.com"));              // "*.com" lets nobody in
-  EXPECT_FALSE(AcmeManager::KnownHost(hosts, "other.test"));
+// Without an ask URL, only a site's own host makes a handshake wait; any
+// other name (one under a site's wildcard too) is refused at once.
+TEST(AcmeManager, OnDemandWithoutAskWaitsForSiteHostsOnly) {
+  SitesShared shared;
+  AcmeManager m(&shared, tls::AcmeOptions{});
+  m.SetSiteHosts({"shop.test", "*.apps.example.com"});
+  EXPECT_TRUE(m.Wanted("shop.test"));
+  EXPECT_TRUE(m.Wanted("shop.test"));  // still on its way
+  EXPECT_FALSE(m.Wanted("a.apps.example.com"));
+  EXPECT_FALSE(m.Wanted("other.test"));
+  EXPECT_FALSE(m.Wanted("localhost"));
+  // A routing change makes a new name a site's.
+  m.SetSiteHosts({"shop.test", "other.test"});
+  EXPECT_TRUE(m.Wanted("other.test"));
+}
+
+// With an ask URL, other names wait for its answer; nothing answers here (no
+// thread started), so they are given up after twice the handshake's wait
+// and then refused for a while.
+TEST(AcmeManager, OnDemandNamesNobodyServesAreGivenUp) {
+  SitesShared shared;
+  AcmeManager m(&shared, tls::AcmeOptions{}, "http://127.0.0.1:9/ask", /*wait_ms=*/20);
+  EXPECT_TRUE(m.Wanted("a.apps.example.com"));
+  std::this_thread::sleep_for(std::chrono::milliseconds(60));
+  EXPECT_FALSE(m.Wanted("a.apps.example.com"));
+  EXPECT_FALSE(m.Wanted("a.apps.example.com"));  // refused for a minute
+}
+
+// At most kMaxDemand names wait at once; refusals do not block new names.
+TEST(AcmeManager, OnDemandWaitingNamesAreBounded) {
+  SitesShared shared;
+  AcmeManager m(&shared, tls::AcmeOptions{}, "http://127.0.0.1:9/ask", /*wait_ms=*/60000);
+  for (size_t i = 0; i < AcmeManager::kMaxDemand; ++i)
+    EXPECT_TRUE(m.Wanted("n" + std::to_string(i) + ".example.com")) << i;
+  EXPECT_FALSE(m.Wanted("one-more.example.com"));
+  EXPECT_TRUE(m.Wanted("n0.example.com"));  // those waiting still wait
 }
 
 TEST(AcmeManager, OrdersOnlyForNamesHttp01CanProve) {
