@@ -2,8 +2,11 @@
 # HTTPS benchmark: hearth vs nginx vs h2o, one worker each pinned to SERVER_CPU,
 # the same ECDSA P-256 certificate and the same 1 KiB file, the load generator
 # pinned to LOAD_CPU. Three scenarios, each server in turn:
-#   handshakes   new TLS connection per request (wrk, Connection: close):
-#                full handshakes per second
+#   full         full TLS handshakes per second: 4 `openssl s_time -new`
+#                clients (no session reuse), one GET each
+#   handshakes   new TLS connection per request (wrk, Connection: close);
+#                wrk resumes its last session (a TLS 1.3 ticket), as
+#                browsers do, so these are mostly resumed handshakes
 #   https        1 KiB over kept-alive HTTPS/1.1 connections (wrk -c CONNS)
 #   h2           1 KiB over HTTP/2, STREAMS streams per connection (h2load)
 # Each line: requests/s and requests per server-CPU-second (utime+stime of
@@ -12,6 +15,7 @@
 # Env knobs:
 #   DURATION=5  CONNS=64  H2_CONNS=8  STREAMS=10  SERVERS="hearth nginx h2o"
 #   ROUNDS=3    rounds over all servers (the order rotates); the median is reported
+#   SCENARIOS="full handshakes https h2"  which of them to run
 #   HEARTH_BIN=build/release/hearth  SERVER_CPU=0 LOAD_CPU=1
 #   OUT=bench/last-tls.md  KEEP_TMP=1
 set -u -o pipefail
@@ -26,6 +30,7 @@ CONNS=${CONNS:-64}
 H2_CONNS=${H2_CONNS:-8}
 STREAMS=${STREAMS:-10}
 SERVERS=${SERVERS:-"hearth nginx h2o"}
+SCENARIOS=${SCENARIOS:-"full handshakes https h2"}
 HEARTH_BIN=${HEARTH_BIN:-$REPO_DIR/build/release/hearth}
 SERVER_CPU=${SERVER_CPU:-0}
 LOAD_CPU=${LOAD_CPU:-1}
@@ -149,6 +154,15 @@ run() {
     local s=$1 sc=$2 port=${TLS_PORT[$1]} out="$TMP/logs/$1-$2.txt" t0 t1 rps
     t0=$(cpu_ticks "${PID[$s]}")
     case $sc in
+    full)
+        local k pids=()
+        for k in 1 2 3 4; do
+            timeout $(( DURATION + 30 )) taskset -c "$LOAD_CPU" openssl s_time -connect "127.0.0.1:$port" -new \
+                -time "$DURATION" -www /1k.bin >"$out.$k" 2>&1 &
+            pids+=($!)
+        done
+        wait "${pids[@]}"
+        rps=$(cat "$out".? | awk -v d="$DURATION" '/connections in [0-9]+ real seconds/ {n += $1} END {printf "%.0f", n / d}') ;;
     handshakes)
         timeout $(( DURATION + 30 )) taskset -c "$LOAD_CPU" wrk -t1 -c16 -d"${DURATION}s" -H 'Connection: close' \
             "https://127.0.0.1:$port/1k.bin" >"$out" 2>&1
@@ -184,7 +198,7 @@ for (( round = 1; round <= ROUNDS; round++ )); do
         esac
         echo "tls: round $round: $s" >&2
         start_server "$s"
-        for sc in handshakes https h2; do
+        for sc in $SCENARIOS; do
             v=$(run "$s" "$sc")
             ALL[$s,$sc]+="$v"$'\n'
             echo "tls:   $sc $v" >&2
@@ -203,13 +217,14 @@ done
     echo
     echo "- one worker each, pinned to CPU $SERVER_CPU; load on CPU $LOAD_CPU; the same ECDSA P-256 certificate; 1 KiB file;"
     echo "  median of $ROUNDS rounds (server order rotating)"
-    echo "- handshakes: wrk -t1 -c16, Connection: close (a full handshake per request); https: wrk -t1 -c$CONNS;"
+    echo "- full: 4 x openssl s_time -new (a full handshake and a GET per connection); handshakes: wrk -t1 -c16,"
+    echo "  Connection: close (a new connection per request; wrk resumes its session); https: wrk -t1 -c$CONNS;"
     echo "  h2: h2load -t1 -c$H2_CONNS -m$STREAMS; ${DURATION}s each; nginx $("$NGINX_BIN" -v 2>&1 | awk -F/ '{print $2}'),"
     echo "  h2o $("$H2O_BIN" --version 2>/dev/null | awk 'NR==1 {print $3}'), keepalive_requests and http2_max_requests raised"
     echo
     echo "| scenario | server | req/s | req per CPU-s | hearth/this req/s | hearth/this per CPU-s |"
     echo "| --- | --- | ---: | ---: | ---: | ---: |"
-    for sc in handshakes https h2; do
+    for sc in $SCENARIOS; do
         for s in $SERVERS; do
             [[ -n ${R[$s,$sc]:-} ]] || continue
             read -r rps rpc <<<"${R[$s,$sc]}"

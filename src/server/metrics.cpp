@@ -65,6 +65,8 @@ std::string RenderPrometheus(const std::vector<const WorkerMetrics*>& ws, double
          sum([](const WorkerMetrics& w) -> const Counter& { return w.connections_accepted; }));
   simple("hearth_tls_handshakes_total", "counter", "TLS handshakes completed.",
          sum([](const WorkerMetrics& w) -> const Counter& { return w.tls_handshakes; }));
+  simple("hearth_tls_resumptions_total", "counter", "TLS handshakes that resumed a session (a ticket).",
+         sum([](const WorkerMetrics& w) -> const Counter& { return w.tls_resumptions; }));
   simple("hearth_tls_handshake_failures_total", "counter", "TLS handshakes that failed (bad input, unknown name, timeout excluded).",
          sum([](const WorkerMetrics& w) -> const Counter& { return w.tls_handshake_failures; }));
   simple("hearth_http2_abuse_total", "counter", "HTTP/2 connections closed for abuse (rapid reset, floods).",

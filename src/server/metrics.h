@@ -33,7 +33,7 @@ struct alignas(64) WorkerMetrics {
   Counter latency_sum_us;
   Counter bytes_in, bytes_out;
   Counter connections_accepted, connections_open;
-  Counter tls_handshakes, tls_handshake_failures;
+  Counter tls_handshakes, tls_handshake_failures, tls_resumptions;
   Counter http2_abuse;  // HTTP/2 connections sent GOAWAY for rapid reset, floods
   Counter timeouts[static_cast<int>(TimeoutKind::kCount)];
   Counter protocol_errors;        // requests refused by the parser (4xx/5xx before dispatch)

@@ -450,6 +450,7 @@ void Worker::Drive(Conn* c) {
     }
     c->handshaking = false;
     metrics_.tls_handshakes.Add();
+    if (SSL_session_reused(c->ssl)) metrics_.tls_resumptions.Add();
     const unsigned char* alpn = nullptr;
     unsigned alpn_len = 0;
     SSL_get0_alpn_selected(c->ssl, &alpn, &alpn_len);

@@ -579,6 +579,10 @@ int TlsServer::OnTicketKey(SSL* ssl, unsigned char key_name[16], unsigned char* 
       key = self->ticket_current_;
     } else if (memcmp(key_name, self->ticket_current_.name, 16) == 0) {
       key = self->ticket_current_;
+      // TLS 1.3 tickets are for one use (RFC 8446 C.4): a resumed session
+      // gets a fresh one, or the client's next connection is a full
+      // handshake. (OpenSSL sends none unless told to renew.)
+      if (SSL_version(ssl) == TLS1_3_VERSION) result = 2;
     } else if (self->ticket_previous_.born != 0 && memcmp(key_name, self->ticket_previous_.name, 16) == 0) {
       key = self->ticket_previous_;
       result = 2;  // accepted, and a new ticket is issued under the current key

@@ -203,6 +203,28 @@ describe('HTTPS', () => {
     assert.ok(metricValue(metrics, 'hearth_tls_handshakes_total') >= 5);
   });
 
+  test('TLS 1.3 sessions resume again and again: each resumption hands out a fresh ticket', T, async () => {
+    const before = metricValue(parseMetrics((await httpRequest(`${srv.url}/_hearth/metrics`)).text), 'hearth_tls_resumptions_total');
+    const outcomes = [];
+    let sessIn = null;
+    for (let i = 0; i < 4; i++) {
+      const sessOut = path.join(work, `session-${i}.pem`);
+      const args = ['s_client', '-connect', `127.0.0.1:${srv.httpsPort}`, '-servername', 'a.test', '-tls1_3', '-ign_eof', '-sess_out', sessOut];
+      if (sessIn) args.push('-sess_in', sessIn);
+      const out = await new Promise((resolve) => {
+        const p = execFile('openssl', args, { timeout: 10000 }, (err, stdout) => resolve(stdout));
+        // A whole exchange, so the ticket (sent after the handshake) is read.
+        p.stdin.end('GET / HTTP/1.1\r\nHost: a.test\r\nConnection: close\r\n\r\n');
+      });
+      outcomes.push((out.match(/^(New|Reused), TLSv1\.3/m) || [])[1]);
+      assert.match(out, /site a/);
+      sessIn = sessOut;
+    }
+    assert.deepEqual(outcomes, ['New', 'Reused', 'Reused', 'Reused']);
+    const after = metricValue(parseMetrics((await httpRequest(`${srv.url}/_hearth/metrics`)).text), 'hearth_tls_resumptions_total');
+    assert.ok(after - before >= 3, `resumptions counted: ${after - before}`);
+  });
+
   test('hearth cert local-ca: *.localhost hosts get certificates it signs, during the handshake', T, async () => {
     const caFile = path.join(work, 'local-ca.pem');
     const r = await cli(['cert', 'local-ca', '--out', caFile]);
