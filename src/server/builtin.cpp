@@ -51,7 +51,6 @@ void ServeWelcome(Request& req, Response& res) {
 }
 
 void AddBuiltinRoutes(Router* router, const BuiltinContext* ctx, store::Store* store, int worker_index) {
-  router->Add("", "/_hearth/", [](Request&, Response& res) { res.SetError(404); });
   router->Add("", "/_hearth/health", [ctx](Request& req, Response& res) {
     if (req.method != Method::kGet && req.method != Method::kHead) {
       res.SetError(405);

@@ -1,5 +1,7 @@
 #include "server/server.h"
 
+#include "admin/admin.h"
+
 #include <errno.h>
 #include <fcntl.h>
 #include <sched.h>
@@ -341,6 +343,7 @@ Result<std::unique_ptr<Server>> Server::Start(ServeOptions options) {
     AddBuiltinRoutes(router.get(), &srv->builtin_, srv->store_.get(), i);
     Handler api = Compose({sites::RequireToken(srv->store_.get(), i)}, sites::MakeApiHandler(&srv->sites_, i));
     router->Add("", "/_hearth/api/", api);
+    router->Add("", "/_hearth/", admin::MakeAdminHandler(&srv->sites_, i));  // the console
     router->Add("", "/_hearth/api/blobs/", api, /*stream_body=*/true);  // uploads of any size
     Handler fallback = ServeWelcome;
     if (!s.root.empty()) {

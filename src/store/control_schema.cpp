@@ -106,6 +106,16 @@ const std::vector<Migration>& ControlMigrations() {
         ALTER TABLE sites ADD COLUMN rate_limit INTEGER NOT NULL DEFAULT 0;
         ALTER TABLE sites ADD COLUMN rate_burst INTEGER NOT NULL DEFAULT 0;
       )sql"},
+      {7, R"sql(
+        -- Admin console sessions (src/admin/session.h): the cookie secret's
+        -- SHA-256 only, never the secret.
+        CREATE TABLE admin_sessions (
+          hash       TEXT PRIMARY KEY,
+          csrf       TEXT NOT NULL,
+          created_at INTEGER NOT NULL,
+          expires_at INTEGER NOT NULL
+        ) WITHOUT ROWID;
+      )sql"},
   };
   return kMigrations;
 }

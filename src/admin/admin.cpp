@@ -1,0 +1,357 @@
+// The admin console's pages. Each GET renders a whole document from what
+// the control API answers (CallApi); each POST checks the session's CSRF
+// token, calls the API, and redirects (303) to the page that shows the
+// result, so a reload never posts twice.
+#include "admin/admin.h"
+
+#include <ctime>
+#include <memory>
+#include <optional>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "admin/assets.h"
+#include "admin/html.h"
+#include "admin/loopback.h"
+#include "admin/session.h"
+#include "base/log.h"
+#include "base/strings.h"
+#include "sites/tokens.h"
+
+namespace hearth::admin {
+namespace {
+
+using nlohmann::json;
+using Form = std::vector<std::pair<std::string, std::string>>;
+
+constexpr std::string_view kBase = "/_hearth/";
+
+// Headers every console answer carries: no framing (clickjacking), no
+// caching of pages that show private state, scripts and styles only from
+// hearth itself, forms only to hearth itself.
+void Harden(Response& res) {
+  res.SetHeader("Content-Security-Policy",
+                "default-src 'self'; img-src 'self' data:; object-src 'none'; base-uri 'none'; "
+                "form-action 'self'; frame-ancestors 'none'");
+  res.SetHeader("X-Frame-Options", "DENY");
+  res.SetHeader("X-Content-Type-Options", "nosniff");
+  res.SetHeader("Referrer-Policy", "same-origin");
+  res.SetHeader("Cache-Control", "no-store");
+}
+
+void Html(Response& res, int status, const std::string& document) {
+  res.SetText(status, "text/html; charset=utf-8", document);
+  Harden(res);
+}
+
+void SeeOther(Response& res, std::string_view to) {
+  res.SetText(303, "text/plain; charset=utf-8", "See " + std::string(to) + "\n");
+  res.SetHeader("Location", to);
+  Harden(res);
+}
+
+std::string FormValue(const Form& form, std::string_view name) {
+  for (const auto& [k, v] : form)
+    if (k == name) return v;
+  return "";
+}
+
+std::string Date(int64_t unix_seconds) {
+  time_t t = static_cast<time_t>(unix_seconds);
+  struct tm tm {};
+  gmtime_r(&t, &tm);
+  char buf[32];
+  strftime(buf, sizeof buf, "%Y-%m-%d %H:%M UTC", &tm);
+  return buf;
+}
+
+std::string Size(int64_t bytes) {
+  const char* units[] = {"B", "KiB", "MiB", "GiB", "TiB"};
+  double v = static_cast<double>(bytes);
+  int u = 0;
+  while (v >= 1024 && u < 4) {
+    v /= 1024;
+    ++u;
+  }
+  char buf[32];
+  snprintf(buf, sizeof buf, u == 0 ? "%.0f %s" : "%.1f %s", v, units[u]);
+  return buf;
+}
+
+// A site name from a URL segment: percent-decoded, then as the API would
+// take it (the API validates it again).
+std::string SegmentText(std::string_view seg) {
+  Form out;
+  if (!ParseQueryString("x=" + std::string(seg), &out) || out.empty()) return std::string(seg);
+  return out[0].second;
+}
+
+// Only the console's own pages are a place to go back to after login.
+std::string SafeNext(std::string_view next) {
+  if (next.substr(0, kBase.size()) != kBase || next.find("//") != std::string_view::npos ||
+      next.find('\\') != std::string_view::npos)
+    return "/_hearth/sites";
+  for (unsigned char c : next)
+    if (c < 0x21 || c > 0x7e) return "/_hearth/sites";
+  return std::string(next);
+}
+
+std::string ApiError(int status, const json& body) {
+  if (body.is_object() && body.contains("error") && body["error"].is_string()) return body["error"].get<std::string>();
+  if (body.is_object() && body.contains("message") && body["message"].is_string())
+    return body["message"].get<std::string>();
+  return "the control API answered " + std::to_string(status);
+}
+
+class Console {
+ public:
+  Console(sites::SitesShared* shared, int reader)
+      : shared_(shared), reader_(reader), api_(sites::MakeApiHandler(shared, reader)) {}
+
+  void Serve(Request& req, Response& res) {
+    std::string_view rest = req.path.substr(kBase.size() - 1);  // "/..." after /_hearth
+    if (rest.substr(0, 4) == "/ui/") return ServeAsset(req, res, rest.substr(4));
+    if (rest == "/login") return Login(req, res);
+    std::optional<Session> session = FindSession(shared_->store->Reader(reader_), req.Header("cookie"));
+    if (!session) {
+      if (req.method != Method::kGet && req.method != Method::kHead) {
+        Html(res, 401, RenderPage(Page("Logged out"), "<h1>Your session has ended</h1><p><a href=\"/_hearth/login\">Log in</a> again.</p>"));
+        return;
+      }
+      return SeeOther(res, "/_hearth/login?next=" + UrlEncode(req.target));
+    }
+    if (req.method == Method::kPost) {
+      Form form;
+      if (!ParseQueryString(req.body, &form)) return Refuse(res, *session, 400, "The form could not be read.");
+      // Every post carries the session's token: a page elsewhere cannot
+      // make the browser act here (SameSite=Strict is the second lock).
+      if (!SameSecret(FormValue(form, "csrf"), session->csrf))
+        return Refuse(res, *session, 403, "This form is stale or did not come from this console (no valid CSRF token). Reload the page and try again.");
+      if (std::string_view origin = req.Header("origin"); !origin.empty() && !SameOrigin(req, origin))
+        return Refuse(res, *session, 403, "This form was posted from another site.");
+      return Post(req, res, *session, rest, form);
+    }
+    if (req.method != Method::kGet && req.method != Method::kHead) {
+      res.SetError(405);
+      res.SetHeader("Allow", "GET, POST");
+      return;
+    }
+    auto seg = Segments(rest);
+    if (seg.empty()) return SeeOther(res, "/_hearth/sites");
+    if (seg[0] == "sites" && seg.size() == 1) return SitesPage(req, res, *session);
+    if (seg[0] == "sites" && seg.size() == 2) return SitePage(req, res, *session, SegmentText(seg[1]));
+    NotFound(res, *session);
+  }
+
+ private:
+  void ServeAsset(Request& req, Response& res, std::string_view name) {
+    const Asset* a = FindAsset(name);
+    if (!a) return res.SetError(404);
+    std::string type = "application/octet-stream";
+    if (name.size() > 4 && name.substr(name.size() - 4) == ".css") type = "text/css; charset=utf-8";
+    if (name.size() > 3 && name.substr(name.size() - 3) == ".js") type = "text/javascript; charset=utf-8";
+    res.SetText(200, type, std::string(a->data));
+    res.SetHeader("X-Content-Type-Options", "nosniff");
+    // Pages name assets with ?v=<fingerprint>: such a URL never changes.
+    res.SetHeader("Cache-Control", req.query.empty() ? "no-cache" : "public, max-age=31536000, immutable");
+  }
+
+  static bool SameOrigin(const Request& req, std::string_view origin) {
+    size_t scheme = origin.find("://");
+    if (scheme == std::string_view::npos) return false;
+    return EqualsIgnoreCase(origin.substr(scheme + 3), req.authority.empty() ? req.Header("host") : req.authority);
+  }
+
+  void Refuse(Response& res, const Session& s, int status, std::string_view why) {
+    PageOptions o = Page("Refused", "", s.csrf, std::string(why), true);
+    Html(res, status, RenderPage(o, "<h1>Not done</h1><p><a href=\"/_hearth/sites\">Back to the sites</a></p>"));
+  }
+
+  void NotFound(Response& res, const Session& s) {
+    Html(res, 404, RenderPage(Page("Not found", "", s.csrf), "<h1>Not found</h1><p>No such page in the console. <a href=\"/_hearth/sites\">Sites</a></p>"));
+  }
+
+  void Login(Request& req, Response& res) {
+    if (req.method == Method::kPost) {
+      Form form;
+      (void)ParseQueryString(req.body, &form);
+      std::string token = FormValue(form, "token");
+      std::string next = SafeNext(FormValue(form, "next"));
+      if (!sites::IsKnownToken(shared_->store, reader_, token)) {
+        Log(LogLevel::kWarn, "admin console: a login with an unknown token", {{"client", std::string(req.ClientIp())}});
+        return LoginForm(res, 401, next, "That token is not an admin token of this server.");
+      }
+      int64_t now = static_cast<int64_t>(time(nullptr));
+      auto fresh = std::make_shared<NewSession>(MakeSession(now));
+      bool secure = req.tls;
+      auto reply = res.Defer();
+      if (!reply) return Html(res, 500, RenderPage(Page("Error"), "<h1>Cannot log in now</h1>"));
+      shared_->store->SubmitWrite([fresh, now](store::Connection& c) { return StoreSession(c, fresh->row, now); },
+                                  [reply, fresh, secure, next](const Status& st) {
+                                    reply->Finish([st, fresh, secure, next](Response& out) {
+                                      if (!st.ok()) {
+                                        Html(out, 503, RenderPage(Page("Error"), "<h1>Cannot log in now</h1><p>" +
+                                                                                 Escape(st.error().message) + "</p>"));
+                                        return;
+                                      }
+                                      SeeOther(out, next);
+                                      out.SetHeader("Set-Cookie", SessionCookie(fresh->secret, secure));
+                                    });
+                                  });
+      return;
+    }
+    if (req.method != Method::kGet && req.method != Method::kHead) return res.SetError(405);
+    Form query;
+    (void)ParseQueryString(req.query, &query);
+    LoginForm(res, 200, SafeNext(FormValue(query, "next")), "");
+  }
+
+  static void LoginForm(Response& res, int status, const std::string& next, const std::string& error) {
+    std::string body =
+        "<div class=\"login card\"><h1>Log in to hearth</h1>"
+        "<form method=\"post\" action=\"/_hearth/login\">"
+        "<input type=\"hidden\" name=\"next\" value=\"" + Escape(next) + "\">"
+        "<label for=\"token\">Admin token</label>"
+        "<input id=\"token\" name=\"token\" type=\"password\" autocomplete=\"current-password\" required autofocus "
+        "aria-describedby=\"token-hint\">"
+        "<p class=\"hint\" id=\"token-hint\">hearth printed it on its first start; it is also in "
+        "<code>hearth-data/admin.token</code>.</p>"
+        "<p><button type=\"submit\">Log in</button></p></form></div>";
+    PageOptions o = Page("Log in");
+    o.flash = error;
+    o.flash_error = !error.empty();
+    Html(res, status, RenderPage(o, body));
+  }
+
+  void Post(Request& req, Response& res, const Session& s, std::string_view rest, const Form& form) {
+    if (rest == "/logout") {
+      std::string hash = s.hash;
+      bool secure = req.tls;
+      auto reply = res.Defer();
+      if (!reply) return res.SetError(500);
+      shared_->store->SubmitWrite([hash](store::Connection& c) { return DeleteSession(c, hash); },
+                                  [reply, secure](const Status&) {
+                                    reply->Finish([secure](Response& out) {
+                                      SeeOther(out, "/_hearth/login");
+                                      out.SetHeader("Set-Cookie", SessionCookie("", secure));
+                                    });
+                                  });
+      return;
+    }
+    auto seg = Segments(rest);
+    if (seg.size() == 3 && seg[0] == "sites" && seg[2] == "rollback") {
+      std::string site = SegmentText(seg[1]);
+      uint64_t to = 0;
+      if (!ParseUint(FormValue(form, "to"), &to) || to == 0) return Refuse(res, s, 400, "Choose a version to roll back to.");
+      std::string csrf = s.csrf;
+      CallApi(api_, Method::kPost, "/_hearth/api/sites/" + UrlEncode(site) + "/rollback",
+              json{{"to", to}}.dump(), res, [site, to, csrf](int status, const json& body, Response& out) {
+                if (status / 100 != 2) {
+                  PageOptions o = Page("Rollback failed", "sites", csrf, "Rollback failed: " + ApiError(status, body), true);
+                  return Html(out, status, RenderPage(o, "<h1>" + Escape(site) + "</h1><p><a href=\"/_hearth/sites/" +
+                                                             UrlEncode(site) + "\">Back to the site</a></p>"));
+                }
+                SeeOther(out, "/_hearth/sites/" + UrlEncode(site) + "?live=" + std::to_string(to));
+              });
+      return;
+    }
+    NotFound(res, s);
+  }
+
+  void SitesPage(Request&, Response& res, const Session& s) {
+    std::string csrf = s.csrf;
+    CallApi(api_, Method::kGet, "/_hearth/api/sites", "", res, [csrf](int status, const json& body, Response& out) {
+      if (status != 200 || !body.is_array()) {
+        PageOptions o = Page("Sites", "sites", csrf, ApiError(status, body), true);
+        return Html(out, 500, RenderPage(o, "<h1>Sites</h1>"));
+      }
+      std::string h = "<h1>Sites</h1>";
+      if (body.empty()) {
+        h += "<div class=\"card\"><p>No sites yet. Deploy a folder with <code>hearth deploy ./dist --site "
+             "blog.localhost</code>.</p></div>";
+      } else {
+        h += "<table><caption class=\"muted\" style=\"text-align:left;padding:8px 12px\">" +
+             std::to_string(body.size()) + (body.size() == 1 ? " site" : " sites") +
+             "</caption><thead><tr><th scope=\"col\">Site</th><th scope=\"col\">Host names</th>"
+             "<th scope=\"col\">Live version</th><th scope=\"col\">Serves</th></tr></thead><tbody>";
+        for (const auto& site : body) {
+          std::string name = site.value("name", "");
+          std::string hosts;
+          for (const auto& host : site.value("hosts", json::array()))
+            if (host.is_string()) hosts += (hosts.empty() ? "" : ", ") + Escape(host.get<std::string>());
+          std::string live = site["live_version"].is_number() ? std::to_string(site["live_version"].get<int64_t>())
+                                                             : "<span class=\"muted\">none yet</span>";
+          std::string serves = site["proxy"].is_object() ? "an upstream (proxy)" : "files";
+          if (site.value("default", false)) serves += " · default site";
+          h += "<tr><td><a href=\"/_hearth/sites/" + UrlEncode(name) + "\">" + Escape(name) + "</a></td><td>" +
+               hosts + "</td><td>" + live + "</td><td>" + serves + "</td></tr>";
+        }
+        h += "</tbody></table>";
+      }
+      Html(out, 200, RenderPage(Page("Sites", "sites", csrf), h));
+    });
+  }
+
+  void SitePage(Request& req, Response& res, const Session& s, const std::string& site) {
+    Form query;
+    (void)ParseQueryString(req.query, &query);
+    std::string flash;
+    uint64_t live_now = 0;
+    if (ParseUint(FormValue(query, "live"), &live_now)) flash = "Version " + std::to_string(live_now) + " is live now.";
+    std::string csrf = s.csrf;
+    CallApi(api_, Method::kGet, "/_hearth/api/sites/" + UrlEncode(site) + "/versions", "", res,
+            [csrf, site, flash](int status, const json& body, Response& out) {
+              if (status != 200) {
+                PageOptions o = Page(site, "sites", csrf, ApiError(status, body), true);
+                return Html(out, status == 404 ? 404 : 500,
+                            RenderPage(o, "<h1>" + Escape(site) + "</h1><p><a href=\"/_hearth/sites\">All sites</a></p>"));
+              }
+              std::string h = "<p><a href=\"/_hearth/sites\">All sites</a></p><h1>" + Escape(site) + "</h1>";
+              const json& versions = body.contains("versions") ? body["versions"] : json::array();
+              int64_t live_version = body["live_version"].is_number() ? body["live_version"].get<int64_t>() : 0;
+              h += "<h2 id=\"versions\">Versions</h2>";
+              if (versions.empty()) {
+                h += "<div class=\"card\"><p>Nothing deployed yet.</p></div>";
+              } else {
+                h += "<table aria-labelledby=\"versions\"><thead><tr><th scope=\"col\">Version</th>"
+                     "<th scope=\"col\">Message</th><th scope=\"col\">Files</th><th scope=\"col\">Size</th>"
+                     "<th scope=\"col\">Deployed</th><th scope=\"col\">State</th></tr></thead><tbody>";
+                for (const auto& v : versions) {
+                  int64_t n = v.value("version", int64_t{0});
+                  bool live = v.value("live", false);
+                  bool published = v["published_at"].is_number();
+                  std::string state;
+                  if (live) state = "<span class=\"badge live\">live</span>";
+                  else if (published)
+                    state = ButtonForm("/_hearth/sites/" + UrlEncode(site) + "/rollback", csrf,
+                                       n < live_version ? "Roll back to " + std::to_string(n)
+                                                        : "Make " + std::to_string(n) + " live",
+                                       {{"to", std::to_string(n)}}, "secondary");
+                  else state = "<span class=\"badge\">not published</span>";
+                  h += "<tr><td>" + std::to_string(n) + "</td><td>" + Escape(v.value("message", "")) + "</td><td>" +
+                       std::to_string(v.value("files", int64_t{0})) + "</td><td>" +
+                       Size(v.value("bytes", int64_t{0})) + "</td><td>" + Date(v.value("created_at", int64_t{0})) +
+                       "</td><td>" + state + "</td></tr>";
+                }
+                h += "</tbody></table>";
+              }
+              Html(out, 200, RenderPage(Page(site, "sites", csrf, flash), h));
+            });
+  }
+
+  sites::SitesShared* shared_;
+  int reader_;
+  Handler api_;
+};
+
+}  // namespace
+
+Handler MakeAdminHandler(sites::SitesShared* shared, int reader) {
+  auto console = std::make_shared<Console>(shared, reader);
+  return [console](Request& req, Response& res) { console->Serve(req, res); };
+}
+
+}  // namespace hearth::admin

@@ -1,0 +1,18 @@
+#pragma once
+// The admin console under /_hearth/ (server-rendered pages; see
+// docs/admin.md). Every page but the login asks for a session (a cookie,
+// see session.h); every form posts the session's CSRF token, and a post
+// without it is refused (403). The pages read and change things through the
+// control API's own handler, called in-process (loopback.h), so they apply
+// exactly the API's validation.
+#include "http/router.h"
+#include "sites/sites.h"
+#include "store/store.h"
+
+namespace hearth::admin {
+
+// The handler for /_hearth/ (the router sends /_hearth/api/, health and
+// metrics elsewhere). `reader`: this worker's reader index.
+Handler MakeAdminHandler(sites::SitesShared* shared, int reader);
+
+}  // namespace hearth::admin

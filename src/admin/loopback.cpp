@@ -1,0 +1,64 @@
+#include "admin/loopback.h"
+
+#include <memory>
+#include <utility>
+
+namespace hearth::admin {
+namespace {
+
+nlohmann::json ParseBody(const Response& r) {
+  if (r.body_kind != Response::BodyKind::kText || r.text.empty()) return nlohmann::json::object();
+  auto j = nlohmann::json::parse(r.text, nullptr, /*allow_exceptions=*/false);
+  return j.is_discarded() ? nlohmann::json::object() : j;
+}
+
+// The API's deferred answer, passed on to the page's own deferred answer.
+class Chain : public Reply {
+ public:
+  Chain(std::shared_ptr<Reply> page, ApiThen then) : page_(std::move(page)), then_(std::move(then)) {}
+  void Finish(std::function<void(Response&)> fill) override {
+    page_->Finish([fill = std::move(fill), then = std::move(then_)](Response& out) {
+      Response api;
+      fill(api);
+      then(api.status, ParseBody(api), out);
+    });
+  }
+  void Wake() override { page_->Wake(); }
+
+ private:
+  std::shared_ptr<Reply> page_;
+  ApiThen then_;
+};
+
+}  // namespace
+
+void CallApi(const Handler& api, Method method, const std::string& path, const std::string& body, Response& page,
+             ApiThen then) {
+  static const char* kNames[] = {"GET", "HEAD", "POST", "PUT", "DELETE", "PATCH"};
+  Request req;
+  req.method = method;
+  req.method_text = static_cast<int>(method) < 6 ? kNames[static_cast<int>(method)] : "GET";
+  req.target = path;
+  size_t q = path.find('?');
+  req.path = std::string_view(path).substr(0, q);
+  req.query = q == std::string::npos ? std::string_view() : std::string_view(path).substr(q + 1);
+  req.body = body;
+  req.content_length = body.size();
+  req.framing = body.empty() ? BodyFraming::kNone : BodyFraming::kLength;
+  if (!body.empty()) req.headers.push_back({"content-type", "application/json"});
+  Response res;
+  res.connection_id_ = page.connection_id_;
+  ApiThen pending = then;
+  // A deferring API defers the page too; its answer comes through Chain.
+  ReplyFactory factory = [&page, &pending](uint64_t) -> std::shared_ptr<Reply> {
+    std::shared_ptr<Reply> outer = page.Defer();
+    if (!outer) return nullptr;
+    return std::make_shared<Chain>(std::move(outer), std::move(pending));
+  };
+  res.reply_factory_ = &factory;
+  api(req, res);
+  if (res.deferred()) return;
+  then(res.status, ParseBody(res), page);
+}
+
+}  // namespace hearth::admin

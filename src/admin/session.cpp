@@ -1,0 +1,77 @@
+#include "admin/session.h"
+
+#include <openssl/crypto.h>
+
+#include "base/strings.h"
+#include "sites/manifest.h"
+#include "sites/tokens.h"
+
+namespace hearth::admin {
+
+std::string_view CookieValue(std::string_view header, std::string_view name) {
+  // "a=1; b=2": pairs split by ';', names compared exactly (RFC 6265 5.4).
+  while (!header.empty()) {
+    size_t semi = header.find(';');
+    std::string_view pair = TrimOws(header.substr(0, semi));
+    header = semi == std::string_view::npos ? std::string_view() : header.substr(semi + 1);
+    size_t eq = pair.find('=');
+    if (eq == std::string_view::npos) continue;
+    if (TrimOws(pair.substr(0, eq)) != name) continue;
+    std::string_view v = TrimOws(pair.substr(eq + 1));
+    if (v.size() >= 2 && v.front() == '"' && v.back() == '"') v = v.substr(1, v.size() - 2);
+    return v;
+  }
+  return {};
+}
+
+std::optional<Session> FindSession(store::Connection& rd, std::string_view cookie_header) {
+  std::string_view secret = CookieValue(cookie_header, kSessionCookie);
+  if (secret.empty() || secret.size() > 128) return std::nullopt;
+  auto st = rd.Prepare("SELECT csrf, expires_at FROM admin_sessions WHERE hash = ?1 AND expires_at > unixepoch()");
+  if (!st.ok()) return std::nullopt;
+  Session s;
+  s.hash = sites::Sha256Hex(secret);
+  st->Bind(1, s.hash);
+  Status status = OkStatus();
+  if (!st->Step(&status)) return std::nullopt;
+  s.csrf = std::string(st->Text(0));
+  s.expires_at = st->Int(1);
+  return s;
+}
+
+NewSession MakeSession(int64_t now) {
+  NewSession n;
+  n.secret = sites::NewToken();
+  n.row.hash = sites::Sha256Hex(n.secret);
+  n.row.csrf = sites::NewToken();
+  n.row.expires_at = now + kSessionSeconds;
+  return n;
+}
+
+Status StoreSession(store::Connection& c, const Session& s, int64_t now) {
+  auto drop = c.Prepare("DELETE FROM admin_sessions WHERE expires_at <= ?1");
+  if (!drop.ok()) return drop.error();
+  if (Status st = drop->Bind(1, now).Run(); !st.ok()) return st;
+  auto put = c.Prepare("INSERT INTO admin_sessions(hash, csrf, created_at, expires_at) VALUES (?1, ?2, ?3, ?4)");
+  if (!put.ok()) return put.error();
+  return put->Bind(1, s.hash).Bind(2, s.csrf).Bind(3, now).Bind(4, s.expires_at).Run();
+}
+
+Status DeleteSession(store::Connection& c, const std::string& hash) {
+  auto del = c.Prepare("DELETE FROM admin_sessions WHERE hash = ?1");
+  if (!del.ok()) return del.error();
+  return del->Bind(1, hash).Run();
+}
+
+std::string SessionCookie(std::string_view secret, bool secure) {
+  std::string v = std::string(kSessionCookie) + "=" + std::string(secret) + "; Path=/_hearth/; HttpOnly; SameSite=Strict";
+  v += secret.empty() ? "; Max-Age=0" : "; Max-Age=" + std::to_string(kSessionSeconds);
+  if (secure) v += "; Secure";
+  return v;
+}
+
+bool SameSecret(std::string_view a, std::string_view b) {
+  return a.size() == b.size() && CRYPTO_memcmp(a.data(), b.data(), a.size()) == 0;
+}
+
+}  // namespace hearth::admin

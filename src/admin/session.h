@@ -1,0 +1,50 @@
+#pragma once
+// Admin console sessions. Logging in with an admin token makes a session: a
+// random secret in an HttpOnly, SameSite=Strict cookie (Secure over HTTPS),
+// scoped to /_hearth/. hearth.db keeps only the secret's SHA-256, the
+// session's CSRF token and its expiry, so sessions survive a restart, every
+// worker sees them, and a stolen database copy holds no usable cookie.
+// Sessions last kSessionSeconds from login; logout deletes one at once.
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+
+#include "store/store.h"
+
+namespace hearth::admin {
+
+inline constexpr std::string_view kSessionCookie = "hearth_admin";
+inline constexpr int64_t kSessionSeconds = 12 * 3600;
+
+struct Session {
+  std::string hash;  // hex SHA-256 of the cookie's secret
+  std::string csrf;  // every form of this session carries it
+  int64_t expires_at = 0;
+};
+
+// The value of cookie `name` in a Cookie header ("" if absent).
+std::string_view CookieValue(std::string_view cookie_header, std::string_view name);
+
+// The live session the Cookie header names, looked up on `rd`.
+std::optional<Session> FindSession(store::Connection& rd, std::string_view cookie_header);
+
+// A new session: the cookie's secret, and the row to store (see StoreSession).
+struct NewSession {
+  std::string secret;
+  Session row;
+};
+NewSession MakeSession(int64_t now);
+
+// Inside a write: stores `s` and drops expired sessions.
+Status StoreSession(store::Connection& c, const Session& s, int64_t now);
+// Inside a write: deletes the session with this hash.
+Status DeleteSession(store::Connection& c, const std::string& hash);
+
+// The Set-Cookie value that sets (or, with an empty secret, clears) the cookie.
+std::string SessionCookie(std::string_view secret, bool secure);
+
+// Whether two secrets are equal, in time that does not depend on where they differ.
+bool SameSecret(std::string_view a, std::string_view b);
+
+}  // namespace hearth::admin
