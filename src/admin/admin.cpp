@@ -14,6 +14,8 @@
 #include <nlohmann/json.hpp>
 
 #include "admin/assets.h"
+#include "admin/common.h"
+#include "admin/data_pages.h"
 #include "admin/html.h"
 #include "admin/loopback.h"
 #include "admin/session.h"
@@ -25,48 +27,8 @@ namespace hearth::admin {
 namespace {
 
 using nlohmann::json;
-using Form = std::vector<std::pair<std::string, std::string>>;
 
 constexpr std::string_view kBase = "/_hearth/";
-
-// Headers every console answer carries: no framing (clickjacking), no
-// caching of pages that show private state, scripts and styles only from
-// hearth itself, forms only to hearth itself.
-void Harden(Response& res) {
-  res.SetHeader("Content-Security-Policy",
-                "default-src 'self'; img-src 'self' data:; object-src 'none'; base-uri 'none'; "
-                "form-action 'self'; frame-ancestors 'none'");
-  res.SetHeader("X-Frame-Options", "DENY");
-  res.SetHeader("X-Content-Type-Options", "nosniff");
-  res.SetHeader("Referrer-Policy", "same-origin");
-  res.SetHeader("Cache-Control", "no-store");
-}
-
-void Html(Response& res, int status, const std::string& document) {
-  res.SetText(status, "text/html; charset=utf-8", document);
-  Harden(res);
-}
-
-void SeeOther(Response& res, std::string_view to) {
-  res.SetText(303, "text/plain; charset=utf-8", "See " + std::string(to) + "\n");
-  res.SetHeader("Location", to);
-  Harden(res);
-}
-
-std::string FormValue(const Form& form, std::string_view name) {
-  for (const auto& [k, v] : form)
-    if (k == name) return v;
-  return "";
-}
-
-std::string Date(int64_t unix_seconds) {
-  time_t t = static_cast<time_t>(unix_seconds);
-  struct tm tm {};
-  gmtime_r(&t, &tm);
-  char buf[32];
-  strftime(buf, sizeof buf, "%Y-%m-%d %H:%M UTC", &tm);
-  return buf;
-}
 
 std::string Size(int64_t bytes) {
   const char* units[] = {"B", "KiB", "MiB", "GiB", "TiB"};
@@ -81,14 +43,6 @@ std::string Size(int64_t bytes) {
   return buf;
 }
 
-// A site name from a URL segment: percent-decoded, then as the API would
-// take it (the API validates it again).
-std::string SegmentText(std::string_view seg) {
-  Form out;
-  if (!ParseQueryString("x=" + std::string(seg), &out) || out.empty()) return std::string(seg);
-  return out[0].second;
-}
-
 // Only the console's own pages are a place to go back to after login.
 std::string SafeNext(std::string_view next) {
   if (next.substr(0, kBase.size()) != kBase || next.find("//") != std::string_view::npos ||
@@ -97,13 +51,6 @@ std::string SafeNext(std::string_view next) {
   for (unsigned char c : next)
     if (c < 0x21 || c > 0x7e) return "/_hearth/sites";
   return std::string(next);
-}
-
-std::string ApiError(int status, const json& body) {
-  if (body.is_object() && body.contains("error") && body["error"].is_string()) return body["error"].get<std::string>();
-  if (body.is_object() && body.contains("message") && body["message"].is_string())
-    return body["message"].get<std::string>();
-  return "the control API answered " + std::to_string(status);
 }
 
 class Console {
@@ -140,6 +87,7 @@ class Console {
       return;
     }
     auto seg = Segments(rest);
+    if (seg.size() >= 3 && seg[0] == "sites" && seg[2] == "data") return Data(req, res, *session, seg, nullptr);
     if (seg.empty()) return SeeOther(res, "/_hearth/sites");
     if (seg[0] == "sites" && seg.size() == 1) return SitesPage(req, res, *session);
     if (seg[0] == "sites" && seg.size() == 2) return SitePage(req, res, *session, SegmentText(seg[1]));
@@ -147,6 +95,19 @@ class Console {
   }
 
  private:
+  void Data(Request& req, Response& res, const Session& s, const std::vector<std::string_view>& seg, const Form* form) {
+    PageContext ctx;
+    ctx.shared = shared_;
+    ctx.reader = reader_;
+    ctx.api = &api_;
+    ctx.session = s;
+    ctx.req = &req;
+    ctx.res = &res;
+    std::vector<std::string> rest;
+    for (size_t i = 3; i < seg.size(); ++i) rest.push_back(SegmentText(seg[i]));
+    ServeDataPage(ctx, SegmentText(seg[1]), rest, form);
+  }
+
   void ServeAsset(Request& req, Response& res, std::string_view name) {
     const Asset* a = FindAsset(name);
     if (!a) return res.SetError(404);
@@ -242,6 +203,7 @@ class Console {
       return;
     }
     auto seg = Segments(rest);
+    if (seg.size() >= 3 && seg[0] == "sites" && seg[2] == "data") return Data(req, res, s, seg, &form);
     if (seg.size() == 3 && seg[0] == "sites" && seg[2] == "rollback") {
       std::string site = SegmentText(seg[1]);
       uint64_t to = 0;
@@ -273,7 +235,7 @@ class Console {
         h += "<div class=\"card\"><p>No sites yet. Deploy a folder with <code>hearth deploy ./dist --site "
              "blog.localhost</code>.</p></div>";
       } else {
-        h += "<table><caption class=\"muted\" style=\"text-align:left;padding:8px 12px\">" +
+        h += "<table><caption class=\"muted\">" +
              std::to_string(body.size()) + (body.size() == 1 ? " site" : " sites") +
              "</caption><thead><tr><th scope=\"col\">Site</th><th scope=\"col\">Host names</th>"
              "<th scope=\"col\">Live version</th><th scope=\"col\">Serves</th></tr></thead><tbody>";
@@ -310,6 +272,7 @@ class Console {
                             RenderPage(o, "<h1>" + Escape(site) + "</h1><p><a href=\"/_hearth/sites\">All sites</a></p>"));
               }
               std::string h = "<p><a href=\"/_hearth/sites\">All sites</a></p><h1>" + Escape(site) + "</h1>";
+              h += "<p><a href=\"/_hearth/sites/" + UrlEncode(site) + "/data\">Data: collections and records</a></p>";
               const json& versions = body.contains("versions") ? body["versions"] : json::array();
               int64_t live_version = body["live_version"].is_number() ? body["live_version"].get<int64_t>() : 0;
               h += "<h2 id=\"versions\">Versions</h2>";

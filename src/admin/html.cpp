@@ -44,7 +44,10 @@ std::string RenderPage(const PageOptions& o, std::string_view main_html) {
   out += "<!doctype html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n"
          "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n<title>";
   out += Escape(o.title);
-  out += " · hearth</title>\n<link rel=\"stylesheet\" href=\"" + css + "\">\n</head>\n<body>\n";
+  std::string js = "/_hearth/ui/app.js";
+  if (const Asset* a = FindAsset("app.js")) js += "?v=" + AssetVersion(*a);
+  out += " · hearth</title>\n<link rel=\"stylesheet\" href=\"" + css + "\">\n<script defer src=\"" + js +
+         "\"></script>\n</head>\n<body>\n";
   out += "<a class=\"skip\" href=\"#main\">Skip to content</a>\n";
   if (!o.csrf.empty()) {
     auto item = [&](std::string_view key, std::string_view href, std::string_view label) {

@@ -31,6 +31,7 @@ describe('admin console', () => {
   }
   async function login(context) {
     const page = await context.newPage();
+    page.on('pageerror', (e) => { throw e; });
     await page.goto(`${srv.url}/_hearth/`);
     await page.getByLabel('Admin token').fill(token);
     await page.getByRole('button', { name: 'Log in' }).click();
@@ -137,6 +138,128 @@ describe('admin console', () => {
     assert.equal(r.status, 303);
     assert.match(r.headers.location, /\/_hearth\/login/);
     await context.close();
+  });
+
+  test('collections: create one, add fields; a record made in one page appears in another open page', T, async () => {
+    const a = await login(await browser.newContext());
+    const b = await login(await browser.newContext());  // another admin, elsewhere
+    await a.goto(`${srv.url}/_hearth/sites/blog.localhost/data`);
+    await shot(a, '06-data-empty');
+    await a.getByLabel('Name').fill('posts');
+    await a.getByRole('button', { name: 'Create collection' }).click();
+    await a.waitForURL(/\/data\/posts\?done=created$/);
+    for (const [name, type, required] of [['title', 'text', true], ['views', 'number', false]]) {
+      await a.getByLabel('Name').fill(name);
+      await a.getByLabel('Type').selectOption(type);
+      await a.getByLabel('Required').setChecked(required);
+      await a.getByRole('button', { name: 'Add field' }).click();
+      await a.waitForURL(/\?done=fields$/);
+    }
+    assert.match(await a.getByRole('row', { name: /title/ }).innerText(), /title\s+text\s+yes/);
+    assert.match(await a.getByRole('row', { name: /views/ }).innerText(), /views\s+number\s+no/);
+    await shot(a, '07-schema');
+
+    await b.goto(`${srv.url}/_hearth/sites/blog.localhost/data/posts/records`);
+    await b.waitForSelector('html[data-live="on"]');
+    assert.match(await b.getByRole('table').innerText(), /0 records/);
+
+    await a.goto(`${srv.url}/_hearth/sites/blog.localhost/data/posts/records/new`);
+    await a.getByLabel('title').fill('Hello from the console');
+    await a.getByLabel('views').fill('3');
+    await shot(a, '08-new-record');
+    await a.getByRole('button', { name: 'Create record' }).click();
+    await a.waitForURL(/\/records\/[a-z0-9]{15}\?done=saved$/);
+    assert.match(await a.getByRole('status').innerText(), /Saved/);
+    assert.equal(await a.getByLabel('title').inputValue(), 'Hello from the console');
+    // B never reloads: the row arrives over the realtime stream.
+    await b.getByRole('row', { name: /Hello from the console/ }).waitFor({ timeout: 10000 });
+    assert.match(await b.getByRole('table').innerText(), /1 record\b/);
+    await shot(b, '09-records-live');
+    // And the record is what the API holds.
+    const api = await httpRequest(`${srv.url}/api/collections/posts/records`, { headers: { Host: 'blog.localhost', Authorization: token } });
+    const items = JSON.parse(api.text).items;
+    assert.equal(items.length, 1);
+    assert.equal(items[0].title, 'Hello from the console');
+    assert.equal(items[0].views, 3);
+    await a.context().close();
+    await b.context().close();
+  });
+
+  test('the API\'s validation shows beside the field, and what was typed stays', T, async () => {
+    const page = await login(await browser.newContext());
+    await page.goto(`${srv.url}/_hearth/sites/blog.localhost/data/posts/records/new`);
+    await page.getByLabel('views').fill('12');
+    await page.getByRole('button', { name: 'Create record' }).click();
+    await page.getByRole('alert').waitFor();
+    assert.match(await page.getByRole('alert').innerText(), /Not saved/);
+    const title = page.getByLabel('title');
+    assert.equal(await title.getAttribute('aria-invalid'), 'true');
+    assert.match(await page.locator('#f-title-error').innerText(), /blank/i);
+    assert.equal(await page.getByLabel('views').inputValue(), '12');
+    await shot(page, '10-validation');
+    // A number that is not one never reaches the API.
+    await page.getByLabel('title').fill('x');
+    await page.getByLabel('views').evaluate((el) => { el.type = 'text'; el.value = 'many'; });
+    await page.getByRole('button', { name: 'Create record' }).click();
+    await page.getByRole('alert').waitFor();
+    assert.match(await page.locator('#f-views-error').innerText(), /number/);
+    await page.context().close();
+  });
+
+  test('a schema change re-renders an open form without losing what was typed', T, async () => {
+    const a = await login(await browser.newContext());
+    const b = await login(await browser.newContext());
+    await b.goto(`${srv.url}/_hearth/sites/blog.localhost/data/posts/records/new`);
+    await b.waitForSelector('html[data-live="on"]');
+    await b.getByLabel('title').fill('half-written');
+    assert.equal(await b.locator('#f-summary').count(), 0);
+    await a.goto(`${srv.url}/_hearth/sites/blog.localhost/data/posts`);
+    await a.getByLabel('Name').fill('summary');
+    await a.getByLabel('Type').selectOption('text');
+    await a.getByRole('button', { name: 'Add field' }).click();
+    await a.waitForURL(/\?done=fields$/);
+    await b.locator('#f-summary').waitFor({ timeout: 10000 });
+    assert.equal(await b.getByLabel('title').inputValue(), 'half-written');
+    await shot(b, '11-form-after-schema-change');
+    // The form posts the new field too.
+    await b.getByLabel('summary').fill('short');
+    await b.getByRole('button', { name: 'Create record' }).click();
+    await b.waitForURL(/\?done=saved$/);
+    assert.equal(await b.getByLabel('summary').inputValue(), 'short');
+    await a.context().close();
+    await b.context().close();
+  });
+
+  test('records: paged, sorted by a column, filtered with the API\'s filter language', T, async () => {
+    for (let i = 0; i < 25; i++) {
+      const r = await httpRequest(`${srv.url}/api/collections/posts/records`, {
+        method: 'POST',
+        headers: { Host: 'blog.localhost', Authorization: token, 'Content-Type': 'application/json' },
+        body: JSON.stringify({ title: `post ${String(i).padStart(2, '0')}`, views: i * 10 }),
+      });
+      assert.equal(r.status, 200, r.text);
+    }
+    const page = await login(await browser.newContext());
+    await page.goto(`${srv.url}/_hearth/sites/blog.localhost/data/posts/records`);
+    assert.match(await page.getByRole('table').innerText(), /27 records/);
+    assert.match(await page.getByRole('navigation', { name: 'Pages' }).innerText(), /Page 1 of 2/);
+    await page.getByRole('link', { name: 'Next page' }).click();
+    assert.match(await page.getByRole('navigation', { name: 'Pages' }).innerText(), /Page 2 of 2/);
+    assert.equal(await page.locator('tbody tr').count(), 7);
+    // Sorted by views, highest first (click twice: ascending, then descending).
+    await shot(page, '12-records-page-2');
+    await page.getByRole('link', { name: 'views', exact: true }).click();
+    await page.getByRole('link', { name: 'views', exact: true }).click();
+    assert.match(await page.locator('th[aria-sort="descending"]').innerText(), /^views/);
+    assert.match(await page.locator('tbody tr').first().innerText(), /post 24\s+240/);
+    await shot(page, '12-records-sorted');
+    await page.getByLabel('Filter').fill('views >= 200 && title ~ "post"');
+    await page.getByRole('button', { name: 'Apply' }).click();
+    assert.match(await page.getByRole('table').innerText(), /5 records matching the filter/);
+    await page.getByLabel('Filter').fill('nonsense ===');
+    await page.getByRole('button', { name: 'Apply' }).click();
+    assert.match(await page.getByRole('alert').innerText(), /filter/i);
+    await page.context().close();
   });
 
   test('pages carry a strict content policy and no caching; the stylesheet is embedded', T, async () => {

@@ -6,7 +6,11 @@
 #include <filesystem>
 #include <string>
 
+#include <nlohmann/json.hpp>
+
 #include "admin/assets.h"
+#include "admin/common.h"
+#include "admin/forms.h"
 #include "admin/html.h"
 #include "admin/session.h"
 #include "store/control_schema.h"
@@ -107,6 +111,81 @@ TEST(AdminAssets, TheStylesheetIsEmbeddedWithAStableFingerprint) {
   EXPECT_EQ(AssetVersion(*css).size(), 16u);
   EXPECT_EQ(AssetVersion(*css), AssetVersion(*css));
   EXPECT_EQ(FindAsset("missing.js"), nullptr);
+}
+
+}  // namespace
+}  // namespace hearth::admin
+
+namespace hearth::admin {
+namespace {
+
+using nlohmann::json;
+
+// A collection as GET .../collections/{name} answers it: fields and schema.
+json Posts() {
+  return json::parse(R"({
+    "name": "posts", "type": "base",
+    "fields": [
+      {"name": "id", "type": "text", "system": true},
+      {"name": "title", "type": "text", "required": true, "system": false, "max": 100},
+      {"name": "views", "type": "number", "system": false, "onlyInt": true, "min": 0},
+      {"name": "done", "type": "bool", "system": false},
+      {"name": "tags", "type": "select", "system": false, "values": ["news", "tech"], "maxSelect": 2},
+      {"name": "kind", "type": "select", "system": false, "values": ["a", "b"], "maxSelect": 1},
+      {"name": "meta", "type": "json", "system": false},
+      {"name": "created", "type": "autodate", "system": true}],
+    "schema": {"required": ["title"], "x-schema-version": 7, "properties": {
+      "title": {"type": "string", "maxLength": 100, "x-type": "text"},
+      "views": {"type": "integer", "minimum": 0, "x-type": "number"},
+      "done": {"type": "boolean", "x-type": "bool"},
+      "tags": {"type": "array", "items": {"type": "string", "enum": ["news", "tech"]}, "maxItems": 2, "x-type": "select"},
+      "kind": {"type": "string", "enum": ["a", "b"], "x-type": "select"},
+      "meta": {"x-type": "json"}}}})");
+}
+
+TEST(AdminForms, EveryFieldGetsALabelledInputShapedByItsSchema) {
+  std::string h = RecordForm(Posts(), json{{"title", "<b>hi</b>"}, {"tags", {"tech"}}, {"done", true}},
+                             json{{"views", {{"message", "Must be 0 or more."}}}}, "/x", "tok", "Save", false);
+  EXPECT_NE(h.find("<label for=\"f-title\">title <span class=\"muted\">(required)</span></label>"), std::string::npos);
+  EXPECT_NE(h.find("value=\"&lt;b&gt;hi&lt;/b&gt;\" maxlength=\"100\" required"), std::string::npos);
+  EXPECT_NE(h.find("type=\"number\" id=\"f-views\""), std::string::npos);
+  EXPECT_NE(h.find("step=\"1\" min=\"0\""), std::string::npos);
+  EXPECT_NE(h.find("aria-invalid=\"true\""), std::string::npos);
+  EXPECT_NE(h.find("id=\"f-views-error\">Must be 0 or more.</p>"), std::string::npos);
+  EXPECT_NE(h.find("type=\"checkbox\" id=\"f-done\" name=\"done\" value=\"true\" checked"), std::string::npos);
+  EXPECT_NE(h.find("<legend>tags</legend>"), std::string::npos);  // a list: a group of checkboxes
+  EXPECT_NE(h.find("name=\"tags\" value=\"tech\" checked"), std::string::npos);
+  EXPECT_NE(h.find("<select id=\"f-kind\""), std::string::npos);  // one choice: a select
+  EXPECT_NE(h.find("<textarea rows=\"4\" id=\"f-meta\""), std::string::npos);
+  EXPECT_NE(h.find("name=\"_schema\" value=\"7\""), std::string::npos);
+  EXPECT_EQ(h.find("f-created"), std::string::npos);  // system fields are not edited
+  EXPECT_EQ(h.find("f-id"), std::string::npos);
+}
+
+TEST(AdminForms, APostedFormBecomesTheApisJson) {
+  Form form = {{"csrf", "x"}, {"title", "Hello"}, {"views", " 12 "}, {"tags", "news"}, {"tags", "tech"},
+               {"kind", "a"}, {"meta", "{\"k\": [1]}"}};
+  json errors = json::object();
+  json body = FormToRecord(Posts(), form, true, &errors);
+  EXPECT_TRUE(errors.empty()) << errors.dump();
+  EXPECT_EQ(body, json::parse(R"({"title": "Hello", "views": 12, "done": false, "tags": ["news", "tech"],
+                                   "kind": "a", "meta": {"k": [1]}})"));
+  Form bad = {{"title", "x"}, {"views", "many"}, {"meta", "{nope"}};
+  body = FormToRecord(Posts(), bad, true, &errors);
+  EXPECT_TRUE(errors.contains("views"));
+  EXPECT_TRUE(errors.contains("meta"));
+  EXPECT_FALSE(body.contains("views"));
+  Form empty = {{"title", ""}, {"views", ""}};
+  errors = json::object();
+  body = FormToRecord(Posts(), empty, true, &errors);
+  EXPECT_EQ(body["title"], "");  // the API decides that a required field is blank
+  EXPECT_TRUE(body["views"].is_null());
+}
+
+TEST(AdminCommon, SegmentsArePercentDecodedOnly) {
+  EXPECT_EQ(SegmentText("blog.localhost"), "blog.localhost");
+  EXPECT_EQ(SegmentText("a%20b+c"), "a b+c");
+  EXPECT_EQ(SegmentText("bad%zz%2"), "bad%zz%2");
 }
 
 }  // namespace

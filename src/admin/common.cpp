@@ -1,0 +1,81 @@
+#include "admin/common.h"
+
+#include <ctime>
+
+#include "base/strings.h"
+
+namespace hearth::admin {
+
+void Harden(Response& res) {
+  // No framing (clickjacking), no caching of private pages, scripts, styles
+  // and form targets from hearth only.
+  res.SetHeader("Content-Security-Policy",
+                "default-src 'self'; img-src 'self' data:; object-src 'none'; base-uri 'none'; "
+                "form-action 'self'; frame-ancestors 'none'");
+  res.SetHeader("X-Frame-Options", "DENY");
+  res.SetHeader("X-Content-Type-Options", "nosniff");
+  res.SetHeader("Referrer-Policy", "same-origin");
+  res.SetHeader("Cache-Control", "no-store");
+}
+
+void Html(Response& res, int status, const std::string& document) {
+  res.SetText(status, "text/html; charset=utf-8", document);
+  Harden(res);
+}
+
+void SeeOther(Response& res, std::string_view to) {
+  res.SetText(303, "text/plain; charset=utf-8", "See " + std::string(to) + "\n");
+  res.SetHeader("Location", to);
+  Harden(res);
+}
+
+std::string FormValue(const Form& form, std::string_view name) {
+  for (const auto& [k, v] : form)
+    if (k == name) return v;
+  return "";
+}
+
+std::vector<std::string> FormValues(const Form& form, std::string_view name) {
+  std::vector<std::string> out;
+  for (const auto& [k, v] : form)
+    if (k == name) out.push_back(v);
+  return out;
+}
+
+std::string SegmentText(std::string_view seg) {
+  // Percent-decoding only ('+' in a path is a plus); a malformed escape stays as it is.
+  auto hex = [](char c) -> int {
+    if (c >= '0' && c <= '9') return c - '0';
+    if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+    return -1;
+  };
+  std::string out;
+  for (size_t i = 0; i < seg.size(); ++i) {
+    if (seg[i] == '%' && i + 2 < seg.size() && hex(seg[i + 1]) >= 0 && hex(seg[i + 2]) >= 0) {
+      out.push_back(static_cast<char>(hex(seg[i + 1]) * 16 + hex(seg[i + 2])));
+      i += 2;
+    } else {
+      out.push_back(seg[i]);
+    }
+  }
+  return out;
+}
+
+std::string ApiError(int status, const nlohmann::json& body) {
+  if (body.is_object() && body.contains("error") && body["error"].is_string()) return body["error"].get<std::string>();
+  if (body.is_object() && body.contains("message") && body["message"].is_string())
+    return body["message"].get<std::string>();
+  return "the API answered " + std::to_string(status);
+}
+
+std::string Date(int64_t unix_seconds) {
+  time_t t = static_cast<time_t>(unix_seconds);
+  struct tm tm {};
+  gmtime_r(&t, &tm);
+  char buf[32];
+  strftime(buf, sizeof buf, "%Y-%m-%d %H:%M UTC", &tm);
+  return buf;
+}
+
+}  // namespace hearth::admin

@@ -1,0 +1,47 @@
+#pragma once
+// What every console page handler shares: the request it answers, its
+// session, the in-process control API, and the small helpers that answer
+// (an HTML page with the console's headers, a redirect, a refusal).
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "admin/session.h"
+#include "http/router.h"
+#include "sites/sites.h"
+
+namespace hearth::admin {
+
+using Form = std::vector<std::pair<std::string, std::string>>;
+
+struct PageContext {
+  sites::SitesShared* shared = nullptr;
+  int reader = 0;
+  const Handler* api = nullptr;  // the control API, no token check (the session is checked)
+  Session session;
+  Request* req = nullptr;
+  Response* res = nullptr;
+};
+
+// Headers every console answer carries (see docs/admin.md).
+void Harden(Response& res);
+// An HTML document with those headers.
+void Html(Response& res, int status, const std::string& document);
+// 303 to `to` (after a post: a reload never posts twice).
+void SeeOther(Response& res, std::string_view to);
+
+// The first value of `name` in a decoded form ("" if absent).
+std::string FormValue(const Form& form, std::string_view name);
+// Every value of `name` (a multi-select, a group of checkboxes).
+std::vector<std::string> FormValues(const Form& form, std::string_view name);
+// A URL path segment, percent-decoded.
+std::string SegmentText(std::string_view segment);
+// The message of an API error answer ({error} or {message}), or the status.
+std::string ApiError(int status, const nlohmann::json& body);
+// "2026-11-23 17:05 UTC".
+std::string Date(int64_t unix_seconds);
+
+}  // namespace hearth::admin
