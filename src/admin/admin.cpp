@@ -16,6 +16,7 @@
 #include "admin/assets.h"
 #include "admin/common.h"
 #include "admin/data_pages.h"
+#include "admin/ops_pages.h"
 #include "admin/html.h"
 #include "admin/loopback.h"
 #include "admin/session.h"
@@ -47,16 +48,16 @@ std::string Size(int64_t bytes) {
 std::string SafeNext(std::string_view next) {
   if (next.substr(0, kBase.size()) != kBase || next.find("//") != std::string_view::npos ||
       next.find('\\') != std::string_view::npos)
-    return "/_hearth/sites";
+    return "/_hearth/";
   for (unsigned char c : next)
-    if (c < 0x21 || c > 0x7e) return "/_hearth/sites";
+    if (c < 0x21 || c > 0x7e) return "/_hearth/";
   return std::string(next);
 }
 
 class Console {
  public:
-  Console(sites::SitesShared* shared, int reader)
-      : shared_(shared), reader_(reader), api_(sites::MakeApiHandler(shared, reader)) {}
+  Console(sites::SitesShared* shared, int reader, const TrafficStats* stats)
+      : shared_(shared), reader_(reader), stats_(stats), api_(sites::MakeApiHandler(shared, reader)) {}
 
   void Serve(Request& req, Response& res) {
     std::string_view rest = req.path.substr(kBase.size() - 1);  // "/..." after /_hearth
@@ -88,7 +89,15 @@ class Console {
     }
     auto seg = Segments(rest);
     if (seg.size() >= 3 && seg[0] == "sites" && seg[2] == "data") return Data(req, res, *session, seg, nullptr);
-    if (seg.empty()) return SeeOther(res, "/_hearth/sites");
+    if (seg.empty()) {
+      PageContext ctx = Context(req, res, *session);
+      return OverviewPage(ctx, stats_);
+    }
+    if (seg[0] == "logs" && seg.size() <= 2) {
+      PageContext ctx = Context(req, res, *session);
+      if (seg.size() == 1) return LogsPage(ctx);
+      if (seg[1] == "stream") return LogStream(ctx);
+    }
     if (seg[0] == "sites" && seg.size() == 1) return SitesPage(req, res, *session);
     if (seg[0] == "sites" && seg.size() == 2) return SitePage(req, res, *session, SegmentText(seg[1]));
     NotFound(res, *session);
@@ -96,13 +105,7 @@ class Console {
 
  private:
   void Data(Request& req, Response& res, const Session& s, const std::vector<std::string_view>& seg, const Form* form) {
-    PageContext ctx;
-    ctx.shared = shared_;
-    ctx.reader = reader_;
-    ctx.api = &api_;
-    ctx.session = s;
-    ctx.req = &req;
-    ctx.res = &res;
+    PageContext ctx = Context(req, res, s);
     std::vector<std::string> rest;
     for (size_t i = 3; i < seg.size(); ++i) rest.push_back(SegmentText(seg[i]));
     ServeDataPage(ctx, SegmentText(seg[1]), rest, form);
@@ -305,15 +308,27 @@ class Console {
             });
   }
 
+  PageContext Context(Request& req, Response& res, const Session& s) {
+    PageContext ctx;
+    ctx.shared = shared_;
+    ctx.reader = reader_;
+    ctx.api = &api_;
+    ctx.session = s;
+    ctx.req = &req;
+    ctx.res = &res;
+    return ctx;
+  }
+
   sites::SitesShared* shared_;
   int reader_;
+  const TrafficStats* stats_;
   Handler api_;
 };
 
 }  // namespace
 
-Handler MakeAdminHandler(sites::SitesShared* shared, int reader) {
-  auto console = std::make_shared<Console>(shared, reader);
+Handler MakeAdminHandler(sites::SitesShared* shared, int reader, const TrafficStats* stats) {
+  auto console = std::make_shared<Console>(shared, reader, stats);
   return [console](Request& req, Response& res) { console->Serve(req, res); };
 }
 

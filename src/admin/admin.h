@@ -5,6 +5,7 @@
 // without it is refused (403). The pages read and change things through the
 // control API's own handler, called in-process (loopback.h), so they apply
 // exactly the API's validation.
+#include "admin/stats.h"
 #include "http/router.h"
 #include "sites/sites.h"
 #include "store/store.h"
@@ -12,7 +13,8 @@
 namespace hearth::admin {
 
 // The handler for /_hearth/ (the router sends /_hearth/api/, health and
-// metrics elsewhere). `reader`: this worker's reader index.
-Handler MakeAdminHandler(sites::SitesShared* shared, int reader);
+// metrics elsewhere). `reader`: this worker's reader index. `stats`: the
+// traffic the overview draws (null: none); it outlives the handler.
+Handler MakeAdminHandler(sites::SitesShared* shared, int reader, const TrafficStats* stats = nullptr);
 
 }  // namespace hearth::admin

@@ -99,9 +99,8 @@ std::string FieldFromForm(const Form& form, json* field) {
   if (type == "number") f["onlyInt"] = FormValue(form, "onlyInt") == "on";
   if (type == "select") {
     json values = json::array();
-    std::string_view rest = FormValue(form, "values");
-    std::string all(rest);
-    rest = all;
+    std::string all = FormValue(form, "values");
+    std::string_view rest = all;
     while (!rest.empty()) {
       size_t comma = rest.find(',');
       std::string_view v = TrimOws(rest.substr(0, comma));

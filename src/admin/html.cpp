@@ -60,7 +60,9 @@ std::string RenderPage(const PageOptions& o, std::string_view main_html) {
       out += "</a></li>";
     };
     out += "<header class=\"top\"><a class=\"brand\" href=\"/_hearth/\">hearth</a>\n<nav aria-label=\"Main\"><ul>";
+    item("overview", "/_hearth/", "Overview");
     item("sites", "/_hearth/sites", "Sites");
+    item("logs", "/_hearth/logs", "Log");
     out += "</ul></nav>\n";
     out += ButtonForm("/_hearth/logout", o.csrf, "Log out", {}, "link");
     out += "</header>\n";

@@ -288,6 +288,15 @@ Result<std::unique_ptr<Server>> Server::Start(ServeOptions options) {
     return out;
   };
   srv->builtin_.open_connections = [raw] { return raw->shared_.open_connections.load(); };
+  srv->stats_ = std::make_unique<admin::TrafficStats>([raw] {
+    admin::TrafficStats::Totals t;
+    for (auto& w : raw->workers_) {
+      const WorkerMetrics& m = w->metrics();
+      for (const Counter& c : m.requests_by_class) t.requests += c.Get();
+      t.errors += m.requests_by_class[5].Get();
+    }
+    return t;
+  });
   srv->builtin_.more_metrics = [raw] {
     uint64_t requests = 0, retries = 0, bad_gateway = 0, timeout = 0, connections = 0;
     for (const proxy::Forwarder* f : raw->forwarders_) {
@@ -343,7 +352,7 @@ Result<std::unique_ptr<Server>> Server::Start(ServeOptions options) {
     AddBuiltinRoutes(router.get(), &srv->builtin_, srv->store_.get(), i);
     Handler api = Compose({sites::RequireToken(srv->store_.get(), i)}, sites::MakeApiHandler(&srv->sites_, i));
     router->Add("", "/_hearth/api/", api);
-    router->Add("", "/_hearth/", admin::MakeAdminHandler(&srv->sites_, i));  // the console
+    router->Add("", "/_hearth/", admin::MakeAdminHandler(&srv->sites_, i, srv->stats_.get()));  // the console
     router->Add("", "/_hearth/api/blobs/", api, /*stream_body=*/true);  // uploads of any size
     Handler fallback = ServeWelcome;
     if (!s.root.empty()) {
@@ -378,6 +387,7 @@ Result<std::unique_ptr<Server>> Server::Start(ServeOptions options) {
     srv->workers_.push_back(std::move(worker));
     if (srv->tls_) srv->workers_.back()->AddTlsListener(tls_fds[static_cast<size_t>(i)], srv->tls_.get());
   }
+  srv->stats_->Start();  // the workers (whose metrics it reads) are all there now
   for (auto& w : srv->workers_) w->Start();
   if (srv->acme_) srv->acme_->Start();
   if (s.backup_every_ms > 0) srv->backup_thread_ = std::thread([raw] { raw->BackupLoop(); });
@@ -388,6 +398,7 @@ Result<std::unique_ptr<Server>> Server::Start(ServeOptions options) {
 }
 
 Server::~Server() {
+  if (stats_) stats_->Stop();
   if (acme_) acme_->Stop();  // an order in progress gives up; the object stays for late Poke()s
   if (!workers_.empty() && !AllFinished()) {
     SignalStop();

@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "base/result.h"
+#include "admin/stats.h"
 #include "server/builtin.h"
 #include "server/settings.h"
 #include "server/worker.h"
@@ -68,6 +69,9 @@ class Server {
   tls::AcmeChallenges acme_challenges_;
   std::unique_ptr<sites::AcmeManager> acme_;  // stopped before the store and TLS it uses
   BuiltinContext builtin_;
+  // The console's traffic figures: read by the workers' handlers, so it
+  // outlives them; its thread reads their metrics, so ~Server stops it first.
+  std::unique_ptr<admin::TrafficStats> stats_;
   std::vector<std::unique_ptr<Worker>> workers_;
   std::vector<const proxy::Forwarder*> forwarders_;  // one per worker, owned by its handler
   int lock_fd_ = -1;

@@ -35,7 +35,7 @@ describe('admin console', () => {
     await page.goto(`${srv.url}/_hearth/`);
     await page.getByLabel('Admin token').fill(token);
     await page.getByRole('button', { name: 'Log in' }).click();
-    await page.waitForURL(/\/_hearth\/sites$/);
+    await page.waitForURL(/\/_hearth\/$/);
     return page;
   }
 
@@ -86,6 +86,8 @@ describe('admin console', () => {
   test('the sites page lists sites; a site page rolls back to an older version in one click', T, async () => {
     const context = await browser.newContext();
     const page = await login(context);
+    await page.getByRole('navigation', { name: 'Main' }).getByRole('link', { name: 'Sites' }).click();
+    await page.waitForURL(/\/_hearth\/sites$/);
     const row = page.getByRole('row', { name: /blog\.localhost/ });
     assert.match(await row.innerText(), /blog\.localhost\s+blog\.localhost\s+2\s+files/);
     await shot(page, '03-sites');
@@ -259,6 +261,47 @@ describe('admin console', () => {
     await page.getByLabel('Filter').fill('nonsense ===');
     await page.getByRole('button', { name: 'Apply' }).click();
     assert.match(await page.getByRole('alert').innerText(), /filter/i);
+    await page.context().close();
+  });
+
+  test('the overview draws requests/s and the error rate, and redraws by itself', T, async () => {
+    const r = await cli(['sites', 'add', 'dead.localhost', '--proxy', 'http://127.0.0.1:9']);
+    assert.equal(r.code, 0, r.stderr);
+    const page = await login(await browser.newContext());
+    const chart = page.getByRole('img', { name: /Requests per second/ });
+    await chart.waitFor();
+    const before = await page.locator('figcaption').innerText();
+    // Traffic: 40 good answers and 10 failures (an upstream nobody listens on: 502).
+    for (let i = 0; i < 40; i++) await httpRequest(`${srv.url}/`, { headers: { Host: 'blog.localhost' } });
+    for (let i = 0; i < 10; i++) assert.equal((await httpRequest(`${srv.url}/`, { headers: { Host: 'dead.localhost' } })).status, 502);
+    // No reload: the region is fetched again every 2 s.
+    await page.waitForFunction((old) => {
+      const c = document.querySelector('figcaption');
+      return c && c.innerText !== old && !/ 0% of requests failed/.test(c.innerText);
+    }, before, { timeout: 15000 });
+    assert.match(await page.locator('figcaption').innerText(), /peak [1-9][0-9.]* requests\/s; [0-9.]+% of requests failed/);
+    assert.ok(await page.locator('svg polyline').count() >= 2);
+    await shot(page, '13-overview');
+    await page.context().close();
+  });
+
+  test('the log page tails new lines as they are logged, and never shows a token', T, async () => {
+    const page = await login(await browser.newContext());
+    await page.getByRole('navigation', { name: 'Main' }).getByRole('link', { name: 'Log' }).click();
+    await page.waitForSelector('html[data-live="on"]');
+    assert.match(await page.getByRole('table').innerText(), /listening/);  // from start-up
+    const failed = page.getByRole('row', { name: /login with an unknown token/ });
+    const earlier = await failed.count();  // the first test's wrong token
+    const secret = 'hth_not-an-admin-token-but-secret';
+    await httpRequest(`${srv.url}/_hearth/login`, {
+      method: 'POST', headers: { 'Content-Type': 'application/x-www-form-urlencoded' }, body: `token=${secret}`,
+    });
+    // Appended live, with no reload.
+    await failed.nth(earlier).waitFor({ timeout: 10000 });
+    assert.match(await failed.nth(earlier).innerText(), /warn/);
+    assert.ok(!(await page.content()).includes(secret), 'the token is not in the log');
+    assert.ok(!srv.stderrLines().some((l) => l.includes(secret)));
+    await shot(page, '14-log');
     await page.context().close();
   });
 

@@ -2,26 +2,12 @@
 // live updates. A page that lists topics (data-live-source, data-topics)
 // opens the site's realtime stream; when a topic fires (a record changed, a
 // schema changed) the page's regions ([data-region]) are fetched again and
-// swapped in place, keeping what the user has typed in a form.
+// swapped in place, keeping what the user has typed in a form. A region
+// with data-poll is fetched again every so often (the traffic chart); the
+// log page appends each new line it is sent (data-log-source).
 (function () {
   'use strict';
-  var live = document.querySelector('[data-live-source]');
-  if (!live || !window.EventSource || !window.fetch) return;
-  var source = live.getAttribute('data-live-source');
-  var topics = live.getAttribute('data-topics').split(' ').filter(Boolean);
-  var csrf = live.getAttribute('data-csrf');
-  var stream = new EventSource(source);
-
-  stream.addEventListener('PB_CONNECT', function (e) {
-    var body = new URLSearchParams();
-    body.append('csrf', csrf);
-    body.append('clientId', JSON.parse(e.data).clientId);
-    topics.forEach(function (t) { body.append('topics', t); });
-    fetch(source, { method: 'POST', body: body, credentials: 'same-origin' }).then(function () {
-      document.documentElement.setAttribute('data-live', 'on');  // tests wait for this
-    });
-  });
-
+  if (!window.EventSource || !window.fetch) return;
   // What the user typed stays: values move into the fresh form by name.
   function carry(from, to) {
     from.querySelectorAll('input[name], select[name], textarea[name]').forEach(function (old) {
@@ -62,5 +48,49 @@
         });
     }, 100);
   }
-  topics.forEach(function (t) { stream.addEventListener(t, refresh); });
+  // Collections and records: the site's realtime stream names the topics.
+  var live = document.querySelector('[data-live-source]');
+  if (live) {
+    var source = live.getAttribute('data-live-source');
+    var topics = live.getAttribute('data-topics').split(' ').filter(Boolean);
+    var csrf = live.getAttribute('data-csrf');
+    var stream = new EventSource(source);
+
+    stream.addEventListener('PB_CONNECT', function (e) {
+      var body = new URLSearchParams();
+      body.append('csrf', csrf);
+      body.append('clientId', JSON.parse(e.data).clientId);
+      topics.forEach(function (t) { body.append('topics', t); });
+      fetch(source, { method: 'POST', body: body, credentials: 'same-origin' }).then(function () {
+        document.documentElement.setAttribute('data-live', 'on');  // tests wait for this
+      });
+    });
+    topics.forEach(function (t) { stream.addEventListener(t, refresh); });
+  }
+
+  // Regions that poll (the traffic chart).
+  var poll = document.querySelector('[data-poll]');
+  if (poll) setInterval(refresh, Number(poll.getAttribute('data-poll')) || 2000);
+
+  // The log: each new line is a row at the end.
+  var log = document.querySelector('[data-log-source]');
+  if (log) {
+    var tail = new EventSource(log.getAttribute('data-log-source'));
+    tail.addEventListener('open', function () { document.documentElement.setAttribute('data-live', 'on'); });
+    tail.addEventListener('log', function (e) {
+      var line;
+      try { line = JSON.parse(e.data); } catch (err) { return; }
+      var details = Object.keys(line).filter(function (k) { return k !== 'ts' && k !== 'level' && k !== 'msg'; })
+        .map(function (k) { return k + '=' + (typeof line[k] === 'string' ? line[k] : JSON.stringify(line[k])); }).join(' ');
+      var row = document.createElement('tr');
+      row.className = 'log-' + line.level;
+      [line.ts, line.level, line.msg, details].forEach(function (text) {
+        var cell = document.createElement('td');
+        cell.textContent = text === undefined ? '' : text;  // text, never markup
+        row.appendChild(cell);
+      });
+      log.appendChild(row);
+      while (log.rows.length > 500) log.deleteRow(0);
+    });
+  }
 })();
