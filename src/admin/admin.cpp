@@ -17,6 +17,8 @@
 #include "admin/common.h"
 #include "admin/data_pages.h"
 #include "admin/ops_pages.h"
+#include "admin/upload.h"
+#include "http/multipart.h"
 #include "admin/html.h"
 #include "admin/loopback.h"
 #include "admin/session.h"
@@ -73,13 +75,29 @@ class Console {
     }
     if (req.method == Method::kPost) {
       Form form;
-      if (!ParseQueryString(req.body, &form)) return Refuse(res, *session, 400, "The form could not be read.");
+      std::vector<UploadFile> files;
+      if (auto boundary = MultipartBoundary(req.Header("content-type")); boundary.ok()) {
+        // A folder upload: plain fields go to the form, files aside.
+        auto parts = ParseMultipart(req.body, *boundary);
+        if (!parts.ok()) return Refuse(res, *session, 400, "The upload could not be read: " + parts.error().message);
+        for (const auto& p : *parts) {
+          if (p.filename.empty()) form.emplace_back(p.name, std::string(p.data));
+          else files.push_back(UploadFile{p.filename, std::string(p.data), ""});
+        }
+      } else if (!ParseQueryString(req.body, &form)) {
+        return Refuse(res, *session, 400, "The form could not be read.");
+      }
       // Every post carries the session's token: a page elsewhere cannot
       // make the browser act here (SameSite=Strict is the second lock).
       if (!SameSecret(FormValue(form, "csrf"), session->csrf))
         return Refuse(res, *session, 403, "This form is stale or did not come from this console (no valid CSRF token). Reload the page and try again.");
       if (std::string_view origin = req.Header("origin"); !origin.empty() && !SameOrigin(req, origin))
         return Refuse(res, *session, 403, "This form was posted from another site.");
+      auto post_seg = Segments(rest);
+      if (post_seg.size() == 3 && post_seg[0] == "sites" && post_seg[2] == "upload") {
+        PageContext ctx = Context(req, res, *session);
+        return UploadFolder(ctx, SegmentText(post_seg[1]), FormValue(form, "message"), std::move(files));
+      }
       return Post(req, res, *session, rest, form);
     }
     if (req.method != Method::kGet && req.method != Method::kHead) {
@@ -100,6 +118,10 @@ class Console {
     }
     if (seg[0] == "sites" && seg.size() == 1) return SitesPage(req, res, *session);
     if (seg[0] == "sites" && seg.size() == 2) return SitePage(req, res, *session, SegmentText(seg[1]));
+    if (seg[0] == "sites" && seg.size() == 3 && seg[2] == "upload") {
+      PageContext ctx = Context(req, res, *session);
+      return UploadForm(ctx, SegmentText(seg[1]));
+    }
     NotFound(res, *session);
   }
 
@@ -266,16 +288,42 @@ class Console {
     std::string flash;
     uint64_t live_now = 0;
     if (ParseUint(FormValue(query, "live"), &live_now)) flash = "Version " + std::to_string(live_now) + " is live now.";
+    if (ParseUint(FormValue(query, "deployed"), &live_now)) flash = "Version " + std::to_string(live_now) + " is deployed and live.";
     std::string csrf = s.csrf;
+    // The site's host names (for the preview links): from the list, read at once.
+    std::vector<std::string> hosts;
+    CallApi(api_, Method::kGet, "/_hearth/api/sites", "", res, [&](int status, const json& body, Response&) {
+      if (status != 200 || !body.is_array()) return;
+      for (const auto& x : body)
+        if (x.value("name", "") == site)
+          for (const auto& h : x.value("hosts", json::array()))
+            if (h.is_string()) hosts.push_back(h.get<std::string>());
+    });
+    // Previews are at N.preview.HOST on the port and scheme the console is reached on.
+    std::string port;
+    std::string_view authority = req.authority.empty() ? req.Header("host") : req.authority;
+    if (size_t colon = authority.rfind(':'); colon != std::string_view::npos && authority.find(']') == std::string_view::npos)
+      port = std::string(authority.substr(colon));
+    std::string preview_host;
+    for (const auto& h : hosts)
+      if (h.find('*') == std::string::npos) {
+        preview_host = h;
+        break;
+      }
+    std::string scheme = req.tls ? "https://" : "http://";
     CallApi(api_, Method::kGet, "/_hearth/api/sites/" + UrlEncode(site) + "/versions", "", res,
-            [csrf, site, flash](int status, const json& body, Response& out) {
+            [csrf, site, flash, hosts, preview_host, port, scheme](int status, const json& body, Response& out) {
               if (status != 200) {
                 PageOptions o = Page(site, "sites", csrf, ApiError(status, body), true);
                 return Html(out, status == 404 ? 404 : 500,
                             RenderPage(o, "<h1>" + Escape(site) + "</h1><p><a href=\"/_hearth/sites\">All sites</a></p>"));
               }
               std::string h = "<p><a href=\"/_hearth/sites\">All sites</a></p><h1>" + Escape(site) + "</h1>";
-              h += "<p><a href=\"/_hearth/sites/" + UrlEncode(site) + "/data\">Data: collections and records</a></p>";
+              std::string names;
+              for (const auto& host : hosts) names += (names.empty() ? "" : ", ") + Escape(host);
+              h += "<p>Host names: " + (names.empty() ? std::string("<span class=\"muted\">none</span>") : names) + "</p>";
+              h += "<p><a href=\"/_hearth/sites/" + UrlEncode(site) + "/data\">Data: collections and records</a> · "
+                   "<a href=\"/_hearth/sites/" + UrlEncode(site) + "/upload\">Deploy a folder</a></p>";
               const json& versions = body.contains("versions") ? body["versions"] : json::array();
               int64_t live_version = body["live_version"].is_number() ? body["live_version"].get<int64_t>() : 0;
               h += "<h2 id=\"versions\">Versions</h2>";
@@ -297,6 +345,9 @@ class Console {
                                                         : "Make " + std::to_string(n) + " live",
                                        {{"to", std::to_string(n)}}, "secondary");
                   else state = "<span class=\"badge\">not published</span>";
+                  if (!preview_host.empty())
+                    state += " <a href=\"" + scheme + std::to_string(n) + ".preview." + Escape(preview_host) + port +
+                             "/\">Preview<span class=\"skip\"> version " + std::to_string(n) + "</span></a>";
                   h += "<tr><td>" + std::to_string(n) + "</td><td>" + Escape(v.value("message", "")) + "</td><td>" +
                        std::to_string(v.value("files", int64_t{0})) + "</td><td>" +
                        Size(v.value("bytes", int64_t{0})) + "</td><td>" + Date(v.value("created_at", int64_t{0})) +

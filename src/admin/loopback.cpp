@@ -2,6 +2,7 @@
 
 #include <memory>
 #include <utility>
+#include <string>
 
 namespace hearth::admin {
 namespace {
@@ -30,10 +31,23 @@ class Chain : public Reply {
   ApiThen then_;
 };
 
-}  // namespace
+// The API's deferred answer, handed to `done` where it finishes (its fill
+// only builds a Response from values it captured).
+class Capture : public Reply {
+ public:
+  explicit Capture(std::function<void(int, nlohmann::json)> done) : done_(std::move(done)) {}
+  void Finish(std::function<void(Response&)> fill) override {
+    Response r;
+    fill(r);
+    if (done_) std::exchange(done_, nullptr)(r.status, ParseBody(r));
+  }
+  void Wake() override {}
 
-void CallApi(const Handler& api, Method method, const std::string& path, const std::string& body, Response& page,
-             ApiThen then) {
+ private:
+  std::function<void(int, nlohmann::json)> done_;
+};
+
+Request MakeRequest(Method method, const std::string& path, const std::string& body) {
   static const char* kNames[] = {"GET", "HEAD", "POST", "PUT", "DELETE", "PATCH"};
   Request req;
   req.method = method;
@@ -46,6 +60,29 @@ void CallApi(const Handler& api, Method method, const std::string& path, const s
   req.content_length = body.size();
   req.framing = body.empty() ? BodyFraming::kNone : BodyFraming::kLength;
   if (!body.empty()) req.headers.push_back({"content-type", "application/json"});
+  return req;
+}
+
+}  // namespace
+
+void CallApiAsync(const Handler& api, Method method, const std::string& path, std::string body,
+                  std::function<void(int, nlohmann::json)> done) {
+  Request req = MakeRequest(method, path, std::string());
+  req.body = std::move(body);
+  req.content_length = req.body.size();
+  req.framing = req.body.empty() ? BodyFraming::kNone : BodyFraming::kLength;
+  if (!req.body.empty() && method != Method::kPut) req.headers.push_back({"content-type", "application/json"});
+  auto capture = std::make_shared<Capture>(std::move(done));
+  Response res;
+  ReplyFactory factory = [capture](uint64_t) -> std::shared_ptr<Reply> { return capture; };
+  res.reply_factory_ = &factory;
+  api(req, res);
+  if (!res.deferred()) capture->Finish([&res](Response& out) { out = std::move(res); });
+}
+
+void CallApi(const Handler& api, Method method, const std::string& path, const std::string& body, Response& page,
+             ApiThen then) {
+  Request req = MakeRequest(method, path, body);
   Response res;
   res.connection_id_ = page.connection_id_;
   ApiThen pending = then;

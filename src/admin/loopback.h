@@ -21,4 +21,11 @@ using ApiThen = std::function<void(int status, const nlohmann::json& body, Respo
 void CallApi(const Handler& api, Method method, const std::string& path, const std::string& body, Response& page,
              ApiThen then);
 
+// The same call for work that is not one page answer (a deploy's several
+// steps): `done` gets the status and JSON body, at once or later on
+// whichever thread finishes the API's answer (writes: the store's writer),
+// so it should only record them and wake the page's own thread.
+void CallApiAsync(const Handler& api, Method method, const std::string& path, std::string body,
+                  std::function<void(int status, nlohmann::json body)> done);
+
 }  // namespace hearth::admin

@@ -112,6 +112,40 @@ describe('admin console', () => {
     await context.close();
   });
 
+  test('a folder deployed from the browser goes live; the site page shows its hosts and preview links', T, async () => {
+    const dir = path.join(work, 'upload', 'dist');
+    await fsp.mkdir(path.join(dir, 'css'), { recursive: true });
+    await fsp.writeFile(path.join(dir, 'index.html'), '<h1>from the browser</h1>');
+    await fsp.writeFile(path.join(dir, 'css', 'site.css'), 'h1 { color: teal }');
+    const page = await login(await browser.newContext());
+    await page.goto(`${srv.url}/_hearth/sites/blog.localhost`);
+    assert.match(await page.locator('main').innerText(), /Host names: blog\.localhost/);
+    const preview = page.getByRole('link', { name: /Preview version 1/ });
+    assert.match(await preview.getAttribute('href'), /^http:\/\/1\.preview\.blog\.localhost:\d+\/$/);
+    await page.getByRole('link', { name: 'Deploy a folder' }).click();
+    await page.getByLabel('Folder').setInputFiles(dir);
+    await page.getByLabel(/Message/).fill('from the console');
+    await shot(page, '15-upload');
+    await page.getByRole('button', { name: 'Deploy' }).click();
+    await page.getByText(/is live\./).waitFor({ timeout: 20000 });
+    assert.match(await page.locator('.steps').innerText(), /2 of 2 files are new/);
+    await shot(page, '16-deployed');
+    assert.equal((await httpRequest(`${srv.url}/`, { headers: { Host: 'blog.localhost' } })).text, '<h1>from the browser</h1>');
+    assert.equal((await httpRequest(`${srv.url}/css/site.css`, { headers: { Host: 'blog.localhost' } })).text, 'h1 { color: teal }');
+    await page.getByRole('link', { name: /Back to blog\.localhost/ }).click();
+    assert.match(await page.getByRole('status').innerText(), /is deployed and live/);
+    assert.match(await page.getByRole('row', { name: /from the console/ }).innerText(), /live/);
+    // The same files again: nothing new to upload, a new version all the same.
+    await page.goto(`${srv.url}/_hearth/sites/blog.localhost/upload`);
+    await page.getByLabel('Folder').setInputFiles(dir);
+    await page.getByRole('button', { name: 'Deploy' }).click();
+    await page.getByText(/is live\./).waitFor({ timeout: 20000 });
+    assert.match(await page.locator('.steps').innerText(), /0 of 2 files are new/);
+    // Put the second version back live for the tests that follow.
+    await cli(['rollback', '--site', 'blog.localhost', '--to', '2']);
+    await page.context().close();
+  });
+
   test('a form posted without the session\'s CSRF token is refused, and changes nothing', T, async () => {
     const context = await browser.newContext();
     const page = await login(context);

@@ -11,6 +11,7 @@
 #include "admin/assets.h"
 #include "admin/common.h"
 #include "admin/forms.h"
+#include "admin/upload.h"
 #include "admin/html.h"
 #include "admin/session.h"
 #include "store/control_schema.h"
@@ -186,6 +187,28 @@ TEST(AdminCommon, SegmentsArePercentDecodedOnly) {
   EXPECT_EQ(SegmentText("blog.localhost"), "blog.localhost");
   EXPECT_EQ(SegmentText("a%20b+c"), "a b+c");
   EXPECT_EQ(SegmentText("bad%zz%2"), "bad%zz%2");
+}
+
+}  // namespace
+}  // namespace hearth::admin
+
+namespace hearth::admin {
+namespace {
+
+TEST(AdminUpload, TheFolderNameIsNotPartOfTheSitesPaths) {
+  std::string error;
+  auto files = FolderFiles({{"dist/index.html", "a", ""}, {"dist/css/site.css", "b", ""}, {"", "", ""}}, &error);
+  EXPECT_TRUE(error.empty());
+  ASSERT_EQ(files.size(), 2u);
+  EXPECT_EQ(files[0].path, "index.html");
+  EXPECT_EQ(files[1].path, "css/site.css");
+  // Files from different folders (or none) keep their paths.
+  files = FolderFiles({{"a/x.html", "", ""}, {"b/y.html", "", ""}}, &error);
+  EXPECT_EQ(files[0].path, "a/x.html");
+  files = FolderFiles({{"index.html", "", ""}}, &error);
+  EXPECT_EQ(files[0].path, "index.html");
+  FolderFiles({{"", "", ""}}, &error);
+  EXPECT_FALSE(error.empty());
 }
 
 }  // namespace
