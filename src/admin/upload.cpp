@@ -43,6 +43,7 @@ std::vector<UploadFile> FolderFiles(const std::vector<UploadFile>& parts, std::s
   std::string top;
   bool common = !parts.empty();
   for (const auto& p : parts) {
+    if (p.path.empty()) continue;  // dropped below
     size_t slash = p.path.find('/');
     std::string first = slash == std::string::npos ? "" : p.path.substr(0, slash);
     if (first.empty() || (!top.empty() && first != top)) common = false;
