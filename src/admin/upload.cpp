@@ -51,9 +51,10 @@ std::vector<UploadFile> FolderFiles(const std::vector<UploadFile>& parts, std::s
   }
   std::vector<UploadFile> out;
   for (const auto& p : parts) {
+    if (p.path.empty()) continue;  // a browser's empty part for "no file chosen"
     UploadFile f = p;
     if (common) f.path = p.path.substr(top.size() + 1);
-    if (f.path.empty()) continue;  // a browser's empty part for "no file chosen"
+    if (f.path.empty()) continue;
     out.push_back(std::move(f));
   }
   if (out.empty()) *error = "Choose a folder with at least one file.";
