@@ -1,6 +1,7 @@
 // The admin console's own parsing of what browsers send: Cookie headers
-// (CookieValue) and form bodies (ParseQueryString), and that escaping what
-// was parsed leaves no markup. No crash, no leak under ASan/UBSan.
+// (CookieValue), form bodies (ParseQueryString), a folder upload's file
+// names (FolderFiles, one per line here), and that escaping what was parsed
+// leaves no markup. No crash, no leak under ASan/UBSan.
 #include <cstddef>
 #include <cstdint>
 #include <cstdlib>
@@ -11,6 +12,7 @@
 
 #include "admin/html.h"
 #include "admin/session.h"
+#include "admin/upload.h"
 #include "base/strings.h"
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
@@ -25,5 +27,17 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
       (void)hearth::admin::UrlEncode(val);
     }
   }
+  std::vector<hearth::admin::UploadFile> parts;
+  for (size_t start = 0; start <= in.size() && parts.size() < 64;) {
+    size_t nl = in.find('\n', start);
+    if (nl == std::string_view::npos) nl = in.size();
+    parts.push_back({std::string(in.substr(start, nl - start)), "", ""});
+    start = nl + 1;
+  }
+  std::string error;
+  auto files = hearth::admin::FolderFiles(parts, &error);
+  if (files.empty() == error.empty()) abort();  // an error exactly when nothing is left
+  for (const auto& f : files)
+    if (f.path.empty()) abort();
   return 0;
 }

@@ -62,6 +62,15 @@ class Console {
       : shared_(shared), reader_(reader), stats_(stats), api_(sites::MakeApiHandler(shared, reader)) {}
 
   void Serve(Request& req, Response& res) {
+    if (ServedBySite(req.HostName())) {
+      // A site's own origin: its files (or an app's uploads) could script
+      // the console's pages there. The console lives elsewhere.
+      res.SetText(404, "text/plain; charset=utf-8",
+                  "404 Not Found\nThe admin console is not served on a site's host name; open /_hearth/ on another "
+                  "address of this server (such as http://127.0.0.1:PORT/_hearth/).\n");
+      res.SetHeader("X-Content-Type-Options", "nosniff");
+      return;
+    }
     std::string_view rest = req.path.substr(kBase.size() - 1);  // "/..." after /_hearth
     if (rest.substr(0, 4) == "/ui/") return ServeAsset(req, res, rest.substr(4));
     if (rest == "/login") return Login(req, res);
@@ -126,6 +135,32 @@ class Console {
   }
 
  private:
+  // Whether a site claims `host`: exactly, by a wildcard, or as one of its
+  // previews (N.preview.SITE). The default site, which takes whatever no
+  // site claims, does not count (see docs/admin.md).
+  bool ServedBySite(std::string_view host) {
+    if (host.empty()) return false;
+    store::Connection& rd = shared_->store->Reader(reader_);
+    auto claimed = [&](std::string_view name) {
+      store::Statement st = rd.Named("hosts.lookup");
+      st.Bind(1, name);
+      Status s = OkStatus();
+      return st.Step(&s);
+    };
+    std::string h(host);
+    if (claimed(h)) return true;
+    for (size_t dot = h.find('.'); dot != std::string::npos; dot = h.find('.', dot + 1))
+      if (claimed("*" + h.substr(dot))) return true;
+    size_t dot = h.find('.');
+    if (dot != std::string::npos && dot > 0 && h.compare(dot, 9, ".preview.") == 0) {
+      store::Statement st = rd.Named("sites.by_name");
+      st.Bind(1, std::string_view(h).substr(dot + 9));
+      Status s = OkStatus();
+      if (st.Step(&s)) return true;
+    }
+    return false;
+  }
+
   void Data(Request& req, Response& res, const Session& s, const std::vector<std::string_view>& seg, const Form* form) {
     PageContext ctx = Context(req, res, s);
     std::vector<std::string> rest;
@@ -291,19 +326,23 @@ class Console {
     if (ParseUint(FormValue(query, "deployed"), &live_now)) flash = "Version " + std::to_string(live_now) + " is deployed and live.";
     std::string csrf = s.csrf;
     // The site's host names (for the preview links): from the list, read at once.
-    std::vector<std::string> hosts;
-    CallApi(api_, Method::kGet, "/_hearth/api/sites", "", res, [&](int status, const json& body, Response&) {
+    // (A read: answered at once, before the versions are asked for.)
+    auto listed = std::make_shared<std::vector<std::string>>();
+    CallApi(api_, Method::kGet, "/_hearth/api/sites", "", res, [listed, site](int status, const json& body, Response&) {
       if (status != 200 || !body.is_array()) return;
       for (const auto& x : body)
         if (x.value("name", "") == site)
           for (const auto& h : x.value("hosts", json::array()))
-            if (h.is_string()) hosts.push_back(h.get<std::string>());
+            if (h.is_string()) listed->push_back(h.get<std::string>());
     });
+    if (res.deferred() || res.status != 200) return;
+    std::vector<std::string> hosts = *listed;
     // Previews are at N.preview.HOST on the port and scheme the console is reached on.
     std::string port;
     std::string_view authority = req.authority.empty() ? req.Header("host") : req.authority;
-    if (size_t colon = authority.rfind(':'); colon != std::string_view::npos && authority.find(']') == std::string_view::npos)
-      port = std::string(authority.substr(colon));
+    if (size_t colon = authority.rfind(':'); colon != std::string_view::npos && colon + 1 < authority.size() &&
+                                             authority.find_first_not_of("0123456789", colon + 1) == std::string_view::npos)
+      port = std::string(authority.substr(colon));  // ":8080", digits only
     std::string preview_host;
     for (const auto& h : hosts)
       if (h.find('*') == std::string::npos) {

@@ -370,7 +370,7 @@ class DataPages : public std::enable_shared_from_this<DataPages> {
     h += "<div data-region=\"records\">";
     if (status != 200) {
       h += "<p class=\"flash error\" role=\"alert\">" + Escape(ApiError(status, list)) + "</p></div>";
-      return Html(out, status == 400 ? 400 : 200, RenderPage(Page(collection, "sites", csrf), h));
+      return Html(out, status >= 400 && status < 600 ? status : 500, RenderPage(Page(collection, "sites", csrf), h));
     }
     int64_t total = list.value("totalItems", int64_t{0});
     int64_t pages = list.value("totalPages", int64_t{0});
@@ -457,8 +457,10 @@ class DataPages : public std::enable_shared_from_this<DataPages> {
          "</div>";
     if (!is_new) h += "<div class=\"card\">" + ButtonForm(base + "/records/" + UrlEncode(id) + "/delete", csrf, "Delete record") + "</div>";
     bool failed = !errors.empty();
+    std::string why = "Not saved: check the fields marked below.";
+    if (errors.contains("_") && errors["_"].is_object()) why = "Not saved: " + errors["_"].value("message", "");
     Html(out, status, RenderPage(Page(is_new ? "New record" : collection + " " + id, "sites", csrf,
-                                      failed ? "Not saved: check the fields marked below." : flash, failed),
+                                      failed ? why : flash, failed),
                                  h));
   }
 

@@ -83,6 +83,9 @@ std::string RecordForm(const json& collection, const json& record, const json& e
     std::string kind = Kind(f, prop);
     bool required = IsRequired(collection, name) || (kind == "password" && is_new);
     std::string id = "f-" + name;
+    // Inputs are named "f.<field>": a field called "csrf" cannot take the
+    // form's own token (nor the reverse).
+    std::string input_name = "f." + name;
     const json value = record.is_object() && record.contains(name) ? record[name] : json(nullptr);
     std::string error;
     if (errors.is_object() && errors.contains(name)) {
@@ -96,7 +99,7 @@ std::string RecordForm(const json& collection, const json& record, const json& e
     std::string input;
     bool multi = prop.value("type", "") == "array";
     if (kind == "bool") {
-      input = "<p><input type=\"checkbox\"" + Attr("id", id) + Attr("name", name) + " value=\"true\"" +
+      input = "<p><input type=\"checkbox\"" + Attr("id", id) + Attr("name", input_name) + " value=\"true\"" +
               (value.is_boolean() && value.get<bool>() ? " checked" : "") + described + "> <label for=\"" +
               Escape(id) + "\" class=\"inline-label strong\">" + Escape(name) + "</label></p>";
       label.clear();
@@ -116,13 +119,13 @@ std::string RecordForm(const json& collection, const json& record, const json& e
           std::string opt = v.get<std::string>();
           std::string oid = id + "-" + std::to_string(k++);
           input += "<label class=\"inline-label choice\"><input type=\"checkbox\"" +
-                   Attr("id", oid) + Attr("name", name) + Attr("value", opt) + (is_chosen(opt) ? " checked" : "") +
+                   Attr("id", oid) + Attr("name", input_name) + Attr("value", opt) + (is_chosen(opt) ? " checked" : "") +
                    "> " + Escape(opt) + "</label>";
         }
         input += "</fieldset>";
         label.clear();
       } else {
-        input = "<select" + Attr("id", id) + Attr("name", name) + described + (required ? " required" : "") + ">";
+        input = "<select" + Attr("id", id) + Attr("name", input_name) + described + (required ? " required" : "") + ">";
         input += "<option value=\"\">(none)</option>";
         for (const auto& v : item.value("enum", json::array())) {
           std::string opt = v.get<std::string>();
@@ -132,7 +135,7 @@ std::string RecordForm(const json& collection, const json& record, const json& e
       }
     } else if (kind == "json") {
       std::string text = value.is_null() ? "" : value.dump(2);
-      input = "<textarea rows=\"4\"" + Attr("id", id) + Attr("name", name) + described + ">" + Escape(text) + "</textarea>" +
+      input = "<textarea rows=\"4\"" + Attr("id", id) + Attr("name", input_name) + described + ">" + Escape(text) + "</textarea>" +
               "<p class=\"hint\">JSON.</p>";
     } else if (kind == "file") {
       std::string names;
@@ -161,7 +164,7 @@ std::string RecordForm(const json& collection, const json& record, const json& e
       std::string shown = kind == "password" ? "" : ValueText(multi && value.is_array() ? json(nullptr) : value);
       if (multi && value.is_array())
         for (const auto& v : value) shown += (shown.empty() ? "" : ", ") + ValueText(v);
-      input = "<input" + Attr("type", type) + Attr("id", id) + Attr("name", name) + Attr("value", shown) + extra +
+      input = "<input" + Attr("type", type) + Attr("id", id) + Attr("name", input_name) + Attr("value", shown) + extra +
               described + (required ? " required" : "") + ">";
       if (kind == "relation")
         input += "<p class=\"hint\">Record id" + std::string(multi ? "s, separated by commas" : "") + " in " +
@@ -190,7 +193,7 @@ json FormToRecord(const json& collection, const Form& form, bool is_new, json* e
     const json& prop = PropertyOf(collection, name);
     std::string kind = Kind(f, prop);
     bool multi = prop.value("type", "") == "array";
-    std::vector<std::string> values = FormValues(form, name);
+    std::vector<std::string> values = FormValues(form, "f." + name);
     std::string text = values.empty() ? "" : values[0];
     if (kind == "file") continue;
     if (kind == "bool") {

@@ -17,7 +17,7 @@ namespace hearth::admin {
 // (its `fields` and its JSON `schema`). `record`: the values to show (an
 // object; {} for a new record). `errors`: the API's per-field answer
 // ({"title": {"message": ...}}) shown beside each input. The form posts to
-// `action` with the CSRF token.
+// `action` with the CSRF token. Inputs are named "f.<field>".
 std::string RecordForm(const nlohmann::json& collection, const nlohmann::json& record, const nlohmann::json& errors,
                        const std::string& action, const std::string& csrf, const std::string& submit_label,
                        bool is_new);

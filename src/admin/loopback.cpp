@@ -86,14 +86,21 @@ void CallApi(const Handler& api, Method method, const std::string& path, const s
   Response res;
   res.connection_id_ = page.connection_id_;
   ApiThen pending = then;
+  bool stranded = false;
   // A deferring API defers the page too; its answer comes through Chain.
-  ReplyFactory factory = [&page, &pending](uint64_t) -> std::shared_ptr<Reply> {
+  // A page that cannot wait (one being filled from an earlier deferred
+  // answer) gets 500 rather than an answer it would never send.
+  ReplyFactory factory = [&page, &pending, &stranded](uint64_t) -> std::shared_ptr<Reply> {
     std::shared_ptr<Reply> outer = page.Defer();
-    if (!outer) return nullptr;
+    if (!outer) {
+      stranded = true;
+      return std::make_shared<Capture>(nullptr);  // the API's answer goes nowhere
+    }
     return std::make_shared<Chain>(std::move(outer), std::move(pending));
   };
   res.reply_factory_ = &factory;
   api(req, res);
+  if (stranded) return page.SetError(500, "the console cannot wait for this step here");
   if (res.deferred()) return;
   then(res.status, ParseBody(res), page);
 }

@@ -82,7 +82,7 @@ void LogStream(PageContext& ctx) {
       *opened = true;
       out += ": the log of hearth\n\n";  // the head and a first byte go out at once: the client knows it is open
     }
-    for (const auto& l : RecentLogLines(*cursor, 200)) {
+    for (const auto& l : RecentLogLines(*cursor, kLogTailLines)) {  // all of them: a burst is not cut
       out += "id: " + std::to_string(l.seq) + "\nevent: log\ndata: " + l.text + "\n\n";
       *cursor = l.seq;
     }

@@ -171,6 +171,7 @@ class Deploy : public std::enable_shared_from_this<Deploy> {
                " is live.</p>";
         step_ = Step::kDone;
         closed_list_ = true;
+        succeeded_ = true;
         return;
       case Step::kDone:
         return;
@@ -186,7 +187,7 @@ class Deploy : public std::enable_shared_from_this<Deploy> {
 
   void End(std::string& out) {
     if (!closed_list_) out += "</ol>";
-    out += "<p><a href=\"/_hearth/sites/" + UrlEncode(site_) + (version_ && step_ == Step::kDone ? "?deployed=" + std::to_string(version_) : std::string()) +
+    out += "<p><a href=\"/_hearth/sites/" + UrlEncode(site_) + (succeeded_ ? "?deployed=" + std::to_string(version_) : std::string()) +
            "\">Back to " + Escape(site_) + "</a></p>";
     out += head_tail_;
     ended_ = true;
@@ -200,7 +201,7 @@ class Deploy : public std::enable_shared_from_this<Deploy> {
   std::function<void()> wake_;
   // The connection's thread only:
   Step step_ = Step::kManifest;
-  bool started_ = false, in_flight_ = false, ended_ = false, closed_list_ = false;
+  bool started_ = false, in_flight_ = false, ended_ = false, closed_list_ = false, succeeded_ = false;
   std::string head_tail_;
   std::vector<std::string> missing_;
   size_t next_ = 0;

@@ -353,5 +353,11 @@ describe('admin console', () => {
     assert.match(sheet.headers['cache-control'], /immutable/);
     assert.match(sheet.text, /:focus-visible/);
     assert.equal((await httpRequest(`${srv.url}/_hearth/ui/nope.js`)).status, 404);
+    // Not on a site's own origin (its files could script the console there), nor a preview's.
+    for (const host of ['blog.localhost', '1.preview.blog.localhost']) {
+      const there = await httpRequest(`${srv.url}/_hearth/login`, { headers: { Host: host } });
+      assert.equal(there.status, 404, host);
+      assert.match(there.text, /not served on a site's host name/);
+    }
   });
 });

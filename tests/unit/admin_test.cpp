@@ -153,9 +153,9 @@ TEST(AdminForms, EveryFieldGetsALabelledInputShapedByItsSchema) {
   EXPECT_NE(h.find("step=\"1\" min=\"0\""), std::string::npos);
   EXPECT_NE(h.find("aria-invalid=\"true\""), std::string::npos);
   EXPECT_NE(h.find("id=\"f-views-error\">Must be 0 or more.</p>"), std::string::npos);
-  EXPECT_NE(h.find("type=\"checkbox\" id=\"f-done\" name=\"done\" value=\"true\" checked"), std::string::npos);
+  EXPECT_NE(h.find("type=\"checkbox\" id=\"f-done\" name=\"f.done\" value=\"true\" checked"), std::string::npos);
   EXPECT_NE(h.find("<legend>tags</legend>"), std::string::npos);  // a list: a group of checkboxes
-  EXPECT_NE(h.find("name=\"tags\" value=\"tech\" checked"), std::string::npos);
+  EXPECT_NE(h.find("name=\"f.tags\" value=\"tech\" checked"), std::string::npos);
   EXPECT_NE(h.find("<select id=\"f-kind\""), std::string::npos);  // one choice: a select
   EXPECT_NE(h.find("<textarea rows=\"4\" id=\"f-meta\""), std::string::npos);
   EXPECT_NE(h.find("name=\"_schema\" value=\"7\""), std::string::npos);
@@ -164,19 +164,19 @@ TEST(AdminForms, EveryFieldGetsALabelledInputShapedByItsSchema) {
 }
 
 TEST(AdminForms, APostedFormBecomesTheApisJson) {
-  Form form = {{"csrf", "x"}, {"title", "Hello"}, {"views", " 12 "}, {"tags", "news"}, {"tags", "tech"},
-               {"kind", "a"}, {"meta", "{\"k\": [1]}"}};
+  Form form = {{"csrf", "x"}, {"f.title", "Hello"}, {"f.views", " 12 "}, {"f.tags", "news"}, {"f.tags", "tech"},
+               {"f.kind", "a"}, {"f.meta", "{\"k\": [1]}"}};
   json errors = json::object();
   json body = FormToRecord(Posts(), form, true, &errors);
   EXPECT_TRUE(errors.empty()) << errors.dump();
   EXPECT_EQ(body, json::parse(R"({"title": "Hello", "views": 12, "done": false, "tags": ["news", "tech"],
                                    "kind": "a", "meta": {"k": [1]}})"));
-  Form bad = {{"title", "x"}, {"views", "many"}, {"meta", "{nope"}};
+  Form bad = {{"f.title", "x"}, {"f.views", "many"}, {"f.meta", "{nope"}};
   body = FormToRecord(Posts(), bad, true, &errors);
   EXPECT_TRUE(errors.contains("views"));
   EXPECT_TRUE(errors.contains("meta"));
   EXPECT_FALSE(body.contains("views"));
-  Form empty = {{"title", ""}, {"views", ""}};
+  Form empty = {{"f.title", ""}, {"f.views", ""}};
   errors = json::object();
   body = FormToRecord(Posts(), empty, true, &errors);
   EXPECT_EQ(body["title"], "");  // the API decides that a required field is blank
