@@ -74,6 +74,9 @@ class Console {
     std::string_view rest = req.path.substr(kBase.size() - 1);  // "/..." after /_hearth
     if (rest.substr(0, 4) == "/ui/") return ServeAsset(req, res, rest.substr(4));
     if (rest == "/login") return Login(req, res);
+    // A path that is no page of the console is 404 with or without a session.
+    if (auto top = Segments(rest); !top.empty() && top[0] != "sites" && top[0] != "logs" && top[0] != "logout")
+      return res.SetError(404);
     std::optional<Session> session = FindSession(shared_->store->Reader(reader_), req.Header("cookie"));
     if (!session) {
       if (req.method != Method::kGet && req.method != Method::kHead) {

@@ -80,14 +80,23 @@ json UserFields(const json& def) {
 }
 
 // A field definition from the "add a field" form, or an error message.
+// `field` holds the field being changed (its name and type stay), or is
+// empty for a new one (named and typed by the form).
 std::string FieldFromForm(const Form& form, json* field) {
-  std::string name(TrimOws(FormValue(form, "name")));
-  std::string type = FormValue(form, "type");
+  bool is_new = !field->is_object() || field->empty();
+  std::string name = is_new ? std::string(TrimOws(FormValue(form, "name"))) : field->value("name", "");
+  std::string type = is_new ? FormValue(form, "type") : field->value("type", "");
   if (name.empty()) return "Give the field a name.";
-  json f = {{"name", name}, {"type", type}, {"required", FormValue(form, "required") == "on"}};
+  json f = is_new ? json::object() : *field;
+  f["name"] = name;
+  f["type"] = type;
+  f["required"] = FormValue(form, "required") == "on";
   auto number = [&](const char* key, const char* label) -> std::string {
     std::string v(TrimOws(FormValue(form, key)));
-    if (v.empty()) return "";
+    if (v.empty()) {
+      f.erase(key);  // no bound
+      return "";
+    }
     json n = json::parse(v, nullptr, false);
     if (n.is_discarded() || !n.is_number()) return std::string(label) + " must be a number.";
     f[key] = n;
@@ -114,6 +123,37 @@ std::string FieldFromForm(const Form& form, json* field) {
   return "";
 }
 
+// The options of a field, as inputs filled from `f` ({} for a new field);
+// those that do not apply to its type are ignored when saved.
+std::string FieldOptions(const json& f) {
+  auto text = [&](const char* key) -> std::string {
+    if (!f.contains(key) || f[key].is_null()) return "";
+    if (f[key].is_string()) return f[key].get<std::string>();
+    if (f[key].is_array()) {
+      std::string out;
+      for (const auto& x : f[key]) out += (out.empty() ? "" : ", ") + (x.is_string() ? x.get<std::string>() : x.dump());
+      return out;
+    }
+    return f[key].dump();
+  };
+  auto checked = [&](const char* key) { return f.value(key, false) ? " checked" : ""; };
+  return std::string("<p><input type=\"checkbox\" id=\"nf-required\" name=\"required\"") + checked("required") +
+         "> <label for=\"nf-required\" class=\"inline-label\">Required</label></p>"
+         "<label for=\"nf-min\">Min <span class=\"muted\">(text length or number)</span></label>"
+         "<input id=\"nf-min\" name=\"min\" type=\"number\" step=\"any\" value=\"" + Escape(text("min")) + "\">"
+         "<label for=\"nf-max\">Max <span class=\"muted\">(text length or number)</span></label>"
+         "<input id=\"nf-max\" name=\"max\" type=\"number\" step=\"any\" value=\"" + Escape(text("max")) + "\">"
+         "<p><input type=\"checkbox\" id=\"nf-int\" name=\"onlyInt\"" + checked("onlyInt") +
+         "> <label for=\"nf-int\" class=\"inline-label\">Whole numbers only</label></p>"
+         "<label for=\"nf-values\">Choices <span class=\"muted\">(select: separated by commas)</span></label>"
+         "<input id=\"nf-values\" name=\"values\" type=\"text\" value=\"" + Escape(text("values")) + "\">"
+         "<label for=\"nf-collection\">Related collection <span class=\"muted\">(relation)</span></label>"
+         "<input id=\"nf-collection\" name=\"collection\" type=\"text\" value=\"" + Escape(text("collection")) + "\">"
+         "<label for=\"nf-maxselect\">Max choices <span class=\"muted\">(select, relation, file; above 1 makes a "
+         "list)</span></label><input id=\"nf-maxselect\" name=\"maxSelect\" type=\"number\" min=\"1\" step=\"1\" value=\"" +
+         Escape(text("maxSelect")) + "\">";
+}
+
 class DataPages : public std::enable_shared_from_this<DataPages> {
  public:
   DataPages(const PageContext& ctx, std::string site) : ctx_(ctx), site_(std::move(site)) {}
@@ -124,6 +164,7 @@ class DataPages : public std::enable_shared_from_this<DataPages> {
     if (seg.size() == 1) return Schema(seg[0]);
     if (seg.size() == 2 && seg[1] == "records") return Records(seg[0]);
     if (seg.size() == 3 && seg[1] == "records") return RecordPage(seg[0], seg[2] == "new" ? "" : seg[2]);
+    if (seg.size() == 3 && seg[1] == "fields") return FieldPage(seg[0], seg[2]);
     NotFound();
   }
 
@@ -132,6 +173,7 @@ class DataPages : public std::enable_shared_from_this<DataPages> {
     if (seg.size() == 1 && seg[0] == "live") return Subscribe(form);
     if (seg.size() == 2 && seg[1] == "fields") return ChangeFields(seg[0], form, /*remove=*/false);
     if (seg.size() == 3 && seg[1] == "fields" && seg[2] == "remove") return ChangeFields(seg[0], form, true);
+    if (seg.size() == 3 && seg[1] == "fields") return EditField(seg[0], seg[2], form);
     if (seg.size() == 2 && seg[1] == "rules") return SetRules(seg[0], form);
     if (seg.size() == 2 && seg[1] == "delete") return DeleteCollection(seg[0]);
     if (seg.size() == 2 && seg[1] == "records") return SaveRecord(seg[0], "", form);
@@ -230,6 +272,7 @@ class DataPages : public std::enable_shared_from_this<DataPages> {
                   std::string name = f.value("name", "");
                   h += "<tr><td>" + Escape(name) + "</td><td>" + Escape(f.value("type", "")) + "</td><td>" +
                        (f.value("required", false) ? "yes" : "no") + "</td><td>" + Escape(FieldSummary(f)) + "</td><td>" +
+                       "<a href=\"" + base + "/fields/" + UrlEncode(name) + "\">Change " + Escape(name) + "</a> " +
                        ButtonForm(base + "/fields/remove", csrf, "Remove " + name, {{"field", name}}, "secondary") +
                        "</td></tr>";
                 }
@@ -242,21 +285,8 @@ class DataPages : public std::enable_shared_from_this<DataPages> {
                    Escape(csrf) + "\"><label for=\"nf-name\">Name</label><input id=\"nf-name\" name=\"name\" type=\"text\" "
                    "required><label for=\"nf-type\">Type</label><select id=\"nf-type\" name=\"type\">";
               for (const char* t : kTypes) h += std::string("<option>") + t + "</option>";
-              h += "</select><p><input type=\"checkbox\" id=\"nf-required\" name=\"required\"> <label for=\"nf-required\" "
-                   "class=\"inline-label\">Required</label></p>"
-                   "<label for=\"nf-min\">Min <span class=\"muted\">(text length or number)</span></label>"
-                   "<input id=\"nf-min\" name=\"min\" type=\"number\" step=\"any\">"
-                   "<label for=\"nf-max\">Max <span class=\"muted\">(text length or number)</span></label>"
-                   "<input id=\"nf-max\" name=\"max\" type=\"number\" step=\"any\">"
-                   "<p><input type=\"checkbox\" id=\"nf-int\" name=\"onlyInt\"> <label for=\"nf-int\" class=\"inline-label\">"
-                   "Whole numbers only</label></p>"
-                   "<label for=\"nf-values\">Choices <span class=\"muted\">(select: separated by commas)</span></label>"
-                   "<input id=\"nf-values\" name=\"values\" type=\"text\">"
-                   "<label for=\"nf-collection\">Related collection <span class=\"muted\">(relation)</span></label>"
-                   "<input id=\"nf-collection\" name=\"collection\" type=\"text\">"
-                   "<label for=\"nf-maxselect\">Max choices <span class=\"muted\">(select, relation, file; above 1 makes a "
-                   "list)</span></label><input id=\"nf-maxselect\" name=\"maxSelect\" type=\"number\" min=\"1\" step=\"1\">"
-                   "<p><button type=\"submit\">Add field</button></p></form>";
+              h += "</select>" + FieldOptions(json::object());
+              h += "<p><button type=\"submit\">Add field</button></p></form>";
               // Rules: a filter each, or locked (superusers only).
               h += "<h2 id=\"rules\">Rules</h2><form method=\"post\" action=\"" + base +
                    "/rules\" class=\"card\" aria-labelledby=\"rules\"><input type=\"hidden\" name=\"csrf\" value=\"" +
@@ -296,6 +326,53 @@ class DataPages : public std::enable_shared_from_this<DataPages> {
               CallApi(*ctx_.api, Method::kPatch, ControlPath(collection), json{{"fields", fields}}.dump(), page,
                       [this, self = shared_from_this(), site, collection](int st, const json& body, Response& out) {
                         if (st / 100 != 2) return Failed(out, st, "Fields not changed", ApiError(st, body), collection);
+                        SeeOther(out, Base(site) + "/" + UrlEncode(collection) + "?done=fields");
+                      });
+            });
+  }
+
+  void FieldPage(const std::string& collection, const std::string& field) {
+    std::string csrf = ctx_.session.csrf, site = site_;
+    CallApi(*ctx_.api, Method::kGet, ControlPath(collection), "", *ctx_.res,
+            [this, self = shared_from_this(), csrf, site, collection, field](int status, const json& def, Response& out) {
+              if (status != 200) return Failed(out, status, collection, ApiError(status, def));
+              for (const auto& f : UserFields(def)) {
+                if (f.value("name", "") != field) continue;
+                std::string base = Base(site) + "/" + UrlEncode(collection);
+                std::string h = Breadcrumbs(site, collection) + "<h1>Change " + Escape(field) + "</h1>" +
+                                "<p>Type: " + Escape(f.value("type", "")) + " <span class=\"muted\">(a field's type "
+                                "cannot change: remove it and add another)</span></p><form method=\"post\" action=\"" +
+                                base + "/fields/" + UrlEncode(field) + "\" class=\"card\"><input type=\"hidden\" "
+                                "name=\"csrf\" value=\"" + Escape(csrf) + "\">" + FieldOptions(f) +
+                                "<p><button type=\"submit\">Save field</button></p></form>";
+                return Html(out, 200, RenderPage(Page("Change " + field, "sites", csrf), h));
+              }
+              Failed(out, 404, collection, "No field named " + field + ".", collection);
+            });
+  }
+
+  void EditField(const std::string& collection, const std::string& field, const Form& form) {
+    std::string site = site_;
+    CallApi(*ctx_.api, Method::kGet, ControlPath(collection), "", *ctx_.res,
+            [this, self = shared_from_this(), site, collection, field, form](int status, const json& def, Response& page) {
+              if (status != 200) return Failed(page, status, "Field not changed", ApiError(status, def), collection);
+              json fields = json::array();
+              bool found = false;
+              for (const auto& f : UserFields(def)) {
+                if (f.value("name", "") != field) {
+                  fields.push_back(f);
+                  continue;
+                }
+                json changed = f;
+                if (std::string error = FieldFromForm(form, &changed); !error.empty())
+                  return Failed(page, 400, "Field not changed", error, collection);
+                fields.push_back(changed);
+                found = true;
+              }
+              if (!found) return Failed(page, 404, "Field not changed", "No field named " + field + ".", collection);
+              CallApi(*ctx_.api, Method::kPatch, ControlPath(collection), json{{"fields", fields}}.dump(), page,
+                      [this, self, site, collection](int st, const json& body, Response& out) {
+                        if (st / 100 != 2) return Failed(out, st, "Field not changed", ApiError(st, body), collection);
                         SeeOther(out, Base(site) + "/" + UrlEncode(collection) + "?done=fields");
                       });
             });

@@ -298,6 +298,28 @@ describe('admin console', () => {
     await page.context().close();
   });
 
+  test('a field\'s options change: a bound set in the console is what the API then enforces', T, async () => {
+    const page = await login(await browser.newContext());
+    await page.goto(`${srv.url}/_hearth/sites/blog.localhost/data/posts`);
+    await page.getByRole('link', { name: 'Change views' }).click();
+    assert.match(await page.locator('main').innerText(), /Type: number/);
+    await page.getByLabel(/^Min/).fill('0');
+    await page.getByLabel('Required').check();
+    await shot(page, '17-change-field');
+    await page.getByRole('button', { name: 'Save field' }).click();
+    await page.waitForURL(/\?done=fields$/);
+    assert.match(await page.getByRole('row', { name: /views/ }).innerText(), /views\s+number\s+yes\s+min 0/);
+    await page.goto(`${srv.url}/_hearth/sites/blog.localhost/data/posts/records/new`);
+    assert.match(await page.locator('label[for="f-views"]').innerText(), /required/);
+    assert.equal(await page.getByLabel('views').getAttribute('min'), '0');
+    await page.getByLabel('title').fill('negative');
+    await page.getByLabel('views').fill('-1');
+    await page.getByRole('button', { name: 'Create record' }).click();
+    await page.getByRole('alert').waitFor();
+    assert.match(await page.locator('#f-views-error').innerText(), /0/);
+    await page.context().close();
+  });
+
   test('the overview draws requests/s and the error rate, and redraws by itself', T, async () => {
     const r = await cli(['sites', 'add', 'dead.localhost', '--proxy', 'http://127.0.0.1:9']);
     assert.equal(r.code, 0, r.stderr);
