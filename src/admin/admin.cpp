@@ -58,10 +58,16 @@ std::string SafeNext(std::string_view next) {
 
 class Console {
  public:
-  Console(sites::SitesShared* shared, int reader, const TrafficStats* stats)
-      : shared_(shared), reader_(reader), stats_(stats), api_(sites::MakeApiHandler(shared, reader)) {}
+  Console(sites::SitesShared* shared, int reader, const TrafficStats* stats, std::string admin_host)
+      : shared_(shared), reader_(reader), stats_(stats), admin_host_(std::move(admin_host)),
+        api_(sites::MakeApiHandler(shared, reader)) {}
 
   void Serve(Request& req, Response& res) {
+    if (!admin_host_.empty() && req.HostName() != admin_host_) {
+      res.SetText(404, "text/plain; charset=utf-8",
+                  "404 Not Found\nThe admin console is at http(s)://" + admin_host_ + "/_hearth/ (--admin-host).\n");
+      return;
+    }
     if (ServedBySite(req.HostName())) {
       // A site's own origin: its files (or an app's uploads) could script
       // the console's pages there. The console lives elsewhere.
@@ -415,13 +421,15 @@ class Console {
   sites::SitesShared* shared_;
   int reader_;
   const TrafficStats* stats_;
+  std::string admin_host_;
   Handler api_;
 };
 
 }  // namespace
 
-Handler MakeAdminHandler(sites::SitesShared* shared, int reader, const TrafficStats* stats) {
-  auto console = std::make_shared<Console>(shared, reader, stats);
+Handler MakeAdminHandler(sites::SitesShared* shared, int reader, const TrafficStats* stats, std::string admin_host) {
+  for (char& c : admin_host) c = AsciiLower(c);
+  auto console = std::make_shared<Console>(shared, reader, stats, std::move(admin_host));
   return [console](Request& req, Response& res) { console->Serve(req, res); };
 }
 

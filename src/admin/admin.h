@@ -15,6 +15,9 @@ namespace hearth::admin {
 // The handler for /_hearth/ (the router sends /_hearth/api/, health and
 // metrics elsewhere). `reader`: this worker's reader index. `stats`: the
 // traffic the overview draws (null: none); it outlives the handler.
-Handler MakeAdminHandler(sites::SitesShared* shared, int reader, const TrafficStats* stats = nullptr);
+// `admin_host`: the only host name the console answers on (lower case; ""
+// for any host no site claims).
+Handler MakeAdminHandler(sites::SitesShared* shared, int reader, const TrafficStats* stats = nullptr,
+                         std::string admin_host = "");
 
 }  // namespace hearth::admin

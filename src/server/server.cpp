@@ -142,6 +142,8 @@ Result<std::unique_ptr<Server>> Server::Start(ServeOptions options) {
   std::unique_ptr<Server> srv(new Server());
   srv->options_ = std::move(options);
   const Settings& s = srv->options_.settings;
+  if (s.admin_host.find_first_of(":/ \t") != std::string::npos)
+    return Error{"--admin-host: \"" + s.admin_host + "\" is not a host name (no port, no scheme)"};
   SetLogLevel(s.log_level);
 
   auto lock = LockDataDir(s.data);
@@ -352,7 +354,7 @@ Result<std::unique_ptr<Server>> Server::Start(ServeOptions options) {
     AddBuiltinRoutes(router.get(), &srv->builtin_, srv->store_.get(), i);
     Handler api = Compose({sites::RequireToken(srv->store_.get(), i)}, sites::MakeApiHandler(&srv->sites_, i));
     router->Add("", "/_hearth/api/", api);
-    router->Add("", "/_hearth/", admin::MakeAdminHandler(&srv->sites_, i, srv->stats_.get()));  // the console
+    router->Add("", "/_hearth/", admin::MakeAdminHandler(&srv->sites_, i, srv->stats_.get(), s.admin_host));  // the console
     router->Add("", "/_hearth/api/blobs/", api, /*stream_body=*/true);  // uploads of any size
     Handler fallback = ServeWelcome;
     if (!s.root.empty()) {

@@ -30,6 +30,7 @@ const std::vector<SettingSpec> kSettingSpecs = {
     {"acme-ask", T::kString, &S::acme_ask, "", "on-demand certificates for names that are no site's: GET URL?domain=NAME must answer 2xx", false},
     {"acme-ca-root", T::kString, &S::acme_ca_root, "", "a PEM file to trust for the ACME CA's own HTTPS (a test CA such as pebble)", false},
     {"root", T::kString, &S::root, "", "serve this folder as a static site (like caddy file-server)", false},
+    {"admin-host", T::kString, &S::admin_host, "", "serve the admin console (/_hearth/) on this host name only (empty: any host no site claims)", false},
     {"workers", T::kInt, &S::workers, "0", "worker threads, each with its own event loop; 0 = one per core", false, 0, 1024},
     {"log-level", T::kLogLevel, &S::log_level, "info", "debug, info, warn or error", true},
     {"access-log", T::kString, &S::access_log, "off", "access log (NDJSON): off, stderr, or a file path (reopened on SIGHUP)", true, 1},

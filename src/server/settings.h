@@ -37,6 +37,7 @@ struct Settings {
   std::string acme_challenges;
   std::string acme_ask;
   std::string root;
+  std::string admin_host;
   int64_t workers = 0;
   LogLevel log_level = LogLevel::kInfo;
   std::string access_log;

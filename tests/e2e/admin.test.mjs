@@ -320,6 +320,36 @@ describe('admin console', () => {
     await page.context().close();
   });
 
+  test('an auth collection: accounts made in the console can sign in; an empty password on edit keeps it', T, async () => {
+    const page = await login(await browser.newContext());
+    await page.goto(`${srv.url}/_hearth/sites/blog.localhost/data`);
+    await page.getByLabel('Name').fill('members');
+    await page.getByLabel('Type').selectOption('auth');
+    await page.getByRole('button', { name: 'Create collection' }).click();
+    await page.waitForURL(/\/data\/members\?done=created$/);
+    await page.goto(`${srv.url}/_hearth/sites/blog.localhost/data/members/records/new`);
+    await page.getByLabel('email', { exact: false }).and(page.locator('#f-email')).fill('ann@example.com');
+    await page.getByLabel('password').fill('correct horse battery');
+    await page.getByLabel('verified').check();
+    await shot(page, '18-new-account');
+    await page.getByRole('button', { name: 'Create record' }).click();
+    await page.waitForURL(/\?done=saved$/, { timeout: 15000 });
+    assert.equal(await page.getByLabel('password').inputValue(), '', 'a password is never shown');
+    const signIn = () => httpRequest(`${srv.url}/api/collections/members/auth-with-password`, {
+      method: 'POST', headers: { Host: 'blog.localhost', 'Content-Type': 'application/json' },
+      body: JSON.stringify({ identity: 'ann@example.com', password: 'correct horse battery' }), timeoutMs: 15000,
+    });
+    const first = await signIn();
+    assert.equal(first.status, 200, first.text);
+    assert.equal(JSON.parse(first.text).record.verified, true);
+    // Saved again with the password left empty: it stays what it was.
+    await page.getByLabel('emailVisibility').check();
+    await page.getByRole('button', { name: 'Save' }).click();
+    await page.waitForURL(/\?done=saved$/, { timeout: 15000 });
+    assert.equal((await signIn()).status, 200);
+    await page.context().close();
+  });
+
   test('the overview draws requests/s and the error rate, and redraws by itself', T, async () => {
     const r = await cli(['sites', 'add', 'dead.localhost', '--proxy', 'http://127.0.0.1:9']);
     assert.equal(r.code, 0, r.stderr);
@@ -381,5 +411,29 @@ describe('admin console', () => {
       assert.equal(there.status, 404, host);
       assert.match(there.text, /not served on a site's host name/);
     }
+  });
+});
+
+describe('admin console with --admin-host', () => {
+  let srv;
+  before(async () => { srv = await startHearth({ args: ['--admin-host', 'Admin.Localhost'] }); });
+  after(async () => { if (srv) await srv.stop('SIGKILL').catch(() => {}); });
+
+  test('answers on that host name only', T, async () => {
+    const elsewhere = await httpRequest(`${srv.url}/_hearth/login`);
+    assert.equal(elsewhere.status, 404);
+    assert.match(elsewhere.text, /admin\.localhost\/_hearth\//);
+    const there = await httpRequest(`${srv.url}/_hearth/login`, { headers: { Host: 'admin.localhost' } });
+    assert.equal(there.status, 200);
+    assert.match(there.text, /Admin token/);
+    // The API and health are not the console: they answer anywhere.
+    assert.equal((await httpRequest(`${srv.url}/_hearth/health`)).status, 200);
+  });
+
+  test('a value that is not a host name stops start-up with one line', T, async () => {
+    const dir = await makeTempDir('hearth-admin-host-');
+    const r = await runHearth(['serve', '--admin-host', 'http://x:80', '--http', '127.0.0.1:0', '--data', dir]);
+    assert.notEqual(r.code, 0);
+    assert.match(r.stderr, /--admin-host: "http:\/\/x:80" is not a host name/);
   });
 });
