@@ -318,6 +318,9 @@ int H2Connection::OnStreamClose(nghttp2_session*, int32_t stream_id, uint32_t, v
   Stream& s = *it->second;
   if (s.answered && c->ctx_->on_request) c->ctx_->on_request(s.req, s.res.status, s.sent, MonoNowMicros() - s.req.start_micros, false);
   c->body_bytes_ -= std::min<uint64_t>(c->body_bytes_, s.req.body.size());
+  // Bytes a paused sink left are the connection's window too: give them back,
+  // or aborted uploads would shrink it until every body on it stalls.
+  if (!s.held.empty()) (void)nghttp2_session_consume_connection(c->session_, s.held.size());
   c->streams_.erase(it);  // a stream the client reset drops its response (and an SSE guard with it)
   if (c->shutting_down_ && c->streams_.empty()) nghttp2_session_terminate_session(c->session_, NGHTTP2_NO_ERROR);
   return 0;
@@ -468,8 +471,12 @@ void H2Connection::StreamData(Stream* s, std::string_view data) {
   std::shared_ptr<BodySink> sink = s->sink;
   size_t n = sink->OnData(data);
   if (n > data.size()) n = data.size();
+  if (!s->sink) {
+    Consume(s->id, data.size());  // answered meanwhile: the rest is dropped
+    return;
+  }
   Consume(s->id, n);
-  if (s->sink && n < data.size()) s->held.assign(data.substr(n));
+  if (n < data.size()) s->held.assign(data.substr(n));
 }
 
 void H2Connection::EndSink(Stream* s, bool ok) {
@@ -627,8 +634,8 @@ void H2Connection::Unpause() {
     if (s->sink && !s->held.empty()) {
       std::shared_ptr<BodySink> sink = s->sink;
       size_t n = std::min(sink->OnData(s->held), s->held.size());
+      if (!s->sink) continue;  // answered meanwhile: Submit consumed all that was held
       Consume(id, n);
-      if (!s->sink) continue;  // answered meanwhile (Submit dropped the rest)
       s->held.erase(0, n);
       if (s->held.empty() && s->body_ended) EndSink(s.get(), true);
     }

@@ -390,8 +390,9 @@ Result<std::unique_ptr<Server>> Server::Start(ServeOptions options) {
     if (srv->tls_) srv->workers_.back()->AddTlsListener(tls_fds[static_cast<size_t>(i)], srv->tls_.get());
   }
   srv->stats_->Start();  // the workers (whose metrics it reads) are all there now
-  for (auto& w : srv->workers_) w->Start();
+  // ACME first: it reads the sites' hosts, which the first handshakes ask about.
   if (srv->acme_) srv->acme_->Start();
+  for (auto& w : srv->workers_) w->Start();
   if (s.backup_every_ms > 0) srv->backup_thread_ = std::thread([raw] { raw->BackupLoop(); });
   Log(LogLevel::kInfo, "listening",
       {{"addr", bind_addr.ToString()}, {"https", https_text}, {"workers", nworkers}, {"version", kVersion},

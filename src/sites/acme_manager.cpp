@@ -135,6 +135,12 @@ bool AcmeManager::Wanted(std::string_view host) {
     size_t waiting = 0;
     auto evict = demand_.end();
     for (auto it = demand_.begin(); it != demand_.end();) {
+      State st = it->second.state;
+      if ((st == State::kAsk || st == State::kOrder) && now - it->second.since > 2 * wait_ms_) {
+        // Its handshakes gave up long ago: no ask, no order for it now.
+        it->second.state = State::kRefused;
+        it->second.until = now + kRefuseMs;
+      }
       if (it->second.state == State::kRefused) {
         if (now >= it->second.until) {
           it = demand_.erase(it);
@@ -187,8 +193,16 @@ void AcmeManager::AskLoop() {
   while (!stop_) {
     // The oldest name waiting for its answer.
     auto next = demand_.end();
-    for (auto it = demand_.begin(); it != demand_.end(); ++it)
-      if (it->second.state == State::kAsk && (next == demand_.end() || it->second.since < next->second.since)) next = it;
+    int64_t now = MonoNowMillis();
+    for (auto it = demand_.begin(); it != demand_.end(); ++it) {
+      if (it->second.state != State::kAsk) continue;
+      if (now - it->second.since > 2 * wait_ms_) {  // nobody waits for this answer any more
+        it->second.state = State::kRefused;
+        it->second.until = now + kRefuseMs;
+        continue;
+      }
+      if (next == demand_.end() || it->second.since < next->second.since) next = it;
+    }
     if (next == demand_.end()) {
       ask_cv_.wait(lock);
       continue;
@@ -339,10 +353,13 @@ void AcmeManager::RunOnceUnguarded() {
     if (!own) {
       // Made on demand: renewed only while it is used and still approved.
       int64_t used = shared_->tls ? shared_->tls->LastUsed(best->id) : now;
+      if (auto l = lapsing_.find(host); l != lapsing_.end() && l->second > now_ms) continue;
       if (used < now - life / 3 || !AskAllows(host)) {
         Log(LogLevel::kInfo, "acme: letting an on-demand certificate lapse (unused, or no longer approved)",
             {{"host", host}});
-        b.next_ms = now_ms + kMaxBackoffMs;
+        // Looked at again in an hour (not a failure: a handshake that wants
+        // the name later still gets a certificate at once).
+        lapsing_[host] = now_ms + kHourMs;
         continue;
       }
     }
@@ -356,6 +373,13 @@ void AcmeManager::RunOnceUnguarded() {
   {
     std::lock_guard<std::mutex> lock(mu_);
     int64_t oldest = 0;
+    int64_t mono = MonoNowMillis();
+    for (auto& [h, d] : demand_) {
+      if (d.state == State::kOrder && mono - d.since > 2 * wait_ms_) {  // its handshakes gave up
+        d.state = State::kRefused;
+        d.until = mono + kRefuseMs;
+      }
+    }
     for (const auto& [h, d] : demand_)
       if (d.state == State::kOrder && (demanded.empty() || d.since < oldest)) {
         demanded = h;
@@ -388,6 +412,10 @@ void AcmeManager::ServeDemand(const std::string& host, bool site_host) {
     Settle(host, 0);  // a renewal or an import got there first
     return;
   }
+  if (auto b = backoff_.find(host); b != backoff_.end() && b->second.next_ms > now_ms) {
+    Settle(host, b->second.next_ms - now_ms);  // failed lately: not again before its time
+    return;
+  }
   bool allowed;
   {
     std::lock_guard<std::mutex> lock(mu_);
@@ -402,10 +430,7 @@ void AcmeManager::ServeDemand(const std::string& host, bool site_host) {
     Settle(host, kRefuseMs);
     return;
   }
-  if (auto b = backoff_.find(host); b != backoff_.end() && b->second.next_ms > now_ms) {
-    Settle(host, b->second.next_ms - now_ms);  // failed lately: not again before its time
-    return;
-  }
+  lapsing_.erase(host);
   bool ok = Order(host);
   Settle(host, ok ? 0 : std::max<int64_t>(kRefuseMs, backoff_[host].next_ms - MonoNowMillis()));
 }

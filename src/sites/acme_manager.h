@@ -112,6 +112,9 @@ class AcmeManager : public tls::OnDemandIssuer {
     size_t failures = 0;  // picks the challenge type to start with
   };
   std::map<std::string, Backoff> backoff_;  // the loop thread's own
+  // On-demand certificates let lapse, and when to look at them again (the
+  // loop thread's own; monotonic ms). Not a failure: a demand still orders.
+  std::map<std::string, int64_t> lapsing_;
   bool prefer_demand_ = true;               // the loop thread's own: whose turn it is
   // Guarded by mu_: the on-demand names, the sites' hosts, and the times of
   // this hour's orders for asked-for names.

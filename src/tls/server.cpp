@@ -530,7 +530,9 @@ int TlsServer::OnServerName(SSL* ssl, int* alert, void* arg) {
     return SSL_TLSEXT_ERR_ALERT_FATAL;
   }
   SSL_set_SSL_CTX(ssl, ctx);
-  if (auto* use = static_cast<LastUse*>(SSL_CTX_get_ex_data(ctx, UseIndex())))
+  // Only a handshake that named the host counts as a use (a scanner that
+  // sends no name must not keep the newest certificate alive).
+  if (auto* use = name ? static_cast<LastUse*>(SSL_CTX_get_ex_data(ctx, UseIndex())) : nullptr)
     (*use)->store(static_cast<int64_t>(time(nullptr)), std::memory_order_relaxed);
   return SSL_TLSEXT_ERR_OK;
 }
