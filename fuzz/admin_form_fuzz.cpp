@@ -1,7 +1,9 @@
 // The admin console's own parsing of what browsers send: Cookie headers
 // (CookieValue), form bodies (ParseQueryString), a folder upload's file
-// names (FolderFiles, one per line here), and that escaping what was parsed
-// leaves no markup. No crash, no leak under ASan/UBSan.
+// names (FolderFiles, one per line here), the login's redirect target
+// (SafeNext) and client network (ClientNetwork), admin emails and passwords,
+// and that escaping what was parsed leaves no markup. No crash, no leak
+// under ASan/UBSan.
 #include <cstddef>
 #include <cstdint>
 #include <cstdlib>
@@ -11,9 +13,11 @@
 #include <vector>
 
 #include "admin/html.h"
+#include "admin/login.h"
 #include "admin/session.h"
 #include "admin/upload.h"
 #include "base/strings.h"
+#include "sites/admins_api.h"
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   std::string_view in(reinterpret_cast<const char*>(data), size);
@@ -27,6 +31,13 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
       (void)hearth::admin::UrlEncode(val);
     }
   }
+  // After login only a console page is where the browser goes.
+  std::string next = hearth::admin::SafeNext(in);
+  if (next.rfind("/_hearth/", 0) != 0 || next.find("//") != std::string::npos) abort();
+  (void)hearth::admin::ClientNetwork(in);
+  (void)hearth::DecodePathSegment(in);
+  (void)hearth::sites::AdminEmailProblem(in);
+  (void)hearth::sites::AdminPasswordProblem(in);
   std::vector<hearth::admin::UploadFile> parts;
   for (size_t start = 0; start <= in.size() && parts.size() < 64;) {
     size_t nl = in.find('\n', start);

@@ -13,6 +13,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "admin/admins_page.h"
 #include "admin/assets.h"
 #include "admin/common.h"
 #include "admin/data_pages.h"
@@ -21,10 +22,10 @@
 #include "http/multipart.h"
 #include "admin/html.h"
 #include "admin/loopback.h"
+#include "admin/login.h"
 #include "admin/session.h"
 #include "base/log.h"
 #include "base/strings.h"
-#include "sites/tokens.h"
 
 namespace hearth::admin {
 namespace {
@@ -44,16 +45,6 @@ std::string Size(int64_t bytes) {
   char buf[32];
   snprintf(buf, sizeof buf, u == 0 ? "%.0f %s" : "%.1f %s", v, units[u]);
   return buf;
-}
-
-// Only the console's own pages are a place to go back to after login.
-std::string SafeNext(std::string_view next) {
-  if (next.substr(0, kBase.size()) != kBase || next.find("//") != std::string_view::npos ||
-      next.find('\\') != std::string_view::npos)
-    return "/_hearth/";
-  for (unsigned char c : next)
-    if (c < 0x21 || c > 0x7e) return "/_hearth/";
-  return std::string(next);
 }
 
 class Console {
@@ -79,9 +70,10 @@ class Console {
     }
     std::string_view rest = req.path.substr(kBase.size() - 1);  // "/..." after /_hearth
     if (rest.substr(0, 4) == "/ui/") return ServeAsset(req, res, rest.substr(4));
-    if (rest == "/login") return Login(req, res);
+    if (rest == "/login") return ServeLogin(shared_, reader_, req, res);
     // A path that is no page of the console is 404 with or without a session.
-    if (auto top = Segments(rest); !top.empty() && top[0] != "sites" && top[0] != "logs" && top[0] != "logout")
+    if (auto top = Segments(rest); !top.empty() && top[0] != "sites" && top[0] != "logs" && top[0] != "logout" &&
+                                        top[0] != "admins")
       return res.SetError(404);
     std::optional<Session> session = FindSession(shared_->store->Reader(reader_), req.Header("cookie"));
     if (!session) {
@@ -133,6 +125,10 @@ class Console {
       PageContext ctx = Context(req, res, *session);
       if (seg.size() == 1) return LogsPage(ctx);
       if (seg[1] == "stream") return LogStream(ctx);
+    }
+    if (seg[0] == "admins" && seg.size() == 1) {
+      PageContext ctx = Context(req, res, *session);
+      return AdminsPage(ctx);
     }
     if (seg[0] == "sites" && seg.size() == 1) return SitesPage(req, res, *session);
     if (seg[0] == "sites" && seg.size() == 2) return SitePage(req, res, *session, SegmentText(seg[1]));
@@ -204,58 +200,6 @@ class Console {
     Html(res, 404, RenderPage(Page("Not found", "", s.csrf), "<h1>Not found</h1><p>No such page in the console. <a href=\"/_hearth/sites\">Sites</a></p>"));
   }
 
-  void Login(Request& req, Response& res) {
-    if (req.method == Method::kPost) {
-      Form form;
-      (void)ParseQueryString(req.body, &form);
-      std::string token = FormValue(form, "token");
-      std::string next = SafeNext(FormValue(form, "next"));
-      if (!sites::IsKnownToken(shared_->store, reader_, token)) {
-        Log(LogLevel::kWarn, "admin console: a login with an unknown token", {{"client", std::string(req.ClientIp())}});
-        return LoginForm(res, 401, next, "That token is not an admin token of this server.");
-      }
-      int64_t now = static_cast<int64_t>(time(nullptr));
-      auto fresh = std::make_shared<NewSession>(MakeSession(now));
-      bool secure = req.tls;
-      auto reply = res.Defer();
-      if (!reply) return Html(res, 500, RenderPage(Page("Error"), "<h1>Cannot log in now</h1>"));
-      shared_->store->SubmitWrite([fresh, now](store::Connection& c) { return StoreSession(c, fresh->row, now); },
-                                  [reply, fresh, secure, next](const Status& st) {
-                                    reply->Finish([st, fresh, secure, next](Response& out) {
-                                      if (!st.ok()) {
-                                        Html(out, 503, RenderPage(Page("Error"), "<h1>Cannot log in now</h1><p>" +
-                                                                                 Escape(st.error().message) + "</p>"));
-                                        return;
-                                      }
-                                      SeeOther(out, next);
-                                      out.SetHeader("Set-Cookie", SessionCookie(fresh->secret, secure));
-                                    });
-                                  });
-      return;
-    }
-    if (req.method != Method::kGet && req.method != Method::kHead) return res.SetError(405);
-    Form query;
-    (void)ParseQueryString(req.query, &query);
-    LoginForm(res, 200, SafeNext(FormValue(query, "next")), "");
-  }
-
-  static void LoginForm(Response& res, int status, const std::string& next, const std::string& error) {
-    std::string body =
-        "<div class=\"login card\"><h1>Log in to hearth</h1>"
-        "<form method=\"post\" action=\"/_hearth/login\">"
-        "<input type=\"hidden\" name=\"next\" value=\"" + Escape(next) + "\">"
-        "<label for=\"token\">Admin token</label>"
-        "<input id=\"token\" name=\"token\" type=\"password\" autocomplete=\"current-password\" required autofocus "
-        "aria-describedby=\"token-hint\">"
-        "<p class=\"hint\" id=\"token-hint\">hearth printed it on its first start; it is also in "
-        "<code>hearth-data/admin.token</code>.</p>"
-        "<p><button type=\"submit\">Log in</button></p></form></div>";
-    PageOptions o = Page("Log in");
-    o.flash = error;
-    o.flash_error = !error.empty();
-    Html(res, status, RenderPage(o, body));
-  }
-
   void Post(Request& req, Response& res, const Session& s, std::string_view rest, const Form& form) {
     if (rest == "/logout") {
       std::string hash = s.hash;
@@ -272,6 +216,12 @@ class Console {
       return;
     }
     auto seg = Segments(rest);
+    if (!seg.empty() && seg[0] == "admins") {
+      PageContext ctx = Context(req, res, s);
+      std::vector<std::string> after;
+      for (size_t i = 1; i < seg.size(); ++i) after.push_back(SegmentText(seg[i]));
+      return AdminsPost(ctx, after, form);
+    }
     if (seg.size() >= 3 && seg[0] == "sites" && seg[2] == "data") return Data(req, res, s, seg, &form);
     if (seg.size() == 3 && seg[0] == "sites" && seg[2] == "rollback") {
       std::string site = SegmentText(seg[1]);

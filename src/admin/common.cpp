@@ -42,25 +42,7 @@ std::vector<std::string> FormValues(const Form& form, std::string_view name) {
   return out;
 }
 
-std::string SegmentText(std::string_view seg) {
-  // Percent-decoding only ('+' in a path is a plus); a malformed escape stays as it is.
-  auto hex = [](char c) -> int {
-    if (c >= '0' && c <= '9') return c - '0';
-    if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F') return c - 'A' + 10;
-    return -1;
-  };
-  std::string out;
-  for (size_t i = 0; i < seg.size(); ++i) {
-    if (seg[i] == '%' && i + 2 < seg.size() && hex(seg[i + 1]) >= 0 && hex(seg[i + 2]) >= 0) {
-      out.push_back(static_cast<char>(hex(seg[i + 1]) * 16 + hex(seg[i + 2])));
-      i += 2;
-    } else {
-      out.push_back(seg[i]);
-    }
-  }
-  return out;
-}
+std::string SegmentText(std::string_view seg) { return DecodePathSegment(seg); }
 
 std::string ApiError(int status, const nlohmann::json& body) {
   if (body.is_object() && body.contains("error") && body["error"].is_string()) return body["error"].get<std::string>();

@@ -62,6 +62,7 @@ std::string RenderPage(const PageOptions& o, std::string_view main_html) {
     out += "<header class=\"top\"><a class=\"brand\" href=\"/_hearth/\">hearth</a>\n<nav aria-label=\"Main\"><ul>";
     item("overview", "/_hearth/", "Overview");
     item("sites", "/_hearth/sites", "Sites");
+    item("admins", "/_hearth/admins", "Admins");
     item("logs", "/_hearth/logs", "Log");
     out += "</ul></nav>\n";
     out += ButtonForm("/_hearth/logout", o.csrf, "Log out", {}, "link");

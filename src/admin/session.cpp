@@ -27,7 +27,11 @@ std::string_view CookieValue(std::string_view header, std::string_view name) {
 std::optional<Session> FindSession(store::Connection& rd, std::string_view cookie_header) {
   std::string_view secret = CookieValue(cookie_header, kSessionCookie);
   if (secret.empty() || secret.size() > 128) return std::nullopt;
-  auto st = rd.Prepare("SELECT csrf, expires_at FROM admin_sessions WHERE hash = ?1 AND expires_at > unixepoch()");
+  // A user's session lasts only as long as the user does.
+  auto st = rd.Prepare(
+      "SELECT s.csrf, s.expires_at, s.user_id, u.email FROM admin_sessions s "
+      "LEFT JOIN admin_users u ON u.id = s.user_id "
+      "WHERE s.hash = ?1 AND s.expires_at > unixepoch() AND (s.user_id IS NULL OR u.id IS NOT NULL)");
   if (!st.ok()) return std::nullopt;
   Session s;
   s.hash = sites::Sha256Hex(secret);
@@ -36,6 +40,8 @@ std::optional<Session> FindSession(store::Connection& rd, std::string_view cooki
   if (!st->Step(&status)) return std::nullopt;
   s.csrf = std::string(st->Text(0));
   s.expires_at = st->Int(1);
+  s.user_id = st->Int(2);
+  s.user = std::string(st->Text(3));
   return s;
 }
 
@@ -52,9 +58,12 @@ Status StoreSession(store::Connection& c, const Session& s, int64_t now) {
   auto drop = c.Prepare("DELETE FROM admin_sessions WHERE expires_at <= ?1");
   if (!drop.ok()) return drop.error();
   if (Status st = drop->Bind(1, now).Run(); !st.ok()) return st;
-  auto put = c.Prepare("INSERT INTO admin_sessions(hash, csrf, created_at, expires_at) VALUES (?1, ?2, ?3, ?4)");
+  auto put = c.Prepare("INSERT INTO admin_sessions(hash, csrf, created_at, expires_at, user_id) VALUES (?1, ?2, ?3, ?4, ?5)");
   if (!put.ok()) return put.error();
-  return put->Bind(1, s.hash).Bind(2, s.csrf).Bind(3, now).Bind(4, s.expires_at).Run();
+  put->Bind(1, s.hash).Bind(2, s.csrf).Bind(3, now).Bind(4, s.expires_at);
+  if (s.user_id) put->Bind(5, s.user_id);
+  if (Status st = put->Run(); !st.ok() || !s.user_id) return st;
+  return c.Named("admins.logged_in").Bind(1, s.user_id).Run();
 }
 
 Status DeleteSession(store::Connection& c, const std::string& hash) {

@@ -1,6 +1,6 @@
 #pragma once
-// Admin console sessions. Logging in with an admin token makes a session: a
-// random secret in an HttpOnly, SameSite=Strict cookie (Secure over HTTPS),
+// Admin console sessions. Logging in (with an admin token, or as an admin
+// user with an email and a password) makes a session: a random secret in an HttpOnly, SameSite=Strict cookie (Secure over HTTPS),
 // scoped to /_hearth/. hearth.db keeps only the secret's SHA-256, the
 // session's CSRF token and its expiry, so sessions survive a restart, every
 // worker sees them, and a stolen database copy holds no usable cookie.
@@ -21,6 +21,8 @@ struct Session {
   std::string hash;  // hex SHA-256 of the cookie's secret
   std::string csrf;  // every form of this session carries it
   int64_t expires_at = 0;
+  int64_t user_id = 0;  // the admin user logged in; 0: logged in with an admin token
+  std::string user;     // that user's email ("" for a token)
 };
 
 // The value of cookie `name` in a Cookie header ("" if absent).
@@ -36,7 +38,7 @@ struct NewSession {
 };
 NewSession MakeSession(int64_t now);
 
-// Inside a write: stores `s` and drops expired sessions.
+// Inside a write: stores `s` (and the user's last login) and drops expired sessions.
 Status StoreSession(store::Connection& c, const Session& s, int64_t now);
 // Inside a write: deletes the session with this hash.
 Status DeleteSession(store::Connection& c, const std::string& hash);

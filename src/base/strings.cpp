@@ -166,6 +166,26 @@ bool ParseQueryString(std::string_view query, std::vector<std::pair<std::string,
   return true;
 }
 
+std::string DecodePathSegment(std::string_view seg) {
+  // Percent-decoding only ('+' in a path is a plus); a malformed escape stays as it is.
+  auto hex = [](char c) -> int {
+    if (c >= '0' && c <= '9') return c - '0';
+    if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+    return -1;
+  };
+  std::string out;
+  for (size_t i = 0; i < seg.size(); ++i) {
+    if (seg[i] == '%' && i + 2 < seg.size() && hex(seg[i + 1]) >= 0 && hex(seg[i + 2]) >= 0) {
+      out.push_back(static_cast<char>(hex(seg[i + 1]) * 16 + hex(seg[i + 2])));
+      i += 2;
+    } else {
+      out.push_back(seg[i]);
+    }
+  }
+  return out;
+}
+
 std::vector<std::string_view> Segments(std::string_view path) {
   std::vector<std::string_view> out;
   while (!path.empty()) {

@@ -34,6 +34,10 @@ void AppendUint(std::string* out, uint64_t v);
 // decoded ('+' is a space, %XX a byte). False if a %-escape is malformed.
 bool ParseQueryString(std::string_view query, std::vector<std::pair<std::string, std::string>>* out);
 
+// A URL path segment, percent-decoded ('+' stays a plus; a malformed escape
+// stays as it is).
+std::string DecodePathSegment(std::string_view segment);
+
 // The non-empty segments of a path: "/a//b/" -> {"a", "b"} (views into `path`).
 std::vector<std::string_view> Segments(std::string_view path);
 

@@ -9,6 +9,7 @@
 
 #include "base/log.h"
 #include "base/version.h"
+#include "cli/admins_cli.h"
 #include "cli/cert_cli.h"
 #include "cli/data_cli.h"
 #include "cli/sites_cli.h"
@@ -86,6 +87,8 @@ int RunCli(int argc, char** argv) {
   data_cli.Register(&app);
   cli::CertCli cert_cli;
   cert_cli.Register(&app);
+  cli::AdminsCli admins_cli;
+  admins_cli.Register(&app);
 
   try {
     app.parse(argc, argv);
@@ -115,6 +118,7 @@ int RunCli(int argc, char** argv) {
   if (int code = sites_cli.RunIfParsed(); code >= 0) return code;
   if (int code = data_cli.RunIfParsed(); code >= 0) return code;
   if (int code = cert_cli.RunIfParsed(); code >= 0) return code;
+  if (int code = admins_cli.RunIfParsed(); code >= 0) return code;
   if (backup->parsed()) {
     Status st = store::BackupDatabase(backup_data + "/hearth.db", backup_out, store::AppDatabases(backup_data), backup_data + "/files");
     if (!st.ok()) return Fail(st.error().message);

@@ -99,17 +99,6 @@ size_t Utf8Length(std::string_view s) {
   return n;
 }
 
-bool LooksLikeEmail(std::string_view s) {
-  size_t at = s.find('@');
-  if (at == 0 || at == std::string_view::npos || at != s.rfind('@') || s.size() > 254) return false;
-  std::string_view domain = s.substr(at + 1);
-  size_t dot = domain.find('.');
-  if (dot == 0 || dot == std::string_view::npos || domain.back() == '.') return false;
-  for (char c : s)
-    if (c <= ' ' || c == 0x7f) return false;
-  return true;
-}
-
 bool LooksLikeUrl(std::string_view s) {
   size_t scheme = s.find("://");
   if (scheme == std::string_view::npos) return false;
@@ -170,6 +159,17 @@ void AddError(json* errors, const std::string& field, const char* code, const st
 }
 
 }  // namespace
+
+bool LooksLikeEmail(std::string_view s) {
+  size_t at = s.find('@');
+  if (at == 0 || at == std::string_view::npos || at != s.rfind('@') || s.size() > 254) return false;
+  std::string_view domain = s.substr(at + 1);
+  size_t dot = domain.find('.');
+  if (dot == 0 || dot == std::string_view::npos || domain.back() == '.') return false;
+  for (char c : s)
+    if (c <= ' ' || c == 0x7f) return false;
+  return true;
+}
 
 bool IsRecordId(std::string_view s) {
   if (s.size() != 15) return false;

@@ -94,6 +94,8 @@ Result<std::vector<std::pair<std::string, SqlValue>>> CheckRecord(const Collecti
 std::string NewRecordId();
 // Whether `s` has a record id's form.
 bool IsRecordId(std::string_view s);
+// Whether `s` has the shape of an email address (local@domain.tld, at most 254 bytes).
+bool LooksLikeEmail(std::string_view s);
 // Now, as dates are stored: "2006-01-02 15:04:05.000Z".
 std::string NowDate();
 // Quotes an identifier for SQL ("name" with quotes doubled).

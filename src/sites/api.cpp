@@ -3,6 +3,7 @@
 
 #include "base/strings.h"
 #include "sites/api_common.h"
+#include "sites/admins_api.h"
 #include "sites/certs_api.h"
 #include "sites/compress.h"
 #include "sites/manifest.h"
@@ -480,6 +481,7 @@ Handler MakeApiHandler(SitesShared* shared, int reader) {
     }
 
     if (!seg.empty() && seg[0] == "certs" && seg.size() <= 2) return ServeCerts(shared, rd, seg, req, res, body);
+    if (!seg.empty() && seg[0] == "admins" && seg.size() <= 2) return ServeAdmins(shared, rd, seg, req, res, body);
     if (is({"sites"})) {
       if (m == Method::kGet) return Json(res, 200, ListSites(rd));
       if (allow(Method::kPost, "GET, POST")) AddSite(shared, res, body);

@@ -116,6 +116,20 @@ const std::vector<Migration>& ControlMigrations() {
           expires_at INTEGER NOT NULL
         ) WITHOUT ROWID;
       )sql"},
+      {8, R"sql(
+        -- Admin users: log in to the console with an email and a password
+        -- (an argon2id hash, never shown). A session names its user (NULL:
+        -- made with an admin token); removing the user ends its sessions.
+        CREATE TABLE admin_users (
+          id            INTEGER PRIMARY KEY,
+          email         TEXT NOT NULL UNIQUE COLLATE NOCASE,
+          password_hash TEXT NOT NULL,
+          created_at    INTEGER NOT NULL,
+          updated_at    INTEGER NOT NULL,
+          last_login_at INTEGER
+        );
+        ALTER TABLE admin_sessions ADD COLUMN user_id INTEGER;
+      )sql"},
   };
   return kMigrations;
 }
@@ -128,6 +142,17 @@ const std::vector<NamedStatement>& ControlStatements() {
       {"tokens.count", "SELECT count(*) FROM tokens"},
       {"tokens.insert", "INSERT INTO tokens(id, hash, name, created_at) VALUES (?1, ?2, ?3, unixepoch())"},
       {"tokens.by_hash", "SELECT id, name FROM tokens WHERE hash = ?1"},
+      {"admins.list", "SELECT email, created_at, updated_at, last_login_at FROM admin_users ORDER BY email"},
+      {"admins.one", "SELECT email, created_at, updated_at, last_login_at FROM admin_users WHERE email = ?1"},
+      {"admins.count", "SELECT count(*) FROM admin_users"},
+      {"admins.by_email", "SELECT id, email, password_hash FROM admin_users WHERE email = ?1"},
+      {"admins.insert", "INSERT INTO admin_users(email, password_hash, created_at, updated_at) "
+                        "VALUES (?1, ?2, unixepoch(), unixepoch()) ON CONFLICT(email) DO NOTHING"},
+      {"admins.set_password", "UPDATE admin_users SET password_hash = ?2, updated_at = unixepoch() WHERE email = ?1"},
+      {"admins.logged_in", "UPDATE admin_users SET last_login_at = unixepoch() WHERE id = ?1"},
+      {"admins.delete", "DELETE FROM admin_users WHERE email = ?1"},
+      {"admins.end_sessions", "DELETE FROM admin_sessions WHERE user_id = "
+                              "(SELECT id FROM admin_users WHERE email = ?1)"},
       {"sites.list", "SELECT s.id, s.name, s.live_version, s.created_at, "
                      "(SELECT group_concat(host, ' ') FROM site_hosts h WHERE h.site_id = s.id), "
                      "s.is_default, s.spa, s.hsts, s.proxy, s.rate_limit, s.rate_burst FROM sites s ORDER BY s.name"},

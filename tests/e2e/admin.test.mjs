@@ -12,6 +12,20 @@ const T = { timeout: 60000 };
 const SHOTS = path.join(REPO_ROOT, 'build', 'test-artifacts', 'admin');
 const CHROMIUM = process.env.CHROMIUM_BIN || '/usr/bin/chromium';
 
+function launchBrowser() {
+  return chromium.launch({
+    executablePath: CHROMIUM,
+    headless: true,
+    // This machine has no network beyond loopback: keep chromium from trying.
+    args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking',
+      '--disable-component-update', '--disable-sync'],
+  });
+}
+
+async function shot(page, name) {
+  await page.screenshot({ path: path.join(SHOTS, `${name}.png`), fullPage: true });
+}
+
 describe('admin console', () => {
   let srv;
   let token;
@@ -25,9 +39,6 @@ describe('admin console', () => {
     await fsp.writeFile(path.join(dir, 'index.html'), html);
     const r = await cli(['deploy', dir, '--site', site, '-m', message]);
     assert.equal(r.code, 0, r.stderr);
-  }
-  async function shot(page, name) {
-    await page.screenshot({ path: path.join(SHOTS, `${name}.png`), fullPage: true });
   }
   async function login(context) {
     const page = await context.newPage();
@@ -46,13 +57,7 @@ describe('admin console', () => {
     token = (await fsp.readFile(path.join(srv.dataDir, 'admin.token'), 'utf8')).trim();
     await deploy('blog.localhost', '<h1>first</h1>', 'first version');
     await deploy('blog.localhost', '<h1>second</h1>', 'second version');
-    browser = await chromium.launch({
-      executablePath: CHROMIUM,
-      headless: true,
-      // This machine has no network beyond loopback: keep chromium from trying.
-      args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking',
-        '--disable-component-update', '--disable-sync'],
-    });
+    browser = await launchBrowser();
   });
   after(async () => {
     await browser?.close();
@@ -435,5 +440,150 @@ describe('admin console with --admin-host', () => {
     const r = await runHearth(['serve', '--admin-host', 'http://x:80', '--http', '127.0.0.1:0', '--data', dir]);
     assert.notEqual(r.code, 0);
     assert.match(r.stderr, /--admin-host: "http:\/\/x:80" is not a host name/);
+  });
+});
+
+describe('admin users', () => {
+  let srv;
+  let token;
+  let browser;
+  const ANN = 'ann@example.com';
+  const ANN_PW = 'correct horse battery';
+  const cli = (args, input) =>
+    runHearth([...args, '--server', srv.url, '--token', token], { timeoutMs: 20000, input });
+  const form = (fields) => new URLSearchParams(fields).toString();
+  const postLogin = (fields) =>
+    httpRequest(`${srv.url}/_hearth/login`, {
+      method: 'POST',
+      headers: { 'Content-Type': 'application/x-www-form-urlencoded' },
+      body: form(fields),
+    });
+  async function loginAs(context, email, password, to = '/_hearth/') {
+    const page = await context.newPage();
+    page.on('pageerror', (e) => { throw e; });
+    await page.goto(`${srv.url}${to}`);
+    await page.getByLabel('Email').fill(email);
+    await page.getByLabel('Password', { exact: true }).fill(password);
+    await page.getByRole('button', { name: 'Log in', exact: true }).click();
+    return page;
+  }
+
+  before(async () => {
+    await fsp.mkdir(SHOTS, { recursive: true });
+    srv = await startHearth();
+    token = (await fsp.readFile(path.join(srv.dataDir, 'admin.token'), 'utf8')).trim();
+    browser = await launchBrowser();
+  });
+  after(async () => {
+    await browser?.close();
+    if (srv) await srv.stop('SIGKILL').catch(() => {});
+  });
+
+  test('the CLI adds, lists and refuses admins with one-line messages; the API needs the token', T, async () => {
+    // With no admin users the login page offers the token only.
+    assert.doesNotMatch((await httpRequest(`${srv.url}/_hearth/login`)).text, /id="email"/);
+    const added = await cli(['admins', 'add', ANN], `${ANN_PW}\n`);
+    assert.equal(added.code, 0, added.stderr);
+    assert.match(added.stdout, /added admin ann@example\.com/);
+    const short = await cli(['admins', 'add', 'bob@example.com'], 'short\n');
+    assert.notEqual(short.code, 0);
+    assert.match(short.stderr, /^hearth: the password is too short: use 10 characters or more\n$/);
+    const again = await cli(['admins', 'add', 'ANN@example.com'], `${ANN_PW}\n`);
+    assert.notEqual(again.code, 0);
+    assert.match(again.stderr, /there is an admin ANN@example\.com already/);
+    const bad = await cli(['admins', 'add', 'not-an-email'], `${ANN_PW}\n`);
+    assert.match(bad.stderr, /"not-an-email" is not an email address/);
+    const list = await cli(['admins', '--json']);
+    assert.equal(list.code, 0, list.stderr);
+    const items = JSON.parse(list.stdout).items;
+    assert.deepEqual(items.map((a) => a.email), [ANN]);
+    assert.equal(items[0].last_login_at, null);
+    assert.ok(!('password_hash' in items[0]) && !JSON.stringify(items).includes('argon2'), 'no hash shown');
+    // Nothing about admins without a token.
+    assert.equal((await httpRequest(`${srv.url}/_hearth/api/admins`)).status, 401);
+    const post = await httpRequest(`${srv.url}/_hearth/api/admins`, {
+      method: 'POST', headers: { 'Content-Type': 'application/json' }, body: JSON.stringify({ email: 'eve@example.com', password: 'x'.repeat(12) }),
+    });
+    assert.equal(post.status, 401);
+    // The password is never logged.
+    assert.ok(!srv.stderrLines().some((l) => l.includes(ANN_PW)), 'the password is not in the log');
+  });
+
+  test('an admin logs in with email and password; a wrong one is refused; the console adds and removes admins', T, async () => {
+    const context = await browser.newContext();
+    const page = await loginAs(context, ANN, 'not the password', '/_hearth/sites');
+    await page.getByRole('alert').waitFor();
+    assert.match(await page.getByRole('alert').innerText(), /Wrong email or password/);
+    assert.equal(await page.getByLabel('Email').inputValue(), ANN, 'the email stays typed');
+    await shot(page, '20-login-user-refused');
+    await page.getByLabel('Password', { exact: true }).fill(ANN_PW);
+    await page.getByRole('button', { name: 'Log in', exact: true }).click();
+    await page.waitForURL(/\/_hearth\/sites$/);
+    await page.getByRole('navigation', { name: 'Main' }).getByRole('link', { name: 'Admins' }).click();
+    await page.waitForURL(/\/_hearth\/admins$/);
+    assert.match(await page.locator('main').innerText(), /You are logged in as ann@example\.com/);
+    assert.doesNotMatch(await page.getByRole('row', { name: /ann@example\.com/ }).innerText(), /never/);
+    // Adding one: the API's check shows, and what was typed stays.
+    await page.getByLabel('Email').fill('bob@example.com');
+    await page.getByLabel('Password', { exact: true }).fill('short');
+    // (The browser's own minlength check would stop the post: the server's is what is tested.)
+    await page.locator('#new-password').evaluate((el) => el.removeAttribute('minlength'));
+    await page.getByRole('button', { name: 'Add admin' }).click();
+    await page.getByRole('alert').waitFor();
+    assert.match(await page.getByRole('alert').innerText(), /too short/);
+    assert.equal(await page.getByLabel('Email').inputValue(), 'bob@example.com');
+    await page.getByLabel('Password', { exact: true }).fill('bobs long password');
+    await page.getByRole('button', { name: 'Add admin' }).click();
+    await page.waitForURL(/\?added=/);
+    assert.match(await page.getByRole('status').innerText(), /bob@example\.com can log in now/);
+    await shot(page, '21-admins');
+    // Bob logs in elsewhere; removing him ends that session at once.
+    const bobContext = await browser.newContext();
+    const bob = await loginAs(bobContext, 'bob@example.com', 'bobs long password', '/_hearth/sites');
+    await bob.waitForURL(/\/_hearth\/sites$/);
+    await page.getByRole('button', { name: 'Remove bob@example.com' }).click();
+    await page.waitForURL(/\?removed=/);
+    assert.doesNotMatch(await page.locator('tbody').innerText(), /bob@example\.com/);
+    await bob.reload();
+    assert.match(bob.url(), /\/_hearth\/login\?next=/);
+    await bobContext.close();
+    await context.close();
+  });
+
+  test('a new password ends the admin\'s sessions: from the console for oneself, and from the CLI', T, async () => {
+    const context = await browser.newContext();
+    let page = await loginAs(context, ANN, ANN_PW);
+    await page.waitForURL(/\/_hearth\/$/);
+    await page.goto(`${srv.url}/_hearth/admins`);
+    await page.getByText('Set a new password').click();
+    await page.getByLabel(`New password for ${ANN}`).fill('a brand new password');
+    await page.getByRole('button', { name: 'Set password' }).click();
+    await page.waitForURL(/\/_hearth\/login\?next=/);
+    // The old password no longer works; the new one does.
+    page = await loginAs(context, ANN, ANN_PW);
+    await page.getByRole('alert').waitFor();
+    page = await loginAs(context, ANN, 'a brand new password');
+    await page.waitForURL(/\/_hearth\/$/);
+    // Set from the CLI: the open session ends.
+    const r = await cli(['admins', 'passwd', ANN], `${ANN_PW}\n`);
+    assert.equal(r.code, 0, r.stderr);
+    assert.match(r.stdout, /1 session\(s\) ended/);
+    await page.reload();
+    assert.match(page.url(), /\/_hearth\/login\?next=/);
+    await shot(page, '22-login-user');
+    await context.close();
+  });
+
+  test('failed logins are throttled: the sixth in a row is refused with 429 and Retry-After, the token form too', T, async () => {
+    for (let i = 0; i < 5; i++) {
+      const r = await postLogin({ email: ANN, password: `wrong password ${i}` });
+      assert.equal(r.status, 401, `try ${i}`);
+    }
+    const sixth = await postLogin({ email: ANN, password: ANN_PW });  // even the right one, now
+    assert.equal(sixth.status, 429);
+    assert.match(sixth.text, /Too many failed logins\. Try again in \d+ seconds/);
+    assert.ok(Number(sixth.headers['retry-after']) > 0);
+    assert.equal((await postLogin({ token })).status, 429);
+    assert.equal(srv.stderrLines().filter((l) => l.includes('a failed login')).length >= 5, true);
   });
 });

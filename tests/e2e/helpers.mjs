@@ -83,10 +83,11 @@ function exitPromise(proc) {
  * Runs `hearth ...args` and returns {code, signal, stdout, stderr, timedOut}.
  * The process is killed after timeoutMs.
  */
-export function runHearth(args, { env = {}, timeoutMs = 10000, cwd } = {}) {
+export function runHearth(args, { env = {}, timeoutMs = 10000, cwd, input } = {}) {
   return new Promise((resolve, reject) => {
-    const proc = spawn(HEARTH_BIN, args, { env: cleanEnv(env), cwd, stdio: ['ignore', 'pipe', 'pipe'] });
+    const proc = spawn(HEARTH_BIN, args, { env: cleanEnv(env), cwd, stdio: [input === undefined ? 'ignore' : 'pipe', 'pipe', 'pipe'] });
     liveProcs.add(proc);
+    if (input !== undefined) proc.stdin.end(input);
     let stdout = '';
     let stderr = '';
     let timedOut = false;

@@ -7,13 +7,16 @@
 #include <string>
 
 #include <nlohmann/json.hpp>
+#include <sqlite3.h>
 
 #include "admin/assets.h"
 #include "admin/common.h"
 #include "admin/forms.h"
 #include "admin/upload.h"
 #include "admin/html.h"
+#include "admin/login.h"
 #include "admin/session.h"
+#include "sites/admins_api.h"
 #include "store/control_schema.h"
 #include "store/store.h"
 
@@ -103,6 +106,114 @@ TEST(AdminSession, SessionsLiveInTheDatabaseAsHashesAndExpire) {
     EXPECT_FALSE(FindSession(rd, "hearth_admin=" + fresh.secret).has_value());
   }
   std::filesystem::remove_all(dir);
+}
+
+TEST(AdminSession, AUsersSessionNamesTheUserAndEndsWithTheUser) {
+  char tmpl[] = "/tmp/hearth-admin-XXXXXX";
+  std::string dir = mkdtemp(tmpl);
+  {
+    store::Store::Options o;
+    o.path = dir + "/hearth.db";
+    o.readers = 1;
+    o.migrations = store::ControlMigrations();
+    o.statements = store::ControlStatements();
+    o.connection_setup = store::ControlConnectionSetup();
+    auto s = store::Store::Open(std::move(o));
+    ASSERT_TRUE(s.ok()) << s.error().message;
+    int64_t now = static_cast<int64_t>(time(nullptr));
+    int64_t uid = 0;
+    ASSERT_TRUE((*s)->Write([&](store::Connection& c) {
+                  if (Status st = c.Named("admins.insert").Bind(1, std::string_view("Ann@Example.com")).Bind(2, std::string_view("$argon2id$x")).Run(); !st.ok())
+                    return st;
+                  uid = sqlite3_last_insert_rowid(c.raw());
+                  return OkStatus();
+                }).ok());
+    NewSession user = MakeSession(now);
+    user.row.user_id = uid;
+    NewSession token = MakeSession(now);
+    ASSERT_TRUE((*s)->Write([&](store::Connection& c) { return StoreSession(c, user.row, now); }).ok());
+    ASSERT_TRUE((*s)->Write([&](store::Connection& c) { return StoreSession(c, token.row, now); }).ok());
+    auto& rd = (*s)->Reader(0);
+    auto found = FindSession(rd, "hearth_admin=" + user.secret);
+    ASSERT_TRUE(found.has_value());
+    EXPECT_EQ(found->user, "Ann@Example.com");
+    EXPECT_EQ(found->user_id, uid);
+    auto by_token = FindSession(rd, "hearth_admin=" + token.secret);
+    ASSERT_TRUE(by_token.has_value());
+    EXPECT_EQ(by_token->user, "");
+    {
+      auto st = rd.Named("admins.one");
+      st.Bind(1, std::string_view("ann@example.COM"));  // emails compare without case
+      Status x = OkStatus();
+      ASSERT_TRUE(st.Step(&x));
+      EXPECT_FALSE(st.Text(3).empty());  // the login was recorded
+    }
+    // Removing the user ends its sessions, not the token's.
+    ASSERT_TRUE((*s)->Write([&](store::Connection& c) {
+                  if (Status st = c.Named("admins.end_sessions").Bind(1, std::string_view("ann@example.com")).Run(); !st.ok()) return st;
+                  return c.Named("admins.delete").Bind(1, std::string_view("ann@example.com")).Run();
+                }).ok());
+    EXPECT_FALSE(FindSession(rd, "hearth_admin=" + user.secret).has_value());
+    EXPECT_TRUE(FindSession(rd, "hearth_admin=" + token.secret).has_value());
+  }
+  std::filesystem::remove_all(dir);
+}
+
+TEST(AdminLogin, FailuresAreThrottledPerClientAndPerAccount) {
+  LoginThrottle t(LoginThrottle::Limits{3, 5, 60, 100});
+  int64_t now = 1000;
+  for (int i = 0; i < 3; ++i) EXPECT_EQ(t.Try("10.0.0.1", "ann@example.com", now), 0) << i;
+  EXPECT_EQ(t.Try("10.0.0.1", "ann@example.com", now), 60);  // full: one drains in a minute
+  EXPECT_EQ(t.Try("10.0.0.1", "", now), 60);                 // the token form too
+  EXPECT_EQ(t.Try("10.0.0.1", "", now + 30), 30);
+  EXPECT_EQ(t.Try("10.0.0.1", "", now + 60), 0);             // one try again
+  EXPECT_EQ(t.Try("10.0.0.1", "", now + 60), 60);
+  // Another network may still try the account, until the account is full.
+  EXPECT_EQ(t.Try("10.0.0.2", "ANN@example.com", now), 0);
+  EXPECT_EQ(t.Try("10.0.0.3", "ann@example.com", now), 0);
+  EXPECT_EQ(t.Try("10.0.0.4", "ann@example.com", now), 60);
+  EXPECT_EQ(t.Try("10.0.0.4", "bob@example.com", now), 0);
+  // A success empties the client's bucket and takes back the account's try.
+  t.Succeeded("10.0.0.1", "", now + 60);
+  EXPECT_EQ(t.Try("10.0.0.1", "", now + 60), 0);
+  t.Succeeded("10.0.0.4", "bob@example.com", now);
+  EXPECT_EQ(t.Try("10.0.0.5", "ann@example.com", now + 61), 0);  // the account drained one
+}
+
+TEST(AdminLogin, TheThrottleForgetsTheEmptiestBucketsWhenFull) {
+  LoginThrottle t(LoginThrottle::Limits{2, 100, 60, 4});
+  EXPECT_EQ(t.Try("a", "", 0), 0);
+  EXPECT_EQ(t.Try("a", "", 0), 0);  // a: full
+  for (int i = 0; i < 10; ++i) EXPECT_EQ(t.Try("flood" + std::to_string(i), "", 0), 0);
+  EXPECT_GT(t.Try("a", "", 0), 0);  // the fullest bucket was kept
+}
+
+TEST(AdminLogin, ClientsCountByAddressOrIpv6Slash64) {
+  EXPECT_EQ(ClientNetwork("192.0.2.7"), "192.0.2.7");
+  EXPECT_EQ(ClientNetwork("2001:db8:1:2:aaaa:bbbb:cccc:dddd"), "2001:db8:1:2::/64");
+  EXPECT_EQ(ClientNetwork("2001:db8:1:2::1"), ClientNetwork("2001:db8:1:2:ffff::9"));
+  EXPECT_NE(ClientNetwork("2001:db8:1:2::1"), ClientNetwork("2001:db8:1:3::1"));
+  EXPECT_EQ(ClientNetwork("::ffff:192.0.2.7"), "192.0.2.7");
+  EXPECT_EQ(ClientNetwork("not an address"), "not an address");
+}
+
+TEST(AdminLogin, OnlyConsolePagesAreWhereLoginLeads) {
+  EXPECT_EQ(SafeNext("/_hearth/sites/x?y=1"), "/_hearth/sites/x?y=1");
+  EXPECT_EQ(SafeNext("https://evil.example/"), "/_hearth/");
+  EXPECT_EQ(SafeNext("/_hearth//evil.example"), "/_hearth/");
+  EXPECT_EQ(SafeNext("/_hearth/\\evil"), "/_hearth/");
+  EXPECT_EQ(SafeNext("/_hearth/a b"), "/_hearth/");
+  EXPECT_EQ(SafeNext(""), "/_hearth/");
+}
+
+TEST(AdminLogin, AdminPasswordsAndEmailsAreChecked) {
+  EXPECT_NE(sites::AdminPasswordProblem("short"), "");
+  EXPECT_NE(sites::AdminPasswordProblem("ééééééééé"), "");  // 9 characters, 18 bytes
+  EXPECT_EQ(sites::AdminPasswordProblem("éééééééééé"), "");
+  EXPECT_NE(sites::AdminPasswordProblem(std::string(257, 'x')), "");
+  EXPECT_EQ(sites::AdminEmailProblem("ann@example.com"), "");
+  EXPECT_NE(sites::AdminEmailProblem("ann"), "");
+  EXPECT_NE(sites::AdminEmailProblem(""), "");
 }
 
 TEST(AdminAssets, TheStylesheetIsEmbeddedWithAStableFingerprint) {

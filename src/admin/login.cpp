@@ -1,0 +1,270 @@
+// The console's login page: an admin user's email and password, or an admin
+// token. Both make the same session (session.h); a user's session names the
+// user, so removing the user or changing the password ends it.
+#include "admin/login.h"
+
+#include <arpa/inet.h>
+
+#include <algorithm>
+#include <cmath>
+#include <ctime>
+#include <memory>
+
+#include "admin/common.h"
+#include "admin/html.h"
+#include "admin/session.h"
+#include "base/log.h"
+#include "base/strings.h"
+#include "data/auth.h"
+#include "sites/admins_api.h"
+#include "sites/tokens.h"
+
+namespace hearth::admin {
+namespace {
+
+std::string Lower(std::string_view s) {
+  std::string out(s);
+  for (char& c : out) c = AsciiLower(c);
+  return out;
+}
+
+}  // namespace
+
+double LoginThrottle::Level(const std::string& key, int64_t now) {
+  auto it = buckets_.find(key);
+  if (it == buckets_.end()) return 0;
+  double drained = static_cast<double>(now - it->second.at) / static_cast<double>(limits_.drain_seconds);
+  return std::max(0.0, it->second.level - std::max(0.0, drained));
+}
+
+void LoginThrottle::Add(const std::string& key, int64_t now) {
+  double level = Level(key, now);
+  if (!buckets_.count(key) && buckets_.size() >= limits_.max_keys) {
+    // Full: forget the drained buckets, then (a flood of new addresses) the
+    // emptiest one, so the table's memory stays bounded.
+    for (auto it = buckets_.begin(); it != buckets_.end();)
+      it = Level(it->first, now) <= 0 ? buckets_.erase(it) : std::next(it);
+    if (buckets_.size() >= limits_.max_keys) {
+      auto emptiest = std::min_element(buckets_.begin(), buckets_.end(), [&](const auto& a, const auto& b) {
+        return Level(a.first, now) < Level(b.first, now);
+      });
+      buckets_.erase(emptiest);
+    }
+  }
+  buckets_[key] = Bucket{level + 1, now};
+}
+
+int64_t LoginThrottle::Try(std::string_view client, std::string_view email, int64_t now) {
+  std::lock_guard lock(mu_);
+  // The time until a bucket has room for one more failure.
+  auto wait = [&](const std::string& key, double limit) -> int64_t {
+    double over = Level(key, now) - (limit - 1);
+    return over > 0 ? static_cast<int64_t>(std::ceil(over * static_cast<double>(limits_.drain_seconds))) : 0;
+  };
+  std::string client_key = "c:" + std::string(client), account_key = "a:" + Lower(email);
+  int64_t w = wait(client_key, limits_.per_client);
+  if (!email.empty()) w = std::max(w, wait(account_key, limits_.per_account));
+  if (w > 0) return w;
+  Add(client_key, now);
+  if (!email.empty()) Add(account_key, now);
+  return 0;
+}
+
+void LoginThrottle::Succeeded(std::string_view client, std::string_view email, int64_t now) {
+  std::lock_guard lock(mu_);
+  buckets_.erase("c:" + std::string(client));
+  if (email.empty()) return;
+  std::string key = "a:" + Lower(email);
+  if (auto it = buckets_.find(key); it != buckets_.end()) it->second = Bucket{std::max(0.0, Level(key, now) - 1), now};
+}
+
+LoginThrottle& SharedLoginThrottle() {
+  static LoginThrottle throttle;
+  return throttle;
+}
+
+std::string ClientNetwork(std::string_view ip) {
+  std::string text(ip);
+  unsigned char a[16];
+  if (text.find(':') == std::string::npos || inet_pton(AF_INET6, text.c_str(), a) != 1) return text;
+  // An IPv4-mapped address is its IPv4 address.
+  static const unsigned char kMapped[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};
+  char out[INET6_ADDRSTRLEN];
+  if (std::equal(a, a + 12, kMapped)) return inet_ntop(AF_INET, a + 12, out, sizeof out) ? out : text;
+  std::fill(a + 8, a + 16, 0);
+  return std::string(inet_ntop(AF_INET6, a, out, sizeof out) ? out : text.c_str()) + "/64";
+}
+
+std::string SafeNext(std::string_view next) {
+  constexpr std::string_view kBase = "/_hearth/";
+  if (next.substr(0, kBase.size()) != kBase || next.find("//") != std::string_view::npos ||
+      next.find('\\') != std::string_view::npos)
+    return "/_hearth/";
+  for (unsigned char c : next)
+    if (c < 0x21 || c > 0x7e) return "/_hearth/";
+  return std::string(next);
+}
+
+namespace {
+
+struct LoginView {
+  std::string next;
+  std::string error;
+  std::string email;       // typed before a failed try
+  bool has_users = false;  // offer the email form
+  bool token_open = false;  // the token form was the one used
+};
+
+void LoginForm(Response& res, int status, const LoginView& v) {
+  std::string token_form =
+      "<form method=\"post\" action=\"/_hearth/login\">"
+      "<input type=\"hidden\" name=\"next\" value=\"" + Escape(v.next) + "\">"
+      "<label for=\"token\">Admin token</label>"
+      "<input id=\"token\" name=\"token\" type=\"password\" autocomplete=\"off\" required" +
+      std::string(v.has_users ? "" : " autofocus") +
+      " aria-describedby=\"token-hint\">"
+      "<p class=\"hint\" id=\"token-hint\">hearth printed it on its first start; it is also in "
+      "<code>hearth-data/admin.token</code>.</p>"
+      "<p><button type=\"submit\">" + std::string(v.has_users ? "Log in with the token" : "Log in") +
+      "</button></p></form>";
+  std::string body = "<div class=\"login card\"><h1>Log in to hearth</h1>";
+  if (v.has_users) {
+    body += "<form method=\"post\" action=\"/_hearth/login\">"
+            "<input type=\"hidden\" name=\"next\" value=\"" + Escape(v.next) + "\">"
+            "<label for=\"email\">Email</label>"
+            "<input id=\"email\" name=\"email\" type=\"email\" autocomplete=\"username\" required value=\"" +
+            Escape(v.email) + "\"" + (v.token_open || !v.email.empty() ? "" : " autofocus") + ">"
+            "<label for=\"password\">Password</label>"
+            "<input id=\"password\" name=\"password\" type=\"password\" autocomplete=\"current-password\" required" +
+            std::string(!v.token_open && !v.email.empty() ? " autofocus" : "") + ">"
+            "<p><button type=\"submit\">Log in</button></p></form>"
+            "<details" + std::string(v.token_open ? " open" : "") +
+            "><summary>Log in with an admin token instead</summary>" + token_form + "</details>";
+  } else {
+    body += token_form +
+            "<p class=\"hint\">To log in with an email and a password, add an admin user on the Admins page "
+            "(or with <code>hearth admins add EMAIL</code>).</p>";
+  }
+  body += "</div>";
+  PageOptions o = Page("Log in");
+  o.flash = v.error;
+  o.flash_error = !v.error.empty();
+  Html(res, status, RenderPage(o, body));
+}
+
+bool HasAdminUsers(store::Connection& rd) {
+  store::Statement st = rd.Named("admins.count");
+  Status s = OkStatus();
+  return st.Step(&s) && st.Int(0) > 0;
+}
+
+// Answers the login with a new session (for `user_id`; 0: the token) once it is stored.
+void StartSession(sites::SitesShared* shared, std::shared_ptr<Reply> reply, int64_t user_id, bool secure,
+                  std::string next) {
+  int64_t now = static_cast<int64_t>(time(nullptr));
+  auto fresh = std::make_shared<NewSession>(MakeSession(now));
+  fresh->row.user_id = user_id;
+  shared->store->SubmitWrite([fresh, now](store::Connection& c) { return StoreSession(c, fresh->row, now); },
+                             [reply, fresh, secure, next](const Status& st) {
+                               reply->Finish([st, fresh, secure, next](Response& out) {
+                                 if (!st.ok()) {
+                                   Html(out, 503, RenderPage(Page("Error"), "<h1>Cannot log in now</h1><p>" +
+                                                                            Escape(st.error().message) + "</p>"));
+                                   return;
+                                 }
+                                 SeeOther(out, next);
+                                 out.SetHeader("Set-Cookie", SessionCookie(fresh->secret, secure));
+                               });
+                             });
+}
+
+// A hash no password matches in practice: an unknown email costs the same
+// argon2id work as a known one, so the answer's timing does not tell them apart.
+const std::string& DecoyHash() {
+  static const std::string hash = data::HashPassword(sites::NewToken());
+  return hash;
+}
+
+}  // namespace
+
+void ServeLogin(sites::SitesShared* shared, int reader, Request& req, Response& res) {
+  store::Connection& rd = shared->store->Reader(reader);
+  LoginView view;
+  view.has_users = HasAdminUsers(rd);
+  if (req.method != Method::kPost) {
+    if (req.method != Method::kGet && req.method != Method::kHead) {
+      res.SetError(405);
+      res.SetHeader("Allow", "GET, POST");
+      return;
+    }
+    Form query;
+    (void)ParseQueryString(req.query, &query);
+    view.next = SafeNext(FormValue(query, "next"));
+    return LoginForm(res, 200, view);
+  }
+  Form form;
+  (void)ParseQueryString(req.body, &form);
+  view.next = SafeNext(FormValue(form, "next"));
+  bool with_token = !FormValue(form, "token").empty() || FormValue(form, "email").empty();
+  view.token_open = with_token;
+  view.email = std::string(TrimOws(FormValue(form, "email")));
+  std::string client = ClientNetwork(req.ClientIp());
+  std::string email = with_token ? "" : view.email;
+  int64_t now = static_cast<int64_t>(time(nullptr));
+  LoginThrottle& throttle = SharedLoginThrottle();
+  if (int64_t wait = throttle.Try(client, email, now); wait > 0) {
+    view.error = "Too many failed logins. Try again in " +
+                 (wait < 90 ? std::to_string(wait) + " seconds." : std::to_string((wait + 59) / 60) + " minutes.");
+    LoginForm(res, 429, view);
+    res.SetHeader("Retry-After", std::to_string(wait));
+    return;
+  }
+  bool secure = req.tls;
+  if (with_token) {
+    if (!sites::IsKnownToken(shared->store, reader, FormValue(form, "token"))) {
+      Log(LogLevel::kWarn, "admin console: a login with an unknown token", {{"client", std::string(req.ClientIp())}});
+      view.error = "That token is not an admin token of this server.";
+      return LoginForm(res, 401, view);
+    }
+    throttle.Succeeded(client, "", now);
+    Log(LogLevel::kInfo, "admin console: logged in with the admin token", {{"client", std::string(req.ClientIp())}});
+    auto reply = res.Defer();
+    if (!reply) return Html(res, 500, RenderPage(Page("Error"), "<h1>Cannot log in now</h1>"));
+    return StartSession(shared, reply, 0, secure, view.next);
+  }
+  std::string password = FormValue(form, "password");
+  if (password.empty()) {
+    view.error = "Enter your password.";
+    return LoginForm(res, 400, view);
+  }
+  int64_t user_id = 0;
+  std::string hash;
+  {
+    store::Statement st = rd.Named("admins.by_email");
+    st.Bind(1, email);
+    Status s = OkStatus();
+    if (st.Step(&s)) {
+      user_id = st.Int(0);
+      hash = std::string(st.Text(2));
+    }
+  }
+  auto reply = res.Defer();
+  if (!reply) return Html(res, 500, RenderPage(Page("Error"), "<h1>Cannot log in now</h1>"));
+  std::string ip(req.ClientIp());
+  // argon2id takes tens of milliseconds: never on a worker.
+  shared->background.Post([shared, reply, view, client, email, ip, password, user_id, hash, secure]() mutable {
+    bool ok = password.size() <= sites::kMaxAdminPassword &&
+              data::VerifyPassword(user_id ? hash : DecoyHash(), password) && user_id != 0;
+    int64_t at = static_cast<int64_t>(time(nullptr));
+    if (!ok) {
+      Log(LogLevel::kWarn, "admin console: a failed login", {{"client", ip}, {"email", email}});
+      view.error = "Wrong email or password.";
+      return reply->Finish([view](Response& r) { LoginForm(r, 401, view); });
+    }
+    SharedLoginThrottle().Succeeded(client, email, at);
+    Log(LogLevel::kInfo, "admin console: logged in", {{"client", ip}, {"email", email}});
+    StartSession(shared, reply, user_id, secure, view.next);
+  });
+}
+
+}  // namespace hearth::admin
