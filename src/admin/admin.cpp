@@ -34,19 +34,6 @@ using nlohmann::json;
 
 constexpr std::string_view kBase = "/_hearth/";
 
-std::string Size(int64_t bytes) {
-  const char* units[] = {"B", "KiB", "MiB", "GiB", "TiB"};
-  double v = static_cast<double>(bytes);
-  int u = 0;
-  while (v >= 1024 && u < 4) {
-    v /= 1024;
-    ++u;
-  }
-  char buf[32];
-  snprintf(buf, sizeof buf, u == 0 ? "%.0f %s" : "%.1f %s", v, units[u]);
-  return buf;
-}
-
 class Console {
  public:
   Console(sites::SitesShared* shared, int reader, const TrafficStats* stats, std::string admin_host)
@@ -85,18 +72,24 @@ class Console {
     }
     if (req.method == Method::kPost) {
       Form form;
-      std::vector<UploadFile> files;
+      std::vector<FormFile> files;
       if (auto boundary = MultipartBoundary(req.Header("content-type")); boundary.ok()) {
-        // A folder upload: plain fields go to the form, files aside.
+        // A folder upload or a record's files: plain fields go to the form, files aside.
         auto parts = ParseMultipart(req.body, *boundary);
         if (!parts.ok()) return Refuse(res, *session, 400, "The upload could not be read: " + parts.error().message);
         for (const auto& p : *parts) {
           if (p.filename.empty()) form.emplace_back(p.name, std::string(p.data));
-          else files.push_back(UploadFile{p.filename, std::string(p.data), ""});
+          else files.push_back(FormFile{p.name, p.filename, std::string(p.data)});
         }
       } else if (!ParseQueryString(req.body, &form)) {
         return Refuse(res, *session, 400, "The form could not be read.");
       }
+      // Text that is not UTF-8 could not be passed on as JSON: refused here, once.
+      for (const auto& [k, v] : form)
+        if (!IsValidUtf8(k) || !IsValidUtf8(v)) return Refuse(res, *session, 400, "The form holds text that is not UTF-8.");
+      for (const auto& f : files)
+        if (!IsValidUtf8(f.field) || !IsValidUtf8(f.filename))
+          return Refuse(res, *session, 400, "A file's name is not UTF-8: rename it and try again.");
       // Every post carries the session's token: a page elsewhere cannot
       // make the browser act here (SameSite=Strict is the second lock).
       if (!SameSecret(FormValue(form, "csrf"), session->csrf))
@@ -106,9 +99,12 @@ class Console {
       auto post_seg = Segments(rest);
       if (post_seg.size() == 3 && post_seg[0] == "sites" && post_seg[2] == "upload") {
         PageContext ctx = Context(req, res, *session);
-        return UploadFolder(ctx, SegmentText(post_seg[1]), FormValue(form, "message"), std::move(files));
+        std::vector<UploadFile> folder;
+        folder.reserve(files.size());
+        for (auto& f : files) folder.push_back(UploadFile{std::move(f.filename), std::move(f.data), ""});
+        return UploadFolder(ctx, SegmentText(post_seg[1]), FormValue(form, "message"), std::move(folder));
       }
-      return Post(req, res, *session, rest, form);
+      return Post(req, res, *session, rest, form, std::move(files));
     }
     if (req.method != Method::kGet && req.method != Method::kHead) {
       res.SetError(405);
@@ -166,8 +162,10 @@ class Console {
     return false;
   }
 
-  void Data(Request& req, Response& res, const Session& s, const std::vector<std::string_view>& seg, const Form* form) {
+  void Data(Request& req, Response& res, const Session& s, const std::vector<std::string_view>& seg, const Form* form,
+            std::vector<FormFile> files = {}) {
     PageContext ctx = Context(req, res, s);
+    ctx.files = std::move(files);
     std::vector<std::string> rest;
     for (size_t i = 3; i < seg.size(); ++i) rest.push_back(SegmentText(seg[i]));
     ServeDataPage(ctx, SegmentText(seg[1]), rest, form);
@@ -200,7 +198,8 @@ class Console {
     Html(res, 404, RenderPage(Page("Not found", "", s.csrf), "<h1>Not found</h1><p>No such page in the console. <a href=\"/_hearth/sites\">Sites</a></p>"));
   }
 
-  void Post(Request& req, Response& res, const Session& s, std::string_view rest, const Form& form) {
+  void Post(Request& req, Response& res, const Session& s, std::string_view rest, const Form& form,
+            std::vector<FormFile> files) {
     if (rest == "/logout") {
       std::string hash = s.hash;
       bool secure = req.tls;
@@ -222,7 +221,7 @@ class Console {
       for (size_t i = 1; i < seg.size(); ++i) after.push_back(SegmentText(seg[i]));
       return AdminsPost(ctx, after, form);
     }
-    if (seg.size() >= 3 && seg[0] == "sites" && seg[2] == "data") return Data(req, res, s, seg, &form);
+    if (seg.size() >= 3 && seg[0] == "sites" && seg[2] == "data") return Data(req, res, s, seg, &form, std::move(files));
     if (seg.size() == 3 && seg[0] == "sites" && seg[2] == "rollback") {
       std::string site = SegmentText(seg[1]);
       uint64_t to = 0;
@@ -348,7 +347,7 @@ class Console {
                              "/\">Preview<span class=\"skip\"> version " + std::to_string(n) + "</span></a>";
                   h += "<tr><td>" + std::to_string(n) + "</td><td>" + Escape(v.value("message", "")) + "</td><td>" +
                        std::to_string(v.value("files", int64_t{0})) + "</td><td>" +
-                       Size(v.value("bytes", int64_t{0})) + "</td><td>" + Date(v.value("created_at", int64_t{0})) +
+                       SizeText(v.value("bytes", int64_t{0})) + "</td><td>" + Date(v.value("created_at", int64_t{0})) +
                        "</td><td>" + state + "</td></tr>";
                 }
                 h += "</tbody></table>";

@@ -1,5 +1,6 @@
 #include "admin/common.h"
 
+#include <cstdio>
 #include <ctime>
 
 #include "base/strings.h"
@@ -40,6 +41,19 @@ std::vector<std::string> FormValues(const Form& form, std::string_view name) {
   for (const auto& [k, v] : form)
     if (k == name) out.push_back(v);
   return out;
+}
+
+std::string SizeText(int64_t bytes) {
+  const char* units[] = {"B", "KiB", "MiB", "GiB", "TiB"};
+  double v = static_cast<double>(bytes);
+  int u = 0;
+  while (v >= 1024 && u < 4) {
+    v /= 1024;
+    ++u;
+  }
+  char buf[32];
+  snprintf(buf, sizeof buf, u == 0 ? "%.0f %s" : "%.1f %s", v, units[u]);
+  return buf;
 }
 
 std::string SegmentText(std::string_view seg) { return DecodePathSegment(seg); }

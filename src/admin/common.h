@@ -17,6 +17,12 @@ namespace hearth::admin {
 
 using Form = std::vector<std::pair<std::string, std::string>>;
 
+// A file posted in a multipart form: its input's name, the file's name as
+// the browser sent it, its bytes.
+struct FormFile {
+  std::string field, filename, data;
+};
+
 struct PageContext {
   sites::SitesShared* shared = nullptr;
   int reader = 0;
@@ -24,6 +30,7 @@ struct PageContext {
   Session session;
   Request* req = nullptr;
   Response* res = nullptr;
+  std::vector<FormFile> files;  // a multipart post's files (its other parts are the Form)
 };
 
 // Headers every console answer carries (see docs/admin.md).
@@ -41,6 +48,8 @@ std::vector<std::string> FormValues(const Form& form, std::string_view name);
 std::string SegmentText(std::string_view segment);
 // The message of an API error answer ({error} or {message}), or the status.
 std::string ApiError(int status, const nlohmann::json& body);
+// "512 B", "97.7 KiB", "5.0 MiB".
+std::string SizeText(int64_t bytes);
 // "2026-11-23 17:05 UTC".
 std::string Date(int64_t unix_seconds);
 

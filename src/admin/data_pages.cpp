@@ -15,6 +15,7 @@
 #include "admin/loopback.h"
 #include "base/strings.h"
 #include "data/api.h"
+#include "sites/tokens.h"
 
 namespace hearth::admin {
 
@@ -154,9 +155,44 @@ std::string FieldOptions(const json& f) {
          Escape(text("maxSelect")) + "\">";
 }
 
+// The app API's body for a record form: its JSON, or, with files chosen,
+// multipart/form-data holding the JSON as "@jsonPayload" and each file as a
+// part named by its field ("field+" adds to a multi-file field's list, as
+// the API takes it). Parts for inputs that are no file field are dropped.
+std::string RecordBody(const json& def, const json& body, const std::vector<FormFile>& files, std::string* content_type) {
+  std::string boundary = "hearth-console-" + sites::NewToken();  // 256 random bits: in no file
+  std::string out;
+  bool any = false;
+  for (const auto& file : files) {
+    if (file.filename.empty() || file.field.rfind("f.", 0) != 0) continue;
+    std::string name = file.field.substr(2);
+    bool found = false, multi = false;
+    for (const auto& f : def.value("fields", json::array()))
+      if (f.value("name", "") == name && f.value("type", "") == "file") {
+        found = true;
+        multi = f.contains("maxSelect") && f["maxSelect"].is_number_integer() && f["maxSelect"].get<int64_t>() > 1;
+      }
+    if (!found) continue;
+    std::string filename;
+    for (char c : file.filename) {
+      if (c == '"') filename += "%22";
+      else if (c != '\r' && c != '\n') filename.push_back(c);
+    }
+    out += "--" + boundary + "\r\nContent-Disposition: form-data; name=\"" + name + (multi ? "+" : "") +
+           "\"; filename=\"" + filename + "\"\r\nContent-Type: application/octet-stream\r\n\r\n";
+    out += file.data;
+    out += "\r\n";
+    any = true;
+  }
+  if (!any) return body.dump();
+  *content_type = "multipart/form-data; boundary=" + boundary;
+  return "--" + boundary + "\r\nContent-Disposition: form-data; name=\"@jsonPayload\"\r\n\r\n" + body.dump() + "\r\n" +
+         out + "--" + boundary + "--\r\n";
+}
+
 class DataPages : public std::enable_shared_from_this<DataPages> {
  public:
-  DataPages(const PageContext& ctx, std::string site) : ctx_(ctx), site_(std::move(site)) {}
+  DataPages(PageContext ctx, std::string site) : ctx_(std::move(ctx)), site_(std::move(site)) {}
 
   void Get(const std::vector<std::string>& seg) {
     if (seg.empty()) return Collections();
@@ -543,8 +579,9 @@ class DataPages : public std::enable_shared_from_this<DataPages> {
 
   void SaveRecord(const std::string& collection, const std::string& id, const Form& form) {
     std::string csrf = ctx_.session.csrf, site = site_;
+    auto files = std::make_shared<std::vector<FormFile>>(std::move(ctx_.files));
     CallApi(*ctx_.api, Method::kGet, ControlPath(collection), "", *ctx_.res,
-            [this, self = shared_from_this(), csrf, site, collection, id, form](int status, const json& def, Response& page) {
+            [this, self = shared_from_this(), csrf, site, collection, id, form, files](int status, const json& def, Response& page) {
               if (status != 200) return Failed(page, status, collection, ApiError(status, def));
               json errors = json::object();
               json body = FormToRecord(def, form, id.empty(), &errors);
@@ -552,8 +589,10 @@ class DataPages : public std::enable_shared_from_this<DataPages> {
               if (!id.empty()) shown["id"] = id;
               if (!errors.empty()) return RenderRecord(page, csrf, site, collection, def, shown, errors, "", 400);
               std::string path = "/api/collections/" + UrlEncode(collection) + "/records" + (id.empty() ? "" : "/" + UrlEncode(id));
+              std::string content_type = "application/json";
+              std::string payload = RecordBody(def, body, *files, &content_type);
               CallApi(AppApi(ctx_.shared, ctx_.reader, site), id.empty() ? Method::kPost : Method::kPatch, path,
-                      body.dump(), page, [this, self = shared_from_this(), csrf, site, collection, def, shown](int st, const json& answer, Response& out) {
+                      payload, page, [this, self = shared_from_this(), csrf, site, collection, def, shown](int st, const json& answer, Response& out) {
                         if (st / 100 == 2) {
                           return SeeOther(out, Base(site) + "/" + UrlEncode(collection) + "/records/" +
                                                    UrlEncode(answer.value("id", "")) + "?done=saved");
@@ -563,7 +602,7 @@ class DataPages : public std::enable_shared_from_this<DataPages> {
                                           ? answer["data"]
                                           : json{{"_", {{"message", ApiError(st, answer)}}}};
                         RenderRecord(out, csrf, site, collection, def, shown, errors, "", st);
-                      });
+                      }, content_type);
             });
   }
 
@@ -615,7 +654,7 @@ class DataPages : public std::enable_shared_from_this<DataPages> {
 void ServeDataPage(PageContext& ctx, const std::string& site, const std::vector<std::string>& rest, const Form* form) {
   // Deferred answers outlive this call: the pages object lives as long as
   // the last callback that holds it.
-  auto pages = std::make_shared<DataPages>(ctx, site);
+  auto pages = std::make_shared<DataPages>(std::move(ctx), site);
   if (form) pages->Post(rest, *form);
   else pages->Get(rest);
 }

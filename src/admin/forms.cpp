@@ -68,7 +68,10 @@ bool ShownInForm(const json& field) {
 
 std::string RecordForm(const json& collection, const json& record, const json& errors, const std::string& action,
                        const std::string& csrf, const std::string& submit_label, bool is_new) {
-  std::string h = "<form method=\"post\" action=\"" + Escape(action) + "\" class=\"card record-form\" novalidate>";
+  bool has_files = false;
+  for (const auto& f : collection.value("fields", json::array())) has_files |= f.value("type", "") == "file";
+  std::string h = "<form method=\"post\" action=\"" + Escape(action) + "\" class=\"card record-form\" novalidate" +
+                  std::string(has_files ? " enctype=\"multipart/form-data\"" : "") + ">";
   h += "<input type=\"hidden\" name=\"csrf\" value=\"" + Escape(csrf) + "\">";
   // The schema version the form was made from: a reload after a schema
   // change shows the new form.
@@ -138,12 +141,38 @@ std::string RecordForm(const json& collection, const json& record, const json& e
       input = "<textarea rows=\"4\"" + Attr("id", id) + Attr("name", input_name) + described + ">" + Escape(text) + "</textarea>" +
               "<p class=\"hint\">JSON.</p>";
     } else if (kind == "file") {
-      std::string names;
-      if (value.is_string()) names = value.get<std::string>();
+      // The record's files, each with a box to remove it, then a file input:
+      // a single-file field's new file replaces the old, a multi-file
+      // field's are added to the list.
+      std::vector<std::string> names;
+      if (value.is_string() && !value.get<std::string>().empty()) names.push_back(value.get<std::string>());
       if (value.is_array())
-        for (const auto& v : value) names += (names.empty() ? "" : ", ") + ValueText(v);
-      input = "<p" + Attr("id", id) + ">" + (names.empty() ? "<span class=\"muted\">no file</span>" : Escape(names)) +
-              "</p><p class=\"hint\">Files are uploaded through the API.</p>";
+        for (const auto& v : value)
+          if (v.is_string()) names.push_back(v.get<std::string>());
+      input = "<fieldset" + Attr("id", id + "-files") + "><legend>" + Escape(name) +
+              (required ? " <span class=\"muted\">(required)</span>" : "") + "</legend>";
+      if (names.empty()) input += "<p class=\"muted\">No file yet.</p>";
+      int k = 0;
+      for (const auto& n : names) {
+        std::string rid = id + "-rm-" + std::to_string(k++);
+        input += "<p class=\"file-name\"><code>" + Escape(n) + "</code> <label class=\"inline-label\"><input type=\"checkbox\"" +
+                 Attr("id", rid) + Attr("name", input_name + "-") + Attr("value", n) + "> Remove<span class=\"skip\"> " +
+                 Escape(n) + "</span></label></p>";
+      }
+      std::string accept;
+      for (const auto& m : f.value("mimeTypes", json::array()))
+        if (m.is_string()) accept += (accept.empty() ? "" : ",") + m.get<std::string>();
+      std::string hint = multi ? "Files chosen here are added to the list." : "A file chosen here replaces the current one.";
+      if (f.contains("maxSize") && f["maxSize"].is_number_integer() && f["maxSize"].get<int64_t>() > 0)
+        hint += " At most " + SizeText(f["maxSize"].get<int64_t>()) + " each.";
+      if (!accept.empty()) hint += " Types: " + accept + ".";
+      input += "<label" + Attr("for", id) + ">" + std::string(names.empty() ? "Upload" : multi ? "Add files" : "Replace with") +
+               "</label><input type=\"file\"" + Attr("id", id) + Attr("name", input_name) + (multi ? " multiple" : "") +
+               (accept.empty() ? "" : Attr("accept", accept)) +
+               Attr("aria-describedby", id + "-hint" + (error.empty() ? "" : " " + id + "-error")) +
+               (error.empty() ? "" : " aria-invalid=\"true\"") +
+               "><p class=\"hint\"" + Attr("id", id + "-hint") + ">" + Escape(hint) + "</p></fieldset>";
+      label.clear();
     } else {
       std::string type = "text";
       std::string extra;
@@ -195,7 +224,15 @@ json FormToRecord(const json& collection, const Form& form, bool is_new, json* e
     bool multi = prop.value("type", "") == "array";
     std::vector<std::string> values = FormValues(form, "f." + name);
     std::string text = values.empty() ? "" : values[0];
-    if (kind == "file") continue;
+    if (kind == "file") {
+      // Files come as parts of their own (see the records page); here only
+      // the names ticked for removal, as the API's "field-" key.
+      json gone = json::array();
+      for (const auto& n : FormValues(form, "f." + name + "-"))
+        if (!n.empty()) gone.push_back(n);
+      if (!gone.empty()) out[name + "-"] = gone;
+      continue;
+    }
     if (kind == "bool") {
       out[name] = !values.empty() && text == "true";
     } else if (kind == "password") {

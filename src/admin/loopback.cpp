@@ -47,7 +47,9 @@ class Capture : public Reply {
   std::function<void(int, nlohmann::json)> done_;
 };
 
-Request MakeRequest(Method method, const std::string& path, const std::string& body) {
+// `content_type` must outlive the request (headers are views).
+Request MakeRequest(Method method, const std::string& path, const std::string& body,
+                    std::string_view content_type = "application/json") {
   static const char* kNames[] = {"GET", "HEAD", "POST", "PUT", "DELETE", "PATCH"};
   Request req;
   req.method = method;
@@ -59,7 +61,7 @@ Request MakeRequest(Method method, const std::string& path, const std::string& b
   req.body = body;
   req.content_length = body.size();
   req.framing = body.empty() ? BodyFraming::kNone : BodyFraming::kLength;
-  if (!body.empty()) req.headers.push_back({"content-type", "application/json"});
+  if (!body.empty()) req.headers.push_back({"content-type", content_type});
   return req;
 }
 
@@ -81,8 +83,8 @@ void CallApiAsync(const Handler& api, Method method, const std::string& path, st
 }
 
 void CallApi(const Handler& api, Method method, const std::string& path, const std::string& body, Response& page,
-             ApiThen then) {
-  Request req = MakeRequest(method, path, body);
+             ApiThen then, const std::string& content_type) {
+  Request req = MakeRequest(method, path, body, content_type);
   Response res;
   res.connection_id_ = page.connection_id_;
   ApiThen pending = then;

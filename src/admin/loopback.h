@@ -17,9 +17,9 @@ using ApiThen = std::function<void(int status, const nlohmann::json& body, Respo
 
 // `page` is the response being answered: deferred when the API defers (then
 // `then` runs later on the connection's thread). `body`: JSON for POST and
-// PATCH ("" for none).
+// PATCH ("" for none), or of `content_type` when given.
 void CallApi(const Handler& api, Method method, const std::string& path, const std::string& body, Response& page,
-             ApiThen then);
+             ApiThen then, const std::string& content_type = "application/json");
 
 // The same call for work that is not one page answer (a deploy's several
 // steps): `done` gets the status and JSON body, at once or later on

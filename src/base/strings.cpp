@@ -166,6 +166,33 @@ bool ParseQueryString(std::string_view query, std::vector<std::pair<std::string,
   return true;
 }
 
+bool IsValidUtf8(std::string_view s) {
+  size_t i = 0;
+  while (i < s.size()) {
+    unsigned char b = static_cast<unsigned char>(s[i]);
+    if (b < 0x80) {
+      ++i;
+      continue;
+    }
+    size_t len = 0;
+    uint32_t cp = 0;
+    if ((b & 0xE0) == 0xC0) len = 2, cp = b & 0x1F;
+    else if ((b & 0xF0) == 0xE0) len = 3, cp = b & 0x0F;
+    else if ((b & 0xF8) == 0xF0) len = 4, cp = b & 0x07;
+    else return false;
+    if (i + len > s.size()) return false;
+    for (size_t k = 1; k < len; ++k) {
+      unsigned char c = static_cast<unsigned char>(s[i + k]);
+      if ((c & 0xC0) != 0x80) return false;
+      cp = (cp << 6) | (c & 0x3F);
+    }
+    static const uint32_t kMin[] = {0, 0, 0x80, 0x800, 0x10000};
+    if (cp < kMin[len] || cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF)) return false;
+    i += len;
+  }
+  return true;
+}
+
 std::string DecodePathSegment(std::string_view seg) {
   // Percent-decoding only ('+' in a path is a plus); a malformed escape stays as it is.
   auto hex = [](char c) -> int {

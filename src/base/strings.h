@@ -34,6 +34,10 @@ void AppendUint(std::string* out, uint64_t v);
 // decoded ('+' is a space, %XX a byte). False if a %-escape is malformed.
 bool ParseQueryString(std::string_view query, std::vector<std::pair<std::string, std::string>>* out);
 
+// Whether `s` is well-formed UTF-8 (no overlong forms, no surrogates, at
+// most U+10FFFF).
+bool IsValidUtf8(std::string_view s);
+
 // A URL path segment, percent-decoded ('+' stays a plus; a malformed escape
 // stays as it is).
 std::string DecodePathSegment(std::string_view segment);
