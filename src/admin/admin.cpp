@@ -60,7 +60,7 @@ class Console {
     if (rest == "/login") return ServeLogin(shared_, reader_, req, res);
     // A path that is no page of the console is 404 with or without a session.
     if (auto top = Segments(rest); !top.empty() && top[0] != "sites" && top[0] != "logs" && top[0] != "logout" &&
-                                        top[0] != "admins")
+                                        top[0] != "admins" && top[0] != "changes")
       return res.SetError(404);
     std::optional<Session> session = FindSession(shared_->store->Reader(reader_), req.Header("cookie"));
     if (!session) {
@@ -126,6 +126,7 @@ class Console {
       PageContext ctx = Context(req, res, *session);
       return AdminsPage(ctx);
     }
+    if (seg[0] == "changes" && seg.size() == 1) return ChangesStream(req, res);
     if (seg[0] == "sites" && seg.size() == 1) return SitesPage(req, res, *session);
     if (seg[0] == "sites" && seg.size() == 2) return SitePage(req, res, *session, SegmentText(seg[1]));
     if (seg[0] == "sites" && seg.size() == 3 && seg[2] == "upload") {
@@ -241,14 +242,57 @@ class Console {
     NotFound(res, s);
   }
 
+  // GET /_hearth/changes?since=G: server-sent events, "sites" each time what
+  // hosts serve changes (a deploy, a rollback, hosts) after generation G,
+  // the one the page was drawn at (so a change in between is not missed).
+  void ChangesStream(Request& req, Response& res) {
+    Form query;
+    (void)ParseQueryString(req.query, &query);
+    uint64_t since = 0;
+    if (!ParseUint(FormValue(query, "since"), &since)) since = shared_->generation.load(std::memory_order_acquire);
+    std::function<void()> wake = res.MakeWaker();
+    if (!wake) return res.SetError(500);
+    sites::SitesShared* shared = shared_;
+    uint64_t listener = shared->changes.Add(std::move(wake));
+    // The stream owns the listener: when the connection goes, so does it.
+    std::shared_ptr<void> guard(nullptr, [shared, listener](void*) { shared->changes.Remove(listener); });
+    auto seen = std::make_shared<uint64_t>(since);
+    auto opened = std::make_shared<bool>(false);
+    res.status = 200;
+    res.SetHeader("Content-Type", "text/event-stream");
+    res.SetHeader("X-Accel-Buffering", "no");
+    Harden(res);
+    res.body_kind = Response::BodyKind::kStream;
+    res.stream_endless = true;
+    res.stream = [shared, seen, opened, guard](std::string& out) {
+      if (!*opened) {
+        *opened = true;
+        out += ": changes to sites\n\n";  // the head goes out at once: the client knows it is open
+      }
+      uint64_t now = shared->generation.load(std::memory_order_acquire);
+      if (now != *seen) {
+        *seen = now;
+        out += "event: sites\ndata: " + std::to_string(now) + "\n\n";
+      }
+      return true;  // then wait for the next change's wake
+    };
+  }
+
+  // What makes a sites page live: the changes stream since this generation.
+  std::string LiveSites() const {
+    return "<div hidden data-changes-source=\"/_hearth/changes?since=" +
+           std::to_string(shared_->generation.load(std::memory_order_acquire)) + "\"></div>";
+  }
+
   void SitesPage(Request&, Response& res, const Session& s) {
     std::string csrf = s.csrf;
-    CallApi(api_, Method::kGet, "/_hearth/api/sites", "", res, [csrf](int status, const json& body, Response& out) {
+    std::string live = LiveSites();
+    CallApi(api_, Method::kGet, "/_hearth/api/sites", "", res, [csrf, live](int status, const json& body, Response& out) {
       if (status != 200 || !body.is_array()) {
         PageOptions o = Page("Sites", "sites", csrf, ApiError(status, body), true);
         return Html(out, 500, RenderPage(o, "<h1>Sites</h1>"));
       }
-      std::string h = "<h1>Sites</h1>";
+      std::string h = "<h1>Sites</h1>" + live + "<div data-region=\"sites\">";
       if (body.empty()) {
         h += "<div class=\"card\"><p>No sites yet. Deploy a folder with <code>hearth deploy ./dist --site "
              "blog.localhost</code>.</p></div>";
@@ -271,6 +315,7 @@ class Console {
         }
         h += "</tbody></table>";
       }
+      h += "</div>";
       Html(out, 200, RenderPage(Page("Sites", "sites", csrf), h));
     });
   }
@@ -308,14 +353,16 @@ class Console {
         break;
       }
     std::string scheme = req.tls ? "https://" : "http://";
+    std::string live = LiveSites();
     CallApi(api_, Method::kGet, "/_hearth/api/sites/" + UrlEncode(site) + "/versions", "", res,
-            [csrf, site, flash, hosts, preview_host, port, scheme](int status, const json& body, Response& out) {
+            [csrf, site, flash, hosts, preview_host, port, scheme, live](int status, const json& body, Response& out) {
               if (status != 200) {
                 PageOptions o = Page(site, "sites", csrf, ApiError(status, body), true);
                 return Html(out, status == 404 ? 404 : 500,
                             RenderPage(o, "<h1>" + Escape(site) + "</h1><p><a href=\"/_hearth/sites\">All sites</a></p>"));
               }
-              std::string h = "<p><a href=\"/_hearth/sites\">All sites</a></p><h1>" + Escape(site) + "</h1>";
+              std::string h = "<p><a href=\"/_hearth/sites\">All sites</a></p><h1>" + Escape(site) + "</h1>" + live +
+                              "<div data-region=\"site\">";
               std::string names;
               for (const auto& host : hosts) names += (names.empty() ? "" : ", ") + Escape(host);
               h += "<p>Host names: " + (names.empty() ? std::string("<span class=\"muted\">none</span>") : names) + "</p>";
@@ -352,6 +399,7 @@ class Console {
                 }
                 h += "</tbody></table>";
               }
+              h += "</div>";
               Html(out, 200, RenderPage(Page(site, "sites", csrf, flash), h));
             });
   }

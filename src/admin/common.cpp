@@ -56,6 +56,17 @@ std::string SizeText(int64_t bytes) {
   return buf;
 }
 
+std::vector<std::string> CommaList(std::string_view text) {
+  std::vector<std::string> out;
+  while (!text.empty()) {
+    size_t comma = text.find(',');
+    std::string_view item = TrimOws(text.substr(0, comma));
+    if (!item.empty()) out.emplace_back(item);
+    text = comma == std::string_view::npos ? std::string_view() : text.substr(comma + 1);
+  }
+  return out;
+}
+
 std::string SegmentText(std::string_view seg) { return DecodePathSegment(seg); }
 
 std::string ApiError(int status, const nlohmann::json& body) {

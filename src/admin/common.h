@@ -44,6 +44,9 @@ void SeeOther(Response& res, std::string_view to);
 std::string FormValue(const Form& form, std::string_view name);
 // Every value of `name` (a multi-select, a group of checkboxes).
 std::vector<std::string> FormValues(const Form& form, std::string_view name);
+// The items of a comma-separated list typed into a form ("a, b,,c" -> a, b, c):
+// trimmed, empty ones dropped.
+std::vector<std::string> CommaList(std::string_view text);
 // A URL path segment, percent-decoded.
 std::string SegmentText(std::string_view segment);
 // The message of an API error answer ({error} or {message}), or the status.

@@ -108,16 +108,7 @@ std::string FieldFromForm(const Form& form, json* field) {
   if (std::string e = number("maxSelect", "Max choices"); !e.empty()) return e;
   if (type == "number") f["onlyInt"] = FormValue(form, "onlyInt") == "on";
   if (type == "select") {
-    json values = json::array();
-    std::string all = FormValue(form, "values");
-    std::string_view rest = all;
-    while (!rest.empty()) {
-      size_t comma = rest.find(',');
-      std::string_view v = TrimOws(rest.substr(0, comma));
-      if (!v.empty()) values.push_back(std::string(v));
-      rest = comma == std::string_view::npos ? std::string_view() : rest.substr(comma + 1);
-    }
-    f["values"] = values;
+    f["values"] = CommaList(FormValue(form, "values"));
   }
   if (type == "relation") f["collection"] = std::string(TrimOws(FormValue(form, "collection")));
   *field = f;

@@ -267,13 +267,7 @@ json FormToRecord(const json& collection, const Form& form, bool is_new, json* e
         for (const auto& v : values)
           if (!v.empty()) list.push_back(v);
       } else {
-        std::string_view rest = text;
-        while (!rest.empty()) {
-          size_t comma = rest.find(',');
-          std::string_view item = TrimOws(rest.substr(0, comma));
-          if (!item.empty()) list.push_back(std::string(item));
-          rest = comma == std::string_view::npos ? std::string_view() : rest.substr(comma + 1);
-        }
+        for (auto& item : CommaList(text)) list.push_back(std::move(item));
       }
       out[name] = list;
     } else {

@@ -221,8 +221,7 @@ Status DeclareSite(SitesShared* shared, const std::string& name, const std::vect
     return c.Named("sites.set_rate").Bind(1, site_id).Bind(2, rate_limit).Bind(3, rate_burst).Run();
   });
   if (!st.ok()) return st;
-  shared->generation.fetch_add(1, std::memory_order_release);
-  if (shared->on_routing_changed) shared->on_routing_changed();
+  RoutingChanged(shared);
   return OkStatus();
 }
 

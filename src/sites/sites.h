@@ -23,6 +23,7 @@
 #include <thread>
 
 #include "base/background.h"
+#include "base/notifier.h"
 #include "data/api.h"
 #include "http/router.h"
 #include "guard/admission.h"
@@ -57,6 +58,9 @@ struct SitesShared {
   tls::AcmeChallenges* acme_challenges = nullptr;
   // Called after a committed change to sites or their hosts (ACME looks again).
   std::function<void()> on_routing_changed;
+  // Notified after the same changes (a deploy, a rollback, a site's hosts):
+  // the console's open sites pages redraw.
+  Notifier changes;
   // Proxied sites' upstreams, shared by the workers (null: no proxying).
   proxy::Registry* proxies = nullptr;
   guard::Guard* guard = nullptr;  // per-site rate limits (null: none)
@@ -64,6 +68,10 @@ struct SitesShared {
   // to install: TlsServer::Install keeps only the newest set.
   std::atomic<uint64_t> cert_version{0};
 };
+
+// After a committed change to what hosts serve: workers reload their routing
+// (the generation), ACME looks again, the console's live pages redraw.
+void RoutingChanged(SitesShared* shared);
 
 // The control API under /_hearth/api/ (sites, deploys, blobs, versions,
 // rollback). Wrap it in RequireToken. `reader`: this worker's reader.

@@ -117,6 +117,23 @@ describe('admin console', () => {
     await context.close();
   });
 
+  test('the sites list and a site page redraw by themselves when a deploy commits elsewhere', T, async () => {
+    const page = await login(await browser.newContext());
+    await page.goto(`${srv.url}/_hearth/sites`);
+    await page.waitForSelector('html[data-live="on"]');
+    await deploy('live.localhost', '<h1>one</h1>', 'live one');  // the CLI, not this page
+    await page.getByRole('row', { name: /live\.localhost/ }).waitFor({ timeout: 10000 });
+    await page.getByRole('link', { name: 'live.localhost' }).click();
+    await page.waitForURL(/\/sites\/live\.localhost$/);
+    await page.waitForSelector('html[data-live="on"]');
+    await deploy('live.localhost', '<h1>two</h1>', 'live two');
+    const row = page.getByRole('row', { name: /live two/ });
+    await row.waitFor({ timeout: 10000 });
+    assert.match(await row.innerText(), /live/);
+    assert.match(await page.getByRole('row', { name: /live one/ }).innerText(), /Roll back to \d+/);
+    await page.context().close();
+  });
+
   test('a folder deployed from the browser goes live; the site page shows its hosts and preview links', T, async () => {
     const dir = path.join(work, 'upload', 'dist');
     await fsp.mkdir(path.join(dir, 'css'), { recursive: true });

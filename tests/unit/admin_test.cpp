@@ -294,6 +294,12 @@ TEST(AdminForms, APostedFormBecomesTheApisJson) {
   EXPECT_TRUE(body["views"].is_null());
 }
 
+TEST(AdminCommon, CommaListsAreTrimmedWithoutEmptyItems) {
+  EXPECT_EQ(CommaList(" a, b ,,c,"), (std::vector<std::string>{"a", "b", "c"}));
+  EXPECT_TRUE(CommaList(" , ").empty());
+  EXPECT_EQ(CommaList("one"), (std::vector<std::string>{"one"}));
+}
+
 TEST(AdminCommon, SegmentsArePercentDecodedOnly) {
   EXPECT_EQ(SegmentText("blog.localhost"), "blog.localhost");
   EXPECT_EQ(SegmentText("a%20b+c"), "a b+c");

@@ -1,6 +1,7 @@
 #include <gtest/gtest.h>
 
 #include "base/clock.h"
+#include "base/notifier.h"
 #include "base/strings.h"
 
 namespace hearth {
@@ -59,6 +60,19 @@ TEST(Clock, HttpDateRoundTrip) {
 
 namespace hearth {
 namespace {
+
+TEST(Notifier, WakesEachListenerUntilRemoved) {
+  Notifier n;
+  n.Notify();  // nobody listens: nothing happens
+  int a = 0, b = 0;
+  uint64_t ia = n.Add([&] { ++a; });
+  n.Add([&] { ++b; });
+  n.Notify();
+  n.Remove(ia);
+  n.Notify();
+  EXPECT_EQ(a, 1);
+  EXPECT_EQ(b, 2);
+}
 
 TEST(Strings, Utf8IsCheckedStrictly) {
   EXPECT_TRUE(IsValidUtf8(""));

@@ -4,7 +4,9 @@
 // schema changed) the page's regions ([data-region]) are fetched again and
 // swapped in place, keeping what the user has typed in a form. A region
 // with data-poll is fetched again every so often (the traffic chart); the
-// log page appends each new line it is sent (data-log-source).
+// sites pages redraw when a deploy, a rollback or a host change commits
+// (data-changes-source); the log page appends each new line it is sent
+// (data-log-source).
 (function () {
   'use strict';
   if (!window.EventSource || !window.fetch) return;
@@ -66,6 +68,14 @@
       });
     });
     topics.forEach(function (t) { stream.addEventListener(t, refresh); });
+  }
+
+  // Sites and versions: the server says when they changed.
+  var changes = document.querySelector('[data-changes-source]');
+  if (changes) {
+    var feed = new EventSource(changes.getAttribute('data-changes-source'));
+    feed.addEventListener('open', function () { document.documentElement.setAttribute('data-live', 'on'); });
+    feed.addEventListener('sites', refresh);
   }
 
   // Regions that poll (the traffic chart).
