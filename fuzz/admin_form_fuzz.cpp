@@ -42,7 +42,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   for (size_t start = 0; start <= in.size() && parts.size() < 64;) {
     size_t nl = in.find('\n', start);
     if (nl == std::string_view::npos) nl = in.size();
-    parts.push_back({std::string(in.substr(start, nl - start)), "", ""});
+    parts.push_back({std::string(in.substr(start, nl - start)), "", 0, 0});
     start = nl + 1;
   }
   std::string error;

@@ -60,7 +60,7 @@ class Console {
     if (rest == "/login") return ServeLogin(shared_, reader_, req, res);
     // A path that is no page of the console is 404 with or without a session.
     if (auto top = Segments(rest); !top.empty() && top[0] != "sites" && top[0] != "logs" && top[0] != "logout" &&
-                                        top[0] != "admins" && top[0] != "changes")
+                                        top[0] != "admins" && top[0] != "changes" && top[0] != "upload")
       return res.SetError(404);
     std::optional<Session> session = FindSession(shared_->store->Reader(reader_), req.Header("cookie"));
     if (!session) {
@@ -70,11 +70,19 @@ class Console {
       }
       return SeeOther(res, "/_hearth/login?next=" + UrlEncode(req.target));
     }
+    if (auto top = Segments(rest); !top.empty() && top[0] == "upload") {
+      // A folder upload: its body is taken as it arrives (the route streams).
+      if (req.method != Method::kPost || top.size() != 2) return res.SetError(404);
+      if (std::string_view origin = req.Header("origin"); !origin.empty() && !SameOrigin(req, origin))
+        return Refuse(res, *session, 403, "This form was posted from another site.");
+      PageContext ctx = Context(req, res, *session);
+      return StreamFolderUpload(ctx, SegmentText(top[1]));
+    }
     if (req.method == Method::kPost) {
       Form form;
       std::vector<FormFile> files;
       if (auto boundary = MultipartBoundary(req.Header("content-type")); boundary.ok()) {
-        // A folder upload or a record's files: plain fields go to the form, files aside.
+        // A record's files: plain fields go to the form, files aside.
         auto parts = ParseMultipart(req.body, *boundary);
         if (!parts.ok()) return Refuse(res, *session, 400, "The upload could not be read: " + parts.error().message);
         for (const auto& p : *parts) {
@@ -96,14 +104,6 @@ class Console {
         return Refuse(res, *session, 403, "This form is stale or did not come from this console (no valid CSRF token). Reload the page and try again.");
       if (std::string_view origin = req.Header("origin"); !origin.empty() && !SameOrigin(req, origin))
         return Refuse(res, *session, 403, "This form was posted from another site.");
-      auto post_seg = Segments(rest);
-      if (post_seg.size() == 3 && post_seg[0] == "sites" && post_seg[2] == "upload") {
-        PageContext ctx = Context(req, res, *session);
-        std::vector<UploadFile> folder;
-        folder.reserve(files.size());
-        for (auto& f : files) folder.push_back(UploadFile{std::move(f.filename), std::move(f.data), ""});
-        return UploadFolder(ctx, SegmentText(post_seg[1]), FormValue(form, "message"), std::move(folder));
-      }
       return Post(req, res, *session, rest, form, std::move(files));
     }
     if (req.method != Method::kGet && req.method != Method::kHead) {
@@ -424,10 +424,13 @@ class Console {
 
 }  // namespace
 
-Handler MakeAdminHandler(sites::SitesShared* shared, int reader, const TrafficStats* stats, std::string admin_host) {
+void AddAdminRoutes(Router* router, sites::SitesShared* shared, int reader, const TrafficStats* stats,
+                    std::string admin_host) {
   for (char& c : admin_host) c = AsciiLower(c);
   auto console = std::make_shared<Console>(shared, reader, stats, std::move(admin_host));
-  return [console](Request& req, Response& res) { console->Serve(req, res); };
+  Handler serve = [console](Request& req, Response& res) { console->Serve(req, res); };
+  router->Add("", "/_hearth/", serve);
+  router->Add("", "/_hearth/upload/", serve, /*stream_body=*/true);  // folders of any size
 }
 
 }  // namespace hearth::admin

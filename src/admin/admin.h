@@ -12,12 +12,13 @@
 
 namespace hearth::admin {
 
-// The handler for /_hearth/ (the router sends /_hearth/api/, health and
-// metrics elsewhere). `reader`: this worker's reader index. `stats`: the
-// traffic the overview draws (null: none); it outlives the handler.
-// `admin_host`: the only host name the console answers on (lower case; ""
-// for any host no site claims).
-Handler MakeAdminHandler(sites::SitesShared* shared, int reader, const TrafficStats* stats = nullptr,
-                         std::string admin_host = "");
+// Adds the console's routes: /_hearth/ (the router sends /_hearth/api/,
+// health and metrics elsewhere), and /_hearth/upload/, which takes its body
+// as it arrives. `reader`: this worker's reader index. `stats`: the traffic
+// the overview draws (null: none); it outlives the routes. `admin_host`: the
+// only host name the console answers on (any case; "" for any host no site
+// claims).
+void AddAdminRoutes(Router* router, sites::SitesShared* shared, int reader, const TrafficStats* stats = nullptr,
+                    std::string admin_host = "");
 
 }  // namespace hearth::admin

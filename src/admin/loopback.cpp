@@ -1,5 +1,6 @@
 #include "admin/loopback.h"
 
+#include <algorithm>
 #include <memory>
 #include <utility>
 #include <string>
@@ -79,6 +80,43 @@ void CallApiAsync(const Handler& api, Method method, const std::string& path, st
   ReplyFactory factory = [capture](uint64_t) -> std::shared_ptr<Reply> { return capture; };
   res.reply_factory_ = &factory;
   api(req, res);
+  if (!res.deferred()) capture->Finish([&res](Response& out) { out = std::move(res); });
+}
+
+void CallApiSpooled(const Handler& api, Method method, const std::string& path, std::shared_ptr<const Spool> spool,
+                    uint64_t offset, uint64_t size, std::function<void(int, nlohmann::json)> done) {
+  Request req = MakeRequest(method, path, std::string());
+  req.content_length = size;
+  req.framing = BodyFraming::kLength;
+  req.body_pending = size > 0;
+  auto capture = std::make_shared<Capture>(std::move(done));
+  Response res;
+  ReplyFactory factory = [capture](uint64_t) -> std::shared_ptr<Reply> { return capture; };
+  res.reply_factory_ = &factory;
+  api(req, res);
+  auto fail = [&capture](const std::string& why) {
+    capture->Finish([why](Response& out) { out.SetText(500, "application/json", nlohmann::json{{"error", why}}.dump()); });
+  };
+  if (std::shared_ptr<BodySink> sink = req.body_sink) {
+    constexpr uint64_t kPiece = 64 * 1024;
+    std::string buf(static_cast<size_t>(std::min(kPiece, size)), '\0');
+    for (uint64_t at = 0; at < size;) {
+      size_t n = static_cast<size_t>(std::min(kPiece, size - at));
+      if (Status st = spool->ReadAt(offset + at, buf.data(), n); !st.ok()) {
+        sink->OnEnd(false);
+        return fail("cannot read the upload back: " + st.error().message);
+      }
+      size_t took = sink->OnData(std::string_view(buf.data(), n));
+      if (took == 0) {  // a sink that pauses is not one this call can wait for
+        sink->OnEnd(false);
+        return fail("the API did not take the body");
+      }
+      at += took;
+    }
+    sink->OnEnd(true);
+  } else if (req.body_pending && res.deferred()) {
+    return fail("the API did not take the body");
+  }
   if (!res.deferred()) capture->Finish([&res](Response& out) { out = std::move(res); });
 }
 

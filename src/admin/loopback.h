@@ -4,12 +4,15 @@
 // has checked its session already). The API may answer at once or defer
 // (writes go through the store's writer); either way `then` gets the status
 // and the JSON body, and fills the page's response.
+#include <cstdint>
 #include <functional>
+#include <memory>
 #include <string>
 
 #include <nlohmann/json.hpp>
 
 #include "http/router.h"
+#include "io/spool.h"
 
 namespace hearth::admin {
 
@@ -27,5 +30,12 @@ void CallApi(const Handler& api, Method method, const std::string& path, const s
 // so it should only record them and wake the page's own thread.
 void CallApiAsync(const Handler& api, Method method, const std::string& path, std::string body,
                   std::function<void(int status, nlohmann::json body)> done);
+
+// CallApiAsync with a body read from `spool` [offset, offset + size): a
+// handler that takes its body as it arrives (Request::body_sink, as blob
+// uploads do) is fed it in pieces, so the body is never whole in memory.
+// Call on the thread that may read `spool`.
+void CallApiSpooled(const Handler& api, Method method, const std::string& path, std::shared_ptr<const Spool> spool,
+                    uint64_t offset, uint64_t size, std::function<void(int status, nlohmann::json body)> done);
 
 }  // namespace hearth::admin

@@ -22,6 +22,24 @@ std::string Param(std::string_view header, std::string_view key) {
   return {};
 }
 
+// One header line of a part, into `part`; an error message, or "".
+std::string PartHeader(std::string_view line, FormPart* part) {
+  size_t colon = line.find(':');
+  if (colon == std::string_view::npos) return "malformed multipart part header";
+  std::string_view name = TrimOws(line.substr(0, colon)), value = TrimOws(line.substr(colon + 1));
+  if (EqualsIgnoreCase(name, "Content-Disposition")) {
+    if (!EqualsIgnoreCase(TrimOws(value.substr(0, value.find(';'))), "form-data")) return "a multipart part is not form-data";
+    std::string_view params = value.substr(value.find(';') == std::string_view::npos ? value.size() : value.find(';') + 1);
+    part->name = Param(params, "name");
+    part->filename = Param(params, "filename");
+  } else if (EqualsIgnoreCase(name, "Content-Type")) {
+    part->content_type = std::string(value);
+  }
+  return "";
+}
+
+constexpr size_t kMaxPartHeaders = 16 * 1024;
+
 }  // namespace
 
 Result<std::string> MultipartBoundary(std::string_view content_type) {
@@ -53,17 +71,7 @@ Result<std::vector<FormPart>> ParseMultipart(std::string_view body, std::string_
       std::string_view line = body.substr(pos, eol - pos);
       pos = eol + 2;
       if (line.empty()) break;
-      size_t colon = line.find(':');
-      if (colon == std::string_view::npos) return Error{"malformed multipart part header"};
-      std::string_view name = TrimOws(line.substr(0, colon)), value = TrimOws(line.substr(colon + 1));
-      if (EqualsIgnoreCase(name, "Content-Disposition")) {
-        if (!EqualsIgnoreCase(TrimOws(value.substr(0, value.find(';'))), "form-data"))
-          return Error{"a multipart part is not form-data"};
-        part.name = Param(value.substr(value.find(';') == std::string_view::npos ? value.size() : value.find(';') + 1), "name");
-        part.filename = Param(value.substr(value.find(';') == std::string_view::npos ? value.size() : value.find(';') + 1), "filename");
-      } else if (EqualsIgnoreCase(name, "Content-Type")) {
-        part.content_type = std::string(value);
-      }
+      if (std::string why = PartHeader(line, &part); !why.empty()) return Error{why};
     }
     if (part.name.empty()) return Error{"a multipart part has no name"};
     size_t end = body.find(next, pos);
@@ -71,6 +79,109 @@ Result<std::vector<FormPart>> ParseMultipart(std::string_view body, std::string_
     part.data = body.substr(pos, end - pos);
     parts.push_back(std::move(part));
     pos = end + next.size();
+  }
+}
+
+MultipartReader::MultipartReader(std::string_view boundary, Events* events)
+    : delim_("--" + std::string(boundary)), next_("\r\n--" + std::string(boundary)), events_(events) {}
+
+Status MultipartReader::Fail(std::string message) {
+  error_ = std::move(message);
+  state_ = State::kDone;
+  buf_.clear();
+  return Error{error_};
+}
+
+Status MultipartReader::Feed(std::string_view bytes) {
+  if (!error_.empty()) return Error{error_};
+  if (state_ == State::kDone) return OkStatus();  // the epilogue: ignored
+  buf_.append(bytes);
+  for (bool progressed = true; progressed;) {
+    progressed = false;
+    if (Status st = Step(&progressed); !st.ok()) return st;
+  }
+  return OkStatus();
+}
+
+// One step of the reading, from what buf_ holds; *progressed when it moved on.
+Status MultipartReader::Step(bool* progressed) {
+  switch (state_) {
+    case State::kStart:
+      if (buf_.compare(0, std::min(buf_.size(), delim_.size()), delim_, 0, std::min(buf_.size(), delim_.size())) != 0)
+        return Fail("multipart body does not start with its boundary");
+      if (buf_.size() < delim_.size()) return OkStatus();
+      buf_.erase(0, delim_.size());
+      state_ = State::kAfterDelimiter;
+      *progressed = true;
+      return OkStatus();
+    case State::kAfterDelimiter:
+      if (buf_.size() < 2) {
+        if (!buf_.empty() && buf_[0] != '-' && buf_[0] != '\r') return Fail("malformed multipart boundary line");
+        return OkStatus();
+      }
+      if (buf_.compare(0, 2, "--") == 0) {
+        state_ = State::kDone;  // the closing delimiter; what follows is ignored
+        buf_.clear();
+        return OkStatus();
+      }
+      if (buf_.compare(0, 2, "\r\n") != 0) return Fail("malformed multipart boundary line");
+      if (parts_ >= 1000) return Fail("more than 1000 parts");
+      buf_.erase(0, 2);
+      part_ = FormPart{};
+      state_ = State::kHeaders;
+      *progressed = true;
+      return OkStatus();
+    case State::kHeaders: {
+      size_t eol = buf_.find("\r\n");
+      if (eol == std::string::npos) {
+        if (buf_.size() > kMaxPartHeaders) return Fail("multipart part headers over 16 KiB");
+        return OkStatus();
+      }
+      std::string line = buf_.substr(0, eol);
+      buf_.erase(0, eol + 2);
+      *progressed = true;
+      if (!line.empty()) {
+        if (std::string why = PartHeader(line, &part_); !why.empty()) return Fail(why);
+        return OkStatus();
+      }
+      if (part_.name.empty()) return Fail("a multipart part has no name");
+      ++parts_;
+      state_ = State::kData;
+      if (Status st = events_->OnPart(part_); !st.ok()) return Fail(st.error().message);
+      return OkStatus();
+    }
+    case State::kData: {
+      size_t end = buf_.find(next_);
+      if (end == std::string::npos) {
+        // All but what could be the start of the delimiter goes on now.
+        if (buf_.size() < next_.size()) return OkStatus();
+        size_t safe = buf_.size() - (next_.size() - 1);
+        if (Status st = events_->OnData(std::string_view(buf_).substr(0, safe)); !st.ok()) return Fail(st.error().message);
+        buf_.erase(0, safe);
+        return OkStatus();
+      }
+      if (end > 0)
+        if (Status st = events_->OnData(std::string_view(buf_).substr(0, end)); !st.ok()) return Fail(st.error().message);
+      buf_.erase(0, end + next_.size());
+      if (Status st = events_->OnPartEnd(); !st.ok()) return Fail(st.error().message);
+      state_ = State::kAfterDelimiter;
+      *progressed = true;
+      return OkStatus();
+    }
+    case State::kDone:
+      return OkStatus();
+  }
+  return OkStatus();
+}
+
+Status MultipartReader::Finish() {
+  if (!error_.empty()) return Error{error_};
+  if (state_ == State::kDone) return OkStatus();
+  switch (state_) {
+    case State::kStart: return Fail("multipart body does not start with its boundary");
+    case State::kAfterDelimiter: return Fail("malformed multipart boundary line");
+    case State::kHeaders: return Fail("multipart part headers do not end");
+    default: return Fail("multipart body does not end with its boundary");
   }
 }
 

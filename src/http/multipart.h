@@ -1,7 +1,9 @@
 #pragma once
-// multipart/form-data (RFC 7578) bodies, parsed whole: the parts' names,
-// file names, content types and bytes (views into the body). Strict: a
-// malformed body is refused rather than guessed at.
+// multipart/form-data (RFC 7578) bodies: parsed whole (the parts' names,
+// file names, content types and bytes as views into the body), or read as
+// they arrive (MultipartReader: a part's bytes are handed on and not held).
+// Strict, both the same way: a malformed body is refused rather than
+// guessed at.
 #include <string>
 #include <string_view>
 #include <vector>
@@ -23,5 +25,41 @@ Result<std::string> MultipartBoundary(std::string_view content_type);
 
 // Splits `body` into its parts. At most 1000 parts.
 Result<std::vector<FormPart>> ParseMultipart(std::string_view body, std::string_view boundary);
+
+// Reads a multipart/form-data body piece by piece, as ParseMultipart would
+// read it whole (same grammar, same limits, plus a part's header line at
+// most 16 KiB), holding little more than a boundary's length of it. What it reads goes to
+// the Events; an Error from them stops the reading.
+class MultipartReader {
+ public:
+  class Events {
+   public:
+    virtual ~Events() = default;
+    // A part begins: its name, filename and content type (data empty).
+    virtual Status OnPart(const FormPart& head) = 0;
+    // The part's next bytes (a part's bytes may come in any number of pieces).
+    virtual Status OnData(std::string_view bytes) = 0;
+    virtual Status OnPartEnd() = 0;
+  };
+  MultipartReader(std::string_view boundary, Events* events);
+  // The body's next bytes. After an Error, every call returns it again.
+  Status Feed(std::string_view bytes);
+  // The body is complete: an Error unless it ended with its closing boundary.
+  Status Finish();
+
+ private:
+  enum class State { kStart, kAfterDelimiter, kHeaders, kData, kDone };
+  Status Fail(std::string message);
+  Status Step(bool* progressed);
+
+  std::string delim_;  // "--" boundary
+  std::string next_;   // "\r\n--" boundary: ends a part's data
+  Events* events_;
+  State state_ = State::kStart;
+  std::string buf_;  // bytes not yet read
+  size_t parts_ = 0;
+  FormPart part_;
+  std::string error_;
+};
 
 }  // namespace hearth

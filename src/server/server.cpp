@@ -354,7 +354,7 @@ Result<std::unique_ptr<Server>> Server::Start(ServeOptions options) {
     AddBuiltinRoutes(router.get(), &srv->builtin_, srv->store_.get(), i);
     Handler api = Compose({sites::RequireToken(srv->store_.get(), i)}, sites::MakeApiHandler(&srv->sites_, i));
     router->Add("", "/_hearth/api/", api);
-    router->Add("", "/_hearth/", admin::MakeAdminHandler(&srv->sites_, i, srv->stats_.get(), s.admin_host));  // the console
+    admin::AddAdminRoutes(router.get(), &srv->sites_, i, srv->stats_.get(), s.admin_host);  // the console
     router->Add("", "/_hearth/api/blobs/", api, /*stream_body=*/true);  // uploads of any size
     Handler fallback = ServeWelcome;
     if (!s.root.empty()) {
@@ -380,6 +380,9 @@ Result<std::unique_ptr<Server>> Server::Start(ServeOptions options) {
                            [router](Request& req, Response& res) { router->Serve(req, res); });
     // Proxied requests stream their bodies upstream as they arrive.
     auto streams = [router, site_handler](const Request& req) {
+      // A folder deployed from the console: bounded per file (--max-body-size)
+      // and in files, not as a whole, as `hearth deploy` is.
+      if (req.path.substr(0, 16) == "/_hearth/upload/") return BodyRoute::kStreamAnySize;
       if (router->StreamsBody(req.HostName(), req.path)) return BodyRoute::kStream;
       // hearth's own routes are never a site's (the router sends them elsewhere).
       if (req.path.substr(0, 9) == "/_hearth/") return BodyRoute::kBuffer;

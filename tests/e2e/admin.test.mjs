@@ -669,3 +669,89 @@ describe('admin users', () => {
     assert.equal(srv.stderrLines().filter((l) => l.includes('a failed login')).length >= 5, true);
   });
 });
+
+describe('admin console folder uploads', () => {
+  let srv;
+  let cookie;
+  let csrf;
+  before(async () => {
+    // A body limit far below the folder: the upload is taken as it arrives, not held.
+    srv = await startHearth({ args: ['--max-body-size', '1MiB'] });
+    const token = (await fsp.readFile(path.join(srv.dataDir, 'admin.token'), 'utf8')).trim();
+    const login = await httpRequest(`${srv.url}/_hearth/login`, {
+      method: 'POST', headers: { 'Content-Type': 'application/x-www-form-urlencoded' }, body: `token=${token}`,
+    });
+    cookie = login.headers['set-cookie'][0].split(';')[0];
+    const form = await httpRequest(`${srv.url}/_hearth/sites/big.localhost/upload`, { headers: { Cookie: cookie } });
+    csrf = form.text.match(/name="csrf" value="([^"]+)"/)[1];
+    assert.match(form.text, /action="\/_hearth\/upload\/big\.localhost"/);
+  });
+  after(async () => { if (srv) await srv.stop('SIGKILL').catch(() => {}); });
+
+  const B = 'hearthtestboundary';
+  function multipart(parts) {
+    const chunks = [];
+    for (const p of parts) {
+      const disp = p.filename === undefined ? `form-data; name="${p.name}"` : `form-data; name="${p.name}"; filename="${p.filename}"`;
+      chunks.push(Buffer.from(`--${B}\r\nContent-Disposition: ${disp}\r\n\r\n`), Buffer.from(p.data), Buffer.from('\r\n'));
+    }
+    chunks.push(Buffer.from(`--${B}--\r\n`));
+    return Buffer.concat(chunks);
+  }
+  const post = (body) => httpRequest(`${srv.url}/_hearth/upload/big.localhost`, {
+    method: 'POST', body, timeoutMs: 30000,
+    headers: { Cookie: cookie, 'Content-Type': `multipart/form-data; boundary=${B}`, 'Content-Length': String(body.length) },
+  });
+
+  test('a folder many times --max-body-size deploys; its files are served byte for byte', T, async () => {
+    // Eight files of 700 KiB: 5.5 MiB in one post, each file under the 1 MiB a file may be.
+    const files = [];
+    for (let n = 0; n < 8; n++) {
+      const b = Buffer.alloc(700 * 1024);
+      for (let i = 0; i + 4 <= b.length; i += 4096) b.writeUInt32LE(i ^ n, i);
+      files.push(b);
+    }
+    const r = await post(multipart([
+      { name: 'csrf', data: csrf },
+      { name: 'files', filename: 'site/index.html', data: '<h1>big</h1>' },
+      ...files.map((data, n) => ({ name: 'files', filename: `site/data/${n}.bin`, data })),
+      { name: 'message', data: 'five and a half megabytes' },
+    ]));
+    assert.equal(r.status, 200, r.text);
+    assert.match(r.text, /9 of 9 files are new/);
+    assert.match(r.text, /is live\./);
+    assert.equal((await httpRequest(`${srv.url}/`, { headers: { Host: 'big.localhost' } })).text, '<h1>big</h1>');
+    for (let n = 0; n < 8; n++) {
+      const back = await httpRequest(`${srv.url}/data/${n}.bin`, { headers: { Host: 'big.localhost' }, timeoutMs: 20000 });
+      assert.equal(back.status, 200);
+      assert.ok(back.body.equals(files[n]), `file ${n}: the same bytes`);
+    }
+    // One file past what a file may be is refused with the reason.
+    const tooBig = await post(multipart([
+      { name: 'csrf', data: csrf },
+      { name: 'files', filename: 'site/huge.bin', data: Buffer.alloc(1536 * 1024) },
+    ]));
+    assert.equal(tooBig.status, 413);
+    assert.match(tooBig.text, /huge\.bin is larger than the server takes for one file/);
+  });
+
+  test('a post whose first part is not the CSRF token is refused before any file is taken', T, async () => {
+    const before = (await httpRequest(`${srv.url}/`, { headers: { Host: 'big.localhost' } })).text;
+    for (const parts of [
+      [{ name: 'files', filename: 'site/index.html', data: '<h1>forged</h1>' }, { name: 'csrf', data: csrf }],
+      [{ name: 'csrf', data: 'forged' }, { name: 'files', filename: 'site/index.html', data: '<h1>forged</h1>' }],
+    ]) {
+      const r = await post(multipart(parts));
+      assert.equal(r.status, 403);
+      assert.match(r.text, /no valid CSRF token/);
+    }
+    const broken = await post(Buffer.from(`--${B}\r\nContent-Disposition: form-data; name="csrf"\r\n\r\n${csrf}\r\n--${B}\r\nno end`));
+    assert.equal(broken.status, 400);
+    assert.equal((await httpRequest(`${srv.url}/`, { headers: { Host: 'big.localhost' } })).text, before, 'nothing deployed');
+    // Without a session: nothing.
+    const anon = await httpRequest(`${srv.url}/_hearth/upload/big.localhost`, {
+      method: 'POST', body: 'x', headers: { 'Content-Type': `multipart/form-data; boundary=${B}` },
+    });
+    assert.equal(anon.status, 401);
+  });
+});

@@ -256,7 +256,7 @@ json Posts() {
 }
 
 TEST(AdminForms, EveryFieldGetsALabelledInputShapedByItsSchema) {
-  std::string h = RecordForm(Posts(), json{{"title", "<b>hi</b>"}, {"tags", {"tech"}}, {"done", true}},
+  std::string h = RecordForm(Posts(), json{{"title", "<b>hi</b>"}, {"tags", {"tech", "", 0, 0}}, {"done", true}},
                              json{{"views", {{"message", "Must be 0 or more."}}}}, "/x", "tok", "Save", false);
   EXPECT_NE(h.find("<label for=\"f-title\">title <span class=\"muted\">(required)</span></label>"), std::string::npos);
   EXPECT_NE(h.find("value=\"&lt;b&gt;hi&lt;/b&gt;\" maxlength=\"100\" required"), std::string::npos);
@@ -314,17 +314,17 @@ namespace {
 
 TEST(AdminUpload, TheFolderNameIsNotPartOfTheSitesPaths) {
   std::string error;
-  auto files = FolderFiles({{"dist/index.html", "a", ""}, {"dist/css/site.css", "b", ""}, {"", "", ""}}, &error);
+  auto files = FolderFiles({{"dist/index.html", "", 0, 0}, {"dist/css/site.css", "", 0, 0}, {"", "", 0, 0}}, &error);
   EXPECT_TRUE(error.empty());
   ASSERT_EQ(files.size(), 2u);
   EXPECT_EQ(files[0].path, "index.html");
   EXPECT_EQ(files[1].path, "css/site.css");
   // Files from different folders (or none) keep their paths.
-  files = FolderFiles({{"a/x.html", "", ""}, {"b/y.html", "", ""}}, &error);
+  files = FolderFiles({{"a/x.html", "", 0, 0}, {"b/y.html", "", 0, 0}}, &error);
   EXPECT_EQ(files[0].path, "a/x.html");
-  files = FolderFiles({{"index.html", "", ""}}, &error);
+  files = FolderFiles({{"index.html", "", 0, 0}}, &error);
   EXPECT_EQ(files[0].path, "index.html");
-  FolderFiles({{"", "", ""}}, &error);
+  FolderFiles({{"", "", 0, 0}}, &error);
   EXPECT_FALSE(error.empty());
 }
 

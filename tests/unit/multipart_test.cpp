@@ -37,5 +37,72 @@ TEST(Multipart, RefusesMalformedBodies) {
   }
 }
 
+// Everything a reader is told, as text: "part NAME FILE|data...|end".
+struct Transcript : MultipartReader::Events {
+  std::string text;
+  Status OnPart(const FormPart& h) override {
+    text += "part " + h.name + " " + h.filename + "|";
+    return OkStatus();
+  }
+  Status OnData(std::string_view b) override {
+    text.append(b);
+    return OkStatus();
+  }
+  Status OnPartEnd() override {
+    text += "|end\n";
+    return OkStatus();
+  }
+};
+
+TEST(Multipart, TheReaderReadsAnyCutOfTheBodyAsTheWholeIsRead) {
+  std::string body =
+      "--XX\r\nContent-Disposition: form-data; name=\"csrf\"\r\n\r\ntok\r\n"
+      "--XX\r\nContent-Disposition: form-data; name=\"files\"; filename=\"d/a.txt\"\r\n\r\n"
+      "a\r\n--X not the end\r\n--XX\r\n"
+      "Content-Disposition: form-data; name=\"files\"; filename=\"d/empty\"\r\n\r\n\r\n--XX--\r\nepilogue";
+  const std::string want = "part csrf |tok|end\npart files d/a.txt|a\r\n--X not the end|end\npart files d/empty||end\n";
+  for (size_t cut = 0; cut <= body.size(); ++cut) {
+    Transcript t;
+    MultipartReader r("XX", &t);
+    ASSERT_TRUE(r.Feed(std::string_view(body).substr(0, cut)).ok()) << cut;
+    ASSERT_TRUE(r.Feed(std::string_view(body).substr(cut)).ok()) << cut;
+    ASSERT_TRUE(r.Finish().ok()) << cut;
+    EXPECT_EQ(t.text, want) << cut;
+  }
+  // Byte by byte, too.
+  Transcript t;
+  MultipartReader r("XX", &t);
+  for (char c : body) ASSERT_TRUE(r.Feed(std::string_view(&c, 1)).ok());
+  ASSERT_TRUE(r.Finish().ok());
+  EXPECT_EQ(t.text, want);
+}
+
+TEST(Multipart, TheReaderRefusesWhatParseMultipartRefuses) {
+  for (const char* bad : {"", "--XY\r\n", "--XX\r\nContent-Disposition: form-data; name=\"a\"\r\n\r\nno end",
+                          "--XX\r\nno colon\r\n\r\nx\r\n--XX--", "--XX\r\nContent-Disposition: attachment; name=\"a\"\r\n\r\nx\r\n--XX--",
+                          "--XX\r\nContent-Disposition: form-data\r\n\r\nx\r\n--XX--", "--XXjunk", "--XX-"}) {
+    Transcript t;
+    MultipartReader r("XX", &t);
+    Status st = r.Feed(bad);
+    if (st.ok()) st = r.Finish();
+    EXPECT_FALSE(st.ok()) << bad;
+  }
+}
+
+TEST(Multipart, AReaderStopsWhenItsEventsRefuse) {
+  struct Refuser : Transcript {
+    Status OnPart(const FormPart& h) override {
+      if (h.name != "csrf") return Error{"the token comes first"};
+      return Transcript::OnPart(h);
+    }
+  } t;
+  MultipartReader r("XX", &t);
+  Status st = r.Feed("--XX\r\nContent-Disposition: form-data; name=\"files\"; filename=\"a\"\r\n\r\nbytes");
+  ASSERT_FALSE(st.ok());
+  EXPECT_EQ(st.error().message, "the token comes first");
+  EXPECT_FALSE(r.Feed("more").ok());
+  EXPECT_EQ(t.text, "");
+}
+
 }  // namespace
 }  // namespace hearth
