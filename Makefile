@@ -36,18 +36,9 @@ asan: asan-build
 	@cd build/asan && ctest --output-on-failure -j $(JOBS)
 	@HEARTH_BIN=$(CURDIR)/build/asan/hearth HEARTH_SLOW=1 node --test --test-concurrency=1 tests/e2e/
 
+# Each target for FUZZ_SECONDS, as many at once as there are cores.
 fuzz: asan-build
-	@mkdir -p build/asan/corpus-work build/asan/fuzz-artifacts
-	@for f in build/asan/*_fuzz; do \
-	  name=$$(basename $$f _fuzz); \
-	  mkdir -p build/asan/corpus-work/$$name; \
-	  echo "fuzz: $$name for $(FUZZ_SECONDS)s (log: build/asan/$$name.fuzz.log)"; \
-	  if ! $$f -max_total_time=$(FUZZ_SECONDS) -close_fd_mask=3 -artifact_prefix=build/asan/fuzz-artifacts/ \
-	      build/asan/corpus-work/$$name fuzz/corpus/$$name > build/asan/$$name.fuzz.log 2>&1; then \
-	    tail -40 build/asan/$$name.fuzz.log; echo "fuzz: $$name FAILED"; exit 1; \
-	  fi; \
-	  tail -1 build/asan/$$name.fuzz.log; \
-	done
+	@ls build/asan/*_fuzz | xargs -P $(JOBS) -I{} scripts/fuzz-one.sh {} $(FUZZ_SECONDS)
 
 # Everything: the release build with warnings as errors, unit and end-to-end
 # tests, the same under ASan/UBSan, a bounded fuzzing run, and testssl.sh
