@@ -126,7 +126,7 @@ class Console {
       PageContext ctx = Context(req, res, *session);
       return AdminsPage(ctx);
     }
-    if (seg[0] == "changes" && seg.size() == 1) return ChangesStream(req, res);
+    if (seg[0] == "changes" && seg.size() == 1) return ChangesStream(req, res, *session);
     if (seg[0] == "sites" && seg.size() == 1) return SitesPage(req, res, *session);
     if (seg[0] == "sites" && seg.size() == 2) return SitePage(req, res, *session, SegmentText(seg[1]));
     if (seg[0] == "sites" && seg.size() == 3 && seg[2] == "upload") {
@@ -245,7 +245,7 @@ class Console {
   // GET /_hearth/changes?since=G: server-sent events, "sites" each time what
   // hosts serve changes (a deploy, a rollback, hosts) after generation G,
   // the one the page was drawn at (so a change in between is not missed).
-  void ChangesStream(Request& req, Response& res) {
+  void ChangesStream(Request& req, Response& res, const Session& session) {
     Form query;
     (void)ParseQueryString(req.query, &query);
     uint64_t since = 0;
@@ -264,11 +264,14 @@ class Console {
     Harden(res);
     res.body_kind = Response::BodyKind::kStream;
     res.stream_endless = true;
-    res.stream = [shared, seen, opened, guard](std::string& out) {
+    store::Connection* rd = &shared->store->Reader(reader_);  // the worker's: pulls run on its thread
+    std::string hash = session.hash;
+    res.stream = [shared, seen, opened, guard, rd, hash](std::string& out) {
       if (!*opened) {
         *opened = true;
         out += ": changes to sites\n\n";  // the head goes out at once: the client knows it is open
       }
+      if (!SessionLive(*rd, hash)) return false;  // logged out, or the admin removed
       uint64_t now = shared->generation.load(std::memory_order_acquire);
       if (now != *seen) {
         *seen = now;
@@ -427,6 +430,7 @@ class Console {
 void AddAdminRoutes(Router* router, sites::SitesShared* shared, int reader, const TrafficStats* stats,
                     std::string admin_host) {
   for (char& c : admin_host) c = AsciiLower(c);
+  if (reader == 0) WarmLogin(shared);
   auto console = std::make_shared<Console>(shared, reader, stats, std::move(admin_host));
   Handler serve = [console](Request& req, Response& res) { console->Serve(req, res); };
   router->Add("", "/_hearth/", serve);

@@ -6,6 +6,7 @@
 #include <arpa/inet.h>
 
 #include <algorithm>
+#include <atomic>
 #include <cmath>
 #include <ctime>
 #include <memory>
@@ -16,6 +17,7 @@
 #include "base/log.h"
 #include "base/strings.h"
 #include "data/auth.h"
+#include "data/schema.h"
 #include "sites/admins_api.h"
 #include "sites/tokens.h"
 
@@ -159,14 +161,19 @@ bool HasAdminUsers(store::Connection& rd) {
 }
 
 // Answers the login with a new session (for `user_id`; 0: the token) once it is stored.
-void StartSession(sites::SitesShared* shared, std::shared_ptr<Reply> reply, int64_t user_id, bool secure,
-                  std::string next) {
+void StartSession(sites::SitesShared* shared, std::shared_ptr<Reply> reply, int64_t user_id, std::string hash,
+                  bool secure, LoginView view) {
   int64_t now = static_cast<int64_t>(time(nullptr));
   auto fresh = std::make_shared<NewSession>(MakeSession(now));
   fresh->row.user_id = user_id;
-  shared->store->SubmitWrite([fresh, now](store::Connection& c) { return StoreSession(c, fresh->row, now); },
-                             [reply, fresh, secure, next](const Status& st) {
-                               reply->Finish([st, fresh, secure, next](Response& out) {
+  std::string next = view.next;
+  shared->store->SubmitWrite([fresh, now, hash](store::Connection& c) { return StoreSession(c, fresh->row, now, hash); },
+                             [reply, fresh, secure, next, view](const Status& st) mutable {
+                               reply->Finish([st, fresh, secure, next, view](Response& out) mutable {
+                                 if (!st.ok() && st.error().message == kStaleLogin) {
+                                   view.error = "Wrong email or password.";
+                                   return LoginForm(out, 401, view);
+                                 }
                                  if (!st.ok()) {
                                    Html(out, 503, RenderPage(Page("Error"), "<h1>Cannot log in now</h1><p>" +
                                                                             Escape(st.error().message) + "</p>"));
@@ -185,7 +192,16 @@ const std::string& DecoyHash() {
   return hash;
 }
 
+// Password checks queued or running, and their bound.
+std::atomic<int> g_checking{0};
+constexpr int kMaxChecking = 8;
+
 }  // namespace
+
+void WarmLogin(sites::SitesShared* shared) {
+  // Made once, off the workers, before the first login could be timed by it.
+  shared->background.Post([] { (void)DecoyHash(); });
+}
 
 void ServeLogin(sites::SitesShared* shared, int reader, Request& req, Response& res) {
   store::Connection& rd = shared->store->Reader(reader);
@@ -230,7 +246,7 @@ void ServeLogin(sites::SitesShared* shared, int reader, Request& req, Response& 
     Log(LogLevel::kInfo, "admin console: logged in with the admin token", {{"client", std::string(req.ClientIp())}});
     auto reply = res.Defer();
     if (!reply) return Html(res, 500, RenderPage(Page("Error"), "<h1>Cannot log in now</h1>"));
-    return StartSession(shared, reply, 0, secure, view.next);
+    return StartSession(shared, reply, 0, "", secure, view);
   }
   std::string password = FormValue(form, "password");
   if (password.empty()) {
@@ -248,22 +264,40 @@ void ServeLogin(sites::SitesShared* shared, int reader, Request& req, Response& 
       hash = std::string(st.Text(2));
     }
   }
+  // Checks queued at once are bounded: many client networks, each within
+  // its own budget, cannot pile up argon2id work (19 MiB, tens of ms each)
+  // on the queue deploys also use.
+  if (g_checking.fetch_add(1) >= kMaxChecking) {
+    g_checking.fetch_sub(1);
+    SharedLoginThrottle().Succeeded(client, email, now);  // not an attempt: never checked
+    view.error = "Too many logins at once. Try again in a moment.";
+    LoginForm(res, 503, view);
+    res.SetHeader("Retry-After", "2");
+    return;
+  }
   auto reply = res.Defer();
-  if (!reply) return Html(res, 500, RenderPage(Page("Error"), "<h1>Cannot log in now</h1>"));
+  if (!reply) {
+    g_checking.fetch_sub(1);
+    return Html(res, 500, RenderPage(Page("Error"), "<h1>Cannot log in now</h1>"));
+  }
   std::string ip(req.ClientIp());
   // argon2id takes tens of milliseconds: never on a worker.
   shared->background.Post([shared, reply, view, client, email, ip, password, user_id, hash, secure]() mutable {
     bool ok = password.size() <= sites::kMaxAdminPassword &&
               data::VerifyPassword(user_id ? hash : DecoyHash(), password) && user_id != 0;
+    g_checking.fetch_sub(1);
     int64_t at = static_cast<int64_t>(time(nullptr));
     if (!ok) {
-      Log(LogLevel::kWarn, "admin console: a failed login", {{"client", ip}, {"email", email}});
+      // What was typed as the email is logged only if it is one: a password
+      // or a token pasted into the wrong box must not reach the log.
+      Log(LogLevel::kWarn, "admin console: a failed login",
+          {{"client", ip}, {"email", data::LooksLikeEmail(email) ? email : std::string("(not an email address)")}});
       view.error = "Wrong email or password.";
       return reply->Finish([view](Response& r) { LoginForm(r, 401, view); });
     }
     SharedLoginThrottle().Succeeded(client, email, at);
     Log(LogLevel::kInfo, "admin console: logged in", {{"client", ip}, {"email", email}});
-    StartSession(shared, reply, user_id, secure, view.next);
+    StartSession(shared, reply, user_id, hash, secure, view);
   });
 }
 

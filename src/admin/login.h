@@ -61,6 +61,9 @@ std::string ClientNetwork(std::string_view ip);
 // Only the console's own pages are a place to go back to after login.
 std::string SafeNext(std::string_view next);
 
+// Prepares what the first login needs (the decoy hash) on the background queue.
+void WarmLogin(sites::SitesShared* shared);
+
 // GET and POST /_hearth/login. `reader`: the worker's reader.
 void ServeLogin(sites::SitesShared* shared, int reader, Request& req, Response& res);
 

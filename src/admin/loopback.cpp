@@ -83,8 +83,54 @@ void CallApiAsync(const Handler& api, Method method, const std::string& path, st
   if (!res.deferred()) capture->Finish([&res](Response& out) { out = std::move(res); });
 }
 
-void CallApiSpooled(const Handler& api, Method method, const std::string& path, std::shared_ptr<const Spool> spool,
-                    uint64_t offset, uint64_t size, std::function<void(int, nlohmann::json)> done) {
+namespace {
+
+class Spooled : public SpooledCall {
+ public:
+  Spooled(std::shared_ptr<Capture> capture, std::shared_ptr<BodySink> sink, std::shared_ptr<const Spool> spool,
+          uint64_t offset, uint64_t size)
+      : capture_(std::move(capture)), sink_(std::move(sink)), spool_(std::move(spool)), offset_(offset), size_(size) {}
+
+  bool Feed(size_t budget) override {
+    if (!sink_) return true;
+    constexpr uint64_t kPiece = 64 * 1024;
+    if (buf_.empty()) buf_.resize(static_cast<size_t>(std::min(kPiece, std::max<uint64_t>(size_, 1))));
+    size_t fed = 0;
+    while (at_ < size_ && fed < budget) {
+      size_t n = static_cast<size_t>(std::min<uint64_t>(buf_.size(), size_ - at_));
+      if (Status st = spool_->ReadAt(offset_ + at_, buf_.data(), n); !st.ok())
+        return Fail("cannot read the upload back: " + st.error().message);
+      size_t took = sink_->OnData(std::string_view(buf_.data(), n));
+      if (took == 0) return Fail("the API did not take the body");  // a pause this caller cannot wait for
+      at_ += took;
+      fed += took;
+    }
+    if (at_ < size_) return false;
+    std::exchange(sink_, nullptr)->OnEnd(true);
+    return true;
+  }
+
+  void Finish(const std::string& why) { Fail(why); }
+
+ private:
+  bool Fail(const std::string& why) {
+    if (sink_) std::exchange(sink_, nullptr)->OnEnd(false);
+    capture_->Finish([why](Response& out) { out.SetText(500, "application/json", nlohmann::json{{"error", why}}.dump()); });
+    return true;
+  }
+
+  std::shared_ptr<Capture> capture_;
+  std::shared_ptr<BodySink> sink_;
+  std::shared_ptr<const Spool> spool_;
+  uint64_t offset_, size_, at_ = 0;
+  std::string buf_;
+};
+
+}  // namespace
+
+std::shared_ptr<SpooledCall> CallApiSpooled(const Handler& api, Method method, const std::string& path,
+                                            std::shared_ptr<const Spool> spool, uint64_t offset, uint64_t size,
+                                            std::function<void(int, nlohmann::json)> done) {
   Request req = MakeRequest(method, path, std::string());
   req.content_length = size;
   req.framing = BodyFraming::kLength;
@@ -94,30 +140,10 @@ void CallApiSpooled(const Handler& api, Method method, const std::string& path, 
   ReplyFactory factory = [capture](uint64_t) -> std::shared_ptr<Reply> { return capture; };
   res.reply_factory_ = &factory;
   api(req, res);
-  auto fail = [&capture](const std::string& why) {
-    capture->Finish([why](Response& out) { out.SetText(500, "application/json", nlohmann::json{{"error", why}}.dump()); });
-  };
-  if (std::shared_ptr<BodySink> sink = req.body_sink) {
-    constexpr uint64_t kPiece = 64 * 1024;
-    std::string buf(static_cast<size_t>(std::min(kPiece, size)), '\0');
-    for (uint64_t at = 0; at < size;) {
-      size_t n = static_cast<size_t>(std::min(kPiece, size - at));
-      if (Status st = spool->ReadAt(offset + at, buf.data(), n); !st.ok()) {
-        sink->OnEnd(false);
-        return fail("cannot read the upload back: " + st.error().message);
-      }
-      size_t took = sink->OnData(std::string_view(buf.data(), n));
-      if (took == 0) {  // a sink that pauses is not one this call can wait for
-        sink->OnEnd(false);
-        return fail("the API did not take the body");
-      }
-      at += took;
-    }
-    sink->OnEnd(true);
-  } else if (req.body_pending && res.deferred()) {
-    return fail("the API did not take the body");
-  }
+  auto call = std::make_shared<Spooled>(capture, req.body_sink, std::move(spool), offset, size);
+  if (!req.body_sink && req.body_pending && res.deferred()) call->Finish("the API did not take the body");
   if (!res.deferred()) capture->Finish([&res](Response& out) { out = std::move(res); });
+  return call;
 }
 
 void CallApi(const Handler& api, Method method, const std::string& path, const std::string& body, Response& page,

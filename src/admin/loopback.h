@@ -31,11 +31,23 @@ void CallApi(const Handler& api, Method method, const std::string& path, const s
 void CallApiAsync(const Handler& api, Method method, const std::string& path, std::string body,
                   std::function<void(int status, nlohmann::json body)> done);
 
-// CallApiAsync with a body read from `spool` [offset, offset + size): a
-// handler that takes its body as it arrives (Request::body_sink, as blob
-// uploads do) is fed it in pieces, so the body is never whole in memory.
-// Call on the thread that may read `spool`.
-void CallApiSpooled(const Handler& api, Method method, const std::string& path, std::shared_ptr<const Spool> spool,
-                    uint64_t offset, uint64_t size, std::function<void(int status, nlohmann::json body)> done);
+// A call whose body is read from a spool a piece at a time (CallApiSpooled).
+class SpooledCall {
+ public:
+  virtual ~SpooledCall() = default;
+  // Feeds up to about `budget` more bytes of the body to the handler; true
+  // once it has all been fed (or the handler answered without it). Call on
+  // the thread that may read the spool.
+  virtual bool Feed(size_t budget) = 0;
+};
+
+// CallApiAsync with a body read from `spool` [offset, offset + size): the
+// handler sees the head and takes its body through Request::body_sink (as
+// blob uploads do); the caller then feeds it with SpooledCall::Feed, a
+// budget at a time, so the body is never whole in memory and the thread
+// feeding it is never held long.
+std::shared_ptr<SpooledCall> CallApiSpooled(const Handler& api, Method method, const std::string& path,
+                                            std::shared_ptr<const Spool> spool, uint64_t offset, uint64_t size,
+                                            std::function<void(int status, nlohmann::json body)> done);
 
 }  // namespace hearth::admin

@@ -77,11 +77,14 @@ void LogStream(PageContext& ctx) {
   Harden(res);
   res.body_kind = Response::BodyKind::kStream;
   res.stream_endless = true;
-  res.stream = [cursor, opened, guard](std::string& out) {
+  store::Connection* rd = &ctx.shared->store->Reader(ctx.reader);  // the worker's: pulls run on its thread
+  std::string session = ctx.session.hash;
+  res.stream = [cursor, opened, guard, rd, session](std::string& out) {
     if (!*opened) {
       *opened = true;
       out += ": the log of hearth\n\n";  // the head and a first byte go out at once: the client knows it is open
     }
+    if (!SessionLive(*rd, session)) return false;  // logged out, or the admin removed: no more lines
     for (const auto& l : RecentLogLines(*cursor, kLogTailLines)) {  // all of them: a burst is not cut
       out += "id: " + std::to_string(l.seq) + "\nevent: log\ndata: " + l.text + "\n\n";
       *cursor = l.seq;

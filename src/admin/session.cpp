@@ -24,17 +24,17 @@ std::string_view CookieValue(std::string_view header, std::string_view name) {
   return {};
 }
 
-std::optional<Session> FindSession(store::Connection& rd, std::string_view cookie_header) {
-  std::string_view secret = CookieValue(cookie_header, kSessionCookie);
-  if (secret.empty() || secret.size() > 128) return std::nullopt;
-  // A user's session lasts only as long as the user does.
+namespace {
+
+// The live session with this hash (a user's session lasts only as long as the user does).
+std::optional<Session> ByHash(store::Connection& rd, const std::string& hash) {
   auto st = rd.Prepare(
       "SELECT s.csrf, s.expires_at, s.user_id, u.email FROM admin_sessions s "
       "LEFT JOIN admin_users u ON u.id = s.user_id "
       "WHERE s.hash = ?1 AND s.expires_at > unixepoch() AND (s.user_id IS NULL OR u.id IS NOT NULL)");
   if (!st.ok()) return std::nullopt;
   Session s;
-  s.hash = sites::Sha256Hex(secret);
+  s.hash = hash;
   st->Bind(1, s.hash);
   Status status = OkStatus();
   if (!st->Step(&status)) return std::nullopt;
@@ -45,6 +45,16 @@ std::optional<Session> FindSession(store::Connection& rd, std::string_view cooki
   return s;
 }
 
+}  // namespace
+
+std::optional<Session> FindSession(store::Connection& rd, std::string_view cookie_header) {
+  std::string_view secret = CookieValue(cookie_header, kSessionCookie);
+  if (secret.empty() || secret.size() > 128) return std::nullopt;
+  return ByHash(rd, sites::Sha256Hex(secret));
+}
+
+bool SessionLive(store::Connection& rd, const std::string& hash) { return ByHash(rd, hash).has_value(); }
+
 NewSession MakeSession(int64_t now) {
   NewSession n;
   n.secret = sites::NewToken();
@@ -54,7 +64,7 @@ NewSession MakeSession(int64_t now) {
   return n;
 }
 
-Status StoreSession(store::Connection& c, const Session& s, int64_t now) {
+Status StoreSession(store::Connection& c, const Session& s, int64_t now, std::string_view verified_hash) {
   auto drop = c.Prepare("DELETE FROM admin_sessions WHERE expires_at <= ?1");
   if (!drop.ok()) return drop.error();
   if (Status st = drop->Bind(1, now).Run(); !st.ok()) return st;
@@ -62,8 +72,12 @@ Status StoreSession(store::Connection& c, const Session& s, int64_t now) {
   if (!put.ok()) return put.error();
   put->Bind(1, s.hash).Bind(2, s.csrf).Bind(3, now).Bind(4, s.expires_at);
   if (s.user_id) put->Bind(5, s.user_id);
-  if (Status st = put->Run(); !st.ok() || !s.user_id) return st;
-  return c.Named("admins.logged_in").Bind(1, s.user_id).Run();
+  if (s.user_id) {
+    // Still this user, with this password: otherwise no session.
+    if (Status st = c.Named("admins.logged_in").Bind(1, s.user_id).Bind(2, verified_hash).Run(); !st.ok()) return st;
+    if (c.Changes() == 0) return Error{std::string(kStaleLogin)};
+  }
+  return put->Run();
 }
 
 Status DeleteSession(store::Connection& c, const std::string& hash) {

@@ -31,6 +31,11 @@ std::string_view CookieValue(std::string_view cookie_header, std::string_view na
 // The live session the Cookie header names, looked up on `rd`.
 std::optional<Session> FindSession(store::Connection& rd, std::string_view cookie_header);
 
+// Whether the session with this hash is still live (not logged out, not
+// expired, its user not removed nor given a new password): a stream opened
+// under a session asks before each thing it sends.
+bool SessionLive(store::Connection& rd, const std::string& hash);
+
 // A new session: the cookie's secret, and the row to store (see StoreSession).
 struct NewSession {
   std::string secret;
@@ -38,8 +43,13 @@ struct NewSession {
 };
 NewSession MakeSession(int64_t now);
 
-// Inside a write: stores `s` (and the user's last login) and drops expired sessions.
-Status StoreSession(store::Connection& c, const Session& s, int64_t now);
+// Inside a write: stores `s` (and the user's last login) and drops expired
+// sessions. A user's session (s.user_id) is stored only if the user still
+// has `verified_hash`, the password hash the login was checked against: a
+// password changed or a user removed while the login was being checked
+// fails it (kStaleLogin) rather than making a session the change missed.
+Status StoreSession(store::Connection& c, const Session& s, int64_t now, std::string_view verified_hash = {});
+inline constexpr std::string_view kStaleLogin = "the admin's password changed while logging in";
 // Inside a write: deletes the session with this hash.
 Status DeleteSession(store::Connection& c, const std::string& hash);
 

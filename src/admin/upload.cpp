@@ -86,6 +86,15 @@ class Deploy : public std::enable_shared_from_this<Deploy> {
     }
     for (int guard = 0; guard < 1000; ++guard) {
       if (ended_) return false;
+      if (feeding_) {
+        // A blob's bytes go to the API a slice per pull: the worker serves
+        // its other connections in between (the wake asks for the next pull).
+        if (!feeding_->Feed(kFeedPerPull)) {
+          if (wake_) wake_();
+          return true;
+        }
+        feeding_.reset();
+      }
       if (in_flight_) {
         int status;
         json body;
@@ -144,8 +153,10 @@ class Deploy : public std::enable_shared_from_this<Deploy> {
         if (next_ < missing_.size()) {
           const std::string& hash = missing_[next_];
           for (const auto& f : files_)
-            if (f.hash == hash)
-              return CallApiSpooled(*api_, Method::kPut, "/_hearth/api/blobs/" + hash, spool_, f.offset, f.size, Answer());
+            if (f.hash == hash) {
+              feeding_ = CallApiSpooled(*api_, Method::kPut, "/_hearth/api/blobs/" + hash, spool_, f.offset, f.size, Answer());
+              return;
+            }
           return Fail(out, "a file the server asked for is not in the upload");
         }
         step_ = Step::kPublish;
@@ -206,6 +217,8 @@ class Deploy : public std::enable_shared_from_this<Deploy> {
   std::string site_, message_;
   std::vector<UploadFile> files_;
   std::shared_ptr<const Spool> spool_;  // the files' bytes
+  std::shared_ptr<SpooledCall> feeding_;  // the blob being sent, if its body is not all fed yet
+  static constexpr size_t kFeedPerPull = 1 << 20;
   std::string csrf_;
   std::function<void()> wake_;
   // The connection's thread only:
@@ -230,7 +243,9 @@ class FolderSink : public BodySink {
  public:
   FolderSink(PageContext ctx, std::string site, std::string boundary, std::shared_ptr<Reply> reply,
              std::function<void()> wake)
-      : ctx_(std::move(ctx)), site_(std::move(site)), events_(this), reader_(boundary, &events_), reply_(std::move(reply)),
+      : ctx_(std::move(ctx)), site_(std::move(site)), events_(this),
+        reader_(boundary, &events_, ctx_.shared->max_files + 8),  // the files, the token, the message
+        reply_(std::move(reply)),
         wake_(std::move(wake)), spool_(std::make_shared<Spool>(ctx_.shared->spool_dir)) {}
 
   size_t OnData(std::string_view bytes) override {
@@ -243,6 +258,9 @@ class FolderSink : public BodySink {
     if (!ok || failed_) return;  // the connection is gone, or it was answered
     if (Status st = reader_.Finish(); !st.ok()) return Refuse(400, "The upload could not be read: " + st.error().message);
     if (!csrf_ok_) return Refuse(403, kStale);
+    // The session may have ended while the folder arrived.
+    if (!SessionLive(ctx_.shared->store->Reader(ctx_.reader), ctx_.session.hash))
+      return Refuse(401, "Your session ended during the upload. Log in again.");
     std::string error;
     std::vector<UploadFile> files = FolderFiles(std::move(files_), &error);
     if (!error.empty()) return Refuse(400, error);

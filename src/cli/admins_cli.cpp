@@ -9,6 +9,7 @@
 #include <iostream>
 #include <string>
 
+#include "base/strings.h"
 #include "cli/client.h"
 
 namespace hearth::cli {
@@ -124,10 +125,12 @@ int AdminsCli::RunIfParsed() {
     else printf("%s\n", text.c_str());
     return 0;
   };
+  if (!IsValidUtf8(s.email)) return Fail("the email is not UTF-8 text");
   std::string one = "/admins/" + Segment(s.email);
   if (s.add->parsed() || s.passwd->parsed()) {
     auto password = ReadPassword(s.email);
     if (!password.ok()) return Fail(password.error().message);
+    if (!IsValidUtf8(*password)) return Fail("the password is not UTF-8 text");
     json body = {{"password", *password}};
     if (s.add->parsed()) body["email"] = s.email;
     auto r = s.add->parsed() ? CallApi(s.client, "POST", "/admins", body.dump())

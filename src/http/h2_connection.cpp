@@ -62,6 +62,7 @@ struct H2Connection::Stream {
   std::string held;
   bool body_ended = false;  // END_STREAM seen
   bool discard = false;     // the handler answered without the (rest of the) body
+  bool reset_sent = false;  // RST_STREAM(NO_ERROR) asked the client to stop sending a discarded body
   uint64_t body_seen = 0;
   uint64_t body_limit = 0;
   ~Stream() {
@@ -117,6 +118,24 @@ H2Connection::H2Connection(const H1Context* ctx, std::string peer_ip, uint64_t i
   nghttp2_session_callbacks_set_on_frame_recv_callback(cb, OnFrameRecv);
   nghttp2_session_callbacks_set_on_data_chunk_recv_callback(cb, OnDataChunk);
   nghttp2_session_callbacks_set_on_stream_close_callback(cb, OnStreamClose);
+  nghttp2_session_callbacks_set_on_frame_send_callback(
+      cb, [](nghttp2_session* session, const nghttp2_frame* frame, void* self) -> int {
+        // A complete response to a request whose body is being discarded:
+        // the client is asked to stop sending it (RFC 9113 8.1), or a body
+        // nobody reads could flow for as long as the client likes.
+        if ((frame->hd.type != NGHTTP2_HEADERS && frame->hd.type != NGHTTP2_DATA) ||
+            !(frame->hd.flags & NGHTTP2_FLAG_END_STREAM))
+          return 0;
+        auto* c = static_cast<H2Connection*>(self);
+        auto it = c->streams_.find(frame->hd.stream_id);
+        if (it == c->streams_.end()) return 0;
+        Stream* s = it->second.get();
+        if (s->discard && !s->body_ended && !s->reset_sent) {
+          s->reset_sent = true;
+          nghttp2_submit_rst_stream(session, NGHTTP2_FLAG_NONE, s->id, NGHTTP2_NO_ERROR);
+        }
+        return 0;
+      });
   nghttp2_session_callbacks_set_on_begin_frame_callback(
       cb, [](nghttp2_session*, const nghttp2_frame_hd* hd, void* self) -> int {
         auto* c = static_cast<H2Connection*>(self);

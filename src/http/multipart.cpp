@@ -1,5 +1,7 @@
 #include "http/multipart.h"
 
+#include <algorithm>
+
 #include "base/strings.h"
 
 namespace hearth {
@@ -9,8 +11,17 @@ constexpr size_t kMaxParts = 1000;
 
 // The value of `key` in a header's parameters: form-data; name="a"; filename="b".
 std::string Param(std::string_view header, std::string_view key) {
+  // The next ';' that is not inside a quoted value (filename="a;b.png").
+  auto next_semi = [](std::string_view h) {
+    bool quoted = false;
+    for (size_t i = 0; i < h.size(); ++i) {
+      if (h[i] == '"') quoted = !quoted;
+      else if (h[i] == ';' && !quoted) return i;
+    }
+    return std::string_view::npos;
+  };
   while (!header.empty()) {
-    size_t semi = header.find(';');
+    size_t semi = next_semi(header);
     std::string_view item = TrimOws(header.substr(0, semi));
     header.remove_prefix(semi == std::string_view::npos ? header.size() : semi + 1);
     size_t eq = item.find('=');
@@ -82,13 +93,15 @@ Result<std::vector<FormPart>> ParseMultipart(std::string_view body, std::string_
   }
 }
 
-MultipartReader::MultipartReader(std::string_view boundary, Events* events)
-    : delim_("--" + std::string(boundary)), next_("\r\n--" + std::string(boundary)), events_(events) {}
+MultipartReader::MultipartReader(std::string_view boundary, Events* events, size_t max_parts)
+    : delim_("--" + std::string(boundary)), next_("\r\n--" + std::string(boundary)), events_(events),
+      max_parts_(max_parts) {}
 
 Status MultipartReader::Fail(std::string message) {
   error_ = std::move(message);
   state_ = State::kDone;
   buf_.clear();
+  pos_ = 0;
   return Error{error_};
 }
 
@@ -100,45 +113,51 @@ Status MultipartReader::Feed(std::string_view bytes) {
     progressed = false;
     if (Status st = Step(&progressed); !st.ok()) return st;
   }
+  // What was read goes, once per piece (not once per line).
+  buf_.erase(0, pos_);
+  pos_ = 0;
   return OkStatus();
 }
 
-// One step of the reading, from what buf_ holds; *progressed when it moved on.
+// One step of the reading, from what buf_ holds past pos_; *progressed when it moved on.
 Status MultipartReader::Step(bool* progressed) {
+  std::string_view rest = std::string_view(buf_).substr(pos_);
   switch (state_) {
-    case State::kStart:
-      if (buf_.compare(0, std::min(buf_.size(), delim_.size()), delim_, 0, std::min(buf_.size(), delim_.size())) != 0)
+    case State::kStart: {
+      size_t n = std::min(rest.size(), delim_.size());
+      if (rest.substr(0, n) != std::string_view(delim_).substr(0, n))
         return Fail("multipart body does not start with its boundary");
-      if (buf_.size() < delim_.size()) return OkStatus();
-      buf_.erase(0, delim_.size());
+      if (rest.size() < delim_.size()) return OkStatus();
+      pos_ += delim_.size();
       state_ = State::kAfterDelimiter;
       *progressed = true;
       return OkStatus();
+    }
     case State::kAfterDelimiter:
-      if (buf_.size() < 2) {
-        if (!buf_.empty() && buf_[0] != '-' && buf_[0] != '\r') return Fail("malformed multipart boundary line");
+      if (rest.size() < 2) {
+        if (!rest.empty() && rest[0] != '-' && rest[0] != '\r') return Fail("malformed multipart boundary line");
         return OkStatus();
       }
-      if (buf_.compare(0, 2, "--") == 0) {
+      if (rest.substr(0, 2) == "--") {
         state_ = State::kDone;  // the closing delimiter; what follows is ignored
         buf_.clear();
+        pos_ = 0;
         return OkStatus();
       }
-      if (buf_.compare(0, 2, "\r\n") != 0) return Fail("malformed multipart boundary line");
-      if (parts_ >= 1000) return Fail("more than 1000 parts");
-      buf_.erase(0, 2);
+      if (rest.substr(0, 2) != "\r\n") return Fail("malformed multipart boundary line");
+      if (parts_ >= max_parts_) return Fail("more than " + std::to_string(max_parts_) + " parts");
+      pos_ += 2;
       part_ = FormPart{};
       state_ = State::kHeaders;
       *progressed = true;
       return OkStatus();
     case State::kHeaders: {
-      size_t eol = buf_.find("\r\n");
-      if (eol == std::string::npos) {
-        if (buf_.size() > kMaxPartHeaders) return Fail("multipart part headers over 16 KiB");
-        return OkStatus();
-      }
-      std::string line = buf_.substr(0, eol);
-      buf_.erase(0, eol + 2);
+      size_t eol = rest.find("\r\n");
+      if ((eol == std::string_view::npos ? rest.size() : eol) > kMaxPartHeaders)
+        return Fail("a multipart part header over 16 KiB");
+      if (eol == std::string_view::npos) return OkStatus();
+      std::string_view line = rest.substr(0, eol);
+      pos_ += eol + 2;
       *progressed = true;
       if (!line.empty()) {
         if (std::string why = PartHeader(line, &part_); !why.empty()) return Fail(why);
@@ -151,18 +170,18 @@ Status MultipartReader::Step(bool* progressed) {
       return OkStatus();
     }
     case State::kData: {
-      size_t end = buf_.find(next_);
-      if (end == std::string::npos) {
+      size_t end = rest.find(next_);
+      if (end == std::string_view::npos) {
         // All but what could be the start of the delimiter goes on now.
-        if (buf_.size() < next_.size()) return OkStatus();
-        size_t safe = buf_.size() - (next_.size() - 1);
-        if (Status st = events_->OnData(std::string_view(buf_).substr(0, safe)); !st.ok()) return Fail(st.error().message);
-        buf_.erase(0, safe);
+        if (rest.size() < next_.size()) return OkStatus();
+        size_t safe = rest.size() - (next_.size() - 1);
+        if (Status st = events_->OnData(rest.substr(0, safe)); !st.ok()) return Fail(st.error().message);
+        pos_ += safe;
         return OkStatus();
       }
       if (end > 0)
-        if (Status st = events_->OnData(std::string_view(buf_).substr(0, end)); !st.ok()) return Fail(st.error().message);
-      buf_.erase(0, end + next_.size());
+        if (Status st = events_->OnData(rest.substr(0, end)); !st.ok()) return Fail(st.error().message);
+      pos_ += end + next_.size();
       if (Status st = events_->OnPartEnd(); !st.ok()) return Fail(st.error().message);
       state_ = State::kAfterDelimiter;
       *progressed = true;

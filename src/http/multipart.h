@@ -27,8 +27,9 @@ Result<std::string> MultipartBoundary(std::string_view content_type);
 Result<std::vector<FormPart>> ParseMultipart(std::string_view body, std::string_view boundary);
 
 // Reads a multipart/form-data body piece by piece, as ParseMultipart would
-// read it whole (same grammar, same limits, plus a part's header line at
-// most 16 KiB), holding little more than a boundary's length of it. What it reads goes to
+// read it whole (same grammar and limits, but a part's header line at most
+// 16 KiB and the number of parts as given), holding little more than a
+// boundary's length of it between pieces. What it reads goes to
 // the Events; an Error from them stops the reading.
 class MultipartReader {
  public:
@@ -41,7 +42,8 @@ class MultipartReader {
     virtual Status OnData(std::string_view bytes) = 0;
     virtual Status OnPartEnd() = 0;
   };
-  MultipartReader(std::string_view boundary, Events* events);
+  // `max_parts`: more is an Error (ParseMultipart's bound is 1000).
+  MultipartReader(std::string_view boundary, Events* events, size_t max_parts = 1000);
   // The body's next bytes. After an Error, every call returns it again.
   Status Feed(std::string_view bytes);
   // The body is complete: an Error unless it ended with its closing boundary.
@@ -56,8 +58,9 @@ class MultipartReader {
   std::string next_;   // "\r\n--" boundary: ends a part's data
   Events* events_;
   State state_ = State::kStart;
-  std::string buf_;  // bytes not yet read
-  size_t parts_ = 0;
+  std::string buf_;  // bytes not yet read start at pos_
+  size_t pos_ = 0;
+  size_t parts_ = 0, max_parts_;
   FormPart part_;
   std::string error_;
 };

@@ -121,7 +121,7 @@ const std::vector<Migration>& ControlMigrations() {
         -- (an argon2id hash, never shown). A session names its user (NULL:
         -- made with an admin token); removing the user ends its sessions.
         CREATE TABLE admin_users (
-          id            INTEGER PRIMARY KEY,
+          id            INTEGER PRIMARY KEY AUTOINCREMENT,  -- never reused: an old session names no new admin
           email         TEXT NOT NULL UNIQUE COLLATE NOCASE,
           password_hash TEXT NOT NULL,
           created_at    INTEGER NOT NULL,
@@ -149,7 +149,7 @@ const std::vector<NamedStatement>& ControlStatements() {
       {"admins.insert", "INSERT INTO admin_users(email, password_hash, created_at, updated_at) "
                         "VALUES (?1, ?2, unixepoch(), unixepoch()) ON CONFLICT(email) DO NOTHING"},
       {"admins.set_password", "UPDATE admin_users SET password_hash = ?2, updated_at = unixepoch() WHERE email = ?1"},
-      {"admins.logged_in", "UPDATE admin_users SET last_login_at = unixepoch() WHERE id = ?1"},
+      {"admins.logged_in", "UPDATE admin_users SET last_login_at = unixepoch() WHERE id = ?1 AND password_hash = ?2"},
       {"admins.delete", "DELETE FROM admin_users WHERE email = ?1"},
       {"admins.end_sessions", "DELETE FROM admin_sessions WHERE user_id = "
                               "(SELECT id FROM admin_users WHERE email = ?1)"},

@@ -29,6 +29,15 @@ TEST(Multipart, PartsWithNamesFilesAndBytes) {
   EXPECT_EQ((*parts)[1].data, "line1\r\nline2");
 }
 
+TEST(Multipart, AQuotedFileNameMayHoldASemicolon) {
+  std::string body =
+      "--XX\r\nContent-Disposition: form-data; name=\"f\"; filename=\"a;b.png\"\r\n\r\nx\r\n--XX--";
+  auto parts = ParseMultipart(body, "XX");
+  ASSERT_TRUE(parts.ok());
+  EXPECT_EQ((*parts)[0].name, "f");
+  EXPECT_EQ((*parts)[0].filename, "a;b.png");
+}
+
 TEST(Multipart, RefusesMalformedBodies) {
   for (const char* bad : {"", "--XY\r\n", "--XX\r\nContent-Disposition: form-data; name=\"a\"\r\n\r\nno end",
                           "--XX\r\nno colon\r\n\r\nx\r\n--XX--", "--XX\r\nContent-Disposition: attachment; name=\"a\"\r\n\r\nx\r\n--XX--",
@@ -86,6 +95,24 @@ TEST(Multipart, TheReaderRefusesWhatParseMultipartRefuses) {
     Status st = r.Feed(bad);
     if (st.ok()) st = r.Finish();
     EXPECT_FALSE(st.ok()) << bad;
+  }
+}
+
+TEST(Multipart, TheReaderBoundsPartsAndHeaderLinesHoweverTheBodyIsCut) {
+  std::string part = "--XX\r\nContent-Disposition: form-data; name=\"a\"\r\n\r\nx\r\n";
+  for (size_t piece : {size_t{1}, size_t{7}, size_t{100000}}) {
+    Transcript t;
+    MultipartReader r("XX", &t, /*max_parts=*/2);
+    std::string body = part + part + part + "--XX--";
+    Status st = OkStatus();
+    for (size_t at = 0; at < body.size() && st.ok(); at += piece) st = r.Feed(std::string_view(body).substr(at, piece));
+    ASSERT_FALSE(st.ok()) << piece;
+    EXPECT_EQ(st.error().message, "more than 2 parts");
+    std::string long_line = "--XX\r\nX-Long: " + std::string(20000, 'a') + "\r\n";
+    MultipartReader r2("XX", &t);
+    st = OkStatus();
+    for (size_t at = 0; at < long_line.size() && st.ok(); at += piece) st = r2.Feed(std::string_view(long_line).substr(at, piece));
+    EXPECT_FALSE(st.ok()) << piece;
   }
 }
 
