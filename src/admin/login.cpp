@@ -80,6 +80,14 @@ void LoginThrottle::Succeeded(std::string_view client, std::string_view email, i
   if (auto it = buckets_.find(key); it != buckets_.end()) it->second = Bucket{std::max(0.0, Level(key, now) - 1), now};
 }
 
+void LoginThrottle::Undo(std::string_view client, std::string_view email, int64_t now) {
+  std::lock_guard lock(mu_);
+  for (const std::string& key : {"c:" + std::string(client), email.empty() ? std::string() : "a:" + Lower(email)}) {
+    if (key.empty()) continue;
+    if (auto it = buckets_.find(key); it != buckets_.end()) it->second = Bucket{std::max(0.0, Level(key, now) - 1), now};
+  }
+}
+
 LoginThrottle& SharedLoginThrottle() {
   static LoginThrottle throttle;
   return throttle;
@@ -162,13 +170,22 @@ bool HasAdminUsers(store::Connection& rd) {
 
 // Answers the login with a new session (for `user_id`; 0: the token) once it is stored.
 void StartSession(sites::SitesShared* shared, std::shared_ptr<Reply> reply, int64_t user_id, std::string hash,
-                  bool secure, LoginView view) {
+                  bool secure, LoginView view, std::string ip, std::string email) {
   int64_t now = static_cast<int64_t>(time(nullptr));
   auto fresh = std::make_shared<NewSession>(MakeSession(now));
   fresh->row.user_id = user_id;
   std::string next = view.next;
   shared->store->SubmitWrite([fresh, now, hash](store::Connection& c) { return StoreSession(c, fresh->row, now, hash); },
-                             [reply, fresh, secure, next, view](const Status& st) mutable {
+                             [reply, fresh, secure, next, view, ip, email](const Status& st) mutable {
+                               // Logged once the session is stored: a login refused at the
+                               // last moment is not one.
+                               if (st.ok() && email.empty())
+                                 Log(LogLevel::kInfo, "admin console: logged in with the admin token", {{"client", ip}});
+                               else if (st.ok())
+                                 Log(LogLevel::kInfo, "admin console: logged in", {{"client", ip}, {"email", email}});
+                               else if (st.error().message == kStaleLogin)
+                                 Log(LogLevel::kWarn, "admin console: a login refused: the password changed while it was checked",
+                                     {{"client", ip}, {"email", email}});
                                reply->Finish([st, fresh, secure, next, view](Response& out) mutable {
                                  if (!st.ok() && st.error().message == kStaleLogin) {
                                    view.error = "Wrong email or password.";
@@ -243,10 +260,9 @@ void ServeLogin(sites::SitesShared* shared, int reader, Request& req, Response& 
       return LoginForm(res, 401, view);
     }
     throttle.Succeeded(client, "", now);
-    Log(LogLevel::kInfo, "admin console: logged in with the admin token", {{"client", std::string(req.ClientIp())}});
     auto reply = res.Defer();
     if (!reply) return Html(res, 500, RenderPage(Page("Error"), "<h1>Cannot log in now</h1>"));
-    return StartSession(shared, reply, 0, "", secure, view);
+    return StartSession(shared, reply, 0, "", secure, view, std::string(req.ClientIp()), "");
   }
   std::string password = FormValue(form, "password");
   if (password.empty()) {
@@ -269,7 +285,7 @@ void ServeLogin(sites::SitesShared* shared, int reader, Request& req, Response& 
   // on the queue deploys also use.
   if (g_checking.fetch_add(1) >= kMaxChecking) {
     g_checking.fetch_sub(1);
-    SharedLoginThrottle().Succeeded(client, email, now);  // not an attempt: never checked
+    SharedLoginThrottle().Undo(client, email, now);  // not an attempt: never checked
     view.error = "Too many logins at once. Try again in a moment.";
     LoginForm(res, 503, view);
     res.SetHeader("Retry-After", "2");
@@ -296,8 +312,7 @@ void ServeLogin(sites::SitesShared* shared, int reader, Request& req, Response& 
       return reply->Finish([view](Response& r) { LoginForm(r, 401, view); });
     }
     SharedLoginThrottle().Succeeded(client, email, at);
-    Log(LogLevel::kInfo, "admin console: logged in", {{"client", ip}, {"email", email}});
-    StartSession(shared, reply, user_id, hash, secure, view);
+    StartSession(shared, reply, user_id, hash, secure, view, ip, email);
   });
 }
 

@@ -37,6 +37,9 @@ class LoginThrottle {
   // The attempt worked: the client's bucket empties, and the account's
   // failure is taken back.
   void Succeeded(std::string_view client, std::string_view email, int64_t now);
+  // The attempt was never made (refused before it was checked): the one
+  // failure Try counted comes off both buckets, and nothing more.
+  void Undo(std::string_view client, std::string_view email, int64_t now);
 
  private:
   struct Bucket {

@@ -1,6 +1,7 @@
 #include "admin/loopback.h"
 
 #include <algorithm>
+#include <atomic>
 #include <memory>
 #include <utility>
 #include <string>
@@ -40,12 +41,16 @@ class Capture : public Reply {
   void Finish(std::function<void(Response&)> fill) override {
     Response r;
     fill(r);
+    answered_ = true;
     if (done_) std::exchange(done_, nullptr)(r.status, ParseBody(r));
   }
   void Wake() override {}
+  // Whether the handler has answered (then the rest of a body is not wanted).
+  bool answered() const { return answered_; }
 
  private:
   std::function<void(int, nlohmann::json)> done_;
+  std::atomic<bool> answered_{false};
 };
 
 // `content_type` must outlive the request (headers are views).
@@ -93,6 +98,10 @@ class Spooled : public SpooledCall {
 
   bool Feed(size_t budget) override {
     if (!sink_) return true;
+    if (capture_->answered()) {  // refused part way (over a limit, out of disk): the rest is not read
+      std::exchange(sink_, nullptr)->OnEnd(false);
+      return true;
+    }
     constexpr uint64_t kPiece = 64 * 1024;
     if (buf_.empty()) buf_.resize(static_cast<size_t>(std::min(kPiece, std::max<uint64_t>(size_, 1))));
     size_t fed = 0;
@@ -104,6 +113,11 @@ class Spooled : public SpooledCall {
       if (took == 0) return Fail("the API did not take the body");  // a pause this caller cannot wait for
       at_ += took;
       fed += took;
+      if (capture_->answered()) break;
+    }
+    if (capture_->answered() && at_ < size_) {
+      std::exchange(sink_, nullptr)->OnEnd(false);
+      return true;
     }
     if (at_ < size_) return false;
     std::exchange(sink_, nullptr)->OnEnd(true);

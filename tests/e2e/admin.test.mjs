@@ -478,6 +478,48 @@ describe('admin console', () => {
     await page.context().close();
   });
 
+  test('a live stream ends with its session: after logout the log tail sends nothing more', T, async () => {
+    const login = await httpRequest(`${srv.url}/_hearth/login`, {
+      method: 'POST', headers: { 'Content-Type': 'application/x-www-form-urlencoded' }, body: `token=${token}`,
+    });
+    const cookie = login.headers['set-cookie'][0].split(';')[0];
+    const page = await httpRequest(`${srv.url}/_hearth/logs`, { headers: { Cookie: cookie } });
+    const csrf = page.text.match(/name="csrf" value="([^"]+)"/)[1];
+    const streamPath = page.text.match(/data-log-source="([^"]+)"/)[1].replace(/&amp;/g, '&');
+    const { default: http } = await import('node:http');
+    let text = '';
+    let res;
+    const ended = new Promise((resolve, reject) => {
+      const req = http.get(`${srv.url}${streamPath}`, { headers: { Cookie: cookie }, agent: false }, (r) => {
+        res = r;
+        r.setEncoding('utf8');
+        r.on('data', (d) => { text += d; });
+        r.on('end', resolve);
+        r.on('error', resolve);
+        r.on('close', resolve);
+      });
+      req.on('error', reject);
+    });
+    // The stream is open and sends lines.
+    await postBadToken('before logout');
+    for (let i = 0; i < 50 && !text.includes('unknown token'); i++) await new Promise((r) => setTimeout(r, 100));
+    assert.match(text, /unknown token/);
+    const out = await httpRequest(`${srv.url}/_hearth/logout`, {
+      method: 'POST', headers: { Cookie: cookie, 'Content-Type': 'application/x-www-form-urlencoded' }, body: `csrf=${csrf}`,
+    });
+    assert.equal(out.status, 303);
+    const seen = text.length;
+    await postBadToken('after logout');  // a new line wakes the stream, which finds the session gone
+    await Promise.race([ended, new Promise((_, rej) => setTimeout(() => rej(new Error('the stream stayed open after logout')), 10000))]);
+    assert.equal(text.length, seen, 'nothing sent after logout');
+    res?.destroy();
+    async function postBadToken() {
+      await httpRequest(`${srv.url}/_hearth/login`, {
+        method: 'POST', headers: { 'Content-Type': 'application/x-www-form-urlencoded' }, body: 'token=hth_wrong',
+      });
+    }
+  });
+
   test('pages carry a strict content policy and no caching; the stylesheet is embedded', T, async () => {
     const r = await httpRequest(`${srv.url}/_hearth/login`);
     assert.equal(r.status, 200);

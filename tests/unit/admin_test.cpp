@@ -15,10 +15,12 @@
 #include "admin/upload.h"
 #include "admin/html.h"
 #include "admin/login.h"
+#include "admin/loopback.h"
 #include "admin/session.h"
 #include "sites/admins_api.h"
 #include "store/control_schema.h"
 #include "store/store.h"
+#include "io/spool.h"
 
 namespace hearth::admin {
 namespace {
@@ -178,6 +180,68 @@ TEST(AdminSession, AUsersSessionNamesTheUserAndEndsWithTheUser) {
     EXPECT_TRUE(FindSession(rd, "hearth_admin=" + late.secret).has_value());
   }
   std::filesystem::remove_all(dir);
+}
+
+// A body sink that counts what it is fed; a reply the test finishes.
+struct CountingSink : BodySink {
+  size_t got = 0, refuse_after = SIZE_MAX;
+  int ends = 0;
+  bool ok = false;
+  std::shared_ptr<Reply> reply;
+  size_t OnData(std::string_view b) override {
+    got += b.size();
+    if (got >= refuse_after && reply) std::exchange(reply, nullptr)->Finish([](Response& r) { r.SetText(413, "application/json", "{}"); });
+    return b.size();
+  }
+  void OnEnd(bool k) override {
+    ++ends;
+    ok = k;
+  }
+};
+
+TEST(AdminLoopback, ASpooledBodyIsFedABudgetAtATimeAndNotPastARefusal) {
+  auto spool = std::make_shared<Spool>("/tmp", 4096);
+  std::string mib(1 << 20, 'x');
+  for (int i = 0; i < 3; ++i) ASSERT_TRUE(spool->Append(mib).ok());
+  for (bool refuse : {false, true}) {
+    auto sink = std::make_shared<CountingSink>();
+    if (refuse) sink->refuse_after = (3 << 20) / 2;
+    Handler api = [sink](Request& req, Response& res) {
+      EXPECT_TRUE(req.body_pending);
+      EXPECT_EQ(req.content_length, 3u << 20);
+      sink->reply = res.Defer();
+      req.body_sink = sink;
+    };
+    int status = 0;
+    auto call = CallApiSpooled(api, Method::kPut, "/x", spool, 0, 3 << 20, [&](int st, nlohmann::json) { status = st; });
+    EXPECT_FALSE(call->Feed(1 << 20));
+    if (!refuse) {
+      EXPECT_FALSE(call->Feed(1 << 20));
+      EXPECT_TRUE(call->Feed(1 << 20));
+      EXPECT_EQ(sink->got, 3u << 20);
+      EXPECT_TRUE(sink->ok);
+      std::exchange(sink->reply, nullptr)->Finish([](Response& r) { r.SetText(201, "application/json", "{}"); });
+      EXPECT_EQ(status, 201);
+    } else {
+      EXPECT_TRUE(call->Feed(1 << 20));  // answered part way: done, the rest unread
+      EXPECT_LT(sink->got, 2u << 20);
+      EXPECT_FALSE(sink->ok);
+      EXPECT_EQ(status, 413);
+    }
+    EXPECT_EQ(sink->ends, 1);
+    EXPECT_TRUE(call->Feed(1 << 20));  // nothing more
+    EXPECT_EQ(sink->ends, 1);
+  }
+}
+
+TEST(AdminLogin, AnAttemptNeverMadeIsUndoneOnlyOnce) {
+  LoginThrottle t(LoginThrottle::Limits{3, 5, 60, 100});
+  EXPECT_EQ(t.Try("c", "ann@example.com", 0), 0);
+  EXPECT_EQ(t.Try("c", "ann@example.com", 0), 0);
+  EXPECT_EQ(t.Try("c", "ann@example.com", 0), 0);
+  t.Undo("c", "ann@example.com", 0);  // the third was never checked
+  EXPECT_EQ(t.Try("c", "ann@example.com", 0), 0);  // so one more may go
+  EXPECT_GT(t.Try("c", "ann@example.com", 0), 0);  // but the first two still count
 }
 
 TEST(AdminLogin, FailuresAreThrottledPerClientAndPerAccount) {
