@@ -257,28 +257,13 @@ class Console {
     // The stream owns the listener: when the connection goes, so does it.
     std::shared_ptr<void> guard(nullptr, [shared, listener](void*) { shared->changes.Remove(listener); });
     auto seen = std::make_shared<uint64_t>(since);
-    auto opened = std::make_shared<bool>(false);
-    res.status = 200;
-    res.SetHeader("Content-Type", "text/event-stream");
-    res.SetHeader("X-Accel-Buffering", "no");
-    Harden(res);
-    res.body_kind = Response::BodyKind::kStream;
-    res.stream_endless = true;
-    store::Connection* rd = &shared->store->Reader(reader_);  // the worker's: pulls run on its thread
-    std::string hash = session.hash;
-    res.stream = [shared, seen, opened, guard, rd, hash](std::string& out) {
-      if (!*opened) {
-        *opened = true;
-        out += ": changes to sites\n\n";  // the head goes out at once: the client knows it is open
-      }
-      if (!SessionLive(*rd, hash)) return false;  // logged out, or the admin removed
+    PageContext ctx = Context(req, res, session);
+    SessionEventStream(ctx, "changes to sites", guard, [shared, seen](std::string& out) {
       uint64_t now = shared->generation.load(std::memory_order_acquire);
-      if (now != *seen) {
-        *seen = now;
-        out += "event: sites\ndata: " + std::to_string(now) + "\n\n";
-      }
-      return true;  // then wait for the next change's wake
-    };
+      if (now == *seen) return;
+      *seen = now;
+      out += "event: sites\ndata: " + std::to_string(now) + "\n\n";
+    });
   }
 
   // What makes a sites page live: the changes stream since this generation.

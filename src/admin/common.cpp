@@ -56,6 +56,30 @@ std::string SizeText(int64_t bytes) {
   return buf;
 }
 
+void SessionEventStream(PageContext& ctx, std::string comment, std::shared_ptr<void> keep,
+                        std::function<void(std::string&)> next) {
+  Response& res = *ctx.res;
+  res.status = 200;
+  res.SetHeader("Content-Type", "text/event-stream");
+  res.SetHeader("X-Accel-Buffering", "no");
+  Harden(res);
+  res.body_kind = Response::BodyKind::kStream;
+  res.stream_endless = true;
+  store::Connection* rd = &ctx.shared->store->Reader(ctx.reader);  // the worker's: pulls run on its thread
+  auto opened = std::make_shared<bool>(false);
+  std::string hash = ctx.session.hash;
+  res.stream = [rd, opened, hash, comment = std::move(comment), keep = std::move(keep),
+                next = std::move(next)](std::string& out) {
+    if (!*opened) {
+      *opened = true;
+      out += ": " + comment + "\n\n";  // the head and a first byte go out at once
+    }
+    if (!SessionLive(*rd, hash)) return false;
+    next(out);
+    return true;  // then wait for the next wake
+  };
+}
+
 std::vector<std::string> CommaList(std::string_view text) {
   std::vector<std::string> out;
   while (!text.empty()) {

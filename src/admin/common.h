@@ -2,6 +2,8 @@
 // What every console page handler shares: the request it answers, its
 // session, the in-process control API, and the small helpers that answer
 // (an HTML page with the console's headers, a redirect, a refusal).
+#include <functional>
+#include <memory>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -39,6 +41,15 @@ void Harden(Response& res);
 void Html(Response& res, int status, const std::string& document);
 // 303 to `to` (after a post: a reload never posts twice).
 void SeeOther(Response& res, std::string_view to);
+
+// Answers with an endless server-sent-event stream that lives as long as the
+// session does. `comment` goes out at once (the client knows it is open);
+// then each pull (after the stream's waker fires) runs `next`, which appends
+// events to `out`, unless the session has ended (logged out, its admin
+// removed or given a new password): then the stream ends. `keep` lives as
+// long as the stream (a listener's guard).
+void SessionEventStream(PageContext& ctx, std::string comment, std::shared_ptr<void> keep,
+                        std::function<void(std::string& out)> next);
 
 // The first value of `name` in a decoded form ("" if absent).
 std::string FormValue(const Form& form, std::string_view name);

@@ -1,5 +1,7 @@
 #include "admin/html.h"
 
+#include "base/strings.h"
+
 #include "admin/assets.h"
 
 namespace hearth::admin {
@@ -20,21 +22,7 @@ std::string Escape(std::string_view text) {
   return out;
 }
 
-std::string UrlEncode(std::string_view text) {
-  static const char kHex[] = "0123456789ABCDEF";
-  std::string out;
-  for (unsigned char c : text) {
-    if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '-' || c == '.' ||
-        c == '_' || c == '~') {
-      out.push_back(static_cast<char>(c));
-    } else {
-      out.push_back('%');
-      out.push_back(kHex[c >> 4]);
-      out.push_back(kHex[c & 15]);
-    }
-  }
-  return out;
-}
+std::string UrlEncode(std::string_view text) { return PercentEncode(text); }
 
 std::string RenderPage(const PageOptions& o, std::string_view main_html) {
   std::string css = "/_hearth/ui/app.css";

@@ -70,27 +70,12 @@ void LogStream(PageContext& ctx) {
   // The stream owns the listener: when the connection goes, so does it.
   std::shared_ptr<void> guard(nullptr, [listener](void*) { RemoveLogListener(listener); });
   auto cursor = std::make_shared<uint64_t>(after);
-  auto opened = std::make_shared<bool>(false);
-  res.status = 200;
-  res.SetHeader("Content-Type", "text/event-stream");
-  res.SetHeader("X-Accel-Buffering", "no");
-  Harden(res);
-  res.body_kind = Response::BodyKind::kStream;
-  res.stream_endless = true;
-  store::Connection* rd = &ctx.shared->store->Reader(ctx.reader);  // the worker's: pulls run on its thread
-  std::string session = ctx.session.hash;
-  res.stream = [cursor, opened, guard, rd, session](std::string& out) {
-    if (!*opened) {
-      *opened = true;
-      out += ": the log of hearth\n\n";  // the head and a first byte go out at once: the client knows it is open
-    }
-    if (!SessionLive(*rd, session)) return false;  // logged out, or the admin removed: no more lines
+  SessionEventStream(ctx, "the log of hearth", guard, [cursor](std::string& out) {
     for (const auto& l : RecentLogLines(*cursor, kLogTailLines)) {  // all of them: a burst is not cut
       out += "id: " + std::to_string(l.seq) + "\nevent: log\ndata: " + l.text + "\n\n";
       *cursor = l.seq;
     }
-    return true;  // nothing new: wait for the next line's wake
-  };
+  });
 }
 
 }  // namespace hearth::admin

@@ -38,6 +38,10 @@ bool ParseQueryString(std::string_view query, std::vector<std::pair<std::string,
 // most U+10FFFF).
 bool IsValidUtf8(std::string_view s);
 
+// `text` percent-encoded for a URL path segment or query value: everything
+// but RFC 3986's unreserved characters (A-Z a-z 0-9 - . _ ~) as %XX.
+std::string PercentEncode(std::string_view text);
+
 // A URL path segment, percent-decoded ('+' stays a plus; a malformed escape
 // stays as it is).
 std::string DecodePathSegment(std::string_view segment);

@@ -3,7 +3,6 @@
 #include <termios.h>
 #include <unistd.h>
 
-#include <cctype>
 #include <cstdio>
 #include <ctime>
 #include <iostream>
@@ -66,22 +65,6 @@ Result<std::string> ReadPassword(const std::string& email) {
   return first;
 }
 
-// `text` as one URL path segment.
-std::string Segment(const std::string& text) {
-  static const char kHex[] = "0123456789ABCDEF";
-  std::string out;
-  for (unsigned char c : text) {
-    if (isalnum(c) || c == '-' || c == '.' || c == '_' || c == '~' || c == '@') {
-      out.push_back(static_cast<char>(c));
-    } else {
-      out.push_back('%');
-      out.push_back(kHex[c >> 4]);
-      out.push_back(kHex[c & 15]);
-    }
-  }
-  return out;
-}
-
 std::string When(const json& v) {
   if (!v.is_number()) return "never";
   time_t t = v.get<int64_t>();
@@ -126,7 +109,7 @@ int AdminsCli::RunIfParsed() {
     return 0;
   };
   if (!IsValidUtf8(s.email)) return Fail("the email is not UTF-8 text");
-  std::string one = "/admins/" + Segment(s.email);
+  std::string one = "/admins/" + PercentEncode(s.email);
   if (s.add->parsed() || s.passwd->parsed()) {
     auto password = ReadPassword(s.email);
     if (!password.ok()) return Fail(password.error().message);

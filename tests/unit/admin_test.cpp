@@ -69,17 +69,22 @@ TEST(AdminSession, CookieIsHttpOnlyStrictAndSecureOverHttps) {
   EXPECT_FALSE(SameSecret("", "x"));
 }
 
+// hearth.db's schema and statements, in `dir`.
+Result<std::unique_ptr<store::Store>> OpenControlStore(const std::string& dir) {
+  store::Store::Options o;
+  o.path = dir + "/hearth.db";
+  o.readers = 1;
+  o.migrations = store::ControlMigrations();
+  o.statements = store::ControlStatements();
+  o.connection_setup = store::ControlConnectionSetup();
+  return store::Store::Open(std::move(o));
+}
+
 TEST(AdminSession, SessionsLiveInTheDatabaseAsHashesAndExpire) {
   char tmpl[] = "/tmp/hearth-admin-XXXXXX";
   std::string dir = mkdtemp(tmpl);
   {
-    store::Store::Options o;
-    o.path = dir + "/hearth.db";
-    o.readers = 1;
-    o.migrations = store::ControlMigrations();
-    o.statements = store::ControlStatements();
-    o.connection_setup = store::ControlConnectionSetup();
-    auto s = store::Store::Open(std::move(o));
+    auto s = OpenControlStore(dir);
     ASSERT_TRUE(s.ok()) << s.error().message;
     int64_t now = static_cast<int64_t>(time(nullptr));
     NewSession fresh = MakeSession(now);
@@ -114,13 +119,7 @@ TEST(AdminSession, AUsersSessionNamesTheUserAndEndsWithTheUser) {
   char tmpl[] = "/tmp/hearth-admin-XXXXXX";
   std::string dir = mkdtemp(tmpl);
   {
-    store::Store::Options o;
-    o.path = dir + "/hearth.db";
-    o.readers = 1;
-    o.migrations = store::ControlMigrations();
-    o.statements = store::ControlStatements();
-    o.connection_setup = store::ControlConnectionSetup();
-    auto s = store::Store::Open(std::move(o));
+    auto s = OpenControlStore(dir);
     ASSERT_TRUE(s.ok()) << s.error().message;
     int64_t now = static_cast<int64_t>(time(nullptr));
     int64_t uid = 0;
