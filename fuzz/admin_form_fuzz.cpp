@@ -34,7 +34,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   // After login only a console page is where the browser goes.
   std::string next = hearth::admin::SafeNext(in);
   if (next.rfind("/_hearth/", 0) != 0 || next.find("//") != std::string::npos) abort();
-  (void)hearth::admin::ClientNetwork(in);
+  (void)hearth::ClientNetwork(in);
   (void)hearth::DecodePathSegment(in);
   (void)hearth::sites::AdminEmailProblem(in);
   (void)hearth::sites::AdminPasswordProblem(in);

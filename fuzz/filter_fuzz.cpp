@@ -32,7 +32,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   }
   FilterContext ctx;
   ctx.now = "2026-01-01 00:00:00.000Z";
-  ctx.field = [](std::string_view path, bool* multi) -> hearth::Result<std::string> {
+  ctx.field = [](std::string_view path, bool* multi, std::vector<SqlValue>*) -> hearth::Result<std::string> {
     *multi = path.size() % 3 == 0;  // some paths multi-valued, to reach json_each
     for (char c : path) CHECK((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_' || c == '.');
     return QuoteIdent(path);
@@ -43,9 +43,17 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   auto sql = FilterToSql(**parsed, ctx, &params);
   if (!sql.ok()) return 0;
   std::string s = *sql;
-  size_t marks = 0;
-  for (char c : s) marks += c == '?';
-  CHECK(marks == params.size());
+  // Every placeholder is numbered, names a value, and every value is named.
+  std::vector<bool> named(params.size(), false);
+  for (size_t i = 0; i < s.size(); ++i) {
+    if (s[i] != '?') continue;
+    size_t j = i + 1, n = 0;
+    while (j < s.size() && s[j] >= '0' && s[j] <= '9') n = n * 10 + static_cast<size_t>(s[j++] - '0');
+    CHECK(j > i + 1);
+    CHECK(n >= 1 && n <= params.size());
+    named[n - 1] = true;
+  }
+  for (bool b : named) CHECK(b);
   // Identifiers are quoted with ": drop them, then the fixed fragments.
   std::string bare;
   bool in_ident = false;
@@ -53,7 +61,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     if (c == '"') in_ident = !in_ident;
     else if (!in_ident) bare.push_back(c);
   }
-  EraseAll(&bare, "'%'");
+  EraseAll(&bare, "'%'");  // a path on the right of ~ is wrapped in SQL
   EraseAll(&bare, "'\\'");
   EraseAll(&bare, "''");
   CHECK(bare.find('\'') == std::string::npos);

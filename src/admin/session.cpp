@@ -72,6 +72,7 @@ Status StoreSession(store::Connection& c, const Session& s, int64_t now, std::st
   if (!put.ok()) return put.error();
   put->Bind(1, s.hash).Bind(2, s.csrf).Bind(3, now).Bind(4, s.expires_at);
   if (s.user_id) put->Bind(5, s.user_id);
+  else put->BindNull(5);  // a token's session: no user
   if (s.user_id) {
     // Still this user, with this password: otherwise no session.
     if (Status st = c.Named("admins.logged_in").Bind(1, s.user_id).Bind(2, verified_hash).Run(); !st.ok()) return st;

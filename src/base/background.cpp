@@ -35,4 +35,19 @@ void BackgroundQueue::Post(std::function<void()> task) {
   cv_.notify_one();
 }
 
+bool BackgroundQueue::TryPost(std::function<void()> task, size_t max_waiting) {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (tasks_.size() >= max_waiting) return false;
+    tasks_.push_back(std::move(task));
+  }
+  cv_.notify_one();
+  return true;
+}
+
+size_t BackgroundQueue::waiting() {
+  std::lock_guard<std::mutex> lock(mu_);
+  return tasks_.size();
+}
+
 }  // namespace hearth

@@ -15,6 +15,10 @@ class BackgroundQueue {
   BackgroundQueue();
   ~BackgroundQueue();
   void Post(std::function<void()> task);
+  // Posts unless `max_waiting` tasks already wait (false: refused, so a
+  // flood of requests cannot queue unbounded work).
+  bool TryPost(std::function<void()> task, size_t max_waiting);
+  size_t waiting();
 
  private:
   std::mutex mu_;

@@ -25,6 +25,10 @@ struct DataOptions {
   // API token: its bearer is a superuser, to whom no rule applies.
   // `reader`: the calling worker's reader index.
   std::function<bool(int reader, std::string_view authorization)> is_superuser;
+  // A JSON request body (or a multipart @jsonPayload part) at most this
+  // long: 413 past it. Parsed JSON costs many times its text in memory, so
+  // this is kept well under the server's max-body-size, which bounds files.
+  size_t max_json_bytes = 4u << 20;
 };
 
 // Serves /api/... for `site`. False (nothing answered) when the site has no

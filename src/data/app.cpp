@@ -4,6 +4,8 @@
 
 #include <filesystem>
 
+#include "data/records_internal.h"
+
 namespace hearth::data {
 namespace {
 
@@ -76,7 +78,7 @@ Result<std::shared_ptr<Schema>> LoadSchema(store::Connection& c) {
 Result<std::unique_ptr<App>> App::Open(const std::string& path, int readers, std::string files_root) {
   store::Store::Options o;
   o.path = path;
-  o.readers = readers;
+  o.readers = readers + 1;  // the last: the realtime dispatcher's
   o.migrations = AppMigrations();
   auto s = store::Store::Open(std::move(o));
   if (!s.ok()) return s.error();
@@ -91,6 +93,11 @@ Result<std::unique_ptr<App>> App::Open(const std::string& path, int readers, std
   Status st = OkStatus();
   if (secret->Step(&st)) app->token_secret_ = std::string(secret->Text(0));
   if (app->token_secret_.empty()) return Error{path + ": no token secret"};
+  App* raw = app.get();
+  store::Connection* rd = &app->store_->Reader(readers);
+  app->realtime_.SetJudge([raw, rd](const Realtime::Event& e, const std::vector<Realtime::Viewer>& viewers) {
+    return records::JudgeEvent(*raw, *rd, e, viewers);
+  });
   return app;
 }
 

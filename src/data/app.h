@@ -15,6 +15,7 @@
 #include <string>
 
 #include "base/background.h"
+#include "base/login_throttle.h"
 #include "data/files.h"
 #include "data/realtime.h"
 #include "data/schema.h"
@@ -31,6 +32,8 @@ class App {
   store::Store& store() { return *store_; }
   Realtime& realtime() { return realtime_; }
   const RecordFiles& files() const { return files_; }
+  // Failed sign-ins to this app, per client network and per account.
+  LoginThrottle& throttle() { return throttle_; }
   // The key auth tokens are signed with (joined with the record's tokenKey).
   const std::string& token_secret() const { return token_secret_; }
   std::shared_ptr<const Schema> schema() const {
@@ -47,6 +50,7 @@ class App {
   mutable std::mutex mu_;
   std::shared_ptr<const Schema> schema_;
   Realtime realtime_;
+  LoginThrottle throttle_;
   RecordFiles files_{""};
   std::string token_secret_;
 };
@@ -61,11 +65,17 @@ class Apps {
   Apps(std::string dir, int readers) : dir_(std::move(dir)), readers_(readers) {}
   // The app of site `name`; null when it has none and `create` is false.
   Result<std::shared_ptr<App>> Get(const std::string& site, bool create);
-  // Slow work off the workers: password hashing and checking.
+  // Slow work off the workers: uploaded files written and synced.
   BackgroundQueue& background() { return background_; }
+  // Password hashing and checking (argon2id, tens of milliseconds each), on
+  // a queue of its own so guesses cannot delay uploads, and bounded: past
+  // kMaxPasswordWork waiting, a request is refused with 503.
+  static constexpr size_t kMaxPasswordWork = 16;
+  BackgroundQueue& passwords() { return passwords_; }
 
  private:
   BackgroundQueue background_;
+  BackgroundQueue passwords_;
   std::string dir_;
   int readers_;
   std::mutex mu_;

@@ -1,5 +1,7 @@
 #include "data/auth.h"
 
+#include "base/json.h"
+
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
 #include <openssl/hmac.h>
@@ -102,11 +104,13 @@ std::optional<nlohmann::json> PeekJwt(std::string_view token) {
   auto header = Base64UrlDecode(token.substr(0, a));
   auto payload = Base64UrlDecode(token.substr(a + 1, b - a - 1));
   if (!header || !payload) return std::nullopt;
-  auto h = nlohmann::json::parse(*header, nullptr, false);
-  if (!h.is_object() || !h["alg"].is_string() || h["alg"].get<std::string>() != "HS256") return std::nullopt;
-  auto p = nlohmann::json::parse(*payload, nullptr, false);
-  if (!p.is_object()) return std::nullopt;
-  return p;
+  // The client's text: parsed with the same bounds as every request body.
+  auto h = ParseJson(*header, JsonLimits{8, 64});
+  if (!h.ok() || !h->is_object() || !(*h)["alg"].is_string() || (*h)["alg"].get<std::string>() != "HS256")
+    return std::nullopt;
+  auto p = ParseJson(*payload, JsonLimits{8, 256});
+  if (!p.ok() || !p->is_object()) return std::nullopt;
+  return std::move(p).value();
 }
 
 bool CheckJwt(std::string_view token, std::string_view key, int64_t now_unix) {

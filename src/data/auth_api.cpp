@@ -4,6 +4,8 @@
 
 #include <cmath>
 
+#include "base/json.h"
+#include "base/login_throttle.h"
 #include "base/strings.h"
 #include "data/auth.h"
 #include "data/records_internal.h"
@@ -56,24 +58,48 @@ void ResolveAuth(Ctx& x, store::Connection& rd, std::string_view authorization) 
   x.auth_token_key = std::move(row->token_key);
 }
 
+// Sign-in by email and password. Guessing is throttled as the console's
+// login is (base/login_throttle.h): per client network and per account
+// (this app's collection and email), 429 + Retry-After past it; the checks
+// wait on the app's bounded password queue (503 past it), and a password
+// longer than any that can be set is refused without hashing it.
 void AuthWithPassword(Ctx& x, Request& req, Response& res, store::Connection& rd) {
-  json body = json::parse(req.body, nullptr, false);
-  if (body.is_discarded() || !body.is_object() || !body["identity"].is_string() || !body["password"].is_string())
+  auto parsed = ParseJson(req.body);
+  json body = parsed.ok() ? std::move(parsed).value() : json();
+  if (!body.is_object() || !body["identity"].is_string() || !body["password"].is_string())
     return PbError(res, 400, "Failed to authenticate.",
                    {{"identity", {{"code", "validation_required"}, {"message", "Cannot be blank."}}}});
-  auto row = ReadAuthRow(rd, *x.c, "\"email\"", body["identity"].get<std::string>());
+  std::string identity = body["identity"].get<std::string>(), password = body["password"].get<std::string>();
+  if (identity.size() > 254 || password.empty() || password.size() > 256)
+    return PbError(res, 400, "Failed to authenticate.");
+  std::string client = ClientNetwork(req.ClientIp());
+  // One account is one collection's email, whatever its case.
+  std::string account = x.c->id + "/" + identity;
+  LoginThrottle& throttle = x.app->throttle();
+  int64_t now = time(nullptr);
+  if (int64_t wait = throttle.Try(client, account, now); wait > 0) {
+    PbError(res, 429, "Too many failed attempts; try again later.");
+    res.SetHeader("Retry-After", std::to_string(wait));
+    return;
+  }
+  auto row = ReadAuthRow(rd, *x.c, "\"email\"", identity);
   auto reply = res.Defer();
-  x.apps->background().Post([row, password = body["password"].get<std::string>(), reply, app = x.app,
-                             schema = x.schema, c = x.c]() {
-    // An unknown identity costs the same time as a wrong password.
-    bool ok = row ? VerifyPassword(row->password_hash, password) : (HashPassword(password), false);
-    if (!ok)
-      return reply->Finish([](Response& r) { PbError(r, 400, "Failed to authenticate."); });
-    json out = {{"token", IssueToken(*app, *c, row->record["id"].get<std::string>(), row->token_key)},
-                {"record", row->record}};
-    (void)schema;
-    reply->Finish([out](Response& r) { PbJson(r, 200, out); });
-  });
+  bool posted = x.apps->passwords().TryPost(
+      [row, password = std::move(password), reply, app = x.app, c = x.c, schema = x.schema, client, account]() {
+        // An unknown identity costs the same time as a wrong password.
+        bool ok = row ? VerifyPassword(row->password_hash, password) : (HashPassword(password), false);
+        if (!ok) return reply->Finish([](Response& r) { PbError(r, 400, "Failed to authenticate."); });
+        app->throttle().Succeeded(client, account, time(nullptr));
+        json out = {{"token", IssueToken(*app, *c, row->record["id"].get<std::string>(), row->token_key)},
+                    {"record", row->record}};
+        (void)schema;  // keeps `c` alive
+        reply->Finish([out](Response& r) { PbJson(r, 200, out); });
+      },
+      Apps::kMaxPasswordWork);
+  if (!posted) {
+    throttle.Undo(client, account, now);  // never checked: not a guess
+    reply->Finish([](Response& r) { BusyError(r); });
+  }
 }
 
 }  // namespace hearth::data::records

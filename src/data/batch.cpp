@@ -18,7 +18,7 @@ struct Op {
   Ctx x;
   std::string id;  // update, delete; upsert: from the body
   json body;
-  std::vector<std::pair<std::string, SqlValue>> vals;
+  WriteCheck check;  // vals: check.values
   WriteOutcome out;
 };
 
@@ -53,7 +53,7 @@ bool ParseUrl(std::string_view url, std::string* collection, std::string* id) {
 
 void ServeBatch(Ctx& base, Request& req, Response& res) {
   if (req.method != Method::kPost) return PbError(res, 405, "Use POST.");
-  auto parsed = RequestJson(req);
+  auto parsed = RequestJson(req, base.options->max_json_bytes);
   if (!parsed.ok()) return PbError(res, 400, parsed.error().message);
   json body = std::move(parsed).value();
   if (!body["requests"].is_array() || body["requests"].empty())
@@ -61,14 +61,15 @@ void ServeBatch(Ctx& base, Request& req, Response& res) {
   if (body["requests"].size() > kMaxRequests) return PbError(res, 400, "At most 100 requests in a batch.");
   auto ops = std::make_shared<std::vector<Op>>();
   for (size_t i = 0; i < body["requests"].size(); ++i) {
-    const json& r = body["requests"][i];
+    json& r = body["requests"][i];
     auto fail = [&](int status, const std::string& message, json data = json::object()) {
       PbJson(res, 400, BatchFailure(i, {{"status", status}, {"message", message}, {"data", data}}));
     };
     if (!r.is_object() || !r["method"].is_string() || !r["url"].is_string()) return fail(400, "Each request needs a method and a url.");
     std::string method = r["method"].get<std::string>(), name, id;
     if (!ParseUrl(r["url"].get<std::string>(), &name, &id)) return fail(404, "Only record URLs may be batched.");
-    Op op{Op::Kind::kCreate, base, id, r.contains("body") ? r["body"] : json::object(), {}, {}};
+    // Moved, not copied: the body is the request's own.
+    Op op{Op::Kind::kCreate, base, id, r.contains("body") ? std::move(r["body"]) : json::object(), {}, {}};
     op.x.c = base.schema->Find(name);
     if (!op.x.c) return fail(404, "Missing collection context.");
     if (method == "POST" && id.empty()) op.kind = Op::Kind::kCreate;
@@ -92,17 +93,15 @@ void ServeBatch(Ctx& base, Request& req, Response& res) {
           for (const std::string& key : {f.name, f.name + "+", "+" + f.name, f.name + "-"})
             if (op.body.contains(key))
               return fail(400, "File fields cannot be changed in a batch: send them with a single create or update.");
-      json errors = json::object();
-      auto vals = CheckRecord(c, op.body, op.kind != Op::Kind::kUpdate, &errors);
-      if (!vals.ok()) return fail(400, vals.error().message);
-      if (c.IsAuth() && !base.superuser && op.body.contains("verified"))
-        errors["verified"] = {{"code", "validation_values_mismatch"}, {"message", "Only superusers can change this."}};
-      if (op.kind == Op::Kind::kCreate)
-        for (const Field& f : c.fields)
-          if (f.type == FieldType::kFile && f.required)
-            errors[f.name] = {{"code", "validation_required"}, {"message", "Cannot be blank."}};
-      if (!errors.empty()) return fail(400, "Failed to save record.", errors);
-      op.vals = std::move(vals).value();
+      // The very checks a single create or update runs (CheckWrite), the
+      // old password of a password change included.
+      bool create = op.kind == Op::Kind::kCreate;
+      std::string_view existing = op.kind == Op::Kind::kCreate ? std::string_view() : std::string_view(op.id);
+      if (op.kind == Op::Kind::kUpsert && !IsRecordId(op.id)) existing = {};
+      Refusal refusal;
+      if (!CheckWrite(op.x, op.body, op.kind != Op::Kind::kUpdate, existing, nullptr, create ? "Failed to create record." : "Failed to save record.",
+                      json::object(), &op.check, &refusal))
+        return fail(refusal.status, refusal.message, refusal.data);
     }
     ops->push_back(std::move(op));
   }
@@ -117,9 +116,9 @@ void ServeBatch(Ctx& base, Request& req, Response& res) {
             Status st = OkStatus();
             switch (op.kind) {
               case Op::Kind::kDelete: st = ApplyDelete(op.x, c, op.id, &op.out); break;
-              case Op::Kind::kCreate: st = ApplyUpsert(op.x, c, op.body, op.vals, true, "", "Failed to create record.", &op.out); break;
+              case Op::Kind::kCreate: st = ApplyUpsert(op.x, c, op.body, op.check.values, true, "", "Failed to create record.", &op.out); break;
               case Op::Kind::kUpdate:
-                st = ApplyUpsert(op.x, c, op.body, op.vals, false, op.id, "Failed to update record.", &op.out);
+                st = ApplyUpsert(op.x, c, op.body, op.check.values, false, op.id, "Failed to update record.", &op.out);
                 break;
               case Op::Kind::kUpsert: {
                 auto exists = c.Cached("SELECT 1 FROM " + QuoteIdent(op.x.c->name) + " WHERE \"id\" = ?1");
@@ -129,14 +128,21 @@ void ServeBatch(Ctx& base, Request& req, Response& res) {
                 bool found = exists->Step(&s);
                 exists->Reset();
                 if (!s.ok()) return s;
+                if (found && op.check.has_password && !op.check.old_hash && !op.x.superuser) {
+                  // Made after the worker looked (and saw none): a change of
+                  // its password would skip the old one.
+                  st = Refuse(&op.out, 400, "Failed to save record.",
+                              {{"oldPassword", {{"code", "validation_required"}, {"message", "Missing required value."}}}});
+                  break;
+                }
                 if (found) {
                   // The id is the record's, not a value to write.
                   std::vector<std::pair<std::string, SqlValue>> vals;
-                  for (auto& v : op.vals)
+                  for (auto& v : op.check.values)
                     if (v.first != "id") vals.push_back(v);
-                  op.vals = std::move(vals);
+                  op.check.values = std::move(vals);
                 }
-                st = ApplyUpsert(op.x, c, op.body, op.vals, !found, op.id, "Failed to save record.", &op.out);
+                st = ApplyUpsert(op.x, c, op.body, op.check.values, !found, op.id, "Failed to save record.", &op.out);
                 break;
               }
             }
@@ -155,33 +161,35 @@ void ServeBatch(Ctx& base, Request& req, Response& res) {
             return reply->Finish([f](Response& r) { PbJson(r, 400, f); });
           }
           json results = json::array();
+          std::vector<Realtime::Event> events;  // the whole commit's, to the dispatcher at once
           for (auto& op : *ops) {
-            if (!op.out.event.empty())
-              app->realtime().PublishRecord(op.x.c->name, op.out.event, op.out.record, op.out.visibility);
+            for (auto& e : op.out.events) events.push_back(std::move(e));
             if (!op.out.files_gone.empty())  // a deleted record's files
               app->files().Remove(op.out.files_collection, op.out.files_record, op.out.files_gone);
-            results.push_back({{"status", op.kind == Op::Kind::kDelete ? 204 : 200},
-                               {"body", op.kind == Op::Kind::kDelete ? json(nullptr) : op.out.body}});
+            // 204: deleted, or written but hidden from the requester by the view rule.
+            bool empty = op.kind == Op::Kind::kDelete || op.out.status == 204;
+            results.push_back({{"status", empty ? 204 : 200}, {"body", empty ? json(nullptr) : op.out.body}});
           }
+          app->realtime().Publish(std::move(events));
           reply->Finish([results](Response& r) { PbJson(r, 200, results); });
         });
   };
   bool has_password = false;
-  for (auto& op : *ops)
-    for (auto& [k, v] : op.vals) has_password |= k == "password";
+  for (auto& op : *ops) has_password |= op.check.has_password;
   if (!has_password) return run();
-  base.apps->background().Post([ops, run]() {
-    for (auto& op : *ops) {
-      bool changed = false;
-      for (auto& [k, v] : op.vals)
-        if (k == "password") {
-          v = HashPassword(std::get<std::string>(v));
-          changed = true;
+  bool posted = base.apps->passwords().TryPost(
+      [ops, run, reply]() {
+        for (size_t i = 0; i < ops->size(); ++i) {
+          Refusal refusal;
+          if (!FinishPasswords(&(*ops)[i].check, "Failed to save record.", &refusal)) {
+            json f = BatchFailure(i, {{"status", refusal.status}, {"message", refusal.message}, {"data", refusal.data}});
+            return reply->Finish([f](Response& r) { PbJson(r, 400, f); });
+          }
         }
-      if (changed) op.vals.emplace_back("tokenKey", RandomKey());
-    }
-    run();
-  });
+        run();
+      },
+      Apps::kMaxPasswordWork);
+  if (!posted) reply->Finish([](Response& r) { BusyError(r); });
 }
 
 }  // namespace hearth::data::records

@@ -2,6 +2,7 @@
 // transaction on the app's writer thread, with a schema version that grows.
 #include <nlohmann/json.hpp>
 
+#include "base/json.h"
 #include "data/api.h"
 
 namespace hearth::data {
@@ -143,8 +144,10 @@ void ServeCollectionsControl(Apps* apps, const std::string& site, std::string_vi
   Method m = req.method;
   json body;
   if (m == Method::kPost || m == Method::kPatch) {
-    body = json::parse(req.body, nullptr, false);
-    if (body.is_discarded() || !body.is_object()) return Fail(res, 400, "the body must be a JSON object");
+    auto parsed = ParseJson(req.body);
+    if (!parsed.ok()) return Fail(res, 400, parsed.error().message);
+    body = std::move(parsed).value();
+    if (!body.is_object()) return Fail(res, 400, "the body must be a JSON object");
   }
   bool writes = m == Method::kPost || m == Method::kPatch || m == Method::kDelete;
   auto got = apps->Get(site, /*create=*/m == Method::kPost);

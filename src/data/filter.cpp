@@ -1,6 +1,7 @@
 #include "data/filter.h"
 
 #include <cstdlib>
+#include <cstdio>
 #include <cstring>
 
 namespace hearth::data {
@@ -186,40 +187,74 @@ class Parser {
   int comparisons_ = 0;
 };
 
-// The operand as SQL: a column expression, or "?" with its value bound.
+// The operand as SQL: a column expression, or "?N" with its value bound.
 Result<std::string> OperandSql(const Operand& o, const FilterContext& ctx, std::vector<SqlValue>* params, bool* multi) {
   *multi = false;
   switch (o.kind) {
-    case Operand::Kind::kString: params->push_back(o.text); return std::string("?");
+    case Operand::Kind::kString: params->push_back(o.text); return Placeholder(*params);
     case Operand::Kind::kNumber:
       if (o.is_int) params->push_back(o.ival);
       else params->push_back(o.number);
-      return std::string("?");
-    case Operand::Kind::kBool: params->push_back(static_cast<int64_t>(o.boolean)); return std::string("?");
+      return Placeholder(*params);
+    case Operand::Kind::kBool: params->push_back(static_cast<int64_t>(o.boolean)); return Placeholder(*params);
     case Operand::Kind::kNull: return std::string("NULL");
-    case Operand::Kind::kNow: params->push_back(ctx.now); return std::string("?");
-    case Operand::Kind::kAuth: params->push_back(ctx.auth ? ctx.auth(o.text) : SqlValue(nullptr)); return std::string("?");
-    case Operand::Kind::kBody: params->push_back(ctx.body ? ctx.body(o.text) : SqlValue(nullptr)); return std::string("?");
-    case Operand::Kind::kPath: return ctx.field(o.text, multi);
+    case Operand::Kind::kNow: params->push_back(ctx.now); return Placeholder(*params);
+    case Operand::Kind::kAuth:
+      params->push_back(ctx.auth ? ctx.auth(o.text) : SqlValue(nullptr));
+      return Placeholder(*params);
+    case Operand::Kind::kBody:
+      params->push_back(ctx.body ? ctx.body(o.text) : SqlValue(nullptr));
+      return Placeholder(*params);
+    case Operand::Kind::kPath: return ctx.field(o.text, multi, params);
   }
   return Error{"filter: bad operand"};
 }
 
-std::string Compare(const std::string& l, const std::string& op, const std::string& r, bool right_is_null) {
-  if (right_is_null) {  // empty and null are alike, as in PocketBase (`l` may be a "?": used once)
+// `like_param`: `r` is one bound value, already made a LIKE pattern.
+std::string Compare(const std::string& l, const std::string& op, const std::string& r, bool right_is_null,
+                    bool like_param) {
+  if (right_is_null) {  // empty and null are alike, as in PocketBase (`l` may be a "?N": used once)
     if (op == "=") return "coalesce(" + l + ", '') = ''";
     if (op == "!=") return "coalesce(" + l + ", '') != ''";
   }
   if (op == "=") return l + " IS " + r;
   if (op == "!=") return l + " IS NOT " + r;
-  if (op == "~") return l + " LIKE ('%' || " + r + " || '%') ESCAPE '\\'";
-  if (op == "!~") return l + " NOT LIKE ('%' || " + r + " || '%') ESCAPE '\\'";
+  if (op == "~" || op == "!~") {
+    std::string pattern = like_param ? r : "('%' || " + r + " || '%')";
+    return l + (op == "~" ? " LIKE " : " NOT LIKE ") + pattern + " ESCAPE '\\'";
+  }
   return l + " " + op + " " + r;
 }
+
+bool IsEscaped(std::string_view s, size_t i) { return i > 0 && s[i - 1] == '\\'; }
 
 }  // namespace
 
 Result<FilterPtr> ParseFilter(std::string_view text) { return Parser(text).Parse(); }
+
+std::string Placeholder(const std::vector<SqlValue>& params) { return "?" + std::to_string(params.size()); }
+
+std::string LikePattern(std::string_view v) {
+  bool own_pattern = false;
+  for (size_t i = 0; i < v.size(); ++i) own_pattern |= v[i] == '%' && !IsEscaped(v, i);
+  if (own_pattern) return std::string(v);
+  // Escapes every %, _ and \ that is not already escaped: "a_c" matches
+  // "a_c", not "abc"; "a\_c" stays as written.
+  std::string out = "%";
+  for (size_t i = 0; i < v.size(); ++i) {
+    char c = v[i];
+    bool special = c == '%' || c == '_' || c == '\\';
+    bool escapes_next = c == '\\' && i + 1 < v.size() && (v[i + 1] == '%' || v[i + 1] == '_' || v[i + 1] == '\\');
+    if (escapes_next) {
+      out.push_back(c);
+      out.push_back(v[++i]);
+      continue;
+    }
+    if (special) out.push_back('\\');
+    out.push_back(c);
+  }
+  return out + "%";
+}
 
 Result<std::string> FilterToSql(const FilterNode& node, const FilterContext& ctx, std::vector<SqlValue>* params) {
   if (node.kind != FilterNode::Kind::kCmp) {
@@ -246,7 +281,31 @@ Result<std::string> FilterToSql(const FilterNode& node, const FilterContext& ctx
     rnull = true;
   }
   if (rmulti) return Error{"filter: a multi-valued field goes on the left of an operator"};
-  if (!lmulti) return Compare(*l, node.op, *r, rnull);
+  bool like_param = false;
+  if ((node.op == "~" || node.op == "!~") && !rnull &&
+      (node.right.kind == Operand::Kind::kString || node.right.kind == Operand::Kind::kNumber ||
+       node.right.kind == Operand::Kind::kAuth || node.right.kind == Operand::Kind::kBody)) {
+    // The value is the last one bound: it becomes a pattern (a number or a
+    // @request value as its text, as PocketBase binds them).
+    SqlValue& v = params->back();
+    std::string text;
+    switch (v.index()) {
+      case 0: break;
+      case 1: text = std::to_string(std::get<int64_t>(v)); break;
+      case 2: {
+        char buf[64];
+        snprintf(buf, sizeof buf, "%.17g", std::get<double>(v));
+        text = buf;
+        break;
+      }
+      default: text = std::get<std::string>(v); break;
+    }
+    if (v.index() != 0) {
+      v = LikePattern(text);
+      like_param = true;
+    }
+  }
+  if (!lmulti) return Compare(*l, node.op, *r, rnull, like_param);
   // A multi-valued field (JSON array): "?op" is true when any element
   // matches; the plain form when every element does (and the array is not
   // empty). "= null" / "!= null" ask whether it is empty.
@@ -255,7 +314,7 @@ Result<std::string> FilterToSql(const FilterNode& node, const FilterContext& ctx
     return node.op == "=" ? empty : "NOT " + empty;
   }
   std::string each = "(SELECT 1 FROM json_each(" + *l + ") AS je WHERE ";
-  std::string cmp = Compare("je.value", node.op, *r, rnull);
+  std::string cmp = Compare("je.value", node.op, *r, rnull, like_param);
   if (node.any) return "EXISTS " + each + cmp + ")";
   return "(json_array_length(" + *l + ") > 0 AND NOT EXISTS " + each + "NOT (" + cmp + ")))";
 }

@@ -63,16 +63,30 @@ struct FilterContext {
   // A field path ("title", "author.name") as a SQL expression over the
   // collection's table, or an Error ("unknown field ...").  `multi` is set
   // for multi-valued fields (a JSON array column), whose SQL is then the
-  // column holding the array.
-  std::function<Result<std::string>(std::string_view path, bool* multi)> field;
+  // column holding the array. The expression may bind values of its own (a
+  // related collection's view rule): it appends them to *params and names
+  // them "?N" by their position there, as FilterToSql does.
+  std::function<Result<std::string>(std::string_view path, bool* multi, std::vector<SqlValue>* params)> field;
   // @request.auth.X, @request.body.X: the value (null when absent).
   std::function<SqlValue(std::string_view name)> auth;
   std::function<SqlValue(std::string_view name)> body;
   std::string now;  // @now, as stored dates are written
 };
 
-// The node as a SQL boolean expression, appending bound values to *params
-// (in order, for "?" placeholders).
+// The node as a SQL boolean expression, appending bound values to *params.
+// Every placeholder is numbered ("?N" for params[N-1]), never a bare "?":
+// SQLite numbers a bare "?" after the largest number before it, so SQL put
+// together from pieces would bind values to the wrong places.
+//
+// `~` and `!~` compare with LIKE as PocketBase does: a value with no
+// unescaped % has its %, _ and \ escaped and is wrapped in %...% (contains);
+// a value with an unescaped % is the caller's own pattern.
 Result<std::string> FilterToSql(const FilterNode& node, const FilterContext& ctx, std::vector<SqlValue>* params);
+
+// A LIKE pattern from a `~` operand's value (see above).
+std::string LikePattern(std::string_view value);
+
+// "?N" for the value just appended to *params.
+std::string Placeholder(const std::vector<SqlValue>& params);
 
 }  // namespace hearth::data

@@ -1,7 +1,10 @@
 #include "data/realtime.h"
 
 #include <algorithm>
+#include <set>
 
+#include "base/json.h"
+#include "base/log.h"
 #include "base/strings.h"
 #include "data/schema.h"
 
@@ -16,7 +19,9 @@ std::string TopicFilter(const std::string& topic) {
   if (!ParseQueryString(std::string_view(topic).substr(q + 1), &params)) return {};
   for (const auto& [k, v] : params) {
     if (k != "options") continue;
-    auto options = nlohmann::json::parse(v, nullptr, false);
+    auto parsed = ParseJson(v, JsonLimits{8, 1000});
+    if (!parsed.ok()) continue;
+    nlohmann::json& options = *parsed;
     if (options.is_object() && options["query"].is_object() && options["query"]["filter"].is_string())
       return options["query"]["filter"].get<std::string>();
   }
@@ -24,6 +29,17 @@ std::string TopicFilter(const std::string& topic) {
 }
 
 }  // namespace
+
+Realtime::Realtime() { dispatcher_ = std::thread([this] { DispatchLoop(); }); }
+
+Realtime::~Realtime() {
+  {
+    std::lock_guard<std::mutex> lock(queue_mu_);
+    stop_ = true;
+  }
+  queue_cv_.notify_all();
+  dispatcher_.join();
+}
 
 std::shared_ptr<Realtime::Client> Realtime::Connect(std::function<void()> wake) {
   auto c = std::make_shared<Client>();
@@ -41,23 +57,65 @@ void Realtime::Disconnect(const std::string& id) {
   clients_.erase(id);
 }
 
-bool Realtime::Subscribe(const std::string& id, std::vector<std::string> topics, bool superuser,
-                         nlohmann::json auth) {
-  std::shared_ptr<Client> c;
-  {
-    std::lock_guard<std::mutex> lock(mu_);
-    auto it = clients_.find(id);
-    if (it == clients_.end()) return false;
-    c = it->second;
+namespace {
+
+// "posts/*?options=..." -> "posts".
+std::string_view TopicCollection(std::string_view topic) {
+  topic = topic.substr(0, topic.find('?'));
+  size_t slash = topic.find('/');
+  return slash == std::string_view::npos ? std::string_view() : topic.substr(0, slash);
+}
+
+}  // namespace
+
+std::string Realtime::Subscribe(const std::string& id, std::vector<std::string> topics, bool superuser,
+                                nlohmann::json auth, int* status) {
+  std::vector<std::string> filters;
+  for (const auto& t : topics) filters.push_back(TopicFilter(t));
+  std::vector<std::string> distinct;
+  for (const auto& f : filters)
+    if (!f.empty() && std::find(distinct.begin(), distinct.end(), f) == distinct.end()) distinct.push_back(f);
+  if (distinct.size() > kMaxClientFilters) {
+    *status = 400;
+    return "A client may use at most " + std::to_string(kMaxClientFilters) + " distinct filters.";
   }
-  std::lock_guard<std::mutex> lock(c->mu);
-  c->filters.clear();
-  for (const auto& t : topics) c->filters.push_back(TopicFilter(t));
+  std::string key = superuser ? std::string(kSuperuserKey)
+                              : auth.is_object() ? auth.value("collectionId", "") + "/" + auth.value("id", "") : "";
+  std::shared_ptr<Client> c;
+  std::lock_guard<std::mutex> lock(mu_);
+  auto it = clients_.find(id);
+  if (it == clients_.end()) {
+    *status = 404;
+    return "Missing or invalid client id.";
+  }
+  c = it->second;
+  // Each distinct (identity, filter) on a collection costs the dispatcher a
+  // rule check per event: their number is bounded, and a subscription past
+  // the bound is refused rather than left without events.
+  std::map<std::string, std::set<std::string>> views;  // collection -> identity\nfilter
+  for (size_t i = 0; i < topics.size(); ++i)
+    views[std::string(TopicCollection(topics[i]))].insert(VisibilityKey(key, filters[i]));
+  for (const auto& [cid, other] : clients_) {
+    if (other == c) continue;
+    std::lock_guard<std::mutex> other_lock(other->mu);
+    std::string other_key = other->superuser ? std::string(kSuperuserKey) : other->auth_key;
+    for (size_t i = 0; i < other->topics.size(); ++i) {
+      auto v = views.find(std::string(TopicCollection(other->topics[i])));
+      if (v != views.end()) v->second.insert(VisibilityKey(other_key, other->filters[i]));
+    }
+  }
+  for (const auto& [collection, set] : views)
+    if (!collection.empty() && set.size() > kMaxViews) {
+      *status = 503;
+      return "Too many distinct subscribers and filters on " + collection + "; try again later.";
+    }
+  std::lock_guard<std::mutex> client_lock(c->mu);
+  c->filters = std::move(filters);
   c->topics = std::move(topics);
   c->superuser = superuser;
-  c->auth_key = auth.is_object() ? auth.value("collectionId", "") + "/" + auth.value("id", "") : "";
+  c->auth_key = superuser ? "" : key;
   c->auth = std::move(auth);
-  return true;
+  return "";
 }
 
 std::vector<Realtime::Viewer> Realtime::Identities(const std::string& collection) const {
@@ -67,18 +125,16 @@ std::vector<Realtime::Viewer> Realtime::Identities(const std::string& collection
     for (const auto& [id, c] : clients_) all.push_back(c);
   }
   std::map<std::string, Viewer> seen;
-  std::string prefix = collection + "/";
   for (auto& c : all) {
     std::lock_guard<std::mutex> lock(c->mu);
     for (size_t i = 0; i < c->topics.size(); ++i) {
-      if (c->topics[i].rfind(prefix, 0) != 0) continue;
+      if (TopicCollection(c->topics[i]) != collection) continue;
       // Superusers are one identity to which no rule applies (only filters).
       std::string key = c->superuser ? std::string(kSuperuserKey) : c->auth_key;
-      if (!seen.count(key) && seen.size() >= 256) break;  // beyond that: nothing until they resubscribe
       Viewer& v = seen[key];
       v.auth = c->superuser ? nlohmann::json() : c->auth;
       v.key = key;
-      if (std::find(v.filters.begin(), v.filters.end(), c->filters[i]) == v.filters.end() && v.filters.size() < 64)
+      if (std::find(v.filters.begin(), v.filters.end(), c->filters[i]) == v.filters.end())
         v.filters.push_back(c->filters[i]);
     }
   }
@@ -105,28 +161,88 @@ void Realtime::Send(Client& c, const std::string& topic, const std::string& data
   if (was_empty || c.dropped) c.wake();
 }
 
-void Realtime::PublishRecord(const std::string& collection, const std::string& action,
-                             const nlohmann::json& record, const Visibility& visibility) {
+void Realtime::Publish(std::vector<Event> events) {
+  if (events.empty()) return;
+  bool overflow = false;
+  {
+    std::lock_guard<std::mutex> lock(queue_mu_);
+    if (queue_.size() >= kMaxQueuedCommits) {
+      queue_.clear();
+      overflow = true;
+    } else {
+      queue_.push_back(std::move(events));
+    }
+  }
+  if (overflow) {
+    Log(LogLevel::kWarn, "realtime: the dispatcher fell behind; every client is dropped and will reconnect");
+    DropAll();
+  }
+  queue_cv_.notify_one();
+}
+
+void Realtime::DropAll() {
+  std::lock_guard<std::mutex> lock(mu_);
+  for (auto& [id, c] : clients_) {
+    std::lock_guard<std::mutex> client_lock(c->mu);
+    if (c->dropped) continue;
+    c->dropped = true;
+    c->pending.clear();
+    c->wake();
+  }
+}
+
+void Realtime::Drain() {
+  std::unique_lock<std::mutex> lock(queue_mu_);
+  idle_cv_.wait(lock, [&] { return stop_ || (queue_.empty() && !busy_); });
+}
+
+void Realtime::DispatchLoop() {
+  while (true) {
+    std::vector<Event> batch;
+    {
+      std::unique_lock<std::mutex> lock(queue_mu_);
+      busy_ = false;
+      idle_cv_.notify_all();
+      queue_cv_.wait(lock, [&] { return stop_ || !queue_.empty(); });
+      if (stop_) {
+        idle_cv_.notify_all();
+        return;
+      }
+      batch = std::move(queue_.front());
+      queue_.pop_front();
+      busy_ = true;
+    }
+    for (const Event& e : batch) Deliver(e);
+  }
+}
+
+// On the dispatcher thread: one event to every client whose identity and
+// filter the Judge lets see it, as that identity sees it.
+void Realtime::Deliver(const Event& event) {
+  auto viewers = Identities(event.collection);
+  if (viewers.empty() || !judge_) return;
+  Verdict verdict = judge_(event, viewers);
   std::vector<std::shared_ptr<Client>> all;
   {
     std::lock_guard<std::mutex> lock(mu_);
     all.reserve(clients_.size());
     for (auto& [id, c] : clients_) all.push_back(c);
   }
-  if (all.empty()) return;
-  std::string data = nlohmann::json({{"action", action}, {"record", record}}).dump();
-  std::string id = record.value("id", "");
-  std::string any = collection + "/*", one = collection + "/" + id;
+  std::string id = event.record.value("id", "");
+  std::string any = event.collection + "/*", one = event.collection + "/" + id;
   for (auto& c : all) {
     std::lock_guard<std::mutex> lock(c->mu);
+    std::string key = c->superuser ? std::string(kSuperuserKey) : c->auth_key;
+    auto data = verdict.data.find(key);
+    if (data == verdict.data.end()) continue;
     for (size_t i = 0; i < c->topics.size(); ++i) {
       const std::string& topic = c->topics[i];
       std::string_view base(topic);
       base = base.substr(0, base.find('?'));
       if (base != any && base != one) continue;
-      auto vis = visibility.find(VisibilityKey(c->superuser ? std::string(kSuperuserKey) : c->auth_key, c->filters[i]));
-      bool allowed = vis != visibility.end() && (base == any ? vis->second.first : vis->second.second);
-      if (allowed) Send(*c, topic, data);
+      auto vis = verdict.visibility.find(VisibilityKey(key, c->filters[i]));
+      bool allowed = vis != verdict.visibility.end() && (base == any ? vis->second.first : vis->second.second);
+      if (allowed) Send(*c, topic, data->second);
     }
   }
 }

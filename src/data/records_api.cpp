@@ -3,6 +3,7 @@
 
 #include <cmath>
 
+#include "base/json.h"
 #include "base/strings.h"
 #include "data/api.h"
 #include "data/auth.h"
@@ -46,8 +47,9 @@ Status Expand(store::Connection& rd, const Schema& schema, const Collection& c, 
     if (!f || f->type != FieldType::kRelation) return Error{"cannot expand \"" + name + "\": not a relation field"};
     const Collection* target = schema.Find(f->collection);
     if (!target) continue;
-    std::vector<SqlValue> params;
-    FilterContext ctx = MakeContext(schema, *target, "r", nullptr, auth);
+    // ?1 is the related record's id, bound per record; the rule's values follow.
+    std::vector<SqlValue> params{std::string()};
+    FilterContext ctx = MakeContext(schema, *target, "r", nullptr, auth, Access::kRule);
     bool denied = false;
     std::string rule;
     if (!superuser) {
@@ -57,8 +59,7 @@ Status Expand(store::Connection& rd, const Schema& schema, const Collection& c, 
       rule = *r;
     }
     std::string sql = "SELECT " + SelectColumns(*target, "r") + " FROM " + QuoteIdent(target->name) +
-                      " AS r WHERE r.\"id\" = ?" + std::to_string(params.size() + 1) +
-                      (rule.empty() ? "" : " AND " + rule);
+                      " AS r WHERE r.\"id\" = ?1" + (rule.empty() ? "" : " AND " + rule);
     auto st = rd.Cached(sql);
     if (!st.ok()) return st.error();
     for (auto& item : *items) {
@@ -71,8 +72,8 @@ Status Expand(store::Connection& rd, const Schema& schema, const Collection& c, 
       json found = json::array();
       for (const auto& id : ids) {
         st->Reset();
+        params[0] = id;
         BindAll(*st, params);
-        st->Bind(static_cast<int>(params.size()) + 1, std::string_view(id));
         Status s = OkStatus();
         if (st->Step(&s)) found.push_back(RowJson(*target, *st, viewer));
         if (!s.ok()) return s;
@@ -88,11 +89,15 @@ Status Expand(store::Connection& rd, const Schema& schema, const Collection& c, 
 
 void List(Ctx& x, Request& req, Response& res, const Query& q) {
   std::vector<SqlValue> params;
-  FilterContext ctx = MakeContext(*x.schema, *x.c, "r", nullptr, &x.auth);
+  // The rule reads what the app's rules may; the client's filter and sort
+  // only what this client may see (MakeContext).
+  auto aliases = std::make_shared<int>(0);
+  FilterContext rule_ctx = MakeContext(*x.schema, *x.c, "r", nullptr, &x.auth, Access::kRule, aliases);
+  FilterContext ctx = MakeContext(*x.schema, *x.c, "r", nullptr, &x.auth, ClientAccess(x.superuser), aliases);
   std::vector<std::string> where;
   if (!x.superuser) {
     bool denied = false;
-    auto r = RuleSql(x.c->list_rule, ctx, &params, &denied);
+    auto r = RuleSql(x.c->list_rule, rule_ctx, &params, &denied);
     if (denied) return PbError(res, 403, kSuperusersOnly);
     if (!r.ok()) return PbError(res, 400, r.error().message);
     if (!r->empty()) where.push_back(*r);
@@ -104,6 +109,8 @@ void List(Ctx& x, Request& req, Response& res, const Query& q) {
     if (!sql.ok()) return PbError(res, 400, "Invalid filter: " + sql.error().message);
     where.push_back(*sql);
   }
+  // The count reads only the WHERE's values; the sort may add its own.
+  const size_t where_params = params.size();
   uint64_t page = 1, per_page = kDefaultPerPage;
   if (std::string_view p = q.Get("page"); !p.empty() && (!ParseUint(p, &page) || page < 1 || page > 1000000000))
     return PbError(res, 400, "page must be a whole number from 1");
@@ -124,7 +131,7 @@ void List(Ctx& x, Request& req, Response& res, const Query& q) {
         expr = "random()";
       } else {
         bool multi = false;
-        auto e = ctx.field(term, &multi);
+        auto e = ctx.field(term, &multi, &params);
         if (!e.ok()) return PbError(res, 400, "Invalid sort: " + e.error().message.substr(8));
         expr = *e;
       }
@@ -141,13 +148,13 @@ void List(Ctx& x, Request& req, Response& res, const Query& q) {
   if (!skip_total) {
     auto st = rd.Cached("SELECT count(*)" + from + where_sql);
     if (!st.ok()) return PbError(res, 400, "Something went wrong while processing your request: " + st.error().message);
-    BindAll(*st, params);
+    BindAll(*st, std::vector<SqlValue>(params.begin(), params.begin() + where_params));
     Status s = OkStatus();
     total = st->Step(&s) ? st->Int(0) : 0;
     if (!s.ok()) return PbError(res, 400, "Something went wrong while processing your request: " + s.error().message);
   }
-  auto st = rd.Cached("SELECT " + SelectColumns(*x.c, "r") + from + where_sql + " ORDER BY " + order +
-                      " LIMIT ? OFFSET ?");
+  auto st = rd.Cached("SELECT " + SelectColumns(*x.c, "r") + from + where_sql + " ORDER BY " + order + " LIMIT ?" +
+                      std::to_string(params.size() + 1) + " OFFSET ?" + std::to_string(params.size() + 2));
   if (!st.ok()) return PbError(res, 400, "Something went wrong while processing your request: " + st.error().message);
   BindAll(*st, params);
   st->Bind(static_cast<int>(params.size()) + 1, static_cast<int64_t>(per_page));
@@ -182,6 +189,13 @@ bool ServeAppApi(Apps* apps, const DataOptions& options, int reader, const std::
   if (!*got) return false;
   auto seg = Segments(req.path);  // "api", ...
   Method m = req.method;
+  // A JSON body is bounded well below max-body-size (which bounds files):
+  // parsed JSON costs many times its text. Multipart bodies carry files; their
+  // @jsonPayload part is bounded by RequestJson.
+  if (req.body.size() > options.max_json_bytes && !MultipartBoundary(req.Header("Content-Type")).ok()) {
+    PbError(res, 413, "The JSON body is larger than " + std::to_string(options.max_json_bytes) + " bytes.");
+    return true;
+  }
   if (seg.size() == 2 && seg[1] == "realtime") {
     Realtime& rt = (*got)->realtime();
     if (m == Method::kGet) {
@@ -210,8 +224,9 @@ bool ServeAppApi(Apps* apps, const DataOptions& options, int reader, const std::
       PbError(res, 405, "Use GET or POST.");
       return true;
     }
-    json body = json::parse(req.body, nullptr, false);
-    if (body.is_discarded() || !body.is_object() || !body.contains("clientId") || !body["clientId"].is_string()) {
+    auto parsed = ParseJson(req.body);
+    json body = parsed.ok() ? std::move(parsed).value() : json();
+    if (!body.is_object() || !body.contains("clientId") || !body["clientId"].is_string()) {
       PbError(res, 400, "Missing or invalid client id.");
       return true;
     }
@@ -233,8 +248,10 @@ bool ServeAppApi(Apps* apps, const DataOptions& options, int reader, const std::
     bool su = !auth.empty() && options.is_superuser && options.is_superuser(reader, auth);
     Ctx who{apps, &options, reader, *got, (*got)->schema(), nullptr, su, nullptr, ""};
     if (!su && !auth.empty()) ResolveAuth(who, (*got)->store().Reader(reader), auth);
-    if (!rt.Subscribe(body["clientId"].get<std::string>(), std::move(topics), su, who.auth)) {
-      PbError(res, 404, "Missing or invalid client id.");
+    int status = 0;
+    if (std::string why = rt.Subscribe(body["clientId"].get<std::string>(), std::move(topics), su, who.auth, &status);
+        !why.empty()) {
+      PbError(res, status, why);
       return true;
     }
     res.status = 204;

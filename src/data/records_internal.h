@@ -56,10 +56,8 @@ struct Query {
 struct WriteOutcome {
   int status = 200;
   json body;
-  // The realtime event this write makes once committed ("" for none).
-  std::string event;
-  json record;
-  Realtime::Visibility visibility;
+  // The realtime events this write makes, published once committed.
+  std::vector<Realtime::Event> events;
   // Record files to remove once the write has committed (files_gone) or
   // failed (files_new).
   std::string files_collection, files_record;
@@ -82,13 +80,16 @@ extern const char* const kSuperusersOnly;  // "Only superusers can perform this 
 
 void PbJson(Response& res, int status, const json& body);
 // A request's JSON body: JSON, or multipart/form-data as the SDK sends it
-// (an "@jsonPayload" part, plus plain fields), read from `raw`. Files go to
-// *uploads (views into `raw`; named "f", "f+" or "+f"), or are refused when
-// `uploads` is null.
-Result<json> RequestJson(const Request& req, std::string_view raw, std::vector<Upload>* uploads);
-Result<json> RequestJson(const Request& req);  // req.body; no uploads
+// (an "@jsonPayload" part of at most `max_json` bytes, plus plain fields),
+// read from `raw`. Files go to *uploads (views into `raw`; named "f", "f+"
+// or "+f"), or are refused when `uploads` is null. JSON goes through
+// ParseJson (base/json.h): depth and size are bounded.
+Result<json> RequestJson(const Request& req, std::string_view raw, std::vector<Upload>* uploads, size_t max_json);
+Result<json> RequestJson(const Request& req, size_t max_json);  // req.body; no uploads
 // {status, message, data}: PocketBase's error shape.
 void PbError(Response& res, int status, const std::string& message, json data = json::object());
+// 503 + Retry-After: the bounded password queue is full.
+void BusyError(Response& res);
 // A failed write that the client caused: rolls back, answers {status, message, data}.
 Status Refuse(WriteOutcome* o, int status, const std::string& message, json data = json::object());
 
@@ -100,12 +101,28 @@ SqlValue JsonToSql(const json& v);
 std::string SelectColumns(const Collection& c, const std::string& alias);
 // A row read with SelectColumns as the API shows it (to `v`).
 json RowJson(const Collection& c, const store::Statement& st, const Viewer& v = Viewer{true, ""});
+// Takes out of a whole record (as superusers see it) what `v` may not see:
+// an auth record's email, unless its emailVisibility is on or it is v's own.
+// The one place this rule lives: rows (RowJson), new records, realtime.
+void HideFor(const Collection& c, const Viewer& v, json* record);
+// Who may see a realtime event and how (Realtime::Judge), on the app's
+// dispatcher thread with its reader `rd`.
+Realtime::Verdict JudgeEvent(App& app, store::Connection& rd, const Realtime::Event& ev,
+                             const std::vector<Realtime::Viewer>& viewers);
 // A new record as it was just stored, from the values written.
 json RecordFromValues(const Collection& c, const std::string& id, const std::string& now,
                       const std::vector<std::pair<std::string, SqlValue>>& vals);
+// Who wrote a filter, which decides what its paths may read: the app's
+// rules read everything; a client's filter or sort (unless the client is a
+// superuser) only what that client may see (records_common.cpp).
+enum class Access { kRule, kClient };
 // How filter paths, @request.body and @request.auth become SQL for `c`.
+// `aliases` numbers the relation joins of one statement (share it between
+// the contexts of one query, so no two joins get the same name).
 FilterContext MakeContext(const Schema& schema, const Collection& c, const std::string& alias, const json* body,
-                          const json* auth = nullptr);
+                          const json* auth, Access access, std::shared_ptr<int> aliases = nullptr);
+// The access of a client's own filter and sort: a superuser's read everything.
+inline Access ClientAccess(bool superuser) { return superuser ? Access::kRule : Access::kClient; }
 // `rule` as SQL for a request that is not a superuser's: nullopt sets *denied
 // (superusers only); "" is everyone (empty SQL).
 Result<std::string> RuleSql(const std::optional<std::string>& rule, const FilterContext& ctx,
@@ -113,6 +130,32 @@ Result<std::string> RuleSql(const std::optional<std::string>& rule, const Filter
 // One record by id, if `rule` (for a non-superuser) lets `x` see it.
 Result<std::optional<json>> FetchOne(const Ctx& x, store::Connection& c, std::string_view id,
                                      const std::optional<std::string>& rule, const json* body, bool* denied);
+
+// Why a request is refused: {status, message, data} as PbError answers it.
+struct Refusal {
+  int status = 400;
+  std::string message;
+  json data = json::object();
+};
+// A create's or update's values once the worker has checked them.
+struct WriteCheck {
+  std::vector<std::pair<std::string, SqlValue>> values;
+  bool has_password = false;
+  std::optional<std::string> old_hash;  // set: oldPassword must match it
+  std::string old_password;
+};
+// The checks every create and update of one record passes on the worker,
+// whether it came alone or in a batch, so the two cannot drift apart: the
+// body's values (CheckRecord), `verified` (superusers only), required files
+// (`ops`: the request's file operations, null for none), and, for a new
+// password on an existing record (`id`; for an upsert, if it exists), the
+// old one. `errors`: problems found before (file fields). False: *refusal
+// says why.
+bool CheckWrite(const Ctx& x, const json& body, bool create, std::string_view id, const std::vector<FileOp>* ops,
+                const char* failed, json errors, WriteCheck* out, Refusal* refusal);
+// Off the worker (the password queue): checks the old password, hashes the
+// new one and adds a new tokenKey. False: *refusal says why.
+bool FinishPasswords(WriteCheck* w, const char* failed, Refusal* refusal);
 
 // POST (id empty) and PATCH of one record; DELETE of one.
 void CreateOrUpdate(Ctx& x, Request& req, Response& res, std::string_view id);

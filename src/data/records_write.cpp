@@ -13,40 +13,39 @@
 
 namespace hearth::data::records {
 
-// Whether a request that is not a superuser's may see record `id` under `rule`
-// (for realtime events; run inside the write, before a delete).
-bool VisibleTo(const Ctx& x, const json& auth, store::Connection& c, const std::string& id,
-               const std::optional<std::string>& rule) {
-  if (!rule) return false;
-  if (rule->empty()) return true;
-  Ctx viewer = x;
-  viewer.superuser = false;
-  viewer.auth = auth;
-  bool denied = false;
-  auto r = FetchOne(viewer, c, id, rule, nullptr, &denied);
-  return r.ok() && r->has_value();
+// Records a committed change for realtime subscribers: the record whole
+// (as superusers see it); who sees what of it is decided after the commit,
+// off the writer thread (Realtime, JudgeEvent).
+void SetEvent(WriteOutcome* o, const Ctx& x, const char* action, const json& record) {
+  if (x.app->realtime().clients() == 0) return;  // nobody to tell
+  o->events.push_back(Realtime::Event{x.c->name, action, record});
 }
 
-// Decides, inside the write, which subscribers may see this change: once per
-// distinct identity subscribed to the collection (guests are one).
-void SetEvent(WriteOutcome* o, const Ctx& x, store::Connection& c, const char* action, const std::string& id,
-              const json& record) {
-  if (x.app->realtime().clients() == 0) return;  // nobody to tell
-  o->event = action;
-  o->record = record;
-  for (const auto& v : x.app->realtime().Identities(x.c->name)) {
-    bool superuser = v.key == Realtime::kSuperuserKey;
-    for (const auto& filter : v.filters) {
-      // The collection's rule (none for superusers) and the subscription's filter, both.
-      auto passes = [&](const std::optional<std::string>& rule) {
-        if (superuser) return VisibleTo(x, v.auth, c, id, filter);
-        if (!rule) return false;
-        std::string both = filter.empty() ? *rule : rule->empty() ? filter : "(" + *rule + ") && (" + filter + ")";
-        return VisibleTo(x, v.auth, c, id, both);
-      };
-      o->visibility[Realtime::VisibilityKey(v.key, filter)] = {passes(x.c->list_rule), passes(x.c->view_rule)};
-    }
+// What the requester sees of a record it just wrote (`full`, as superusers
+// see it). An update is answered as a GET would be: the view rule decides,
+// and a record it hides is answered 204, with no body (the update rule may
+// let anyone change a field of a record they may not read). A create is
+// answered with the record as the requester may see it whatever the view
+// rule: it holds only what the requester sent, plus its id and dates (and
+// PocketBase's SDK signs up with it: a users collection's view rule is
+// usually "id = @request.auth.id", which no guest passes).
+Status AnswerWith(const Ctx& w, store::Connection& c, const std::string& rid, json full, bool created,
+                  WriteOutcome* o) {
+  if (created || w.superuser || (w.c->view_rule && w.c->view_rule->empty())) {
+    HideFor(*w.c, w.viewer(), &full);
+    o->body = std::move(full);
+    return OkStatus();
   }
+  bool denied = false;
+  auto seen = FetchOne(w, c, rid, w.c->view_rule, nullptr, &denied);
+  if (!seen.ok()) return seen.error();
+  if (denied || !*seen) {
+    o->status = 204;
+    o->body = nullptr;
+    return OkStatus();
+  }
+  o->body = std::move(**seen);
+  return OkStatus();
 }
 
 // Checks that every relation value names an existing record.
@@ -83,8 +82,7 @@ void WriteWith(std::shared_ptr<App> app, std::string collection, std::shared_ptr
   auto out = std::make_shared<WriteOutcome>();
   app->store().SubmitWrite([fn = std::move(fn), out](store::Connection& c) { return fn(c, out.get()); },
                              [reply, out, app, collection](const Status& st) {
-                               if (st.ok() && !out->event.empty())
-                                 app->realtime().PublishRecord(collection, out->event, out->record, out->visibility);
+                               if (st.ok()) app->realtime().Publish(std::move(out->events));
                                if (!out->files_record.empty())
                                  app->files().Remove(out->files_collection, out->files_record,
                                                      st.ok() ? out->files_gone : out->files_new);
@@ -176,7 +174,8 @@ Status ApplyUpsert(const Ctx& w, store::Connection& c, const json& body,
       }
       return s;
     }
-    if (!w.c->IsAuth() && (w.superuser || (w.c->create_rule && w.c->create_rule->empty()))) {
+    bool open_create = w.superuser || (w.c->create_rule && w.c->create_rule->empty());
+    if (!w.c->IsAuth() && open_create) {
       if (o->allow_lazy && values == &checked && w.app->realtime().clients() == 0) {
         o->lazy_c = w.c;
         o->lazy_values = &checked;
@@ -184,17 +183,23 @@ Status ApplyUpsert(const Ctx& w, store::Connection& c, const json& body,
         o->lazy_now = std::move(now);
         return OkStatus();
       }
-      o->body = RecordFromValues(*w.c, rid, now, vals);
-      SetEvent(o, w, c, "create", rid, o->body);
-      return OkStatus();
+      json full = RecordFromValues(*w.c, rid, now, vals);
+      SetEvent(o, w, "create", full);
+      return AnswerWith(w, c, rid, std::move(full), true, o);
     }
-    // The create rule is checked against the record as it would be stored.
-    auto seen = FetchOne(w, c, rid, w.c->create_rule, &body, &denied);
-    if (!seen.ok()) return seen.error();
-    if (!*seen) return Refuse(o, 400, failed);
-    o->body = **seen;
-    SetEvent(o, w, c, "create", rid, o->body);
-    return OkStatus();
+    if (!open_create) {
+      // The create rule is checked against the record as it would be stored.
+      auto seen = FetchOne(w, c, rid, w.c->create_rule, &body, &denied);
+      if (!seen.ok()) return seen.error();
+      if (!*seen) return Refuse(o, 400, failed);
+    }
+    Ctx su = w;
+    su.superuser = true;
+    auto full = FetchOne(su, c, rid, std::nullopt, nullptr, &denied);
+    if (!full.ok()) return full.error();
+    if (!*full) return Error{"the new record cannot be read back"};
+    SetEvent(o, w, "create", **full);
+    return AnswerWith(w, c, rid, std::move(**full), true, o);
   }
   auto before = FetchOne(w, c, rid, w.c->update_rule, &body, &denied);
   if (!before.ok()) return before.error();
@@ -223,9 +228,69 @@ Status ApplyUpsert(const Ctx& w, store::Connection& c, const json& body,
   su.superuser = true;
   auto after = FetchOne(su, c, rid, std::nullopt, nullptr, &denied);
   if (!after.ok()) return after.error();
-  o->body = after->value_or(json::object());
-  SetEvent(o, w, c, "update", rid, o->body);
-  return OkStatus();
+  if (!*after) return Error{"the updated record cannot be read back"};
+  SetEvent(o, w, "update", **after);
+  return AnswerWith(w, c, rid, std::move(**after), false, o);
+}
+
+bool CheckWrite(const Ctx& x, const json& body, bool create, std::string_view id, const std::vector<FileOp>* ops,
+                const char* failed, json errors, WriteCheck* out, Refusal* refusal) {
+  auto values = CheckRecord(*x.c, body, create, &errors);
+  if (!values.ok()) {
+    *refusal = {400, values.error().message, json::object()};
+    return false;
+  }
+  if (x.c->IsAuth() && !x.superuser && body.contains("verified"))
+    errors["verified"] = {{"code", "validation_values_mismatch"}, {"message", "Only superusers can change this."}};
+  if (create)
+    for (const Field& f : x.c->fields)
+      if (f.type == FieldType::kFile && f.required &&
+          (!ops || std::none_of(ops->begin(), ops->end(), [&](const FileOp& op) { return op.field == &f; })))
+        errors[f.name] = {{"code", "validation_required"}, {"message", "Cannot be blank."}};
+  if (!errors.empty()) {
+    *refusal = {400, failed, std::move(errors)};
+    return false;
+  }
+  out->values = std::move(values).value();
+  out->has_password = false;
+  for (const auto& [k, v] : out->values) out->has_password |= k == "password";
+  // Changing a password takes the old one: a stolen token alone cannot take
+  // the account over. Superusers need not. A create needs none; an update
+  // (or an upsert of a record that exists) does.
+  if (out->has_password && !x.superuser) {
+    std::optional<AuthRow> row;
+    if (!id.empty()) row = ReadAuthRow(x.app->store().Reader(x.reader), *x.c, "\"id\"", id);
+    if (!create && !row) {
+      *refusal = {404, kNotFound, json::object()};
+      return false;
+    }
+    if (row) {
+      const json* old = body.contains("oldPassword") ? &body["oldPassword"] : nullptr;
+      if (!old || !old->is_string() || old->get<std::string>().empty() || old->get<std::string>().size() > 256) {
+        *refusal = {400, failed,
+                    {{"oldPassword", {{"code", "validation_required"}, {"message", "Missing required value."}}}}};
+        return false;
+      }
+      out->old_hash = row->password_hash;
+      out->old_password = old->get<std::string>();
+    }
+  }
+  return true;
+}
+
+bool FinishPasswords(WriteCheck* w, const char* failed, Refusal* refusal) {
+  if (!w->has_password) return true;
+  if (w->old_hash && !VerifyPassword(*w->old_hash, w->old_password)) {
+    *refusal = {400, failed,
+                {{"oldPassword", {{"code", "validation_invalid_old_password"}, {"message", "Missing or invalid old password."}}}}};
+    return false;
+  }
+  w->old_password.clear();
+  for (auto& [k, v] : w->values)
+    if (k == "password") v = HashPassword(std::get<std::string>(v));
+  // A new tokenKey ends every token the record had.
+  w->values.emplace_back("tokenKey", RandomKey());
+  return true;
 }
 
 void CreateOrUpdate(Ctx& x, Request& req, Response& res, std::string_view id) {
@@ -236,100 +301,84 @@ void CreateOrUpdate(Ctx& x, Request& req, Response& res, std::string_view id) {
   // Uploads are views into the body, which must outlive the request.
   auto raw = std::make_shared<const std::string>(std::move(req.body));
   auto uploads = std::make_shared<std::vector<Upload>>();
-  auto parsed = RequestJson(req, *raw, uploads.get());
+  auto parsed = RequestJson(req, *raw, uploads.get(), x.options->max_json_bytes);
   if (!parsed.ok()) return PbError(res, 400, parsed.error().message);
   json body = std::move(parsed).value();
   const char* failed = create ? "Failed to create record." : "Failed to update record.";
   json errors = json::object();
   auto ops = std::make_shared<std::vector<FileOp>>(TakeFileOps(*x.c, &body, uploads.get(), &errors));
-  auto values = CheckRecord(*x.c, body, create, &errors);
-  if (!values.ok()) return PbError(res, 400, values.error().message);
-  if (x.c->IsAuth() && !x.superuser && body.contains("verified"))
-    errors["verified"] = {{"code", "validation_values_mismatch"}, {"message", "Only superusers can change this."}};
-  if (create)
-    for (const Field& f : x.c->fields)
-      if (f.type == FieldType::kFile && f.required &&
-          std::none_of(ops->begin(), ops->end(), [&](const FileOp& op) { return op.field == &f; }))
-        errors[f.name] = {{"code", "validation_required"}, {"message", "Cannot be blank."}};
-  if (!errors.empty()) return PbError(res, 400, failed, errors);
+  auto check = std::make_shared<WriteCheck>();
+  Refusal refusal;
+  if (!CheckWrite(x, body, create, id, ops.get(), failed, std::move(errors), check.get(), &refusal))
+    return PbError(res, refusal.status, refusal.message, refusal.data);
   std::string record_id(id);
   if (create) {
     // Chosen here, not on the writer thread; uploads go into the record's
     // folder before the record is written.
-    for (const auto& [k, v] : *values)
+    for (const auto& [k, v] : check->values)
       if (k == "id") record_id = std::get<std::string>(v);
     if (record_id.empty()) {
       record_id = NewRecordId();
-      values->emplace_back("id", record_id);
+      check->values.emplace_back("id", record_id);
     }
   }
   std::vector<std::string> stored;
   for (const Upload& u : *uploads)
     if (!u.stored.empty()) stored.push_back(u.stored);
-  auto shared = std::make_shared<std::pair<json, std::vector<std::pair<std::string, SqlValue>>>>(
-      std::move(body), std::move(values).value());
+  auto shared = std::make_shared<json>(std::move(body));
   if (!stored.empty() && !create && !x.superuser) {
     // Nothing is written to disk for a record this request may not change.
     bool denied = false;
-    auto seen = FetchOne(x, x.app->store().Reader(x.reader), id, x.c->update_rule, &shared->first, &denied);
+    auto seen = FetchOne(x, x.app->store().Reader(x.reader), id, x.c->update_rule, shared.get(), &denied);
     if (!seen.ok() || !*seen) return PbError(res, 404, kNotFound);
   }
   Ctx copy = x;
-  WriteFn fn = [copy, shared, create, record_id, failed, ops, stored](store::Connection& c, WriteOutcome* o) -> Status {
+  WriteFn fn = [copy, shared, check, create, record_id, failed, ops, stored](store::Connection& c,
+                                                                             WriteOutcome* o) -> Status {
     o->allow_lazy = true;
-    o->keep_values = shared;
+    o->keep_values = check;
     o->keep_schema = copy.schema;
     if (!stored.empty()) {
       o->files_collection = copy.c->id;
       o->files_record = record_id;
       o->files_new = stored;
     }
-    return ApplyUpsert(copy, c, shared->first, shared->second, create, record_id, failed, o, ops.get());
+    return ApplyUpsert(copy, c, *shared, check->values, create, record_id, failed, o, ops.get());
   };
-  bool has_password = false;
-  for (const auto& [k, v] : shared->second) has_password |= k == "password";
-  // Changing one's own password takes the old one: a stolen token alone
-  // cannot take the account over. Superusers need not.
-  std::optional<std::string> old_hash;
-  std::string old_password;
-  if (has_password && !create && !x.superuser) {
-    const json& b = shared->first;
-    if (!b.contains("oldPassword") || !b["oldPassword"].is_string() || b["oldPassword"].get<std::string>().empty())
-      return PbError(res, 400, failed, {{"oldPassword", {{"code", "validation_required"}, {"message", "Missing required value."}}}});
-    auto row = ReadAuthRow(x.app->store().Reader(x.reader), *x.c, "\"id\"", id);
-    if (!row) return PbError(res, 404, kNotFound);
-    old_hash = row->password_hash;
-    old_password = b["oldPassword"].get<std::string>();
-  }
   auto reply = res.Defer();
-  if (!has_password && stored.empty()) return WriteWith(x.app, x.c->name, reply, std::move(fn));
-  // Off the worker: a new password is hashed (argon2id takes tens of
-  // milliseconds) with a new tokenKey that ends the record's older tokens,
-  // and uploads are written and synced before the record naming them.
-  x.apps->background().Post([shared, app = x.app, name = x.c->name, cid = x.c->id, reply, fn = std::move(fn),
-                             old_hash, old_password, failed, has_password, raw, uploads, record_id]() mutable {
-    if (old_hash && !VerifyPassword(*old_hash, old_password))
-      return reply->Finish([failed](Response& r) {
-        PbError(r, 400, failed,
-                {{"oldPassword", {{"code", "validation_invalid_old_password"}, {"message", "Missing or invalid old password."}}}});
-      });
-    std::vector<std::string> written;
-    for (const Upload& u : *uploads) {
-      if (u.stored.empty()) continue;  // refused, or replaced by a later file for the same field
-      if (Status s = app->files().Write(cid, record_id, u.stored, u.data); !s.ok()) {
-        app->files().Remove(cid, record_id, written);
-        Log(LogLevel::kError, "cannot store an uploaded file", {{"site_file", u.stored}, {"error", s.error().message}});
-        return reply->Finish([failed](Response& r) { PbError(r, 500, std::string(failed) + " The file could not be stored."); });
+  if (!check->has_password && stored.empty()) return WriteWith(x.app, x.c->name, reply, std::move(fn));
+  // Off the worker: uploads are written and synced before the record naming
+  // them (background queue), after a new password is hashed (argon2id takes
+  // tens of milliseconds; the bounded password queue) with a new tokenKey
+  // that ends the record's older tokens.
+  auto write = [app = x.app, apps = x.apps, name = x.c->name, cid = x.c->id, reply, fn = std::move(fn), failed, raw,
+                uploads, record_id, has_files = !stored.empty()]() mutable {
+    if (!has_files) return WriteWith(app, name, reply, std::move(fn));
+    apps->background().Post([app, name, cid, reply, fn = std::move(fn), failed, raw, uploads, record_id]() mutable {
+      std::vector<std::string> written;
+      for (const Upload& u : *uploads) {
+        if (u.stored.empty()) continue;  // refused, or replaced by a later file for the same field
+        if (Status s = app->files().Write(cid, record_id, u.stored, u.data); !s.ok()) {
+          app->files().Remove(cid, record_id, written);
+          Log(LogLevel::kError, "cannot store an uploaded file", {{"site_file", u.stored}, {"error", s.error().message}});
+          return reply->Finish(
+              [failed](Response& r) { PbError(r, 500, std::string(failed) + " The file could not be stored."); });
+        }
+        written.push_back(u.stored);
       }
-      written.push_back(u.stored);
-    }
-    if (has_password) {
-      for (auto& [k, v] : shared->second)
-        if (k == "password") v = HashPassword(std::get<std::string>(v));
-      shared->second.emplace_back("tokenKey", RandomKey());
-    }
-    WriteWith(app, name, reply, std::move(fn));
-  });
+      WriteWith(app, name, reply, std::move(fn));
+    });
+  };
+  if (!check->has_password) return write();
+  bool posted = x.apps->passwords().TryPost(
+      [check, failed, reply, write = std::move(write)]() mutable {
+        Refusal refusal;
+        if (!FinishPasswords(check.get(), failed, &refusal))
+          return reply->Finish([refusal](Response& r) { PbError(r, refusal.status, refusal.message, refusal.data); });
+        write();
+      },
+      Apps::kMaxPasswordWork);
+  if (!posted) reply->Finish([](Response& r) { BusyError(r); });
 }
 
 Status ApplyDelete(const Ctx& copy, store::Connection& c, const std::string& rid, WriteOutcome* o) {
@@ -337,7 +386,14 @@ Status ApplyDelete(const Ctx& copy, store::Connection& c, const std::string& rid
   auto found = FetchOne(copy, c, rid, copy.c->delete_rule, nullptr, &denied);
   if (!found.ok()) return found.error();
   if (!*found) return Refuse(o, 404, kNotFound);
-  SetEvent(o, copy, c, "delete", rid, **found);  // before it is gone
+  if (copy.app->realtime().clients() > 0) {
+    // The record whole, before it is gone.
+    Ctx su = copy;
+    su.superuser = true;
+    auto whole = FetchOne(su, c, rid, std::nullopt, nullptr, &denied);
+    if (!whole.ok()) return whole.error();
+    if (*whole) SetEvent(o, copy, "delete", **whole);
+  }
   auto st = c.Cached("DELETE FROM " + QuoteIdent(copy.c->name) + " WHERE \"id\" = ?1");
   if (!st.ok()) return st.error();
   if (Status s = st->Bind(1, std::string_view(rid)).Run(); !s.ok()) return s;

@@ -181,6 +181,7 @@ Result<std::unique_ptr<Server>> Server::Start(ServeOptions options) {
   srv->store_ = std::move(opened).value();
   srv->sites_.store = srv->store_.get();
   srv->sites_.max_blob_size = s.max_body_size;
+  srv->sites_.data_options.max_json_bytes = s.api_max_json_size;
   srv->sites_.spool_dir = s.data;
   srv->apps_ = std::make_unique<data::Apps>(s.data + "/apps", nworkers);
   srv->sites_.apps = srv->apps_.get();

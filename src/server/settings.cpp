@@ -38,6 +38,7 @@ const std::vector<SettingSpec> kSettingSpecs = {
     {"max-header-size", T::kSize, &S::max_header_size, "16KiB", "request line and header fields at most (431 past it)", true, 256, 1 << 20},
     {"max-target-size", T::kSize, &S::max_target_size, "8KiB", "request target at most (414 past it)", true, 16, 1 << 20},
     {"max-body-size", T::kSize, &S::max_body_size, "64MiB", "request body at most (413 past it)", true},
+    {"api-max-json-size", T::kSize, &S::api_max_json_size, "4MiB", "a data API JSON body (or @jsonPayload part) at most (413 past it); files are bounded by max-body-size", false, 1024, 1ll << 30},
     {"header-timeout", T::kDuration, &S::header_timeout_ms, "10s", "time a client has to send a whole request head", true},
     {"body-timeout", T::kDuration, &S::body_timeout_ms, "30s", "longest pause while a request body arrives", true},
     {"keepalive-timeout", T::kDuration, &S::keepalive_timeout_ms, "60s", "idle keep-alive connections close after this", true},

@@ -45,6 +45,7 @@ struct Settings {
   uint64_t max_header_size = 0;
   uint64_t max_target_size = 0;
   uint64_t max_body_size = 0;
+  uint64_t api_max_json_size = 0;
   int64_t header_timeout_ms = 0;
   int64_t body_timeout_ms = 0;
   int64_t keepalive_timeout_ms = 0;

@@ -166,14 +166,18 @@ Status ApplyFlags(store::Connection& c, int64_t id, const Flags& f) {
   if (f.rate_limit || f.rate_burst) {
     store::Statement st = c.Named("sites.set_rate");
     st.Bind(1, id);
+    // Unset: NULL, which keeps the stored value (every parameter is bound: store/sqlite.h).
     if (f.rate_limit) st.Bind(2, *f.rate_limit);
+    else st.BindNull(2);
     if (f.rate_burst) st.Bind(3, *f.rate_burst);
+    else st.BindNull(3);
     if (Status s = st.Run(); !s.ok()) return s;
   }
   if (f.set_proxy) {
     store::Statement st = c.Named("sites.set_proxy");
     st.Bind(1, id);
     if (f.proxy) st.Bind(2, *f.proxy);
+    else st.BindNull(2);
     if (Status s = st.Run(); !s.ok()) return s;
   }
   if (f.hsts >= 0)
@@ -182,7 +186,9 @@ Status ApplyFlags(store::Connection& c, int64_t id, const Flags& f) {
   store::Statement st = c.Named("sites.set_flags");
   st.Bind(1, id);
   if (f.spa >= 0) st.Bind(2, static_cast<int64_t>(f.spa));
+  else st.BindNull(2);
   if (f.def >= 0) st.Bind(3, static_cast<int64_t>(f.def));
+  else st.BindNull(3);
   if (Status s = st.Run(); !s.ok()) return s;
   if (f.def == 1) return c.Named("sites.clear_default").Bind(1, id).Run();
   return OkStatus();
@@ -217,6 +223,7 @@ Status DeclareSite(SitesShared* shared, const std::string& name, const std::vect
     store::Statement p = c.Named("sites.set_proxy");
     p.Bind(1, site_id);
     if (!proxy_json.empty()) p.Bind(2, proxy_json);
+    else p.BindNull(2);
     if (Status s = p.Run(); !s.ok()) return s;
     return c.Named("sites.set_rate").Bind(1, site_id).Bind(2, rate_limit).Bind(3, rate_burst).Run();
   });

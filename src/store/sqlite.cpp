@@ -24,6 +24,9 @@ Statement& Statement::operator=(Statement&& o) noexcept {
     else if (s_) sqlite3_reset(s_);
     s_ = o.s_;
     owned_ = o.owned_;
+    bound_low_ = o.bound_low_;
+    bound_high_ = std::move(o.bound_high_);
+    bound_count_ = o.bound_count_;
     o.s_ = nullptr;
   }
   return *this;
@@ -36,27 +39,50 @@ Statement Statement::Borrow(sqlite3_stmt* s) {
 }
 
 Statement& Statement::Bind(int i, int64_t v) {
+  MarkBound(i);
   sqlite3_bind_int64(s_, i, v);
   return *this;
 }
 Statement& Statement::Bind(int i, double v) {
+  MarkBound(i);
   sqlite3_bind_double(s_, i, v);
   return *this;
 }
 Statement& Statement::Bind(int i, std::string_view t) {
+  MarkBound(i);
   sqlite3_bind_text64(s_, i, t.data(), t.size(), SQLITE_TRANSIENT, SQLITE_UTF8);
   return *this;
 }
 Statement& Statement::BindBlob(int i, std::string_view b) {
+  MarkBound(i);
   sqlite3_bind_blob64(s_, i, b.data(), b.size(), SQLITE_TRANSIENT);
   return *this;
 }
 Statement& Statement::BindNull(int i) {
+  MarkBound(i);
   sqlite3_bind_null(s_, i);
   return *this;
 }
 
+void Statement::MarkBound(int i) {
+  if (i < 1 || i > sqlite3_bind_parameter_count(s_)) return;  // SQLite refuses it (SQLITE_RANGE)
+  if (i <= 64) {
+    uint64_t bit = uint64_t{1} << (i - 1);
+    if (bound_low_ & bit) return;
+    bound_low_ |= bit;
+  } else {
+    if (bound_high_.size() < static_cast<size_t>(i - 64)) bound_high_.resize(i - 64, false);
+    if (bound_high_[i - 65]) return;
+    bound_high_[i - 65] = true;
+  }
+  ++bound_count_;
+}
+
 bool Statement::Step(Status* status) {
+  if (!sqlite3_stmt_busy(s_) && bound_count_ != sqlite3_bind_parameter_count(s_)) {
+    *status = Error{"internal error: a parameter of the statement was not bound"};
+    return false;
+  }
   int rc = sqlite3_step(s_);
   if (rc == SQLITE_ROW) return true;
   if (rc != SQLITE_DONE) *status = Error{sqlite3_errmsg(sqlite3_db_handle(s_))};
@@ -85,6 +111,7 @@ std::string_view Statement::Blob(int col) const {
 void Statement::Reset() {
   sqlite3_reset(s_);
   sqlite3_clear_bindings(s_);
+  ClearBound();
 }
 
 Result<std::unique_ptr<Connection>> Connection::Open(const std::string& path, Mode mode) {

@@ -21,7 +21,11 @@ class Statement {
   Statement() = default;
   explicit Statement(sqlite3_stmt* s) : s_(s) {}
   ~Statement();
-  Statement(Statement&& o) noexcept : s_(o.s_), owned_(o.owned_) { o.s_ = nullptr; }
+  Statement(Statement&& o) noexcept
+      : s_(o.s_), owned_(o.owned_), bound_low_(o.bound_low_), bound_high_(std::move(o.bound_high_)),
+        bound_count_(o.bound_count_) {
+    o.s_ = nullptr;
+  }
   Statement& operator=(Statement&& o) noexcept;
   Statement(const Statement&) = delete;
   Statement& operator=(const Statement&) = delete;
@@ -38,6 +42,10 @@ class Statement {
   Statement& BindNull(int i);
 
   // Steps once: true with a row, false when done; an error leaves *status set.
+  // A statement with a parameter nobody bound does not run: SQLite would
+  // read it as NULL, and a rule compared with NULL can let a row through
+  // that it should hide (`x != ?` is true). Failing closed catches SQL whose
+  // placeholders and bound values went out of step.
   bool Step(Status* status);
   // Runs to completion (for writes).
   Status Run();
@@ -55,8 +63,20 @@ class Statement {
   sqlite3_stmt* raw() const { return s_; }
 
  private:
+  void MarkBound(int i);
+  void ClearBound() {
+    bound_low_ = 0;
+    bound_high_.clear();
+    bound_count_ = 0;
+  }
+
   sqlite3_stmt* s_ = nullptr;
   bool owned_ = true;
+  // Which parameters were bound since the last reset: 1..64 in a mask, the
+  // rest (rare) in a vector.
+  uint64_t bound_low_ = 0;
+  std::vector<bool> bound_high_;
+  int bound_count_ = 0;
 };
 
 // Named statements, declared once for the whole program and prepared on every

@@ -13,7 +13,7 @@ using nlohmann::json;
 FilterContext TestContext() {
   FilterContext ctx;
   ctx.now = "2026-01-01 00:00:00.000Z";
-  ctx.field = [](std::string_view path, bool* multi) -> Result<std::string> {
+  ctx.field = [](std::string_view path, bool* multi, std::vector<SqlValue>*) -> Result<std::string> {
     if (path == "title" || path == "views" || path == "id") return "r.\"" + std::string(path) + "\"";
     if (path == "tags") {
       *multi = true;
@@ -51,7 +51,7 @@ Sql ToSql(std::string_view filter) {
 TEST(Filter, ComparisonsBecomeBoundParameters) {
   Sql s = ToSql("title = 'a' && views > 3");
   ASSERT_EQ(s.error, "");
-  EXPECT_EQ(s.sql, "(r.\"title\" IS ? AND r.\"views\" > ?)");
+  EXPECT_EQ(s.sql, "(r.\"title\" IS ?1 AND r.\"views\" > ?2)");
   ASSERT_EQ(s.params.size(), 2u);
   EXPECT_EQ(std::get<std::string>(s.params[0]), "a");
   EXPECT_EQ(std::get<int64_t>(s.params[1]), 3);
@@ -59,9 +59,11 @@ TEST(Filter, ComparisonsBecomeBoundParameters) {
 
 TEST(Filter, PrecedenceAndParentheses) {
   EXPECT_EQ(ToSql("views = 1 || views = 2 && title != \"x\"").sql,
-            "(r.\"views\" IS ? OR (r.\"views\" IS ? AND r.\"title\" IS NOT ?))");
+            "(r.\"views\" IS ?1 OR (r.\"views\" IS ?2 AND r.\"title\" IS NOT ?3))");
   EXPECT_EQ(ToSql("(views = 1 || views = 2) && title ~ 'x'").sql,
-            "((r.\"views\" IS ? OR r.\"views\" IS ?) AND r.\"title\" LIKE ('%' || ? || '%') ESCAPE '\\')");
+            "((r.\"views\" IS ?1 OR r.\"views\" IS ?2) AND r.\"title\" LIKE ?3 ESCAPE '\\')");
+  // A path on the right of ~ is wrapped in SQL, not escaped.
+  EXPECT_EQ(ToSql("title ~ id").sql, "r.\"title\" LIKE ('%' || r.\"id\" || '%') ESCAPE '\\'");
 }
 
 // "" is like null: a guest's empty @request.auth.id is not != "" (the usual
@@ -82,6 +84,29 @@ TEST(Filter, AnEmptyStringIsLikeNull) {
   EXPECT_NE(like.sql.find("LIKE"), std::string::npos);
 }
 
+// ~ as PocketBase: a value without an unescaped % means "contains", with
+// %, _ and \ taken literally; with one, it is the caller's own pattern.
+TEST(Filter, LikeEscapesAsPocketBase) {
+  struct Case {
+    const char* in;
+    const char* pattern;
+  };
+  for (const Case& c : std::initializer_list<Case>{{"abc", "%abc%"},
+                                                   {"a_c", "%a\\_c%"},
+                                                   {"100\\%", "%100\\%%"},  // an escaped % is literal
+                                                   {"a\\_c", "%a\\_c%"},   // already escaped: kept
+                                                   {"a\\b", "%a\\\\b%"},  // a lone \ is literal
+                                                   {"", "%%"},
+                                                   {"a%c", "a%c"},          // the caller's own pattern
+                                                   {"%_", "%_"}})
+    EXPECT_EQ(LikePattern(c.in), c.pattern) << c.in;
+  Sql s = ToSql("title ~ 'a_c' && views !~ 5");
+  ASSERT_EQ(s.error, "");
+  EXPECT_EQ(std::get<std::string>(s.params[0]), "%a\\_c%");
+  EXPECT_EQ(std::get<std::string>(s.params[1]), "%5%");
+  EXPECT_EQ(s.sql, "(r.\"title\" LIKE ?1 ESCAPE '\\' AND r.\"views\" NOT LIKE ?2 ESCAPE '\\')");
+}
+
 TEST(Filter, LiteralsMacrosAndComments) {
   Sql s = ToSql("views >= -2.5 && title != null && id = @request.auth.id && views = @request.body.n // note\n && title < @now");
   ASSERT_EQ(s.error, "");
@@ -98,18 +123,18 @@ TEST(Filter, StringsKeepQuotesAsData) {
   ASSERT_EQ(s.error, "");
   EXPECT_EQ(std::get<std::string>(s.params[0]), "it's \"quoted\"");
   EXPECT_EQ(std::get<std::string>(s.params[1]), "x' OR 1=1 --");
-  EXPECT_EQ(s.sql.find('\''), s.sql.find("'%'")) << "no literal text in the SQL but the LIKE wrapping: " << s.sql;
+  EXPECT_EQ(s.sql.find('\''), s.sql.find("'\\'")) << "no literal text in the SQL but the LIKE escape: " << s.sql;
 }
 
 TEST(Filter, MultiValuedFieldsAnyAndAll) {
-  EXPECT_EQ(ToSql("tags ?= 'a'").sql, "EXISTS (SELECT 1 FROM json_each(r.\"tags\") AS je WHERE je.value IS ?)");
+  EXPECT_EQ(ToSql("tags ?= 'a'").sql, "EXISTS (SELECT 1 FROM json_each(r.\"tags\") AS je WHERE je.value IS ?1)");
   EXPECT_NE(ToSql("tags = 'a'").sql.find("NOT EXISTS"), std::string::npos);
   EXPECT_NE(ToSql("tags = null").sql.find("json_array_length"), std::string::npos);
   EXPECT_NE(ToSql("'a' = tags").error, "");
 }
 
 TEST(Filter, RelationPathsResolveThroughTheContext) {
-  EXPECT_EQ(ToSql("author.name = 'Ann'").sql, "(SELECT name FROM authors WHERE id = r.author) IS ?");
+  EXPECT_EQ(ToSql("author.name = 'Ann'").sql, "(SELECT name FROM authors WHERE id = r.author) IS ?1");
 }
 
 TEST(Filter, RefusesWhatDoesNotParseWithAPosition) {
