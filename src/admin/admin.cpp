@@ -68,7 +68,10 @@ class Console {
         Html(res, 401, RenderPage(Page("Logged out"), "<h1>Your session has ended</h1><p><a href=\"/_hearth/login\">Log in</a> again.</p>"));
         return;
       }
-      return SeeOther(res, "/_hearth/login?next=" + UrlEncode(req.target));
+      // The normal path (not the target as sent), which SafeNext accepts.
+      std::string back(req.path);
+      if (!req.query.empty()) back.append("?").append(req.query);
+      return SeeOther(res, "/_hearth/login?next=" + UrlEncode(back));
     }
     if (auto top = Segments(rest); !top.empty() && top[0] == "upload") {
       // A folder upload: its body is taken as it arrives (the route streams).

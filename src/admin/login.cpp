@@ -19,6 +19,7 @@
 #include "base/strings.h"
 #include "data/auth.h"
 #include "data/schema.h"
+#include "http/path.h"
 #include "sites/admins_api.h"
 #include "sites/tokens.h"
 
@@ -30,9 +31,13 @@ LoginThrottle& SharedLoginThrottle() {
 
 std::string SafeNext(std::string_view next) {
   constexpr std::string_view kBase = "/_hearth/";
-  if (next.substr(0, kBase.size()) != kBase || next.find("//") != std::string_view::npos ||
-      next.find('\\') != std::string_view::npos)
+  // In its normal form (http/path.h), so the prefix test holds for what the
+  // browser will ask: no "//", '\\', dot segments or encoded separators.
+  std::string normal;
+  std::string_view path = next.substr(0, next.find('?'));
+  if (next.substr(0, kBase.size()) != kBase || NormalizePath(path, &normal) != PathNormal::kUnchanged)
     return "/_hearth/";
+  if (next.find("//") != std::string_view::npos || next.find('\\') != std::string_view::npos) return "/_hearth/";
   for (unsigned char c : next)
     if (c < 0x21 || c > 0x7e) return "/_hearth/";
   return std::string(next);

@@ -156,7 +156,12 @@ void FileHandler::Serve(Request& req, Response& res) {
   const Entry* e = Lookup(scratch_, &err);
   if (e && e->is_dir) {
     if (req.path.back() != '/') {
-      std::string location(req.path);
+      // A path on this host: "//x/" would be another host to a browser. The
+      // protocols hand over normal paths (http/path.h), so this only guards a
+      // caller that did not.
+      std::string_view path = req.path;
+      while (path.size() > 1 && path[1] == '/') path.remove_prefix(1);
+      std::string location(path);
       location.push_back('/');
       if (!req.query.empty()) {
         location.push_back('?');

@@ -373,6 +373,8 @@ HeadResult ParseRequestHead(std::string_view buf, const H1Limits& limits, Reques
     req->path = path_and_query.substr(0, q);
     req->query = q == std::string_view::npos ? std::string_view() : path_and_query.substr(q + 1);
   }
+  // Before anything tests a prefix of it (http/path.h).
+  if (!req->NormalizePath()) return Fail(400, "invalid path (an encoded '/', '\\' or NUL, or '..' above the root)");
 
   if (bad_expect) return Fail(417, "unsupported expectation");
   if (have_te) {

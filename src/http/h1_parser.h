@@ -6,7 +6,8 @@
 //   400  malformed request line or header, invalid character in a name or value,
 //        obs-fold, whitespace before ':', missing/duplicate Host in HTTP/1.1,
 //        Content-Length with Transfer-Encoding, conflicting Content-Lengths,
-//        chunked not last, Transfer-Encoding in HTTP/1.0, bad chunk framing
+//        chunked not last, Transfer-Encoding in HTTP/1.0, bad chunk framing,
+//        a path that http/path.h refuses (which is normalised otherwise)
 //   413  declared or decoded body over the limit
 //   414  request target over the limit
 //   417  an Expect other than 100-continue

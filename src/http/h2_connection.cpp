@@ -41,6 +41,7 @@ struct H2Connection::Stream {
   std::string method, path, authority, scheme;
   size_t header_bytes = 0;
   bool too_large = false;  // header list or body over its limit
+  bool bad_path = false;   // :path refused by http/path.h
   Request req;
   Response res;
   bool dispatched = false;
@@ -354,6 +355,8 @@ void H2Connection::Prepare(Stream* s) {
   size_t q = s->path.find('?');
   req.path = std::string_view(s->path).substr(0, q);
   req.query = q == std::string::npos ? std::string_view() : std::string_view(s->path).substr(q + 1);
+  // Before anything tests a prefix of it (http/path.h); Refusal() answers 400.
+  s->bad_path = !req.NormalizePath();
   req.authority = s->authority;
   req.peer_ip = peer_ip_;
   req.tls = tls_;
@@ -383,7 +386,7 @@ int H2Connection::Refusal(const Stream* s) const {
   if (s->too_large) return s->header_bytes > ctx_->limits.max_header_bytes ? 431 : 413;
   if (s->path.size() > ctx_->limits.max_target_bytes) return 414;
   if (s->method.empty() || s->path.empty() || (s->path[0] != '/' && s->path != "*") || s->method == "CONNECT" ||
-      !target_ok || (!full_host.empty() && !IsValidHostText(full_host)))
+      !target_ok || s->bad_path || (!full_host.empty() && !IsValidHostText(full_host)))
     return 400;
   return 0;
 }

@@ -37,7 +37,11 @@ struct Request {
   Method method = Method::kGet;
   std::string_view method_text;
   std::string_view target;     // as sent: origin-form, absolute-form, asterisk
-  std::string_view path;       // percent-encoded path, always starts with '/' (or "*")
+  // Percent-encoded path, always starts with '/' (or "*"), in its normal form
+  // (http/path.h) once the protocol has called NormalizePath(): every prefix
+  // test and the proxy see that form. May point into `path_buf_`, so a copy
+  // of a Request must set its own `path`.
+  std::string_view path;
   std::string_view query;      // after '?', without it
   std::string_view authority;  // host[:port] from the absolute-form target or Host
   int version_minor = 1;       // HTTP/1.0 or HTTP/1.1 (2 for HTTP/2)
@@ -69,7 +73,12 @@ struct Request {
 
   void Reset();  // keeps capacity for the next request on the connection
 
+  // Brings `path` to its normal form (http/path.h), rewriting it into
+  // `path_buf_` only when it changes. False: the path must be refused (400).
+  bool NormalizePath();
+
   std::string host_lower_;
+  std::string path_buf_;
 };
 
 }  // namespace hearth

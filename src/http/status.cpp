@@ -1,5 +1,6 @@
 #include <string_view>
 
+#include "http/path.h"
 #include "http/request.h"
 #include "http/response.h"
 #include "base/strings.h"
@@ -98,7 +99,23 @@ void Request::Reset() {
   body_sink.reset();
   client_ip.clear();
   host_lower_.clear();
+  path_buf_.clear();
   start_micros = 0;
+}
+
+bool Request::NormalizePath() {
+  if (path.empty() || path[0] != '/') return true;  // "*" (OPTIONS): no path to normalise
+  if (path.data() == path_buf_.data()) return true;  // already done: `path` is the normal form
+  switch (hearth::NormalizePath(path, &path_buf_)) {
+    case PathNormal::kUnchanged:
+      return true;
+    case PathNormal::kRewritten:
+      path = path_buf_;
+      return true;
+    case PathNormal::kRefused:
+      return false;
+  }
+  return false;
 }
 
 }  // namespace hearth

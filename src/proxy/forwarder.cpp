@@ -259,6 +259,10 @@ void Forwarder::Forward(const std::shared_ptr<UpstreamSet>& set, Request& req, R
   }
   std::string cookies;  // HTTP/2 splits them; HTTP/1.1 wants one field
   for (const auto& h : req.headers) {
+    // A name with '_' is dropped (as nginx's `underscores_in_headers off`):
+    // CGI, WSGI, Rack and PHP turn '-' and '_' alike into '_', so
+    // "X_Forwarded_For" would reach the app as the X-Forwarded-For set below.
+    if (h.name.find('_') != std::string_view::npos) continue;
     if (DropRequestField(h.name) || Listed(listed, h.name)) continue;
     if (req.version_minor == 2 && EqualsIgnoreCase(h.name, "cookie")) {
       if (!cookies.empty()) cookies.append("; ");

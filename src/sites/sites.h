@@ -124,6 +124,8 @@ class SiteHandler {
     int64_t rate_limit = 0;  // requests/s per client address (0: none)
     int64_t rate_burst = 0;
   };
+  // `path` is a request's, in its normal form (http/path.h): the prefix test
+  // holds for the path the upstream is sent, which is the same one.
   bool ProxiesPath(const Route& route, std::string_view path) const;
 
   const Route* LookupHost(const std::string& host);

@@ -41,6 +41,9 @@ before(async () => {
   await fsp.writeFile(path.join(www, 'big.bin'), BIG);
   await fsp.writeFile(path.join(www, 'hello world.txt'), 'spaces in name\n');
   await fsp.writeFile(path.join(www, 'sub', 'index.html'), SUB_INDEX);
+  // A folder named like a host: "//evil.example" must not redirect to it.
+  await fsp.mkdir(path.join(www, 'evil.example'));
+  await fsp.writeFile(path.join(www, 'evil.example', 'index.html'), SUB_INDEX);
   await fsp.utimes(path.join(www, 'data.bin'), FIXED_MTIME, FIXED_MTIME);
   await fsp.symlink('index.html', path.join(www, 'link-inside.html'));
   await fsp.symlink(path.join(tmp, 'secret.txt'), path.join(www, 'link-outside.txt'));
@@ -315,6 +318,38 @@ describe('ranges', () => {
     assert.equal(r.status, 200);
     assert.equal(r.body.length, 1000);
   });
+});
+
+describe('redirects stay on this host', () => {
+  // A Location starting "//" is another host to a browser (protocol-relative).
+  const cases = [
+    ['//evil.example', '/evil.example/'],
+    ['///evil.example', '/evil.example/'],
+    ['//evil.example?x=1', '/evil.example/?x=1'],
+    ['/sub/..//evil.example', '/evil.example/'],
+    ['/%2e//evil.example', '/evil.example/'],
+  ];
+  for (const [p, want] of cases) {
+    test(`${p} → 301 to the path ${want} (HTTP/1.1)`, T, async () => {
+      const r = await rawExchange(port, `GET ${p} HTTP/1.1\r\n${H()}Connection: close\r\n\r\n`);
+      assert.equal(firstStatus(r.text), 301, r.text.slice(0, 300));
+      const loc = /\r\nlocation: ([^\r]*)\r\n/i.exec(r.text)?.[1];
+      assert.equal(loc, want);
+    });
+  }
+  test('//evil.example → 301 to /evil.example/ (HTTP/2)', T, async () => {
+    const r = await curl(['--http2-prior-knowledge', '--path-as-is', `${base}//evil.example`]);
+    assert.match(r.blocks.at(-1)?.statusLine ?? '', /^HTTP\/2 /);
+    assert.equal(r.status, 301);
+    assert.equal(r.headers.location, '/evil.example/');
+  });
+  for (const p of ['/\\evil.example', '/%5cevil.example', '/%2fevil.example', '/%2F%2Fevil.example']) {
+    test(`${p} is refused (400), never redirected`, T, async () => {
+      const r = await rawExchange(port, `GET ${p} HTTP/1.1\r\n${H()}Connection: close\r\n\r\n`);
+      assert.equal(firstStatus(r.text), 400, r.text.slice(0, 300));
+      assert.ok(!/\r\nlocation:/i.test(r.text));
+    });
+  }
 });
 
 describe('symlinks and path safety', () => {

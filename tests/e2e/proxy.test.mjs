@@ -13,7 +13,7 @@ import net from 'node:net';
 import path from 'node:path';
 import { WebSocket, WebSocketServer } from 'ws';
 import {
-  startHearth, runHearth, makeTempDir, httpRequest, controlApi, withTimeout, sleep, parseMetrics, metricValue,
+  startHearth, runHearth, makeTempDir, httpRequest, controlApi, withTimeout, sleep, parseMetrics, metricValue, curl,
 } from './helpers.mjs';
 
 const T = { timeout: 60000 };
@@ -589,6 +589,119 @@ describe('reverse proxy', () => {
       assert.ok(Date.now() - started < 5000, `stop took ${Date.now() - started} ms with a tunnel open`);
       await withTimeout(closed, 5000, 'the client sees the close');
     });
+  });
+
+  describe('paths and fields the upstream must not be fooled by', () => {
+    const SECRET = 'TOP-SECRET-outside-the-prefix-7c1e';
+    /** The path an app or a file server would act on: decoded, '\' as '/', ";params" dropped (as
+     * Java servers do), dot-segments removed. */
+    const resolved = (url) => {
+      let p = url.split('?')[0];
+      try { p = decodeURIComponent(p); } catch { /* kept as sent */ }
+      p = p.replace(/\\/g, '/').split('/').map((s) => s.split(';')[0]).join('/');
+      return path.posix.normalize(p);
+    };
+    const inside = (p) => p === '/app' || p.startsWith('/app/');
+    // Each names /secret.txt (or /) once resolved as above: outside the /app/ prefix.
+    const escapes = [
+      '/app/../secret.txt', '/app/./../secret.txt', '/app/x/../../secret.txt', '/app//../secret.txt',
+      '/app/%2e%2e/secret.txt', '/app/%2E%2E/secret.txt', '/app/.%2e/secret.txt', '/app/%2e./secret.txt',
+      '/app/..%2fsecret.txt', '/app/..%2Fsecret.txt', '/app/%2e%2e%2fsecret.txt', '/app/%2e%2e%2Fsecret.txt',
+      '/app/..\\secret.txt', '/app/..%5csecret.txt', '/app/..%5Csecret.txt', '/app/%2e%2e%5csecret.txt',
+      '/app/.%2e\\secret.txt', '/app/..;/secret.txt', '/app/%2e%2e;x/secret.txt', '/app/..',
+    ];
+    let up;
+    before(async () => {
+      up = await upstream((req, res) => {
+        up.seen.push(req.url);
+        if (resolved(req.url) === '/secret.txt') return res.end(SECRET);
+        res.setHeader('Content-Type', 'application/json');
+        res.end(JSON.stringify({ url: req.url, headers: req.headers }));
+      });
+      up.seen = [];
+      cleanups.push(up.close);
+      await addSite('prefix.test', { upstreams: [up.url], path: '/app/' });
+    });
+
+    for (const proto of ['HTTP/1.1', 'HTTP/2']) {
+      const flags = proto === 'HTTP/2' ? ['--http2-prior-knowledge'] : ['--http1.1'];
+      test(`dot-segments and encoded separators never leave a proxied prefix (${proto})`, T, async () => {
+        up.seen.length = 0;
+        for (const p of escapes) {
+          const r = await curl([...flags, '--path-as-is', '-H', 'Host: prefix.test', `${srv.url}${p}`]);
+          if (proto === 'HTTP/2') assert.match(r.blocks.at(-1)?.statusLine ?? '', /^HTTP\/2 /, 'spoken over HTTP/2');
+          assert.ok(!r.text.includes(SECRET), `${p}: the upstream's /secret.txt leaked`);
+          // Refused, or normalised to a path outside the prefix: the site's own (it has no files).
+          assert.ok([400, 404].includes(r.status), `${p}: ${r.status} ${r.text.slice(0, 200)}`);
+        }
+        for (const u of up.seen) assert.ok(inside(resolved(u)), `the upstream was asked for ${u}`);
+        assert.deepEqual(up.seen, [], 'nothing outside /app/ went upstream');
+        // Inside the prefix: forwarded, in the normal form the prefix was tested on.
+        const within = [
+          ['/app/x/../y?q=1', '/app/y?q=1'], ['/app/%2e/y', '/app/y'], ['/app//y', '/app/y'],
+          ['/app/a/b/%2e%2e/c', '/app/a/c'], ['/app/.', '/app/'], ['/app/a%20b', '/app/a%20b'],
+        ];
+        for (const [p, want] of within) {
+          const r = await curl([...flags, '--path-as-is', '-H', 'Host: prefix.test', `${srv.url}${p}`]);
+          assert.equal(r.status, 200, `${p}: ${r.text}`);
+          assert.equal(JSON.parse(r.text).url, want, p);
+        }
+      });
+    }
+
+    test('a path that climbs out of /_hearth/ meets the checks of the path it names', T, async () => {
+      // The global rate limit spares hearth's own /_hearth/ routes; "/_hearth/../x" is no such route.
+      const own = await startHearth({ args: ['--rate-limit', '1', '--rate-burst', '2'] });
+      cleanups.push(() => own.stopExpect0());
+      const ownToken = (await fsp.readFile(path.join(own.dataDir, 'admin.token'), 'utf8')).trim();
+      const made = await controlApi(own, ownToken, 'POST', '/sites', { name: 'limited.test', proxy: { upstreams: [up.url] } });
+      assert.equal(made.status, 201, made.text);
+      up.seen.length = 0;
+      const statuses = [];
+      for (const p of ['/_hearth/../x', '/_hearth/%2e%2e/x', '/_hearth/api/../../x', '/_hearth//../x']) {
+        const r = await curl(['--path-as-is', '-H', 'Host: limited.test', `${own.url}${p}`]);
+        statuses.push(r.status);
+      }
+      assert.deepEqual(statuses, [200, 200, 429, 429]);
+      assert.deepEqual(up.seen, ['/x', '/x']);
+      assert.equal((await curl([`${own.url}/_hearth/health`])).status, 200, 'hearth\'s own routes stay unlimited');
+    });
+
+    for (const proto of ['HTTP/1.1', 'HTTP/2']) {
+      test(`header names with '_' are not forwarded; X-Forwarded-For is hearth's own (${proto})`, T, async () => {
+        const spoof = {
+          X_Forwarded_For: '1.2.3.4', 'X-Forwarded_For': '1.2.3.4', X_Real_IP: '1.2.3.4', Client_IP: '1.2.3.4',
+          X_Forwarded_Proto: 'https', X_Forwarded_Host: 'evil.example', Remote_Addr: '1.2.3.4',
+        };
+        let headers;
+        if (proto === 'HTTP/1.1') {
+          const r = await get('prefix.test', '/app/h', { headers: { ...spoof, 'X-Plain': 'kept' } });
+          assert.equal(r.status, 200, r.text);
+          headers = r.json.headers;
+        } else {
+          const client = http2.connect(`http://127.0.0.1:${srv.port}`);
+          try {
+            headers = await new Promise((resolve, reject) => {
+              const lower = Object.fromEntries(Object.entries(spoof).map(([k, v]) => [k.toLowerCase(), v]));
+              const req = client.request({ ':path': '/app/h', ':authority': 'prefix.test', ...lower, 'x-plain': 'kept' });
+              let text = '';
+              req.setEncoding('utf8');
+              req.on('data', (d) => { text += d; });
+              req.on('end', () => { try { resolve(JSON.parse(text).headers); } catch (e) { reject(new Error(text)); } });
+              req.on('error', reject);
+              req.end();
+            });
+          } finally {
+            client.close();
+          }
+        }
+        for (const name of Object.keys(headers)) assert.ok(!name.includes('_'), `the upstream saw ${name}`);
+        assert.equal(headers['x-forwarded-for'], '127.0.0.1');
+        assert.equal(headers['x-forwarded-proto'], 'http');
+        assert.equal(headers['x-forwarded-host'], 'prefix.test');
+        assert.equal(headers['x-plain'], 'kept');
+      });
+    }
   });
 
   describe('sites', () => {

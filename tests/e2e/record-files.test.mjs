@@ -129,7 +129,8 @@ describe('record files with the pocketbase SDK', () => {
     for (const p of [`/api/files/docs/${rec.id}/..%2F..%2Fhearth.db`, `/api/files/docs/${rec.id}/hearth.db`,
       '/api/files/docs/../../hearth.db', `/api/files/nope/${rec.id}/x.png`]) {
       const r = await httpRequest(`${srv.url}${p}`);
-      assert.equal(r.status, 404, p);
+      // An encoded '/' is refused before any route sees it (400).
+      assert.equal(r.status, p.includes('%2F') ? 400 : 404, p);
     }
   });
 

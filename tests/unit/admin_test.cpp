@@ -293,6 +293,12 @@ TEST(AdminLogin, OnlyConsolePagesAreWhereLoginLeads) {
   EXPECT_EQ(SafeNext("/_hearth//evil.example"), "/_hearth/");
   EXPECT_EQ(SafeNext("/_hearth/\\evil"), "/_hearth/");
   EXPECT_EQ(SafeNext("/_hearth/a b"), "/_hearth/");
+  // The prefix holds for the path the browser will ask for: dot segments and
+  // encoded separators are not let through.
+  EXPECT_EQ(SafeNext("/_hearth/../evil"), "/_hearth/");
+  EXPECT_EQ(SafeNext("/_hearth/%2e%2e/x"), "/_hearth/");
+  EXPECT_EQ(SafeNext("/_hearth/%2f%2fevil.example"), "/_hearth/");
+  EXPECT_EQ(SafeNext("/_hearth/sites?x=/../y"), "/_hearth/sites?x=/../y");
   EXPECT_EQ(SafeNext(""), "/_hearth/");
 }
 

@@ -165,6 +165,15 @@ std::vector<AcceptCase> AcceptCases() {
        .query = "a=b",
        .host = "example.com",
        .authority = "example.com"},
+      // The path in its normal form (http/path.h), before anything tests a prefix.
+      {.name = "PathDotSegmentsAndSlashesNormalised",
+       .input = Req("GET /app/x/..//%2e/y/?q=/../ HTTP/1.1"),
+       .path = "/app/y/",
+       .query = "q=/../"},
+      {.name = "PathLeadingSlashesCollapsed", .input = Req("GET //evil.example HTTP/1.1"), .path = "/evil.example"},
+      {.name = "AbsoluteFormPathNormalised",
+       .input = Req("GET http://h/app/%2e%2e/x HTTP/1.1"),
+       .path = "/x"},
       {.name = "AbsoluteFormUpperCaseScheme",
        .input = Req("GET HTTP://h/x HTTP/1.1"),
        .path = "/x"},
@@ -347,6 +356,14 @@ std::vector<RejectCase> RejectCases() {
       {"HostWithUserinfo", Req("GET / HTTP/1.1", "Host: u@h\r\n"), 400},
 
       // Target forms (RFC 9112 §3.2).
+      // Paths http/path.h refuses.
+      {"PathEncodedSlash", Req("GET /app/..%2fsecret HTTP/1.1"), 400},
+      {"PathEncodedBackslash", Req("GET /app/..%5Csecret HTTP/1.1"), 400},
+      {"PathBackslash", Req("GET /app/..\\secret HTTP/1.1"), 400},
+      {"PathEncodedNul", Req("GET /a%00 HTTP/1.1"), 400},
+      {"PathAboveRoot", Req("GET /a/../../secret HTTP/1.1"), 400},
+      {"PathDotDotWithParameters", Req("GET /app/..;/secret HTTP/1.1"), 400},
+      {"AbsoluteFormPathAboveRoot", Req("GET http://h/../x HTTP/1.1"), 400},
       {"AsteriskWithGet", Req("GET * HTTP/1.1"), 400},
       {"AsteriskWithPost", Req("POST * HTTP/1.1"), 400},
       {"ConnectAuthorityForm", Req("CONNECT h:443 HTTP/1.1", "Host: h:443\r\n"), 501},
