@@ -13,8 +13,7 @@ import net from 'node:net';
 import path from 'node:path';
 import { WebSocket, WebSocketServer } from 'ws';
 import {
-  startHearth, runHearth, makeTempDir, httpRequest, controlApi, withTimeout, sleep, parseMetrics, metricValue,
-} from './helpers.mjs';
+  startHearth, runHearth, makeTempDir, httpRequest, controlApi, withTimeout, sleep, parseMetrics, metricValue, fetchMetrics } from './helpers.mjs';
 
 const T = { timeout: 60000 };
 const SLOW = process.env.HEARTH_SLOW === '1';
@@ -318,7 +317,7 @@ describe('reverse proxy', () => {
     });
 
     test('metrics count forwarded requests, retries and answers hearth gave for want of an upstream', T, async () => {
-      const m = parseMetrics((await httpRequest(`${srv.url}/_hearth/metrics`)).text);
+      const m = parseMetrics((await fetchMetrics(srv)).text);
       assert.ok(metricValue(m, 'hearth_proxy_requests_total') >= 10);
       assert.ok(metricValue(m, 'hearth_proxy_retries_total') >= 1);
       assert.ok(metricValue(m, 'hearth_proxy_errors_total', { status: '502' }) >= 1);
