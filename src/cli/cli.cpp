@@ -41,7 +41,7 @@ struct SettingFlags {
                          EnvNameFor(spec.name) + "]";
       if (spec.type == SettingType::kBool) {
         // "--name" alone is true; "--name=false" also works.
-        options[spec.name] = app->add_flag("--" + std::string(spec.name) + "{true}", values[spec.name], help);
+        options[spec.name] = app->add_flag("--" + std::string(spec.name), values[spec.name], help);
         continue;
       }
       options[spec.name] = app->add_option("--" + std::string(spec.name), values[spec.name], help)
