@@ -14,6 +14,7 @@
 #include <nlohmann/json.hpp>
 
 #include "admin/admins_page.h"
+#include "admin/tokens_page.h"
 #include "admin/assets.h"
 #include "admin/common.h"
 #include "admin/data_pages.h"
@@ -60,9 +61,10 @@ class Console {
     if (rest == "/login") return ServeLogin(shared_, reader_, req, res);
     // A path that is no page of the console is 404 with or without a session.
     if (auto top = Segments(rest); !top.empty() && top[0] != "sites" && top[0] != "logs" && top[0] != "logout" &&
-                                        top[0] != "admins" && top[0] != "changes" && top[0] != "upload")
+                                        top[0] != "admins" && top[0] != "tokens" && top[0] != "changes" &&
+                                        top[0] != "upload")
       return res.SetError(404);
-    std::optional<Session> session = FindSession(shared_->store->Reader(reader_), req.Header("cookie"));
+    std::optional<Session> session = FindSession(shared_->store->Reader(reader_), req.Header("cookie"), req.tls);
     if (!session) {
       if (req.method != Method::kGet && req.method != Method::kHead) {
         Html(res, 401, RenderPage(Page("Logged out"), "<h1>Your session has ended</h1><p><a href=\"/_hearth/login\">Log in</a> again.</p>"));
@@ -128,6 +130,10 @@ class Console {
     if (seg[0] == "admins" && seg.size() == 1) {
       PageContext ctx = Context(req, res, *session);
       return AdminsPage(ctx);
+    }
+    if (seg[0] == "tokens" && seg.size() == 1) {
+      PageContext ctx = Context(req, res, *session);
+      return TokensPage(ctx);
     }
     if (seg[0] == "changes" && seg.size() == 1) return ChangesStream(req, res, *session);
     if (seg[0] == "sites" && seg.size() == 1) return SitesPage(req, res, *session);
@@ -224,6 +230,12 @@ class Console {
       std::vector<std::string> after;
       for (size_t i = 1; i < seg.size(); ++i) after.push_back(SegmentText(seg[i]));
       return AdminsPost(ctx, after, form);
+    }
+    if (!seg.empty() && seg[0] == "tokens") {
+      PageContext ctx = Context(req, res, s);
+      std::vector<std::string> after;
+      for (size_t i = 1; i < seg.size(); ++i) after.push_back(SegmentText(seg[i]));
+      return TokensPost(ctx, after, form);
     }
     if (seg.size() >= 3 && seg[0] == "sites" && seg[2] == "data") return Data(req, res, s, seg, &form, std::move(files));
     if (seg.size() == 3 && seg[0] == "sites" && seg[2] == "rollback") {

@@ -20,7 +20,7 @@ std::string Render(const Session& s, const json& items, const Typed& typed) {
   std::string h = "<h1>Admins</h1><p>";
   h += s.user.empty() ? "You are logged in with an admin token."
                       : "You are logged in as <strong>" + Escape(s.user) + "</strong>.";
-  h += " Admin tokens (<code>hearth token create</code>) and these admin users can all manage everything here.</p>";
+  h += " Admin tokens (<a href=\"/_hearth/tokens\">Tokens</a>, <code>hearth tokens add</code>) and these admin users can all manage everything here.</p>";
   if (items.empty()) {
     h += "<div class=\"card\"><p>No admin users yet: until you add one, the console is reached with an admin token.</p></div>";
   } else {

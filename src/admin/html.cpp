@@ -51,6 +51,7 @@ std::string RenderPage(const PageOptions& o, std::string_view main_html) {
     item("overview", "/_hearth/", "Overview");
     item("sites", "/_hearth/sites", "Sites");
     item("admins", "/_hearth/admins", "Admins");
+    item("tokens", "/_hearth/tokens", "Tokens");
     item("logs", "/_hearth/logs", "Log");
     out += "</ul></nav>\n";
     out += ButtonForm("/_hearth/logout", o.csrf, "Log out", {}, "link");

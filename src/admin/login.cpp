@@ -96,27 +96,37 @@ bool HasAdminUsers(store::Connection& rd) {
   return st.Step(&s) && st.Int(0) > 0;
 }
 
-// Answers the login with a new session (for `user_id`; 0: the token) once it is stored.
+// Answers the login with a new session (for `user_id`; 0: the token
+// `token`) once it is stored. A token's session ends when the token expires.
 void StartSession(sites::SitesShared* shared, std::shared_ptr<Reply> reply, int64_t user_id, std::string hash,
-                  bool secure, LoginView view, std::string ip, std::string email) {
+                  bool secure, LoginView view, std::string ip, std::string email,
+                  const sites::TokenInfo* token = nullptr) {
   int64_t now = static_cast<int64_t>(time(nullptr));
   auto fresh = std::make_shared<NewSession>(MakeSession(now));
   fresh->row.user_id = user_id;
+  if (token) {
+    fresh->row.token_id = token->id;
+    if (token->expires_at != 0) fresh->row.expires_at = std::min(fresh->row.expires_at, token->expires_at);
+  }
   std::string next = view.next;
   shared->store->SubmitWrite([fresh, now, hash](store::Connection& c) { return StoreSession(c, fresh->row, now, hash); },
-                             [reply, fresh, secure, next, view, ip, email](const Status& st) mutable {
+                             [reply, fresh, secure, next, view, ip, email, now](const Status& st) mutable {
                                // Logged once the session is stored: a login refused at the
                                // last moment is not one.
                                if (st.ok() && email.empty())
                                  Log(LogLevel::kInfo, "admin console: logged in with the admin token", {{"client", ip}});
                                else if (st.ok())
                                  Log(LogLevel::kInfo, "admin console: logged in", {{"client", ip}, {"email", email}});
+                               else if (st.error().message == kStaleLogin && email.empty())
+                                 Log(LogLevel::kWarn, "admin console: a login refused: the token was revoked while it was checked",
+                                     {{"client", ip}});
                                else if (st.error().message == kStaleLogin)
                                  Log(LogLevel::kWarn, "admin console: a login refused: the password changed while it was checked",
                                      {{"client", ip}, {"email", email}});
-                               reply->Finish([st, fresh, secure, next, view](Response& out) mutable {
+                               reply->Finish([st, fresh, secure, next, view, now](Response& out) mutable {
                                  if (!st.ok() && st.error().message == kStaleLogin) {
-                                   view.error = "Wrong email or password.";
+                                   view.error = view.token_open ? "That token is not an admin token of this server."
+                                                               : "Wrong email or password.";
                                    return LoginForm(out, 401, view);
                                  }
                                  if (!st.ok()) {
@@ -125,7 +135,8 @@ void StartSession(sites::SitesShared* shared, std::shared_ptr<Reply> reply, int6
                                    return;
                                  }
                                  SeeOther(out, next);
-                                 out.SetHeader("Set-Cookie", SessionCookie(fresh->secret, secure));
+                                 out.SetHeader("Set-Cookie",
+                                               SessionCookie(fresh->secret, secure, fresh->row.expires_at - now));
                                });
                              });
 }
@@ -182,15 +193,21 @@ void ServeLogin(sites::SitesShared* shared, int reader, Request& req, Response& 
   }
   bool secure = req.tls;
   if (with_token) {
-    if (!sites::IsKnownToken(shared->store, reader, FormValue(form, "token"))) {
-      Log(LogLevel::kWarn, "admin console: a login with an unknown token", {{"client", std::string(req.ClientIp())}});
+    // The console does everything an admin can (its pages call the API
+    // with no scope check): only an admin-scope token logs in.
+    auto token = sites::ResolveToken(shared->store, reader, FormValue(form, "token"));
+    if (!token || token->scope.kind != sites::TokenScope::Kind::kAdmin) {
+      Log(LogLevel::kWarn,
+          token ? "admin console: a login with a token that is not an admin token"
+                : "admin console: a login with an unknown token",
+          {{"client", std::string(req.ClientIp())}});
       view.error = "That token is not an admin token of this server.";
       return LoginForm(res, 401, view);
     }
     throttle.Succeeded(client, "", now);
     auto reply = res.Defer();
     if (!reply) return Html(res, 500, RenderPage(Page("Error"), "<h1>Cannot log in now</h1>"));
-    return StartSession(shared, reply, 0, "", secure, view, std::string(req.ClientIp()), "");
+    return StartSession(shared, reply, 0, "", secure, view, std::string(req.ClientIp()), "", &*token);
   }
   std::string password = FormValue(form, "password");
   if (password.empty()) {

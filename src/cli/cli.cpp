@@ -13,6 +13,7 @@
 #include "cli/cert_cli.h"
 #include "cli/data_cli.h"
 #include "cli/sites_cli.h"
+#include "cli/tokens_cli.h"
 #include "server/server.h"
 #include "server/settings.h"
 #include "store/backup.h"
@@ -38,6 +39,11 @@ struct SettingFlags {
       std::string help = std::string(spec.help) + " [default: " +
                          (spec.default_text[0] ? spec.default_text : "none") + "; env " +
                          EnvNameFor(spec.name) + "]";
+      if (spec.type == SettingType::kBool) {
+        // "--name" alone is true; "--name=false" also works.
+        options[spec.name] = app->add_flag("--" + std::string(spec.name), values[spec.name], help);
+        continue;
+      }
       options[spec.name] = app->add_option("--" + std::string(spec.name), values[spec.name], help)
                                ->type_name(spec.type == SettingType::kDuration ? "DURATION"
                                            : spec.type == SettingType::kSize   ? "SIZE"
@@ -89,6 +95,8 @@ int RunCli(int argc, char** argv) {
   cert_cli.Register(&app);
   cli::AdminsCli admins_cli;
   admins_cli.Register(&app);
+  cli::TokensCli tokens_cli;
+  tokens_cli.Register(&app);
 
   try {
     app.parse(argc, argv);
@@ -119,6 +127,7 @@ int RunCli(int argc, char** argv) {
   if (int code = data_cli.RunIfParsed(); code >= 0) return code;
   if (int code = cert_cli.RunIfParsed(); code >= 0) return code;
   if (int code = admins_cli.RunIfParsed(); code >= 0) return code;
+  if (int code = tokens_cli.RunIfParsed(); code >= 0) return code;
   if (backup->parsed()) {
     Status st = store::BackupDatabase(backup_data + "/hearth.db", backup_out, store::AppDatabases(backup_data), backup_data + "/files");
     if (!st.ok()) return Fail(st.error().message);

@@ -264,9 +264,20 @@ void Forwarder::Forward(const std::shared_ptr<UpstreamSet>& set, Request& req, R
     // "X_Forwarded_For" would reach the app as the X-Forwarded-For set below.
     if (h.name.find('_') != std::string_view::npos) continue;
     if (DropRequestField(h.name) || Listed(listed, h.name)) continue;
-    if (req.version_minor == 2 && EqualsIgnoreCase(h.name, "cookie")) {
-      if (!cookies.empty()) cookies.append("; ");
-      cookies.append(h.value);
+    if (EqualsIgnoreCase(h.name, "cookie")) {
+      // hearth's console session cookie is never an upstream's business:
+      // over HTTPS it is a __Host- cookie (Path=/), which the browser also
+      // sends to a default site that shares the console's host.
+      std::string_view rest = h.value;
+      while (!rest.empty()) {
+        size_t semi = rest.find(';');
+        std::string_view pair = TrimOws(rest.substr(0, semi));
+        rest = semi == std::string_view::npos ? std::string_view() : rest.substr(semi + 1);
+        std::string_view name = TrimOws(pair.substr(0, pair.find('=')));
+        if (pair.empty() || name == "__Host-hearth_admin" || name == "hearth_admin") continue;
+        if (!cookies.empty()) cookies.append("; ");
+        cookies.append(pair);
+      }
       continue;
     }
     o.append(h.name).append(": ").append(h.value).append("\r\n");

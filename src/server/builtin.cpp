@@ -57,20 +57,20 @@ void AddBuiltinRoutes(Router* router, const BuiltinContext* ctx, store::Store* s
       res.SetHeader("Allow", "GET, HEAD");
       return;
     }
-    nlohmann::json j = {{"status", "ok"},
-                        {"version", kVersion},
-                        {"uptime_seconds", (MonoNowMillis() - ctx->start_mono_ms) / 1000},
-                        {"workers", ctx->workers},
-                        {"connections", ctx->open_connections()},
-                        {"schema_version", ctx->schema_version}};
-    res.SetText(200, "application/json", j.dump() + "\n");
+    // Public on every host, so it tells nothing an attacker could use (the
+    // version, the load): those are in the metrics, which need a token.
+    res.SetText(200, "application/json", "{\"status\":\"ok\"}\n");
     res.SetHeader("Cache-Control", "no-store");
   });
-  router->Add("", "/_hearth/metrics", [ctx](Request& req, Response& res) {
+  router->Add("", "/_hearth/metrics", [ctx, worker_index](Request& req, Response& res) {
     if (req.method != Method::kGet && req.method != Method::kHead) {
       res.SetError(405);
       res.SetHeader("Allow", "GET, HEAD");
       return;
+    }
+    if (!ctx->metrics_public && ctx->authorize) {
+      std::string why;
+      if (int status = ctx->authorize(req, worker_index, &why); status != 0) return ctx->refuse(res, status, why);
     }
     double uptime = static_cast<double>(MonoNowMillis() - ctx->start_mono_ms) / 1000.0;
     std::string text = RenderPrometheus(ctx->metrics(), uptime);

@@ -1,6 +1,7 @@
 #pragma once
-// Handlers hearth answers itself: the welcome page, /_hearth/health,
-// /_hearth/metrics, and (only with HEARTH_TEST_ENDPOINTS=1) a debug echo used
+// Handlers hearth answers itself: the welcome page, /_hearth/health (which
+// says only that the server is up: it is public, on every host),
+// /_hearth/metrics (an admin or read token unless --metrics-public), and (only with HEARTH_TEST_ENDPOINTS=1) a debug echo used
 // by the end-to-end tests to exercise request bodies.
 #include <functional>
 #include <string>
@@ -21,6 +22,12 @@ struct BuiltinContext {
   std::function<std::string()> more_metrics;
   bool test_endpoints = false;
   int schema_version = 0;  // of hearth.db
+  // /_hearth/metrics answers everyone (--metrics-public); otherwise
+  // `authorize` (a request and this worker's reader) decides: 0 to answer, or
+  // the status to refuse with and why. Null: public.
+  bool metrics_public = false;
+  std::function<int(const Request&, int reader, std::string* why)> authorize;
+  std::function<void(Response&, int status, const std::string& why)> refuse;
 };
 
 // `store` and `worker_index` (whose reader connection this worker uses) serve

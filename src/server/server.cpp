@@ -185,9 +185,13 @@ Result<std::unique_ptr<Server>> Server::Start(ServeOptions options) {
   srv->sites_.spool_dir = s.data;
   srv->apps_ = std::make_unique<data::Apps>(s.data + "/apps", nworkers);
   srv->sites_.apps = srv->apps_.get();
+  // Only an admin-scope token is a superuser of the sites' data APIs: a read
+  // or deploy token is an ordinary (anonymous) client there.
   srv->sites_.data_options.is_superuser = [store = srv->store_.get()](int reader, std::string_view auth) {
-    return sites::IsKnownToken(store, reader, auth);
+    return sites::IsAdminToken(store, reader, auth);
   };
+  // The console's own host is its own origin: the default site does not take it.
+  srv->sites_.admin_host = s.admin_host;
   srv->sites_.keep_versions.store(s.keep_versions);
   auto token = sites::EnsureAdminToken(*srv->store_, s.data);
   if (!token.ok()) return token.error();
@@ -333,6 +337,11 @@ Result<std::unique_ptr<Server>> Server::Start(ServeOptions options) {
     return std::string(buf) + guard_lines;
   };
   srv->builtin_.schema_version = srv->store_->schema_version();
+  srv->builtin_.metrics_public = s.metrics_public;
+  srv->builtin_.authorize = [store = srv->store_.get()](const Request& req, int reader, std::string* why) {
+    return sites::AuthorizeRequest(store, reader, req, why);
+  };
+  srv->builtin_.refuse = sites::RefuseRequest;
 
   // Sites the config file declares (proxied apps, mostly): made to match it.
   for (const DeclaredSite& d : s.sites)

@@ -31,6 +31,7 @@ const std::vector<SettingSpec> kSettingSpecs = {
     {"acme-ca-root", T::kString, &S::acme_ca_root, "", "a PEM file to trust for the ACME CA's own HTTPS (a test CA such as pebble)", false},
     {"root", T::kString, &S::root, "", "serve this folder as a static site (like caddy file-server)", false},
     {"admin-host", T::kString, &S::admin_host, "", "serve the admin console (/_hearth/) on this host name only (empty: any host no site claims)", false},
+    {"metrics-public", T::kBool, &S::metrics_public, "false", "answer /_hearth/metrics without a token (otherwise it needs an admin or read token: Authorization: Bearer ...)", false},
     {"workers", T::kInt, &S::workers, "0", "worker threads, each with its own event loop; 0 = one per core", false, 0, 1024},
     {"log-level", T::kLogLevel, &S::log_level, "info", "debug, info, warn or error", true},
     {"access-log", T::kString, &S::access_log, "off", "access log (NDJSON): off, stderr, or a file path (reopened on SIGHUP)", true, 1},
@@ -115,6 +116,16 @@ bool ParseInto(const SettingSpec& spec, std::string_view text, Settings* s, std:
       s->*std::get<std::string S::*>(spec.field) = text;
       return true;
     }
+    case T::kBool:
+      if (text == "true" || text == "1" || text == "yes" || text == "on") {
+        s->*std::get<bool S::*>(spec.field) = true;
+      } else if (text == "false" || text == "0" || text == "no" || text == "off") {
+        s->*std::get<bool S::*>(spec.field) = false;
+      } else {
+        *why = "expected true or false";
+        return false;
+      }
+      return true;
     case T::kLogLevel:
       if (!ParseLogLevel(text, &(s->*std::get<LogLevel S::*>(spec.field)))) {
         *why = "expected debug, info, warn or error";
@@ -293,6 +304,7 @@ std::string RenderSettingsToml(const Settings& s) {
     out += spec.name;
     out += " = ";
     if (spec.type == SettingType::kInt) out += o.text;
+    else if (spec.type == SettingType::kBool) out += s.*std::get<bool Settings::*>(spec.field) ? "true" : "false";
     else out += nlohmann::json(o.text).dump();
     out += "  # " + o.source + (spec.live ? "" : ", restart to change") + "\n";
   }

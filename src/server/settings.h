@@ -38,6 +38,7 @@ struct Settings {
   std::string acme_ask;
   std::string root;
   std::string admin_host;
+  bool metrics_public = false;  // /_hearth/metrics without a token
   int64_t workers = 0;
   LogLevel log_level = LogLevel::kInfo;
   std::string access_log;
@@ -74,10 +75,10 @@ struct Settings {
   std::map<std::string, Origin> origins;
 };
 
-enum class SettingType { kString, kInt, kSize, kDuration, kLogLevel, kAddress, kCidrList };
+enum class SettingType { kString, kInt, kSize, kDuration, kLogLevel, kAddress, kCidrList, kBool };
 
 using SettingField = std::variant<std::string Settings::*, int64_t Settings::*, uint64_t Settings::*,
-                                  LogLevel Settings::*>;
+                                  LogLevel Settings::*, bool Settings::*>;
 
 struct SettingSpec {
   const char* name;   // flag "--name", TOML key "name", env HEARTH_NAME (dashes -> underscores)

@@ -9,6 +9,7 @@
 #include "sites/manifest.h"
 #include "sites/sites.h"
 #include "sites/tokens.h"
+#include "sites/tokens_api.h"
 
 namespace hearth::sites {
 namespace {
@@ -394,22 +395,6 @@ void Rollback(SitesShared* shared, Response& res, const std::string& site, const
   }, true);
 }
 
-void CreateTokenEndpoint(SitesShared* shared, Response& res, const json& body) {
-  std::string name = "token";
-  if (body.contains("name")) {
-    if (!body["name"].is_string() || body["name"].get<std::string>().size() > 100)
-      return Fail(res, 400, "name must be a string of at most 100 characters");
-    name = body["name"].get<std::string>();
-  }
-  TokenRecord t = MakeToken();
-  return DeferWrite(shared, res, [t, name](store::Connection& c, Outcome* o) {
-    if (Status st = c.Named("tokens.insert").Bind(1, t.id).Bind(2, t.hash).Bind(3, name).Run(); !st.ok()) return st;
-    o->status = 201;
-    o->body = {{"id", t.id}, {"name", name}, {"token", t.token}};
-    return OkStatus();
-  }, false);
-}
-
 void Publish(SitesShared* shared, Response& res, std::string_view version_text, const json& body) {
   uint64_t v;
   if (!ParseUint(version_text, &v) || v == 0) return Fail(res, 400, "a version is a positive number");
@@ -488,6 +473,7 @@ Handler MakeApiHandler(SitesShared* shared, int reader) {
 
     if (!seg.empty() && seg[0] == "certs" && seg.size() <= 2) return ServeCerts(shared, rd, seg, req, res, body);
     if (!seg.empty() && seg[0] == "admins" && seg.size() <= 2) return ServeAdmins(shared, rd, seg, req, res, body);
+    if (!seg.empty() && seg[0] == "tokens" && seg.size() <= 2) return ServeTokens(shared, rd, seg, req, res, body);
     if (is({"sites"})) {
       if (m == Method::kGet) return Json(res, 200, ListSites(rd));
       if (allow(Method::kPost, "GET, POST")) AddSite(shared, res, body);
@@ -524,10 +510,6 @@ Handler MakeApiHandler(SitesShared* shared, int reader) {
         if (allow(Method::kPost, "POST")) Rollback(shared, res, *name, body);
         return;
       }
-    }
-    if (is({"tokens"})) {
-      if (allow(Method::kPost, "POST")) CreateTokenEndpoint(shared, res, body);
-      return;
     }
     if (is({"blobs", "*"})) {
       if (allow(Method::kPut, "PUT")) PutBlob(shared, rd, req, res, std::string(seg[1]));

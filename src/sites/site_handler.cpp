@@ -119,7 +119,9 @@ const SiteHandler::Route* SiteHandler::LookupHost(const std::string& host) {
       }
     }
   }
-  if (route.site_id == 0) {  // no site claims it: the default site, if one is set
+  if (route.site_id == 0 && host != shared_->admin_host) {
+    // No site claims it: the default site, if one is set (never on the
+    // console's own host name, whose origin it would share).
     store::Statement st = rd.Named("sites.default");
     Status s = OkStatus();
     if (st.Step(&s)) {

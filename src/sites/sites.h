@@ -64,6 +64,9 @@ struct SitesShared {
   // Proxied sites' upstreams, shared by the workers (null: no proxying).
   proxy::Registry* proxies = nullptr;
   guard::Guard* guard = nullptr;  // per-site rate limits (null: none)
+  // --admin-host: the console's name, which the default site never serves
+  // (it would share the console's origin). Empty: none.
+  std::string admin_host;
   // Bumped on the writer thread by every write that reads the certificates
   // to install: TlsServer::Install keeps only the newest set.
   std::atomic<uint64_t> cert_version{0};

@@ -130,6 +130,20 @@ const std::vector<Migration>& ControlMigrations() {
         );
         ALTER TABLE admin_sessions ADD COLUMN user_id INTEGER;
       )sql"},
+      {9, R"sql(
+        -- Token management (src/sites/token_scope.h): what a token may do,
+        -- when it stops working (NULL: never) and when it was last used
+        -- (written at most once a minute per token). Tokens made before
+        -- this were full admins and stay so.
+        ALTER TABLE tokens ADD COLUMN scope TEXT NOT NULL DEFAULT 'admin';
+        ALTER TABLE tokens ADD COLUMN expires_at INTEGER;
+        ALTER TABLE tokens ADD COLUMN last_used_at INTEGER;
+        -- A console session made with a token names it: revoking the token
+        -- ends the session. Sessions made with a token before this cannot
+        -- say which one, so they end here (their admins log in again).
+        ALTER TABLE admin_sessions ADD COLUMN token_id TEXT;
+        DELETE FROM admin_sessions WHERE user_id IS NULL;
+      )sql"},
   };
   return kMigrations;
 }
@@ -139,9 +153,21 @@ const std::vector<NamedStatement>& ControlStatements() {
       {"meta.get", "SELECT value FROM meta WHERE key = ?1"},
       {"meta.put", "INSERT INTO meta(key, value) VALUES (?1, ?2) "
                    "ON CONFLICT(key) DO UPDATE SET value = excluded.value"},
-      {"tokens.count", "SELECT count(*) FROM tokens"},
-      {"tokens.insert", "INSERT INTO tokens(id, hash, name, created_at) VALUES (?1, ?2, ?3, unixepoch())"},
-      {"tokens.by_hash", "SELECT id, name FROM tokens WHERE hash = ?1"},
+      {"tokens.count_admin", "SELECT count(*) FROM tokens WHERE scope = 'admin' "
+                             "AND (expires_at IS NULL OR expires_at > unixepoch())"},
+      {"tokens.insert", "INSERT INTO tokens(id, hash, name, created_at, scope, expires_at) "
+                        "VALUES (?1, ?2, ?3, unixepoch(), coalesce(?4, 'admin'), ?5)"},
+      {"tokens.by_hash", "SELECT id, name, scope, expires_at FROM tokens WHERE hash = ?1"},
+      {"tokens.list", "SELECT id, name, scope, created_at, expires_at, last_used_at FROM tokens ORDER BY created_at, id"},
+      {"tokens.one", "SELECT id, name, scope, created_at, expires_at, last_used_at FROM tokens WHERE id = ?1"},
+      {"tokens.delete", "DELETE FROM tokens WHERE id = ?1"},
+      {"tokens.end_sessions", "DELETE FROM admin_sessions WHERE token_id = ?1"},
+      {"tokens.used", "UPDATE tokens SET last_used_at = ?2 WHERE id = ?1"},
+      // A deploy token's reach: the site of a deploy, of a blob a pending deploy awaits.
+      {"tokens.version_site", "SELECT s.name FROM versions v JOIN sites s ON s.id = v.site_id WHERE v.id = ?1"},
+      {"tokens.blob_wanted_by", "SELECT 1 FROM version_files f JOIN versions v ON v.id = f.version_id "
+                                "JOIN sites s ON s.id = v.site_id "
+                                "WHERE f.hash = ?1 AND v.state = 'pending' AND s.name = ?2 LIMIT 1"},
       {"admins.list", "SELECT email, created_at, updated_at, last_login_at FROM admin_users ORDER BY email"},
       {"admins.one", "SELECT email, created_at, updated_at, last_login_at FROM admin_users WHERE email = ?1"},
       {"admins.count", "SELECT count(*) FROM admin_users"},

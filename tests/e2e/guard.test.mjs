@@ -11,7 +11,7 @@ import fsp from 'node:fs/promises';
 import http from 'node:http';
 import net from 'node:net';
 import path from 'node:path';
-import { startHearth, runHearth, withTimeout, sleep, parseMetrics, metricValue, httpRequest } from './helpers.mjs';
+import { startHearth, runHearth, withTimeout, sleep, parseMetrics, metricValue, httpRequest, fetchMetrics } from './helpers.mjs';
 
 const T = { timeout: 90000 };
 
@@ -33,7 +33,7 @@ function request(port, { path: p = '/', host = 'localhost', localAddress = '127.
 }
 
 async function metrics(srv) {
-  return parseMetrics((await httpRequest(`${srv.url}/_hearth/metrics`)).text);
+  return parseMetrics((await fetchMetrics(srv)).text);
 }
 
 const servers = [];

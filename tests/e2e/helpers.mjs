@@ -583,6 +583,12 @@ export async function httpRequest(url, { method = 'GET', headers = {}, body, tim
 // ---------------------------------------------------------------------------
 // The control API and the pocketbase SDK (data API tests).
 
+/** GET /_hearth/metrics with the server's admin token (metrics need a token unless --metrics-public). */
+export async function fetchMetrics(srv, opts = {}) {
+  const token = fs.readFileSync(path.join(srv.dataDir, 'admin.token'), 'utf8').trim();
+  return httpRequest(`${srv.url}/_hearth/metrics`, { ...opts, headers: { Authorization: `Bearer ${token}`, ...(opts.headers ?? {}) } });
+}
+
 /** A control-API call with the admin token; resolves httpRequest's result plus `json` (or null). */
 export async function controlApi(srv, token, method, p, body) {
   const data = body === undefined ? undefined : Buffer.from(JSON.stringify(body));

@@ -10,7 +10,7 @@ import fsp from 'node:fs/promises';
 import http2 from 'node:http2';
 import path from 'node:path';
 import { promisify } from 'node:util';
-import { startHearth, runHearth, httpRequest, makeTempDir, parseMetrics, metricValue, sleep } from './helpers.mjs';
+import { startHearth, runHearth, httpRequest, makeTempDir, parseMetrics, metricValue, sleep, fetchMetrics } from './helpers.mjs';
 
 const T = { timeout: 60000 };
 const exec = promisify(execFile);
@@ -154,7 +154,7 @@ describe('HTTP/2', () => {
     attacker.destroy();
     const s = tlsSession();
     try { assert.equal((await h2(s, { ':path': '/' })).status, 200); } finally { s.close(); }
-    const m = parseMetrics((await httpRequest(`${srv.url}/_hearth/metrics`)).text);
+    const m = parseMetrics((await fetchMetrics(srv)).text);
     assert.ok(metricValue(m, 'hearth_http2_abuse_total') >= 1);
   });
 

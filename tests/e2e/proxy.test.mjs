@@ -14,6 +14,7 @@ import path from 'node:path';
 import { WebSocket, WebSocketServer } from 'ws';
 import {
   startHearth, runHearth, makeTempDir, httpRequest, controlApi, withTimeout, sleep, parseMetrics, metricValue, curl,
+  fetchMetrics,
 } from './helpers.mjs';
 
 const T = { timeout: 60000 };
@@ -318,7 +319,7 @@ describe('reverse proxy', () => {
     });
 
     test('metrics count forwarded requests, retries and answers hearth gave for want of an upstream', T, async () => {
-      const m = parseMetrics((await httpRequest(`${srv.url}/_hearth/metrics`)).text);
+      const m = parseMetrics((await fetchMetrics(srv)).text);
       assert.ok(metricValue(m, 'hearth_proxy_requests_total') >= 10);
       assert.ok(metricValue(m, 'hearth_proxy_retries_total') >= 1);
       assert.ok(metricValue(m, 'hearth_proxy_errors_total', { status: '502' }) >= 1);

@@ -13,7 +13,7 @@ import net from 'node:net';
 import path from 'node:path';
 import tls from 'node:tls';
 import { promisify } from 'node:util';
-import { startHearth, runHearth, httpRequest, makeTempDir, parseMetrics, metricValue } from './helpers.mjs';
+import { startHearth, runHearth, httpRequest, makeTempDir, parseMetrics, metricValue, fetchMetrics } from './helpers.mjs';
 
 const T = { timeout: 60000 };
 const exec = promisify(execFile);
@@ -198,13 +198,13 @@ describe('HTTPS', () => {
     const ca = await fsp.readFile(path.join(work, 'a.test.pem'));
     assert.equal((await httpsGet(srv.httpsPort, 'a.test', '/', { ca })).status, 200);
     stalled.destroy();
-    const metrics = parseMetrics((await httpRequest(`${srv.url}/_hearth/metrics`)).text);
+    const metrics = parseMetrics((await fetchMetrics(srv)).text);
     assert.ok(metricValue(metrics, 'hearth_tls_handshake_failures_total') >= 3);
     assert.ok(metricValue(metrics, 'hearth_tls_handshakes_total') >= 5);
   });
 
   test('TLS 1.3 sessions resume again and again: each resumption hands out a fresh ticket', T, async () => {
-    const before = metricValue(parseMetrics((await httpRequest(`${srv.url}/_hearth/metrics`)).text), 'hearth_tls_resumptions_total');
+    const before = metricValue(parseMetrics((await fetchMetrics(srv)).text), 'hearth_tls_resumptions_total');
     const outcomes = [];
     let sessIn = null;
     for (let i = 0; i < 4; i++) {
@@ -221,7 +221,7 @@ describe('HTTPS', () => {
       sessIn = sessOut;
     }
     assert.deepEqual(outcomes, ['New', 'Reused', 'Reused', 'Reused']);
-    const after = metricValue(parseMetrics((await httpRequest(`${srv.url}/_hearth/metrics`)).text), 'hearth_tls_resumptions_total');
+    const after = metricValue(parseMetrics((await fetchMetrics(srv)).text), 'hearth_tls_resumptions_total');
     assert.ok(after - before >= 3, `resumptions counted: ${after - before}`);
   });
 

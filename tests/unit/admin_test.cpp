@@ -18,6 +18,7 @@
 #include "admin/loopback.h"
 #include "admin/session.h"
 #include "sites/admins_api.h"
+#include "sites/tokens.h"
 #include "store/control_schema.h"
 #include "store/store.h"
 #include "io/spool.h"
@@ -55,13 +56,21 @@ TEST(AdminSession, CookieValueFindsTheNamedCookieOnly) {
 }
 
 TEST(AdminSession, CookieIsHttpOnlyStrictAndSecureOverHttps) {
+  // Over HTTPS: the __Host- prefix, so Secure, Path=/ and no Domain.
   std::string c = SessionCookie("sec", true);
-  EXPECT_NE(c.find("hearth_admin=sec;"), std::string::npos);
+  EXPECT_EQ(c.rfind("__Host-hearth_admin=sec;", 0), 0u) << c;
   EXPECT_NE(c.find("HttpOnly"), std::string::npos);
   EXPECT_NE(c.find("SameSite=Strict"), std::string::npos);
-  EXPECT_NE(c.find("Path=/_hearth/"), std::string::npos);
+  EXPECT_NE(c.find("; Path=/;"), std::string::npos);
+  EXPECT_EQ(c.find("Domain"), std::string::npos);
   EXPECT_NE(c.find("; Secure"), std::string::npos);
-  EXPECT_EQ(SessionCookie("sec", false).find("Secure"), std::string::npos);
+  // Over plain HTTP: today's name and path, never Secure.
+  std::string plain = SessionCookie("sec", false);
+  EXPECT_EQ(plain.rfind("hearth_admin=sec;", 0), 0u) << plain;
+  EXPECT_NE(plain.find("Path=/_hearth/"), std::string::npos);
+  EXPECT_EQ(plain.find("Secure"), std::string::npos);
+  EXPECT_NE(SessionCookie("sec", false, 90).find("Max-Age=90"), std::string::npos);
+  EXPECT_EQ(SessionCookie("", true).rfind("__Host-hearth_admin=;", 0), 0u);  // logout clears the right one
   EXPECT_NE(SessionCookie("", false).find("Max-Age=0"), std::string::npos);  // clears it
   EXPECT_TRUE(SameSecret("abc", "abc"));
   EXPECT_FALSE(SameSecret("abc", "abd"));
@@ -80,6 +89,22 @@ Result<std::unique_ptr<store::Store>> OpenControlStore(const std::string& dir) {
   return store::Store::Open(std::move(o));
 }
 
+// Stores a token with `scope` and `expires_at` (0: never); returns its id.
+std::string AddToken(store::Store& s, std::string_view scope = "admin", int64_t expires_at = 0) {
+  sites::TokenRecord t = sites::MakeToken();
+  auto parsed = sites::ParseScope(scope);
+  EXPECT_TRUE(parsed.ok());
+  EXPECT_TRUE(s.Write([&](store::Connection& c) { return sites::InsertToken(c, t, "t", *parsed, expires_at); }).ok());
+  return t.id;
+}
+
+// A session made with a fresh admin token.
+NewSession TokenSession(store::Store& s, int64_t now) {
+  NewSession n = MakeSession(now);
+  n.row.token_id = AddToken(s);
+  return n;
+}
+
 TEST(AdminSession, SessionsLiveInTheDatabaseAsHashesAndExpire) {
   char tmpl[] = "/tmp/hearth-admin-XXXXXX";
   std::string dir = mkdtemp(tmpl);
@@ -87,7 +112,7 @@ TEST(AdminSession, SessionsLiveInTheDatabaseAsHashesAndExpire) {
     auto s = OpenControlStore(dir);
     ASSERT_TRUE(s.ok()) << s.error().message;
     int64_t now = static_cast<int64_t>(time(nullptr));
-    NewSession fresh = MakeSession(now);
+    NewSession fresh = TokenSession(**s, now);
     EXPECT_NE(fresh.row.hash, fresh.secret);
     EXPECT_EQ(fresh.row.expires_at, now + kSessionSeconds);
     ASSERT_TRUE((*s)->Write([&](store::Connection& c) { return StoreSession(c, fresh.row, now); }).ok());
@@ -98,10 +123,11 @@ TEST(AdminSession, SessionsLiveInTheDatabaseAsHashesAndExpire) {
     EXPECT_FALSE(FindSession(rd, "hearth_admin=" + fresh.row.hash).has_value());  // the stored hash is no cookie
     EXPECT_FALSE(FindSession(rd, "hearth_admin=nope").has_value());
     // An expired one is not found, and the next login sweeps it away.
-    NewSession old = MakeSession(now - 2 * kSessionSeconds);
+    NewSession old = TokenSession(**s, now - 2 * kSessionSeconds);
     ASSERT_TRUE((*s)->Write([&](store::Connection& c) { return StoreSession(c, old.row, now - 2 * kSessionSeconds); }).ok());
     EXPECT_FALSE(FindSession(rd, "hearth_admin=" + old.secret).has_value());
-    ASSERT_TRUE((*s)->Write([&](store::Connection& c) { return StoreSession(c, MakeSession(now).row, now); }).ok());
+    NewSession another = TokenSession(**s, now);  // (made outside the write: it writes its token)
+    ASSERT_TRUE((*s)->Write([&](store::Connection& c) { return StoreSession(c, another.row, now); }).ok());
     {
       auto n = rd.Prepare("SELECT count(*) FROM admin_sessions");
       Status st = OkStatus();
@@ -131,7 +157,7 @@ TEST(AdminSession, AUsersSessionNamesTheUserAndEndsWithTheUser) {
                 }).ok());
     NewSession user = MakeSession(now);
     user.row.user_id = uid;
-    NewSession token = MakeSession(now);
+    NewSession token = TokenSession(**s, now);
     ASSERT_TRUE((*s)->Write([&](store::Connection& c) { return StoreSession(c, user.row, now, "$argon2id$x"); }).ok());
     ASSERT_TRUE((*s)->Write([&](store::Connection& c) { return StoreSession(c, token.row, now); }).ok());
     auto& rd = (*s)->Reader(0);
@@ -177,6 +203,48 @@ TEST(AdminSession, AUsersSessionNamesTheUserAndEndsWithTheUser) {
     EXPECT_FALSE(FindSession(rd, "hearth_admin=" + late.secret).has_value());
     EXPECT_TRUE((*s)->Write([&](store::Connection& c) { return StoreSession(c, late.row, now, "$argon2id$new"); }).ok());
     EXPECT_TRUE(FindSession(rd, "hearth_admin=" + late.secret).has_value());
+  }
+  std::filesystem::remove_all(dir);
+}
+
+TEST(AdminSession, ATokensSessionEndsWithItsTokenAndNeedsAnAdminOne) {
+  char tmpl[] = "/tmp/hearth-admin-XXXXXX";
+  std::string dir = mkdtemp(tmpl);
+  {
+    auto s = OpenControlStore(dir);
+    ASSERT_TRUE(s.ok()) << s.error().message;
+    auto& rd = (*s)->Reader(0);
+    int64_t now = static_cast<int64_t>(time(nullptr));
+    NewSession a = TokenSession(**s, now);
+    ASSERT_TRUE((*s)->Write([&](store::Connection& c) { return StoreSession(c, a.row, now); }).ok());
+    // Over HTTPS the cookie has the __Host- name; the plain name is not looked at there.
+    EXPECT_TRUE(FindSession(rd, "hearth_admin=" + a.secret, false).has_value());
+    EXPECT_FALSE(FindSession(rd, "hearth_admin=" + a.secret, true).has_value());
+    EXPECT_TRUE(FindSession(rd, "__Host-hearth_admin=" + a.secret, true).has_value());
+    EXPECT_FALSE(FindSession(rd, "__Host-hearth_admin=" + a.secret, false).has_value());
+    // Revoking the token ends the session, even with its row left behind.
+    ASSERT_TRUE((*s)->Write([&](store::Connection& c) { return c.Named("tokens.delete").Bind(1, a.row.token_id).Run(); }).ok());
+    EXPECT_FALSE(FindSession(rd, "hearth_admin=" + a.secret).has_value());
+    EXPECT_FALSE(SessionLive(rd, a.row.hash));
+    // A token revoked (or never an admin one) while logging in makes no session.
+    Status gone = (*s)->Write([&](store::Connection& c) { return StoreSession(c, a.row, now); });
+    EXPECT_FALSE(gone.ok());
+    NewSession r = MakeSession(now);
+    r.row.token_id = AddToken(**s, "read");
+    EXPECT_FALSE((*s)->Write([&](store::Connection& c) { return StoreSession(c, r.row, now); }).ok());
+    NewSession none = MakeSession(now);  // neither a user nor a token
+    EXPECT_FALSE((*s)->Write([&](store::Connection& c) { return StoreSession(c, none.row, now); }).ok());
+    // A token that has expired ends its session.
+    NewSession e = MakeSession(now);
+    e.row.token_id = AddToken(**s, "admin", now + 2);
+    ASSERT_TRUE((*s)->Write([&](store::Connection& c) { return StoreSession(c, e.row, now); }).ok());
+    EXPECT_TRUE(FindSession(rd, "hearth_admin=" + e.secret).has_value());
+    ASSERT_TRUE((*s)->Write([&](store::Connection& c) {
+                  auto st = c.Prepare("UPDATE tokens SET expires_at = unixepoch() - 1 WHERE id = ?1");
+                  if (!st.ok()) return Status(st.error());
+                  return st->Bind(1, e.row.token_id).Run();
+                }).ok());
+    EXPECT_FALSE(FindSession(rd, "hearth_admin=" + e.secret).has_value());
   }
   std::filesystem::remove_all(dir);
 }

@@ -1,0 +1,27 @@
+#pragma once
+// /_hearth/api/tokens[/{id}]: API tokens (see docs/sites.md). Admin scope
+// only (token_scope.h); answers never include a secret, except the new
+// token's own, once, in the answer to POST.
+//   GET    tokens        {"items": [{id, name, scope, created_at, expires_at, last_used_at}]}
+//   POST   tokens        {name, scope?, expires?}  201 {id, name, scope, expires_at, token}
+//                        scope: admin (default), read, deploy:SITE;
+//                        expires: "30d", "12h", "2026-01-31", ... (ParseExpiry); absent: never
+//   DELETE tokens/{id}   revokes it at once and ends console sessions made with it
+#include <nlohmann/json.hpp>
+
+#include <string_view>
+#include <vector>
+
+#include "http/request.h"
+#include "http/response.h"
+#include "sites/sites.h"
+#include "store/sqlite.h"
+
+namespace hearth::sites {
+
+// `seg`: the path's segments after /_hearth/api ("tokens"[, id]); `body`: the
+// request's JSON object ({} when empty). The caller checked the token.
+void ServeTokens(SitesShared* shared, store::Connection& rd, const std::vector<std::string_view>& seg, Request& req,
+                 Response& res, const nlohmann::json& body);
+
+}  // namespace hearth::sites
