@@ -48,6 +48,7 @@ Status InsertToken(store::Connection& c, const TokenRecord& t, const std::string
   store::Statement st = c.Named("tokens.insert");
   st.Bind(1, t.id).Bind(2, t.hash).Bind(3, name).Bind(4, ScopeText(scope));
   if (expires_at > 0) st.Bind(5, expires_at);
+  else st.BindNull(5);  // never expires (every parameter is bound: store/sqlite.h)
   return st.Run();
 }
 
