@@ -4,6 +4,7 @@
 // Collections change through the control API, records through the site's
 // app API as a superuser, both called in-process: the same validation, the
 // same realtime events, as any client gets.
+#include "base/json.h"
 #include "admin/data_pages.h"
 
 #include <memory>
@@ -98,8 +99,8 @@ std::string FieldFromForm(const Form& form, json* field) {
       f.erase(key);  // no bound
       return "";
     }
-    json n = json::parse(v, nullptr, false);
-    if (n.is_discarded() || !n.is_number()) return std::string(label) + " must be a number.";
+    json n = ParseJson(v).value_or(json());
+    if (!n.is_number()) return std::string(label) + " must be a number.";
     f[key] = n;
     return "";
   };

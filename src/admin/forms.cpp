@@ -1,3 +1,4 @@
+#include "base/json.h"
 #include "admin/forms.h"
 
 #include <algorithm>
@@ -244,8 +245,8 @@ json FormToRecord(const json& collection, const Form& form, bool is_new, json* e
         out[name] = nullptr;
         continue;
       }
-      json n = json::parse(std::string(TrimOws(text)), nullptr, false);
-      if (n.is_discarded() || !n.is_number()) {
+      json n = ParseJson(TrimOws(text)).value_or(json());
+      if (!n.is_number()) {
         fail(name, "Must be a number.");
         continue;
       }
@@ -255,12 +256,12 @@ json FormToRecord(const json& collection, const Form& form, bool is_new, json* e
         out[name] = nullptr;
         continue;
       }
-      json j = json::parse(text, nullptr, false);
-      if (j.is_discarded()) {
-        fail(name, "Must be valid JSON.");
+      auto parsed = ParseJson(text);
+      if (!parsed.ok()) {
+        fail(name, "Must be valid JSON: " + parsed.error().message);
         continue;
       }
-      out[name] = j;
+      out[name] = std::move(parsed).value();
     } else if (multi) {
       json list = json::array();
       if (kind == "select") {

@@ -58,12 +58,11 @@ int64_t LoginThrottle::Try(std::string_view client, std::string_view email, int6
   return 0;
 }
 
+// A success takes back only its own try, from both buckets: emptying the
+// client's bucket would let a client with one account of its own spray
+// guesses at others, a success between every few.
 void LoginThrottle::Succeeded(std::string_view client, std::string_view email, int64_t now) {
-  std::lock_guard lock(mu_);
-  buckets_.erase("c:" + std::string(client));
-  if (email.empty()) return;
-  std::string key = "a:" + Lower(email);
-  if (auto it = buckets_.find(key); it != buckets_.end()) it->second = Bucket{std::max(0.0, Level(key, now) - 1), now};
+  Undo(client, email, now);
 }
 
 void LoginThrottle::Undo(std::string_view client, std::string_view email, int64_t now) {

@@ -31,8 +31,8 @@ class LoginThrottle {
   // (so attempts made in parallel cannot outrun the limit); else the seconds
   // until it may.
   int64_t Try(std::string_view client, std::string_view email, int64_t now);
-  // The attempt worked: the client's bucket empties, and the account's
-  // failure is taken back.
+  // The attempt worked: its one failure comes off both buckets (as Undo);
+  // the client's earlier failures stay.
   void Succeeded(std::string_view client, std::string_view email, int64_t now);
   // The attempt was never made (refused before it was checked): the one
   // failure Try counted comes off both buckets, and nothing more.

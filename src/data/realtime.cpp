@@ -68,53 +68,56 @@ std::string_view TopicCollection(std::string_view topic) {
 
 }  // namespace
 
-std::string Realtime::Subscribe(const std::string& id, std::vector<std::string> topics, bool superuser,
-                                nlohmann::json auth, int* status) {
+std::string Realtime::Subscribe(const std::string& id, std::vector<std::string> topics, Who who, int* status) {
+  size_t bytes = 0;
+  for (const auto& t : topics) bytes += t.size();
+  if (bytes > kMaxTopicBytes) {
+    *status = 400;
+    return "A client's subscriptions may take at most " + std::to_string(kMaxTopicBytes >> 10) + " KiB.";
+  }
   std::vector<std::string> filters;
   for (const auto& t : topics) filters.push_back(TopicFilter(t));
-  std::vector<std::string> distinct;
-  for (const auto& f : filters)
-    if (!f.empty() && std::find(distinct.begin(), distinct.end(), f) == distinct.end()) distinct.push_back(f);
-  if (distinct.size() > kMaxClientFilters) {
-    *status = 400;
-    return "A client may use at most " + std::to_string(kMaxClientFilters) + " distinct filters.";
-  }
-  std::string key = superuser ? std::string(kSuperuserKey)
-                              : auth.is_object() ? auth.value("collectionId", "") + "/" + auth.value("id", "") : "";
-  std::shared_ptr<Client> c;
+  std::string key = who.superuser ? std::string()
+                    : who.auth.is_object()
+                        ? who.auth.value("collectionId", "") + "/" + who.auth.value("id", "") + "/" + who.token_key
+                        : "";
+  std::string budget = who.superuser ? std::string() : !key.empty() ? key : "net:" + who.network;
   std::lock_guard<std::mutex> lock(mu_);
   auto it = clients_.find(id);
   if (it == clients_.end()) {
     *status = 404;
     return "Missing or invalid client id.";
   }
-  c = it->second;
-  // Each distinct (identity, filter) on a collection costs the dispatcher a
-  // rule check per event: their number is bounded, and a subscription past
-  // the bound is refused rather than left without events.
-  std::map<std::string, std::set<std::string>> views;  // collection -> identity\nfilter
-  for (size_t i = 0; i < topics.size(); ++i)
-    views[std::string(TopicCollection(topics[i]))].insert(VisibilityKey(key, filters[i]));
-  for (const auto& [cid, other] : clients_) {
-    if (other == c) continue;
-    std::lock_guard<std::mutex> other_lock(other->mu);
-    std::string other_key = other->superuser ? std::string(kSuperuserKey) : other->auth_key;
-    for (size_t i = 0; i < other->topics.size(); ++i) {
-      auto v = views.find(std::string(TopicCollection(other->topics[i])));
-      if (v != views.end()) v->second.insert(VisibilityKey(other_key, other->filters[i]));
+  std::shared_ptr<Client> c = it->second;
+  if (!budget.empty()) {
+    // Each distinct filter costs the dispatcher a check per event: counted
+    // across every client of the same identity (or, for guests, the same
+    // network), so opening more connections buys no more, and nobody else's
+    // subscriptions are refused for it.
+    std::set<std::string> distinct;
+    for (const auto& f : filters)
+      if (!f.empty()) distinct.insert(f);
+    for (const auto& [cid, other] : clients_) {
+      if (other == c) continue;
+      std::lock_guard<std::mutex> other_lock(other->mu);
+      if (other->budget != budget) continue;
+      for (const auto& f : other->filters)
+        if (!f.empty()) distinct.insert(f);
+    }
+    if (distinct.size() > kMaxFilters) {
+      *status = 429;
+      return "At most " + std::to_string(kMaxFilters) + " distinct realtime filters per account (or, for guests, per network).";
     }
   }
-  for (const auto& [collection, set] : views)
-    if (!collection.empty() && set.size() > kMaxViews) {
-      *status = 503;
-      return "Too many distinct subscribers and filters on " + collection + "; try again later.";
-    }
   std::lock_guard<std::mutex> client_lock(c->mu);
   c->filters = std::move(filters);
   c->topics = std::move(topics);
-  c->superuser = superuser;
-  c->auth_key = superuser ? "" : key;
-  c->auth = std::move(auth);
+  c->superuser = who.superuser;
+  c->auth_key = key;
+  c->budget = std::move(budget);
+  c->token_key = who.superuser ? std::string() : std::move(who.token_key);
+  c->authorization = std::move(who.authorization);
+  c->auth = who.superuser ? nlohmann::json() : std::move(who.auth);
   return "";
 }
 
@@ -133,6 +136,7 @@ std::vector<Realtime::Viewer> Realtime::Identities(const std::string& collection
       std::string key = c->superuser ? std::string(kSuperuserKey) : c->auth_key;
       Viewer& v = seen[key];
       v.auth = c->superuser ? nlohmann::json() : c->auth;
+      v.token_key = c->token_key;
       v.key = key;
       if (std::find(v.filters.begin(), v.filters.end(), c->filters[i]) == v.filters.end())
         v.filters.push_back(c->filters[i]);
@@ -163,28 +167,33 @@ void Realtime::Send(Client& c, const std::string& topic, const std::string& data
 
 void Realtime::Publish(std::vector<Event> events) {
   if (events.empty()) return;
-  bool overflow = false;
+  std::set<std::string> behind;
   {
     std::lock_guard<std::mutex> lock(queue_mu_);
     if (queue_.size() >= kMaxQueuedCommits) {
+      for (const auto& batch : queue_)
+        for (const auto& e : batch) behind.insert(e.collection);
+      for (const auto& e : events) behind.insert(e.collection);
       queue_.clear();
-      overflow = true;
     } else {
       queue_.push_back(std::move(events));
     }
   }
-  if (overflow) {
-    Log(LogLevel::kWarn, "realtime: the dispatcher fell behind; every client is dropped and will reconnect");
-    DropAll();
+  if (!behind.empty()) {
+    Log(LogLevel::kWarn, "realtime: the dispatcher fell behind; the clients of the collections behind are dropped and will reconnect");
+    DropSubscribersOf(behind);
   }
   queue_cv_.notify_one();
 }
 
-void Realtime::DropAll() {
+void Realtime::DropSubscribersOf(const std::set<std::string>& collections) {
   std::lock_guard<std::mutex> lock(mu_);
   for (auto& [id, c] : clients_) {
     std::lock_guard<std::mutex> client_lock(c->mu);
     if (c->dropped) continue;
+    bool subscribed = false;
+    for (const auto& t : c->topics) subscribed |= collections.count(std::string(TopicCollection(t))) > 0;
+    if (!subscribed) continue;
     c->dropped = true;
     c->pending.clear();
     c->wake();

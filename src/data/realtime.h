@@ -20,11 +20,19 @@
 // records code. Each client gets its identity's rendering under the exact
 // topic string it subscribed with.
 //
-// Caps, each refused visibly: kMaxClientFilters distinct filters per client
-// (400), kMaxViews distinct (identity, filter) pairs per collection (503),
-// kMaxQueuedCommits commits waiting for the dispatcher (past it every client
-// is dropped: its stream ends and the SDK reconnects, rather than events
-// being lost silently).
+// Who a subscriber is, is checked again for every commit: a signed-in
+// record is read afresh (a changed role counts at once; a deleted record or
+// a new password, which draws a new tokenKey, sees nothing more), and a
+// superuser's token is checked again by the stream before it sends (a
+// revoked token ends the stream).
+//
+// Caps, each refused visibly: kMaxTopicBytes of topics per client (400);
+// kMaxFilters distinct filters per signed-in identity, or per client network
+// for guests, across all their clients (429): each costs the dispatcher a
+// check per event, and a budget per identity cannot be used up by others;
+// kMaxQueuedCommits commits waiting for the dispatcher (past it the clients
+// of the collections behind are dropped: their streams end and the SDK
+// reconnects, rather than events being lost silently).
 //
 // Memory: a client holds only the events its connection has not yet taken;
 // past kMaxPending bytes (a reader that stopped reading) it is dropped and its
@@ -37,6 +45,7 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <set>
 #include <string>
 #include <thread>
 #include <vector>
@@ -48,8 +57,8 @@ class Realtime {
   static constexpr size_t kMaxPending = 1 << 20;
   static constexpr size_t kMaxClients = 20000;
   static constexpr size_t kMaxTopics = 1000;
-  static constexpr size_t kMaxClientFilters = 16;
-  static constexpr size_t kMaxViews = 1024;
+  static constexpr size_t kMaxFilters = 16;
+  static constexpr size_t kMaxTopicBytes = 64 << 10;
   static constexpr size_t kMaxQueuedCommits = 4096;
   static constexpr const char* kSuperuserKey = "@superuser";  // Viewer::key of superusers
 
@@ -60,15 +69,19 @@ class Realtime {
     std::string pending;  // events not yet taken by the connection
     bool dropped = false;
     bool superuser = false;
-    nlohmann::json auth;   // the signed-in record it subscribed with, or null
-    std::string auth_key;  // "collectionId/id", "" for a guest
+    nlohmann::json auth;    // the signed-in record it subscribed with, or null
+    std::string auth_key;   // "collectionId/id/tokenKey", "" for a guest
+    std::string token_key;  // the record's tokenKey when it subscribed
+    std::string budget;     // whose filter budget it spends: auth_key, or "net:" + network
+    std::string authorization;  // the Authorization it subscribed with (a superuser's, checked again)
     std::vector<std::string> topics;
     std::vector<std::string> filters;  // per topic: its options' filter, or ""
   };
   // One subscriber identity and the filters its topics on a collection use.
   struct Viewer {
-    nlohmann::json auth;
-    std::string key;                   // Client::auth_key
+    nlohmann::json auth;               // as it subscribed: the Judge reads it afresh
+    std::string token_key;             // the tokenKey it subscribed with
+    std::string key;                   // Client::auth_key, or kSuperuserKey
     std::vector<std::string> filters;  // distinct; "" for topics without one
   };
   // One committed change of a record: the record whole (as superusers see it).
@@ -96,11 +109,17 @@ class Realtime {
   // event is already pending.
   std::shared_ptr<Client> Connect(std::function<void()> wake);
   void Disconnect(const std::string& id);
+  // Who subscribes: a superuser, or a signed-in record (with its tokenKey),
+  // or a guest; from which client network; with which Authorization.
+  struct Who {
+    bool superuser = false;
+    nlohmann::json auth;
+    std::string token_key, network, authorization;
+  };
   // Replaces client `id`'s topics. "" when done; else why not, with the
-  // status to answer (404: no such client; 400: over kMaxClientFilters;
-  // 503: over kMaxViews).
-  std::string Subscribe(const std::string& id, std::vector<std::string> topics, bool superuser, nlohmann::json auth,
-                        int* status);
+  // status to answer (404: no such client; 400: over kMaxTopicBytes; 429:
+  // over kMaxFilters).
+  std::string Subscribe(const std::string& id, std::vector<std::string> topics, Who who, int* status);
   // The distinct identities (superusers are one, with key kSuperuserKey)
   // subscribed to `collection`, with the filters their topics use.
   std::vector<Viewer> Identities(const std::string& collection) const;
@@ -122,7 +141,7 @@ class Realtime {
   void Send(Client& c, const std::string& topic, const std::string& data);
   void Deliver(const Event& event);
   void DispatchLoop();
-  void DropAll();
+  void DropSubscribersOf(const std::set<std::string>& collections);
 
   mutable std::mutex mu_;
   std::map<std::string, std::shared_ptr<Client>> clients_;

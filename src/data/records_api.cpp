@@ -1,9 +1,12 @@
 // A site's app API at PocketBase's paths and in its shapes (see api.h).
 #include <nlohmann/json.hpp>
 
+#include <algorithm>
 #include <cmath>
+#include <map>
 
 #include "base/json.h"
+#include "base/login_throttle.h"
 #include "base/strings.h"
 #include "data/api.h"
 #include "data/auth.h"
@@ -33,16 +36,28 @@ json PickFields(json record, std::string_view fields) {
   return out;
 }
 
+constexpr size_t kMaxExpandFields = 16;
+constexpr size_t kMaxExpandLookups = 5000;
+
 // expand=rel1,rel2: the related records (one level), under "expand", each
-// only if the target's view rule lets this request see it.
+// only if the target's view rule lets this request see it. Each field is
+// expanded once however often it is named, and each related record is read
+// once however many items point at it; past kMaxExpandLookups distinct
+// records in one answer the request is refused (a worker is not a batch job).
 Status Expand(store::Connection& rd, const Schema& schema, const Collection& c, std::string_view expand,
               bool superuser, const json* auth, json* items) {
   Viewer viewer{superuser, auth && auth->is_object() ? auth->value("id", "") : ""};
+  std::vector<std::string> names;
   while (!expand.empty()) {
     size_t comma = expand.find(',');
     std::string name(TrimOws(expand.substr(0, comma)));
     expand.remove_prefix(comma == std::string_view::npos ? expand.size() : comma + 1);
-    if (name.empty()) continue;
+    if (name.empty() || std::find(names.begin(), names.end(), name) != names.end()) continue;
+    if (names.size() == kMaxExpandFields) return Error{"expand names at most 16 fields"};
+    names.push_back(std::move(name));
+  }
+  size_t lookups = 0;
+  for (const std::string& name : names) {
     const Field* f = c.Find(name);
     if (!f || f->type != FieldType::kRelation) return Error{"cannot expand \"" + name + "\": not a relation field"};
     const Collection* target = schema.Find(f->collection);
@@ -62,21 +77,30 @@ Status Expand(store::Connection& rd, const Schema& schema, const Collection& c, 
                       " AS r WHERE r.\"id\" = ?1" + (rule.empty() ? "" : " AND " + rule);
     auto st = rd.Cached(sql);
     if (!st.ok()) return st.error();
+    std::map<std::string, json> seen;  // id -> the record, or null when hidden or gone
     for (auto& item : *items) {
       std::vector<std::string> ids;
       if (item[name].is_array()) {
-        for (const auto& id : item[name]) ids.push_back(id.get<std::string>());
+        for (const auto& id : item[name])
+          if (id.is_string()) ids.push_back(id.get<std::string>());
       } else if (item[name].is_string() && !item[name].get<std::string>().empty()) {
         ids.push_back(item[name].get<std::string>());
       }
       json found = json::array();
       for (const auto& id : ids) {
-        st->Reset();
-        params[0] = id;
-        BindAll(*st, params);
-        Status s = OkStatus();
-        if (st->Step(&s)) found.push_back(RowJson(*target, *st, viewer));
-        if (!s.ok()) return s;
+        auto it = seen.find(id);
+        if (it == seen.end()) {
+          if (++lookups > kMaxExpandLookups)
+            return Error{"expand would read more than " + std::to_string(kMaxExpandLookups) + " records; ask for fewer"};
+          st->Reset();
+          params[0] = id;
+          BindAll(*st, params);
+          Status s = OkStatus();
+          json row = st->Step(&s) ? RowJson(*target, *st, viewer) : json(nullptr);
+          if (!s.ok()) return s;
+          it = seen.emplace(id, std::move(row)).first;
+        }
+        if (!it->second.is_null()) found.push_back(it->second);
       }
       st->Reset();
       if (found.empty()) continue;
@@ -190,9 +214,12 @@ bool ServeAppApi(Apps* apps, const DataOptions& options, int reader, const std::
   auto seg = Segments(req.path);  // "api", ...
   Method m = req.method;
   // A JSON body is bounded well below max-body-size (which bounds files):
-  // parsed JSON costs many times its text. Multipart bodies carry files; their
-  // @jsonPayload part is bounded by RequestJson.
-  if (req.body.size() > options.max_json_bytes && !MultipartBoundary(req.Header("Content-Type")).ok()) {
+  // parsed JSON costs many times its text. Only a record's create or update
+  // takes files (multipart; its @jsonPayload part is bounded by RequestJson):
+  // every other body is bounded whatever its Content-Type says.
+  bool takes_files = seg.size() >= 4 && seg[1] == "collections" && seg[3] == "records" &&
+                     MultipartBoundary(req.Header("Content-Type")).ok();
+  if (req.body.size() > options.max_json_bytes && !takes_files) {
     PbError(res, 413, "The JSON body is larger than " + std::to_string(options.max_json_bytes) + " bytes.");
     return true;
   }
@@ -212,7 +239,28 @@ bool ServeAppApi(Apps* apps, const DataOptions& options, int reader, const std::
       res.SetHeader("X-Accel-Buffering", "no");
       res.body_kind = Response::BodyKind::kStream;
       res.stream_endless = true;  // a graceful stop ends it; the SDK reconnects
-      res.stream = [client, guard](std::string& out) {
+      // A superuser's token is checked again (at most once a second) before
+      // its events are sent: a revoked token ends the stream, and the SDK
+      // reconnects as whoever its token now makes it.
+      auto checked_at = std::make_shared<int64_t>(0);
+      res.stream = [client, guard, checked_at, opts = &options, reader](std::string& out) {
+        std::string authorization;
+        {
+          std::lock_guard<std::mutex> lock(client->mu);
+          if (client->dropped) return false;
+          if (client->pending.empty()) return true;
+          if (client->superuser) authorization = client->authorization;
+        }
+        int64_t now = static_cast<int64_t>(time(nullptr));
+        if (!authorization.empty() && now != *checked_at) {
+          *checked_at = now;
+          if (!opts->is_superuser || !opts->is_superuser(reader, authorization)) {
+            std::lock_guard<std::mutex> lock(client->mu);
+            client->dropped = true;
+            client->pending.clear();
+            return false;
+          }
+        }
         std::lock_guard<std::mutex> lock(client->mu);
         if (client->dropped) return false;
         out.swap(client->pending);
@@ -249,7 +297,8 @@ bool ServeAppApi(Apps* apps, const DataOptions& options, int reader, const std::
     Ctx who{apps, &options, reader, *got, (*got)->schema(), nullptr, su, nullptr, ""};
     if (!su && !auth.empty()) ResolveAuth(who, (*got)->store().Reader(reader), auth);
     int status = 0;
-    if (std::string why = rt.Subscribe(body["clientId"].get<std::string>(), std::move(topics), su, who.auth, &status);
+    Realtime::Who subscriber{su, who.auth, who.auth_token_key, ClientNetwork(req.ClientIp()), std::string(auth)};
+    if (std::string why = rt.Subscribe(body["clientId"].get<std::string>(), std::move(topics), std::move(subscriber), &status);
         !why.empty()) {
       PbError(res, status, why);
       return true;

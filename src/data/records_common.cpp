@@ -230,8 +230,19 @@ Realtime::Verdict JudgeEvent(App& app, store::Connection& rd, const Realtime::Ev
     st->Reset();
     return s.ok() && seen;
   };
-  for (const auto& v : viewers) {
-    bool superuser = v.key == Realtime::kSuperuserKey;
+  for (const auto& subscribed : viewers) {
+    bool superuser = subscribed.key == Realtime::kSuperuserKey;
+    Realtime::Viewer v = subscribed;
+    if (v.auth.is_object()) {
+      // Who it is now, not when it subscribed: read afresh. Gone, or signed
+      // out everywhere by a new password (a new tokenKey): it sees nothing.
+      const Collection* ac = nullptr;
+      for (const auto& [n, col] : schema->collections)
+        if (col.IsAuth() && col.id == v.auth.value("collectionId", "")) ac = &col;
+      auto row = ac ? ReadAuthRow(rd, *ac, "\"id\"", v.auth.value("id", "")) : std::nullopt;
+      if (!row || row->token_key != v.token_key) continue;
+      v.auth = std::move(row->record);
+    }
     json record = ev.record;
     HideFor(*c, Viewer{superuser, v.auth.is_object() ? v.auth.value("id", "") : ""}, &record);
     out.data[v.key] = json({{"action", ev.action}, {"record", record}}).dump(-1, ' ', false, json::error_handler_t::replace);
@@ -333,6 +344,9 @@ FilterContext MakeContext(const Schema& schema, const Collection& c, const std::
       if (++depth > 4) return Error{"filter: relation paths go at most 4 deep"};
       const Collection* target = schema.Find(f->collection);
       if (!target) return Error{"filter: no collection " + f->collection};
+      // Each step joins a table (and, for a client, its view rule): a
+      // statement may make at most 16, whatever its paths.
+      if (*aliases >= 16) return Error{"filter: more than 16 relation steps in one request"};
       std::string next = "j" + std::to_string(++*aliases);  // unique in the whole statement
       std::string where = next + ".\"id\" = " + expr_alias + "." + QuoteIdent(f->name);
       if (access == Access::kClient) {

@@ -21,6 +21,26 @@ void SetEvent(WriteOutcome* o, const Ctx& x, const char* action, const json& rec
   o->events.push_back(Realtime::Event{x.c->name, action, record});
 }
 
+// On the writer: the collections are still those the worker checked the
+// request against. A write waits (a password hashed, files synced, a queue);
+// a rule tightened meanwhile must not be skipped, so such a write is refused
+// and the client sends it again.
+Status SameSchema(const Ctx& w, const char* failed, WriteOutcome* o) {
+  if (w.app->schema() == w.schema) return OkStatus();
+  return Refuse(o, 400, std::string(failed) + " The collection changed while the request waited; send it again.");
+}
+
+// Record `rid` of w.c whole, as superusers see it (inside the write).
+Result<json> FetchWhole(const Ctx& w, store::Connection& c, const std::string& rid) {
+  Ctx su = w;
+  su.superuser = true;
+  bool denied = false;
+  auto whole = FetchOne(su, c, rid, std::nullopt, nullptr, &denied);
+  if (!whole.ok()) return whole.error();
+  if (!*whole) return Error{"record " + rid + " cannot be read back"};
+  return std::move(**whole);
+}
+
 // What the requester sees of a record it just wrote (`full`, as superusers
 // see it). An update is answered as a GET would be: the view rule decides,
 // and a record it hides is answered 204, with no body (the update rule may
@@ -136,6 +156,7 @@ Status ApplyUpsert(const Ctx& w, store::Connection& c, const json& body,
                    const std::vector<std::pair<std::string, SqlValue>>& checked, bool create,
                    const std::string& record_id, const char* failed, WriteOutcome* o,
                    const std::vector<FileOp>* files) {
+  if (Status st = SameSchema(w, failed, o); !st.ok()) return st;
   json errors = json::object();
   if (Status st = CheckRelations(c, *w.schema, *w.c, checked, &errors); !st.ok()) return st;
   if (!errors.empty()) return Refuse(o, 400, failed, errors);
@@ -193,13 +214,10 @@ Status ApplyUpsert(const Ctx& w, store::Connection& c, const json& body,
       if (!seen.ok()) return seen.error();
       if (!*seen) return Refuse(o, 400, failed);
     }
-    Ctx su = w;
-    su.superuser = true;
-    auto full = FetchOne(su, c, rid, std::nullopt, nullptr, &denied);
+    auto full = FetchWhole(w, c, rid);
     if (!full.ok()) return full.error();
-    if (!*full) return Error{"the new record cannot be read back"};
-    SetEvent(o, w, "create", **full);
-    return AnswerWith(w, c, rid, std::move(**full), true, o);
+    SetEvent(o, w, "create", *full);
+    return AnswerWith(w, c, rid, std::move(full).value(), true, o);
   }
   auto before = FetchOne(w, c, rid, w.c->update_rule, &body, &denied);
   if (!before.ok()) return before.error();
@@ -224,13 +242,10 @@ Status ApplyUpsert(const Ctx& w, store::Connection& c, const json& body,
       return Refuse(o, 400, failed, {{"email", {{"code", "validation_not_unique"}, {"message", "Value must be unique."}}}});
     return s;
   }
-  Ctx su = w;
-  su.superuser = true;
-  auto after = FetchOne(su, c, rid, std::nullopt, nullptr, &denied);
+  auto after = FetchWhole(w, c, rid);
   if (!after.ok()) return after.error();
-  if (!*after) return Error{"the updated record cannot be read back"};
-  SetEvent(o, w, "update", **after);
-  return AnswerWith(w, c, rid, std::move(**after), false, o);
+  SetEvent(o, w, "update", *after);
+  return AnswerWith(w, c, rid, std::move(after).value(), false, o);
 }
 
 bool CheckWrite(const Ctx& x, const json& body, bool create, std::string_view id, const std::vector<FileOp>* ops,
@@ -382,17 +397,15 @@ void CreateOrUpdate(Ctx& x, Request& req, Response& res, std::string_view id) {
 }
 
 Status ApplyDelete(const Ctx& copy, store::Connection& c, const std::string& rid, WriteOutcome* o) {
+  if (Status st = SameSchema(copy, "Failed to delete record.", o); !st.ok()) return st;
   bool denied = false;
   auto found = FetchOne(copy, c, rid, copy.c->delete_rule, nullptr, &denied);
   if (!found.ok()) return found.error();
   if (!*found) return Refuse(o, 404, kNotFound);
   if (copy.app->realtime().clients() > 0) {
-    // The record whole, before it is gone.
-    Ctx su = copy;
-    su.superuser = true;
-    auto whole = FetchOne(su, c, rid, std::nullopt, nullptr, &denied);
+    auto whole = FetchWhole(copy, c, rid);  // before it is gone
     if (!whole.ok()) return whole.error();
-    if (*whole) SetEvent(o, copy, "delete", **whole);
+    SetEvent(o, copy, "delete", *whole);
   }
   auto st = c.Cached("DELETE FROM " + QuoteIdent(copy.c->name) + " WHERE \"id\" = ?1");
   if (!st.ok()) return st.error();

@@ -51,7 +51,7 @@ void ServeWelcome(Request& req, Response& res) {
 }
 
 void AddBuiltinRoutes(Router* router, const BuiltinContext* ctx, store::Store* store, int worker_index) {
-  router->Add("", "/_hearth/health", [ctx](Request& req, Response& res) {
+  router->Add("", "/_hearth/health", [](Request& req, Response& res) {
     if (req.method != Method::kGet && req.method != Method::kHead) {
       res.SetError(405);
       res.SetHeader("Allow", "GET, HEAD");

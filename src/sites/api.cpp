@@ -1,6 +1,7 @@
 // The control API for sites: JSON in, JSON out, under /_hearth/api/.
 #include <nlohmann/json.hpp>
 
+#include "base/json.h"
 #include "base/strings.h"
 #include "sites/api_common.h"
 #include "sites/admins_api.h"
@@ -63,7 +64,7 @@ json ListSites(store::Connection& c) {
                    {"default", st.Int(5) != 0},
                    {"spa", st.Int(6) != 0},
                    {"hsts", st.Int(7) != 0},
-                   {"proxy", st.IsNull(8) ? json(nullptr) : json::parse(st.Text(8), nullptr, false)},
+                   {"proxy", st.IsNull(8) ? json(nullptr) : ParseJson(st.Text(8)).value_or(json(nullptr))},
                    {"rate_limit", st.Int(9)},
                    {"rate_burst", st.Int(10)},
                    {"created_at", st.Int(3)}});
@@ -265,7 +266,7 @@ void AddSite(SitesShared* shared, Response& res, const json& body) {
     o->status = 201;
     o->body = {{"name", site}, {"hosts", hosts}, {"live_version", nullptr}, {"spa", flags.spa == 1},
                {"default", flags.def == 1}, {"hsts", flags.hsts == 1},
-               {"proxy", flags.proxy ? json::parse(*flags.proxy) : json(nullptr)},
+               {"proxy", flags.proxy ? ParseJson(*flags.proxy).value_or(json(nullptr)) : json(nullptr)},
                {"rate_limit", flags.rate_limit.value_or(0)}, {"rate_burst", flags.rate_burst.value_or(0)}};
     return OkStatus();
   }, true);
@@ -466,8 +467,9 @@ Handler MakeApiHandler(SitesShared* shared, int reader) {
     // Every endpoint but the blob upload takes JSON.
     json body = json::object();
     if ((m == Method::kPost || m == Method::kPatch) && !req.body.empty() && !is({"blobs", "*"})) {
-      body = json::parse(req.body, nullptr, /*allow_exceptions=*/false);
-      if (body.is_discarded()) return Fail(res, 400, "the body is not valid JSON");
+      auto parsed = ParseJson(req.body);
+      if (!parsed.ok()) return Fail(res, 400, parsed.error().message);
+      body = std::move(parsed).value();
       if (!body.is_object()) return Fail(res, 400, "the body must be a JSON object");
     }
 

@@ -177,7 +177,10 @@ Result<Statement> Connection::Cached(const std::string& sql) {
     return Statement::Borrow(it->second);
   }
   auto st = Prepare(sql);
-  if (!st.ok() || cached_.size() >= 512) return st;
+  // Long SQL (a client's filter through relations, each step carrying a view
+  // rule) compiles to a large program: kept, 512 of them could hold hundreds
+  // of MiB per connection. Such statements are prepared afresh each time.
+  if (!st.ok() || cached_.size() >= 512 || sql.size() > kMaxCachedSql) return st;
   sqlite3_stmt* raw = st->raw();
   Statement owned = std::move(st).value();
   // Hand ownership to the cache: the returned view is borrowed.

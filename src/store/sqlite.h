@@ -100,6 +100,7 @@ class Connection {
   // SQL (reset and unbound each time): for dynamic SQL that repeats, as the
   // data API's is. Up to 512 are kept; past that, statements are not cached.
   Result<Statement> Cached(const std::string& sql);
+  static constexpr size_t kMaxCachedSql = 4096;  // longer SQL is not kept
   // Prepares every registry statement (after migrations created the tables).
   Status PrepareRegistry(const std::vector<NamedStatement>& registry);
   // A registry statement, reset and with bindings cleared. Dies if the name is

@@ -1,3 +1,4 @@
+#include "base/json.h"
 #include "tls/acme.h"
 
 #include <openssl/bn.h>
@@ -95,7 +96,7 @@ std::string Coordinate(EVP_PKEY* key, const char* which) {
 
 // The CA's error document, as one line ("urn:...:badNonce: detail").
 std::string Problem(const std::string& body, long status) {
-  json p = json::parse(body, nullptr, false);
+  json p = ParseJson(body).value_or(json());
   if (p.is_object() && p["type"].is_string())
     return p["type"].get<std::string>() + (p["detail"].is_string() ? ": " + p["detail"].get<std::string>() : "");
   return "HTTP " + std::to_string(status);
@@ -201,7 +202,7 @@ Status AcmeClient::LoadDirectory() {
   if (!directory_.is_null()) return OkStatus();
   auto r = Fetch("GET", options_.directory, "", nullptr);
   if (!r.ok()) return r.error();
-  json d = json::parse(r->body, nullptr, false);
+  json d = ParseJson(r->body).value_or(json());
   if (r->status != 200 || !d.is_object() || !d.value("newNonce", json()).is_string() ||
       !d.value("newAccount", json()).is_string() || !d.value("newOrder", json()).is_string())
     return Error{"ACME: " + options_.directory + " is not an ACME directory (HTTP " + std::to_string(r->status) + ")"};
@@ -228,7 +229,7 @@ Result<AcmeClient::Http> AcmeClient::Post(const std::string& url, const std::str
     auto nonce = NewNonce();
     if (!nonce.ok()) return nonce.error();
     json header = {{"alg", "ES256"}, {"nonce", *nonce}, {"url", url}};
-    if (kid_.empty()) header["jwk"] = json::parse(Jwk());
+    if (kid_.empty()) header["jwk"] = ParseJson(Jwk()).value_or(json());
     else header["kid"] = kid_;
     std::string protected64 = Base64Url(header.dump());
     std::string payload64 = Base64Url(payload);
@@ -265,9 +266,9 @@ Result<json> AcmeClient::PostJson(const std::string& url, const std::string& pay
   if (!r.ok()) return r.error();
   if (r->status >= 400) return Error{"ACME: " + Problem(r->body, r->status)};
   if (location) *location = r->location;
-  json j = json::parse(r->body, nullptr, false);
-  if (j.is_discarded()) return Error{"ACME: the CA answered " + url + " with something that is not JSON"};
-  return j;
+  auto j = ParseJson(r->body);
+  if (!j.ok()) return Error{"ACME: the CA answered " + url + " with something that is not JSON"};
+  return std::move(j).value();
 }
 
 Status AcmeClient::EnsureAccount() {

@@ -176,6 +176,11 @@ describe('data API security', () => {
     });
     assert.equal(r.status, 400, r.text);
     assert.match(r.json.message, /@jsonPayload is larger than/);
+    // Any Content-Type: only a record's create or update takes files.
+    r = await api(srv, 'POST', '/api/realtime', undefined, { raw: big, headers: { 'Content-Type': 'multipart/form-data; boundary=x' } });
+    assert.equal(r.status, 413, r.text);
+    r = await api(srv, 'POST', '/api/collections/users/auth-with-password', undefined, { raw: big, headers: { 'Content-Type': 'multipart/form-data; boundary=x' } });
+    assert.equal(r.status, 413, r.text);
     await alive();
   });
 
@@ -269,8 +274,8 @@ describe('data API security', () => {
     await ann.realtime.unsubscribe();
   });
 
-  // F9: caps on realtime subscriptions are visible, not silent.
-  test('F9: more than 16 distinct filters on one client is refused with 400', T, async () => {
+  // F9: caps on realtime subscriptions are visible, not silent, and per identity.
+  test('F9: more than 16 distinct filters per guest network is refused with 429', T, async () => {
     const topics = Array.from({ length: 17 }, (_, i) => `posts/*?options=${encodeURIComponent(JSON.stringify({ query: { filter: `title = "${i}"` } }))}`);
     const { EventSource } = await import('eventsource');
     const es = new EventSource(`${srv.url}/api/realtime`);
@@ -279,10 +284,11 @@ describe('data API security', () => {
       es.onerror = reject;
     });
     try {
-      let r = await api(srv, 'POST', '/api/realtime', { clientId, subscriptions: topics });
-      assert.equal(r.status, 400, r.text);
-      assert.match(r.json.message, /at most 16 distinct filters/);
-      r = await api(srv, 'POST', '/api/realtime', { clientId, subscriptions: topics.slice(0, 16) });
+      // From a network of its own: other tests' guests spend 127.0.0.1's budget.
+      let r = await api(srv, 'POST', '/api/realtime', { clientId, subscriptions: topics }, { from: '127.0.0.5' });
+      assert.equal(r.status, 429, r.text);
+      assert.match(r.json.message, /At most 16 distinct realtime filters/);
+      r = await api(srv, 'POST', '/api/realtime', { clientId, subscriptions: topics.slice(0, 16) }, { from: '127.0.0.5' });
       assert.equal(r.status, 204, r.text);
     } finally {
       es.close();
@@ -336,6 +342,45 @@ describe('data API security', () => {
     assert.equal(me.email, 'ann@example.com');
   });
 
+  // Review: a subscriber is who it is now, not who it was when it subscribed.
+  test('realtime: a changed role, a new password and a revoked token stop events at once', T, async () => {
+    const r = await control(srv, token, 'POST', '/sites/sec.test/collections', {
+      name: 'tickets', fields: [{ name: 'title', type: 'text' }],
+      listRule: '@request.auth.name = "staff"', viewRule: '@request.auth.name = "staff"', createRule: null,
+    });
+    assert.equal(r.status, 201, r.text);
+    const guest = new PocketBase(srv.url);
+    const carl = await guest.collection('users').create({ email: 'carl@example.com', password: 'correct horse', passwordConfirm: 'correct horse', name: 'staff' });
+    const c = new PocketBase(srv.url);
+    c.autoCancellation(false);
+    await c.collection('users').authWithPassword('carl@example.com', 'correct horse');
+    const got = [];
+    await c.collection('tickets').subscribe('*', (e) => got.push(e.record.title));
+    // A superuser through a token that is then revoked.
+    const made = await control(srv, token, 'POST', '/tokens', { name: 'short-lived', scope: 'admin' });
+    assert.equal(made.status, 201, made.text);
+    const su = new PocketBase(srv.url);
+    su.autoCancellation(false);
+    su.authStore.save(made.json.token, null);
+    const suGot = [];
+    await su.collection('tickets').subscribe('*', (e) => suGot.push(e.record.title));
+    const wait = async (pred) => { const end = Date.now() + 5000; while (!pred() && Date.now() < end) await sleep(50); };
+    await admin.collection('tickets').create({ title: 'one' });
+    await wait(() => got.length === 1 && suGot.length === 1);
+    assert.deepEqual(got, ['one']);
+    assert.deepEqual(suGot, ['one']);
+    // Demoted: no more tickets, although the subscription still holds the old record.
+    await admin.collection('users').update(carl.id, { name: 'former' });
+    assert.equal((await control(srv, token, 'DELETE', `/tokens/${made.json.id}`)).status, 200);
+    await sleep(1100);  // the stream checks a superuser's token at most once a second
+    await admin.collection('tickets').create({ title: 'two' });
+    await sleep(800);
+    assert.deepEqual(got, ['one'], 'a demoted subscriber gets nothing more');
+    assert.deepEqual(suGot, ['one'], 'a revoked token gets nothing more');
+    await c.realtime.unsubscribe().catch(() => {});
+    su.realtime.unsubscribe().catch(() => {});
+  });
+
   // F8: auth-with-password had no throttle and an unbounded queue.
   test('F8: password guessing is throttled per client network (429) without locking out others', T, async () => {
     const guess = (from, password = 'wrong password') => api(srv, 'POST', '/api/collections/users/auth-with-password',
@@ -353,6 +398,14 @@ describe('data API security', () => {
     const ok = await guess('127.0.0.2', 'correct horse');
     assert.equal(ok.status, 200, ok.text);
     assert.ok(Date.now() - started < 3000);
+    // A success between guesses does not reset the count (a sprayer with an account of its own).
+    const sprayed = [];
+    for (let round = 0; round < 4; round++) {
+      sprayed.push((await guess('127.0.0.4')).status, (await guess('127.0.0.4')).status);
+      sprayed.push((await api(srv, 'POST', '/api/collections/users/auth-with-password',
+        { identity: 'bob@example.com', password: 'stolen token!' }, { from: '127.0.0.4' })).status);
+    }
+    assert.ok(sprayed.includes(429), sprayed.join(','));
     // A password longer than any that can be set is refused without hashing it.
     const long = await guess('127.0.0.3', 'x'.repeat(100000));
     assert.equal(long.status, 400);

@@ -325,9 +325,11 @@ TEST(AdminLogin, FailuresAreThrottledPerClientAndPerAccount) {
   EXPECT_EQ(t.Try("10.0.0.3", "ann@example.com", now), 0);
   EXPECT_EQ(t.Try("10.0.0.4", "ann@example.com", now), 60);
   EXPECT_EQ(t.Try("10.0.0.4", "bob@example.com", now), 0);
-  // A success empties the client's bucket and takes back the account's try.
+  // A success takes back its own try only: the client's earlier failures stay
+  // (a success between guesses must not reset the count).
   t.Succeeded("10.0.0.1", "", now + 60);
   EXPECT_EQ(t.Try("10.0.0.1", "", now + 60), 0);
+  EXPECT_EQ(t.Try("10.0.0.1", "", now + 60), 60);
   EXPECT_EQ(t.Try("10.0.0.5", "ann@example.com", now + 61), 0);  // the account drained one
   // A success takes the account's try back: bob can fail 5 more times, not 4.
   LoginThrottle u(LoginThrottle::Limits{100, 5, 60, 100});

@@ -1,7 +1,12 @@
 // The data API's pure parts: the filter language and collection/record checks.
 #include <gtest/gtest.h>
 
+#include <atomic>
+#include <thread>
+
+#include "base/strings.h"
 #include "data/filter.h"
+#include "data/realtime.h"
 #include "data/schema.h"
 
 namespace hearth::data {
@@ -315,6 +320,92 @@ TEST(Auth, PasswordsHashWithArgon2id) {
   EXPECT_FALSE(VerifyPassword(h, "correct horsE"));
   EXPECT_FALSE(VerifyPassword("", "x"));
   EXPECT_NE(HashPassword("correct horse"), h) << "salted";
+}
+
+}  // namespace
+}  // namespace hearth::data
+
+namespace hearth::data {
+namespace {
+
+// Realtime: who gets which rendering is the Judge's; caps refuse visibly.
+TEST(Realtime, EachIdentityGetsItsOwnRenderingOffThePublishingThread) {
+  Realtime rt;
+  std::atomic<int> judged{0};
+  std::thread::id publisher = std::this_thread::get_id(), judge_thread;
+  rt.SetJudge([&](const Realtime::Event& e, const std::vector<Realtime::Viewer>& viewers) {
+    judge_thread = std::this_thread::get_id();
+    Realtime::Verdict v;
+    for (const auto& who : viewers) {
+      v.data[who.key] = "{\"for\":\"" + who.key + "\",\"id\":\"" + e.record.value("id", "") + "\"}";
+      for (const auto& f : who.filters) v.visibility[Realtime::VisibilityKey(who.key, f)] = {true, f.empty()};
+    }
+    ++judged;
+    return v;
+  });
+  auto guest = rt.Connect([] {});
+  auto ann = rt.Connect([] {});
+  auto su = rt.Connect([] {});
+  int status = 0;
+  ASSERT_EQ(rt.Subscribe(guest->id, {"posts/*"}, {}, &status), "");
+  Realtime::Who as_ann{false, {{"collectionId", "users"}, {"id", "ann"}}, "k1", "192.0.2.1", "token"};
+  ASSERT_EQ(rt.Subscribe(ann->id, {"posts/*", "posts/r1?options=%7B%22query%22%3A%7B%22filter%22%3A%22x%3D1%22%7D%7D"},
+                         as_ann, &status),
+            "");
+  ASSERT_EQ(rt.Subscribe(su->id, {"posts/r1"}, Realtime::Who{true, nullptr, "", "", "t"}, &status), "");
+  guest->pending.clear();
+  ann->pending.clear();
+  su->pending.clear();
+  rt.Publish({{"posts", "update", {{"id", "r1"}}}});
+  rt.Drain();
+  EXPECT_EQ(judged.load(), 1);
+  EXPECT_NE(judge_thread, publisher);
+  EXPECT_NE(guest->pending.find("\"for\":\"\""), std::string::npos) << guest->pending;
+  EXPECT_NE(ann->pending.find("\"for\":\"users/ann/k1\""), std::string::npos) << ann->pending;
+  EXPECT_EQ(ann->pending.find("posts/r1?options"), std::string::npos) << "its filtered view topic was refused";
+  EXPECT_NE(su->pending.find("\"for\":\"@superuser\""), std::string::npos) << su->pending;
+  // Nobody subscribed to another collection: nothing to judge.
+  rt.Publish({{"notes", "create", {{"id", "n1"}}}});
+  rt.Drain();
+  EXPECT_EQ(judged.load(), 1);
+}
+
+TEST(Realtime, CapsAreRefusedVisiblyAndPerIdentity) {
+  Realtime rt;
+  auto filtered = [](int n) {
+    return "posts/*?options=" + PercentEncode("{\"query\":{\"filter\":\"n=" + std::to_string(n) + "\"}}");
+  };
+  auto guest_at = [](const char* network) { return Realtime::Who{false, nullptr, "", network, ""}; };
+  int status = 0;
+  auto a = rt.Connect([] {});
+  // Topics are bounded in bytes.
+  EXPECT_NE(rt.Subscribe(a->id, std::vector<std::string>(30, "posts/*?" + std::string(2500, 'x')), guest_at("n1"), &status), "");
+  EXPECT_EQ(status, 400);
+  // 16 distinct filters per network for guests, across all their clients.
+  std::vector<std::string> nine, eight;
+  for (int i = 0; i < 9; ++i) nine.push_back(filtered(i));
+  for (int i = 9; i < 17; ++i) eight.push_back(filtered(i));
+  ASSERT_EQ(rt.Subscribe(a->id, nine, guest_at("n1"), &status), "");
+  auto b = rt.Connect([] {});
+  EXPECT_NE(rt.Subscribe(b->id, eight, guest_at("n1"), &status), "") << "a second connection buys no more";
+  EXPECT_EQ(status, 429);
+  eight.pop_back();
+  EXPECT_EQ(rt.Subscribe(b->id, eight, guest_at("n1"), &status), "");
+  // Nobody else's budget is spent: another network, a signed-in record, a superuser.
+  auto c = rt.Connect([] {});
+  std::vector<std::string> all(nine);
+  all.insert(all.end(), eight.begin(), eight.end());  // 16
+  EXPECT_EQ(rt.Subscribe(c->id, all, guest_at("n2"), &status), "");
+  auto d = rt.Connect([] {});
+  EXPECT_EQ(rt.Subscribe(d->id, all, Realtime::Who{false, {{"collectionId", "u"}, {"id", "x"}}, "k", "n1", "t"}, &status), "");
+  all.push_back(filtered(99));
+  EXPECT_EQ(rt.Subscribe(d->id, all, Realtime::Who{true, nullptr, "", "n1", "t"}, &status), "");
+  // A client that leaves gives its filters back.
+  std::vector<std::string> others;
+  for (int i = 20; i < 36; ++i) others.push_back(filtered(i));
+  EXPECT_NE(rt.Subscribe(b->id, others, guest_at("n1"), &status), "") << "with a's 9: 25 distinct";
+  rt.Disconnect(a->id);
+  EXPECT_EQ(rt.Subscribe(b->id, others, guest_at("n1"), &status), "");
 }
 
 }  // namespace

@@ -72,6 +72,51 @@ TEST_F(StoreTest, TheWalStaysBoundedUnderSteadyWrites) {
   EXPECT_EQ(Count(s->Reader(0)), 8000);
 }
 
+// A parameter left unbound would read as NULL, and a rule compared with NULL
+// can let through a row it should hide (`x != ?` is true): such a statement
+// does not run at all. Bound as NULL on purpose, it does.
+TEST_F(StoreTest, AStatementWithAnUnboundParameterDoesNotRun) {
+  auto s = OpenStore();
+  ASSERT_TRUE(s);
+  ASSERT_TRUE(s->Write([](Connection& c) { return Insert(c, "a"); }).ok());
+  Connection& rd = s->Reader(0);
+  for (const char* sql : {"SELECT count(*) FROM items WHERE name != ?1 AND id > ?2",
+                          // The mistake the data API made: a bare ? after ?N is numbered past it.
+                          "SELECT count(*) FROM items WHERE id = ?1 AND name != ?"}) {
+    auto st = rd.Cached(sql);
+    ASSERT_TRUE(st.ok());
+    st->Bind(1, int64_t{0});
+    Status status = OkStatus();
+    EXPECT_FALSE(st->Step(&status)) << sql;
+    ASSERT_FALSE(status.ok()) << sql;
+    EXPECT_NE(status.error().message.find("not bound"), std::string::npos);
+    st->Reset();
+  }
+  auto st = rd.Cached("SELECT count(*) FROM items WHERE name IS NOT ?1 AND id > ?2");
+  st->BindNull(1).Bind(2, int64_t{0});
+  Status status = OkStatus();
+  ASSERT_TRUE(st->Step(&status)) << (status.ok() ? "" : status.error().message);
+  EXPECT_EQ(st->Int(0), 1);
+  st->Reset();
+  // Past the first 64 parameters too; and a reset forgets what was bound.
+  std::string many = "SELECT ?1";
+  for (int i = 2; i <= 70; ++i) many += " + ?" + std::to_string(i);
+  auto m = rd.Cached(many);
+  for (int i = 1; i <= 69; ++i) m->Bind(i, int64_t{1});
+  status = OkStatus();
+  EXPECT_FALSE(m->Step(&status));
+  EXPECT_FALSE(status.ok());
+  m->Reset();
+  for (int i = 1; i <= 70; ++i) m->Bind(i, int64_t{1});
+  status = OkStatus();
+  ASSERT_TRUE(m->Step(&status));
+  EXPECT_EQ(m->Int(0), 70);
+  m->Reset();
+  for (int i = 1; i <= 69; ++i) m->Bind(i, int64_t{1});
+  status = OkStatus();
+  EXPECT_FALSE(m->Step(&status)) << "bindings from before the reset do not count";
+}
+
 TEST_F(StoreTest, OpenMigratesToTheLatestVersion) {
   auto s = OpenStore();
   ASSERT_TRUE(s);
