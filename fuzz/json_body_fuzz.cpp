@@ -63,7 +63,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   CHECK(!body.ok() || body->is_object());
   std::string multipart = "--b\r\nContent-Disposition: form-data; name=\"@jsonPayload\"\r\n\r\n" + std::string(text) +
                           "\r\n--b--\r\n";
-  req.headers.emplace_back("Content-Type", "multipart/form-data; boundary=b");
+  req.headers.push_back(HeaderField{"Content-Type", "multipart/form-data; boundary=b"});
   auto payload = data::records::RequestJson(req, multipart, nullptr, 1 << 20);
   CHECK(!payload.ok() || payload->is_object());
   // A batch: the request's body is the input.

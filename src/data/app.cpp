@@ -101,6 +101,11 @@ Result<std::unique_ptr<App>> App::Open(const std::string& path, int readers, std
   return app;
 }
 
+Apps::~Apps() {
+  std::lock_guard<std::mutex> lock(mu_);
+  for (auto& [site, app] : open_) app->store().StopWrites();
+}
+
 Result<std::shared_ptr<App>> Apps::Get(const std::string& site, bool create) {
   std::lock_guard<std::mutex> lock(mu_);
   auto it = open_.find(site);

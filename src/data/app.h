@@ -63,6 +63,10 @@ class Apps {
   // `dir`: DATA/apps (record files go beside it, in DATA/files/<site>);
   // `readers`: one per worker.
   Apps(std::string dir, int readers) : dir_(std::move(dir)), readers_(readers) {}
+  // Ends every app's writes first: a write's completion may hold the last
+  // reference to its App, which must not be let go on that App's own writer
+  // thread (its Store would join itself).
+  ~Apps();
   // The app of site `name`; null when it has none and `create` is false.
   Result<std::shared_ptr<App>> Get(const std::string& site, bool create);
   // Slow work off the workers: uploaded files written and synced.

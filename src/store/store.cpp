@@ -71,13 +71,17 @@ Result<std::unique_ptr<Store>> Store::Open(Options options) {
   return s;
 }
 
-Store::~Store() {
+void Store::StopWrites() {
   {
     std::lock_guard<std::mutex> lock(mu_);
     stopping_ = true;
   }
   cv_.notify_all();
-  if (thread_.joinable()) thread_.join();
+  if (thread_.joinable() && thread_.get_id() != std::this_thread::get_id()) thread_.join();
+}
+
+Store::~Store() {
+  StopWrites();
   {
     std::lock_guard<std::mutex> lock(ckpt_mu_);
     ckpt_stop_ = true;

@@ -52,6 +52,11 @@ class Store {
   static Result<std::unique_ptr<Store>> Open(Options options);
   // Finishes every queued write, then stops the writer thread.
   ~Store();
+  // Finishes the writes already queued (their `done` runs) and ends the
+  // writer thread; later writes fail at once. The owner of something a
+  // `done` may hold the last reference to calls it first, so that the last
+  // reference is never let go on the writer thread itself.
+  void StopWrites();
 
   using WriteFn = std::function<Status(Connection&)>;
   using DoneFn = std::function<void(const Status&)>;
