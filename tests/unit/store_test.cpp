@@ -67,9 +67,16 @@ TEST_F(StoreTest, TheWalStaysBoundedUnderSteadyWrites) {
                  }).ok());
   }
   // 8000 commits of 2-3 frames each: about 80 MiB of WAL if never reset.
+  // On a loaded machine (ctest -j) the checkpointer may trail the writer at
+  // the end of the burst: a few more commits, spaced out, let it catch up
+  // and the writer start the WAL over. A WAL that is never reset stays big.
+  for (int i = 0; i < 40 && std::filesystem::file_size(path_ + "-wal") > (48ull << 20); ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    ASSERT_TRUE(s->Write([&](Connection& c) { return Insert(c, "late" + std::to_string(i)); }).ok());
+  }
   uint64_t wal = std::filesystem::file_size(path_ + "-wal");
   EXPECT_LE(wal, 48ull << 20) << "the WAL grew to " << wal;  // ~170 MB if never started over
-  EXPECT_EQ(Count(s->Reader(0)), 8000);
+  EXPECT_GE(Count(s->Reader(0)), 8000);
 }
 
 // A parameter left unbound would read as NULL, and a rule compared with NULL
