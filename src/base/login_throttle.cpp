@@ -73,7 +73,7 @@ void LoginThrottle::Undo(std::string_view client, std::string_view email, int64_
   }
 }
 
-std::string ClientNetwork(std::string_view ip) {
+std::string ClientNetwork(std::string_view ip, int v6_prefix) {
   std::string text(ip);
   unsigned char a[16];
   if (text.find(':') == std::string::npos || inet_pton(AF_INET6, text.c_str(), a) != 1) return text;
@@ -81,8 +81,9 @@ std::string ClientNetwork(std::string_view ip) {
   static const unsigned char kMapped[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};
   char out[INET6_ADDRSTRLEN];
   if (std::equal(a, a + 12, kMapped)) return inet_ntop(AF_INET, a + 12, out, sizeof out) ? out : text;
-  std::fill(a + 8, a + 16, 0);
-  return std::string(inet_ntop(AF_INET6, a, out, sizeof out) ? out : text.c_str()) + "/64";
+  int bytes = v6_prefix / 8;  // 64 or 48: whole bytes
+  std::fill(a + bytes, a + 16, 0);
+  return std::string(inet_ntop(AF_INET6, a, out, sizeof out) ? out : text.c_str()) + "/" + std::to_string(bytes * 8);
 }
 
 }  // namespace hearth

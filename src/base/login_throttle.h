@@ -52,7 +52,8 @@ class LoginThrottle {
 };
 
 // What a client address counts as: an IPv4 address itself, an IPv6
-// address's /64 (one host usually holds a whole /64).
-std::string ClientNetwork(std::string_view ip);
+// address's /64 (one host usually holds a whole /64), or its /`v6_prefix`
+// where one holder gets a whole site (48) and must not count as many.
+std::string ClientNetwork(std::string_view ip, int v6_prefix = 64);
 
 }  // namespace hearth

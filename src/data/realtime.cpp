@@ -104,9 +104,11 @@ std::string Realtime::Subscribe(const std::string& id, std::vector<std::string> 
       for (const auto& f : other->filters)
         if (!f.empty()) distinct.insert(f);
     }
-    if (distinct.size() > kMaxFilters) {
+    size_t limit = key.empty() ? kMaxGuestFilters : kMaxFilters;
+    if (distinct.size() > limit) {
       *status = 429;
-      return "At most " + std::to_string(kMaxFilters) + " distinct realtime filters per account (or, for guests, per network).";
+      return "At most " + std::to_string(limit) + " distinct realtime filters " +
+             (key.empty() ? "for the guests of one network." : "per account.");
     }
   }
   std::lock_guard<std::mutex> client_lock(c->mu);
@@ -242,6 +244,12 @@ void Realtime::Deliver(const Event& event) {
   for (auto& c : all) {
     std::lock_guard<std::mutex> lock(c->mu);
     std::string key = c->superuser ? std::string(kSuperuserKey) : c->auth_key;
+    if (!c->dropped && verdict.stale.count(key)) {
+      c->dropped = true;
+      c->pending.clear();
+      c->wake();
+      continue;
+    }
     auto data = verdict.data.find(key);
     if (data == verdict.data.end()) continue;
     for (size_t i = 0; i < c->topics.size(); ++i) {

@@ -27,9 +27,10 @@
 // revoked token ends the stream).
 //
 // Caps, each refused visibly: kMaxTopicBytes of topics per client (400);
-// kMaxFilters distinct filters per signed-in identity, or per client network
-// for guests, across all their clients (429): each costs the dispatcher a
-// check per event, and a budget per identity cannot be used up by others;
+// kMaxFilters distinct filters per signed-in identity, or kMaxGuestFilters
+// per client network for guests (an IPv4 address, an IPv6 /48), across all
+// their clients (429): each costs the dispatcher a check per event, and a
+// budget per identity cannot be used up by others;
 // kMaxQueuedCommits commits waiting for the dispatcher (past it the clients
 // of the collections behind are dropped: their streams end and the SDK
 // reconnects, rather than events being lost silently).
@@ -57,7 +58,8 @@ class Realtime {
   static constexpr size_t kMaxPending = 1 << 20;
   static constexpr size_t kMaxClients = 20000;
   static constexpr size_t kMaxTopics = 1000;
-  static constexpr size_t kMaxFilters = 16;
+  static constexpr size_t kMaxFilters = 32;        // per signed-in record
+  static constexpr size_t kMaxGuestFilters = 256;  // per guest network (many people behind one NAT)
   static constexpr size_t kMaxTopicBytes = 64 << 10;
   static constexpr size_t kMaxQueuedCommits = 4096;
   static constexpr const char* kSuperuserKey = "@superuser";  // Viewer::key of superusers
@@ -96,6 +98,10 @@ class Realtime {
   struct Verdict {
     std::map<std::string, std::pair<bool, bool>> visibility;
     std::map<std::string, std::string> data;
+    // Identities that are no longer who they subscribed as (a deleted
+    // record, a new password): their clients are dropped, and the SDK
+    // reconnects as whoever its token now makes it.
+    std::set<std::string> stale;
   };
   // Runs on the dispatcher thread only.
   using Judge = std::function<Verdict(const Event&, const std::vector<Viewer>&)>;
@@ -118,7 +124,7 @@ class Realtime {
   };
   // Replaces client `id`'s topics. "" when done; else why not, with the
   // status to answer (404: no such client; 400: over kMaxTopicBytes; 429:
-  // over kMaxFilters).
+  // over kMaxFilters or kMaxGuestFilters).
   std::string Subscribe(const std::string& id, std::vector<std::string> topics, Who who, int* status);
   // The distinct identities (superusers are one, with key kSuperuserKey)
   // subscribed to `collection`, with the filters their topics use.

@@ -297,7 +297,7 @@ bool ServeAppApi(Apps* apps, const DataOptions& options, int reader, const std::
     Ctx who{apps, &options, reader, *got, (*got)->schema(), nullptr, su, nullptr, ""};
     if (!su && !auth.empty()) ResolveAuth(who, (*got)->store().Reader(reader), auth);
     int status = 0;
-    Realtime::Who subscriber{su, who.auth, who.auth_token_key, ClientNetwork(req.ClientIp()), std::string(auth)};
+    Realtime::Who subscriber{su, who.auth, who.auth_token_key, ClientNetwork(req.ClientIp(), 48), std::string(auth)};
     if (std::string why = rt.Subscribe(body["clientId"].get<std::string>(), std::move(topics), std::move(subscriber), &status);
         !why.empty()) {
       PbError(res, status, why);

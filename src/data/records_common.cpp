@@ -240,7 +240,10 @@ Realtime::Verdict JudgeEvent(App& app, store::Connection& rd, const Realtime::Ev
       for (const auto& [n, col] : schema->collections)
         if (col.IsAuth() && col.id == v.auth.value("collectionId", "")) ac = &col;
       auto row = ac ? ReadAuthRow(rd, *ac, "\"id\"", v.auth.value("id", "")) : std::nullopt;
-      if (!row || row->token_key != v.token_key) continue;
+      if (!row || row->token_key != v.token_key) {
+        out.stale.insert(v.key);
+        continue;
+      }
       v.auth = std::move(row->record);
     }
     json record = ev.record;

@@ -25,8 +25,20 @@ void SetEvent(WriteOutcome* o, const Ctx& x, const char* action, const json& rec
 // request against. A write waits (a password hashed, files synced, a queue);
 // a rule tightened meanwhile must not be skipped, so such a write is refused
 // and the client sends it again.
-Status SameSchema(const Ctx& w, const char* failed, WriteOutcome* o) {
-  if (w.app->schema() == w.schema) return OkStatus();
+// The version is read inside the transaction: a collection change earlier
+// in the same group commit has bumped it already, though the snapshot is
+// replaced only once the batch commits.
+Status SameSchema(const Ctx& w, store::Connection& c, const char* failed, WriteOutcome* o) {
+  bool same = w.app->schema() == w.schema;
+  if (same) {
+    auto st = c.Cached("SELECT value FROM _meta WHERE key = 'schema_version'");
+    if (!st.ok()) return st.error();
+    Status s = OkStatus();
+    same = st->Step(&s) && st->Text(0) == std::to_string(w.schema->version);
+    st->Reset();
+    if (!s.ok()) return s;
+  }
+  if (same) return OkStatus();
   return Refuse(o, 400, std::string(failed) + " The collection changed while the request waited; send it again.");
 }
 
@@ -156,7 +168,7 @@ Status ApplyUpsert(const Ctx& w, store::Connection& c, const json& body,
                    const std::vector<std::pair<std::string, SqlValue>>& checked, bool create,
                    const std::string& record_id, const char* failed, WriteOutcome* o,
                    const std::vector<FileOp>* files) {
-  if (Status st = SameSchema(w, failed, o); !st.ok()) return st;
+  if (Status st = SameSchema(w, c, failed, o); !st.ok()) return st;
   json errors = json::object();
   if (Status st = CheckRelations(c, *w.schema, *w.c, checked, &errors); !st.ok()) return st;
   if (!errors.empty()) return Refuse(o, 400, failed, errors);
@@ -397,7 +409,7 @@ void CreateOrUpdate(Ctx& x, Request& req, Response& res, std::string_view id) {
 }
 
 Status ApplyDelete(const Ctx& copy, store::Connection& c, const std::string& rid, WriteOutcome* o) {
-  if (Status st = SameSchema(copy, "Failed to delete record.", o); !st.ok()) return st;
+  if (Status st = SameSchema(copy, c, "Failed to delete record.", o); !st.ok()) return st;
   bool denied = false;
   auto found = FetchOne(copy, c, rid, copy.c->delete_rule, nullptr, &denied);
   if (!found.ok()) return found.error();

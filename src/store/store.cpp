@@ -77,7 +77,10 @@ void Store::StopWrites() {
     stopping_ = true;
   }
   cv_.notify_all();
-  if (thread_.joinable() && thread_.get_id() != std::this_thread::get_id()) thread_.join();
+  // Never from the writer thread itself (a `done` letting go of the last
+  // reference to its owner): joining itself throws, and the process ends
+  // loudly rather than run on in a destroyed store. Owners call this first.
+  if (thread_.joinable()) thread_.join();
 }
 
 Store::~Store() {

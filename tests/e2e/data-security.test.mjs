@@ -275,8 +275,8 @@ describe('data API security', () => {
   });
 
   // F9: caps on realtime subscriptions are visible, not silent, and per identity.
-  test('F9: more than 16 distinct filters per guest network is refused with 429', T, async () => {
-    const topics = Array.from({ length: 17 }, (_, i) => `posts/*?options=${encodeURIComponent(JSON.stringify({ query: { filter: `title = "${i}"` } }))}`);
+  test('F9: more than 32 distinct filters per account is refused with 429; guests have a budget per network', T, async () => {
+    const topics = Array.from({ length: 33 }, (_, i) => `posts/*?options=${encodeURIComponent(JSON.stringify({ query: { filter: `title = "${i}"` } }))}`);
     const { EventSource } = await import('eventsource');
     const es = new EventSource(`${srv.url}/api/realtime`);
     const clientId = await new Promise((resolve, reject) => {
@@ -284,12 +284,17 @@ describe('data API security', () => {
       es.onerror = reject;
     });
     try {
-      // From a network of its own: other tests' guests spend 127.0.0.1's budget.
-      let r = await api(srv, 'POST', '/api/realtime', { clientId, subscriptions: topics }, { from: '127.0.0.5' });
+      let r = await api(srv, 'POST', '/api/realtime', { clientId, subscriptions: topics }, { token: annToken });
       assert.equal(r.status, 429, r.text);
-      assert.match(r.json.message, /At most 16 distinct realtime filters/);
-      r = await api(srv, 'POST', '/api/realtime', { clientId, subscriptions: topics.slice(0, 16) }, { from: '127.0.0.5' });
+      assert.match(r.json.message, /At most 32 distinct realtime filters per account/);
+      r = await api(srv, 'POST', '/api/realtime', { clientId, subscriptions: topics.slice(0, 32) }, { token: annToken });
       assert.equal(r.status, 204, r.text);
+      // A guest behind the same address as others is not held to an account's budget.
+      r = await api(srv, 'POST', '/api/realtime', { clientId, subscriptions: topics }, { from: '127.0.0.5' });
+      assert.equal(r.status, 204, r.text);
+      const many = Array.from({ length: 257 }, (_, i) => `posts/*?options=${encodeURIComponent(JSON.stringify({ query: { filter: `title = "g${i}"` } }))}`);
+      r = await api(srv, 'POST', '/api/realtime', { clientId, subscriptions: many }, { from: '127.0.0.5' });
+      assert.equal(r.status, 429, r.text);
     } finally {
       es.close();
     }
@@ -379,6 +384,37 @@ describe('data API security', () => {
     assert.deepEqual(suGot, ['one'], 'a revoked token gets nothing more');
     await c.realtime.unsubscribe().catch(() => {});
     su.realtime.unsubscribe().catch(() => {});
+  });
+
+  test('realtime: a subscriber whose password changed is disconnected, and reconnects as who it now is', T, async () => {
+    const guest = new PocketBase(srv.url);
+    await guest.collection('users').create({ email: 'dora@example.com', password: 'correct horse', passwordConfirm: 'correct horse', name: 'dora' });
+    const d = new PocketBase(srv.url);
+    d.autoCancellation(false);
+    await d.collection('users').authWithPassword('dora@example.com', 'correct horse');
+    const oldToken = d.authStore.token;
+    const { EventSource } = await import('eventsource');
+    const es = new EventSource(`${srv.url}/api/realtime`);
+    let closed = false;
+    const clientId = await new Promise((resolve, reject) => {
+      es.addEventListener('PB_CONNECT', (e) => resolve(JSON.parse(e.data).clientId));
+      es.onerror = () => { closed = true; };
+      setTimeout(() => reject(new Error('no PB_CONNECT')), 5000);
+    });
+    const r = await api(srv, 'POST', '/api/realtime', { clientId, subscriptions: ['posts/*'] }, { token: oldToken });
+    assert.equal(r.status, 204, r.text);
+    const seen = [];
+    es.addEventListener('posts/*', (e) => seen.push(JSON.parse(e.data).record.title));
+    await admin.collection('posts').create({ title: 'before' });
+    const until = async (pred) => { const end = Date.now() + 5000; while (!pred() && Date.now() < end) await sleep(50); };
+    await until(() => seen.length === 1);
+    assert.deepEqual(seen, ['before']);
+    await d.collection('users').update(d.authStore.record.id, { password: 'new horse!', passwordConfirm: 'new horse!', oldPassword: 'correct horse' });
+    await admin.collection('posts').create({ title: 'after' });
+    await until(() => closed);
+    assert.ok(closed, 'the stream of a subscriber whose token no longer counts is ended');
+    assert.deepEqual(seen, ['before']);
+    es.close();
   });
 
   // F8: auth-with-password had no throttle and an unbounded queue.

@@ -561,11 +561,12 @@ export function binaryExists() {
  * One request with node:http on a fresh connection (no agent reuse).
  * Returns {status, headers, body (Buffer), text, ms}.
  */
-export async function httpRequest(url, { method = 'GET', headers = {}, body, timeoutMs = 5000 } = {}) {
+export async function httpRequest(url, { method = 'GET', headers = {}, body, timeoutMs = 5000, from } = {}) {
   const { default: http } = await import('node:http');
   const started = Date.now();
   return withTimeout(new Promise((resolve, reject) => {
-    const req = http.request(url, { method, headers, agent: false }, (res) => {
+    // `from`: the client address (another 127.0.0.x is another client network).
+    const req = http.request(url, { method, headers, agent: false, localAddress: from }, (res) => {
       const chunks = [];
       res.on('data', (d) => chunks.push(d));
       res.on('end', () => {

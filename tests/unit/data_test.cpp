@@ -372,40 +372,43 @@ TEST(Realtime, EachIdentityGetsItsOwnRenderingOffThePublishingThread) {
 
 TEST(Realtime, CapsAreRefusedVisiblyAndPerIdentity) {
   Realtime rt;
-  auto filtered = [](int n) {
-    return "posts/*?options=" + PercentEncode("{\"query\":{\"filter\":\"n=" + std::to_string(n) + "\"}}");
+  auto filtered = [](size_t from, size_t n) {
+    std::vector<std::string> out;
+    for (size_t i = from; i < from + n; ++i)
+      out.push_back("posts/*?options=" + PercentEncode("{\"query\":{\"filter\":\"n=" + std::to_string(i) + "\"}}"));
+    return out;
   };
   auto guest_at = [](const char* network) { return Realtime::Who{false, nullptr, "", network, ""}; };
+  auto user = [](const char* id) { return Realtime::Who{false, {{"collectionId", "u"}, {"id", id}}, "k", "n1", "t"}; };
   int status = 0;
   auto a = rt.Connect([] {});
   // Topics are bounded in bytes.
   EXPECT_NE(rt.Subscribe(a->id, std::vector<std::string>(30, "posts/*?" + std::string(2500, 'x')), guest_at("n1"), &status), "");
   EXPECT_EQ(status, 400);
-  // 16 distinct filters per network for guests, across all their clients.
-  std::vector<std::string> nine, eight;
-  for (int i = 0; i < 9; ++i) nine.push_back(filtered(i));
-  for (int i = 9; i < 17; ++i) eight.push_back(filtered(i));
-  ASSERT_EQ(rt.Subscribe(a->id, nine, guest_at("n1"), &status), "");
+  // A signed-in record: kMaxFilters distinct filters across all its clients.
+  const size_t k = Realtime::kMaxFilters;
+  ASSERT_EQ(rt.Subscribe(a->id, filtered(0, k / 2 + 1), user("ann"), &status), "");
   auto b = rt.Connect([] {});
-  EXPECT_NE(rt.Subscribe(b->id, eight, guest_at("n1"), &status), "") << "a second connection buys no more";
+  EXPECT_NE(rt.Subscribe(b->id, filtered(100, k / 2), user("ann"), &status), "") << "a second connection buys no more";
   EXPECT_EQ(status, 429);
-  eight.pop_back();
-  EXPECT_EQ(rt.Subscribe(b->id, eight, guest_at("n1"), &status), "");
-  // Nobody else's budget is spent: another network, a signed-in record, a superuser.
+  EXPECT_EQ(rt.Subscribe(b->id, filtered(100, k / 2 - 1), user("ann"), &status), "");
+  // Nobody else's budget is spent: another account, guests, a superuser.
   auto c = rt.Connect([] {});
-  std::vector<std::string> all(nine);
-  all.insert(all.end(), eight.begin(), eight.end());  // 16
-  EXPECT_EQ(rt.Subscribe(c->id, all, guest_at("n2"), &status), "");
+  EXPECT_EQ(rt.Subscribe(c->id, filtered(0, k), user("bob"), &status), "");
   auto d = rt.Connect([] {});
-  EXPECT_EQ(rt.Subscribe(d->id, all, Realtime::Who{false, {{"collectionId", "u"}, {"id", "x"}}, "k", "n1", "t"}, &status), "");
-  all.push_back(filtered(99));
-  EXPECT_EQ(rt.Subscribe(d->id, all, Realtime::Who{true, nullptr, "", "n1", "t"}, &status), "");
+  EXPECT_EQ(rt.Subscribe(d->id, filtered(0, k + 1), Realtime::Who{true, nullptr, "", "n1", "t"}, &status), "");
+  // Guests share a network's budget, a larger one (many people behind one NAT).
+  const size_t g = Realtime::kMaxGuestFilters;
+  auto e = rt.Connect([] {});
+  EXPECT_EQ(rt.Subscribe(e->id, filtered(0, g / 2), guest_at("n1"), &status), "");
+  auto f = rt.Connect([] {});
+  EXPECT_NE(rt.Subscribe(f->id, filtered(1000, g / 2 + 1), guest_at("n1"), &status), "");
+  EXPECT_EQ(status, 429);
+  EXPECT_EQ(rt.Subscribe(f->id, filtered(1000, g / 2 + 1), guest_at("n2"), &status), "");
   // A client that leaves gives its filters back.
-  std::vector<std::string> others;
-  for (int i = 20; i < 36; ++i) others.push_back(filtered(i));
-  EXPECT_NE(rt.Subscribe(b->id, others, guest_at("n1"), &status), "") << "with a's 9: 25 distinct";
-  rt.Disconnect(a->id);
-  EXPECT_EQ(rt.Subscribe(b->id, others, guest_at("n1"), &status), "");
+  rt.Disconnect(e->id);
+  auto h = rt.Connect([] {});
+  EXPECT_EQ(rt.Subscribe(h->id, filtered(1000, g), guest_at("n1"), &status), "");
 }
 
 }  // namespace
