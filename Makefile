@@ -1,6 +1,6 @@
 # hearth: the two commands that matter are `make run` and `make test`.
 # Everything they need is installed by scripts/deps.sh (Debian packages, npm).
-.PHONY: all deps build run test unit e2e asan-build asan fuzz bench clean
+.PHONY: all deps build run test unit e2e asan-build asan fuzz bench clean format format-check
 
 JOBS ?= $(shell nproc)
 FUZZ_SECONDS ?= 15
@@ -60,6 +60,13 @@ bench: build
 	@HEARTH_BIN=$(CURDIR)/$(BIN) bash bench/data.sh
 	@HEARTH_BIN=$(CURDIR)/$(BIN) bash bench/tls.sh
 	@HEARTH_BIN=$(CURDIR)/$(BIN) bash bench/proxy.sh
+
+# The tree's C++ in .clang-format's style; format-check fails on a file that is not.
+format:
+	@scripts/format.sh
+
+format-check:
+	@scripts/format.sh --check
 
 clean:
 	rm -rf build

@@ -11,7 +11,7 @@ cd "$(dirname "$0")/.."
 BUILD_PKGS=(g++ cmake ninja-build pkg-config make
   libcli11-dev nlohmann-json3-dev libtomlplusplus-dev
   libssl-dev libsqlite3-dev libcurl4-openssl-dev zlib1g-dev libbrotli-dev libzstd-dev libsodium-dev libnghttp2-dev)
-TEST_PKGS=(libgtest-dev libgmock-dev clang libclang-rt-14-dev curl nodejs openssl nghttp2-client pebble slowhttptest testssl.sh chromium)
+TEST_PKGS=(libgtest-dev libgmock-dev clang clang-format libclang-rt-14-dev curl nodejs openssl nghttp2-client pebble slowhttptest testssl.sh chromium)
 BENCH_PKGS=(libbenchmark-dev nginx h2o caddy wrk nghttp2-client util-linux procps sqlite3)
 
 want=("${BUILD_PKGS[@]}" "${TEST_PKGS[@]}")
