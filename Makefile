@@ -1,6 +1,6 @@
 # hearth: the two commands that matter are `make run` and `make test`.
 # Everything they need is installed by scripts/deps.sh (Debian packages, npm).
-.PHONY: all deps build run test unit e2e asan-build asan fuzz bench clean
+.PHONY: all deps build server run test unit e2e asan-build asan fuzz bench clean
 
 JOBS ?= $(shell nproc)
 FUZZ_SECONDS ?= 15
@@ -15,10 +15,16 @@ build: deps
 	@cmake --preset release >/dev/null
 	@cmake --build --preset release -j $(JOBS)
 
-# Builds hearth and serves the demo site on http://127.0.0.1:8080
-run: build
-	@echo "hearth: serving examples/demo on http://127.0.0.1:8080 (Ctrl-C to stop)"
-	@$(BIN) serve --root examples/demo --data ./hearth-data
+# Only the hearth binary: no unit tests, no fuzzers.
+server: deps
+	@cmake --preset release >/dev/null
+	@cmake --build --preset release -j $(JOBS) --target hearth
+
+# Builds hearth and serves the platform on http://127.0.0.1:8080: the demo
+# deployed as the site `localhost`, a `notes` collection, the console and its
+# token (scripts/run-demo.sh; the same data folder again duplicates nothing).
+run: server
+	@HEARTH_BIN=$(BIN) scripts/run-demo.sh
 
 unit: build
 	@cd build/release && ctest --output-on-failure -j $(JOBS)
