@@ -1,8 +1,9 @@
 # hearth: the two commands that matter are `make run` and `make test`.
 # Everything they need is installed by scripts/deps.sh (Debian packages, npm).
-.PHONY: all deps build server run test unit e2e asan-build asan fuzz bench clean
+.PHONY: all deps build server run install uninstall test unit e2e asan-build asan fuzz bench clean
 
 JOBS ?= $(shell nproc)
+PREFIX ?= /usr/local
 FUZZ_SECONDS ?= 15
 BIN := build/release/hearth
 
@@ -25,6 +26,15 @@ server: deps
 # token (scripts/run-demo.sh; the same data folder again duplicates nothing).
 run: server
 	@HEARTH_BIN=$(BIN) scripts/run-demo.sh
+
+# `hearth` on the PATH: $(DESTDIR)$(PREFIX)/bin/hearth (sudo for /usr/local).
+install: server
+	@install -d "$(DESTDIR)$(PREFIX)/bin"
+	@install -m 755 $(BIN) "$(DESTDIR)$(PREFIX)/bin/hearth"
+	@echo "installed $(DESTDIR)$(PREFIX)/bin/hearth"
+
+uninstall:
+	rm -f "$(DESTDIR)$(PREFIX)/bin/hearth"
 
 unit: build
 	@cd build/release && ctest --output-on-failure -j $(JOBS)
