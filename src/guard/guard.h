@@ -120,8 +120,6 @@ class Guard {
   void Count(Reason r, std::string_view detail = {});
   uint64_t refusals(Reason r) const { return refusals_[static_cast<int>(r)].load(std::memory_order_relaxed); }
 
-  RateLimiter& limiter() { return limiter_; }
-
  private:
   mutable std::mutex mu_;
   std::shared_ptr<const Policy> policy_;

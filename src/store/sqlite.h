@@ -120,7 +120,6 @@ class Connection {
 
   int64_t LastInsertRowid() const { return sqlite3_last_insert_rowid(db_); }
   int Changes() const { return sqlite3_changes(db_); }
-  std::string LastError() const { return sqlite3_errmsg(db_); }
   sqlite3* raw() const { return db_; }
 
  private:

@@ -12,6 +12,12 @@ const here = path.dirname(fileURLToPath(import.meta.url));
 export const REPO_ROOT = path.resolve(here, '..', '..');
 export const HEARTH_BIN = process.env.HEARTH_BIN || path.join(REPO_ROOT, 'build', 'release', 'hearth');
 
+// Two tiers: `make test` runs the short one; `make soak` (HEARTH_SOAK=1) the
+// full one, by hand before an issue is resolved. A test that repeats (trials,
+// cycles, a fault matrix) or moves big data takes its size from tier(short, full).
+export const SOAK = process.env.HEARTH_SOAK === '1';
+export const tier = (short, full) => (SOAK ? full : short);
+
 // ---------------------------------------------------------------------------
 // Process bookkeeping: everything we spawn or create is cleaned up at the end.
 

@@ -5,7 +5,7 @@ import { execFile } from 'node:child_process';
 import fsp from 'node:fs/promises';
 import path from 'node:path';
 import {
-  startHearth, rawExchange, RawConn, splitResponses, firstStatus, curl, IMF_FIXDATE, sleep, httpRequest, makeTempDir,
+  startHearth, rawExchange, RawConn, splitResponses, firstStatus, curl, IMF_FIXDATE, sleep, httpRequest, makeTempDir, tier,
 } from './helpers.mjs';
 
 const T = { timeout: 20000 };
@@ -487,7 +487,7 @@ describe('large request bodies', () => {
     const srv = await startHearth({ args: ['--workers', '1'], env: { HEARTH_TEST_ENDPOINTS: '1' } });
     try {
       const body = Buffer.alloc(16 << 20, 0x61);
-      for (let i = 0; i < 4; i++) {
+      for (let i = 0; i < tier(2, 4); i++) {
         const r = await httpRequest(`${srv.url}/_hearth/debug/echo`, { method: 'POST', body, timeoutMs: 8000 });
         assert.equal(r.status, 200);
         assert.equal(r.headers['x-body-length'], String(body.length));
@@ -498,7 +498,7 @@ describe('large request bodies', () => {
       const dir = await makeTempDir();
       const file = path.join(dir, 'big.bin');
       await fsp.writeFile(file, body);
-      for (let i = 0; i < 12; i++) {
+      for (let i = 0; i < tier(6, 12); i++) {
         const out = await new Promise((resolve) => {
           execFile('curl', ['-s', '-o', '/dev/null', '-w', '%{http_code} %{size_upload}', '--max-time', '5',
             '-X', 'POST', '-H', 'Expect:', '--data-binary', `@${file}`, `${srv.url}/_hearth/debug/echo`],

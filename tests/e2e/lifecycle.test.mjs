@@ -9,7 +9,7 @@ import net from 'node:net';
 import path from 'node:path';
 import {
   startHearth, runHearth, makeTempDir, RawConn, httpRequest, curl, parseMetrics, metricValue,
-  sleep, withTimeout, fetchMetrics } from './helpers.mjs';
+  sleep, withTimeout, fetchMetrics, tier } from './helpers.mjs';
 
 describe('health, logs and metrics', () => {
   let srv;
@@ -268,8 +268,9 @@ describe('write and shutdown timeouts', () => {
 });
 
 describe('signals', () => {
-  test('20 start / request / SIGTERM cycles all exit 0 (no crash on shutdown)', { timeout: 60000 }, async () => {
-    for (let i = 0; i < 20; i++) {
+  const cycles = tier(8, 20);
+  test(`${cycles} start / request / SIGTERM cycles all exit 0 (no crash on shutdown)`, { timeout: 60000 }, async () => {
+    for (let i = 0; i < cycles; i++) {
       const srv = await startHearth();
       assert.equal((await httpRequest(`${srv.url}/_hearth/health`)).status, 200);
       const ex = await srv.stop('SIGTERM', 10000);

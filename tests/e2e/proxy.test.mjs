@@ -14,7 +14,7 @@ import path from 'node:path';
 import { WebSocket, WebSocketServer } from 'ws';
 import {
   startHearth, runHearth, makeTempDir, httpRequest, controlApi, withTimeout, sleep, parseMetrics, metricValue, curl,
-  fetchMetrics,
+  fetchMetrics, tier,
 } from './helpers.mjs';
 
 const T = { timeout: 60000 };
@@ -448,7 +448,7 @@ describe('reverse proxy', () => {
   });
 
   describe('streaming', () => {
-    const SIZE = (SLOW ? 30 : 100) * 1024 * 1024;
+    const SIZE = (SLOW ? 30 : tier(40, 100)) * 1024 * 1024;
 
     test(`a ${SIZE >> 20} MB upload streams through intact`, T, async () => {
       const a = await upstream(echo('a'));

@@ -10,7 +10,7 @@ import http from 'node:http';
 import net from 'node:net';
 import path from 'node:path';
 import {
-  startHearth, runHearth, makeTempDir, httpRequest, curl, withTimeout, sleep,
+  startHearth, runHearth, makeTempDir, httpRequest, curl, withTimeout, sleep, tier,
 } from './helpers.mjs';
 
 const T = { timeout: 30000 };
@@ -999,13 +999,14 @@ describe('durability', () => {
 
   test('publishes are atomic under concurrent reads: never a mix, never truncated, never stale after publish returns', { timeout: 120000 }, async () => {
     const SIZE = 50 * 1024;
+    const PUBLISHES = tier(6, 10);
     const host = 'atom.test';
     const content = (file, n) => {
       const line = `${file} version ${n}\n`;
       return Buffer.from(line.repeat(Math.ceil(SIZE / line.length)).slice(0, SIZE));
     };
     const versionsOf = { 'a.txt': new Map(), 'b.txt': new Map() };
-    for (let n = 0; n <= 10; n++) {
+    for (let n = 0; n <= PUBLISHES; n++) {
       for (const f of ['a.txt', 'b.txt']) versionsOf[f].set(sha256(content(f, n)), n);
     }
     const filesFor = (n) => ({ 'a.txt': content('a.txt', n), 'b.txt': content('b.txt', n) });
@@ -1060,7 +1061,7 @@ describe('durability', () => {
       };
       const loops = [0, 1, 2, 3].map(loop);
 
-      for (let n = 1; n <= 10; n++) {
+      for (let n = 1; n <= PUBLISHES; n++) {
         await sleep(350);
         const files = filesFor(n);
         const m = await api(s.url, token, 'POST', `/sites/${host}/deploys`, { files: manifestOf(files), message: `v${n}` });
@@ -1089,9 +1090,9 @@ describe('durability', () => {
       assert.ok(fetches >= 100, `only ${fetches} fetches happened during the publishes`);
       assert.deepEqual(problems.slice(0, 20), [], `${problems.length} problem(s) in ${fetches} fetches`);
       const vs = (await api(s.url, token, 'GET', `/sites/${host}/versions`)).json;
-      assert.equal(vs.versions.length, 11);
+      assert.equal(vs.versions.length, PUBLISHES + 1);
       assert.equal(vs.live_version, vs.versions[0].version);
-      await assertServes(s.url, host, filesFor(10), 'final');
+      await assertServes(s.url, host, filesFor(PUBLISHES), 'final');
       if (regressions) console.log(`# note: ${regressions} read(s) went back to an older version while a publish was in progress`);
     } finally {
       for (const a of agents) a.destroy();

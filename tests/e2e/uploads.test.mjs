@@ -7,7 +7,7 @@ import fsp from 'node:fs/promises';
 import http from 'node:http';
 import path from 'node:path';
 import { execFile } from 'node:child_process';
-import { startHearth, runHearth, makeTempDir, httpRequest, withTimeout } from './helpers.mjs';
+import { startHearth, runHearth, makeTempDir, httpRequest, withTimeout, tier } from './helpers.mjs';
 
 const API = '/_hearth/api';
 const sha256 = (b) => crypto.createHash('sha256').update(b).digest('hex');
@@ -83,8 +83,9 @@ describe('streamed blob uploads', () => {
     return { ...r, json: JSON.parse(r.text) };
   };
 
-  test('a 100 MiB chunked upload is stored, published, and served back byte for byte', { timeout: 180000 }, async () => {
-    const blocks = 100;
+  // Big data: 24 MiB is past every in-memory bound; the soak tier sends 100.
+  const blocks = tier(24, 100);
+  test(`a ${blocks} MiB chunked upload is stored, published, and served back byte for byte`, { timeout: 180000 }, async () => {
     const hash = hashOf('big', blocks);
     const m = await api('POST', '/sites/big.test/deploys', { files: [{ path: 'big.bin', hash, size: blocks << 20 }] });
     assert.equal(m.status, 201, m.text);
@@ -177,7 +178,7 @@ describe('streamed blob uploads', () => {
 
   test('hearth deploy streams a large file from disk', { timeout: 120000 }, async () => {
     const dir = await makeTempDir('hearth-deploy-big-');
-    const data = crypto.randomBytes(40 << 20);
+    const data = crypto.randomBytes(tier(12, 40) << 20);
     await fsp.writeFile(path.join(dir, 'video.bin'), data);
     await fsp.writeFile(path.join(dir, 'index.html'), '<h1>big</h1>');
     const r = await runHearth(['deploy', dir, '--site', 'cli-big.test', '--server', srv.url, '--token', token, '--json'],
