@@ -356,7 +356,8 @@ Result<std::unique_ptr<Server>> Server::Start(ServeOptions options) {
   srv->sites_.proxies = srv->proxies_.get();
   for (int i = 0; i < nworkers; ++i) {
     // The worker first: the proxy's half lives on its loop.
-    auto worker = std::make_unique<Worker>(i, &srv->shared_, fds[static_cast<size_t>(i)]);
+    auto worker = std::make_unique<Worker>(i, &srv->shared_);
+    worker->AddListener(fds[static_cast<size_t>(i)], nullptr, worker->HttpSessions());
     auto forwarder = std::make_shared<proxy::Forwarder>(worker.get());
     auto admission = std::make_shared<guard::Admission>(worker.get(), srv->guard_.get());
     srv->forwarders_.push_back(forwarder.get());
@@ -400,7 +401,10 @@ Result<std::unique_ptr<Server>> Server::Start(ServeOptions options) {
     };
     worker->SetHandler(std::move(root), std::move(streams));
     srv->workers_.push_back(std::move(worker));
-    if (srv->tls_) srv->workers_.back()->AddTlsListener(tls_fds[static_cast<size_t>(i)], srv->tls_.get());
+    if (srv->tls_) {
+      Worker* w = srv->workers_.back().get();
+      w->AddListener(tls_fds[static_cast<size_t>(i)], srv->tls_.get(), w->HttpSessions());
+    }
   }
   srv->stats_->Start();  // the workers (whose metrics it reads) are all there now
   // ACME first: it reads the sites' hosts, which the first handshakes ask about.
