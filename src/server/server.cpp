@@ -410,7 +410,8 @@ Result<std::unique_ptr<Server>> Server::Start(ServeOptions options) {
   // ACME first: it reads the sites' hosts, which the first handshakes ask about.
   if (srv->acme_) srv->acme_->Start();
   for (auto& w : srv->workers_) w->Start();
-  if (s.backup_every_ms > 0) srv->backup_thread_ = std::thread([raw] { raw->BackupLoop(); });
+  srv->jobs_ = std::make_unique<Scheduler>("hearth-jobs");
+  if (s.backup_every_ms > 0) srv->jobs_->Every("backup", s.backup_every_ms, [raw] { raw->BackupOnce(); });
   Log(LogLevel::kInfo, "listening",
       {{"addr", bind_addr.ToString()}, {"https", https_text}, {"workers", nworkers}, {"version", kVersion},
        {"data", s.data}, {"root", s.root}, {"certificates", srv->tls_ ? srv->tls_->size() : 0}});
@@ -424,12 +425,7 @@ Server::~Server() {
     SignalStop();
     for (auto& w : workers_) w->Join();
   }
-  {
-    std::lock_guard<std::mutex> lock(backup_mu_);
-    backup_stop_ = true;
-  }
-  backup_cv_.notify_all();
-  if (backup_thread_.joinable()) backup_thread_.join();
+  if (jobs_) jobs_->Stop();  // a backup in progress finishes
   workers_.clear();
   // The stores' writer threads finish their queues now, while what their
   // completions touch (sites_, the TLS set) still exists.
@@ -440,15 +436,10 @@ Server::~Server() {
 }
 
 // Periodic backups into DATA/backups, the newest `backup-keep` kept.
-void Server::BackupLoop() {
+// One run of the scheduler's "backup" job.
+void Server::BackupOnce() {
   const std::string dir = options_.settings.data + "/backups";
-  while (true) {
-    {
-      std::unique_lock<std::mutex> lock(backup_mu_);
-      if (backup_cv_.wait_for(lock, std::chrono::milliseconds(options_.settings.backup_every_ms),
-                              [&] { return backup_stop_; }))
-        return;
-    }
+  {
     std::error_code ec;
     std::filesystem::create_directories(dir, ec);
     char name[64];
@@ -462,7 +453,7 @@ void Server::BackupLoop() {
                                       options_.settings.data + "/files");
     if (!st.ok()) {
       Log(LogLevel::kError, "backup failed", {{"error", st.error().message}});
-      continue;
+      return;
     }
     Log(LogLevel::kInfo, "backup written", {{"file", out}});
     std::vector<std::string> backups;

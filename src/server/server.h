@@ -14,6 +14,7 @@
 #include "admin/stats.h"
 #include "server/builtin.h"
 #include "server/settings.h"
+#include "base/scheduler.h"
 #include "server/worker.h"
 #include "sites/acme_manager.h"
 #include "tls/server.h"
@@ -56,7 +57,7 @@ class Server {
   Server() = default;
   void SignalStop();
   bool AllFinished() const;
-  void BackupLoop();
+  void BackupOnce();
 
   ServeOptions options_;
   WorkerShared shared_;
@@ -78,10 +79,8 @@ class Server {
   int port_ = 0;
   int https_port_ = 0;
   bool stopping_ = false;
-  std::thread backup_thread_;
-  std::mutex backup_mu_;
-  std::condition_variable backup_cv_;
-  bool backup_stop_ = false;
+  // Background jobs on a clock (periodic backups); stopped after the workers.
+  std::unique_ptr<Scheduler> jobs_;
 };
 
 }  // namespace hearth
