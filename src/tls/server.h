@@ -1,7 +1,8 @@
 #pragma once
 // TLS for the server side: the certificates being served (picked per
 // handshake by SNI), the protocol settings, session tickets with rotating
-// keys, and the non-blocking handshake, reads and writes of one connection.
+// keys (ticket_keys.cpp), OCSP stapling (ocsp_stapling.cpp). A connection's
+// handshake, reads and writes: tls/records.h; as a Transport: tls/transport.h.
 //
 // Settings: TLS 1.2 and 1.3 only; for 1.2, ECDHE with AES-GCM or
 // ChaCha20-Poly1305 (forward secrecy, AEAD); no renegotiation, no
@@ -25,6 +26,7 @@
 #include "io/out_queue.h"
 #include "tls/acme.h"
 #include "tls/certs.h"
+#include "tls/records.h"
 
 namespace hearth::tls {
 
@@ -91,9 +93,6 @@ class TlsServer {
   // install counts, so at least since hearth started), 0 if not installed.
   int64_t LastUsed(int64_t id) const;
 
-  // The stapled answer (DER) for the certificate with `id`, "" if none now.
-  std::string StapleOf(int64_t id) const;
-
   // A server session on a connected, non-blocking socket (null if OpenSSL fails).
   SSL* NewSession(int fd) const;
 
@@ -156,23 +155,5 @@ class TlsServer {
 // `protocol`.
 std::string SniHost(const unsigned char* ext, size_t len);
 bool AlpnOffers(const unsigned char* ext, size_t len, std::string_view protocol);
-
-// The non-blocking steps of one TLS connection.
-// kWant: wait for readability; kWantWrite: a read that must first write
-// (wait for writability, then read again); kPaused: the handshake waits for
-// a certificate being made (no socket event will say when: call Handshake
-// again in a while).
-enum class IoStatus { kDone, kWant, kWantWrite, kClosed, kError, kPaused };
-// Drives the handshake; kDone once it is complete.
-IoStatus Handshake(SSL* ssl);
-// Reads plaintext into buf; *n gets the count (kDone with *n > 0), or kWant
-// (no more for now), kClosed (the peer ended it), kError. *drained (if
-// given): the socket had no more bytes and nothing is left buffered, so a
-// reader on edge-triggered epoll may wait for the next edge.
-IoStatus Read(SSL* ssl, char* buf, size_t len, size_t* n, bool* drained = nullptr);
-// Sends what `out` holds through `ssl`, in records of up to 16 KiB.
-OutQueue::FlushResult Flush(SSL* ssl, OutQueue& out, uint64_t* written);
-// A close_notify, best effort, and the session freed.
-void Close(SSL* ssl);
 
 }  // namespace hearth::tls
