@@ -58,13 +58,17 @@ void Scheduler::RunSoon(uint64_t id) {
 }
 
 void Scheduler::Cancel(uint64_t id) {
-  std::lock_guard<std::mutex> lock(mu_);
+  std::unique_lock<std::mutex> lock(mu_);
   auto it = jobs_.find(id);
   if (it == jobs_.end()) return;
-  if (it->second.info.running)
-    it->second.cancelled = true;  // its runner drops it
-  else
+  if (!it->second.info.running) {
     jobs_.erase(it);
+    return;
+  }
+  // Its runner drops it after this run; what the job uses may be freed
+  // once Cancel returns, so wait for that.
+  it->second.cancelled = true;
+  cv_.wait(lock, [&] { return jobs_.count(id) == 0; });
 }
 
 void Scheduler::Stop() {
@@ -114,6 +118,7 @@ void Scheduler::Loop() {
     ++j.info.runs;
     if (j.cancelled || j.every_ms == 0) {
       jobs_.erase(it);
+      cv_.notify_all();  // a Cancel() may wait for this
       continue;
     }
     // A poke during the run (due_ms 0) runs it again at once; otherwise the

@@ -8,7 +8,8 @@
 //   1. A periodic job's next run is `every_ms` after its previous run ended
 //      (never two runs of one job at once, never a burst after a slow run).
 //   2. RunSoon() moves a job's next run to now (a poke: "settings changed").
-//   3. Cancel() means no further run; a run in progress finishes.
+//   3. Cancel() means no further run; a run in progress finishes first
+//      (Cancel waits for it, so it must not be called from the job itself).
 //   4. Stop() runs nothing new, waits for the runs in progress, and joins
 //      the threads. Long jobs may watch stopping() to give up early.
 //   5. `leader_only` is stored for the cluster to come (a job only the

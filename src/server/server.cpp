@@ -352,7 +352,8 @@ Result<std::unique_ptr<Server>> Server::Start(ServeOptions options) {
   srv->guard_->SetPolicy(GuardPolicy(s));
   srv->shared_.guard = srv->guard_.get();
   srv->sites_.guard = srv->guard_.get();
-  srv->proxies_ = std::make_unique<proxy::Registry>();
+  srv->jobs_ = std::make_unique<Scheduler>("hearth-jobs", 2);
+  srv->proxies_ = std::make_unique<proxy::Registry>(srv->jobs_.get());
   srv->sites_.proxies = srv->proxies_.get();
   for (int i = 0; i < nworkers; ++i) {
     // The worker first: the proxy's half lives on its loop.
@@ -410,8 +411,8 @@ Result<std::unique_ptr<Server>> Server::Start(ServeOptions options) {
   // ACME first: it reads the sites' hosts, which the first handshakes ask about.
   if (srv->acme_) srv->acme_->Start();
   for (auto& w : srv->workers_) w->Start();
-  srv->jobs_ = std::make_unique<Scheduler>("hearth-jobs");
-  if (s.backup_every_ms > 0) srv->jobs_->Every("backup", s.backup_every_ms, [raw] { raw->BackupOnce(); });
+  if (s.backup_every_ms > 0)
+    srv->jobs_->Every("backup", s.backup_every_ms, [raw] { raw->BackupOnce(); });
   Log(LogLevel::kInfo, "listening",
       {{"addr", bind_addr.ToString()}, {"https", https_text}, {"workers", nworkers}, {"version", kVersion},
        {"data", s.data}, {"root", s.root}, {"certificates", srv->tls_ ? srv->tls_->size() : 0}});

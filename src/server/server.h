@@ -65,6 +65,9 @@ class Server {
   std::unique_ptr<store::Store> store_;  // outlives the workers (declared before them)
   std::unique_ptr<data::Apps> apps_;     // sites' app databases, likewise
   std::unique_ptr<guard::Guard> guard_;       // shared by workers; outlives them
+  // Background jobs on a clock (backups, proxy health checks): stopped after
+  // the workers, freed after what runs on it (declared before them).
+  std::unique_ptr<Scheduler> jobs_;
   std::unique_ptr<proxy::Registry> proxies_;  // upstreams and their health checks, shared by workers
   sites::SitesShared sites_;
   tls::AcmeChallenges acme_challenges_;
@@ -79,8 +82,6 @@ class Server {
   int port_ = 0;
   int https_port_ = 0;
   bool stopping_ = false;
-  // Background jobs on a clock (periodic backups); stopped after the workers.
-  std::unique_ptr<Scheduler> jobs_;
 };
 
 }  // namespace hearth

@@ -75,6 +75,23 @@ TEST(Scheduler, NeverTwoRunsOfOneJobAtOnce) {
   EXPECT_EQ(most.load(), 1);
 }
 
+TEST(Scheduler, CancelWaitsForARunningRun) {
+  Scheduler s("test-jobs");
+  std::atomic<bool> started{false}, finished{false};
+  uint64_t id = s.Every(
+      "slow", 1000,
+      [&] {
+        started.store(true);
+        std::this_thread::sleep_for(milliseconds(100));
+        finished.store(true);
+      },
+      {}, 0);
+  ASSERT_TRUE(WaitFor([&] { return started.load(); }));
+  s.Cancel(id);
+  EXPECT_TRUE(finished.load());
+  EXPECT_TRUE(s.Jobs().empty());
+}
+
 TEST(Scheduler, StopWaitsForARunningJob) {
   std::atomic<bool> started{false}, finished{false};
   auto s = std::make_unique<Scheduler>("test-jobs");
