@@ -22,16 +22,15 @@ Scheduler::~Scheduler() {
   Stop();
 }
 
-uint64_t Scheduler::Add(std::string name, int64_t every_ms, int64_t delay_ms,
-                        std::function<void()> fn, JobOptions options) {
+uint64_t Scheduler::Add(std::string name, bool periodic, int64_t delay_ms,
+                        std::function<int64_t()> fn, JobOptions options) {
   std::lock_guard<std::mutex> lock(mu_);
   uint64_t id = next_id_++;
   Job& j = jobs_[id];
   j.info.id = id;
   j.info.name = std::move(name);
-  j.info.periodic = every_ms > 0;
+  j.info.periodic = periodic;
   j.info.leader_only = options.leader_only;
-  j.every_ms = every_ms;
   j.due_ms = MonoNowMillis() + std::max<int64_t>(0, delay_ms);
   j.fn = std::move(fn);
   cv_.notify_all();
@@ -41,12 +40,25 @@ uint64_t Scheduler::Add(std::string name, int64_t every_ms, int64_t delay_ms,
 uint64_t Scheduler::Every(std::string name, int64_t every_ms, std::function<void()> fn,
                           JobOptions options, int64_t first_ms) {
   every_ms = std::max<int64_t>(1, every_ms);
-  return Add(std::move(name), every_ms, first_ms < 0 ? every_ms : first_ms, std::move(fn), options);
+  auto run = [fn = std::move(fn), every_ms] {
+    fn();
+    return every_ms;
+  };
+  return Add(std::move(name), true, first_ms < 0 ? every_ms : first_ms, std::move(run), options);
 }
 
 uint64_t Scheduler::After(std::string name, int64_t delay_ms, std::function<void()> fn,
                           JobOptions options) {
-  return Add(std::move(name), 0, delay_ms, std::move(fn), options);
+  auto run = [fn = std::move(fn)]() -> int64_t {
+    fn();
+    return -1;
+  };
+  return Add(std::move(name), false, delay_ms, std::move(run), options);
+}
+
+uint64_t Scheduler::Timed(std::string name, int64_t delay_ms, std::function<int64_t()> fn,
+                          JobOptions options) {
+  return Add(std::move(name), true, delay_ms, std::move(fn), options);
 }
 
 void Scheduler::RunSoon(uint64_t id) {
@@ -106,24 +118,24 @@ void Scheduler::Loop() {
     }
     uint64_t id = next->info.id;
     next->info.running = true;
-    next->due_ms = INT64_MAX;             // RunSoon() during the run sets it to 0
-    std::function<void()> fn = next->fn;  // a copy: the job may be cancelled meanwhile
+    next->due_ms = INT64_MAX;                // RunSoon() during the run sets it to 0
+    std::function<int64_t()> fn = next->fn;  // a copy: the job may be cancelled meanwhile
     lock.unlock();
-    fn();
+    int64_t again_ms = fn();
     lock.lock();
     auto it = jobs_.find(id);
     if (it == jobs_.end()) continue;
     Job& j = it->second;
     j.info.running = false;
     ++j.info.runs;
-    if (j.cancelled || j.every_ms == 0) {
+    if (j.cancelled || again_ms < 0) {
       jobs_.erase(it);
       cv_.notify_all();  // a Cancel() may wait for this
       continue;
     }
     // A poke during the run (due_ms 0) runs it again at once; otherwise the
     // next run is a full period after this one ended.
-    if (j.due_ms != 0) j.due_ms = MonoNowMillis() + j.every_ms;
+    if (j.due_ms != 0) j.due_ms = MonoNowMillis() + again_ms;
     cv_.notify_all();
   }
 }

@@ -54,6 +54,10 @@ class Scheduler {
   // Runs `fn` once, after `delay_ms`.
   uint64_t After(std::string name, int64_t delay_ms, std::function<void()> fn,
                  JobOptions options = {});
+  // Runs `fn` after `delay_ms`, then again as many ms after each run as it
+  // returns (a job that knows its own next deadline); a negative return ends it.
+  uint64_t Timed(std::string name, int64_t delay_ms, std::function<int64_t()> fn,
+                 JobOptions options = {});
   void RunSoon(uint64_t id);
   void Cancel(uint64_t id);
   void Stop();
@@ -63,12 +67,11 @@ class Scheduler {
  private:
   struct Job {
     JobInfo info;
-    int64_t every_ms = 0;
     int64_t due_ms = 0;  // monotonic
     bool cancelled = false;
-    std::function<void()> fn;
+    std::function<int64_t()> fn;  // returns the delay to its next run (< 0: none)
   };
-  uint64_t Add(std::string name, int64_t every_ms, int64_t delay_ms, std::function<void()> fn,
+  uint64_t Add(std::string name, bool periodic, int64_t delay_ms, std::function<int64_t()> fn,
                JobOptions options);
   void Loop();
 

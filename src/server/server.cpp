@@ -140,6 +140,7 @@ void Server::BlockSignals() {
 
 Result<std::unique_ptr<Server>> Server::Start(ServeOptions options) {
   std::unique_ptr<Server> srv(new Server());
+  srv->jobs_ = std::make_unique<Scheduler>("hearth-jobs", 2);
   srv->options_ = std::move(options);
   const Settings& s = srv->options_.settings;
   if (s.admin_host.find_first_of(":/ \t") != std::string::npos)
@@ -242,7 +243,7 @@ Result<std::unique_ptr<Server>> Server::Start(ServeOptions options) {
     while (st.Step(&ss)) certs.push_back({st.Int(0), std::string(st.Text(1)), std::string(st.Text(2))});
     std::vector<std::string> problems;
     srv->tls_->Install(certs, &problems);
-    srv->tls_->StartOcsp();
+    srv->tls_->StartOcsp(srv->jobs_.get());
     std::string ca_cert, ca_key;
     for (auto [key, out] : {std::pair<const char*, std::string*>{"local_ca_cert", &ca_cert}, {"local_ca_key", &ca_key}}) {
       store::Statement m = srv->store_->Reader(0).Named("meta.get");
@@ -352,7 +353,6 @@ Result<std::unique_ptr<Server>> Server::Start(ServeOptions options) {
   srv->guard_->SetPolicy(GuardPolicy(s));
   srv->shared_.guard = srv->guard_.get();
   srv->sites_.guard = srv->guard_.get();
-  srv->jobs_ = std::make_unique<Scheduler>("hearth-jobs", 2);
   srv->proxies_ = std::make_unique<proxy::Registry>(srv->jobs_.get());
   srv->sites_.proxies = srv->proxies_.get();
   for (int i = 0; i < nworkers; ++i) {
@@ -426,7 +426,8 @@ Server::~Server() {
     SignalStop();
     for (auto& w : workers_) w->Join();
   }
-  if (jobs_) jobs_->Stop();  // a backup in progress finishes
+  if (tls_) tls_->StopOcsp();  // a fetch in progress gives up
+  if (jobs_) jobs_->Stop();    // a backup in progress finishes
   workers_.clear();
   // The stores' writer threads finish their queues now, while what their
   // completions touch (sites_, the TLS set) still exists.

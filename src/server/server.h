@@ -61,13 +61,13 @@ class Server {
 
   ServeOptions options_;
   WorkerShared shared_;
+  // Background jobs on a clock (backups, OCSP, proxy health checks): stopped
+  // after the workers, freed after what runs on it (declared before them).
+  std::unique_ptr<Scheduler> jobs_;
   std::unique_ptr<tls::TlsServer> tls_;  // outlives the workers; null without --https
   std::unique_ptr<store::Store> store_;  // outlives the workers (declared before them)
   std::unique_ptr<data::Apps> apps_;     // sites' app databases, likewise
   std::unique_ptr<guard::Guard> guard_;       // shared by workers; outlives them
-  // Background jobs on a clock (backups, proxy health checks): stopped after
-  // the workers, freed after what runs on it (declared before them).
-  std::unique_ptr<Scheduler> jobs_;
   std::unique_ptr<proxy::Registry> proxies_;  // upstreams and their health checks, shared by workers
   sites::SitesShared sites_;
   tls::AcmeChallenges acme_challenges_;

@@ -1,6 +1,7 @@
-// OCSP stapling's refresh: one thread fetches, checks and refreshes the
-// answers of the installed certificates that name a responder, each halfway
-// through its validity, with a back-off after failures.
+// OCSP stapling's refresh: a scheduler job ("ocsp") fetches, checks and
+// refreshes the answers of the installed certificates that name a responder,
+// each halfway through its validity, with a back-off after failures; each
+// run says when the next is due.
 #include <algorithm>
 #include <ctime>
 
@@ -12,14 +13,21 @@
 
 namespace hearth::tls {
 
-void TlsServer::StartOcsp() {
-  if (ocsp_thread_.joinable()) return;
-  ocsp_thread_ = std::thread([this] { OcspLoop(); });
+void TlsServer::StartOcsp(Scheduler* jobs) {
+  if (ocsp_job_.load() || !jobs) return;
+  ocsp_jobs_ = jobs;
+  ocsp_job_.store(jobs->Timed("ocsp", 0, [this] { return RefreshOcsp(); }));
 }
 
-void TlsServer::OcspLoop() {
+void TlsServer::StopOcsp() {
+  ocsp_cancel_.store(true);
+  if (uint64_t job = ocsp_job_.exchange(0)) ocsp_jobs_->Cancel(job);
+}
+
+// One run of the "ocsp" job; returns the ms until the next (-1: stopped).
+int64_t TlsServer::RefreshOcsp() {
   constexpr int64_t kMinute = 60 * 1000, kHour = 60 * kMinute, kDay = 24 * kHour;
-  while (true) {
+  {
     std::vector<std::shared_ptr<OcspStaple>> list;
     {
       std::lock_guard<std::mutex> lock(mu_);
@@ -27,7 +35,7 @@ void TlsServer::OcspLoop() {
     }
     int64_t wake = MonoNowMillis() + kHour;
     for (const auto& st : list) {
-      if (ocsp_cancel_.load()) return;
+      if (ocsp_cancel_.load()) return -1;
       int64_t now_ms = MonoNowMillis();
       if (st->next_fetch_ms > now_ms) {
         wake = std::min(wake, st->next_fetch_ms);
@@ -39,7 +47,7 @@ void TlsServer::OcspLoop() {
           req.ok() ? FetchOcsp(st->url, *req, &ocsp_cancel_) : Result<std::string>(req.error());
       auto answer = body.ok() ? CheckOcspResponse(*body, st->chain_pem, now)
                               : Result<OcspAnswer>(body.error());
-      if (ocsp_cancel_.load()) return;
+      if (ocsp_cancel_.load()) return -1;
       if (answer.ok() && answer->good) {
         // Refreshed halfway through its validity (between a minute and a day).
         int64_t span = (answer->next_update - answer->this_update) * 1000;
@@ -68,12 +76,7 @@ void TlsServer::OcspLoop() {
       }
       wake = std::min(wake, st->next_fetch_ms);
     }
-    std::unique_lock<std::mutex> lock(ocsp_mu_);
-    int64_t wait = std::max<int64_t>(0, wake - MonoNowMillis());
-    ocsp_cv_.wait_for(lock, std::chrono::milliseconds(wait),
-                      [&] { return ocsp_stop_ || ocsp_poked_; });
-    if (ocsp_stop_) return;
-    ocsp_poked_ = false;
+    return std::max<int64_t>(0, wake - MonoNowMillis());
   }
 }
 

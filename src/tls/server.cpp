@@ -186,13 +186,7 @@ Result<std::unique_ptr<TlsServer>> TlsServer::Create() {
 }
 
 TlsServer::~TlsServer() {
-  ocsp_cancel_.store(true);
-  {
-    std::lock_guard<std::mutex> lock(ocsp_mu_);
-    ocsp_stop_ = true;
-  }
-  ocsp_cv_.notify_all();
-  if (ocsp_thread_.joinable()) ocsp_thread_.join();
+  StopOcsp();
   SSL_CTX_free(base_);
 }
 
@@ -253,11 +247,7 @@ void TlsServer::Install(const std::vector<CertRecord>& certs, std::vector<std::s
     staples_ = std::move(staples);
     uses_ = std::move(uses);
   }
-  {
-    std::lock_guard<std::mutex> lock(ocsp_mu_);
-    ocsp_poked_ = true;
-  }
-  ocsp_cv_.notify_all();
+  if (uint64_t job = ocsp_job_.load()) ocsp_jobs_->RunSoon(job);  // fetch for new certificates now
 }
 
 int TlsServer::OnStatus(SSL* ssl, void*) {

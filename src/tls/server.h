@@ -23,6 +23,7 @@
 #include <vector>
 
 #include "base/result.h"
+#include "base/scheduler.h"
 #include "io/out_queue.h"
 #include "tls/acme.h"
 #include "tls/certs.h"
@@ -85,10 +86,14 @@ class TlsServer {
   int64_t on_demand_wait_ms() const { return on_demand_wait_ms_; }
   size_t size() const;
 
-  // OCSP stapling: starts the thread that fetches, checks and refreshes the
+  // OCSP stapling: starts the job that fetches, checks and refreshes the
   // answers for the installed certificates that name a responder (each
   // handshake that asks gets the current one). The destructor stops it.
-  void StartOcsp();
+  // `jobs` runs it (a job named "ocsp") and must outlive this server, or
+  // StopOcsp be called first.
+  void StartOcsp(Scheduler* jobs);
+  // Ends the refresh (a fetch in progress gives up); also done by the destructor.
+  void StopOcsp();
   // When a handshake last chose the certificate with `id` (Unix seconds; its
   // install counts, so at least since hearth started), 0 if not installed.
   int64_t LastUsed(int64_t id) const;
@@ -102,7 +107,7 @@ class TlsServer {
   static int OnClientHello(SSL* ssl, int* alert, void* arg);
   static int OnServerName(SSL* ssl, int* alert, void* arg);
   static int OnStatus(SSL* ssl, void* arg);
-  void OcspLoop();
+  int64_t RefreshOcsp();
   static int OnTicketKey(SSL* ssl, unsigned char key_name[16], unsigned char* iv, EVP_CIPHER_CTX* cipher,
                          EVP_MAC_CTX* mac, int encrypt);
   std::shared_ptr<const Snapshot> Current() const;
@@ -120,11 +125,8 @@ class TlsServer {
   uint64_t installed_version_ = 0;  // guarded by mu_
   std::map<int64_t, std::shared_ptr<OcspStaple>> staples_;  // guarded by mu_; by certificate id
   std::map<int64_t, std::shared_ptr<std::atomic<int64_t>>> uses_;  // guarded by mu_; see LastUsed
-  std::thread ocsp_thread_;
-  std::mutex ocsp_mu_;
-  std::condition_variable ocsp_cv_;
-  bool ocsp_stop_ = false;  // guarded by ocsp_mu_
-  bool ocsp_poked_ = false;  // guarded by ocsp_mu_
+  Scheduler* ocsp_jobs_ = nullptr;                                 // set by StartOcsp
+  std::atomic<uint64_t> ocsp_job_{0};                              // the "ocsp" job (0: none)
   std::atomic<bool> ocsp_cancel_{false};
   struct Leaf {
     std::shared_ptr<SSL_CTX> ctx;

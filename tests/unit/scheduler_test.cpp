@@ -75,6 +75,18 @@ TEST(Scheduler, NeverTwoRunsOfOneJobAtOnce) {
   EXPECT_EQ(most.load(), 1);
 }
 
+TEST(Scheduler, TimedJobPicksItsNextRun) {
+  Scheduler s("test-jobs");
+  std::atomic<int> runs{0};
+  s.Timed("ocsp-like", 0, [&]() -> int64_t {
+    int n = runs.fetch_add(1) + 1;
+    return n < 3 ? 10 : -1;  // twice more, soon; then done
+  });
+  EXPECT_TRUE(WaitFor([&] { return runs.load() == 3 && s.Jobs().empty(); }));
+  std::this_thread::sleep_for(milliseconds(30));
+  EXPECT_EQ(runs.load(), 3);
+}
+
 TEST(Scheduler, CancelWaitsForARunningRun) {
   Scheduler s("test-jobs");
   std::atomic<bool> started{false}, finished{false};
