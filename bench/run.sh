@@ -10,6 +10,9 @@
 #   PIPELINE=16       pipelining depth for the pipelined scenario (0 = skip it)
 #   SCENARIOS="1k 64k 1m 1k-pipe"   subset / order of scenarios
 #   HEARTH_BIN=build/release/hearth
+#   HEARTH_BASE_BIN=  a second hearth binary (e.g. the release build of main before a change),
+#                     run as server "hearth-base" in the same run; the report adds hearth/base ratios
+#   HEARTH_BASE_PORT=18084
 #   HEARTH_PORT=18081 NGINX_PORT=18082 H2O_PORT=18083
 #   SERVER_CPU=0 WRK_CPU=1
 #   NGINX_TCP_NOPUSH=on   (see README: "on" stalls nginx's pipelined responses)
@@ -30,7 +33,11 @@ SERVERS=${SERVERS:-"hearth nginx h2o"}
 PIPELINE=${PIPELINE:-16}
 SCENARIOS=${SCENARIOS:-"1k 64k 1m 1k-pipe"}
 HEARTH_BIN=${HEARTH_BIN:-$REPO_DIR/build/release/hearth}
+HEARTH_BASE_BIN=${HEARTH_BASE_BIN:-}
 HEARTH_PORT=${HEARTH_PORT:-18081}
+HEARTH_BASE_PORT=${HEARTH_BASE_PORT:-18084}
+# hearth refuses HEARTH_* variables it does not know: keep these to the script.
+export -n HEARTH_BASE_BIN HEARTH_BASE_PORT
 NGINX_PORT=${NGINX_PORT:-18082}
 H2O_PORT=${H2O_PORT:-18083}
 SERVER_CPU=${SERVER_CPU:-0}
@@ -94,7 +101,8 @@ hosts:
 EOF
 
 # ---------------------------------------------------------------- servers
-declare -A PORT=([hearth]=$HEARTH_PORT [nginx]=$NGINX_PORT [h2o]=$H2O_PORT)
+declare -A PORT=([hearth]=$HEARTH_PORT [nginx]=$NGINX_PORT [h2o]=$H2O_PORT [hearth-base]=$HEARTH_BASE_PORT)
+if [[ -n $HEARTH_BASE_BIN && " $SERVERS " != *" hearth-base "* ]]; then SERVERS="$SERVERS hearth-base"; fi
 ACTIVE=()
 for s in $SERVERS; do
     case $s in
@@ -103,9 +111,10 @@ for s in $SERVERS; do
             note "hearth binary not found at $HEARTH_BIN (build it or set HEARTH_BIN); skipping hearth"
             continue
         fi ;;
+    hearth-base) [[ -x $HEARTH_BASE_BIN ]] || { note "HEARTH_BASE_BIN not executable; skipping hearth-base"; continue; } ;;
     nginx) [[ -x $NGINX_BIN ]] || { note "nginx not found; skipping"; continue; } ;;
     h2o) [[ -x $H2O_BIN ]] || { note "h2o not found; skipping"; continue; } ;;
-    *) die "unknown server '$s' (known: hearth nginx h2o)" ;;
+    *) die "unknown server '$s' (known: hearth hearth-base nginx h2o)" ;;
     esac
     ACTIVE+=("$s")
 done
@@ -122,6 +131,11 @@ start_server() {
     hearth)
         taskset -c "$SERVER_CPU" "$HEARTH_BIN" serve --root "$WWW" --http "127.0.0.1:$port" \
             --workers 1 --access-log off --data "$TMP/hearth-data" >"$log" 2>&1 &
+        ;;
+    hearth-base)
+        mkdir -p "$TMP/hearth-base-data"
+        taskset -c "$SERVER_CPU" "$HEARTH_BASE_BIN" serve --root "$WWW" --http "127.0.0.1:$port" \
+            --workers 1 --access-log off --data "$TMP/hearth-base-data" >"$log" 2>&1 &
         ;;
     nginx)
         start_nginx "$log"
@@ -199,7 +213,7 @@ if (( WARMUP > 0 )); then
     done
 fi
 
-measure_rounds 8 8
+measure_rounds 8 11
 
 declare -A RSS=() RSS_TREE=() PROCS=()
 for s in "${RUNNING[@]}"; do
@@ -217,8 +231,10 @@ aggregate
 
 HAVE_HEARTH=0
 for s in "${RUNNING[@]}"; do [[ $s == hearth ]] && HAVE_HEARTH=1; done
-HAVE_NGINX=0; HAVE_H2O=0
-for s in "${RUNNING[@]}"; do [[ $s == nginx ]] && HAVE_NGINX=1; [[ $s == h2o ]] && HAVE_H2O=1; done
+HAVE_NGINX=0; HAVE_H2O=0; HAVE_BASE=0
+for s in "${RUNNING[@]}"; do
+    [[ $s == nginx ]] && HAVE_NGINX=1; [[ $s == h2o ]] && HAVE_H2O=1; [[ $s == hearth-base ]] && HAVE_BASE=1
+done
 
 collect_versions   # cpu_model hearth_rev nginx_ver wrk_ver
 h2o_ver=$("$H2O_BIN" --version 2>/dev/null | awk 'NR==1 {print $3}')
@@ -229,6 +245,7 @@ ROWS=$TMP/rows.tsv
     hdr="Scenario\tServer\treq/s\treq/CPU-s\tserver CPU\tp99 ms\terrors"
     (( HAVE_HEARTH && HAVE_NGINX )) && hdr+="\thearth/nginx req/s\thearth/nginx req/CPU-s"
     (( HAVE_HEARTH && HAVE_H2O )) && hdr+="\thearth/h2o req/s\thearth/h2o req/CPU-s"
+    (( HAVE_HEARTH && HAVE_BASE )) && hdr+="\thearth/base req/s\thearth/base req/CPU-s"
     printf '%b\n' "$hdr"
     for sc in "${SC_LIST[@]}"; do
         for s in "${RUNNING[@]}"; do
@@ -245,6 +262,11 @@ ROWS=$TMP/rows.tsv
                     line+="\t$(ratio "$rps" "$(get "$sc" h2o 3)")\t$(ratio "$rpc" "$(get "$sc" h2o 4)")"
                 else line+="\t\t"; fi
             fi
+            if (( HAVE_HEARTH && HAVE_BASE )); then
+                if [[ $s == hearth ]]; then
+                    line+="\t$(ratio "$rps" "$(get "$sc" hearth-base 3)")\t$(ratio "$rpc" "$(get "$sc" hearth-base 4)")"
+                else line+="\t\t"; fi
+            fi
             printf '%b\n' "$line"
         done
     done
@@ -258,6 +280,7 @@ REPORT=$TMP/report.md
     echo "- servers pinned to CPU $SERVER_CPU, one worker each; wrk pinned to CPU $WRK_CPU"
     echo "- wrk $wrk_ver: -t1 -c$CONNS -d${DURATION}s --latency; $ROUNDS round(s) per server, interleaved; median shown"
     echo "- hearth ${hearth_rev}$( (( HAVE_HEARTH )) && echo " ($HEARTH_BIN)"); nginx $nginx_ver; h2o $h2o_ver"
+    (( HAVE_BASE )) && echo "- hearth-base: $HEARTH_BASE_BIN (same flags, same files, its own data folder)"
     (( HAVE_NGINX )) && echo "- nginx: master_process off, sendfile on, tcp_nopush $NGINX_TCP_NOPUSH, open_file_cache; h2o: num-threads 1, file.dir"
     echo "- req/CPU-s = requests completed / server CPU seconds (utime+stime from /proc/PID/stat) during the run;"
     echo "  server CPU = those CPU seconds as % of the wall-clock run (100% = the one core saturated)"

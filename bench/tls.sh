@@ -61,8 +61,11 @@ start_server() {
     local s=$1 log="$TMP/logs/$1.out"
     case $s in
     hearth)
+        # --root: `openssl s_time -www` (the full scenario) sends HTTP/1.0 with no Host, which no
+        # site claims; without it hearth answered a 14-byte 404 where nginx sent the 1 KiB file.
         taskset -c "$SERVER_CPU" "$HEARTH_BIN" serve --workers 1 --http "127.0.0.1:${HTTP_PORT[hearth]}" \
-            --https "127.0.0.1:${TLS_PORT[hearth]}" --data "$TMP/hearth-data" --access-log off --log-level warn >"$log" 2>&1 &
+            --https "127.0.0.1:${TLS_PORT[hearth]}" --data "$TMP/hearth-data" --access-log off --log-level warn \
+            --root "$TMP/www" >"$log" 2>&1 &
         PID[hearth]=$!
         local i
         for i in $(seq 100); do curl -sf "http://127.0.0.1:${HTTP_PORT[hearth]}/_hearth/health" >/dev/null && break; sleep 0.1; done

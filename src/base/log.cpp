@@ -96,7 +96,6 @@ void SetLogLevel(LogLevel level) { g_level.store(static_cast<int>(level), std::m
 bool LogEnabled(LogLevel level) {
   return static_cast<int>(level) >= g_level.load(std::memory_order_relaxed);
 }
-void SetLogFd(int fd) { g_fd.store(fd); }
 
 void Log(LogLevel level, std::string_view msg, const nlohmann::json& fields) {
   if (!LogEnabled(level)) return;

@@ -25,9 +25,6 @@ const char* LogLevelName(LogLevel level);
 void SetLogLevel(LogLevel level);
 bool LogEnabled(LogLevel level);
 
-// Redirects log output (tests); fd 2 by default.
-void SetLogFd(int fd);
-
 void Log(LogLevel level, std::string_view msg, const nlohmann::json& fields = nlohmann::json::object());
 
 // The most recent log lines (kLogTailLines of them), kept in memory for the

@@ -1,7 +1,9 @@
 #pragma once
 // EventLoop: what a worker's loop lends to the code that runs on it and needs
-// sockets of its own (the proxy's upstream connections). Every call is made on
-// the loop's own thread; nothing here is thread-safe, and nothing needs to be.
+// sockets of its own (the proxy's upstream connections), or work done on it
+// from elsewhere (Post). Every call but Post is made on the loop's own
+// thread; nothing else here is thread-safe, and nothing needs to be.
+// The loop itself is EpollLoop (io/epoll_loop.h).
 #include <cstdint>
 #include <functional>
 
@@ -20,16 +22,27 @@ class IoWatcher {
 class EventLoop {
  public:
   virtual ~EventLoop() = default;
-  // Watches `fd` for input and output, edge-triggered, until it is closed.
-  // Events fetched in one turn may still name a watcher whose descriptor was
-  // closed earlier in that turn: a watcher is freed only from a ticker (after
-  // the turn's events), never from inside OnIo of another watcher.
+  // Watches `fd` for input and output, edge-triggered, until it is closed
+  // (or Unwatch). Events fetched in one turn may still name a watcher whose
+  // descriptor was closed earlier in that turn: a watcher is freed only from
+  // a ticker (after the turn's events), never from inside OnIo of another
+  // watcher.
   virtual bool Watch(int fd, IoWatcher* watcher) = 0;
+  // Stops watching `fd` without closing it.
+  virtual void Unwatch(int fd) = 0;
   // The loop's clock (monotonic milliseconds), read once per turn.
   virtual int64_t NowMs() const = 0;
   // `tick` runs after every turn's events and returns the NowMs() at which it
   // wants to run again at the latest (0: no deadline of its own).
   virtual void AddTicker(std::function<int64_t(int64_t now_ms)> tick) = 0;
+  // Runs `fn` on the loop's thread, from any thread, in the order posted. A
+  // post from the loop's own thread runs after the current turn's events
+  // without a syscall. Posts after the loop has ended are dropped (`fn` is
+  // destroyed unrun, on some thread).
+  virtual void Post(std::function<void()> fn) = 0;
+  // `hook` runs once, on the loop, when it begins a graceful stop (before
+  // its connections are asked to finish): end what cannot finish by itself.
+  virtual void AddStopHook(std::function<void()> hook) = 0;
   // Whether the client connection `id` (Response::connection_id_) is still
   // open: work queued for a client that left can be dropped.
   virtual bool ConnectionOpen(uint64_t id) const = 0;

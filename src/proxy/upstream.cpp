@@ -294,12 +294,12 @@ void UpstreamSet::Failed(Upstream& u, int64_t now_ms) {
 }
 
 Registry::~Registry() {
+  uint64_t job;
   {
     std::lock_guard<std::mutex> lock(mu_);
-    stop_ = true;
+    job = health_job_;
   }
-  cv_.notify_all();
-  if (health_.joinable()) health_.join();
+  if (job) jobs_->Cancel(job);
 }
 
 std::shared_ptr<UpstreamSet> Registry::Get(const std::string& site, const std::string& config_json) {
@@ -332,19 +332,19 @@ std::shared_ptr<UpstreamSet> Registry::Get(const std::string& site, const std::s
   slot.last_get_ms = MonoNowMillis();
   if (slot.set) return slot.set;  // another worker was first
   slot.set = set;
-  if (!set->config().health_path.empty() && !health_.joinable())
-    health_ = std::thread([this] { HealthLoop(); });
+  if (!set->config().health_path.empty() && health_job_ == 0 && jobs_)
+    health_job_ = jobs_->Every("proxy-health", 100, [this] { CheckHealth(); });
   return set;
 }
 
-// Checks every upstream of every set still in use, each on its own interval.
-// Blocking, one at a time: a few upstreams per site, checks of a few ms.
-void Registry::HealthLoop() {
-  while (true) {
+// One run of the "proxy-health" job (every 100 ms): checks the upstreams of
+// every set still in use whose own interval has passed. Blocking, one at a
+// time: a few upstreams per site, checks of a few ms.
+void Registry::CheckHealth() {
+  {
     std::vector<std::shared_ptr<UpstreamSet>> sets;
     {
-      std::unique_lock<std::mutex> lock(mu_);
-      if (cv_.wait_for(lock, std::chrono::milliseconds(100), [&] { return stop_; })) return;
+      std::lock_guard<std::mutex> lock(mu_);
       for (auto& [key, entry] : sets_)
         if (!entry.set->config().health_path.empty()) sets.push_back(entry.set);
     }
@@ -370,10 +370,7 @@ void Registry::HealthLoop() {
             Log(LogLevel::kWarn, "proxy: upstream failed its health checks", {{"upstream", u.url}, {"path", c.health_path}});
           }
         }
-        {
-          std::lock_guard<std::mutex> lock(mu_);
-          if (stop_) return;
-        }
+        if (jobs_->stopping()) return;
       }
     }
   }

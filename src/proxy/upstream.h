@@ -17,6 +17,7 @@
 #include <nlohmann/json_fwd.hpp>
 
 #include "base/result.h"
+#include "base/scheduler.h"
 #include "io/socket.h"
 
 namespace hearth::proxy {
@@ -100,21 +101,22 @@ class UpstreamSet {
 };
 
 // Every worker asks here for a site's set, so all of them share one (and its
-// health). A thread runs the active health checks of sets still in use.
+// health). A job on `jobs` ("proxy-health", added with the first set that
+// has a health_path) runs the active health checks of sets still in use.
 class Registry {
  public:
-  Registry() = default;
-  ~Registry();
+  explicit Registry(Scheduler* jobs) : jobs_(jobs) {}
+  ~Registry();  // cancels the job (waiting for a check in progress)
   Registry(const Registry&) = delete;
   Registry& operator=(const Registry&) = delete;
   // The set for this site and configuration (its JSON text), made on first use.
   std::shared_ptr<UpstreamSet> Get(const std::string& site, const std::string& config_json);
 
  private:
-  void HealthLoop();
+  void CheckHealth();
+  Scheduler* jobs_;
+  uint64_t health_job_ = 0;  // guarded by mu_; 0: not added yet
   std::mutex mu_;
-  std::condition_variable cv_;
-  bool stop_ = false;
   // site + '\n' + config -> its set. Held (not weak) so that what the health
   // checks learned, and the resolved names, survive the workers dropping
   // their routes on every site change; dropped after kLingerMs unasked.
@@ -125,7 +127,6 @@ class Registry {
   static constexpr int64_t kLingerMs = 10 * 60 * 1000;
   std::unordered_map<std::string, Entry> sets_;
   int64_t last_prune_ms_ = 0;
-  std::thread health_;
 };
 
 // One health check: GET `path` with a timeout; true for a 2xx or 3xx answer.

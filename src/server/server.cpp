@@ -140,6 +140,7 @@ void Server::BlockSignals() {
 
 Result<std::unique_ptr<Server>> Server::Start(ServeOptions options) {
   std::unique_ptr<Server> srv(new Server());
+  srv->jobs_ = std::make_unique<Scheduler>("hearth-jobs", 2);
   srv->options_ = std::move(options);
   const Settings& s = srv->options_.settings;
   if (s.admin_host.find_first_of(":/ \t") != std::string::npos)
@@ -242,7 +243,7 @@ Result<std::unique_ptr<Server>> Server::Start(ServeOptions options) {
     while (st.Step(&ss)) certs.push_back({st.Int(0), std::string(st.Text(1)), std::string(st.Text(2))});
     std::vector<std::string> problems;
     srv->tls_->Install(certs, &problems);
-    srv->tls_->StartOcsp();
+    srv->tls_->StartOcsp(srv->jobs_.get());
     std::string ca_cert, ca_key;
     for (auto [key, out] : {std::pair<const char*, std::string*>{"local_ca_cert", &ca_cert}, {"local_ca_key", &ca_key}}) {
       store::Statement m = srv->store_->Reader(0).Named("meta.get");
@@ -352,11 +353,12 @@ Result<std::unique_ptr<Server>> Server::Start(ServeOptions options) {
   srv->guard_->SetPolicy(GuardPolicy(s));
   srv->shared_.guard = srv->guard_.get();
   srv->sites_.guard = srv->guard_.get();
-  srv->proxies_ = std::make_unique<proxy::Registry>();
+  srv->proxies_ = std::make_unique<proxy::Registry>(srv->jobs_.get());
   srv->sites_.proxies = srv->proxies_.get();
   for (int i = 0; i < nworkers; ++i) {
     // The worker first: the proxy's half lives on its loop.
-    auto worker = std::make_unique<Worker>(i, &srv->shared_, fds[static_cast<size_t>(i)]);
+    auto worker = std::make_unique<Worker>(i, &srv->shared_);
+    worker->AddListener(fds[static_cast<size_t>(i)], nullptr, worker->HttpSessions());
     auto forwarder = std::make_shared<proxy::Forwarder>(worker.get());
     auto admission = std::make_shared<guard::Admission>(worker.get(), srv->guard_.get());
     srv->forwarders_.push_back(forwarder.get());
@@ -400,13 +402,17 @@ Result<std::unique_ptr<Server>> Server::Start(ServeOptions options) {
     };
     worker->SetHandler(std::move(root), std::move(streams));
     srv->workers_.push_back(std::move(worker));
-    if (srv->tls_) srv->workers_.back()->AddTlsListener(tls_fds[static_cast<size_t>(i)], srv->tls_.get());
+    if (srv->tls_) {
+      Worker* w = srv->workers_.back().get();
+      w->AddListener(tls_fds[static_cast<size_t>(i)], srv->tls_.get(), w->HttpSessions());
+    }
   }
   srv->stats_->Start();  // the workers (whose metrics it reads) are all there now
   // ACME first: it reads the sites' hosts, which the first handshakes ask about.
   if (srv->acme_) srv->acme_->Start();
   for (auto& w : srv->workers_) w->Start();
-  if (s.backup_every_ms > 0) srv->backup_thread_ = std::thread([raw] { raw->BackupLoop(); });
+  if (s.backup_every_ms > 0)
+    srv->jobs_->Every("backup", s.backup_every_ms, [raw] { raw->BackupOnce(); });
   Log(LogLevel::kInfo, "listening",
       {{"addr", bind_addr.ToString()}, {"https", https_text}, {"workers", nworkers}, {"version", kVersion},
        {"data", s.data}, {"root", s.root}, {"certificates", srv->tls_ ? srv->tls_->size() : 0}});
@@ -420,12 +426,8 @@ Server::~Server() {
     SignalStop();
     for (auto& w : workers_) w->Join();
   }
-  {
-    std::lock_guard<std::mutex> lock(backup_mu_);
-    backup_stop_ = true;
-  }
-  backup_cv_.notify_all();
-  if (backup_thread_.joinable()) backup_thread_.join();
+  if (tls_) tls_->StopOcsp();  // a fetch in progress gives up
+  if (jobs_) jobs_->Stop();    // a backup in progress finishes
   workers_.clear();
   // The stores' writer threads finish their queues now, while what their
   // completions touch (sites_, the TLS set) still exists.
@@ -436,15 +438,10 @@ Server::~Server() {
 }
 
 // Periodic backups into DATA/backups, the newest `backup-keep` kept.
-void Server::BackupLoop() {
+// One run of the scheduler's "backup" job.
+void Server::BackupOnce() {
   const std::string dir = options_.settings.data + "/backups";
-  while (true) {
-    {
-      std::unique_lock<std::mutex> lock(backup_mu_);
-      if (backup_cv_.wait_for(lock, std::chrono::milliseconds(options_.settings.backup_every_ms),
-                              [&] { return backup_stop_; }))
-        return;
-    }
+  {
     std::error_code ec;
     std::filesystem::create_directories(dir, ec);
     char name[64];
@@ -458,7 +455,7 @@ void Server::BackupLoop() {
                                       options_.settings.data + "/files");
     if (!st.ok()) {
       Log(LogLevel::kError, "backup failed", {{"error", st.error().message}});
-      continue;
+      return;
     }
     Log(LogLevel::kInfo, "backup written", {{"file", out}});
     std::vector<std::string> backups;

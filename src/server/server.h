@@ -14,6 +14,7 @@
 #include "admin/stats.h"
 #include "server/builtin.h"
 #include "server/settings.h"
+#include "base/scheduler.h"
 #include "server/worker.h"
 #include "sites/acme_manager.h"
 #include "tls/server.h"
@@ -56,10 +57,13 @@ class Server {
   Server() = default;
   void SignalStop();
   bool AllFinished() const;
-  void BackupLoop();
+  void BackupOnce();
 
   ServeOptions options_;
   WorkerShared shared_;
+  // Background jobs on a clock (backups, OCSP, proxy health checks): stopped
+  // after the workers, freed after what runs on it (declared before them).
+  std::unique_ptr<Scheduler> jobs_;
   std::unique_ptr<tls::TlsServer> tls_;  // outlives the workers; null without --https
   std::unique_ptr<store::Store> store_;  // outlives the workers (declared before them)
   std::unique_ptr<data::Apps> apps_;     // sites' app databases, likewise
@@ -78,10 +82,6 @@ class Server {
   int port_ = 0;
   int https_port_ = 0;
   bool stopping_ = false;
-  std::thread backup_thread_;
-  std::mutex backup_mu_;
-  std::condition_variable backup_cv_;
-  bool backup_stop_ = false;
 };
 
 }  // namespace hearth

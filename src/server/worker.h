@@ -1,19 +1,27 @@
 #pragma once
-// Worker: one thread, one epoll loop, its own SO_REUSEPORT listener, its own
-// connections, handlers and caches. Nothing on the request path takes a lock
-// or touches another worker's memory.
+// Worker: one thread, one event loop (io/epoll_loop.h), its own SO_REUSEPORT
+// listeners, its own connections, handlers and caches. Nothing on the request
+// path takes a lock or touches another worker's memory.
+//
+// A worker serves any number of listeners (AddListener), each with its own
+// SessionFactory: HTTP (HttpSessions()) or any other protocol. All share one
+// accept path: guard admission and per-address caps, max-connections with
+// idle eviction, TLS with SNI, timeouts, metrics and graceful stop.
 //
 // Timeouts: every connection is on exactly one of these lists, by what it is
 // waiting for; each list is in deadline order because every entry on it got
-// the same duration, so a sweep only looks at list heads.
+// the same duration, so a sweep only looks at list heads (io/timer_list.h).
 //   header    first byte of a request head -> whole head (fixed, not extended
-//             by trickling bytes: a slowloris client gets no more time)
+//             by trickling bytes: a slowloris client gets no more time); also
+//             a new connection's first bytes, and its TLS handshake
 //   body      each read of a request body (extended by progress)
 //   idle      keep-alive wait for the next request
 //   write     response bytes waiting on a slow reader (extended by progress)
 //   linger    after our last response: drain the peer's bytes, then close
 //   stream    a streamed response waiting for its producer (SSE between events)
 //   wait      a deferred handler's answer (or a paused body sink), bounded by the handler
+// write, idle, linger and the stop deadline are the worker's own; the session
+// picks among the others by what it says it waits for (io/session.h).
 #include <atomic>
 #include <functional>
 #include <memory>
@@ -25,8 +33,10 @@
 
 #include "guard/guard.h"
 #include "http/h1_connection.h"
-#include "io/event_loop.h"
 #include "http/router.h"
+#include "io/epoll_loop.h"
+#include "io/session.h"
+#include "io/timer_list.h"
 #include "server/access_log.h"
 #include "server/metrics.h"
 #include "server/settings.h"
@@ -45,44 +55,21 @@ struct WorkerShared {
   guard::Guard* guard = nullptr;  // connection admission, body rates (null: none)
 };
 
-// Where deferred replies are handed back to a worker, from any thread. Shared
-// with every Reply the worker made, so a reply finished after the worker has
-// gone finds it closed and drops its answer instead of touching freed memory.
-// A null `fill` only wakes the connection (Reply::Wake).
-class Mailbox {
- public:
-  explicit Mailbox(int wake_fd) : wake_fd_(wake_fd) {}
-  // Posts from the owner thread itself (a proxied answer, made on the worker
-  // that holds the connection) skip the lock and the eventfd.
-  void SetOwner(std::thread::id owner) { owner_.store(owner); }
-  void Post(uint64_t connection_id, std::function<void(Response&)> fill);
-  void Close();
-  // The worker takes everything posted so far (owner thread only).
-  std::vector<std::pair<uint64_t, std::function<void(Response&)>>> Take();
-  // Whether the owner thread posted something it has not taken (owner thread only).
-  bool HasLocal() const { return !local_.empty(); }
-
- private:
-  std::mutex mu_;
-  std::atomic<bool> closed_{false};
-  int wake_fd_;
-  std::atomic<std::thread::id> owner_{};
-  std::vector<std::pair<uint64_t, std::function<void(Response&)>>> posted_;
-  std::vector<std::pair<uint64_t, std::function<void(Response&)>>> local_;
-};
-
-class Worker : public EventLoop {
+class Worker : public EpollLoop {
  public:
   // `handler` is this worker's own root handler (with its own caches);
   // `body_route` picks the requests whose bodies it takes as they arrive.
   // Either may be given later with SetHandler (handlers that use the loop
   // are made after it), but before Start.
-  Worker(int index, WorkerShared* shared, int listen_fd, Handler handler = nullptr,
+  Worker(int index, WorkerShared* shared, Handler handler = nullptr,
          std::function<BodyRoute(const Request&)> body_route = nullptr);
   void SetHandler(Handler handler, std::function<BodyRoute(const Request&)> body_route);
-  // Also serves HTTPS: connections accepted on `listen_fd` speak TLS with
-  // the certificates `tls` holds (set before Start).
-  void AddTlsListener(int listen_fd, const tls::TlsServer* tls);
+  // Serves the listening socket `fd` (the worker owns it from now on): each
+  // connection gets a session from `sessions`, over TLS with the
+  // certificates `tls` holds if not null. Before Start.
+  void AddListener(int fd, const tls::TlsServer* tls, SessionFactory sessions);
+  // This worker's HTTP (h1, h2 by ALPN, h2c by preface) for AddListener.
+  SessionFactory HttpSessions();
   ~Worker() override;
   Worker(const Worker&) = delete;
   Worker& operator=(const Worker&) = delete;
@@ -95,16 +82,29 @@ class Worker : public EventLoop {
   // True once the loop has ended (after a stop, when its connections are done).
   bool finished() const { return finished_.load(); }
 
-  // EventLoop, for handlers running on this worker's thread.
-  bool Watch(int fd, IoWatcher* watcher) override;
-  int64_t NowMs() const override { return now_ms_; }
-  void AddTicker(std::function<int64_t(int64_t now_ms)> tick) override { tickers_.push_back(std::move(tick)); }
   bool ConnectionOpen(uint64_t id) const override { return conns_by_id_.count(id) != 0; }
+
+ protected:
+  int64_t WaitLimitMs(int64_t now_ms) override;
+  void OnTurnStart() override { RefreshDate(); }
+  void OnEvents() override;
+  void OnPosted() override { Sweep(); }
+  void OnTurnEnd() override;
 
  private:
   struct Conn;
-  enum TimerKind { kTimerHeader, kTimerBody, kTimerIdle, kTimerWrite, kTimerLinger, kTimerStream, kTimerWait,
-                   kTimerTlsPaused, kTimerCount };
+  struct Listener;
+  enum TimerKind {
+    kTimerHeader,
+    kTimerBody,
+    kTimerIdle,
+    kTimerWrite,
+    kTimerLinger,
+    kTimerStream,
+    kTimerWait,
+    kTimerTlsPaused,
+    kTimerCount
+  };
   // A handshake paused for an on-demand certificate is tried again this often
   // (the TLS side bounds the whole wait; this timer only backs it up).
   static constexpr int64_t kPausedPollMs = 200;
@@ -115,40 +115,34 @@ class Worker : public EventLoop {
   // timeout, up to an hour; a store write's queue): this only bounds one that
   // never answers.
   static constexpr int64_t kWaitMs = 2 * 60 * 60 * 1000;
-  struct TimerList {
-    Conn* head = nullptr;
-    Conn* tail = nullptr;
-  };
 
-  void Run();
+  // worker.cpp: lifecycle, settings, HTTP glue, the loop's hooks.
   void ApplySettings();
-  void OnAccept(int listen_fd, bool tls, bool ignore_limit);
+  void OnShared();
+  void RefreshDate();
+  void BeginStop();
+  void OnRequestDone(const Request& req, int status, uint64_t bytes, int64_t micros);
+  void DeliverHttp(uint64_t id, const std::function<void(Response&)>& fill);
+  // worker_accept.cpp: listeners and admission.
+  void OnAccept(Listener* l, bool ignore_limit);
   void PauseAccept();
   void ResumeAccept();
+  // worker_conn.cpp: driving a connection, its timers, its end.
   void Drive(Conn* c);
+  bool Handshake(Conn* c);
   void BeginLinger(Conn* c);
   void Close(Conn* c);
   void Rearm(Conn* c);
   void SetTimer(Conn* c, int kind, int64_t deadline);
-  void Unlink(Conn* c);
   void Sweep();
-  void RefreshDate();
-  void BeginStop();
-  void OnRequestDone(const Request& req, int status, uint64_t bytes, int64_t micros);
-  void DeliverReplies();
   void OnConnIo(Conn* c, uint32_t events);
   bool BodyTooSlow(Conn* c, uint64_t n);
 
   int index_;
   WorkerShared* shared_;
-  int listen_fd_;
-  int tls_listen_fd_ = -1;
-  const tls::TlsServer* tls_ = nullptr;
+  std::vector<std::unique_ptr<Listener>> listeners_;
   Handler handler_;
-  int epoll_fd_ = -1;
-  int wake_fd_ = -1;
   std::thread thread_;
-  std::shared_ptr<Mailbox> mailbox_;
   uint64_t next_conn_id_ = 1;
   std::unordered_map<uint64_t, Conn*> conns_by_id_;
   // Connections that stopped only because Drive() hit its per-turn bound:
@@ -164,19 +158,16 @@ class Worker : public EventLoop {
   H1Context ctx_;
   std::string date_line_;
   int64_t date_second_ = 0;
-  int64_t now_ms_ = 0;
   uint64_t seen_generation_ = 0;
-  int64_t header_timeout_ms_ = 0, body_timeout_ms_ = 0, idle_timeout_ms_ = 0,
-          write_timeout_ms_ = 0, shutdown_timeout_ms_ = 0;
+  int64_t header_timeout_ms_ = 0, body_timeout_ms_ = 0, idle_timeout_ms_ = 0, write_timeout_ms_ = 0,
+          shutdown_timeout_ms_ = 0;
   int64_t max_connections_ = 0;
   bool accept_paused_ = false;
   bool stopping_ = false;
   int64_t stop_deadline_ = 0;
   size_t conn_count_ = 0;
   Conn* all_head_ = nullptr;  // every open connection, for shutdown
-  TimerList timers_[kTimerCount];
-  std::vector<std::function<int64_t(int64_t)>> tickers_;
-  int64_t next_tick_ = 0;  // earliest deadline a ticker asked for (0: none)
+  TimerLists timers_{kTimerCount};
   std::string access_batch_;
   WorkerMetrics metrics_;
 };

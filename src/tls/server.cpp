@@ -18,19 +18,11 @@
 #include "base/strings.h"
 #include "tls/certs.h"
 #include "tls/ocsp.h"
+#include "tls/ocsp_staple.h"
+#include "tls/records.h"
 
 namespace hearth::tls {
 
-struct OcspStaple {
-  int64_t id = 0;
-  std::string chain_pem, url;
-  mutable std::mutex mu;
-  std::string der;      // guarded by mu: the checked answer ("" none)
-  int64_t expires = 0;  // guarded by mu: its nextUpdate (Unix seconds; 0: none given)
-  // The OCSP thread's own: when to fetch next, and the back-off after failures.
-  int64_t next_fetch_ms = 0;
-  int64_t delay_ms = 0;
-};
 
 struct TlsServer::Snapshot {
   // Each certificate's own context; shared so that a replaced snapshot frees
@@ -57,7 +49,6 @@ namespace {
 constexpr const char* kCiphers12 =
     "ECDHE-ECDSA-AES128-GCM-SHA256:ECDHE-RSA-AES128-GCM-SHA256:ECDHE-ECDSA-AES256-GCM-SHA384:"
     "ECDHE-RSA-AES256-GCM-SHA384:ECDHE-ECDSA-CHACHA20-POLY1305:ECDHE-RSA-CHACHA20-POLY1305";
-constexpr int64_t kTicketKeySeconds = 12 * 3600;
 
 // The ALPN protocol TLS-ALPN-01 (RFC 8737) validation asks for.
 constexpr std::string_view kAcmeTls = "acme-tls/1";
@@ -195,13 +186,7 @@ Result<std::unique_ptr<TlsServer>> TlsServer::Create() {
 }
 
 TlsServer::~TlsServer() {
-  ocsp_cancel_.store(true);
-  {
-    std::lock_guard<std::mutex> lock(ocsp_mu_);
-    ocsp_stop_ = true;
-  }
-  ocsp_cv_.notify_all();
-  if (ocsp_thread_.joinable()) ocsp_thread_.join();
+  StopOcsp();
   SSL_CTX_free(base_);
 }
 
@@ -262,11 +247,7 @@ void TlsServer::Install(const std::vector<CertRecord>& certs, std::vector<std::s
     staples_ = std::move(staples);
     uses_ = std::move(uses);
   }
-  {
-    std::lock_guard<std::mutex> lock(ocsp_mu_);
-    ocsp_poked_ = true;
-  }
-  ocsp_cv_.notify_all();
+  if (uint64_t job = ocsp_job_.load()) ocsp_jobs_->RunSoon(job);  // fetch for new certificates now
 }
 
 int TlsServer::OnStatus(SSL* ssl, void*) {
@@ -283,77 +264,6 @@ int TlsServer::OnStatus(SSL* ssl, void*) {
   memcpy(buf, der.data(), der.size());
   SSL_set_tlsext_status_ocsp_resp(ssl, buf, static_cast<long>(der.size()));  // OpenSSL frees it
   return SSL_TLSEXT_ERR_OK;
-}
-
-std::string TlsServer::StapleOf(int64_t id) const {
-  std::shared_ptr<OcspStaple> st;
-  {
-    std::lock_guard<std::mutex> lock(mu_);
-    auto it = staples_.find(id);
-    if (it == staples_.end()) return "";
-    st = it->second;
-  }
-  std::lock_guard<std::mutex> lock(st->mu);
-  return st->der;
-}
-
-void TlsServer::StartOcsp() {
-  if (ocsp_thread_.joinable()) return;
-  ocsp_thread_ = std::thread([this] { OcspLoop(); });
-}
-
-void TlsServer::OcspLoop() {
-  constexpr int64_t kMinute = 60 * 1000, kHour = 60 * kMinute, kDay = 24 * kHour;
-  while (true) {
-    std::vector<std::shared_ptr<OcspStaple>> list;
-    {
-      std::lock_guard<std::mutex> lock(mu_);
-      for (const auto& [id, st] : staples_) list.push_back(st);
-    }
-    int64_t wake = MonoNowMillis() + kHour;
-    for (const auto& st : list) {
-      if (ocsp_cancel_.load()) return;
-      int64_t now_ms = MonoNowMillis();
-      if (st->next_fetch_ms > now_ms) {
-        wake = std::min(wake, st->next_fetch_ms);
-        continue;
-      }
-      int64_t now = static_cast<int64_t>(time(nullptr));
-      auto req = MakeOcspRequest(st->chain_pem);
-      auto body = req.ok() ? FetchOcsp(st->url, *req, &ocsp_cancel_) : Result<std::string>(req.error());
-      auto answer = body.ok() ? CheckOcspResponse(*body, st->chain_pem, now) : Result<OcspAnswer>(body.error());
-      if (ocsp_cancel_.load()) return;
-      if (answer.ok() && answer->good) {
-        // Refreshed halfway through its validity (between a minute and a day).
-        int64_t span = (answer->next_update - answer->this_update) * 1000;
-        st->next_fetch_ms = MonoNowMillis() + std::clamp<int64_t>(span / 2, kMinute, kDay);
-        st->delay_ms = 0;
-        std::lock_guard<std::mutex> lock(st->mu);
-        st->der = std::move(body).value();
-        st->expires = answer->next_update;
-      } else {
-        st->delay_ms = st->delay_ms ? std::min(st->delay_ms * 2, kHour) : kMinute;
-        st->next_fetch_ms = MonoNowMillis() + st->delay_ms;
-        if (answer.ok()) {
-          // Revoked: a stapled "revoked" would only make clients fail harder
-          // than they do without one; the operator must replace it.
-          Log(LogLevel::kError, "certificate revoked (OCSP); replace it", {{"certificate", st->id}, {"responder", st->url}});
-          std::lock_guard<std::mutex> lock(st->mu);
-          st->der.clear();
-        } else {
-          // A failed refresh keeps the last good answer until it expires.
-          Log(LogLevel::kWarn, "OCSP: no answer to staple",
-              {{"certificate", st->id}, {"error", answer.error().message}, {"retry_in_s", st->delay_ms / 1000}});
-        }
-      }
-      wake = std::min(wake, st->next_fetch_ms);
-    }
-    std::unique_lock<std::mutex> lock(ocsp_mu_);
-    int64_t wait = std::max<int64_t>(0, wake - MonoNowMillis());
-    ocsp_cv_.wait_for(lock, std::chrono::milliseconds(wait), [&] { return ocsp_stop_ || ocsp_poked_; });
-    if (ocsp_stop_) return;
-    ocsp_poked_ = false;
-  }
 }
 
 std::shared_ptr<const TlsServer::Snapshot> TlsServer::Current() const {
@@ -412,21 +322,6 @@ std::shared_ptr<SSL_CTX> TlsServer::LocalLeaf(std::string_view name) {
 
 size_t TlsServer::size() const { return Current()->contexts.size(); }
 
-namespace {
-
-// Whether the last socket read made inside SSL_read came back short (the
-// socket is drained), on this thread: it spares the worker the extra read()
-// that would only return EAGAIN (edge-triggered epoll needs "drained" to
-// stop reading, and a TLS record count says nothing about the socket).
-thread_local bool g_socket_drained = false;
-
-long OnSocketRead(BIO*, int oper, const char*, size_t len, int, long, int ret, size_t* processed) {
-  if (oper == (BIO_CB_READ | BIO_CB_RETURN)) g_socket_drained = ret <= 0 || (processed && *processed < len);
-  return ret;
-}
-
-}  // namespace
-
 SSL* TlsServer::NewSession(int fd) const {
   SSL* ssl = SSL_new(base_);
   if (!ssl) return nullptr;
@@ -434,7 +329,7 @@ SSL* TlsServer::NewSession(int fd) const {
     SSL_free(ssl);
     return nullptr;
   }
-  BIO_set_callback_ex(SSL_get_rbio(ssl), OnSocketRead);
+  WatchSocketReads(ssl);
   SSL_set_accept_state(ssl);
   return ssl;
 }
@@ -557,121 +452,6 @@ int64_t TlsServer::LastUsed(int64_t id) const {
   std::lock_guard<std::mutex> lock(mu_);
   auto it = uses_.find(id);
   return it == uses_.end() ? 0 : it->second->load(std::memory_order_relaxed);
-}
-
-void TlsServer::RotateTicketKeysLocked(int64_t now) {
-  ticket_previous_ = ticket_current_;
-  RAND_bytes(ticket_current_.name, sizeof ticket_current_.name);
-  RAND_bytes(ticket_current_.aes, sizeof ticket_current_.aes);
-  RAND_bytes(ticket_current_.hmac, sizeof ticket_current_.hmac);
-  ticket_current_.born = now;
-}
-
-int TlsServer::OnTicketKey(SSL* ssl, unsigned char key_name[16], unsigned char* iv, EVP_CIPHER_CTX* cipher,
-                           EVP_MAC_CTX* mac, int encrypt) {
-  auto* self = static_cast<TlsServer*>(SSL_CTX_get_app_data(SSL_get_SSL_CTX(ssl)));
-  if (!self) return -1;
-  int64_t now = static_cast<int64_t>(time(nullptr));
-  TicketKey key;
-  int result = 1;
-  {
-    std::lock_guard<std::mutex> lock(self->ticket_mu_);
-    if (now - self->ticket_current_.born >= kTicketKeySeconds) self->RotateTicketKeysLocked(now);
-    if (encrypt) {
-      key = self->ticket_current_;
-    } else if (memcmp(key_name, self->ticket_current_.name, 16) == 0) {
-      key = self->ticket_current_;
-      // TLS 1.3 tickets are for one use (RFC 8446 C.4): a resumed session
-      // gets a fresh one, or the client's next connection is a full
-      // handshake. (OpenSSL sends none unless told to renew.)
-      if (SSL_version(ssl) == TLS1_3_VERSION) result = 2;
-    } else if (self->ticket_previous_.born != 0 && memcmp(key_name, self->ticket_previous_.name, 16) == 0) {
-      key = self->ticket_previous_;
-      result = 2;  // accepted, and a new ticket is issued under the current key
-    } else {
-      return 0;  // unknown or expired: a full handshake
-    }
-  }
-  OSSL_PARAM params[3];
-  params[0] = OSSL_PARAM_construct_octet_string(OSSL_MAC_PARAM_KEY, key.hmac, sizeof key.hmac);
-  params[1] = OSSL_PARAM_construct_utf8_string(OSSL_MAC_PARAM_DIGEST, const_cast<char*>("SHA256"), 0);
-  params[2] = OSSL_PARAM_construct_end();
-  // Fetched once: OpenSSL 3 would look the implementation up (locks, string
-  // compares) on every EVP_aes_256_cbc() use.
-  static EVP_CIPHER* aes = EVP_CIPHER_fetch(nullptr, "AES-256-CBC", nullptr);
-  if (!aes) return -1;
-  if (encrypt) {
-    memcpy(key_name, key.name, 16);
-    if (RAND_bytes(iv, 16) != 1) return -1;
-    if (EVP_EncryptInit_ex(cipher, aes, nullptr, key.aes, iv) != 1) return -1;
-  } else if (EVP_DecryptInit_ex(cipher, aes, nullptr, key.aes, iv) != 1) {
-    return -1;
-  }
-  if (EVP_MAC_CTX_set_params(mac, params) != 1) return -1;
-  return result;
-}
-
-IoStatus Handshake(SSL* ssl) {
-  ERR_clear_error();
-  int r = SSL_do_handshake(ssl);
-  if (r == 1) return IoStatus::kDone;
-  int e = SSL_get_error(ssl, r);
-  if (e == SSL_ERROR_WANT_READ || e == SSL_ERROR_WANT_WRITE) return IoStatus::kWant;
-  ERR_clear_error();
-  if (e == SSL_ERROR_WANT_CLIENT_HELLO_CB) return IoStatus::kPaused;
-  return IoStatus::kError;
-}
-
-IoStatus Read(SSL* ssl, char* buf, size_t len, size_t* n, bool* drained) {
-  *n = 0;
-  if (drained) *drained = false;
-  ERR_clear_error();
-  g_socket_drained = false;
-  int r = SSL_read(ssl, buf, static_cast<int>(len > (1u << 30) ? (1u << 30) : len));
-  if (r > 0) {
-    *n = static_cast<size_t>(r);
-    if (drained) *drained = g_socket_drained && !SSL_has_pending(ssl);
-    return IoStatus::kDone;
-  }
-  int e = SSL_get_error(ssl, r);
-  if (e == SSL_ERROR_WANT_READ) return IoStatus::kWant;
-  if (e == SSL_ERROR_WANT_WRITE) return IoStatus::kWantWrite;
-  ERR_clear_error();
-  if (e == SSL_ERROR_ZERO_RETURN) return IoStatus::kClosed;
-  // A peer that closes TCP without close_notify: an end all the same.
-  if (e == SSL_ERROR_SYSCALL && errno == 0) return IoStatus::kClosed;
-  return IoStatus::kError;
-}
-
-OutQueue::FlushResult Flush(SSL* ssl, OutQueue& out, uint64_t* written) {
-  *written = 0;
-  char buf[16384];  // one full TLS record
-  while (!out.empty()) {
-    size_t n = out.Peek(buf, sizeof buf);
-    if (n == 0) return OutQueue::FlushResult::kError;  // a file shrank under us
-    ERR_clear_error();
-    int r = SSL_write(ssl, buf, static_cast<int>(n));
-    if (r > 0) {
-      out.Skip(static_cast<uint64_t>(r));
-      *written += static_cast<uint64_t>(r);
-      continue;
-    }
-    int e = SSL_get_error(ssl, r);
-    if (e == SSL_ERROR_WANT_WRITE || e == SSL_ERROR_WANT_READ) return OutQueue::FlushResult::kBlocked;
-    ERR_clear_error();
-    return OutQueue::FlushResult::kError;
-  }
-  return OutQueue::FlushResult::kDone;
-}
-
-void Close(SSL* ssl) {
-  if (!ssl) return;
-  if (SSL_is_init_finished(ssl)) {
-    ERR_clear_error();
-    SSL_shutdown(ssl);
-  }
-  ERR_clear_error();
-  SSL_free(ssl);
 }
 
 }  // namespace hearth::tls

@@ -1,7 +1,8 @@
 #pragma once
 // TLS for the server side: the certificates being served (picked per
 // handshake by SNI), the protocol settings, session tickets with rotating
-// keys, and the non-blocking handshake, reads and writes of one connection.
+// keys (ticket_keys.cpp), OCSP stapling (ocsp_stapling.cpp). A connection's
+// handshake, reads and writes: tls/records.h; as a Transport: tls/transport.h.
 //
 // Settings: TLS 1.2 and 1.3 only; for 1.2, ECDHE with AES-GCM or
 // ChaCha20-Poly1305 (forward secrecy, AEAD); no renegotiation, no
@@ -22,9 +23,11 @@
 #include <vector>
 
 #include "base/result.h"
+#include "base/scheduler.h"
 #include "io/out_queue.h"
 #include "tls/acme.h"
 #include "tls/certs.h"
+#include "tls/records.h"
 
 namespace hearth::tls {
 
@@ -83,16 +86,17 @@ class TlsServer {
   int64_t on_demand_wait_ms() const { return on_demand_wait_ms_; }
   size_t size() const;
 
-  // OCSP stapling: starts the thread that fetches, checks and refreshes the
+  // OCSP stapling: starts the job that fetches, checks and refreshes the
   // answers for the installed certificates that name a responder (each
   // handshake that asks gets the current one). The destructor stops it.
-  void StartOcsp();
+  // `jobs` runs it (a job named "ocsp") and must outlive this server, or
+  // StopOcsp be called first.
+  void StartOcsp(Scheduler* jobs);
+  // Ends the refresh (a fetch in progress gives up); also done by the destructor.
+  void StopOcsp();
   // When a handshake last chose the certificate with `id` (Unix seconds; its
   // install counts, so at least since hearth started), 0 if not installed.
   int64_t LastUsed(int64_t id) const;
-
-  // The stapled answer (DER) for the certificate with `id`, "" if none now.
-  std::string StapleOf(int64_t id) const;
 
   // A server session on a connected, non-blocking socket (null if OpenSSL fails).
   SSL* NewSession(int fd) const;
@@ -103,7 +107,7 @@ class TlsServer {
   static int OnClientHello(SSL* ssl, int* alert, void* arg);
   static int OnServerName(SSL* ssl, int* alert, void* arg);
   static int OnStatus(SSL* ssl, void* arg);
-  void OcspLoop();
+  int64_t RefreshOcsp();
   static int OnTicketKey(SSL* ssl, unsigned char key_name[16], unsigned char* iv, EVP_CIPHER_CTX* cipher,
                          EVP_MAC_CTX* mac, int encrypt);
   std::shared_ptr<const Snapshot> Current() const;
@@ -121,11 +125,8 @@ class TlsServer {
   uint64_t installed_version_ = 0;  // guarded by mu_
   std::map<int64_t, std::shared_ptr<OcspStaple>> staples_;  // guarded by mu_; by certificate id
   std::map<int64_t, std::shared_ptr<std::atomic<int64_t>>> uses_;  // guarded by mu_; see LastUsed
-  std::thread ocsp_thread_;
-  std::mutex ocsp_mu_;
-  std::condition_variable ocsp_cv_;
-  bool ocsp_stop_ = false;  // guarded by ocsp_mu_
-  bool ocsp_poked_ = false;  // guarded by ocsp_mu_
+  Scheduler* ocsp_jobs_ = nullptr;                                 // set by StartOcsp
+  std::atomic<uint64_t> ocsp_job_{0};                              // the "ocsp" job (0: none)
   std::atomic<bool> ocsp_cancel_{false};
   struct Leaf {
     std::shared_ptr<SSL_CTX> ctx;
@@ -156,23 +157,5 @@ class TlsServer {
 // `protocol`.
 std::string SniHost(const unsigned char* ext, size_t len);
 bool AlpnOffers(const unsigned char* ext, size_t len, std::string_view protocol);
-
-// The non-blocking steps of one TLS connection.
-// kWant: wait for readability; kWantWrite: a read that must first write
-// (wait for writability, then read again); kPaused: the handshake waits for
-// a certificate being made (no socket event will say when: call Handshake
-// again in a while).
-enum class IoStatus { kDone, kWant, kWantWrite, kClosed, kError, kPaused };
-// Drives the handshake; kDone once it is complete.
-IoStatus Handshake(SSL* ssl);
-// Reads plaintext into buf; *n gets the count (kDone with *n > 0), or kWant
-// (no more for now), kClosed (the peer ended it), kError. *drained (if
-// given): the socket had no more bytes and nothing is left buffered, so a
-// reader on edge-triggered epoll may wait for the next edge.
-IoStatus Read(SSL* ssl, char* buf, size_t len, size_t* n, bool* drained = nullptr);
-// Sends what `out` holds through `ssl`, in records of up to 16 KiB.
-OutQueue::FlushResult Flush(SSL* ssl, OutQueue& out, uint64_t* written);
-// A close_notify, best effort, and the session freed.
-void Close(SSL* ssl);
 
 }  // namespace hearth::tls

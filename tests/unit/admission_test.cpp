@@ -14,6 +14,9 @@ namespace {
 class FakeLoop : public EventLoop {
  public:
   bool Watch(int, IoWatcher*) override { return false; }
+  void Unwatch(int) override {}
+  void Post(std::function<void()> fn) override { fn(); }
+  void AddStopHook(std::function<void()>) override {}
   int64_t NowMs() const override { return now; }
   void AddTicker(std::function<int64_t(int64_t)> t) override { tick = std::move(t); }
   bool ConnectionOpen(uint64_t id) const override { return closed.count(id) == 0; }

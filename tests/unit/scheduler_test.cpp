@@ -1,0 +1,124 @@
+// The scheduler: periodic jobs run again a period after they end, one-shot
+// jobs once, a poke runs a job now, a cancelled job runs no more, Stop waits
+// for the runs in progress, and jobs carry their name and leader_only flag.
+#include "base/scheduler.h"
+
+#include <gtest/gtest.h>
+
+#include <atomic>
+#include <chrono>
+#include <thread>
+
+namespace hearth {
+namespace {
+
+using std::chrono::milliseconds;
+
+// Waits (bounded) until `done`.
+template <typename F>
+bool WaitFor(F done, int ms = 3000) {
+  for (int i = 0; i < ms / 5; ++i) {
+    if (done()) return true;
+    std::this_thread::sleep_for(milliseconds(5));
+  }
+  return done();
+}
+
+TEST(Scheduler, PeriodicAndOneShot) {
+  Scheduler s("test-jobs");
+  std::atomic<int> ticks{0}, once{0};
+  s.Every("tick", 20, [&] { ticks.fetch_add(1); });
+  s.After("once", 10, [&] { once.fetch_add(1); });
+  EXPECT_TRUE(WaitFor([&] { return ticks.load() >= 3; }));
+  EXPECT_EQ(once.load(), 1);
+  std::this_thread::sleep_for(milliseconds(50));
+  EXPECT_EQ(once.load(), 1);
+  auto jobs = s.Jobs();
+  ASSERT_EQ(jobs.size(), 1u);  // the one-shot is gone
+  EXPECT_EQ(jobs[0].name, "tick");
+  EXPECT_TRUE(jobs[0].periodic);
+}
+
+TEST(Scheduler, PokeCancelAndLeaderOnly) {
+  Scheduler s("test-jobs", 2);
+  std::atomic<int> runs{0};
+  uint64_t id =
+      s.Every("backup", 60 * 60 * 1000, [&] { runs.fetch_add(1); }, {.leader_only = true});
+  std::this_thread::sleep_for(milliseconds(30));
+  EXPECT_EQ(runs.load(), 0);
+  s.RunSoon(id);
+  EXPECT_TRUE(WaitFor([&] { return runs.load() == 1; }));
+  std::this_thread::sleep_for(milliseconds(30));
+  EXPECT_EQ(runs.load(), 1);  // then a full period again, not a loop
+  auto jobs = s.Jobs();
+  ASSERT_EQ(jobs.size(), 1u);
+  EXPECT_TRUE(jobs[0].leader_only);
+  EXPECT_EQ(jobs[0].runs, 1u);
+  s.Cancel(id);
+  EXPECT_TRUE(s.Jobs().empty());
+  s.RunSoon(id);  // unknown now: nothing
+  std::this_thread::sleep_for(milliseconds(30));
+  EXPECT_EQ(runs.load(), 1);
+}
+
+TEST(Scheduler, NeverTwoRunsOfOneJobAtOnce) {
+  Scheduler s("test-jobs", 2);
+  std::atomic<int> inside{0}, most{0}, runs{0};
+  s.Every("slow", 1, [&] {
+    int now = inside.fetch_add(1) + 1;
+    most.store(std::max(most.load(), now));
+    std::this_thread::sleep_for(milliseconds(10));
+    inside.fetch_sub(1);
+    runs.fetch_add(1);
+  });
+  EXPECT_TRUE(WaitFor([&] { return runs.load() >= 5; }));
+  EXPECT_EQ(most.load(), 1);
+}
+
+TEST(Scheduler, TimedJobPicksItsNextRun) {
+  Scheduler s("test-jobs");
+  std::atomic<int> runs{0};
+  s.Timed("ocsp-like", 0, [&]() -> int64_t {
+    int n = runs.fetch_add(1) + 1;
+    return n < 3 ? 10 : -1;  // twice more, soon; then done
+  });
+  EXPECT_TRUE(WaitFor([&] { return runs.load() == 3 && s.Jobs().empty(); }));
+  std::this_thread::sleep_for(milliseconds(30));
+  EXPECT_EQ(runs.load(), 3);
+}
+
+TEST(Scheduler, CancelWaitsForARunningRun) {
+  Scheduler s("test-jobs");
+  std::atomic<bool> started{false}, finished{false};
+  uint64_t id = s.Every(
+      "slow", 1000,
+      [&] {
+        started.store(true);
+        std::this_thread::sleep_for(milliseconds(100));
+        finished.store(true);
+      },
+      {}, 0);
+  ASSERT_TRUE(WaitFor([&] { return started.load(); }));
+  s.Cancel(id);
+  EXPECT_TRUE(finished.load());
+  EXPECT_TRUE(s.Jobs().empty());
+}
+
+TEST(Scheduler, StopWaitsForARunningJob) {
+  std::atomic<bool> started{false}, finished{false};
+  auto s = std::make_unique<Scheduler>("test-jobs");
+  s->After("long", 0, [&] {
+    started.store(true);
+    std::this_thread::sleep_for(milliseconds(100));
+    finished.store(true);
+  });
+  s->Every("never", 60 * 1000, [] { FAIL() << "ran after Stop"; });
+  ASSERT_TRUE(WaitFor([&] { return started.load(); }));
+  s->Stop();
+  EXPECT_TRUE(finished.load());
+  EXPECT_TRUE(s->stopping());
+  s.reset();
+}
+
+}  // namespace
+}  // namespace hearth

@@ -1,0 +1,283 @@
+// A worker serving a protocol of its own beside HTTP: an echo Session on a
+// second listener, plain and TLS, goes through the same accept path as HTTP
+// (max-connections with idle eviction, the guard's per-address cap, the idle
+// timeout, graceful stop). And EventLoop::Post from another thread.
+#include "server/worker.h"
+
+#include <gtest/gtest.h>
+#include <netinet/in.h>
+#include <openssl/ssl.h>
+#include <poll.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <chrono>
+#include <thread>
+
+#include "io/socket.h"
+#include "tls/certs.h"
+
+namespace hearth {
+namespace {
+
+// Sends back every byte it gets; closes on the peer's EOF or a graceful stop.
+class EchoSession : public Session {
+ public:
+  char* ReadBuffer(size_t* space) override {
+    *space = sizeof buf_;
+    return buf_;
+  }
+  void OnRead(size_t n) override { pending_.append(buf_, n); }
+  void OnPeerEof() override { done_ = true; }
+  void Advance() override {
+    if (pending_.empty()) return;
+    out_.Append(pending_);
+    pending_.clear();
+  }
+  OutQueue& out() override { return out_; }
+  bool WantsRead() const override { return !done_; }
+  bool ShouldClose() const override { return done_; }
+  SessionWait Waiting() const override { return SessionWait::kNothing; }
+  void Stop(bool) override { done_ = true; }
+
+ private:
+  char buf_[4096];
+  std::string pending_;
+  OutQueue out_;
+  bool done_ = false;
+};
+
+SessionFactory Echoes() {
+  return [](const SessionInfo&) -> std::unique_ptr<Session> {
+    return std::make_unique<EchoSession>();
+  };
+}
+
+int Listen(int* port) {
+  auto addr = ParseListenAddress("127.0.0.1:0");
+  EXPECT_TRUE(addr.ok());
+  auto fd = ListenReusePort(*addr, 64);
+  EXPECT_TRUE(fd.ok());
+  *port = LocalAddress(*fd).Port();
+  return *fd;
+}
+
+int Connect(int port) {
+  int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_port = htons(static_cast<uint16_t>(port));
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  if (connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) != 0) {
+    close(fd);
+    return -1;
+  }
+  timeval tv{5, 0};  // bounded: a test never hangs on a read
+  setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+  return fd;
+}
+
+// What the peer sends until it has `want` bytes, or closes, or 5 s pass.
+std::string ReadSome(int fd, size_t want) {
+  std::string got;
+  char buf[4096];
+  while (got.size() < want) {
+    ssize_t n = read(fd, buf, sizeof buf);
+    if (n <= 0) break;
+    got.append(buf, static_cast<size_t>(n));
+  }
+  return got;
+}
+
+// Whether the peer closed the connection within `ms` (EOF or reset).
+bool ClosedWithin(int fd, int ms) {
+  pollfd p{fd, POLLIN, 0};
+  if (poll(&p, 1, ms) <= 0) return false;
+  char c;
+  return read(fd, &c, 1) <= 0;
+}
+
+std::string Echo(int fd, const std::string& text) {
+  if (write(fd, text.data(), text.size()) != static_cast<ssize_t>(text.size())) return "";
+  return ReadSome(fd, text.size());
+}
+
+struct Rig {
+  WorkerShared shared;
+  std::unique_ptr<Worker> worker;
+  int http_port = 0, echo_port = 0;
+
+  explicit Rig(int64_t max_connections, int64_t idle_ms = 10000) {
+    Settings& s = shared.settings;
+    s.max_connections = max_connections;
+    s.max_header_size = s.max_target_size = 8192;
+    s.max_body_size = 1 << 20;
+    s.header_timeout_ms = s.body_timeout_ms = s.write_timeout_ms = 10000;
+    s.keepalive_timeout_ms = idle_ms;
+    s.shutdown_timeout_ms = 2000;
+    worker = std::make_unique<Worker>(
+        0, &shared, [](Request&, Response& res) { res.SetText(200, "text/plain", "hi\n"); });
+    worker->AddListener(Listen(&http_port), nullptr, worker->HttpSessions());
+    worker->AddListener(Listen(&echo_port), nullptr, Echoes());
+  }
+  void Start() { worker->Start(); }
+  void Stop() {
+    shared.stop.store(true);
+    worker->Wake();
+  }
+  ~Rig() {
+    if (!worker->finished()) Stop();
+    worker->Join();
+  }
+};
+
+TEST(Worker, EchoBesideHttpOnOneLoop) {
+  Rig rig(100);
+  rig.Start();
+  int echo = Connect(rig.echo_port);
+  ASSERT_GE(echo, 0);
+  EXPECT_EQ(Echo(echo, "ping"), "ping");
+  int http = Connect(rig.http_port);
+  ASSERT_GE(http, 0);
+  std::string req = "GET / HTTP/1.1\r\nHost: x\r\n\r\n";
+  ASSERT_EQ(write(http, req.data(), req.size()), static_cast<ssize_t>(req.size()));
+  std::string answer = ReadSome(http, 1);
+  EXPECT_EQ(answer.substr(0, 15), "HTTP/1.1 200 OK") << answer;
+  EXPECT_EQ(Echo(echo, "again"), "again");
+  EXPECT_EQ(rig.worker->metrics().connections_accepted.Get(), 2u);
+  close(echo);
+  close(http);
+}
+
+TEST(Worker, MaxConnectionsEvictsTheOldestIdleEcho) {
+  Rig rig(2);
+  rig.Start();
+  int a = Connect(rig.echo_port);
+  ASSERT_EQ(Echo(a, "a"), "a");
+  int b = Connect(rig.echo_port);
+  ASSERT_EQ(Echo(b, "b"), "b");
+  // Full, and a third knocks: the oldest idle connection makes room.
+  int c = Connect(rig.echo_port);
+  EXPECT_EQ(Echo(c, "c"), "c");
+  EXPECT_TRUE(ClosedWithin(a, 2000));
+  EXPECT_EQ(Echo(b, "b2"), "b2");
+  close(a);
+  close(b);
+  close(c);
+}
+
+TEST(Worker, GuardPerAddressCapAppliesToEcho) {
+  guard::Guard guard;  // outlives the worker, which releases its counts
+  guard::Policy p;
+  p.max_conns_per_ip = 1;
+  guard.SetPolicy(p);
+  Rig rig(100);
+  rig.shared.guard = &guard;
+  rig.Start();
+  int a = Connect(rig.echo_port);
+  ASSERT_EQ(Echo(a, "a"), "a");
+  int b = Connect(rig.echo_port);  // the kernel accepts it; the worker refuses it
+  EXPECT_TRUE(ClosedWithin(b, 2000));
+  close(a);
+  close(b);
+  rig.Stop();
+  rig.worker->Join();
+}
+
+TEST(Worker, IdleTimeoutClosesAnEcho) {
+  Rig rig(100, 300);
+  rig.Start();
+  int a = Connect(rig.echo_port);
+  ASSERT_EQ(Echo(a, "a"), "a");
+  auto t0 = std::chrono::steady_clock::now();
+  EXPECT_TRUE(ClosedWithin(a, 3000));
+  EXPECT_GE(std::chrono::steady_clock::now() - t0, std::chrono::milliseconds(200));
+  EXPECT_GE(rig.worker->metrics().timeouts[static_cast<int>(TimeoutKind::kIdle)].Get(), 1u);
+  close(a);
+}
+
+TEST(Worker, GracefulStopEndsEchoesAndTheLoop) {
+  Rig rig(100);
+  rig.Start();
+  int a = Connect(rig.echo_port);
+  ASSERT_EQ(Echo(a, "a"), "a");
+  rig.Stop();
+  EXPECT_TRUE(ClosedWithin(a, 3000));
+  close(a);  // the worker lingers until the peer's end (or 2 s)
+  rig.worker->Join();
+  EXPECT_TRUE(rig.worker->finished());
+  EXPECT_LT(Connect(rig.echo_port), 0);  // the listener is closed
+}
+
+TEST(Worker, EchoOverTls) {
+  auto tls = tls::TlsServer::Create();
+  ASSERT_TRUE(tls.ok());
+  auto kp = tls::MakeSelfSigned({"echo.test"}, 30);
+  ASSERT_TRUE(kp.ok());
+  (*tls)->Install({{1, kp->cert_pem, kp->key_pem}}, nullptr);
+  Rig rig(100);
+  int tls_port = 0;
+  rig.worker->AddListener(Listen(&tls_port), tls->get(), Echoes());
+  rig.Start();
+  int fd = Connect(tls_port);
+  ASSERT_GE(fd, 0);
+  SSL_CTX* cctx = SSL_CTX_new(TLS_client_method());
+  SSL* ssl = SSL_new(cctx);
+  SSL_set_fd(ssl, fd);
+  SSL_set_tlsext_host_name(ssl, "echo.test");  // SNI picks the certificate
+  ASSERT_EQ(SSL_connect(ssl), 1);
+  ASSERT_EQ(SSL_write(ssl, "secret", 6), 6);
+  char buf[16];
+  int n = SSL_read(ssl, buf, sizeof buf);
+  ASSERT_EQ(n, 6);
+  EXPECT_EQ(std::string(buf, 6), "secret");
+  EXPECT_EQ(rig.worker->metrics().tls_handshakes.Get(), 1u);
+  // Graceful stop reaches it too: close_notify, then the end.
+  rig.Stop();
+  EXPECT_LE(SSL_read(ssl, buf, sizeof buf), 0);
+  SSL_free(ssl);
+  SSL_CTX_free(cctx);
+  close(fd);
+  rig.worker->Join();
+}
+
+TEST(EventLoop, PostFromAnotherThreadRunsOnTheLoop) {
+  Rig rig(100);
+  rig.Start();
+  std::atomic<int> ran{0};
+  std::atomic<bool> on_loop{true};
+  std::thread::id loop_thread;
+  std::atomic<bool> got_id{false};
+  rig.worker->Post([&] {
+    loop_thread = std::this_thread::get_id();
+    got_id.store(true);
+  });
+  for (int i = 0; i < 500 && !got_id.load(); ++i)
+    std::this_thread::sleep_for(std::chrono::milliseconds(2));
+  ASSERT_TRUE(got_id.load());
+  EXPECT_NE(loop_thread, std::this_thread::get_id());
+  std::vector<std::thread> posters;
+  for (int t = 0; t < 4; ++t)
+    posters.emplace_back([&] {
+      for (int i = 0; i < 250; ++i)
+        rig.worker->Post([&] {
+          if (std::this_thread::get_id() != loop_thread) on_loop.store(false);
+          // A post from the loop's own thread runs too (without the eventfd).
+          rig.worker->Post([&] { ran.fetch_add(1); });
+        });
+    });
+  for (auto& t : posters) t.join();
+  for (int i = 0; i < 1000 && ran.load() < 1000; ++i)
+    std::this_thread::sleep_for(std::chrono::milliseconds(2));
+  EXPECT_EQ(ran.load(), 1000);
+  EXPECT_TRUE(on_loop.load());
+  // After the loop ended, posts are dropped, not run.
+  rig.Stop();
+  rig.worker->Join();
+  rig.worker->Post([&] { ran.fetch_add(1); });
+  EXPECT_EQ(ran.load(), 1000);
+}
+
+}  // namespace
+}  // namespace hearth
