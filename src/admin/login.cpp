@@ -17,7 +17,7 @@
 #include "base/log.h"
 #include "base/login_throttle.h"
 #include "base/strings.h"
-#include "data/auth.h"
+#include "crypto/password.h"
 #include "data/schema.h"
 #include "http/path.h"
 #include "sites/admins_api.h"
@@ -144,7 +144,7 @@ void StartSession(sites::SitesShared* shared, std::shared_ptr<Reply> reply, int6
 // A hash no password matches in practice: an unknown email costs the same
 // argon2id work as a known one, so the answer's timing does not tell them apart.
 const std::string& DecoyHash() {
-  static const std::string hash = data::HashPassword(sites::NewToken());
+  static const std::string hash = crypto::HashPassword(sites::NewToken());
   return hash;
 }
 
@@ -245,7 +245,7 @@ void ServeLogin(sites::SitesShared* shared, int reader, Request& req, Response& 
   // argon2id takes tens of milliseconds: never on a worker.
   shared->background.Post([shared, reply, view, client, email, ip, password, user_id, hash, secure]() mutable {
     bool ok = password.size() <= sites::kMaxAdminPassword &&
-              data::VerifyPassword(user_id ? hash : DecoyHash(), password) && user_id != 0;
+              crypto::VerifyPassword(user_id ? hash : DecoyHash(), password) && user_id != 0;
     g_checking.fetch_sub(1);
     int64_t at = static_cast<int64_t>(time(nullptr));
     if (!ok) {

@@ -1,6 +1,5 @@
 #include "cli/sites_cli.h"
 
-#include <openssl/evp.h>
 #include <unistd.h>
 
 #include <cstdio>
@@ -11,6 +10,7 @@
 
 #include "base/strings.h"
 #include "cli/client.h"
+#include "crypto/hash.h"
 #include "sites/manifest.h"
 
 namespace hearth::cli {
@@ -56,21 +56,11 @@ std::string HumanBytes(uint64_t b) {
 Result<std::string> HashFile(const fs::path& p) {
   std::ifstream f(p, std::ios::binary);
   if (!f) return Error{"cannot read " + p.string()};
-  EVP_MD_CTX* ctx = EVP_MD_CTX_new();
-  EVP_DigestInit_ex(ctx, EVP_sha256(), nullptr);
+  crypto::Sha256 hash;
   char buf[1 << 16];
-  while (f.read(buf, sizeof buf) || f.gcount() > 0) EVP_DigestUpdate(ctx, buf, static_cast<size_t>(f.gcount()));
-  unsigned char md[EVP_MAX_MD_SIZE];
-  unsigned int len = 0;
-  EVP_DigestFinal_ex(ctx, md, &len);
-  EVP_MD_CTX_free(ctx);
-  static const char* hex = "0123456789abcdef";
-  std::string out;
-  for (unsigned i = 0; i < len; ++i) {
-    out.push_back(hex[md[i] >> 4]);
-    out.push_back(hex[md[i] & 15]);
-  }
-  return out;
+  while (f.read(buf, sizeof buf) || f.gcount() > 0)
+    hash.Update(std::string_view(buf, static_cast<size_t>(f.gcount())));
+  return hash.HexDigest();
 }
 
 // The URL a site answers at, given the server the CLI talks to.

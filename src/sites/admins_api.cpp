@@ -5,7 +5,7 @@
 
 #include "base/log.h"
 #include "base/strings.h"
-#include "data/auth.h"
+#include "crypto/password.h"
 #include "data/schema.h"
 #include "sites/api_common.h"
 
@@ -42,7 +42,7 @@ void WithHash(SitesShared* shared, Response& res, std::string password,
   auto reply = res.Defer();
   if (!reply) return Fail(res, 500, "cannot answer later");
   shared->background.Post([shared, reply, password = std::move(password), write = std::move(write)] {
-    std::string hash = data::HashPassword(password);
+    std::string hash = crypto::HashPassword(password);
     if (hash.empty()) {
       reply->Finish([](Response& r) { Fail(r, 500, "the password could not be hashed"); });
       return;

@@ -33,20 +33,4 @@ Result<Manifest> ParseManifest(const nlohmann::json& body, uint64_t max_file_siz
 // "*.example.com", "localhost". Lower-cases it; refuses anything else.
 Result<std::string> NormalizeHost(std::string_view host);
 
-bool IsSha256Hex(std::string_view s);
-std::string Sha256Hex(std::string_view data);
-
-// SHA-256 over bytes that arrive in pieces (a streamed upload).
-class Sha256 {
- public:
-  Sha256();
-  ~Sha256();
-  Sha256(const Sha256&) = delete;
-  Sha256& operator=(const Sha256&) = delete;
-  void Update(std::string_view bytes);
-  std::string HexDigest();  // lower-case hex; call once, at the end
- private:
-  void* ctx_;  // EVP_MD_CTX
-};
-
 }  // namespace hearth::sites

@@ -503,15 +503,6 @@ TEST(TlsServer, OnDemandHandshakesPauseUntilTheCertificateComes) {
 namespace hearth::tls {
 namespace {
 
-TEST(Acme, Base64UrlHasNoPaddingAndTheUrlAlphabet) {
-  EXPECT_EQ(AcmeClient::Base64Url(""), "");
-  EXPECT_EQ(AcmeClient::Base64Url("f"), "Zg");
-  EXPECT_EQ(AcmeClient::Base64Url("fo"), "Zm8");
-  EXPECT_EQ(AcmeClient::Base64Url("foo"), "Zm9v");
-  EXPECT_EQ(AcmeClient::Base64Url("foob"), "Zm9vYg");
-  EXPECT_EQ(AcmeClient::Base64Url(std::string("\xfb\xff\xfe", 3)), "-__-");
-}
-
 TEST(Acme, AnAccountKeyIsKeptAndItsThumbprintIsStable) {
   AcmeChallenges challenges;
   auto a = AcmeClient::Create({}, &challenges, "");
