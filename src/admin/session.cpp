@@ -6,7 +6,7 @@
 
 #include "base/strings.h"
 #include "crypto/hash.h"
-#include "sites/tokens.h"
+#include "api/tokens.h"
 
 namespace hearth::admin {
 
@@ -62,9 +62,9 @@ bool SessionLive(store::Connection& rd, const std::string& hash) { return ByHash
 
 NewSession MakeSession(int64_t now) {
   NewSession n;
-  n.secret = sites::NewToken();
+  n.secret = api::NewToken();
   n.row.hash = crypto::Sha256Hex(n.secret);
-  n.row.csrf = sites::NewToken();
+  n.row.csrf = api::NewToken();
   n.row.expires_at = now + kSessionSeconds;
   return n;
 }

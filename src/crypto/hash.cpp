@@ -14,7 +14,9 @@ std::string Sha256Digest(std::string_view data) {
   return std::string(reinterpret_cast<char*>(md), len);
 }
 
-std::string Sha256Hex(std::string_view data) { return HexEncode(Sha256Digest(data)); }
+std::string Sha256Hex(std::string_view data) {
+  return HexEncode(Sha256Digest(data));
+}
 
 bool IsSha256Hex(std::string_view s) {
   if (s.size() != 64) return false;
@@ -35,7 +37,9 @@ Sha256::Sha256() : ctx_(EVP_MD_CTX_new()) {
   EVP_DigestInit_ex(static_cast<EVP_MD_CTX*>(ctx_), EVP_sha256(), nullptr);
 }
 
-Sha256::~Sha256() { EVP_MD_CTX_free(static_cast<EVP_MD_CTX*>(ctx_)); }
+Sha256::~Sha256() {
+  EVP_MD_CTX_free(static_cast<EVP_MD_CTX*>(ctx_));
+}
 
 void Sha256::Update(std::string_view bytes) {
   EVP_DigestUpdate(static_cast<EVP_MD_CTX*>(ctx_), bytes.data(), bytes.size());

@@ -9,8 +9,8 @@
 namespace hearth::crypto {
 
 std::string MakeJwt(const nlohmann::json& payload, std::string_view key) {
-  std::string input = Base64UrlEncode(R"({"alg":"HS256","typ":"JWT"})") + "." +
-                      Base64UrlEncode(payload.dump());
+  std::string input =
+      Base64UrlEncode(R"({"alg":"HS256","typ":"JWT"})") + "." + Base64UrlEncode(payload.dump());
   return input + "." + Base64UrlEncode(HmacSha256(key, input));
 }
 

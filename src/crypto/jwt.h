@@ -3,11 +3,10 @@
 // header.payload.signature, each part base64url without padding. The data
 // API's auth and file tokens are these.
 #include <cstdint>
+#include <nlohmann/json.hpp>
 #include <optional>
 #include <string>
 #include <string_view>
-
-#include <nlohmann/json.hpp>
 
 namespace hearth::crypto {
 

@@ -34,7 +34,7 @@ std::string RandomChars(size_t n) {
       used = 0;
     }
     unsigned char b = pool[used];
-    pool[used++] = 0;  // a byte is used once, and not kept once used
+    pool[used++] = 0;        // a byte is used once, and not kept once used
     if (b >= 252) continue;  // 252 = 7 * 36: no modulo bias
     out.push_back(kAlphabet[b % 36]);
   }

@@ -23,7 +23,8 @@
 #include "base/version.h"
 #include "files/file_handler.h"
 #include "io/socket.h"
-#include "sites/tokens.h"
+#include "api/tokens.h"
+#include "control/api.h"
 #include "store/backup.h"
 #include "store/control_schema.h"
 
@@ -180,6 +181,12 @@ Result<std::unique_ptr<Server>> Server::Start(ServeOptions options) {
   if (!opened.ok()) return opened.error();
   srv->store_ = std::move(opened).value();
   srv->sites_.store = srv->store_.get();
+  srv->control_.store = srv->store_.get();
+  srv->control_.background = &srv->sites_.background;
+  srv->control_.certs_changed = [sites = &srv->sites_] { sites::RoutingChanged(sites); };
+  srv->control_.certs_renewed = [sites = &srv->sites_] {
+    sites->generation.fetch_add(1, std::memory_order_release);
+  };
   srv->sites_.max_blob_size = s.max_body_size;
   srv->sites_.data_options.max_json_bytes = s.api_max_json_size;
   srv->sites_.spool_dir = s.data;
@@ -188,12 +195,12 @@ Result<std::unique_ptr<Server>> Server::Start(ServeOptions options) {
   // Only an admin-scope token is a superuser of the sites' data APIs: a read
   // or deploy token is an ordinary (anonymous) client there.
   srv->sites_.data_options.is_superuser = [store = srv->store_.get()](int reader, std::string_view auth) {
-    return sites::IsAdminToken(store, reader, auth);
+    return api::IsAdminToken(store, reader, auth);
   };
   // The console's own host is its own origin: the default site does not take it.
   srv->sites_.admin_host = s.admin_host;
   srv->sites_.keep_versions.store(s.keep_versions);
-  auto token = sites::EnsureAdminToken(*srv->store_, s.data);
+  auto token = api::EnsureAdminToken(*srv->store_, s.data);
   if (!token.ok()) return token.error();
   if (!token->empty()) {
     // Shown once, on stdout (not in the logs); the CLI on this machine reads the file.
@@ -253,6 +260,7 @@ Result<std::unique_ptr<Server>> Server::Start(ServeOptions options) {
       srv->tls_->SetLocalCa(std::make_shared<tls::KeyPair>(tls::KeyPair{ca_cert, ca_key}));
     for (const auto& p : problems) Log(LogLevel::kWarn, "certificate skipped", {{"why", p}});
     srv->sites_.tls = srv->tls_.get();
+    srv->control_.tls = srv->tls_.get();
     srv->sites_.https_port = hreserved->Port();
     if (!s.acme_email.empty()) {
       tls::AcmeOptions ao;
@@ -275,8 +283,9 @@ Result<std::unique_ptr<Server>> Server::Start(ServeOptions options) {
       if (!s.acme_ask.empty() && s.acme_ask.rfind("http://", 0) != 0 && s.acme_ask.rfind("https://", 0) != 0)
         return Error{"--acme-ask: \"" + s.acme_ask + "\" is not an http:// or https:// URL"};
       srv->sites_.acme_challenges = &srv->acme_challenges_;
-      srv->acme_ = std::make_unique<sites::AcmeManager>(&srv->sites_, ao, s.acme_ask, kOnDemandWaitMs);
-      sites::AcmeManager* acme = srv->acme_.get();
+      srv->control_.acme_challenges = &srv->acme_challenges_;
+      srv->acme_ = std::make_unique<control::AcmeManager>(&srv->control_, ao, s.acme_ask, kOnDemandWaitMs);
+      control::AcmeManager* acme = srv->acme_.get();
       srv->tls_->SetChallenges(&srv->acme_challenges_);
       srv->tls_->SetOnDemand(acme, kOnDemandWaitMs);
       srv->sites_.on_routing_changed = [acme] { acme->Poke(); };
@@ -339,9 +348,9 @@ Result<std::unique_ptr<Server>> Server::Start(ServeOptions options) {
   srv->builtin_.schema_version = srv->store_->schema_version();
   srv->builtin_.metrics_public = s.metrics_public;
   srv->builtin_.authorize = [store = srv->store_.get()](const Request& req, int reader, std::string* why) {
-    return sites::AuthorizeRequest(store, reader, req, why);
+    return api::AuthorizeRequest(store, reader, req, why);
   };
-  srv->builtin_.refuse = sites::RefuseRequest;
+  srv->builtin_.refuse = api::RefuseRequest;
 
   // Sites the config file declares (proxied apps, mostly): made to match it.
   for (const DeclaredSite& d : s.sites)
@@ -362,9 +371,11 @@ Result<std::unique_ptr<Server>> Server::Start(ServeOptions options) {
     srv->forwarders_.push_back(forwarder.get());
     auto router = std::make_shared<Router>();
     AddBuiltinRoutes(router.get(), &srv->builtin_, srv->store_.get(), i);
-    Handler api = Compose({sites::RequireToken(srv->store_.get(), i)}, sites::MakeApiHandler(&srv->sites_, i));
+    // The control API: each part's routes; the console calls them in-process.
+    Handler routes = control::MakeControlApiHandler(&srv->control_, i, sites::MakeApiHandler(&srv->sites_, i));
+    Handler api = Compose({api::RequireToken(srv->store_.get(), i)}, routes);
     router->Add("", "/_hearth/api/", api);
-    admin::AddAdminRoutes(router.get(), &srv->sites_, i, srv->stats_.get(), s.admin_host);  // the console
+    admin::AddAdminRoutes(router.get(), &srv->sites_, i, routes, srv->stats_.get(), s.admin_host);  // the console
     router->Add("", "/_hearth/api/blobs/", api, /*stream_body=*/true);  // uploads of any size
     Handler fallback = ServeWelcome;
     if (!s.root.empty()) {

@@ -15,7 +15,7 @@
 #include "server/builtin.h"
 #include "server/settings.h"
 #include "server/worker.h"
-#include "sites/acme_manager.h"
+#include "control/acme_manager.h"
 #include "tls/server.h"
 #include "data/app.h"
 #include "sites/sites.h"
@@ -66,8 +66,9 @@ class Server {
   std::unique_ptr<guard::Guard> guard_;       // shared by workers; outlives them
   std::unique_ptr<proxy::Registry> proxies_;  // upstreams and their health checks, shared by workers
   sites::SitesShared sites_;
+  control::ControlShared control_;  // tokens, admins, certs, ACME
   tls::AcmeChallenges acme_challenges_;
-  std::unique_ptr<sites::AcmeManager> acme_;  // stopped before the store and TLS it uses
+  std::unique_ptr<control::AcmeManager> acme_;  // stopped before the store and TLS it uses
   BuiltinContext builtin_;
   // The console's traffic figures: read by the workers' handlers, so it
   // outlives them; its thread reads their metrics, so ~Server stops it first.

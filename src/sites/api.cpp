@@ -4,13 +4,9 @@
 #include "base/json.h"
 #include "base/strings.h"
 #include "sites/api_common.h"
-#include "sites/admins_api.h"
-#include "sites/certs_api.h"
 #include "sites/compress.h"
 #include "sites/manifest.h"
 #include "sites/sites.h"
-#include "sites/tokens.h"
-#include "sites/tokens_api.h"
 
 namespace hearth::sites {
 namespace {
@@ -473,9 +469,6 @@ Handler MakeApiHandler(SitesShared* shared, int reader) {
       if (!body.is_object()) return Fail(res, 400, "the body must be a JSON object");
     }
 
-    if (!seg.empty() && seg[0] == "certs" && seg.size() <= 2) return ServeCerts(shared, rd, seg, req, res, body);
-    if (!seg.empty() && seg[0] == "admins" && seg.size() <= 2) return ServeAdmins(shared, rd, seg, req, res, body);
-    if (!seg.empty() && seg[0] == "tokens" && seg.size() <= 2) return ServeTokens(shared, rd, seg, req, res, body);
     if (is({"sites"})) {
       if (m == Method::kGet) return Json(res, 200, ListSites(rd));
       if (allow(Method::kPost, "GET, POST")) AddSite(shared, res, body);

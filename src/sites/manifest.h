@@ -9,6 +9,7 @@
 #include <nlohmann/json.hpp>
 
 #include "base/result.h"
+#include "http/host_name.h"
 
 namespace hearth::sites {
 
@@ -29,8 +30,7 @@ struct Manifest {
 // max_files files.
 Result<Manifest> ParseManifest(const nlohmann::json& body, uint64_t max_file_size, size_t max_files);
 
-// A host name a site may answer to: "example.com", "blog.example.com",
-// "*.example.com", "localhost". Lower-cases it; refuses anything else.
-Result<std::string> NormalizeHost(std::string_view host);
+// Host names are normalized by http/host_name.h; sites' callers name it here.
+using ::hearth::NormalizeHost;
 
 }  // namespace hearth::sites

@@ -67,9 +67,6 @@ struct SitesShared {
   // --admin-host: the console's name, which the default site never serves
   // (it would share the console's origin). Empty: none.
   std::string admin_host;
-  // Bumped on the writer thread by every write that reads the certificates
-  // to install: TlsServer::Install keeps only the newest set.
-  std::atomic<uint64_t> cert_version{0};
 };
 
 // After a committed change to what hosts serve: workers reload their routing

@@ -1,4 +1,4 @@
-#include "sites/tokens.h"
+#include "api/tokens.h"
 
 #include <fcntl.h>
 #include <unistd.h>
@@ -15,7 +15,7 @@
 #include "crypto/hash.h"
 #include "crypto/random.h"
 
-namespace hearth::sites {
+namespace hearth::api {
 
 std::string NewToken() { return "hth_" + crypto::Base64UrlEncode(crypto::RandomBytes(32)); }
 
@@ -223,4 +223,4 @@ Middleware RequireToken(store::Store* store, int reader) {
   };
 }
 
-}  // namespace hearth::sites
+}  // namespace hearth::api
