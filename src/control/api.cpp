@@ -1,34 +1,50 @@
 #include "control/api.h"
 
-#include <nlohmann/json.hpp>
-
-#include "api/reply.h"
-#include "base/json.h"
-#include "base/strings.h"
 #include "control/admins_api.h"
 #include "control/certs_api.h"
 #include "control/tokens_api.h"
 
 namespace hearth::control {
 
-Handler MakeControlApiHandler(ControlShared* shared, int reader, Handler next) {
-  return [shared, reader, next = std::move(next)](Request& req, Response& res) {
-    auto seg = Segments(req.path.substr(std::string_view("/_hearth/api").size()));
-    if (seg.empty() || seg.size() > 2 ||
-        (seg[0] != "certs" && seg[0] != "admins" && seg[0] != "tokens"))
-      return next(req, res);
-    nlohmann::json body = nlohmann::json::object();
-    if ((req.method == Method::kPost || req.method == Method::kPatch) && !req.body.empty()) {
-      auto parsed = ParseJson(req.body);
-      if (!parsed.ok()) return api::Fail(res, 400, parsed.error().message);
-      body = std::move(parsed).value();
-      if (!body.is_object()) return api::Fail(res, 400, "the body must be a JSON object");
-    }
-    store::Connection& rd = shared->store->Reader(reader);
-    if (seg[0] == "certs") return ServeCerts(shared, rd, seg, req, res, body);
-    if (seg[0] == "admins") return ServeAdmins(shared, rd, seg, req, res, body);
-    return ServeTokens(shared, rd, seg, req, res, body);
+Status AddApiRoutes(api::RouteTable* table, ControlShared* shared) {
+  using api::BodyMode;
+  using api::RouteClass;
+  using K = api::ApiTarget::Kind;
+  using Serve = void (*)(ControlShared*, store::Connection&, const std::vector<std::string_view>&,
+                         Request&, Response&, const nlohmann::json&);
+  // Each group's handler tells its rows apart by method and segments.
+  auto via = [shared](Serve serve) {
+    return [shared, serve](api::ApiCall& c) {
+      serve(shared, shared->store->Reader(c.reader), c.seg, c.req, c.res, c.body);
+    };
   };
+  const api::RouteSpec routes[] = {
+      {Method::kGet, "tokens", K::kTokens, BodyMode::kBuffered, RouteClass::kRead,
+       via(ServeTokens)},
+      {Method::kPost, "tokens", K::kTokens, BodyMode::kBuffered, RouteClass::kWrite,
+       via(ServeTokens)},
+      {Method::kDelete, "tokens/*", K::kTokens, BodyMode::kBuffered, RouteClass::kWrite,
+       via(ServeTokens)},
+      {Method::kGet, "admins", K::kRead, BodyMode::kBuffered, RouteClass::kRead, via(ServeAdmins)},
+      {Method::kPost, "admins", K::kOther, BodyMode::kBuffered, RouteClass::kWrite,
+       via(ServeAdmins)},
+      {Method::kPatch, "admins/*", K::kOther, BodyMode::kBuffered, RouteClass::kWrite,
+       via(ServeAdmins)},
+      {Method::kDelete, "admins/*", K::kOther, BodyMode::kBuffered, RouteClass::kWrite,
+       via(ServeAdmins)},
+      {Method::kGet, "certs", K::kRead, BodyMode::kBuffered, RouteClass::kRead, via(ServeCerts)},
+      {Method::kPost, "certs", K::kOther, BodyMode::kBuffered, RouteClass::kWrite, via(ServeCerts)},
+      {Method::kGet, "certs/local-ca", K::kRead, BodyMode::kBuffered, RouteClass::kRead,
+       via(ServeCerts)},
+      {Method::kPost, "certs/local-ca", K::kOther, BodyMode::kBuffered, RouteClass::kWrite,
+       via(ServeCerts)},
+      {Method::kGet, "certs/*", K::kRead, BodyMode::kBuffered, RouteClass::kRead, via(ServeCerts)},
+      {Method::kDelete, "certs/*", K::kOther, BodyMode::kBuffered, RouteClass::kWrite,
+       via(ServeCerts)},
+  };
+  for (const auto& r : routes)
+    if (Status st = table->Add(r); !st.ok()) return st;
+  return OkStatus();
 }
 
 }  // namespace hearth::control

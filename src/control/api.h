@@ -1,13 +1,11 @@
 #pragma once
-// The control plane's part of /_hearth/api/: tokens, admins and certs. The
-// caller has checked the request's token (api::RequireToken).
+// The control plane's part of /_hearth/api/: tokens, admins and certs,
+// registered into the control API's route table (api/routes.h).
+#include "api/routes.h"
 #include "control/control.h"
-#include "http/router.h"
 
 namespace hearth::control {
 
-// Serves /_hearth/api/{tokens,admins,certs}[/{id}]; every other request
-// goes to `next` (the sites' API). `reader`: this worker's store reader.
-Handler MakeControlApiHandler(ControlShared* shared, int reader, Handler next);
+Status AddApiRoutes(api::RouteTable* table, ControlShared* shared);
 
 }  // namespace hearth::control

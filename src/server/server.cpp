@@ -24,7 +24,7 @@
 #include "files/file_handler.h"
 #include "io/socket.h"
 #include "api/tokens.h"
-#include "control/api.h"
+#include "server/api_routes.h"
 #include "store/backup.h"
 #include "store/control_schema.h"
 
@@ -363,6 +363,8 @@ Result<std::unique_ptr<Server>> Server::Start(ServeOptions options) {
   srv->sites_.guard = srv->guard_.get();
   srv->proxies_ = std::make_unique<proxy::Registry>();
   srv->sites_.proxies = srv->proxies_.get();
+  if (Status st = AddApiRoutes(&srv->api_routes_, &srv->sites_, srv->apps_.get(), &srv->control_); !st.ok())
+    return st.error();
   for (int i = 0; i < nworkers; ++i) {
     // The worker first: the proxy's half lives on its loop.
     auto worker = std::make_unique<Worker>(i, &srv->shared_, fds[static_cast<size_t>(i)]);
@@ -372,11 +374,12 @@ Result<std::unique_ptr<Server>> Server::Start(ServeOptions options) {
     auto router = std::make_shared<Router>();
     AddBuiltinRoutes(router.get(), &srv->builtin_, srv->store_.get(), i);
     // The control API: each part's routes; the console calls them in-process.
-    Handler routes = control::MakeControlApiHandler(&srv->control_, i, sites::MakeApiHandler(&srv->sites_, i));
+    Handler routes = api::MakeRouteHandler(&srv->api_routes_, i);
     Handler api = Compose({api::RequireToken(srv->store_.get(), i)}, routes);
     router->Add("", "/_hearth/api/", api);
     admin::AddAdminRoutes(router.get(), &srv->sites_, i, routes, srv->stats_.get(), s.admin_host);  // the console
-    router->Add("", "/_hearth/api/blobs/", api, /*stream_body=*/true);  // uploads of any size
+    for (const std::string& prefix : srv->api_routes_.StreamedPrefixes())
+      router->Add("", prefix, api, /*stream_body=*/true);  // uploads of any size
     Handler fallback = ServeWelcome;
     if (!s.root.empty()) {
       FileHandlerOptions fo;

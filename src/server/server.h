@@ -15,6 +15,7 @@
 #include "server/builtin.h"
 #include "server/settings.h"
 #include "server/worker.h"
+#include "api/routes.h"
 #include "control/acme_manager.h"
 #include "tls/server.h"
 #include "data/app.h"
@@ -67,6 +68,7 @@ class Server {
   std::unique_ptr<proxy::Registry> proxies_;  // upstreams and their health checks, shared by workers
   sites::SitesShared sites_;
   control::ControlShared control_;  // tokens, admins, certs, ACME
+  api::RouteTable api_routes_;      // every part's /_hearth/api/ routes; read by the workers
   tls::AcmeChallenges acme_challenges_;
   std::unique_ptr<control::AcmeManager> acme_;  // stopped before the store and TLS it uses
   BuiltinContext builtin_;

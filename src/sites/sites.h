@@ -23,6 +23,7 @@
 #include <thread>
 
 #include "base/background.h"
+#include "api/routes.h"
 #include "base/notifier.h"
 #include "data/api.h"
 #include "http/router.h"
@@ -73,9 +74,12 @@ struct SitesShared {
 // (the generation), ACME looks again, the console's live pages redraw.
 void RoutingChanged(SitesShared* shared);
 
-// The control API under /_hearth/api/ (sites, deploys, blobs, versions,
-// rollback). Wrap it in RequireToken. `reader`: this worker's reader.
-Handler MakeApiHandler(SitesShared* shared, int reader);
+// Registers the sites' control API routes (sites, deploys, blobs, versions,
+// rollback) under /_hearth/api/.
+Status AddApiRoutes(api::RouteTable* table, SitesShared* shared);
+
+// Whether a site is named `name` (normalized), read on reader `reader`.
+bool SiteExists(SitesShared* shared, int reader, const std::string& name);
 
 // A site the config file declares: created if missing (with its hosts), its
 // proxy (JSON text, empty: none) and rate limits set as given. Synchronous
