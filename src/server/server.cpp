@@ -25,6 +25,8 @@
 #include "io/socket.h"
 #include "api/tokens.h"
 #include "server/api_routes.h"
+#include "server/site_mounts.h"
+#include "guard/admission.h"
 #include "store/backup.h"
 #include "store/control_schema.h"
 
@@ -395,8 +397,17 @@ Result<std::unique_ptr<Server>> Server::Start(ServeOptions options) {
       fallback = [handler](Request& req, Response& res) { handler->Serve(req, res); };
     }
     // Sites claim their hosts; any other host gets --root or the welcome page.
-    auto site_handler =
-        std::make_shared<sites::SiteHandler>(&srv->sites_, i, std::move(fallback), forwarder.get(), admission.get());
+    auto mounts = SiteMounts(srv->proxies_.get(), forwarder.get(), srv->apps_.get(), &srv->sites_.data_options, i);
+    for (const auto& m : mounts)
+      if (std::string why = sites::MountProblem(m); !why.empty()) {
+        for (size_t j = static_cast<size_t>(i) + 1; j < fds.size(); ++j) close(fds[j]);
+        return Error{why};
+      }
+    sites::SiteHandler::Admit admit = [admission](Request& req, Response& res, const Handler& h) {
+      admission->Run(req, res, h);
+    };
+    auto site_handler = std::make_shared<sites::SiteHandler>(&srv->sites_, i, std::move(fallback), std::move(mounts),
+                                                             std::move(admit));
     router->Add("", "/", [site_handler, forwarder, admission](Request& req, Response& res) {
       site_handler->Serve(req, res);
     });
@@ -410,7 +421,7 @@ Result<std::unique_ptr<Server>> Server::Start(ServeOptions options) {
       if (router->StreamsBody(req.HostName(), req.path)) return BodyRoute::kStream;
       // hearth's own routes are never a site's (the router sends them elsewhere).
       if (req.path.substr(0, 9) == "/_hearth/") return BodyRoute::kBuffer;
-      return site_handler->Proxies(req) ? BodyRoute::kStreamAnySize : BodyRoute::kBuffer;
+      return site_handler->StreamsBody(req) ? BodyRoute::kStreamAnySize : BodyRoute::kBuffer;
     };
     worker->SetHandler(std::move(root), std::move(streams));
     srv->workers_.push_back(std::move(worker));

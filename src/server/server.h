@@ -17,6 +17,7 @@
 #include "server/worker.h"
 #include "api/routes.h"
 #include "control/acme_manager.h"
+#include "proxy/forwarder.h"
 #include "tls/server.h"
 #include "data/app.h"
 #include "sites/sites.h"

@@ -9,6 +9,7 @@
 
 #include "api/token_scope.h"
 #include "server/api_routes.h"
+#include "server/site_mounts.h"
 
 namespace hearth {
 namespace {
@@ -97,6 +98,33 @@ TEST(Routes, AClasslessRouteIsRefused) {
   RouteSpec empty_segment{Method::kGet,      "a//b", K::kRead, BodyMode::kBuffered,
                           RouteClass::kRead, Nothing};
   EXPECT_FALSE(table.Add(empty_segment).ok());
+}
+
+// Every site mount says the class of the requests it takes; a mount
+// without one is refused (the server does not start).
+TEST(Routes, EverySiteMountHasAClass) {
+  proxy::Registry proxies;
+  data::Apps apps("/nonexistent/apps", 1);
+  data::DataOptions options;
+  auto mounts = SiteMounts(&proxies, nullptr, &apps, &options, 0);
+  std::set<std::string> names;
+  for (const auto& m : mounts) {
+    EXPECT_EQ(sites::MountProblem(m), "") << m.name;
+    names.insert(m.name);
+  }
+  EXPECT_EQ(names, (std::set<std::string>{"proxy", "data"}));
+  Request get, post, realtime;
+  post.method = Method::kPost;
+  get.path = post.path = "/api/collections/posts/records";
+  realtime.path = "/api/realtime";
+  for (const auto& m : mounts) {
+    EXPECT_EQ(m.route_class(get), RouteClass::kRead) << m.name;
+    EXPECT_EQ(m.route_class(post), RouteClass::kWrite) << m.name;
+  }
+  EXPECT_EQ(mounts[1].route_class(realtime), RouteClass::kLocal) << "a data API subscription";
+  sites::SiteMount planted = mounts[0];
+  planted.route_class = nullptr;
+  EXPECT_NE(sites::MountProblem(planted).find("no class"), std::string::npos);
 }
 
 TEST(Routes, DispatchPicksTheMostSpecificPatternAndAnswers404And405) {
