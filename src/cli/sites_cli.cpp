@@ -210,10 +210,7 @@ void SitesCli::Register(CLI::App* app) {
   s_ = std::make_shared<State>();
   State& s = *s_;
   auto client_flags = [&s](CLI::App* sub) {
-    s.server_opts.push_back(sub->add_option("--server", s.client.server, "URL of the running hearth [default: http://127.0.0.1:8080; env HEARTH_SERVER]"));
-    s.token_opts.push_back(sub->add_option("--token", s.client.token, "API token [default: env HEARTH_TOKEN, or DATA/admin.token]"));
-    sub->add_option("--data", s.client.data, "data folder whose admin.token to use [default: ./hearth-data]");
-    sub->add_flag("--json", s.client.json, "print JSON for programs");
+    AddClientFlags(sub, &s.client, &s.server_opts, &s.token_opts);
   };
   s.deploy = app->add_subcommand("deploy", "Deploy a folder as a new version of a site, uploading only changed files");
   s.deploy->add_option("dir", s.dir, "folder to deploy")->required();
