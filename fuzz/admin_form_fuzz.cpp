@@ -17,7 +17,7 @@
 #include "admin/session.h"
 #include "admin/upload.h"
 #include "base/strings.h"
-#include "sites/admins_api.h"
+#include "control/admins_api.h"
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   std::string_view in(reinterpret_cast<const char*>(data), size);
@@ -36,8 +36,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   if (next.rfind("/_hearth/", 0) != 0 || next.find("//") != std::string::npos) abort();
   (void)hearth::ClientNetwork(in);
   (void)hearth::DecodePathSegment(in);
-  (void)hearth::sites::AdminEmailProblem(in);
-  (void)hearth::sites::AdminPasswordProblem(in);
+  (void)hearth::control::AdminEmailProblem(in);
+  (void)hearth::control::AdminPasswordProblem(in);
   std::vector<hearth::admin::UploadFile> parts;
   for (size_t start = 0; start <= in.size() && parts.size() < 64;) {
     size_t nl = in.find('\n', start);

@@ -5,6 +5,7 @@
 #include <cstdint>
 #include <string>
 
+#include "crypto/hash.h"
 #include "sites/manifest.h"
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
@@ -21,7 +22,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
         p.find("//") != std::string::npos || p == ".." || p.rfind("../", 0) == 0 ||
         p.find("/../") != std::string::npos || (p.size() >= 3 && p.substr(p.size() - 3) == "/.."))
       __builtin_trap();
-    if (!hearth::sites::IsSha256Hex(f.hash) || f.size > (1u << 20)) __builtin_trap();
+    if (!hearth::crypto::IsSha256Hex(f.hash) || f.size > (1u << 20)) __builtin_trap();
   }
   return 0;
 }

@@ -37,9 +37,10 @@ constexpr std::string_view kBase = "/_hearth/";
 
 class Console {
  public:
-  Console(sites::SitesShared* shared, int reader, const TrafficStats* stats, std::string admin_host)
+  Console(sites::SitesShared* shared, int reader, const TrafficStats* stats, std::string admin_host,
+          Handler api)
       : shared_(shared), reader_(reader), stats_(stats), admin_host_(std::move(admin_host)),
-        api_(sites::MakeApiHandler(shared, reader)) {}
+        api_(std::move(api)) {}
 
   void Serve(Request& req, Response& res) {
     if (!admin_host_.empty() && req.HostName() != admin_host_) {
@@ -427,11 +428,11 @@ class Console {
 
 }  // namespace
 
-void AddAdminRoutes(Router* router, sites::SitesShared* shared, int reader, const TrafficStats* stats,
-                    std::string admin_host) {
+void AddAdminRoutes(Router* router, sites::SitesShared* shared, int reader, Handler api,
+                    const TrafficStats* stats, std::string admin_host) {
   for (char& c : admin_host) c = AsciiLower(c);
   if (reader == 0) WarmLogin(shared);
-  auto console = std::make_shared<Console>(shared, reader, stats, std::move(admin_host));
+  auto console = std::make_shared<Console>(shared, reader, stats, std::move(admin_host), std::move(api));
   Handler serve = [console](Request& req, Response& res) { console->Serve(req, res); };
   router->Add("", "/_hearth/", serve);
   router->Add("", "/_hearth/upload/", serve, /*stream_body=*/true);  // folders of any size

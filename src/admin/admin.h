@@ -14,11 +14,13 @@ namespace hearth::admin {
 
 // Adds the console's routes: /_hearth/ (the router sends /_hearth/api/,
 // health and metrics elsewhere), and /_hearth/upload/, which takes its body
-// as it arrives. `reader`: this worker's reader index. `stats`: the traffic
+// as it arrives. `reader`: this worker's reader index. `api`: the control
+// API's handler (every part's routes, no token check: the console's session
+// stands for it), which the pages call in-process. `stats`: the traffic
 // the overview draws (null: none); it outlives the routes. `admin_host`: the
 // only host name the console answers on (any case; "" for any host no site
 // claims).
-void AddAdminRoutes(Router* router, sites::SitesShared* shared, int reader, const TrafficStats* stats = nullptr,
-                    std::string admin_host = "");
+void AddAdminRoutes(Router* router, sites::SitesShared* shared, int reader, Handler api,
+                    const TrafficStats* stats = nullptr, std::string admin_host = "");
 
 }  // namespace hearth::admin

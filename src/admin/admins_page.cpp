@@ -3,7 +3,7 @@
 #include "admin/html.h"
 #include "admin/loopback.h"
 #include "base/strings.h"
-#include "sites/admins_api.h"
+#include "control/admins_api.h"
 
 namespace hearth::admin {
 namespace {
@@ -41,7 +41,7 @@ std::string Render(const Session& s, const json& items, const Typed& typed) {
            "<input type=\"hidden\" name=\"csrf\" value=\"" + Escape(csrf) + "\">"
            "<label for=\"" + id + "\">New password for " + Escape(email) + "</label>"
            "<input id=\"" + id + "\" name=\"password\" type=\"password\" autocomplete=\"new-password\" required minlength=\"" +
-           std::to_string(sites::kMinAdminPassword) + "\">"
+           std::to_string(control::kMinAdminPassword) + "\">"
            "<p class=\"hint\">Ends this admin's sessions: they log in again with the new password.</p>"
            "<p><button type=\"submit\">Set password</button></p></form></details></td><td>" +
            ButtonForm(base + "/remove", csrf, "Remove " + email, {}, "secondary") + "</td></tr>";
@@ -55,8 +55,8 @@ std::string Render(const Session& s, const json& items, const Typed& typed) {
        Escape(typed.email) + "\">"
        "<label for=\"new-password\">Password</label>"
        "<input id=\"new-password\" name=\"password\" type=\"password\" autocomplete=\"new-password\" required minlength=\"" +
-       std::to_string(sites::kMinAdminPassword) + "\" aria-describedby=\"new-password-hint\">"
-       "<p class=\"hint\" id=\"new-password-hint\">" + std::to_string(sites::kMinAdminPassword) +
+       std::to_string(control::kMinAdminPassword) + "\" aria-describedby=\"new-password-hint\">"
+       "<p class=\"hint\" id=\"new-password-hint\">" + std::to_string(control::kMinAdminPassword) +
        " characters or more. Stored as an argon2id hash; nobody can read it back.</p>"
        "<p><button type=\"submit\">Add admin</button></p></form></div>";
   return h;

@@ -16,7 +16,7 @@
 #include "admin/loopback.h"
 #include "base/strings.h"
 #include "data/api.h"
-#include "sites/tokens.h"
+#include "api/tokens.h"
 
 namespace hearth::admin {
 
@@ -152,7 +152,7 @@ std::string FieldOptions(const json& f) {
 // part named by its field ("field+" adds to a multi-file field's list, as
 // the API takes it). Parts for inputs that are no file field are dropped.
 std::string RecordBody(const json& def, const json& body, const std::vector<FormFile>& files, std::string* content_type) {
-  std::string boundary = "hearth-console-" + sites::NewToken();  // 256 random bits: in no file
+  std::string boundary = "hearth-console-" + api::NewToken();  // 256 random bits: in no file
   std::string out;
   bool any = false;
   for (const auto& file : files) {

@@ -17,11 +17,11 @@
 #include "base/log.h"
 #include "base/login_throttle.h"
 #include "base/strings.h"
-#include "data/auth.h"
+#include "crypto/password.h"
 #include "data/schema.h"
 #include "http/path.h"
-#include "sites/admins_api.h"
-#include "sites/tokens.h"
+#include "control/admins_api.h"
+#include "api/tokens.h"
 
 namespace hearth::admin {
 LoginThrottle& SharedLoginThrottle() {
@@ -100,7 +100,7 @@ bool HasAdminUsers(store::Connection& rd) {
 // `token`) once it is stored. A token's session ends when the token expires.
 void StartSession(sites::SitesShared* shared, std::shared_ptr<Reply> reply, int64_t user_id, std::string hash,
                   bool secure, LoginView view, std::string ip, std::string email,
-                  const sites::TokenInfo* token = nullptr) {
+                  const api::TokenInfo* token = nullptr) {
   int64_t now = static_cast<int64_t>(time(nullptr));
   auto fresh = std::make_shared<NewSession>(MakeSession(now));
   fresh->row.user_id = user_id;
@@ -144,7 +144,7 @@ void StartSession(sites::SitesShared* shared, std::shared_ptr<Reply> reply, int6
 // A hash no password matches in practice: an unknown email costs the same
 // argon2id work as a known one, so the answer's timing does not tell them apart.
 const std::string& DecoyHash() {
-  static const std::string hash = data::HashPassword(sites::NewToken());
+  static const std::string hash = crypto::HashPassword(api::NewToken());
   return hash;
 }
 
@@ -195,8 +195,8 @@ void ServeLogin(sites::SitesShared* shared, int reader, Request& req, Response& 
   if (with_token) {
     // The console does everything an admin can (its pages call the API
     // with no scope check): only an admin-scope token logs in.
-    auto token = sites::ResolveToken(shared->store, reader, FormValue(form, "token"));
-    if (!token || token->scope.kind != sites::TokenScope::Kind::kAdmin) {
+    auto token = api::ResolveToken(shared->store, reader, FormValue(form, "token"));
+    if (!token || token->scope.kind != api::TokenScope::Kind::kAdmin) {
       Log(LogLevel::kWarn,
           token ? "admin console: a login with a token that is not an admin token"
                 : "admin console: a login with an unknown token",
@@ -244,8 +244,8 @@ void ServeLogin(sites::SitesShared* shared, int reader, Request& req, Response& 
   std::string ip(req.ClientIp());
   // argon2id takes tens of milliseconds: never on a worker.
   shared->background.Post([shared, reply, view, client, email, ip, password, user_id, hash, secure]() mutable {
-    bool ok = password.size() <= sites::kMaxAdminPassword &&
-              data::VerifyPassword(user_id ? hash : DecoyHash(), password) && user_id != 0;
+    bool ok = password.size() <= control::kMaxAdminPassword &&
+              crypto::VerifyPassword(user_id ? hash : DecoyHash(), password) && user_id != 0;
     g_checking.fetch_sub(1);
     int64_t at = static_cast<int64_t>(time(nullptr));
     if (!ok) {

@@ -5,8 +5,8 @@
 #include <algorithm>
 
 #include "base/strings.h"
-#include "sites/manifest.h"
-#include "sites/tokens.h"
+#include "crypto/hash.h"
+#include "api/tokens.h"
 
 namespace hearth::admin {
 
@@ -55,16 +55,16 @@ std::optional<Session> ByHash(store::Connection& rd, const std::string& hash) {
 std::optional<Session> FindSession(store::Connection& rd, std::string_view cookie_header, bool secure) {
   std::string_view secret = CookieValue(cookie_header, SessionCookieName(secure));
   if (secret.empty() || secret.size() > 128) return std::nullopt;
-  return ByHash(rd, sites::Sha256Hex(secret));
+  return ByHash(rd, crypto::Sha256Hex(secret));
 }
 
 bool SessionLive(store::Connection& rd, const std::string& hash) { return ByHash(rd, hash).has_value(); }
 
 NewSession MakeSession(int64_t now) {
   NewSession n;
-  n.secret = sites::NewToken();
-  n.row.hash = sites::Sha256Hex(n.secret);
-  n.row.csrf = sites::NewToken();
+  n.secret = api::NewToken();
+  n.row.hash = crypto::Sha256Hex(n.secret);
+  n.row.csrf = api::NewToken();
   n.row.expires_at = now + kSessionSeconds;
   return n;
 }

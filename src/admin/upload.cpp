@@ -20,7 +20,7 @@
 #include "base/strings.h"
 #include "http/multipart.h"
 #include "io/spool.h"
-#include "sites/manifest.h"
+#include "crypto/hash.h"
 
 namespace hearth::admin {
 
@@ -286,7 +286,7 @@ class FolderSink : public BodySink {
     if (files_.size() >= ctx_.shared->max_files)
       return Refused(413, "More than " + std::to_string(ctx_.shared->max_files) + " files: deploy this one with hearth deploy.");
     files_.push_back(UploadFile{head.filename, "", spool_->size(), 0});
-    hash_ = std::make_unique<sites::Sha256>();
+    hash_ = std::make_unique<crypto::Sha256>();
     return OkStatus();
   }
 
@@ -357,7 +357,7 @@ class FolderSink : public BodySink {
   std::function<void()> wake_;
   std::shared_ptr<Spool> spool_;
   std::vector<UploadFile> files_;
-  std::unique_ptr<sites::Sha256> hash_;
+  std::unique_ptr<crypto::Sha256> hash_;
   std::string field_, text_, message_;
   size_t parts_ = 0;
   int refusal_ = 0;

@@ -81,11 +81,7 @@ void AdminsCli::Register(CLI::App* app) {
   s_ = std::make_shared<State>();
   State& s = *s_;
   s.admins = app->add_subcommand("admins", "Admin users who log in to the console (/_hearth/) with an email and a password");
-  s.server_opts.push_back(
-      s.admins->add_option("--server", s.client.server, "URL of the running hearth [default: http://127.0.0.1:8080; env HEARTH_SERVER]"));
-  s.token_opts.push_back(s.admins->add_option("--token", s.client.token, "API token [default: env HEARTH_TOKEN, or DATA/admin.token]"));
-  s.admins->add_option("--data", s.client.data, "data folder whose admin.token to use [default: ./hearth-data]");
-  s.admins->add_flag("--json", s.client.json, "print JSON for programs");
+  AddClientFlags(s.admins, &s.client, &s.server_opts, &s.token_opts);
   s.admins->fallthrough();
   s.list = s.admins->add_subcommand("list", "List the admin users (the default)");
   s.add = s.admins->add_subcommand("add", "Add an admin user (the password is asked for, or read from standard input)");

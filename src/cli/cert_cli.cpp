@@ -58,11 +58,7 @@ void CertCli::Register(CLI::App* app) {
   s_ = std::make_shared<State>();
   State& s = *s_;
   s.cert = app->add_subcommand("cert", "HTTPS certificates of a running server: self-signed, import, list, rm");
-  s.server_opts.push_back(
-      s.cert->add_option("--server", s.client.server, "URL of the running hearth [default: http://127.0.0.1:8080; env HEARTH_SERVER]"));
-  s.token_opts.push_back(s.cert->add_option("--token", s.client.token, "API token [default: env HEARTH_TOKEN, or DATA/admin.token]"));
-  s.cert->add_option("--data", s.client.data, "data folder whose admin.token to use [default: ./hearth-data]");
-  s.cert->add_flag("--json", s.client.json, "print JSON for programs");
+  AddClientFlags(s.cert, &s.client, &s.server_opts, &s.token_opts);
   s.cert->fallthrough();
   s.cert->require_subcommand(1);
   s.self_signed = s.cert->add_subcommand("self-signed", "Make a self-signed certificate (ECDSA P-256) for hosts and serve it");

@@ -119,4 +119,16 @@ Result<ApiResult> UploadFile(const ClientOptions& o, const std::string& path, co
   return r;
 }
 
+void AddClientFlags(CLI::App* app, ClientOptions* opts, std::vector<CLI::Option*>* server_opts,
+                    std::vector<CLI::Option*>* token_opts) {
+  server_opts->push_back(app->add_option(
+      "--server", opts->server,
+      "URL of the running hearth [default: http://127.0.0.1:8080; env HEARTH_SERVER]"));
+  token_opts->push_back(app->add_option(
+      "--token", opts->token, "API token [default: env HEARTH_TOKEN, or DATA/admin.token]"));
+  app->add_option("--data", opts->data,
+                  "data folder whose admin.token to use [default: ./hearth-data]");
+  app->add_flag("--json", opts->json, "print JSON for programs");
+}
+
 }  // namespace hearth::cli

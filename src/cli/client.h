@@ -2,8 +2,10 @@
 // The HTTP client behind the CLI's client commands (deploy, sites, versions,
 // rollback, token): they reach a running server's control API with a token.
 #include <string>
+#include <vector>
 #include <string_view>
 
+#include <CLI/CLI.hpp>
 #include <nlohmann/json.hpp>
 
 #include "base/result.h"
@@ -16,6 +18,13 @@ struct ClientOptions {
   std::string data = "./hearth-data";  // where to find admin.token when --token is not given
   bool json = false;
 };
+
+// Adds the client verbs' --server, --token, --data and --json to `app`,
+// bound to `opts`, in one place for every verb. The --server and --token
+// options are appended to `server_opts` and `token_opts`: ResolveClient
+// needs to know whether they came as flags.
+void AddClientFlags(CLI::App* app, ClientOptions* opts, std::vector<CLI::Option*>* server_opts,
+                    std::vector<CLI::Option*>* token_opts);
 
 // Fills in the token from HEARTH_TOKEN or DATA/admin.token, and the server
 // from HEARTH_SERVER, when they were not given as flags.

@@ -58,11 +58,7 @@ void DataCli::Register(CLI::App* app) {
   State& s = *s_;
   s.collections = app->add_subcommand("collections", "A site's collections (its app database): list, show, create, set, rm");
   s.collections->add_option("--site", s.site, "host name of the site")->required();
-  s.server_opts.push_back(
-      s.collections->add_option("--server", s.client.server, "URL of the running hearth [default: http://127.0.0.1:8080; env HEARTH_SERVER]"));
-  s.token_opts.push_back(s.collections->add_option("--token", s.client.token, "API token [default: env HEARTH_TOKEN, or DATA/admin.token]"));
-  s.collections->add_option("--data", s.client.data, "data folder whose admin.token to use [default: ./hearth-data]");
-  s.collections->add_flag("--json", s.client.json, "print JSON for programs");
+  AddClientFlags(s.collections, &s.client, &s.server_opts, &s.token_opts);
   s.collections->fallthrough();
   s.list = s.collections->add_subcommand("list", "List the collections (the default)");
   s.show = s.collections->add_subcommand("show", "Print one collection: its fields, rules and JSON Schema");

@@ -1,6 +1,5 @@
 #include "cli/sites_cli.h"
 
-#include <openssl/evp.h>
 #include <unistd.h>
 
 #include <cstdio>
@@ -11,6 +10,7 @@
 
 #include "base/strings.h"
 #include "cli/client.h"
+#include "crypto/hash.h"
 #include "sites/manifest.h"
 
 namespace hearth::cli {
@@ -56,21 +56,11 @@ std::string HumanBytes(uint64_t b) {
 Result<std::string> HashFile(const fs::path& p) {
   std::ifstream f(p, std::ios::binary);
   if (!f) return Error{"cannot read " + p.string()};
-  EVP_MD_CTX* ctx = EVP_MD_CTX_new();
-  EVP_DigestInit_ex(ctx, EVP_sha256(), nullptr);
+  crypto::Sha256 hash;
   char buf[1 << 16];
-  while (f.read(buf, sizeof buf) || f.gcount() > 0) EVP_DigestUpdate(ctx, buf, static_cast<size_t>(f.gcount()));
-  unsigned char md[EVP_MAX_MD_SIZE];
-  unsigned int len = 0;
-  EVP_DigestFinal_ex(ctx, md, &len);
-  EVP_MD_CTX_free(ctx);
-  static const char* hex = "0123456789abcdef";
-  std::string out;
-  for (unsigned i = 0; i < len; ++i) {
-    out.push_back(hex[md[i] >> 4]);
-    out.push_back(hex[md[i] & 15]);
-  }
-  return out;
+  while (f.read(buf, sizeof buf) || f.gcount() > 0)
+    hash.Update(std::string_view(buf, static_cast<size_t>(f.gcount())));
+  return hash.HexDigest();
 }
 
 // The URL a site answers at, given the server the CLI talks to.
@@ -220,10 +210,7 @@ void SitesCli::Register(CLI::App* app) {
   s_ = std::make_shared<State>();
   State& s = *s_;
   auto client_flags = [&s](CLI::App* sub) {
-    s.server_opts.push_back(sub->add_option("--server", s.client.server, "URL of the running hearth [default: http://127.0.0.1:8080; env HEARTH_SERVER]"));
-    s.token_opts.push_back(sub->add_option("--token", s.client.token, "API token [default: env HEARTH_TOKEN, or DATA/admin.token]"));
-    sub->add_option("--data", s.client.data, "data folder whose admin.token to use [default: ./hearth-data]");
-    sub->add_flag("--json", s.client.json, "print JSON for programs");
+    AddClientFlags(sub, &s.client, &s.server_opts, &s.token_opts);
   };
   s.deploy = app->add_subcommand("deploy", "Deploy a folder as a new version of a site, uploading only changed files");
   s.deploy->add_option("dir", s.dir, "folder to deploy")->required();

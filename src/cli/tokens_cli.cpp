@@ -43,12 +43,7 @@ void TokensCli::Register(CLI::App* app) {
   s.tokens = app->add_subcommand("tokens", "API tokens: list them, add one with a scope and an expiry, revoke one");
   // The client flags on the group and on each verb, so they may come before or after it.
   auto client_flags = [&](CLI::App* sub) {
-    s.server_opts.push_back(sub->add_option(
-        "--server", s.client.server, "URL of the running hearth [default: http://127.0.0.1:8080; env HEARTH_SERVER]"));
-    s.token_opts.push_back(
-        sub->add_option("--token", s.client.token, "API token [default: env HEARTH_TOKEN, or DATA/admin.token]"));
-    sub->add_option("--data", s.client.data, "data folder whose admin.token to use [default: ./hearth-data]");
-    sub->add_flag("--json", s.client.json, "print JSON for programs");
+    AddClientFlags(sub, &s.client, &s.server_opts, &s.token_opts);
   };
   client_flags(s.tokens);
   s.list = s.tokens->add_subcommand("list", "List the tokens: id, name, scope, created, expires, last used (the default)");

@@ -14,6 +14,7 @@
 #include <string>
 #include <string_view>
 
+#include "api/routes.h"
 #include "data/app.h"
 #include "http/request.h"
 #include "http/response.h"
@@ -39,5 +40,11 @@ bool ServeAppApi(Apps* apps, const DataOptions& options, int reader, const std::
 // GET/POST .../collections, GET/PATCH/DELETE .../collections/{name}.
 void ServeCollectionsControl(Apps* apps, const std::string& site, std::string_view name, Request& req,
                              Response& res);
+
+// Registers the collections' control routes: sites/{site}/collections[/{name}]
+// under /_hearth/api/. `site_exists(reader, site)`: whether a site has that
+// (normalized) name; sites are hearth.db's, which the data API does not read.
+Status AddCollectionRoutes(api::RouteTable* table, Apps* apps,
+                           std::function<bool(int reader, const std::string& site)> site_exists);
 
 }  // namespace hearth::data

@@ -7,7 +7,8 @@
 #include "base/json.h"
 #include "base/login_throttle.h"
 #include "base/strings.h"
-#include "data/auth.h"
+#include "crypto/jwt.h"
+#include "crypto/password.h"
 #include "data/records_internal.h"
 #include "http/multipart.h"
 
@@ -18,7 +19,7 @@ constexpr int64_t kTokenSeconds = 7 * 24 * 3600;
 std::string IssueToken(const App& app, const Collection& c, const std::string& id, const std::string& token_key) {
   json payload = {{"id", id}, {"collectionId", c.id}, {"type", "auth"}, {"refreshable", true},
                   {"exp", static_cast<int64_t>(time(nullptr)) + kTokenSeconds}};
-  return MakeJwt(payload, app.token_secret() + token_key);
+  return crypto::MakeJwt(payload, app.token_secret() + token_key);
 }
 
 std::optional<AuthRow> ReadAuthRow(store::Connection& rd, const Collection& c, const char* where, std::string_view value) {
@@ -43,7 +44,7 @@ std::optional<AuthRow> ReadAuthRow(store::Connection& rd, const Collection& c, c
 void ResolveAuth(Ctx& x, store::Connection& rd, std::string_view authorization) {
   std::string_view token = TrimOws(authorization);
   if (token.size() > 7 && EqualsIgnoreCase(token.substr(0, 7), "bearer ")) token = TrimOws(token.substr(7));
-  auto payload = PeekJwt(token);
+  auto payload = crypto::PeekJwt(token);
   if (!payload || !payload->is_object() || !(*payload)["type"].is_string() ||
       (*payload)["type"].get<std::string>() != "auth" || !(*payload)["id"].is_string() ||
       !(*payload)["collectionId"].is_string())
@@ -53,7 +54,7 @@ void ResolveAuth(Ctx& x, store::Connection& rd, std::string_view authorization) 
     if (col.id == (*payload)["collectionId"].get<std::string>() && col.IsAuth()) c = &col;
   if (!c) return;
   auto row = ReadAuthRow(rd, *c, "\"id\"", (*payload)["id"].get<std::string>());
-  if (!row || !CheckJwt(token, x.app->token_secret() + row->token_key, time(nullptr))) return;
+  if (!row || !crypto::CheckJwt(token, x.app->token_secret() + row->token_key, time(nullptr))) return;
   x.auth = std::move(row->record);
   x.auth_token_key = std::move(row->token_key);
 }
@@ -87,7 +88,7 @@ void AuthWithPassword(Ctx& x, Request& req, Response& res, store::Connection& rd
   bool posted = x.apps->passwords().TryPost(
       [row, password = std::move(password), reply, app = x.app, c = x.c, schema = x.schema, client, account]() {
         // An unknown identity costs the same time as a wrong password.
-        bool ok = row ? VerifyPassword(row->password_hash, password) : (HashPassword(password), false);
+        bool ok = row ? crypto::VerifyPassword(row->password_hash, password) : (crypto::HashPassword(password), false);
         if (!ok) return reply->Finish([](Response& r) { PbError(r, 400, "Failed to authenticate."); });
         app->throttle().Succeeded(client, account, time(nullptr));
         json out = {{"token", IssueToken(*app, *c, row->record["id"].get<std::string>(), row->token_key)},

@@ -5,7 +5,6 @@
 #include <nlohmann/json.hpp>
 
 #include "base/strings.h"
-#include "data/auth.h"
 #include "data/records_internal.h"
 
 namespace hearth::data::records {

@@ -4,6 +4,8 @@
 
 #include "base/json.h"
 #include "data/api.h"
+#include "api/reply.h"
+#include "http/host_name.h"
 
 namespace hearth::data {
 namespace {
@@ -186,6 +188,34 @@ void ServeCollectionsControl(Apps* apps, const std::string& site, std::string_vi
   }
   Submit(apps, app, res,
          Change{m == Method::kPatch ? Change::Kind::kUpdate : Change::Kind::kDelete, std::string(name), body});
+}
+
+Status AddCollectionRoutes(api::RouteTable* table, Apps* apps,
+                           std::function<bool(int reader, const std::string& site)> site_exists) {
+  using api::BodyMode;
+  using api::RouteClass;
+  using K = api::ApiTarget::Kind;
+  auto serve = [apps, site_exists](api::ApiCall& call) {
+    auto site = NormalizeHost(call.seg[1]);
+    if (!site.ok()) return api::Fail(call.res, 400, site.error().message);
+    if (!site_exists(call.reader, *site)) return api::Fail(call.res, 404, "no site named " + *site);
+    ServeCollectionsControl(apps, *site, call.seg.size() == 4 ? call.seg[3] : std::string_view(),
+                            call.req, call.res);
+  };
+  const api::RouteSpec routes[] = {
+      {Method::kGet, "sites/*/collections", K::kRead, BodyMode::kBuffered, RouteClass::kRead, serve},
+      {Method::kPost, "sites/*/collections", K::kOther, BodyMode::kBuffered, RouteClass::kWrite,
+       serve},
+      {Method::kGet, "sites/*/collections/*", K::kRead, BodyMode::kBuffered, RouteClass::kRead,
+       serve},
+      {Method::kPatch, "sites/*/collections/*", K::kOther, BodyMode::kBuffered,
+       RouteClass::kWrite, serve},
+      {Method::kDelete, "sites/*/collections/*", K::kOther, BodyMode::kBuffered,
+       RouteClass::kWrite, serve},
+  };
+  for (const auto& r : routes)
+    if (Status st = table->Add(r); !st.ok()) return st;
+  return OkStatus();
 }
 
 }  // namespace hearth::data

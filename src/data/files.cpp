@@ -1,7 +1,6 @@
 #include "data/files.h"
 
 #include <fcntl.h>
-#include <sodium.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -10,6 +9,7 @@
 #include <filesystem>
 
 #include "base/strings.h"
+#include "crypto/random.h"
 #include "http/mime.h"
 
 namespace hearth::data {
@@ -22,19 +22,7 @@ bool SafeChar(char c) {
   return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_' || c == '-';
 }
 
-std::string RandomSuffix() {
-  static const char kAlphabet[] = "abcdefghijklmnopqrstuvwxyz0123456789";
-  static const bool ready = sodium_init() >= 0;  // randombytes_buf never fails once initialised
-  (void)ready;
-  std::string out;
-  unsigned char buf[32];
-  while (out.size() < 10) {
-    randombytes_buf(buf, sizeof buf);
-    for (unsigned char b : buf)
-      if (b < 252 && out.size() < 10) out.push_back(kAlphabet[b % 36]);  // 252 = 7 * 36: no bias
-  }
-  return out;
-}
+std::string RandomSuffix() { return crypto::RandomChars(10); }
 
 std::string JoinNames(const std::vector<std::string>& names) {
   std::string out;

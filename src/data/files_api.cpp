@@ -9,7 +9,7 @@
 #include <ctime>
 
 #include "base/strings.h"
-#include "data/auth.h"
+#include "crypto/jwt.h"
 #include "data/records_internal.h"
 #include "io/out_queue.h"
 
@@ -23,21 +23,21 @@ std::string SuperuserFileKey(const App& app) { return app.token_secret() + ":fil
 
 // Whether `token` (a file token) lets its holder see record `id` of x.c.
 bool FileTokenAllows(const Ctx& x, store::Connection& rd, std::string_view token, std::string_view id) {
-  auto payload = PeekJwt(token);
+  auto payload = crypto::PeekJwt(token);
   // Claims are checked for their types first: a token is the client's text.
   if (!payload || !payload->is_object() || !(*payload)["type"].is_string() ||
       (*payload)["type"].get<std::string>() != "file")
     return false;
   int64_t now = time(nullptr);
   if ((*payload)["superuser"].is_boolean() && (*payload)["superuser"].get<bool>())
-    return CheckJwt(token, SuperuserFileKey(*x.app), now);
+    return crypto::CheckJwt(token, SuperuserFileKey(*x.app), now);
   if (!(*payload)["id"].is_string() || !(*payload)["collectionId"].is_string()) return false;
   const Collection* ac = nullptr;
   for (const auto& [n, col] : x.schema->collections)
     if (col.id == (*payload)["collectionId"].get<std::string>() && col.IsAuth()) ac = &col;
   if (!ac) return false;
   auto row = ReadAuthRow(rd, *ac, "\"id\"", (*payload)["id"].get<std::string>());
-  if (!row || !CheckJwt(token, x.app->token_secret() + row->token_key, now)) return false;
+  if (!row || !crypto::CheckJwt(token, x.app->token_secret() + row->token_key, now)) return false;
   Ctx viewer = x;
   viewer.superuser = false;
   viewer.auth = row->record;
@@ -54,10 +54,10 @@ void ServeFiles(Ctx& x, const std::vector<std::string_view>& seg, Request& req, 
     if (req.method != Method::kPost) return PbError(res, 405, "Use POST.");
     int64_t exp = static_cast<int64_t>(time(nullptr)) + kFileTokenSeconds;
     if (x.superuser)
-      return PbJson(res, 200, {{"token", MakeJwt({{"type", "file"}, {"superuser", true}, {"exp", exp}}, SuperuserFileKey(*x.app))}});
+      return PbJson(res, 200, {{"token", crypto::MakeJwt({{"type", "file"}, {"superuser", true}, {"exp", exp}}, SuperuserFileKey(*x.app))}});
     if (!x.auth.is_object()) return PbError(res, 401, "The request requires valid record authorization token.");
     json payload = {{"type", "file"}, {"id", x.auth["id"]}, {"collectionId", x.auth["collectionId"]}, {"exp", exp}};
-    return PbJson(res, 200, {{"token", MakeJwt(payload, x.app->token_secret() + x.auth_token_key)}});
+    return PbJson(res, 200, {{"token", crypto::MakeJwt(payload, x.app->token_secret() + x.auth_token_key)}});
   }
   if (seg.size() != 5) return PbError(res, 404, kNotFound);
   if (req.method != Method::kGet && req.method != Method::kHead) return PbError(res, 405, "Use GET.");

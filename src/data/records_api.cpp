@@ -9,7 +9,6 @@
 #include "base/login_throttle.h"
 #include "base/strings.h"
 #include "data/api.h"
-#include "data/auth.h"
 #include "data/records_internal.h"
 #include "http/multipart.h"
 

@@ -6,7 +6,6 @@
 
 #include "base/json.h"
 #include "base/strings.h"
-#include "data/auth.h"
 #include "data/records_internal.h"
 #include "http/multipart.h"
 

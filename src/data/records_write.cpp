@@ -7,7 +7,8 @@
 
 #include "base/log.h"
 #include "base/strings.h"
-#include "data/auth.h"
+#include "crypto/password.h"
+#include "crypto/random.h"
 #include "data/records_internal.h"
 #include "http/multipart.h"
 
@@ -307,16 +308,16 @@ bool CheckWrite(const Ctx& x, const json& body, bool create, std::string_view id
 
 bool FinishPasswords(WriteCheck* w, const char* failed, Refusal* refusal) {
   if (!w->has_password) return true;
-  if (w->old_hash && !VerifyPassword(*w->old_hash, w->old_password)) {
+  if (w->old_hash && !crypto::VerifyPassword(*w->old_hash, w->old_password)) {
     *refusal = {400, failed,
                 {{"oldPassword", {{"code", "validation_invalid_old_password"}, {"message", "Missing or invalid old password."}}}}};
     return false;
   }
   w->old_password.clear();
   for (auto& [k, v] : w->values)
-    if (k == "password") v = HashPassword(std::get<std::string>(v));
+    if (k == "password") v = crypto::HashPassword(std::get<std::string>(v));
   // A new tokenKey ends every token the record had.
-  w->values.emplace_back("tokenKey", RandomKey());
+  w->values.emplace_back("tokenKey", crypto::RandomChars(30));
   return true;
 }
 

@@ -3,6 +3,8 @@
 #include <string>
 #include <vector>
 
+#include "http/request_clone.h"
+
 namespace hearth::guard {
 namespace {
 
@@ -65,16 +67,9 @@ void MoveAnswer(Response& from, Response& to) {
 
 }  // namespace
 
-// A request waiting for a slot: its own copy of everything the views named.
+// A request waiting for a slot.
 struct Admission::Parked {
-  std::string method_text, target, path, query, authority, host_lower, peer_ip, client_ip, body;
-  std::vector<std::pair<std::string, std::string>> headers;
-  Method method;
-  int version_minor;
-  bool keep_alive, tls, body_pending;
-  BodyFraming framing;
-  uint64_t content_length;
-  int64_t start_micros;
+  std::unique_ptr<OwnedRequest> request;  // its own copy of everything the views named
   std::shared_ptr<Reply> reply;
   std::function<void()> waker;
   std::shared_ptr<WaitingSink> sink;
@@ -135,24 +130,7 @@ void Admission::Run(Request& req, Response& res, const Handler& handler) {
     return;
   }
   p->waker = res.MakeWaker();
-  p->method_text = req.method_text;
-  p->target = req.target;
-  p->path = req.path;
-  p->query = req.query;
-  p->authority = req.authority;
-  p->host_lower = req.host_lower_;
-  p->peer_ip = req.peer_ip;
-  p->client_ip = req.client_ip;
-  p->body = std::move(req.body);
-  for (const auto& h : req.headers) p->headers.emplace_back(h.name, h.value);
-  p->method = req.method;
-  p->version_minor = req.version_minor;
-  p->keep_alive = req.keep_alive;
-  p->tls = req.tls;
-  p->body_pending = req.body_pending;
-  p->framing = req.framing;
-  p->content_length = req.content_length;
-  p->start_micros = req.start_micros;
+  p->request = CloneRequest(req, /*take_body=*/true);
   p->handler = handler;
   p->since_ms = loop_->NowMs();
   p->connection_id = res.connection_id_;
@@ -165,25 +143,8 @@ void Admission::Run(Request& req, Response& res, const Handler& handler) {
 
 void Admission::Start(Parked& p) {
   in_flight_->fetch_add(1);
-  Request req;
-  req.method = p.method;
-  req.method_text = p.method_text;
-  req.target = p.target;
-  req.path = p.path;
-  req.query = p.query;
-  req.authority = p.authority;
-  req.host_lower_ = p.host_lower;
-  req.peer_ip = p.peer_ip;
-  req.client_ip = p.client_ip;
-  req.body = std::move(p.body);
-  for (const auto& [n, v] : p.headers) req.headers.push_back({n, v});
-  req.version_minor = p.version_minor;
-  req.keep_alive = p.keep_alive;
-  req.tls = p.tls;
-  req.body_pending = p.body_pending;
-  req.framing = p.framing;
-  req.content_length = p.content_length;
-  req.start_micros = p.start_micros;
+  Request& req = p.request->request;
+  req.body_sink.reset();  // the handler sets its own
   // The handler's Defer() gets the reply the connection already waits on.
   auto slot = std::make_shared<SlotReply>(p.reply, in_flight_);
   if (p.sink && p.sink->ended && !p.sink->end_ok) {
@@ -232,7 +193,7 @@ int64_t Admission::Tick(int64_t now) {
   while (!queue_.empty() && now - queue_.front()->since_ms >= max_wait_ms) {
     std::unique_ptr<Parked> p = std::move(queue_.front());
     queue_.pop_front();
-    guard_->Count(Reason::kAdmission, p->client_ip.empty() ? p->peer_ip : p->client_ip);
+    guard_->Count(Reason::kAdmission, p->request->request.ClientIp());
     p->reply->Finish([](Response& res) {
       res.SetError(503, "the server is busy; try again shortly");
       res.SetHeader("Retry-After", "1");

@@ -23,7 +23,10 @@
 #include "base/version.h"
 #include "files/file_handler.h"
 #include "io/socket.h"
-#include "sites/tokens.h"
+#include "api/tokens.h"
+#include "server/api_routes.h"
+#include "server/site_mounts.h"
+#include "guard/admission.h"
 #include "store/backup.h"
 #include "store/control_schema.h"
 
@@ -181,6 +184,12 @@ Result<std::unique_ptr<Server>> Server::Start(ServeOptions options) {
   if (!opened.ok()) return opened.error();
   srv->store_ = std::move(opened).value();
   srv->sites_.store = srv->store_.get();
+  srv->control_.store = srv->store_.get();
+  srv->control_.background = &srv->sites_.background;
+  srv->control_.certs_changed = [sites = &srv->sites_] { sites::RoutingChanged(sites); };
+  srv->control_.certs_renewed = [sites = &srv->sites_] {
+    sites->generation.fetch_add(1, std::memory_order_release);
+  };
   srv->sites_.max_blob_size = s.max_body_size;
   srv->sites_.data_options.max_json_bytes = s.api_max_json_size;
   srv->sites_.spool_dir = s.data;
@@ -189,12 +198,12 @@ Result<std::unique_ptr<Server>> Server::Start(ServeOptions options) {
   // Only an admin-scope token is a superuser of the sites' data APIs: a read
   // or deploy token is an ordinary (anonymous) client there.
   srv->sites_.data_options.is_superuser = [store = srv->store_.get()](int reader, std::string_view auth) {
-    return sites::IsAdminToken(store, reader, auth);
+    return api::IsAdminToken(store, reader, auth);
   };
   // The console's own host is its own origin: the default site does not take it.
   srv->sites_.admin_host = s.admin_host;
   srv->sites_.keep_versions.store(s.keep_versions);
-  auto token = sites::EnsureAdminToken(*srv->store_, s.data);
+  auto token = api::EnsureAdminToken(*srv->store_, s.data);
   if (!token.ok()) return token.error();
   if (!token->empty()) {
     // Shown once, on stdout (not in the logs); the CLI on this machine reads the file.
@@ -254,6 +263,7 @@ Result<std::unique_ptr<Server>> Server::Start(ServeOptions options) {
       srv->tls_->SetLocalCa(std::make_shared<tls::KeyPair>(tls::KeyPair{ca_cert, ca_key}));
     for (const auto& p : problems) Log(LogLevel::kWarn, "certificate skipped", {{"why", p}});
     srv->sites_.tls = srv->tls_.get();
+    srv->control_.tls = srv->tls_.get();
     srv->sites_.https_port = hreserved->Port();
     if (!s.acme_email.empty()) {
       tls::AcmeOptions ao;
@@ -276,8 +286,9 @@ Result<std::unique_ptr<Server>> Server::Start(ServeOptions options) {
       if (!s.acme_ask.empty() && s.acme_ask.rfind("http://", 0) != 0 && s.acme_ask.rfind("https://", 0) != 0)
         return Error{"--acme-ask: \"" + s.acme_ask + "\" is not an http:// or https:// URL"};
       srv->sites_.acme_challenges = &srv->acme_challenges_;
-      srv->acme_ = std::make_unique<sites::AcmeManager>(&srv->sites_, ao, s.acme_ask, kOnDemandWaitMs);
-      sites::AcmeManager* acme = srv->acme_.get();
+      srv->control_.acme_challenges = &srv->acme_challenges_;
+      srv->acme_ = std::make_unique<control::AcmeManager>(&srv->control_, ao, s.acme_ask, kOnDemandWaitMs);
+      control::AcmeManager* acme = srv->acme_.get();
       srv->tls_->SetChallenges(&srv->acme_challenges_);
       srv->tls_->SetOnDemand(acme, kOnDemandWaitMs);
       srv->sites_.on_routing_changed = [acme] { acme->Poke(); };
@@ -340,9 +351,9 @@ Result<std::unique_ptr<Server>> Server::Start(ServeOptions options) {
   srv->builtin_.schema_version = srv->store_->schema_version();
   srv->builtin_.metrics_public = s.metrics_public;
   srv->builtin_.authorize = [store = srv->store_.get()](const Request& req, int reader, std::string* why) {
-    return sites::AuthorizeRequest(store, reader, req, why);
+    return api::AuthorizeRequest(store, reader, req, why);
   };
-  srv->builtin_.refuse = sites::RefuseRequest;
+  srv->builtin_.refuse = api::RefuseRequest;
 
   // Sites the config file declares (proxied apps, mostly): made to match it.
   for (const DeclaredSite& d : s.sites)
@@ -355,6 +366,8 @@ Result<std::unique_ptr<Server>> Server::Start(ServeOptions options) {
   srv->sites_.guard = srv->guard_.get();
   srv->proxies_ = std::make_unique<proxy::Registry>(srv->jobs_.get());
   srv->sites_.proxies = srv->proxies_.get();
+  if (Status st = AddApiRoutes(&srv->api_routes_, &srv->sites_, srv->apps_.get(), &srv->control_); !st.ok())
+    return st.error();
   for (int i = 0; i < nworkers; ++i) {
     // The worker first: the proxy's half lives on its loop.
     auto worker = std::make_unique<Worker>(i, &srv->shared_);
@@ -364,10 +377,13 @@ Result<std::unique_ptr<Server>> Server::Start(ServeOptions options) {
     srv->forwarders_.push_back(forwarder.get());
     auto router = std::make_shared<Router>();
     AddBuiltinRoutes(router.get(), &srv->builtin_, srv->store_.get(), i);
-    Handler api = Compose({sites::RequireToken(srv->store_.get(), i)}, sites::MakeApiHandler(&srv->sites_, i));
+    // The control API: each part's routes; the console calls them in-process.
+    Handler routes = api::MakeRouteHandler(&srv->api_routes_, i);
+    Handler api = Compose({api::RequireToken(srv->store_.get(), i)}, routes);
     router->Add("", "/_hearth/api/", api);
-    admin::AddAdminRoutes(router.get(), &srv->sites_, i, srv->stats_.get(), s.admin_host);  // the console
-    router->Add("", "/_hearth/api/blobs/", api, /*stream_body=*/true);  // uploads of any size
+    admin::AddAdminRoutes(router.get(), &srv->sites_, i, routes, srv->stats_.get(), s.admin_host);  // the console
+    for (const std::string& prefix : srv->api_routes_.StreamedPrefixes())
+      router->Add("", prefix, api, /*stream_body=*/true);  // uploads of any size
     Handler fallback = ServeWelcome;
     if (!s.root.empty()) {
       FileHandlerOptions fo;
@@ -383,8 +399,17 @@ Result<std::unique_ptr<Server>> Server::Start(ServeOptions options) {
       fallback = [handler](Request& req, Response& res) { handler->Serve(req, res); };
     }
     // Sites claim their hosts; any other host gets --root or the welcome page.
-    auto site_handler =
-        std::make_shared<sites::SiteHandler>(&srv->sites_, i, std::move(fallback), forwarder.get(), admission.get());
+    auto mounts = SiteMounts(srv->proxies_.get(), forwarder.get(), srv->apps_.get(), &srv->sites_.data_options, i);
+    for (const auto& m : mounts)
+      if (std::string why = sites::MountProblem(m); !why.empty()) {
+        for (size_t j = static_cast<size_t>(i) + 1; j < fds.size(); ++j) close(fds[j]);
+        return Error{why};
+      }
+    sites::SiteHandler::Admit admit = [admission](Request& req, Response& res, const Handler& h) {
+      admission->Run(req, res, h);
+    };
+    auto site_handler = std::make_shared<sites::SiteHandler>(&srv->sites_, i, std::move(fallback), std::move(mounts),
+                                                             std::move(admit));
     router->Add("", "/", [site_handler, forwarder, admission](Request& req, Response& res) {
       site_handler->Serve(req, res);
     });
@@ -398,7 +423,7 @@ Result<std::unique_ptr<Server>> Server::Start(ServeOptions options) {
       if (router->StreamsBody(req.HostName(), req.path)) return BodyRoute::kStream;
       // hearth's own routes are never a site's (the router sends them elsewhere).
       if (req.path.substr(0, 9) == "/_hearth/") return BodyRoute::kBuffer;
-      return site_handler->Proxies(req) ? BodyRoute::kStreamAnySize : BodyRoute::kBuffer;
+      return site_handler->StreamsBody(req) ? BodyRoute::kStreamAnySize : BodyRoute::kBuffer;
     };
     worker->SetHandler(std::move(root), std::move(streams));
     srv->workers_.push_back(std::move(worker));

@@ -16,7 +16,9 @@
 #include "server/settings.h"
 #include "base/scheduler.h"
 #include "server/worker.h"
-#include "sites/acme_manager.h"
+#include "api/routes.h"
+#include "control/acme_manager.h"
+#include "proxy/forwarder.h"
 #include "tls/server.h"
 #include "data/app.h"
 #include "sites/sites.h"
@@ -70,8 +72,10 @@ class Server {
   std::unique_ptr<guard::Guard> guard_;       // shared by workers; outlives them
   std::unique_ptr<proxy::Registry> proxies_;  // upstreams and their health checks, shared by workers
   sites::SitesShared sites_;
+  control::ControlShared control_;  // tokens, admins, certs, ACME
+  api::RouteTable api_routes_;      // every part's /_hearth/api/ routes; read by the workers
   tls::AcmeChallenges acme_challenges_;
-  std::unique_ptr<sites::AcmeManager> acme_;  // stopped before the store and TLS it uses
+  std::unique_ptr<control::AcmeManager> acme_;  // stopped before the store and TLS it uses
   BuiltinContext builtin_;
   // The console's traffic figures: read by the workers' handlers, so it
   // outlives them; its thread reads their metrics, so ~Server stops it first.

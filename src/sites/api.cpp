@@ -3,14 +3,11 @@
 
 #include "base/json.h"
 #include "base/strings.h"
+#include "api/routes.h"
 #include "sites/api_common.h"
-#include "sites/admins_api.h"
-#include "sites/certs_api.h"
 #include "sites/compress.h"
 #include "sites/manifest.h"
 #include "sites/sites.h"
-#include "sites/tokens.h"
-#include "sites/tokens_api.h"
 
 namespace hearth::sites {
 namespace {
@@ -444,85 +441,60 @@ void Publish(SitesShared* shared, Response& res, std::string_view version_text, 
 
 }  // namespace
 
-Handler MakeApiHandler(SitesShared* shared, int reader) {
-  return [shared, reader](Request& req, Response& res) {
-    auto seg = Segments(req.path.substr(std::string_view("/_hearth/api").size()));
-    store::Connection& rd = shared->store->Reader(reader);
-    Method m = req.method;
-    auto is = [&](std::initializer_list<std::string_view> pattern) {
-      if (seg.size() != pattern.size()) return false;
-      size_t i = 0;
-      for (std::string_view p : pattern) {
-        if (p != "*" && seg[i] != p) return false;
-        ++i;
-      }
-      return true;
-    };
-    auto allow = [&](Method want, const char* name) {
-      if (m == want) return true;
-      Fail(res, 405, std::string("use ") + name);
-      res.SetHeader("Allow", name);
-      return false;
-    };
-    // Every endpoint but the blob upload takes JSON.
-    json body = json::object();
-    if ((m == Method::kPost || m == Method::kPatch) && !req.body.empty() && !is({"blobs", "*"})) {
-      auto parsed = ParseJson(req.body);
-      if (!parsed.ok()) return Fail(res, 400, parsed.error().message);
-      body = std::move(parsed).value();
-      if (!body.is_object()) return Fail(res, 400, "the body must be a JSON object");
-    }
+bool SiteExists(SitesShared* shared, int reader, const std::string& name) {
+  return SiteId(shared->store->Reader(reader), name).ok();
+}
 
-    if (!seg.empty() && seg[0] == "certs" && seg.size() <= 2) return ServeCerts(shared, rd, seg, req, res, body);
-    if (!seg.empty() && seg[0] == "admins" && seg.size() <= 2) return ServeAdmins(shared, rd, seg, req, res, body);
-    if (!seg.empty() && seg[0] == "tokens" && seg.size() <= 2) return ServeTokens(shared, rd, seg, req, res, body);
-    if (is({"sites"})) {
-      if (m == Method::kGet) return Json(res, 200, ListSites(rd));
-      if (allow(Method::kPost, "GET, POST")) AddSite(shared, res, body);
-      return;
-    }
-    if (seg.size() >= 3 && seg.size() <= 4 && seg[0] == "sites" && seg[2] == "collections") {
-      auto name = NormalizeHost(seg[1]);
-      if (!name.ok()) return Fail(res, 400, name.error().message);
-      store::Statement st = rd.Named("sites.by_name");
-      st.Bind(1, *name);
-      Status s = OkStatus();
-      if (!st.Step(&s)) return Fail(res, 404, "no site named " + *name);
-      st.Reset();
-      return data::ServeCollectionsControl(shared->apps, *name, seg.size() == 4 ? seg[3] : std::string_view(),
-                                           req, res);
-    }
-    if (!seg.empty() && seg[0] == "sites" && seg.size() <= 3) {
-      auto name = NormalizeHost(seg[1]);
-      if (!name.ok()) return Fail(res, 400, name.error().message);
-      if (is({"sites", "*"})) {
-        if (m == Method::kPatch) return PatchSite(shared, res, *name, body);
-        if (allow(Method::kDelete, "PATCH, DELETE")) DeleteSite(shared, res, *name);
-        return;
-      }
-      if (is({"sites", "*", "versions"})) {
-        if (allow(Method::kGet, "GET")) GetVersions(rd, res, *name);
-        return;
-      }
-      if (is({"sites", "*", "deploys"})) {
-        if (allow(Method::kPost, "POST")) CreateDeploy(shared, res, *name, body);
-        return;
-      }
-      if (is({"sites", "*", "rollback"})) {
-        if (allow(Method::kPost, "POST")) Rollback(shared, res, *name, body);
-        return;
-      }
-    }
-    if (is({"blobs", "*"})) {
-      if (allow(Method::kPut, "PUT")) PutBlob(shared, rd, req, res, std::string(seg[1]));
-      return;
-    }
-    if (is({"deploys", "*", "publish"})) {
-      if (allow(Method::kPost, "POST")) Publish(shared, res, seg[1], body);
-      return;
-    }
-    Fail(res, 404, "no such API endpoint");
+Status AddApiRoutes(api::RouteTable* table, SitesShared* shared) {
+  using api::ApiCall;
+  using api::BodyMode;
+  using api::RouteClass;
+  using K = api::ApiTarget::Kind;
+  // A handler of sites/{name}/...: the name normalized first (400 if it is none).
+  auto named = [shared](void (*serve)(SitesShared*, ApiCall&, const std::string&)) {
+    return [shared, serve](ApiCall& call) {
+      auto name = NormalizeHost(call.seg[1]);
+      if (!name.ok()) return Fail(call.res, 400, name.error().message);
+      serve(shared, call, *name);
+    };
   };
+  const api::RouteSpec routes[] = {
+      {Method::kGet, "sites", K::kRead, BodyMode::kBuffered, RouteClass::kRead,
+       [shared](ApiCall& call) { Json(call.res, 200, ListSites(shared->store->Reader(call.reader))); }},
+      {Method::kPost, "sites", K::kOther, BodyMode::kBuffered, RouteClass::kWrite,
+       [shared](ApiCall& call) { AddSite(shared, call.res, call.body); }},
+      {Method::kPatch, "sites/*", K::kOther, BodyMode::kBuffered, RouteClass::kWrite,
+       named([](SitesShared* sh, ApiCall& call, const std::string& name) {
+         PatchSite(sh, call.res, name, call.body);
+       })},
+      {Method::kDelete, "sites/*", K::kOther, BodyMode::kBuffered, RouteClass::kWrite,
+       named([](SitesShared* sh, ApiCall& call, const std::string& name) {
+         DeleteSite(sh, call.res, name);
+       })},
+      {Method::kGet, "sites/*/versions", K::kSiteVersions, BodyMode::kBuffered, RouteClass::kRead,
+       named([](SitesShared* sh, ApiCall& call, const std::string& name) {
+         GetVersions(sh->store->Reader(call.reader), call.res, name);
+       })},
+      {Method::kPost, "sites/*/deploys", K::kSiteDeploy, BodyMode::kBuffered, RouteClass::kWrite,
+       named([](SitesShared* sh, ApiCall& call, const std::string& name) {
+         CreateDeploy(sh, call.res, name, call.body);
+       })},
+      {Method::kPost, "sites/*/rollback", K::kSiteDeploy, BodyMode::kBuffered, RouteClass::kWrite,
+       named([](SitesShared* sh, ApiCall& call, const std::string& name) {
+         Rollback(sh, call.res, name, call.body);
+       })},
+      // Uploads of any size: the body streams through a hash into a spool.
+      {Method::kPut, "blobs/*", K::kBlob, BodyMode::kStreamedAnySize, RouteClass::kWrite,
+       [shared](ApiCall& call) {
+         PutBlob(shared, shared->store->Reader(call.reader), call.req, call.res,
+                 std::string(call.seg[1]));
+       }},
+      {Method::kPost, "deploys/*/publish", K::kPublish, BodyMode::kBuffered, RouteClass::kWrite,
+       [shared](ApiCall& call) { Publish(shared, call.res, call.seg[1], call.body); }},
+  };
+  for (const auto& r : routes)
+    if (Status st = table->Add(r); !st.ok()) return st;
+  return OkStatus();
 }
 
 }  // namespace hearth::sites

@@ -1,51 +1,10 @@
 #include "sites/manifest.h"
 
-#include <openssl/evp.h>
-
 #include <set>
 
+#include "crypto/hash.h"
+
 namespace hearth::sites {
-
-bool IsSha256Hex(std::string_view s) {
-  if (s.size() != 64) return false;
-  for (char c : s)
-    if (!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f'))) return false;
-  return true;
-}
-
-namespace {
-std::string Hex(const unsigned char* md, unsigned len) {
-  static const char* hex = "0123456789abcdef";
-  std::string out;
-  out.reserve(len * 2);
-  for (unsigned i = 0; i < len; ++i) {
-    out.push_back(hex[md[i] >> 4]);
-    out.push_back(hex[md[i] & 15]);
-  }
-  return out;
-}
-}  // namespace
-
-std::string Sha256Hex(std::string_view data) {
-  unsigned char md[EVP_MAX_MD_SIZE];
-  unsigned int len = 0;
-  EVP_Digest(data.data(), data.size(), md, &len, EVP_sha256(), nullptr);
-  return Hex(md, len);
-}
-
-Sha256::Sha256() : ctx_(EVP_MD_CTX_new()) {
-  EVP_DigestInit_ex(static_cast<EVP_MD_CTX*>(ctx_), EVP_sha256(), nullptr);
-}
-Sha256::~Sha256() { EVP_MD_CTX_free(static_cast<EVP_MD_CTX*>(ctx_)); }
-void Sha256::Update(std::string_view bytes) {
-  EVP_DigestUpdate(static_cast<EVP_MD_CTX*>(ctx_), bytes.data(), bytes.size());
-}
-std::string Sha256::HexDigest() {
-  unsigned char md[EVP_MAX_MD_SIZE];
-  unsigned int len = 0;
-  EVP_DigestFinal_ex(static_cast<EVP_MD_CTX*>(ctx_), md, &len);
-  return Hex(md, len);
-}
 
 namespace {
 Result<std::string> CheckPath(const std::string& p) {
@@ -89,7 +48,7 @@ Result<Manifest> ParseManifest(const nlohmann::json& body, uint64_t max_file_siz
     auto path = CheckPath(f["path"].get<std::string>());
     if (!path.ok()) return path.error();
     std::string hash = f["hash"].get<std::string>();
-    if (!IsSha256Hex(hash)) return Error{"hash of \"" + *path + "\" is not a lower-case hex SHA-256"};
+    if (!crypto::IsSha256Hex(hash)) return Error{"hash of \"" + *path + "\" is not a lower-case hex SHA-256"};
     uint64_t size = f["size"].get<uint64_t>();
     if (size > max_file_size)
       return Error{"\"" + *path + "\" is larger than the limit of " + std::to_string(max_file_size) + " bytes"};
@@ -97,27 +56,6 @@ Result<Manifest> ParseManifest(const nlohmann::json& body, uint64_t max_file_siz
     m.files.push_back({*path, hash, size});
   }
   return m;
-}
-
-Result<std::string> NormalizeHost(std::string_view host) {
-  if (host.empty() || host.size() > 253) return Error{"invalid host name \"" + std::string(host) + "\""};
-  std::string h;
-  for (char c : host) h.push_back(static_cast<char>(tolower(static_cast<unsigned char>(c))));
-  std::string_view rest = h;
-  if (rest.substr(0, 2) == "*.") rest.remove_prefix(2);
-  size_t start = 0;
-  while (true) {
-    size_t dot = rest.find('.', start);
-    std::string_view label = rest.substr(start, dot == std::string_view::npos ? std::string_view::npos : dot - start);
-    if (label.empty() || label.size() > 63 || label.front() == '-' || label.back() == '-')
-      return Error{"invalid host name \"" + std::string(host) + "\""};
-    for (char c : label)
-      if (!((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-'))
-        return Error{"invalid host name \"" + std::string(host) + "\""};
-    if (dot == std::string_view::npos) break;
-    start = dot + 1;
-  }
-  return h;
 }
 
 }  // namespace hearth::sites

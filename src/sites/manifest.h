@@ -9,6 +9,7 @@
 #include <nlohmann/json.hpp>
 
 #include "base/result.h"
+#include "http/host_name.h"
 
 namespace hearth::sites {
 
@@ -29,24 +30,7 @@ struct Manifest {
 // max_files files.
 Result<Manifest> ParseManifest(const nlohmann::json& body, uint64_t max_file_size, size_t max_files);
 
-// A host name a site may answer to: "example.com", "blog.example.com",
-// "*.example.com", "localhost". Lower-cases it; refuses anything else.
-Result<std::string> NormalizeHost(std::string_view host);
-
-bool IsSha256Hex(std::string_view s);
-std::string Sha256Hex(std::string_view data);
-
-// SHA-256 over bytes that arrive in pieces (a streamed upload).
-class Sha256 {
- public:
-  Sha256();
-  ~Sha256();
-  Sha256(const Sha256&) = delete;
-  Sha256& operator=(const Sha256&) = delete;
-  void Update(std::string_view bytes);
-  std::string HexDigest();  // lower-case hex; call once, at the end
- private:
-  void* ctx_;  // EVP_MD_CTX
-};
+// Host names are normalized by http/host_name.h; sites' callers name it here.
+using ::hearth::NormalizeHost;
 
 }  // namespace hearth::sites

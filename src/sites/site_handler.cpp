@@ -1,4 +1,5 @@
 #include <cstring>
+#include <algorithm>
 #include <ctime>
 
 #include "base/clock.h"
@@ -61,10 +62,20 @@ void ServePrepared(Request& req, Response& res, const SiteHandler::Prepared& p, 
 
 }  // namespace
 
-SiteHandler::SiteHandler(SitesShared* shared, int reader, Handler fallback, proxy::Forwarder* forwarder,
-                         guard::Admission* admission)
-    : shared_(shared), reader_(reader), fallback_(std::move(fallback)), forwarder_(forwarder),
-      admission_(admission) {}
+std::string MountProblem(const SiteMount& mount) {
+  if (!mount.route_class) return "site mount " + mount.name + ": no class (read, write or local)";
+  if (!mount.takes) return "site mount " + mount.name + ": nothing says which requests it takes";
+  if (!mount.serve) return "site mount " + mount.name + ": nothing serves its requests";
+  return "";
+}
+
+SiteHandler::SiteHandler(SitesShared* shared, int reader, Handler fallback, std::vector<SiteMount> mounts,
+                         Admit admit)
+    : shared_(shared), reader_(reader), fallback_(std::move(fallback)), mounts_(std::move(mounts)),
+      admit_(std::move(admit)) {
+  std::stable_sort(mounts_.begin(), mounts_.end(),
+                   [](const SiteMount& a, const SiteMount& b) { return a.priority > b.priority; });
+}
 
 const SiteHandler::Route* SiteHandler::LookupHost(const std::string& host) {
   auto it = hosts_.find(host);
@@ -86,7 +97,7 @@ const SiteHandler::Route* SiteHandler::LookupHost(const std::string& host) {
       route.spa = st.Int(2) != 0;
       route.name = std::string(st.Text(3));
       route.hsts = st.Int(4) != 0;
-      if (!st.IsNull(5) && shared_->proxies) route.proxy = shared_->proxies->Get(route.name, std::string(st.Text(5)));
+      if (!st.IsNull(5)) route.info.proxy_json = std::string(st.Text(5));
       route.rate_limit = st.Int(6);
       route.rate_burst = st.Int(7);
       break;
@@ -130,12 +141,18 @@ const SiteHandler::Route* SiteHandler::LookupHost(const std::string& host) {
       route.spa = st.Int(2) != 0;
       route.name = std::string(st.Text(3));
       route.hsts = st.Int(4) != 0;
-      if (!st.IsNull(5) && shared_->proxies) route.proxy = shared_->proxies->Get(route.name, std::string(st.Text(5)));
+      if (!st.IsNull(5)) route.info.proxy_json = std::string(st.Text(5));
       route.rate_limit = st.Int(6);
       route.rate_burst = st.Int(7);
     }
   }
-  return &(hosts_[host] = route);
+  route.info.id = route.site_id;
+  route.info.name = route.name;
+  route.info.no_such_preview = route.no_such_preview;
+  if (route.site_id != 0)
+    for (const SiteMount& m : mounts_)
+      route.states.push_back(m.prepare ? m.prepare(route.info) : std::make_shared<const int>(0));
+  return &(hosts_[host] = std::move(route));
 }
 
 SiteHandler::Files* SiteHandler::VersionFiles(int64_t version) {
@@ -274,25 +291,32 @@ void SiteHandler::Refresh() {
   }
 }
 
-bool SiteHandler::ProxiesPath(const Route& route, std::string_view path) const {
-  if (!route.proxy || !forwarder_) return false;
-  const std::string& prefix = route.proxy->config().path;
-  if (prefix == "/") return true;
-  // At a segment boundary, as routes match: "/app" takes "/app" and "/app/x", not "/apple".
-  if (path.size() < prefix.size() || path.compare(0, prefix.size(), prefix) != 0) return false;
-  return prefix.back() == '/' || path.size() == prefix.size() || path[prefix.size()] == '/';
+const SiteMount* SiteHandler::MountFor(const Route& route, const Request& req, size_t* index) const {
+  for (size_t i = 0; i < mounts_.size() && i < route.states.size(); ++i) {
+    if (!route.states[i] || !mounts_[i].takes(route.info, route.states[i].get(), req)) continue;
+    *index = i;
+    return &mounts_[i];
+  }
+  return nullptr;
 }
 
-bool SiteHandler::Proxies(const Request& req) {
-  if (!forwarder_ || !shared_->proxies) return false;
+bool SiteHandler::RedirectsToHttps(const Request& req) const {
+  return !req.tls && shared_->tls && shared_->https_port && shared_->tls->Covers(req.host_lower_);
+}
+
+bool SiteHandler::StreamsBody(const Request& req) {
   Refresh();
   const Route* route = LookupHost(req.host_lower_);
-  return route->site_id != 0 && ProxiesPath(*route, req.path) &&
-         !(!req.tls && shared_->tls && shared_->https_port && shared_->tls->Covers(req.host_lower_));
+  if (route->site_id == 0 || RedirectsToHttps(req)) return false;
+  size_t index = 0;
+  const SiteMount* m = MountFor(*route, req, &index);
+  return m && m->streams_body;
 }
 
 void SiteHandler::Serve(Request& req, Response& res) {
   Refresh();
+  // The front gates: the ACME challenge, the site's rate limit, the HTTPS
+  // redirect. Then the site's mounts, by priority; then its files.
   constexpr std::string_view kChallenge = "/.well-known/acme-challenge/";
   if (shared_->acme_challenges && req.path.substr(0, kChallenge.size()) == kChallenge) {
     // ACME's HTTP-01: the CA checks that this server holds the token.
@@ -313,8 +337,7 @@ void SiteHandler::Serve(Request& req, Response& res) {
     guard::RespondTooMany(res, retry, "too many requests to this site from this address; slow down");
     return;
   }
-  if (!req.tls && shared_->tls && shared_->https_port && shared_->tls->Covers(req.host_lower_) &&
-      req.path.rfind("/.well-known/acme-challenge/", 0) != 0) {
+  if (RedirectsToHttps(req) && req.path.rfind("/.well-known/acme-challenge/", 0) != 0) {
     // A site with a certificate is served over HTTPS only.
     std::string to = "https://" + req.host_lower_;
     if (shared_->https_port != 443) to += ":" + std::to_string(shared_->https_port);
@@ -324,34 +347,26 @@ void SiteHandler::Serve(Request& req, Response& res) {
     res.SetHeader("Location", to);
     return;
   }
-  if (ProxiesPath(*route, req.path)) {
-    // Expensive work waits its turn (admission); the set is captured, not
-    // the route (the route cache may be rebuilt while the request waits).
-    auto forward = [this, set = route->proxy](Request& r, Response& s) { forwarder_->Forward(set, r, s); };
-    if (admission_) admission_->Run(req, res, forward);
-    else forward(req, res);
-    return;
+  size_t index = 0;
+  bool hsts = true;
+  if (const SiteMount* m = MountFor(*route, req, &index)) {
+    hsts = m->hsts;
+    // The state and the site are captured, not the route: the route cache
+    // may be rebuilt while the request waits its turn.
+    auto serve = [m, info = route->info, state = route->states[index]](Request& r, Response& s) {
+      m->serve(info, state, r, s);
+    };
+    if (m->admitted && admit_) admit_(req, res, serve);
+    else serve(req, res);
+  } else {
+    ServeSite(req, res, *route);
   }
-  ServeSite(req, res, *route);
-  if (req.tls && route->hsts && !res.deferred())
+  if (hsts && req.tls && route->hsts && !res.deferred())
     res.SetHeader("Strict-Transport-Security", "max-age=31536000; includeSubDomains");
 }
 
 void SiteHandler::ServeSite(Request& req, Response& res, const Route& r) {
   const Route* route = &r;
-  // The site's app API, if it has an app database; otherwise /api/ is files.
-  if (shared_->apps && req.path.substr(0, 5) == "/api/" && !route->no_such_preview) {
-    auto app = shared_->apps->Get(route->name, false);
-    if (!app.ok() || *app) {  // the site has an app database (or it cannot be opened: the API says so)
-      auto api = [this, name = route->name](Request& r, Response& s) {
-        // False only if the app database went away while the request waited.
-        if (!data::ServeAppApi(shared_->apps, shared_->data_options, reader_, name, r, s)) s.SetError(404);
-      };
-      if (admission_) admission_->Run(req, res, api);
-      else api(req, res);
-      return;
-    }
-  }
   if (req.method != Method::kGet && req.method != Method::kHead) {
     res.SetError(405);
     res.SetHeader("Allow", "GET, HEAD");

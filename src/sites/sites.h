@@ -23,12 +23,12 @@
 #include <thread>
 
 #include "base/background.h"
+#include "api/routes.h"
 #include "base/notifier.h"
 #include "data/api.h"
 #include "http/router.h"
-#include "guard/admission.h"
+#include "sites/mount.h"
 #include "guard/guard.h"
-#include "proxy/forwarder.h"
 #include "proxy/upstream.h"
 #include "store/store.h"
 #include "tls/acme.h"
@@ -67,18 +67,18 @@ struct SitesShared {
   // --admin-host: the console's name, which the default site never serves
   // (it would share the console's origin). Empty: none.
   std::string admin_host;
-  // Bumped on the writer thread by every write that reads the certificates
-  // to install: TlsServer::Install keeps only the newest set.
-  std::atomic<uint64_t> cert_version{0};
 };
 
 // After a committed change to what hosts serve: workers reload their routing
 // (the generation), ACME looks again, the console's live pages redraw.
 void RoutingChanged(SitesShared* shared);
 
-// The control API under /_hearth/api/ (sites, deploys, blobs, versions,
-// rollback). Wrap it in RequireToken. `reader`: this worker's reader.
-Handler MakeApiHandler(SitesShared* shared, int reader);
+// Registers the sites' control API routes (sites, deploys, blobs, versions,
+// rollback) under /_hearth/api/.
+Status AddApiRoutes(api::RouteTable* table, SitesShared* shared);
+
+// Whether a site is named `name` (normalized), read on reader `reader`.
+bool SiteExists(SitesShared* shared, int reader, const std::string& name);
 
 // A site the config file declares: created if missing (with its hosts), its
 // proxy (JSON text, empty: none) and rate limits set as given. Synchronous
@@ -90,13 +90,16 @@ Status DeclareSite(SitesShared* shared, const std::string& name, const std::vect
 // no site claims go to `fallback`.
 class SiteHandler {
  public:
-  // `forwarder`: this worker's half of the reverse proxy (null: none).
-  // `admission`: this worker's bound on expensive work (null: none).
-  SiteHandler(SitesShared* shared, int reader, Handler fallback, proxy::Forwarder* forwarder = nullptr,
-              guard::Admission* admission = nullptr);
+  // `mounts`: what serves a site's requests besides its files (mount.h),
+  // each checked by MountProblem first. `admit`: runs expensive work in its
+  // turn (null: at once).
+  using Admit = std::function<void(Request&, Response&, const Handler&)>;
+  SiteHandler(SitesShared* shared, int reader, Handler fallback, std::vector<SiteMount> mounts = {},
+              Admit admit = nullptr);
   void Serve(Request& req, Response& res);
-  // Whether this request goes to an upstream (its body then streams).
-  bool Proxies(const Request& req);
+  // Whether this request's body streams to the mount that takes it (the
+  // proxy's upstream).
+  bool StreamsBody(const Request& req);
 
   // What a response for one file in one encoding needs, built on its first
   // request and kept: later hits cost no SQLite read and no allocation.
@@ -123,13 +126,16 @@ class SiteHandler {
     bool hsts = false;
     int64_t expires_at = 0;    // previews: unix seconds after which it is gone
     bool no_such_preview = false;
-    std::shared_ptr<proxy::UpstreamSet> proxy;  // null: files only
+    SiteInfo info;
+    std::vector<std::shared_ptr<const void>> states;  // one per mount (mounts_)
     int64_t rate_limit = 0;  // requests/s per client address (0: none)
     int64_t rate_burst = 0;
   };
-  // `path` is a request's, in its normal form (http/path.h): the prefix test
-  // holds for the path the upstream is sent, which is the same one.
-  bool ProxiesPath(const Route& route, std::string_view path) const;
+  // The mount that takes `req` (null: the site's files), `route` its host's.
+  const SiteMount* MountFor(const Route& route, const Request& req, size_t* index) const;
+  // Whether `req` (not over TLS) is for a host with a certificate: it is
+  // redirected to HTTPS.
+  bool RedirectsToHttps(const Request& req) const;
 
   const Route* LookupHost(const std::string& host);
   void ServeSite(Request& req, Response& res, const Route& route);
@@ -147,8 +153,8 @@ class SiteHandler {
   SitesShared* shared_;
   int reader_;
   Handler fallback_;
-  proxy::Forwarder* forwarder_;
-  guard::Admission* admission_;
+  std::vector<SiteMount> mounts_;  // by priority, highest first
+  Admit admit_;
   uint64_t generation_ = 0;
   std::unordered_map<std::string, Route> hosts_;  // site_id 0: no site
   std::unordered_map<int64_t, std::unique_ptr<Files>> versions_;

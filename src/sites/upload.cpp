@@ -6,6 +6,7 @@
 #include "io/spool.h"
 #include "sites/api_common.h"
 #include "sites/compress.h"
+#include "crypto/hash.h"
 #include "sites/manifest.h"
 
 namespace hearth::sites {
@@ -86,14 +87,14 @@ class BlobUpload : public BodySink {
   std::string hash_;
   bool compressible_;
   std::shared_ptr<Spool> spool_;
-  Sha256 hash_state_;
+  crypto::Sha256 hash_state_;
   bool failed_ = false;
 };
 
 }  // namespace
 
 void PutBlob(SitesShared* shared, store::Connection& rd, Request& req, Response& res, const std::string& hash) {
-  if (!IsSha256Hex(hash)) return Fail(res, 400, "a blob is named by its lower-case hex SHA-256");
+  if (!crypto::IsSha256Hex(hash)) return Fail(res, 400, "a blob is named by its lower-case hex SHA-256");
   if (req.framing == BodyFraming::kLength && req.content_length > shared->max_blob_size)
     return Fail(res, 413, "blob over the size limit");
   // The manifest that asked for this blob names its path: text files get

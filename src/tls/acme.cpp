@@ -7,7 +7,6 @@
 #include <openssl/err.h>
 #include <openssl/evp.h>
 #include <openssl/pem.h>
-#include <openssl/sha.h>
 #include <openssl/x509v3.h>
 
 #include <chrono>
@@ -15,6 +14,8 @@
 
 #include "base/log.h"
 #include "base/strings.h"
+#include "crypto/encoding.h"
+#include "crypto/hash.h"
 #include "io/curl_lib.h"
 
 namespace hearth::tls {
@@ -79,12 +80,6 @@ std::string SslReason() {
   return r ? r : "unknown error";
 }
 
-std::string Sha256(std::string_view data) {
-  unsigned char md[SHA256_DIGEST_LENGTH];
-  SHA256(reinterpret_cast<const unsigned char*>(data.data()), data.size(), md);
-  return std::string(reinterpret_cast<char*>(md), sizeof md);
-}
-
 std::string Coordinate(EVP_PKEY* key, const char* which) {
   BIGNUM* bn = nullptr;
   EVP_PKEY_get_bn_param(key, which, &bn);
@@ -105,25 +100,6 @@ std::string Problem(const std::string& body, long status) {
 }  // namespace
 
 bool AcmeClient::Cancelled() const { return options_.cancel && options_.cancel->load(); }
-
-std::string AcmeClient::Base64Url(std::string_view bytes) {
-  static const char kAlphabet[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
-  std::string out;
-  size_t i = 0;
-  for (; i + 2 < bytes.size(); i += 3) {
-    uint32_t v = (static_cast<uint8_t>(bytes[i]) << 16) | (static_cast<uint8_t>(bytes[i + 1]) << 8) |
-                 static_cast<uint8_t>(bytes[i + 2]);
-    for (int k = 3; k >= 0; --k) out.push_back(kAlphabet[(v >> (6 * k)) & 63]);
-  }
-  if (size_t rest = bytes.size() - i; rest) {
-    uint32_t v = static_cast<uint8_t>(bytes[i]) << 16;
-    if (rest == 2) v |= static_cast<uint8_t>(bytes[i + 1]) << 8;
-    out.push_back(kAlphabet[(v >> 18) & 63]);
-    out.push_back(kAlphabet[(v >> 12) & 63]);
-    if (rest == 2) out.push_back(kAlphabet[(v >> 6) & 63]);
-  }
-  return out;
-}
 
 Result<bool> AskApproves(const std::string& ask_url, std::string_view host, const std::atomic<bool>* cancel) {
   // A host name needs no escaping beyond what IsCertHost allows; refuse the rest.
@@ -166,11 +142,11 @@ AcmeClient::~AcmeClient() { EVP_PKEY_free(Key(key_)); }
 
 std::string AcmeClient::Jwk() const {
   // Members in lexicographic order, no spaces: also the thumbprint's input (RFC 7638).
-  return "{\"crv\":\"P-256\",\"kty\":\"EC\",\"x\":\"" + Base64Url(Coordinate(Key(key_), OSSL_PKEY_PARAM_EC_PUB_X)) +
-         "\",\"y\":\"" + Base64Url(Coordinate(Key(key_), OSSL_PKEY_PARAM_EC_PUB_Y)) + "\"}";
+  return "{\"crv\":\"P-256\",\"kty\":\"EC\",\"x\":\"" + crypto::Base64UrlEncode(Coordinate(Key(key_), OSSL_PKEY_PARAM_EC_PUB_X)) +
+         "\",\"y\":\"" + crypto::Base64UrlEncode(Coordinate(Key(key_), OSSL_PKEY_PARAM_EC_PUB_Y)) + "\"}";
 }
 
-std::string AcmeClient::Thumbprint() const { return Base64Url(Sha256(Jwk())); }
+std::string AcmeClient::Thumbprint() const { return crypto::Base64UrlEncode(crypto::Sha256Digest(Jwk())); }
 
 Result<AcmeClient::Http> AcmeClient::Fetch(const std::string& method, const std::string& url, const std::string& body,
                                            const char* content_type, const char* accept) {
@@ -231,8 +207,8 @@ Result<AcmeClient::Http> AcmeClient::Post(const std::string& url, const std::str
     json header = {{"alg", "ES256"}, {"nonce", *nonce}, {"url", url}};
     if (kid_.empty()) header["jwk"] = ParseJson(Jwk()).value_or(json());
     else header["kid"] = kid_;
-    std::string protected64 = Base64Url(header.dump());
-    std::string payload64 = Base64Url(payload);
+    std::string protected64 = crypto::Base64UrlEncode(header.dump());
+    std::string payload64 = crypto::Base64UrlEncode(payload);
     std::string input = protected64 + "." + payload64;
     // ES256: ECDSA over SHA-256, the signature as R || S (32 bytes each), not DER.
     EVP_MD_CTX* md = EVP_MD_CTX_new();
@@ -252,7 +228,7 @@ Result<AcmeClient::Http> AcmeClient::Post(const std::string& url, const std::str
     BN_bn2binpad(ECDSA_SIG_get0_r(sig), reinterpret_cast<unsigned char*>(raw.data()), 32);
     BN_bn2binpad(ECDSA_SIG_get0_s(sig), reinterpret_cast<unsigned char*>(raw.data()) + 32, 32);
     ECDSA_SIG_free(sig);
-    json jws = {{"protected", protected64}, {"payload", payload64}, {"signature", Base64Url(raw)}};
+    json jws = {{"protected", protected64}, {"payload", payload64}, {"signature", crypto::Base64UrlEncode(raw)}};
     auto r = Fetch("POST", url, jws.dump(), "application/jose+json", accept);
     if (!r.ok()) return r.error();
     if (r->status == 400 && Problem(r->body, r->status).find("badNonce") != std::string::npos) continue;
@@ -381,7 +357,7 @@ Result<KeyPair> AcmeClient::Obtain(const std::vector<std::string>& hosts, const 
   unsigned char* der = nullptr;
   int der_len = i2d_X509_REQ(csr, &der);
   X509_REQ_free(csr);
-  std::string csr_b64 = der_len > 0 ? Base64Url(std::string_view(reinterpret_cast<char*>(der), static_cast<size_t>(der_len))) : "";
+  std::string csr_b64 = der_len > 0 ? crypto::Base64UrlEncode(std::string_view(reinterpret_cast<char*>(der), static_cast<size_t>(der_len))) : "";
   OPENSSL_free(der);
   BIO* kb = BIO_new(BIO_s_mem());
   PEM_write_bio_PrivateKey(kb, cert_key, nullptr, nullptr, 0, nullptr, nullptr);

@@ -80,8 +80,7 @@ class AcmeClient {
   // for this order.
   Result<KeyPair> Obtain(const std::vector<std::string>& hosts, const std::vector<std::string>& challenges = {});
 
-  // For tests: base64url without padding, and the JWK thumbprint of the key.
-  static std::string Base64Url(std::string_view bytes);
+  // For tests: the JWK thumbprint of the key.
   std::string Thumbprint() const;
 
  private:

@@ -17,8 +17,8 @@
 #include "admin/login.h"
 #include "admin/loopback.h"
 #include "admin/session.h"
-#include "sites/admins_api.h"
-#include "sites/tokens.h"
+#include "control/admins_api.h"
+#include "api/tokens.h"
 #include "store/control_schema.h"
 #include "store/store.h"
 #include "io/spool.h"
@@ -91,10 +91,10 @@ Result<std::unique_ptr<store::Store>> OpenControlStore(const std::string& dir) {
 
 // Stores a token with `scope` and `expires_at` (0: never); returns its id.
 std::string AddToken(store::Store& s, std::string_view scope = "admin", int64_t expires_at = 0) {
-  sites::TokenRecord t = sites::MakeToken();
-  auto parsed = sites::ParseScope(scope);
+  api::TokenRecord t = api::MakeToken();
+  auto parsed = api::ParseScope(scope);
   EXPECT_TRUE(parsed.ok());
-  EXPECT_TRUE(s.Write([&](store::Connection& c) { return sites::InsertToken(c, t, "t", *parsed, expires_at); }).ok());
+  EXPECT_TRUE(s.Write([&](store::Connection& c) { return api::InsertToken(c, t, "t", *parsed, expires_at); }).ok());
   return t.id;
 }
 
@@ -373,13 +373,13 @@ TEST(AdminLogin, OnlyConsolePagesAreWhereLoginLeads) {
 }
 
 TEST(AdminLogin, AdminPasswordsAndEmailsAreChecked) {
-  EXPECT_NE(sites::AdminPasswordProblem("short"), "");
-  EXPECT_NE(sites::AdminPasswordProblem("ééééééééé"), "");  // 9 characters, 18 bytes
-  EXPECT_EQ(sites::AdminPasswordProblem("éééééééééé"), "");
-  EXPECT_NE(sites::AdminPasswordProblem(std::string(257, 'x')), "");
-  EXPECT_EQ(sites::AdminEmailProblem("ann@example.com"), "");
-  EXPECT_NE(sites::AdminEmailProblem("ann"), "");
-  EXPECT_NE(sites::AdminEmailProblem(""), "");
+  EXPECT_NE(control::AdminPasswordProblem("short"), "");
+  EXPECT_NE(control::AdminPasswordProblem("ééééééééé"), "");  // 9 characters, 18 bytes
+  EXPECT_EQ(control::AdminPasswordProblem("éééééééééé"), "");
+  EXPECT_NE(control::AdminPasswordProblem(std::string(257, 'x')), "");
+  EXPECT_EQ(control::AdminEmailProblem("ann@example.com"), "");
+  EXPECT_NE(control::AdminEmailProblem("ann"), "");
+  EXPECT_NE(control::AdminEmailProblem(""), "");
 }
 
 TEST(AdminAssets, TheStylesheetIsEmbeddedWithAStableFingerprint) {

@@ -277,54 +277,6 @@ TEST(Records, IdsAreFifteenLowerCaseCharacters) {
 }  // namespace
 }  // namespace hearth::data
 
-#include "data/auth.h"
-
-namespace hearth::data {
-namespace {
-
-TEST(Auth, Base64UrlRoundTrips) {
-  for (std::string s : std::vector<std::string>{"", "f", "fo", "foo", "foob", "fooba", "foobar", std::string("\xff\xfe\x00\x01", 4)}) {
-    auto back = Base64UrlDecode(Base64UrlEncode(s));
-    ASSERT_TRUE(back.has_value());
-    EXPECT_EQ(*back, s);
-  }
-  EXPECT_EQ(Base64UrlEncode("\xfb\xff"), "-_8");
-  EXPECT_FALSE(Base64UrlDecode("a").has_value());
-  EXPECT_FALSE(Base64UrlDecode("ab=c").has_value());
-}
-
-TEST(Auth, TokensAreSignedAndExpire) {
-  nlohmann::json payload = {{"id", "abc"}, {"type", "auth"}, {"exp", 2000}};
-  std::string t = MakeJwt(payload, "key1");
-  EXPECT_TRUE(CheckJwt(t, "key1", 1999));
-  EXPECT_FALSE(CheckJwt(t, "key1", 2000)) << "expired";
-  EXPECT_FALSE(CheckJwt(t, "key2", 1000)) << "another key";
-  auto peek = PeekJwt(t);
-  ASSERT_TRUE(peek.has_value());
-  EXPECT_EQ((*peek)["id"], "abc");
-  // A changed payload with the old signature fails.
-  std::string forged = t.substr(0, t.find('.') + 1) + Base64UrlEncode(R"({"id":"root","type":"auth","exp":9999})") +
-                       t.substr(t.rfind('.'));
-  EXPECT_FALSE(CheckJwt(forged, "key1", 1000));
-  for (const char* bad : {"", "a.b", "a.b.c.d", "!!.!!.!!", "e30.e30.x"}) EXPECT_FALSE(PeekJwt(bad).has_value()) << bad;
-  // alg must be HS256 ("none" tokens are refused).
-  std::string none = Base64UrlEncode(R"({"alg":"none"})") + "." + Base64UrlEncode(R"({"id":"x","exp":9999})") + ".";
-  EXPECT_FALSE(PeekJwt(none).has_value());
-  EXPECT_FALSE(CheckJwt(none, "key1", 1000));
-}
-
-TEST(Auth, PasswordsHashWithArgon2id) {
-  std::string h = HashPassword("correct horse");
-  EXPECT_EQ(h.rfind("$argon2id$", 0), 0u) << h;
-  EXPECT_TRUE(VerifyPassword(h, "correct horse"));
-  EXPECT_FALSE(VerifyPassword(h, "correct horsE"));
-  EXPECT_FALSE(VerifyPassword("", "x"));
-  EXPECT_NE(HashPassword("correct horse"), h) << "salted";
-}
-
-}  // namespace
-}  // namespace hearth::data
-
 namespace hearth::data {
 namespace {
 

@@ -56,8 +56,8 @@ TEST(ParseJson, NoOtherFileParsesOutsideText) {
       "src/base/json.cpp",          // the entry point itself
       "src/data/app.cpp",           // collection definitions hearth stored
       "src/data/records_common.cpp",// json and multi-valued columns hearth stored
-      "src/sites/certs_api.cpp",    // certificate host lists hearth stored
-      "src/sites/acme_manager.cpp", // host lists hearth stored
+      "src/control/certs_api.cpp",  // certificate host lists hearth stored
+      "src/control/acme_manager.cpp", // host lists hearth stored
       "src/proxy/upstream.cpp",     // proxy settings, checked when stored
       "src/cli/client.cpp",         // the CLI reading its own server's answer
       "src/cli/data_cli.cpp",       // a file the CLI's user gave

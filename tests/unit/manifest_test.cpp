@@ -80,11 +80,5 @@ TEST(Hosts, NormalizeHost) {
   }
 }
 
-TEST(Hashes, Sha256Hex) {
-  EXPECT_EQ(Sha256Hex(""), "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855");
-  EXPECT_TRUE(IsSha256Hex(Sha256Hex("x")));
-  EXPECT_FALSE(IsSha256Hex(std::string(63, 'a')));
-}
-
 }  // namespace
 }  // namespace hearth::sites

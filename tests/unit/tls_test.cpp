@@ -15,7 +15,7 @@
 #include <thread>
 
 #include "io/out_queue.h"
-#include "sites/acme_manager.h"
+#include "control/acme_manager.h"
 #include "tls/acme.h"
 #include "tls/certs.h"
 #include "tls/ocsp.h"
@@ -503,15 +503,6 @@ TEST(TlsServer, OnDemandHandshakesPauseUntilTheCertificateComes) {
 namespace hearth::tls {
 namespace {
 
-TEST(Acme, Base64UrlHasNoPaddingAndTheUrlAlphabet) {
-  EXPECT_EQ(AcmeClient::Base64Url(""), "");
-  EXPECT_EQ(AcmeClient::Base64Url("f"), "Zg");
-  EXPECT_EQ(AcmeClient::Base64Url("fo"), "Zm8");
-  EXPECT_EQ(AcmeClient::Base64Url("foo"), "Zm9v");
-  EXPECT_EQ(AcmeClient::Base64Url("foob"), "Zm9vYg");
-  EXPECT_EQ(AcmeClient::Base64Url(std::string("\xfb\xff\xfe", 3)), "-__-");
-}
-
 TEST(Acme, AnAccountKeyIsKeptAndItsThumbprintIsStable) {
   AcmeChallenges challenges;
   auto a = AcmeClient::Create({}, &challenges, "");
@@ -551,13 +542,13 @@ TEST(Acme, AnUnreachableDirectoryIsAClearError) {
 }  // namespace
 }  // namespace hearth::tls
 
-namespace hearth::sites {
+namespace hearth::control {
 namespace {
 
 // Without an ask URL, only a site's own host makes a handshake wait; any
 // other name (one under a site's wildcard too) is refused at once.
 TEST(AcmeManager, OnDemandWithoutAskWaitsForSiteHostsOnly) {
-  SitesShared shared;
+  ControlShared shared;
   AcmeManager m(&shared, tls::AcmeOptions{});
   m.SetSiteHosts({"shop.test", "*.apps.example.com"});
   EXPECT_TRUE(m.Wanted("shop.test"));
@@ -574,7 +565,7 @@ TEST(AcmeManager, OnDemandWithoutAskWaitsForSiteHostsOnly) {
 // thread started), so they are given up after twice the handshake's wait
 // and then refused for a while.
 TEST(AcmeManager, OnDemandNamesNobodyServesAreGivenUp) {
-  SitesShared shared;
+  ControlShared shared;
   AcmeManager m(&shared, tls::AcmeOptions{}, "http://127.0.0.1:9/ask", /*wait_ms=*/20);
   EXPECT_TRUE(m.Wanted("a.apps.example.com"));
   std::this_thread::sleep_for(std::chrono::milliseconds(60));
@@ -584,7 +575,7 @@ TEST(AcmeManager, OnDemandNamesNobodyServesAreGivenUp) {
 
 // At most kMaxDemand names wait at once; refusals do not block new names.
 TEST(AcmeManager, OnDemandWaitingNamesAreBounded) {
-  SitesShared shared;
+  ControlShared shared;
   AcmeManager m(&shared, tls::AcmeOptions{}, "http://127.0.0.1:9/ask", /*wait_ms=*/60000);
   for (size_t i = 0; i < AcmeManager::kMaxDemand; ++i)
     EXPECT_TRUE(m.Wanted("n" + std::to_string(i) + ".example.com")) << i;
@@ -599,4 +590,4 @@ TEST(AcmeManager, OrdersOnlyForNamesHttp01CanProve) {
 }
 
 }  // namespace
-}  // namespace hearth::sites
+}  // namespace hearth::control

@@ -5,10 +5,10 @@
 #include <string>
 #include <vector>
 
-#include "sites/token_scope.h"
-#include "sites/tokens.h"
+#include "api/token_scope.h"
+#include "api/tokens.h"
 
-namespace hearth::sites {
+namespace hearth::api {
 namespace {
 
 struct Row {
@@ -114,4 +114,4 @@ TEST(TokenExpiry, DurationsAndDates) {
 }
 
 }  // namespace
-}  // namespace hearth::sites
+}  // namespace hearth::api

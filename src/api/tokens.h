@@ -11,10 +11,10 @@
 
 #include "base/result.h"
 #include "http/router.h"
-#include "sites/token_scope.h"
+#include "api/token_scope.h"
 #include "store/store.h"
 
-namespace hearth::sites {
+namespace hearth::api {
 
 // "hth_" and 43 characters of base64url (32 random bytes).
 std::string NewToken();
@@ -72,4 +72,4 @@ void RefuseRequest(Response& res, int status, const std::string& why);
 // Middleware: lets through only requests AuthorizeRequest allows.
 Middleware RequireToken(store::Store* store, int reader);
 
-}  // namespace hearth::sites
+}  // namespace hearth::api

@@ -24,7 +24,7 @@
 #include "base/result.h"
 #include "http/request.h"
 
-namespace hearth::sites {
+namespace hearth::api {
 
 struct TokenScope {
   enum class Kind { kAdmin, kRead, kDeploy };
@@ -63,4 +63,4 @@ ApiTarget ClassifyApiRequest(Method method, std::string_view path);
 // own site if the blob is wanted by one of its pending deploys, "" if not.
 bool ScopeAllows(const TokenScope& scope, const ApiTarget& target, std::string_view owner_site = {});
 
-}  // namespace hearth::sites
+}  // namespace hearth::api

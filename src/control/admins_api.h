@@ -14,10 +14,10 @@
 
 #include "http/request.h"
 #include "http/response.h"
-#include "sites/sites.h"
+#include "control/control.h"
 #include "store/sqlite.h"
 
-namespace hearth::sites {
+namespace hearth::control {
 
 inline constexpr size_t kMinAdminPassword = 10;   // characters
 inline constexpr size_t kMaxAdminPassword = 256;  // bytes: argon2id reads them all
@@ -29,7 +29,7 @@ std::string AdminEmailProblem(std::string_view email);
 
 // `seg`: the path's segments after /_hearth/api ("admins"[, email]); `body`:
 // the request's JSON object ({} when empty). The caller checked the token.
-void ServeAdmins(SitesShared* shared, store::Connection& rd, const std::vector<std::string_view>& seg, Request& req,
+void ServeAdmins(ControlShared* shared, store::Connection& rd, const std::vector<std::string_view>& seg, Request& req,
                  Response& res, const nlohmann::json& body);
 
-}  // namespace hearth::sites
+}  // namespace hearth::control

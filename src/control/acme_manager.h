@@ -40,10 +40,10 @@
 #include <thread>
 #include <vector>
 
-#include "sites/sites.h"
+#include "control/control.h"
 #include "tls/acme.h"
 
-namespace hearth::sites {
+namespace hearth::control {
 
 class AcmeManager : public tls::OnDemandIssuer {
  public:
@@ -52,7 +52,7 @@ class AcmeManager : public tls::OnDemandIssuer {
   // `ask`: the URL that approves on-demand names that are no site's ("": none).
   // `wait_ms`: how long a handshake waits (a name waiting twice that long
   // without an order under way is given up).
-  AcmeManager(SitesShared* shared, tls::AcmeOptions options, std::string ask = "", int64_t wait_ms = 20000);
+  AcmeManager(ControlShared* shared, tls::AcmeOptions options, std::string ask = "", int64_t wait_ms = 20000);
   ~AcmeManager() override;  // stops the threads (an order in progress gives up)
   // Reads the sites' hosts, then starts the threads.
   void Start();
@@ -101,7 +101,7 @@ class AcmeManager : public tls::OnDemandIssuer {
   // Bumps the certificate version and reads every certificate (inside a write).
   Status Reinstall(store::Connection& c, std::vector<tls::CertRecord>* all, uint64_t* version);
 
-  SitesShared* shared_;
+  ControlShared* shared_;
   tls::AcmeOptions options_;
   std::unique_ptr<tls::AcmeClient> client_;
   std::string ask_;
@@ -129,4 +129,4 @@ class AcmeManager : public tls::OnDemandIssuer {
   std::atomic<bool> cancel_{false};
 };
 
-}  // namespace hearth::sites
+}  // namespace hearth::control

@@ -8,14 +8,14 @@
 
 #include "http/request.h"
 #include "http/response.h"
-#include "sites/sites.h"
+#include "control/control.h"
 #include "store/sqlite.h"
 
-namespace hearth::sites {
+namespace hearth::control {
 
 // `seg`: the path's segments after /_hearth/api ("certs"[, id]); `body`: the
 // request's JSON object ({} when empty).
-void ServeCerts(SitesShared* shared, store::Connection& rd, const std::vector<std::string_view>& seg, Request& req,
+void ServeCerts(ControlShared* shared, store::Connection& rd, const std::vector<std::string_view>& seg, Request& req,
                 Response& res, const nlohmann::json& body);
 
-}  // namespace hearth::sites
+}  // namespace hearth::control

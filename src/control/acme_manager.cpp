@@ -1,4 +1,4 @@
-#include "sites/acme_manager.h"
+#include "control/acme_manager.h"
 
 #include <arpa/inet.h>
 #include <sqlite3.h>
@@ -13,7 +13,7 @@
 #include "base/strings.h"
 #include "tls/certs.h"
 
-namespace hearth::sites {
+namespace hearth::control {
 
 using nlohmann::json;
 
@@ -46,7 +46,7 @@ bool AcmeManager::Eligible(std::string_view host) {
   return tls::IsCertHost(host);
 }
 
-AcmeManager::AcmeManager(SitesShared* shared, tls::AcmeOptions options, std::string ask, int64_t wait_ms)
+AcmeManager::AcmeManager(ControlShared* shared, tls::AcmeOptions options, std::string ask, int64_t wait_ms)
     : shared_(shared), options_(std::move(options)), ask_(std::move(ask)), wait_ms_(wait_ms) {
   options_.cancel = &cancel_;
 }
@@ -461,7 +461,7 @@ void AcmeManager::DropLapsed(int64_t now) {
   if (changes == 0) return;
   Log(LogLevel::kInfo, "acme: dropped certificates expired for over a day", {{"count", changes}});
   if (shared_->tls) shared_->tls->Install(all, nullptr, version);
-  shared_->generation.fetch_add(1, std::memory_order_release);
+  if (shared_->certs_renewed) shared_->certs_renewed();
 }
 
 bool AcmeManager::Order(const std::string& want) {
@@ -505,10 +505,10 @@ bool AcmeManager::Order(const std::string& want) {
     return false;
   }
   if (shared_->tls) shared_->tls->Install(all, nullptr, version);
-  shared_->generation.fetch_add(1, std::memory_order_release);
+  if (shared_->certs_renewed) shared_->certs_renewed();
   Log(LogLevel::kInfo, "acme: certificate installed",
       {{"host", want}, {"issuer", info->issuer}, {"not_after", info->not_after}});
   return true;
 }
 
-}  // namespace hearth::sites
+}  // namespace hearth::control

@@ -1,9 +1,9 @@
-#include "sites/token_scope.h"
+#include "api/token_scope.h"
 
 #include "base/strings.h"
-#include "sites/manifest.h"
+#include "http/host_name.h"
 
-namespace hearth::sites {
+namespace hearth::api {
 
 Result<TokenScope> ParseScope(std::string_view text) {
   TokenScope s;
@@ -79,4 +79,4 @@ bool ScopeAllows(const TokenScope& scope, const ApiTarget& target, std::string_v
   return false;
 }
 
-}  // namespace hearth::sites
+}  // namespace hearth::api

@@ -1,14 +1,26 @@
 // The control API's tokens: /_hearth/api/tokens[/{id}].
-#include "sites/tokens_api.h"
+#include "control/tokens_api.h"
 
 #include <ctime>
 
 #include "base/log.h"
 #include "base/strings.h"
-#include "sites/api_common.h"
-#include "sites/tokens.h"
+#include "api/reply.h"
+#include "api/tokens.h"
 
-namespace hearth::sites {
+namespace hearth::control {
+
+using api::Fail;
+using api::Json;
+using api::Outcome;
+using api::Refuse;
+using api::ParseExpiry;
+using api::ParseScope;
+using api::ScopeText;
+using api::TokenRecord;
+using api::TokenScope;
+using api::InsertToken;
+using api::MakeToken;
 namespace {
 
 using nlohmann::json;
@@ -22,7 +34,7 @@ json TokenJson(store::Statement& st) {
           {"last_used_at", st.IsNull(5) ? json(nullptr) : json(st.Int(5))}};
 }
 
-void AddToken(SitesShared* shared, Response& res, const json& body) {
+void AddToken(ControlShared* shared, Response& res, const json& body) {
   std::string name = "token";
   if (body.contains("name")) {
     if (!body["name"].is_string() || body["name"].get<std::string>().empty() ||
@@ -45,8 +57,8 @@ void AddToken(SitesShared* shared, Response& res, const json& body) {
     expires_at = *at;
   }
   TokenRecord t = MakeToken();
-  DeferWrite(
-      shared, res,
+  api::DeferWrite(
+      shared->store, res,
       [t, name, scope, expires_at](store::Connection& c, Outcome* o) {
         if (Status st = InsertToken(c, t, name, scope, expires_at); !st.ok()) return st;
         o->status = 201;
@@ -57,13 +69,12 @@ void AddToken(SitesShared* shared, Response& res, const json& body) {
                    {"token", t.token}};
         Log(LogLevel::kInfo, "created an API token", {{"id", t.id}, {"name", name}, {"scope", ScopeText(scope)}});
         return OkStatus();
-      },
-      /*changes_routing=*/false);
+      });
 }
 
 }  // namespace
 
-void ServeTokens(SitesShared* shared, store::Connection& rd, const std::vector<std::string_view>& seg, Request& req,
+void ServeTokens(ControlShared* shared, store::Connection& rd, const std::vector<std::string_view>& seg, Request& req,
                  Response& res, const json& body) {
   Method m = req.method;
   if (seg.size() == 1) {
@@ -87,8 +98,8 @@ void ServeTokens(SitesShared* shared, store::Connection& rd, const std::vector<s
     res.SetHeader("Allow", "DELETE");
     return Fail(res, 405, "use DELETE");
   }
-  DeferWrite(
-      shared, res,
+  api::DeferWrite(
+      shared->store, res,
       [id](store::Connection& c, Outcome* o) -> Status {
         // In one transaction: no request, and no console page, sees the
         // token gone but its sessions still there.
@@ -99,8 +110,7 @@ void ServeTokens(SitesShared* shared, store::Connection& rd, const std::vector<s
         o->body = {{"deleted", id}, {"sessions_ended", ended}};
         Log(LogLevel::kInfo, "revoked an API token", {{"id", id}});
         return OkStatus();
-      },
-      /*changes_routing=*/false);
+      });
 }
 
-}  // namespace hearth::sites
+}  // namespace hearth::control

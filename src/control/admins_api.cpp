@@ -1,15 +1,20 @@
 // The control API's admin users: /_hearth/api/admins[/{email}].
-#include "sites/admins_api.h"
+#include "control/admins_api.h"
 
 #include <memory>
 
 #include "base/log.h"
 #include "base/strings.h"
-#include "data/auth.h"
+#include "crypto/password.h"
 #include "data/schema.h"
-#include "sites/api_common.h"
+#include "api/reply.h"
 
-namespace hearth::sites {
+namespace hearth::control {
+
+using api::Fail;
+using api::Json;
+using api::Outcome;
+using api::Refuse;
 namespace {
 
 using nlohmann::json;
@@ -37,19 +42,18 @@ bool TakePassword(Response& res, const json& body, std::string* out) {
 
 // Hashes `password` on the background queue (argon2id takes tens of
 // milliseconds and 19 MiB), then runs `write` with the hash.
-void WithHash(SitesShared* shared, Response& res, std::string password,
+void WithHash(ControlShared* shared, Response& res, std::string password,
               std::function<Status(store::Connection&, Outcome*, const std::string& hash)> write) {
   auto reply = res.Defer();
   if (!reply) return Fail(res, 500, "cannot answer later");
-  shared->background.Post([shared, reply, password = std::move(password), write = std::move(write)] {
-    std::string hash = data::HashPassword(password);
+  shared->background->Post([shared, reply, password = std::move(password), write = std::move(write)] {
+    std::string hash = crypto::HashPassword(password);
     if (hash.empty()) {
       reply->Finish([](Response& r) { Fail(r, 500, "the password could not be hashed"); });
       return;
     }
-    SubmitWrite(
-        shared, reply, [write, hash](store::Connection& c, Outcome* o) { return write(c, o, hash); },
-        /*changes_routing=*/false);
+    api::SubmitWrite(
+        shared->store, reply, [write, hash](store::Connection& c, Outcome* o) { return write(c, o, hash); });
   });
 }
 
@@ -71,7 +75,7 @@ std::string AdminEmailProblem(std::string_view email) {
   return "";
 }
 
-void ServeAdmins(SitesShared* shared, store::Connection& rd, const std::vector<std::string_view>& seg, Request& req,
+void ServeAdmins(ControlShared* shared, store::Connection& rd, const std::vector<std::string_view>& seg, Request& req,
                  Response& res, const json& body) {
   Method m = req.method;
   if (seg.size() == 1) {
@@ -130,8 +134,8 @@ void ServeAdmins(SitesShared* shared, store::Connection& rd, const std::vector<s
     res.SetHeader("Allow", "PATCH, DELETE");
     return Fail(res, 405, "use PATCH or DELETE");
   }
-  DeferWrite(
-      shared, res,
+  api::DeferWrite(
+      shared->store, res,
       [email](store::Connection& c, Outcome* o) -> Status {
         if (Status s = c.Named("admins.end_sessions").Bind(1, email).Run(); !s.ok()) return s;
         int64_t ended = c.Changes();
@@ -140,8 +144,7 @@ void ServeAdmins(SitesShared* shared, store::Connection& rd, const std::vector<s
         o->body = {{"deleted", email}, {"sessions_ended", ended}};
         Log(LogLevel::kInfo, "removed an admin user", {{"email", email}});
         return OkStatus();
-      },
-      /*changes_routing=*/false);
+      });
 }
 
-}  // namespace hearth::sites
+}  // namespace hearth::control

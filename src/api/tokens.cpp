@@ -1,7 +1,6 @@
-#include "sites/tokens.h"
+#include "api/tokens.h"
 
 #include <fcntl.h>
-#include <openssl/rand.h>
 #include <unistd.h>
 
 #include <cstring>
@@ -12,34 +11,19 @@
 #include <nlohmann/json.hpp>
 
 #include "base/strings.h"
-#include "sites/manifest.h"
+#include "crypto/encoding.h"
+#include "crypto/hash.h"
+#include "crypto/random.h"
 
-namespace hearth::sites {
+namespace hearth::api {
 
-std::string NewToken() {
-  unsigned char raw[32];
-  RAND_bytes(raw, sizeof raw);
-  static const char* alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
-  std::string out = "hth_";
-  uint32_t acc = 0;
-  int bits = 0;
-  for (unsigned char b : raw) {
-    acc = (acc << 8) | b;
-    bits += 8;
-    while (bits >= 6) {
-      out.push_back(alphabet[(acc >> (bits - 6)) & 63]);
-      bits -= 6;
-    }
-  }
-  if (bits > 0) out.push_back(alphabet[(acc << (6 - bits)) & 63]);
-  return out;
-}
+std::string NewToken() { return "hth_" + crypto::Base64UrlEncode(crypto::RandomBytes(32)); }
 
 TokenRecord MakeToken() {
   TokenRecord r;
   r.token = NewToken();
   r.id = NewToken().substr(4, 12);
-  r.hash = Sha256Hex(r.token);
+  r.hash = crypto::Sha256Hex(r.token);
   return r;
 }
 
@@ -154,7 +138,7 @@ void NoteUse(store::Store* store, const std::string& id, int64_t now) {
 std::optional<TokenInfo> Lookup(store::Store* store, int reader, std::string_view token) {
   if (token.empty() || token.size() >= 256) return std::nullopt;
   store::Statement st = store->Reader(reader).Named("tokens.by_hash");
-  st.Bind(1, Sha256Hex(token));
+  st.Bind(1, crypto::Sha256Hex(token));
   Status status = OkStatus();
   if (!st.Step(&status)) return std::nullopt;
   int64_t now = static_cast<int64_t>(time(nullptr));
@@ -239,4 +223,4 @@ Middleware RequireToken(store::Store* store, int reader) {
   };
 }
 
-}  // namespace hearth::sites
+}  // namespace hearth::api

@@ -7,11 +7,16 @@
 
 #include "base/log.h"
 #include "base/strings.h"
-#include "sites/api_common.h"
-#include "sites/certs_api.h"
+#include "api/reply.h"
+#include "control/certs_api.h"
 #include "tls/certs.h"
 
-namespace hearth::sites {
+namespace hearth::control {
+
+using api::Fail;
+using api::Json;
+using api::Outcome;
+using api::Refuse;
 namespace {
 
 using nlohmann::json;
@@ -42,13 +47,13 @@ Status ReadAll(store::Connection& c, std::vector<tls::CertRecord>* out) {
 
 // Stores a checked certificate and answers 201 with its description; the
 // server serves it from the moment the write commits.
-void Store(SitesShared* shared, Response& res, std::string cert_pem, std::string key_pem, std::string source,
+void Store(ControlShared* shared, Response& res, std::string cert_pem, std::string key_pem, std::string source,
            const tls::CertInfo& info) {
   auto all = std::make_shared<std::vector<tls::CertRecord>>();
   auto reply = res.Defer();
   json hosts = info.hosts;
-  SubmitWrite(
-      shared, reply,
+  api::SubmitWrite(
+      shared->store, reply,
       [shared, all, cert_pem, key_pem, source, info, hosts](store::Connection& c, Outcome* o) -> Status {
         store::Statement st = c.Named("certs.insert");
         st.Bind(1, hosts.dump()).Bind(2, cert_pem).Bind(3, key_pem).Bind(4, source).Bind(5, info.issuer).Bind(6, info.not_after);
@@ -64,12 +69,12 @@ void Store(SitesShared* shared, Response& res, std::string cert_pem, std::string
         o->body["cert_pem"] = cert_pem;  // public: what a client may be told to trust
         return OkStatus();
       },
-      /*changes_routing=*/true);
+      shared->certs_changed);
 }
 
 }  // namespace
 
-void ServeCerts(SitesShared* shared, store::Connection& rd, const std::vector<std::string_view>& seg, Request& req,
+void ServeCerts(ControlShared* shared, store::Connection& rd, const std::vector<std::string_view>& seg, Request& req,
                 Response& res, const json& body) {
   Method m = req.method;
   if (seg.size() == 1) {
@@ -144,8 +149,8 @@ void ServeCerts(SitesShared* shared, store::Connection& rd, const std::vector<st
     auto made = tls::MakeLocalCa();
     if (!made.ok()) return Fail(res, 500, made.error().message);
     auto kept = std::make_shared<tls::KeyPair>(*made);
-    return DeferWrite(
-        shared, res,
+    return api::DeferWrite(
+        shared->store, res,
         [shared, kept](store::Connection& c, Outcome* o) -> Status {
           bool created = true;
           {
@@ -171,7 +176,7 @@ void ServeCerts(SitesShared* shared, store::Connection& rd, const std::vector<st
           o->body = {{"cert_pem", kept->cert_pem}, {"created", created}};
           return OkStatus();
         },
-        /*changes_routing=*/true);
+        shared->certs_changed);
   }
   if (seg.size() == 2) {
     uint64_t id = 0;
@@ -191,8 +196,8 @@ void ServeCerts(SitesShared* shared, store::Connection& rd, const std::vector<st
       return Fail(res, 405, "use GET or DELETE");
     }
     auto all = std::make_shared<std::vector<tls::CertRecord>>();
-    return DeferWrite(
-        shared, res,
+    return api::DeferWrite(
+        shared->store, res,
         [shared, all, id](store::Connection& c, Outcome* o) -> Status {
           if (Status s = c.Named("certs.delete").Bind(1, static_cast<int64_t>(id)).Run(); !s.ok()) return s;
           if (c.Changes() == 0) return Refuse(o, 404, "no certificate " + std::to_string(id));
@@ -204,9 +209,9 @@ void ServeCerts(SitesShared* shared, store::Connection& rd, const std::vector<st
           o->status = 204;
           return OkStatus();
         },
-        /*changes_routing=*/true);
+        shared->certs_changed);
   }
   return Fail(res, 404, "no such endpoint");
 }
 
-}  // namespace hearth::sites
+}  // namespace hearth::control

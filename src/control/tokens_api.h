@@ -14,14 +14,14 @@
 
 #include "http/request.h"
 #include "http/response.h"
-#include "sites/sites.h"
+#include "control/control.h"
 #include "store/sqlite.h"
 
-namespace hearth::sites {
+namespace hearth::control {
 
 // `seg`: the path's segments after /_hearth/api ("tokens"[, id]); `body`: the
 // request's JSON object ({} when empty). The caller checked the token.
-void ServeTokens(SitesShared* shared, store::Connection& rd, const std::vector<std::string_view>& seg, Request& req,
+void ServeTokens(ControlShared* shared, store::Connection& rd, const std::vector<std::string_view>& seg, Request& req,
                  Response& res, const nlohmann::json& body);
 
-}  // namespace hearth::sites
+}  // namespace hearth::control

@@ -1,0 +1,44 @@
+#pragma once
+// What every control API endpoint shares, whichever part it belongs to:
+// JSON answers, and writes whose answer is sent once the writer thread has
+// committed them.
+#include <functional>
+#include <memory>
+#include <nlohmann/json.hpp>
+#include <string>
+
+#include "http/request.h"
+#include "http/response.h"
+#include "store/sqlite.h"
+#include "store/store.h"
+
+namespace hearth::api {
+
+void Json(Response& res, int status, const nlohmann::json& body);
+// {"error": message}: every API error is one line for a person.
+void Fail(Response& res, int status, const std::string& message);
+
+// An outcome computed on the writer thread and sent from the worker's.
+struct Outcome {
+  int status = 200;
+  nlohmann::json body;
+  // Runs once the write has committed, before the answer is sent (on the
+  // writer's completion, not a worker).
+  std::function<void()> after_commit;
+};
+using WriteFn = std::function<Status(store::Connection&, Outcome*)>;
+
+// Runs `fn` as a write on `store` and finishes `reply` once it has committed
+// (or failed: 500, or the status a Refuse() set). `on_success` (may be
+// empty) runs after a successful commit, after the outcome's after_commit:
+// a part's own notice (sites: workers reload what hosts serve).
+void SubmitWrite(store::Store* store, std::shared_ptr<Reply> reply, WriteFn fn,
+                 std::function<void()> on_success = nullptr);
+// The same, deferring `res`.
+void DeferWrite(store::Store* store, Response& res, WriteFn fn,
+                std::function<void()> on_success = nullptr);
+
+// A failed write that the client caused: rolls back, answers `status`.
+Status Refuse(Outcome* o, int status, const std::string& message);
+
+}  // namespace hearth::api
