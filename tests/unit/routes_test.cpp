@@ -103,7 +103,7 @@ TEST(Routes, AClasslessRouteIsRefused) {
 // Every site mount says the class of the requests it takes; a mount
 // without one is refused (the server does not start).
 TEST(Routes, EverySiteMountHasAClass) {
-  proxy::Registry proxies;
+  proxy::Registry proxies(nullptr);  // no health checks: nothing is proxied here
   data::Apps apps("/nonexistent/apps", 1);
   data::DataOptions options;
   auto mounts = SiteMounts(&proxies, nullptr, &apps, &options, 0);
