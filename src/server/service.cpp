@@ -9,7 +9,8 @@ Status Services::StartAll(const Settings& settings) {
     if (Status st = s->Validate(settings); !st.ok())
       return Error{std::string(s->name()) + ": " + st.error().message};
   for (auto& s : list_) {
-    Status st = s->Start();
+    Status st = before_start_ ? before_start_(s->name()) : OkStatus();
+    if (st.ok()) st = s->Start();
     if (!st.ok()) {
       Error e{std::string(s->name()) + ": " + st.error().message};
       StopAll();

@@ -20,6 +20,7 @@
 // Reload (SIGHUP) runs on every started service in start order with the new
 // settings; a service takes the live settings it cares about and ignores the
 // rest.
+#include <functional>
 #include <memory>
 #include <string>
 #include <string_view>
@@ -82,6 +83,11 @@ class Services {
   // Validates every service, then starts them in order. The first error
   // stops those started and comes back as "<name>: <message>" (one line).
   Status StartAll(const Settings& settings);
+  // Runs before each service's Start; an error fails the start there, as if
+  // that service had failed (tests make each step fail in turn with it).
+  void SetBeforeStart(std::function<Status(std::string_view name)> hook) {
+    before_start_ = std::move(hook);
+  }
   // Stops the started services in reverse order (idempotent).
   void StopAll();
   void ReloadAll(const Settings& settings);
@@ -93,6 +99,7 @@ class Services {
  private:
   std::vector<std::unique_ptr<Service>> list_;
   size_t started_ = 0;  // list_[0, started_) are running
+  std::function<Status(std::string_view)> before_start_;
 };
 
 }  // namespace hearth

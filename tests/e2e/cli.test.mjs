@@ -1,7 +1,8 @@
 // CLI: version, help, `hearth config` precedence, start-up errors.
-import { test, describe } from 'node:test';
+import { test, describe, after } from 'node:test';
 import assert from 'node:assert/strict';
 import fsp from 'node:fs/promises';
+import fs from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
 import { runHearth, makeTempDir, startHearth, rawExchange, firstStatus } from './helpers.mjs';
@@ -265,6 +266,53 @@ describe('start-up errors', () => {
     const s = await runHearth(['serve', '--http', '127.0.0.1:0', '--data', path.join(dir, 'data')],
       { env: { HEARTH_MAX_HEADER_SIZE: '12 parsecs' }, timeoutMs: 5000 });
     assertOneLineErrorNaming(s, [/max-header-size/i, /HEARTH_MAX_HEADER_SIZE/], 'HEARTH_MAX_HEADER_SIZE=12 parsecs');
+  });
+});
+
+describe('a failed start', () => {
+  // Each step of the start that can fail after others have run (services in
+  // order: data folder, listeners, store, TLS, ACME, ...) ends the process
+  // with one line and a non-zero code; the unit test server_start_test.cpp
+  // checks that no descriptor or thread stays behind.
+  const held = [];
+  async function takenPort() {
+    const srv = net.createServer();
+    await new Promise((resolve) => srv.listen(0, '127.0.0.1', resolve));
+    held.push(srv);
+    return srv.address().port;
+  }
+  after(() => { for (const s of held) s.close(); });
+
+  test('a taken HTTP port', T, async () => {
+    const dir = await makeTempDir();
+    const port = await takenPort();
+    const r = await runHearth(['serve', '--http', `127.0.0.1:${port}`, '--data', path.join(dir, 'data')], { timeoutMs: 5000 });
+    assertOneLineErrorNaming(r, [new RegExp(`${port}: Address already in use`)], 'a taken HTTP port');
+    assert.equal(fs.existsSync(path.join(dir, 'data', 'hearth.db')), false, 'nothing written before the ports are taken');
+  });
+
+  test('a taken HTTPS port, after the HTTP listeners were bound', T, async () => {
+    const dir = await makeTempDir();
+    const port = await takenPort();
+    const r = await runHearth(['serve', '--http', '127.0.0.1:0', '--https', `127.0.0.1:${port}`, '--data', path.join(dir, 'data')], { timeoutMs: 5000 });
+    assertOneLineErrorNaming(r, [/https: .*in use/], 'a taken HTTPS port');
+  });
+
+  test('an ACME CA root that is no certificate', T, async () => {
+    const dir = await makeTempDir();
+    const ca = path.join(dir, 'ca.pem');
+    fs.writeFileSync(ca, 'not a certificate\n');
+    const r = await runHearth(['serve', '--http', '127.0.0.1:0', '--https', '127.0.0.1:0', '--acme-email', 'a@example.com',
+      '--acme-ca-root', ca, '--data', path.join(dir, 'data')], { timeoutMs: 5000 });
+    assertOneLineErrorNaming(r, [/acme-ca-root: .* holds no PEM certificate/], 'a bad --acme-ca-root');
+  });
+
+  test('a data folder that is a file', T, async () => {
+    const dir = await makeTempDir();
+    const file = path.join(dir, 'file');
+    fs.writeFileSync(file, 'x');
+    const r = await runHearth(['serve', '--http', '127.0.0.1:0', '--data', file], { timeoutMs: 5000 });
+    assertOneLineErrorNaming(r, [/data folder/], 'a data folder that is a file');
   });
 });
 

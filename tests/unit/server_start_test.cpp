@@ -17,6 +17,8 @@
 #include "base/log.h"
 #include "server/server.h"
 #include "server/settings.h"
+#include "io/session.h"
+#include "io/socket.h"
 
 namespace hearth {
 namespace {
@@ -120,6 +122,147 @@ TEST_F(ServerStartTest, DatabaseFromANewerHearth) {
   ASSERT_EQ(sqlite3_exec(db, "PRAGMA user_version = 100000", nullptr, nullptr, nullptr), SQLITE_OK);
   sqlite3_close(db);
   ExpectCleanFailure({}, "newer hearth");
+}
+
+// Every step of the start fails in turn (the list comes from a start that
+// succeeded, with HTTPS and ACME so that every service is in it): each time,
+// one line naming the step, and nothing left open or running.
+TEST_F(ServerStartTest, EachStepFailingInTurnLeavesNothingBehind) {
+  std::map<std::string, std::string> flags{{"https", "127.0.0.1:0"},
+                                           {"acme-email", "a@example.com"},
+                                           {"acme-directory", "https://127.0.0.1:1/dir"},
+                                           {"backup-every", "1h"},
+                                           {"log-level", "error"},
+                                           {"data", dir_ + "/data"},
+                                           {"http", "127.0.0.1:0"},
+                                           {"workers", "2"}};
+  char* env[] = {nullptr};
+  std::vector<std::string> names;
+  {
+    auto settings = LoadSettings("", env, flags);
+    ASSERT_TRUE(settings.ok()) << settings.error().message;
+    ServeOptions o;
+    o.settings = std::move(settings).value();
+    auto started = Server::Start(std::move(o));
+    ASSERT_TRUE(started.ok()) << started.error().message;
+    for (const auto& s : (*started)->services().list()) names.emplace_back(s->name());
+    (*started)->Stop();
+  }
+  ASSERT_GE(names.size(), 12u);
+  for (const std::string& failing : names) {
+    SCOPED_TRACE("failing: " + failing);
+    auto settings = LoadSettings("", env, flags);
+    ASSERT_TRUE(settings.ok());
+    int fds_before = CountEntries("/proc/self/fd");
+    int threads_before = CountEntries("/proc/self/task");
+    ServeOptions o;
+    o.settings = std::move(settings).value();
+    o.before_start = [&](std::string_view name) -> Status {
+      if (name == failing) return Error{"planted failure"};
+      return OkStatus();
+    };
+    auto started = Server::Start(std::move(o));
+    ASSERT_FALSE(started.ok());
+    EXPECT_EQ(started.error().message, failing + ": planted failure");
+    EXPECT_EQ(CountEntries("/proc/self/fd"), fds_before);
+    EXPECT_EQ(CountEntries("/proc/self/task"), threads_before);
+  }
+}
+
+// Echoes what it reads: a protocol of its own on a port of its own.
+class EchoSession : public Session {
+ public:
+  char* ReadBuffer(size_t* space) override {
+    *space = sizeof buf_;
+    return buf_;
+  }
+  void OnRead(size_t n) override { pending_.append(buf_, n); }
+  void OnPeerEof() override { done_ = true; }
+  void Advance() override {
+    out_.Append(pending_);
+    pending_.clear();
+  }
+  OutQueue& out() override { return out_; }
+  bool WantsRead() const override { return !done_; }
+  bool ShouldClose() const override { return done_; }
+  SessionWait Waiting() const override { return SessionWait::kNothing; }
+  void Stop(bool) override { done_ = true; }
+
+ private:
+  char buf_[4096];
+  std::string pending_;
+  OutQueue out_;
+  bool done_ = false;
+};
+
+// What ARCHITECTURE.md's "a listener or protocol" describes: a service that
+// binds its port per worker before the workers start.
+class EchoPort : public Service {
+ public:
+  EchoPort(Parts* parts, int* port) : parts_(parts), port_(port) {}
+  std::string_view name() const override { return "echo"; }
+  Status Start() override {
+    auto addr = ParseListenAddress("127.0.0.1:0");
+    auto reserved = ReserveAddress(*addr);
+    if (!reserved.ok()) return reserved.error();
+    ProtocolListener l;
+    l.name = "echo";
+    for (int i = 0; i < parts_->nworkers; ++i) {
+      auto fd = ListenReusePort(*reserved, 64);
+      if (!fd.ok()) return fd.error();  // (a real service closes those it bound)
+      l.fds.push_back(*fd);
+    }
+    l.sessions = [](Worker*) -> SessionFactory {
+      return [](const SessionInfo&) { return std::make_unique<EchoSession>(); };
+    };
+    parts_->protocols.push_back(std::move(l));
+    *port_ = reserved->Port();
+    return OkStatus();
+  }
+  void Stop() override {}
+
+ private:
+  Parts* parts_;
+  int* port_;
+};
+
+TEST_F(ServerStartTest, AProtocolServiceServesItsOwnPort) {
+  char* env[] = {nullptr};
+  int fds_before = CountEntries("/proc/self/fd");
+  {
+    auto settings = LoadSettings("", env, {{"data", dir_ + "/data"}, {"http", "127.0.0.1:0"},
+                                           {"workers", "2"}});
+    ASSERT_TRUE(settings.ok());
+    ServeOptions o;
+    o.settings = std::move(settings).value();
+    int port = 0;
+    o.add_services = [&port](Parts* parts, Services* list) {
+      list->Add(std::make_unique<EchoPort>(parts, &port));
+    };
+    auto started = Server::Start(std::move(o));
+    ASSERT_TRUE(started.ok()) << started.error().message;
+    ASSERT_NE(port, 0);
+    int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    sockaddr_in a{};
+    a.sin_family = AF_INET;
+    a.sin_port = htons(static_cast<uint16_t>(port));
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    ASSERT_EQ(connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof a), 0);
+    timeval tv{5, 0};  // bounded
+    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+    ASSERT_EQ(write(fd, "PING\r\n", 6), 6);
+    char buf[16] = {};
+    std::string got;
+    while (got.size() < 6) {
+      ssize_t n = read(fd, buf, sizeof buf);
+      if (n <= 0) break;
+      got.append(buf, static_cast<size_t>(n));
+    }
+    EXPECT_EQ(got, "PING\r\n");
+    close(fd);
+    (*started)->Stop();
+  }
+  EXPECT_EQ(CountEntries("/proc/self/fd"), fds_before);
 }
 
 TEST_F(ServerStartTest, RootThatIsNoFolder) {

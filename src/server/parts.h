@@ -1,0 +1,96 @@
+#pragma once
+// Parts: what a running server is made of, and the services that make, start
+// and stop each of them (server/service.h). Server::Start is the composition
+// root: it lists these services in start order (parts.cpp says why that
+// order); Services starts them and, on a failure or at the end, stops them in
+// reverse. A service's Stop ends the part's activity (threads, listeners,
+// writes); the objects themselves are freed when Parts is, after every
+// service has stopped, in the reverse of the order they are declared below,
+// so a late callback (a store write's completion poking ACME) never finds
+// its target gone.
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "admin/stats.h"
+#include "api/routes.h"
+#include "base/scheduler.h"
+#include "control/acme_manager.h"
+#include "data/app.h"
+#include "guard/guard.h"
+#include "io/socket.h"
+#include "proxy/forwarder.h"
+#include "proxy/upstream.h"
+#include "server/builtin.h"
+#include "server/service.h"
+#include "server/settings.h"
+#include "server/worker.h"
+#include "sites/sites.h"
+#include "store/store.h"
+#include "tls/server.h"
+
+namespace hearth {
+
+// A protocol on a port of its own (a RESP port, say): a service that starts
+// before the workers binds one listening socket per worker (ListenReusePort)
+// and adds them here; each worker takes its socket with a session factory
+// made for it (which may capture that worker's own state).
+struct ProtocolListener {
+  std::string name;      // "kv", for messages
+  std::vector<int> fds;  // one per worker; -1 once that worker owns it
+  const tls::TlsServer* tls = nullptr;
+  std::function<SessionFactory(Worker*)> sessions;
+};
+
+struct Parts {
+  ~Parts();  // closes what no service took over (listeners, the data folder's lock)
+  Settings settings;  // as started; SIGHUP's changes go to shared.settings
+  int nworkers = 1;
+  WorkerShared shared;
+  // Background jobs (backups, OCSP, proxy health checks): stopped before the
+  // store, freed after what runs on it (declared before them).
+  std::unique_ptr<Scheduler> jobs;
+  std::unique_ptr<tls::TlsServer> tls;  // null without --https
+  std::unique_ptr<store::Store> store;
+  std::unique_ptr<data::Apps> apps;  // sites' app databases
+  std::unique_ptr<guard::Guard> guard;
+  std::unique_ptr<proxy::Registry> proxies;  // upstreams and their health checks
+  sites::SitesShared sites;
+  control::ControlShared control;  // tokens, admins, certs, ACME
+  api::RouteTable api_routes;      // every part's /_hearth/api/ routes; read by the workers
+  tls::AcmeChallenges acme_challenges;
+  std::unique_ptr<control::AcmeManager> acme;  // null without --acme-email
+  BuiltinContext builtin;
+  // The console's traffic figures: read by the workers' handlers; its
+  // sampling starts after the workers and stops before them.
+  std::unique_ptr<admin::TrafficStats> stats;
+  std::vector<std::unique_ptr<Worker>> workers;
+  std::vector<const proxy::Forwarder*> forwarders;  // one per worker, owned by its handler
+
+  int lock_fd = -1;
+  // Listening sockets, one per worker; -1 once a worker owns it.
+  std::vector<int> http_fds, https_fds;
+  std::vector<ProtocolListener> protocols;  // besides HTTP and HTTPS
+  SocketAddress http_addr;
+  std::string https_text;  // the HTTPS address, for the start line ("" without)
+  int port = 0;
+  int https_port = 0;
+};
+
+// The server's services, in start order. Each takes `parts` (which outlives
+// it) and fills in its own part of it.
+std::unique_ptr<Service> DataFolderService(Parts* parts);
+std::unique_ptr<Service> ListenersService(Parts* parts);
+std::unique_ptr<Service> StoreService(Parts* parts);
+std::unique_ptr<Service> JobsService(Parts* parts);
+std::unique_ptr<Service> TlsService(Parts* parts);
+std::unique_ptr<Service> GuardService(Parts* parts);
+std::unique_ptr<Service> ProxyService(Parts* parts);
+std::unique_ptr<Service> SitesService(Parts* parts);
+std::unique_ptr<Service> AcmeService(Parts* parts);
+std::unique_ptr<Service> WorkersService(Parts* parts);
+std::unique_ptr<Service> StatsService(Parts* parts);
+std::unique_ptr<Service> BackupService(Parts* parts);
+
+}  // namespace hearth

@@ -1,0 +1,198 @@
+// The workers: one event loop per core, each with its listeners (HTTP, and
+// HTTPS with --https), its root handler composed from every part (builtins,
+// the control API, the console, the sites with their mounts), and its own
+// caches. Started last of the request path, stopped first.
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "admin/admin.h"
+#include "api/tokens.h"
+#include "base/clock.h"
+#include "files/file_handler.h"
+#include "guard/admission.h"
+#include "server/parts.h"
+#include "server/site_mounts.h"
+
+namespace hearth {
+namespace {
+
+// The client's address (from a trusted proxy's fields) and the global
+// per-address rate. hearth's own /_hearth/ routes are not counted: health
+// checks and scrapers must get through an attack.
+Middleware GuardRequests(guard::Guard* g) {
+  return [g](Request& req, Response& res, const Handler& next) {
+    g->ResolveClient(req);
+    if (!g->AdmitClient(req)) {
+      res.SetError(403, "this address may not use this server");
+      return;
+    }
+    int64_t retry = 0;
+    if (req.path.substr(0, 9) != "/_hearth/" && !g->TakeToken(req, MonoNowMillis(), &retry)) {
+      guard::RespondTooMany(res, retry, "too many requests from this address; slow down");
+      return;
+    }
+    next(req, res);
+  };
+}
+
+// OPTIONS * and TRACE are answered here, before any route sees them.
+void MethodGuard(Request& req, Response& res, const Handler& next) {
+  if (req.method == Method::kTrace) {
+    res.SetError(405);
+    res.SetHeader("Allow", "GET, HEAD, POST, PUT, PATCH, DELETE, OPTIONS");
+    return;
+  }
+  if (req.method == Method::kOptions && req.path == "*") {
+    res.status = 204;
+    res.SetHeader("Allow", "GET, HEAD, POST, PUT, PATCH, DELETE, OPTIONS");
+    return;
+  }
+  next(req, res);
+}
+
+class Workers : public Service {
+ public:
+  explicit Workers(Parts* p) : p_(p) {}
+  std::string_view name() const override { return "workers"; }
+  std::vector<std::string_view> settings() const override {
+    return {"workers", "root", "file-cache-size", "max-connections", "header-timeout",
+            "body-timeout", "keepalive-timeout", "write-timeout", "shutdown-timeout",
+            "max-header-size", "max-target-size", "metrics-public"};
+  }
+  Status Validate(const Settings& s) override {
+    if (!s.root.empty()) {
+      struct stat st;
+      if (stat(s.root.c_str(), &st) != 0 || !S_ISDIR(st.st_mode))
+        return Error{"root \"" + s.root + "\" is not a folder"};
+    }
+    return OkStatus();
+  }
+  Status Start() override {
+    Builtins();
+    for (int i = 0; i < p_->nworkers; ++i)
+      if (Status st = Make(i); !st.ok()) {
+        Stop();
+        return st;
+      }
+    for (auto& w : p_->workers) w->Start();
+    return OkStatus();
+  }
+  // Graceful: no new connections, in-flight requests finish (bounded by
+  // shutdown-timeout). Then the workers and their handlers are freed while
+  // everything those use still runs.
+  void Stop() override {
+    p_->shared.stop.store(true);
+    for (auto& w : p_->workers) w->Wake();
+    for (auto& w : p_->workers) w->Join();
+    p_->forwarders.clear();
+    p_->workers.clear();
+  }
+  void Reload(const Settings& next) override {
+    {
+      std::lock_guard<std::mutex> lock(p_->shared.settings_mu);
+      p_->shared.settings = next;
+      p_->shared.settings_generation.fetch_add(1);
+    }
+    for (auto& w : p_->workers) w->Wake();
+  }
+
+ private:
+  void Builtins() {
+    const Settings& s = p_->settings;
+    BuiltinContext& b = p_->builtin;
+    b.start_mono_ms = MonoNowMillis();
+    b.workers = p_->nworkers;
+    b.test_endpoints =
+        getenv("HEARTH_TEST_ENDPOINTS") && std::string(getenv("HEARTH_TEST_ENDPOINTS")) == "1";
+    Parts* p = p_;
+    b.metrics = [p] {
+      std::vector<const WorkerMetrics*> out;
+      for (auto& w : p->workers) out.push_back(&w->metrics());
+      return out;
+    };
+    b.open_connections = [p] { return p->shared.open_connections.load(); };
+    b.schema_version = p_->store->schema_version();
+    b.metrics_public = s.metrics_public;
+    b.authorize = [store = p_->store.get()](const Request& req, int reader, std::string* why) {
+      return api::AuthorizeRequest(store, reader, req, why);
+    };
+    b.refuse = api::RefuseRequest;
+  }
+
+  // Worker i: its loop, its listeners and its root handler.
+  Status Make(int i) {
+    const Settings& s = p_->settings;
+    size_t n = static_cast<size_t>(i);
+    // The worker first: the proxy's half lives on its loop.
+    auto worker = std::make_unique<Worker>(i, &p_->shared);
+    worker->AddListener(p_->http_fds[n], nullptr, worker->HttpSessions());
+    p_->http_fds[n] = -1;  // the worker closes it
+    if (p_->tls) {
+      worker->AddListener(p_->https_fds[n], p_->tls.get(), worker->HttpSessions());
+      p_->https_fds[n] = -1;
+    }
+    for (ProtocolListener& l : p_->protocols) {
+      worker->AddListener(l.fds[n], l.tls, l.sessions(worker.get()));
+      l.fds[n] = -1;
+    }
+    auto forwarder = std::make_shared<proxy::Forwarder>(worker.get());
+    auto admission = std::make_shared<guard::Admission>(worker.get(), p_->guard.get());
+    auto router = std::make_shared<Router>();
+    AddBuiltinRoutes(router.get(), &p_->builtin, p_->store.get(), i);
+    // The control API: each part's routes; the console calls them in-process.
+    Handler routes = api::MakeRouteHandler(&p_->api_routes, i);
+    Handler api = Compose({api::RequireToken(p_->store.get(), i)}, routes);
+    router->Add("", "/_hearth/api/", api);
+    admin::AddAdminRoutes(router.get(), &p_->sites, i, routes, p_->stats.get(),
+                          s.admin_host);  // the console
+    for (const std::string& prefix : p_->api_routes.StreamedPrefixes())
+      router->Add("", prefix, api, /*stream_body=*/true);  // uploads of any size
+    Handler fallback = ServeWelcome;
+    if (!s.root.empty()) {
+      FileHandlerOptions fo;
+      fo.root = s.root;
+      fo.cache_bytes = s.file_cache_size;
+      auto fh = FileHandler::Create(fo);
+      if (!fh.ok()) return fh.error();
+      std::shared_ptr<FileHandler> handler(std::move(fh).value());
+      fallback = [handler](Request& req, Response& res) { handler->Serve(req, res); };
+    }
+    // Sites claim their hosts; any other host gets --root or the welcome page.
+    auto mounts = SiteMounts(p_->proxies.get(), forwarder.get(), p_->apps.get(),
+                             &p_->sites.data_options, i);
+    for (const auto& m : mounts)
+      if (std::string why = sites::MountProblem(m); !why.empty()) return Error{why};
+    sites::SiteHandler::Admit admit = [admission](Request& req, Response& res, const Handler& h) {
+      admission->Run(req, res, h);
+    };
+    auto site_handler = std::make_shared<sites::SiteHandler>(
+        &p_->sites, i, std::move(fallback), std::move(mounts), std::move(admit));
+    router->Add("", "/", [site_handler, forwarder, admission](Request& req, Response& res) {
+      site_handler->Serve(req, res);
+    });
+    Handler root = Compose({MethodGuard, GuardRequests(p_->guard.get())},
+                           [router](Request& req, Response& res) { router->Serve(req, res); });
+    // Proxied requests stream their bodies upstream as they arrive.
+    auto streams = [router, site_handler](const Request& req) {
+      // A folder deployed from the console: bounded per file (--max-body-size)
+      // and in files, not as a whole, as `hearth deploy` is.
+      if (req.path.substr(0, 16) == "/_hearth/upload/") return BodyRoute::kStreamAnySize;
+      if (router->StreamsBody(req.HostName(), req.path)) return BodyRoute::kStream;
+      // hearth's own routes are never a site's (the router sends them elsewhere).
+      if (req.path.substr(0, 9) == "/_hearth/") return BodyRoute::kBuffer;
+      return site_handler->StreamsBody(req) ? BodyRoute::kStreamAnySize : BodyRoute::kBuffer;
+    };
+    worker->SetHandler(std::move(root), std::move(streams));
+    p_->forwarders.push_back(forwarder.get());
+    p_->workers.push_back(std::move(worker));
+    return OkStatus();
+  }
+
+  Parts* p_;
+};
+
+}  // namespace
+
+std::unique_ptr<Service> WorkersService(Parts* p) { return std::make_unique<Workers>(p); }
+
+}  // namespace hearth
