@@ -11,31 +11,11 @@ namespace hearth::admin {
 
 TrafficStats::TrafficStats(std::function<Totals()> read) : read_(std::move(read)) {}
 
-void TrafficStats::Start() {
-  if (!thread_.joinable()) thread_ = std::thread([this] { Loop(); });
-}
-
-TrafficStats::~TrafficStats() { Stop(); }
-
-void TrafficStats::Stop() {
-  {
-    std::lock_guard<std::mutex> lock(mu_);
-    stop_ = true;
-  }
-  cv_.notify_all();
-  if (thread_.joinable()) thread_.join();
-}
-
-void TrafficStats::Loop() {
-  std::unique_lock<std::mutex> lock(mu_);
-  while (!stop_) {
-    lock.unlock();
-    Sample s{static_cast<int64_t>(time(nullptr)), read_()};
-    lock.lock();
-    samples_.push_back(s);
-    if (samples_.size() > kSamples) samples_.pop_front();
-    cv_.wait_for(lock, std::chrono::seconds(1), [&] { return stop_; });
-  }
+void TrafficStats::Take() {
+  Sample s{static_cast<int64_t>(time(nullptr)), read_()};
+  std::lock_guard<std::mutex> lock(mu_);
+  samples_.push_back(s);
+  if (samples_.size() > kSamples) samples_.pop_front();
 }
 
 std::vector<TrafficStats::Sample> TrafficStats::Samples() const {

@@ -1,14 +1,12 @@
 #pragma once
-// Traffic over the last few minutes for the console's overview: a thread
-// reads the request totals once a second and keeps kSamples of them, so the
-// page can draw requests/s and the error rate without anyone having scraped
-// /_hearth/metrics.
-#include <condition_variable>
+// Traffic over the last few minutes for the console's overview: a job on the
+// server's scheduler takes the request totals once a second (Take) and
+// kSamples of them are kept, so the page can draw requests/s and the error
+// rate without anyone having scraped /_hearth/metrics.
 #include <cstdint>
 #include <deque>
 #include <functional>
 #include <mutex>
-#include <thread>
 #include <vector>
 
 namespace hearth::admin {
@@ -24,13 +22,11 @@ class TrafficStats {
     int64_t unix_s = 0;
     Totals totals;
   };
-  // `read`: the totals now, called on the stats thread.
+  // `read`: the totals now, called from Take.
   explicit TrafficStats(std::function<Totals()> read);
-  // Starts sampling (once what `read` reads is complete).
-  void Start();
-  ~TrafficStats();  // stops the thread
-  // Stops the thread (no more samples); idempotent.
-  void Stop();
+  // One sample (the scheduler's "stats" job, once a second, once what `read`
+  // reads is complete).
+  void Take();
   TrafficStats(const TrafficStats&) = delete;
   TrafficStats& operator=(const TrafficStats&) = delete;
 
@@ -38,13 +34,9 @@ class TrafficStats {
   std::vector<Sample> Samples() const;
 
  private:
-  void Loop();
   std::function<Totals()> read_;
   mutable std::mutex mu_;
-  std::condition_variable cv_;
-  bool stop_ = false;
   std::deque<Sample> samples_;
-  std::thread thread_;
 };
 
 // Per-second rates between consecutive samples.

@@ -460,19 +460,25 @@ class SitesPart : public Service {
   Parts* p_;
 };
 
-// The console's traffic figures: sampling reads the workers' counters.
+// The console's traffic figures: a sample of the workers' counters a second.
 class Stats : public Service {
  public:
   explicit Stats(Parts* p) : p_(p) {}
   std::string_view name() const override { return "stats"; }
   Status Start() override {
-    p_->stats->Start();
+    admin::TrafficStats* stats = p_->stats.get();
+    stats->Take();  // the first point at once
+    job_ = p_->jobs->Every("stats", 1000, [stats] { stats->Take(); });
     return OkStatus();
   }
-  void Stop() override { p_->stats->Stop(); }
+  void Stop() override {
+    if (job_) p_->jobs->Cancel(job_);
+    job_ = 0;
+  }
 
  private:
   Parts* p_;
+  uint64_t job_ = 0;
 };
 
 // Periodic backups into DATA/backups, the newest `backup-keep` kept.
