@@ -4,7 +4,6 @@
 // table's SQL), schema_check.cpp (a record checked before it is written).
 #include "data/schema.h"
 
-#include <sodium.h>
 #include <sys/time.h>
 
 #include <cstdio>
@@ -13,34 +12,6 @@
 #include "data/schema_internal.h"
 
 namespace hearth::data {
-namespace schema_internal {
-
-std::string RandomChars(size_t n) {
-  static const char kAlphabet[] = "abcdefghijklmnopqrstuvwxyz0123456789";
-  // Drawn from the CSPRNG 4 KiB at a time per thread: OpenSSL's RAND_bytes
-  // takes a lock and a getpid() (its fork check) per call, which cost more
-  // than the id itself when every create needs one. libsodium's
-  // randombytes_buf (getrandom) cannot fail once initialised.
-  static const bool ready = sodium_init() >= 0;
-  (void)ready;
-  thread_local unsigned char pool[4096];
-  thread_local size_t used = sizeof pool;
-  std::string out;
-  out.reserve(n);
-  while (out.size() < n) {
-    if (used == sizeof pool) {
-      randombytes_buf(pool, sizeof pool);
-      used = 0;
-    }
-    unsigned char b = pool[used];
-    pool[used++] = 0;        // a byte is used once, and not kept once used
-    if (b >= 252) continue;  // 252 = 7 * 36: no modulo bias
-    out.push_back(kAlphabet[b % 36]);
-  }
-  return out;
-}
-
-}  // namespace schema_internal
 
 using schema_internal::RandomChars;
 

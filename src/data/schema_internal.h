@@ -6,6 +6,7 @@
 #include <string>
 #include <string_view>
 
+#include "crypto/random.h"
 #include "data/schema.h"
 
 namespace hearth::data::schema_internal {
@@ -36,7 +37,7 @@ inline const char* TypeText(FieldType t) {
   return "text";
 }
 
-// n characters of [a-z0-9], from a CSPRNG (schema.cpp).
-std::string RandomChars(size_t n);
+// n characters of [a-z0-9], from a CSPRNG.
+using crypto::RandomChars;
 
 }  // namespace hearth::data::schema_internal

@@ -14,6 +14,8 @@
 #include <fstream>
 #include <gtest/gtest.h>
 
+#include "echo_session.h"
+
 #include "base/log.h"
 #include "server/server.h"
 #include "server/settings.h"
@@ -169,32 +171,6 @@ TEST_F(ServerStartTest, EachStepFailingInTurnLeavesNothingBehind) {
   }
 }
 
-// Echoes what it reads: a protocol of its own on a port of its own.
-class EchoSession : public Session {
- public:
-  char* ReadBuffer(size_t* space) override {
-    *space = sizeof buf_;
-    return buf_;
-  }
-  void OnRead(size_t n) override { pending_.append(buf_, n); }
-  void OnPeerEof() override { done_ = true; }
-  void Advance() override {
-    out_.Append(pending_);
-    pending_.clear();
-  }
-  OutQueue& out() override { return out_; }
-  bool WantsRead() const override { return !done_; }
-  bool ShouldClose() const override { return done_; }
-  SessionWait Waiting() const override { return SessionWait::kNothing; }
-  void Stop(bool) override { done_ = true; }
-
- private:
-  char buf_[4096];
-  std::string pending_;
-  OutQueue out_;
-  bool done_ = false;
-};
-
 // What ARCHITECTURE.md's "a listener or protocol" describes: a service that
 // binds its port per worker before the workers start.
 class EchoPort : public Service {
@@ -212,9 +188,7 @@ class EchoPort : public Service {
       if (!fd.ok()) return fd.error();  // (a real service closes those it bound)
       l.fds.push_back(*fd);
     }
-    l.sessions = [](Worker*) -> SessionFactory {
-      return [](const SessionInfo&) { return std::make_unique<EchoSession>(); };
-    };
+    l.sessions = [](Worker*) { return testing_support::Echoes(); };
     parts_->protocols.push_back(std::move(l));
     *port_ = reserved->Port();
     return OkStatus();

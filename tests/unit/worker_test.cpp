@@ -5,6 +5,8 @@
 #include "server/worker.h"
 
 #include <gtest/gtest.h>
+
+#include "echo_session.h"
 #include <netinet/in.h>
 #include <openssl/ssl.h>
 #include <poll.h>
@@ -21,38 +23,7 @@
 namespace hearth {
 namespace {
 
-// Sends back every byte it gets; closes on the peer's EOF or a graceful stop.
-class EchoSession : public Session {
- public:
-  char* ReadBuffer(size_t* space) override {
-    *space = sizeof buf_;
-    return buf_;
-  }
-  void OnRead(size_t n) override { pending_.append(buf_, n); }
-  void OnPeerEof() override { done_ = true; }
-  void Advance() override {
-    if (pending_.empty()) return;
-    out_.Append(pending_);
-    pending_.clear();
-  }
-  OutQueue& out() override { return out_; }
-  bool WantsRead() const override { return !done_; }
-  bool ShouldClose() const override { return done_; }
-  SessionWait Waiting() const override { return SessionWait::kNothing; }
-  void Stop(bool) override { done_ = true; }
-
- private:
-  char buf_[4096];
-  std::string pending_;
-  OutQueue out_;
-  bool done_ = false;
-};
-
-SessionFactory Echoes() {
-  return [](const SessionInfo&) -> std::unique_ptr<Session> {
-    return std::make_unique<EchoSession>();
-  };
-}
+using testing_support::Echoes;  // sends back every byte it gets
 
 int Listen(int* port) {
   auto addr = ParseListenAddress("127.0.0.1:0");
