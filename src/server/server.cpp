@@ -191,13 +191,13 @@ Result<std::unique_ptr<Server>> Server::Start(ServeOptions options) {
     sites->generation.fetch_add(1, std::memory_order_release);
   };
   srv->sites_.max_blob_size = s.max_body_size;
-  srv->sites_.data_options.max_json_bytes = s.api_max_json_size;
+  auto data_options = std::make_shared<data::DataOptions>();
+  data_options->max_json_bytes = s.api_max_json_size;
   srv->sites_.spool_dir = s.data;
   srv->apps_ = std::make_unique<data::Apps>(s.data + "/apps", nworkers);
-  srv->sites_.apps = srv->apps_.get();
   // Only an admin-scope token is a superuser of the sites' data APIs: a read
   // or deploy token is an ordinary (anonymous) client there.
-  srv->sites_.data_options.is_superuser = [store = srv->store_.get()](int reader, std::string_view auth) {
+  data_options->is_superuser = [store = srv->store_.get()](int reader, std::string_view auth) {
     return api::IsAdminToken(store, reader, auth);
   };
   // The console's own host is its own origin: the default site does not take it.
@@ -262,9 +262,8 @@ Result<std::unique_ptr<Server>> Server::Start(ServeOptions options) {
     if (!ca_cert.empty() && !ca_key.empty())
       srv->tls_->SetLocalCa(std::make_shared<tls::KeyPair>(tls::KeyPair{ca_cert, ca_key}));
     for (const auto& p : problems) Log(LogLevel::kWarn, "certificate skipped", {{"why", p}});
-    srv->sites_.tls = srv->tls_.get();
     srv->control_.tls = srv->tls_.get();
-    srv->sites_.https_port = hreserved->Port();
+    SetHttpsGate(&srv->sites_.gates, srv->tls_.get(), hreserved->Port());
     if (!s.acme_email.empty()) {
       tls::AcmeOptions ao;
       ao.directory = s.acme_directory;
@@ -285,7 +284,7 @@ Result<std::unique_ptr<Server>> Server::Start(ServeOptions options) {
         return Error{"--acme-challenges: name at least one challenge type (http-01, tls-alpn-01)"};
       if (!s.acme_ask.empty() && s.acme_ask.rfind("http://", 0) != 0 && s.acme_ask.rfind("https://", 0) != 0)
         return Error{"--acme-ask: \"" + s.acme_ask + "\" is not an http:// or https:// URL"};
-      srv->sites_.acme_challenges = &srv->acme_challenges_;
+      SetAcmeGate(&srv->sites_.gates, &srv->acme_challenges_);
       srv->control_.acme_challenges = &srv->acme_challenges_;
       srv->acme_ = std::make_unique<control::AcmeManager>(&srv->control_, ao, s.acme_ask, kOnDemandWaitMs);
       control::AcmeManager* acme = srv->acme_.get();
@@ -363,9 +362,9 @@ Result<std::unique_ptr<Server>> Server::Start(ServeOptions options) {
   srv->guard_ = std::make_unique<guard::Guard>();
   srv->guard_->SetPolicy(GuardPolicy(s));
   srv->shared_.guard = srv->guard_.get();
-  srv->sites_.guard = srv->guard_.get();
+  SetRateLimitGate(&srv->sites_.gates, srv->guard_.get());
   srv->proxies_ = std::make_unique<proxy::Registry>(srv->jobs_.get());
-  srv->sites_.proxies = srv->proxies_.get();
+  srv->sites_.check_proxy = CheckProxySettings;
   if (Status st = AddApiRoutes(&srv->api_routes_, &srv->sites_, srv->apps_.get(), &srv->control_); !st.ok())
     return st.error();
   for (int i = 0; i < nworkers; ++i) {
@@ -381,7 +380,8 @@ Result<std::unique_ptr<Server>> Server::Start(ServeOptions options) {
     Handler routes = api::MakeRouteHandler(&srv->api_routes_, i);
     Handler api = Compose({api::RequireToken(srv->store_.get(), i)}, routes);
     router->Add("", "/_hearth/api/", api);
-    admin::AddAdminRoutes(router.get(), &srv->sites_, i, routes, srv->stats_.get(), s.admin_host);  // the console
+    admin::AddAdminRoutes(router.get(), &srv->sites_, srv->apps_.get(), i, routes,
+                          srv->stats_.get(), s.admin_host);  // the console
     for (const std::string& prefix : srv->api_routes_.StreamedPrefixes())
       router->Add("", prefix, api, /*stream_body=*/true);  // uploads of any size
     Handler fallback = ServeWelcome;
@@ -399,7 +399,8 @@ Result<std::unique_ptr<Server>> Server::Start(ServeOptions options) {
       fallback = [handler](Request& req, Response& res) { handler->Serve(req, res); };
     }
     // Sites claim their hosts; any other host gets --root or the welcome page.
-    auto mounts = SiteMounts(srv->proxies_.get(), forwarder.get(), srv->apps_.get(), &srv->sites_.data_options, i);
+    auto mounts =
+        SiteMounts(srv->proxies_.get(), forwarder.get(), srv->apps_.get(), data_options, i);
     for (const auto& m : mounts)
       if (std::string why = sites::MountProblem(m); !why.empty()) {
         for (size_t j = static_cast<size_t>(i) + 1; j < fds.size(); ++j) close(fds[j]);
