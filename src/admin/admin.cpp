@@ -37,9 +37,13 @@ constexpr std::string_view kBase = "/_hearth/";
 
 class Console {
  public:
-  Console(sites::SitesShared* shared, int reader, const TrafficStats* stats, std::string admin_host,
-          Handler api)
-      : shared_(shared), reader_(reader), stats_(stats), admin_host_(std::move(admin_host)),
+  Console(sites::SitesShared* shared, data::Apps* apps, int reader, const TrafficStats* stats,
+          std::string admin_host, Handler api)
+      : shared_(shared),
+        apps_(apps),
+        reader_(reader),
+        stats_(stats),
+        admin_host_(std::move(admin_host)),
         api_(std::move(api)) {}
 
   void Serve(Request& req, Response& res) {
@@ -411,6 +415,7 @@ class Console {
   PageContext Context(Request& req, Response& res, const Session& s) {
     PageContext ctx;
     ctx.shared = shared_;
+    ctx.apps = apps_;
     ctx.reader = reader_;
     ctx.api = &api_;
     ctx.session = s;
@@ -420,6 +425,7 @@ class Console {
   }
 
   sites::SitesShared* shared_;
+  data::Apps* apps_;
   int reader_;
   const TrafficStats* stats_;
   std::string admin_host_;
@@ -428,11 +434,12 @@ class Console {
 
 }  // namespace
 
-void AddAdminRoutes(Router* router, sites::SitesShared* shared, int reader, Handler api,
-                    const TrafficStats* stats, std::string admin_host) {
+void AddAdminRoutes(Router* router, sites::SitesShared* shared, data::Apps* apps, int reader,
+                    Handler api, const TrafficStats* stats, std::string admin_host) {
   for (char& c : admin_host) c = AsciiLower(c);
   if (reader == 0) WarmLogin(shared);
-  auto console = std::make_shared<Console>(shared, reader, stats, std::move(admin_host), std::move(api));
+  auto console =
+      std::make_shared<Console>(shared, apps, reader, stats, std::move(admin_host), std::move(api));
   Handler serve = [console](Request& req, Response& res) { console->Serve(req, res); };
   router->Add("", "/_hearth/", serve);
   router->Add("", "/_hearth/upload/", serve, /*stream_body=*/true);  // folders of any size

@@ -6,6 +6,7 @@
 // control API's own handler, called in-process (loopback.h), so they apply
 // exactly the API's validation.
 #include "admin/stats.h"
+#include "data/app.h"
 #include "http/router.h"
 #include "sites/sites.h"
 #include "store/store.h"
@@ -20,7 +21,8 @@ namespace hearth::admin {
 // the overview draws (null: none); it outlives the routes. `admin_host`: the
 // only host name the console answers on (any case; "" for any host no site
 // claims).
-void AddAdminRoutes(Router* router, sites::SitesShared* shared, int reader, Handler api,
-                    const TrafficStats* stats = nullptr, std::string admin_host = "");
+// `apps`: the sites' app databases, whose data pages the console draws.
+void AddAdminRoutes(Router* router, sites::SitesShared* shared, data::Apps* apps, int reader,
+                    Handler api, const TrafficStats* stats = nullptr, std::string admin_host = "");
 
 }  // namespace hearth::admin

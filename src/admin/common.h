@@ -12,6 +12,7 @@
 #include <nlohmann/json.hpp>
 
 #include "admin/session.h"
+#include "data/app.h"
 #include "http/router.h"
 #include "sites/sites.h"
 
@@ -27,6 +28,7 @@ struct FormFile {
 
 struct PageContext {
   sites::SitesShared* shared = nullptr;
+  data::Apps* apps = nullptr;  // the sites' app databases (the data pages)
   int reader = 0;
   const Handler* api = nullptr;  // the control API, no token check (the session is checked)
   Session session;

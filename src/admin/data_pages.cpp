@@ -31,13 +31,13 @@ const char* const kRules[] = {"listRule", "viewRule", "createRule", "updateRule"
 std::string Base(const std::string& site) { return "/_hearth/sites/" + UrlEncode(site) + "/data"; }
 
 // The site's app API, as a superuser (the console's session stands for the admin).
-Handler AppApi(sites::SitesShared* shared, int reader, std::string site) {
-  return [shared, reader, site = std::move(site)](Request& req, Response& res) {
+Handler AppApi(data::Apps* apps, int reader, std::string site) {
+  return [apps, reader, site = std::move(site)](Request& req, Response& res) {
     static const data::DataOptions kSuperuser{[](int, std::string_view auth) { return auth == "hearth-console"; }};
     // The app API looks for a superuser's Authorization; the console's
     // session (checked already) is the admin's.
     req.headers.push_back({"authorization", "hearth-console"});
-    if (!data::ServeAppApi(shared->apps, kSuperuser, reader, site, req, res))
+    if (!data::ServeAppApi(apps, kSuperuser, reader, site, req, res))
       res.SetText(404, "application/json", R"({"status":404,"message":"This site has no collections yet.","data":{}})");
   };
 }
@@ -442,7 +442,7 @@ class DataPages : public std::enable_shared_from_this<DataPages> {
               std::string path = "/api/collections/" + UrlEncode(collection) + "/records?page=" +
                                  std::to_string(page_no) + "&perPage=" + std::to_string(kPerPage) +
                                  "&sort=" + UrlEncode(sort) + (filter.empty() ? "" : "&filter=" + UrlEncode(filter));
-              CallApi(AppApi(ctx_.shared, ctx_.reader, site), Method::kGet, path, "", page,
+              CallApi(AppApi(ctx_.apps, ctx_.reader, site), Method::kGet, path, "", page,
                       [this, self = shared_from_this(), csrf, site, collection, def, page_no, sort, filter](int st, const json& list, Response& out) {
                         RenderRecords(out, csrf, site, collection, def, st, list, page_no, sort, filter);
                       });
@@ -536,7 +536,7 @@ class DataPages : public std::enable_shared_from_this<DataPages> {
             [this, self = shared_from_this(), csrf, site, collection, id, flash](int status, const json& def, Response& page) {
               if (status != 200) return Failed(page, status, collection, ApiError(status, def));
               if (id.empty()) return RenderRecord(page, csrf, site, collection, def, json::object(), json::object(), "", 200);
-              CallApi(AppApi(ctx_.shared, ctx_.reader, site), Method::kGet,
+              CallApi(AppApi(ctx_.apps, ctx_.reader, site), Method::kGet,
                       "/api/collections/" + UrlEncode(collection) + "/records/" + UrlEncode(id), "", page,
                       [this, self = shared_from_this(), csrf, site, collection, def, id, flash](int st, const json& record, Response& out) {
                         if (st != 200) return Failed(out, st, collection, ApiError(st, record), collection);
@@ -583,7 +583,7 @@ class DataPages : public std::enable_shared_from_this<DataPages> {
               std::string path = "/api/collections/" + UrlEncode(collection) + "/records" + (id.empty() ? "" : "/" + UrlEncode(id));
               std::string content_type = "application/json";
               std::string payload = RecordBody(def, body, *files, &content_type);
-              CallApi(AppApi(ctx_.shared, ctx_.reader, site), id.empty() ? Method::kPost : Method::kPatch, path,
+              CallApi(AppApi(ctx_.apps, ctx_.reader, site), id.empty() ? Method::kPost : Method::kPatch, path,
                       payload, page, [this, self = shared_from_this(), csrf, site, collection, def, shown](int st, const json& answer, Response& out) {
                         if (st / 100 == 2) {
                           return SeeOther(out, Base(site) + "/" + UrlEncode(collection) + "/records/" +
@@ -600,7 +600,7 @@ class DataPages : public std::enable_shared_from_this<DataPages> {
 
   void DeleteRecord(const std::string& collection, const std::string& id) {
     std::string site = site_;
-    CallApi(AppApi(ctx_.shared, ctx_.reader, site), Method::kDelete,
+    CallApi(AppApi(ctx_.apps, ctx_.reader, site), Method::kDelete,
             "/api/collections/" + UrlEncode(collection) + "/records/" + UrlEncode(id), "", *ctx_.res,
             [this, self = shared_from_this(), site, collection](int status, const json& body, Response& out) {
               if (status / 100 != 2) return Failed(out, status, "Not deleted", ApiError(status, body), collection);
@@ -618,7 +618,7 @@ class DataPages : public std::enable_shared_from_this<DataPages> {
     inner.path = "/api/realtime";
     inner.target = "/api/realtime";
     inner.peer_ip = req.peer_ip;
-    AppApi(ctx_.shared, ctx_.reader, site_)(inner, *ctx_.res);
+    AppApi(ctx_.apps, ctx_.reader, site_)(inner, *ctx_.res);
     Harden(*ctx_.res);
     ctx_.res->SetHeader("Cache-Control", "no-store");
   }
@@ -627,7 +627,7 @@ class DataPages : public std::enable_shared_from_this<DataPages> {
     json topics = json::array();
     for (const auto& t : FormValues(form, "topics")) topics.push_back(t);
     json body = {{"clientId", FormValue(form, "clientId")}, {"subscriptions", topics}};
-    CallApi(AppApi(ctx_.shared, ctx_.reader, site_), Method::kPost, "/api/realtime", body.dump(), *ctx_.res,
+    CallApi(AppApi(ctx_.apps, ctx_.reader, site_), Method::kPost, "/api/realtime", body.dump(), *ctx_.res,
             [](int status, const json& answer, Response& out) {
               if (status / 100 != 2) return out.SetText(status, "application/json", answer.dump());
               out.SetText(204, "text/plain", "");

@@ -32,6 +32,7 @@
 #include "base/strings.h"
 #include "server/api_routes.h"
 #include "server/server.h"
+#include "server/site_mounts.h"
 #include "store/backup.h"
 #include "store/control_schema.h"
 #include "tls/openssl_ptr.h"
@@ -255,9 +256,8 @@ class Tls : public Service {
     if (!ca_cert.empty() && !ca_key.empty())
       p_->tls->SetLocalCa(std::make_shared<tls::KeyPair>(tls::KeyPair{ca_cert, ca_key}));
     for (const auto& p : problems) Log(LogLevel::kWarn, "certificate skipped", {{"why", p}});
-    p_->sites.tls = p_->tls.get();
     p_->control.tls = p_->tls.get();
-    p_->sites.https_port = p_->https_port;
+    SetHttpsGate(&p_->sites.gates, p_->tls.get(), p_->https_port);
     return OkStatus();
   }
   void Stop() override { p_->tls->StopOcsp(); }  // a fetch in progress gives up
@@ -282,7 +282,7 @@ class Acme : public Service {
   }
   Status Start() override {
     const Settings& s = p_->settings;
-    p_->sites.acme_challenges = &p_->acme_challenges;
+    SetAcmeGate(&p_->sites.gates, &p_->acme_challenges);
     p_->control.acme_challenges = &p_->acme_challenges;
     p_->acme = std::make_unique<control::AcmeManager>(&p_->control, options_, s.acme_ask,
                                                       kOnDemandWaitMs);
@@ -332,7 +332,7 @@ class GuardPart : public Service {
     p_->guard = std::make_unique<guard::Guard>();
     p_->guard->SetPolicy(GuardPolicy(p_->settings));
     p_->shared.guard = p_->guard.get();
-    p_->sites.guard = p_->guard.get();
+    SetRateLimitGate(&p_->sites.gates, p_->guard.get());
     return OkStatus();
   }
   void Stop() override {}
@@ -359,7 +359,7 @@ class ProxyPart : public Service {
   std::string_view name() const override { return "proxy"; }
   Status Start() override {
     p_->proxies = std::make_unique<proxy::Registry>(p_->jobs.get());
-    p_->sites.proxies = p_->proxies.get();
+    p_->sites.check_proxy = CheckProxySettings;
     return OkStatus();
   }
   // The health-check job is cancelled when the registry is freed.
@@ -426,12 +426,12 @@ class SitesPart : public Service {
       sites->generation.fetch_add(1, std::memory_order_release);
     };
     p_->sites.max_blob_size = s.max_body_size;
-    p_->sites.data_options.max_json_bytes = s.api_max_json_size;
+    p_->data_options = std::make_shared<data::DataOptions>();
+    p_->data_options->max_json_bytes = s.api_max_json_size;
     p_->sites.spool_dir = s.data;
-    p_->sites.apps = p_->apps.get();
     // Only an admin-scope token is a superuser of the sites' data APIs: a read
     // or deploy token is an ordinary (anonymous) client there.
-    p_->sites.data_options.is_superuser = [store](int reader, std::string_view auth) {
+    p_->data_options->is_superuser = [store](int reader, std::string_view auth) {
       return api::IsAdminToken(store, reader, auth);
     };
     // The console's own host is its own origin: the default site does not take it.

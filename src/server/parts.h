@@ -57,6 +57,7 @@ struct Parts {
   std::unique_ptr<guard::Guard> guard;
   std::unique_ptr<proxy::Registry> proxies;  // upstreams and their health checks
   sites::SitesShared sites;
+  std::shared_ptr<data::DataOptions> data_options;  // the sites' data APIs
   control::ControlShared control;  // tokens, admins, certs, ACME
   api::RouteTable api_routes;      // every part's /_hearth/api/ routes; read by the workers
   tls::AcmeChallenges acme_challenges;

@@ -143,7 +143,7 @@ class Workers : public Service {
     Handler routes = api::MakeRouteHandler(&p_->api_routes, i);
     Handler api = Compose({api::RequireToken(p_->store.get(), i)}, routes);
     router->Add("", "/_hearth/api/", api);
-    admin::AddAdminRoutes(router.get(), &p_->sites, i, routes, p_->stats.get(),
+    admin::AddAdminRoutes(router.get(), &p_->sites, p_->apps.get(), i, routes, p_->stats.get(),
                           s.admin_host);  // the console
     for (const std::string& prefix : p_->api_routes.StreamedPrefixes())
       router->Add("", prefix, api, /*stream_body=*/true);  // uploads of any size
@@ -158,8 +158,8 @@ class Workers : public Service {
       fallback = [handler](Request& req, Response& res) { handler->Serve(req, res); };
     }
     // Sites claim their hosts; any other host gets --root or the welcome page.
-    auto mounts = SiteMounts(p_->proxies.get(), forwarder.get(), p_->apps.get(),
-                             &p_->sites.data_options, i);
+    auto mounts =
+        SiteMounts(p_->proxies.get(), forwarder.get(), p_->apps.get(), p_->data_options, i);
     for (const auto& m : mounts)
       if (std::string why = sites::MountProblem(m); !why.empty()) return Error{why};
     sites::SiteHandler::Admit admit = [admission](Request& req, Response& res, const Handler& h) {

@@ -1,5 +1,7 @@
 #include "server/site_mounts.h"
 
+#include "base/clock.h"
+
 namespace hearth {
 namespace {
 
@@ -46,7 +48,8 @@ sites::SiteMount ProxyMount(proxy::Registry* proxies, proxy::Forwarder* forwarde
 
 // The site's app API under /api/, if it has an app database; otherwise
 // /api/ is files.
-sites::SiteMount DataMount(data::Apps* apps, const data::DataOptions* options, int reader) {
+sites::SiteMount DataMount(data::Apps* apps, std::shared_ptr<const data::DataOptions> options,
+                           int reader) {
   sites::SiteMount m;
   m.name = "data";
   m.priority = 200;
@@ -60,8 +63,9 @@ sites::SiteMount DataMount(data::Apps* apps, const data::DataOptions* options, i
     if (req.path == "/api/realtime") return RouteClass::kLocal;
     return Reads(req.method) ? RouteClass::kRead : RouteClass::kWrite;
   };
-  m.serve = [apps, options, reader](const sites::SiteInfo& site, const std::shared_ptr<const void>&,
-                                    Request& req, Response& res) {
+  m.serve = [apps, options = std::move(options), reader](const sites::SiteInfo& site,
+                                                         const std::shared_ptr<const void>&,
+                                                         Request& req, Response& res) {
     // False only if the app database went away while the request waited.
     if (!data::ServeAppApi(apps, *options, reader, site.name, req, res)) res.SetError(404);
   };
@@ -73,12 +77,41 @@ sites::SiteMount DataMount(data::Apps* apps, const data::DataOptions* options, i
 }  // namespace
 
 std::vector<sites::SiteMount> SiteMounts(proxy::Registry* proxies, proxy::Forwarder* forwarder,
-                                         data::Apps* apps, const data::DataOptions* data_options,
+                                         data::Apps* apps,
+                                         std::shared_ptr<const data::DataOptions> data_options,
                                          int reader) {
   std::vector<sites::SiteMount> out;
   if (proxies) out.push_back(ProxyMount(proxies, forwarder));
-  if (apps) out.push_back(DataMount(apps, data_options, reader));
+  if (apps) out.push_back(DataMount(apps, std::move(data_options), reader));
   return out;
+}
+
+void SetAcmeGate(sites::FrontGates* gates, const tls::AcmeChallenges* challenges) {
+  gates->acme_answer = [challenges](std::string_view token) { return challenges->Get(token); };
+}
+
+void SetHttpsGate(sites::FrontGates* gates, const tls::TlsServer* tls, int https_port) {
+  gates->has_certificate = [tls](std::string_view host) { return tls->Covers(host); };
+  gates->https_port = https_port;
+}
+
+void SetRateLimitGate(sites::FrontGates* gates, guard::Guard* guard) {
+  gates->rate_limit = [guard](const Request& req, Response& res, const std::string& site,
+                              int64_t rate, int64_t burst) {
+    int64_t retry = 0;
+    if (guard->TakeSiteToken(req, site, static_cast<double>(rate), static_cast<double>(burst),
+                             MonoNowMillis(), &retry))
+      return true;
+    guard::RespondTooMany(res, retry,
+                          "too many requests to this site from this address; slow down");
+    return false;
+  };
+}
+
+Result<std::string> CheckProxySettings(const nlohmann::json& settings) {
+  auto config = proxy::ParseProxyConfig(settings);
+  if (!config.ok()) return config.error();
+  return proxy::ProxyConfigToJson(*config).dump();
 }
 
 }  // namespace hearth

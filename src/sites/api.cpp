@@ -128,7 +128,7 @@ struct Flags {
   std::optional<std::string> proxy;  // JSON text; nullopt: none
   std::optional<int64_t> rate_limit, rate_burst;
 };
-bool ReadFlags(const json& body, Flags* f, std::string* why) {
+bool ReadFlags(const ProxyCheck& check_proxy, const json& body, Flags* f, std::string* why) {
   *f = Flags{};
   for (auto [key, out] : {std::pair<const char*, std::optional<int64_t>*>{"rate_limit", &f->rate_limit},
                           {"rate_burst", &f->rate_burst}}) {
@@ -142,12 +142,13 @@ bool ReadFlags(const json& body, Flags* f, std::string* why) {
   if (body.contains("proxy")) {
     f->set_proxy = true;
     if (!body["proxy"].is_null()) {
-      auto config = proxy::ParseProxyConfig(body["proxy"]);
+      auto config = check_proxy ? check_proxy(body["proxy"])
+                                : Result<std::string>(Error{"this server does not proxy"});
       if (!config.ok()) {
         *why = "proxy: " + config.error().message;
         return false;
       }
-      f->proxy = proxy::ProxyConfigToJson(*config).dump();
+      f->proxy = std::move(config).value();
     }
   }
   for (auto [key, out] : {std::pair<const char*, int*>{"spa", &f->spa}, {"default", &f->def}, {"hsts", &f->hsts}}) {
@@ -254,7 +255,7 @@ void AddSite(SitesShared* shared, Response& res, const json& body) {
   std::string site = *name;
   Flags flags;
   std::string why;
-  if (!ReadFlags(body, &flags, &why)) return Fail(res, 400, why);
+  if (!ReadFlags(shared->check_proxy, body, &flags, &why)) return Fail(res, 400, why);
   return DeferWrite(shared, res, [site, hosts, flags](store::Connection& c, Outcome* o) {
     if (SiteId(c, site).ok()) return Refuse(o, 409, "site " + site + " already exists");
     int64_t id = 0;
@@ -272,7 +273,7 @@ void AddSite(SitesShared* shared, Response& res, const json& body) {
 void PatchSite(SitesShared* shared, Response& res, const std::string& site, const json& body) {
   Flags flags;
   std::string why;
-  if (!body.is_object() || !ReadFlags(body, &flags, &why))
+  if (!body.is_object() || !ReadFlags(shared->check_proxy, body, &flags, &why))
     return Fail(res, 400,
                 why.empty() ? "expected {\"spa\": bool, \"default\": bool, \"hsts\": bool, \"proxy\": {...} or null}"
                             : why);

@@ -301,7 +301,8 @@ const SiteMount* SiteHandler::MountFor(const Route& route, const Request& req, s
 }
 
 bool SiteHandler::RedirectsToHttps(const Request& req) const {
-  return !req.tls && shared_->tls && shared_->https_port && shared_->tls->Covers(req.host_lower_);
+  const FrontGates& g = shared_->gates;
+  return !req.tls && g.https_port && g.has_certificate && g.has_certificate(req.host_lower_);
 }
 
 bool SiteHandler::StreamsBody(const Request& req) {
@@ -318,9 +319,10 @@ void SiteHandler::Serve(Request& req, Response& res) {
   // The front gates: the ACME challenge, the site's rate limit, the HTTPS
   // redirect. Then the site's mounts, by priority; then its files.
   constexpr std::string_view kChallenge = "/.well-known/acme-challenge/";
-  if (shared_->acme_challenges && req.path.substr(0, kChallenge.size()) == kChallenge) {
+  const FrontGates& gates = shared_->gates;
+  if (gates.acme_answer && req.path.substr(0, kChallenge.size()) == kChallenge) {
     // ACME's HTTP-01: the CA checks that this server holds the token.
-    if (auto answer = shared_->acme_challenges->Get(req.path.substr(kChallenge.size()))) {
+    if (auto answer = gates.acme_answer(std::string_view(req.path).substr(kChallenge.size()))) {
       res.SetText(200, "text/plain", *answer);
       return;
     }
@@ -330,17 +332,13 @@ void SiteHandler::Serve(Request& req, Response& res) {
     fallback_(req, res);
     return;
   }
-  int64_t retry = 0;
-  if (route->rate_limit > 0 && shared_->guard &&
-      !shared_->guard->TakeSiteToken(req, route->name, static_cast<double>(route->rate_limit),
-                                     static_cast<double>(route->rate_burst), MonoNowMillis(), &retry)) {
-    guard::RespondTooMany(res, retry, "too many requests to this site from this address; slow down");
+  if (route->rate_limit > 0 && gates.rate_limit &&
+      !gates.rate_limit(req, res, route->name, route->rate_limit, route->rate_burst))
     return;
-  }
   if (RedirectsToHttps(req) && req.path.rfind("/.well-known/acme-challenge/", 0) != 0) {
     // A site with a certificate is served over HTTPS only.
     std::string to = "https://" + req.host_lower_;
-    if (shared_->https_port != 443) to += ":" + std::to_string(shared_->https_port);
+    if (gates.https_port != 443) to += ":" + std::to_string(gates.https_port);
     to.append(req.path);
     if (!req.query.empty()) to.append("?").append(req.query);
     res.SetError(308);

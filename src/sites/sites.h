@@ -14,6 +14,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <unordered_map>
 
 #include <condition_variable>
@@ -22,27 +23,45 @@
 #include <mutex>
 #include <thread>
 
+#include <nlohmann/json.hpp>
+
 #include "base/background.h"
 #include "api/routes.h"
 #include "base/notifier.h"
-#include "data/api.h"
+#include "base/result.h"
 #include "http/router.h"
 #include "sites/mount.h"
-#include "guard/guard.h"
-#include "proxy/upstream.h"
 #include "store/store.h"
-#include "tls/acme.h"
-#include "tls/server.h"
 
 namespace hearth::sites {
+
+// The gates a site's request passes before its mounts, each given by the
+// part that owns it (the composition root wires them), so the site handler
+// names no part. A null gate lets every request through.
+struct FrontGates {
+  // ACME's HTTP-01: the answer to the challenge `token`, served at
+  // /.well-known/acme-challenge/TOKEN on any host (nullopt: none).
+  std::function<std::optional<std::string>(std::string_view token)> acme_answer;
+  // Whether `host` (lower case) has a certificate: its plain-HTTP requests
+  // are redirected to HTTPS on `https_port` (0: no HTTPS, no redirect).
+  std::function<bool(std::string_view host)> has_certificate;
+  int https_port = 0;
+  // The site's rate limit (`rate` requests/s per client address, `burst`):
+  // true if `req` may pass; false after answering `res` (429).
+  std::function<bool(const Request& req, Response& res, const std::string& site, int64_t rate,
+                     int64_t burst)>
+      rate_limit;
+};
+
+// Checks a site's proxy settings as a client sent them: the normalized JSON
+// text to store, or why they are refused.
+using ProxyCheck = std::function<Result<std::string>(const nlohmann::json& settings)>;
 
 
 // Shared by every worker's handlers.
 struct SitesShared {
   BackgroundQueue background;  // compressed variants at deploy
   store::Store* store = nullptr;
-  data::Apps* apps = nullptr;  // sites' app databases (the data API)
-  data::DataOptions data_options;
   std::string spool_dir;  // where large uploads wait (the data folder)
   uint64_t max_blob_size = 64ull << 20;
   size_t max_files = 100000;
@@ -50,20 +69,15 @@ struct SitesShared {
   // Bumped after every commit that changes what a host serves; workers drop
   // their cached routing when they see a new value.
   std::atomic<uint64_t> generation{1};
-  // HTTPS (null without --https): sites with a certificate redirect HTTP
-  // there; `https_port` is the port the redirect names.
-  tls::TlsServer* tls = nullptr;
-  int https_port = 0;
-  // ACME's HTTP-01 answers, served at /.well-known/acme-challenge/ (null: no ACME).
-  tls::AcmeChallenges* acme_challenges = nullptr;
+  // The ACME challenge, the HTTPS redirect, the sites' rate limits.
+  FrontGates gates;
+  // A site's "proxy" settings in the API (null: refused, nothing proxies).
+  ProxyCheck check_proxy;
   // Called after a committed change to sites or their hosts (ACME looks again).
   std::function<void()> on_routing_changed;
   // Notified after the same changes (a deploy, a rollback, a site's hosts):
   // the console's open sites pages redraw.
   Notifier changes;
-  // Proxied sites' upstreams, shared by the workers (null: no proxying).
-  proxy::Registry* proxies = nullptr;
-  guard::Guard* guard = nullptr;  // per-site rate limits (null: none)
   // --admin-host: the console's name, which the default site never serves
   // (it would share the console's origin). Empty: none.
   std::string admin_host;

@@ -105,8 +105,8 @@ TEST(Routes, AClasslessRouteIsRefused) {
 TEST(Routes, EverySiteMountHasAClass) {
   proxy::Registry proxies(nullptr);  // no health checks: nothing is proxied here
   data::Apps apps("/nonexistent/apps", 1);
-  data::DataOptions options;
-  auto mounts = SiteMounts(&proxies, nullptr, &apps, &options, 0);
+  auto options = std::make_shared<data::DataOptions>();
+  auto mounts = SiteMounts(&proxies, nullptr, &apps, options, 0);
   std::set<std::string> names;
   for (const auto& m : mounts) {
     EXPECT_EQ(sites::MountProblem(m), "") << m.name;
