@@ -17,6 +17,7 @@
 #include "api/routes.h"
 #include "base/scheduler.h"
 #include "control/acme_manager.h"
+#include "data/api.h"
 #include "data/app.h"
 #include "guard/guard.h"
 #include "io/socket.h"
