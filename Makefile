@@ -62,6 +62,7 @@ fuzz: asan-build
 # against the release binary (tests/scan). The short tier of the long suites
 # (see soak); about 25 minutes on 2 cores, README.md has each stage's cost.
 test: deps
+	@scripts/format.sh --check
 	@cmake --preset release -DHEARTH_WERROR=ON >/dev/null
 	@cmake --build --preset release -j $(JOBS)
 	@cd build/release && ctest --output-on-failure -j $(JOBS)

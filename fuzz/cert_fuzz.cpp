@@ -36,7 +36,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     return leaf.ok() ? leaf->cert_pem : std::string();
   }();
   auto ocsp = CheckOcspResponse(in, chain, 1800000000);
-  CHECK(ocsp.ok() || (!ocsp.error().message.empty() && ocsp.error().message.find('\n') == std::string::npos));
+  CHECK(ocsp.ok() ||
+        (!ocsp.error().message.empty() && ocsp.error().message.find('\n') == std::string::npos));
   auto info = Inspect(cert, key);
   if (!info.ok()) {
     CHECK(!info.error().message.empty() && info.error().message.find('\n') == std::string::npos);

@@ -18,7 +18,8 @@
 
 namespace {
 void EraseAll(std::string* s, std::string_view what) {
-  for (size_t p = s->find(what); p != std::string::npos; p = s->find(what)) s->erase(p, what.size());
+  for (size_t p = s->find(what); p != std::string::npos; p = s->find(what))
+    s->erase(p, what.size());
 }
 }  // namespace
 
@@ -32,9 +33,12 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   }
   FilterContext ctx;
   ctx.now = "2026-01-01 00:00:00.000Z";
-  ctx.field = [](std::string_view path, bool* multi, std::vector<SqlValue>*) -> hearth::Result<std::string> {
+  ctx.field = [](std::string_view path, bool* multi,
+                 std::vector<SqlValue>*) -> hearth::Result<std::string> {
     *multi = path.size() % 3 == 0;  // some paths multi-valued, to reach json_each
-    for (char c : path) CHECK((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_' || c == '.');
+    for (char c : path)
+      CHECK((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+            c == '_' || c == '.');
     return QuoteIdent(path);
   };
   ctx.auth = [](std::string_view n) -> SqlValue { return std::string(n); };
@@ -48,7 +52,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   for (size_t i = 0; i < s.size(); ++i) {
     if (s[i] != '?') continue;
     size_t j = i + 1, n = 0;
-    while (j < s.size() && s[j] >= '0' && s[j] <= '9') n = n * 10 + static_cast<size_t>(s[j++] - '0');
+    while (j < s.size() && s[j] >= '0' && s[j] <= '9')
+      n = n * 10 + static_cast<size_t>(s[j++] - '0');
     CHECK(j > i + 1);
     CHECK(n >= 1 && n <= params.size());
     named[n - 1] = true;
@@ -58,8 +63,10 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   std::string bare;
   bool in_ident = false;
   for (char c : s) {
-    if (c == '"') in_ident = !in_ident;
-    else if (!in_ident) bare.push_back(c);
+    if (c == '"')
+      in_ident = !in_ident;
+    else if (!in_ident)
+      bare.push_back(c);
   }
   EraseAll(&bare, "'%'");  // a path on the right of ~ is wrapped in SQL
   EraseAll(&bare, "'\\'");

@@ -47,7 +47,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
           size_t end = rest.find_first_of(", ");
           std::string_view item = rest.substr(0, end);
           rest = end == std::string_view::npos ? std::string_view() : rest.substr(end + 1);
-          if (!item.empty() && item.find('/') == std::string_view::npos) CHECK(list->Contains(item));
+          if (!item.empty() && item.find('/') == std::string_view::npos)
+            CHECK(list->Contains(item));
         }
       }
       break;
@@ -56,7 +57,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
       hearth::Request req;
       req.peer_ip = "10.1.2.3";
       bool forwarded = !in.empty() && (in[0] & 1);
-      req.headers.push_back({forwarded ? "Forwarded" : "X-Forwarded-For", in.substr(in.empty() ? 0 : 1)});
+      req.headers.push_back(
+          {forwarded ? "Forwarded" : "X-Forwarded-For", in.substr(in.empty() ? 0 : 1)});
       TheGuard().ResolveClient(req);
       std::string_view client = req.ClientIp();
       uint8_t bytes[16];
@@ -65,7 +67,10 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     }
     default: {
       uint8_t a[16], b[16];
-      if (hearth::guard::ParseIp(in, a)) CHECK(hearth::guard::ParseIp(in, b) && std::string_view(reinterpret_cast<char*>(a), 16) == std::string_view(reinterpret_cast<char*>(b), 16));
+      if (hearth::guard::ParseIp(in, a))
+        CHECK(hearth::guard::ParseIp(in, b) &&
+              std::string_view(reinterpret_cast<char*>(a), 16) ==
+                  std::string_view(reinterpret_cast<char*>(b), 16));
       break;
     }
   }

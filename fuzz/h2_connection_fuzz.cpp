@@ -100,32 +100,34 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   ctx.handler = &handler;
   ctx.limits.max_header_bytes = 4096;
   ctx.limits.max_body_bytes = 1 << 16;
-  ctx.make_reply = [&](uint64_t) -> std::shared_ptr<Reply> { return std::make_shared<FuzzReply>(&fills); };
+  ctx.make_reply = [&](uint64_t) -> std::shared_ptr<Reply> {
+    return std::make_shared<FuzzReply>(&fills);
+  };
   ctx.make_waker = [](uint64_t) -> std::function<void()> { return [] {}; };
   ctx.body_route = [](const Request& req) {
     if (req.path.substr(0, 3) == "/ua") return BodyRoute::kStreamAnySize;
     return req.path.substr(0, 2) == "/u" ? BodyRoute::kStream : BodyRoute::kBuffer;
   };
   {
-  H2Connection conn(&ctx, "127.0.0.1", 1);
-  conn.SetTls(true);
-  for (size_t off = 0; off < in.size() && !conn.ShouldClose(); off += piece) {
-    size_t room = 0;
-    char* buf = conn.ReadBuffer(&room);
-    size_t n = std::min({piece, in.size() - off, room});
-    memcpy(buf, in.data() + off, n);
-    conn.OnRead(n);
-    conn.Advance();
-    std::vector<std::function<void(Response&)>> now;
-    now.swap(fills);
-    for (auto& f : now) conn.Resume(f);
-    conn.Unpause();
-    conn.Advance();
-    CHECK(conn.out().bytes() <= H1Connection::kHighWater + (1 << 20));
+    H2Connection conn(&ctx, "127.0.0.1", 1);
+    conn.SetTls(true);
+    for (size_t off = 0; off < in.size() && !conn.ShouldClose(); off += piece) {
+      size_t room = 0;
+      char* buf = conn.ReadBuffer(&room);
+      size_t n = std::min({piece, in.size() - off, room});
+      memcpy(buf, in.data() + off, n);
+      conn.OnRead(n);
+      conn.Advance();
+      std::vector<std::function<void(Response&)>> now;
+      now.swap(fills);
+      for (auto& f : now) conn.Resume(f);
+      conn.Unpause();
+      conn.Advance();
+      CHECK(conn.out().bytes() <= H1Connection::kHighWater + (1 << 20));
+      (void)conn.out().DrainToString();
+    }
+    conn.BeginShutdown(true);
     (void)conn.out().DrainToString();
-  }
-  conn.BeginShutdown(true);
-  (void)conn.out().DrainToString();
   }
   CHECK(ends == sinks);
   return 0;

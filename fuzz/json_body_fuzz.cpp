@@ -14,12 +14,12 @@
 #include "data/records_internal.h"
 #include "data/schema.h"
 
-#define CHECK(x)                                                    \
-  do {                                                              \
-    if (!(x)) {                                                     \
+#define CHECK(x)                                                     \
+  do {                                                               \
+    if (!(x)) {                                                      \
       fprintf(stderr, "CHECK failed: %s (line %d)\n", #x, __LINE__); \
-      abort();                                                      \
-    }                                                               \
+      abort();                                                       \
+    }                                                                \
   } while (0)
 
 namespace {
@@ -37,8 +37,9 @@ int Depth(const json& j, int d = 0) {
 const data::Collection& TestCollection() {
   static data::Collection c = [] {
     data::Schema schema;
-    json def = {{"name", "posts"},
-                {"fields", {{{"name", "title"}, {"type", "text"}}, {{"name", "meta"}, {"type", "json"}}}}};
+    json def = {
+        {"name", "posts"},
+        {"fields", {{{"name", "title"}, {"type", "text"}}, {{"name", "meta"}, {"type", "json"}}}}};
     auto parsed = data::ParseCollection(def, schema, nullptr);
     CHECK(parsed.ok());
     return std::move(parsed).value();
@@ -61,14 +62,15 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   Request req;
   auto body = data::records::RequestJson(req, text, nullptr, 1 << 20);
   CHECK(!body.ok() || body->is_object());
-  std::string multipart = "--b\r\nContent-Disposition: form-data; name=\"@jsonPayload\"\r\n\r\n" + std::string(text) +
-                          "\r\n--b--\r\n";
+  std::string multipart = "--b\r\nContent-Disposition: form-data; name=\"@jsonPayload\"\r\n\r\n" +
+                          std::string(text) + "\r\n--b--\r\n";
   req.headers.push_back(HeaderField{"Content-Type", "multipart/form-data; boundary=b"});
   auto payload = data::records::RequestJson(req, multipart, nullptr, 1 << 20);
   CHECK(!payload.ok() || payload->is_object());
   // A batch: the request's body is the input.
-  std::string batch = "{\"requests\":[{\"method\":\"POST\",\"url\":\"/api/collections/posts/records\",\"body\":" +
-                      std::string(text) + "}]}";
+  std::string batch =
+      "{\"requests\":[{\"method\":\"POST\",\"url\":\"/api/collections/posts/records\",\"body\":" +
+      std::string(text) + "}]}";
   auto b = ParseJson(batch, limits);
   if (b.ok()) CHECK(Depth(*b) <= limits.max_depth);
   // A record whose json field is the input: CheckRecord dumps it.

@@ -54,14 +54,16 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   if (parts.ok()) {
     for (const auto& p : *parts) {
       CHECK(!p.name.empty());
-      CHECK(p.data.empty() || (p.data.data() >= body.data() && p.data.data() + p.data.size() <= body.data() + body.size()));
+      CHECK(p.data.empty() || (p.data.data() >= body.data() &&
+                               p.data.data() + p.data.size() <= body.data() + body.size()));
     }
   }
   if (body.size() > 16 * 1024) return 0;  // past the reader's header bound, the two may differ
   Collect got;
   hearth::MultipartReader reader(boundary, &got);
   hearth::Status st = hearth::OkStatus();
-  for (size_t at = 0; at < body.size() && st.ok(); at += piece) st = reader.Feed(body.substr(at, piece));
+  for (size_t at = 0; at < body.size() && st.ok(); at += piece)
+    st = reader.Feed(body.substr(at, piece));
   if (st.ok()) st = reader.Finish();
   CHECK(st.ok() == parts.ok());
   if (!st.ok()) return 0;

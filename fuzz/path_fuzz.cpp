@@ -16,7 +16,8 @@ bool HasDotSegment(const std::string& p, size_t from) {
   size_t start = from;
   while (start <= p.size()) {
     size_t slash = p.find('/', start);
-    std::string seg = p.substr(start, slash == std::string::npos ? std::string::npos : slash - start);
+    std::string seg =
+        p.substr(start, slash == std::string::npos ? std::string::npos : slash - start);
     if (seg == "." || seg == "..") return true;
     if (slash == std::string::npos) break;
     start = slash + 1;

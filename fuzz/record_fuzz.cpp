@@ -27,7 +27,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   std::string_view in(reinterpret_cast<const char*>(data), size);
   size_t nul = in.find('\0');
   std::string_view def_text = in.substr(0, nul);
-  std::string_view rec_text = nul == std::string_view::npos ? std::string_view() : in.substr(nul + 1);
+  std::string_view rec_text =
+      nul == std::string_view::npos ? std::string_view() : in.substr(nul + 1);
   static const Collection kFixed = [] {
     Schema s;
     auto c = ParseCollection(json::parse(R"({"name":"t","fields":[
@@ -75,8 +76,14 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     uploads.push_back(u);
   }
   for (auto& u : uploads) {
-    if (u.field.back() == '+') { u.field.pop_back(); u.mode = Upload::Mode::kAppend; }
-    if (u.field[0] == '+') { u.field.erase(0, 1); u.mode = Upload::Mode::kPrepend; }
+    if (u.field.back() == '+') {
+      u.field.pop_back();
+      u.mode = Upload::Mode::kAppend;
+    }
+    if (u.field[0] == '+') {
+      u.field.erase(0, 1);
+      u.mode = Upload::Mode::kPrepend;
+    }
   }
   json body = rec;
   errors = json::object();

@@ -13,10 +13,9 @@
 //  * a configuration that parses serializes to JSON that parses to the same.
 #include <cstddef>
 #include <cstdint>
+#include <nlohmann/json.hpp>
 #include <string>
 #include <string_view>
-
-#include <nlohmann/json.hpp>
 
 #include "http/h1_parser.h"
 #include "proxy/upstream.h"
@@ -30,7 +29,9 @@ using namespace hearth;
     if (!(cond)) __builtin_trap(); \
   } while (0)
 
-constexpr H1Limits kLimits{.max_header_bytes = 1024, .max_target_bytes = 64, .max_header_count = 16,
+constexpr H1Limits kLimits{.max_header_bytes = 1024,
+                           .max_target_bytes = 64,
+                           .max_header_count = 16,
                            .max_body_bytes = 4096};
 
 bool Within(std::string_view part, std::string_view whole) {

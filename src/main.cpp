@@ -1,4 +1,6 @@
 // hearth: hands argv to the CLI.
 #include "cli/cli.h"
 
-int main(int argc, char** argv) { return hearth::RunCli(argc, argv); }
+int main(int argc, char** argv) {
+  return hearth::RunCli(argc, argv);
+}

@@ -65,7 +65,8 @@ void SessionEventStream(PageContext& ctx, std::string comment, std::shared_ptr<v
   Harden(res);
   res.body_kind = Response::BodyKind::kStream;
   res.stream_endless = true;
-  store::Connection* rd = &ctx.shared->store->Reader(ctx.reader);  // the worker's: pulls run on its thread
+  store::Connection* rd =
+      &ctx.shared->store->Reader(ctx.reader);  // the worker's: pulls run on its thread
   auto opened = std::make_shared<bool>(false);
   std::string hash = ctx.session.hash;
   res.stream = [rd, opened, hash, comment = std::move(comment), keep = std::move(keep),
@@ -91,10 +92,13 @@ std::vector<std::string> CommaList(std::string_view text) {
   return out;
 }
 
-std::string SegmentText(std::string_view seg) { return DecodePathSegment(seg); }
+std::string SegmentText(std::string_view seg) {
+  return DecodePathSegment(seg);
+}
 
 std::string ApiError(int status, const nlohmann::json& body) {
-  if (body.is_object() && body.contains("error") && body["error"].is_string()) return body["error"].get<std::string>();
+  if (body.is_object() && body.contains("error") && body["error"].is_string())
+    return body["error"].get<std::string>();
   if (body.is_object() && body.contains("message") && body["message"].is_string())
     return body["message"].get<std::string>();
   return "the API answered " + std::to_string(status);

@@ -4,12 +4,11 @@
 // (an HTML page with the console's headers, a redirect, a refusal).
 #include <functional>
 #include <memory>
+#include <nlohmann/json.hpp>
 #include <string>
 #include <string_view>
 #include <utility>
 #include <vector>
-
-#include <nlohmann/json.hpp>
 
 #include "admin/session.h"
 #include "data/app.h"

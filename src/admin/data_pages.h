@@ -10,6 +10,7 @@ namespace hearth::admin {
 
 // `rest`: the path segments after ".../data", decoded. `form`: the posted
 // form (CSRF already checked), or null for a GET.
-void ServeDataPage(PageContext& ctx, const std::string& site, const std::vector<std::string>& rest, const Form* form);
+void ServeDataPage(PageContext& ctx, const std::string& site, const std::vector<std::string>& rest,
+                   const Form* form);
 
 }  // namespace hearth::admin

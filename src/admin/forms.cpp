@@ -1,10 +1,10 @@
-#include "base/json.h"
 #include "admin/forms.h"
 
 #include <algorithm>
 #include <cmath>
 
 #include "admin/html.h"
+#include "base/json.h"
 #include "base/strings.h"
 
 namespace hearth::admin {
@@ -67,11 +67,14 @@ bool ShownInForm(const json& field) {
   return name == "email" || name == "emailVisibility" || name == "verified" || name == "password";
 }
 
-std::string RecordForm(const json& collection, const json& record, const json& errors, const std::string& action,
-                       const std::string& csrf, const std::string& submit_label, bool is_new) {
+std::string RecordForm(const json& collection, const json& record, const json& errors,
+                       const std::string& action, const std::string& csrf,
+                       const std::string& submit_label, bool is_new) {
   bool has_files = false;
-  for (const auto& f : collection.value("fields", json::array())) has_files |= f.value("type", "") == "file";
-  std::string h = "<form method=\"post\" action=\"" + Escape(action) + "\" class=\"card record-form\" novalidate" +
+  for (const auto& f : collection.value("fields", json::array()))
+    has_files |= f.value("type", "") == "file";
+  std::string h = "<form method=\"post\" action=\"" + Escape(action) +
+                  "\" class=\"card record-form\" novalidate" +
                   std::string(has_files ? " enctype=\"multipart/form-data\"" : "") + ">";
   h += "<input type=\"hidden\" name=\"csrf\" value=\"" + Escape(csrf) + "\">";
   // The schema version the form was made from: a reload after a schema
@@ -94,18 +97,21 @@ std::string RecordForm(const json& collection, const json& record, const json& e
     std::string error;
     if (errors.is_object() && errors.contains(name)) {
       const json& e = errors[name];
-      error = e.is_object() && e.contains("message") && e["message"].is_string() ? e["message"].get<std::string>()
-                                                                                  : "Invalid value.";
+      error = e.is_object() && e.contains("message") && e["message"].is_string()
+                  ? e["message"].get<std::string>()
+                  : "Invalid value.";
     }
-    std::string described = error.empty() ? "" : Attr("aria-describedby", id + "-error") + " aria-invalid=\"true\"";
+    std::string described =
+        error.empty() ? "" : Attr("aria-describedby", id + "-error") + " aria-invalid=\"true\"";
     std::string label = "<label for=\"" + Escape(id) + "\">" + Escape(name) +
                         (required ? " <span class=\"muted\">(required)</span>" : "") + "</label>";
     std::string input;
     bool multi = prop.value("type", "") == "array";
     if (kind == "bool") {
-      input = "<p><input type=\"checkbox\"" + Attr("id", id) + Attr("name", input_name) + " value=\"true\"" +
-              (value.is_boolean() && value.get<bool>() ? " checked" : "") + described + "> <label for=\"" +
-              Escape(id) + "\" class=\"inline-label strong\">" + Escape(name) + "</label></p>";
+      input = "<p><input type=\"checkbox\"" + Attr("id", id) + Attr("name", input_name) +
+              " value=\"true\"" + (value.is_boolean() && value.get<bool>() ? " checked" : "") +
+              described + "> <label for=\"" + Escape(id) + "\" class=\"inline-label strong\">" +
+              Escape(name) + "</label></p>";
       label.clear();
     } else if (kind == "select") {
       const json& item = multi ? prop["items"] : prop;
@@ -114,7 +120,9 @@ std::string RecordForm(const json& collection, const json& record, const json& e
       if (value.is_array())
         for (const auto& v : value)
           if (v.is_string()) chosen.push_back(v.get<std::string>());
-      auto is_chosen = [&](const std::string& v) { return std::find(chosen.begin(), chosen.end(), v) != chosen.end(); };
+      auto is_chosen = [&](const std::string& v) {
+        return std::find(chosen.begin(), chosen.end(), v) != chosen.end();
+      };
       if (multi) {
         // A group of checkboxes: every choice visible, each with its label.
         input = "<fieldset" + Attr("id", id) + described + "><legend>" + Escape(name) + "</legend>";
@@ -123,30 +131,33 @@ std::string RecordForm(const json& collection, const json& record, const json& e
           std::string opt = v.get<std::string>();
           std::string oid = id + "-" + std::to_string(k++);
           input += "<label class=\"inline-label choice\"><input type=\"checkbox\"" +
-                   Attr("id", oid) + Attr("name", input_name) + Attr("value", opt) + (is_chosen(opt) ? " checked" : "") +
-                   "> " + Escape(opt) + "</label>";
+                   Attr("id", oid) + Attr("name", input_name) + Attr("value", opt) +
+                   (is_chosen(opt) ? " checked" : "") + "> " + Escape(opt) + "</label>";
         }
         input += "</fieldset>";
         label.clear();
       } else {
-        input = "<select" + Attr("id", id) + Attr("name", input_name) + described + (required ? " required" : "") + ">";
+        input = "<select" + Attr("id", id) + Attr("name", input_name) + described +
+                (required ? " required" : "") + ">";
         input += "<option value=\"\">(none)</option>";
         for (const auto& v : item.value("enum", json::array())) {
           std::string opt = v.get<std::string>();
-          input += "<option" + Attr("value", opt) + (is_chosen(opt) ? " selected" : "") + ">" + Escape(opt) + "</option>";
+          input += "<option" + Attr("value", opt) + (is_chosen(opt) ? " selected" : "") + ">" +
+                   Escape(opt) + "</option>";
         }
         input += "</select>";
       }
     } else if (kind == "json") {
       std::string text = value.is_null() ? "" : value.dump(2);
-      input = "<textarea rows=\"4\"" + Attr("id", id) + Attr("name", input_name) + described + ">" + Escape(text) + "</textarea>" +
-              "<p class=\"hint\">JSON.</p>";
+      input = "<textarea rows=\"4\"" + Attr("id", id) + Attr("name", input_name) + described + ">" +
+              Escape(text) + "</textarea>" + "<p class=\"hint\">JSON.</p>";
     } else if (kind == "file") {
       // The record's files, each with a box to remove it, then a file input:
       // a single-file field's new file replaces the old, a multi-file
       // field's are added to the list.
       std::vector<std::string> names;
-      if (value.is_string() && !value.get<std::string>().empty()) names.push_back(value.get<std::string>());
+      if (value.is_string() && !value.get<std::string>().empty())
+        names.push_back(value.get<std::string>());
       if (value.is_array())
         for (const auto& v : value)
           if (v.is_string()) names.push_back(v.get<std::string>());
@@ -156,23 +167,29 @@ std::string RecordForm(const json& collection, const json& record, const json& e
       int k = 0;
       for (const auto& n : names) {
         std::string rid = id + "-rm-" + std::to_string(k++);
-        input += "<p class=\"file-name\"><code>" + Escape(n) + "</code> <label class=\"inline-label\"><input type=\"checkbox\"" +
-                 Attr("id", rid) + Attr("name", input_name + "-") + Attr("value", n) + "> Remove<span class=\"skip\"> " +
-                 Escape(n) + "</span></label></p>";
+        input += "<p class=\"file-name\"><code>" + Escape(n) +
+                 "</code> <label class=\"inline-label\"><input type=\"checkbox\"" +
+                 Attr("id", rid) + Attr("name", input_name + "-") + Attr("value", n) +
+                 "> Remove<span class=\"skip\"> " + Escape(n) + "</span></label></p>";
       }
       std::string accept;
       for (const auto& m : f.value("mimeTypes", json::array()))
         if (m.is_string()) accept += (accept.empty() ? "" : ",") + m.get<std::string>();
-      std::string hint = multi ? "Files chosen here are added to the list." : "A file chosen here replaces the current one.";
-      if (f.contains("maxSize") && f["maxSize"].is_number_integer() && f["maxSize"].get<int64_t>() > 0)
+      std::string hint = multi ? "Files chosen here are added to the list."
+                               : "A file chosen here replaces the current one.";
+      if (f.contains("maxSize") && f["maxSize"].is_number_integer() &&
+          f["maxSize"].get<int64_t>() > 0)
         hint += " At most " + SizeText(f["maxSize"].get<int64_t>()) + " each.";
       if (!accept.empty()) hint += " Types: " + accept + ".";
-      input += "<label" + Attr("for", id) + ">" + std::string(names.empty() ? "Upload" : multi ? "Add files" : "Replace with") +
-               "</label><input type=\"file\"" + Attr("id", id) + Attr("name", input_name) + (multi ? " multiple" : "") +
-               (accept.empty() ? "" : Attr("accept", accept)) +
+      input += "<label" + Attr("for", id) + ">" +
+               std::string(names.empty() ? "Upload"
+                           : multi       ? "Add files"
+                                         : "Replace with") +
+               "</label><input type=\"file\"" + Attr("id", id) + Attr("name", input_name) +
+               (multi ? " multiple" : "") + (accept.empty() ? "" : Attr("accept", accept)) +
                Attr("aria-describedby", id + "-hint" + (error.empty() ? "" : " " + id + "-error")) +
-               (error.empty() ? "" : " aria-invalid=\"true\"") +
-               "><p class=\"hint\"" + Attr("id", id + "-hint") + ">" + Escape(hint) + "</p></fieldset>";
+               (error.empty() ? "" : " aria-invalid=\"true\"") + "><p class=\"hint\"" +
+               Attr("id", id + "-hint") + ">" + Escape(hint) + "</p></fieldset>";
       label.clear();
     } else {
       std::string type = "text";
@@ -191,20 +208,25 @@ std::string RecordForm(const json& collection, const json& record, const json& e
       }
       if (prop.contains("maxLength")) extra += Attr("maxlength", NumberText(prop["maxLength"]));
       if (prop.contains("minLength")) extra += Attr("minlength", NumberText(prop["minLength"]));
-      std::string shown = kind == "password" ? "" : ValueText(multi && value.is_array() ? json(nullptr) : value);
+      std::string shown =
+          kind == "password" ? "" : ValueText(multi && value.is_array() ? json(nullptr) : value);
       if (multi && value.is_array())
         for (const auto& v : value) shown += (shown.empty() ? "" : ", ") + ValueText(v);
-      input = "<input" + Attr("type", type) + Attr("id", id) + Attr("name", input_name) + Attr("value", shown) + extra +
-              described + (required ? " required" : "") + ">";
+      input = "<input" + Attr("type", type) + Attr("id", id) + Attr("name", input_name) +
+              Attr("value", shown) + extra + described + (required ? " required" : "") + ">";
       if (kind == "relation")
-        input += "<p class=\"hint\">Record id" + std::string(multi ? "s, separated by commas" : "") + " in " +
-                 Escape(prop.contains("items") ? prop["items"].value("x-relation", "") : prop.value("x-relation", "")) +
+        input += "<p class=\"hint\">Record id" +
+                 std::string(multi ? "s, separated by commas" : "") + " in " +
+                 Escape(prop.contains("items") ? prop["items"].value("x-relation", "")
+                                               : prop.value("x-relation", "")) +
                  ".</p>";
       if (kind == "date") input += "<p class=\"hint\">As 2026-01-31 12:00:00.000Z</p>";
-      if (kind == "password" && !is_new) input += "<p class=\"hint\">Leave empty to keep the password.</p>";
+      if (kind == "password" && !is_new)
+        input += "<p class=\"hint\">Leave empty to keep the password.</p>";
     }
     h += "<div class=\"field\">" + label + input;
-    if (!error.empty()) h += "<p class=\"field-error\"" + Attr("id", id + "-error") + ">" + Escape(error) + "</p>";
+    if (!error.empty())
+      h += "<p class=\"field-error\"" + Attr("id", id + "-error") + ">" + Escape(error) + "</p>";
     h += "</div>";
   }
   h += "<p><button type=\"submit\">" + Escape(submit_label) + "</button></p></form>";

@@ -5,9 +5,8 @@
 // bounds, multiplicity). And back: a posted form made into the JSON body the
 // API takes. Nothing here is written per collection, so a schema change
 // changes the form.
-#include <string>
-
 #include <nlohmann/json.hpp>
+#include <string>
 
 #include "admin/common.h"
 
@@ -18,15 +17,16 @@ namespace hearth::admin {
 // object; {} for a new record). `errors`: the API's per-field answer
 // ({"title": {"message": ...}}) shown beside each input. The form posts to
 // `action` with the CSRF token. Inputs are named "f.<field>".
-std::string RecordForm(const nlohmann::json& collection, const nlohmann::json& record, const nlohmann::json& errors,
-                       const std::string& action, const std::string& csrf, const std::string& submit_label,
-                       bool is_new);
+std::string RecordForm(const nlohmann::json& collection, const nlohmann::json& record,
+                       const nlohmann::json& errors, const std::string& action,
+                       const std::string& csrf, const std::string& submit_label, bool is_new);
 
 // The JSON body for the API from a posted record form. Values that cannot
 // be what the field is (a number that is not one, JSON that does not parse)
 // are left out and named in *errors, in the API's shape. `is_new`: an empty
 // password on an edit form means "unchanged".
-nlohmann::json FormToRecord(const nlohmann::json& collection, const Form& form, bool is_new, nlohmann::json* errors);
+nlohmann::json FormToRecord(const nlohmann::json& collection, const Form& form, bool is_new,
+                            nlohmann::json* errors);
 
 // The fields a console form shows: not system ones but the auth
 // collection's email, emailVisibility, verified and password.

@@ -1,8 +1,7 @@
 #include "admin/html.h"
 
-#include "base/strings.h"
-
 #include "admin/assets.h"
+#include "base/strings.h"
 
 namespace hearth::admin {
 
@@ -11,31 +10,45 @@ std::string Escape(std::string_view text) {
   out.reserve(text.size());
   for (char c : text) {
     switch (c) {
-      case '&': out += "&amp;"; break;
-      case '<': out += "&lt;"; break;
-      case '>': out += "&gt;"; break;
-      case '"': out += "&quot;"; break;
-      case '\'': out += "&#39;"; break;
-      default: out.push_back(c);
+      case '&':
+        out += "&amp;";
+        break;
+      case '<':
+        out += "&lt;";
+        break;
+      case '>':
+        out += "&gt;";
+        break;
+      case '"':
+        out += "&quot;";
+        break;
+      case '\'':
+        out += "&#39;";
+        break;
+      default:
+        out.push_back(c);
     }
   }
   return out;
 }
 
-std::string UrlEncode(std::string_view text) { return PercentEncode(text); }
+std::string UrlEncode(std::string_view text) {
+  return PercentEncode(text);
+}
 
 std::string RenderPage(const PageOptions& o, std::string_view main_html) {
   std::string css = "/_hearth/ui/app.css";
   if (const Asset* a = FindAsset("app.css")) css += "?v=" + AssetVersion(*a);
   std::string out;
   out.reserve(main_html.size() + 2048);
-  out += "<!doctype html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n"
-         "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n<title>";
+  out +=
+      "<!doctype html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n"
+      "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n<title>";
   out += Escape(o.title);
   std::string js = "/_hearth/ui/app.js";
   if (const Asset* a = FindAsset("app.js")) js += "?v=" + AssetVersion(*a);
-  out += " · hearth</title>\n<link rel=\"stylesheet\" href=\"" + css + "\">\n<script defer src=\"" + js +
-         "\"></script>\n</head>\n<body>\n";
+  out += " · hearth</title>\n<link rel=\"stylesheet\" href=\"" + css + "\">\n<script defer src=\"" +
+         js + "\"></script>\n</head>\n<body>\n";
   out += "<a class=\"skip\" href=\"#main\">Skip to content</a>\n";
   if (!o.csrf.empty()) {
     auto item = [&](std::string_view key, std::string_view href, std::string_view label) {
@@ -47,7 +60,9 @@ std::string RenderPage(const PageOptions& o, std::string_view main_html) {
       out += label;
       out += "</a></li>";
     };
-    out += "<header class=\"top\"><a class=\"brand\" href=\"/_hearth/\">hearth</a>\n<nav aria-label=\"Main\"><ul>";
+    out +=
+        "<header class=\"top\"><a class=\"brand\" href=\"/_hearth/\">hearth</a>\n<nav "
+        "aria-label=\"Main\"><ul>";
     item("overview", "/_hearth/", "Overview");
     item("sites", "/_hearth/sites", "Sites");
     item("admins", "/_hearth/admins", "Admins");
@@ -59,7 +74,8 @@ std::string RenderPage(const PageOptions& o, std::string_view main_html) {
   }
   out += "<main id=\"main\">\n";
   if (!o.flash.empty()) {
-    out += o.flash_error ? "<p class=\"flash error\" role=\"alert\">" : "<p class=\"flash\" role=\"status\">";
+    out += o.flash_error ? "<p class=\"flash error\" role=\"alert\">"
+                         : "<p class=\"flash\" role=\"status\">";
     out += Escape(o.flash);
     out += "</p>\n";
   }

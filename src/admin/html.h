@@ -22,8 +22,8 @@ struct PageOptions {
   bool flash_error = false;
 };
 
-inline PageOptions Page(std::string title, std::string active = "", std::string csrf = "", std::string flash = "",
-                        bool flash_error = false) {
+inline PageOptions Page(std::string title, std::string active = "", std::string csrf = "",
+                        std::string flash = "", bool flash_error = false) {
   PageOptions o;
   o.title = std::move(title);
   o.active = std::move(active);

@@ -3,8 +3,8 @@
 #include <algorithm>
 #include <atomic>
 #include <memory>
-#include <utility>
 #include <string>
+#include <utility>
 
 namespace hearth::admin {
 namespace {
@@ -18,7 +18,8 @@ nlohmann::json ParseBody(const Response& r) {
 // The API's deferred answer, passed on to the page's own deferred answer.
 class Chain : public Reply {
  public:
-  Chain(std::shared_ptr<Reply> page, ApiThen then) : page_(std::move(page)), then_(std::move(then)) {}
+  Chain(std::shared_ptr<Reply> page, ApiThen then)
+      : page_(std::move(page)), then_(std::move(then)) {}
   void Finish(std::function<void(Response&)> fill) override {
     page_->Finish([fill = std::move(fill), then = std::move(then_)](Response& out) {
       Response api;
@@ -79,7 +80,8 @@ void CallApiAsync(const Handler& api, Method method, const std::string& path, st
   req.body = std::move(body);
   req.content_length = req.body.size();
   req.framing = req.body.empty() ? BodyFraming::kNone : BodyFraming::kLength;
-  if (!req.body.empty() && method != Method::kPut) req.headers.push_back({"content-type", "application/json"});
+  if (!req.body.empty() && method != Method::kPut)
+    req.headers.push_back({"content-type", "application/json"});
   auto capture = std::make_shared<Capture>(std::move(done));
   Response res;
   ReplyFactory factory = [capture](uint64_t) -> std::shared_ptr<Reply> { return capture; };
@@ -92,25 +94,32 @@ namespace {
 
 class Spooled : public SpooledCall {
  public:
-  Spooled(std::shared_ptr<Capture> capture, std::shared_ptr<BodySink> sink, std::shared_ptr<const Spool> spool,
-          uint64_t offset, uint64_t size)
-      : capture_(std::move(capture)), sink_(std::move(sink)), spool_(std::move(spool)), offset_(offset), size_(size) {}
+  Spooled(std::shared_ptr<Capture> capture, std::shared_ptr<BodySink> sink,
+          std::shared_ptr<const Spool> spool, uint64_t offset, uint64_t size)
+      : capture_(std::move(capture)),
+        sink_(std::move(sink)),
+        spool_(std::move(spool)),
+        offset_(offset),
+        size_(size) {}
 
   bool Feed(size_t budget) override {
     if (!sink_) return true;
-    if (capture_->answered()) {  // refused part way (over a limit, out of disk): the rest is not read
+    if (capture_
+            ->answered()) {  // refused part way (over a limit, out of disk): the rest is not read
       std::exchange(sink_, nullptr)->OnEnd(false);
       return true;
     }
     constexpr uint64_t kPiece = 64 * 1024;
-    if (buf_.empty()) buf_.resize(static_cast<size_t>(std::min(kPiece, std::max<uint64_t>(size_, 1))));
+    if (buf_.empty())
+      buf_.resize(static_cast<size_t>(std::min(kPiece, std::max<uint64_t>(size_, 1))));
     size_t fed = 0;
     while (at_ < size_ && fed < budget) {
       size_t n = static_cast<size_t>(std::min<uint64_t>(buf_.size(), size_ - at_));
       if (Status st = spool_->ReadAt(offset_ + at_, buf_.data(), n); !st.ok())
         return Fail("cannot read the upload back: " + st.error().message);
       size_t took = sink_->OnData(std::string_view(buf_.data(), n));
-      if (took == 0) return Fail("the API did not take the body");  // a pause this caller cannot wait for
+      if (took == 0)
+        return Fail("the API did not take the body");  // a pause this caller cannot wait for
       at_ += took;
       fed += took;
       if (capture_->answered()) break;
@@ -129,7 +138,9 @@ class Spooled : public SpooledCall {
  private:
   bool Fail(const std::string& why) {
     if (sink_) std::exchange(sink_, nullptr)->OnEnd(false);
-    capture_->Finish([why](Response& out) { out.SetText(500, "application/json", nlohmann::json{{"error", why}}.dump()); });
+    capture_->Finish([why](Response& out) {
+      out.SetText(500, "application/json", nlohmann::json{{"error", why}}.dump());
+    });
     return true;
   }
 
@@ -142,8 +153,10 @@ class Spooled : public SpooledCall {
 
 }  // namespace
 
-std::shared_ptr<SpooledCall> CallApiSpooled(const Handler& api, Method method, const std::string& path,
-                                            std::shared_ptr<const Spool> spool, uint64_t offset, uint64_t size,
+std::shared_ptr<SpooledCall> CallApiSpooled(const Handler& api, Method method,
+                                            const std::string& path,
+                                            std::shared_ptr<const Spool> spool, uint64_t offset,
+                                            uint64_t size,
                                             std::function<void(int, nlohmann::json)> done) {
   Request req = MakeRequest(method, path, std::string());
   req.content_length = size;
@@ -155,13 +168,14 @@ std::shared_ptr<SpooledCall> CallApiSpooled(const Handler& api, Method method, c
   res.reply_factory_ = &factory;
   api(req, res);
   auto call = std::make_shared<Spooled>(capture, req.body_sink, std::move(spool), offset, size);
-  if (!req.body_sink && req.body_pending && res.deferred()) call->Finish("the API did not take the body");
+  if (!req.body_sink && req.body_pending && res.deferred())
+    call->Finish("the API did not take the body");
   if (!res.deferred()) capture->Finish([&res](Response& out) { out = std::move(res); });
   return call;
 }
 
-void CallApi(const Handler& api, Method method, const std::string& path, const std::string& body, Response& page,
-             ApiThen then, const std::string& content_type) {
+void CallApi(const Handler& api, Method method, const std::string& path, const std::string& body,
+             Response& page, ApiThen then, const std::string& content_type) {
   Request req = MakeRequest(method, path, body, content_type);
   Response res;
   res.connection_id_ = page.connection_id_;

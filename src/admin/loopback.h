@@ -7,9 +7,8 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
-#include <string>
-
 #include <nlohmann/json.hpp>
+#include <string>
 
 #include "http/router.h"
 #include "io/spool.h"
@@ -21,8 +20,8 @@ using ApiThen = std::function<void(int status, const nlohmann::json& body, Respo
 // `page` is the response being answered: deferred when the API defers (then
 // `then` runs later on the connection's thread). `body`: JSON for POST and
 // PATCH ("" for none), or of `content_type` when given.
-void CallApi(const Handler& api, Method method, const std::string& path, const std::string& body, Response& page,
-             ApiThen then, const std::string& content_type = "application/json");
+void CallApi(const Handler& api, Method method, const std::string& path, const std::string& body,
+             Response& page, ApiThen then, const std::string& content_type = "application/json");
 
 // The same call for work that is not one page answer (a deploy's several
 // steps): `done` gets the status and JSON body, at once or later on
@@ -46,8 +45,8 @@ class SpooledCall {
 // blob uploads do); the caller then feeds it with SpooledCall::Feed, a
 // budget at a time, so the body is never whole in memory and the thread
 // feeding it is never held long.
-std::shared_ptr<SpooledCall> CallApiSpooled(const Handler& api, Method method, const std::string& path,
-                                            std::shared_ptr<const Spool> spool, uint64_t offset, uint64_t size,
-                                            std::function<void(int status, nlohmann::json body)> done);
+std::shared_ptr<SpooledCall> CallApiSpooled(
+    const Handler& api, Method method, const std::string& path, std::shared_ptr<const Spool> spool,
+    uint64_t offset, uint64_t size, std::function<void(int status, nlohmann::json body)> done);
 
 }  // namespace hearth::admin

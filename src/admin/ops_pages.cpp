@@ -13,13 +13,16 @@ namespace hearth::admin {
 using nlohmann::json;
 
 void OverviewPage(PageContext& ctx, const TrafficStats* stats) {
-  std::string h = "<h1>Overview</h1><h2 id=\"traffic\">Traffic</h2><div data-region=\"traffic\" data-poll=\"2000\">";
+  std::string h =
+      "<h1>Overview</h1><h2 id=\"traffic\">Traffic</h2><div data-region=\"traffic\" "
+      "data-poll=\"2000\">";
   if (stats) {
     h += TrafficChart(Rates(stats->Samples()), static_cast<int64_t>(time(nullptr)));
   } else {
     h += "<p class=\"muted\">No traffic figures in this server.</p>";
   }
-  h += "</div><p><a href=\"/_hearth/sites\">Sites</a> · <a href=\"/_hearth/logs\">The server's log</a> · "
+  h += "</div><p><a href=\"/_hearth/sites\">Sites</a> · <a href=\"/_hearth/logs\">The server's "
+       "log</a> · "
        "<a href=\"/_hearth/metrics\">Metrics (Prometheus)</a></p>";
   Html(*ctx.res, 200, RenderPage(Page("Overview", "overview", ctx.session.csrf), h));
 }
@@ -33,11 +36,13 @@ std::string Row(const std::string& text) {
   std::string details;
   for (auto it = j.begin(); it != j.end(); ++it) {
     if (it.key() == "ts" || it.key() == "level" || it.key() == "msg") continue;
-    details += (details.empty() ? "" : " ") + it.key() + "=" + (it->is_string() ? it->get<std::string>() : it->dump());
+    details += (details.empty() ? "" : " ") + it.key() + "=" +
+               (it->is_string() ? it->get<std::string>() : it->dump());
   }
   std::string level = j.value("level", "");
-  return "<tr class=\"log-" + Escape(level) + "\"><td>" + Escape(j.value("ts", "")) + "</td><td>" + Escape(level) +
-         "</td><td>" + Escape(j.value("msg", "")) + "</td><td>" + Escape(details) + "</td></tr>";
+  return "<tr class=\"log-" + Escape(level) + "\"><td>" + Escape(j.value("ts", "")) + "</td><td>" +
+         Escape(level) + "</td><td>" + Escape(j.value("msg", "")) + "</td><td>" + Escape(details) +
+         "</td></tr>";
 }
 
 }  // namespace
@@ -45,11 +50,14 @@ std::string Row(const std::string& text) {
 void LogsPage(PageContext& ctx) {
   auto lines = RecentLogLines(0, 200);
   uint64_t last = lines.empty() ? 0 : lines.back().seq;
-  std::string h = "<h1>The server's log</h1><p class=\"muted\">The last " + std::to_string(lines.size()) +
+  std::string h = "<h1>The server's log</h1><p class=\"muted\">The last " +
+                  std::to_string(lines.size()) +
                   " lines; new ones appear below as they are logged.</p>"
-                  "<table class=\"log\"><thead><tr><th scope=\"col\">Time (UTC)</th><th scope=\"col\">Level</th>"
+                  "<table class=\"log\"><thead><tr><th scope=\"col\">Time (UTC)</th><th "
+                  "scope=\"col\">Level</th>"
                   "<th scope=\"col\">Message</th><th scope=\"col\">Details</th></tr></thead>"
-                  "<tbody data-log-source=\"/_hearth/logs/stream?after=" + std::to_string(last) + "\" aria-live=\"polite\">";
+                  "<tbody data-log-source=\"/_hearth/logs/stream?after=" +
+                  std::to_string(last) + "\" aria-live=\"polite\">";
   for (const auto& l : lines) h += Row(l.text);
   h += "</tbody></table>";
   Html(*ctx.res, 200, RenderPage(Page("Log", "logs", ctx.session.csrf), h));
@@ -71,7 +79,8 @@ void LogStream(PageContext& ctx) {
   std::shared_ptr<void> guard(nullptr, [listener](void*) { RemoveLogListener(listener); });
   auto cursor = std::make_shared<uint64_t>(after);
   SessionEventStream(ctx, "the log of hearth", guard, [cursor](std::string& out) {
-    for (const auto& l : RecentLogLines(*cursor, kLogTailLines)) {  // all of them: a burst is not cut
+    for (const auto& l :
+         RecentLogLines(*cursor, kLogTailLines)) {  // all of them: a burst is not cut
       out += "id: " + std::to_string(l.seq) + "\nevent: log\ndata: " + l.text + "\n\n";
       *cursor = l.seq;
     }

@@ -4,9 +4,9 @@
 
 #include <algorithm>
 
+#include "api/tokens.h"
 #include "base/strings.h"
 #include "crypto/hash.h"
-#include "api/tokens.h"
 
 namespace hearth::admin {
 
@@ -33,7 +33,8 @@ std::optional<Session> ByHash(store::Connection& rd, const std::string& hash) {
   auto st = rd.Prepare(
       "SELECT s.csrf, s.expires_at, s.user_id, u.email, s.token_id FROM admin_sessions s "
       "LEFT JOIN admin_users u ON u.id = s.user_id "
-      "WHERE s.hash = ?1 AND s.expires_at > unixepoch() AND CASE WHEN s.user_id IS NOT NULL THEN u.id IS NOT NULL "
+      "WHERE s.hash = ?1 AND s.expires_at > unixepoch() AND CASE WHEN s.user_id IS NOT NULL THEN "
+      "u.id IS NOT NULL "
       "ELSE EXISTS (SELECT 1 FROM tokens t WHERE t.id = s.token_id AND t.scope = 'admin' "
       "AND (t.expires_at IS NULL OR t.expires_at > unixepoch())) END");
   if (!st.ok()) return std::nullopt;
@@ -52,13 +53,16 @@ std::optional<Session> ByHash(store::Connection& rd, const std::string& hash) {
 
 }  // namespace
 
-std::optional<Session> FindSession(store::Connection& rd, std::string_view cookie_header, bool secure) {
+std::optional<Session> FindSession(store::Connection& rd, std::string_view cookie_header,
+                                   bool secure) {
   std::string_view secret = CookieValue(cookie_header, SessionCookieName(secure));
   if (secret.empty() || secret.size() > 128) return std::nullopt;
   return ByHash(rd, crypto::Sha256Hex(secret));
 }
 
-bool SessionLive(store::Connection& rd, const std::string& hash) { return ByHash(rd, hash).has_value(); }
+bool SessionLive(store::Connection& rd, const std::string& hash) {
+  return ByHash(rd, hash).has_value();
+}
 
 NewSession MakeSession(int64_t now) {
   NewSession n;
@@ -69,20 +73,25 @@ NewSession MakeSession(int64_t now) {
   return n;
 }
 
-Status StoreSession(store::Connection& c, const Session& s, int64_t now, std::string_view verified_hash) {
+Status StoreSession(store::Connection& c, const Session& s, int64_t now,
+                    std::string_view verified_hash) {
   auto drop = c.Prepare("DELETE FROM admin_sessions WHERE expires_at <= ?1");
   if (!drop.ok()) return drop.error();
   if (Status st = drop->Bind(1, now).Run(); !st.ok()) return st;
   auto put = c.Prepare(
-      "INSERT INTO admin_sessions(hash, csrf, created_at, expires_at, user_id, token_id) VALUES (?1, ?2, ?3, ?4, ?5, ?6)");
+      "INSERT INTO admin_sessions(hash, csrf, created_at, expires_at, user_id, token_id) VALUES "
+      "(?1, ?2, ?3, ?4, ?5, ?6)");
   if (!put.ok()) return put.error();
   put->Bind(1, s.hash).Bind(2, s.csrf).Bind(3, now).Bind(4, s.expires_at);
-  if (s.user_id) put->Bind(5, s.user_id);
-  else put->BindNull(5);  // a token's session: no user (every parameter is bound: store/sqlite.h)
+  if (s.user_id)
+    put->Bind(5, s.user_id);
+  else
+    put->BindNull(5);  // a token's session: no user (every parameter is bound: store/sqlite.h)
   if (!s.user_id) {
     // Still a live admin token: one revoked while this login was on its way makes no session.
-    auto live = c.Prepare("SELECT 1 FROM tokens WHERE id = ?1 AND scope = 'admin' "
-                          "AND (expires_at IS NULL OR expires_at > ?2)");
+    auto live = c.Prepare(
+        "SELECT 1 FROM tokens WHERE id = ?1 AND scope = 'admin' "
+        "AND (expires_at IS NULL OR expires_at > ?2)");
     if (!live.ok()) return live.error();
     live->Bind(1, s.token_id).Bind(2, now);
     Status st = OkStatus();
@@ -93,7 +102,9 @@ Status StoreSession(store::Connection& c, const Session& s, int64_t now, std::st
   }
   if (s.user_id) {
     // Still this user, with this password: otherwise no session.
-    if (Status st = c.Named("admins.logged_in").Bind(1, s.user_id).Bind(2, verified_hash).Run(); !st.ok()) return st;
+    if (Status st = c.Named("admins.logged_in").Bind(1, s.user_id).Bind(2, verified_hash).Run();
+        !st.ok())
+      return st;
     if (c.Changes() == 0) return Error{std::string(kStaleLogin)};
   }
   return put->Run();
@@ -110,7 +121,8 @@ std::string SessionCookie(std::string_view secret, bool secure, int64_t max_age)
   // 4.1.3.2); the browser refuses it otherwise.
   std::string v = std::string(SessionCookieName(secure)) + "=" + std::string(secret) +
                   (secure ? "; Path=/" : "; Path=/_hearth/") + "; HttpOnly; SameSite=Strict";
-  v += secret.empty() ? "; Max-Age=0" : "; Max-Age=" + std::to_string(std::max<int64_t>(1, max_age));
+  v +=
+      secret.empty() ? "; Max-Age=0" : "; Max-Age=" + std::to_string(std::max<int64_t>(1, max_age));
   if (secure) v += "; Secure";
   return v;
 }

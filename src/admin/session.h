@@ -22,15 +22,17 @@ namespace hearth::admin {
 inline constexpr std::string_view kSessionCookie = "hearth_admin";
 inline constexpr std::string_view kSecureSessionCookie = "__Host-hearth_admin";
 // The cookie's name on a connection: the __Host- one over HTTPS.
-inline std::string_view SessionCookieName(bool secure) { return secure ? kSecureSessionCookie : kSessionCookie; }
+inline std::string_view SessionCookieName(bool secure) {
+  return secure ? kSecureSessionCookie : kSessionCookie;
+}
 inline constexpr int64_t kSessionSeconds = 12 * 3600;
 
 struct Session {
   std::string hash;  // hex SHA-256 of the cookie's secret
   std::string csrf;  // every form of this session carries it
   int64_t expires_at = 0;
-  int64_t user_id = 0;  // the admin user logged in; 0: logged in with an admin token
-  std::string user;     // that user's email ("" for a token)
+  int64_t user_id = 0;   // the admin user logged in; 0: logged in with an admin token
+  std::string user;      // that user's email ("" for a token)
   std::string token_id;  // the admin token logged in with ("" for a user)
 };
 
@@ -39,7 +41,8 @@ std::string_view CookieValue(std::string_view cookie_header, std::string_view na
 
 // The live session the Cookie header names, looked up on `rd`. `secure`:
 // the request came over HTTPS (which names the cookie).
-std::optional<Session> FindSession(store::Connection& rd, std::string_view cookie_header, bool secure = false);
+std::optional<Session> FindSession(store::Connection& rd, std::string_view cookie_header,
+                                   bool secure = false);
 
 // Whether the session with this hash is still live (not logged out, not
 // expired, its user not removed nor given a new password, its token not
@@ -61,7 +64,8 @@ NewSession MakeSession(int64_t now);
 // has `verified_hash`, the password hash the login was checked against: a
 // password changed or a user removed while the login was being checked
 // fails it (kStaleLogin) rather than making a session the change missed.
-Status StoreSession(store::Connection& c, const Session& s, int64_t now, std::string_view verified_hash = {});
+Status StoreSession(store::Connection& c, const Session& s, int64_t now,
+                    std::string_view verified_hash = {});
 inline constexpr std::string_view kStaleLogin = "the admin's password changed while logging in";
 // Inside a write: deletes the session with this hash.
 Status DeleteSession(store::Connection& c, const std::string& hash);

@@ -30,8 +30,12 @@ std::vector<Rate> Rates(const std::vector<TrafficStats::Sample>& samples) {
     const auto& b = samples[i];
     double dt = static_cast<double>(std::max<int64_t>(1, b.unix_s - a.unix_s));
     // Totals only grow; a smaller one (never expected) counts as nothing.
-    double req = b.totals.requests >= a.totals.requests ? static_cast<double>(b.totals.requests - a.totals.requests) : 0;
-    double err = b.totals.errors >= a.totals.errors ? static_cast<double>(b.totals.errors - a.totals.errors) : 0;
+    double req = b.totals.requests >= a.totals.requests
+                     ? static_cast<double>(b.totals.requests - a.totals.requests)
+                     : 0;
+    double err = b.totals.errors >= a.totals.errors
+                     ? static_cast<double>(b.totals.errors - a.totals.errors)
+                     : 0;
     out.push_back({b.unix_s, req / dt, err / dt});
   }
   return out;
@@ -41,8 +45,10 @@ namespace {
 
 std::string Num(double v) {
   char buf[32];
-  if (v >= 100 || v == std::floor(v)) snprintf(buf, sizeof buf, "%.0f", v);
-  else snprintf(buf, sizeof buf, "%.1f", v);
+  if (v >= 100 || v == std::floor(v))
+    snprintf(buf, sizeof buf, "%.0f", v);
+  else
+    snprintf(buf, sizeof buf, "%.1f", v);
   return buf;
 }
 
@@ -78,7 +84,9 @@ std::string TrafficChart(const std::vector<Rate>& rates, int64_t now_s) {
   }
   double top = NiceCeil(std::max(1.0, peak));
   double plot_w = kW - kLeft - 8, plot_h = kH - kTop - kBottom;
-  auto x = [&](int64_t t) { return kLeft + plot_w * (1.0 - static_cast<double>(now_s - t) / kSpan); };
+  auto x = [&](int64_t t) {
+    return kLeft + plot_w * (1.0 - static_cast<double>(now_s - t) / kSpan);
+  };
   auto y = [&](double v) { return kTop + plot_h * (1.0 - v / top); };
   auto line = [&](bool errors) {
     std::string pts;
@@ -91,26 +99,45 @@ std::string TrafficChart(const std::vector<Rate>& rates, int64_t now_s) {
     return pts;
   };
   std::string error_rate = sum_req > 0 ? Num(100.0 * sum_err / sum_req) + "%" : "0%";
-  std::string summary = "Now " + Num(now_req) + " requests/s and " + Num(now_err) + " errors/s; peak " + Num(peak) +
-                        " requests/s; " + error_rate + " of requests failed (5xx) in the last 5 minutes.";
-  std::string h = "<figure class=\"chart\"><svg role=\"img\" aria-labelledby=\"chart-title chart-desc\" viewBox=\"0 0 " +
-                  std::to_string(kW) + " " + std::to_string(kH) + "\" width=\"100%\" preserveAspectRatio=\"xMidYMid meet\">";
-  h += "<title id=\"chart-title\">Requests per second, last 5 minutes</title><desc id=\"chart-desc\">" + summary + "</desc>";
+  std::string summary = "Now " + Num(now_req) + " requests/s and " + Num(now_err) +
+                        " errors/s; peak " + Num(peak) + " requests/s; " + error_rate +
+                        " of requests failed (5xx) in the last 5 minutes.";
+  std::string h =
+      "<figure class=\"chart\"><svg role=\"img\" aria-labelledby=\"chart-title chart-desc\" "
+      "viewBox=\"0 0 " +
+      std::to_string(kW) + " " + std::to_string(kH) +
+      "\" width=\"100%\" preserveAspectRatio=\"xMidYMid meet\">";
+  h += "<title id=\"chart-title\">Requests per second, last 5 minutes</title><desc "
+       "id=\"chart-desc\">" +
+       summary + "</desc>";
   char buf[160];
   for (int i = 0; i <= 2; ++i) {  // grid: 0, half, top
     double v = top * i / 2;
-    snprintf(buf, sizeof buf, "<line x1=\"%d\" x2=\"%d\" y1=\"%.1f\" y2=\"%.1f\" stroke=\"#d9dde3\"/>", kLeft, kW - 8, y(v), y(v));
+    snprintf(buf, sizeof buf,
+             "<line x1=\"%d\" x2=\"%d\" y1=\"%.1f\" y2=\"%.1f\" stroke=\"#d9dde3\"/>", kLeft,
+             kW - 8, y(v), y(v));
     h += buf;
-    snprintf(buf, sizeof buf, "<text x=\"%d\" y=\"%.1f\" font-size=\"11\" text-anchor=\"end\" fill=\"#5a6372\">", kLeft - 6, y(v) + 4);
+    snprintf(buf, sizeof buf,
+             "<text x=\"%d\" y=\"%.1f\" font-size=\"11\" text-anchor=\"end\" fill=\"#5a6372\">",
+             kLeft - 6, y(v) + 4);
     h += buf + Num(v) + "</text>";
   }
-  snprintf(buf, sizeof buf, "<text x=\"%d\" y=\"%d\" font-size=\"11\" fill=\"#5a6372\">5 min ago</text>", kLeft, kH - 6);
+  snprintf(buf, sizeof buf,
+           "<text x=\"%d\" y=\"%d\" font-size=\"11\" fill=\"#5a6372\">5 min ago</text>", kLeft,
+           kH - 6);
   h += buf;
-  snprintf(buf, sizeof buf, "<text x=\"%d\" y=\"%d\" font-size=\"11\" text-anchor=\"end\" fill=\"#5a6372\">now</text>", kW - 8, kH - 6);
+  snprintf(
+      buf, sizeof buf,
+      "<text x=\"%d\" y=\"%d\" font-size=\"11\" text-anchor=\"end\" fill=\"#5a6372\">now</text>",
+      kW - 8, kH - 6);
   h += buf;
-  h += "<polyline fill=\"none\" stroke=\"#1f5fbf\" stroke-width=\"2\" points=\"" + line(false) + "\"/>";
-  h += "<polyline fill=\"none\" stroke=\"#b3261e\" stroke-width=\"2\" stroke-dasharray=\"4 3\" points=\"" + line(true) + "\"/>";
-  h += "</svg><figcaption><span class=\"key req\">requests/s</span> <span class=\"key err\">5xx errors/s</span> · " +
+  h += "<polyline fill=\"none\" stroke=\"#1f5fbf\" stroke-width=\"2\" points=\"" + line(false) +
+       "\"/>";
+  h += "<polyline fill=\"none\" stroke=\"#b3261e\" stroke-width=\"2\" stroke-dasharray=\"4 3\" "
+       "points=\"" +
+       line(true) + "\"/>";
+  h += "</svg><figcaption><span class=\"key req\">requests/s</span> <span class=\"key err\">5xx "
+       "errors/s</span> · " +
        summary + "</figcaption></figure>";
   return h;
 }

@@ -18,9 +18,9 @@
 #include "admin/html.h"
 #include "admin/loopback.h"
 #include "base/strings.h"
+#include "crypto/hash.h"
 #include "http/multipart.h"
 #include "io/spool.h"
-#include "crypto/hash.h"
 
 namespace hearth::admin {
 
@@ -28,14 +28,19 @@ using nlohmann::json;
 
 void UploadForm(PageContext& ctx, const std::string& site) {
   std::string h =
-      "<p><a href=\"/_hearth/sites/" + UrlEncode(site) + "\">" + Escape(site) + "</a></p><h1>Deploy a folder to " +
-      Escape(site) + "</h1><form method=\"post\" enctype=\"multipart/form-data\" action=\"/_hearth/upload/" +
+      "<p><a href=\"/_hearth/sites/" + UrlEncode(site) + "\">" + Escape(site) +
+      "</a></p><h1>Deploy a folder to " + Escape(site) +
+      "</h1><form method=\"post\" enctype=\"multipart/form-data\" action=\"/_hearth/upload/" +
       UrlEncode(site) + "\" class=\"card\"><input type=\"hidden\" name=\"csrf\" value=\"" +
-      Escape(ctx.session.csrf) + "\"><label for=\"files\">Folder</label><input id=\"files\" name=\"files\" type=\"file\" "
-      "webkitdirectory multiple required aria-describedby=\"files-hint\"><p class=\"hint\" id=\"files-hint\">Everything "
-      "in the folder becomes the new version (its index.html at the site's root). Files the server has already are "
+      Escape(ctx.session.csrf) +
+      "\"><label for=\"files\">Folder</label><input id=\"files\" name=\"files\" type=\"file\" "
+      "webkitdirectory multiple required aria-describedby=\"files-hint\"><p class=\"hint\" "
+      "id=\"files-hint\">Everything "
+      "in the folder becomes the new version (its index.html at the site's root). Files the server "
+      "has already are "
       "not stored twice.</p><label for=\"message\">Message "
-      "<span class=\"muted\">(optional)</span></label><input id=\"message\" name=\"message\" type=\"text\" maxlength=\"200\">"
+      "<span class=\"muted\">(optional)</span></label><input id=\"message\" name=\"message\" "
+      "type=\"text\" maxlength=\"200\">"
       "<p><button type=\"submit\">Deploy</button></p></form>";
   Html(*ctx.res, 200, RenderPage(Page("Deploy · " + site, "sites", ctx.session.csrf), h));
 }
@@ -69,8 +74,12 @@ class Deploy : public std::enable_shared_from_this<Deploy> {
  public:
   Deploy(const Handler* api, std::string site, std::string message, std::vector<UploadFile> files,
          std::shared_ptr<const Spool> spool, std::string csrf)
-      : api_(api), site_(std::move(site)), message_(std::move(message)), files_(std::move(files)),
-        spool_(std::move(spool)), csrf_(std::move(csrf)) {}
+      : api_(api),
+        site_(std::move(site)),
+        message_(std::move(message)),
+        files_(std::move(files)),
+        spool_(std::move(spool)),
+        csrf_(std::move(csrf)) {}
 
   void SetWake(std::function<void()> wake) { wake_ = std::move(wake); }
 
@@ -132,7 +141,9 @@ class Deploy : public std::enable_shared_from_this<Deploy> {
     };
   }
 
-  void Call(Method m, const std::string& path, std::string body) { CallApiAsync(*api_, m, path, std::move(body), Answer()); }
+  void Call(Method m, const std::string& path, std::string body) {
+    CallApiAsync(*api_, m, path, std::move(body), Answer());
+  }
 
   void Next(std::string& out) {
     switch (step_) {
@@ -143,8 +154,8 @@ class Deploy : public std::enable_shared_from_this<Deploy> {
           files.push_back({{"path", f.path}, {"hash", f.hash}, {"size", f.size}});
           bytes += f.size;
         }
-        out += "<li>Sending the list of " + std::to_string(files_.size()) + " files (" + std::to_string(bytes) +
-               " bytes).</li>";
+        out += "<li>Sending the list of " + std::to_string(files_.size()) + " files (" +
+               std::to_string(bytes) + " bytes).</li>";
         Call(Method::kPost, "/_hearth/api/sites/" + UrlEncode(site_) + "/deploys",
              json{{"files", files}, {"message", message_}}.dump());
         return;
@@ -154,14 +165,16 @@ class Deploy : public std::enable_shared_from_this<Deploy> {
           const std::string& hash = missing_[next_];
           for (const auto& f : files_)
             if (f.hash == hash) {
-              feeding_ = CallApiSpooled(*api_, Method::kPut, "/_hearth/api/blobs/" + hash, spool_, f.offset, f.size, Answer());
+              feeding_ = CallApiSpooled(*api_, Method::kPut, "/_hearth/api/blobs/" + hash, spool_,
+                                        f.offset, f.size, Answer());
               return;
             }
           return Fail(out, "a file the server asked for is not in the upload");
         }
         step_ = Step::kPublish;
         out += "<li>Publishing version " + std::to_string(version_) + ".</li>";
-        return Call(Method::kPost, "/_hearth/api/deploys/" + std::to_string(version_) + "/publish", "{}");
+        return Call(Method::kPost, "/_hearth/api/deploys/" + std::to_string(version_) + "/publish",
+                    "{}");
       case Step::kPublish:
       case Step::kDone:
         End(out);
@@ -176,18 +189,20 @@ class Deploy : public std::enable_shared_from_this<Deploy> {
         version_ = body.value("version", int64_t{0});
         for (const auto& h : body.value("missing", json::array()))
           if (h.is_string()) missing_.push_back(h.get<std::string>());
-        out += "<li>Version " + std::to_string(version_) + " made; " + std::to_string(missing_.size()) + " of " +
-               std::to_string(files_.size()) + " files are new to the server.</li>";
+        out += "<li>Version " + std::to_string(version_) + " made; " +
+               std::to_string(missing_.size()) + " of " + std::to_string(files_.size()) +
+               " files are new to the server.</li>";
         step_ = Step::kBlobs;
         return;
       case Step::kBlobs:
         ++next_;
         if (next_ == missing_.size() || next_ % 25 == 0)
-          out += "<li>Uploaded " + std::to_string(next_) + " of " + std::to_string(missing_.size()) + " files.</li>";
+          out += "<li>Uploaded " + std::to_string(next_) + " of " +
+                 std::to_string(missing_.size()) + " files.</li>";
         return;
       case Step::kPublish:
-        out += "</ol><p class=\"flash\" role=\"status\">Version " + std::to_string(version_) + " of " + Escape(site_) +
-               " is live.</p>";
+        out += "</ol><p class=\"flash\" role=\"status\">Version " + std::to_string(version_) +
+               " of " + Escape(site_) + " is live.</p>";
         step_ = Step::kDone;
         closed_list_ = true;
         succeeded_ = true;
@@ -206,8 +221,9 @@ class Deploy : public std::enable_shared_from_this<Deploy> {
 
   void End(std::string& out) {
     if (!closed_list_) out += "</ol>";
-    out += "<p><a href=\"/_hearth/sites/" + UrlEncode(site_) + (succeeded_ ? "?deployed=" + std::to_string(version_) : std::string()) +
-           "\">Back to " + Escape(site_) + "</a></p>";
+    out += "<p><a href=\"/_hearth/sites/" + UrlEncode(site_) +
+           (succeeded_ ? "?deployed=" + std::to_string(version_) : std::string()) + "\">Back to " +
+           Escape(site_) + "</a></p>";
     out += head_tail_;
     ended_ = true;
   }
@@ -216,14 +232,15 @@ class Deploy : public std::enable_shared_from_this<Deploy> {
   const Handler* api_;
   std::string site_, message_;
   std::vector<UploadFile> files_;
-  std::shared_ptr<const Spool> spool_;  // the files' bytes
+  std::shared_ptr<const Spool> spool_;    // the files' bytes
   std::shared_ptr<SpooledCall> feeding_;  // the blob being sent, if its body is not all fed yet
   static constexpr size_t kFeedPerPull = 1 << 20;
   std::string csrf_;
   std::function<void()> wake_;
   // The connection's thread only:
   Step step_ = Step::kManifest;
-  bool started_ = false, in_flight_ = false, ended_ = false, closed_list_ = false, succeeded_ = false;
+  bool started_ = false, in_flight_ = false, ended_ = false, closed_list_ = false,
+       succeeded_ = false;
   std::string head_tail_;
   std::vector<std::string> missing_;
   size_t next_ = 0;
@@ -243,20 +260,26 @@ class FolderSink : public BodySink {
  public:
   FolderSink(PageContext ctx, std::string site, std::string boundary, std::shared_ptr<Reply> reply,
              std::function<void()> wake)
-      : ctx_(std::move(ctx)), site_(std::move(site)), events_(this),
-        reader_(boundary, &events_, ctx_.shared->max_files + 8),  // the files, the token, the message
+      : ctx_(std::move(ctx)),
+        site_(std::move(site)),
+        events_(this),
+        reader_(boundary, &events_,
+                ctx_.shared->max_files + 8),  // the files, the token, the message
         reply_(std::move(reply)),
-        wake_(std::move(wake)), spool_(std::make_shared<Spool>(ctx_.shared->spool_dir)) {}
+        wake_(std::move(wake)),
+        spool_(std::make_shared<Spool>(ctx_.shared->spool_dir)) {}
 
   size_t OnData(std::string_view bytes) override {
     if (failed_) return bytes.size();
-    if (Status st = reader_.Feed(bytes); !st.ok()) Refuse(refusal_ ? refusal_ : 400, st.error().message);
+    if (Status st = reader_.Feed(bytes); !st.ok())
+      Refuse(refusal_ ? refusal_ : 400, st.error().message);
     return bytes.size();
   }
 
   void OnEnd(bool ok) override {
     if (!ok || failed_) return;  // the connection is gone, or it was answered
-    if (Status st = reader_.Finish(); !st.ok()) return Refuse(400, "The upload could not be read: " + st.error().message);
+    if (Status st = reader_.Finish(); !st.ok())
+      return Refuse(400, "The upload could not be read: " + st.error().message);
     if (!csrf_ok_) return Refuse(403, kStale);
     // The session may have ended while the folder arrived.
     if (!SessionLive(ctx_.shared->store->Reader(ctx_.reader), ctx_.session.hash))
@@ -264,7 +287,8 @@ class FolderSink : public BodySink {
     std::string error;
     std::vector<UploadFile> files = FolderFiles(std::move(files_), &error);
     if (!error.empty()) return Refuse(400, error);
-    auto job = std::make_shared<Deploy>(ctx_.api, site_, message_, std::move(files), spool_, ctx_.session.csrf);
+    auto job = std::make_shared<Deploy>(ctx_.api, site_, message_, std::move(files), spool_,
+                                        ctx_.session.csrf);
     job->SetWake(wake_);
     reply_->Finish([job](Response& res) {
       res.status = 200;
@@ -282,9 +306,11 @@ class FolderSink : public BodySink {
     text_.clear();
     if (!in_file_) return OkStatus();
     if (!csrf_ok_) return Refused(403, kStale);
-    if (!IsValidUtf8(head.filename)) return Refused(400, "A file's name is not UTF-8: rename it and try again.");
+    if (!IsValidUtf8(head.filename))
+      return Refused(400, "A file's name is not UTF-8: rename it and try again.");
     if (files_.size() >= ctx_.shared->max_files)
-      return Refused(413, "More than " + std::to_string(ctx_.shared->max_files) + " files: deploy this one with hearth deploy.");
+      return Refused(413, "More than " + std::to_string(ctx_.shared->max_files) +
+                              " files: deploy this one with hearth deploy.");
     files_.push_back(UploadFile{head.filename, "", spool_->size(), 0});
     hash_ = std::make_unique<crypto::Sha256>();
     return OkStatus();
@@ -292,7 +318,8 @@ class FolderSink : public BodySink {
 
   Status Bytes(std::string_view bytes) {
     if (!in_file_) {
-      if (text_.size() + bytes.size() > 4096) return Refused(400, "The form's field " + field_ + " is too long.");
+      if (text_.size() + bytes.size() > 4096)
+        return Refused(400, "The form's field " + field_ + " is too long.");
       text_.append(bytes);
       return OkStatus();
     }
@@ -300,7 +327,8 @@ class FolderSink : public BodySink {
     if (f.size + bytes.size() > ctx_.shared->max_blob_size)
       return Refused(413, f.path + " is larger than the server takes for one file.");
     hash_->Update(bytes);
-    if (Status st = spool_->Append(bytes); !st.ok()) return Refused(507, "The upload could not be stored: " + st.error().message);
+    if (Status st = spool_->Append(bytes); !st.ok())
+      return Refused(507, "The upload could not be stored: " + st.error().message);
     f.size += bytes.size();
     return OkStatus();
   }
@@ -322,7 +350,8 @@ class FolderSink : public BodySink {
 
  private:
   static constexpr const char* kStale =
-      "This form is stale or did not come from this console (no valid CSRF token). Reload the page and try again.";
+      "This form is stale or did not come from this console (no valid CSRF token). Reload the page "
+      "and try again.";
 
   // An event's refusal: the reader stops, and OnData answers with `status`.
   Status Refused(int status, std::string why) {
@@ -334,9 +363,11 @@ class FolderSink : public BodySink {
     failed_ = true;
     std::string site = site_, csrf = ctx_.session.csrf;
     reply_->Finish([status, why, site, csrf](Response& r) {
-      Html(r, status, RenderPage(Page("Deploy · " + site, "sites", csrf, "Not deployed: " + why, true),
-                                 "<h1>Deploy a folder to " + Escape(site) + "</h1><p><a href=\"/_hearth/sites/" +
-                                     UrlEncode(site) + "/upload\">Try again</a></p>"));
+      Html(r, status,
+           RenderPage(Page("Deploy · " + site, "sites", csrf, "Not deployed: " + why, true),
+                      "<h1>Deploy a folder to " + Escape(site) +
+                          "</h1><p><a href=\"/_hearth/sites/" + UrlEncode(site) +
+                          "/upload\">Try again</a></p>"));
     });
   }
 
@@ -371,9 +402,10 @@ void StreamFolderUpload(PageContext& ctx, const std::string& site) {
   Response& res = *ctx.res;
   auto boundary = MultipartBoundary(req.Header("content-type"));
   if (!boundary.ok())
-    return Html(res, 400, RenderPage(Page("Deploy · " + site, "sites", ctx.session.csrf,
-                                          "Not deployed: the upload is not multipart/form-data.", true),
-                                     "<h1>Deploy a folder to " + Escape(site) + "</h1>"));
+    return Html(res, 400,
+                RenderPage(Page("Deploy · " + site, "sites", ctx.session.csrf,
+                                "Not deployed: the upload is not multipart/form-data.", true),
+                           "<h1>Deploy a folder to " + Escape(site) + "</h1>"));
   std::function<void()> wake = res.MakeWaker();
   auto reply = res.Defer();
   if (!wake || !reply) return res.SetError(500);
@@ -388,6 +420,5 @@ void StreamFolderUpload(PageContext& ctx, const std::string& site) {
   sink->OnData(body);
   sink->OnEnd(true);
 }
-
 
 }  // namespace hearth::admin

@@ -15,8 +15,8 @@
 namespace hearth::admin {
 
 struct UploadFile {
-  std::string path;  // as sent ("dist/css/a.css"), then as deployed ("css/a.css")
-  std::string hash;  // hex SHA-256
+  std::string path;               // as sent ("dist/css/a.css"), then as deployed ("css/a.css")
+  std::string hash;               // hex SHA-256
   uint64_t offset = 0, size = 0;  // its bytes in the upload's spool
 };
 

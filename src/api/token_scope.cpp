@@ -15,19 +15,24 @@ Result<TokenScope> ParseScope(std::string_view text) {
   constexpr std::string_view kDeploy = "deploy:";
   if (text.substr(0, kDeploy.size()) == kDeploy) {
     auto host = NormalizeHost(text.substr(kDeploy.size()));
-    if (!host.ok()) return Error{"scope deploy:SITE needs a site's host name: " + host.error().message};
+    if (!host.ok())
+      return Error{"scope deploy:SITE needs a site's host name: " + host.error().message};
     s.kind = TokenScope::Kind::kDeploy;
     s.site = *host;
     return s;
   }
-  return Error{"scope must be admin, read or deploy:SITE (not \"" + std::string(text.substr(0, 64)) + "\")"};
+  return Error{"scope must be admin, read or deploy:SITE (not \"" +
+               std::string(text.substr(0, 64)) + "\")"};
 }
 
 std::string ScopeText(const TokenScope& scope) {
   switch (scope.kind) {
-    case TokenScope::Kind::kAdmin: return "admin";
-    case TokenScope::Kind::kRead: return "read";
-    case TokenScope::Kind::kDeploy: return "deploy:" + scope.site;
+    case TokenScope::Kind::kAdmin:
+      return "admin";
+    case TokenScope::Kind::kRead:
+      return "read";
+    case TokenScope::Kind::kDeploy:
+      return "deploy:" + scope.site;
   }
   return "admin";
 }
@@ -53,7 +58,8 @@ ApiTarget ClassifyApiRequest(Method method, std::string_view path) {
   }
   if (seg.size() == 3 && seg[0] == "deploys" && seg[2] == "publish" && method == Method::kPost)
     return {K::kPublish, std::string(seg[1])};
-  if (seg.size() == 2 && seg[0] == "blobs" && method == Method::kPut) return {K::kBlob, std::string(seg[1])};
+  if (seg.size() == 2 && seg[0] == "blobs" && method == Method::kPut)
+    return {K::kBlob, std::string(seg[1])};
   return {reads ? K::kRead : K::kOther, ""};
 }
 

@@ -41,13 +41,13 @@ std::string ScopeText(const TokenScope& scope);
 // What a request under /_hearth/ touches, as far as scopes care.
 struct ApiTarget {
   enum class Kind {
-    kRead,           // a GET or HEAD of the control API or of /_hearth/metrics
-    kSiteVersions,   // GET sites/SITE/versions (key: the site)
-    kSiteDeploy,     // POST sites/SITE/deploys or sites/SITE/rollback (key: the site)
-    kPublish,        // POST deploys/N/publish (key: N)
-    kBlob,           // PUT blobs/HASH (key: the hash)
-    kTokens,         // anything under tokens: admin only, reads too
-    kOther,          // every other change: admin only
+    kRead,          // a GET or HEAD of the control API or of /_hearth/metrics
+    kSiteVersions,  // GET sites/SITE/versions (key: the site)
+    kSiteDeploy,    // POST sites/SITE/deploys or sites/SITE/rollback (key: the site)
+    kPublish,       // POST deploys/N/publish (key: N)
+    kBlob,          // PUT blobs/HASH (key: the hash)
+    kTokens,        // anything under tokens: admin only, reads too
+    kOther,         // every other change: admin only
   };
   Kind kind = Kind::kOther;
   std::string key;
@@ -61,6 +61,7 @@ ApiTarget ClassifyApiRequest(Method method, std::string_view path);
 // the site the deploy (or the pending deploy that lists the blob) belongs
 // to, as far as it concerns a deploy scope: the caller passes the scope's
 // own site if the blob is wanted by one of its pending deploys, "" if not.
-bool ScopeAllows(const TokenScope& scope, const ApiTarget& target, std::string_view owner_site = {});
+bool ScopeAllows(const TokenScope& scope, const ApiTarget& target,
+                 std::string_view owner_site = {});
 
 }  // namespace hearth::api

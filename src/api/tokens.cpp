@@ -6,9 +6,8 @@
 #include <cstring>
 #include <ctime>
 #include <mutex>
-#include <unordered_map>
-
 #include <nlohmann/json.hpp>
+#include <unordered_map>
 
 #include "base/strings.h"
 #include "crypto/encoding.h"
@@ -17,7 +16,9 @@
 
 namespace hearth::api {
 
-std::string NewToken() { return "hth_" + crypto::Base64UrlEncode(crypto::RandomBytes(32)); }
+std::string NewToken() {
+  return "hth_" + crypto::Base64UrlEncode(crypto::RandomBytes(32));
+}
 
 TokenRecord MakeToken() {
   TokenRecord r;
@@ -27,18 +28,21 @@ TokenRecord MakeToken() {
   return r;
 }
 
-Status InsertToken(store::Connection& c, const TokenRecord& t, const std::string& name, const TokenScope& scope,
-                   int64_t expires_at) {
+Status InsertToken(store::Connection& c, const TokenRecord& t, const std::string& name,
+                   const TokenScope& scope, int64_t expires_at) {
   store::Statement st = c.Named("tokens.insert");
   st.Bind(1, t.id).Bind(2, t.hash).Bind(3, name).Bind(4, ScopeText(scope));
-  if (expires_at > 0) st.Bind(5, expires_at);
-  else st.BindNull(5);  // never expires (every parameter is bound: store/sqlite.h)
+  if (expires_at > 0)
+    st.Bind(5, expires_at);
+  else
+    st.BindNull(5);  // never expires (every parameter is bound: store/sqlite.h)
   return st.Run();
 }
 
 Result<std::string> CreateToken(store::Store& store, const std::string& name) {
   TokenRecord t = MakeToken();
-  Status st = store.Write([&](store::Connection& c) { return InsertToken(c, t, name, TokenScope{}, 0); });
+  Status st =
+      store.Write([&](store::Connection& c) { return InsertToken(c, t, name, TokenScope{}, 0); });
   if (!st.ok()) return st.error();
   return t.token;
 }
@@ -56,7 +60,8 @@ Result<std::string> EnsureAdminToken(store::Store& store, const std::string& dat
   int fd = open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
   if (fd < 0) return Error{"cannot write " + path + ": " + strerror(errno)};
   std::string line = *token + "\n";
-  bool ok = write(fd, line.data(), line.size()) == static_cast<ssize_t>(line.size()) && fsync(fd) == 0;
+  bool ok =
+      write(fd, line.data(), line.size()) == static_cast<ssize_t>(line.size()) && fsync(fd) == 0;
   close(fd);
   if (!ok) return Error{"cannot write " + path};
   return token;
@@ -73,19 +78,21 @@ Result<int64_t> ParseExpiry(std::string_view text, int64_t now) {
     // A day: the token works through the whole of it (UTC).
     tm day{};
     day.tm_year = y - 1900, day.tm_mon = mo - 1, day.tm_mday = d;
-    if (mo < 1 || mo > 12 || d < 1 || d > 31) return Error{"\"" + t + "\" is not a date (YYYY-MM-DD)"};
+    if (mo < 1 || mo > 12 || d < 1 || d > 31)
+      return Error{"\"" + t + "\" is not a date (YYYY-MM-DD)"};
     at = static_cast<int64_t>(timegm(&day)) + 86400;
   } else if (t.size() >= 16 && t[10] == 'T' &&
              sscanf(t.c_str(), "%4d-%2d-%2dT%2d:%2d", &y, &mo, &d, &h, &mi) == 5) {
     std::string rest = t.substr(16);
-    if (rest.size() >= 3 && rest[0] == ':' && sscanf(rest.c_str(), ":%2d", &sec) == 1) rest = rest.substr(3);
+    if (rest.size() >= 3 && rest[0] == ':' && sscanf(rest.c_str(), ":%2d", &sec) == 1)
+      rest = rest.substr(3);
     if (rest != "Z" && rest != "")
       return Error{"\"" + t + "\" is not a UTC time (YYYY-MM-DDTHH:MM:SSZ)"};
     if (mo < 1 || mo > 12 || d < 1 || d > 31 || h > 23 || mi > 59 || sec > 59)
       return Error{"\"" + t + "\" is not a time (YYYY-MM-DDTHH:MM:SSZ)"};
     tm when{};
-    when.tm_year = y - 1900, when.tm_mon = mo - 1, when.tm_mday = d, when.tm_hour = h, when.tm_min = mi,
-    when.tm_sec = sec;
+    when.tm_year = y - 1900, when.tm_mon = mo - 1, when.tm_mday = d, when.tm_hour = h,
+    when.tm_min = mi, when.tm_sec = sec;
     at = static_cast<int64_t>(timegm(&when));
   } else {
     // A duration: whole days and weeks here, the rest as the settings take them.
@@ -114,7 +121,8 @@ namespace {
 
 std::string_view BearerOrBare(std::string_view auth) {
   std::string_view token = TrimOws(auth);
-  if (token.size() > 7 && EqualsIgnoreCase(token.substr(0, 7), "bearer ")) token = TrimOws(token.substr(7));
+  if (token.size() > 7 && EqualsIgnoreCase(token.substr(0, 7), "bearer "))
+    token = TrimOws(token.substr(7));
   return token;
 }
 
@@ -131,7 +139,9 @@ void NoteUse(store::Store* store, const std::string& id, int64_t now) {
     written[id] = now;
   }
   store->SubmitWrite(
-      [id, now](store::Connection& c) { return c.Named("tokens.used").Bind(1, id).Bind(2, now).Run(); },
+      [id, now](store::Connection& c) {
+        return c.Named("tokens.used").Bind(1, id).Bind(2, now).Run();
+      },
       [](const Status&) {});
 }
 
@@ -170,7 +180,8 @@ bool IsAdminToken(store::Store* store, int reader, std::string_view auth) {
 int AuthorizeRequest(store::Store* store, int reader, const Request& req, std::string* why) {
   std::string_view auth = req.Header("Authorization");
   std::string_view token;
-  if (auth.size() > 7 && EqualsIgnoreCase(auth.substr(0, 7), "bearer ")) token = TrimOws(auth.substr(7));
+  if (auth.size() > 7 && EqualsIgnoreCase(auth.substr(0, 7), "bearer "))
+    token = TrimOws(auth.substr(7));
   if (token.empty()) {
     *why = "this needs a token: Authorization: Bearer <token>";
     return 401;
@@ -201,9 +212,13 @@ int AuthorizeRequest(store::Store* store, int reader, const Request& req, std::s
   }
   if (!ScopeAllows(info->scope, target, owner)) {
     *why = "this token's scope (" + ScopeText(info->scope) + ") does not allow " +
-           std::string(req.method == Method::kGet ? "GET" : req.method == Method::kHead ? "HEAD"
-                       : req.method == Method::kPost ? "POST" : req.method == Method::kPut ? "PUT"
-                       : req.method == Method::kPatch ? "PATCH" : req.method == Method::kDelete ? "DELETE" : "this") +
+           std::string(req.method == Method::kGet      ? "GET"
+                       : req.method == Method::kHead   ? "HEAD"
+                       : req.method == Method::kPost   ? "POST"
+                       : req.method == Method::kPut    ? "PUT"
+                       : req.method == Method::kPatch  ? "PATCH"
+                       : req.method == Method::kDelete ? "DELETE"
+                                                       : "this") +
            " " + std::string(req.path.substr(0, 200));
     return 403;
   }
@@ -218,7 +233,8 @@ void RefuseRequest(Response& res, int status, const std::string& why) {
 Middleware RequireToken(store::Store* store, int reader) {
   return [store, reader](Request& req, Response& res, const Handler& next) {
     std::string why;
-    if (int status = AuthorizeRequest(store, reader, req, &why); status != 0) return RefuseRequest(res, status, why);
+    if (int status = AuthorizeRequest(store, reader, req, &why); status != 0)
+      return RefuseRequest(res, status, why);
     next(req, res);
   };
 }

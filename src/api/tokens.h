@@ -9,9 +9,9 @@
 #include <optional>
 #include <string>
 
+#include "api/token_scope.h"
 #include "base/result.h"
 #include "http/router.h"
-#include "api/token_scope.h"
 #include "store/store.h"
 
 namespace hearth::api {
@@ -26,8 +26,8 @@ struct TokenRecord {
 TokenRecord MakeToken();
 
 // Inside a write: stores `t` with its name, scope and expiry (0: never).
-Status InsertToken(store::Connection& c, const TokenRecord& t, const std::string& name, const TokenScope& scope,
-                   int64_t expires_at);
+Status InsertToken(store::Connection& c, const TokenRecord& t, const std::string& name,
+                   const TokenScope& scope, int64_t expires_at);
 
 // Inserts an admin token that never expires; returns its secret.
 Result<std::string> CreateToken(store::Store& store, const std::string& name);
@@ -54,7 +54,8 @@ struct TokenInfo {
 // bare token as the pocketbase SDK sends it), looked up on reader `reader`;
 // nullopt if it is unknown, revoked or expired. Notes the use (the token's
 // last-used time is written at most once a minute, off this thread).
-std::optional<TokenInfo> ResolveToken(store::Store* store, int reader, std::string_view authorization);
+std::optional<TokenInfo> ResolveToken(store::Store* store, int reader,
+                                      std::string_view authorization);
 
 // Whether the Authorization value carries a live admin-scope token: the
 // console's token login and the data API's superusers take only these.

@@ -42,9 +42,15 @@ bool ParseClock(std::string_view s, tm* t) {  // "08:49:37"
 }
 }  // namespace
 
-int64_t MonoNowMillis() { return Read(CLOCK_MONOTONIC_COARSE, 1000000); }
-int64_t MonoNowMicros() { return Read(CLOCK_MONOTONIC, 1000); }
-int64_t WallNowMicros() { return Read(CLOCK_REALTIME, 1000); }
+int64_t MonoNowMillis() {
+  return Read(CLOCK_MONOTONIC_COARSE, 1000000);
+}
+int64_t MonoNowMicros() {
+  return Read(CLOCK_MONOTONIC, 1000);
+}
+int64_t WallNowMicros() {
+  return Read(CLOCK_REALTIME, 1000);
+}
 int64_t WallNowSeconds() {
   timespec ts;
   clock_gettime(CLOCK_REALTIME_COARSE, &ts);
@@ -82,7 +88,8 @@ int64_t ParseHttpDate(std::string_view s) {
   } else {
     // RFC 850: Sunday, 06-Nov-94 08:49:37 GMT
     size_t comma = s.find(", ");
-    if (comma == std::string_view::npos || s.size() != comma + 24 || s.substr(s.size() - 4) != " GMT")
+    if (comma == std::string_view::npos || s.size() != comma + 24 ||
+        s.substr(s.size() - 4) != " GMT")
       return -1;
     std::string_view r = s.substr(comma + 2);  // 06-Nov-94 08:49:37 GMT
     if (r[2] != '-' || r[6] != '-' || r[9] != ' ') return -1;

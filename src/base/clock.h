@@ -6,10 +6,10 @@
 
 namespace hearth {
 
-int64_t MonoNowMillis();        // CLOCK_MONOTONIC_COARSE: cheap, ~4 ms resolution
-int64_t MonoNowMicros();        // CLOCK_MONOTONIC: precise, for latency
-int64_t WallNowMicros();        // CLOCK_REALTIME
-int64_t WallNowSeconds();       // CLOCK_REALTIME_COARSE seconds
+int64_t MonoNowMillis();   // CLOCK_MONOTONIC_COARSE: cheap, ~4 ms resolution
+int64_t MonoNowMicros();   // CLOCK_MONOTONIC: precise, for latency
+int64_t WallNowMicros();   // CLOCK_REALTIME
+int64_t WallNowSeconds();  // CLOCK_REALTIME_COARSE seconds
 
 // "Sun, 06 Nov 1994 08:49:37 GMT" (RFC 9110 IMF-fixdate). Always 29 chars.
 std::string FormatHttpDate(int64_t unix_seconds);

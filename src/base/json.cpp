@@ -58,14 +58,17 @@ class LimitSax : public nlohmann::json_sax<json> {
 
 Result<json> ParseJson(std::string_view text, const JsonLimits& limits) {
   LimitSax sax(limits);
-  bool ok = json::sax_parse(text.begin(), text.end(), &sax, json::input_format_t::json, /*strict=*/true);
+  bool ok =
+      json::sax_parse(text.begin(), text.end(), &sax, json::input_format_t::json, /*strict=*/true);
   if (!ok || sax.why != LimitSax::Why::kNone) {
     switch (sax.why) {
       case LimitSax::Why::kDepth:
-        return Error{"The JSON is nested deeper than " + std::to_string(limits.max_depth) + " levels."};
+        return Error{"The JSON is nested deeper than " + std::to_string(limits.max_depth) +
+                     " levels."};
       case LimitSax::Why::kElements:
         return Error{"The JSON has more than " + std::to_string(limits.max_elements) + " values."};
-      default: return Error{"The body is not valid JSON."};
+      default:
+        return Error{"The body is not valid JSON."};
     }
   }
   // Within the limits: the DOM parse cannot go deep, and cannot throw (the

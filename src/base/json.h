@@ -10,9 +10,8 @@
 // Trusted JSON (what hearth itself wrote into its databases) may still use
 // nlohmann::json::parse directly; tests/unit/json_test.cpp lists the files
 // allowed to, and fails when a new one appears.
-#include <nlohmann/json.hpp>
-
 #include <cstddef>
+#include <nlohmann/json.hpp>
 #include <string_view>
 
 #include "base/result.h"
@@ -20,8 +19,8 @@
 namespace hearth {
 
 struct JsonLimits {
-  int max_depth = 64;             // arrays and objects inside each other
-  size_t max_elements = 200000;   // values of every kind, and object keys
+  int max_depth = 64;            // arrays and objects inside each other
+  size_t max_elements = 200000;  // values of every kind, and object keys
 };
 
 // `text` as JSON, or an Error whose message is one sentence for a client:

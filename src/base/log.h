@@ -7,12 +7,11 @@
 #include <cstdint>
 #include <functional>
 #include <initializer_list>
+#include <nlohmann/json.hpp>
 #include <string>
 #include <string_view>
 #include <utility>
 #include <vector>
-
-#include <nlohmann/json.hpp>
 
 namespace hearth {
 
@@ -25,7 +24,8 @@ const char* LogLevelName(LogLevel level);
 void SetLogLevel(LogLevel level);
 bool LogEnabled(LogLevel level);
 
-void Log(LogLevel level, std::string_view msg, const nlohmann::json& fields = nlohmann::json::object());
+void Log(LogLevel level, std::string_view msg,
+         const nlohmann::json& fields = nlohmann::json::object());
 
 // The most recent log lines (kLogTailLines of them), kept in memory for the
 // admin console's log view, each with a sequence number that only grows.

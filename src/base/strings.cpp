@@ -35,10 +35,14 @@ bool ParseHex(std::string_view s, uint64_t* out) {
   uint64_t v = 0;
   for (char c : s) {
     int d;
-    if (c >= '0' && c <= '9') d = c - '0';
-    else if (c >= 'a' && c <= 'f') d = c - 'a' + 10;
-    else if (c >= 'A' && c <= 'F') d = c - 'A' + 10;
-    else return false;
+    if (c >= '0' && c <= '9')
+      d = c - '0';
+    else if (c >= 'a' && c <= 'f')
+      d = c - 'a' + 10;
+    else if (c >= 'A' && c <= 'F')
+      d = c - 'A' + 10;
+    else
+      return false;
     v = (v << 4) | static_cast<uint64_t>(d);
   }
   *out = v;
@@ -53,14 +57,22 @@ bool ParseSize(std::string_view s, uint64_t* out) {
   std::string unit(s.substr(i));
   for (auto& c : unit) c = AsciiLower(c);
   uint64_t mul;
-  if (unit.empty() || unit == "b") mul = 1;
-  else if (unit == "kib" || unit == "k") mul = 1ull << 10;
-  else if (unit == "mib" || unit == "m") mul = 1ull << 20;
-  else if (unit == "gib" || unit == "g") mul = 1ull << 30;
-  else if (unit == "kb") mul = 1000;
-  else if (unit == "mb") mul = 1000 * 1000;
-  else if (unit == "gb") mul = 1000 * 1000 * 1000;
-  else return false;
+  if (unit.empty() || unit == "b")
+    mul = 1;
+  else if (unit == "kib" || unit == "k")
+    mul = 1ull << 10;
+  else if (unit == "mib" || unit == "m")
+    mul = 1ull << 20;
+  else if (unit == "gib" || unit == "g")
+    mul = 1ull << 30;
+  else if (unit == "kb")
+    mul = 1000;
+  else if (unit == "mb")
+    mul = 1000 * 1000;
+  else if (unit == "gb")
+    mul = 1000 * 1000 * 1000;
+  else
+    return false;
   if (n != 0 && mul > static_cast<uint64_t>(INT64_MAX) / n) return false;
   *out = n * mul;
   return true;
@@ -85,11 +97,20 @@ bool ParseDurationMillis(std::string_view s, int64_t* out) {
     if (!ParseUint(s.substr(0, i), &n) || n > 1000000000ull) return false;
     s.remove_prefix(i);
     int64_t mul;
-    if (s.substr(0, 2) == "ms") { mul = 1; s.remove_prefix(2); }
-    else if (!s.empty() && s[0] == 's') { mul = 1000; s.remove_prefix(1); }
-    else if (!s.empty() && s[0] == 'm') { mul = 60000; s.remove_prefix(1); }
-    else if (!s.empty() && s[0] == 'h') { mul = 3600000; s.remove_prefix(1); }
-    else return false;
+    if (s.substr(0, 2) == "ms") {
+      mul = 1;
+      s.remove_prefix(2);
+    } else if (!s.empty() && s[0] == 's') {
+      mul = 1000;
+      s.remove_prefix(1);
+    } else if (!s.empty() && s[0] == 'm') {
+      mul = 60000;
+      s.remove_prefix(1);
+    } else if (!s.empty() && s[0] == 'h') {
+      mul = 3600000;
+      s.remove_prefix(1);
+    } else
+      return false;
     total += static_cast<int64_t>(n) * mul;
     if (total > 100ll * 365 * 24 * 3600000) return false;
   }
@@ -148,7 +169,8 @@ bool DecodeComponent(std::string_view in, std::string* out) {
 }
 }  // namespace
 
-bool ParseQueryString(std::string_view query, std::vector<std::pair<std::string, std::string>>* out) {
+bool ParseQueryString(std::string_view query,
+                      std::vector<std::pair<std::string, std::string>>* out) {
   out->clear();
   while (!query.empty()) {
     size_t amp = query.find('&');
@@ -170,8 +192,8 @@ std::string PercentEncode(std::string_view text) {
   static const char kHex[] = "0123456789ABCDEF";
   std::string out;
   for (unsigned char c : text) {
-    if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '-' || c == '.' ||
-        c == '_' || c == '~') {
+    if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '-' ||
+        c == '.' || c == '_' || c == '~') {
       out.push_back(static_cast<char>(c));
     } else {
       out.push_back('%');
@@ -192,10 +214,14 @@ bool IsValidUtf8(std::string_view s) {
     }
     size_t len = 0;
     uint32_t cp = 0;
-    if ((b & 0xE0) == 0xC0) len = 2, cp = b & 0x1F;
-    else if ((b & 0xF0) == 0xE0) len = 3, cp = b & 0x0F;
-    else if ((b & 0xF8) == 0xF0) len = 4, cp = b & 0x07;
-    else return false;
+    if ((b & 0xE0) == 0xC0)
+      len = 2, cp = b & 0x1F;
+    else if ((b & 0xF0) == 0xE0)
+      len = 3, cp = b & 0x0F;
+    else if ((b & 0xF8) == 0xF0)
+      len = 4, cp = b & 0x07;
+    else
+      return false;
     if (i + len > s.size()) return false;
     for (size_t k = 1; k < len; ++k) {
       unsigned char c = static_cast<unsigned char>(s[i + k]);

@@ -9,7 +9,9 @@
 
 namespace hearth {
 
-inline char AsciiLower(char c) { return (c >= 'A' && c <= 'Z') ? static_cast<char>(c + 32) : c; }
+inline char AsciiLower(char c) {
+  return (c >= 'A' && c <= 'Z') ? static_cast<char>(c + 32) : c;
+}
 bool EqualsIgnoreCase(std::string_view a, std::string_view b);
 std::string_view TrimOws(std::string_view s);  // spaces and tabs at both ends
 
@@ -21,8 +23,8 @@ bool ParseHex(std::string_view s, uint64_t* out);
 bool ParseSize(std::string_view s, uint64_t* out);
 // "250ms", "10s", "5m", "1h", "1h30m"; a bare number means seconds.
 bool ParseDurationMillis(std::string_view s, int64_t* out);
-std::string FormatSize(uint64_t bytes);          // "16MiB" when exact, else bytes
-std::string FormatDurationMillis(int64_t ms);    // "30s", "250ms", "5m"
+std::string FormatSize(uint64_t bytes);        // "16MiB" when exact, else bytes
+std::string FormatDurationMillis(int64_t ms);  // "30s", "250ms", "5m"
 
 // Does `list` (a comma-separated header value) contain `token`, case-insensitively?
 bool HeaderListHasToken(std::string_view list, std::string_view token);
@@ -32,7 +34,8 @@ void AppendUint(std::string* out, uint64_t v);
 
 // application/x-www-form-urlencoded pairs of a query string ("a=1&b=x+y%21"),
 // decoded ('+' is a space, %XX a byte). False if a %-escape is malformed.
-bool ParseQueryString(std::string_view query, std::vector<std::pair<std::string, std::string>>* out);
+bool ParseQueryString(std::string_view query,
+                      std::vector<std::pair<std::string, std::string>>* out);
 
 // Whether `s` is well-formed UTF-8 (no overlong forms, no surrogates, at
 // most U+10FFFF).

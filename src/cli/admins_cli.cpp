@@ -52,7 +52,8 @@ Result<std::string> Prompt(const std::string& prompt) {
 Result<std::string> ReadPassword(const std::string& email) {
   if (!isatty(STDIN_FILENO)) {
     std::string line;
-    if (!std::getline(std::cin, line)) return Error{"no password on standard input (give it as one line)"};
+    if (!std::getline(std::cin, line))
+      return Error{"no password on standard input (give it as one line)"};
     if (!line.empty() && line.back() == '\r') line.pop_back();
     if (line.empty()) return Error{"the password on standard input is empty"};
     return line;
@@ -80,13 +81,16 @@ std::string When(const json& v) {
 void AdminsCli::Register(CLI::App* app) {
   s_ = std::make_shared<State>();
   State& s = *s_;
-  s.admins = app->add_subcommand("admins", "Admin users who log in to the console (/_hearth/) with an email and a password");
+  s.admins = app->add_subcommand(
+      "admins", "Admin users who log in to the console (/_hearth/) with an email and a password");
   AddClientFlags(s.admins, &s.client, &s.server_opts, &s.token_opts);
   s.admins->fallthrough();
   s.list = s.admins->add_subcommand("list", "List the admin users (the default)");
-  s.add = s.admins->add_subcommand("add", "Add an admin user (the password is asked for, or read from standard input)");
+  s.add = s.admins->add_subcommand(
+      "add", "Add an admin user (the password is asked for, or read from standard input)");
   s.add->add_option("email", s.email, "the admin's email address")->required();
-  s.passwd = s.admins->add_subcommand("passwd", "Set an admin user's password (ends their sessions)");
+  s.passwd =
+      s.admins->add_subcommand("passwd", "Set an admin user's password (ends their sessions)");
   s.passwd->add_option("email", s.email, "the admin's email address")->required();
   s.rm = s.admins->add_subcommand("rm", "Remove an admin user (ends their sessions)");
   s.rm->add_option("email", s.email, "the admin's email address")->required();
@@ -98,10 +102,13 @@ int AdminsCli::RunIfParsed() {
   bool server_given = false, token_given = false;
   for (auto* o : s.server_opts) server_given = server_given || o->count() > 0;
   for (auto* o : s.token_opts) token_given = token_given || o->count() > 0;
-  if (Status st = ResolveClient(&s.client, server_given, token_given); !st.ok()) return Fail(st.error().message);
+  if (Status st = ResolveClient(&s.client, server_given, token_given); !st.ok())
+    return Fail(st.error().message);
   auto print = [&](const ApiResult& r, const std::string& text) {
-    if (s.client.json) printf("%s\n", r.body.dump().c_str());
-    else printf("%s\n", text.c_str());
+    if (s.client.json)
+      printf("%s\n", r.body.dump().c_str());
+    else
+      printf("%s\n", text.c_str());
     return 0;
   };
   if (!IsValidUtf8(s.email)) return Fail("the email is not UTF-8 text");
@@ -115,14 +122,17 @@ int AdminsCli::RunIfParsed() {
     auto r = s.add->parsed() ? CallApi(s.client, "POST", "/admins", body.dump())
                              : CallApi(s.client, "PATCH", one, body.dump());
     if (!r.ok()) return Fail(r.error().message);
-    if (s.add->parsed()) return print(*r, "added admin " + r->body.value("email", s.email) + ": log in at /_hearth/");
+    if (s.add->parsed())
+      return print(*r, "added admin " + r->body.value("email", s.email) + ": log in at /_hearth/");
     return print(*r, "set a new password for " + s.email + " (" +
-                         std::to_string(r->body.value("sessions_ended", int64_t{0})) + " session(s) ended)");
+                         std::to_string(r->body.value("sessions_ended", int64_t{0})) +
+                         " session(s) ended)");
   }
   if (s.rm->parsed()) {
     auto r = CallApi(s.client, "DELETE", one, "");
     if (!r.ok()) return Fail(r.error().message);
-    return print(*r, "removed admin " + s.email + " (" + std::to_string(r->body.value("sessions_ended", int64_t{0})) +
+    return print(*r, "removed admin " + s.email + " (" +
+                         std::to_string(r->body.value("sessions_ended", int64_t{0})) +
                          " session(s) ended)");
   }
   auto r = CallApi(s.client, "GET", "/admins", "");
@@ -130,8 +140,8 @@ int AdminsCli::RunIfParsed() {
   if (s.client.json) return print(*r, "");
   if (r->body["items"].empty()) printf("no admin users yet: hearth admins add EMAIL\n");
   for (const auto& a : r->body["items"])
-    printf("%-32s added %s, last login %s\n", a.value("email", "").c_str(), When(a["created_at"]).c_str(),
-           When(a["last_login_at"]).c_str());
+    printf("%-32s added %s, last login %s\n", a.value("email", "").c_str(),
+           When(a["created_at"]).c_str(), When(a["last_login_at"]).c_str());
   return 0;
 }
 

@@ -4,7 +4,6 @@
 // --token), like deploy. Passwords are read from the terminal without echo,
 // or as one line of standard input when it is not a terminal.
 #include <CLI/CLI.hpp>
-
 #include <memory>
 
 namespace hearth::cli {

@@ -2,7 +2,6 @@
 // Client verbs for HTTPS certificates: cert self-signed, import, list, rm.
 // Each reaches a running server (--server, --token), like deploy.
 #include <CLI/CLI.hpp>
-
 #include <memory>
 
 namespace hearth::cli {

@@ -1,11 +1,12 @@
 #include "cli/cli.h"
 
+#include <unistd.h>
+
+#include <CLI/CLI.hpp>
 #include <cstdio>
 #include <iostream>
 #include <map>
 #include <string>
-
-#include <CLI/CLI.hpp>
 
 #include "base/log.h"
 #include "base/version.h"
@@ -18,7 +19,6 @@
 #include "server/settings.h"
 #include "store/backup.h"
 #include "store/control_schema.h"
-#include <unistd.h>
 
 extern char** environ;
 
@@ -36,9 +36,9 @@ struct SettingFlags {
     app->add_option("--config", config_path, "TOML file with settings (same names as the flags)")
         ->check(CLI::ExistingFile);
     for (const auto& spec : SettingSpecs()) {
-      std::string help = std::string(spec.help) + " [default: " +
-                         (spec.default_text[0] ? spec.default_text : "none") + "; env " +
-                         EnvNameFor(spec.name) + "]";
+      std::string help = std::string(spec.help) +
+                         " [default: " + (spec.default_text[0] ? spec.default_text : "none") +
+                         "; env " + EnvNameFor(spec.name) + "]";
       if (spec.type == SettingType::kBool) {
         // "--name" alone is true; "--name=false" also works.
         options[spec.name] = app->add_flag("--" + std::string(spec.name), values[spec.name], help);
@@ -74,17 +74,21 @@ int RunCli(int argc, char** argv) {
   SettingFlags serve_flags, config_flags;
   bool config_json = false;
 
-  CLI::App* serve = app.add_subcommand("serve", "Run the server (with no flags: data in ./hearth-data, HTTP on 127.0.0.1:8080)");
+  CLI::App* serve = app.add_subcommand(
+      "serve", "Run the server (with no flags: data in ./hearth-data, HTTP on 127.0.0.1:8080)");
   serve_flags.AddTo(serve);
-  CLI::App* config = app.add_subcommand("config", "Print the effective settings (defaults, config file, environment, flags)");
+  CLI::App* config = app.add_subcommand(
+      "config", "Print the effective settings (defaults, config file, environment, flags)");
   config_flags.AddTo(config);
   config->add_flag("--json", config_json, "Print JSON instead of TOML");
   CLI::App* version = app.add_subcommand("version", "Print the version");
   std::string backup_out, restore_file, backup_data = "./hearth-data";
-  CLI::App* backup = app.add_subcommand("backup", "Write a consistent copy of hearth.db to a file (safe while the server runs)");
+  CLI::App* backup = app.add_subcommand(
+      "backup", "Write a consistent copy of hearth.db to a file (safe while the server runs)");
   backup->add_option("--out", backup_out, "the file to write")->required();
   backup->add_option("--data", backup_data, "data folder [default: ./hearth-data]");
-  CLI::App* restore = app.add_subcommand("restore", "Replace the data folder's hearth.db with a backup (stop the server first)");
+  CLI::App* restore = app.add_subcommand(
+      "restore", "Replace the data folder's hearth.db with a backup (stop the server first)");
   restore->add_option("file", restore_file, "a file written by hearth backup")->required();
   restore->add_option("--data", backup_data, "data folder [default: ./hearth-data]");
   cli::SitesCli sites_cli;
@@ -129,7 +133,8 @@ int RunCli(int argc, char** argv) {
   if (int code = admins_cli.RunIfParsed(); code >= 0) return code;
   if (int code = tokens_cli.RunIfParsed(); code >= 0) return code;
   if (backup->parsed()) {
-    Status st = store::BackupDatabase(backup_data + "/hearth.db", backup_out, store::AppDatabases(backup_data), backup_data + "/files");
+    Status st = store::BackupDatabase(backup_data + "/hearth.db", backup_out,
+                                      store::AppDatabases(backup_data), backup_data + "/files");
     if (!st.ok()) return Fail(st.error().message);
     printf("backup written to %s\n", backup_out.c_str());
     return 0;

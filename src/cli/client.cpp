@@ -1,13 +1,13 @@
 #include "cli/client.h"
 
-#include "io/curl_lib.h"
-
 #include <sys/stat.h>
 
 #include <cstdio>
 #include <cstdlib>
 #include <fstream>
 #include <functional>
+
+#include "io/curl_lib.h"
 
 namespace hearth::cli {
 namespace {
@@ -22,7 +22,8 @@ size_t ReadFromFile(char* p, size_t size, size_t n, void* file) {
 
 // One request to the control API; `body` sets how the request body is sent.
 Result<ApiResult> Perform(const ClientOptions& o, const char* method, const std::string& path,
-                          const char* content_type, const std::function<void(const CurlLib&, CURL*)>& body,
+                          const char* content_type,
+                          const std::function<void(const CurlLib&, CURL*)>& body,
                           bool allow_expect) {
   auto loaded = LoadCurl();
   if (!loaded.ok()) return loaded.error();
@@ -56,12 +57,14 @@ Result<ApiResult> Perform(const ClientOptions& o, const char* method, const std:
   if (rc != CURLE_OK && out.status == 0)
     return Error{"cannot reach the server at " + o.server + ": " + c.easy_strerror(rc) +
                  " (is `hearth serve` running? see --server)"};
-  out.body = response.empty() ? nlohmann::json::object()  // 204 No Content
-                               : nlohmann::json::parse(response, nullptr, /*allow_exceptions=*/false);
+  out.body = response.empty()
+                 ? nlohmann::json::object()  // 204 No Content
+                 : nlohmann::json::parse(response, nullptr, /*allow_exceptions=*/false);
   if (out.status >= 400) {
-    std::string msg = out.body.is_object() && out.body.contains("error") && out.body["error"].is_string()
-                          ? out.body["error"].get<std::string>()
-                          : "the server answered " + std::to_string(out.status);
+    std::string msg =
+        out.body.is_object() && out.body.contains("error") && out.body["error"].is_string()
+            ? out.body["error"].get<std::string>()
+            : "the server answered " + std::to_string(out.status);
     if (out.status == 401) msg += " (check --token)";
     return Error{msg};
   }
@@ -94,14 +97,18 @@ Status ResolveClient(ClientOptions* o, bool server_given, bool token_given) {
 Result<ApiResult> CallApi(const ClientOptions& o, const char* method, const std::string& path,
                           std::string_view body, const char* content_type) {
   bool has_body = std::string_view(method) != "GET";
-  return Perform(o, method, path, content_type, [&](const CurlLib& c, CURL* curl) {
-    if (!has_body) return;
-    c.easy_setopt(curl, CURLOPT_POSTFIELDS, body.data());
-    c.easy_setopt(curl, CURLOPT_POSTFIELDSIZE_LARGE, static_cast<curl_off_t>(body.size()));
-  }, false);
+  return Perform(
+      o, method, path, content_type,
+      [&](const CurlLib& c, CURL* curl) {
+        if (!has_body) return;
+        c.easy_setopt(curl, CURLOPT_POSTFIELDS, body.data());
+        c.easy_setopt(curl, CURLOPT_POSTFIELDSIZE_LARGE, static_cast<curl_off_t>(body.size()));
+      },
+      false);
 }
 
-Result<ApiResult> UploadFile(const ClientOptions& o, const std::string& path, const std::string& file) {
+Result<ApiResult> UploadFile(const ClientOptions& o, const std::string& path,
+                             const std::string& file) {
   FILE* f = fopen(file.c_str(), "rb");
   if (!f) return Error{"cannot read " + file + " (did it change during the deploy?)"};
   struct stat st;
@@ -109,12 +116,15 @@ Result<ApiResult> UploadFile(const ClientOptions& o, const std::string& path, co
     fclose(f);
     return Error{"cannot read " + file};
   }
-  auto r = Perform(o, "PUT", path, "application/octet-stream", [&](const CurlLib& c, CURL* curl) {
-    c.easy_setopt(curl, CURLOPT_UPLOAD, 1L);
-    c.easy_setopt(curl, CURLOPT_READFUNCTION, ReadFromFile);
-    c.easy_setopt(curl, CURLOPT_READDATA, f);
-    c.easy_setopt(curl, CURLOPT_INFILESIZE_LARGE, static_cast<curl_off_t>(st.st_size));
-  }, true);
+  auto r = Perform(
+      o, "PUT", path, "application/octet-stream",
+      [&](const CurlLib& c, CURL* curl) {
+        c.easy_setopt(curl, CURLOPT_UPLOAD, 1L);
+        c.easy_setopt(curl, CURLOPT_READFUNCTION, ReadFromFile);
+        c.easy_setopt(curl, CURLOPT_READDATA, f);
+        c.easy_setopt(curl, CURLOPT_INFILESIZE_LARGE, static_cast<curl_off_t>(st.st_size));
+      },
+      true);
   fclose(f);
   return r;
 }

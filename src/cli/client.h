@@ -1,12 +1,11 @@
 #pragma once
 // The HTTP client behind the CLI's client commands (deploy, sites, versions,
 // rollback, token): they reach a running server's control API with a token.
-#include <string>
-#include <vector>
-#include <string_view>
-
 #include <CLI/CLI.hpp>
 #include <nlohmann/json.hpp>
+#include <string>
+#include <string_view>
+#include <vector>
 
 #include "base/result.h"
 
@@ -42,6 +41,7 @@ Result<ApiResult> CallApi(const ClientOptions& opts, const char* method, const s
 
 // PUTs a file to the control API, read as it is sent (a file of any size
 // costs no memory); errors as CallApi.
-Result<ApiResult> UploadFile(const ClientOptions& opts, const std::string& path, const std::string& file);
+Result<ApiResult> UploadFile(const ClientOptions& opts, const std::string& path,
+                             const std::string& file);
 
 }  // namespace hearth::cli

@@ -2,7 +2,6 @@
 // Client verbs for the data API: collections (list, show, create, set, rm).
 // Each reaches a running server (--server, --token), like deploy.
 #include <CLI/CLI.hpp>
-
 #include <memory>
 
 namespace hearth::cli {

@@ -4,7 +4,6 @@
 // --token) as deploy does; the list never shows a secret, and add prints the
 // new token's secret once.
 #include <CLI/CLI.hpp>
-
 #include <memory>
 
 namespace hearth::cli {

@@ -22,7 +22,8 @@ namespace {
 constexpr int64_t kTickMs = 5000;
 constexpr int64_t kFirstBackoffMs = 60 * 1000;
 constexpr int64_t kMaxBackoffMs = 6 * 3600 * 1000;
-constexpr int64_t kRefuseMs = 60 * 1000;  // a refused or failed on-demand name, before it may be tried again
+constexpr int64_t kRefuseMs =
+    60 * 1000;  // a refused or failed on-demand name, before it may be tried again
 constexpr int64_t kHourMs = 3600 * 1000;
 constexpr size_t kMaxDemandEntries = 16 * AcmeManager::kMaxDemand;  // waiting and refused together
 
@@ -36,22 +37,28 @@ struct CertRow {
 }  // namespace
 
 bool AcmeManager::Eligible(std::string_view host) {
-  if (host.empty() || host.find('*') != std::string_view::npos || host.find('.') == std::string_view::npos)
+  if (host.empty() || host.find('*') != std::string_view::npos ||
+      host.find('.') == std::string_view::npos)
     return false;
   unsigned char buf[16];
   std::string h(host);
-  if (inet_pton(AF_INET, h.c_str(), buf) == 1 || inet_pton(AF_INET6, h.c_str(), buf) == 1) return false;
+  if (inet_pton(AF_INET, h.c_str(), buf) == 1 || inet_pton(AF_INET6, h.c_str(), buf) == 1)
+    return false;
   constexpr std::string_view kLocal = ".localhost";
-  if (h.size() >= kLocal.size() && h.compare(h.size() - kLocal.size(), kLocal.size(), kLocal) == 0) return false;
+  if (h.size() >= kLocal.size() && h.compare(h.size() - kLocal.size(), kLocal.size(), kLocal) == 0)
+    return false;
   return tls::IsCertHost(host);
 }
 
-AcmeManager::AcmeManager(ControlShared* shared, tls::AcmeOptions options, std::string ask, int64_t wait_ms)
+AcmeManager::AcmeManager(ControlShared* shared, tls::AcmeOptions options, std::string ask,
+                         int64_t wait_ms)
     : shared_(shared), options_(std::move(options)), ask_(std::move(ask)), wait_ms_(wait_ms) {
   options_.cancel = &cancel_;
 }
 
-AcmeManager::~AcmeManager() { Stop(); }
+AcmeManager::~AcmeManager() {
+  Stop();
+}
 
 void AcmeManager::Stop() {
   cancel_.store(true);  // an order in progress gives up at its next step
@@ -91,7 +98,8 @@ void AcmeManager::SetSiteHosts(const std::vector<std::string>& hosts) {
 }
 
 bool AcmeManager::BudgetLeftLocked(int64_t now_ms) {
-  while (!asked_orders_.empty() && now_ms - asked_orders_.front() >= kHourMs) asked_orders_.pop_front();
+  while (!asked_orders_.empty() && now_ms - asked_orders_.front() >= kHourMs)
+    asked_orders_.pop_front();
   return asked_orders_.size() < kOnDemandPerHour;
 }
 
@@ -212,7 +220,8 @@ void AcmeManager::AskLoop() {
     lock.unlock();
     auto yes = tls::AskApproves(ask_, host, &cancel_);
     if (!yes.ok())
-      Log(LogLevel::kWarn, "acme: the ask URL did not answer; refusing", {{"host", host}, {"error", yes.error().message}});
+      Log(LogLevel::kWarn, "acme: the ask URL did not answer; refusing",
+          {{"host", host}, {"error", yes.error().message}});
     else if (!*yes)
       Log(LogLevel::kInfo, "acme: on-demand certificate refused by the ask URL", {{"host", host}});
     lock.lock();
@@ -257,7 +266,8 @@ bool AcmeManager::AskAllows(const std::string& host) {
   if (ask_.empty() || !Eligible(host)) return false;
   auto yes = tls::AskApproves(ask_, host, &cancel_);
   if (!yes.ok()) {
-    Log(LogLevel::kWarn, "acme: the ask URL did not answer; not renewing", {{"host", host}, {"error", yes.error().message}});
+    Log(LogLevel::kWarn, "acme: the ask URL did not answer; not renewing",
+        {{"host", host}, {"error", yes.error().message}});
     return false;
   }
   return *yes;
@@ -338,14 +348,16 @@ void AcmeManager::RunOnceUnguarded() {
         if (tls::HostMatches(p, host) && (!best || row.created_at >= best->created_at)) best = &row;
     bool own = std::find(hosts.begin(), hosts.end(), host) != hosts.end();
     if (!own && !best) continue;
-    if (best && best->source != "acme" && best->not_after > now) continue;  // someone else's: leave it
+    if (best && best->source != "acme" && best->not_after > now)
+      continue;  // someone else's: leave it
     int64_t life = best ? best->not_after - best->created_at : 0;
     if (best && best->source == "acme") {
       // Two thirds of its life, minus up to 5% of jitter so that many
       // certificates made together are not all renewed together (fixed per
       // certificate: drawn anew each tick it would average away).
       uint64_t r = static_cast<uint64_t>(best->id) * 0x9E3779B97F4A7C15ull >> 56;  // 0..255
-      int64_t renew_at = best->created_at + life * 2 / 3 - life * static_cast<int64_t>(r) / (255 * 20);
+      int64_t renew_at =
+          best->created_at + life * 2 / 3 - life * static_cast<int64_t>(r) / (255 * 20);
       if (now < renew_at) continue;
     }
     auto& b = backoff_[host];
@@ -355,7 +367,8 @@ void AcmeManager::RunOnceUnguarded() {
       int64_t used = shared_->tls ? shared_->tls->LastUsed(best->id) : now;
       if (auto l = lapsing_.find(host); l != lapsing_.end() && l->second > now_ms) continue;
       if (used < now - life / 3 || !AskAllows(host)) {
-        Log(LogLevel::kInfo, "acme: letting an on-demand certificate lapse (unused, or no longer approved)",
+        Log(LogLevel::kInfo,
+            "acme: letting an on-demand certificate lapse (unused, or no longer approved)",
             {{"host", host}});
         // Looked at again in an hour (not a failure: a handshake that wants
         // the name later still gets a certificate at once).
@@ -397,7 +410,8 @@ void AcmeManager::RunOnceUnguarded() {
     prefer_demand_ = true;
     if (!demanded.empty()) {
       std::lock_guard<std::mutex> lock(mu_);
-      if (auto it = demand_.find(demanded); it != demand_.end() && it->second.state == State::kOrdering)
+      if (auto it = demand_.find(demanded);
+          it != demand_.end() && it->second.state == State::kOrdering)
         it->second.state = State::kOrder;  // next turn
     }
     bool ok = Order(due);
@@ -425,7 +439,9 @@ void AcmeManager::ServeDemand(const std::string& host, bool site_host) {
     if (allowed && !site_host) asked_orders_.push_back(now_ms);
   }
   if (!allowed) {
-    Log(LogLevel::kWarn, "acme: on-demand certificate not ordered (no longer a site's host, or this hour's budget is spent)",
+    Log(LogLevel::kWarn,
+        "acme: on-demand certificate not ordered (no longer a site's host, or this hour's budget "
+        "is spent)",
         {{"host", host}, {"per_hour", static_cast<int64_t>(kOnDemandPerHour)}});
     Settle(host, kRefuseMs);
     return;
@@ -435,7 +451,8 @@ void AcmeManager::ServeDemand(const std::string& host, bool site_host) {
   Settle(host, ok ? 0 : std::max<int64_t>(kRefuseMs, backoff_[host].next_ms - MonoNowMillis()));
 }
 
-Status AcmeManager::Reinstall(store::Connection& c, std::vector<tls::CertRecord>* all, uint64_t* version) {
+Status AcmeManager::Reinstall(store::Connection& c, std::vector<tls::CertRecord>* all,
+                              uint64_t* version) {
   *version = ++shared_->cert_version;
   store::Statement a = c.Named("certs.all");
   Status s = OkStatus();
@@ -455,7 +472,8 @@ void AcmeManager::DropLapsed(int64_t now) {
     return changes > 0 ? Reinstall(c, &all, &version) : OkStatus();
   });
   if (!done.ok()) {
-    Log(LogLevel::kWarn, "acme: cannot drop lapsed certificates", {{"error", done.error().message}});
+    Log(LogLevel::kWarn, "acme: cannot drop lapsed certificates",
+        {{"error", done.error().message}});
     return;
   }
   if (changes == 0) return;
@@ -469,11 +487,16 @@ bool AcmeManager::Order(const std::string& want) {
   // After a failure, start with the next challenge type: a CA that cannot
   // reach port 80 may still reach port 443, and the other way round.
   std::vector<std::string> types = options_.challenges;
-  if (!types.empty()) std::rotate(types.begin(), types.begin() + static_cast<long>(b.failures % types.size()), types.end());
+  if (!types.empty())
+    std::rotate(types.begin(), types.begin() + static_cast<long>(b.failures % types.size()),
+                types.end());
   Log(LogLevel::kInfo, "acme: ordering a certificate",
-      {{"host", want}, {"directory", options_.directory}, {"challenge", types.empty() ? "" : types[0]}});
+      {{"host", want},
+       {"directory", options_.directory},
+       {"challenge", types.empty() ? "" : types[0]}});
   auto got = client_->Obtain({want}, types);
-  auto info = got.ok() ? tls::Inspect(got->cert_pem, got->key_pem) : Result<tls::CertInfo>(got.error());
+  auto info =
+      got.ok() ? tls::Inspect(got->cert_pem, got->key_pem) : Result<tls::CertInfo>(got.error());
   if (!info.ok()) {
     b.delay_ms = b.delay_ms ? std::min(b.delay_ms * 2, kMaxBackoffMs) : kFirstBackoffMs;
     b.next_ms = MonoNowMillis() + b.delay_ms;
@@ -487,18 +510,23 @@ bool AcmeManager::Order(const std::string& want) {
   uint64_t version = 0;
   Status stored = shared_->store->Write([&](store::Connection& c) -> Status {
     store::Statement st = c.Named("certs.insert");
-    st.Bind(1, json(info->hosts).dump()).Bind(2, got->cert_pem).Bind(3, got->key_pem).Bind(4, std::string_view("acme"));
+    st.Bind(1, json(info->hosts).dump())
+        .Bind(2, got->cert_pem)
+        .Bind(3, got->key_pem)
+        .Bind(4, std::string_view("acme"));
     st.Bind(5, info->issuer).Bind(6, info->not_after);
     if (Status s = st.Run(); !s.ok()) return s;
     int64_t inserted = static_cast<int64_t>(sqlite3_last_insert_rowid(c.raw()));
     // The certificate it renews (same hosts, from ACME) is no longer needed.
     auto old = c.Prepare("DELETE FROM certs WHERE source = 'acme' AND hosts = ?1 AND id < ?2");
     if (!old.ok()) return old.error();
-    if (Status s = old->Bind(1, json(info->hosts).dump()).Bind(2, inserted).Run(); !s.ok()) return s;
+    if (Status s = old->Bind(1, json(info->hosts).dump()).Bind(2, inserted).Run(); !s.ok())
+      return s;
     return Reinstall(c, &all, &version);
   });
   if (!stored.ok()) {
-    Log(LogLevel::kError, "acme: cannot store the certificate", {{"host", want}, {"error", stored.error().message}});
+    Log(LogLevel::kError, "acme: cannot store the certificate",
+        {{"host", want}, {"error", stored.error().message}});
     auto& again = backoff_[want];
     again.delay_ms = kFirstBackoffMs;
     again.next_ms = MonoNowMillis() + again.delay_ms;

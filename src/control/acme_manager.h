@@ -52,7 +52,8 @@ class AcmeManager : public tls::OnDemandIssuer {
   // `ask`: the URL that approves on-demand names that are no site's ("": none).
   // `wait_ms`: how long a handshake waits (a name waiting twice that long
   // without an order under way is given up).
-  AcmeManager(ControlShared* shared, tls::AcmeOptions options, std::string ask = "", int64_t wait_ms = 20000);
+  AcmeManager(ControlShared* shared, tls::AcmeOptions options, std::string ask = "",
+              int64_t wait_ms = 20000);
   ~AcmeManager() override;  // stops the threads (an order in progress gives up)
   // Reads the sites' hosts, then starts the threads.
   void Start();
@@ -74,8 +75,8 @@ class AcmeManager : public tls::OnDemandIssuer {
   enum class State { kAsk, kAsking, kOrder, kOrdering, kRefused };
   struct Demand {
     State state = State::kAsk;
-    int64_t since = 0;  // monotonic ms: when a handshake first wanted it
-    int64_t until = 0;  // kRefused: until when (monotonic ms)
+    int64_t since = 0;      // monotonic ms: when a handshake first wanted it
+    int64_t until = 0;      // kRefused: until when (monotonic ms)
     bool approved = false;  // by the ask URL
   };
 
@@ -115,7 +116,7 @@ class AcmeManager : public tls::OnDemandIssuer {
   // On-demand certificates let lapse, and when to look at them again (the
   // loop thread's own; monotonic ms). Not a failure: a demand still orders.
   std::map<std::string, int64_t> lapsing_;
-  bool prefer_demand_ = true;               // the loop thread's own: whose turn it is
+  bool prefer_demand_ = true;  // the loop thread's own: whose turn it is
   // Guarded by mu_: the on-demand names, the sites' hosts, and the times of
   // this hour's orders for asked-for names.
   std::map<std::string, Demand, std::less<>> demand_;

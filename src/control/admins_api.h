@@ -7,14 +7,13 @@
 //   PATCH  admins/{email}   {password}         ends that admin's sessions
 //   DELETE admins/{email}                      ends that admin's sessions
 #include <nlohmann/json.hpp>
-
 #include <string>
 #include <string_view>
 #include <vector>
 
+#include "control/control.h"
 #include "http/request.h"
 #include "http/response.h"
-#include "control/control.h"
 #include "store/sqlite.h"
 
 namespace hearth::control {
@@ -29,7 +28,8 @@ std::string AdminEmailProblem(std::string_view email);
 
 // `seg`: the path's segments after /_hearth/api ("admins"[, email]); `body`:
 // the request's JSON object ({} when empty). The caller checked the token.
-void ServeAdmins(ControlShared* shared, store::Connection& rd, const std::vector<std::string_view>& seg, Request& req,
-                 Response& res, const nlohmann::json& body);
+void ServeAdmins(ControlShared* shared, store::Connection& rd,
+                 const std::vector<std::string_view>& seg, Request& req, Response& res,
+                 const nlohmann::json& body);
 
 }  // namespace hearth::control

@@ -1,14 +1,15 @@
 // The control API's certificates: /_hearth/api/certs[/{id}] (see docs/tls.md).
 // Keys are stored in hearth.db and never leave it through the API.
-#include <nlohmann/json.hpp>
+#include "control/certs_api.h"
+
 #include <sqlite3.h>
 
 #include <ctime>
+#include <nlohmann/json.hpp>
 
+#include "api/reply.h"
 #include "base/log.h"
 #include "base/strings.h"
-#include "api/reply.h"
-#include "control/certs_api.h"
 #include "tls/certs.h"
 
 namespace hearth::control {
@@ -23,8 +24,8 @@ using nlohmann::json;
 
 constexpr size_t kMaxPem = 64 * 1024;
 
-json CertJson(int64_t id, const json& hosts, std::string_view source, std::string_view issuer, int64_t not_after,
-              int64_t created_at) {
+json CertJson(int64_t id, const json& hosts, std::string_view source, std::string_view issuer,
+              int64_t not_after, int64_t created_at) {
   int64_t now = static_cast<int64_t>(time(nullptr));
   return {{"id", id},
           {"hosts", hosts},
@@ -47,16 +48,22 @@ Status ReadAll(store::Connection& c, std::vector<tls::CertRecord>* out) {
 
 // Stores a checked certificate and answers 201 with its description; the
 // server serves it from the moment the write commits.
-void Store(ControlShared* shared, Response& res, std::string cert_pem, std::string key_pem, std::string source,
-           const tls::CertInfo& info) {
+void Store(ControlShared* shared, Response& res, std::string cert_pem, std::string key_pem,
+           std::string source, const tls::CertInfo& info) {
   auto all = std::make_shared<std::vector<tls::CertRecord>>();
   auto reply = res.Defer();
   json hosts = info.hosts;
   api::SubmitWrite(
       shared->store, reply,
-      [shared, all, cert_pem, key_pem, source, info, hosts](store::Connection& c, Outcome* o) -> Status {
+      [shared, all, cert_pem, key_pem, source, info, hosts](store::Connection& c,
+                                                            Outcome* o) -> Status {
         store::Statement st = c.Named("certs.insert");
-        st.Bind(1, hosts.dump()).Bind(2, cert_pem).Bind(3, key_pem).Bind(4, source).Bind(5, info.issuer).Bind(6, info.not_after);
+        st.Bind(1, hosts.dump())
+            .Bind(2, cert_pem)
+            .Bind(3, key_pem)
+            .Bind(4, source)
+            .Bind(5, info.issuer)
+            .Bind(6, info.not_after);
         if (Status s = st.Run(); !s.ok()) return s;
         int64_t id = sqlite3_last_insert_rowid(c.raw());
         if (Status s = ReadAll(c, all.get()); !s.ok()) return s;
@@ -65,7 +72,8 @@ void Store(ControlShared* shared, Response& res, std::string cert_pem, std::stri
           if (shared->tls) shared->tls->Install(*all, nullptr, v);
         };
         o->status = 201;
-        o->body = CertJson(id, hosts, source, info.issuer, info.not_after, static_cast<int64_t>(time(nullptr)));
+        o->body = CertJson(id, hosts, source, info.issuer, info.not_after,
+                           static_cast<int64_t>(time(nullptr)));
         o->body["cert_pem"] = cert_pem;  // public: what a client may be told to trust
         return OkStatus();
       },
@@ -74,8 +82,9 @@ void Store(ControlShared* shared, Response& res, std::string cert_pem, std::stri
 
 }  // namespace
 
-void ServeCerts(ControlShared* shared, store::Connection& rd, const std::vector<std::string_view>& seg, Request& req,
-                Response& res, const json& body) {
+void ServeCerts(ControlShared* shared, store::Connection& rd,
+                const std::vector<std::string_view>& seg, Request& req, Response& res,
+                const json& body) {
   Method m = req.method;
   if (seg.size() == 1) {
     if (m == Method::kGet) {
@@ -84,8 +93,8 @@ void ServeCerts(ControlShared* shared, store::Connection& rd, const std::vector<
       Status s = OkStatus();
       while (st.Step(&s)) {
         json hosts = json::parse(st.Text(1), nullptr, false);
-        items.push_back(CertJson(st.Int(0), hosts.is_array() ? hosts : json::array(), st.Text(2), st.Text(3),
-                                 st.Int(4), st.Int(5)));
+        items.push_back(CertJson(st.Int(0), hosts.is_array() ? hosts : json::array(), st.Text(2),
+                                 st.Text(3), st.Int(4), st.Int(5)));
       }
       if (!s.ok()) return Fail(res, 500, s.error().message);
       return Json(res, 200, {{"items", items}, {"https", shared->tls != nullptr}});
@@ -96,19 +105,23 @@ void ServeCerts(ControlShared* shared, store::Connection& rd, const std::vector<
     }
     if (body.contains("self_signed")) {
       const json& ss = body["self_signed"];
-      if (!ss.is_object() || !ss.contains("hosts") || !ss["hosts"].is_array() || ss["hosts"].empty())
+      if (!ss.is_object() || !ss.contains("hosts") || !ss["hosts"].is_array() ||
+          ss["hosts"].empty())
         return Fail(res, 400, "self_signed needs hosts: a list of host names");
       std::vector<std::string> hosts;
       for (const auto& h : ss["hosts"]) {
         if (!h.is_string() || !tls::IsCertHost(h.get<std::string>()))
-          return Fail(res, 400, "\"" + (h.is_string() ? h.get<std::string>() : h.dump()) + "\" is not a host name or IP address");
+          return Fail(res, 400,
+                      "\"" + (h.is_string() ? h.get<std::string>() : h.dump()) +
+                          "\" is not a host name or IP address");
         std::string lower;
         for (char ch : h.get<std::string>()) lower.push_back(AsciiLower(ch));
         hosts.push_back(lower);
       }
       int days = 90;
       if (ss.contains("days")) {
-        if (!ss["days"].is_number_integer() || ss["days"].get<int64_t>() < 1 || ss["days"].get<int64_t>() > 3650)
+        if (!ss["days"].is_number_integer() || ss["days"].get<int64_t>() < 1 ||
+            ss["days"].get<int64_t>() > 3650)
           return Fail(res, 400, "days must be a whole number from 1 to 3650");
         days = static_cast<int>(ss["days"].get<int64_t>());
       }
@@ -119,25 +132,30 @@ void ServeCerts(ControlShared* shared, store::Connection& rd, const std::vector<
       return Store(shared, res, made->cert_pem, made->key_pem, "self-signed", *info);
     }
     if (body.contains("cert_pem") || body.contains("key_pem")) {
-      if (!body.contains("cert_pem") || !body.contains("key_pem") || !body["cert_pem"].is_string() ||
-          !body["key_pem"].is_string())
+      if (!body.contains("cert_pem") || !body.contains("key_pem") ||
+          !body["cert_pem"].is_string() || !body["key_pem"].is_string())
         return Fail(res, 400, "cert_pem and key_pem must both be PEM text");
-      std::string cert = body["cert_pem"].get<std::string>(), key = body["key_pem"].get<std::string>();
-      if (cert.size() > kMaxPem || key.size() > kMaxPem) return Fail(res, 400, "a PEM file is at most 64 KiB");
+      std::string cert = body["cert_pem"].get<std::string>(),
+                  key = body["key_pem"].get<std::string>();
+      if (cert.size() > kMaxPem || key.size() > kMaxPem)
+        return Fail(res, 400, "a PEM file is at most 64 KiB");
       auto info = tls::Inspect(cert, key);
       if (!info.ok()) return Fail(res, 400, info.error().message);
       if (info->not_after <= static_cast<int64_t>(time(nullptr)))
         return Fail(res, 400, "the certificate has expired");
       return Store(shared, res, std::move(cert), std::move(key), "imported", *info);
     }
-    return Fail(res, 400, "expected {\"self_signed\": {\"hosts\": [...]}} or {\"cert_pem\": ..., \"key_pem\": ...}");
+    return Fail(
+        res, 400,
+        "expected {\"self_signed\": {\"hosts\": [...]}} or {\"cert_pem\": ..., \"key_pem\": ...}");
   }
   if (seg.size() == 2 && seg[1] == "local-ca") {
     if (m == Method::kGet) {
       store::Statement st = rd.Named("meta.get");
       st.Bind(1, std::string_view("local_ca_cert"));
       Status s = OkStatus();
-      if (!st.Step(&s)) return Fail(res, 404, "no local CA yet: POST to create it (hearth cert local-ca)");
+      if (!st.Step(&s))
+        return Fail(res, 404, "no local CA yet: POST to create it (hearth cert local-ca)");
       return Json(res, 200, {{"cert_pem", std::string(st.Text(0))}});
     }
     if (m != Method::kPost) {
@@ -164,9 +182,17 @@ void ServeCerts(ControlShared* shared, store::Connection& rd, const std::vector<
             if (!s.ok()) return s;
           }
           if (created) {
-            if (Status s = c.Named("meta.put").Bind(1, std::string_view("local_ca_cert")).Bind(2, kept->cert_pem).Run(); !s.ok())
+            if (Status s = c.Named("meta.put")
+                               .Bind(1, std::string_view("local_ca_cert"))
+                               .Bind(2, kept->cert_pem)
+                               .Run();
+                !s.ok())
               return s;
-            if (Status s = c.Named("meta.put").Bind(1, std::string_view("local_ca_key")).Bind(2, kept->key_pem).Run(); !s.ok())
+            if (Status s = c.Named("meta.put")
+                               .Bind(1, std::string_view("local_ca_key"))
+                               .Bind(2, kept->key_pem)
+                               .Run();
+                !s.ok())
               return s;
             o->after_commit = [shared, kept] {
               if (shared->tls) shared->tls->SetLocalCa(kept);
@@ -180,14 +206,16 @@ void ServeCerts(ControlShared* shared, store::Connection& rd, const std::vector<
   }
   if (seg.size() == 2) {
     uint64_t id = 0;
-    if (!ParseUint(seg[1], &id) || id == 0 || id > (1ull << 62)) return Fail(res, 404, "no such certificate");
+    if (!ParseUint(seg[1], &id) || id == 0 || id > (1ull << 62))
+      return Fail(res, 404, "no such certificate");
     if (m == Method::kGet) {
       store::Statement st = rd.Named("certs.one");
       st.Bind(1, static_cast<int64_t>(id));
       Status s = OkStatus();
       if (!st.Step(&s)) return Fail(res, 404, "no certificate " + std::to_string(id));
       json hosts = json::parse(st.Text(1), nullptr, false);
-      json out = CertJson(st.Int(0), hosts.is_array() ? hosts : json::array(), st.Text(2), st.Text(3), st.Int(4), st.Int(5));
+      json out = CertJson(st.Int(0), hosts.is_array() ? hosts : json::array(), st.Text(2),
+                          st.Text(3), st.Int(4), st.Int(5));
       out["cert_pem"] = std::string(st.Text(6));
       return Json(res, 200, out);
     }
@@ -199,7 +227,8 @@ void ServeCerts(ControlShared* shared, store::Connection& rd, const std::vector<
     return api::DeferWrite(
         shared->store, res,
         [shared, all, id](store::Connection& c, Outcome* o) -> Status {
-          if (Status s = c.Named("certs.delete").Bind(1, static_cast<int64_t>(id)).Run(); !s.ok()) return s;
+          if (Status s = c.Named("certs.delete").Bind(1, static_cast<int64_t>(id)).Run(); !s.ok())
+            return s;
           if (c.Changes() == 0) return Refuse(o, 404, "no certificate " + std::to_string(id));
           if (Status s = ReadAll(c, all.get()); !s.ok()) return s;
           uint64_t v = ++shared->cert_version;

@@ -8,20 +8,20 @@
 //                        expires: "30d", "12h", "2026-01-31", ... (ParseExpiry); absent: never
 //   DELETE tokens/{id}   revokes it at once and ends console sessions made with it
 #include <nlohmann/json.hpp>
-
 #include <string_view>
 #include <vector>
 
+#include "control/control.h"
 #include "http/request.h"
 #include "http/response.h"
-#include "control/control.h"
 #include "store/sqlite.h"
 
 namespace hearth::control {
 
 // `seg`: the path's segments after /_hearth/api ("tokens"[, id]); `body`: the
 // request's JSON object ({} when empty). The caller checked the token.
-void ServeTokens(ControlShared* shared, store::Connection& rd, const std::vector<std::string_view>& seg, Request& req,
-                 Response& res, const nlohmann::json& body);
+void ServeTokens(ControlShared* shared, store::Connection& rd,
+                 const std::vector<std::string_view>& seg, Request& req, Response& res,
+                 const nlohmann::json& body);
 
 }  // namespace hearth::control

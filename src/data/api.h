@@ -34,12 +34,12 @@ struct DataOptions {
 
 // Serves /api/... for `site`. False (nothing answered) when the site has no
 // app database: the caller serves the path as the site's files.
-bool ServeAppApi(Apps* apps, const DataOptions& options, int reader, const std::string& site, Request& req,
-                 Response& res);
+bool ServeAppApi(Apps* apps, const DataOptions& options, int reader, const std::string& site,
+                 Request& req, Response& res);
 
 // GET/POST .../collections, GET/PATCH/DELETE .../collections/{name}.
-void ServeCollectionsControl(Apps* apps, const std::string& site, std::string_view name, Request& req,
-                             Response& res);
+void ServeCollectionsControl(Apps* apps, const std::string& site, std::string_view name,
+                             Request& req, Response& res);
 
 // Registers the collections' control routes: sites/{site}/collections[/{name}]
 // under /_hearth/api/. `site_exists(reader, site)`: whether a site has that

@@ -36,8 +36,10 @@ const std::vector<store::Migration>& AppMigrations() {
 std::string AppFileName(const std::string& site) {
   std::string out;
   for (char c : site) {
-    if (c == '*') out += "_wildcard";
-    else out.push_back(c);
+    if (c == '*')
+      out += "_wildcard";
+    else
+      out.push_back(c);
   }
   return out + ".db";
 }
@@ -60,8 +62,10 @@ Result<std::shared_ptr<Schema>> LoadSchema(store::Connection& c) {
     shell.id = std::string(q->Text(0));
     shell.name = std::string(q->Text(1));
     auto def = nlohmann::json::parse(q->Text(2), nullptr, false);
-    if (def.is_discarded()) return Error{"collection " + shell.name + ": stored definition is not JSON"};
-    if (def.contains("type") && def["type"].is_string()) shell.type = def["type"].get<std::string>();
+    if (def.is_discarded())
+      return Error{"collection " + shell.name + ": stored definition is not JSON"};
+    if (def.contains("type") && def["type"].is_string())
+      shell.type = def["type"].get<std::string>();
     stored.emplace_back(std::move(shell), std::move(def));
   }
   if (!st.ok()) return st.error();
@@ -75,7 +79,8 @@ Result<std::shared_ptr<Schema>> LoadSchema(store::Connection& c) {
   return schema;
 }
 
-Result<std::unique_ptr<App>> App::Open(const std::string& path, int readers, std::string files_root) {
+Result<std::unique_ptr<App>> App::Open(const std::string& path, int readers,
+                                       std::string files_root) {
   store::Store::Options o;
   o.path = path;
   o.readers = readers + 1;  // the last: the realtime dispatcher's
@@ -88,16 +93,18 @@ Result<std::unique_ptr<App>> App::Open(const std::string& path, int readers, std
   auto schema = LoadSchema(app->store_->Reader(0));
   if (!schema.ok()) return Error{path + ": " + schema.error().message};
   app->schema_ = std::move(schema).value();
-  auto secret = app->store_->Reader(0).Prepare("SELECT value FROM _meta WHERE key = 'token_secret'");
+  auto secret =
+      app->store_->Reader(0).Prepare("SELECT value FROM _meta WHERE key = 'token_secret'");
   if (!secret.ok()) return secret.error();
   Status st = OkStatus();
   if (secret->Step(&st)) app->token_secret_ = std::string(secret->Text(0));
   if (app->token_secret_.empty()) return Error{path + ": no token secret"};
   App* raw = app.get();
   store::Connection* rd = &app->store_->Reader(readers);
-  app->realtime_.SetJudge([raw, rd](const Realtime::Event& e, const std::vector<Realtime::Viewer>& viewers) {
-    return records::JudgeEvent(*raw, *rd, e, viewers);
-  });
+  app->realtime_.SetJudge(
+      [raw, rd](const Realtime::Event& e, const std::vector<Realtime::Viewer>& viewers) {
+        return records::JudgeEvent(*raw, *rd, e, viewers);
+      });
   return app;
 }
 

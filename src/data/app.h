@@ -7,11 +7,10 @@
 // Collection changes run on the app's writer thread: the new definition, the
 // table's CREATE/ALTER/DROP and the schema version (which only grows) commit
 // in one transaction; the snapshot is replaced after the commit.
-#include <nlohmann/json.hpp>
-
 #include <map>
 #include <memory>
 #include <mutex>
+#include <nlohmann/json.hpp>
 #include <string>
 
 #include "base/background.h"
@@ -27,7 +26,8 @@ namespace hearth::data {
 class App {
  public:
   // `files_root`: where its records' files live (DATA/files/<site>).
-  static Result<std::unique_ptr<App>> Open(const std::string& path, int readers, std::string files_root);
+  static Result<std::unique_ptr<App>> Open(const std::string& path, int readers,
+                                           std::string files_root);
 
   store::Store& store() { return *store_; }
   Realtime& realtime() { return realtime_; }

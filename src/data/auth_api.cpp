@@ -1,8 +1,7 @@
 // Signing in to auth collections: tokens, auth-with-password, and who a
 // request's token names.
-#include <nlohmann/json.hpp>
-
 #include <cmath>
+#include <nlohmann/json.hpp>
 
 #include "base/json.h"
 #include "base/login_throttle.h"
@@ -16,15 +15,20 @@ namespace hearth::data::records {
 
 constexpr int64_t kTokenSeconds = 7 * 24 * 3600;
 
-std::string IssueToken(const App& app, const Collection& c, const std::string& id, const std::string& token_key) {
-  json payload = {{"id", id}, {"collectionId", c.id}, {"type", "auth"}, {"refreshable", true},
+std::string IssueToken(const App& app, const Collection& c, const std::string& id,
+                       const std::string& token_key) {
+  json payload = {{"id", id},
+                  {"collectionId", c.id},
+                  {"type", "auth"},
+                  {"refreshable", true},
                   {"exp", static_cast<int64_t>(time(nullptr)) + kTokenSeconds}};
   return crypto::MakeJwt(payload, app.token_secret() + token_key);
 }
 
-std::optional<AuthRow> ReadAuthRow(store::Connection& rd, const Collection& c, const char* where, std::string_view value) {
-  auto st = rd.Cached("SELECT " + SelectColumns(c, "r") + ", r.\"password\", r.\"tokenKey\" FROM " + QuoteIdent(c.name) +
-                      " AS r WHERE r." + where + " = ?1");
+std::optional<AuthRow> ReadAuthRow(store::Connection& rd, const Collection& c, const char* where,
+                                   std::string_view value) {
+  auto st = rd.Cached("SELECT " + SelectColumns(c, "r") + ", r.\"password\", r.\"tokenKey\" FROM " +
+                      QuoteIdent(c.name) + " AS r WHERE r." + where + " = ?1");
   if (!st.ok()) return std::nullopt;
   st->Bind(1, value);
   Status s = OkStatus();
@@ -43,7 +47,8 @@ std::optional<AuthRow> ReadAuthRow(store::Connection& rd, const Collection& c, c
 // is a guest, as in PocketBase.
 void ResolveAuth(Ctx& x, store::Connection& rd, std::string_view authorization) {
   std::string_view token = TrimOws(authorization);
-  if (token.size() > 7 && EqualsIgnoreCase(token.substr(0, 7), "bearer ")) token = TrimOws(token.substr(7));
+  if (token.size() > 7 && EqualsIgnoreCase(token.substr(0, 7), "bearer "))
+    token = TrimOws(token.substr(7));
   auto payload = crypto::PeekJwt(token);
   if (!payload || !payload->is_object() || !(*payload)["type"].is_string() ||
       (*payload)["type"].get<std::string>() != "auth" || !(*payload)["id"].is_string() ||
@@ -54,7 +59,8 @@ void ResolveAuth(Ctx& x, store::Connection& rd, std::string_view authorization) 
     if (col.id == (*payload)["collectionId"].get<std::string>() && col.IsAuth()) c = &col;
   if (!c) return;
   auto row = ReadAuthRow(rd, *c, "\"id\"", (*payload)["id"].get<std::string>());
-  if (!row || !crypto::CheckJwt(token, x.app->token_secret() + row->token_key, time(nullptr))) return;
+  if (!row || !crypto::CheckJwt(token, x.app->token_secret() + row->token_key, time(nullptr)))
+    return;
   x.auth = std::move(row->record);
   x.auth_token_key = std::move(row->token_key);
 }
@@ -68,9 +74,11 @@ void AuthWithPassword(Ctx& x, Request& req, Response& res, store::Connection& rd
   auto parsed = ParseJson(req.body);
   json body = parsed.ok() ? std::move(parsed).value() : json();
   if (!body.is_object() || !body["identity"].is_string() || !body["password"].is_string())
-    return PbError(res, 400, "Failed to authenticate.",
-                   {{"identity", {{"code", "validation_required"}, {"message", "Cannot be blank."}}}});
-  std::string identity = body["identity"].get<std::string>(), password = body["password"].get<std::string>();
+    return PbError(
+        res, 400, "Failed to authenticate.",
+        {{"identity", {{"code", "validation_required"}, {"message", "Cannot be blank."}}}});
+  std::string identity = body["identity"].get<std::string>(),
+              password = body["password"].get<std::string>();
   if (identity.size() > 254 || password.empty() || password.size() > 256)
     return PbError(res, 400, "Failed to authenticate.");
   std::string client = ClientNetwork(req.ClientIp());
@@ -86,13 +94,17 @@ void AuthWithPassword(Ctx& x, Request& req, Response& res, store::Connection& rd
   auto row = ReadAuthRow(rd, *x.c, "\"email\"", identity);
   auto reply = res.Defer();
   bool posted = x.apps->passwords().TryPost(
-      [row, password = std::move(password), reply, app = x.app, c = x.c, schema = x.schema, client, account]() {
+      [row, password = std::move(password), reply, app = x.app, c = x.c, schema = x.schema, client,
+       account]() {
         // An unknown identity costs the same time as a wrong password.
-        bool ok = row ? crypto::VerifyPassword(row->password_hash, password) : (crypto::HashPassword(password), false);
-        if (!ok) return reply->Finish([](Response& r) { PbError(r, 400, "Failed to authenticate."); });
+        bool ok = row ? crypto::VerifyPassword(row->password_hash, password)
+                      : (crypto::HashPassword(password), false);
+        if (!ok)
+          return reply->Finish([](Response& r) { PbError(r, 400, "Failed to authenticate."); });
         app->throttle().Succeeded(client, account, time(nullptr));
-        json out = {{"token", IssueToken(*app, *c, row->record["id"].get<std::string>(), row->token_key)},
-                    {"record", row->record}};
+        json out = {
+            {"token", IssueToken(*app, *c, row->record["id"].get<std::string>(), row->token_key)},
+            {"record", row->record}};
         (void)schema;  // keeps `c` alive
         reply->Finish([out](Response& r) { PbJson(r, 200, out); });
       },

@@ -27,7 +27,9 @@ json BatchFailure(size_t index, const json& response) {
           {"data",
            {{"requests",
              {{std::to_string(index),
-               {{"code", "batch_request_failed"}, {"message", "Batch request failed."}, {"response", response}}}}}}}};
+               {{"code", "batch_request_failed"},
+                {"message", "Batch request failed."},
+                {"response", response}}}}}}}};
 }
 
 // Splits "/api/collections/{c}/records[/{id}][?query]".
@@ -57,25 +59,38 @@ void ServeBatch(Ctx& base, Request& req, Response& res) {
   json body = std::move(parsed).value();
   if (!body["requests"].is_array() || body["requests"].empty())
     return PbError(res, 400, "The body must be {\"requests\": [...]}.");
-  if (body["requests"].size() > kMaxRequests) return PbError(res, 400, "At most 100 requests in a batch.");
+  if (body["requests"].size() > kMaxRequests)
+    return PbError(res, 400, "At most 100 requests in a batch.");
   auto ops = std::make_shared<std::vector<Op>>();
   for (size_t i = 0; i < body["requests"].size(); ++i) {
     json& r = body["requests"][i];
     auto fail = [&](int status, const std::string& message, json data = json::object()) {
       PbJson(res, 400, BatchFailure(i, {{"status", status}, {"message", message}, {"data", data}}));
     };
-    if (!r.is_object() || !r["method"].is_string() || !r["url"].is_string()) return fail(400, "Each request needs a method and a url.");
+    if (!r.is_object() || !r["method"].is_string() || !r["url"].is_string())
+      return fail(400, "Each request needs a method and a url.");
     std::string method = r["method"].get<std::string>(), name, id;
-    if (!ParseUrl(r["url"].get<std::string>(), &name, &id)) return fail(404, "Only record URLs may be batched.");
+    if (!ParseUrl(r["url"].get<std::string>(), &name, &id))
+      return fail(404, "Only record URLs may be batched.");
     // Moved, not copied: the body is the request's own.
-    Op op{Op::Kind::kCreate, base, id, r.contains("body") ? std::move(r["body"]) : json::object(), {}, {}};
+    Op op{Op::Kind::kCreate,
+          base,
+          id,
+          r.contains("body") ? std::move(r["body"]) : json::object(),
+          {},
+          {}};
     op.x.c = base.schema->Find(name);
     if (!op.x.c) return fail(404, "Missing collection context.");
-    if (method == "POST" && id.empty()) op.kind = Op::Kind::kCreate;
-    else if (method == "PATCH" && !id.empty()) op.kind = Op::Kind::kUpdate;
-    else if (method == "PUT" && id.empty()) op.kind = Op::Kind::kUpsert;
-    else if (method == "DELETE" && !id.empty()) op.kind = Op::Kind::kDelete;
-    else return fail(405, "Batch requests are POST, PATCH, PUT (upsert) or DELETE of records.");
+    if (method == "POST" && id.empty())
+      op.kind = Op::Kind::kCreate;
+    else if (method == "PATCH" && !id.empty())
+      op.kind = Op::Kind::kUpdate;
+    else if (method == "PUT" && id.empty())
+      op.kind = Op::Kind::kUpsert;
+    else if (method == "DELETE" && !id.empty())
+      op.kind = Op::Kind::kDelete;
+    else
+      return fail(405, "Batch requests are POST, PATCH, PUT (upsert) or DELETE of records.");
     const Collection& c = *op.x.c;
     const auto& rule = op.kind == Op::Kind::kDelete   ? c.delete_rule
                        : op.kind == Op::Kind::kUpdate ? c.update_rule
@@ -84,21 +99,26 @@ void ServeBatch(Ctx& base, Request& req, Response& res) {
     if (op.kind != Op::Kind::kDelete) {
       if (!op.body.is_object()) return fail(400, "The body must be a JSON object.");
       if (op.kind == Op::Kind::kUpsert) {
-        if (!op.body["id"].is_string()) return fail(400, "An upsert needs the record's id in its body.");
+        if (!op.body["id"].is_string())
+          return fail(400, "An upsert needs the record's id in its body.");
         op.id = op.body["id"].get<std::string>();
       }
       for (const Field& f : c.fields)
         if (f.type == FieldType::kFile)
           for (const std::string& key : {f.name, f.name + "+", "+" + f.name, f.name + "-"})
             if (op.body.contains(key))
-              return fail(400, "File fields cannot be changed in a batch: send them with a single create or update.");
+              return fail(400,
+                          "File fields cannot be changed in a batch: send them with a single "
+                          "create or update.");
       // The very checks a single create or update runs (CheckWrite), the
       // old password of a password change included.
       bool create = op.kind == Op::Kind::kCreate;
-      std::string_view existing = op.kind == Op::Kind::kCreate ? std::string_view() : std::string_view(op.id);
+      std::string_view existing =
+          op.kind == Op::Kind::kCreate ? std::string_view() : std::string_view(op.id);
       if (op.kind == Op::Kind::kUpsert && !IsRecordId(op.id)) existing = {};
       Refusal refusal;
-      if (!CheckWrite(op.x, op.body, op.kind != Op::Kind::kUpdate, existing, nullptr, create ? "Failed to create record." : "Failed to save record.",
+      if (!CheckWrite(op.x, op.body, op.kind != Op::Kind::kUpdate, existing, nullptr,
+                      create ? "Failed to create record." : "Failed to save record.",
                       json::object(), &op.check, &refusal))
         return fail(refusal.status, refusal.message, refusal.data);
     }
@@ -114,13 +134,20 @@ void ServeBatch(Ctx& base, Request& req, Response& res) {
             Op& op = (*ops)[i];
             Status st = OkStatus();
             switch (op.kind) {
-              case Op::Kind::kDelete: st = ApplyDelete(op.x, c, op.id, &op.out); break;
-              case Op::Kind::kCreate: st = ApplyUpsert(op.x, c, op.body, op.check.values, true, "", "Failed to create record.", &op.out); break;
+              case Op::Kind::kDelete:
+                st = ApplyDelete(op.x, c, op.id, &op.out);
+                break;
+              case Op::Kind::kCreate:
+                st = ApplyUpsert(op.x, c, op.body, op.check.values, true, "",
+                                 "Failed to create record.", &op.out);
+                break;
               case Op::Kind::kUpdate:
-                st = ApplyUpsert(op.x, c, op.body, op.check.values, false, op.id, "Failed to update record.", &op.out);
+                st = ApplyUpsert(op.x, c, op.body, op.check.values, false, op.id,
+                                 "Failed to update record.", &op.out);
                 break;
               case Op::Kind::kUpsert: {
-                auto exists = c.Cached("SELECT 1 FROM " + QuoteIdent(op.x.c->name) + " WHERE \"id\" = ?1");
+                auto exists =
+                    c.Cached("SELECT 1 FROM " + QuoteIdent(op.x.c->name) + " WHERE \"id\" = ?1");
                 if (!exists.ok()) return exists.error();
                 exists->Bind(1, std::string_view(op.id));
                 Status s = OkStatus();
@@ -131,7 +158,9 @@ void ServeBatch(Ctx& base, Request& req, Response& res) {
                   // Made after the worker looked (and saw none): a change of
                   // its password would skip the old one.
                   st = Refuse(&op.out, 400, "Failed to save record.",
-                              {{"oldPassword", {{"code", "validation_required"}, {"message", "Missing required value."}}}});
+                              {{"oldPassword",
+                                {{"code", "validation_required"},
+                                 {"message", "Missing required value."}}}});
                   break;
                 }
                 if (found) {
@@ -141,13 +170,16 @@ void ServeBatch(Ctx& base, Request& req, Response& res) {
                     if (v.first != "id") vals.push_back(v);
                   op.check.values = std::move(vals);
                 }
-                st = ApplyUpsert(op.x, c, op.body, op.check.values, !found, op.id, "Failed to save record.", &op.out);
+                st = ApplyUpsert(op.x, c, op.body, op.check.values, !found, op.id,
+                                 "Failed to save record.", &op.out);
                 break;
               }
             }
             if (!st.ok()) {
               json response = op.out.body.is_object() ? op.out.body
-                                                       : json{{"status", 400}, {"message", st.error().message}, {"data", json::object()}};
+                                                      : json{{"status", 400},
+                                                             {"message", st.error().message},
+                                                             {"data", json::object()}};
               *failure = BatchFailure(i, response);
               return st;
             }
@@ -156,7 +188,9 @@ void ServeBatch(Ctx& base, Request& req, Response& res) {
         },
         [ops, failure, app, reply](const Status& st) {
           if (!st.ok()) {
-            json f = failure->is_object() ? *failure : BatchFailure(0, {{"status", 500}, {"message", st.error().message}});
+            json f = failure->is_object()
+                         ? *failure
+                         : BatchFailure(0, {{"status", 500}, {"message", st.error().message}});
             return reply->Finish([f](Response& r) { PbJson(r, 400, f); });
           }
           json results = json::array();
@@ -167,7 +201,8 @@ void ServeBatch(Ctx& base, Request& req, Response& res) {
               app->files().Remove(op.out.files_collection, op.out.files_record, op.out.files_gone);
             // 204: deleted, or written but hidden from the requester by the view rule.
             bool empty = op.kind == Op::Kind::kDelete || op.out.status == 204;
-            results.push_back({{"status", empty ? 204 : 200}, {"body", empty ? json(nullptr) : op.out.body}});
+            results.push_back(
+                {{"status", empty ? 204 : 200}, {"body", empty ? json(nullptr) : op.out.body}});
           }
           app->realtime().Publish(std::move(events));
           reply->Finish([results](Response& r) { PbJson(r, 200, results); });
@@ -181,7 +216,9 @@ void ServeBatch(Ctx& base, Request& req, Response& res) {
         for (size_t i = 0; i < ops->size(); ++i) {
           Refusal refusal;
           if (!FinishPasswords(&(*ops)[i].check, "Failed to save record.", &refusal)) {
-            json f = BatchFailure(i, {{"status", refusal.status}, {"message", refusal.message}, {"data", refusal.data}});
+            json f = BatchFailure(
+                i,
+                {{"status", refusal.status}, {"message", refusal.message}, {"data", refusal.data}});
             return reply->Finish([f](Response& r) { PbJson(r, 400, f); });
           }
         }

@@ -2,9 +2,9 @@
 // transaction on the app's writer thread, with a schema version that grows.
 #include <nlohmann/json.hpp>
 
+#include "api/reply.h"
 #include "base/json.h"
 #include "data/api.h"
-#include "api/reply.h"
 #include "http/host_name.h"
 
 namespace hearth::data {
@@ -14,10 +14,13 @@ using nlohmann::json;
 
 void Json(Response& res, int status, const json& body) {
   // Text from requests may be in it: invalid UTF-8 is replaced, never thrown on.
-  res.SetText(status, "application/json", body.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace) + "\n");
+  res.SetText(status, "application/json",
+              body.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace) + "\n");
   res.SetHeader("Cache-Control", "no-store");
 }
-void Fail(Response& res, int status, const std::string& message) { Json(res, status, {{"error", message}}); }
+void Fail(Response& res, int status, const std::string& message) {
+  Json(res, status, {{"error", message}});
+}
 
 struct Change {
   enum class Kind { kCreate, kUpdate, kDelete } kind;
@@ -39,8 +42,9 @@ Status SetVersion(store::Connection& c, int64_t version) {
 }
 
 Status StoreDefinition(store::Connection& c, const Collection& col, bool insert) {
-  auto st = c.Prepare(insert ? "INSERT INTO _collections(id, name, definition) VALUES (?1, ?2, ?3)"
-                             : "UPDATE _collections SET definition = ?3 WHERE id = ?1 AND name = ?2");
+  auto st =
+      c.Prepare(insert ? "INSERT INTO _collections(id, name, definition) VALUES (?1, ?2, ?3)"
+                       : "UPDATE _collections SET definition = ?3 WHERE id = ?1 AND name = ?2");
   if (!st.ok()) return st.error();
   return st->Bind(1, col.id).Bind(2, col.name).Bind(3, CollectionJson(col).dump()).Run();
 }
@@ -63,7 +67,8 @@ Status Apply(store::Connection& c, const Change& ch, ChangeResult* out) {
     for (const auto& [n, other] : schema->collections)
       for (const auto& f : other.fields)
         if (f.type == FieldType::kRelation && f.collection == ch.name && n != ch.name)
-          return refuse(409, "collection " + n + " relates to " + ch.name + " (field " + f.name + ")");
+          return refuse(409,
+                        "collection " + n + " relates to " + ch.name + " (field " + f.name + ")");
     ddl.push_back("DROP TABLE " + QuoteIdent(ch.name));
     auto del = c.Prepare("DELETE FROM _collections WHERE name = ?1");
     if (!del.ok()) return del.error();
@@ -92,7 +97,9 @@ Status Apply(store::Connection& c, const Change& ch, ChangeResult* out) {
     out->body = CollectionJson(result);
     out->body["schemaVersion"] = schema->version;
   }
-  out->status = ch.kind == Change::Kind::kCreate ? 201 : ch.kind == Change::Kind::kUpdate ? 200 : 204;
+  out->status = ch.kind == Change::Kind::kCreate   ? 201
+                : ch.kind == Change::Kind::kUpdate ? 200
+                                                   : 204;
   return OkStatus();
 }
 
@@ -100,49 +107,49 @@ void Submit(Apps* apps, std::shared_ptr<App> app, Response& res, Change change) 
   auto reply = res.Defer();
   auto out = std::make_shared<ChangeResult>();
   auto ch = std::make_shared<Change>(std::move(change));
-  app->store().SubmitWrite([ch, out](store::Connection& c) { return Apply(c, *ch, out.get()); },
-                           [apps, app, reply, out, ch](const Status& st) {
-                             if (st.ok() && out->schema) {
-                               if (ch->kind == Change::Kind::kDelete) {
-                                 // Its records' files go with the table, off the writer thread.
-                                 auto before = app->schema();
-                                 if (const Collection* gone = before->Find(ch->name))
-                                   apps->background().Post(
-                                       [app, id = gone->id] { app->files().RemoveCollection(id); });
-                               }
-                               app->SetSchema(out->schema);
-                               // The schema change feed: screens built from a schema redraw.
-                               const Collection* now = out->schema->Find(
-                                   ch->kind == Change::Kind::kCreate ? out->body.value("name", "") : ch->name);
-                               app->realtime().PublishSchema(
-                                   {{"action", ch->kind == Change::Kind::kCreate   ? "create"
-                                               : ch->kind == Change::Kind::kUpdate ? "update"
-                                                                                   : "delete"},
-                                    {"collection", now ? now->name : ch->name},
-                                    {"schemaVersion", out->schema->version},
-                                    {"definition", now ? CollectionJson(*now) : nlohmann::json(nullptr)},
-                                    {"schema", now ? JsonSchema(*now, out->schema->version) : nlohmann::json(nullptr)}});
-                             }
-                             ChangeResult r = *out;
-                             if (!st.ok() && r.error.empty()) {
-                               r.status = 500;
-                               r.error = st.error().message;
-                             }
-                             reply->Finish([r](Response& res) {
-                               if (!r.error.empty()) return Fail(res, r.status, r.error);
-                               if (r.status == 204) {
-                                 res.status = 204;
-                                 return;
-                               }
-                               Json(res, r.status, r.body);
-                             });
-                           });
+  app->store().SubmitWrite(
+      [ch, out](store::Connection& c) { return Apply(c, *ch, out.get()); },
+      [apps, app, reply, out, ch](const Status& st) {
+        if (st.ok() && out->schema) {
+          if (ch->kind == Change::Kind::kDelete) {
+            // Its records' files go with the table, off the writer thread.
+            auto before = app->schema();
+            if (const Collection* gone = before->Find(ch->name))
+              apps->background().Post([app, id = gone->id] { app->files().RemoveCollection(id); });
+          }
+          app->SetSchema(out->schema);
+          // The schema change feed: screens built from a schema redraw.
+          const Collection* now = out->schema->Find(
+              ch->kind == Change::Kind::kCreate ? out->body.value("name", "") : ch->name);
+          app->realtime().PublishSchema(
+              {{"action", ch->kind == Change::Kind::kCreate   ? "create"
+                          : ch->kind == Change::Kind::kUpdate ? "update"
+                                                              : "delete"},
+               {"collection", now ? now->name : ch->name},
+               {"schemaVersion", out->schema->version},
+               {"definition", now ? CollectionJson(*now) : nlohmann::json(nullptr)},
+               {"schema", now ? JsonSchema(*now, out->schema->version) : nlohmann::json(nullptr)}});
+        }
+        ChangeResult r = *out;
+        if (!st.ok() && r.error.empty()) {
+          r.status = 500;
+          r.error = st.error().message;
+        }
+        reply->Finish([r](Response& res) {
+          if (!r.error.empty()) return Fail(res, r.status, r.error);
+          if (r.status == 204) {
+            res.status = 204;
+            return;
+          }
+          Json(res, r.status, r.body);
+        });
+      });
 }
 
 }  // namespace
 
-void ServeCollectionsControl(Apps* apps, const std::string& site, std::string_view name, Request& req,
-                             Response& res) {
+void ServeCollectionsControl(Apps* apps, const std::string& site, std::string_view name,
+                             Request& req, Response& res) {
   Method m = req.method;
   json body;
   if (m == Method::kPost || m == Method::kPatch) {
@@ -187,7 +194,8 @@ void ServeCollectionsControl(Apps* apps, const std::string& site, std::string_vi
     return Fail(res, 405, "use GET, PATCH or DELETE");
   }
   Submit(apps, app, res,
-         Change{m == Method::kPatch ? Change::Kind::kUpdate : Change::Kind::kDelete, std::string(name), body});
+         Change{m == Method::kPatch ? Change::Kind::kUpdate : Change::Kind::kDelete,
+                std::string(name), body});
 }
 
 Status AddCollectionRoutes(api::RouteTable* table, Apps* apps,
@@ -203,15 +211,16 @@ Status AddCollectionRoutes(api::RouteTable* table, Apps* apps,
                             call.req, call.res);
   };
   const api::RouteSpec routes[] = {
-      {Method::kGet, "sites/*/collections", K::kRead, BodyMode::kBuffered, RouteClass::kRead, serve},
+      {Method::kGet, "sites/*/collections", K::kRead, BodyMode::kBuffered, RouteClass::kRead,
+       serve},
       {Method::kPost, "sites/*/collections", K::kOther, BodyMode::kBuffered, RouteClass::kWrite,
        serve},
       {Method::kGet, "sites/*/collections/*", K::kRead, BodyMode::kBuffered, RouteClass::kRead,
        serve},
-      {Method::kPatch, "sites/*/collections/*", K::kOther, BodyMode::kBuffered,
-       RouteClass::kWrite, serve},
-      {Method::kDelete, "sites/*/collections/*", K::kOther, BodyMode::kBuffered,
-       RouteClass::kWrite, serve},
+      {Method::kPatch, "sites/*/collections/*", K::kOther, BodyMode::kBuffered, RouteClass::kWrite,
+       serve},
+      {Method::kDelete, "sites/*/collections/*", K::kOther, BodyMode::kBuffered, RouteClass::kWrite,
+       serve},
   };
   for (const auto& r : routes)
     if (Status st = table->Add(r); !st.ok()) return st;

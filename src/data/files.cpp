@@ -19,10 +19,13 @@ using nlohmann::json;
 namespace {
 
 bool SafeChar(char c) {
-  return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_' || c == '-';
+  return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_' ||
+         c == '-';
 }
 
-std::string RandomSuffix() { return crypto::RandomChars(10); }
+std::string RandomSuffix() {
+  return crypto::RandomChars(10);
+}
 
 std::string JoinNames(const std::vector<std::string>& names) {
   std::string out;
@@ -30,7 +33,9 @@ std::string JoinNames(const std::vector<std::string>& names) {
   return out;
 }
 
-bool StartsWith(std::string_view s, std::string_view p) { return s.substr(0, p.size()) == p; }
+bool StartsWith(std::string_view s, std::string_view p) {
+  return s.substr(0, p.size()) == p;
+}
 
 std::string Extension(std::string_view name) {
   size_t dot = name.rfind('.');
@@ -77,7 +82,8 @@ std::string StoredFileName(std::string_view original) {
   if (cut != std::string_view::npos) original.remove_prefix(cut + 1);
   std::string ext = Extension(original);
   std::string_view stem = original.substr(0, original.size() - (ext.empty() ? 0 : ext.size() + 1));
-  if (ext.size() > 20 || !std::all_of(ext.begin(), ext.end(), [](char c) { return SafeChar(c) && c != '_' && c != '-'; }))
+  if (ext.size() > 20 || !std::all_of(ext.begin(), ext.end(),
+                                      [](char c) { return SafeChar(c) && c != '_' && c != '-'; }))
     ext.clear();
   std::string clean;
   for (char c : stem) {
@@ -87,7 +93,8 @@ std::string StoredFileName(std::string_view original) {
   }
   while (!clean.empty() && clean.back() == '_') clean.pop_back();
   // Not "-rf": a name never starts like a command-line option.
-  while (!clean.empty() && (clean.front() == '_' || clean.front() == '-')) clean.erase(clean.begin());
+  while (!clean.empty() && (clean.front() == '_' || clean.front() == '-'))
+    clean.erase(clean.begin());
   if (clean.empty()) clean = "file";
   return clean + "_" + RandomSuffix() + (ext.empty() ? "" : "." + ext);
 }
@@ -120,7 +127,9 @@ std::string SniffMime(std::string_view name, std::string_view head) {
       {std::string_view("\0\0\1\0", 4), 0, "image/x-icon"},
       {"wOF2", 0, "font/woff2"},
       {"wOFF", 0, "font/woff"},
-      {"\x7f" "ELF", 0, "application/x-elf"},
+      {"\x7f"
+       "ELF",
+       0, "application/x-elf"},
   };
   if (head.size() >= 12 && StartsWith(head, "RIFF")) {
     std::string_view kind = head.substr(8, 4);
@@ -136,11 +145,13 @@ std::string SniffMime(std::string_view name, std::string_view head) {
     if (brand == "M4A ") return "audio/mp4";
   }
   for (const auto& m : kMagic) {
-    if (head.size() < m.at + m.bytes.size() || head.substr(m.at, m.bytes.size()) != m.bytes) continue;
+    if (head.size() < m.at + m.bytes.size() || head.substr(m.at, m.bytes.size()) != m.bytes)
+      continue;
     if (std::string_view(m.mime) == "application/zip") {
       // Office documents, EPUB, JAR are zip files: their extension names the kind.
       std::string_view by_ext = MimeTypeForPath("x." + Extension(name));
-      if (by_ext.substr(0, 24) != "application/octet-stream" && by_ext.substr(0, 5) != "text/") return std::string(by_ext);
+      if (by_ext.substr(0, 24) != "application/octet-stream" && by_ext.substr(0, 5) != "text/")
+        return std::string(by_ext);
     }
     return m.mime;
   }
@@ -154,8 +165,9 @@ std::string SniffMime(std::string_view name, std::string_view head) {
     if (size_t semi = m.find(';'); semi != std::string::npos) m.resize(semi);
     if (m != "application/octet-stream") by_ext = m;
   }
-  bool textual = by_ext.rfind("text/", 0) == 0 || by_ext == "application/json" || by_ext == "image/svg+xml" ||
-                 by_ext == "application/xml" || by_ext == "application/javascript";
+  bool textual = by_ext.rfind("text/", 0) == 0 || by_ext == "application/json" ||
+                 by_ext == "image/svg+xml" || by_ext == "application/xml" ||
+                 by_ext == "application/javascript";
   bool text = !head.empty() && head.find('\0') == std::string_view::npos;
   // UTF-8 check (a multi-byte sequence cut at the end of `head` is allowed).
   for (size_t i = 0; text && i < head.size();) {
@@ -171,7 +183,8 @@ std::string SniffMime(std::string_view name, std::string_view head) {
   return "application/octet-stream";
 }
 
-std::vector<FileOp> TakeFileOps(const Collection& c, json* body, std::vector<Upload>* uploads, json* errors) {
+std::vector<FileOp> TakeFileOps(const Collection& c, json* body, std::vector<Upload>* uploads,
+                                json* errors) {
   std::vector<FileOp> ops;
   for (const Field& f : c.fields) {
     if (f.type != FieldType::kFile) continue;
@@ -180,15 +193,19 @@ std::vector<FileOp> TakeFileOps(const Collection& c, json* body, std::vector<Upl
     bool touched = false;
     if (auto it = body->find(f.name); it != body->end()) {
       auto names = NameList(*it);
-      if (!names) AddError(errors, f.name, "validation_invalid_value", "Must be file names or files.");
-      else op.keep = std::move(*names);
+      if (!names)
+        AddError(errors, f.name, "validation_invalid_value", "Must be file names or files.");
+      else
+        op.keep = std::move(*names);
       body->erase(it);
       touched = true;
     }
     if (auto it = body->find(f.name + "-"); it != body->end()) {
       auto names = NameList(*it);
-      if (!names) AddError(errors, f.name, "validation_invalid_value", "Must be file names.");
-      else op.remove = std::move(*names);
+      if (!names)
+        AddError(errors, f.name, "validation_invalid_value", "Must be file names.");
+      else
+        op.remove = std::move(*names);
       body->erase(it);
       touched = true;
     }
@@ -213,32 +230,41 @@ std::vector<FileOp> TakeFileOps(const Collection& c, json* body, std::vector<Upl
         continue;
       }
       u.mime = SniffMime(u.original, u.data.substr(0, 512));
-      if (!f.mime_types.empty() && std::find(f.mime_types.begin(), f.mime_types.end(), u.mime) == f.mime_types.end()) {
+      if (!f.mime_types.empty() &&
+          std::find(f.mime_types.begin(), f.mime_types.end(), u.mime) == f.mime_types.end()) {
         AddError(errors, f.name, "validation_invalid_mime_type",
-                 "\"" + u.original + "\" has type " + u.mime + "; allowed: " + JoinNames(f.mime_types) + ".");
+                 "\"" + u.original + "\" has type " + u.mime +
+                     "; allowed: " + JoinNames(f.mime_types) + ".");
         continue;
       }
       u.stored = StoredFileName(u.original);
-      (u.mode == Upload::Mode::kSet ? op.set : u.mode == Upload::Mode::kAppend ? op.append : op.prepend)
+      (u.mode == Upload::Mode::kSet      ? op.set
+       : u.mode == Upload::Mode::kAppend ? op.append
+                                         : op.prepend)
           .push_back(u.stored);
     }
     if (touched) ops.push_back(std::move(op));
   }
   for (const Upload& u : *uploads) {
     const Field* f = c.Find(u.field);
-    if (!f || f->type != FieldType::kFile) AddError(errors, u.field, "validation_unknown_field", "Not a file field.");
+    if (!f || f->type != FieldType::kFile)
+      AddError(errors, u.field, "validation_unknown_field", "Not a file field.");
   }
   return ops;
 }
 
-std::vector<std::string> ApplyFileOp(const FileOp& op, const std::vector<std::string>& current, json* errors) {
+std::vector<std::string> ApplyFileOp(const FileOp& op, const std::vector<std::string>& current,
+                                     json* errors) {
   const Field& f = *op.field;
-  auto is_current = [&](const std::string& n) { return std::find(current.begin(), current.end(), n) != current.end(); };
+  auto is_current = [&](const std::string& n) {
+    return std::find(current.begin(), current.end(), n) != current.end();
+  };
   std::vector<std::string> out;
   if (op.keep) {
     for (const auto& n : *op.keep) {
       if (!is_current(n)) {
-        AddError(errors, f.name, "validation_invalid_value", "\"" + n + "\" is not one of the record's files.");
+        AddError(errors, f.name, "validation_invalid_value",
+                 "\"" + n + "\" is not one of the record's files.");
         return current;
       }
       if (std::find(out.begin(), out.end(), n) == out.end()) out.push_back(n);
@@ -253,18 +279,21 @@ std::vector<std::string> ApplyFileOp(const FileOp& op, const std::vector<std::st
   out.insert(out.end(), op.append.begin(), op.append.end());
   for (const auto& n : op.remove) {
     if (!is_current(n)) {
-      AddError(errors, f.name, "validation_invalid_value", "\"" + n + "\" is not one of the record's files.");
+      AddError(errors, f.name, "validation_invalid_value",
+               "\"" + n + "\" is not one of the record's files.");
       return current;
     }
     out.erase(std::remove(out.begin(), out.end(), n), out.end());
   }
-  if (!f.Multi() && out.size() > 1) out.erase(out.begin(), out.end() - 1);  // a new file replaces the old
+  if (!f.Multi() && out.size() > 1)
+    out.erase(out.begin(), out.end() - 1);  // a new file replaces the old
   if (static_cast<int>(out.size()) > f.max_select) {
     AddError(errors, f.name, "validation_too_many_files",
              "Must have at most " + std::to_string(f.max_select) + " file(s).");
     return current;
   }
-  if (out.empty() && f.required) AddError(errors, f.name, "validation_required", "Cannot be blank.");
+  if (out.empty() && f.required)
+    AddError(errors, f.name, "validation_required", "Cannot be blank.");
   return out;
 }
 
@@ -286,8 +315,8 @@ std::string RecordFiles::PathOf(std::string_view collection_id, std::string_view
   return p;
 }
 
-Status RecordFiles::Write(std::string_view collection_id, std::string_view record_id, std::string_view name,
-                          std::string_view data) const {
+Status RecordFiles::Write(std::string_view collection_id, std::string_view record_id,
+                          std::string_view name, std::string_view data) const {
   if (!IsStoredFileName(name) || !IsStoredFileName(collection_id) || !IsStoredFileName(record_id))
     return Error{"unsafe file name"};
   namespace fs = std::filesystem;
@@ -297,7 +326,8 @@ Status RecordFiles::Write(std::string_view collection_id, std::string_view recor
   // into its parent once it exists.
   std::vector<fs::path> created;
   std::error_code ec;
-  for (fs::path p = dir; !p.empty() && !fs::exists(p, ec); p = p.parent_path()) created.push_back(p);
+  for (fs::path p = dir; !p.empty() && !fs::exists(p, ec); p = p.parent_path())
+    created.push_back(p);
   fs::create_directories(dir, ec);
   if (ec) return Error{"cannot create " + dir.string() + ": " + ec.message()};
   std::string tmp = dir.string() + "/.upload-" + RandomSuffix();
@@ -340,7 +370,8 @@ void RecordFiles::Remove(std::string_view collection_id, std::string_view record
 void RecordFiles::RemoveRecord(std::string_view collection_id, std::string_view record_id) const {
   if (!IsStoredFileName(collection_id) || !IsStoredFileName(record_id)) return;
   std::error_code ec;
-  std::filesystem::remove_all(root_ + "/" + std::string(collection_id) + "/" + std::string(record_id), ec);
+  std::filesystem::remove_all(
+      root_ + "/" + std::string(collection_id) + "/" + std::string(record_id), ec);
 }
 
 void RecordFiles::RemoveCollection(std::string_view collection_id) const {

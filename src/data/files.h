@@ -57,13 +57,14 @@ struct FileOp {
 // uploads), removing them from `body` so the rest is checked as plain fields.
 // Checks each upload's size and type against its field; problems go into
 // *errors per field, as CheckRecord reports them.
-std::vector<FileOp> TakeFileOps(const Collection& c, nlohmann::json* body, std::vector<Upload>* uploads,
-                                nlohmann::json* errors);
+std::vector<FileOp> TakeFileOps(const Collection& c, nlohmann::json* body,
+                                std::vector<Upload>* uploads, nlohmann::json* errors);
 
 // A field's new list of names from its current one and `op`. Kept and removed
 // names must be current ones; the result must fit maxSelect and, if the field
 // is required, not be empty. Problems go into *errors.
-std::vector<std::string> ApplyFileOp(const FileOp& op, const std::vector<std::string>& current, nlohmann::json* errors);
+std::vector<std::string> ApplyFileOp(const FileOp& op, const std::vector<std::string>& current,
+                                     nlohmann::json* errors);
 
 // The names a stored file field value holds ("" / "name" / ["a","b"]).
 std::vector<std::string> FileNames(const nlohmann::json& value);
@@ -73,14 +74,16 @@ class RecordFiles {
  public:
   explicit RecordFiles(std::string root) : root_(std::move(root)) {}
   const std::string& root() const { return root_; }
-  std::string PathOf(std::string_view collection_id, std::string_view record_id, std::string_view name) const;
+  std::string PathOf(std::string_view collection_id, std::string_view record_id,
+                     std::string_view name) const;
   // Writes a file durably: a temporary name, fsync, rename, fsync of the
   // folder (and of every folder it had to create), so that once a record
   // naming it commits, the file survives a crash too.
   Status Write(std::string_view collection_id, std::string_view record_id, std::string_view name,
                std::string_view data) const;
   // Best effort: what is left behind is unreferenced and harmless.
-  void Remove(std::string_view collection_id, std::string_view record_id, const std::vector<std::string>& names) const;
+  void Remove(std::string_view collection_id, std::string_view record_id,
+              const std::vector<std::string>& names) const;
   void RemoveRecord(std::string_view collection_id, std::string_view record_id) const;
   void RemoveCollection(std::string_view collection_id) const;
 

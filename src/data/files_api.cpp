@@ -4,9 +4,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include <nlohmann/json.hpp>
-
 #include <ctime>
+#include <nlohmann/json.hpp>
 
 #include "base/strings.h"
 #include "crypto/jwt.h"
@@ -19,10 +18,13 @@ namespace {
 constexpr int64_t kFileTokenSeconds = 120;  // long enough to load a page's files
 
 // Superusers' file tokens are signed with a key no record token uses.
-std::string SuperuserFileKey(const App& app) { return app.token_secret() + ":files"; }
+std::string SuperuserFileKey(const App& app) {
+  return app.token_secret() + ":files";
+}
 
 // Whether `token` (a file token) lets its holder see record `id` of x.c.
-bool FileTokenAllows(const Ctx& x, store::Connection& rd, std::string_view token, std::string_view id) {
+bool FileTokenAllows(const Ctx& x, store::Connection& rd, std::string_view token,
+                     std::string_view id) {
   auto payload = crypto::PeekJwt(token);
   // Claims are checked for their types first: a token is the client's text.
   if (!payload || !payload->is_object() || !(*payload)["type"].is_string() ||
@@ -54,13 +56,22 @@ void ServeFiles(Ctx& x, const std::vector<std::string_view>& seg, Request& req, 
     if (req.method != Method::kPost) return PbError(res, 405, "Use POST.");
     int64_t exp = static_cast<int64_t>(time(nullptr)) + kFileTokenSeconds;
     if (x.superuser)
-      return PbJson(res, 200, {{"token", crypto::MakeJwt({{"type", "file"}, {"superuser", true}, {"exp", exp}}, SuperuserFileKey(*x.app))}});
-    if (!x.auth.is_object()) return PbError(res, 401, "The request requires valid record authorization token.");
-    json payload = {{"type", "file"}, {"id", x.auth["id"]}, {"collectionId", x.auth["collectionId"]}, {"exp", exp}};
-    return PbJson(res, 200, {{"token", crypto::MakeJwt(payload, x.app->token_secret() + x.auth_token_key)}});
+      return PbJson(
+          res, 200,
+          {{"token", crypto::MakeJwt({{"type", "file"}, {"superuser", true}, {"exp", exp}},
+                                     SuperuserFileKey(*x.app))}});
+    if (!x.auth.is_object())
+      return PbError(res, 401, "The request requires valid record authorization token.");
+    json payload = {{"type", "file"},
+                    {"id", x.auth["id"]},
+                    {"collectionId", x.auth["collectionId"]},
+                    {"exp", exp}};
+    return PbJson(res, 200,
+                  {{"token", crypto::MakeJwt(payload, x.app->token_secret() + x.auth_token_key)}});
   }
   if (seg.size() != 5) return PbError(res, 404, kNotFound);
-  if (req.method != Method::kGet && req.method != Method::kHead) return PbError(res, 405, "Use GET.");
+  if (req.method != Method::kGet && req.method != Method::kHead)
+    return PbError(res, 405, "Use GET.");
   x.c = x.schema->Find(seg[2]);
   for (const auto& [n, col] : x.schema->collections)
     if (!x.c && col.id == seg[2]) x.c = &col;
@@ -81,7 +92,8 @@ void ServeFiles(Ctx& x, const std::vector<std::string_view>& seg, Request& req, 
   }
   if (!field) return PbError(res, 404, kNotFound);
   Query q;
-  if (!ParseQueryString(req.query, &q.params)) return PbError(res, 400, "The query string is not valid.");
+  if (!ParseQueryString(req.query, &q.params))
+    return PbError(res, 400, "The query string is not valid.");
   if (field->protected_files && !x.superuser) {
     // With a file token, its holder must be able to view the record; without
     // one, a guest must (a view rule of "" lets everyone).
@@ -110,14 +122,16 @@ void ServeFiles(Ctx& x, const std::vector<std::string_view>& seg, Request& req, 
   res.SetHeader("Content-Type", mime);
   std::string_view download = q.Get("download");
   bool attachment = !download.empty() && download != "0" && download != "false";
-  res.SetHeader("Content-Disposition", std::string(attachment ? "attachment" : "inline") + "; filename=\"" +
-                                           std::string(name) + "\"");
+  res.SetHeader("Content-Disposition", std::string(attachment ? "attachment" : "inline") +
+                                           "; filename=\"" + std::string(name) + "\"");
   // Files come from users and are served on the site's own origin: they
   // must never run as the site's pages.
-  res.SetHeader("Content-Security-Policy", "default-src 'none'; media-src 'self'; style-src 'unsafe-inline'; sandbox");
+  res.SetHeader("Content-Security-Policy",
+                "default-src 'none'; media-src 'self'; style-src 'unsafe-inline'; sandbox");
   res.SetHeader("X-Content-Type-Options", "nosniff");
   // A stored name never changes its bytes: a new upload gets a new name.
-  res.SetHeader("Cache-Control", field->protected_files ? "private, no-store" : "public, max-age=2592000");
+  res.SetHeader("Cache-Control",
+                field->protected_files ? "private, no-store" : "public, max-age=2592000");
   res.SetFile(std::move(shared), 0, static_cast<uint64_t>(st.st_size));
 }
 

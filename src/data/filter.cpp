@@ -1,7 +1,7 @@
 #include "data/filter.h"
 
-#include <cstdlib>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 
 namespace hearth::data {
@@ -12,9 +12,15 @@ constexpr size_t kMaxText = 4096;
 constexpr int kMaxDepth = 64;
 constexpr int kMaxComparisons = 256;
 
-bool IsIdentStart(char c) { return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || c == '_' || c == '@'; }
-bool IsIdentChar(char c) { return IsIdentStart(c) || (c >= '0' && c <= '9') || c == '.'; }
-bool IsDigit(char c) { return c >= '0' && c <= '9'; }
+bool IsIdentStart(char c) {
+  return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || c == '_' || c == '@';
+}
+bool IsIdentChar(char c) {
+  return IsIdentStart(c) || (c >= '0' && c <= '9') || c == '.';
+}
+bool IsDigit(char c) {
+  return c >= '0' && c <= '9';
+}
 
 class Parser {
  public:
@@ -32,7 +38,9 @@ class Parser {
   }
 
  private:
-  Error Fail(const std::string& what) const { return Error{"filter: " + what + " at " + std::to_string(pos_ + 1)}; }
+  Error Fail(const std::string& what) const {
+    return Error{"filter: " + what + " at " + std::to_string(pos_ + 1)};
+  }
 
   void Skip() {
     while (pos_ < s_.size()) {
@@ -137,7 +145,8 @@ class Parser {
     if (IsDigit(c) || (c == '-' && pos_ + 1 < s_.size() && IsDigit(s_[pos_ + 1]))) {
       size_t start = pos_++;
       bool dot = false;
-      while (pos_ < s_.size() && (IsDigit(s_[pos_]) || (s_[pos_] == '.' && !dot))) dot |= s_[pos_++] == '.';
+      while (pos_ < s_.size() && (IsDigit(s_[pos_]) || (s_[pos_] == '.' && !dot)))
+        dot |= s_[pos_++] == '.';
       std::string num(s_.substr(start, pos_ - start));
       if (num.back() == '.') return Fail("malformed number");
       o.kind = Operand::Kind::kNumber;
@@ -177,7 +186,8 @@ class Parser {
       o.text = std::string(id);
     }
     if ((o.kind == Operand::Kind::kAuth || o.kind == Operand::Kind::kBody) &&
-        (o.text.empty() || o.text.find('.') != std::string::npos || o.text.find('@') != std::string::npos))
+        (o.text.empty() || o.text.find('.') != std::string::npos ||
+         o.text.find('@') != std::string::npos))
       return Fail("malformed @request field");
     return o;
   }
@@ -188,31 +198,42 @@ class Parser {
 };
 
 // The operand as SQL: a column expression, or "?N" with its value bound.
-Result<std::string> OperandSql(const Operand& o, const FilterContext& ctx, std::vector<SqlValue>* params, bool* multi) {
+Result<std::string> OperandSql(const Operand& o, const FilterContext& ctx,
+                               std::vector<SqlValue>* params, bool* multi) {
   *multi = false;
   switch (o.kind) {
-    case Operand::Kind::kString: params->push_back(o.text); return Placeholder(*params);
-    case Operand::Kind::kNumber:
-      if (o.is_int) params->push_back(o.ival);
-      else params->push_back(o.number);
+    case Operand::Kind::kString:
+      params->push_back(o.text);
       return Placeholder(*params);
-    case Operand::Kind::kBool: params->push_back(static_cast<int64_t>(o.boolean)); return Placeholder(*params);
-    case Operand::Kind::kNull: return std::string("NULL");
-    case Operand::Kind::kNow: params->push_back(ctx.now); return Placeholder(*params);
+    case Operand::Kind::kNumber:
+      if (o.is_int)
+        params->push_back(o.ival);
+      else
+        params->push_back(o.number);
+      return Placeholder(*params);
+    case Operand::Kind::kBool:
+      params->push_back(static_cast<int64_t>(o.boolean));
+      return Placeholder(*params);
+    case Operand::Kind::kNull:
+      return std::string("NULL");
+    case Operand::Kind::kNow:
+      params->push_back(ctx.now);
+      return Placeholder(*params);
     case Operand::Kind::kAuth:
       params->push_back(ctx.auth ? ctx.auth(o.text) : SqlValue(nullptr));
       return Placeholder(*params);
     case Operand::Kind::kBody:
       params->push_back(ctx.body ? ctx.body(o.text) : SqlValue(nullptr));
       return Placeholder(*params);
-    case Operand::Kind::kPath: return ctx.field(o.text, multi, params);
+    case Operand::Kind::kPath:
+      return ctx.field(o.text, multi, params);
   }
   return Error{"filter: bad operand"};
 }
 
 // `like_param`: `r` is one bound value, already made a LIKE pattern.
-std::string Compare(const std::string& l, const std::string& op, const std::string& r, bool right_is_null,
-                    bool like_param) {
+std::string Compare(const std::string& l, const std::string& op, const std::string& r,
+                    bool right_is_null, bool like_param) {
   if (right_is_null) {  // empty and null are alike, as in PocketBase (`l` may be a "?N": used once)
     if (op == "=") return "coalesce(" + l + ", '') = ''";
     if (op == "!=") return "coalesce(" + l + ", '') != ''";
@@ -226,13 +247,19 @@ std::string Compare(const std::string& l, const std::string& op, const std::stri
   return l + " " + op + " " + r;
 }
 
-bool IsEscaped(std::string_view s, size_t i) { return i > 0 && s[i - 1] == '\\'; }
+bool IsEscaped(std::string_view s, size_t i) {
+  return i > 0 && s[i - 1] == '\\';
+}
 
 }  // namespace
 
-Result<FilterPtr> ParseFilter(std::string_view text) { return Parser(text).Parse(); }
+Result<FilterPtr> ParseFilter(std::string_view text) {
+  return Parser(text).Parse();
+}
 
-std::string Placeholder(const std::vector<SqlValue>& params) { return "?" + std::to_string(params.size()); }
+std::string Placeholder(const std::vector<SqlValue>& params) {
+  return "?" + std::to_string(params.size());
+}
 
 std::string LikePattern(std::string_view v) {
   bool own_pattern = false;
@@ -244,7 +271,8 @@ std::string LikePattern(std::string_view v) {
   for (size_t i = 0; i < v.size(); ++i) {
     char c = v[i];
     bool special = c == '%' || c == '_' || c == '\\';
-    bool escapes_next = c == '\\' && i + 1 < v.size() && (v[i + 1] == '%' || v[i + 1] == '_' || v[i + 1] == '\\');
+    bool escapes_next =
+        c == '\\' && i + 1 < v.size() && (v[i + 1] == '%' || v[i + 1] == '_' || v[i + 1] == '\\');
     if (escapes_next) {
       out.push_back(c);
       out.push_back(v[++i]);
@@ -256,7 +284,8 @@ std::string LikePattern(std::string_view v) {
   return out + "%";
 }
 
-Result<std::string> FilterToSql(const FilterNode& node, const FilterContext& ctx, std::vector<SqlValue>* params) {
+Result<std::string> FilterToSql(const FilterNode& node, const FilterContext& ctx,
+                                std::vector<SqlValue>* params) {
   if (node.kind != FilterNode::Kind::kCmp) {
     std::string out = "(";
     const char* join = node.kind == FilterNode::Kind::kAnd ? " AND " : " OR ";
@@ -274,7 +303,8 @@ Result<std::string> FilterToSql(const FilterNode& node, const FilterContext& ctx
   auto r = OperandSql(node.right, ctx, params, &rmulti);
   if (!r.ok()) return r;
   bool rnull = node.right.kind == Operand::Kind::kNull;
-  if (node.right.kind == Operand::Kind::kString && node.right.text.empty() && (node.op == "=" || node.op == "!=")) {
+  if (node.right.kind == Operand::Kind::kString && node.right.text.empty() &&
+      (node.op == "=" || node.op == "!=")) {
     // "" is like null (PocketBase: `x != ""` is false for a null x, and for
     // a guest's @request.auth.id): compared with coalesce, not bound.
     params->pop_back();
@@ -290,15 +320,20 @@ Result<std::string> FilterToSql(const FilterNode& node, const FilterContext& ctx
     SqlValue& v = params->back();
     std::string text;
     switch (v.index()) {
-      case 0: break;
-      case 1: text = std::to_string(std::get<int64_t>(v)); break;
+      case 0:
+        break;
+      case 1:
+        text = std::to_string(std::get<int64_t>(v));
+        break;
       case 2: {
         char buf[64];
         snprintf(buf, sizeof buf, "%.17g", std::get<double>(v));
         text = buf;
         break;
       }
-      default: text = std::get<std::string>(v); break;
+      default:
+        text = std::get<std::string>(v);
+        break;
     }
     if (v.index() != 0) {
       v = LikePattern(text);
@@ -310,7 +345,8 @@ Result<std::string> FilterToSql(const FilterNode& node, const FilterContext& ctx
   // matches; the plain form when every element does (and the array is not
   // empty). "= null" / "!= null" ask whether it is empty.
   if (rnull && (node.op == "=" || node.op == "!=")) {
-    std::string empty = "(json_array_length(" + *l + ") IS NULL OR json_array_length(" + *l + ") = 0)";
+    std::string empty =
+        "(json_array_length(" + *l + ") IS NULL OR json_array_length(" + *l + ") = 0)";
     return node.op == "=" ? empty : "NOT " + empty;
   }
   std::string each = "(SELECT 1 FROM json_each(" + *l + ") AS je WHERE ";

@@ -52,7 +52,6 @@ struct FilterNode {
   bool any = false;                 // the "?op" form
 };
 
-
 // Parses `text`; an Error's message says what and where ("filter: ... at 12").
 // Limits: 4 KiB of text, 64 levels of nesting, 256 comparisons.
 Result<FilterPtr> ParseFilter(std::string_view text);
@@ -66,7 +65,9 @@ struct FilterContext {
   // column holding the array. The expression may bind values of its own (a
   // related collection's view rule): it appends them to *params and names
   // them "?N" by their position there, as FilterToSql does.
-  std::function<Result<std::string>(std::string_view path, bool* multi, std::vector<SqlValue>* params)> field;
+  std::function<Result<std::string>(std::string_view path, bool* multi,
+                                    std::vector<SqlValue>* params)>
+      field;
   // @request.auth.X, @request.body.X: the value (null when absent).
   std::function<SqlValue(std::string_view name)> auth;
   std::function<SqlValue(std::string_view name)> body;
@@ -81,7 +82,8 @@ struct FilterContext {
 // `~` and `!~` compare with LIKE as PocketBase does: a value with no
 // unescaped % has its %, _ and \ escaped and is wrapped in %...% (contains);
 // a value with an unescaped % is the caller's own pattern.
-Result<std::string> FilterToSql(const FilterNode& node, const FilterContext& ctx, std::vector<SqlValue>* params);
+Result<std::string> FilterToSql(const FilterNode& node, const FilterContext& ctx,
+                                std::vector<SqlValue>* params);
 
 // A LIKE pattern from a `~` operand's value (see above).
 std::string LikePattern(std::string_view value);

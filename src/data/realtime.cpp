@@ -22,7 +22,8 @@ std::string TopicFilter(const std::string& topic) {
     auto parsed = ParseJson(v, JsonLimits{8, 1000});
     if (!parsed.ok()) continue;
     nlohmann::json& options = *parsed;
-    if (options.is_object() && options["query"].is_object() && options["query"]["filter"].is_string())
+    if (options.is_object() && options["query"].is_object() &&
+        options["query"]["filter"].is_string())
       return options["query"]["filter"].get<std::string>();
   }
   return {};
@@ -30,7 +31,9 @@ std::string TopicFilter(const std::string& topic) {
 
 }  // namespace
 
-Realtime::Realtime() { dispatcher_ = std::thread([this] { DispatchLoop(); }); }
+Realtime::Realtime() {
+  dispatcher_ = std::thread([this] { DispatchLoop(); });
+}
 
 Realtime::~Realtime() {
   {
@@ -45,7 +48,8 @@ std::shared_ptr<Realtime::Client> Realtime::Connect(std::function<void()> wake) 
   auto c = std::make_shared<Client>();
   c->id = NewRecordId() + NewRecordId();  // 30 characters: not guessable
   c->wake = std::move(wake);
-  c->pending = "id:" + c->id + "\nevent:PB_CONNECT\ndata:" + nlohmann::json({{"clientId", c->id}}).dump() + "\n\n";
+  c->pending = "id:" + c->id +
+               "\nevent:PB_CONNECT\ndata:" + nlohmann::json({{"clientId", c->id}}).dump() + "\n\n";
   std::lock_guard<std::mutex> lock(mu_);
   if (clients_.size() >= kMaxClients) return nullptr;
   clients_[c->id] = c;
@@ -68,19 +72,21 @@ std::string_view TopicCollection(std::string_view topic) {
 
 }  // namespace
 
-std::string Realtime::Subscribe(const std::string& id, std::vector<std::string> topics, Who who, int* status) {
+std::string Realtime::Subscribe(const std::string& id, std::vector<std::string> topics, Who who,
+                                int* status) {
   size_t bytes = 0;
   for (const auto& t : topics) bytes += t.size();
   if (bytes > kMaxTopicBytes) {
     *status = 400;
-    return "A client's subscriptions may take at most " + std::to_string(kMaxTopicBytes >> 10) + " KiB.";
+    return "A client's subscriptions may take at most " + std::to_string(kMaxTopicBytes >> 10) +
+           " KiB.";
   }
   std::vector<std::string> filters;
   for (const auto& t : topics) filters.push_back(TopicFilter(t));
-  std::string key = who.superuser ? std::string()
-                    : who.auth.is_object()
-                        ? who.auth.value("collectionId", "") + "/" + who.auth.value("id", "") + "/" + who.token_key
-                        : "";
+  std::string key = who.superuser          ? std::string()
+                    : who.auth.is_object() ? who.auth.value("collectionId", "") + "/" +
+                                                 who.auth.value("id", "") + "/" + who.token_key
+                                           : "";
   std::string budget = who.superuser ? std::string() : !key.empty() ? key : "net:" + who.network;
   std::lock_guard<std::mutex> lock(mu_);
   auto it = clients_.find(id);
@@ -182,7 +188,9 @@ void Realtime::Publish(std::vector<Event> events) {
     }
   }
   if (!behind.empty()) {
-    Log(LogLevel::kWarn, "realtime: the dispatcher fell behind; the clients of the collections behind are dropped and will reconnect");
+    Log(LogLevel::kWarn,
+        "realtime: the dispatcher fell behind; the clients of the collections behind are dropped "
+        "and will reconnect");
     DropSubscribersOf(behind);
   }
   queue_cv_.notify_one();
@@ -194,7 +202,8 @@ void Realtime::DropSubscribersOf(const std::set<std::string>& collections) {
     std::lock_guard<std::mutex> client_lock(c->mu);
     if (c->dropped) continue;
     bool subscribed = false;
-    for (const auto& t : c->topics) subscribed |= collections.count(std::string(TopicCollection(t))) > 0;
+    for (const auto& t : c->topics)
+      subscribed |= collections.count(std::string(TopicCollection(t))) > 0;
     if (!subscribed) continue;
     c->dropped = true;
     c->pending.clear();
@@ -258,7 +267,8 @@ void Realtime::Deliver(const Event& event) {
       base = base.substr(0, base.find('?'));
       if (base != any && base != one) continue;
       auto vis = verdict.visibility.find(VisibilityKey(key, c->filters[i]));
-      bool allowed = vis != verdict.visibility.end() && (base == any ? vis->second.first : vis->second.second);
+      bool allowed =
+          vis != verdict.visibility.end() && (base == any ? vis->second.first : vis->second.second);
       if (allowed) Send(*c, topic, data->second);
     }
   }

@@ -38,14 +38,13 @@
 // Memory: a client holds only the events its connection has not yet taken;
 // past kMaxPending bytes (a reader that stopped reading) it is dropped and its
 // stream ends. An idle client costs its connection and this small struct.
-#include <nlohmann/json.hpp>
-
 #include <condition_variable>
 #include <deque>
 #include <functional>
 #include <map>
 #include <memory>
 #include <mutex>
+#include <nlohmann/json.hpp>
 #include <set>
 #include <string>
 #include <thread>
@@ -75,7 +74,8 @@ class Realtime {
     std::string auth_key;   // "collectionId/id/tokenKey", "" for a guest
     std::string token_key;  // the record's tokenKey when it subscribed
     std::string budget;     // whose filter budget it spends: auth_key, or "net:" + network
-    std::string authorization;  // the Authorization it subscribed with (a superuser's, checked again)
+    std::string
+        authorization;  // the Authorization it subscribed with (a superuser's, checked again)
     std::vector<std::string> topics;
     std::vector<std::string> filters;  // per topic: its options' filter, or ""
   };
@@ -125,7 +125,8 @@ class Realtime {
   // Replaces client `id`'s topics. "" when done; else why not, with the
   // status to answer (404: no such client; 400: over kMaxTopicBytes; 429:
   // over kMaxFilters or kMaxGuestFilters).
-  std::string Subscribe(const std::string& id, std::vector<std::string> topics, Who who, int* status);
+  std::string Subscribe(const std::string& id, std::vector<std::string> topics, Who who,
+                        int* status);
   // The distinct identities (superusers are one, with key kSuperuserKey)
   // subscribed to `collection`, with the filters their topics use.
   std::vector<Viewer> Identities(const std::string& collection) const;

@@ -1,9 +1,8 @@
 // A site's app API at PocketBase's paths and in its shapes (see api.h).
-#include <nlohmann/json.hpp>
-
 #include <algorithm>
 #include <cmath>
 #include <map>
+#include <nlohmann/json.hpp>
 
 #include "base/json.h"
 #include "base/login_throttle.h"
@@ -43,8 +42,8 @@ constexpr size_t kMaxExpandLookups = 5000;
 // expanded once however often it is named, and each related record is read
 // once however many items point at it; past kMaxExpandLookups distinct
 // records in one answer the request is refused (a worker is not a batch job).
-Status Expand(store::Connection& rd, const Schema& schema, const Collection& c, std::string_view expand,
-              bool superuser, const json* auth, json* items) {
+Status Expand(store::Connection& rd, const Schema& schema, const Collection& c,
+              std::string_view expand, bool superuser, const json* auth, json* items) {
   Viewer viewer{superuser, auth && auth->is_object() ? auth->value("id", "") : ""};
   std::vector<std::string> names;
   while (!expand.empty()) {
@@ -58,7 +57,8 @@ Status Expand(store::Connection& rd, const Schema& schema, const Collection& c, 
   size_t lookups = 0;
   for (const std::string& name : names) {
     const Field* f = c.Find(name);
-    if (!f || f->type != FieldType::kRelation) return Error{"cannot expand \"" + name + "\": not a relation field"};
+    if (!f || f->type != FieldType::kRelation)
+      return Error{"cannot expand \"" + name + "\": not a relation field"};
     const Collection* target = schema.Find(f->collection);
     if (!target) continue;
     // ?1 is the related record's id, bound per record; the rule's values follow.
@@ -72,8 +72,9 @@ Status Expand(store::Connection& rd, const Schema& schema, const Collection& c, 
       if (denied) continue;
       rule = *r;
     }
-    std::string sql = "SELECT " + SelectColumns(*target, "r") + " FROM " + QuoteIdent(target->name) +
-                      " AS r WHERE r.\"id\" = ?1" + (rule.empty() ? "" : " AND " + rule);
+    std::string sql = "SELECT " + SelectColumns(*target, "r") + " FROM " +
+                      QuoteIdent(target->name) + " AS r WHERE r.\"id\" = ?1" +
+                      (rule.empty() ? "" : " AND " + rule);
     auto st = rd.Cached(sql);
     if (!st.ok()) return st.error();
     std::map<std::string, json> seen;  // id -> the record, or null when hidden or gone
@@ -90,7 +91,8 @@ Status Expand(store::Connection& rd, const Schema& schema, const Collection& c, 
         auto it = seen.find(id);
         if (it == seen.end()) {
           if (++lookups > kMaxExpandLookups)
-            return Error{"expand would read more than " + std::to_string(kMaxExpandLookups) + " records; ask for fewer"};
+            return Error{"expand would read more than " + std::to_string(kMaxExpandLookups) +
+                         " records; ask for fewer"};
           st->Reset();
           params[0] = id;
           BindAll(*st, params);
@@ -109,14 +111,15 @@ Status Expand(store::Connection& rd, const Schema& schema, const Collection& c, 
   return OkStatus();
 }
 
-
 void List(Ctx& x, Request& req, Response& res, const Query& q) {
   std::vector<SqlValue> params;
   // The rule reads what the app's rules may; the client's filter and sort
   // only what this client may see (MakeContext).
   auto aliases = std::make_shared<int>(0);
-  FilterContext rule_ctx = MakeContext(*x.schema, *x.c, "r", nullptr, &x.auth, Access::kRule, aliases);
-  FilterContext ctx = MakeContext(*x.schema, *x.c, "r", nullptr, &x.auth, ClientAccess(x.superuser), aliases);
+  FilterContext rule_ctx =
+      MakeContext(*x.schema, *x.c, "r", nullptr, &x.auth, Access::kRule, aliases);
+  FilterContext ctx =
+      MakeContext(*x.schema, *x.c, "r", nullptr, &x.auth, ClientAccess(x.superuser), aliases);
   std::vector<std::string> where;
   if (!x.superuser) {
     bool denied = false;
@@ -135,9 +138,11 @@ void List(Ctx& x, Request& req, Response& res, const Query& q) {
   // The count reads only the WHERE's values; the sort may add its own.
   const size_t where_params = params.size();
   uint64_t page = 1, per_page = kDefaultPerPage;
-  if (std::string_view p = q.Get("page"); !p.empty() && (!ParseUint(p, &page) || page < 1 || page > 1000000000))
+  if (std::string_view p = q.Get("page");
+      !p.empty() && (!ParseUint(p, &page) || page < 1 || page > 1000000000))
     return PbError(res, 400, "page must be a whole number from 1");
-  if (std::string_view p = q.Get("perPage"); !p.empty() && (!ParseUint(p, &per_page) || per_page < 1))
+  if (std::string_view p = q.Get("perPage");
+      !p.empty() && (!ParseUint(p, &per_page) || per_page < 1))
     return PbError(res, 400, "perPage must be a whole number from 1");
   if (per_page > kMaxPerPage) per_page = kMaxPerPage;
   std::string order;
@@ -170,15 +175,22 @@ void List(Ctx& x, Request& req, Response& res, const Query& q) {
   int64_t total = -1;
   if (!skip_total) {
     auto st = rd.Cached("SELECT count(*)" + from + where_sql);
-    if (!st.ok()) return PbError(res, 400, "Something went wrong while processing your request: " + st.error().message);
+    if (!st.ok())
+      return PbError(res, 400,
+                     "Something went wrong while processing your request: " + st.error().message);
     BindAll(*st, std::vector<SqlValue>(params.begin(), params.begin() + where_params));
     Status s = OkStatus();
     total = st->Step(&s) ? st->Int(0) : 0;
-    if (!s.ok()) return PbError(res, 400, "Something went wrong while processing your request: " + s.error().message);
+    if (!s.ok())
+      return PbError(res, 400,
+                     "Something went wrong while processing your request: " + s.error().message);
   }
-  auto st = rd.Cached("SELECT " + SelectColumns(*x.c, "r") + from + where_sql + " ORDER BY " + order + " LIMIT ?" +
-                      std::to_string(params.size() + 1) + " OFFSET ?" + std::to_string(params.size() + 2));
-  if (!st.ok()) return PbError(res, 400, "Something went wrong while processing your request: " + st.error().message);
+  auto st = rd.Cached("SELECT " + SelectColumns(*x.c, "r") + from + where_sql + " ORDER BY " +
+                      order + " LIMIT ?" + std::to_string(params.size() + 1) + " OFFSET ?" +
+                      std::to_string(params.size() + 2));
+  if (!st.ok())
+    return PbError(res, 400,
+                   "Something went wrong while processing your request: " + st.error().message);
   BindAll(*st, params);
   st->Bind(static_cast<int>(params.size()) + 1, static_cast<int64_t>(per_page));
   st->Bind(static_cast<int>(params.size()) + 2, static_cast<int64_t>((page - 1) * per_page));
@@ -186,15 +198,23 @@ void List(Ctx& x, Request& req, Response& res, const Query& q) {
   Status s = OkStatus();
   while (st->Step(&s)) items.push_back(RowJson(*x.c, *st, x.viewer()));
   st->Reset();
-  if (!s.ok()) return PbError(res, 400, "Something went wrong while processing your request: " + s.error().message);
+  if (!s.ok())
+    return PbError(res, 400,
+                   "Something went wrong while processing your request: " + s.error().message);
   if (std::string_view e = q.Get("expand"); !e.empty())
     if (Status ex = Expand(rd, *x.schema, *x.c, e, x.superuser, &x.auth, &items); !ex.ok())
       return PbError(res, 400, ex.error().message);
   if (std::string_view f = q.Get("fields"); !f.empty())
     for (auto& item : items) item = PickFields(item, f);
-  int64_t total_pages = skip_total ? -1 : (total + static_cast<int64_t>(per_page) - 1) / static_cast<int64_t>(per_page);
-  PbJson(res, 200, {{"page", page}, {"perPage", per_page}, {"totalItems", total}, {"totalPages", total_pages},
-                    {"items", items}});
+  int64_t total_pages =
+      skip_total ? -1
+                 : (total + static_cast<int64_t>(per_page) - 1) / static_cast<int64_t>(per_page);
+  PbJson(res, 200,
+         {{"page", page},
+          {"perPage", per_page},
+          {"totalItems", total},
+          {"totalPages", total_pages},
+          {"items", items}});
   (void)req;
 }
 
@@ -202,8 +222,8 @@ void List(Ctx& x, Request& req, Response& res, const Query& q) {
 
 using namespace records;
 
-bool ServeAppApi(Apps* apps, const DataOptions& options, int reader, const std::string& site, Request& req,
-                 Response& res) {
+bool ServeAppApi(Apps* apps, const DataOptions& options, int reader, const std::string& site,
+                 Request& req, Response& res) {
   auto got = apps->Get(site, false);
   if (!got.ok()) {
     PbError(res, 500, "the app database cannot be opened");
@@ -219,7 +239,8 @@ bool ServeAppApi(Apps* apps, const DataOptions& options, int reader, const std::
   bool takes_files = seg.size() >= 4 && seg[1] == "collections" && seg[3] == "records" &&
                      MultipartBoundary(req.Header("Content-Type")).ok();
   if (req.body.size() > options.max_json_bytes && !takes_files) {
-    PbError(res, 413, "The JSON body is larger than " + std::to_string(options.max_json_bytes) + " bytes.");
+    PbError(res, 413,
+            "The JSON body is larger than " + std::to_string(options.max_json_bytes) + " bytes.");
     return true;
   }
   if (seg.size() == 2 && seg[1] == "realtime") {
@@ -279,7 +300,8 @@ bool ServeAppApi(Apps* apps, const DataOptions& options, int reader, const std::
     }
     std::vector<std::string> topics;
     if (body.contains("subscriptions") && !body["subscriptions"].is_null()) {
-      if (!body["subscriptions"].is_array() || body["subscriptions"].size() > Realtime::kMaxTopics) {
+      if (!body["subscriptions"].is_array() ||
+          body["subscriptions"].size() > Realtime::kMaxTopics) {
         PbError(res, 400, "subscriptions must be a list of at most 1000 topics.");
         return true;
       }
@@ -296,8 +318,10 @@ bool ServeAppApi(Apps* apps, const DataOptions& options, int reader, const std::
     Ctx who{apps, &options, reader, *got, (*got)->schema(), nullptr, su, nullptr, ""};
     if (!su && !auth.empty()) ResolveAuth(who, (*got)->store().Reader(reader), auth);
     int status = 0;
-    Realtime::Who subscriber{su, who.auth, who.auth_token_key, ClientNetwork(req.ClientIp(), 48), std::string(auth)};
-    if (std::string why = rt.Subscribe(body["clientId"].get<std::string>(), std::move(topics), std::move(subscriber), &status);
+    Realtime::Who subscriber{su, who.auth, who.auth_token_key, ClientNetwork(req.ClientIp(), 48),
+                             std::string(auth)};
+    if (std::string why = rt.Subscribe(body["clientId"].get<std::string>(), std::move(topics),
+                                       std::move(subscriber), &status);
         !why.empty()) {
       PbError(res, status, why);
       return true;
@@ -326,7 +350,8 @@ bool ServeAppApi(Apps* apps, const DataOptions& options, int reader, const std::
     return true;
   }
   if (seg.size() < 4 || seg[1] != "collections" || seg.size() > 5 ||
-      (seg[3] != "records" && seg[3] != "schema" && seg[3] != "auth-with-password" && seg[3] != "auth-refresh")) {
+      (seg[3] != "records" && seg[3] != "schema" && seg[3] != "auth-with-password" &&
+       seg[3] != "auth-refresh")) {
     PbError(res, 404, kNotFound);
     return true;
   }
@@ -359,8 +384,10 @@ bool ServeAppApi(Apps* apps, const DataOptions& options, int reader, const std::
     } else if (!x.auth.is_object() || x.auth.value("collectionId", "") != x.c->id) {
       PbError(res, 401, "The request requires valid record authorization token.");
     } else {
-      PbJson(res, 200, {{"token", IssueToken(*x.app, *x.c, x.auth["id"].get<std::string>(), x.auth_token_key)},
-                        {"record", x.auth}});
+      PbJson(
+          res, 200,
+          {{"token", IssueToken(*x.app, *x.c, x.auth["id"].get<std::string>(), x.auth_token_key)},
+           {"record", x.auth}});
     }
     return true;
   }
@@ -375,22 +402,30 @@ bool ServeAppApi(Apps* apps, const DataOptions& options, int reader, const std::
     return true;
   }
   if (seg.size() == 4) {
-    if (m == Method::kGet || m == Method::kHead) List(x, req, res, q);
-    else if (m == Method::kPost) CreateOrUpdate(x, req, res, {});
-    else PbError(res, 405, "Use GET or POST.");
+    if (m == Method::kGet || m == Method::kHead)
+      List(x, req, res, q);
+    else if (m == Method::kPost)
+      CreateOrUpdate(x, req, res, {});
+    else
+      PbError(res, 405, "Use GET or POST.");
     return true;
   }
   std::string_view id = seg[4];
   if (m == Method::kGet || m == Method::kHead) {
     bool denied = false;
     auto one = FetchOne(x, x.app->store().Reader(reader), id, x.c->view_rule, nullptr, &denied);
-    if (denied) PbError(res, 403, kSuperusersOnly);
-    else if (!one.ok()) PbError(res, 400, "Something went wrong while processing your request: " + one.error().message);
-    else if (!*one) PbError(res, 404, kNotFound);
+    if (denied)
+      PbError(res, 403, kSuperusersOnly);
+    else if (!one.ok())
+      PbError(res, 400,
+              "Something went wrong while processing your request: " + one.error().message);
+    else if (!*one)
+      PbError(res, 404, kNotFound);
     else {
       json items = json::array({**one});
       if (std::string_view e = q.Get("expand"); !e.empty())
-        if (Status ex = Expand(x.app->store().Reader(reader), *x.schema, *x.c, e, x.superuser, &x.auth, &items);
+        if (Status ex = Expand(x.app->store().Reader(reader), *x.schema, *x.c, e, x.superuser,
+                               &x.auth, &items);
             !ex.ok()) {
           PbError(res, 400, ex.error().message);
           return true;

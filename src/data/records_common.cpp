@@ -1,8 +1,7 @@
 // What the record endpoints share: JSON answers, rows to JSON, filters and
 // rules to SQL, reading one record (declared in records_internal.h).
-#include <nlohmann/json.hpp>
-
 #include <cmath>
+#include <nlohmann/json.hpp>
 
 #include "base/json.h"
 #include "base/strings.h"
@@ -13,18 +12,24 @@ namespace hearth::data::records {
 
 void PbJson(Response& res, int status, const json& body) {
   // Text from requests may be in it: invalid UTF-8 is replaced, never thrown on.
-  res.SetText(status, "application/json", body.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace));
+  res.SetText(status, "application/json",
+              body.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace));
   res.SetHeader("Cache-Control", "no-store");
 }
-Result<json> RequestJson(const Request& req, std::string_view raw, std::vector<Upload>* uploads, size_t max_json) {
+Result<json> RequestJson(const Request& req, std::string_view raw, std::vector<Upload>* uploads,
+                         size_t max_json) {
   std::string_view ct = req.Header("Content-Type");
   if (auto boundary = MultipartBoundary(ct); boundary.ok()) {
     auto parts = ParseMultipart(raw, *boundary);
-    if (!parts.ok()) return Error{"The body is not valid multipart/form-data: " + parts.error().message + "."};
+    if (!parts.ok())
+      return Error{"The body is not valid multipart/form-data: " + parts.error().message + "."};
     json body = json::object();
     for (const auto& p : *parts) {
       if (!p.filename.empty()) {
-        if (!uploads) return Error{"Files cannot be uploaded in this request: send them with a single create or update."};
+        if (!uploads)
+          return Error{
+              "Files cannot be uploaded in this request: send them with a single create or "
+              "update."};
         Upload u;
         u.field = p.name;
         if (!u.field.empty() && u.field.back() == '+') {
@@ -45,7 +50,8 @@ Result<json> RequestJson(const Request& req, std::string_view raw, std::vector<U
         auto payload = ParseJson(p.data);
         if (!payload.ok()) return Error{"@jsonPayload: " + payload.error().message};
         if (!payload->is_object()) return Error{"@jsonPayload must be a JSON object."};
-        for (auto it = payload->begin(); it != payload->end(); ++it) body[it.key()] = std::move(it.value());
+        for (auto it = payload->begin(); it != payload->end(); ++it)
+          body[it.key()] = std::move(it.value());
       } else {
         body[p.name] = std::string(p.data);
       }
@@ -60,7 +66,9 @@ Result<json> RequestJson(const Request& req, std::string_view raw, std::vector<U
   return body;
 }
 
-Result<json> RequestJson(const Request& req, size_t max_json) { return RequestJson(req, req.body, nullptr, max_json); }
+Result<json> RequestJson(const Request& req, size_t max_json) {
+  return RequestJson(req, req.body, nullptr, max_json);
+}
 
 void PbError(Response& res, int status, const std::string& message, json data) {
   PbJson(res, status, {{"status", status}, {"message", message}, {"data", data}});
@@ -74,10 +82,18 @@ const char* const kSuperusersOnly = "Only superusers can perform this action.";
 
 void BindValue(store::Statement& st, int i, const SqlValue& v) {
   switch (v.index()) {
-    case 0: st.BindNull(i); break;
-    case 1: st.Bind(i, std::get<int64_t>(v)); break;
-    case 2: st.Bind(i, std::get<double>(v)); break;
-    default: st.Bind(i, std::string_view(std::get<std::string>(v))); break;
+    case 0:
+      st.BindNull(i);
+      break;
+    case 1:
+      st.Bind(i, std::get<int64_t>(v));
+      break;
+    case 2:
+      st.Bind(i, std::get<double>(v));
+      break;
+    default:
+      st.Bind(i, std::string_view(std::get<std::string>(v)));
+      break;
   }
 }
 void BindAll(store::Statement& st, const std::vector<SqlValue>& params, int first) {
@@ -97,15 +113,18 @@ SqlValue JsonToSql(const json& v) {
 std::string SelectColumns(const Collection& c, const std::string& alias) {
   std::string cols = alias + ".\"id\", " + alias + ".\"created\", " + alias + ".\"updated\"";
   if (c.IsAuth())
-    cols += ", " + alias + ".\"email\", " + alias + ".\"emailVisibility\", " + alias + ".\"verified\"";
+    cols +=
+        ", " + alias + ".\"email\", " + alias + ".\"emailVisibility\", " + alias + ".\"verified\"";
   for (const auto& f : c.fields) cols += ", " + alias + "." + QuoteIdent(f.name);
   return cols;
 }
 
-
 json RowJson(const Collection& c, const store::Statement& st, const Viewer& v) {
-  json r = {{"collectionId", c.id}, {"collectionName", c.name}, {"id", std::string(st.Text(0))},
-            {"created", std::string(st.Text(1))}, {"updated", std::string(st.Text(2))}};
+  json r = {{"collectionId", c.id},
+            {"collectionName", c.name},
+            {"id", std::string(st.Text(0))},
+            {"created", std::string(st.Text(1))},
+            {"updated", std::string(st.Text(2))}};
   int col = 3;
   if (c.IsAuth()) {
     r["email"] = std::string(st.Text(3));
@@ -122,18 +141,25 @@ json RowJson(const Collection& c, const store::Statement& st, const Viewer& v) {
     }
     switch (f.type) {
       case FieldType::kNumber:
-        if (sqlite3_column_type(st.raw(), i) == SQLITE_INTEGER) r[f.name] = st.Int(i);
-        else r[f.name] = st.Real(i);
+        if (sqlite3_column_type(st.raw(), i) == SQLITE_INTEGER)
+          r[f.name] = st.Int(i);
+        else
+          r[f.name] = st.Real(i);
         break;
-      case FieldType::kBool: r[f.name] = st.Int(i) != 0; break;
+      case FieldType::kBool:
+        r[f.name] = st.Int(i) != 0;
+        break;
       case FieldType::kJson:
-        if (st.IsNull(i)) r[f.name] = nullptr;
+        if (st.IsNull(i))
+          r[f.name] = nullptr;
         else {
           json v = json::parse(st.Text(i), nullptr, false);
           r[f.name] = v.is_discarded() ? json(nullptr) : v;
         }
         break;
-      default: r[f.name] = std::string(st.Text(i)); break;
+      default:
+        r[f.name] = std::string(st.Text(i));
+        break;
     }
   }
   HideFor(c, v, &r);
@@ -145,7 +171,9 @@ void HideFor(const Collection& c, const Viewer& v, json* record) {
   auto visible = record->find("emailVisibility");
   if (visible != record->end() && visible->is_boolean() && visible->get<bool>()) return;
   auto id = record->find("id");
-  if (!v.auth_id.empty() && id != record->end() && id->is_string() && id->get<std::string>() == v.auth_id) return;
+  if (!v.auth_id.empty() && id != record->end() && id->is_string() &&
+      id->get<std::string>() == v.auth_id)
+    return;
   record->erase("email");
 }
 
@@ -155,7 +183,8 @@ void HideFor(const Collection& c, const Viewer& v, json* record) {
 std::vector<SqlValue> RowValues(const Collection& c, const json& record) {
   auto text = [&](const char* key) -> SqlValue {
     auto it = record.find(key);
-    return it != record.end() && it->is_string() ? SqlValue(it->get<std::string>()) : SqlValue(std::string());
+    return it != record.end() && it->is_string() ? SqlValue(it->get<std::string>())
+                                                 : SqlValue(std::string());
   };
   std::vector<SqlValue> out{text("id"), text("created"), text("updated")};
   if (c.IsAuth()) {
@@ -197,8 +226,8 @@ Realtime::Verdict JudgeEvent(App& app, store::Connection& rd, const Realtime::Ev
   cte += ")) SELECT 1 FROM \"_hearth_event\" AS r WHERE ";
   // Whether `rule` (skipped for superusers) and the client's `filter` both
   // let `who` see the event's record.
-  auto passes = [&](const Realtime::Viewer& v, bool superuser, const std::optional<std::string>& rule,
-                    const std::string& filter) -> bool {
+  auto passes = [&](const Realtime::Viewer& v, bool superuser,
+                    const std::optional<std::string>& rule, const std::string& filter) -> bool {
     if (!superuser && !rule) return false;
     if ((superuser || rule->empty()) && filter.empty()) return true;
     std::vector<SqlValue> params = row;
@@ -214,7 +243,8 @@ Realtime::Verdict JudgeEvent(App& app, store::Connection& rd, const Realtime::Ev
     if (!filter.empty()) {
       auto parsed = ParseFilter(filter);
       if (!parsed.ok()) return false;
-      FilterContext ctx = MakeContext(*schema, *c, "r", nullptr, &v.auth, ClientAccess(superuser), aliases);
+      FilterContext ctx =
+          MakeContext(*schema, *c, "r", nullptr, &v.auth, ClientAccess(superuser), aliases);
       auto sql = FilterToSql(**parsed, ctx, &params);
       if (!sql.ok()) return false;
       where.push_back(*sql);
@@ -247,7 +277,8 @@ Realtime::Verdict JudgeEvent(App& app, store::Connection& rd, const Realtime::Ev
     }
     json record = ev.record;
     HideFor(*c, Viewer{superuser, v.auth.is_object() ? v.auth.value("id", "") : ""}, &record);
-    out.data[v.key] = json({{"action", ev.action}, {"record", record}}).dump(-1, ' ', false, json::error_handler_t::replace);
+    out.data[v.key] = json({{"action", ev.action}, {"record", record}})
+                          .dump(-1, ' ', false, json::error_handler_t::replace);
     for (const auto& filter : v.filters) {
       bool list = passes(v, superuser, c->list_rule, filter);
       bool view = c->view_rule == c->list_rule ? list : passes(v, superuser, c->view_rule, filter);
@@ -261,35 +292,49 @@ Realtime::Verdict JudgeEvent(App& app, store::Connection& rd, const Realtime::Ev
 // would read back), so a create with no rule to check needs no SELECT.
 json RecordFromValues(const Collection& c, const std::string& id, const std::string& now,
                       const std::vector<std::pair<std::string, SqlValue>>& vals) {
-  json r = {{"collectionId", c.id}, {"collectionName", c.name}, {"id", id}, {"created", now}, {"updated", now}};
+  json r = {{"collectionId", c.id},
+            {"collectionName", c.name},
+            {"id", id},
+            {"created", now},
+            {"updated", now}};
   for (const auto& f : c.fields) {
     const SqlValue* v = nullptr;
     for (const auto& [k, val] : vals)
       if (k == f.name) v = &val;
     if (f.Multi()) {
-      json arr = v && v->index() == 3 ? json::parse(std::get<std::string>(*v), nullptr, false) : json::array();
+      json arr = v && v->index() == 3 ? json::parse(std::get<std::string>(*v), nullptr, false)
+                                      : json::array();
       r[f.name] = arr.is_array() ? arr : json::array();
       continue;
     }
     switch (f.type) {
       case FieldType::kNumber:
-        if (!v || v->index() == 0) r[f.name] = 0;
-        else if (v->index() == 1) r[f.name] = std::get<int64_t>(*v);
+        if (!v || v->index() == 0)
+          r[f.name] = 0;
+        else if (v->index() == 1)
+          r[f.name] = std::get<int64_t>(*v);
         else {
           double d = std::get<double>(*v);  // NUMERIC stores a whole double as an integer
-          if (d == std::floor(d) && std::fabs(d) < 9e15) r[f.name] = static_cast<int64_t>(d);
-          else r[f.name] = d;
+          if (d == std::floor(d) && std::fabs(d) < 9e15)
+            r[f.name] = static_cast<int64_t>(d);
+          else
+            r[f.name] = d;
         }
         break;
-      case FieldType::kBool: r[f.name] = v && v->index() == 1 && std::get<int64_t>(*v) != 0; break;
+      case FieldType::kBool:
+        r[f.name] = v && v->index() == 1 && std::get<int64_t>(*v) != 0;
+        break;
       case FieldType::kJson:
-        if (!v || v->index() != 3) r[f.name] = nullptr;
+        if (!v || v->index() != 3)
+          r[f.name] = nullptr;
         else {
           json parsed = json::parse(std::get<std::string>(*v), nullptr, false);
           r[f.name] = parsed.is_discarded() ? json(nullptr) : parsed;
         }
         break;
-      default: r[f.name] = v && v->index() == 3 ? std::get<std::string>(*v) : std::string(); break;
+      default:
+        r[f.name] = v && v->index() == 3 ? std::get<std::string>(*v) : std::string();
+        break;
     }
   }
   return r;
@@ -306,14 +351,16 @@ json RecordFromValues(const Collection& c, const std::string& id, const std::str
 //    rule lets them see (a target only superusers may view refuses the path).
 // Otherwise a filter is an oracle: `email >= 'a'` recovers a hidden address
 // one character at a time, `secret.value = 'x'` reads a hidden record.
-FilterContext MakeContext(const Schema& schema, const Collection& c, const std::string& alias, const json* body,
-                          const json* auth, Access access, std::shared_ptr<int> aliases) {
+FilterContext MakeContext(const Schema& schema, const Collection& c, const std::string& alias,
+                          const json* body, const json* auth, Access access,
+                          std::shared_ptr<int> aliases) {
   FilterContext ctx;
   ctx.now = NowDate();
   if (!aliases) aliases = std::make_shared<int>(0);
   std::string auth_id = auth && auth->is_object() ? auth->value("id", "") : "";
-  ctx.field = [&schema, &c, alias, access, aliases, auth_id, auth](std::string_view path, bool* multi,
-                                                                   std::vector<SqlValue>* params) -> Result<std::string> {
+  ctx.field = [&schema, &c, alias, access, aliases, auth_id, auth](
+                  std::string_view path, bool* multi,
+                  std::vector<SqlValue>* params) -> Result<std::string> {
     const Collection* col = &c;
     std::string expr_alias = alias;
     std::string prefix, suffix;
@@ -342,7 +389,8 @@ FilterContext MakeContext(const Schema& schema, const Collection& c, const std::
         return prefix + expr_alias + "." + QuoteIdent(f->name) + suffix;
       }
       if (f->type != FieldType::kRelation || f->Multi())
-        return Error{"filter: \"" + std::string(head) + "\" is not a single relation, so it has no fields"};
+        return Error{"filter: \"" + std::string(head) +
+                     "\" is not a single relation, so it has no fields"};
       if (++depth > 4) return Error{"filter: relation paths go at most 4 deep"};
       const Collection* target = schema.Find(f->collection);
       if (!target) return Error{"filter: no collection " + f->collection};
@@ -353,11 +401,12 @@ FilterContext MakeContext(const Schema& schema, const Collection& c, const std::
       std::string where = next + ".\"id\" = " + expr_alias + "." + QuoteIdent(f->name);
       if (access == Access::kClient) {
         if (!target->view_rule)
-          return Error{"filter: only superusers may filter by \"" + std::string(head) + "\" (" + target->name +
-                       " is not viewable)"};
+          return Error{"filter: only superusers may filter by \"" + std::string(head) + "\" (" +
+                       target->name + " is not viewable)"};
         if (!target->view_rule->empty()) {
           // The target's rule is the app's: it reads everything of the target.
-          FilterContext rule_ctx = MakeContext(schema, *target, next, nullptr, auth, Access::kRule, aliases);
+          FilterContext rule_ctx =
+              MakeContext(schema, *target, next, nullptr, auth, Access::kRule, aliases);
           bool denied = false;
           auto rule = RuleSql(target->view_rule, rule_ctx, params, &denied);
           if (!rule.ok()) return rule.error();
@@ -365,7 +414,8 @@ FilterContext MakeContext(const Schema& schema, const Collection& c, const std::
         }
       }
       prefix += "(SELECT ";
-      suffix = " FROM " + QuoteIdent(target->name) + " AS " + next + " WHERE " + where + ")" + suffix;
+      suffix =
+          " FROM " + QuoteIdent(target->name) + " AS " + next + " WHERE " + where + ")" + suffix;
       expr_alias = next;
       col = target;
       path.remove_prefix(dot + 1);
@@ -397,10 +447,12 @@ Result<std::string> RuleSql(const std::optional<std::string>& rule, const Filter
 
 // One record by id, if the rule (for a non-superuser) lets this request see it.
 Result<std::optional<json>> FetchOne(const Ctx& x, store::Connection& c, std::string_view id,
-                                     const std::optional<std::string>& rule, const json* body, bool* denied) {
+                                     const std::optional<std::string>& rule, const json* body,
+                                     bool* denied) {
   std::vector<SqlValue> params{std::string(id)};
   FilterContext ctx = MakeContext(*x.schema, *x.c, "r", body, &x.auth, Access::kRule);
-  std::string sql = "SELECT " + SelectColumns(*x.c, "r") + " FROM " + QuoteIdent(x.c->name) + " AS r WHERE r.\"id\" = ?1";
+  std::string sql = "SELECT " + SelectColumns(*x.c, "r") + " FROM " + QuoteIdent(x.c->name) +
+                    " AS r WHERE r.\"id\" = ?1";
   *denied = false;
   if (!x.superuser) {
     auto r = RuleSql(rule, ctx, &params, denied);

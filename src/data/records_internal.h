@@ -3,10 +3,9 @@
 // routing, records_write.cpp, auth_api.cpp, batch.cpp, records_common.cpp):
 // the request context, write outcomes, and the write operations themselves,
 // so that a batch runs exactly what single requests run.
-#include <nlohmann/json.hpp>
-
 #include <functional>
 #include <memory>
+#include <nlohmann/json.hpp>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -84,7 +83,8 @@ void PbJson(Response& res, int status, const json& body);
 // read from `raw`. Files go to *uploads (views into `raw`; named "f", "f+"
 // or "+f"), or are refused when `uploads` is null. JSON goes through
 // ParseJson (base/json.h): depth and size are bounded.
-Result<json> RequestJson(const Request& req, std::string_view raw, std::vector<Upload>* uploads, size_t max_json);
+Result<json> RequestJson(const Request& req, std::string_view raw, std::vector<Upload>* uploads,
+                         size_t max_json);
 Result<json> RequestJson(const Request& req, size_t max_json);  // req.body; no uploads
 // {status, message, data}: PocketBase's error shape.
 void PbError(Response& res, int status, const std::string& message, json data = json::object());
@@ -119,17 +119,21 @@ enum class Access { kRule, kClient };
 // How filter paths, @request.body and @request.auth become SQL for `c`.
 // `aliases` numbers the relation joins of one statement (share it between
 // the contexts of one query, so no two joins get the same name).
-FilterContext MakeContext(const Schema& schema, const Collection& c, const std::string& alias, const json* body,
-                          const json* auth, Access access, std::shared_ptr<int> aliases = nullptr);
+FilterContext MakeContext(const Schema& schema, const Collection& c, const std::string& alias,
+                          const json* body, const json* auth, Access access,
+                          std::shared_ptr<int> aliases = nullptr);
 // The access of a client's own filter and sort: a superuser's read everything.
-inline Access ClientAccess(bool superuser) { return superuser ? Access::kRule : Access::kClient; }
+inline Access ClientAccess(bool superuser) {
+  return superuser ? Access::kRule : Access::kClient;
+}
 // `rule` as SQL for a request that is not a superuser's: nullopt sets *denied
 // (superusers only); "" is everyone (empty SQL).
 Result<std::string> RuleSql(const std::optional<std::string>& rule, const FilterContext& ctx,
                             std::vector<SqlValue>* params, bool* denied);
 // One record by id, if `rule` (for a non-superuser) lets `x` see it.
 Result<std::optional<json>> FetchOne(const Ctx& x, store::Connection& c, std::string_view id,
-                                     const std::optional<std::string>& rule, const json* body, bool* denied);
+                                     const std::optional<std::string>& rule, const json* body,
+                                     bool* denied);
 
 // Why a request is refused: {status, message, data} as PbError answers it.
 struct Refusal {
@@ -151,8 +155,9 @@ struct WriteCheck {
 // password on an existing record (`id`; for an upsert, if it exists), the
 // old one. `errors`: problems found before (file fields). False: *refusal
 // says why.
-bool CheckWrite(const Ctx& x, const json& body, bool create, std::string_view id, const std::vector<FileOp>* ops,
-                const char* failed, json errors, WriteCheck* out, Refusal* refusal);
+bool CheckWrite(const Ctx& x, const json& body, bool create, std::string_view id,
+                const std::vector<FileOp>* ops, const char* failed, json errors, WriteCheck* out,
+                Refusal* refusal);
 // Off the worker (the password queue): checks the old password, hashes the
 // new one and adds a new tokenKey. False: *refusal says why.
 bool FinishPasswords(WriteCheck* w, const char* failed, Refusal* refusal);
@@ -162,7 +167,8 @@ void CreateOrUpdate(Ctx& x, Request& req, Response& res, std::string_view id);
 void Delete(Ctx& x, Response& res, std::string_view id);
 
 // A token for record `id` of auth collection `c`, valid for 7 days.
-std::string IssueToken(const App& app, const Collection& c, const std::string& id, const std::string& token_key);
+std::string IssueToken(const App& app, const Collection& c, const std::string& id,
+                       const std::string& token_key);
 // Sets x.auth (and its tokenKey) from an Authorization value carrying a
 // valid token of one of this app's auth collections; a bad token: a guest.
 void ResolveAuth(Ctx& x, store::Connection& rd, std::string_view authorization);
@@ -172,7 +178,8 @@ struct AuthRow {
   json record;
   std::string password_hash, token_key;
 };
-std::optional<AuthRow> ReadAuthRow(store::Connection& rd, const Collection& c, const char* where, std::string_view value);
+std::optional<AuthRow> ReadAuthRow(store::Connection& rd, const Collection& c, const char* where,
+                                   std::string_view value);
 // POST /api/collections/{c}/auth-with-password.
 void AuthWithPassword(Ctx& x, Request& req, Response& res, store::Connection& rd);
 
@@ -180,8 +187,9 @@ void AuthWithPassword(Ctx& x, Request& req, Response& res, store::Connection& rd
 // with create false, an update of record_id) of checked values, with its rule
 // and relations checked and its realtime event set in *o.
 Status ApplyUpsert(const Ctx& w, store::Connection& c, const json& body,
-                   const std::vector<std::pair<std::string, SqlValue>>& vals, bool create, const std::string& record_id,
-                   const char* failed, WriteOutcome* o, const std::vector<FileOp>* files = nullptr);
+                   const std::vector<std::pair<std::string, SqlValue>>& vals, bool create,
+                   const std::string& record_id, const char* failed, WriteOutcome* o,
+                   const std::vector<FileOp>* files = nullptr);
 // The same for a delete.
 Status ApplyDelete(const Ctx& w, store::Connection& c, const std::string& rid, WriteOutcome* o);
 

@@ -1,9 +1,8 @@
 // Writes through the records API: create, update, delete, each checked on
 // the worker and applied on the app's writer thread, with its realtime event.
-#include <nlohmann/json.hpp>
-
 #include <algorithm>
 #include <cmath>
+#include <nlohmann/json.hpp>
 
 #include "base/log.h"
 #include "base/strings.h"
@@ -40,7 +39,9 @@ Status SameSchema(const Ctx& w, store::Connection& c, const char* failed, WriteO
     if (!s.ok()) return s;
   }
   if (same) return OkStatus();
-  return Refuse(o, 400, std::string(failed) + " The collection changed while the request waited; send it again.");
+  return Refuse(
+      o, 400,
+      std::string(failed) + " The collection changed while the request waited; send it again.");
 }
 
 // Record `rid` of w.c whole, as superusers see it (inside the write).
@@ -62,8 +63,8 @@ Result<json> FetchWhole(const Ctx& w, store::Connection& c, const std::string& r
 // rule: it holds only what the requester sent, plus its id and dates (and
 // PocketBase's SDK signs up with it: a users collection's view rule is
 // usually "id = @request.auth.id", which no guest passes).
-Status AnswerWith(const Ctx& w, store::Connection& c, const std::string& rid, json full, bool created,
-                  WriteOutcome* o) {
+Status AnswerWith(const Ctx& w, store::Connection& c, const std::string& rid, json full,
+                  bool created, WriteOutcome* o) {
   if (created || w.superuser || (w.c->view_rule && w.c->view_rule->empty())) {
     HideFor(*w.c, w.viewer(), &full);
     o->body = std::move(full);
@@ -92,8 +93,8 @@ Status CheckRelations(store::Connection& c, const Schema& schema, const Collecti
     const Collection* target = schema.Find(f->collection);
     std::string table = QuoteIdent(target ? target->name : f->collection);
     std::string sql = f->Multi()
-                          ? "SELECT (SELECT count(*) FROM json_each(?1)) = (SELECT count(*) FROM " + table +
-                                " WHERE \"id\" IN (SELECT value FROM json_each(?1)))"
+                          ? "SELECT (SELECT count(*) FROM json_each(?1)) = (SELECT count(*) FROM " +
+                                table + " WHERE \"id\" IN (SELECT value FROM json_each(?1)))"
                           : "SELECT count(*) = 1 FROM " + table + " WHERE \"id\" = ?1";
     auto st = c.Cached(sql);
     if (!st.ok()) return st.error();
@@ -102,42 +103,48 @@ Status CheckRelations(store::Connection& c, const Schema& schema, const Collecti
     bool ok = st->Step(&s) && st->Int(0) == 1;
     st->Reset();
     if (!s.ok()) return s;
-    if (!ok) (*errors)[name] = {{"code", "validation_missing_rel_records"}, {"message", "Failed to find all relation records with the provided ids."}};
+    if (!ok)
+      (*errors)[name] = {{"code", "validation_missing_rel_records"},
+                         {"message", "Failed to find all relation records with the provided ids."}};
   }
   return OkStatus();
 }
 
-
-
 // Runs `fn` on the app's writer thread; `reply` is finished once it has
 // committed, and its realtime event (if any) published.
-void WriteWith(std::shared_ptr<App> app, std::string collection, std::shared_ptr<Reply> reply, WriteFn fn) {
+void WriteWith(std::shared_ptr<App> app, std::string collection, std::shared_ptr<Reply> reply,
+               WriteFn fn) {
   auto out = std::make_shared<WriteOutcome>();
-  app->store().SubmitWrite([fn = std::move(fn), out](store::Connection& c) { return fn(c, out.get()); },
-                             [reply, out, app, collection](const Status& st) {
-                               if (st.ok()) app->realtime().Publish(std::move(out->events));
-                               if (!out->files_record.empty())
-                                 app->files().Remove(out->files_collection, out->files_record,
-                                                     st.ok() ? out->files_gone : out->files_new);
-                               if (!st.ok() && out->status < 400) {
-                                 out->status = 400;
-                                 out->body = {{"status", 400}, {"message", "Something went wrong while processing your request."},
-                                              {"data", json::object()}};
-                                 out->lazy_c = nullptr;
-                               }
-                               reply->Finish([out](Response& r) {
-                                 if (out->status == 204) {
-                                   r.status = 204;
-                                   return;
-                                 }
-                                 if (out->lazy_c)
-                                   out->body = RecordFromValues(*out->lazy_c, out->lazy_id, out->lazy_now, *out->lazy_values);
-                                 PbJson(r, out->status, out->body);
-                               });
-                             });
+  app->store().SubmitWrite(
+      [fn = std::move(fn), out](store::Connection& c) { return fn(c, out.get()); },
+      [reply, out, app, collection](const Status& st) {
+        if (st.ok()) app->realtime().Publish(std::move(out->events));
+        if (!out->files_record.empty())
+          app->files().Remove(out->files_collection, out->files_record,
+                              st.ok() ? out->files_gone : out->files_new);
+        if (!st.ok() && out->status < 400) {
+          out->status = 400;
+          out->body = {{"status", 400},
+                       {"message", "Something went wrong while processing your request."},
+                       {"data", json::object()}};
+          out->lazy_c = nullptr;
+        }
+        reply->Finish([out](Response& r) {
+          if (out->status == 204) {
+            r.status = 204;
+            return;
+          }
+          if (out->lazy_c)
+            out->body =
+                RecordFromValues(*out->lazy_c, out->lazy_id, out->lazy_now, *out->lazy_values);
+          PbJson(r, out->status, out->body);
+        });
+      });
 }
 
-void Write(Ctx& x, Response& res, WriteFn fn) { WriteWith(x.app, x.c->name, res.Defer(), std::move(fn)); }
+void Write(Ctx& x, Response& res, WriteFn fn) {
+  WriteWith(x.app, x.c->name, res.Defer(), std::move(fn));
+}
 
 Status Refuse(WriteOutcome* o, int status, const std::string& message, json data) {
   o->status = status;
@@ -148,18 +155,22 @@ Status Refuse(WriteOutcome* o, int status, const std::string& message, json data
 // The file fields' new values, from their current names (none for a new
 // record) and the write's file ops; what the write drops is removed once it
 // commits, and what it uploaded if it does not.
-Status ApplyFiles(const Ctx& w, const std::string& rid, const json* before, const std::vector<FileOp>& files,
-                  const char* failed, std::vector<std::pair<std::string, SqlValue>>* vals, WriteOutcome* o) {
+Status ApplyFiles(const Ctx& w, const std::string& rid, const json* before,
+                  const std::vector<FileOp>& files, const char* failed,
+                  std::vector<std::pair<std::string, SqlValue>>* vals, WriteOutcome* o) {
   o->files_collection = w.c->id;
   o->files_record = rid;
   json errors = json::object();
   for (const FileOp& op : files) {
-    std::vector<std::string> current = before ? FileNames(before->value(op.field->name, json())) : std::vector<std::string>{};
+    std::vector<std::string> current =
+        before ? FileNames(before->value(op.field->name, json())) : std::vector<std::string>{};
     std::vector<std::string> next = ApplyFileOp(op, current, &errors);
     for (const auto& n : current)
       if (std::find(next.begin(), next.end(), n) == next.end()) o->files_gone.push_back(n);
-    if (op.field->Multi()) vals->emplace_back(op.field->name, json(next).dump());
-    else vals->emplace_back(op.field->name, next.empty() ? std::string() : next[0]);
+    if (op.field->Multi())
+      vals->emplace_back(op.field->name, json(next).dump());
+    else
+      vals->emplace_back(op.field->name, next.empty() ? std::string() : next[0]);
   }
   if (!errors.empty()) return Refuse(o, 400, failed, errors);
   return OkStatus();
@@ -184,7 +195,8 @@ Status ApplyUpsert(const Ctx& w, store::Connection& c, const json& body,
     if (rid.empty()) rid = NewRecordId();
     if (files && !files->empty()) {
       with_files = checked;
-      if (Status st = ApplyFiles(w, rid, nullptr, *files, failed, &with_files, o); !st.ok()) return st;
+      if (Status st = ApplyFiles(w, rid, nullptr, *files, failed, &with_files, o); !st.ok())
+        return st;
       values = &with_files;
     }
     const auto& vals = *values;
@@ -195,7 +207,8 @@ Status ApplyUpsert(const Ctx& w, store::Connection& c, const json& body,
       cols += ", " + QuoteIdent(k);
       marks += ", ?" + std::to_string(++n);
     }
-    auto st = c.Cached("INSERT INTO " + QuoteIdent(w.c->name) + " (" + cols + ") VALUES (" + marks + ")");
+    auto st =
+        c.Cached("INSERT INTO " + QuoteIdent(w.c->name) + " (" + cols + ") VALUES (" + marks + ")");
     if (!st.ok()) return st.error();
     st->Bind(1, std::string_view(rid)).Bind(2, std::string_view(now));
     n = 2;
@@ -204,7 +217,9 @@ Status ApplyUpsert(const Ctx& w, store::Connection& c, const json& body,
     if (Status s = st->Run(); !s.ok()) {
       if (s.error().message.find("UNIQUE") != std::string::npos) {
         const char* field = s.error().message.find(".email") != std::string::npos ? "email" : "id";
-        return Refuse(o, 400, failed, {{field, {{"code", "validation_not_unique"}, {"message", "Value must be unique."}}}});
+        return Refuse(
+            o, 400, failed,
+            {{field, {{"code", "validation_not_unique"}, {"message", "Value must be unique."}}}});
       }
       return s;
     }
@@ -237,14 +252,16 @@ Status ApplyUpsert(const Ctx& w, store::Connection& c, const json& body,
   if (!*before) return Refuse(o, 404, kNotFound);
   if (files && !files->empty()) {
     with_files = checked;
-    if (Status st = ApplyFiles(w, rid, &**before, *files, failed, &with_files, o); !st.ok()) return st;
+    if (Status st = ApplyFiles(w, rid, &**before, *files, failed, &with_files, o); !st.ok())
+      return st;
     values = &with_files;
   }
   const auto& vals = *values;
   std::string sets = "\"updated\" = ?1";
   int n = 1;
   for (const auto& [k, v] : vals) sets += ", " + QuoteIdent(k) + " = ?" + std::to_string(++n);
-  auto st = c.Cached("UPDATE " + QuoteIdent(w.c->name) + " SET " + sets + " WHERE \"id\" = ?" + std::to_string(n + 1));
+  auto st = c.Cached("UPDATE " + QuoteIdent(w.c->name) + " SET " + sets + " WHERE \"id\" = ?" +
+                     std::to_string(n + 1));
   if (!st.ok()) return st.error();
   st->Bind(1, std::string_view(now));
   n = 1;
@@ -252,7 +269,9 @@ Status ApplyUpsert(const Ctx& w, store::Connection& c, const json& body,
   st->Bind(n + 1, std::string_view(rid));
   if (Status s = st->Run(); !s.ok()) {
     if (s.error().message.find("UNIQUE") != std::string::npos)
-      return Refuse(o, 400, failed, {{"email", {{"code", "validation_not_unique"}, {"message", "Value must be unique."}}}});
+      return Refuse(
+          o, 400, failed,
+          {{"email", {{"code", "validation_not_unique"}, {"message", "Value must be unique."}}}});
     return s;
   }
   auto after = FetchWhole(w, c, rid);
@@ -261,19 +280,22 @@ Status ApplyUpsert(const Ctx& w, store::Connection& c, const json& body,
   return AnswerWith(w, c, rid, std::move(after).value(), false, o);
 }
 
-bool CheckWrite(const Ctx& x, const json& body, bool create, std::string_view id, const std::vector<FileOp>* ops,
-                const char* failed, json errors, WriteCheck* out, Refusal* refusal) {
+bool CheckWrite(const Ctx& x, const json& body, bool create, std::string_view id,
+                const std::vector<FileOp>* ops, const char* failed, json errors, WriteCheck* out,
+                Refusal* refusal) {
   auto values = CheckRecord(*x.c, body, create, &errors);
   if (!values.ok()) {
     *refusal = {400, values.error().message, json::object()};
     return false;
   }
   if (x.c->IsAuth() && !x.superuser && body.contains("verified"))
-    errors["verified"] = {{"code", "validation_values_mismatch"}, {"message", "Only superusers can change this."}};
+    errors["verified"] = {{"code", "validation_values_mismatch"},
+                          {"message", "Only superusers can change this."}};
   if (create)
     for (const Field& f : x.c->fields)
       if (f.type == FieldType::kFile && f.required &&
-          (!ops || std::none_of(ops->begin(), ops->end(), [&](const FileOp& op) { return op.field == &f; })))
+          (!ops || std::none_of(ops->begin(), ops->end(),
+                                [&](const FileOp& op) { return op.field == &f; })))
         errors[f.name] = {{"code", "validation_required"}, {"message", "Cannot be blank."}};
   if (!errors.empty()) {
     *refusal = {400, failed, std::move(errors)};
@@ -294,9 +316,12 @@ bool CheckWrite(const Ctx& x, const json& body, bool create, std::string_view id
     }
     if (row) {
       const json* old = body.contains("oldPassword") ? &body["oldPassword"] : nullptr;
-      if (!old || !old->is_string() || old->get<std::string>().empty() || old->get<std::string>().size() > 256) {
-        *refusal = {400, failed,
-                    {{"oldPassword", {{"code", "validation_required"}, {"message", "Missing required value."}}}}};
+      if (!old || !old->is_string() || old->get<std::string>().empty() ||
+          old->get<std::string>().size() > 256) {
+        *refusal = {400,
+                    failed,
+                    {{"oldPassword",
+                      {{"code", "validation_required"}, {"message", "Missing required value."}}}}};
         return false;
       }
       out->old_hash = row->password_hash;
@@ -309,8 +334,11 @@ bool CheckWrite(const Ctx& x, const json& body, bool create, std::string_view id
 bool FinishPasswords(WriteCheck* w, const char* failed, Refusal* refusal) {
   if (!w->has_password) return true;
   if (w->old_hash && !crypto::VerifyPassword(*w->old_hash, w->old_password)) {
-    *refusal = {400, failed,
-                {{"oldPassword", {{"code", "validation_invalid_old_password"}, {"message", "Missing or invalid old password."}}}}};
+    *refusal = {400,
+                failed,
+                {{"oldPassword",
+                  {{"code", "validation_invalid_old_password"},
+                   {"message", "Missing or invalid old password."}}}}};
     return false;
   }
   w->old_password.clear();
@@ -334,7 +362,8 @@ void CreateOrUpdate(Ctx& x, Request& req, Response& res, std::string_view id) {
   json body = std::move(parsed).value();
   const char* failed = create ? "Failed to create record." : "Failed to update record.";
   json errors = json::object();
-  auto ops = std::make_shared<std::vector<FileOp>>(TakeFileOps(*x.c, &body, uploads.get(), &errors));
+  auto ops =
+      std::make_shared<std::vector<FileOp>>(TakeFileOps(*x.c, &body, uploads.get(), &errors));
   auto check = std::make_shared<WriteCheck>();
   Refusal refusal;
   if (!CheckWrite(x, body, create, id, ops.get(), failed, std::move(errors), check.get(), &refusal))
@@ -357,12 +386,13 @@ void CreateOrUpdate(Ctx& x, Request& req, Response& res, std::string_view id) {
   if (!stored.empty() && !create && !x.superuser) {
     // Nothing is written to disk for a record this request may not change.
     bool denied = false;
-    auto seen = FetchOne(x, x.app->store().Reader(x.reader), id, x.c->update_rule, shared.get(), &denied);
+    auto seen =
+        FetchOne(x, x.app->store().Reader(x.reader), id, x.c->update_rule, shared.get(), &denied);
     if (!seen.ok() || !*seen) return PbError(res, 404, kNotFound);
   }
   Ctx copy = x;
-  WriteFn fn = [copy, shared, check, create, record_id, failed, ops, stored](store::Connection& c,
-                                                                             WriteOutcome* o) -> Status {
+  WriteFn fn = [copy, shared, check, create, record_id, failed, ops, stored](
+                   store::Connection& c, WriteOutcome* o) -> Status {
     o->allow_lazy = true;
     o->keep_values = check;
     o->keep_schema = copy.schema;
@@ -374,35 +404,43 @@ void CreateOrUpdate(Ctx& x, Request& req, Response& res, std::string_view id) {
     return ApplyUpsert(copy, c, *shared, check->values, create, record_id, failed, o, ops.get());
   };
   auto reply = res.Defer();
-  if (!check->has_password && stored.empty()) return WriteWith(x.app, x.c->name, reply, std::move(fn));
+  if (!check->has_password && stored.empty())
+    return WriteWith(x.app, x.c->name, reply, std::move(fn));
   // Off the worker: uploads are written and synced before the record naming
   // them (background queue), after a new password is hashed (argon2id takes
   // tens of milliseconds; the bounded password queue) with a new tokenKey
   // that ends the record's older tokens.
-  auto write = [app = x.app, apps = x.apps, name = x.c->name, cid = x.c->id, reply, fn = std::move(fn), failed, raw,
-                uploads, record_id, has_files = !stored.empty()]() mutable {
+  auto write = [app = x.app, apps = x.apps, name = x.c->name, cid = x.c->id, reply,
+                fn = std::move(fn), failed, raw, uploads, record_id,
+                has_files = !stored.empty()]() mutable {
     if (!has_files) return WriteWith(app, name, reply, std::move(fn));
-    apps->background().Post([app, name, cid, reply, fn = std::move(fn), failed, raw, uploads, record_id]() mutable {
-      std::vector<std::string> written;
-      for (const Upload& u : *uploads) {
-        if (u.stored.empty()) continue;  // refused, or replaced by a later file for the same field
-        if (Status s = app->files().Write(cid, record_id, u.stored, u.data); !s.ok()) {
-          app->files().Remove(cid, record_id, written);
-          Log(LogLevel::kError, "cannot store an uploaded file", {{"site_file", u.stored}, {"error", s.error().message}});
-          return reply->Finish(
-              [failed](Response& r) { PbError(r, 500, std::string(failed) + " The file could not be stored."); });
-        }
-        written.push_back(u.stored);
-      }
-      WriteWith(app, name, reply, std::move(fn));
-    });
+    apps->background().Post(
+        [app, name, cid, reply, fn = std::move(fn), failed, raw, uploads, record_id]() mutable {
+          std::vector<std::string> written;
+          for (const Upload& u : *uploads) {
+            if (u.stored.empty())
+              continue;  // refused, or replaced by a later file for the same field
+            if (Status s = app->files().Write(cid, record_id, u.stored, u.data); !s.ok()) {
+              app->files().Remove(cid, record_id, written);
+              Log(LogLevel::kError, "cannot store an uploaded file",
+                  {{"site_file", u.stored}, {"error", s.error().message}});
+              return reply->Finish([failed](Response& r) {
+                PbError(r, 500, std::string(failed) + " The file could not be stored.");
+              });
+            }
+            written.push_back(u.stored);
+          }
+          WriteWith(app, name, reply, std::move(fn));
+        });
   };
   if (!check->has_password) return write();
   bool posted = x.apps->passwords().TryPost(
       [check, failed, reply, write = std::move(write)]() mutable {
         Refusal refusal;
         if (!FinishPasswords(check.get(), failed, &refusal))
-          return reply->Finish([refusal](Response& r) { PbError(r, refusal.status, refusal.message, refusal.data); });
+          return reply->Finish([refusal](Response& r) {
+            PbError(r, refusal.status, refusal.message, refusal.data);
+          });
         write();
       },
       Apps::kMaxPasswordWork);
@@ -442,7 +480,9 @@ void Delete(Ctx& x, Response& res, std::string_view id) {
   if (!x.superuser && !x.c->delete_rule) return PbError(res, 403, kSuperusersOnly);
   Ctx copy = x;
   std::string rid(id);
-  Write(x, res, [copy, rid](store::Connection& c, WriteOutcome* o) { return ApplyDelete(copy, c, rid, o); });
+  Write(x, res, [copy, rid](store::Connection& c, WriteOutcome* o) {
+    return ApplyDelete(copy, c, rid, o);
+  });
 }
 
 }  // namespace hearth::data::records

@@ -6,10 +6,9 @@
 // Every collection table has an explicit primary key `id` (15 random
 // lower-case letters and digits) and `created`/`updated` dates
 // ("2006-01-02 15:04:05.000Z", UTC), then one column per field.
-#include <nlohmann/json.hpp>
-
 #include <map>
 #include <memory>
+#include <nlohmann/json.hpp>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -20,23 +19,36 @@
 
 namespace hearth::data {
 
-enum class FieldType { kText, kNumber, kBool, kEmail, kUrl, kDate, kSelect, kJson, kRelation, kFile };
+enum class FieldType {
+  kText,
+  kNumber,
+  kBool,
+  kEmail,
+  kUrl,
+  kDate,
+  kSelect,
+  kJson,
+  kRelation,
+  kFile
+};
 
 struct Field {
   std::string name;
   FieldType type = FieldType::kText;
   bool required = false;
-  std::optional<double> min, max;   // text: length; number: value
-  bool only_int = false;            // number
-  std::vector<std::string> values;  // select: the allowed values
-  int max_select = 1;               // select, relation, file: >1 makes it multi-valued
-  std::string collection;           // relation: the collection it points to (by name)
-  uint64_t max_size = 5ull << 20;   // file: bytes per file
+  std::optional<double> min, max;       // text: length; number: value
+  bool only_int = false;                // number
+  std::vector<std::string> values;      // select: the allowed values
+  int max_select = 1;                   // select, relation, file: >1 makes it multi-valued
+  std::string collection;               // relation: the collection it points to (by name)
+  uint64_t max_size = 5ull << 20;       // file: bytes per file
   std::vector<std::string> mime_types;  // file: the allowed types (none: any)
-  bool protected_files = false;     // file: served only with a file token
-  std::vector<std::string> thumbs;  // file: thumbnail sizes (kept; not made yet)
+  bool protected_files = false;         // file: served only with a file token
+  std::vector<std::string> thumbs;      // file: thumbnail sizes (kept; not made yet)
   bool Multi() const {
-    return (type == FieldType::kSelect || type == FieldType::kRelation || type == FieldType::kFile) && max_select > 1;
+    return (type == FieldType::kSelect || type == FieldType::kRelation ||
+            type == FieldType::kFile) &&
+           max_select > 1;
   }
 };
 
@@ -68,7 +80,8 @@ struct Schema {
 // not system names); relations must point to an existing collection (in
 // `schema`, or the collection itself); rules must parse. `existing`: the
 // collection being changed (keeps its id), or null for a new one.
-Result<Collection> ParseCollection(const nlohmann::json& body, const Schema& schema, const Collection* existing);
+Result<Collection> ParseCollection(const nlohmann::json& body, const Schema& schema,
+                                   const Collection* existing);
 
 // The definition as the API shows it (the same shape ParseCollection takes).
 nlohmann::json CollectionJson(const Collection& c);
@@ -87,8 +100,10 @@ Result<std::vector<std::string>> AlterTableSql(const Collection& before, const C
 // fields are left out: TakeFileOps (data/files.h) takes them first. For an
 // auth collection, a new password comes back in plain text under "password"
 // (the caller hashes it) and passwordConfirm must match it.
-Result<std::vector<std::pair<std::string, SqlValue>>> CheckRecord(const Collection& c, const nlohmann::json& body,
-                                                                 bool create, nlohmann::json* errors);
+Result<std::vector<std::pair<std::string, SqlValue>>> CheckRecord(const Collection& c,
+                                                                  const nlohmann::json& body,
+                                                                  bool create,
+                                                                  nlohmann::json* errors);
 
 // "[a-z0-9]{15}", from a CSPRNG.
 std::string NewRecordId();

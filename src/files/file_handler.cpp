@@ -17,9 +17,7 @@
 #include "http/mime.h"
 
 namespace hearth {
-namespace {
-
-}  // namespace
+namespace {}  // namespace
 
 FileHandler::FileHandler(FileHandlerOptions options) : options_(std::move(options)) {}
 
@@ -68,8 +66,9 @@ Result<FileHandler::Entry> FileHandler::Load(const std::string& relative, int* e
     return Error{"not a regular file"};
   }
   char etag[64];
-  snprintf(etag, sizeof etag, "\"%llx%llx-%llx\"", static_cast<unsigned long long>(st.st_mtim.tv_sec),
-           static_cast<unsigned long long>(st.st_mtim.tv_nsec), static_cast<unsigned long long>(e.size));
+  snprintf(
+      etag, sizeof etag, "\"%llx%llx-%llx\"", static_cast<unsigned long long>(st.st_mtim.tv_sec),
+      static_cast<unsigned long long>(st.st_mtim.tv_nsec), static_cast<unsigned long long>(e.size));
   e.etag = etag;
   e.last_modified = FormatHttpDate(e.mtime_s);
   e.fields = "Content-Type: ";
@@ -120,8 +119,10 @@ const FileHandler::Entry* FileHandler::Lookup(const std::string& relative, int* 
     struct stat st;
     bool same = false;
     if (fd >= 0) {
-      same = fstat(fd, &st) == 0 && st.st_ino == e.ino && static_cast<uint64_t>(st.st_size) == e.size &&
-             static_cast<uint64_t>(st.st_mtim.tv_sec) * 1000000000ull + st.st_mtim.tv_nsec == e.mtime_ns;
+      same = fstat(fd, &st) == 0 && st.st_ino == e.ino &&
+             static_cast<uint64_t>(st.st_size) == e.size &&
+             static_cast<uint64_t>(st.st_mtim.tv_sec) * 1000000000ull + st.st_mtim.tv_nsec ==
+                 e.mtime_ns;
       close(fd);
     }
     if (same) {

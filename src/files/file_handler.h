@@ -20,10 +20,10 @@ namespace hearth {
 
 struct FileHandlerOptions {
   std::string root;
-  uint64_t cache_bytes = 64ull << 20;       // per worker, contents of small files
-  uint64_t max_cached_file = 256 * 1024;    // larger files are sent with sendfile
+  uint64_t cache_bytes = 64ull << 20;     // per worker, contents of small files
+  uint64_t max_cached_file = 256 * 1024;  // larger files are sent with sendfile
   size_t max_entries = 4096;
-  int64_t revalidate_ms = 1000;             // how stale a cache entry may get
+  int64_t revalidate_ms = 1000;  // how stale a cache entry may get
 };
 
 class FileHandler {
@@ -40,9 +40,9 @@ class FileHandler {
     int64_t mtime_s = 0;
     uint64_t mtime_ns = 0, ino = 0;
     int64_t checked_ms = 0;
-    std::string etag;             // "\"...\""
+    std::string etag;  // "\"...\""
     std::string last_modified;
-    std::string fields;           // Content-Type, ETag, Last-Modified, Accept-Ranges
+    std::string fields;                          // Content-Type, ETag, Last-Modified, Accept-Ranges
     std::shared_ptr<const std::string> content;  // small files
     std::shared_ptr<SharedFd> fd;                // large files
   };

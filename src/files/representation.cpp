@@ -62,7 +62,8 @@ void ServeRepresentation(const Request& req, Response& res, const Representation
   bool not_modified = false;
   if (!inm.empty()) {
     not_modified = EtagListMatches(inm, rep.etag);
-  } else if (std::string_view ims = req.Header("If-Modified-Since"); !ims.empty() && rep.mtime_s >= 0) {
+  } else if (std::string_view ims = req.Header("If-Modified-Since");
+             !ims.empty() && rep.mtime_s >= 0) {
     int64_t t = ParseHttpDate(ims);
     not_modified = t >= 0 && rep.mtime_s <= t;
   }
@@ -79,9 +80,12 @@ void ServeRepresentation(const Request& req, Response& res, const Representation
     std::string_view if_range = req.Header("If-Range");
     bool apply = true;
     if (!if_range.empty()) {
-      if (if_range[0] == '"') apply = if_range == rep.etag;
-      else if (if_range.substr(0, 2) == "W/") apply = false;  // weak never matches here
-      else apply = !rep.last_modified.empty() && if_range == rep.last_modified;
+      if (if_range[0] == '"')
+        apply = if_range == rep.etag;
+      else if (if_range.substr(0, 2) == "W/")
+        apply = false;  // weak never matches here
+      else
+        apply = !rep.last_modified.empty() && if_range == rep.last_modified;
     }
     if (apply) {
       RangeKind k = ParseRange(range, rep.size, &start, &len);
@@ -105,9 +109,12 @@ void ServeRepresentation(const Request& req, Response& res, const Representation
     }
   }
   res.fields.append(rep.fields);
-  if (rep.content) res.SetShared(rep.content, start, len);
-  else if (rep.fd) res.SetFile(rep.fd, start, len);
-  else res.SetStream(rep.open_stream(start, len), len);
+  if (rep.content)
+    res.SetShared(rep.content, start, len);
+  else if (rep.fd)
+    res.SetFile(rep.fd, start, len);
+  else
+    res.SetStream(rep.open_stream(start, len), len);
 }
 
 }  // namespace hearth

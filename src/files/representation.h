@@ -17,10 +17,10 @@
 namespace hearth {
 
 struct Representation {
-  std::string_view etag;            // strong, quoted
-  std::string_view last_modified;   // IMF-fixdate, or empty
-  int64_t mtime_s = -1;             // for If-Modified-Since; -1: none
-  std::string_view fields;          // header fields for 200/206 (Content-Type, ETag, ...)
+  std::string_view etag;           // strong, quoted
+  std::string_view last_modified;  // IMF-fixdate, or empty
+  int64_t mtime_s = -1;            // for If-Modified-Since; -1: none
+  std::string_view fields;         // header fields for 200/206 (Content-Type, ETag, ...)
   uint64_t size = 0;
   std::shared_ptr<const std::string> content;  // the bytes, or
   std::shared_ptr<SharedFd> fd;                // an open file to sendfile from, or

@@ -80,7 +80,8 @@ int OpenBeneath(int root_fd, const std::string& root_real, const std::string& re
   char resolved[PATH_MAX];
   if (!realpath(full.c_str(), resolved)) return -errno;
   std::string_view r(resolved);
-  if (root_real != "/" && r != root_real && (r.substr(0, root_real.size()) != root_real || r[root_real.size()] != '/'))
+  if (root_real != "/" && r != root_real &&
+      (r.substr(0, root_real.size()) != root_real || r[root_real.size()] != '/'))
     return -EXDEV;
   int fd = open(resolved, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
   return fd >= 0 ? fd : -errno;

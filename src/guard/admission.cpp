@@ -39,8 +39,10 @@ class WaitingSink : public BodySink {
   }
   void OnEnd(bool ok) override {
     ended = true;
-    if (target) target->OnEnd(ok);
-    else end_ok = ok;
+    if (target)
+      target->OnEnd(ok);
+    else
+      end_ok = ok;
   }
   std::shared_ptr<BodySink> target;
   bool ended = false;
@@ -79,8 +81,7 @@ struct Admission::Parked {
 };
 
 Admission::Admission(EventLoop* loop, Guard* guard)
-    : loop_(loop), guard_(guard),
-      in_flight_(std::make_shared<std::atomic<int64_t>>(0)) {
+    : loop_(loop), guard_(guard), in_flight_(std::make_shared<std::atomic<int64_t>>(0)) {
   loop_->AddTicker([this](int64_t now) { return Tick(now); });
 }
 
@@ -97,7 +98,8 @@ void Admission::Run(Request& req, Response& res, const Handler& handler) {
     // The handler's Reply (if it defers) holds the slot until the answer
     // starts; an answer given at once frees it at once.
     const ReplyFactory* original = res.reply_factory_;
-    ReplyFactory counting = [original, in_flight = in_flight_](uint64_t id) -> std::shared_ptr<Reply> {
+    ReplyFactory counting = [original,
+                             in_flight = in_flight_](uint64_t id) -> std::shared_ptr<Reply> {
       auto inner = original && *original ? (*original)(id) : nullptr;
       if (!inner) return nullptr;
       return std::make_shared<SlotReply>(std::move(inner), in_flight);
@@ -168,8 +170,10 @@ void Admission::Start(Parked& p) {
   }
   if (p.sink) {
     p.sink->target = req.body_sink;
-    if (p.sink->ended && p.sink->target) p.sink->target->OnEnd(p.sink->end_ok);
-    else if (p.waker) p.waker();  // the paused body flows to the handler now
+    if (p.sink->ended && p.sink->target)
+      p.sink->target->OnEnd(p.sink->end_ok);
+    else if (p.waker)
+      p.waker();  // the paused body flows to the handler now
   }
   if (!res.deferred()) {
     auto answer = std::make_shared<Response>();
@@ -187,8 +191,10 @@ int64_t Admission::Tick(int64_t now) {
   // Requests whose clients left are dropped, not run: a client must not fill
   // the queue by connecting, asking and leaving.
   for (auto it = queue_.begin(); it != queue_.end();)
-    if (!loop_->ConnectionOpen((*it)->connection_id)) it = queue_.erase(it);
-    else ++it;
+    if (!loop_->ConnectionOpen((*it)->connection_id))
+      it = queue_.erase(it);
+    else
+      ++it;
   // Waited too long: answered now, so the client can go elsewhere or retry.
   while (!queue_.empty() && now - queue_.front()->since_ms >= max_wait_ms) {
     std::unique_ptr<Parked> p = std::move(queue_.front());

@@ -15,8 +15,8 @@ std::string_view StripPort(std::string_view text) {
     return close == std::string_view::npos ? std::string_view() : text.substr(1, close - 1);
   }
   size_t colon = text.find(':');
-  if (colon != std::string_view::npos && colon == text.rfind(':') && text.find('.') != std::string_view::npos &&
-      colon > text.rfind('.'))
+  if (colon != std::string_view::npos && colon == text.rfind(':') &&
+      text.find('.') != std::string_view::npos && colon > text.rfind('.'))
     return text.substr(0, colon);  // "1.2.3.4:5678"
   return text;
 }
@@ -24,7 +24,8 @@ std::string_view StripPort(std::string_view text) {
 bool ParseIp(std::string_view text, uint8_t out[16]) {
   text = StripPort(text);
   for (char c : text)
-    if (!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F') || c == ':' || c == '.'))
+    if (!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F') || c == ':' ||
+          c == '.'))
       return false;  // inet_pton would stop at a NUL and accept a prefix
   if (text.empty() || text.size() > 45) return false;
   char buf[48];
@@ -74,14 +75,16 @@ Result<CidrList> CidrList::Parse(std::string_view text) {
     if (slash != std::string_view::npos) {
       addr = item.substr(0, slash);
       uint64_t b;
-      if (!ParseUint(item.substr(slash + 1), &b)) return Error{"\"" + std::string(item) + "\": bad prefix length"};
+      if (!ParseUint(item.substr(slash + 1), &b))
+        return Error{"\"" + std::string(item) + "\": bad prefix length"};
       if (b > 128) return Error{"\"" + std::string(item) + "\": prefix longer than the address"};
       bits = static_cast<int>(b);
     }
     Net net{};
     bool v4 = addr.find(':') == std::string_view::npos;
-    if (!ParseIp(addr, net.addr) || (addr.find(':') != std::string_view::npos && addr.find('.') != std::string_view::npos &&
-                                     addr.rfind(':') > addr.rfind('.')))
+    if (!ParseIp(addr, net.addr) ||
+        (addr.find(':') != std::string_view::npos && addr.find('.') != std::string_view::npos &&
+         addr.rfind(':') > addr.rfind('.')))
       return Error{"\"" + std::string(item) + "\" is not an IP address or CIDR range"};
     int max = v4 ? 32 : 128;
     if (bits < 0) bits = max;

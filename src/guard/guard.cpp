@@ -1,8 +1,8 @@
 #include "guard/guard.h"
 
 #include <cmath>
-#include <vector>
 #include <functional>
+#include <vector>
 
 #include "base/clock.h"
 #include "base/log.h"
@@ -13,28 +13,41 @@ namespace hearth::guard {
 
 const char* ReasonName(Reason r) {
   switch (r) {
-    case Reason::kDenied: return "denied";
-    case Reason::kNotAllowed: return "not_allowed";
-    case Reason::kPerIpConnections: return "per_ip_connections";
-    case Reason::kRateLimit: return "rate_limit";
-    case Reason::kSiteRateLimit: return "site_rate_limit";
-    case Reason::kSlowBody: return "slow_body";
-    case Reason::kIdleClosed: return "idle_closed_for_room";
-    case Reason::kAdmission: return "admission";
-    case Reason::kCount: break;
+    case Reason::kDenied:
+      return "denied";
+    case Reason::kNotAllowed:
+      return "not_allowed";
+    case Reason::kPerIpConnections:
+      return "per_ip_connections";
+    case Reason::kRateLimit:
+      return "rate_limit";
+    case Reason::kSiteRateLimit:
+      return "site_rate_limit";
+    case Reason::kSlowBody:
+      return "slow_body";
+    case Reason::kIdleClosed:
+      return "idle_closed_for_room";
+    case Reason::kAdmission:
+      return "admission";
+    case Reason::kCount:
+      break;
   }
   return "other";
 }
 
 namespace {
-size_t ShardOf(std::string_view key, int shards) { return std::hash<std::string_view>{}(key) % shards; }
+size_t ShardOf(std::string_view key, int shards) {
+  return std::hash<std::string_view>{}(key) % shards;
+}
 }  // namespace
 
-bool RateLimiter::Take(std::string_view key, double rate, double burst, int64_t now_ms, int64_t* retry_after_s) {
+bool RateLimiter::Take(std::string_view key, double rate, double burst, int64_t now_ms,
+                       int64_t* retry_after_s) {
   if (burst < 1) burst = 1;
   Shard& sh = shards_[ShardOf(key, kShards)];
   std::lock_guard<std::mutex> lock(sh.mu);
-  auto it = sh.buckets.find(std::string(key));  // C++20 heterogeneous lookup needs a custom hash; keys are short
+  auto it = sh.buckets.find(
+      std::string(key));  // C++20 heterogeneous lookup needs a custom hash; keys are short
   if (it == sh.buckets.end()) {
     if (sh.buckets.size() >= kMaxPerShard) {
       // Forget clients quiet for 10 s (any bucket has refilled by then at the
@@ -218,15 +231,16 @@ bool Guard::TakeToken(const Request& req, int64_t now_ms, int64_t* retry_after_s
   const Policy& p = policy();
   if (p.rate <= 0) return true;
   std::string_view ip = req.ClientIp();
-  if (!limiter_.Take(ClientKey(ip), p.rate, p.burst > 0 ? p.burst : p.rate * 2, now_ms, retry_after_s)) {
+  if (!limiter_.Take(ClientKey(ip), p.rate, p.burst > 0 ? p.burst : p.rate * 2, now_ms,
+                     retry_after_s)) {
     Count(Reason::kRateLimit, ip);
     return false;
   }
   return true;
 }
 
-bool Guard::TakeSiteToken(const Request& req, std::string_view site, double rate, double burst, int64_t now_ms,
-                          int64_t* retry_after_s) {
+bool Guard::TakeSiteToken(const Request& req, std::string_view site, double rate, double burst,
+                          int64_t now_ms, int64_t* retry_after_s) {
   if (rate <= 0) return true;
   std::string key = ClientKey(req.ClientIp());
   key.push_back('\n');
@@ -245,8 +259,10 @@ void Guard::Count(Reason r, std::string_view detail) {
   int64_t last = last_log_ms_[i].load(std::memory_order_relaxed);
   // At most a line a second per reason: an attack must not flood the log.
   if (now - last >= 1000 && last_log_ms_[i].compare_exchange_strong(last, now))
-    Log(LogLevel::kWarn, "guard: refused", {{"reason", ReasonName(r)}, {"client", std::string(detail)},
-                                             {"total", refusals_[i].load(std::memory_order_relaxed)}});
+    Log(LogLevel::kWarn, "guard: refused",
+        {{"reason", ReasonName(r)},
+         {"client", std::string(detail)},
+         {"total", refusals_[i].load(std::memory_order_relaxed)}});
 }
 
 void RespondTooMany(Response& res, int64_t retry_after_s, std::string_view why) {

@@ -25,11 +25,11 @@ namespace hearth::guard {
 
 // What the settings say (parsed once per change, read by every worker).
 struct Policy {
-  CidrList allow;    // empty: everyone not denied
+  CidrList allow;  // empty: everyone not denied
   CidrList deny;
-  CidrList trusted;  // proxies whose forwarded-for fields are believed
+  CidrList trusted;               // proxies whose forwarded-for fields are believed
   bool forwarded_header = false;  // they write Forwarded (RFC 7239), not X-Forwarded-For
-  double rate = 0;   // requests per second per client IP (0: no limit)
+  double rate = 0;                // requests per second per client IP (0: no limit)
   double burst = 0;
   int64_t max_conns_per_ip = 0;  // 0: no limit
   uint64_t min_body_rate = 0;    // bytes per second a request body must average
@@ -40,14 +40,14 @@ struct Policy {
 };
 
 enum class Reason {
-  kDenied,           // on the deny list
-  kNotAllowed,       // an allow list exists and the address is not on it
-  kPerIpConnections, // too many connections from one address
-  kRateLimit,        // the global per-IP rate
-  kSiteRateLimit,    // a site's own per-IP rate
-  kSlowBody,         // a body slower than min-body-rate
-  kIdleClosed,       // an idle keep-alive connection closed to make room
-  kAdmission,        // the admission queue was full or the wait too long
+  kDenied,            // on the deny list
+  kNotAllowed,        // an allow list exists and the address is not on it
+  kPerIpConnections,  // too many connections from one address
+  kRateLimit,         // the global per-IP rate
+  kSiteRateLimit,     // a site's own per-IP rate
+  kSlowBody,          // a body slower than min-body-rate
+  kIdleClosed,        // an idle keep-alive connection closed to make room
+  kAdmission,         // the admission queue was full or the wait too long
   kCount
 };
 const char* ReasonName(Reason r);
@@ -58,7 +58,8 @@ class RateLimiter {
  public:
   // Takes a token from `key`'s bucket (`rate` per second, up to `burst`).
   // False when empty; *retry_after_s then says when one will be there.
-  bool Take(std::string_view key, double rate, double burst, int64_t now_ms, int64_t* retry_after_s);
+  bool Take(std::string_view key, double rate, double burst, int64_t now_ms,
+            int64_t* retry_after_s);
   size_t size() const;
 
  private:
@@ -114,11 +115,13 @@ class Guard {
   // The global per-IP rate: false (after counting) means answer 429 with
   // *retry_after_s. Sites call it with their own rate and a site key.
   bool TakeToken(const Request& req, int64_t now_ms, int64_t* retry_after_s);
-  bool TakeSiteToken(const Request& req, std::string_view site, double rate, double burst, int64_t now_ms,
-                     int64_t* retry_after_s);
+  bool TakeSiteToken(const Request& req, std::string_view site, double rate, double burst,
+                     int64_t now_ms, int64_t* retry_after_s);
 
   void Count(Reason r, std::string_view detail = {});
-  uint64_t refusals(Reason r) const { return refusals_[static_cast<int>(r)].load(std::memory_order_relaxed); }
+  uint64_t refusals(Reason r) const {
+    return refusals_[static_cast<int>(r)].load(std::memory_order_relaxed);
+  }
 
  private:
   mutable std::mutex mu_;

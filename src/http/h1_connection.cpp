@@ -18,7 +18,9 @@ constexpr size_t kBodyBuffer = 64 * 1024;
 constexpr size_t kMinReadSpace = 2 * 1024;
 constexpr size_t kCopySmallBody = 8 * 1024;  // smaller bodies are copied next to the head
 
-bool StatusHasNoBody(int status) { return status < 200 || status == 204 || status == 304; }
+bool StatusHasNoBody(int status) {
+  return status < 200 || status == 204 || status == 304;
+}
 
 void AppendHex(std::string* out, uint64_t v) {
   char buf[20];
@@ -71,7 +73,9 @@ void H1Connection::OnRead(size_t n) {
   rend_ += n;
 }
 
-void H1Connection::OnPeerEof() { peer_eof_ = true; }
+void H1Connection::OnPeerEof() {
+  peer_eof_ = true;
+}
 
 void H1Connection::DiscardInput() {
   discard_input_ = true;
@@ -140,7 +144,8 @@ void H1Connection::FeedTunnel() {
       return;
     }
   }
-  if (peer_eof_) std::exchange(tunnel_, nullptr)->OnEnd(true);  // half-closed: the far side may still answer
+  if (peer_eof_)
+    std::exchange(tunnel_, nullptr)->OnEnd(true);  // half-closed: the far side may still answer
 }
 
 void H1Connection::RespondError(int status, const char* reason) {
@@ -324,8 +329,8 @@ bool H1Connection::StepSinkBody() {
   size_t used = 0;
   int status = 0;
   const char* reason = "";
-  ParseState st = chunked_.Feed(std::string_view(rbuf_.data() + rstart_, rend_ - rstart_), &used, &sink_buf_,
-                                max_body_, &status, &reason);
+  ParseState st = chunked_.Feed(std::string_view(rbuf_.data() + rstart_, rend_ - rstart_), &used,
+                                &sink_buf_, max_body_, &status, &reason);
   Consume(used);
   if (st == ParseState::kError) {
     RespondError(status, reason);
@@ -435,8 +440,10 @@ void H1Connection::Serialize(bool close) {
     AppendUint(&h, res_.BodyLength());
     h.append("\r\n");
   }
-  if (close) h.append("Connection: close\r\n");
-  else if (req_.version_minor == 0) h.append("Connection: keep-alive\r\n");
+  if (close)
+    h.append("Connection: close\r\n");
+  else if (req_.version_minor == 0)
+    h.append("Connection: keep-alive\r\n");
   h.append("\r\n");
   if (head || no_body) {
     out_.CommitScratch();
@@ -475,7 +482,7 @@ void H1Connection::Serialize(bool close) {
       stream_status_ = status;
       state_ = State::kStreaming;
       if (shutting_down_ && stream_endless_) BeginShutdown(false);  // stopping already: end it now
-      if (close) shutting_down_ = true;  // close once the stream ends
+      if (close) shutting_down_ = true;                             // close once the stream ends
       break;
     case Response::BodyKind::kNone:
       out_.CommitScratch();
@@ -499,7 +506,8 @@ void H1Connection::PumpStream() {
         stream_ = nullptr;
         stream_ok_ = nullptr;
         bool short_body = stream_left_ != 0;
-        state_ = (shutting_down_ || !req_.keep_alive || short_body) ? State::kClosing : State::kHead;
+        state_ =
+            (shutting_down_ || !req_.keep_alive || short_body) ? State::kClosing : State::kHead;
         return;
       }
       continue;

@@ -100,11 +100,12 @@ HeadResult ParseResponseHead(std::string_view buf, const H1Limits& limits, Respo
   if (!NextLine(&rest, &line)) return Fail(502, "malformed upstream status line");
   // status-line = HTTP-version SP status-code SP [ reason-phrase ]
   if (line.size() < 12 || line.substr(0, 7) != "HTTP/1." || (line[7] != '0' && line[7] != '1') ||
-      line[8] != ' ' || line[9] < '1' || line[9] > '5' || line[10] < '0' || line[10] > '9' || line[11] < '0' ||
-      line[11] > '9' || (line.size() > 12 && line[12] != ' '))
+      line[8] != ' ' || line[9] < '1' || line[9] > '5' || line[10] < '0' || line[10] > '9' ||
+      line[11] < '0' || line[11] > '9' || (line.size() > 12 && line[12] != ' '))
     return Fail(502, "malformed upstream status line");
   for (size_t i = 13; i < line.size(); ++i)
-    if (!kChars.value[static_cast<unsigned char>(line[i])]) return Fail(502, "malformed upstream status line");
+    if (!kChars.value[static_cast<unsigned char>(line[i])])
+      return Fail(502, "malformed upstream status line");
   head->version_minor = line[7] - '0';
   head->status = (line[9] - '0') * 100 + (line[10] - '0') * 10 + (line[11] - '0');
   head->headers.clear();
@@ -114,7 +115,8 @@ HeadResult ParseResponseHead(std::string_view buf, const H1Limits& limits, Respo
     if (line.empty()) break;
     if (line[0] == ' ' || line[0] == '\t') return Fail(502, "obsolete line folding from upstream");
     size_t colon = line.find(':');
-    if (colon == std::string_view::npos || colon == 0) return Fail(502, "malformed upstream header line");
+    if (colon == std::string_view::npos || colon == 0)
+      return Fail(502, "malformed upstream header line");
     std::string_view name = line.substr(0, colon);
     for (unsigned char c : name)
       if (!kChars.token[c]) return Fail(502, "invalid character in upstream header name");
@@ -122,7 +124,8 @@ HeadResult ParseResponseHead(std::string_view buf, const H1Limits& limits, Respo
     for (unsigned char c : value)
       if (!kChars.value[c]) return Fail(502, "invalid character in upstream header value");
     value = TrimOws(value);
-    if (head->headers.size() >= limits.max_header_count) return Fail(502, "too many upstream header fields");
+    if (head->headers.size() >= limits.max_header_count)
+      return Fail(502, "too many upstream header fields");
     head->headers.push_back({name, value});
     if (EqualsIgnoreCase(name, "connection")) {
       if (HeaderListHasToken(value, "close")) close = true;
@@ -132,8 +135,10 @@ HeadResult ParseResponseHead(std::string_view buf, const H1Limits& limits, Respo
       while (true) {
         size_t comma = v.find(',');
         uint64_t n;
-        if (!ParseUint(TrimOws(v.substr(0, comma)), &n)) return Fail(502, "invalid upstream Content-Length");
-        if (have_cl && n != content_length) return Fail(502, "conflicting upstream Content-Length values");
+        if (!ParseUint(TrimOws(v.substr(0, comma)), &n))
+          return Fail(502, "invalid upstream Content-Length");
+        if (have_cl && n != content_length)
+          return Fail(502, "conflicting upstream Content-Length values");
         have_cl = true;
         content_length = n;
         if (comma == std::string_view::npos) break;
@@ -145,8 +150,10 @@ HeadResult ParseResponseHead(std::string_view buf, const H1Limits& limits, Respo
         size_t comma = v.find(',');
         std::string_view coding = TrimOws(v.substr(0, comma));
         if (chunked) return Fail(502, "upstream transfer coding after chunked");
-        if (EqualsIgnoreCase(coding, "chunked")) chunked = true;
-        else if (!coding.empty()) return Fail(502, "unsupported upstream transfer coding");
+        if (EqualsIgnoreCase(coding, "chunked"))
+          chunked = true;
+        else if (!coding.empty())
+          return Fail(502, "unsupported upstream transfer coding");
         have_te = true;
         if (comma == std::string_view::npos) break;
         v.remove_prefix(comma + 1);
@@ -181,9 +188,13 @@ HeadResult ParseResponseHead(std::string_view buf, const H1Limits& limits, Respo
   return r;
 }
 
-bool IsValidHostText(std::string_view host) { return !host.empty() && ValidHost(host); }
+bool IsValidHostText(std::string_view host) {
+  return !host.empty() && ValidHost(host);
+}
 
-bool IsTokenChar(unsigned char c) { return kChars.token[c]; }
+bool IsTokenChar(unsigned char c) {
+  return kChars.token[c];
+}
 
 HeadResult ParseRequestHead(std::string_view buf, const H1Limits& limits, Request* req,
                             size_t scan_from) {
@@ -282,8 +293,10 @@ HeadResult ParseRequestHead(std::string_view buf, const H1Limits& limits, Reques
         break;
       case 6:
         if (EqualsIgnoreCase(name, "expect")) {
-          if (!EqualsIgnoreCase(value, "100-continue")) bad_expect = true;
-          else req->expect_continue = req->version_minor >= 1;
+          if (!EqualsIgnoreCase(value, "100-continue"))
+            bad_expect = true;
+          else
+            req->expect_continue = req->version_minor >= 1;
         }
         break;
       case 10:
@@ -299,8 +312,10 @@ HeadResult ParseRequestHead(std::string_view buf, const H1Limits& limits, Reques
           while (true) {
             size_t comma = v.find(',');
             uint64_t n;
-            if (!ParseUint(TrimOws(v.substr(0, comma)), &n)) return Fail(400, "invalid Content-Length");
-            if (have_cl && n != content_length) return Fail(400, "conflicting Content-Length values");
+            if (!ParseUint(TrimOws(v.substr(0, comma)), &n))
+              return Fail(400, "invalid Content-Length");
+            if (have_cl && n != content_length)
+              return Fail(400, "conflicting Content-Length values");
             have_cl = true;
             content_length = n;
             if (comma == std::string_view::npos) break;
@@ -316,9 +331,12 @@ HeadResult ParseRequestHead(std::string_view buf, const H1Limits& limits, Reques
             size_t comma = v.find(',');
             std::string_view coding = TrimOws(v.substr(0, comma));
             if (chunked) return Fail(400, "chunked must be the last transfer coding, once");
-            if (EqualsIgnoreCase(coding, "chunked")) chunked = true;
-            else if (coding.empty()) return Fail(400, "empty transfer coding");
-            else return Fail(501, "unsupported transfer coding");
+            if (EqualsIgnoreCase(coding, "chunked"))
+              chunked = true;
+            else if (coding.empty())
+              return Fail(400, "empty transfer coding");
+            else
+              return Fail(501, "unsupported transfer coding");
             have_te = true;
             if (comma == std::string_view::npos) break;
             v.remove_prefix(comma + 1);
@@ -332,7 +350,8 @@ HeadResult ParseRequestHead(std::string_view buf, const H1Limits& limits, Reques
     return Fail(400, host_count == 0 ? "missing Host header" : "more than one Host header");
   if (host_count > 1) return Fail(400, "more than one Host header");
   if (!ValidHost(host_value)) return Fail(400, "invalid Host header");
-  if (have_te && req->version_minor == 0) return Fail(400, "Transfer-Encoding in an HTTP/1.0 request");
+  if (have_te && req->version_minor == 0)
+    return Fail(400, "Transfer-Encoding in an HTTP/1.0 request");
   if (have_te && have_cl) return Fail(400, "both Content-Length and Transfer-Encoding");
   if (have_te && !chunked) return Fail(400, "chunked must be the last transfer coding");
   if (req->method == Method::kConnect) return Fail(501, "CONNECT is not supported");
@@ -368,13 +387,15 @@ HeadResult ParseRequestHead(std::string_view buf, const H1Limits& limits, Reques
     }
   }
   if (!path_and_query.empty()) {
-    if (path_and_query.find('#') != std::string_view::npos) return Fail(400, "fragment in request target");
+    if (path_and_query.find('#') != std::string_view::npos)
+      return Fail(400, "fragment in request target");
     size_t q = path_and_query.find('?');
     req->path = path_and_query.substr(0, q);
     req->query = q == std::string_view::npos ? std::string_view() : path_and_query.substr(q + 1);
   }
   // Before anything tests a prefix of it (http/path.h).
-  if (!req->NormalizePath()) return Fail(400, "invalid path (an encoded '/', '\\' or NUL, or '..' above the root)");
+  if (!req->NormalizePath())
+    return Fail(400, "invalid path (an encoded '/', '\\' or NUL, or '..' above the root)");
 
   if (bad_expect) return Fail(417, "unsupported expectation");
   if (have_te) {
@@ -388,8 +409,10 @@ HeadResult ParseRequestHead(std::string_view buf, const H1Limits& limits, Reques
   }
   if (req->framing == BodyFraming::kNone) req->expect_continue = false;
 
-  if (req->version_minor >= 1) req->keep_alive = !connection_close;
-  else req->keep_alive = connection_keep_alive && !connection_close;
+  if (req->version_minor >= 1)
+    req->keep_alive = !connection_close;
+  else
+    req->keep_alive = connection_keep_alive && !connection_close;
 
   HeadResult r;
   r.state = ParseState::kDone;
@@ -410,41 +433,73 @@ ParseState ChunkedDecoder::Feed(std::string_view in, size_t* consumed, std::stri
     switch (s_) {
       case S::kSize: {
         int d = -1;
-        if (c >= '0' && c <= '9') d = c - '0';
-        else if (c >= 'a' && c <= 'f') d = c - 'a' + 10;
-        else if (c >= 'A' && c <= 'F') d = c - 'A' + 10;
+        if (c >= '0' && c <= '9')
+          d = c - '0';
+        else if (c >= 'a' && c <= 'f')
+          d = c - 'a' + 10;
+        else if (c >= 'A' && c <= 'F')
+          d = c - 'A' + 10;
         if (d >= 0) {
-          if (++digits_ > 15) { *consumed = i; return fail(400, "chunk size too large"); }
+          if (++digits_ > 15) {
+            *consumed = i;
+            return fail(400, "chunk size too large");
+          }
           size_ = (size_ << 4) | static_cast<uint64_t>(d);
           ++i;
           break;
         }
-        if (digits_ == 0) { *consumed = i; return fail(400, "invalid chunk size"); }
-        if (c == '\r') s_ = S::kSizeLf;
-        else if (c == ';') s_ = S::kExt;
-        else if (c == ' ' || c == '\t') s_ = S::kSizeWs;
-        else { *consumed = i; return fail(400, "invalid chunk size"); }
+        if (digits_ == 0) {
+          *consumed = i;
+          return fail(400, "invalid chunk size");
+        }
+        if (c == '\r')
+          s_ = S::kSizeLf;
+        else if (c == ';')
+          s_ = S::kExt;
+        else if (c == ' ' || c == '\t')
+          s_ = S::kSizeWs;
+        else {
+          *consumed = i;
+          return fail(400, "invalid chunk size");
+        }
         ++i;
         break;
       }
       case S::kSizeWs:
-        if (c == ';') s_ = S::kExt;
-        else if (c != ' ' && c != '\t') { *consumed = i; return fail(400, "invalid chunk extension"); }
+        if (c == ';')
+          s_ = S::kExt;
+        else if (c != ' ' && c != '\t') {
+          *consumed = i;
+          return fail(400, "invalid chunk extension");
+        }
         ++i;
         break;
       case S::kExt:
-        if (c == '\r') s_ = S::kSizeLf;
-        else if ((c < 0x20 && c != '\t') || c == 0x7f) { *consumed = i; return fail(400, "invalid chunk extension"); }
-        if (++ext_bytes_ > 4096) { *consumed = i; return fail(400, "chunk extensions too long"); }
+        if (c == '\r')
+          s_ = S::kSizeLf;
+        else if ((c < 0x20 && c != '\t') || c == 0x7f) {
+          *consumed = i;
+          return fail(400, "invalid chunk extension");
+        }
+        if (++ext_bytes_ > 4096) {
+          *consumed = i;
+          return fail(400, "chunk extensions too long");
+        }
         ++i;
         break;
       case S::kSizeLf:
-        if (c != '\n') { *consumed = i; return fail(400, "chunk size line must end with CRLF"); }
+        if (c != '\n') {
+          *consumed = i;
+          return fail(400, "chunk size line must end with CRLF");
+        }
         ++i;
         if (size_ == 0) {
           s_ = S::kTrailerStart;
         } else {
-          if (total_ + size_ > max_body) { *consumed = i; return fail(413, "request body too large"); }
+          if (total_ + size_ > max_body) {
+            *consumed = i;
+            return fail(413, "request body too large");
+          }
           total_ += size_;
           remaining_ = size_;
           s_ = S::kData;
@@ -463,35 +518,61 @@ ParseState ChunkedDecoder::Feed(std::string_view in, size_t* consumed, std::stri
         break;
       }
       case S::kDataCr:
-        if (c != '\r') { *consumed = i; return fail(400, "chunk data must end with CRLF"); }
+        if (c != '\r') {
+          *consumed = i;
+          return fail(400, "chunk data must end with CRLF");
+        }
         s_ = S::kDataLf;
         ++i;
         break;
       case S::kDataLf:
-        if (c != '\n') { *consumed = i; return fail(400, "chunk data must end with CRLF"); }
+        if (c != '\n') {
+          *consumed = i;
+          return fail(400, "chunk data must end with CRLF");
+        }
         s_ = S::kSize;
         ++i;
         break;
       case S::kTrailerStart:
-        if (c == '\r') s_ = S::kEndLf;
-        else if (c == ' ' || c == '\t') { *consumed = i; return fail(400, "obsolete line folding in trailer"); }
-        else s_ = S::kTrailerLine;
-        if (s_ == S::kTrailerLine && !IsTokenChar(c)) { *consumed = i; return fail(400, "invalid trailer field"); }
+        if (c == '\r')
+          s_ = S::kEndLf;
+        else if (c == ' ' || c == '\t') {
+          *consumed = i;
+          return fail(400, "obsolete line folding in trailer");
+        } else
+          s_ = S::kTrailerLine;
+        if (s_ == S::kTrailerLine && !IsTokenChar(c)) {
+          *consumed = i;
+          return fail(400, "invalid trailer field");
+        }
         ++i;
         break;
       case S::kTrailerLine:
-        if (++trailer_bytes_ > 16 * 1024) { *consumed = i; return fail(431, "trailer section too large"); }
-        if (c == '\r') s_ = S::kTrailerLf;
-        else if (c == '\n' || (c < 0x20 && c != '\t') || c == 0x7f) { *consumed = i; return fail(400, "invalid trailer field"); }
+        if (++trailer_bytes_ > 16 * 1024) {
+          *consumed = i;
+          return fail(431, "trailer section too large");
+        }
+        if (c == '\r')
+          s_ = S::kTrailerLf;
+        else if (c == '\n' || (c < 0x20 && c != '\t') || c == 0x7f) {
+          *consumed = i;
+          return fail(400, "invalid trailer field");
+        }
         ++i;
         break;
       case S::kTrailerLf:
-        if (c != '\n') { *consumed = i; return fail(400, "trailer line must end with CRLF"); }
+        if (c != '\n') {
+          *consumed = i;
+          return fail(400, "trailer line must end with CRLF");
+        }
         s_ = S::kTrailerStart;
         ++i;
         break;
       case S::kEndLf:
-        if (c != '\n') { *consumed = i; return fail(400, "chunked body must end with CRLF"); }
+        if (c != '\n') {
+          *consumed = i;
+          return fail(400, "chunked body must end with CRLF");
+        }
         s_ = S::kDone;
         ++i;
         break;

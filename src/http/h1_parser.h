@@ -35,9 +35,9 @@ enum class ParseState { kIncomplete, kDone, kError };
 
 struct HeadResult {
   ParseState state = ParseState::kIncomplete;
-  size_t consumed = 0;        // kDone: bytes of the head, including the blank line
-  int status = 0;             // kError: the status to answer with
-  const char* reason = "";    // kError: one line for the error body
+  size_t consumed = 0;      // kDone: bytes of the head, including the blank line
+  int status = 0;           // kError: the status to answer with
+  const char* reason = "";  // kError: one line for the error body
 };
 
 // Parses one request head at the start of `buf`. On kDone, `req` views point
@@ -83,8 +83,20 @@ class ChunkedDecoder {
                   int* status, const char** reason);
 
  private:
-  enum class S { kSize, kSizeWs, kExt, kSizeLf, kData, kDataCr, kDataLf, kTrailerStart, kTrailerLine,
-                 kTrailerLf, kEndLf, kDone };
+  enum class S {
+    kSize,
+    kSizeWs,
+    kExt,
+    kSizeLf,
+    kData,
+    kDataCr,
+    kDataLf,
+    kTrailerStart,
+    kTrailerLine,
+    kTrailerLf,
+    kEndLf,
+    kDone
+  };
   S s_ = S::kSize;
   uint64_t size_ = 0;
   int digits_ = 0;

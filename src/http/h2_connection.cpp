@@ -1,11 +1,10 @@
 #include "http/h2_connection.h"
 
-#include <algorithm>
-#include <utility>
-
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstring>
+#include <utility>
 
 #include "base/clock.h"
 #include "base/strings.h"
@@ -20,13 +19,17 @@ namespace {
 
 constexpr size_t kReadChunk = 16 * 1024;
 constexpr uint32_t kMaxContinuations = 64;
-constexpr int32_t kWindow = 1 << 20;  // per-stream receive window: uploads need more than 64 KiB in flight
+constexpr int32_t kWindow =
+    1 << 20;  // per-stream receive window: uploads need more than 64 KiB in flight
 
-bool StatusHasNoBody(int status) { return status < 200 || status == 204 || status == 304; }
+bool StatusHasNoBody(int status) {
+  return status < 200 || status == 204 || status == 304;
+}
 
 // The headers HTTP/2 forbids (connection-specific, RFC 9113 8.2.2).
 bool HopByHop(std::string_view name) {
-  for (const char* h : {"connection", "keep-alive", "proxy-connection", "transfer-encoding", "upgrade"})
+  for (const char* h :
+       {"connection", "keep-alive", "proxy-connection", "transfer-encoding", "upgrade"})
     if (name == h) return true;
   return false;
 }
@@ -63,11 +66,13 @@ struct H2Connection::Stream {
   std::string held;
   bool body_ended = false;  // END_STREAM seen
   bool discard = false;     // the handler answered without the (rest of the) body
-  bool reset_sent = false;  // RST_STREAM(NO_ERROR) asked the client to stop sending a discarded body
+  bool reset_sent =
+      false;  // RST_STREAM(NO_ERROR) asked the client to stop sending a discarded body
   uint64_t body_seen = 0;
   uint64_t body_limit = 0;
   ~Stream() {
-    if (sink) std::exchange(sink, nullptr)->OnEnd(false);  // cut short: reset, or the connection ended
+    if (sink)
+      std::exchange(sink, nullptr)->OnEnd(false);  // cut short: reset, or the connection ended
   }
 };
 
@@ -77,7 +82,8 @@ namespace {
 // with the stream's id put on the Response its fill fills.
 class StreamReply : public Reply {
  public:
-  StreamReply(std::shared_ptr<Reply> inner, int32_t stream) : inner_(std::move(inner)), stream_(stream) {}
+  StreamReply(std::shared_ptr<Reply> inner, int32_t stream)
+      : inner_(std::move(inner)), stream_(stream) {}
   ~StreamReply() override {
     if (!finished_) {
       int32_t sid = stream_;
@@ -164,7 +170,8 @@ H2Connection::H2Connection(const H1Context* ctx, std::string peer_ip, uint64_t i
       {NGHTTP2_SETTINGS_INITIAL_WINDOW_SIZE, static_cast<uint32_t>(kWindow)},
       {NGHTTP2_SETTINGS_MAX_HEADER_LIST_SIZE, static_cast<uint32_t>(ctx_->limits.max_header_bytes)},
   };
-  nghttp2_submit_settings(session_, NGHTTP2_FLAG_NONE, settings, sizeof settings / sizeof settings[0]);
+  nghttp2_submit_settings(session_, NGHTTP2_FLAG_NONE, settings,
+                          sizeof settings / sizeof settings[0]);
   nghttp2_session_set_local_window_size(session_, NGHTTP2_FLAG_NONE, 0, 8 * kWindow);
   reset_refill_ms_ = MonoNowMillis();
 }
@@ -186,7 +193,8 @@ void H2Connection::OnRead(size_t n) {
   if (r < 0) {
     // A protocol error (a flood, too many CONTINUATION frames, bad framing):
     // the connection ends; nothing more is sent.
-    if (r == NGHTTP2_ERR_FLOODED || r == -905 /* NGHTTP2_ERR_TOO_MANY_CONTINUATIONS */) Abuse("flood");
+    if (r == NGHTTP2_ERR_FLOODED || r == -905 /* NGHTTP2_ERR_TOO_MANY_CONTINUATIONS */)
+      Abuse("flood");
     Fatal();
   }
 }
@@ -203,7 +211,9 @@ void H2Connection::Fatal() {
   fatal_ = true;
 }
 
-bool H2Connection::WantsWrite() const { return !fatal_ && nghttp2_session_want_write(session_); }
+bool H2Connection::WantsWrite() const {
+  return !fatal_ && nghttp2_session_want_write(session_);
+}
 
 void H2Connection::Abuse(const char* what) {
   if (ctx_->on_abuse) ctx_->on_abuse(what);
@@ -234,7 +244,8 @@ int H2Connection::OnBeginHeaders(nghttp2_session* session, const nghttp2_frame* 
   auto* c = static_cast<H2Connection*>(self);
   if (frame->hd.type != NGHTTP2_HEADERS || frame->headers.cat != NGHTTP2_HCAT_REQUEST) return 0;
   if (c->shutting_down_) {
-    nghttp2_submit_rst_stream(session, NGHTTP2_FLAG_NONE, frame->hd.stream_id, NGHTTP2_REFUSED_STREAM);
+    nghttp2_submit_rst_stream(session, NGHTTP2_FLAG_NONE, frame->hd.stream_id,
+                              NGHTTP2_REFUSED_STREAM);
     return 0;  // no Stream: its headers and data are ignored
   }
   auto s = std::make_unique<Stream>();
@@ -244,10 +255,12 @@ int H2Connection::OnBeginHeaders(nghttp2_session* session, const nghttp2_frame* 
   return 0;
 }
 
-int H2Connection::OnHeader(nghttp2_session*, const nghttp2_frame* frame, const uint8_t* name, size_t namelen,
-                           const uint8_t* value, size_t valuelen, uint8_t, void* self) {
+int H2Connection::OnHeader(nghttp2_session*, const nghttp2_frame* frame, const uint8_t* name,
+                           size_t namelen, const uint8_t* value, size_t valuelen, uint8_t,
+                           void* self) {
   auto* c = static_cast<H2Connection*>(self);
-  if (frame->hd.type != NGHTTP2_HEADERS || frame->headers.cat != NGHTTP2_HCAT_REQUEST) return 0;  // trailers: dropped
+  if (frame->hd.type != NGHTTP2_HEADERS || frame->headers.cat != NGHTTP2_HCAT_REQUEST)
+    return 0;  // trailers: dropped
   auto it = c->streams_.find(frame->hd.stream_id);
   if (it == c->streams_.end()) return 0;
   Stream& s = *it->second;
@@ -256,12 +269,18 @@ int H2Connection::OnHeader(nghttp2_session*, const nghttp2_frame* frame, const u
     s.too_large = true;  // answered 431 once the block ends
     return 0;
   }
-  std::string n(reinterpret_cast<const char*>(name), namelen), v(reinterpret_cast<const char*>(value), valuelen);
-  if (n == ":method") s.method = std::move(v);
-  else if (n == ":path") s.path = std::move(v);
-  else if (n == ":authority") s.authority = std::move(v);
-  else if (n == ":scheme") s.scheme = std::move(v);
-  else if (!n.empty() && n[0] != ':') s.fields.emplace_back(std::move(n), std::move(v));
+  std::string n(reinterpret_cast<const char*>(name), namelen),
+      v(reinterpret_cast<const char*>(value), valuelen);
+  if (n == ":method")
+    s.method = std::move(v);
+  else if (n == ":path")
+    s.path = std::move(v);
+  else if (n == ":authority")
+    s.authority = std::move(v);
+  else if (n == ":scheme")
+    s.scheme = std::move(v);
+  else if (!n.empty() && n[0] != ':')
+    s.fields.emplace_back(std::move(n), std::move(v));
   return 0;
 }
 
@@ -270,8 +289,8 @@ void H2Connection::Consume(int32_t stream_id, size_t n) {
   (void)nghttp2_session_consume(session_, stream_id, n);  // also the connection's window
 }
 
-int H2Connection::OnDataChunk(nghttp2_session*, uint8_t, int32_t stream_id, const uint8_t* data, size_t len,
-                              void* self) {
+int H2Connection::OnDataChunk(nghttp2_session*, uint8_t, int32_t stream_id, const uint8_t* data,
+                              size_t len, void* self) {
   auto* c = static_cast<H2Connection*>(self);
   auto it = c->streams_.find(stream_id);
   if (it == c->streams_.end()) {
@@ -305,7 +324,8 @@ int H2Connection::OnFrameRecv(nghttp2_session* session, const nghttp2_frame* fra
   if (frame->hd.type == NGHTTP2_RST_STREAM) {
     // Rapid reset: resets are paid for from a bucket that refills slowly.
     int64_t now = MonoNowMillis();
-    c->reset_tokens_ = std::min<double>(kResetBurst, c->reset_tokens_ + (now - c->reset_refill_ms_) * kResetsPerSecond / 1000.0);
+    c->reset_tokens_ = std::min<double>(
+        kResetBurst, c->reset_tokens_ + (now - c->reset_refill_ms_) * kResetsPerSecond / 1000.0);
     c->reset_refill_ms_ = now;
     if (--c->reset_tokens_ < 0) c->Abuse("rapid_reset");
     return 0;
@@ -317,7 +337,8 @@ int H2Connection::OnFrameRecv(nghttp2_session* session, const nghttp2_frame* fra
   (void)session;
   if (!(frame->hd.flags & NGHTTP2_FLAG_END_STREAM)) {
     // A request head with a body to follow: a streaming route takes it now.
-    if (frame->hd.type == NGHTTP2_HEADERS && frame->headers.cat == NGHTTP2_HCAT_REQUEST && !s->dispatched)
+    if (frame->hd.type == NGHTTP2_HEADERS && frame->headers.cat == NGHTTP2_HCAT_REQUEST &&
+        !s->dispatched)
       c->BeginBody(s);
     return 0;
   }
@@ -336,13 +357,15 @@ int H2Connection::OnStreamClose(nghttp2_session*, int32_t stream_id, uint32_t, v
   auto it = c->streams_.find(stream_id);
   if (it == c->streams_.end()) return 0;
   Stream& s = *it->second;
-  if (s.answered && c->ctx_->on_request) c->ctx_->on_request(s.req, s.res.status, s.sent, MonoNowMicros() - s.req.start_micros, false);
+  if (s.answered && c->ctx_->on_request)
+    c->ctx_->on_request(s.req, s.res.status, s.sent, MonoNowMicros() - s.req.start_micros, false);
   c->body_bytes_ -= std::min<uint64_t>(c->body_bytes_, s.req.body.size());
   // Bytes a paused sink left are the connection's window too: give them back,
   // or aborted uploads would shrink it until every body on it stalls.
   if (!s.held.empty()) (void)nghttp2_session_consume_connection(c->session_, s.held.size());
   c->streams_.erase(it);  // a stream the client reset drops its response (and an SSE guard with it)
-  if (c->shutting_down_ && c->streams_.empty()) nghttp2_session_terminate_session(c->session_, NGHTTP2_NO_ERROR);
+  if (c->shutting_down_ && c->streams_.empty())
+    nghttp2_session_terminate_session(c->session_, NGHTTP2_NO_ERROR);
   return 0;
 }
 
@@ -368,7 +391,8 @@ void H2Connection::Prepare(Stream* s) {
   for (const auto& [n, v] : s->fields)
     if (n != "host" || s->authority.empty()) req.headers.push_back({n, v});
   std::string_view host = req.Header("host");
-  if (size_t colon = host.rfind(':'); colon != std::string_view::npos && host.find(']') == std::string_view::npos)
+  if (size_t colon = host.rfind(':');
+      colon != std::string_view::npos && host.find(']') == std::string_view::npos)
     host = host.substr(0, colon);
   req.host_lower_.clear();
   for (char ch : host) req.host_lower_.push_back(AsciiLower(ch));
@@ -385,8 +409,9 @@ int H2Connection::Refusal(const Stream* s) const {
   std::string_view full_host = s->req.Header("host");
   if (s->too_large) return s->header_bytes > ctx_->limits.max_header_bytes ? 431 : 413;
   if (s->path.size() > ctx_->limits.max_target_bytes) return 414;
-  if (s->method.empty() || s->path.empty() || (s->path[0] != '/' && s->path != "*") || s->method == "CONNECT" ||
-      !target_ok || s->bad_path || (!full_host.empty() && !IsValidHostText(full_host)))
+  if (s->method.empty() || s->path.empty() || (s->path[0] != '/' && s->path != "*") ||
+      s->method == "CONNECT" || !target_ok || s->bad_path ||
+      (!full_host.empty() && !IsValidHostText(full_host)))
     return 400;
   return 0;
 }
@@ -396,7 +421,8 @@ void H2Connection::Dispatch(Stream* s) {
   Prepare(s);
   Response& res = s->res;
   if (int status = Refusal(s)) {
-    res.SetError(status, status == 400 ? std::string_view("malformed HTTP/2 request") : std::string_view());
+    res.SetError(status,
+                 status == 400 ? std::string_view("malformed HTTP/2 request") : std::string_view());
   } else {
     dispatching_ = s->id;
     hearth::Dispatch(*ctx_->handler, s->req, res);
@@ -435,7 +461,8 @@ void H2Connection::BeginBody(Stream* s) {
   if (!status && req.framing == BodyFraming::kLength && declared > s->body_limit) status = 413;
   if (status) {
     s->discard = true;
-    res.SetError(status, status == 400 ? std::string_view("malformed HTTP/2 request") : std::string_view());
+    res.SetError(status,
+                 status == 400 ? std::string_view("malformed HTTP/2 request") : std::string_view());
     Submit(s);
     return;
   }
@@ -461,8 +488,8 @@ void H2Connection::BeginBody(Stream* s) {
 void H2Connection::SubmitContinue(Stream* s) {
   static const std::string kStatus = ":status", k100 = "100";
   nghttp2_nv nv = {const_cast<uint8_t*>(reinterpret_cast<const uint8_t*>(kStatus.data())),
-                   const_cast<uint8_t*>(reinterpret_cast<const uint8_t*>(k100.data())), kStatus.size(), k100.size(),
-                   NGHTTP2_NV_FLAG_NONE};
+                   const_cast<uint8_t*>(reinterpret_cast<const uint8_t*>(k100.data())),
+                   kStatus.size(), k100.size(), NGHTTP2_NV_FLAG_NONE};
   nghttp2_submit_headers(session_, NGHTTP2_FLAG_NONE, s->id, nullptr, &nv, 1, nullptr);
 }
 
@@ -567,8 +594,8 @@ void H2Connection::Submit(Stream* s) {
   s->nv.clear();
   auto add = [s](const std::string& n, const std::string& v) {
     s->nv.push_back({const_cast<uint8_t*>(reinterpret_cast<const uint8_t*>(n.data())),
-                     const_cast<uint8_t*>(reinterpret_cast<const uint8_t*>(v.data())), n.size(), v.size(),
-                     NGHTTP2_NV_FLAG_NONE});
+                     const_cast<uint8_t*>(reinterpret_cast<const uint8_t*>(v.data())), n.size(),
+                     v.size(), NGHTTP2_NV_FLAG_NONE});
   };
   static const std::string kStatus = ":status", kServer = "server";
   add(kStatus, s->nv_store[0]);
@@ -584,8 +611,8 @@ void H2Connection::Submit(Stream* s) {
   nghttp2_submit_response(session_, s->id, s->nv.data(), s->nv.size(), &dp);
 }
 
-ssize_t H2Connection::ReadBody(nghttp2_session*, int32_t, uint8_t* buf, size_t length, uint32_t* flags,
-                               nghttp2_data_source* source, void* self) {
+ssize_t H2Connection::ReadBody(nghttp2_session*, int32_t, uint8_t* buf, size_t length,
+                               uint32_t* flags, nghttp2_data_source* source, void* self) {
   auto* c = static_cast<H2Connection*>(self);
   auto* s = static_cast<Stream*>(source->ptr);
   Response& res = s->res;
@@ -605,8 +632,10 @@ ssize_t H2Connection::ReadBody(nghttp2_session*, int32_t, uint8_t* buf, size_t l
     }
     case Response::BodyKind::kFile: {
       size_t want = std::min<uint64_t>(length, res.length - s->sent);
-      ssize_t got = want ? pread(res.file->fd, buf, want, static_cast<off_t>(res.offset + s->sent)) : 0;
-      if (got < 0 || (want && got == 0)) return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE;  // the file shrank: reset the stream
+      ssize_t got =
+          want ? pread(res.file->fd, buf, want, static_cast<off_t>(res.offset + s->sent)) : 0;
+      if (got < 0 || (want && got == 0))
+        return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE;  // the file shrank: reset the stream
       n = static_cast<size_t>(got);
       if (s->sent + n == res.length) *flags |= NGHTTP2_DATA_FLAG_EOF;
       break;
@@ -620,7 +649,8 @@ ssize_t H2Connection::ReadBody(nghttp2_session*, int32_t, uint8_t* buf, size_t l
           break;
         }
         bool more = res.stream(s->piece);
-        if (!more) s->stream_done = true;
+        if (!more)
+          s->stream_done = true;
         else if (s->piece.empty()) {
           s->deferred_data = true;  // its waker (Unpause) resumes it
           return NGHTTP2_ERR_DEFERRED;
@@ -630,8 +660,10 @@ ssize_t H2Connection::ReadBody(nghttp2_session*, int32_t, uint8_t* buf, size_t l
       memcpy(buf, s->piece.data() + s->piece_off, n);
       s->piece_off += n;
       if (s->stream_done && s->piece_off == s->piece.size()) {
-        if (res.stream_sized && s->sent + n != res.length) return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE;  // short: reset
-        if (res.stream_ok && !res.stream_ok()) return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE;  // broke: reset
+        if (res.stream_sized && s->sent + n != res.length)
+          return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE;  // short: reset
+        if (res.stream_ok && !res.stream_ok())
+          return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE;  // broke: reset
         *flags |= NGHTTP2_DATA_FLAG_EOF;
       }
       break;
@@ -668,8 +700,9 @@ void H2Connection::BeginShutdown(bool close_if_idle) {
   if (shutting_down_ || fatal_) return;
   shutting_down_ = true;
   // GOAWAY naming the last stream taken: those finish, no new ones start.
-  nghttp2_submit_goaway(session_, NGHTTP2_FLAG_NONE, nghttp2_session_get_last_proc_stream_id(session_),
-                        NGHTTP2_NO_ERROR, nullptr, 0);
+  nghttp2_submit_goaway(session_, NGHTTP2_FLAG_NONE,
+                        nghttp2_session_get_last_proc_stream_id(session_), NGHTTP2_NO_ERROR,
+                        nullptr, 0);
   for (auto& [id, s] : streams_)
     if (s->res.stream_endless) {
       s->deferred_data = false;

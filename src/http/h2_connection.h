@@ -13,8 +13,8 @@
 // stream window, 1 MiB, is held per stream).
 //
 // Limits and abuse: at most kMaxStreams concurrent streams, a header list no
-// larger than the HTTP/1 head limit, and bounded queues of control frames. A peer that resets streams faster than
-// kResetBurst then kResetsPerSecond (rapid reset, CVE-2023-44487), floods
+// larger than the HTTP/1 head limit, and bounded queues of control frames. A peer that resets
+// streams faster than kResetBurst then kResetsPerSecond (rapid reset, CVE-2023-44487), floods
 // CONTINUATION frames, or sends SETTINGS/PING faster than we answer them is
 // sent GOAWAY(ENHANCE_YOUR_CALM) and closed; on_abuse counts it.
 #include <nghttp2/nghttp2.h>
@@ -70,12 +70,13 @@ class H2Connection : public HttpConnection {
 
  private:
   static int OnBeginHeaders(nghttp2_session*, const nghttp2_frame*, void*);
-  static int OnHeader(nghttp2_session*, const nghttp2_frame*, const uint8_t*, size_t, const uint8_t*, size_t, uint8_t,
-                      void*);
+  static int OnHeader(nghttp2_session*, const nghttp2_frame*, const uint8_t*, size_t,
+                      const uint8_t*, size_t, uint8_t, void*);
   static int OnFrameRecv(nghttp2_session*, const nghttp2_frame*, void*);
   static int OnDataChunk(nghttp2_session*, uint8_t, int32_t, const uint8_t*, size_t, void*);
   static int OnStreamClose(nghttp2_session*, int32_t, uint32_t, void*);
-  static ssize_t ReadBody(nghttp2_session*, int32_t, uint8_t*, size_t, uint32_t*, nghttp2_data_source*, void*);
+  static ssize_t ReadBody(nghttp2_session*, int32_t, uint8_t*, size_t, uint32_t*,
+                          nghttp2_data_source*, void*);
 
   // Fills the stream's Request from its header fields (and a fresh Response).
   void Prepare(Stream* s);

@@ -15,8 +15,10 @@ std::string Param(std::string_view header, std::string_view key) {
   auto next_semi = [](std::string_view h) {
     bool quoted = false;
     for (size_t i = 0; i < h.size(); ++i) {
-      if (h[i] == '"') quoted = !quoted;
-      else if (h[i] == ';' && !quoted) return i;
+      if (h[i] == '"')
+        quoted = !quoted;
+      else if (h[i] == ';' && !quoted)
+        return i;
     }
     return std::string_view::npos;
   };
@@ -25,7 +27,8 @@ std::string Param(std::string_view header, std::string_view key) {
     std::string_view item = TrimOws(header.substr(0, semi));
     header.remove_prefix(semi == std::string_view::npos ? header.size() : semi + 1);
     size_t eq = item.find('=');
-    if (eq == std::string_view::npos || !EqualsIgnoreCase(TrimOws(item.substr(0, eq)), key)) continue;
+    if (eq == std::string_view::npos || !EqualsIgnoreCase(TrimOws(item.substr(0, eq)), key))
+      continue;
     std::string_view v = TrimOws(item.substr(eq + 1));
     if (v.size() >= 2 && v.front() == '"' && v.back() == '"') v = v.substr(1, v.size() - 2);
     return std::string(v);
@@ -39,8 +42,10 @@ std::string PartHeader(std::string_view line, FormPart* part) {
   if (colon == std::string_view::npos) return "malformed multipart part header";
   std::string_view name = TrimOws(line.substr(0, colon)), value = TrimOws(line.substr(colon + 1));
   if (EqualsIgnoreCase(name, "Content-Disposition")) {
-    if (!EqualsIgnoreCase(TrimOws(value.substr(0, value.find(';'))), "form-data")) return "a multipart part is not form-data";
-    std::string_view params = value.substr(value.find(';') == std::string_view::npos ? value.size() : value.find(';') + 1);
+    if (!EqualsIgnoreCase(TrimOws(value.substr(0, value.find(';'))), "form-data"))
+      return "a multipart part is not form-data";
+    std::string_view params = value.substr(
+        value.find(';') == std::string_view::npos ? value.size() : value.find(';') + 1);
     part->name = Param(params, "name");
     part->filename = Param(params, "filename");
   } else if (EqualsIgnoreCase(name, "Content-Type")) {
@@ -56,8 +61,9 @@ constexpr size_t kMaxPartHeaders = 16 * 1024;
 Result<std::string> MultipartBoundary(std::string_view content_type) {
   std::string_view type = TrimOws(content_type.substr(0, content_type.find(';')));
   if (!EqualsIgnoreCase(type, "multipart/form-data")) return Error{"not multipart/form-data"};
-  std::string b = Param(content_type.substr(content_type.find(';') == std::string_view::npos ? content_type.size()
-                                                                                            : content_type.find(';') + 1),
+  std::string b = Param(content_type.substr(content_type.find(';') == std::string_view::npos
+                                                ? content_type.size()
+                                                : content_type.find(';') + 1),
                         "boundary");
   if (b.empty() || b.size() > 70) return Error{"multipart/form-data without a usable boundary"};
   return b;
@@ -66,7 +72,8 @@ Result<std::string> MultipartBoundary(std::string_view content_type) {
 Result<std::vector<FormPart>> ParseMultipart(std::string_view body, std::string_view boundary) {
   std::vector<FormPart> parts;
   std::string delim = "--" + std::string(boundary);
-  if (body.substr(0, delim.size()) != delim) return Error{"multipart body does not start with its boundary"};
+  if (body.substr(0, delim.size()) != delim)
+    return Error{"multipart body does not start with its boundary"};
   size_t pos = delim.size();
   std::string next = "\r\n" + delim;
   while (true) {
@@ -86,7 +93,8 @@ Result<std::vector<FormPart>> ParseMultipart(std::string_view body, std::string_
     }
     if (part.name.empty()) return Error{"a multipart part has no name"};
     size_t end = body.find(next, pos);
-    if (end == std::string_view::npos) return Error{"multipart body does not end with its boundary"};
+    if (end == std::string_view::npos)
+      return Error{"multipart body does not end with its boundary"};
     part.data = body.substr(pos, end - pos);
     parts.push_back(std::move(part));
     pos = end + next.size();
@@ -94,7 +102,9 @@ Result<std::vector<FormPart>> ParseMultipart(std::string_view body, std::string_
 }
 
 MultipartReader::MultipartReader(std::string_view boundary, Events* events, size_t max_parts)
-    : delim_("--" + std::string(boundary)), next_("\r\n--" + std::string(boundary)), events_(events),
+    : delim_("--" + std::string(boundary)),
+      next_("\r\n--" + std::string(boundary)),
+      events_(events),
       max_parts_(max_parts) {}
 
 Status MultipartReader::Fail(std::string message) {
@@ -135,7 +145,8 @@ Status MultipartReader::Step(bool* progressed) {
     }
     case State::kAfterDelimiter:
       if (rest.size() < 2) {
-        if (!rest.empty() && rest[0] != '-' && rest[0] != '\r') return Fail("malformed multipart boundary line");
+        if (!rest.empty() && rest[0] != '-' && rest[0] != '\r')
+          return Fail("malformed multipart boundary line");
         return OkStatus();
       }
       if (rest.substr(0, 2) == "--") {
@@ -175,12 +186,14 @@ Status MultipartReader::Step(bool* progressed) {
         // All but what could be the start of the delimiter goes on now.
         if (rest.size() < next_.size()) return OkStatus();
         size_t safe = rest.size() - (next_.size() - 1);
-        if (Status st = events_->OnData(rest.substr(0, safe)); !st.ok()) return Fail(st.error().message);
+        if (Status st = events_->OnData(rest.substr(0, safe)); !st.ok())
+          return Fail(st.error().message);
         pos_ += safe;
         return OkStatus();
       }
       if (end > 0)
-        if (Status st = events_->OnData(rest.substr(0, end)); !st.ok()) return Fail(st.error().message);
+        if (Status st = events_->OnData(rest.substr(0, end)); !st.ok())
+          return Fail(st.error().message);
       pos_ += end + next_.size();
       if (Status st = events_->OnPartEnd(); !st.ok()) return Fail(st.error().message);
       state_ = State::kAfterDelimiter;
@@ -197,10 +210,14 @@ Status MultipartReader::Finish() {
   if (!error_.empty()) return Error{error_};
   if (state_ == State::kDone) return OkStatus();
   switch (state_) {
-    case State::kStart: return Fail("multipart body does not start with its boundary");
-    case State::kAfterDelimiter: return Fail("malformed multipart boundary line");
-    case State::kHeaders: return Fail("multipart part headers do not end");
-    default: return Fail("multipart body does not end with its boundary");
+    case State::kStart:
+      return Fail("multipart body does not start with its boundary");
+    case State::kAfterDelimiter:
+      return Fail("malformed multipart boundary line");
+    case State::kHeaders:
+      return Fail("multipart part headers do not end");
+    default:
+      return Fail("multipart body does not end with its boundary");
   }
 }
 

@@ -17,7 +17,9 @@ int Escaped(std::string_view p, size_t i) {
   return hi < 0 || lo < 0 ? -1 : hi * 16 + lo;
 }
 
-bool RefusedByte(int b) { return b == '/' || b == '\\' || b == 0; }
+bool RefusedByte(int b) {
+  return b == '/' || b == '\\' || b == 0;
+}
 
 // Whether the segment that starts at `i` (just after a '/') is ".", "..",
 // or one of them with parameters, spelt with raw dots. Escaped dots are found

@@ -65,7 +65,7 @@ void Request::Reset() {
 }
 
 bool Request::NormalizePath() {
-  if (path.empty() || path[0] != '/') return true;  // "*" (OPTIONS): no path to normalise
+  if (path.empty() || path[0] != '/') return true;   // "*" (OPTIONS): no path to normalise
   if (path.data() == path_buf_.data()) return true;  // already done: `path` is the normal form
   switch (hearth::NormalizePath(path, &path_buf_)) {
     case PathNormal::kUnchanged:

@@ -36,7 +36,7 @@ class BodySink {
 struct Request {
   Method method = Method::kGet;
   std::string_view method_text;
-  std::string_view target;     // as sent: origin-form, absolute-form, asterisk
+  std::string_view target;  // as sent: origin-form, absolute-form, asterisk
   // Percent-encoded path, always starts with '/' (or "*"), in its normal form
   // (http/path.h) once the protocol has called NormalizePath(): every prefix
   // test and the proxy see that form. May point into `path_buf_`, so a copy
@@ -61,7 +61,9 @@ struct Request {
   // The client's address when a trusted proxy forwarded it (guard); empty:
   // the peer is the client.
   std::string client_ip;
-  std::string_view ClientIp() const { return client_ip.empty() ? peer_ip : std::string_view(client_ip); }
+  std::string_view ClientIp() const {
+    return client_ip.empty() ? peer_ip : std::string_view(client_ip);
+  }
   bool tls = false;  // arrived over HTTPS
   int64_t start_micros = 0;
 

@@ -35,12 +35,12 @@ using WakerFactory = std::function<std::function<void()>(uint64_t connection_id)
 
 struct Response {
   enum class BodyKind {
-    kNone,     // no body (e.g. 204, 304)
-    kText,     // `text`
-    kShared,   // `shared` [offset, offset+length): immutable bytes shared with a cache
-    kFile,     // `file` [offset, offset+length): sent with sendfile
-    kStream,   // `stream` is pulled until it returns false: chunked, or with
-               // Content-Length when `stream_sized` (then exactly `length` bytes)
+    kNone,    // no body (e.g. 204, 304)
+    kText,    // `text`
+    kShared,  // `shared` [offset, offset+length): immutable bytes shared with a cache
+    kFile,    // `file` [offset, offset+length): sent with sendfile
+    kStream,  // `stream` is pulled until it returns false: chunked, or with
+              // Content-Length when `stream_sized` (then exactly `length` bytes)
   };
 
   int status = 200;

@@ -13,10 +13,12 @@ Handler Compose(const std::vector<Middleware>& mws, Handler final) {
   return h;
 }
 
-void Router::Add(std::string host_pattern, std::string path_prefix, Handler handler, bool stream_body) {
+void Router::Add(std::string host_pattern, std::string path_prefix, Handler handler,
+                 bool stream_body) {
   for (auto& c : host_pattern) c = static_cast<char>(tolower(static_cast<unsigned char>(c)));
   int rank = host_pattern.empty() ? 0 : (host_pattern.rfind("*.", 0) == 0 ? 1 : 2);
-  routes_.push_back({std::move(host_pattern), std::move(path_prefix), std::move(handler), rank, stream_body});
+  routes_.push_back(
+      {std::move(host_pattern), std::move(path_prefix), std::move(handler), rank, stream_body});
 }
 
 namespace {

@@ -27,7 +27,8 @@ class Router {
  public:
   // `stream_body`: the handler runs as soon as a request's head arrives and
   // takes its body through Request::body_sink (see Request::body_pending).
-  void Add(std::string host_pattern, std::string path_prefix, Handler handler, bool stream_body = false);
+  void Add(std::string host_pattern, std::string path_prefix, Handler handler,
+           bool stream_body = false);
   // host_lower: the request's host without port, lower-case.
   const Handler* Match(std::string_view host_lower, std::string_view path) const;
   // Whether the route a request would take streams its body.
@@ -37,10 +38,10 @@ class Router {
 
  private:
   struct Route {
-    std::string host;    // "" any, exact, or "*.suffix"
+    std::string host;  // "" any, exact, or "*.suffix"
     std::string prefix;
     Handler handler;
-    int host_rank;       // 2 exact, 1 wildcard, 0 any
+    int host_rank;  // 2 exact, 1 wildcard, 0 any
     bool stream_body;
   };
   const Route* MatchRoute(std::string_view host_lower, std::string_view path) const;

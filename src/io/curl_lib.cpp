@@ -114,7 +114,8 @@ Result<OutboundAnswer> Outbound(const OutboundRequest& r) {
   if (rc == CURLE_OK) c.easy_getinfo(curl, CURLINFO_RESPONSE_CODE, &out.status);
   c.slist_free_all(hs);
   c.easy_cleanup(curl);
-  if (sink.too_big) return Error{r.url + ": the answer is larger than " + std::to_string(r.max_body) + " bytes"};
+  if (sink.too_big)
+    return Error{r.url + ": the answer is larger than " + std::to_string(r.max_body) + " bytes"};
   if (rc == CURLE_ABORTED_BY_CALLBACK) return Error{r.url + ": cancelled"};
   if (rc != CURLE_OK) return Error{r.url + ": " + c.easy_strerror(rc)};
   return out;

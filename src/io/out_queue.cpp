@@ -34,7 +34,9 @@ void OutQueue::Append(std::string_view bytes) {
   SealBuf();
 }
 
-void OutQueue::CommitScratch() { SealBuf(); }
+void OutQueue::CommitScratch() {
+  SealBuf();
+}
 
 void OutQueue::AppendShared(std::shared_ptr<const std::string> data, size_t off, size_t len) {
   SealBuf();
@@ -67,8 +69,10 @@ void OutQueue::Consume(uint64_t n) {
     uint64_t take = n < p.len ? n : p.len;
     p.len -= take;
     n -= take;
-    if (p.kind == Piece::kBuf) p.buf_off += take;
-    else p.off += take;
+    if (p.kind == Piece::kBuf)
+      p.buf_off += take;
+    else
+      p.off += take;
     if (p.len == 0) pieces_.pop_front();
   }
   if (pieces_.empty() && pending_ == buf_.size()) {
@@ -101,7 +105,8 @@ OutQueue::FlushResult OutQueue::Flush(int fd, uint64_t* written) {
     uint64_t total = 0;
     for (auto it = pieces_.begin(); it != pieces_.end() && cnt < 64; ++it) {
       if (it->kind == Piece::kFile) break;
-      const char* base = it->kind == Piece::kBuf ? buf_.data() + it->buf_off : it->shared->data() + it->off;
+      const char* base =
+          it->kind == Piece::kBuf ? buf_.data() + it->buf_off : it->shared->data() + it->off;
       iov[cnt].iov_base = const_cast<char*>(base);
       iov[cnt].iov_len = it->len;
       total += it->len;
@@ -109,7 +114,8 @@ OutQueue::FlushResult OutQueue::Flush(int fd, uint64_t* written) {
     }
     // Headers followed by a file: MSG_MORE lets TCP put them in the same
     // segments as the file's first bytes instead of a small one of their own.
-    bool file_next = cnt < static_cast<int>(pieces_.size()) && pieces_[static_cast<size_t>(cnt)].kind == Piece::kFile;
+    bool file_next = cnt < static_cast<int>(pieces_.size()) &&
+                     pieces_[static_cast<size_t>(cnt)].kind == Piece::kFile;
     ssize_t n;
     if (file_next) {
       msghdr msg{};
@@ -158,8 +164,10 @@ std::string OutQueue::DrainToString() {
   SealBuf();
   std::string out;
   for (auto& p : pieces_) {
-    if (p.kind == Piece::kBuf) out.append(buf_, p.buf_off, p.len);
-    else if (p.kind == Piece::kShared) out.append(*p.shared, p.off, p.len);
+    if (p.kind == Piece::kBuf)
+      out.append(buf_, p.buf_off, p.len);
+    else if (p.kind == Piece::kShared)
+      out.append(*p.shared, p.off, p.len);
     else {
       std::string tmp(p.len, '\0');
       ssize_t n = ::pread(p.file->fd, tmp.data(), p.len, static_cast<off_t>(p.off));

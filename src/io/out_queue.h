@@ -63,7 +63,7 @@ class OutQueue {
   void Consume(uint64_t n);
 
   std::string buf_;
-  size_t pending_ = 0;   // buf_ bytes not yet covered by a piece
+  size_t pending_ = 0;  // buf_ bytes not yet covered by a piece
   std::deque<Piece> pieces_;
   uint64_t queued_ = 0;
 };

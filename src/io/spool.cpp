@@ -25,7 +25,8 @@ Result<int> OpenUnnamed(const std::string& dir) {
 
 }  // namespace
 
-Spool::Spool(std::string dir, size_t memory_limit) : dir_(std::move(dir)), memory_limit_(memory_limit) {}
+Spool::Spool(std::string dir, size_t memory_limit)
+    : dir_(std::move(dir)), memory_limit_(memory_limit) {}
 
 Spool::~Spool() {
   if (fd_ >= 0) close(fd_);
@@ -53,7 +54,9 @@ Status Spool::Append(std::string_view bytes) {
   while (!bytes.empty()) {
     ssize_t n = pwrite(fd_, bytes.data(), bytes.size(), static_cast<off_t>(size_));
     if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) return Error{std::string("cannot write a temporary file: ") + strerror(n < 0 ? errno : ENOSPC)};
+    if (n <= 0)
+      return Error{std::string("cannot write a temporary file: ") +
+                   strerror(n < 0 ? errno : ENOSPC)};
     size_ += static_cast<uint64_t>(n);
     bytes.remove_prefix(static_cast<size_t>(n));
   }
@@ -69,7 +72,8 @@ Status Spool::ReadAt(uint64_t offset, char* out, size_t n) const {
   while (n > 0) {
     ssize_t got = pread(fd_, out, n, static_cast<off_t>(offset));
     if (got < 0 && errno == EINTR) continue;
-    if (got <= 0) return Error{std::string("cannot read a temporary file: ") + strerror(got < 0 ? errno : EIO)};
+    if (got <= 0)
+      return Error{std::string("cannot read a temporary file: ") + strerror(got < 0 ? errno : EIO)};
     out += got;
     offset += static_cast<uint64_t>(got);
     n -= static_cast<size_t>(got);

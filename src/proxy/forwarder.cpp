@@ -25,19 +25,31 @@ constexpr int64_t kCheckEveryMs = 50;
 
 // Hop-by-hop fields (RFC 9110 §7.6.1) and the ones hearth sets itself.
 bool DropRequestField(std::string_view name) {
-  static constexpr std::string_view kDrop[] = {
-      "connection", "keep-alive", "proxy-connection", "te", "trailer", "transfer-encoding", "upgrade",
-      "content-length", "host", "expect", "x-forwarded-for", "x-forwarded-proto", "x-forwarded-host",
-      "forwarded", "proxy-authorization"};
+  static constexpr std::string_view kDrop[] = {"connection",
+                                               "keep-alive",
+                                               "proxy-connection",
+                                               "te",
+                                               "trailer",
+                                               "transfer-encoding",
+                                               "upgrade",
+                                               "content-length",
+                                               "host",
+                                               "expect",
+                                               "x-forwarded-for",
+                                               "x-forwarded-proto",
+                                               "x-forwarded-host",
+                                               "forwarded",
+                                               "proxy-authorization"};
   for (auto d : kDrop)
     if (EqualsIgnoreCase(name, d)) return true;
   return false;
 }
 
 bool DropResponseField(std::string_view name) {
-  static constexpr std::string_view kDrop[] = {"connection", "keep-alive", "proxy-connection", "te",
-                                               "trailer", "transfer-encoding", "upgrade", "content-length",
-                                               "date", "server", "proxy-authenticate"};
+  static constexpr std::string_view kDrop[] = {
+      "connection",        "keep-alive", "proxy-connection", "te",   "trailer",
+      "transfer-encoding", "upgrade",    "content-length",   "date", "server",
+      "proxy-authenticate"};
   for (auto d : kDrop)
     if (EqualsIgnoreCase(name, d)) return true;
   return false;
@@ -61,7 +73,9 @@ void ConnectionTokens(std::string_view value, std::vector<std::string_view>* out
 }
 
 // Counters have one writer (this worker): a load and a store, no locked add.
-void Bump(std::atomic<uint64_t>& c) { c.store(c.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed); }
+void Bump(std::atomic<uint64_t>& c) {
+  c.store(c.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
+}
 
 bool Idempotent(Method m) {
   return m == Method::kGet || m == Method::kHead || m == Method::kPut || m == Method::kDelete ||
@@ -111,12 +125,13 @@ struct Forwarder::Exchange : std::enable_shared_from_this<Exchange> {
   std::string out;
   size_t out_off = 0;
   bool replayable = true;
-  bool chunk_upstream = false; // ...and is re-framed as chunked
+  bool chunk_upstream = false;  // ...and is re-framed as chunked
   bool body_done = false;
   bool sink_paused = false;
-  bool upgrade = false;        // the client asked to switch protocols (WebSocket)
-  bool tunnel = false;         // ...and the upstream agreed: raw bytes both ways
-  bool half_close = false;     // the client is done sending: shut the upstream's write side once flushed
+  bool upgrade = false;  // the client asked to switch protocols (WebSocket)
+  bool tunnel = false;   // ...and the upstream agreed: raw bytes both ways
+  bool half_close =
+      false;  // the client is done sending: shut the upstream's write side once flushed
 
   // The attempt.
   int index = -1;
@@ -172,8 +187,10 @@ struct Forwarder::Exchange : std::enable_shared_from_this<Exchange> {
 
 void Forwarder::Conn::OnIo(uint32_t events) {
   if (dead) return;
-  if (owner) owner->OnIo(events);
-  else fw->OnIdleIo(this, events);
+  if (owner)
+    owner->OnIo(events);
+  else
+    fw->OnIdleIo(this, events);
 }
 
 namespace {
@@ -195,10 +212,15 @@ class Sink : public BodySink {
 };
 }  // namespace
 
-
-ClientHold::~ClientHold() { ex->ClientGone(); }
-size_t Sink::OnData(std::string_view bytes) { return ex_->OnData(bytes); }
-void Sink::OnEnd(bool ok) { ex_->OnBodyEnd(ok); }
+ClientHold::~ClientHold() {
+  ex->ClientGone();
+}
+size_t Sink::OnData(std::string_view bytes) {
+  return ex_->OnData(bytes);
+}
+void Sink::OnEnd(bool ok) {
+  ex_->OnBodyEnd(ok);
+}
 
 Forwarder::Forwarder(EventLoop* loop) : loop_(loop) {
   loop_->AddTicker([this](int64_t now) { return Tick(now); });
@@ -298,8 +320,12 @@ void Forwarder::Forward(const std::shared_ptr<UpstreamSet>& set, Request& req, R
   o.append("X-Forwarded-For: ");
   if (!prior_for.empty()) o.append(prior_for).append(", ");
   o.append(req.peer_ip).append("\r\n");
-  o.append("X-Forwarded-Proto: ").append(!prior_proto.empty() ? prior_proto : (req.tls ? "https" : "http")).append("\r\n");
-  o.append("X-Forwarded-Host: ").append(!prior_host.empty() ? prior_host : req.authority).append("\r\n");
+  o.append("X-Forwarded-Proto: ")
+      .append(!prior_proto.empty() ? prior_proto : (req.tls ? "https" : "http"))
+      .append("\r\n");
+  o.append("X-Forwarded-Host: ")
+      .append(!prior_host.empty() ? prior_host : req.authority)
+      .append("\r\n");
   if (req.body_pending) {
     if (req.framing == BodyFraming::kLength) {
       o.append("Content-Length: ").append(std::to_string(req.content_length)).append("\r\n\r\n");
@@ -324,8 +350,10 @@ void Forwarder::Exchange::Start() {
   int64_t now = fw->loop_->NowMs();
   index = set->Pick(client_ip, tried, now);
   if (index < 0) {
-    if (last_why) Respond(last_status, last_why);  // what the others said is the story
-    else Respond(502, "no upstream is available (all are down)");
+    if (last_why)
+      Respond(last_status, last_why);  // what the others said is the story
+    else
+      Respond(502, "no upstream is available (all are down)");
     return;
   }
   ++attempts;
@@ -356,7 +384,8 @@ void Forwarder::Exchange::Start() {
   c->owner = this;
   conn = c;
   Bump(fw->counters_.connections);
-  if (connect(fd, reinterpret_cast<const sockaddr*>(&u.addr.storage), u.addr.len) != 0 && errno != EINPROGRESS) {
+  if (connect(fd, reinterpret_cast<const sockaddr*>(&u.addr.storage), u.addr.len) != 0 &&
+      errno != EINPROGRESS) {
     AttemptFailed("upstream refused the connection", true, true, 502);
     return;
   }
@@ -394,15 +423,19 @@ void Forwarder::Exchange::Pump() {
   // A request the upstream may have acted on is retried only if repeating it
   // is harmless (idempotent), or if not one byte of it left.
   bool stale = conn->reused && !got_byte;
-  AttemptFailed("upstream closed the connection", !got_byte && (idempotent || !sent_any), !stale, 502);
+  AttemptFailed("upstream closed the connection", !got_byte && (idempotent || !sent_any), !stale,
+                502);
 }
 
 void Forwarder::Exchange::ArmIdleOrFirstByte() {
   int64_t now = fw->loop_->NowMs();
   const ProxyConfig& c = set->config();
-  if (!head_done && body_done && Pending() == 0) deadline = now + c.first_byte_timeout_ms;
-  else if (reading_paused && head_done) deadline = 0;  // the client's pace; its own timeouts apply
-  else deadline = now + c.idle_timeout_ms;
+  if (!head_done && body_done && Pending() == 0)
+    deadline = now + c.first_byte_timeout_ms;
+  else if (reading_paused && head_done)
+    deadline = 0;  // the client's pace; its own timeouts apply
+  else
+    deadline = now + c.idle_timeout_ms;
 }
 
 void Forwarder::Exchange::Write() {
@@ -438,8 +471,10 @@ void Forwarder::Exchange::Write() {
     sink_paused = false;
     // The client's bytes flow again. The waker, not Reply::Wake: a tunnel's
     // reply is finished already.
-    if (waker) waker();
-    else reply->Wake();
+    if (waker)
+      waker();
+    else
+      reply->Wake();
   }
 }
 
@@ -467,14 +502,17 @@ void Forwarder::Exchange::Read() {
         AttemptFailed("upstream closed the connection mid-answer", false, true, 502);
       } else {
         bool stale = conn->reused;
-        AttemptFailed("upstream closed the connection without answering", idempotent || !sent_any, !stale, 502);
+        AttemptFailed("upstream closed the connection without answering", idempotent || !sent_any,
+                      !stale, 502);
       }
       return;
     }
     // Only a clean end completes a body that runs to the close; a reset cuts
     // it short, and the client must see it cut short.
-    if (head.until_close && (n == 0 || tunnel)) resp_done = true;
-    else resp_failed = true;
+    if (head.until_close && (n == 0 || tunnel))
+      resp_done = true;
+    else
+      resp_failed = true;
     Release(false);
     if (waker) waker();
     return;
@@ -530,8 +568,10 @@ bool Forwarder::Exchange::OnBytes(const char* data, size_t n) {
     int status = 0;
     const char* reason = "";
     ParseState st = chunked.Feed(in, &consumed, &body, UINT64_MAX, &status, &reason);
-    if (st == ParseState::kError) resp_failed = true;
-    else if (st == ParseState::kDone) resp_done = true;
+    if (st == ParseState::kError)
+      resp_failed = true;
+    else if (st == ParseState::kDone)
+      resp_done = true;
     if (st == ParseState::kDone && consumed < in.size()) extra = true;
   } else {
     body.append(in);
@@ -571,7 +611,8 @@ void Forwarder::Exchange::OnHead(std::string& rest) {
       continue;
     }
     if (DropResponseField(h.name) || Listed(listed, h.name)) continue;
-    if (EqualsIgnoreCase(h.name, "content-type") && h.value.substr(0, 17) == "text/event-stream") event_stream = true;
+    if (EqualsIgnoreCase(h.name, "content-type") && h.value.substr(0, 17) == "text/event-stream")
+      event_stream = true;
     fields.append(h.name).append(": ").append(h.value).append("\r\n");
   }
   int status = head.status;
@@ -585,7 +626,8 @@ void Forwarder::Exchange::OnHead(std::string& rest) {
   }
   answered = true;
   constexpr uint64_t kWholeBodyMax = 64 * 1024;
-  if (sized && !no_body && !tunnel && length > 0 && length <= kWholeBodyMax && rest.size() >= length) {
+  if (sized && !no_body && !tunnel && length > 0 && length <= kWholeBodyMax &&
+      rest.size() >= length) {
     // The common case: a small answer whose body came with its head. It goes
     // out as one piece (no stream to pull), and the upstream connection is
     // free before the client has it.
@@ -593,12 +635,13 @@ void Forwarder::Exchange::OnHead(std::string& rest) {
     extra = rest.size() > length;
     rest.clear();
     resp_done = true;
-    reply->Finish([status, fields = std::move(fields), body = std::move(body)](Response& res) mutable {
-      res.status = status;
-      res.fields = std::move(fields);
-      res.body_kind = Response::BodyKind::kText;
-      res.text = std::move(body);
-    });
+    reply->Finish(
+        [status, fields = std::move(fields), body = std::move(body)](Response& res) mutable {
+          res.status = status;
+          res.fields = std::move(fields);
+          res.body_kind = Response::BodyKind::kText;
+          res.text = std::move(body);
+        });
     Release(head.keep_alive);
     return;
   }
@@ -634,8 +677,10 @@ void Forwarder::Exchange::OnHead(std::string& rest) {
   });
   // No body whatever the framing says (204, 304, HEAD): the connection's fate
   // is what the version and Connection field say.
-  if (resp_done) Release((no_body ? head.persistent : head.keep_alive) && !has_rest);
-  else ArmIdleOrFirstByte();
+  if (resp_done)
+    Release((no_body ? head.persistent : head.keep_alive) && !has_rest);
+  else
+    ArmIdleOrFirstByte();
 }
 
 // The client's connection takes the next piece; false once the body is
@@ -651,7 +696,8 @@ bool Forwarder::Exchange::Pull(std::string& piece) {
   return !(resp_done || resp_failed) || !body.empty();
 }
 
-void Forwarder::Exchange::AttemptFailed(const char* why, bool retry_ok, bool count_failure, int status) {
+void Forwarder::Exchange::AttemptFailed(const char* why, bool retry_ok, bool count_failure,
+                                        int status) {
   auto self = shared_from_this();
   int64_t now = fw->loop_->NowMs();
   bool was_reused = conn && conn->reused;
@@ -683,11 +729,14 @@ void Forwarder::Exchange::AttemptFailed(const char* why, bool retry_ok, bool cou
 void Forwarder::Exchange::Respond(int status, const char* why) {
   if (!answered) {
     answered = true;
-    if (status == 504) Bump(fw->counters_.gateway_timeout);
-    else Bump(fw->counters_.bad_gateway);
+    if (status == 504)
+      Bump(fw->counters_.gateway_timeout);
+    else
+      Bump(fw->counters_.bad_gateway);
     std::string reason = why;
     int64_t now = fw->loop_->NowMs();
-    if (now - fw->last_log_ms_ >= 1000) {  // one line a second per worker: a dead upstream must not flood the log
+    if (now - fw->last_log_ms_ >=
+        1000) {  // one line a second per worker: a dead upstream must not flood the log
       fw->last_log_ms_ = now;
       Log(LogLevel::kWarn, "proxy: no answer from upstream",
           {{"status", status}, {"reason", reason}, {"upstreams", set->config().upstreams.front()}});
@@ -711,9 +760,11 @@ void Forwarder::Exchange::Release(bool keep) {
     c->owner = nullptr;
     // Pooled only when the socket is known drained (a short read or EAGAIN
     // came last): leftover bytes would be the next request's "answer".
-    if (keep && !extra && !write_failed && body_done && Pending() == 0 && !resp_failed && !c->readable)
+    if (keep && !extra && !write_failed && body_done && Pending() == 0 && !resp_failed &&
+        !c->readable)
       fw->ToPool(c);
-    else fw->CloseConn(c);
+    else
+      fw->CloseConn(c);
   }
   Done();
 }
@@ -875,8 +926,10 @@ int64_t Forwarder::Tick(int64_t now) {
       }
     }
     v.resize(keep);
-    if (v.empty()) it = idle_.erase(it);
-    else ++it;
+    if (v.empty())
+      it = idle_.erase(it);
+    else
+      ++it;
   }
   return next_check_;
 }

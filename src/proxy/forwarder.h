@@ -30,11 +30,11 @@ namespace hearth::proxy {
 
 // Counters for /_hearth/metrics, written by one worker, read by the scraper.
 struct ProxyCounters {
-  std::atomic<uint64_t> requests{0};          // forwarded (each client request once)
-  std::atomic<uint64_t> retries{0};           // attempts after the first
-  std::atomic<uint64_t> bad_gateway{0};       // answered 502
-  std::atomic<uint64_t> gateway_timeout{0};   // answered 504
-  std::atomic<uint64_t> connections{0};       // upstream connections opened
+  std::atomic<uint64_t> requests{0};         // forwarded (each client request once)
+  std::atomic<uint64_t> retries{0};          // attempts after the first
+  std::atomic<uint64_t> bad_gateway{0};      // answered 502
+  std::atomic<uint64_t> gateway_timeout{0};  // answered 504
+  std::atomic<uint64_t> connections{0};      // upstream connections opened
 };
 
 class Forwarder {
@@ -58,7 +58,6 @@ class Forwarder {
   struct Exchange;
 
  private:
-
   int64_t Tick(int64_t now);
   Conn* TakeIdle(UpstreamSet* set, int index);
   void ToPool(Conn* c);

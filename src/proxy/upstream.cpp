@@ -21,10 +21,14 @@ using json = nlohmann::json;
 
 std::string_view PolicyName(Policy p) {
   switch (p) {
-    case Policy::kRoundRobin: return "round_robin";
-    case Policy::kLeastConn: return "least_conn";
-    case Policy::kIpHash: return "ip_hash";
-    case Policy::kRandomTwo: return "random_two";
+    case Policy::kRoundRobin:
+      return "round_robin";
+    case Policy::kLeastConn:
+      return "least_conn";
+    case Policy::kIpHash:
+      return "ip_hash";
+    case Policy::kRandomTwo:
+      return "random_two";
   }
   return "round_robin";
 }
@@ -37,16 +41,19 @@ Result<std::pair<std::string, int>> ParseUpstreamUrl(std::string_view url) {
     return Error{"upstream " + std::string(url) + ": only http:// upstreams are supported"};
   }
   if (!rest.empty() && rest.back() == '/') rest.remove_suffix(1);
-  if (rest.empty() || rest.find('/') != std::string_view::npos || rest.find('?') != std::string_view::npos)
+  if (rest.empty() || rest.find('/') != std::string_view::npos ||
+      rest.find('?') != std::string_view::npos)
     return Error{"upstream " + std::string(url) + ": expected http://host:port (no path)"};
   std::string host;
   std::string_view port_text;
   if (rest[0] == '[') {
     size_t close = rest.find(']');
-    if (close == std::string_view::npos) return Error{"upstream " + std::string(url) + ": unclosed ["};
+    if (close == std::string_view::npos)
+      return Error{"upstream " + std::string(url) + ": unclosed ["};
     host = std::string(rest.substr(1, close - 1));
     if (close + 1 < rest.size()) {
-      if (rest[close + 1] != ':') return Error{"upstream " + std::string(url) + ": expected :port after ]"};
+      if (rest[close + 1] != ':')
+        return Error{"upstream " + std::string(url) + ": expected :port after ]"};
       port_text = rest.substr(close + 2);
     }
   } else {
@@ -54,7 +61,8 @@ Result<std::pair<std::string, int>> ParseUpstreamUrl(std::string_view url) {
     host = std::string(rest.substr(0, colon));
     if (colon != std::string_view::npos) port_text = rest.substr(colon + 1);
   }
-  if (host.empty() || !IsValidHostText(host)) return Error{"upstream " + std::string(url) + ": invalid host"};
+  if (host.empty() || !IsValidHostText(host))
+    return Error{"upstream " + std::string(url) + ": invalid host"};
   int port = 80;
   if (!port_text.empty() || rest.back() == ':') {
     uint64_t p;
@@ -68,10 +76,12 @@ Result<std::pair<std::string, int>> ParseUpstreamUrl(std::string_view url) {
 namespace {
 
 Result<int64_t> Millis(const json& v, const char* key, int64_t min, int64_t max) {
-  if (!v.is_number_integer()) return Error{std::string(key) + " must be a whole number of milliseconds"};
+  if (!v.is_number_integer())
+    return Error{std::string(key) + " must be a whole number of milliseconds"};
   int64_t n = v.get<int64_t>();
   if (n < min || n > max)
-    return Error{std::string(key) + " must be between " + std::to_string(min) + " and " + std::to_string(max)};
+    return Error{std::string(key) + " must be between " + std::to_string(min) + " and " +
+                 std::to_string(max)};
   return n;
 }
 
@@ -79,7 +89,8 @@ Result<int> Count(const json& v, const char* key, int min, int max) {
   if (!v.is_number_integer()) return Error{std::string(key) + " must be a whole number"};
   int64_t n = v.get<int64_t>();
   if (n < min || n > max)
-    return Error{std::string(key) + " must be between " + std::to_string(min) + " and " + std::to_string(max)};
+    return Error{std::string(key) + " must be between " + std::to_string(min) + " and " +
+                 std::to_string(max)};
   return static_cast<int>(n);
 }
 
@@ -102,11 +113,16 @@ Result<ProxyConfig> ParseProxyConfig(const json& j) {
       }
     } else if (k == "policy") {
       std::string p = v.is_string() ? v.get<std::string>() : "";
-      if (p == "round_robin") c.policy = Policy::kRoundRobin;
-      else if (p == "least_conn") c.policy = Policy::kLeastConn;
-      else if (p == "ip_hash") c.policy = Policy::kIpHash;
-      else if (p == "random_two") c.policy = Policy::kRandomTwo;
-      else return Error{"policy must be round_robin, least_conn, ip_hash or random_two"};
+      if (p == "round_robin")
+        c.policy = Policy::kRoundRobin;
+      else if (p == "least_conn")
+        c.policy = Policy::kLeastConn;
+      else if (p == "ip_hash")
+        c.policy = Policy::kIpHash;
+      else if (p == "random_two")
+        c.policy = Policy::kRandomTwo;
+      else
+        return Error{"policy must be round_robin, least_conn, ip_hash or random_two"};
     } else if (k == "path") {
       if (!v.is_string() || v.get<std::string>().empty() || v.get<std::string>()[0] != '/' ||
           v.get<std::string>().size() > 1024)
@@ -114,7 +130,8 @@ Result<ProxyConfig> ParseProxyConfig(const json& j) {
       c.path = v.get<std::string>();
     } else if (k == "health_path") {
       if (!v.is_string() || (!v.get<std::string>().empty() && v.get<std::string>()[0] != '/') ||
-          v.get<std::string>().size() > 1024 || v.get<std::string>().find_first_of(" \r\n") != std::string::npos)
+          v.get<std::string>().size() > 1024 ||
+          v.get<std::string>().find_first_of(" \r\n") != std::string::npos)
         return Error{"health_path must be a path starting with / (or empty for no checks)"};
       c.health_path = v.get<std::string>();
     } else if (k == "health_interval_ms") {
@@ -223,7 +240,9 @@ UpstreamSet::UpstreamSet(ProxyConfig config) : config_(std::move(config)) {
 
 int UpstreamSet::Pick(std::string_view client_ip, uint64_t tried, int64_t now_ms) {
   const int n = static_cast<int>(upstreams_.size());
-  auto usable = [&](int i) { return i < 64 && !(tried & (1ull << i)) && upstreams_[i]->Available(now_ms); };
+  auto usable = [&](int i) {
+    return i < 64 && !(tried & (1ull << i)) && upstreams_[i]->Available(now_ms);
+  };
   switch (config_.policy) {
     case Policy::kRoundRobin: {
       uint64_t start = next_.fetch_add(1, std::memory_order_relaxed);
@@ -302,7 +321,8 @@ Registry::~Registry() {
   if (job) jobs_->Cancel(job);
 }
 
-std::shared_ptr<UpstreamSet> Registry::Get(const std::string& site, const std::string& config_json) {
+std::shared_ptr<UpstreamSet> Registry::Get(const std::string& site,
+                                           const std::string& config_json) {
   std::string key = site + "\n" + config_json;
   {
     std::lock_guard<std::mutex> lock(mu_);
@@ -310,8 +330,10 @@ std::shared_ptr<UpstreamSet> Registry::Get(const std::string& site, const std::s
     if (now - last_prune_ms_ > 60000) {
       last_prune_ms_ = now;
       for (auto it = sets_.begin(); it != sets_.end();) {
-        if (now - it->second.last_get_ms > kLingerMs && it->second.set.use_count() == 1) it = sets_.erase(it);
-        else ++it;
+        if (now - it->second.last_get_ms > kLingerMs && it->second.set.use_count() == 1)
+          it = sets_.erase(it);
+        else
+          ++it;
       }
     }
     auto it = sets_.find(key);
@@ -323,10 +345,12 @@ std::shared_ptr<UpstreamSet> Registry::Get(const std::string& site, const std::s
   json j = json::parse(config_json, nullptr, false);
   auto config = ParseProxyConfig(j);
   if (!config.ok()) {
-    Log(LogLevel::kError, "proxy: stored configuration is invalid", {{"site", site}, {"error", config.error().message}});
+    Log(LogLevel::kError, "proxy: stored configuration is invalid",
+        {{"site", site}, {"error", config.error().message}});
     return nullptr;
   }
-  auto set = std::make_shared<UpstreamSet>(std::move(config).value());  // resolves: outside the lock
+  auto set =
+      std::make_shared<UpstreamSet>(std::move(config).value());  // resolves: outside the lock
   std::lock_guard<std::mutex> lock(mu_);
   Entry& slot = sets_[key];
   slot.last_get_ms = MonoNowMillis();
@@ -367,7 +391,8 @@ void Registry::CheckHealth() {
           u.check_passes = 0;
           if (++u.check_fails >= c.health_fails && u.healthy.load()) {
             u.healthy.store(false);
-            Log(LogLevel::kWarn, "proxy: upstream failed its health checks", {{"upstream", u.url}, {"path", c.health_path}});
+            Log(LogLevel::kWarn, "proxy: upstream failed its health checks",
+                {{"upstream", u.url}, {"path", c.health_path}});
           }
         }
         if (jobs_->stopping()) return;
@@ -405,18 +430,24 @@ bool CheckUpstream(const Upstream& u, const std::string& path, int64_t timeout_m
     size_t sent = 0;
     while (sent < req.size()) {
       ssize_t w = send(fd, req.data() + sent, req.size() - sent, MSG_NOSIGNAL);
-      if (w > 0) sent += static_cast<size_t>(w);
-      else if (w < 0 && errno == EAGAIN && wait(POLLOUT)) continue;
-      else break;
+      if (w > 0)
+        sent += static_cast<size_t>(w);
+      else if (w < 0 && errno == EAGAIN && wait(POLLOUT))
+        continue;
+      else
+        break;
     }
     if (sent < req.size()) break;
     char buf[64];
     size_t got = 0;
     while (got < 12) {
       ssize_t r = recv(fd, buf + got, sizeof buf - got, 0);
-      if (r > 0) got += static_cast<size_t>(r);
-      else if (r < 0 && errno == EAGAIN && wait(POLLIN)) continue;
-      else break;
+      if (r > 0)
+        got += static_cast<size_t>(r);
+      else if (r < 0 && errno == EAGAIN && wait(POLLIN))
+        continue;
+      else
+        break;
     }
     // "HTTP/1.1 200": 2xx and 3xx are healthy.
     ok = got >= 12 && memcmp(buf, "HTTP/1.", 7) == 0 && (buf[9] == '2' || buf[9] == '3');

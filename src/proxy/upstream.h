@@ -8,13 +8,12 @@
 #include <cstdint>
 #include <memory>
 #include <mutex>
+#include <nlohmann/json_fwd.hpp>
 #include <string>
 #include <string_view>
 #include <thread>
 #include <unordered_map>
 #include <vector>
-
-#include <nlohmann/json_fwd.hpp>
 
 #include "base/result.h"
 #include "base/scheduler.h"
@@ -62,11 +61,11 @@ struct Upstream {
   std::string host;  // as given (the health check's Host)
   int port = 0;
   SocketAddress addr;
-  bool resolved = false;                // false: the name did not resolve; always down
-  std::atomic<int> active{0};           // requests in flight, all workers
-  std::atomic<bool> healthy{true};      // the active checks' verdict
-  std::atomic<int> fails{0};            // failed attempts in a row
-  std::atomic<int64_t> down_until{0};   // passive ejection, monotonic ms
+  bool resolved = false;               // false: the name did not resolve; always down
+  std::atomic<int> active{0};          // requests in flight, all workers
+  std::atomic<bool> healthy{true};     // the active checks' verdict
+  std::atomic<int> fails{0};           // failed attempts in a row
+  std::atomic<int64_t> down_until{0};  // passive ejection, monotonic ms
   // The health thread's own counters.
   int check_fails = 0;
   int check_passes = 0;

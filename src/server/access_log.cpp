@@ -51,8 +51,12 @@ void AppendJsonString(std::string* out, std::string_view s) {
   out->push_back('"');
   for (unsigned char c : s) {
     switch (c) {
-      case '"': out->append("\\\""); break;
-      case '\\': out->append("\\\\"); break;
+      case '"':
+        out->append("\\\"");
+        break;
+      case '\\':
+        out->append("\\\\");
+        break;
       default:
         if (c < 0x20 || c >= 0x7f) {  // keep the line valid JSON whatever a client sends
           char buf[8];

@@ -50,7 +50,8 @@ void ServeWelcome(Request& req, Response& res) {
   res.SetText(200, "text/html; charset=utf-8", kWelcome);
 }
 
-void AddBuiltinRoutes(Router* router, const BuiltinContext* ctx, store::Store* store, int worker_index) {
+void AddBuiltinRoutes(Router* router, const BuiltinContext* ctx, store::Store* store,
+                      int worker_index) {
   router->Add("", "/_hearth/health", [](Request& req, Response& res) {
     if (req.method != Method::kGet && req.method != Method::kHead) {
       res.SetError(405);
@@ -70,7 +71,8 @@ void AddBuiltinRoutes(Router* router, const BuiltinContext* ctx, store::Store* s
     }
     if (!ctx->metrics_public && ctx->authorize) {
       std::string why;
-      if (int status = ctx->authorize(req, worker_index, &why); status != 0) return ctx->refuse(res, status, why);
+      if (int status = ctx->authorize(req, worker_index, &why); status != 0)
+        return ctx->refuse(res, status, why);
     }
     double uptime = static_cast<double>(MonoNowMillis() - ctx->start_mono_ms) / 1000.0;
     std::string text = RenderPrometheus(ctx->metrics(), uptime);
@@ -89,17 +91,22 @@ void AddBuiltinRoutes(Router* router, const BuiltinContext* ctx, store::Store* s
     // committed (a deferred response, woken by the writer thread); GET reads
     // on this worker's own connection.
     router->Add("", "/_hearth/debug/kv/", [store, worker_index](Request& req, Response& res) {
-      std::string key = "debug:" + std::string(req.path.substr(std::string_view("/_hearth/debug/kv/").size()));
+      std::string key =
+          "debug:" + std::string(req.path.substr(std::string_view("/_hearth/debug/kv/").size()));
       if (req.method == Method::kPut) {
         auto reply = res.Defer();
         std::string value = std::move(req.body);
         store->SubmitWrite(
-            [key, value](store::Connection& c) { return c.Named("meta.put").Bind(1, key).Bind(2, value).Run(); },
+            [key, value](store::Connection& c) {
+              return c.Named("meta.put").Bind(1, key).Bind(2, value).Run();
+            },
             [reply](const Status& st) {
               std::string why = st.ok() ? "" : st.error().message;
               reply->Finish([why](Response& r) {
-                if (why.empty()) r.status = 204;
-                else r.SetError(500, why);
+                if (why.empty())
+                  r.status = 204;
+                else
+                  r.SetError(500, why);
               });
             });
         return;

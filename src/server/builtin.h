@@ -1,8 +1,8 @@
 #pragma once
 // Handlers hearth answers itself: the welcome page, /_hearth/health (which
 // says only that the server is up: it is public, on every host),
-// /_hearth/metrics (an admin or read token unless --metrics-public), and (only with HEARTH_TEST_ENDPOINTS=1) a debug echo used
-// by the end-to-end tests to exercise request bodies.
+// /_hearth/metrics (an admin or read token unless --metrics-public), and (only with
+// HEARTH_TEST_ENDPOINTS=1) a debug echo used by the end-to-end tests to exercise request bodies.
 #include <functional>
 #include <string>
 #include <vector>
@@ -32,7 +32,8 @@ struct BuiltinContext {
 
 // `store` and `worker_index` (whose reader connection this worker uses) serve
 // the test endpoints' key-value pairs.
-void AddBuiltinRoutes(Router* router, const BuiltinContext* ctx, store::Store* store, int worker_index);
+void AddBuiltinRoutes(Router* router, const BuiltinContext* ctx, store::Store* store,
+                      int worker_index);
 
 // The page at / when hearth serves nothing else.
 void ServeWelcome(Request& req, Response& res);

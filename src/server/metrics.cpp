@@ -26,10 +26,14 @@ std::string RenderPrometheus(const std::vector<const WorkerMetrics*>& ws, double
   const char* classes[] = {"other", "1xx", "2xx", "3xx", "4xx", "5xx"};
   for (int c = 0; c < 6; ++c) {
     snprintf(line, sizeof line, "hearth_requests_total{class=\"%s\"} %llu\n", classes[c],
-             static_cast<unsigned long long>(sum([&](const WorkerMetrics& w) -> const Counter& { return w.requests_by_class[c]; })));
+             static_cast<unsigned long long>(sum([&](const WorkerMetrics& w) -> const Counter& {
+               return w.requests_by_class[c];
+             })));
     out += line;
   }
-  out += "# HELP hearth_request_duration_seconds Time from a complete request head to its response being queued.\n";
+  out +=
+      "# HELP hearth_request_duration_seconds Time from a complete request head to its response "
+      "being queued.\n";
   out += "# TYPE hearth_request_duration_seconds histogram\n";
   uint64_t cumulative = 0;
   for (size_t b = 0; b <= kLatencyBuckets; ++b) {
@@ -42,7 +46,8 @@ std::string RenderPrometheus(const std::vector<const WorkerMetrics*>& ws, double
                static_cast<unsigned long long>(cumulative));
     out += line;
   }
-  snprintf(line, sizeof line, "hearth_request_duration_seconds_sum %.6f\nhearth_request_duration_seconds_count %llu\n",
+  snprintf(line, sizeof line,
+           "hearth_request_duration_seconds_sum %.6f\nhearth_request_duration_seconds_count %llu\n",
            sum([](const WorkerMetrics& w) -> const Counter& { return w.latency_sum_us; }) / 1e6,
            static_cast<unsigned long long>(cumulative));
   out += line;
@@ -65,27 +70,35 @@ std::string RenderPrometheus(const std::vector<const WorkerMetrics*>& ws, double
          sum([](const WorkerMetrics& w) -> const Counter& { return w.connections_accepted; }));
   simple("hearth_tls_handshakes_total", "counter", "TLS handshakes completed.",
          sum([](const WorkerMetrics& w) -> const Counter& { return w.tls_handshakes; }));
-  simple("hearth_tls_resumptions_total", "counter", "TLS handshakes that resumed a session (a ticket).",
+  simple("hearth_tls_resumptions_total", "counter",
+         "TLS handshakes that resumed a session (a ticket).",
          sum([](const WorkerMetrics& w) -> const Counter& { return w.tls_resumptions; }));
-  simple("hearth_tls_handshake_failures_total", "counter", "TLS handshakes that failed (bad input, unknown name, timeout excluded).",
+  simple("hearth_tls_handshake_failures_total", "counter",
+         "TLS handshakes that failed (bad input, unknown name, timeout excluded).",
          sum([](const WorkerMetrics& w) -> const Counter& { return w.tls_handshake_failures; }));
-  simple("hearth_http2_abuse_total", "counter", "HTTP/2 connections closed for abuse (rapid reset, floods).",
+  simple("hearth_http2_abuse_total", "counter",
+         "HTTP/2 connections closed for abuse (rapid reset, floods).",
          sum([](const WorkerMetrics& w) -> const Counter& { return w.http2_abuse; }));
   simple("hearth_bytes_received_total", "counter", "Bytes read from clients.",
          sum([](const WorkerMetrics& w) -> const Counter& { return w.bytes_in; }));
   simple("hearth_bytes_sent_total", "counter", "Bytes written to clients.",
          sum([](const WorkerMetrics& w) -> const Counter& { return w.bytes_out; }));
-  simple("hearth_protocol_errors_total", "counter", "Requests refused as malformed or over a limit.",
+  simple("hearth_protocol_errors_total", "counter",
+         "Requests refused as malformed or over a limit.",
          sum([](const WorkerMetrics& w) -> const Counter& { return w.protocol_errors; }));
   out += "# HELP hearth_timeouts_total Connections closed by a timeout, by kind.\n";
   out += "# TYPE hearth_timeouts_total counter\n";
   const char* kinds[] = {"header", "body", "keepalive", "write"};
   for (int k = 0; k < static_cast<int>(TimeoutKind::kCount); ++k) {
     snprintf(line, sizeof line, "hearth_timeouts_total{kind=\"%s\"} %llu\n", kinds[k],
-             static_cast<unsigned long long>(sum([&](const WorkerMetrics& w) -> const Counter& { return w.timeouts[k]; })));
+             static_cast<unsigned long long>(
+                 sum([&](const WorkerMetrics& w) -> const Counter& { return w.timeouts[k]; })));
     out += line;
   }
-  snprintf(line, sizeof line, "# HELP hearth_uptime_seconds Seconds since start.\n# TYPE hearth_uptime_seconds gauge\nhearth_uptime_seconds %.3f\n", uptime);
+  snprintf(line, sizeof line,
+           "# HELP hearth_uptime_seconds Seconds since start.\n# TYPE hearth_uptime_seconds "
+           "gauge\nhearth_uptime_seconds %.3f\n",
+           uptime);
   out += line;
   return out;
 }

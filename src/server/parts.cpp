@@ -18,6 +18,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <openssl/pem.h>
 #include <string.h>
 #include <sys/file.h>
 #include <sys/stat.h>
@@ -37,8 +38,6 @@
 #include "store/control_schema.h"
 #include "tls/openssl_ptr.h"
 
-#include <openssl/pem.h>
-
 namespace hearth {
 namespace {
 
@@ -56,7 +55,9 @@ class DataFolder : public Service {
  public:
   explicit DataFolder(Parts* p) : p_(p) {}
   std::string_view name() const override { return "data"; }
-  std::vector<std::string_view> settings() const override { return {"data", "access-log", "log-level"}; }
+  std::vector<std::string_view> settings() const override {
+    return {"data", "access-log", "log-level"};
+  }
   Status Start() override {
     const Settings& s = p_->settings;
     SetLogLevel(s.log_level);
@@ -89,7 +90,8 @@ class Listeners : public Service {
   Status Validate(const Settings& s) override {
     if (auto a = ParseListenAddress(s.http); !a.ok()) return Error{"http: " + a.error().message};
     if (!s.https.empty())
-      if (auto a = ParseListenAddress(s.https); !a.ok()) return Error{"https: " + a.error().message};
+      if (auto a = ParseListenAddress(s.https); !a.ok())
+        return Error{"https: " + a.error().message};
     return OkStatus();
   }
   Status Start() override {
@@ -284,8 +286,8 @@ class Acme : public Service {
     const Settings& s = p_->settings;
     SetAcmeGate(&p_->sites.gates, &p_->acme_challenges);
     p_->control.acme_challenges = &p_->acme_challenges;
-    p_->acme = std::make_unique<control::AcmeManager>(&p_->control, options_, s.acme_ask,
-                                                      kOnDemandWaitMs);
+    p_->acme =
+        std::make_unique<control::AcmeManager>(&p_->control, options_, s.acme_ask, kOnDemandWaitMs);
     control::AcmeManager* acme = p_->acme.get();
     p_->tls->SetChallenges(&p_->acme_challenges);
     p_->tls->SetOnDemand(acme, kOnDemandWaitMs);
@@ -324,8 +326,16 @@ class GuardPart : public Service {
   explicit GuardPart(Parts* p) : p_(p) {}
   std::string_view name() const override { return "guard"; }
   std::vector<std::string_view> settings() const override {
-    return {"allow", "deny", "trusted-proxies", "client-ip-header", "rate-limit", "rate-burst",
-            "max-connections-per-ip", "min-body-rate", "admission-max", "admission-queue",
+    return {"allow",
+            "deny",
+            "trusted-proxies",
+            "client-ip-header",
+            "rate-limit",
+            "rate-burst",
+            "max-connections-per-ip",
+            "min-body-rate",
+            "admission-max",
+            "admission-queue",
             "admission-wait"};
   }
   Status Start() override {
@@ -390,8 +400,7 @@ class ProxyPart : public Service {
              "# TYPE hearth_proxy_upstream_connections_total counter\n"
              "hearth_proxy_upstream_connections_total %llu\n",
              static_cast<unsigned long long>(requests), static_cast<unsigned long long>(retries),
-             static_cast<unsigned long long>(bad_gateway),
-             static_cast<unsigned long long>(timeout),
+             static_cast<unsigned long long>(bad_gateway), static_cast<unsigned long long>(timeout),
              static_cast<unsigned long long>(connections));
     return buf;
   }
@@ -511,8 +520,8 @@ class Backup : public Service {
     gmtime_r(&now, &g);
     strftime(name, sizeof name, "hearth-%Y%m%d-%H%M%S.db", &g);
     std::string out = dir + "/" + name;
-    Status st = store::BackupDatabase(data + "/hearth.db", out, store::AppDatabases(data),
-                                      data + "/files");
+    Status st =
+        store::BackupDatabase(data + "/hearth.db", out, store::AppDatabases(data), data + "/files");
     if (!st.ok()) {
       Log(LogLevel::kError, "backup failed", {{"error", st.error().message}});
       return;
@@ -548,16 +557,38 @@ Parts::~Parts() {
   if (lock_fd >= 0) close(lock_fd);
 }
 
-std::unique_ptr<Service> DataFolderService(Parts* p) { return std::make_unique<DataFolder>(p); }
-std::unique_ptr<Service> ListenersService(Parts* p) { return std::make_unique<Listeners>(p); }
-std::unique_ptr<Service> StoreService(Parts* p) { return std::make_unique<StoreService_>(p); }
-std::unique_ptr<Service> JobsService(Parts* p) { return std::make_unique<Jobs>(p); }
-std::unique_ptr<Service> TlsService(Parts* p) { return std::make_unique<Tls>(p); }
-std::unique_ptr<Service> GuardService(Parts* p) { return std::make_unique<GuardPart>(p); }
-std::unique_ptr<Service> ProxyService(Parts* p) { return std::make_unique<ProxyPart>(p); }
-std::unique_ptr<Service> SitesService(Parts* p) { return std::make_unique<SitesPart>(p); }
-std::unique_ptr<Service> AcmeService(Parts* p) { return std::make_unique<Acme>(p); }
-std::unique_ptr<Service> StatsService(Parts* p) { return std::make_unique<Stats>(p); }
-std::unique_ptr<Service> BackupService(Parts* p) { return std::make_unique<Backup>(p); }
+std::unique_ptr<Service> DataFolderService(Parts* p) {
+  return std::make_unique<DataFolder>(p);
+}
+std::unique_ptr<Service> ListenersService(Parts* p) {
+  return std::make_unique<Listeners>(p);
+}
+std::unique_ptr<Service> StoreService(Parts* p) {
+  return std::make_unique<StoreService_>(p);
+}
+std::unique_ptr<Service> JobsService(Parts* p) {
+  return std::make_unique<Jobs>(p);
+}
+std::unique_ptr<Service> TlsService(Parts* p) {
+  return std::make_unique<Tls>(p);
+}
+std::unique_ptr<Service> GuardService(Parts* p) {
+  return std::make_unique<GuardPart>(p);
+}
+std::unique_ptr<Service> ProxyService(Parts* p) {
+  return std::make_unique<ProxyPart>(p);
+}
+std::unique_ptr<Service> SitesService(Parts* p) {
+  return std::make_unique<SitesPart>(p);
+}
+std::unique_ptr<Service> AcmeService(Parts* p) {
+  return std::make_unique<Acme>(p);
+}
+std::unique_ptr<Service> StatsService(Parts* p) {
+  return std::make_unique<Stats>(p);
+}
+std::unique_ptr<Service> BackupService(Parts* p) {
+  return std::make_unique<Backup>(p);
+}
 
 }  // namespace hearth

@@ -45,7 +45,7 @@ struct ProtocolListener {
 };
 
 struct Parts {
-  ~Parts();  // closes what no service took over (listeners, the data folder's lock)
+  ~Parts();           // closes what no service took over (listeners, the data folder's lock)
   Settings settings;  // as started; SIGHUP's changes go to shared.settings
   int nworkers = 1;
   WorkerShared shared;
@@ -59,8 +59,8 @@ struct Parts {
   std::unique_ptr<proxy::Registry> proxies;  // upstreams and their health checks
   sites::SitesShared sites;
   std::shared_ptr<data::DataOptions> data_options;  // the sites' data APIs
-  control::ControlShared control;  // tokens, admins, certs, ACME
-  api::RouteTable api_routes;      // every part's /_hearth/api/ routes; read by the workers
+  control::ControlShared control;                   // tokens, admins, certs, ACME
+  api::RouteTable api_routes;  // every part's /_hearth/api/ routes; read by the workers
   tls::AcmeChallenges acme_challenges;
   std::unique_ptr<control::AcmeManager> acme;  // null without --acme-email
   BuiltinContext builtin;

@@ -55,9 +55,12 @@ class Workers : public Service {
   explicit Workers(Parts* p) : p_(p) {}
   std::string_view name() const override { return "workers"; }
   std::vector<std::string_view> settings() const override {
-    return {"workers", "root", "file-cache-size", "max-connections", "header-timeout",
-            "body-timeout", "keepalive-timeout", "write-timeout", "shutdown-timeout",
-            "max-header-size", "max-target-size", "metrics-public"};
+    return {"workers",           "root",
+            "file-cache-size",   "max-connections",
+            "header-timeout",    "body-timeout",
+            "keepalive-timeout", "write-timeout",
+            "shutdown-timeout",  "max-header-size",
+            "max-target-size",   "metrics-public"};
   }
   Status Validate(const Settings& s) override {
     if (!s.root.empty()) {
@@ -165,8 +168,8 @@ class Workers : public Service {
     sites::SiteHandler::Admit admit = [admission](Request& req, Response& res, const Handler& h) {
       admission->Run(req, res, h);
     };
-    auto site_handler = std::make_shared<sites::SiteHandler>(
-        &p_->sites, i, std::move(fallback), std::move(mounts), std::move(admit));
+    auto site_handler = std::make_shared<sites::SiteHandler>(&p_->sites, i, std::move(fallback),
+                                                             std::move(mounts), std::move(admit));
     router->Add("", "/", [site_handler, forwarder, admission](Request& req, Response& res) {
       site_handler->Serve(req, res);
     });
@@ -193,6 +196,8 @@ class Workers : public Service {
 
 }  // namespace
 
-std::unique_ptr<Service> WorkersService(Parts* p) { return std::make_unique<Workers>(p); }
+std::unique_ptr<Service> WorkersService(Parts* p) {
+  return std::make_unique<Workers>(p);
+}
 
 }  // namespace hearth

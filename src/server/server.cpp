@@ -9,9 +9,9 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include <cstdio>
 #include <algorithm>
 #include <chrono>
+#include <cstdio>
 #include <filesystem>
 #include <thread>
 
@@ -109,13 +109,19 @@ Result<std::unique_ptr<Server>> Server::Start(ServeOptions options) {
   if (Status st = list.StartAll(s); !st.ok()) return st.error();
 
   Log(LogLevel::kInfo, "listening",
-      {{"addr", parts->http_addr.ToString()}, {"https", parts->https_text},
-       {"workers", parts->nworkers}, {"version", kVersion}, {"data", s.data}, {"root", s.root},
+      {{"addr", parts->http_addr.ToString()},
+       {"https", parts->https_text},
+       {"workers", parts->nworkers},
+       {"version", kVersion},
+       {"data", s.data},
+       {"root", s.root},
        {"certificates", parts->tls ? parts->tls->size() : 0}});
   return srv;
 }
 
-Server::~Server() { services_.StopAll(); }
+Server::~Server() {
+  services_.StopAll();
+}
 
 void Server::SignalStop() {
   stopping_ = true;

@@ -2,7 +2,9 @@
 
 namespace hearth {
 
-Services::~Services() { StopAll(); }
+Services::~Services() {
+  StopAll();
+}
 
 Status Services::StartAll(const Settings& settings) {
   for (auto& s : list_)

@@ -77,17 +77,17 @@ struct Settings {
 
 enum class SettingType { kString, kInt, kSize, kDuration, kLogLevel, kAddress, kCidrList, kBool };
 
-using SettingField = std::variant<std::string Settings::*, int64_t Settings::*, uint64_t Settings::*,
-                                  LogLevel Settings::*, bool Settings::*>;
+using SettingField = std::variant<std::string Settings::*, int64_t Settings::*,
+                                  uint64_t Settings::*, LogLevel Settings::*, bool Settings::*>;
 
 struct SettingSpec {
-  const char* name;   // flag "--name", TOML key "name", env HEARTH_NAME (dashes -> underscores)
+  const char* name;  // flag "--name", TOML key "name", env HEARTH_NAME (dashes -> underscores)
   SettingType type;
   SettingField field;
   const char* default_text;
   const char* help;
-  bool live;          // applied on SIGHUP without a restart
-  int64_t min = 0;    // kInt, kSize: inclusive bounds; kString, kAddress: 1 = must not be empty
+  bool live;        // applied on SIGHUP without a restart
+  int64_t min = 0;  // kInt, kSize: inclusive bounds; kString, kAddress: 1 = must not be empty
   int64_t max = INT64_MAX;
 };
 

@@ -11,9 +11,12 @@ namespace hearth::sites {
 
 const char* EncodingName(Encoding e) {
   switch (e) {
-    case Encoding::kBrotli: return "br";
-    case Encoding::kZstd: return "zstd";
-    case Encoding::kGzip: return "gzip";
+    case Encoding::kBrotli:
+      return "br";
+    case Encoding::kZstd:
+      return "zstd";
+    case Encoding::kGzip:
+      return "gzip";
   }
   return "identity";
 }
@@ -23,8 +26,9 @@ bool Compressible(std::string_view path) {
   if (dot == std::string_view::npos) return false;
   std::string ext(path.substr(dot + 1));
   for (auto& c : ext) c = AsciiLower(c);
-  static const char* kText[] = {"html", "htm", "css", "js", "mjs", "json", "map", "svg", "txt", "xml",
-                                "md", "csv", "wasm", "webmanifest", "rss", "atom", "ico", "ttf", "otf"};
+  static const char* kText[] = {"html", "htm",  "css", "js",  "mjs", "json", "map",
+                                "svg",  "txt",  "xml", "md",  "csv", "wasm", "webmanifest",
+                                "rss",  "atom", "ico", "ttf", "otf"};
   for (const char* t : kText)
     if (ext == t) return true;
   return false;
@@ -61,7 +65,8 @@ std::vector<Variant> Compress(std::string_view data) {
     if (lgwin > BROTLI_DEFAULT_WINDOW) lgwin = BROTLI_DEFAULT_WINDOW;
     // Quality 11 costs ~1 ms per file whatever its size: worth it where the
     // bytes are (32 KiB to 1 MiB), not for thousands of small files.
-    int quality = (data.size() >= (32u << 10) && data.size() <= (1u << 20)) ? BROTLI_MAX_QUALITY : 9;
+    int quality =
+        (data.size() >= (32u << 10) && data.size() <= (1u << 20)) ? BROTLI_MAX_QUALITY : 9;
     if (BrotliEncoderCompress(quality, lgwin, BROTLI_MODE_TEXT, data.size(),
                               reinterpret_cast<const uint8_t*>(data.data()), &n,
                               reinterpret_cast<uint8_t*>(br.data())) &&
@@ -125,7 +130,8 @@ bool Decompress(Encoding e, std::string_view in, std::string* out) {
   out->clear();
   if (e == Encoding::kZstd) {
     unsigned long long n = ZSTD_getFrameContentSize(in.data(), in.size());
-    if (n == ZSTD_CONTENTSIZE_ERROR || n == ZSTD_CONTENTSIZE_UNKNOWN || n > (256ull << 20)) return false;
+    if (n == ZSTD_CONTENTSIZE_ERROR || n == ZSTD_CONTENTSIZE_UNKNOWN || n > (256ull << 20))
+      return false;
     out->resize(n);
     size_t got = ZSTD_decompress(out->data(), out->size(), in.data(), in.size());
     return !ZSTD_isError(got) && got == n;

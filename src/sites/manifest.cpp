@@ -28,7 +28,8 @@ Result<std::string> CheckPath(const std::string& p) {
 }
 }  // namespace
 
-Result<Manifest> ParseManifest(const nlohmann::json& body, uint64_t max_file_size, size_t max_files) {
+Result<Manifest> ParseManifest(const nlohmann::json& body, uint64_t max_file_size,
+                               size_t max_files) {
   if (!body.is_object()) return Error{"the manifest must be a JSON object"};
   Manifest m;
   if (body.contains("message")) {
@@ -48,10 +49,12 @@ Result<Manifest> ParseManifest(const nlohmann::json& body, uint64_t max_file_siz
     auto path = CheckPath(f["path"].get<std::string>());
     if (!path.ok()) return path.error();
     std::string hash = f["hash"].get<std::string>();
-    if (!crypto::IsSha256Hex(hash)) return Error{"hash of \"" + *path + "\" is not a lower-case hex SHA-256"};
+    if (!crypto::IsSha256Hex(hash))
+      return Error{"hash of \"" + *path + "\" is not a lower-case hex SHA-256"};
     uint64_t size = f["size"].get<uint64_t>();
     if (size > max_file_size)
-      return Error{"\"" + *path + "\" is larger than the limit of " + std::to_string(max_file_size) + " bytes"};
+      return Error{"\"" + *path + "\" is larger than the limit of " +
+                   std::to_string(max_file_size) + " bytes"};
     if (!seen.insert(*path).second) return Error{"duplicate path \"" + *path + "\""};
     m.files.push_back({*path, hash, size});
   }

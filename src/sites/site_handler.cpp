@@ -1,5 +1,5 @@
-#include <cstring>
 #include <algorithm>
+#include <cstring>
 #include <ctime>
 
 #include "base/clock.h"
@@ -47,8 +47,10 @@ void ServePrepared(Request& req, Response& res, const SiteHandler::Prepared& p, 
   if (status != 200) {  // the site's own 404.html
     res.status = status;
     res.fields.append(p.fields);
-    if (p.data) res.SetShared(p.data, 0, p.data->size());
-    else res.SetStream(open_stream(0, p.size), p.size);
+    if (p.data)
+      res.SetShared(p.data, 0, p.data->size());
+    else
+      res.SetStream(open_stream(0, p.size), p.size);
     return;
   }
   Representation rep;
@@ -69,9 +71,12 @@ std::string MountProblem(const SiteMount& mount) {
   return "";
 }
 
-SiteHandler::SiteHandler(SitesShared* shared, int reader, Handler fallback, std::vector<SiteMount> mounts,
-                         Admit admit)
-    : shared_(shared), reader_(reader), fallback_(std::move(fallback)), mounts_(std::move(mounts)),
+SiteHandler::SiteHandler(SitesShared* shared, int reader, Handler fallback,
+                         std::vector<SiteMount> mounts, Admit admit)
+    : shared_(shared),
+      reader_(reader),
+      fallback_(std::move(fallback)),
+      mounts_(std::move(mounts)),
       admit_(std::move(admit)) {
   std::stable_sort(mounts_.begin(), mounts_.end(),
                    [](const SiteMount& a, const SiteMount& b) { return a.priority > b.priority; });
@@ -109,8 +114,8 @@ const SiteHandler::Route* SiteHandler::LookupHost(const std::string& host) {
   if (route.site_id == 0) {
     // A preview: "<version>.preview.<site>" serves that version of that site.
     size_t dot = host.find('.');
-    if (dot != std::string::npos && dot > 0 && dot <= 18 && host.compare(dot, 9, ".preview.") == 0 &&
-        host.find_first_not_of("0123456789") == dot) {
+    if (dot != std::string::npos && dot > 0 && dot <= 18 &&
+        host.compare(dot, 9, ".preview.") == 0 && host.find_first_not_of("0123456789") == dot) {
       int64_t version = std::stoll(host.substr(0, dot));
       store::Statement site = rd.Named("sites.by_name");
       site.Bind(1, std::string_view(host).substr(dot + 9));
@@ -188,7 +193,8 @@ std::shared_ptr<const std::string> SiteHandler::Blob(const std::string& hash, in
   return std::make_shared<const std::string>(st.Blob(0));
 }
 
-std::optional<uint64_t> SiteHandler::BlobSize(const std::string& hash, int encoding, uint64_t identity_size) {
+std::optional<uint64_t> SiteHandler::BlobSize(const std::string& hash, int encoding,
+                                              uint64_t identity_size) {
   store::Connection& rd = shared_->store->Reader(reader_);
   store::Statement st = encoding >= 0 ? rd.Named("variants.rowid_size") : rd.Named("blobs.rowid");
   st.Bind(1, hash);
@@ -198,16 +204,18 @@ std::optional<uint64_t> SiteHandler::BlobSize(const std::string& hash, int encod
   return encoding >= 0 ? static_cast<uint64_t>(st.Int(1)) : identity_size;
 }
 
-std::function<bool(std::string&)> SiteHandler::BlobStream(const std::string& hash, int encoding, uint64_t start,
-                                                          uint64_t len) {
-  return [store = shared_->store, reader = reader_, hash, encoding, off = start, left = len](std::string& out) mutable {
+std::function<bool(std::string&)> SiteHandler::BlobStream(const std::string& hash, int encoding,
+                                                          uint64_t start, uint64_t len) {
+  return [store = shared_->store, reader = reader_, hash, encoding, off = start,
+          left = len](std::string& out) mutable {
     if (left == 0) return false;
     store::Connection& rd = store->Reader(reader);
     int64_t rowid;
     {
       // By hash each time: if the blob was collected meanwhile the stream
       // ends short (and the connection with it) rather than read another row.
-      store::Statement st = encoding >= 0 ? rd.Named("variants.rowid_size") : rd.Named("blobs.rowid");
+      store::Statement st =
+          encoding >= 0 ? rd.Named("variants.rowid_size") : rd.Named("blobs.rowid");
       st.Bind(1, hash);
       if (encoding >= 0) st.Bind(2, std::string_view(EncodingName(kEncodings[encoding])));
       Status s = OkStatus();
@@ -225,7 +233,8 @@ std::function<bool(std::string&)> SiteHandler::BlobStream(const std::string& has
   };
 }
 
-void SiteHandler::ServeFile(Request& req, Response& res, const std::string& path, File& f, int status) {
+void SiteHandler::ServeFile(Request& req, Response& res, const std::string& path, File& f,
+                            int status) {
   int encoding = f.variants ? ChooseEncoding(req.Header("Accept-Encoding"), f.variants) : -1;
   std::shared_ptr<const Prepared>& slot = f.prepared[encoding + 1];
   // Made only for a large blob: a cache hit allocates nothing.
@@ -259,11 +268,13 @@ void SiteHandler::ServeFile(Request& req, Response& res, const std::string& path
     p->etag += "\"";
     p->fields = "Content-Type: ";
     p->fields.append(MimeTypeForPath(path));
-    if (encoding >= 0) p->fields += std::string("\r\nContent-Encoding: ") + EncodingName(kEncodings[encoding]);
+    if (encoding >= 0)
+      p->fields += std::string("\r\nContent-Encoding: ") + EncodingName(kEncodings[encoding]);
     if (f.variants) p->fields += "\r\nVary: Accept-Encoding";
     p->fields += "\r\nETag: " + p->etag + "\r\nAccept-Ranges: bytes\r\nCache-Control: ";
     bool html = EndsWith(path, ".html");
-    p->fields += (!html && Fingerprinted(path)) ? "public, max-age=31536000, immutable" : "no-cache";
+    p->fields +=
+        (!html && Fingerprinted(path)) ? "public, max-age=31536000, immutable" : "no-cache";
     p->fields += "\r\n";
     uint64_t held = p->data ? p->data->size() : 0;
     // Bounded memory: past the budget, start over (file lists reload from the store).
@@ -291,7 +302,8 @@ void SiteHandler::Refresh() {
   }
 }
 
-const SiteMount* SiteHandler::MountFor(const Route& route, const Request& req, size_t* index) const {
+const SiteMount* SiteHandler::MountFor(const Route& route, const Request& req,
+                                       size_t* index) const {
   for (size_t i = 0; i < mounts_.size() && i < route.states.size(); ++i) {
     if (!route.states[i] || !mounts_[i].takes(route.info, route.states[i].get(), req)) continue;
     *index = i;
@@ -354,8 +366,10 @@ void SiteHandler::Serve(Request& req, Response& res) {
     auto serve = [m, info = route->info, state = route->states[index]](Request& r, Response& s) {
       m->serve(info, state, r, s);
     };
-    if (m->admitted && admit_) admit_(req, res, serve);
-    else serve(req, res);
+    if (m->admitted && admit_)
+      admit_(req, res, serve);
+    else
+      serve(req, res);
   } else {
     ServeSite(req, res, *route);
   }

@@ -10,23 +10,21 @@
 // A pending version is invisible until step 3; a crash anywhere leaves the
 // live version as it was.
 #include <atomic>
+#include <condition_variable>
 #include <cstdint>
+#include <deque>
+#include <functional>
 #include <memory>
+#include <mutex>
+#include <nlohmann/json.hpp>
 #include <optional>
 #include <string>
 #include <string_view>
+#include <thread>
 #include <unordered_map>
 
-#include <condition_variable>
-#include <deque>
-#include <functional>
-#include <mutex>
-#include <thread>
-
-#include <nlohmann/json.hpp>
-
-#include "base/background.h"
 #include "api/routes.h"
+#include "base/background.h"
 #include "base/notifier.h"
 #include "base/result.h"
 #include "http/router.h"
@@ -56,7 +54,6 @@ struct FrontGates {
 // Checks a site's proxy settings as a client sent them: the normalized JSON
 // text to store, or why they are refused.
 using ProxyCheck = std::function<Result<std::string>(const nlohmann::json& settings)>;
-
 
 // Shared by every worker's handlers.
 struct SitesShared {
@@ -97,8 +94,9 @@ bool SiteExists(SitesShared* shared, int reader, const std::string& name);
 // A site the config file declares: created if missing (with its hosts), its
 // proxy (JSON text, empty: none) and rate limits set as given. Synchronous
 // (a write through the store); for start-up and SIGHUP.
-Status DeclareSite(SitesShared* shared, const std::string& name, const std::vector<std::string>& hosts,
-                   const std::string& proxy_json, int64_t rate_limit, int64_t rate_burst);
+Status DeclareSite(SitesShared* shared, const std::string& name,
+                   const std::vector<std::string>& hosts, const std::string& proxy_json,
+                   int64_t rate_limit, int64_t rate_burst);
 
 // Serves sites by Host, per worker (with its own caches). Requests for a host
 // no site claims go to `fallback`.
@@ -128,7 +126,7 @@ class SiteHandler {
   struct File {
     std::string hash;
     uint64_t size;
-    unsigned variants = 0;  // bit i: kEncodings[i] is stored
+    unsigned variants = 0;                        // bit i: kEncodings[i] is stored
     std::shared_ptr<const Prepared> prepared[4];  // [0] identity, [1 + i] kEncodings[i]
   };
   using Files = std::unordered_map<std::string, File>;
@@ -138,11 +136,11 @@ class SiteHandler {
     int64_t live_version = 0;  // 0: nothing published yet
     bool spa = false;
     bool hsts = false;
-    int64_t expires_at = 0;    // previews: unix seconds after which it is gone
+    int64_t expires_at = 0;  // previews: unix seconds after which it is gone
     bool no_such_preview = false;
     SiteInfo info;
     std::vector<std::shared_ptr<const void>> states;  // one per mount (mounts_)
-    int64_t rate_limit = 0;  // requests/s per client address (0: none)
+    int64_t rate_limit = 0;                           // requests/s per client address (0: none)
     int64_t rate_burst = 0;
   };
   // The mount that takes `req` (null: the site's files), `route` its host's.
@@ -159,8 +157,8 @@ class SiteHandler {
   // The size of the stored representation, or nullopt if it is missing.
   std::optional<uint64_t> BlobSize(const std::string& hash, int encoding, uint64_t identity_size);
   // [start, start + len) of a large blob, read in pieces as the client takes them.
-  std::function<bool(std::string&)> BlobStream(const std::string& hash, int encoding, uint64_t start,
-                                               uint64_t len);
+  std::function<bool(std::string&)> BlobStream(const std::string& hash, int encoding,
+                                               uint64_t start, uint64_t len);
   void ServeFile(Request& req, Response& res, const std::string& path, File& f, int status);
 
   void Refresh();

@@ -3,10 +3,10 @@
 // so an upload of any size holds a bounded amount of memory on the worker.
 #include <nlohmann/json.hpp>
 
+#include "crypto/hash.h"
 #include "io/spool.h"
 #include "sites/api_common.h"
 #include "sites/compress.h"
-#include "crypto/hash.h"
 #include "sites/manifest.h"
 
 namespace hearth::sites {
@@ -15,36 +15,50 @@ namespace {
 using nlohmann::json;
 
 // Writes the blob (and its variants) on the writer thread, answering `reply`.
-void StoreBlob(SitesShared* shared, std::shared_ptr<Reply> reply, std::string hash, std::shared_ptr<Spool> spool,
-               std::vector<Variant> variants) {
+void StoreBlob(SitesShared* shared, std::shared_ptr<Reply> reply, std::string hash,
+               std::shared_ptr<Spool> spool, std::vector<Variant> variants) {
   auto v = std::make_shared<std::vector<Variant>>(std::move(variants));
-  SubmitWrite(shared, std::move(reply), [hash, spool, v](store::Connection& c, Outcome* o) -> Status {
-    uint64_t size = spool->size();
-    if (Status st = c.Named("blobs.insert_empty").Bind(1, hash).Bind(2, static_cast<int64_t>(size)).Run(); !st.ok())
-      return st;
-    if (c.Changes() == 1) {  // new: fill it (a blob already stored is the same bytes)
-      Status st = c.FillBlob("blobs", "data", c.LastInsertRowid(), size,
-                             [&](uint64_t off, char* buf, size_t n) { return spool->ReadAt(off, buf, n); });
-      if (!st.ok()) return st;
-    }
-    json encodings = json::array();
-    for (const auto& var : *v) {
-      if (Status st = c.Named("variants.insert").Bind(1, hash).Bind(2, std::string_view(EncodingName(var.encoding)))
-                          .BindBlob(3, var.data).Run();
-          !st.ok())
-        return st;
-      encodings.push_back(EncodingName(var.encoding));
-    }
-    o->status = 201;
-    o->body = {{"hash", hash}, {"size", size}, {"encodings", encodings}};
-    return OkStatus();
-  }, false);
+  SubmitWrite(
+      shared, std::move(reply),
+      [hash, spool, v](store::Connection& c, Outcome* o) -> Status {
+        uint64_t size = spool->size();
+        if (Status st = c.Named("blobs.insert_empty")
+                            .Bind(1, hash)
+                            .Bind(2, static_cast<int64_t>(size))
+                            .Run();
+            !st.ok())
+          return st;
+        if (c.Changes() == 1) {  // new: fill it (a blob already stored is the same bytes)
+          Status st = c.FillBlob(
+              "blobs", "data", c.LastInsertRowid(), size,
+              [&](uint64_t off, char* buf, size_t n) { return spool->ReadAt(off, buf, n); });
+          if (!st.ok()) return st;
+        }
+        json encodings = json::array();
+        for (const auto& var : *v) {
+          if (Status st = c.Named("variants.insert")
+                              .Bind(1, hash)
+                              .Bind(2, std::string_view(EncodingName(var.encoding)))
+                              .BindBlob(3, var.data)
+                              .Run();
+              !st.ok())
+            return st;
+          encodings.push_back(EncodingName(var.encoding));
+        }
+        o->status = 201;
+        o->body = {{"hash", hash}, {"size", size}, {"encodings", encodings}};
+        return OkStatus();
+      },
+      false);
 }
 
 class BlobUpload : public BodySink {
  public:
   BlobUpload(SitesShared* shared, std::shared_ptr<Reply> reply, std::string hash, bool compressible)
-      : shared_(shared), reply_(std::move(reply)), hash_(std::move(hash)), compressible_(compressible),
+      : shared_(shared),
+        reply_(std::move(reply)),
+        hash_(std::move(hash)),
+        compressible_(compressible),
         spool_(std::make_shared<Spool>(shared->spool_dir)) {}
 
   size_t OnData(std::string_view bytes) override {
@@ -54,13 +68,15 @@ class BlobUpload : public BodySink {
       return Refuse(413, "blob over the size limit"), bytes.size();
     }
     hash_state_.Update(bytes);
-    if (Status st = spool_->Append(bytes); !st.ok()) return Refuse(507, st.error().message), bytes.size();
+    if (Status st = spool_->Append(bytes); !st.ok())
+      return Refuse(507, st.error().message), bytes.size();
     return bytes.size();
   }
 
   void OnEnd(bool ok) override {
     if (!ok || failed_) return;  // the connection is gone or already answered
-    if (hash_state_.HexDigest() != hash_) return Refuse(400, "the bytes do not match their hash " + hash_);
+    if (hash_state_.HexDigest() != hash_)
+      return Refuse(400, "the bytes do not match their hash " + hash_);
     if (!compressible_) return StoreBlob(shared_, reply_, hash_, spool_, {});
     // Variants are made on the background thread so that no worker waits for
     // brotli; the blob and its variants then commit together.
@@ -79,7 +95,8 @@ class BlobUpload : public BodySink {
  private:
   void Refuse(int status, std::string message) {
     failed_ = true;
-    reply_->Finish([status, message = std::move(message)](Response& r) { Fail(r, status, message); });
+    reply_->Finish(
+        [status, message = std::move(message)](Response& r) { Fail(r, status, message); });
   }
 
   SitesShared* shared_;
@@ -93,8 +110,10 @@ class BlobUpload : public BodySink {
 
 }  // namespace
 
-void PutBlob(SitesShared* shared, store::Connection& rd, Request& req, Response& res, const std::string& hash) {
-  if (!crypto::IsSha256Hex(hash)) return Fail(res, 400, "a blob is named by its lower-case hex SHA-256");
+void PutBlob(SitesShared* shared, store::Connection& rd, Request& req, Response& res,
+             const std::string& hash) {
+  if (!crypto::IsSha256Hex(hash))
+    return Fail(res, 400, "a blob is named by its lower-case hex SHA-256");
   if (req.framing == BodyFraming::kLength && req.content_length > shared->max_blob_size)
     return Fail(res, 413, "blob over the size limit");
   // The manifest that asked for this blob names its path: text files get

@@ -1,14 +1,14 @@
 #include "store/backup.h"
 
 #include <fcntl.h>
-#include <sys/stat.h>
-#include <cerrno>
-#include <cstring>
 #include <sqlite3.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <algorithm>
+#include <cerrno>
 #include <cstdio>
+#include <cstring>
 #include <filesystem>
 
 namespace hearth::store {
@@ -40,12 +40,15 @@ Result<int> Inspect(sqlite3* db, const std::string& what) {
   if (sqlite3_prepare_v2(db, "PRAGMA integrity_check", -1, &st, nullptr) != SQLITE_OK)
     return Error{what + " is not a SQLite database: " + sqlite3_errmsg(db)};
   std::string result;
-  if (sqlite3_step(st) == SQLITE_ROW) result = reinterpret_cast<const char*>(sqlite3_column_text(st, 0));
-  else result = sqlite3_errmsg(db);
+  if (sqlite3_step(st) == SQLITE_ROW)
+    result = reinterpret_cast<const char*>(sqlite3_column_text(st, 0));
+  else
+    result = sqlite3_errmsg(db);
   sqlite3_finalize(st);
   if (result != "ok") return Error{what + " failed its integrity check: " + result};
   int version = 0;
-  if (sqlite3_prepare_v2(db, "PRAGMA user_version", -1, &st, nullptr) == SQLITE_OK && sqlite3_step(st) == SQLITE_ROW)
+  if (sqlite3_prepare_v2(db, "PRAGMA user_version", -1, &st, nullptr) == SQLITE_OK &&
+      sqlite3_step(st) == SQLITE_ROW)
     version = sqlite3_column_int(st, 0);
   sqlite3_finalize(st);
   return version;
@@ -64,7 +67,8 @@ Status OnlineCopy(const std::string& src_path, const std::string& dst_path, Db* 
   if (sqlite3_open_v2(src_path.c_str(), &src.db, SQLITE_OPEN_READONLY, nullptr) != SQLITE_OK)
     return Error{"cannot open " + src_path + ": " + sqlite3_errmsg(src.db)};
   sqlite3_busy_timeout(src.db, 5000);
-  if (sqlite3_open_v2(dst_path.c_str(), &dst->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, nullptr) != SQLITE_OK)
+  if (sqlite3_open_v2(dst_path.c_str(), &dst->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE,
+                      nullptr) != SQLITE_OK)
     return Error{"cannot create " + dst_path + ": " + sqlite3_errmsg(dst->db)};
   sqlite3_backup* b = sqlite3_backup_init(dst->db, "main", src.db, "main");
   if (!b) return Error{"backup failed: " + std::string(sqlite3_errmsg(dst->db))};
@@ -74,7 +78,8 @@ Status OnlineCopy(const std::string& src_path, const std::string& dst_path, Db* 
     if (rc == SQLITE_BUSY || rc == SQLITE_LOCKED) sqlite3_sleep(50);
   } while (rc == SQLITE_OK || rc == SQLITE_BUSY || rc == SQLITE_LOCKED);
   sqlite3_backup_finish(b);
-  if (rc != SQLITE_DONE) return Error{"backup of " + src_path + " failed: " + std::string(sqlite3_errstr(rc))};
+  if (rc != SQLITE_DONE)
+    return Error{"backup of " + src_path + " failed: " + std::string(sqlite3_errstr(rc))};
   // A self-contained file: no WAL beside it.
   sqlite3_exec(dst->db, "PRAGMA journal_mode=DELETE", nullptr, nullptr, nullptr);
   return OkStatus();
@@ -98,11 +103,14 @@ Status Embed(sqlite3* db, const std::string& name, const std::string& path, bool
     return Error{"cannot read " + path};
   }
   uint64_t size = static_cast<uint64_t>(sb.st_size);
-  if (sqlite3_exec(db, "CREATE TABLE IF NOT EXISTS _hearth_backup_files (name TEXT PRIMARY KEY, data BLOB NOT NULL)",
+  if (sqlite3_exec(db,
+                   "CREATE TABLE IF NOT EXISTS _hearth_backup_files (name TEXT PRIMARY KEY, data "
+                   "BLOB NOT NULL)",
                    nullptr, nullptr, nullptr) != SQLITE_OK)
     return Error{std::string("backup failed: ") + sqlite3_errmsg(db)};
   sqlite3_stmt* st = nullptr;
-  sqlite3_prepare_v2(db, "INSERT INTO _hearth_backup_files(name, data) VALUES (?1, zeroblob(?2))", -1, &st, nullptr);
+  sqlite3_prepare_v2(db, "INSERT INTO _hearth_backup_files(name, data) VALUES (?1, zeroblob(?2))",
+                     -1, &st, nullptr);
   sqlite3_bind_text(st, 1, name.c_str(), -1, SQLITE_TRANSIENT);
   sqlite3_bind_int64(st, 2, static_cast<sqlite3_int64>(size));
   int rc = sqlite3_step(st);
@@ -112,7 +120,8 @@ Status Embed(sqlite3* db, const std::string& name, const std::string& path, bool
     return Error{std::string("backup failed: ") + sqlite3_errmsg(db)};
   }
   sqlite3_blob* blob = nullptr;
-  if (sqlite3_blob_open(db, "main", "_hearth_backup_files", "data", sqlite3_last_insert_rowid(db), 1, &blob) != SQLITE_OK) {
+  if (sqlite3_blob_open(db, "main", "_hearth_backup_files", "data", sqlite3_last_insert_rowid(db),
+                        1, &blob) != SQLITE_OK) {
     close(fd);
     return Error{std::string("backup failed: ") + sqlite3_errmsg(db)};
   }
@@ -121,8 +130,8 @@ Status Embed(sqlite3* db, const std::string& name, const std::string& path, bool
   for (uint64_t off = 0; off < size;) {
     size_t n = size - off < kPiece ? static_cast<size_t>(size - off) : kPiece;
     ssize_t got = pread(fd, buf.data(), n, static_cast<off_t>(off));
-    if (got != static_cast<ssize_t>(n) ||
-        sqlite3_blob_write(blob, buf.data(), static_cast<int>(n), static_cast<int>(off)) != SQLITE_OK) {
+    if (got != static_cast<ssize_t>(n) || sqlite3_blob_write(blob, buf.data(), static_cast<int>(n),
+                                                             static_cast<int>(off)) != SQLITE_OK) {
       out = Error{"backup failed while copying " + name};
       break;
     }
@@ -136,7 +145,8 @@ Status Embed(sqlite3* db, const std::string& name, const std::string& path, bool
 bool SafeSegment(std::string_view s) {
   if (s.empty() || s.size() > 255 || s[0] == '.') return false;
   for (char c : s)
-    if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '.' || c == '-' || c == '_'))
+    if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '.' ||
+          c == '-' || c == '_'))
       return false;
   return true;
 }
@@ -158,7 +168,8 @@ bool SafeExtraName(const std::string& name) {
     }
     return parts == 4;
   }
-  if (name.rfind("apps/", 0) != 0 || name.size() < 9 || name.size() > 300 || name.substr(name.size() - 3) != ".db")
+  if (name.rfind("apps/", 0) != 0 || name.size() < 9 || name.size() > 300 ||
+      name.substr(name.size() - 3) != ".db")
     return false;
   return SafeSegment(std::string_view(name).substr(5));
 }
@@ -170,14 +181,16 @@ std::vector<BackupExtra> AppDatabases(const std::string& data_dir) {
   std::error_code ec;
   for (const auto& e : std::filesystem::directory_iterator(data_dir + "/apps", ec)) {
     std::string file = e.path().filename().string();
-    if (e.is_regular_file(ec) && SafeExtraName("apps/" + file)) out.push_back({"apps/" + file, e.path().string()});
+    if (e.is_regular_file(ec) && SafeExtraName("apps/" + file))
+      out.push_back({"apps/" + file, e.path().string()});
   }
-  std::sort(out.begin(), out.end(), [](const BackupExtra& a, const BackupExtra& b) { return a.name < b.name; });
+  std::sort(out.begin(), out.end(),
+            [](const BackupExtra& a, const BackupExtra& b) { return a.name < b.name; });
   return out;
 }
 
-Status BackupDatabase(const std::string& db_path, const std::string& out_path, const std::vector<BackupExtra>& extras,
-                      const std::string& files_dir) {
+Status BackupDatabase(const std::string& db_path, const std::string& out_path,
+                      const std::vector<BackupExtra>& extras, const std::string& files_dir) {
   if (!std::filesystem::exists(db_path)) return Error{"no database at " + db_path};
   std::string tmp = out_path + ".partial";
   std::filesystem::remove(tmp);
@@ -195,7 +208,9 @@ Status BackupDatabase(const std::string& db_path, const std::string& out_path, c
     {
       Db copy;
       Status st = OnlineCopy(e.path, part, &copy);
-      if (st.ok()) st = Inspect(copy.db, e.name).ok() ? OkStatus() : Status(Error{e.name + " failed its integrity check"});
+      if (st.ok())
+        st = Inspect(copy.db, e.name).ok() ? OkStatus()
+                                           : Status(Error{e.name + " failed its integrity check"});
       if (!st.ok()) {
         std::filesystem::remove(part);
         return fail(st);
@@ -246,17 +261,20 @@ Result<int> CheckBackup(const std::string& path, int max_version) {
   auto version = Inspect(db.db, path);
   if (!version.ok()) return version.error();
   if (*version > max_version)
-    return Error{path + " was written by a newer hearth (schema version " + std::to_string(*version) + ")"};
+    return Error{path + " was written by a newer hearth (schema version " +
+                 std::to_string(*version) + ")"};
   if (*version == 0) return Error{path + " is not a hearth backup (no schema)"};
   return version;
 }
 
-Status RestoreDatabase(const std::string& backup_path, const std::string& db_path, int max_version) {
+Status RestoreDatabase(const std::string& backup_path, const std::string& db_path,
+                       int max_version) {
   auto version = CheckBackup(backup_path, max_version);
   if (!version.ok()) return version.error();
   std::string tmp = db_path + ".restoring";
   std::error_code ec;
-  std::filesystem::copy_file(backup_path, tmp, std::filesystem::copy_options::overwrite_existing, ec);
+  std::filesystem::copy_file(backup_path, tmp, std::filesystem::copy_options::overwrite_existing,
+                             ec);
   if (ec) return Error{"cannot copy " + backup_path + ": " + ec.message()};
   if (Status s = SyncFile(tmp); !s.ok()) return s;
   // The old WAL belongs to the old database: it must not be replayed onto the restored one.
@@ -270,8 +288,9 @@ Status RestoreDatabase(const std::string& backup_path, const std::string& db_pat
   std::string dir = std::filesystem::path(db_path).parent_path().string();
   if (dir.empty()) dir = ".";
   sqlite3_stmt* st = nullptr;
-  if (sqlite3_prepare_v2(tdb.db, "SELECT rowid, name, length(data) FROM _hearth_backup_files ORDER BY name", -1, &st,
-                         nullptr) == SQLITE_OK) {
+  if (sqlite3_prepare_v2(tdb.db,
+                         "SELECT rowid, name, length(data) FROM _hearth_backup_files ORDER BY name",
+                         -1, &st, nullptr) == SQLITE_OK) {
     Status out = OkStatus();
     while (out.ok() && sqlite3_step(st) == SQLITE_ROW) {
       std::string name = reinterpret_cast<const char*>(sqlite3_column_text(st, 1));
@@ -283,8 +302,8 @@ Status RestoreDatabase(const std::string& backup_path, const std::string& db_pat
       std::filesystem::create_directories(std::filesystem::path(target).parent_path(), ec);
       sqlite3_blob* blob = nullptr;
       int fd = open(part.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-      if (fd < 0 || sqlite3_blob_open(tdb.db, "main", "_hearth_backup_files", "data", sqlite3_column_int64(st, 0), 0,
-                                      &blob) != SQLITE_OK) {
+      if (fd < 0 || sqlite3_blob_open(tdb.db, "main", "_hearth_backup_files", "data",
+                                      sqlite3_column_int64(st, 0), 0, &blob) != SQLITE_OK) {
         if (fd >= 0) close(fd);
         out = Error{"cannot restore " + name};
         break;
@@ -293,7 +312,8 @@ Status RestoreDatabase(const std::string& backup_path, const std::string& db_pat
       std::string buf(kPiece, '\0');
       for (uint64_t off = 0; off < size;) {
         size_t n = size - off < kPiece ? static_cast<size_t>(size - off) : kPiece;
-        if (sqlite3_blob_read(blob, buf.data(), static_cast<int>(n), static_cast<int>(off)) != SQLITE_OK ||
+        if (sqlite3_blob_read(blob, buf.data(), static_cast<int>(n), static_cast<int>(off)) !=
+                SQLITE_OK ||
             pwrite(fd, buf.data(), n, static_cast<off_t>(off)) != static_cast<ssize_t>(n)) {
           out = Error{"cannot restore " + name};
           break;

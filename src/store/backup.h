@@ -29,7 +29,8 @@ std::vector<BackupExtra> AppDatabases(const std::string& data_dir);
 // databases are copied, so every file the copies name is there (a stored
 // file never changes); one deleted meanwhile is simply not carried.
 Status BackupDatabase(const std::string& db_path, const std::string& out_path,
-                      const std::vector<BackupExtra>& extras = {}, const std::string& files_dir = "");
+                      const std::vector<BackupExtra>& extras = {},
+                      const std::string& files_dir = "");
 
 // Checks that `path` is an intact SQLite database whose schema version is at
 // most `max_version`. Returns its version.

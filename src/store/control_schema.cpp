@@ -151,98 +151,140 @@ const std::vector<Migration>& ControlMigrations() {
 const std::vector<NamedStatement>& ControlStatements() {
   static const std::vector<NamedStatement> kStatements = {
       {"meta.get", "SELECT value FROM meta WHERE key = ?1"},
-      {"meta.put", "INSERT INTO meta(key, value) VALUES (?1, ?2) "
-                   "ON CONFLICT(key) DO UPDATE SET value = excluded.value"},
-      {"tokens.count_admin", "SELECT count(*) FROM tokens WHERE scope = 'admin' "
-                             "AND (expires_at IS NULL OR expires_at > unixepoch())"},
-      {"tokens.insert", "INSERT INTO tokens(id, hash, name, created_at, scope, expires_at) "
-                        "VALUES (?1, ?2, ?3, unixepoch(), coalesce(?4, 'admin'), ?5)"},
+      {"meta.put",
+       "INSERT INTO meta(key, value) VALUES (?1, ?2) "
+       "ON CONFLICT(key) DO UPDATE SET value = excluded.value"},
+      {"tokens.count_admin",
+       "SELECT count(*) FROM tokens WHERE scope = 'admin' "
+       "AND (expires_at IS NULL OR expires_at > unixepoch())"},
+      {"tokens.insert",
+       "INSERT INTO tokens(id, hash, name, created_at, scope, expires_at) "
+       "VALUES (?1, ?2, ?3, unixepoch(), coalesce(?4, 'admin'), ?5)"},
       {"tokens.by_hash", "SELECT id, name, scope, expires_at FROM tokens WHERE hash = ?1"},
-      {"tokens.list", "SELECT id, name, scope, created_at, expires_at, last_used_at FROM tokens ORDER BY created_at, id"},
-      {"tokens.one", "SELECT id, name, scope, created_at, expires_at, last_used_at FROM tokens WHERE id = ?1"},
+      {"tokens.list",
+       "SELECT id, name, scope, created_at, expires_at, last_used_at FROM tokens ORDER BY "
+       "created_at, id"},
+      {"tokens.one",
+       "SELECT id, name, scope, created_at, expires_at, last_used_at FROM tokens WHERE id = ?1"},
       {"tokens.delete", "DELETE FROM tokens WHERE id = ?1"},
       {"tokens.end_sessions", "DELETE FROM admin_sessions WHERE token_id = ?1"},
       {"tokens.used", "UPDATE tokens SET last_used_at = ?2 WHERE id = ?1"},
       // A deploy token's reach: the site of a deploy, of a blob a pending deploy awaits.
-      {"tokens.version_site", "SELECT s.name FROM versions v JOIN sites s ON s.id = v.site_id WHERE v.id = ?1"},
-      {"tokens.blob_wanted_by", "SELECT 1 FROM version_files f JOIN versions v ON v.id = f.version_id "
-                                "JOIN sites s ON s.id = v.site_id "
-                                "WHERE f.hash = ?1 AND v.state = 'pending' AND s.name = ?2 LIMIT 1"},
-      {"admins.list", "SELECT email, created_at, updated_at, last_login_at FROM admin_users ORDER BY email"},
-      {"admins.one", "SELECT email, created_at, updated_at, last_login_at FROM admin_users WHERE email = ?1"},
+      {"tokens.version_site",
+       "SELECT s.name FROM versions v JOIN sites s ON s.id = v.site_id WHERE v.id = ?1"},
+      {"tokens.blob_wanted_by",
+       "SELECT 1 FROM version_files f JOIN versions v ON v.id = f.version_id "
+       "JOIN sites s ON s.id = v.site_id "
+       "WHERE f.hash = ?1 AND v.state = 'pending' AND s.name = ?2 LIMIT 1"},
+      {"admins.list",
+       "SELECT email, created_at, updated_at, last_login_at FROM admin_users ORDER BY email"},
+      {"admins.one",
+       "SELECT email, created_at, updated_at, last_login_at FROM admin_users WHERE email = ?1"},
       {"admins.count", "SELECT count(*) FROM admin_users"},
       {"admins.by_email", "SELECT id, email, password_hash FROM admin_users WHERE email = ?1"},
-      {"admins.insert", "INSERT INTO admin_users(email, password_hash, created_at, updated_at) "
-                        "VALUES (?1, ?2, unixepoch(), unixepoch()) ON CONFLICT(email) DO NOTHING"},
-      {"admins.set_password", "UPDATE admin_users SET password_hash = ?2, updated_at = unixepoch() WHERE email = ?1"},
-      {"admins.logged_in", "UPDATE admin_users SET last_login_at = unixepoch() WHERE id = ?1 AND password_hash = ?2"},
+      {"admins.insert",
+       "INSERT INTO admin_users(email, password_hash, created_at, updated_at) "
+       "VALUES (?1, ?2, unixepoch(), unixepoch()) ON CONFLICT(email) DO NOTHING"},
+      {"admins.set_password",
+       "UPDATE admin_users SET password_hash = ?2, updated_at = unixepoch() WHERE email = ?1"},
+      {"admins.logged_in",
+       "UPDATE admin_users SET last_login_at = unixepoch() WHERE id = ?1 AND password_hash = ?2"},
       {"admins.delete", "DELETE FROM admin_users WHERE email = ?1"},
-      {"admins.end_sessions", "DELETE FROM admin_sessions WHERE user_id = "
-                              "(SELECT id FROM admin_users WHERE email = ?1)"},
-      {"sites.list", "SELECT s.id, s.name, s.live_version, s.created_at, "
-                     "(SELECT group_concat(host, ' ') FROM site_hosts h WHERE h.site_id = s.id), "
-                     "s.is_default, s.spa, s.hsts, s.proxy, s.rate_limit, s.rate_burst FROM sites s ORDER BY s.name"},
-      {"sites.set_rate", "UPDATE sites SET rate_limit = coalesce(?2, rate_limit), rate_burst = coalesce(?3, rate_burst) "
-                         "WHERE id = ?1"},
+      {"admins.end_sessions",
+       "DELETE FROM admin_sessions WHERE user_id = "
+       "(SELECT id FROM admin_users WHERE email = ?1)"},
+      {"sites.list",
+       "SELECT s.id, s.name, s.live_version, s.created_at, "
+       "(SELECT group_concat(host, ' ') FROM site_hosts h WHERE h.site_id = s.id), "
+       "s.is_default, s.spa, s.hsts, s.proxy, s.rate_limit, s.rate_burst FROM sites s ORDER BY "
+       "s.name"},
+      {"sites.set_rate",
+       "UPDATE sites SET rate_limit = coalesce(?2, rate_limit), rate_burst = coalesce(?3, "
+       "rate_burst) "
+       "WHERE id = ?1"},
       {"sites.set_proxy", "UPDATE sites SET proxy = ?2 WHERE id = ?1"},
-      {"sites.set_flags", "UPDATE sites SET spa = coalesce(?2, spa), is_default = coalesce(?3, is_default) "
-                          "WHERE id = ?1"},
-      {"certs.list", "SELECT id, hosts, source, issuer, not_after, created_at FROM certs ORDER BY id"},
+      {"sites.set_flags",
+       "UPDATE sites SET spa = coalesce(?2, spa), is_default = coalesce(?3, is_default) "
+       "WHERE id = ?1"},
+      {"certs.list",
+       "SELECT id, hosts, source, issuer, not_after, created_at FROM certs ORDER BY id"},
       {"certs.all", "SELECT id, cert_pem, key_pem FROM certs ORDER BY id"},
-      {"certs.one", "SELECT id, hosts, source, issuer, not_after, created_at, cert_pem FROM certs WHERE id = ?1"},
-      {"certs.insert", "INSERT INTO certs(hosts, cert_pem, key_pem, source, issuer, not_after, created_at) "
-                       "VALUES (?1, ?2, ?3, ?4, ?5, ?6, unixepoch())"},
+      {"certs.one",
+       "SELECT id, hosts, source, issuer, not_after, created_at, cert_pem FROM certs WHERE id = "
+       "?1"},
+      {"certs.insert",
+       "INSERT INTO certs(hosts, cert_pem, key_pem, source, issuer, not_after, created_at) "
+       "VALUES (?1, ?2, ?3, ?4, ?5, ?6, unixepoch())"},
       {"certs.delete", "DELETE FROM certs WHERE id = ?1"},
       {"sites.set_hsts", "UPDATE sites SET hsts = ?2 WHERE id = ?1"},
       {"sites.clear_default", "UPDATE sites SET is_default = 0 WHERE is_default = 1 AND id != ?1"},
-      {"sites.default", "SELECT id, live_version, spa, name, hsts, proxy, rate_limit, rate_burst FROM sites "
-                        "WHERE is_default = 1"},
+      {"sites.default",
+       "SELECT id, live_version, spa, name, hsts, proxy, rate_limit, rate_burst FROM sites "
+       "WHERE is_default = 1"},
       {"sites.by_name", "SELECT id, live_version FROM sites WHERE name = ?1"},
       {"sites.insert", "INSERT INTO sites(name, created_at) VALUES (?1, unixepoch())"},
       {"sites.delete", "DELETE FROM sites WHERE id = ?1"},
       {"sites.set_live", "UPDATE sites SET live_version = ?2 WHERE id = ?1"},
       {"hosts.insert", "INSERT INTO site_hosts(host, site_id) VALUES (?1, ?2)"},
-      {"hosts.lookup", "SELECT h.site_id, s.live_version, s.spa, s.name, s.hsts, s.proxy, s.rate_limit, s.rate_burst "
-                       "FROM site_hosts h "
-                       "JOIN sites s ON s.id = h.site_id WHERE h.host = ?1"},
+      {"hosts.lookup",
+       "SELECT h.site_id, s.live_version, s.spa, s.name, s.hsts, s.proxy, s.rate_limit, "
+       "s.rate_burst "
+       "FROM site_hosts h "
+       "JOIN sites s ON s.id = h.site_id WHERE h.host = ?1"},
       {"blobs.has", "SELECT 1 FROM blobs WHERE hash = ?1"},
       {"blobs.get", "SELECT data FROM blobs WHERE hash = ?1"},
       {"blobs.rowid", "SELECT rowid FROM blobs WHERE hash = ?1"},
-      {"blobs.insert_empty", "INSERT INTO blobs(hash, size, data, created_at) "
-                             "VALUES (?1, ?2, zeroblob(?2), unixepoch()) ON CONFLICT(hash) DO NOTHING"},
-      {"versions.insert", "INSERT INTO versions(site_id, state, message, files, bytes, created_at) "
-                          "VALUES (?1, 'pending', ?2, ?3, ?4, unixepoch())"},
+      {"blobs.insert_empty",
+       "INSERT INTO blobs(hash, size, data, created_at) "
+       "VALUES (?1, ?2, zeroblob(?2), unixepoch()) ON CONFLICT(hash) DO NOTHING"},
+      {"versions.insert",
+       "INSERT INTO versions(site_id, state, message, files, bytes, created_at) "
+       "VALUES (?1, 'pending', ?2, ?3, ?4, unixepoch())"},
       {"versions.get", "SELECT site_id, state, expires_at FROM versions WHERE id = ?1"},
-      {"versions.preview", "UPDATE versions SET state = 'preview', published_at = unixepoch(), "
-                           "expires_at = unixepoch() + ?2 WHERE id = ?1"},
-      {"versions.expired_previews", "SELECT id FROM versions WHERE site_id = ?1 AND "
-                                    "((state = 'preview' AND expires_at <= unixepoch()) OR "
-                                    "(state = 'pending' AND created_at <= unixepoch() - 86400))"},
-      {"versions.publish", "UPDATE versions SET state = 'published', published_at = unixepoch() WHERE id = ?1"},
-      {"versions.list", "SELECT id, state, message, files, bytes, created_at, published_at FROM versions "
-                        "WHERE site_id = ?1 AND state = 'published' ORDER BY id DESC"},
-      {"versions.missing", "SELECT DISTINCT f.hash FROM version_files f "
-                           "WHERE f.version_id = ?1 AND NOT EXISTS (SELECT 1 FROM blobs b WHERE b.hash = f.hash)"},
-      {"versions.expired", "SELECT id FROM versions WHERE site_id = ?1 AND state = 'published' AND id != ?2 "
-                           "ORDER BY id DESC LIMIT -1 OFFSET ?3"},
+      {"versions.preview",
+       "UPDATE versions SET state = 'preview', published_at = unixepoch(), "
+       "expires_at = unixepoch() + ?2 WHERE id = ?1"},
+      {"versions.expired_previews",
+       "SELECT id FROM versions WHERE site_id = ?1 AND "
+       "((state = 'preview' AND expires_at <= unixepoch()) OR "
+       "(state = 'pending' AND created_at <= unixepoch() - 86400))"},
+      {"versions.publish",
+       "UPDATE versions SET state = 'published', published_at = unixepoch() WHERE id = ?1"},
+      {"versions.list",
+       "SELECT id, state, message, files, bytes, created_at, published_at FROM versions "
+       "WHERE site_id = ?1 AND state = 'published' ORDER BY id DESC"},
+      {"versions.missing",
+       "SELECT DISTINCT f.hash FROM version_files f "
+       "WHERE f.version_id = ?1 AND NOT EXISTS (SELECT 1 FROM blobs b WHERE b.hash = f.hash)"},
+      {"versions.expired",
+       "SELECT id FROM versions WHERE site_id = ?1 AND state = 'published' AND id != ?2 "
+       "ORDER BY id DESC LIMIT -1 OFFSET ?3"},
       {"versions.delete", "DELETE FROM versions WHERE id = ?1"},
-      {"gc.collect_version", "INSERT OR IGNORE INTO temp.gc(hash) SELECT hash FROM version_files WHERE version_id = ?1"},
-      {"gc.collect_site", "INSERT OR IGNORE INTO temp.gc(hash) SELECT f.hash FROM version_files f "
-                          "JOIN versions v ON v.id = f.version_id WHERE v.site_id = ?1"},
-      {"gc.sweep", "DELETE FROM blobs WHERE hash IN (SELECT hash FROM temp.gc) "
-                   "AND NOT EXISTS (SELECT 1 FROM version_files f WHERE f.hash = blobs.hash)"},
-      {"gc.sweep_variants", "DELETE FROM blob_variants WHERE hash IN (SELECT hash FROM temp.gc) "
-                            "AND NOT EXISTS (SELECT 1 FROM version_files f WHERE f.hash = blob_variants.hash)"},
+      {"gc.collect_version",
+       "INSERT OR IGNORE INTO temp.gc(hash) SELECT hash FROM version_files WHERE version_id = ?1"},
+      {"gc.collect_site",
+       "INSERT OR IGNORE INTO temp.gc(hash) SELECT f.hash FROM version_files f "
+       "JOIN versions v ON v.id = f.version_id WHERE v.site_id = ?1"},
+      {"gc.sweep",
+       "DELETE FROM blobs WHERE hash IN (SELECT hash FROM temp.gc) "
+       "AND NOT EXISTS (SELECT 1 FROM version_files f WHERE f.hash = blobs.hash)"},
+      {"gc.sweep_variants",
+       "DELETE FROM blob_variants WHERE hash IN (SELECT hash FROM temp.gc) "
+       "AND NOT EXISTS (SELECT 1 FROM version_files f WHERE f.hash = blob_variants.hash)"},
       {"gc.reset", "DELETE FROM temp.gc"},
-      {"files.insert", "INSERT INTO version_files(version_id, path, hash, size) VALUES (?1, ?2, ?3, ?4)"},
-      {"files.of_version", "SELECT f.path, f.hash, f.size, "
-                           "(SELECT group_concat(encoding) FROM blob_variants v WHERE v.hash = f.hash) "
-                           "FROM version_files f WHERE f.version_id = ?1"},
+      {"files.insert",
+       "INSERT INTO version_files(version_id, path, hash, size) VALUES (?1, ?2, ?3, ?4)"},
+      {"files.of_version",
+       "SELECT f.path, f.hash, f.size, "
+       "(SELECT group_concat(encoding) FROM blob_variants v WHERE v.hash = f.hash) "
+       "FROM version_files f WHERE f.version_id = ?1"},
       {"files.path_for_hash", "SELECT path FROM version_files WHERE hash = ?1 LIMIT 1"},
-      {"variants.insert", "INSERT INTO blob_variants(hash, encoding, data) VALUES (?1, ?2, ?3) "
-                          "ON CONFLICT(hash, encoding) DO NOTHING"},
+      {"variants.insert",
+       "INSERT INTO blob_variants(hash, encoding, data) VALUES (?1, ?2, ?3) "
+       "ON CONFLICT(hash, encoding) DO NOTHING"},
       {"variants.get", "SELECT data FROM blob_variants WHERE hash = ?1 AND encoding = ?2"},
-      {"variants.rowid_size", "SELECT rowid, length(data) FROM blob_variants WHERE hash = ?1 AND encoding = ?2"},
+      {"variants.rowid_size",
+       "SELECT rowid, length(data) FROM blob_variants WHERE hash = ?1 AND encoding = ?2"},
   };
   return kStatements;
 }

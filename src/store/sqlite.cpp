@@ -20,8 +20,10 @@ Statement::~Statement() {
 
 Statement& Statement::operator=(Statement&& o) noexcept {
   if (this != &o) {
-    if (s_ && owned_) sqlite3_finalize(s_);
-    else if (s_) sqlite3_reset(s_);
+    if (s_ && owned_)
+      sqlite3_finalize(s_);
+    else if (s_)
+      sqlite3_reset(s_);
     s_ = o.s_;
     owned_ = o.owned_;
     bound_low_ = o.bound_low_;
@@ -98,13 +100,15 @@ Status Statement::Run() {
 
 std::string_view Statement::Text(int col) const {
   const unsigned char* p = sqlite3_column_text(s_, col);
-  return p ? std::string_view(reinterpret_cast<const char*>(p), static_cast<size_t>(sqlite3_column_bytes(s_, col)))
+  return p ? std::string_view(reinterpret_cast<const char*>(p),
+                              static_cast<size_t>(sqlite3_column_bytes(s_, col)))
            : std::string_view();
 }
 
 std::string_view Statement::Blob(int col) const {
   const void* p = sqlite3_column_blob(s_, col);
-  return p ? std::string_view(static_cast<const char*>(p), static_cast<size_t>(sqlite3_column_bytes(s_, col)))
+  return p ? std::string_view(static_cast<const char*>(p),
+                              static_cast<size_t>(sqlite3_column_bytes(s_, col)))
            : std::string_view();
 }
 
@@ -116,8 +120,9 @@ void Statement::Reset() {
 
 Result<std::unique_ptr<Connection>> Connection::Open(const std::string& path, Mode mode) {
   sqlite3* db = nullptr;
-  int flags = SQLITE_OPEN_NOMUTEX | (mode == Mode::kReadWrite ? SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE
-                                                              : SQLITE_OPEN_READONLY);
+  int flags =
+      SQLITE_OPEN_NOMUTEX | (mode == Mode::kReadWrite ? SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE
+                                                      : SQLITE_OPEN_READONLY);
   int rc = sqlite3_open_v2(path.c_str(), &db, flags, nullptr);
   if (rc != SQLITE_OK) {
     std::string msg = db ? sqlite3_errmsg(db) : sqlite3_errstr(rc);
@@ -131,10 +136,12 @@ Result<std::unique_ptr<Connection>> Connection::Open(const std::string& path, Mo
   // committed transaction is in the WAL before COMMIT returns, so a killed
   // process loses nothing; only a power loss can drop the last commits (the
   // database is never corrupted).
-  const char* setup = mode == Mode::kReadWrite
-                          ? "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; PRAGMA foreign_keys=ON;"
-                          : "PRAGMA foreign_keys=ON;";
-  if (auto st = c->Exec(setup); !st.ok()) return Error{"cannot set up " + path + ": " + st.error().message};
+  const char* setup =
+      mode == Mode::kReadWrite
+          ? "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; PRAGMA foreign_keys=ON;"
+          : "PRAGMA foreign_keys=ON;";
+  if (auto st = c->Exec(setup); !st.ok())
+    return Error{"cannot set up " + path + ": " + st.error().message};
   return c;
 }
 
@@ -230,7 +237,8 @@ Status Connection::FillBlob(const char* table, const char* column, int64_t rowid
       sqlite3_blob_close(blob);
       return st;
     }
-    if (sqlite3_blob_write(blob, buf.data(), static_cast<int>(n), static_cast<int>(off)) != SQLITE_OK) {
+    if (sqlite3_blob_write(blob, buf.data(), static_cast<int>(n), static_cast<int>(off)) !=
+        SQLITE_OK) {
       std::string msg = sqlite3_errmsg(db_);
       sqlite3_blob_close(blob);
       return Error{msg};
@@ -241,8 +249,8 @@ Status Connection::FillBlob(const char* table, const char* column, int64_t rowid
   return OkStatus();
 }
 
-Status Connection::ReadBlob(const char* table, const char* column, int64_t rowid, uint64_t offset, size_t n,
-                            std::string* out) {
+Status Connection::ReadBlob(const char* table, const char* column, int64_t rowid, uint64_t offset,
+                            size_t n, std::string* out) {
   sqlite3_blob* blob = nullptr;
   if (sqlite3_blob_open(db_, "main", table, column, rowid, 0, &blob) != SQLITE_OK) {
     std::string msg = sqlite3_errmsg(db_);

@@ -22,7 +22,10 @@ class Statement {
   explicit Statement(sqlite3_stmt* s) : s_(s) {}
   ~Statement();
   Statement(Statement&& o) noexcept
-      : s_(o.s_), owned_(o.owned_), bound_low_(o.bound_low_), bound_high_(std::move(o.bound_high_)),
+      : s_(o.s_),
+        owned_(o.owned_),
+        bound_low_(o.bound_low_),
+        bound_high_(std::move(o.bound_high_)),
         bound_count_(o.bound_count_) {
     o.s_ = nullptr;
   }
@@ -58,7 +61,7 @@ class Statement {
   int Columns() const { return sqlite3_column_count(s_); }
 
   bool ReadOnly() const { return sqlite3_stmt_readonly(s_) != 0; }
-  void Reset();  // ready to bind and run again
+  void Reset();                     // ready to bind and run again
   void Release() { s_ = nullptr; }  // forget the statement without finalizing it
   sqlite3_stmt* raw() const { return s_; }
 

@@ -10,7 +10,8 @@ namespace {
 constexpr int kWalResetFrames = 4096;  // 16 MiB of 4 KiB pages
 }  // namespace
 
-Result<int> Migrate(Connection& conn, const std::vector<Migration>& migrations, const std::string& what) {
+Result<int> Migrate(Connection& conn, const std::vector<Migration>& migrations,
+                    const std::string& what) {
   auto st = conn.Prepare("PRAGMA user_version");
   if (!st.ok()) return st.error();
   Status s = OkStatus();
@@ -19,17 +20,20 @@ Result<int> Migrate(Connection& conn, const std::vector<Migration>& migrations, 
   if (!s.ok()) return Error{what + ": " + s.error().message};
   int latest = migrations.empty() ? 0 : migrations.back().version;
   if (current > latest)
-    return Error{what + " was written by a newer hearth (schema version " + std::to_string(current) +
-                 "; this hearth knows up to " + std::to_string(latest) + "): upgrade hearth to use it"};
+    return Error{what + " was written by a newer hearth (schema version " +
+                 std::to_string(current) + "; this hearth knows up to " + std::to_string(latest) +
+                 "): upgrade hearth to use it"};
   for (const auto& m : migrations) {
     if (m.version <= current) continue;
-    if (auto b = conn.Exec("BEGIN IMMEDIATE"); !b.ok()) return Error{what + ": " + b.error().message};
+    if (auto b = conn.Exec("BEGIN IMMEDIATE"); !b.ok())
+      return Error{what + ": " + b.error().message};
     Status applied = conn.Exec(m.sql);
     if (applied.ok()) applied = conn.Exec("PRAGMA user_version = " + std::to_string(m.version));
     if (applied.ok()) applied = conn.Exec("COMMIT");
     if (!applied.ok()) {
       (void)conn.Exec("ROLLBACK");
-      return Error{what + ": migration " + std::to_string(m.version) + " failed: " + applied.error().message};
+      return Error{what + ": migration " + std::to_string(m.version) +
+                   " failed: " + applied.error().message};
     }
     Log(LogLevel::kInfo, "migrated", {{"db", what}, {"version", m.version}});
     current = m.version;
@@ -59,7 +63,7 @@ Result<std::unique_ptr<Store>> Store::Open(Options options) {
   }
   // The writer never checkpoints; the checkpointer's own connection does.
   if (auto st = s->writer_->Exec("PRAGMA wal_autocheckpoint=0; PRAGMA journal_size_limit=" +
-                                  std::to_string(kWalResetFrames * 4096));
+                                 std::to_string(kWalResetFrames * 4096));
       !st.ok())
     return st.error();
   auto ck = Connection::Open(s->options_.path, Connection::Mode::kReadWrite);
@@ -106,7 +110,8 @@ void Store::CheckpointLoop() {
     ckpt_seen_ = commits_.load();
     lock.unlock();
     int log_frames = 0, copied = 0;
-    sqlite3_wal_checkpoint_v2(checkpointer_->raw(), nullptr, SQLITE_CHECKPOINT_PASSIVE, &log_frames, &copied);
+    sqlite3_wal_checkpoint_v2(checkpointer_->raw(), nullptr, SQLITE_CHECKPOINT_PASSIVE, &log_frames,
+                              &copied);
     // Under a steady stream of commits the writer never finds the WAL fully
     // copied when it begins, so the WAL would only grow. Once it is large
     // and this pass copied it all (no reader holds old frames), the writer
@@ -158,7 +163,8 @@ void Store::WriterLoop() {
       // With every frame copied and no reader still on an old snapshot,
       // SQLite starts the WAL over at the next transaction's beginning (and
       // journal_size_limit trims the file). PASSIVE: never waits for anyone.
-      sqlite3_wal_checkpoint_v2(writer_->raw(), nullptr, SQLITE_CHECKPOINT_PASSIVE, nullptr, nullptr);
+      sqlite3_wal_checkpoint_v2(writer_->raw(), nullptr, SQLITE_CHECKPOINT_PASSIVE, nullptr,
+                                nullptr);
     }
   }
 }
@@ -205,7 +211,9 @@ void Store::CommitBatch(std::vector<Job>& batch) {
     commits_.fetch_add(1);
     for (auto& j : batch)
       if (j.status.ok()) writes_.fetch_add(1);
-    { std::lock_guard<std::mutex> lock(ckpt_mu_); }  // the checkpointer is waiting or will see the count
+    {
+      std::lock_guard<std::mutex> lock(ckpt_mu_);
+    }  // the checkpointer is waiting or will see the count
     ckpt_cv_.notify_one();
   }
   for (auto& j : batch) j.done(j.status);

@@ -42,11 +42,11 @@ class Store {
  public:
   struct Options {
     std::string path;
-    int readers = 1;                                   // one per worker thread
+    int readers = 1;  // one per worker thread
     std::vector<Migration> migrations;
-    std::vector<NamedStatement> statements;           // prepared on every connection
-    std::string connection_setup;                     // SQL run on every connection first (temp tables)
-    size_t max_batch = 512;                           // writes per group commit at most
+    std::vector<NamedStatement> statements;  // prepared on every connection
+    std::string connection_setup;            // SQL run on every connection first (temp tables)
+    size_t max_batch = 512;                  // writes per group commit at most
   };
 
   static Result<std::unique_ptr<Store>> Open(Options options);
@@ -115,6 +115,7 @@ class Store {
 
 // Applies `migrations` on `conn` (a write connection). Refuses a database whose
 // version is higher than the last migration. Returns the resulting version.
-Result<int> Migrate(Connection& conn, const std::vector<Migration>& migrations, const std::string& what);
+Result<int> Migrate(Connection& conn, const std::vector<Migration>& migrations,
+                    const std::string& what);
 
 }  // namespace hearth::store

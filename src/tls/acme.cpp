@@ -1,4 +1,3 @@
-#include "base/json.h"
 #include "tls/acme.h"
 
 #include <openssl/bn.h>
@@ -12,6 +11,7 @@
 #include <chrono>
 #include <thread>
 
+#include "base/json.h"
 #include "base/log.h"
 #include "base/strings.h"
 #include "crypto/encoding.h"
@@ -71,7 +71,9 @@ std::optional<KeyPair> AcmeChallenges::GetAlpn(std::string_view host) const {
 
 namespace {
 
-EVP_PKEY* Key(void* k) { return static_cast<EVP_PKEY*>(k); }
+EVP_PKEY* Key(void* k) {
+  return static_cast<EVP_PKEY*>(k);
+}
 
 std::string SslReason() {
   unsigned long e = ERR_peek_last_error();
@@ -93,19 +95,24 @@ std::string Coordinate(EVP_PKEY* key, const char* which) {
 std::string Problem(const std::string& body, long status) {
   json p = ParseJson(body).value_or(json());
   if (p.is_object() && p["type"].is_string())
-    return p["type"].get<std::string>() + (p["detail"].is_string() ? ": " + p["detail"].get<std::string>() : "");
+    return p["type"].get<std::string>() +
+           (p["detail"].is_string() ? ": " + p["detail"].get<std::string>() : "");
   return "HTTP " + std::to_string(status);
 }
 
 }  // namespace
 
-bool AcmeClient::Cancelled() const { return options_.cancel && options_.cancel->load(); }
+bool AcmeClient::Cancelled() const {
+  return options_.cancel && options_.cancel->load();
+}
 
-Result<bool> AskApproves(const std::string& ask_url, std::string_view host, const std::atomic<bool>* cancel) {
+Result<bool> AskApproves(const std::string& ask_url, std::string_view host,
+                         const std::atomic<bool>* cancel) {
   // A host name needs no escaping beyond what IsCertHost allows; refuse the rest.
   if (!IsCertHost(host)) return false;
   OutboundRequest r;
-  r.url = ask_url + (ask_url.find('?') == std::string::npos ? "?domain=" : "&domain=") + std::string(host);
+  r.url = ask_url + (ask_url.find('?') == std::string::npos ? "?domain=" : "&domain=") +
+          std::string(host);
   r.timeout_ms = 5000;
   r.max_body = 64 * 1024;  // only the status counts
   r.cancel = cancel;
@@ -114,7 +121,8 @@ Result<bool> AskApproves(const std::string& ask_url, std::string_view host, cons
   return got->status >= 200 && got->status < 300;
 }
 
-Result<std::unique_ptr<AcmeClient>> AcmeClient::Create(AcmeOptions options, AcmeChallenges* challenges,
+Result<std::unique_ptr<AcmeClient>> AcmeClient::Create(AcmeOptions options,
+                                                       AcmeChallenges* challenges,
                                                        const std::string& account_key_pem) {
   std::unique_ptr<AcmeClient> c(new AcmeClient());
   c->options_ = std::move(options);
@@ -124,7 +132,8 @@ Result<std::unique_ptr<AcmeClient>> AcmeClient::Create(AcmeOptions options, Acme
     key = EVP_EC_gen("P-256");
   } else {
     BIO* b = BIO_new_mem_buf(account_key_pem.data(), static_cast<int>(account_key_pem.size()));
-    key = PEM_read_bio_PrivateKey(b, nullptr, [](char*, int, int, void*) { return 0; }, nullptr);
+    key = PEM_read_bio_PrivateKey(
+        b, nullptr, [](char*, int, int, void*) { return 0; }, nullptr);
     BIO_free(b);
   }
   if (!key) return Error{"ACME account key: " + SslReason()};
@@ -138,18 +147,24 @@ Result<std::unique_ptr<AcmeClient>> AcmeClient::Create(AcmeOptions options, Acme
   return c;
 }
 
-AcmeClient::~AcmeClient() { EVP_PKEY_free(Key(key_)); }
+AcmeClient::~AcmeClient() {
+  EVP_PKEY_free(Key(key_));
+}
 
 std::string AcmeClient::Jwk() const {
   // Members in lexicographic order, no spaces: also the thumbprint's input (RFC 7638).
-  return "{\"crv\":\"P-256\",\"kty\":\"EC\",\"x\":\"" + crypto::Base64UrlEncode(Coordinate(Key(key_), OSSL_PKEY_PARAM_EC_PUB_X)) +
-         "\",\"y\":\"" + crypto::Base64UrlEncode(Coordinate(Key(key_), OSSL_PKEY_PARAM_EC_PUB_Y)) + "\"}";
+  return "{\"crv\":\"P-256\",\"kty\":\"EC\",\"x\":\"" +
+         crypto::Base64UrlEncode(Coordinate(Key(key_), OSSL_PKEY_PARAM_EC_PUB_X)) + "\",\"y\":\"" +
+         crypto::Base64UrlEncode(Coordinate(Key(key_), OSSL_PKEY_PARAM_EC_PUB_Y)) + "\"}";
 }
 
-std::string AcmeClient::Thumbprint() const { return crypto::Base64UrlEncode(crypto::Sha256Digest(Jwk())); }
+std::string AcmeClient::Thumbprint() const {
+  return crypto::Base64UrlEncode(crypto::Sha256Digest(Jwk()));
+}
 
-Result<AcmeClient::Http> AcmeClient::Fetch(const std::string& method, const std::string& url, const std::string& body,
-                                           const char* content_type, const char* accept) {
+Result<AcmeClient::Http> AcmeClient::Fetch(const std::string& method, const std::string& url,
+                                           const std::string& body, const char* content_type,
+                                           const char* accept) {
   OutboundRequest r;
   r.method = method;
   r.url = url;
@@ -157,7 +172,7 @@ Result<AcmeClient::Http> AcmeClient::Fetch(const std::string& method, const std:
   if (content_type) r.headers.push_back(std::string("Content-Type: ") + content_type);
   if (accept) r.headers.push_back(std::string("Accept: ") + accept);
   r.timeout_ms = 30000;
-  r.max_body = 1 << 20;  // a certificate chain is a few KiB
+  r.max_body = 1 << 20;        // a certificate chain is a few KiB
   r.cancel = options_.cancel;  // a stopping server does not wait for the CA
   r.ca_file = options_.ca_root;
   auto got = Outbound(r);
@@ -166,9 +181,12 @@ Result<AcmeClient::Http> AcmeClient::Fetch(const std::string& method, const std:
   out.status = got->status;
   out.body = std::move(got->body);
   for (const auto& [n, v] : got->headers) {
-    if (n == "replay-nonce") out.nonce = v;
-    else if (n == "location") out.location = v;
-    else if (n == "content-type") out.content_type = v;
+    if (n == "replay-nonce")
+      out.nonce = v;
+    else if (n == "location")
+      out.location = v;
+    else if (n == "content-type")
+      out.content_type = v;
   }
   if (!out.nonce.empty()) nonce_ = out.nonce;
   return out;
@@ -181,7 +199,8 @@ Status AcmeClient::LoadDirectory() {
   json d = ParseJson(r->body).value_or(json());
   if (r->status != 200 || !d.is_object() || !d.value("newNonce", json()).is_string() ||
       !d.value("newAccount", json()).is_string() || !d.value("newOrder", json()).is_string())
-    return Error{"ACME: " + options_.directory + " is not an ACME directory (HTTP " + std::to_string(r->status) + ")"};
+    return Error{"ACME: " + options_.directory + " is not an ACME directory (HTTP " +
+                 std::to_string(r->status) + ")"};
   directory_ = d;
   return OkStatus();
 }
@@ -200,13 +219,16 @@ Result<std::string> AcmeClient::NewNonce() {
   return n;
 }
 
-Result<AcmeClient::Http> AcmeClient::Post(const std::string& url, const std::string& payload, const char* accept) {
+Result<AcmeClient::Http> AcmeClient::Post(const std::string& url, const std::string& payload,
+                                          const char* accept) {
   for (int attempt = 0; attempt < 3; ++attempt) {
     auto nonce = NewNonce();
     if (!nonce.ok()) return nonce.error();
     json header = {{"alg", "ES256"}, {"nonce", *nonce}, {"url", url}};
-    if (kid_.empty()) header["jwk"] = ParseJson(Jwk()).value_or(json());
-    else header["kid"] = kid_;
+    if (kid_.empty())
+      header["jwk"] = ParseJson(Jwk()).value_or(json());
+    else
+      header["kid"] = kid_;
     std::string protected64 = crypto::Base64UrlEncode(header.dump());
     std::string payload64 = crypto::Base64UrlEncode(payload);
     std::string input = protected64 + "." + payload64;
@@ -214,11 +236,13 @@ Result<AcmeClient::Http> AcmeClient::Post(const std::string& url, const std::str
     EVP_MD_CTX* md = EVP_MD_CTX_new();
     size_t der_len = 0;
     std::string der(128, '\0');
-    bool ok = EVP_DigestSignInit(md, nullptr, EVP_sha256(), nullptr, Key(key_)) == 1 &&
-              EVP_DigestSign(md, nullptr, &der_len, reinterpret_cast<const unsigned char*>(input.data()), input.size()) == 1 &&
-              der_len <= der.size() &&
-              EVP_DigestSign(md, reinterpret_cast<unsigned char*>(der.data()), &der_len,
-                             reinterpret_cast<const unsigned char*>(input.data()), input.size()) == 1;
+    bool ok =
+        EVP_DigestSignInit(md, nullptr, EVP_sha256(), nullptr, Key(key_)) == 1 &&
+        EVP_DigestSign(md, nullptr, &der_len, reinterpret_cast<const unsigned char*>(input.data()),
+                       input.size()) == 1 &&
+        der_len <= der.size() &&
+        EVP_DigestSign(md, reinterpret_cast<unsigned char*>(der.data()), &der_len,
+                       reinterpret_cast<const unsigned char*>(input.data()), input.size()) == 1;
     EVP_MD_CTX_free(md);
     if (!ok) return Error{"ACME: cannot sign: " + SslReason()};
     const unsigned char* p = reinterpret_cast<const unsigned char*>(der.data());
@@ -228,16 +252,20 @@ Result<AcmeClient::Http> AcmeClient::Post(const std::string& url, const std::str
     BN_bn2binpad(ECDSA_SIG_get0_r(sig), reinterpret_cast<unsigned char*>(raw.data()), 32);
     BN_bn2binpad(ECDSA_SIG_get0_s(sig), reinterpret_cast<unsigned char*>(raw.data()) + 32, 32);
     ECDSA_SIG_free(sig);
-    json jws = {{"protected", protected64}, {"payload", payload64}, {"signature", crypto::Base64UrlEncode(raw)}};
+    json jws = {{"protected", protected64},
+                {"payload", payload64},
+                {"signature", crypto::Base64UrlEncode(raw)}};
     auto r = Fetch("POST", url, jws.dump(), "application/jose+json", accept);
     if (!r.ok()) return r.error();
-    if (r->status == 400 && Problem(r->body, r->status).find("badNonce") != std::string::npos) continue;
+    if (r->status == 400 && Problem(r->body, r->status).find("badNonce") != std::string::npos)
+      continue;
     return r;
   }
   return Error{"ACME: the CA kept refusing our nonces"};
 }
 
-Result<json> AcmeClient::PostJson(const std::string& url, const std::string& payload, std::string* location) {
+Result<json> AcmeClient::PostJson(const std::string& url, const std::string& payload,
+                                  std::string* location) {
   auto r = Post(url, payload);
   if (!r.ok()) return r.error();
   if (r->status >= 400) return Error{"ACME: " + Problem(r->body, r->status)};
@@ -260,13 +288,15 @@ Status AcmeClient::EnsureAccount() {
   return OkStatus();
 }
 
-Result<KeyPair> AcmeClient::Obtain(const std::vector<std::string>& hosts, const std::vector<std::string>& challenges) {
+Result<KeyPair> AcmeClient::Obtain(const std::vector<std::string>& hosts,
+                                   const std::vector<std::string>& challenges) {
   if (hosts.empty()) return Error{"ACME: no hosts"};
   if (Status st = EnsureAccount(); !st.ok()) return st.error();
   json ids = json::array();
   for (const auto& h : hosts) ids.push_back({{"type", "dns"}, {"value", h}});
   std::string order_url;
-  auto order = PostJson(directory_["newOrder"].get<std::string>(), json{{"identifiers", ids}}.dump(), &order_url);
+  auto order = PostJson(directory_["newOrder"].get<std::string>(),
+                        json{{"identifiers", ids}}.dump(), &order_url);
   if (!order.ok()) return order.error();
   if (!order->is_object() || !order->value("authorizations", json()).is_array() ||
       !order->value("finalize", json()).is_string())
@@ -288,12 +318,14 @@ Result<KeyPair> AcmeClient::Obtain(const std::vector<std::string>& hosts, const 
     if (!authz->is_object()) return forget(), Error{"ACME: an authorization is not a JSON object"};
     if (authz->value("status", json()) == "valid") continue;
     json ident = authz->value("identifier", json::object());
-    std::string host = ident.is_object() && ident.value("value", json()).is_string() ? ident["value"].get<std::string>() : "";
+    std::string host = ident.is_object() && ident.value("value", json()).is_string()
+                           ? ident["value"].get<std::string>()
+                           : "";
     std::string type, token, url;
     for (const auto& want : types) {
       for (const auto& ch : authz->value("challenges", json::array()))
-        if (ch.is_object() && ch.value("type", json()) == want && ch.value("token", json()).is_string() &&
-            ch.value("url", json()).is_string()) {
+        if (ch.is_object() && ch.value("type", json()) == want &&
+            ch.value("token", json()).is_string() && ch.value("url", json()).is_string()) {
           type = want;
           token = ch["token"].get<std::string>();
           url = ch["url"].get<std::string>();
@@ -327,13 +359,16 @@ Result<KeyPair> AcmeClient::Obtain(const std::vector<std::string>& hosts, const 
       std::string status = st.is_string() ? st.get<std::string>() : "";
       if (status == "valid") break;
       if (status != "pending" && status != "processing") {
-        std::string why = "authorization " + (status.empty() ? std::string("without a status") : status);
+        std::string why =
+            "authorization " + (status.empty() ? std::string("without a status") : status);
         for (const auto& ch : authz->value("challenges", json::array()))
-          if (ch.is_object() && ch.value("error", json()).is_object()) why += ": " + Problem(ch["error"].dump(), 0);
+          if (ch.is_object() && ch.value("error", json()).is_object())
+            why += ": " + Problem(ch["error"].dump(), 0);
         return forget(), Error{"ACME: " + why};
       }
       if (Cancelled()) return forget(), Error{"ACME: stopped"};
-      if (i >= options_.poll_seconds) return forget(), Error{"ACME: the authorization stayed pending"};
+      if (i >= options_.poll_seconds)
+        return forget(), Error{"ACME: the authorization stayed pending"};
       std::this_thread::sleep_for(std::chrono::seconds(1));
     }
   }
@@ -357,7 +392,10 @@ Result<KeyPair> AcmeClient::Obtain(const std::vector<std::string>& hosts, const 
   unsigned char* der = nullptr;
   int der_len = i2d_X509_REQ(csr, &der);
   X509_REQ_free(csr);
-  std::string csr_b64 = der_len > 0 ? crypto::Base64UrlEncode(std::string_view(reinterpret_cast<char*>(der), static_cast<size_t>(der_len))) : "";
+  std::string csr_b64 = der_len > 0
+                            ? crypto::Base64UrlEncode(std::string_view(
+                                  reinterpret_cast<char*>(der), static_cast<size_t>(der_len)))
+                            : "";
   OPENSSL_free(der);
   BIO* kb = BIO_new(BIO_s_mem());
   PEM_write_bio_PrivateKey(kb, cert_key, nullptr, nullptr, 0, nullptr, nullptr);
@@ -372,18 +410,23 @@ Result<KeyPair> AcmeClient::Obtain(const std::vector<std::string>& hosts, const 
   json state = fin->is_object() ? *fin : json::object();
   for (int i = 0; state.value("status", json()) != "valid"; ++i) {
     json s = state.value("status", json());
-    if (s != "processing" && s != "ready" && s != "pending") return Error{"ACME: the order is " + s.dump()};
+    if (s != "processing" && s != "ready" && s != "pending")
+      return Error{"ACME: the order is " + s.dump()};
     if (Cancelled()) return Error{"ACME: stopped"};
-    if (i >= options_.poll_seconds || order_url.empty()) return Error{"ACME: the order stayed " + s.dump()};
+    if (i >= options_.poll_seconds || order_url.empty())
+      return Error{"ACME: the order stayed " + s.dump()};
     std::this_thread::sleep_for(std::chrono::seconds(1));
     auto again = PostJson(order_url, "");
     if (!again.ok()) return again.error();
     state = again->is_object() ? *again : json::object();
   }
-  if (!state.value("certificate", json()).is_string()) return Error{"ACME: the valid order has no certificate URL"};
-  auto chain = Post(state["certificate"].get<std::string>(), "", "application/pem-certificate-chain");
+  if (!state.value("certificate", json()).is_string())
+    return Error{"ACME: the valid order has no certificate URL"};
+  auto chain =
+      Post(state["certificate"].get<std::string>(), "", "application/pem-certificate-chain");
   if (!chain.ok()) return chain.error();
-  if (chain->status != 200) return Error{"ACME: downloading the certificate: " + Problem(chain->body, chain->status)};
+  if (chain->status != 200)
+    return Error{"ACME: downloading the certificate: " + Problem(chain->body, chain->status)};
   return KeyPair{chain->body, key_pem};
 }
 

@@ -12,11 +12,10 @@
 #include <cstdint>
 #include <map>
 #include <mutex>
+#include <nlohmann/json.hpp>
 #include <optional>
 #include <string>
 #include <vector>
-
-#include <nlohmann/json.hpp>
 
 #include "base/result.h"
 #include "tls/certs.h"
@@ -57,7 +56,7 @@ struct AcmeOptions {
   // The challenge types hearth may answer, the preferred first: an
   // authorization is answered with the first of them the CA offers.
   std::vector<std::string> challenges = {kHttp01, kTlsAlpn01};
-  int poll_seconds = 60;  // how long an authorization or order may stay pending
+  int poll_seconds = 60;                      // how long an authorization or order may stay pending
   const std::atomic<bool>* cancel = nullptr;  // set: Obtain gives up at once ("ACME: stopped")
 };
 
@@ -78,7 +77,8 @@ class AcmeClient {
   // can reach on port 80 (HTTP-01) or 443 (TLS-ALPN-01), or wherever it is
   // told to look. `challenges` (when not empty) replaces the options' list
   // for this order.
-  Result<KeyPair> Obtain(const std::vector<std::string>& hosts, const std::vector<std::string>& challenges = {});
+  Result<KeyPair> Obtain(const std::vector<std::string>& hosts,
+                         const std::vector<std::string>& challenges = {});
 
   // For tests: the JWK thumbprint of the key.
   std::string Thumbprint() const;
@@ -94,8 +94,10 @@ class AcmeClient {
   Status LoadDirectory();
   Result<std::string> NewNonce();
   // A signed POST; `payload` "" is POST-as-GET. Retries once on badNonce.
-  Result<Http> Post(const std::string& url, const std::string& payload, const char* accept = nullptr);
-  Result<nlohmann::json> PostJson(const std::string& url, const std::string& payload, std::string* location = nullptr);
+  Result<Http> Post(const std::string& url, const std::string& payload,
+                    const char* accept = nullptr);
+  Result<nlohmann::json> PostJson(const std::string& url, const std::string& payload,
+                                  std::string* location = nullptr);
   Status EnsureAccount();
   std::string Jwk() const;
   bool Cancelled() const;

@@ -70,7 +70,8 @@ Result<std::string> MakeOcspRequest(std::string_view chain_pem) {
   return out;
 }
 
-Result<OcspAnswer> CheckOcspResponse(std::string_view der, std::string_view chain_pem, int64_t now) {
+Result<OcspAnswer> CheckOcspResponse(std::string_view der, std::string_view chain_pem,
+                                     int64_t now) {
   Pair p = Parse(chain_pem);
   if (!p.leaf || !p.issuer) return Error{"OCSP: the chain has no issuer certificate"};
   const unsigned char* in = reinterpret_cast<const unsigned char*>(der.data());
@@ -102,7 +103,8 @@ Result<OcspAnswer> CheckOcspResponse(std::string_view der, std::string_view chai
   Ptr<OCSP_CERTID> id(OCSP_cert_to_id(nullptr, p.leaf.get(), p.issuer.get()));
   int cert_status = -1, reason = 0;
   ASN1_GENERALIZEDTIME *revoked = nullptr, *this_update = nullptr, *next_update = nullptr;
-  if (!id || OCSP_resp_find_status(basic.get(), id.get(), &cert_status, &reason, &revoked, &this_update, &next_update) != 1)
+  if (!id || OCSP_resp_find_status(basic.get(), id.get(), &cert_status, &reason, &revoked,
+                                   &this_update, &next_update) != 1)
     return Error{"OCSP: the answer is not about this certificate"};
   // Five minutes of slack for clocks. An answer with no nextUpdate ("newer
   // information is always available") is held good for a day at most.
@@ -120,7 +122,8 @@ Result<OcspAnswer> CheckOcspResponse(std::string_view der, std::string_view chai
   return a;
 }
 
-Result<std::string> FetchOcsp(const std::string& url, const std::string& request, const std::atomic<bool>* cancel) {
+Result<std::string> FetchOcsp(const std::string& url, const std::string& request,
+                              const std::atomic<bool>* cancel) {
   OutboundRequest r;
   r.method = "POST";
   r.url = url;
@@ -131,12 +134,13 @@ Result<std::string> FetchOcsp(const std::string& url, const std::string& request
   r.cancel = cancel;
   auto got = Outbound(r);
   if (!got.ok()) return Error{"OCSP: " + got.error().message};
-  if (got->status != 200) return Error{"OCSP: " + url + " answered HTTP " + std::to_string(got->status)};
+  if (got->status != 200)
+    return Error{"OCSP: " + url + " answered HTTP " + std::to_string(got->status)};
   return std::move(got->body);
 }
 
-Result<std::string> MakeOcspResponse(std::string_view chain_pem, std::string_view issuer_key_pem, bool good,
-                                     int64_t seconds) {
+Result<std::string> MakeOcspResponse(std::string_view chain_pem, std::string_view issuer_key_pem,
+                                     bool good, int64_t seconds) {
   Pair p = Parse(chain_pem);
   if (!p.leaf || !p.issuer) return Error{"OCSP: the chain has no issuer certificate"};
   Ptr<BIO> kb(BIO_new_mem_buf(issuer_key_pem.data(), static_cast<int>(issuer_key_pem.size())));
@@ -148,9 +152,10 @@ Result<std::string> MakeOcspResponse(std::string_view chain_pem, std::string_vie
   Ptr<ASN1_TIME> next_update(X509_gmtime_adj(nullptr, static_cast<long>(seconds)));
   Ptr<ASN1_TIME> revoked(X509_gmtime_adj(nullptr, -120));
   bool ok = id && basic &&
-            OCSP_basic_add1_status(basic.get(), id, good ? V_OCSP_CERTSTATUS_GOOD : V_OCSP_CERTSTATUS_REVOKED,
-                                   good ? -1 : OCSP_REVOKED_STATUS_KEYCOMPROMISE, good ? nullptr : revoked.get(),
-                                   this_update.get(), seconds > 0 ? next_update.get() : nullptr) != nullptr &&
+            OCSP_basic_add1_status(
+                basic.get(), id, good ? V_OCSP_CERTSTATUS_GOOD : V_OCSP_CERTSTATUS_REVOKED,
+                good ? -1 : OCSP_REVOKED_STATUS_KEYCOMPROMISE, good ? nullptr : revoked.get(),
+                this_update.get(), seconds > 0 ? next_update.get() : nullptr) != nullptr &&
             OCSP_basic_sign(basic.get(), p.issuer.get(), key.get(), EVP_sha256(), nullptr, 0) == 1;
   OCSP_CERTID_free(id);
   if (!ok) {

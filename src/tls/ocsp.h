@@ -16,7 +16,7 @@
 namespace hearth::tls {
 
 struct OcspAnswer {
-  bool good = false;  // false: revoked (an unknown status is an error)
+  bool good = false;                         // false: revoked (an unknown status is an error)
   int64_t this_update = 0, next_update = 0;  // Unix seconds (none given: this_update plus a day)
 };
 
@@ -31,12 +31,13 @@ Result<OcspAnswer> CheckOcspResponse(std::string_view der, std::string_view chai
 
 // POSTs `request` to the responder `url` (10 s at most; `cancel`, when set,
 // ends it early) and returns the answer's body. Blocking.
-Result<std::string> FetchOcsp(const std::string& url, const std::string& request, const std::atomic<bool>* cancel);
+Result<std::string> FetchOcsp(const std::string& url, const std::string& request,
+                              const std::atomic<bool>* cancel);
 
 // For tests: a response for the chain's leaf signed by `issuer_key_pem`
 // (the key of the chain's second certificate), valid for `seconds` (0: no
 // nextUpdate at all).
-Result<std::string> MakeOcspResponse(std::string_view chain_pem, std::string_view issuer_key_pem, bool good,
-                                     int64_t seconds);
+Result<std::string> MakeOcspResponse(std::string_view chain_pem, std::string_view issuer_key_pem,
+                                     bool good, int64_t seconds);
 
 }  // namespace hearth::tls

@@ -9,8 +9,8 @@
 
 #include <algorithm>
 #include <cerrno>
-#include <cstring>
 #include <chrono>
+#include <cstring>
 #include <ctime>
 
 #include "base/clock.h"
@@ -22,7 +22,6 @@
 #include "tls/records.h"
 
 namespace hearth::tls {
-
 
 struct TlsServer::Snapshot {
   // Each certificate's own context; shared so that a replaced snapshot frees
@@ -39,7 +38,8 @@ struct TlsServer::Snapshot {
     if (auto it = exact.find(h); it != exact.end()) return it->second;
     size_t dot = h.find('.');
     if (dot != std::string::npos && dot > 0)
-      if (auto it = wildcard.find(std::string_view(h).substr(dot)); it != wildcard.end()) return it->second;
+      if (auto it = wildcard.find(std::string_view(h).substr(dot)); it != wildcard.end())
+        return it->second;
     return nullptr;
   }
 };
@@ -79,15 +79,15 @@ int StapleIndex() {
 // with the TlsServer's map so that it outlives a re-install.
 using LastUse = std::shared_ptr<std::atomic<int64_t>>;
 int UseIndex() {
-  static int index = SSL_CTX_get_ex_new_index(0, nullptr, nullptr, nullptr,
-                                              [](void*, void* ptr, CRYPTO_EX_DATA*, int, long, void*) {
-                                                delete static_cast<LastUse*>(ptr);
-                                              });
+  static int index = SSL_CTX_get_ex_new_index(
+      0, nullptr, nullptr, nullptr, [](void*, void* ptr, CRYPTO_EX_DATA*, int, long, void*) {
+        delete static_cast<LastUse*>(ptr);
+      });
   return index;
 }
 
-int SelectAcmeTls(SSL*, const unsigned char** out, unsigned char* outlen, const unsigned char* in, unsigned int inlen,
-                  void*) {
+int SelectAcmeTls(SSL*, const unsigned char** out, unsigned char* outlen, const unsigned char* in,
+                  unsigned int inlen, void*) {
   for (unsigned i = 0; i < inlen;) {
     unsigned n = in[i];
     if (i + 1 + n > inlen) break;
@@ -101,12 +101,13 @@ int SelectAcmeTls(SSL*, const unsigned char** out, unsigned char* outlen, const 
   return SSL_TLSEXT_ERR_ALERT_FATAL;
 }
 
-int SelectAlpn(SSL*, const unsigned char** out, unsigned char* outlen, const unsigned char* in, unsigned int inlen,
-               void*) {
+int SelectAlpn(SSL*, const unsigned char** out, unsigned char* outlen, const unsigned char* in,
+               unsigned int inlen, void*) {
   // HTTP/2 first: a client offering both gets it.
   static const unsigned char kOurs[] = {2, 'h', '2', 8, 'h', 't', 't', 'p', '/', '1', '.', '1'};
   unsigned char* chosen = nullptr;
-  if (SSL_select_next_proto(&chosen, outlen, kOurs, sizeof kOurs, in, inlen) != OPENSSL_NPN_NEGOTIATED)
+  if (SSL_select_next_proto(&chosen, outlen, kOurs, sizeof kOurs, in, inlen) !=
+      OPENSSL_NPN_NEGOTIATED)
     return SSL_TLSEXT_ERR_NOACK;  // no common protocol: go on without ALPN (HTTP/1.1)
   *out = chosen;
   return SSL_TLSEXT_ERR_OK;
@@ -117,11 +118,13 @@ int SelectAlpn(SSL*, const unsigned char** out, unsigned char* outlen, const uns
 bool Configure(SSL_CTX* ctx) {
   SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION);
   SSL_CTX_set_max_proto_version(ctx, TLS1_3_VERSION);
-  SSL_CTX_set_options(ctx, SSL_OP_NO_RENEGOTIATION | SSL_OP_CIPHER_SERVER_PREFERENCE | SSL_OP_NO_COMPRESSION);
+  SSL_CTX_set_options(
+      ctx, SSL_OP_NO_RENEGOTIATION | SSL_OP_CIPHER_SERVER_PREFERENCE | SSL_OP_NO_COMPRESSION);
   // Partial writes and a moving buffer: OutQueue::Peek hands the same bytes
   // back from a fresh buffer on a retry. Released buffers: an idle
   // connection keeps no 16 KiB record buffers.
-  SSL_CTX_set_mode(ctx, SSL_MODE_ENABLE_PARTIAL_WRITE | SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER | SSL_MODE_RELEASE_BUFFERS);
+  SSL_CTX_set_mode(ctx, SSL_MODE_ENABLE_PARTIAL_WRITE | SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER |
+                            SSL_MODE_RELEASE_BUFFERS);
   // Read-ahead: one read() takes whole records (and the next ones), not a
   // 5-byte header and then its body.
   SSL_CTX_set_read_ahead(ctx, 1);
@@ -138,7 +141,8 @@ std::shared_ptr<SSL_CTX> LoadContext(const CertRecord& rec, void* owner, std::st
     return nullptr;
   }
   SSL_CTX_set_app_data(ctx.get(), owner);
-  SSL_CTX_set_session_cache_mode(ctx.get(), SSL_SESS_CACHE_OFF);  // tickets only, as on the base context
+  SSL_CTX_set_session_cache_mode(ctx.get(),
+                                 SSL_SESS_CACHE_OFF);  // tickets only, as on the base context
   BIO* cb = BIO_new_mem_buf(rec.cert_pem.data(), static_cast<int>(rec.cert_pem.size()));
   X509* leaf = PEM_read_bio_X509(cb, nullptr, nullptr, nullptr);
   bool ok = leaf && SSL_CTX_use_certificate(ctx.get(), leaf) == 1;
@@ -154,8 +158,11 @@ std::shared_ptr<SSL_CTX> LoadContext(const CertRecord& rec, void* owner, std::st
   BIO_free(cb);
   ERR_clear_error();
   BIO* kb = BIO_new_mem_buf(rec.key_pem.data(), static_cast<int>(rec.key_pem.size()));
-  EVP_PKEY* key = ok ? PEM_read_bio_PrivateKey(kb, nullptr, [](char*, int, int, void*) { return 0; }, nullptr) : nullptr;
-  ok = ok && key && SSL_CTX_use_PrivateKey(ctx.get(), key) == 1 && SSL_CTX_check_private_key(ctx.get()) == 1;
+  EVP_PKEY* key = ok ? PEM_read_bio_PrivateKey(
+                           kb, nullptr, [](char*, int, int, void*) { return 0; }, nullptr)
+                     : nullptr;
+  ok = ok && key && SSL_CTX_use_PrivateKey(ctx.get(), key) == 1 &&
+       SSL_CTX_check_private_key(ctx.get()) == 1;
   EVP_PKEY_free(key);
   BIO_free(kb);
   ERR_clear_error();
@@ -190,14 +197,16 @@ TlsServer::~TlsServer() {
   SSL_CTX_free(base_);
 }
 
-void TlsServer::Install(const std::vector<CertRecord>& certs, std::vector<std::string>* problems, uint64_t version) {
+void TlsServer::Install(const std::vector<CertRecord>& certs, std::vector<std::string>* problems,
+                        uint64_t version) {
   auto snap = std::make_shared<Snapshot>();
   std::map<int64_t, std::shared_ptr<OcspStaple>> staples;
   std::map<int64_t, std::shared_ptr<std::atomic<int64_t>>> uses;
   std::vector<const CertRecord*> order;
   for (const auto& c : certs) order.push_back(&c);
   // Oldest first, so a newer certificate for the same host replaces it.
-  std::sort(order.begin(), order.end(), [](const CertRecord* a, const CertRecord* b) { return a->id < b->id; });
+  std::sort(order.begin(), order.end(),
+            [](const CertRecord* a, const CertRecord* b) { return a->id < b->id; });
   for (const CertRecord* rec : order) {
     std::string why;
     auto ctx = LoadContext(*rec, this, &why);
@@ -210,7 +219,8 @@ void TlsServer::Install(const std::vector<CertRecord>& certs, std::vector<std::s
       std::shared_ptr<OcspStaple> staple;
       {
         std::lock_guard<std::mutex> lock(mu_);
-        if (auto it = staples_.find(rec->id); it != staples_.end() && it->second->chain_pem == rec->cert_pem)
+        if (auto it = staples_.find(rec->id);
+            it != staples_.end() && it->second->chain_pem == rec->cert_pem)
           staple = it->second;  // the same certificate: its answer goes on
       }
       if (!staple) {
@@ -234,8 +244,10 @@ void TlsServer::Install(const std::vector<CertRecord>& certs, std::vector<std::s
     SSL_CTX_set_ex_data(ctx.get(), UseIndex(), new LastUse(use));
     snap->contexts.push_back(ctx);
     for (const auto& h : info->hosts) {
-      if (h.rfind("*.", 0) == 0) snap->wildcard[h.substr(1)] = ctx.get();
-      else snap->exact[h] = ctx.get();
+      if (h.rfind("*.", 0) == 0)
+        snap->wildcard[h.substr(1)] = ctx.get();
+      else
+        snap->exact[h] = ctx.get();
     }
     snap->fallback = ctx.get();
   }
@@ -251,12 +263,14 @@ void TlsServer::Install(const std::vector<CertRecord>& certs, std::vector<std::s
 }
 
 int TlsServer::OnStatus(SSL* ssl, void*) {
-  auto* sp = static_cast<std::shared_ptr<OcspStaple>*>(SSL_CTX_get_ex_data(SSL_get_SSL_CTX(ssl), StapleIndex()));
+  auto* sp = static_cast<std::shared_ptr<OcspStaple>*>(
+      SSL_CTX_get_ex_data(SSL_get_SSL_CTX(ssl), StapleIndex()));
   if (!sp) return SSL_TLSEXT_ERR_NOACK;
   std::string der;
   {
     std::lock_guard<std::mutex> lock((*sp)->mu);
-    if ((*sp)->expires == 0 || (*sp)->expires > static_cast<int64_t>(time(nullptr))) der = (*sp)->der;
+    if ((*sp)->expires == 0 || (*sp)->expires > static_cast<int64_t>(time(nullptr)))
+      der = (*sp)->der;
   }
   if (der.empty()) return SSL_TLSEXT_ERR_NOACK;
   auto* buf = static_cast<unsigned char*>(OPENSSL_malloc(der.size()));
@@ -277,7 +291,8 @@ bool IsLocalHost(std::string_view host) {
   if (!host.empty() && host.back() == '.') host.remove_suffix(1);
   constexpr std::string_view kSuffix = ".localhost";
   return EqualsIgnoreCase(host, "localhost") ||
-         (host.size() > kSuffix.size() && EqualsIgnoreCase(host.substr(host.size() - kSuffix.size()), kSuffix));
+         (host.size() > kSuffix.size() &&
+          EqualsIgnoreCase(host.substr(host.size() - kSuffix.size()), kSuffix));
 }
 
 }  // namespace
@@ -315,12 +330,15 @@ std::shared_ptr<SSL_CTX> TlsServer::LocalLeaf(std::string_view name) {
   auto ctx = LoadContext({0, leaf->cert_pem, leaf->key_pem}, this, &why);
   if (!ctx) return nullptr;
   std::lock_guard<std::mutex> lock(mu_);
-  if (local_leaves_.size() >= 1000) local_leaves_.clear();  // bounded: a client may send any *.localhost
+  if (local_leaves_.size() >= 1000)
+    local_leaves_.clear();  // bounded: a client may send any *.localhost
   local_leaves_[host] = Leaf{ctx, now};
   return ctx;  // the caller holds it until SSL_set_SSL_CTX has taken its own reference
 }
 
-size_t TlsServer::size() const { return Current()->contexts.size(); }
+size_t TlsServer::size() const {
+  return Current()->contexts.size();
+}
 
 SSL* TlsServer::NewSession(int fd) const {
   SSL* ssl = SSL_new(base_);
@@ -374,11 +392,13 @@ int TlsServer::OnClientHello(SSL* ssl, int* alert, void* arg) {
   auto* self = static_cast<TlsServer*>(arg);
   const unsigned char* ext = nullptr;
   size_t ext_len = 0;
-  if (SSL_client_hello_get0_ext(ssl, TLSEXT_TYPE_server_name, &ext, &ext_len) != 1) return SSL_CLIENT_HELLO_SUCCESS;
+  if (SSL_client_hello_get0_ext(ssl, TLSEXT_TYPE_server_name, &ext, &ext_len) != 1)
+    return SSL_CLIENT_HELLO_SUCCESS;
   std::string host = SniHost(ext, ext_len);
   if (host.empty()) return SSL_CLIENT_HELLO_SUCCESS;  // the SNI callback deals with it
   // TLS-ALPN-01: the CA's validation asks for "acme-tls/1" and this host.
-  if (SSL_client_hello_get0_ext(ssl, TLSEXT_TYPE_application_layer_protocol_negotiation, &ext, &ext_len) == 1 &&
+  if (SSL_client_hello_get0_ext(ssl, TLSEXT_TYPE_application_layer_protocol_negotiation, &ext,
+                                &ext_len) == 1 &&
       AlpnOffers(ext, ext_len, kAcmeTls)) {
     if (self->challenges_ && self->challenges_->HasAlpn())
       if (auto answer = self->challenges_->GetAlpn(host)) {
@@ -410,7 +430,8 @@ int TlsServer::OnClientHello(SSL* ssl, int* alert, void* arg) {
 
 int TlsServer::OnServerName(SSL* ssl, int* alert, void* arg) {
   auto* self = static_cast<TlsServer*>(arg);
-  if (SSL_get_ex_data(ssl, ChallengeIndex()) != nullptr) return SSL_TLSEXT_ERR_OK;  // the challenge's certificate stays
+  if (SSL_get_ex_data(ssl, ChallengeIndex()) != nullptr)
+    return SSL_TLSEXT_ERR_OK;  // the challenge's certificate stays
   auto snap = self->Current();
   const char* name = SSL_get_servername(ssl, TLSEXT_NAMETYPE_host_name);
   SSL_CTX* ctx = name ? snap->Find(name) : snap->fallback;
@@ -432,10 +453,12 @@ int TlsServer::OnServerName(SSL* ssl, int* alert, void* arg) {
   return SSL_TLSEXT_ERR_OK;
 }
 
-std::shared_ptr<SSL_CTX> TlsServer::ChallengeContext(const std::string& host, const KeyPair& answer) {
+std::shared_ptr<SSL_CTX> TlsServer::ChallengeContext(const std::string& host,
+                                                     const KeyPair& answer) {
   {
     std::lock_guard<std::mutex> lock(mu_);
-    if (auto it = challenge_ctx_.find(host); it != challenge_ctx_.end() && it->second.cert_pem == answer.cert_pem)
+    if (auto it = challenge_ctx_.find(host);
+        it != challenge_ctx_.end() && it->second.cert_pem == answer.cert_pem)
       return it->second.ctx;
   }
   std::string why;

@@ -62,7 +62,8 @@ class TlsServer {
   // skipped and named in *problems. `version` (when not 0): the set as of
   // that change; a set older than the one installed is ignored, so installs
   // from different threads cannot bring back what a later change removed.
-  void Install(const std::vector<CertRecord>& certs, std::vector<std::string>* problems, uint64_t version = 0);
+  void Install(const std::vector<CertRecord>& certs, std::vector<std::string>* problems,
+               uint64_t version = 0);
   // A local CA for development hosts ("localhost", "*.localhost"): a name
   // no certificate covers gets a leaf it signs, made during the handshake
   // and kept in memory (renewed after 3 days). Null turns it off.
@@ -108,8 +109,8 @@ class TlsServer {
   static int OnServerName(SSL* ssl, int* alert, void* arg);
   static int OnStatus(SSL* ssl, void* arg);
   int64_t RefreshOcsp();
-  static int OnTicketKey(SSL* ssl, unsigned char key_name[16], unsigned char* iv, EVP_CIPHER_CTX* cipher,
-                         EVP_MAC_CTX* mac, int encrypt);
+  static int OnTicketKey(SSL* ssl, unsigned char key_name[16], unsigned char* iv,
+                         EVP_CIPHER_CTX* cipher, EVP_MAC_CTX* mac, int encrypt);
   std::shared_ptr<const Snapshot> Current() const;
   // The TLS-ALPN-01 answer's context for `host` (made once per answer), or null.
   std::shared_ptr<SSL_CTX> ChallengeContext(const std::string& host, const KeyPair& answer);
@@ -122,7 +123,7 @@ class TlsServer {
   int64_t on_demand_wait_ms_ = 0;
   mutable std::mutex mu_;
   std::shared_ptr<const Snapshot> snapshot_;
-  uint64_t installed_version_ = 0;  // guarded by mu_
+  uint64_t installed_version_ = 0;                          // guarded by mu_
   std::map<int64_t, std::shared_ptr<OcspStaple>> staples_;  // guarded by mu_; by certificate id
   std::map<int64_t, std::shared_ptr<std::atomic<int64_t>>> uses_;  // guarded by mu_; see LastUsed
   Scheduler* ocsp_jobs_ = nullptr;                                 // set by StartOcsp
@@ -137,8 +138,8 @@ class TlsServer {
     std::shared_ptr<SSL_CTX> ctx;
   };
   std::map<std::string, Challenge, std::less<>> challenge_ctx_;  // guarded by mu_
-  std::shared_ptr<const KeyPair> local_ca_;  // guarded by mu_
-  std::map<std::string, Leaf, std::less<>> local_leaves_;  // guarded by mu_
+  std::shared_ptr<const KeyPair> local_ca_;                      // guarded by mu_
+  std::map<std::string, Leaf, std::less<>> local_leaves_;        // guarded by mu_
 
   // Session ticket keys: a new one every 12 hours; tickets made with the one
   // before are still accepted (and renewed), older ones are not.

@@ -1,27 +1,26 @@
 // The admin console's pieces that need no browser: escaping, cookies,
 // sessions in hearth.db, the embedded assets.
 #include <gtest/gtest.h>
+#include <sqlite3.h>
 #include <stdlib.h>
 
 #include <filesystem>
-#include <string>
-
 #include <nlohmann/json.hpp>
-#include <sqlite3.h>
+#include <string>
 
 #include "admin/assets.h"
 #include "admin/common.h"
 #include "admin/forms.h"
-#include "admin/upload.h"
 #include "admin/html.h"
 #include "admin/login.h"
 #include "admin/loopback.h"
 #include "admin/session.h"
-#include "control/admins_api.h"
+#include "admin/upload.h"
 #include "api/tokens.h"
+#include "control/admins_api.h"
+#include "io/spool.h"
 #include "store/control_schema.h"
 #include "store/store.h"
-#include "io/spool.h"
 
 namespace hearth::admin {
 namespace {
@@ -70,7 +69,8 @@ TEST(AdminSession, CookieIsHttpOnlyStrictAndSecureOverHttps) {
   EXPECT_NE(plain.find("Path=/_hearth/"), std::string::npos);
   EXPECT_EQ(plain.find("Secure"), std::string::npos);
   EXPECT_NE(SessionCookie("sec", false, 90).find("Max-Age=90"), std::string::npos);
-  EXPECT_EQ(SessionCookie("", true).rfind("__Host-hearth_admin=;", 0), 0u);  // logout clears the right one
+  EXPECT_EQ(SessionCookie("", true).rfind("__Host-hearth_admin=;", 0),
+            0u);  // logout clears the right one
   EXPECT_NE(SessionCookie("", false).find("Max-Age=0"), std::string::npos);  // clears it
   EXPECT_TRUE(SameSecret("abc", "abc"));
   EXPECT_FALSE(SameSecret("abc", "abd"));
@@ -94,7 +94,9 @@ std::string AddToken(store::Store& s, std::string_view scope = "admin", int64_t 
   api::TokenRecord t = api::MakeToken();
   auto parsed = api::ParseScope(scope);
   EXPECT_TRUE(parsed.ok());
-  EXPECT_TRUE(s.Write([&](store::Connection& c) { return api::InsertToken(c, t, "t", *parsed, expires_at); }).ok());
+  EXPECT_TRUE(s.Write([&](store::Connection& c) {
+                 return api::InsertToken(c, t, "t", *parsed, expires_at);
+               }).ok());
   return t.id;
 }
 
@@ -115,19 +117,25 @@ TEST(AdminSession, SessionsLiveInTheDatabaseAsHashesAndExpire) {
     NewSession fresh = TokenSession(**s, now);
     EXPECT_NE(fresh.row.hash, fresh.secret);
     EXPECT_EQ(fresh.row.expires_at, now + kSessionSeconds);
-    ASSERT_TRUE((*s)->Write([&](store::Connection& c) { return StoreSession(c, fresh.row, now); }).ok());
+    ASSERT_TRUE(
+        (*s)->Write([&](store::Connection& c) { return StoreSession(c, fresh.row, now); }).ok());
     auto& rd = (*s)->Reader(0);
     auto found = FindSession(rd, "other=1; hearth_admin=" + fresh.secret);
     ASSERT_TRUE(found.has_value());
     EXPECT_EQ(found->csrf, fresh.row.csrf);
-    EXPECT_FALSE(FindSession(rd, "hearth_admin=" + fresh.row.hash).has_value());  // the stored hash is no cookie
+    EXPECT_FALSE(FindSession(rd, "hearth_admin=" + fresh.row.hash)
+                     .has_value());  // the stored hash is no cookie
     EXPECT_FALSE(FindSession(rd, "hearth_admin=nope").has_value());
     // An expired one is not found, and the next login sweeps it away.
     NewSession old = TokenSession(**s, now - 2 * kSessionSeconds);
-    ASSERT_TRUE((*s)->Write([&](store::Connection& c) { return StoreSession(c, old.row, now - 2 * kSessionSeconds); }).ok());
+    ASSERT_TRUE((*s)->Write([&](store::Connection& c) {
+                      return StoreSession(c, old.row, now - 2 * kSessionSeconds);
+                    })
+                    .ok());
     EXPECT_FALSE(FindSession(rd, "hearth_admin=" + old.secret).has_value());
     NewSession another = TokenSession(**s, now);  // (made outside the write: it writes its token)
-    ASSERT_TRUE((*s)->Write([&](store::Connection& c) { return StoreSession(c, another.row, now); }).ok());
+    ASSERT_TRUE(
+        (*s)->Write([&](store::Connection& c) { return StoreSession(c, another.row, now); }).ok());
     {
       auto n = rd.Prepare("SELECT count(*) FROM admin_sessions");
       Status st = OkStatus();
@@ -135,7 +143,8 @@ TEST(AdminSession, SessionsLiveInTheDatabaseAsHashesAndExpire) {
       EXPECT_EQ(n->Int(0), 2);
     }  // (its read ends here: a statement left open would keep the old snapshot)
     // Logout deletes it.
-    ASSERT_TRUE((*s)->Write([&](store::Connection& c) { return DeleteSession(c, fresh.row.hash); }).ok());
+    ASSERT_TRUE(
+        (*s)->Write([&](store::Connection& c) { return DeleteSession(c, fresh.row.hash); }).ok());
     EXPECT_FALSE(FindSession(rd, "hearth_admin=" + fresh.secret).has_value());
   }
   std::filesystem::remove_all(dir);
@@ -150,16 +159,25 @@ TEST(AdminSession, AUsersSessionNamesTheUserAndEndsWithTheUser) {
     int64_t now = static_cast<int64_t>(time(nullptr));
     int64_t uid = 0;
     ASSERT_TRUE((*s)->Write([&](store::Connection& c) {
-                  if (Status st = c.Named("admins.insert").Bind(1, std::string_view("Ann@Example.com")).Bind(2, std::string_view("$argon2id$x")).Run(); !st.ok())
-                    return st;
-                  uid = sqlite3_last_insert_rowid(c.raw());
-                  return OkStatus();
-                }).ok());
+                      if (Status st = c.Named("admins.insert")
+                                          .Bind(1, std::string_view("Ann@Example.com"))
+                                          .Bind(2, std::string_view("$argon2id$x"))
+                                          .Run();
+                          !st.ok())
+                        return st;
+                      uid = sqlite3_last_insert_rowid(c.raw());
+                      return OkStatus();
+                    })
+                    .ok());
     NewSession user = MakeSession(now);
     user.row.user_id = uid;
     NewSession token = TokenSession(**s, now);
-    ASSERT_TRUE((*s)->Write([&](store::Connection& c) { return StoreSession(c, user.row, now, "$argon2id$x"); }).ok());
-    ASSERT_TRUE((*s)->Write([&](store::Connection& c) { return StoreSession(c, token.row, now); }).ok());
+    ASSERT_TRUE((*s)->Write([&](store::Connection& c) {
+                      return StoreSession(c, user.row, now, "$argon2id$x");
+                    })
+                    .ok());
+    ASSERT_TRUE(
+        (*s)->Write([&](store::Connection& c) { return StoreSession(c, token.row, now); }).ok());
     auto& rd = (*s)->Reader(0);
     auto found = FindSession(rd, "hearth_admin=" + user.secret);
     ASSERT_TRUE(found.has_value());
@@ -176,16 +194,22 @@ TEST(AdminSession, AUsersSessionNamesTheUserAndEndsWithTheUser) {
       EXPECT_FALSE(st.Text(3).empty());  // the login was recorded
     }
     // A session of a user that is gone is no session, even with its row left.
-    ASSERT_TRUE((*s)->Write([&](store::Connection& c) {
-                  return c.Named("admins.delete").Bind(1, std::string_view("ann@example.com")).Run();
-                }).ok());
+    ASSERT_TRUE(
+        (*s)->Write([&](store::Connection& c) {
+              return c.Named("admins.delete").Bind(1, std::string_view("ann@example.com")).Run();
+            })
+            .ok());
     EXPECT_FALSE(FindSession(rd, "hearth_admin=" + user.secret).has_value());
     EXPECT_FALSE(SessionLive(rd, user.row.hash));
     EXPECT_TRUE(FindSession(rd, "hearth_admin=" + token.secret).has_value());
     // A login checked against a password that has changed since makes no session.
     ASSERT_TRUE((*s)->Write([&](store::Connection& c) {
-                  return c.Named("admins.insert").Bind(1, std::string_view("bob@example.com")).Bind(2, std::string_view("$argon2id$new")).Run();
-                }).ok());
+                      return c.Named("admins.insert")
+                          .Bind(1, std::string_view("bob@example.com"))
+                          .Bind(2, std::string_view("$argon2id$new"))
+                          .Run();
+                    })
+                    .ok());
     int64_t bob = 0;
     {
       auto st = rd.Named("admins.by_email");
@@ -197,11 +221,15 @@ TEST(AdminSession, AUsersSessionNamesTheUserAndEndsWithTheUser) {
     }
     NewSession late = MakeSession(now);
     late.row.user_id = bob;
-    Status stale = (*s)->Write([&](store::Connection& c) { return StoreSession(c, late.row, now, "$argon2id$old"); });
+    Status stale = (*s)->Write(
+        [&](store::Connection& c) { return StoreSession(c, late.row, now, "$argon2id$old"); });
     ASSERT_FALSE(stale.ok());
     EXPECT_EQ(stale.error().message, kStaleLogin);
     EXPECT_FALSE(FindSession(rd, "hearth_admin=" + late.secret).has_value());
-    EXPECT_TRUE((*s)->Write([&](store::Connection& c) { return StoreSession(c, late.row, now, "$argon2id$new"); }).ok());
+    EXPECT_TRUE((*s)->Write([&](store::Connection& c) {
+                      return StoreSession(c, late.row, now, "$argon2id$new");
+                    })
+                    .ok());
     EXPECT_TRUE(FindSession(rd, "hearth_admin=" + late.secret).has_value());
   }
   std::filesystem::remove_all(dir);
@@ -216,14 +244,18 @@ TEST(AdminSession, ATokensSessionEndsWithItsTokenAndNeedsAnAdminOne) {
     auto& rd = (*s)->Reader(0);
     int64_t now = static_cast<int64_t>(time(nullptr));
     NewSession a = TokenSession(**s, now);
-    ASSERT_TRUE((*s)->Write([&](store::Connection& c) { return StoreSession(c, a.row, now); }).ok());
+    ASSERT_TRUE(
+        (*s)->Write([&](store::Connection& c) { return StoreSession(c, a.row, now); }).ok());
     // Over HTTPS the cookie has the __Host- name; the plain name is not looked at there.
     EXPECT_TRUE(FindSession(rd, "hearth_admin=" + a.secret, false).has_value());
     EXPECT_FALSE(FindSession(rd, "hearth_admin=" + a.secret, true).has_value());
     EXPECT_TRUE(FindSession(rd, "__Host-hearth_admin=" + a.secret, true).has_value());
     EXPECT_FALSE(FindSession(rd, "__Host-hearth_admin=" + a.secret, false).has_value());
     // Revoking the token ends the session, even with its row left behind.
-    ASSERT_TRUE((*s)->Write([&](store::Connection& c) { return c.Named("tokens.delete").Bind(1, a.row.token_id).Run(); }).ok());
+    ASSERT_TRUE((*s)->Write([&](store::Connection& c) {
+                      return c.Named("tokens.delete").Bind(1, a.row.token_id).Run();
+                    })
+                    .ok());
     EXPECT_FALSE(FindSession(rd, "hearth_admin=" + a.secret).has_value());
     EXPECT_FALSE(SessionLive(rd, a.row.hash));
     // A token revoked (or never an admin one) while logging in makes no session.
@@ -231,19 +263,24 @@ TEST(AdminSession, ATokensSessionEndsWithItsTokenAndNeedsAnAdminOne) {
     EXPECT_FALSE(gone.ok());
     NewSession r = MakeSession(now);
     r.row.token_id = AddToken(**s, "read");
-    EXPECT_FALSE((*s)->Write([&](store::Connection& c) { return StoreSession(c, r.row, now); }).ok());
+    EXPECT_FALSE(
+        (*s)->Write([&](store::Connection& c) { return StoreSession(c, r.row, now); }).ok());
     NewSession none = MakeSession(now);  // neither a user nor a token
-    EXPECT_FALSE((*s)->Write([&](store::Connection& c) { return StoreSession(c, none.row, now); }).ok());
+    EXPECT_FALSE(
+        (*s)->Write([&](store::Connection& c) { return StoreSession(c, none.row, now); }).ok());
     // A token that has expired ends its session.
     NewSession e = MakeSession(now);
     e.row.token_id = AddToken(**s, "admin", now + 2);
-    ASSERT_TRUE((*s)->Write([&](store::Connection& c) { return StoreSession(c, e.row, now); }).ok());
+    ASSERT_TRUE(
+        (*s)->Write([&](store::Connection& c) { return StoreSession(c, e.row, now); }).ok());
     EXPECT_TRUE(FindSession(rd, "hearth_admin=" + e.secret).has_value());
     ASSERT_TRUE((*s)->Write([&](store::Connection& c) {
-                  auto st = c.Prepare("UPDATE tokens SET expires_at = unixepoch() - 1 WHERE id = ?1");
-                  if (!st.ok()) return Status(st.error());
-                  return st->Bind(1, e.row.token_id).Run();
-                }).ok());
+                      auto st =
+                          c.Prepare("UPDATE tokens SET expires_at = unixepoch() - 1 WHERE id = ?1");
+                      if (!st.ok()) return Status(st.error());
+                      return st->Bind(1, e.row.token_id).Run();
+                    })
+                    .ok());
     EXPECT_FALSE(FindSession(rd, "hearth_admin=" + e.secret).has_value());
   }
   std::filesystem::remove_all(dir);
@@ -257,7 +294,10 @@ struct CountingSink : BodySink {
   std::shared_ptr<Reply> reply;
   size_t OnData(std::string_view b) override {
     got += b.size();
-    if (got >= refuse_after && reply) std::exchange(reply, nullptr)->Finish([](Response& r) { r.SetText(413, "application/json", "{}"); });
+    if (got >= refuse_after && reply)
+      std::exchange(reply, nullptr)->Finish([](Response& r) {
+        r.SetText(413, "application/json", "{}");
+      });
     return b.size();
   }
   void OnEnd(bool k) override {
@@ -280,14 +320,17 @@ TEST(AdminLoopback, ASpooledBodyIsFedABudgetAtATimeAndNotPastARefusal) {
       req.body_sink = sink;
     };
     int status = 0;
-    auto call = CallApiSpooled(api, Method::kPut, "/x", spool, 0, 3 << 20, [&](int st, nlohmann::json) { status = st; });
+    auto call = CallApiSpooled(api, Method::kPut, "/x", spool, 0, 3 << 20,
+                               [&](int st, nlohmann::json) { status = st; });
     EXPECT_FALSE(call->Feed(1 << 20));
     if (!refuse) {
       EXPECT_FALSE(call->Feed(1 << 20));
       EXPECT_TRUE(call->Feed(1 << 20));
       EXPECT_EQ(sink->got, 3u << 20);
       EXPECT_TRUE(sink->ok);
-      std::exchange(sink->reply, nullptr)->Finish([](Response& r) { r.SetText(201, "application/json", "{}"); });
+      std::exchange(sink->reply, nullptr)->Finish([](Response& r) {
+        r.SetText(201, "application/json", "{}");
+      });
       EXPECT_EQ(status, 201);
     } else {
       EXPECT_TRUE(call->Feed(1 << 20));  // answered part way: done, the rest unread
@@ -306,7 +349,7 @@ TEST(AdminLogin, AnAttemptNeverMadeIsUndoneOnlyOnce) {
   EXPECT_EQ(t.Try("c", "ann@example.com", 0), 0);
   EXPECT_EQ(t.Try("c", "ann@example.com", 0), 0);
   EXPECT_EQ(t.Try("c", "ann@example.com", 0), 0);
-  t.Undo("c", "ann@example.com", 0);  // the third was never checked
+  t.Undo("c", "ann@example.com", 0);               // the third was never checked
   EXPECT_EQ(t.Try("c", "ann@example.com", 0), 0);  // so one more may go
   EXPECT_GT(t.Try("c", "ann@example.com", 0), 0);  // but the first two still count
 }
@@ -318,7 +361,7 @@ TEST(AdminLogin, FailuresAreThrottledPerClientAndPerAccount) {
   EXPECT_EQ(t.Try("10.0.0.1", "ann@example.com", now), 60);  // full: one drains in a minute
   EXPECT_EQ(t.Try("10.0.0.1", "", now), 60);                 // the token form too
   EXPECT_EQ(t.Try("10.0.0.1", "", now + 30), 30);
-  EXPECT_EQ(t.Try("10.0.0.1", "", now + 60), 0);             // one try again
+  EXPECT_EQ(t.Try("10.0.0.1", "", now + 60), 0);  // one try again
   EXPECT_EQ(t.Try("10.0.0.1", "", now + 60), 60);
   // Another network may still try the account, until the account is full.
   EXPECT_EQ(t.Try("10.0.0.2", "ANN@example.com", now), 0);
@@ -422,15 +465,19 @@ json Posts() {
 }
 
 TEST(AdminForms, EveryFieldGetsALabelledInputShapedByItsSchema) {
-  std::string h = RecordForm(Posts(), json{{"title", "<b>hi</b>"}, {"tags", {"tech"}}, {"done", true}},
-                             json{{"views", {{"message", "Must be 0 or more."}}}}, "/x", "tok", "Save", false);
-  EXPECT_NE(h.find("<label for=\"f-title\">title <span class=\"muted\">(required)</span></label>"), std::string::npos);
-  EXPECT_NE(h.find("value=\"&lt;b&gt;hi&lt;/b&gt;\" maxlength=\"100\" required"), std::string::npos);
+  std::string h =
+      RecordForm(Posts(), json{{"title", "<b>hi</b>"}, {"tags", {"tech"}}, {"done", true}},
+                 json{{"views", {{"message", "Must be 0 or more."}}}}, "/x", "tok", "Save", false);
+  EXPECT_NE(h.find("<label for=\"f-title\">title <span class=\"muted\">(required)</span></label>"),
+            std::string::npos);
+  EXPECT_NE(h.find("value=\"&lt;b&gt;hi&lt;/b&gt;\" maxlength=\"100\" required"),
+            std::string::npos);
   EXPECT_NE(h.find("type=\"number\" id=\"f-views\""), std::string::npos);
   EXPECT_NE(h.find("step=\"1\" min=\"0\""), std::string::npos);
   EXPECT_NE(h.find("aria-invalid=\"true\""), std::string::npos);
   EXPECT_NE(h.find("id=\"f-views-error\">Must be 0 or more.</p>"), std::string::npos);
-  EXPECT_NE(h.find("type=\"checkbox\" id=\"f-done\" name=\"f.done\" value=\"true\" checked"), std::string::npos);
+  EXPECT_NE(h.find("type=\"checkbox\" id=\"f-done\" name=\"f.done\" value=\"true\" checked"),
+            std::string::npos);
   EXPECT_NE(h.find("<legend>tags</legend>"), std::string::npos);  // a list: a group of checkboxes
   EXPECT_NE(h.find("name=\"f.tags\" value=\"tech\" checked"), std::string::npos);
   EXPECT_NE(h.find("<select id=\"f-kind\""), std::string::npos);  // one choice: a select
@@ -441,12 +488,14 @@ TEST(AdminForms, EveryFieldGetsALabelledInputShapedByItsSchema) {
 }
 
 TEST(AdminForms, APostedFormBecomesTheApisJson) {
-  Form form = {{"csrf", "x"}, {"f.title", "Hello"}, {"f.views", " 12 "}, {"f.tags", "news"}, {"f.tags", "tech"},
-               {"f.kind", "a"}, {"f.meta", "{\"k\": [1]}"}};
+  Form form = {
+      {"csrf", "x"},      {"f.title", "Hello"}, {"f.views", " 12 "},       {"f.tags", "news"},
+      {"f.tags", "tech"}, {"f.kind", "a"},      {"f.meta", "{\"k\": [1]}"}};
   json errors = json::object();
   json body = FormToRecord(Posts(), form, true, &errors);
   EXPECT_TRUE(errors.empty()) << errors.dump();
-  EXPECT_EQ(body, json::parse(R"({"title": "Hello", "views": 12, "done": false, "tags": ["news", "tech"],
+  EXPECT_EQ(body,
+            json::parse(R"({"title": "Hello", "views": 12, "done": false, "tags": ["news", "tech"],
                                    "kind": "a", "meta": {"k": [1]}})"));
   Form bad = {{"f.title", "x"}, {"f.views", "many"}, {"f.meta", "{nope"}};
   body = FormToRecord(Posts(), bad, true, &errors);
@@ -480,7 +529,8 @@ namespace {
 
 TEST(AdminUpload, TheFolderNameIsNotPartOfTheSitesPaths) {
   std::string error;
-  auto files = FolderFiles({{"dist/index.html", "", 0, 0}, {"dist/css/site.css", "", 0, 0}, {"", "", 0, 0}}, &error);
+  auto files = FolderFiles(
+      {{"dist/index.html", "", 0, 0}, {"dist/css/site.css", "", 0, 0}, {"", "", 0, 0}}, &error);
   EXPECT_TRUE(error.empty());
   ASSERT_EQ(files.size(), 2u);
   EXPECT_EQ(files[0].path, "index.html");

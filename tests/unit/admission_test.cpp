@@ -76,8 +76,10 @@ struct Fixture {
       admission->Run(req, res, [this, quick, throws](Request& r, Response& s) {
         ran.emplace_back(r.path);
         if (throws) throw std::runtime_error("handler bug");
-        if (quick) s.SetText(200, "text/plain", "quick");
-        else deferred.push_back(s.Defer());
+        if (quick)
+          s.SetText(200, "text/plain", "quick");
+        else
+          deferred.push_back(s.Defer());
       });
     } catch (const std::exception&) {
       res.SetError(500);  // what Dispatch does

@@ -9,10 +9,14 @@ namespace {
 
 TEST(Strings, ParseSize) {
   uint64_t v;
-  EXPECT_TRUE(ParseSize("1024", &v)); EXPECT_EQ(v, 1024u);
-  EXPECT_TRUE(ParseSize("16KiB", &v)); EXPECT_EQ(v, 16384u);
-  EXPECT_TRUE(ParseSize("1MiB", &v)); EXPECT_EQ(v, 1u << 20);
-  EXPECT_TRUE(ParseSize("5MB", &v)); EXPECT_EQ(v, 5000000u);
+  EXPECT_TRUE(ParseSize("1024", &v));
+  EXPECT_EQ(v, 1024u);
+  EXPECT_TRUE(ParseSize("16KiB", &v));
+  EXPECT_EQ(v, 16384u);
+  EXPECT_TRUE(ParseSize("1MiB", &v));
+  EXPECT_EQ(v, 1u << 20);
+  EXPECT_TRUE(ParseSize("5MB", &v));
+  EXPECT_EQ(v, 5000000u);
   EXPECT_FALSE(ParseSize("", &v));
   EXPECT_FALSE(ParseSize("KiB", &v));
   EXPECT_FALSE(ParseSize("-1", &v));
@@ -22,9 +26,12 @@ TEST(Strings, ParseSize) {
 
 TEST(Strings, ParseDuration) {
   int64_t ms;
-  EXPECT_TRUE(ParseDurationMillis("10", &ms)); EXPECT_EQ(ms, 10000);
-  EXPECT_TRUE(ParseDurationMillis("250ms", &ms)); EXPECT_EQ(ms, 250);
-  EXPECT_TRUE(ParseDurationMillis("1h30m", &ms)); EXPECT_EQ(ms, 5400000);
+  EXPECT_TRUE(ParseDurationMillis("10", &ms));
+  EXPECT_EQ(ms, 10000);
+  EXPECT_TRUE(ParseDurationMillis("250ms", &ms));
+  EXPECT_EQ(ms, 250);
+  EXPECT_TRUE(ParseDurationMillis("1h30m", &ms));
+  EXPECT_EQ(ms, 5400000);
   EXPECT_FALSE(ParseDurationMillis("soon", &ms));
   EXPECT_FALSE(ParseDurationMillis("5d", &ms));
   EXPECT_FALSE(ParseDurationMillis("", &ms));

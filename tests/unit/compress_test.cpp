@@ -7,7 +7,8 @@ namespace {
 
 std::string Text() {
   std::string s;
-  for (int i = 0; i < 200; ++i) s += "<p>the quick brown fox jumps over the lazy dog " + std::to_string(i) + "</p>\n";
+  for (int i = 0; i < 200; ++i)
+    s += "<p>the quick brown fox jumps over the lazy dog " + std::to_string(i) + "</p>\n";
   return s;
 }
 
@@ -46,15 +47,15 @@ TEST(Compress, CompressibleByName) {
 TEST(Compress, ChooseEncodingFollowsAcceptEncoding) {
   const unsigned all = 7, gzip_only = 4;
   EXPECT_EQ(ChooseEncoding("", all), -1);
-  EXPECT_EQ(ChooseEncoding("gzip, deflate, br", all), 0);           // brotli preferred
+  EXPECT_EQ(ChooseEncoding("gzip, deflate, br", all), 0);  // brotli preferred
   EXPECT_EQ(ChooseEncoding("gzip, deflate, br, zstd", all), 0);
   EXPECT_EQ(ChooseEncoding("zstd, gzip", all), 1);
   EXPECT_EQ(ChooseEncoding("gzip", all), 2);
-  EXPECT_EQ(ChooseEncoding("br;q=0, gzip", all), 2);                // q=0 refuses
-  EXPECT_EQ(ChooseEncoding("br;q=0.1, gzip;q=0.9", all), 2);        // higher q wins
+  EXPECT_EQ(ChooseEncoding("br;q=0, gzip", all), 2);          // q=0 refuses
+  EXPECT_EQ(ChooseEncoding("br;q=0.1, gzip;q=0.9", all), 2);  // higher q wins
   EXPECT_EQ(ChooseEncoding("*", all), 0);
   EXPECT_EQ(ChooseEncoding("*;q=0", all), -1);
-  EXPECT_EQ(ChooseEncoding("br", gzip_only), -1);                   // only what is stored
+  EXPECT_EQ(ChooseEncoding("br", gzip_only), -1);  // only what is stored
   EXPECT_EQ(ChooseEncoding("GZIP", gzip_only), 2);
   EXPECT_EQ(ChooseEncoding("identity", all), -1);
 }

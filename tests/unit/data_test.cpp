@@ -18,8 +18,10 @@ using nlohmann::json;
 FilterContext TestContext() {
   FilterContext ctx;
   ctx.now = "2026-01-01 00:00:00.000Z";
-  ctx.field = [](std::string_view path, bool* multi, std::vector<SqlValue>*) -> Result<std::string> {
-    if (path == "title" || path == "views" || path == "id") return "r.\"" + std::string(path) + "\"";
+  ctx.field = [](std::string_view path, bool* multi,
+                 std::vector<SqlValue>*) -> Result<std::string> {
+    if (path == "title" || path == "views" || path == "id")
+      return "r.\"" + std::string(path) + "\"";
     if (path == "tags") {
       *multi = true;
       return std::string("r.\"tags\"");
@@ -48,8 +50,10 @@ Sql ToSql(std::string_view filter) {
     return out;
   }
   auto sql = FilterToSql(**parsed, TestContext(), &out.params);
-  if (!sql.ok()) out.error = sql.error().message;
-  else out.sql = *sql;
+  if (!sql.ok())
+    out.error = sql.error().message;
+  else
+    out.sql = *sql;
   return out;
 }
 
@@ -96,14 +100,15 @@ TEST(Filter, LikeEscapesAsPocketBase) {
     const char* in;
     const char* pattern;
   };
-  for (const Case& c : std::initializer_list<Case>{{"abc", "%abc%"},
-                                                   {"a_c", "%a\\_c%"},
-                                                   {"100\\%", "%100\\%%"},  // an escaped % is literal
-                                                   {"a\\_c", "%a\\_c%"},   // already escaped: kept
-                                                   {"a\\b", "%a\\\\b%"},  // a lone \ is literal
-                                                   {"", "%%"},
-                                                   {"a%c", "a%c"},          // the caller's own pattern
-                                                   {"%_", "%_"}})
+  for (const Case& c :
+       std::initializer_list<Case>{{"abc", "%abc%"},
+                                   {"a_c", "%a\\_c%"},
+                                   {"100\\%", "%100\\%%"},  // an escaped % is literal
+                                   {"a\\_c", "%a\\_c%"},    // already escaped: kept
+                                   {"a\\b", "%a\\\\b%"},    // a lone \ is literal
+                                   {"", "%%"},
+                                   {"a%c", "a%c"},  // the caller's own pattern
+                                   {"%_", "%_"}})
     EXPECT_EQ(LikePattern(c.in), c.pattern) << c.in;
   Sql s = ToSql("title ~ 'a_c' && views !~ 5");
   ASSERT_EQ(s.error, "");
@@ -113,7 +118,9 @@ TEST(Filter, LikeEscapesAsPocketBase) {
 }
 
 TEST(Filter, LiteralsMacrosAndComments) {
-  Sql s = ToSql("views >= -2.5 && title != null && id = @request.auth.id && views = @request.body.n // note\n && title < @now");
+  Sql s = ToSql(
+      "views >= -2.5 && title != null && id = @request.auth.id && views = @request.body.n // "
+      "note\n && title < @now");
   ASSERT_EQ(s.error, "");
   EXPECT_DOUBLE_EQ(std::get<double>(s.params[0]), -2.5);
   EXPECT_EQ(std::get<std::string>(s.params[1]), "user1");
@@ -128,24 +135,28 @@ TEST(Filter, StringsKeepQuotesAsData) {
   ASSERT_EQ(s.error, "");
   EXPECT_EQ(std::get<std::string>(s.params[0]), "it's \"quoted\"");
   EXPECT_EQ(std::get<std::string>(s.params[1]), "x' OR 1=1 --");
-  EXPECT_EQ(s.sql.find('\''), s.sql.find("'\\'")) << "no literal text in the SQL but the LIKE escape: " << s.sql;
+  EXPECT_EQ(s.sql.find('\''), s.sql.find("'\\'"))
+      << "no literal text in the SQL but the LIKE escape: " << s.sql;
 }
 
 TEST(Filter, MultiValuedFieldsAnyAndAll) {
-  EXPECT_EQ(ToSql("tags ?= 'a'").sql, "EXISTS (SELECT 1 FROM json_each(r.\"tags\") AS je WHERE je.value IS ?1)");
+  EXPECT_EQ(ToSql("tags ?= 'a'").sql,
+            "EXISTS (SELECT 1 FROM json_each(r.\"tags\") AS je WHERE je.value IS ?1)");
   EXPECT_NE(ToSql("tags = 'a'").sql.find("NOT EXISTS"), std::string::npos);
   EXPECT_NE(ToSql("tags = null").sql.find("json_array_length"), std::string::npos);
   EXPECT_NE(ToSql("'a' = tags").error, "");
 }
 
 TEST(Filter, RelationPathsResolveThroughTheContext) {
-  EXPECT_EQ(ToSql("author.name = 'Ann'").sql, "(SELECT name FROM authors WHERE id = r.author) IS ?1");
+  EXPECT_EQ(ToSql("author.name = 'Ann'").sql,
+            "(SELECT name FROM authors WHERE id = r.author) IS ?1");
 }
 
 TEST(Filter, RefusesWhatDoesNotParseWithAPosition) {
-  for (const char* bad : {"", "title", "title =", "title = 'x", "(title = 'a'", "title = 'a')", "title == 'a'",
-                          "title = 'a' OR 1=1", "title = 1; DROP TABLE x", "@request.user.id = 1", "a..b = 1",
-                          "title = 1.", "@request.auth. = 1", "a@request.auth.id = 1", "title = 'a' &&", "&& title = 'a'"}) {
+  for (const char* bad : {"", "title", "title =", "title = 'x", "(title = 'a'", "title = 'a')",
+                          "title == 'a'", "title = 'a' OR 1=1", "title = 1; DROP TABLE x",
+                          "@request.user.id = 1", "a..b = 1", "title = 1.", "@request.auth. = 1",
+                          "a@request.auth.id = 1", "title = 'a' &&", "&& title = 'a'"}) {
     Sql s = ToSql(bad);
     EXPECT_NE(s.error, "") << bad;
     EXPECT_EQ(s.error.rfind("filter: ", 0), 0u) << s.error;
@@ -163,14 +174,17 @@ TEST(Filter, BoundsNestingLengthAndComparisons) {
   EXPECT_NE(ToSql(std::string(5000, ' ') + "title = 1").error.find("4 KiB"), std::string::npos);
 }
 
-Schema EmptySchema() { return Schema{}; }
+Schema EmptySchema() {
+  return Schema{};
+}
 
 TEST(Collections, ValidDefinitionRoundTrips) {
   Schema schema;
   json def = {{"name", "posts"},
-              {"fields", {{{"name", "title"}, {"type", "text"}, {"required", true}, {"max", 10}},
-                          {{"name", "tags"}, {"type", "select"}, {"values", {"a", "b"}}, {"maxSelect", 2}},
-                          {{"name", "parent"}, {"type", "relation"}, {"collection", "posts"}}}},
+              {"fields",
+               {{{"name", "title"}, {"type", "text"}, {"required", true}, {"max", 10}},
+                {{"name", "tags"}, {"type", "select"}, {"values", {"a", "b"}}, {"maxSelect", 2}},
+                {{"name", "parent"}, {"type", "relation"}, {"collection", "posts"}}}},
               {"listRule", ""},
               {"viewRule", "title != ''"}};
   auto c = ParseCollection(def, schema, nullptr);
@@ -192,15 +206,17 @@ TEST(Collections, ValidDefinitionRoundTrips) {
 
 TEST(Collections, RefusesBadDefinitions) {
   Schema schema = EmptySchema();
-  for (const char* bad : {R"({"fields":[]})", R"({"name":"1a"})", R"({"name":"a-b"})", R"({"name":"_x"})",
-                          R"({"name":"sqlite_x"})", R"({"name":"a","type":"view"})", R"({"name":"a","extra":1})",
-                          R"({"name":"a","fields":[{"name":"x"}]})", R"({"name":"a","fields":[{"name":"x","type":"blob"}]})",
-                          R"({"name":"a","fields":[{"name":"x","type":"text"},{"name":"X","type":"text"}]})",
-                          R"({"name":"a","fields":[{"name":"x","type":"select"}]})",
-                          R"({"name":"a","fields":[{"name":"x","type":"relation","collection":"nope"}]})",
-                          R"({"name":"a","fields":[{"name":"x","type":"text","min":5,"max":2}]})",
-                          R"({"name":"a","listRule":"x = "})", R"({"name":"a","listRule":5})",
-                          R"({"name":"a\"; DROP TABLE x; --"})"}) {
+  for (const char* bad :
+       {R"({"fields":[]})", R"({"name":"1a"})", R"({"name":"a-b"})", R"({"name":"_x"})",
+        R"({"name":"sqlite_x"})", R"({"name":"a","type":"view"})", R"({"name":"a","extra":1})",
+        R"({"name":"a","fields":[{"name":"x"}]})",
+        R"({"name":"a","fields":[{"name":"x","type":"blob"}]})",
+        R"({"name":"a","fields":[{"name":"x","type":"text"},{"name":"X","type":"text"}]})",
+        R"({"name":"a","fields":[{"name":"x","type":"select"}]})",
+        R"({"name":"a","fields":[{"name":"x","type":"relation","collection":"nope"}]})",
+        R"({"name":"a","fields":[{"name":"x","type":"text","min":5,"max":2}]})",
+        R"({"name":"a","listRule":"x = "})", R"({"name":"a","listRule":5})",
+        R"({"name":"a\"; DROP TABLE x; --"})"}) {
     auto c = ParseCollection(json::parse(bad), schema, nullptr);
     EXPECT_FALSE(c.ok()) << bad;
   }
@@ -208,11 +224,14 @@ TEST(Collections, RefusesBadDefinitions) {
 
 TEST(Collections, AlterAddsDropsAndRefusesTypeChanges) {
   Schema schema;
-  auto a = ParseCollection(json::parse(R"({"name":"t","fields":[{"name":"x","type":"text"},{"name":"y","type":"number"}]})"),
-                           schema, nullptr);
+  auto a = ParseCollection(
+      json::parse(
+          R"({"name":"t","fields":[{"name":"x","type":"text"},{"name":"y","type":"number"}]})"),
+      schema, nullptr);
   ASSERT_TRUE(a.ok());
-  auto b = ParseCollection(json::parse(R"({"fields":[{"name":"y","type":"number"},{"name":"z","type":"bool"}]})"),
-                           schema, &*a);
+  auto b = ParseCollection(
+      json::parse(R"({"fields":[{"name":"y","type":"number"},{"name":"z","type":"bool"}]})"),
+      schema, &*a);
   ASSERT_TRUE(b.ok()) << b.error().message;
   auto sql = AlterTableSql(*a, *b);
   ASSERT_TRUE(sql.ok());
@@ -238,9 +257,10 @@ TEST(Records, CheckedAgainstTheirFields) {
                            schema, nullptr);
   ASSERT_TRUE(c.ok()) << c.error().message;
   json errors = json::object();
-  auto good = CheckRecord(*c, json::parse(R"({"title":"héllo","n":3,"ok":true,"mail":"a@b.co","site":"https://x.y/z",
+  auto good = CheckRecord(
+      *c, json::parse(R"({"title":"héllo","n":3,"ok":true,"mail":"a@b.co","site":"https://x.y/z",
       "when":"2024-05-01T10:20:30.5Z","tags":["b","a"],"data":{"k":[1]},"collectionName":"t","created":"x"})"),
-                          true, &errors);
+      true, &errors);
   ASSERT_TRUE(good.ok());
   EXPECT_TRUE(errors.empty()) << errors.dump();
   for (const auto& [k, v] : *good) {
@@ -249,11 +269,13 @@ TEST(Records, CheckedAgainstTheirFields) {
     }
   }
   errors = json::object();
-  auto bad = CheckRecord(*c, json::parse(R"({"title":"toolong","n":1.5,"ok":"yes","mail":"nope","site":"ftp://x",
+  auto bad = CheckRecord(
+      *c, json::parse(R"({"title":"toolong","n":1.5,"ok":"yes","mail":"nope","site":"ftp://x",
       "when":"yesterday","tags":["c"],"other":1})"),
-                         true, &errors);
+      true, &errors);
   ASSERT_TRUE(bad.ok());
-  for (const char* f : {"title", "n", "ok", "mail", "site", "when", "tags", "other"}) EXPECT_TRUE(errors.contains(f)) << f;
+  for (const char* f : {"title", "n", "ok", "mail", "site", "when", "tags", "other"})
+    EXPECT_TRUE(errors.contains(f)) << f;
   errors = json::object();
   (void)CheckRecord(*c, json::object(), true, &errors);
   EXPECT_EQ(errors["title"]["code"], "validation_required");
@@ -290,7 +312,8 @@ TEST(Realtime, EachIdentityGetsItsOwnRenderingOffThePublishingThread) {
     Realtime::Verdict v;
     for (const auto& who : viewers) {
       v.data[who.key] = "{\"for\":\"" + who.key + "\",\"id\":\"" + e.record.value("id", "") + "\"}";
-      for (const auto& f : who.filters) v.visibility[Realtime::VisibilityKey(who.key, f)] = {true, f.empty()};
+      for (const auto& f : who.filters)
+        v.visibility[Realtime::VisibilityKey(who.key, f)] = {true, f.empty()};
     }
     ++judged;
     return v;
@@ -300,11 +323,15 @@ TEST(Realtime, EachIdentityGetsItsOwnRenderingOffThePublishingThread) {
   auto su = rt.Connect([] {});
   int status = 0;
   ASSERT_EQ(rt.Subscribe(guest->id, {"posts/*"}, {}, &status), "");
-  Realtime::Who as_ann{false, {{"collectionId", "users"}, {"id", "ann"}}, "k1", "192.0.2.1", "token"};
-  ASSERT_EQ(rt.Subscribe(ann->id, {"posts/*", "posts/r1?options=%7B%22query%22%3A%7B%22filter%22%3A%22x%3D1%22%7D%7D"},
+  Realtime::Who as_ann{
+      false, {{"collectionId", "users"}, {"id", "ann"}}, "k1", "192.0.2.1", "token"};
+  ASSERT_EQ(rt.Subscribe(ann->id,
+                         {"posts/*",
+                          "posts/r1?options=%7B%22query%22%3A%7B%22filter%22%3A%22x%3D1%22%7D%7D"},
                          as_ann, &status),
             "");
-  ASSERT_EQ(rt.Subscribe(su->id, {"posts/r1"}, Realtime::Who{true, nullptr, "", "", "t"}, &status), "");
+  ASSERT_EQ(rt.Subscribe(su->id, {"posts/r1"}, Realtime::Who{true, nullptr, "", "", "t"}, &status),
+            "");
   guest->pending.clear();
   ann->pending.clear();
   su->pending.clear();
@@ -314,7 +341,8 @@ TEST(Realtime, EachIdentityGetsItsOwnRenderingOffThePublishingThread) {
   EXPECT_NE(judge_thread, publisher);
   EXPECT_NE(guest->pending.find("\"for\":\"\""), std::string::npos) << guest->pending;
   EXPECT_NE(ann->pending.find("\"for\":\"users/ann/k1\""), std::string::npos) << ann->pending;
-  EXPECT_EQ(ann->pending.find("posts/r1?options"), std::string::npos) << "its filtered view topic was refused";
+  EXPECT_EQ(ann->pending.find("posts/r1?options"), std::string::npos)
+      << "its filtered view topic was refused";
   EXPECT_NE(su->pending.find("\"for\":\"@superuser\""), std::string::npos) << su->pending;
   // Nobody subscribed to another collection: nothing to judge.
   rt.Publish({{"notes", "create", {{"id", "n1"}}}});
@@ -327,28 +355,38 @@ TEST(Realtime, CapsAreRefusedVisiblyAndPerIdentity) {
   auto filtered = [](size_t from, size_t n) {
     std::vector<std::string> out;
     for (size_t i = from; i < from + n; ++i)
-      out.push_back("posts/*?options=" + PercentEncode("{\"query\":{\"filter\":\"n=" + std::to_string(i) + "\"}}"));
+      out.push_back("posts/*?options=" +
+                    PercentEncode("{\"query\":{\"filter\":\"n=" + std::to_string(i) + "\"}}"));
     return out;
   };
-  auto guest_at = [](const char* network) { return Realtime::Who{false, nullptr, "", network, ""}; };
-  auto user = [](const char* id) { return Realtime::Who{false, {{"collectionId", "u"}, {"id", id}}, "k", "n1", "t"}; };
+  auto guest_at = [](const char* network) {
+    return Realtime::Who{false, nullptr, "", network, ""};
+  };
+  auto user = [](const char* id) {
+    return Realtime::Who{false, {{"collectionId", "u"}, {"id", id}}, "k", "n1", "t"};
+  };
   int status = 0;
   auto a = rt.Connect([] {});
   // Topics are bounded in bytes.
-  EXPECT_NE(rt.Subscribe(a->id, std::vector<std::string>(30, "posts/*?" + std::string(2500, 'x')), guest_at("n1"), &status), "");
+  EXPECT_NE(rt.Subscribe(a->id, std::vector<std::string>(30, "posts/*?" + std::string(2500, 'x')),
+                         guest_at("n1"), &status),
+            "");
   EXPECT_EQ(status, 400);
   // A signed-in record: kMaxFilters distinct filters across all its clients.
   const size_t k = Realtime::kMaxFilters;
   ASSERT_EQ(rt.Subscribe(a->id, filtered(0, k / 2 + 1), user("ann"), &status), "");
   auto b = rt.Connect([] {});
-  EXPECT_NE(rt.Subscribe(b->id, filtered(100, k / 2), user("ann"), &status), "") << "a second connection buys no more";
+  EXPECT_NE(rt.Subscribe(b->id, filtered(100, k / 2), user("ann"), &status), "")
+      << "a second connection buys no more";
   EXPECT_EQ(status, 429);
   EXPECT_EQ(rt.Subscribe(b->id, filtered(100, k / 2 - 1), user("ann"), &status), "");
   // Nobody else's budget is spent: another account, guests, a superuser.
   auto c = rt.Connect([] {});
   EXPECT_EQ(rt.Subscribe(c->id, filtered(0, k), user("bob"), &status), "");
   auto d = rt.Connect([] {});
-  EXPECT_EQ(rt.Subscribe(d->id, filtered(0, k + 1), Realtime::Who{true, nullptr, "", "n1", "t"}, &status), "");
+  EXPECT_EQ(
+      rt.Subscribe(d->id, filtered(0, k + 1), Realtime::Who{true, nullptr, "", "n1", "t"}, &status),
+      "");
   // Guests share a network's budget, a larger one (many people behind one NAT).
   const size_t g = Realtime::kMaxGuestFilters;
   auto e = rt.Connect([] {});

@@ -54,14 +54,21 @@ TEST(SniffMime, BytesFirstThenTheExtensionForText) {
   EXPECT_EQ(SniffMime("x.png", "\xff\xd8\xff\xe0"), "image/jpeg");
   EXPECT_EQ(SniffMime("x", "%PDF-1.7"), "application/pdf");
   EXPECT_EQ(SniffMime("x", std::string("RIFF\x10\0\0\0WEBPVP8 ", 16)), "image/webp");
-  EXPECT_EQ(SniffMime("x", std::string("\0\0\0\x18" "ftypavif", 12)), "image/avif");
-  EXPECT_EQ(SniffMime("x", std::string("\0\0\0\x18" "ftypisom", 12)), "video/mp4");
+  EXPECT_EQ(SniffMime("x", std::string("\0\0\0\x18"
+                                       "ftypavif",
+                                       12)),
+            "image/avif");
+  EXPECT_EQ(SniffMime("x", std::string("\0\0\0\x18"
+                                       "ftypisom",
+                                       12)),
+            "video/mp4");
   EXPECT_EQ(SniffMime("page.html", "<html>"), "text/html");  // a lie about PNG stays HTML
   EXPECT_EQ(SniffMime("page.png", "<html>"), "text/plain");
   EXPECT_EQ(SniffMime("a.svg", "<svg/>"), "image/svg+xml");
   EXPECT_EQ(SniffMime("a.bin", std::string("ab\0cd", 5)), "application/octet-stream");
   EXPECT_EQ(SniffMime("empty", ""), "application/octet-stream");
-  EXPECT_EQ(SniffMime("song.mp3", std::string("\xff\xfb\x90\x00\x01", 5)), "audio/mpeg");  // no ID3 tag
+  EXPECT_EQ(SniffMime("song.mp3", std::string("\xff\xfb\x90\x00\x01", 5)),
+            "audio/mpeg");  // no ID3 tag
   EXPECT_EQ(SniffMime("notes", "plain words"), "text/plain");
   EXPECT_EQ(SniffMime("latin1", "caf\xe9 au lait"), "application/octet-stream");  // not UTF-8
 }
@@ -83,7 +90,8 @@ Collection Docs() {
 
 TEST(FileOps, TakesFileKeysOutOfTheBodyAndChecksUploads) {
   Collection c = Docs();
-  json body = {{"title", "t"}, {"att", json::array({"a_1234567890.txt"})}, {"att-", "b_1234567890.txt"}};
+  json body = {
+      {"title", "t"}, {"att", json::array({"a_1234567890.txt"})}, {"att-", "b_1234567890.txt"}};
   std::string png = "\x89PNG\r\n\x1a\nxxxx";
   std::vector<Upload> uploads = {{"cover", Upload::Mode::kSet, "c.png", png},
                                  {"att", Upload::Mode::kAppend, "n.txt", "hello"},
@@ -116,8 +124,10 @@ TEST(FileOps, TakesFileKeysOutOfTheBodyAndChecksUploads) {
   errors = json::object();
   EXPECT_TRUE(TakeFileOps(c, &body4, &four, &errors).empty());
   EXPECT_EQ(errors["att"]["code"], "validation_too_many_files");
-  for (const auto& u : four) EXPECT_TRUE(u.stored.empty()) << "nothing of a refused field is written";
-  std::vector<Upload> two_covers = {{"cover", Upload::Mode::kSet, "a.png", png}, {"cover", Upload::Mode::kSet, "b.png", png}};
+  for (const auto& u : four)
+    EXPECT_TRUE(u.stored.empty()) << "nothing of a refused field is written";
+  std::vector<Upload> two_covers = {{"cover", Upload::Mode::kSet, "a.png", png},
+                                    {"cover", Upload::Mode::kSet, "b.png", png}};
   errors = json::object();
   auto kept = TakeFileOps(c, &body4, &two_covers, &errors);
   ASSERT_EQ(kept.size(), 1u);
@@ -180,7 +190,8 @@ TEST(FileOps, FileNamesOfStoredValues) {
 }
 
 TEST(RecordFiles, WritesRemovesAndRefusesUnsafeNames) {
-  std::string root = std::filesystem::temp_directory_path() / ("hearth-files-" + std::to_string(getpid()));
+  std::string root =
+      std::filesystem::temp_directory_path() / ("hearth-files-" + std::to_string(getpid()));
   std::filesystem::remove_all(root);
   RecordFiles files(root + "/site");
   ASSERT_TRUE(files.Write("pbc_1", "rec000000000001", "a_1234567890.txt", "hello").ok());
@@ -199,8 +210,10 @@ TEST(RecordFiles, WritesRemovesAndRefusesUnsafeNames) {
   }
   EXPECT_EQ(n, 2u);
   files.Remove("pbc_1", "rec000000000001", {"a_1234567890.txt", "../../x"});
-  EXPECT_FALSE(std::filesystem::exists(files.PathOf("pbc_1", "rec000000000001", "a_1234567890.txt")));
-  EXPECT_TRUE(std::filesystem::exists(files.PathOf("pbc_1", "rec000000000001", "b_1234567890.txt")));
+  EXPECT_FALSE(
+      std::filesystem::exists(files.PathOf("pbc_1", "rec000000000001", "a_1234567890.txt")));
+  EXPECT_TRUE(
+      std::filesystem::exists(files.PathOf("pbc_1", "rec000000000001", "b_1234567890.txt")));
   files.RemoveRecord("pbc_1", "..");
   EXPECT_TRUE(std::filesystem::exists(root + "/site/pbc_1"));
   files.RemoveRecord("pbc_1", "rec000000000001");

@@ -33,7 +33,8 @@ TEST(Cidr, MatchesV4V6AndMappedAddresses) {
 }
 
 TEST(Cidr, RefusesWhatIsNotARange) {
-  for (const char* bad : {"10.0.0.0/33", "::1/129", "10.0.0/8", "example.com", "10.0.0.0/x", "1.2.3.4:80"}) {
+  for (const char* bad :
+       {"10.0.0.0/33", "::1/129", "10.0.0/8", "example.com", "10.0.0.0/x", "1.2.3.4:80"}) {
     auto l = CidrList::Parse(bad);
     EXPECT_FALSE(l.ok()) << bad;
   }
@@ -46,7 +47,7 @@ TEST(RateLimiter, BurstThenRateWithRetryAfter) {
   EXPECT_FALSE(rl.Take("a", 2, 4, 1000, &retry));
   EXPECT_EQ(retry, 1);
   EXPECT_TRUE(rl.Take("b", 2, 4, 1000, &retry));  // another client has its own bucket
-  EXPECT_TRUE(rl.Take("a", 2, 4, 1500, &retry));   // half a second refills one at 2/s
+  EXPECT_TRUE(rl.Take("a", 2, 4, 1500, &retry));  // half a second refills one at 2/s
   EXPECT_FALSE(rl.Take("a", 2, 4, 1500, &retry));
   EXPECT_FALSE(rl.Take("slow", 0.1, 1, 0, &retry) && rl.Take("slow", 0.1, 1, 0, &retry));
   EXPECT_EQ(retry, 10);  // one token every 10 s
@@ -83,7 +84,7 @@ TEST(Guard, AdmitsByListsAndPerAddressCap) {
   g.SetPolicy(p);
   bool counted = false;
   EXPECT_FALSE(g.Admit("203.0.113.5", &counted));  // deny wins over allow
-  EXPECT_FALSE(g.Admit("8.8.8.8", &counted));       // not on the allow list
+  EXPECT_FALSE(g.Admit("8.8.8.8", &counted));      // not on the allow list
   EXPECT_TRUE(g.Admit("10.0.0.1", &counted));
   EXPECT_TRUE(counted);
   EXPECT_FALSE(g.Admit("10.0.0.1", &counted));
@@ -123,7 +124,8 @@ TEST(Guard, ClientAddressOnlyThroughTrustedProxies) {
   g.ResolveClient(c);
   EXPECT_EQ(c.ClientIp(), "10.0.0.2");
   // Every line counts: a client's own line first, the proxy's appended last.
-  Request lines = WithHeaders("10.0.0.2", {{"X-Forwarded-For", "8.8.8.8"}, {"X-Forwarded-For", "203.0.113.7"}});
+  Request lines =
+      WithHeaders("10.0.0.2", {{"X-Forwarded-For", "8.8.8.8"}, {"X-Forwarded-For", "203.0.113.7"}});
   g.ResolveClient(lines);
   EXPECT_EQ(lines.ClientIp(), "203.0.113.7");
   Request d = WithHeaders("10.0.0.2", {{"X-Forwarded-For", "garbage"}});
@@ -140,7 +142,9 @@ TEST(Guard, ForwardedChainsWhenTheProxiesWriteForwarded) {
   p.trusted = List("10.0.0.0/8");
   p.forwarded_header = true;
   g.SetPolicy(p);
-  Request a = WithHeaders("10.0.0.2", {{"Forwarded", "for=6.6.6.6, For=\"[2001:db8::1]:4711\";proto=https, for=10.0.0.9"}});
+  Request a = WithHeaders(
+      "10.0.0.2",
+      {{"Forwarded", "for=6.6.6.6, For=\"[2001:db8::1]:4711\";proto=https, for=10.0.0.9"}});
   g.ResolveClient(a);
   EXPECT_EQ(a.ClientIp(), "2001:db8::1");
   Request b = WithHeaders("10.0.0.2", {{"X-Forwarded-For", "6.6.6.6"}});  // a client's own field

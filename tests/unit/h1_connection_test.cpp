@@ -80,7 +80,8 @@ class Loopback {
 
 Handler Echo() {
   return [](Request& req, Response& res) {
-    res.SetText(200, "text/plain", std::string(req.method_text) + " " + std::string(req.path) + " [" + req.body + "]");
+    res.SetText(200, "text/plain",
+                std::string(req.method_text) + " " + std::string(req.path) + " [" + req.body + "]");
   };
 }
 
@@ -118,7 +119,9 @@ TEST(H1Connection, PipelinedRequestsAnsweredInOrder) {
 
 TEST(H1Connection, ByteAtATimeGivesTheSameAnswer) {
   Loopback whole(Echo()), trickle(Echo());
-  std::string req = "POST /x HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n2;e=1\r\nde\r\n0\r\nT: v\r\n\r\n";
+  std::string req =
+      "POST /x HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: "
+      "chunked\r\n\r\n3\r\nabc\r\n2;e=1\r\nde\r\n0\r\nT: v\r\n\r\n";
   std::string a = whole.Send(req);
   std::string b = trickle.Send(req, 1);
   EXPECT_EQ(a, b);
@@ -127,7 +130,8 @@ TEST(H1Connection, ByteAtATimeGivesTheSameAnswer) {
 
 TEST(H1Connection, ExpectContinueSendsInterimResponseBeforeBody) {
   Loopback lb(Echo());
-  std::string first = lb.Send("PUT /u HTTP/1.1\r\nHost: h\r\nContent-Length: 5\r\nExpect: 100-continue\r\n\r\n");
+  std::string first =
+      lb.Send("PUT /u HTTP/1.1\r\nHost: h\r\nContent-Length: 5\r\nExpect: 100-continue\r\n\r\n");
   EXPECT_EQ(first, "HTTP/1.1 100 Continue\r\n\r\n");
   std::string rest = lb.Send("hello");
   EXPECT_NE(rest.find("PUT /u [hello]"), std::string::npos);
@@ -135,7 +139,8 @@ TEST(H1Connection, ExpectContinueSendsInterimResponseBeforeBody) {
 
 TEST(H1Connection, ErrorClosesAfterResponse) {
   Loopback lb(Echo());
-  std::string out = lb.Send("GET / HTTP/1.1\r\nHost: h\r\nContent-Length: 1\r\nTransfer-Encoding: chunked\r\n\r\n");
+  std::string out = lb.Send(
+      "GET / HTTP/1.1\r\nHost: h\r\nContent-Length: 1\r\nTransfer-Encoding: chunked\r\n\r\n");
   EXPECT_EQ(out.rfind("HTTP/1.1 400 Bad Request\r\n", 0), 0u);
   EXPECT_NE(out.find("Connection: close\r\n"), std::string::npos);
   EXPECT_TRUE(lb.conn().ShouldClose());
@@ -174,7 +179,9 @@ TEST(H1Connection, StreamedBodyIsChunked) {
   });
   std::string out = lb.Send("GET / HTTP/1.1\r\nHost: h\r\n\r\n");
   EXPECT_NE(out.find("Transfer-Encoding: chunked\r\n"), std::string::npos);
-  EXPECT_NE(out.find("\r\n\r\n5\r\npart1\r\n5\r\npart2\r\n5\r\npart3\r\n0\r\n\r\n"), std::string::npos) << out;
+  EXPECT_NE(out.find("\r\n\r\n5\r\npart1\r\n5\r\npart2\r\n5\r\npart3\r\n0\r\n\r\n"),
+            std::string::npos)
+      << out;
   EXPECT_FALSE(lb.conn().ShouldClose());
 }
 
@@ -274,7 +281,6 @@ TEST(H1Connection, DeferredResponseDuringShutdownClosesAfterwards) {
   EXPECT_TRUE(lb.conn().ShouldClose());
 }
 
-
 // A body sink that records what it gets; `budget` bytes per offer model a
 // slow consumer (0: take everything).
 struct RecordingSink : BodySink {
@@ -310,7 +316,9 @@ struct StreamingRoute {
   }
 };
 
-bool StreamUploads(const Request& req) { return req.path.rfind("/up", 0) == 0; }
+bool StreamUploads(const Request& req) {
+  return req.path.rfind("/up", 0) == 0;
+}
 
 TEST(H1ConnectionBodySink, ContentLengthBodyStreamsThenDeferredAnswerGoesOut) {
   StreamingRoute route;
@@ -329,14 +337,18 @@ TEST(H1ConnectionBodySink, ContentLengthBodyStreamsThenDeferredAnswerGoesOut) {
   lb.replies.back()->Finish([](Response& r) { r.SetText(201, "text/plain", "stored"); });
   out = lb.ResumeLatest();
   EXPECT_EQ(out.rfind("HTTP/1.1 201 Created\r\n", 0), 0u) << out;
-  EXPECT_NE(out.find("HTTP/1.1 200 OK"), std::string::npos) << "the pipelined request after the body";
+  EXPECT_NE(out.find("HTTP/1.1 200 OK"), std::string::npos)
+      << "the pipelined request after the body";
   EXPECT_FALSE(lb.conn().ShouldClose());
 }
 
 TEST(H1ConnectionBodySink, ChunkedBodyIsDecodedIntoTheSink) {
   StreamingRoute route;
   Loopback lb(route.handler(), StreamUploads);
-  lb.Send("POST /up HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n6\r\n world\r\n0\r\n\r\n", 3);
+  lb.Send(
+      "POST /up HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n6\r\n "
+      "world\r\n0\r\n\r\n",
+      3);
   EXPECT_EQ(route.sink->data, "hello world");
   EXPECT_EQ(route.sink->ends, 1);
   EXPECT_TRUE(route.sink->ended_ok);
@@ -379,7 +391,8 @@ TEST(H1ConnectionBodySink, AnswerAtTheHeadClosesWithoutReadingTheBody) {
 TEST(H1ConnectionBodySink, ExpectContinueOnlyOnceTheHandlerTakesTheBody) {
   StreamingRoute route;
   Loopback lb(route.handler(), StreamUploads);
-  std::string out = lb.Send("PUT /up HTTP/1.1\r\nHost: h\r\nExpect: 100-continue\r\nContent-Length: 3\r\n\r\n");
+  std::string out =
+      lb.Send("PUT /up HTTP/1.1\r\nHost: h\r\nExpect: 100-continue\r\nContent-Length: 3\r\n\r\n");
   EXPECT_EQ(out, "HTTP/1.1 100 Continue\r\n\r\n");
   lb.Send("abc");
   EXPECT_EQ(route.sink->data, "abc");
@@ -399,7 +412,8 @@ TEST(H1ConnectionBodySink, PeerGoneMidBodyEndsTheSinkNotOk) {
 TEST(H1ConnectionBodySink, BadChunkFramingAnswers400AndEndsTheSink) {
   StreamingRoute route;
   Loopback lb(route.handler(), StreamUploads);
-  std::string out = lb.Send("PUT /up HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabcXX");
+  std::string out =
+      lb.Send("PUT /up HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabcXX");
   EXPECT_EQ(out.rfind("HTTP/1.1 400 Bad Request\r\n", 0), 0u) << out;
   EXPECT_EQ(route.sink->ends, 1);
   EXPECT_FALSE(route.sink->ended_ok);
@@ -412,8 +426,9 @@ TEST(H1ConnectionBodySink, ChunkedBodyOverTheLimitIs413) {
   StreamingRoute route;
   Loopback lb(route.handler(), StreamUploads);
   // 64 MiB default limit: two 48 MiB chunks pass it.
-  std::string out = lb.Send("PUT /up HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\n3000000\r\n" +
-                            std::string(1000, 'a'));
+  std::string out =
+      lb.Send("PUT /up HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\n3000000\r\n" +
+              std::string(1000, 'a'));
   EXPECT_EQ(out, "");
   out = lb.Send(std::string(0x3000000 - 1000, 'a') + "\r\n3000000\r\n");
   EXPECT_EQ(out.rfind("HTTP/1.1 413", 0), 0u) << out.substr(0, 100);
@@ -459,17 +474,18 @@ TEST(H1ConnectionBodySink, StreamingRouteWithoutABodyIsAnOrdinaryRequest) {
   EXPECT_FALSE(lb.conn().ShouldClose());
 }
 
-
 // A sized stream: pieces of `piece` bytes until `total` are produced.
 Handler SizedStream(uint64_t promised, uint64_t total, size_t piece) {
   return [=](Request&, Response& res) {
     auto made = std::make_shared<uint64_t>(0);
-    res.SetStream([=](std::string& out) {
-      size_t n = static_cast<size_t>(std::min<uint64_t>(piece, total - *made));
-      out.append(n, 's');
-      *made += n;
-      return *made < total;
-    }, promised);
+    res.SetStream(
+        [=](std::string& out) {
+          size_t n = static_cast<size_t>(std::min<uint64_t>(piece, total - *made));
+          out.append(n, 's');
+          *made += n;
+          return *made < total;
+        },
+        promised);
   };
 }
 
@@ -486,7 +502,8 @@ TEST(H1ConnectionSizedStream, SendsContentLengthAndExactlyThoseBytes) {
 
 TEST(H1ConnectionSizedStream, AStreamThatEndsShortClosesTheConnection) {
   Loopback lb(SizedStream(1000, 600, 300));
-  std::string out = lb.Send("GET /s HTTP/1.1\r\nHost: h\r\n\r\nGET /next HTTP/1.1\r\nHost: h\r\n\r\n");
+  std::string out =
+      lb.Send("GET /s HTTP/1.1\r\nHost: h\r\n\r\nGET /next HTTP/1.1\r\nHost: h\r\n\r\n");
   EXPECT_EQ(out.substr(out.find("\r\n\r\n") + 4), std::string(600, 's'));
   EXPECT_TRUE(lb.conn().ShouldClose()) << "the client must see a short body, not a next response";
 }
@@ -505,7 +522,6 @@ TEST(H1ConnectionSizedStream, HeadSendsTheLengthOnly) {
   EXPECT_EQ(out.substr(out.find("\r\n\r\n") + 4), "");
   EXPECT_FALSE(lb.conn().ShouldClose());
 }
-
 
 TEST(H1ConnectionSizedStream, AnEndlessStreamEndsAtAGracefulStop) {
   Loopback lb([](Request&, Response& res) {

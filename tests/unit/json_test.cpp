@@ -13,7 +13,9 @@
 namespace hearth {
 namespace {
 
-std::string Nested(int n) { return std::string(n, '[') + std::string(n, ']'); }
+std::string Nested(int n) {
+  return std::string(n, '[') + std::string(n, ']');
+}
 
 TEST(ParseJson, BoundsDepthAndValues) {
   EXPECT_TRUE(ParseJson(Nested(64)).ok());
@@ -53,20 +55,21 @@ TEST(ParseJson, RefusesWhatIsNotJsonWithOneSentence) {
 // file is either trusted data (listed here, with why) or a mistake.
 TEST(ParseJson, NoOtherFileParsesOutsideText) {
   const std::set<std::string> trusted = {
-      "src/base/json.cpp",          // the entry point itself
-      "src/data/app.cpp",           // collection definitions hearth stored
-      "src/data/records_common.cpp",// json and multi-valued columns hearth stored
-      "src/control/certs_api.cpp",  // certificate host lists hearth stored
-      "src/control/acme_manager.cpp", // host lists hearth stored
-      "src/proxy/upstream.cpp",     // proxy settings, checked when stored
-      "src/cli/client.cpp",         // the CLI reading its own server's answer
-      "src/cli/data_cli.cpp",       // a file the CLI's user gave
-      "src/admin/loopback.cpp",     // the console reading its own API's answer
-      "src/admin/ops_pages.cpp",    // the console reading its own API's answer
+      "src/base/json.cpp",             // the entry point itself
+      "src/data/app.cpp",              // collection definitions hearth stored
+      "src/data/records_common.cpp",   // json and multi-valued columns hearth stored
+      "src/control/certs_api.cpp",     // certificate host lists hearth stored
+      "src/control/acme_manager.cpp",  // host lists hearth stored
+      "src/proxy/upstream.cpp",        // proxy settings, checked when stored
+      "src/cli/client.cpp",            // the CLI reading its own server's answer
+      "src/cli/data_cli.cpp",          // a file the CLI's user gave
+      "src/admin/loopback.cpp",        // the console reading its own API's answer
+      "src/admin/ops_pages.cpp",       // the console reading its own API's answer
   };
   std::filesystem::path root = std::filesystem::path(HEARTH_SOURCE_DIR) / "src";
   for (const auto& e : std::filesystem::recursive_directory_iterator(root)) {
-    if (!e.is_regular_file() || (e.path().extension() != ".cpp" && e.path().extension() != ".h")) continue;
+    if (!e.is_regular_file() || (e.path().extension() != ".cpp" && e.path().extension() != ".h"))
+      continue;
     std::ifstream in(e.path());
     std::stringstream text;
     text << in.rdbuf();

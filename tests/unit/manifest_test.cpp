@@ -13,7 +13,8 @@ nlohmann::json Files(std::initializer_list<std::pair<std::string, uint64_t>> fil
   return {{"files", arr}};
 }
 
-nlohmann::json One(const std::string& path, const nlohmann::json& hash, const nlohmann::json& size) {
+nlohmann::json One(const std::string& path, const nlohmann::json& hash,
+                   const nlohmann::json& size) {
   nlohmann::json f = nlohmann::json::object();
   f["path"] = path;
   f["hash"] = hash;
@@ -39,8 +40,18 @@ TEST(Manifest, AcceptsAWellFormedManifest) {
 }
 
 TEST(Manifest, RefusesPathsThatEscapeOrAreAmbiguous) {
-  const std::vector<std::string> bads = {"../etc/passwd", "a/../../b", "/abs", "a\\b", "a//b", "./a", "a/./b",
-                                        "", "a/", std::string("a\0b", 3), "a\x01" "b"};
+  const std::vector<std::string> bads = {"../etc/passwd",
+                                         "a/../../b",
+                                         "/abs",
+                                         "a\\b",
+                                         "a//b",
+                                         "./a",
+                                         "a/./b",
+                                         "",
+                                         "a/",
+                                         std::string("a\0b", 3),
+                                         "a\x01"
+                                         "b"};
   for (const std::string& bad : bads) {
     auto m = ParseManifest(Files({{bad, 1}}), 1000, 10);
     EXPECT_FALSE(m.ok()) << "accepted " << bad;
@@ -51,7 +62,8 @@ TEST(Manifest, RefusesDuplicatesBadHashesSizesAndShapes) {
   EXPECT_FALSE(ParseManifest(Files({{"a", 1}, {"a", 2}}), 1000, 10).ok());
   EXPECT_FALSE(ParseManifest(Files({{"a", 1001}}), 1000, 10).ok());
   EXPECT_FALSE(ParseManifest(Files({{"a", 1}, {"b", 1}, {"c", 1}}), 1000, 2).ok());
-  for (const char* hash : {"ABC", "", "zz", "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA"}) {
+  for (const char* hash :
+       {"ABC", "", "zz", "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA"}) {
     EXPECT_FALSE(ParseManifest(One("a", hash, 1), 1000, 10).ok()) << hash;
   }
   EXPECT_FALSE(ParseManifest(nlohmann::json::array(), 1000, 10).ok());
@@ -74,8 +86,8 @@ TEST(Hosts, NormalizeHost) {
   EXPECT_EQ(*NormalizeHost("*.example.com"), "*.example.com");
   EXPECT_EQ(*NormalizeHost("localhost"), "localhost");
   EXPECT_EQ(*NormalizeHost("xn--caf-dma.fr"), "xn--caf-dma.fr");
-  for (const char* bad : {"", "bad host", "a..b", "-a.com", "a-.com", "*.", "a.*.com", "**.a.com", "a/b", "a:80",
-                          "a_b.com", ".a.com", "a.com."}) {
+  for (const char* bad : {"", "bad host", "a..b", "-a.com", "a-.com", "*.", "a.*.com", "**.a.com",
+                          "a/b", "a:80", "a_b.com", ".a.com", "a.com."}) {
     EXPECT_FALSE(NormalizeHost(bad).ok()) << bad;
   }
 }

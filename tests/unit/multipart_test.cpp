@@ -16,7 +16,8 @@ TEST(Multipart, BoundaryFromContentType) {
 TEST(Multipart, PartsWithNamesFilesAndBytes) {
   std::string body =
       "--XX\r\nContent-Disposition: form-data; name=\"@jsonPayload\"\r\n\r\n{\"a\":1}\r\n"
-      "--XX\r\nContent-Disposition: form-data; name=\"f\"; filename=\"a.txt\"\r\nContent-Type: text/plain\r\n\r\n"
+      "--XX\r\nContent-Disposition: form-data; name=\"f\"; filename=\"a.txt\"\r\nContent-Type: "
+      "text/plain\r\n\r\n"
       "line1\r\nline2\r\n"
       "--XX--\r\n";
   auto parts = ParseMultipart(body, "XX");
@@ -39,9 +40,11 @@ TEST(Multipart, AQuotedFileNameMayHoldASemicolon) {
 }
 
 TEST(Multipart, RefusesMalformedBodies) {
-  for (const char* bad : {"", "--XY\r\n", "--XX\r\nContent-Disposition: form-data; name=\"a\"\r\n\r\nno end",
-                          "--XX\r\nno colon\r\n\r\nx\r\n--XX--", "--XX\r\nContent-Disposition: attachment; name=\"a\"\r\n\r\nx\r\n--XX--",
-                          "--XX\r\nContent-Disposition: form-data\r\n\r\nx\r\n--XX--", "--XXjunk"}) {
+  for (const char* bad :
+       {"", "--XY\r\n", "--XX\r\nContent-Disposition: form-data; name=\"a\"\r\n\r\nno end",
+        "--XX\r\nno colon\r\n\r\nx\r\n--XX--",
+        "--XX\r\nContent-Disposition: attachment; name=\"a\"\r\n\r\nx\r\n--XX--",
+        "--XX\r\nContent-Disposition: form-data\r\n\r\nx\r\n--XX--", "--XXjunk"}) {
     EXPECT_FALSE(ParseMultipart(bad, "XX").ok()) << bad;
   }
 }
@@ -68,8 +71,10 @@ TEST(Multipart, TheReaderReadsAnyCutOfTheBodyAsTheWholeIsRead) {
       "--XX\r\nContent-Disposition: form-data; name=\"csrf\"\r\n\r\ntok\r\n"
       "--XX\r\nContent-Disposition: form-data; name=\"files\"; filename=\"d/a.txt\"\r\n\r\n"
       "a\r\n--X not the end\r\n--XX\r\n"
-      "Content-Disposition: form-data; name=\"files\"; filename=\"d/empty\"\r\n\r\n\r\n--XX--\r\nepilogue";
-  const std::string want = "part csrf |tok|end\npart files d/a.txt|a\r\n--X not the end|end\npart files d/empty||end\n";
+      "Content-Disposition: form-data; name=\"files\"; "
+      "filename=\"d/empty\"\r\n\r\n\r\n--XX--\r\nepilogue";
+  const std::string want =
+      "part csrf |tok|end\npart files d/a.txt|a\r\n--X not the end|end\npart files d/empty||end\n";
   for (size_t cut = 0; cut <= body.size(); ++cut) {
     Transcript t;
     MultipartReader r("XX", &t);
@@ -87,9 +92,11 @@ TEST(Multipart, TheReaderReadsAnyCutOfTheBodyAsTheWholeIsRead) {
 }
 
 TEST(Multipart, TheReaderRefusesWhatParseMultipartRefuses) {
-  for (const char* bad : {"", "--XY\r\n", "--XX\r\nContent-Disposition: form-data; name=\"a\"\r\n\r\nno end",
-                          "--XX\r\nno colon\r\n\r\nx\r\n--XX--", "--XX\r\nContent-Disposition: attachment; name=\"a\"\r\n\r\nx\r\n--XX--",
-                          "--XX\r\nContent-Disposition: form-data\r\n\r\nx\r\n--XX--", "--XXjunk", "--XX-"}) {
+  for (const char* bad :
+       {"", "--XY\r\n", "--XX\r\nContent-Disposition: form-data; name=\"a\"\r\n\r\nno end",
+        "--XX\r\nno colon\r\n\r\nx\r\n--XX--",
+        "--XX\r\nContent-Disposition: attachment; name=\"a\"\r\n\r\nx\r\n--XX--",
+        "--XX\r\nContent-Disposition: form-data\r\n\r\nx\r\n--XX--", "--XXjunk", "--XX-"}) {
     Transcript t;
     MultipartReader r("XX", &t);
     Status st = r.Feed(bad);
@@ -105,13 +112,15 @@ TEST(Multipart, TheReaderBoundsPartsAndHeaderLinesHoweverTheBodyIsCut) {
     MultipartReader r("XX", &t, /*max_parts=*/2);
     std::string body = part + part + part + "--XX--";
     Status st = OkStatus();
-    for (size_t at = 0; at < body.size() && st.ok(); at += piece) st = r.Feed(std::string_view(body).substr(at, piece));
+    for (size_t at = 0; at < body.size() && st.ok(); at += piece)
+      st = r.Feed(std::string_view(body).substr(at, piece));
     ASSERT_FALSE(st.ok()) << piece;
     EXPECT_EQ(st.error().message, "more than 2 parts");
     std::string long_line = "--XX\r\nX-Long: " + std::string(20000, 'a') + "\r\n";
     MultipartReader r2("XX", &t);
     st = OkStatus();
-    for (size_t at = 0; at < long_line.size() && st.ok(); at += piece) st = r2.Feed(std::string_view(long_line).substr(at, piece));
+    for (size_t at = 0; at < long_line.size() && st.ok(); at += piece)
+      st = r2.Feed(std::string_view(long_line).substr(at, piece));
     EXPECT_FALSE(st.ok()) << piece;
   }
 }
@@ -124,7 +133,8 @@ TEST(Multipart, AReaderStopsWhenItsEventsRefuse) {
     }
   } t;
   MultipartReader r("XX", &t);
-  Status st = r.Feed("--XX\r\nContent-Disposition: form-data; name=\"files\"; filename=\"a\"\r\n\r\nbytes");
+  Status st =
+      r.Feed("--XX\r\nContent-Disposition: form-data; name=\"files\"; filename=\"a\"\r\n\r\nbytes");
   ASSERT_FALSE(st.ok());
   EXPECT_EQ(st.error().message, "the token comes first");
   EXPECT_FALSE(r.Feed("more").ok());

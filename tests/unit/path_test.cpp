@@ -2,11 +2,12 @@
 // One table, one row per rule; the HTTP/1 parser's use of it is tested in
 // h1_parser_test.cpp.
 #include "http/path.h"
-#include "http/request.h"
 
 #include <gtest/gtest.h>
 
 #include <string>
+
+#include "http/request.h"
 
 namespace hearth {
 namespace {
@@ -88,7 +89,9 @@ TEST(NormalizePath, Table) {
       EXPECT_EQ(out, c.out) << c.in;
       // The normal form is a fixed point.
       std::string again;
-      EXPECT_EQ(static_cast<int>(NormalizePath(out, &again)), static_cast<int>(PathNormal::kUnchanged)) << out;
+      EXPECT_EQ(static_cast<int>(NormalizePath(out, &again)),
+                static_cast<int>(PathNormal::kUnchanged))
+          << out;
     }
   }
 }

@@ -30,7 +30,8 @@ TEST(ResponseHead, LengthChunkedAndUntilClose) {
   ASSERT_EQ(h.headers.size(), 2u);
   EXPECT_EQ(h.headers[1].value, "b");
 
-  ASSERT_EQ(Parse("HTTP/1.1 201 Created\r\nTransfer-Encoding: chunked\r\n\r\n", &h).state, ParseState::kDone);
+  ASSERT_EQ(Parse("HTTP/1.1 201 Created\r\nTransfer-Encoding: chunked\r\n\r\n", &h).state,
+            ParseState::kDone);
   EXPECT_EQ(h.framing, BodyFraming::kChunked);
   EXPECT_TRUE(h.keep_alive);
 
@@ -46,16 +47,19 @@ TEST(ResponseHead, LengthChunkedAndUntilClose) {
 
 TEST(ResponseHead, ConnectionReuseRules) {
   ResponseHead h;
-  ASSERT_EQ(Parse("HTTP/1.1 200 OK\r\nConnection: close\r\nContent-Length: 0\r\n\r\n", &h).state, ParseState::kDone);
+  ASSERT_EQ(Parse("HTTP/1.1 200 OK\r\nConnection: close\r\nContent-Length: 0\r\n\r\n", &h).state,
+            ParseState::kDone);
   EXPECT_FALSE(h.keep_alive);
   ASSERT_EQ(Parse("HTTP/1.0 200 OK\r\nContent-Length: 0\r\n\r\n", &h).state, ParseState::kDone);
   EXPECT_FALSE(h.keep_alive);
-  ASSERT_EQ(Parse("HTTP/1.0 200 OK\r\nConnection: keep-alive\r\nContent-Length: 0\r\n\r\n", &h).state,
-            ParseState::kDone);
+  ASSERT_EQ(
+      Parse("HTTP/1.0 200 OK\r\nConnection: keep-alive\r\nContent-Length: 0\r\n\r\n", &h).state,
+      ParseState::kDone);
   EXPECT_TRUE(h.keep_alive);
   // Both framings: chunked wins and the connection is not trusted again.
-  ASSERT_EQ(Parse("HTTP/1.1 200 OK\r\nContent-Length: 3\r\nTransfer-Encoding: chunked\r\n\r\n", &h).state,
-            ParseState::kDone);
+  ASSERT_EQ(
+      Parse("HTTP/1.1 200 OK\r\nContent-Length: 3\r\nTransfer-Encoding: chunked\r\n\r\n", &h).state,
+      ParseState::kDone);
   EXPECT_EQ(h.framing, BodyFraming::kChunked);
   EXPECT_FALSE(h.keep_alive);
 }
@@ -124,14 +128,16 @@ TEST(ProxyConfig, ErrorsNameWhatIsWrong) {
       {{{"upstreams", {"http://a:1"}}, {"policy", "fastest"}}, "policy must be"},
       {{{"upstreams", {"http://a:1"}}, {"path", "app"}}, "path must be"},
       {{{"upstreams", {"http://a:1"}}, {"health_path", "/x y"}}, "health_path"},
-      {{{"upstreams", {"http://a:1"}}, {"connect_timeout_ms", 1}}, "connect_timeout_ms must be between"},
+      {{{"upstreams", {"http://a:1"}}, {"connect_timeout_ms", 1}},
+       "connect_timeout_ms must be between"},
       {{{"upstreams", {"http://a:1"}}, {"max_fails", "3"}}, "max_fails must be a whole number"},
       {{{"upstreams", {"http://a:1"}}, {"retry", true}}, "unknown proxy setting \"retry\""},
   };
   for (const auto& c : cases) {
     auto r = ParseProxyConfig(c.j);
     ASSERT_FALSE(r.ok()) << c.j.dump();
-    EXPECT_NE(r.error().message.find(c.says), std::string::npos) << c.j.dump() << ": " << r.error().message;
+    EXPECT_NE(r.error().message.find(c.says), std::string::npos)
+        << c.j.dump() << ": " << r.error().message;
   }
 }
 

@@ -60,8 +60,16 @@ TEST(Router, NoMatchAnswers404) {
 
 TEST(Router, ComposeRunsMiddlewareOutermostFirst) {
   std::string trace;
-  Middleware a = [&](Request& q, Response& s, const Handler& next) { trace += "a"; next(q, s); trace += "A"; };
-  Middleware b = [&](Request& q, Response& s, const Handler& next) { trace += "b"; next(q, s); trace += "B"; };
+  Middleware a = [&](Request& q, Response& s, const Handler& next) {
+    trace += "a";
+    next(q, s);
+    trace += "A";
+  };
+  Middleware b = [&](Request& q, Response& s, const Handler& next) {
+    trace += "b";
+    next(q, s);
+    trace += "B";
+  };
   Handler h = Compose({a, b}, [&](Request&, Response&) { trace += "h"; });
   Request req;
   Response res;

@@ -98,7 +98,9 @@ TEST_F(OpenBeneathTest, RefusesSymlinksLeadingOut) {
   EXPECT_EQ(Open("out-abs"), -EXDEV);
 }
 
-TEST_F(OpenBeneathTest, MissingIsEnoent) { EXPECT_EQ(Open("nope"), -ENOENT); }
+TEST_F(OpenBeneathTest, MissingIsEnoent) {
+  EXPECT_EQ(Open("nope"), -ENOENT);
+}
 
 }  // namespace
 }  // namespace hearth

@@ -5,6 +5,7 @@
 // it held before.
 #include <arpa/inet.h>
 #include <dirent.h>
+#include <gtest/gtest.h>
 #include <netinet/in.h>
 #include <sqlite3.h>
 #include <sys/socket.h>
@@ -12,15 +13,13 @@
 
 #include <filesystem>
 #include <fstream>
-#include <gtest/gtest.h>
-
-#include "echo_session.h"
 
 #include "base/log.h"
-#include "server/server.h"
-#include "server/settings.h"
+#include "echo_session.h"
 #include "io/session.h"
 #include "io/socket.h"
+#include "server/server.h"
+#include "server/settings.h"
 
 namespace hearth {
 namespace {
@@ -82,7 +81,8 @@ class ServerStartTest : public ::testing::Test {
     const std::string& msg = started.error().message;
     EXPECT_NE(msg.find(expect), std::string::npos) << msg;
     EXPECT_EQ(msg.find('\n'), std::string::npos) << "not one line: " << msg;
-    EXPECT_EQ(CountEntries("/proc/self/fd"), fds_before) << "a descriptor stayed open after: " << msg;
+    EXPECT_EQ(CountEntries("/proc/self/fd"), fds_before)
+        << "a descriptor stayed open after: " << msg;
     EXPECT_EQ(CountEntries("/proc/self/task"), threads_before) << "a thread stayed after: " << msg;
   }
 
@@ -100,14 +100,15 @@ TEST_F(ServerStartTest, TakenHttpsPortAfterHttpIsBound) {
 }
 
 TEST_F(ServerStartTest, UnknownAcmeChallengeAfterListenersAreBound) {
-  ExpectCleanFailure({{"https", "127.0.0.1:0"}, {"acme-email", "a@example.com"},
-                      {"acme-challenges", "dns-01"}},
-                     "dns-01");
+  ExpectCleanFailure(
+      {{"https", "127.0.0.1:0"}, {"acme-email", "a@example.com"}, {"acme-challenges", "dns-01"}},
+      "dns-01");
 }
 
 TEST_F(ServerStartTest, AcmeCaRootThatIsNoCertificate) {
   std::ofstream(dir_ + "/ca.pem") << "not a certificate\n";
-  ExpectCleanFailure({{"https", "127.0.0.1:0"}, {"acme-email", "a@example.com"},
+  ExpectCleanFailure({{"https", "127.0.0.1:0"},
+                      {"acme-email", "a@example.com"},
                       {"acme-ca-root", dir_ + "/ca.pem"}},
                      "acme-ca-root");
 }
@@ -204,8 +205,8 @@ TEST_F(ServerStartTest, AProtocolServiceServesItsOwnPort) {
   char* env[] = {nullptr};
   int fds_before = CountEntries("/proc/self/fd");
   {
-    auto settings = LoadSettings("", env, {{"data", dir_ + "/data"}, {"http", "127.0.0.1:0"},
-                                           {"workers", "2"}});
+    auto settings = LoadSettings(
+        "", env, {{"data", dir_ + "/data"}, {"http", "127.0.0.1:0"}, {"workers", "2"}});
     ASSERT_TRUE(settings.ok());
     ServeOptions o;
     o.settings = std::move(settings).value();

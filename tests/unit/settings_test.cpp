@@ -35,9 +35,9 @@ TEST(Settings, PrecedenceDefaultTomlEnvFlag) {
   char* env[] = {e1, e2, nullptr};
   auto s = LoadSettings(toml, env, {{"workers", "7"}});
   ASSERT_TRUE(s.ok()) << s.error().message;
-  EXPECT_EQ(s->workers, 7);                       // flag beats env beats TOML
-  EXPECT_EQ(s->log_level, LogLevel::kDebug);      // env beats TOML
-  EXPECT_EQ(s->max_body_size, 1u << 20);          // TOML beats default
+  EXPECT_EQ(s->workers, 7);                   // flag beats env beats TOML
+  EXPECT_EQ(s->log_level, LogLevel::kDebug);  // env beats TOML
+  EXPECT_EQ(s->max_body_size, 1u << 20);      // TOML beats default
   EXPECT_EQ(s->origins.at("workers").source, "flag");
   EXPECT_EQ(s->origins.at("log-level").source, "env");
   EXPECT_EQ(s->origins.at("max-body-size").source, "config");
@@ -66,9 +66,9 @@ TEST(Settings, BadValuesNameKeyAndSource) {
   struct {
     const char* name;
     const char* value;
-  } bad[] = {{"workers", "many"},        {"workers", "-1"},         {"max-header-size", "12XB"},
-             {"header-timeout", "soon"}, {"log-level", "loud"},     {"http", "nowhere"},
-             {"http", "1.2.3.4:99999"},  {"max-connections", "0"},  {"max-header-size", "10"}};
+  } bad[] = {{"workers", "many"},        {"workers", "-1"},        {"max-header-size", "12XB"},
+             {"header-timeout", "soon"}, {"log-level", "loud"},    {"http", "nowhere"},
+             {"http", "1.2.3.4:99999"},  {"max-connections", "0"}, {"max-header-size", "10"}};
   for (const auto& b : bad) {
     auto s = LoadSettings("", env, {{b.name, b.value}});
     ASSERT_FALSE(s.ok()) << b.name << "=" << b.value;

@@ -72,7 +72,8 @@ TEST_F(StoreTest, TheWalStaysBoundedUnderSteadyWrites) {
   // and the writer start the WAL over. A WAL that is never reset stays big.
   for (int i = 0; i < 40 && std::filesystem::file_size(path_ + "-wal") > (48ull << 20); ++i) {
     std::this_thread::sleep_for(std::chrono::milliseconds(100));
-    ASSERT_TRUE(s->Write([&](Connection& c) { return Insert(c, "late" + std::to_string(i)); }).ok());
+    ASSERT_TRUE(
+        s->Write([&](Connection& c) { return Insert(c, "late" + std::to_string(i)); }).ok());
   }
   uint64_t wal = std::filesystem::file_size(path_ + "-wal");
   EXPECT_LE(wal, 48ull << 20) << "the WAL grew to " << wal;  // ~170 MB if never started over
@@ -137,7 +138,11 @@ TEST_F(StoreTest, OpenMigratesToTheLatestVersion) {
 }
 
 TEST_F(StoreTest, ReopenIsIdempotent) {
-  { auto s = OpenStore(); ASSERT_TRUE(s); ASSERT_TRUE(s->Write([](Connection& c) { return Insert(c, "a"); }).ok()); }
+  {
+    auto s = OpenStore();
+    ASSERT_TRUE(s);
+    ASSERT_TRUE(s->Write([](Connection& c) { return Insert(c, "a"); }).ok());
+  }
   auto s = OpenStore();
   ASSERT_TRUE(s);
   EXPECT_EQ(s->schema_version(), 2);
@@ -145,7 +150,10 @@ TEST_F(StoreTest, ReopenIsIdempotent) {
 }
 
 TEST_F(StoreTest, RefusesDatabaseFromNewerVersion) {
-  { auto s = OpenStore(); ASSERT_TRUE(s); }
+  {
+    auto s = OpenStore();
+    ASSERT_TRUE(s);
+  }
   {
     auto c = Connection::Open(path_, Connection::Mode::kReadWrite);
     ASSERT_TRUE(c.ok());
@@ -161,7 +169,11 @@ TEST_F(StoreTest, RefusesDatabaseFromNewerVersion) {
 }
 
 TEST_F(StoreTest, FailedMigrationLeavesThePreviousVersion) {
-  { auto s = OpenStore({kMigrations[0]}, {kStatements[0]}); ASSERT_TRUE(s); ASSERT_TRUE(s->Write([](Connection& c) { return Insert(c, "kept"); }).ok()); }
+  {
+    auto s = OpenStore({kMigrations[0]}, {kStatements[0]});
+    ASSERT_TRUE(s);
+    ASSERT_TRUE(s->Write([](Connection& c) { return Insert(c, "kept"); }).ok());
+  }
   std::vector<Migration> bad = {kMigrations[0],
                                 {2, "CREATE TABLE half (x); INSERT INTO nope VALUES (1);"}};
   Store::Options o;
@@ -208,7 +220,10 @@ TEST_F(StoreTest, ConcurrentWritesAreGroupCommitted) {
         while (!release.load()) std::this_thread::sleep_for(std::chrono::milliseconds(1));
         return Insert(c, "first");
       },
-      [&](const Status& st) { EXPECT_TRUE(st.ok()); done++; });
+      [&](const Status& st) {
+        EXPECT_TRUE(st.ok());
+        done++;
+      });
   const int kWrites = 200;
   std::vector<std::thread> threads;
   for (int t = 0; t < 4; ++t) {
@@ -216,7 +231,10 @@ TEST_F(StoreTest, ConcurrentWritesAreGroupCommitted) {
       for (int i = 0; i < kWrites / 4; ++i) {
         std::string name = "n" + std::to_string(t) + "-" + std::to_string(i);
         s->SubmitWrite([name](Connection& c) { return Insert(c, name); },
-                       [&](const Status& st) { EXPECT_TRUE(st.ok()) << st.error().message; done++; });
+                       [&](const Status& st) {
+                         EXPECT_TRUE(st.ok()) << st.error().message;
+                         done++;
+                       });
       }
     });
   }
@@ -234,16 +252,27 @@ TEST_F(StoreTest, AFailingWriteIsUndoneAloneInItsBatch) {
   std::atomic<bool> release{false};
   std::atomic<int> done{0};
   Status bad = OkStatus(), good = OkStatus();
-  s->SubmitWrite([&](Connection& c) {
-    while (!release.load()) std::this_thread::sleep_for(std::chrono::milliseconds(1));
-    return Insert(c, "a");
-  }, [&](const Status&) { done++; });
-  s->SubmitWrite([](Connection& c) {
-    // Inserts, then fails: its row must not survive.
-    if (auto st = Insert(c, "doomed"); !st.ok()) return st;
-    return Insert(c, "a");  // UNIQUE violation
-  }, [&](const Status& st) { bad = st; done++; });
-  s->SubmitWrite([](Connection& c) { return Insert(c, "b"); }, [&](const Status& st) { good = st; done++; });
+  s->SubmitWrite(
+      [&](Connection& c) {
+        while (!release.load()) std::this_thread::sleep_for(std::chrono::milliseconds(1));
+        return Insert(c, "a");
+      },
+      [&](const Status&) { done++; });
+  s->SubmitWrite(
+      [](Connection& c) {
+        // Inserts, then fails: its row must not survive.
+        if (auto st = Insert(c, "doomed"); !st.ok()) return st;
+        return Insert(c, "a");  // UNIQUE violation
+      },
+      [&](const Status& st) {
+        bad = st;
+        done++;
+      });
+  s->SubmitWrite([](Connection& c) { return Insert(c, "b"); },
+                 [&](const Status& st) {
+                   good = st;
+                   done++;
+                 });
   release = true;
   while (done.load() < 3) std::this_thread::sleep_for(std::chrono::milliseconds(1));
   EXPECT_FALSE(bad.ok());
@@ -282,7 +311,9 @@ TEST_F(StoreTest, ClosingFinishesQueuedWrites) {
     ASSERT_TRUE(s);
     for (int i = 0; i < 50; ++i)
       s->SubmitWrite([i](Connection& c) { return Insert(c, "q" + std::to_string(i)); },
-                     [&](const Status& st) { if (st.ok()) ok++; });
+                     [&](const Status& st) {
+                       if (st.ok()) ok++;
+                     });
   }
   EXPECT_EQ(ok.load(), 50);
   auto s = OpenStore();
@@ -329,13 +360,16 @@ TEST_F(StoreTest, FillBlobWritesALargeValueInPieces) {
   ASSERT_TRUE(c.ok());
   ASSERT_TRUE((*c)->Exec("CREATE TABLE b (id INTEGER PRIMARY KEY, data BLOB NOT NULL)").ok());
   const uint64_t size = 3 * 256 * 1024 + 17;  // several pieces and a short last one
-  ASSERT_TRUE((*c)->Exec("INSERT INTO b(id, data) VALUES (1, zeroblob(" + std::to_string(size) + "))").ok());
+  ASSERT_TRUE(
+      (*c)->Exec("INSERT INTO b(id, data) VALUES (1, zeroblob(" + std::to_string(size) + "))")
+          .ok());
   std::vector<std::pair<uint64_t, size_t>> reads;
-  Status st = (*c)->FillBlob("b", "data", 1, size, [&](uint64_t off, char* buf, size_t n) -> Status {
-    reads.emplace_back(off, n);
-    for (size_t i = 0; i < n; ++i) buf[i] = static_cast<char>((off + i) % 251);
-    return OkStatus();
-  });
+  Status st =
+      (*c)->FillBlob("b", "data", 1, size, [&](uint64_t off, char* buf, size_t n) -> Status {
+        reads.emplace_back(off, n);
+        for (size_t i = 0; i < n; ++i) buf[i] = static_cast<char>((off + i) % 251);
+        return OkStatus();
+      });
   ASSERT_TRUE(st.ok()) << st.error().message;
   EXPECT_EQ(reads.size(), 4u);
   auto q = (*c)->Prepare("SELECT data FROM b WHERE id = 1");
@@ -353,11 +387,13 @@ TEST_F(StoreTest, FillBlobRefusesASizeMismatchAndPassesReadErrorsOn) {
   auto c = Connection::Open(path_, Connection::Mode::kReadWrite);
   ASSERT_TRUE(c.ok());
   ASSERT_TRUE((*c)->Exec("CREATE TABLE b (id INTEGER PRIMARY KEY, data BLOB NOT NULL);"
-                         "INSERT INTO b(id, data) VALUES (1, zeroblob(10))").ok());
+                         "INSERT INTO b(id, data) VALUES (1, zeroblob(10))")
+                  .ok());
   auto never = [](uint64_t, char*, size_t) -> Status { return OkStatus(); };
   EXPECT_FALSE((*c)->FillBlob("b", "data", 1, 11, never).ok());
   EXPECT_FALSE((*c)->FillBlob("b", "data", 2, 10, never).ok());  // no such row
-  Status st = (*c)->FillBlob("b", "data", 1, 10, [](uint64_t, char*, size_t) -> Status { return Error{"disk gone"}; });
+  Status st = (*c)->FillBlob("b", "data", 1, 10,
+                             [](uint64_t, char*, size_t) -> Status { return Error{"disk gone"}; });
   ASSERT_FALSE(st.ok());
   EXPECT_EQ(st.error().message, "disk gone");
 }
@@ -374,9 +410,11 @@ TEST_F(StoreTest, ControlMigration3KeepsBlobsAndPutsTheirBytesLast) {
   std::vector<Migration> upto2(ControlMigrations().begin(), ControlMigrations().begin() + 2);
   {
     auto s = OpenStore(upto2, {});
-    ASSERT_TRUE(s->Write([](Connection& c) {
-                  return c.Exec("INSERT INTO blobs(hash, size, data, created_at) VALUES ('h1', 3, x'616263', 42)");
-                }).ok());
+    ASSERT_TRUE(
+        s->Write([](Connection& c) {
+           return c.Exec(
+               "INSERT INTO blobs(hash, size, data, created_at) VALUES ('h1', 3, x'616263', 42)");
+         }).ok());
   }
   Store::Options o;
   o.path = path_;

@@ -5,8 +5,8 @@
 #include <openssl/err.h>
 #include <openssl/pem.h>
 #include <openssl/sha.h>
-#include <openssl/x509v3.h>
 #include <openssl/ssl.h>
+#include <openssl/x509v3.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -14,8 +14,8 @@
 #include <ctime>
 #include <thread>
 
-#include "io/out_queue.h"
 #include "control/acme_manager.h"
+#include "io/out_queue.h"
 #include "tls/acme.h"
 #include "tls/certs.h"
 #include "tls/ocsp.h"
@@ -25,9 +25,11 @@ namespace hearth::tls {
 namespace {
 
 TEST(Certs, HostNamesAndWildcards) {
-  for (const char* ok : {"example.com", "a-b.example.com", "*.example.com", "localhost", "127.0.0.1", "::1", "x_y.test"})
+  for (const char* ok : {"example.com", "a-b.example.com", "*.example.com", "localhost",
+                         "127.0.0.1", "::1", "x_y.test"})
     EXPECT_TRUE(IsCertHost(ok)) << ok;
-  for (const char* bad : {"", "a..b", ".a", "a.", "*", "*.", "a.*.com", "bad host", "a/b", "*.*.com", "a,DNS:b"})
+  for (const char* bad :
+       {"", "a..b", ".a", "a.", "*", "*.", "a.*.com", "bad host", "a/b", "*.*.com", "a,DNS:b"})
     EXPECT_FALSE(IsCertHost(bad)) << bad;
   EXPECT_TRUE(HostMatches("*.example.com", "a.example.com"));
   EXPECT_TRUE(HostMatches("*.Example.com", "A.example.COM"));
@@ -65,7 +67,8 @@ TEST(Certs, InspectNamesWhatIsWrong) {
   auto nokey = Inspect(a->cert_pem, "");
   ASSERT_FALSE(nokey.ok());
   EXPECT_EQ(nokey.error().message.rfind("the key is not an unencrypted PEM private key", 0), 0u);
-  auto broken_chain = Inspect(a->cert_pem + "-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n", a->key_pem);
+  auto broken_chain = Inspect(
+      a->cert_pem + "-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n", a->key_pem);
   ASSERT_FALSE(broken_chain.ok());
   EXPECT_NE(broken_chain.error().message.find("chain"), std::string::npos);
 }
@@ -92,7 +95,9 @@ TEST(TlsServer, InstallPicksTheNewestCertificatePerHost) {
   auto a2 = MakeSelfSigned({"a.test"}, 30);
   ASSERT_TRUE(a.ok() && a2.ok());
   std::vector<std::string> problems;
-  (*srv)->Install({{2, a2->cert_pem, a2->key_pem}, {1, a->cert_pem, a->key_pem}, {3, "junk", "junk"}}, &problems);
+  (*srv)->Install(
+      {{2, a2->cert_pem, a2->key_pem}, {1, a->cert_pem, a->key_pem}, {3, "junk", "junk"}},
+      &problems);
   EXPECT_EQ(problems.size(), 1u);
   EXPECT_EQ((*srv)->size(), 2u);
   EXPECT_TRUE((*srv)->Covers("a.test"));
@@ -214,7 +219,8 @@ TEST(TlsServer, TlsAlpn01ChallengesGetTheirCertificateAndProtocol) {
   auto answer = MakeAlpnChallenge("alpn.test", "tok.thumb");
   ASSERT_TRUE(answer.ok()) << answer.error().message;
   challenges.PutAlpn("ALPN.test", *answer);
-  auto handshake = [&](const unsigned char* protos, unsigned len, std::string* subject_der, std::string* alpn) -> bool {
+  auto handshake = [&](const unsigned char* protos, unsigned len, std::string* subject_der,
+                       std::string* alpn) -> bool {
     int fds[2];
     EXPECT_EQ(socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK, 0, fds), 0);
     SSL* server = (*srv)->NewSession(fds[0]);
@@ -261,7 +267,8 @@ TEST(TlsServer, TlsAlpn01ChallengesGetTheirCertificateAndProtocol) {
   };
   static const unsigned char kAcme[] = {10, 'a', 'c', 'm', 'e', '-', 't', 'l', 's', '/', '1'};
   static const unsigned char kH2[] = {2, 'h', '2'};
-  static const unsigned char kBoth[] = {10, 'a', 'c', 'm', 'e', '-', 't', 'l', 's', '/', '1', 2, 'h', '2'};
+  static const unsigned char kBoth[] = {10,  'a', 'c', 'm', 'e', '-', 't',
+                                        'l', 's', '/', '1', 2,   'h', '2'};
   std::string cert, alpn;
   EXPECT_TRUE(handshake(kAcme, sizeof kAcme, &cert, &alpn));
   EXPECT_EQ(alpn, "acme-tls/1");
@@ -303,7 +310,9 @@ TEST(Certs, AlpnChallengeCarriesTheKeyAuthorizationDigest) {
   unsigned char md[32];
   SHA256(reinterpret_cast<const unsigned char*>("token.thumb"), 11, md);
   std::string want = std::string("\x04\x20", 2) + std::string(reinterpret_cast<char*>(md), 32);
-  EXPECT_EQ(std::string(reinterpret_cast<const char*>(ASN1_STRING_get0_data(v)), static_cast<size_t>(ASN1_STRING_length(v))), want);
+  EXPECT_EQ(std::string(reinterpret_cast<const char*>(ASN1_STRING_get0_data(v)),
+                        static_cast<size_t>(ASN1_STRING_length(v))),
+            want);
   X509_free(x);
   EXPECT_FALSE(MakeAlpnChallenge("*.a.test", "x").ok());
   EXPECT_FALSE(MakeAlpnChallenge("127.0.0.1", "x").ok());
@@ -315,25 +324,33 @@ TEST(ClientHello, SniAndAlpnAreReadWithBoundsChecked) {
     for (int x : v) s.push_back(static_cast<char>(x));
     return s;
   };
-  auto sni = [](const std::string& s) { return SniHost(reinterpret_cast<const unsigned char*>(s.data()), s.size()); };
+  auto sni = [](const std::string& s) {
+    return SniHost(reinterpret_cast<const unsigned char*>(s.data()), s.size());
+  };
   auto alpn = [](const std::string& s, std::string_view p) {
     return AlpnOffers(reinterpret_cast<const unsigned char*>(s.data()), s.size(), p);
   };
   EXPECT_EQ(sni(bytes({0, 9, 0, 0, 6, 'A', '.', 'T', 'e', 's', 't'})), "a.test");
-  EXPECT_EQ(sni(bytes({0, 10, 0, 0, 7, 'a', '.', 't', 'e', 's', 't', '.'})), "a.test");  // the root's dot goes
-  EXPECT_EQ(sni(bytes({0, 9, 0, 0, 7, 'a', '.', 't', 'e', 's', 't'})), "");   // the name runs past the end
-  EXPECT_EQ(sni(bytes({0, 8, 0, 0, 6, 'a', '.', 't', 'e', 's', 't'})), "");   // the list length is wrong
-  EXPECT_EQ(sni(bytes({0, 5, 0, 0, 2, 'a', 0})), "");                          // a NUL in the name
-  EXPECT_EQ(sni(bytes({0, 3, 0, 0, 0})), "");                                  // empty
+  EXPECT_EQ(sni(bytes({0, 10, 0, 0, 7, 'a', '.', 't', 'e', 's', 't', '.'})),
+            "a.test");  // the root's dot goes
+  EXPECT_EQ(sni(bytes({0, 9, 0, 0, 7, 'a', '.', 't', 'e', 's', 't'})),
+            "");  // the name runs past the end
+  EXPECT_EQ(sni(bytes({0, 8, 0, 0, 6, 'a', '.', 't', 'e', 's', 't'})),
+            "");                                       // the list length is wrong
+  EXPECT_EQ(sni(bytes({0, 5, 0, 0, 2, 'a', 0})), "");  // a NUL in the name
+  EXPECT_EQ(sni(bytes({0, 3, 0, 0, 0})), "");          // empty
   EXPECT_EQ(sni(bytes({0})), "");
   EXPECT_EQ(sni(""), "");
-  std::string list = bytes({0, 14, 2, 'h', '2'}) + std::string("\x0a" "acme-tls/1", 11);
+  std::string list = bytes({0, 14, 2, 'h', '2'}) + std::string(
+                                                       "\x0a"
+                                                       "acme-tls/1",
+                                                       11);
   list[1] = static_cast<char>(list.size() - 2);
   EXPECT_TRUE(alpn(list, "acme-tls/1"));
   EXPECT_TRUE(alpn(list, "h2"));
   EXPECT_FALSE(alpn(list, "http/1.1"));
   EXPECT_FALSE(alpn(bytes({0, 4, 5, 'a', 'c', 'm', 'e'}), "acme"));  // the name runs past the end
-  EXPECT_FALSE(alpn(bytes({0, 1, 0}), ""));                           // empty names are malformed
+  EXPECT_FALSE(alpn(bytes({0, 1, 0}), ""));                          // empty names are malformed
   EXPECT_FALSE(alpn("", "h2"));
 }
 
@@ -378,8 +395,9 @@ TEST(Ocsp, AnswersAreCheckedAgainstTheIssuer) {
   // Signed by some other CA: refused.
   auto other = MakeLocalCa();
   auto forged_chain = IssueLeaf(*other, {"ocsp.test"}, 30);
-  std::string mixed = leaf->cert_pem.substr(0, leaf->cert_pem.find("-----END CERTIFICATE-----") + 26) +
-                      forged_chain->cert_pem.substr(forged_chain->cert_pem.find("-----END CERTIFICATE-----") + 26);
+  std::string mixed =
+      leaf->cert_pem.substr(0, leaf->cert_pem.find("-----END CERTIFICATE-----") + 26) +
+      forged_chain->cert_pem.substr(forged_chain->cert_pem.find("-----END CERTIFICATE-----") + 26);
   auto forged = MakeOcspResponse(mixed, other->key_pem, true, 3600);
   ASSERT_TRUE(forged.ok()) << forged.error().message;
   auto f = CheckOcspResponse(*forged, leaf->cert_pem, now);
@@ -536,7 +554,8 @@ TEST(Acme, AnUnreachableDirectoryIsAClearError) {
   ASSERT_TRUE(c.ok());
   auto got = (*c)->Obtain({"a.test"});
   ASSERT_FALSE(got.ok());
-  EXPECT_EQ(got.error().message.rfind("ACME: http://127.0.0.1:1/dir: ", 0), 0u) << got.error().message;
+  EXPECT_EQ(got.error().message.rfind("ACME: http://127.0.0.1:1/dir: ", 0), 0u)
+      << got.error().message;
 }
 
 }  // namespace
@@ -584,8 +603,10 @@ TEST(AcmeManager, OnDemandWaitingNamesAreBounded) {
 }
 
 TEST(AcmeManager, OrdersOnlyForNamesHttp01CanProve) {
-  for (const char* yes : {"shop.example.com", "a.b.test", "x-y.example"}) EXPECT_TRUE(AcmeManager::Eligible(yes)) << yes;
-  for (const char* no : {"", "*.example.com", "localhost", "app.localhost", "intranet", "127.0.0.1", "::1", "bad host.com"})
+  for (const char* yes : {"shop.example.com", "a.b.test", "x-y.example"})
+    EXPECT_TRUE(AcmeManager::Eligible(yes)) << yes;
+  for (const char* no : {"", "*.example.com", "localhost", "app.localhost", "intranet", "127.0.0.1",
+                         "::1", "bad host.com"})
     EXPECT_FALSE(AcmeManager::Eligible(no)) << no;
 }
 

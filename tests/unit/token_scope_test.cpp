@@ -1,11 +1,12 @@
 // Token scopes as a table: (scope, method, path[, the deploy's or blob's
 // site]) -> allowed; and the expiry texts tokens take.
+#include "api/token_scope.h"
+
 #include <gtest/gtest.h>
 
 #include <string>
 #include <vector>
 
-#include "api/token_scope.h"
 #include "api/tokens.h"
 
 namespace hearth::api {
@@ -15,11 +16,13 @@ struct Row {
   const char* scope;
   Method method;
   const char* path;
-  const char* owner;  // kPublish/kBlob: the site the deploy or the awaited blob belongs to ("" none)
+  const char*
+      owner;  // kPublish/kBlob: the site the deploy or the awaited blob belongs to ("" none)
   bool allowed;
 };
 
-constexpr const char* kHash = "/_hearth/api/blobs/9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08";
+constexpr const char* kHash =
+    "/_hearth/api/blobs/9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08";
 
 const std::vector<Row> kRows = {
     // admin: everything.
@@ -53,26 +56,37 @@ const std::vector<Row> kRows = {
     // deploy:blog.localhost: that site's deploy steps, rollback and versions only.
     {"deploy:blog.localhost", Method::kPost, "/_hearth/api/sites/blog.localhost/deploys", "", true},
     {"deploy:blog.localhost", Method::kPost, "/_hearth/api/sites/BLOG.localhost/deploys", "", true},
-    {"deploy:blog.localhost", Method::kPost, "/_hearth/api/sites/blog.localhost/deploys/", "", true},
-    {"deploy:blog.localhost", Method::kPost, "/_hearth/api/sites/blog.localhost/rollback", "", true},
+    {"deploy:blog.localhost", Method::kPost, "/_hearth/api/sites/blog.localhost/deploys/", "",
+     true},
+    {"deploy:blog.localhost", Method::kPost, "/_hearth/api/sites/blog.localhost/rollback", "",
+     true},
     {"deploy:blog.localhost", Method::kGet, "/_hearth/api/sites/blog.localhost/versions", "", true},
-    {"deploy:blog.localhost", Method::kPost, "/_hearth/api/deploys/7/publish", "blog.localhost", true},
+    {"deploy:blog.localhost", Method::kPost, "/_hearth/api/deploys/7/publish", "blog.localhost",
+     true},
     {"deploy:blog.localhost", Method::kPut, kHash, "blog.localhost", true},
-    {"deploy:blog.localhost", Method::kPost, "/_hearth/api/deploys/7/publish", "shop.localhost", false},
+    {"deploy:blog.localhost", Method::kPost, "/_hearth/api/deploys/7/publish", "shop.localhost",
+     false},
     {"deploy:blog.localhost", Method::kPost, "/_hearth/api/deploys/7/publish", "", false},
     {"deploy:blog.localhost", Method::kPut, kHash, "", false},
-    {"deploy:blog.localhost", Method::kPost, "/_hearth/api/sites/shop.localhost/deploys", "", false},
-    {"deploy:blog.localhost", Method::kPost, "/_hearth/api/sites/shop.localhost/rollback", "", false},
-    {"deploy:blog.localhost", Method::kGet, "/_hearth/api/sites/shop.localhost/versions", "", false},
-    {"deploy:blog.localhost", Method::kPost, "/_hearth/api/sites/blog.localhost.evil/deploys", "", false},
+    {"deploy:blog.localhost", Method::kPost, "/_hearth/api/sites/shop.localhost/deploys", "",
+     false},
+    {"deploy:blog.localhost", Method::kPost, "/_hearth/api/sites/shop.localhost/rollback", "",
+     false},
+    {"deploy:blog.localhost", Method::kGet, "/_hearth/api/sites/shop.localhost/versions", "",
+     false},
+    {"deploy:blog.localhost", Method::kPost, "/_hearth/api/sites/blog.localhost.evil/deploys", "",
+     false},
     {"deploy:blog.localhost", Method::kGet, "/_hearth/api/sites", "", false},
     {"deploy:blog.localhost", Method::kPost, "/_hearth/api/sites", "", false},
     {"deploy:blog.localhost", Method::kPatch, "/_hearth/api/sites/blog.localhost", "", false},
     {"deploy:blog.localhost", Method::kDelete, "/_hearth/api/sites/blog.localhost", "", false},
-    {"deploy:blog.localhost", Method::kGet, "/_hearth/api/sites/blog.localhost/collections", "", false},
-    {"deploy:blog.localhost", Method::kPost, "/_hearth/api/sites/blog.localhost/collections", "", false},
+    {"deploy:blog.localhost", Method::kGet, "/_hearth/api/sites/blog.localhost/collections", "",
+     false},
+    {"deploy:blog.localhost", Method::kPost, "/_hearth/api/sites/blog.localhost/collections", "",
+     false},
     {"deploy:blog.localhost", Method::kGet, "/_hearth/api/sites/blog.localhost/deploys", "", false},
-    {"deploy:blog.localhost", Method::kPost, "/_hearth/api/sites/blog.localhost/versions", "", false},
+    {"deploy:blog.localhost", Method::kPost, "/_hearth/api/sites/blog.localhost/versions", "",
+     false},
     {"deploy:blog.localhost", Method::kPost, "/_hearth/api/tokens", "", false},
     {"deploy:blog.localhost", Method::kGet, "/_hearth/api/tokens", "", false},
     {"deploy:blog.localhost", Method::kGet, "/_hearth/metrics", "", false},
@@ -85,7 +99,8 @@ TEST(TokenScope, RouteTimesScopeDecides) {
     ASSERT_TRUE(scope.ok()) << r.scope;
     ApiTarget target = ClassifyApiRequest(r.method, r.path);
     EXPECT_EQ(ScopeAllows(*scope, target, r.owner), r.allowed)
-        << r.scope << " " << static_cast<int>(r.method) << " " << r.path << " (owner " << r.owner << ")";
+        << r.scope << " " << static_cast<int>(r.method) << " " << r.path << " (owner " << r.owner
+        << ")";
   }
 }
 
@@ -93,7 +108,8 @@ TEST(TokenScope, ParsesAndPrintsScopes) {
   EXPECT_EQ(ScopeText(*ParseScope("admin")), "admin");
   EXPECT_EQ(ScopeText(*ParseScope("read")), "read");
   EXPECT_EQ(ScopeText(*ParseScope("deploy:Blog.Example.com")), "deploy:blog.example.com");
-  for (const char* bad : {"", "Admin", "write", "deploy:", "deploy:a b", "deploy:http://x.com", "read ", "deploy"})
+  for (const char* bad :
+       {"", "Admin", "write", "deploy:", "deploy:a b", "deploy:http://x.com", "read ", "deploy"})
     EXPECT_FALSE(ParseScope(bad).ok()) << bad;
 }
 
@@ -108,8 +124,9 @@ TEST(TokenExpiry, DurationsAndDates) {
   EXPECT_EQ(*ParseExpiry("2026-01-31", now), now + 31 * 86400);
   EXPECT_EQ(*ParseExpiry("2026-01-02T12:00:00Z", now), now + 86400 + 12 * 3600);
   EXPECT_EQ(*ParseExpiry("2026-01-02T12:00Z", now), now + 86400 + 12 * 3600);
-  for (const char* bad : {"", "0", "0d", "soon", "-5d", "30x", "2025-12-31", "2026-13-01", "2026-01-02T25:00:00Z",
-                          "2026-01-02T12:00:00+02:00", "99999d", "2040-01-01"})
+  for (const char* bad :
+       {"", "0", "0d", "soon", "-5d", "30x", "2025-12-31", "2026-13-01", "2026-01-02T25:00:00Z",
+        "2026-01-02T12:00:00+02:00", "99999d", "2040-01-01"})
     EXPECT_FALSE(ParseExpiry(bad, now).ok()) << bad;
 }
 

@@ -5,8 +5,6 @@
 #include "server/worker.h"
 
 #include <gtest/gtest.h>
-
-#include "echo_session.h"
 #include <netinet/in.h>
 #include <openssl/ssl.h>
 #include <poll.h>
@@ -17,6 +15,7 @@
 #include <chrono>
 #include <thread>
 
+#include "echo_session.h"
 #include "io/socket.h"
 #include "tls/certs.h"
 
