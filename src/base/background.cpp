@@ -18,18 +18,23 @@ BackgroundQueue::BackgroundQueue() {
   });
 }
 
-BackgroundQueue::~BackgroundQueue() {
+BackgroundQueue::~BackgroundQueue() { Stop(); }
+
+void BackgroundQueue::Stop() {
   {
     std::lock_guard<std::mutex> lock(mu_);
     stop_ = true;
   }
   cv_.notify_all();
-  thread_.join();
+  if (thread_.joinable()) thread_.join();
+  std::lock_guard<std::mutex> lock(mu_);
+  ended_ = true;
 }
 
 void BackgroundQueue::Post(std::function<void()> task) {
   {
     std::lock_guard<std::mutex> lock(mu_);
+    if (ended_) return;  // nothing runs it any more
     tasks_.push_back(std::move(task));
   }
   cv_.notify_one();
@@ -38,7 +43,7 @@ void BackgroundQueue::Post(std::function<void()> task) {
 bool BackgroundQueue::TryPost(std::function<void()> task, size_t max_waiting) {
   {
     std::lock_guard<std::mutex> lock(mu_);
-    if (tasks_.size() >= max_waiting) return false;
+    if (ended_ || tasks_.size() >= max_waiting) return false;
     tasks_.push_back(std::move(task));
   }
   cv_.notify_one();

@@ -6,8 +6,15 @@
 #include <cstdint>
 
 #include "base/clock.h"
+#include "base/log.h"
 
 namespace hearth {
+namespace {
+// The scheduler whose job this thread is running (null: none), so Cancel and
+// Stop called from inside a job do not wait for that job (themselves).
+thread_local const Scheduler* tl_running = nullptr;
+constexpr int64_t kRetryAfterThrowMs = 60 * 1000;
+}  // namespace
 
 Scheduler::Scheduler(std::string name, int threads) : name_(std::move(name)) {
   threads = std::clamp(threads, 1, 2);
@@ -78,8 +85,10 @@ void Scheduler::Cancel(uint64_t id) {
     return;
   }
   // Its runner drops it after this run; what the job uses may be freed
-  // once Cancel returns, so wait for that.
+  // once Cancel returns, so wait for that, unless this is one of our own
+  // runs (the job itself, or another job): waiting there could wait forever.
   it->second.cancelled = true;
+  if (tl_running == this) return;
   cv_.wait(lock, [&] { return jobs_.count(id) == 0; });
 }
 
@@ -90,7 +99,7 @@ void Scheduler::Stop() {
   }
   cv_.notify_all();
   for (auto& t : threads_)
-    if (t.joinable()) t.join();
+    if (t.joinable() && t.get_id() != std::this_thread::get_id()) t.join();
 }
 
 std::vector<JobInfo> Scheduler::Jobs() const {
@@ -121,7 +130,16 @@ void Scheduler::Loop() {
     next->due_ms = INT64_MAX;                // RunSoon() during the run sets it to 0
     std::function<int64_t()> fn = next->fn;  // a copy: the job may be cancelled meanwhile
     lock.unlock();
-    int64_t again_ms = fn();
+    int64_t again_ms;
+    tl_running = this;
+    try {
+      again_ms = fn();
+    } catch (const std::exception& e) {
+      // A job's failure is the job's: it never ends the server. Tried again in a minute.
+      Log(LogLevel::kError, "background job failed", {{"job", name_}, {"error", e.what()}});
+      again_ms = kRetryAfterThrowMs;
+    }
+    tl_running = nullptr;
     lock.lock();
     auto it = jobs_.find(id);
     if (it == jobs_.end()) continue;

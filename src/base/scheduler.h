@@ -9,11 +9,16 @@
 //      (never two runs of one job at once, never a burst after a slow run).
 //   2. RunSoon() moves a job's next run to now (a poke: "settings changed").
 //   3. Cancel() means no further run; a run in progress finishes first
-//      (Cancel waits for it, so it must not be called from the job itself).
+//      (Cancel waits for it, except when called from a job of this
+//      scheduler: there it only marks the job, and returns at once).
 //   4. Stop() runs nothing new, waits for the runs in progress, and joins
 //      the threads. Long jobs may watch stopping() to give up early.
 //   5. `leader_only` is stored for the cluster to come (a job only the
 //      leader runs); today every job runs.
+//   6. A job that throws is logged and tried again a minute later; it never
+//      ends the process.
+// A job that may take minutes (a backup) gets a scheduler of its own, so the
+// shared pool's two threads stay free for the short ones.
 #include <atomic>
 #include <condition_variable>
 #include <cstdint>

@@ -454,7 +454,9 @@ class SitesPart : public Service {
         return Error{"config: site " + d.name + ": " + st.error().message};
     return AddApiRoutes(&p_->api_routes, &p_->sites, p_->apps.get(), &p_->control);
   }
-  void Stop() override {}
+  // Compressions and password hashes still queued finish now, while the
+  // store they write to runs (it stops after the sites).
+  void Stop() override { p_->sites.background.Stop(); }
   void Reload(const Settings& next) override {
     p_->sites.keep_versions.store(next.keep_versions);
     for (const DeclaredSite& d : next.sites)
@@ -498,14 +500,18 @@ class Backup : public Service {
   std::vector<std::string_view> settings() const override {
     return {"backup-every", "backup-keep"};
   }
+  // A backup of a large folder takes minutes: it gets a thread of its own
+  // (a scheduler of one), so it never holds the shared jobs' threads.
   Status Start() override {
-    if (p_->settings.backup_every_ms > 0)
-      job_ = p_->jobs->Every("backup", p_->settings.backup_every_ms, [this] { Once(); });
+    if (p_->settings.backup_every_ms > 0) {
+      runner_ = std::make_unique<Scheduler>("hearth-backup", 1);
+      runner_->Every("backup", p_->settings.backup_every_ms, [this] { Once(); });
+    }
     return OkStatus();
   }
   void Stop() override {
-    if (job_) p_->jobs->Cancel(job_);  // waits for a backup in progress
-    job_ = 0;
+    if (runner_) runner_->Stop();  // waits for a backup in progress
+    runner_.reset();
   }
 
  private:
@@ -541,7 +547,7 @@ class Backup : public Service {
       std::filesystem::remove(backups[i], ec);
   }
   Parts* p_;
-  uint64_t job_ = 0;
+  std::unique_ptr<Scheduler> runner_;
 };
 
 }  // namespace

@@ -20,6 +20,7 @@
 // Reload (SIGHUP) runs on every started service in start order with the new
 // settings; a service takes the live settings it cares about and ignores the
 // rest.
+#include <atomic>
 #include <functional>
 #include <memory>
 #include <string>
@@ -93,12 +94,14 @@ class Services {
   void ReloadAll(const Settings& settings);
   std::string Metrics() const;
   std::vector<BackupSource> BackupSources() const;
-  size_t started() const { return started_; }
+  size_t started() const { return started_.load(); }
   const std::vector<std::unique_ptr<Service>>& list() const { return list_; }
 
  private:
   std::vector<std::unique_ptr<Service>> list_;
-  size_t started_ = 0;  // list_[0, started_) are running
+  // list_[0, started_) are running. Atomic: /_hearth/metrics reads it on
+  // the workers while the main thread still starts (or stops) the last ones.
+  std::atomic<size_t> started_{0};
   std::function<Status(std::string_view)> before_start_;
 };
 

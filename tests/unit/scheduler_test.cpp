@@ -7,6 +7,7 @@
 
 #include <atomic>
 #include <chrono>
+#include <stdexcept>
 #include <thread>
 
 namespace hearth {
@@ -118,6 +119,35 @@ TEST(Scheduler, StopWaitsForARunningJob) {
   EXPECT_TRUE(finished.load());
   EXPECT_TRUE(s->stopping());
   s.reset();
+}
+
+// A job that cancels itself (or another job of its scheduler) returns at
+// once instead of waiting for its own run to end.
+TEST(Scheduler, CancelFromInsideAJobDoesNotWaitForItself) {
+  Scheduler s("t", 1);
+  std::atomic<uint64_t> self{0};
+  std::atomic<int> runs{0};
+  self = s.Every("self", 10, [&] {
+    ++runs;
+    s.Cancel(self.load());
+  });
+  EXPECT_TRUE(WaitFor([&] { return runs.load() >= 1 && s.Jobs().empty(); }));
+  std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  EXPECT_EQ(runs.load(), 1);  // cancelled: no second run
+}
+
+// A job that throws is logged and tried again later; the process goes on.
+TEST(Scheduler, AThrowingJobDoesNotEndTheProcess) {
+  Scheduler s("t", 1);
+  std::atomic<int> tries{0};
+  s.After("throws", 0, [&] {
+    ++tries;
+    throw std::runtime_error("disk on fire");
+  });
+  EXPECT_TRUE(WaitFor([&] { return tries.load() == 1; }));
+  std::atomic<bool> other{false};
+  s.After("other", 0, [&] { other = true; });
+  EXPECT_TRUE(WaitFor([&] { return other.load(); }));
 }
 
 }  // namespace
