@@ -99,6 +99,9 @@ void Worker::OnAccept(Listener* l, bool ignore_limit) {
     SetTimer(c, kTimerHeader, now_ms_ + header_timeout_ms_);
     if (!c->handshaking) c->session->OnOpen({});
     if (stopping_) c->session->Stop(false);
+    // A client's hello usually arrives with (or right after) its connect:
+    // the first handshake step now spares the loop a turn before answering.
+    if (c->handshaking) Drive(c);
   }
 }
 

@@ -4,13 +4,22 @@
 #include "server/worker_conn.h"
 
 #include <errno.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <sys/epoll.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 namespace hearth {
 namespace {
 constexpr int64_t kLingerMs = 2000;
 constexpr uint64_t kLingerMaxBytes = 1 << 20;
+
+void SetCork(int fd, bool* corked, bool on) {
+  int v = on ? 1 : 0;
+  setsockopt(fd, IPPROTO_TCP, TCP_CORK, &v, sizeof v);
+  *corked = on;
+}
 }  // namespace
 
 void Worker::OnConnIo(Conn* c, uint32_t events) {
@@ -86,6 +95,8 @@ void Worker::BeginLinger(Conn* c) {
     return;
   }
   c->transport->Shutdown();
+  // Corked since the handshake: the response, close_notify and FIN leave together.
+  if (c->corked) SetCork(c->transport->fd(), &c->corked, false);
   c->lingering = true;
   SetTimer(c, kTimerLinger, now_ms_ + kLingerMs);
   Drive(c);
@@ -93,7 +104,15 @@ void Worker::BeginLinger(Conn* c) {
 
 // The TLS handshake's next step. True: the connection is ready for its session.
 bool Worker::Handshake(Conn* c) {
+  // Corked: the step that completes a full handshake writes the session
+  // ticket; it then leaves in one segment with this turn's response (and
+  // close_notify and FIN, for a last response) instead of three or four
+  // segments that each wake the client. Drive uncorks when the turn ends;
+  // a step that waits uncorks at once (its flight must go now).
+  if (!c->corked) SetCork(c->transport->fd(), &c->corked, true);
   Transport::Step hs = c->transport->Handshake();
+  if (hs == Transport::Step::kWant || hs == Transport::Step::kPaused)
+    SetCork(c->transport->fd(), &c->corked, false);
   if (hs == Transport::Step::kWant) return false;  // the header timer bounds a stalled handshake
   if (hs == Transport::Step::kPaused) {
     // Waiting for a certificate being made: the TLS side bounds the wait;
@@ -219,6 +238,7 @@ void Worker::Drive(Conn* c) {
     BeginLinger(c);
     return;
   }
+  if (c->corked) SetCork(c->transport->fd(), &c->corked, false);
   if (progress_any || c->list < 0) Rearm(c);
 }
 

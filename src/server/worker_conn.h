@@ -36,6 +36,7 @@ struct Worker::Conn : IoWatcher, TimerNode {
   bool readable = false;    // edge seen, EAGAIN not yet
   bool fresh = true;        // no byte read yet
   bool lingering = false;
+  bool corked = false;  // TCP_CORK set for the turn that ends the TLS handshake
   bool peer_eof = false;
   bool guard_counted = false;  // counted in the guard's per-address table
   int64_t body_start_ms = 0;   // a request body's bytes are being timed since (0: not)
