@@ -18,7 +18,9 @@ BackgroundQueue::BackgroundQueue() {
   });
 }
 
-BackgroundQueue::~BackgroundQueue() { Stop(); }
+BackgroundQueue::~BackgroundQueue() {
+  Stop();
+}
 
 void BackgroundQueue::Stop() {
   {
