@@ -87,6 +87,7 @@ Worker::~Worker() {
   Join();
   CloseInbox();  // replies finished from now on are dropped
   while (all_head_) Close(all_head_);
+  FreeClosed();
   for (auto& l : listeners_)
     if (l->fd >= 0) close(l->fd);
 }
@@ -189,6 +190,7 @@ void Worker::OnEvents() {
 }
 
 void Worker::OnTurnEnd() {
+  FreeClosed();  // no event of this turn is left to name them
   // Room again, or an idle connection that can make room (OnAccept closes it).
   if (accept_paused_ && !stopping_ &&
       (shared_->open_connections.load(std::memory_order_relaxed) < max_connections_ ||

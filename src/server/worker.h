@@ -167,6 +167,11 @@ class Worker : public EpollLoop {
   int64_t stop_deadline_ = 0;
   size_t conn_count_ = 0;
   Conn* all_head_ = nullptr;  // every open connection, for shutdown
+  // Closed this turn, freed at its end: an event for one may still be due in
+  // the batch being dispatched (a connection closed from another's OnIo: the
+  // oldest idle one, evicted when a new one is accepted).
+  std::vector<Conn*> closed_;
+  void FreeClosed();
   TimerLists timers_{kTimerCount};
   std::string access_batch_;
   WorkerMetrics metrics_;

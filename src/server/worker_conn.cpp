@@ -23,6 +23,7 @@ void SetCork(int fd, bool* corked, bool on) {
 }  // namespace
 
 void Worker::OnConnIo(Conn* c, uint32_t events) {
+  if (c->closed) return;  // closed earlier in this turn, freed at its end
   if (events & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR)) c->readable = true;
   if (c->tls_paused) {
     // The handshake waits on a certificate, not on the socket; a client that
@@ -83,7 +84,17 @@ void Worker::Close(Conn* c) {
   --conn_count_;
   shared_->open_connections.fetch_sub(1, std::memory_order_relaxed);
   metrics_.connections_open.Sub();
-  delete c;  // the session first, then the transport closes the socket
+  // The session first, then the transport closes the socket; the record
+  // itself lives until the turn ends (FreeClosed).
+  c->session.reset();
+  c->transport.reset();
+  c->closed = true;
+  closed_.push_back(c);
+}
+
+void Worker::FreeClosed() {
+  for (Conn* c : closed_) delete c;
+  closed_.clear();
 }
 
 // After our last response: stop sending, read and drop what the client still

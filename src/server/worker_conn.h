@@ -39,6 +39,7 @@ struct Worker::Conn : IoWatcher, TimerNode {
   bool corked = false;  // TCP_CORK set for the turn that ends the TLS handshake
   bool peer_eof = false;
   bool guard_counted = false;  // counted in the guard's per-address table
+  bool closed = false;         // in closed_: freed at the end of the turn
   int64_t body_start_ms = 0;   // a request body's bytes are being timed since (0: not)
   uint64_t body_bytes = 0;
   uint64_t lingered = 0;
