@@ -32,6 +32,7 @@
 #include "base/log.h"
 #include "base/strings.h"
 #include "server/api_routes.h"
+#include "server/offline.h"
 #include "server/server.h"
 #include "server/site_mounts.h"
 #include "store/backup.h"
@@ -530,8 +531,7 @@ class Backup : public Service {
     gmtime_r(&now, &g);
     strftime(name, sizeof name, "hearth-%Y%m%d-%H%M%S.db", &g);
     std::string out = dir + "/" + name;
-    Status st =
-        store::BackupDatabase(data + "/hearth.db", out, store::AppDatabases(data), data + "/files");
+    Status st = BackupFolder(data, out);
     if (!st.ok()) {
       Log(LogLevel::kError, "backup failed", {{"error", st.error().message}});
       return;
