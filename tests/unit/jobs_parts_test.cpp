@@ -76,5 +76,43 @@ TEST(JobsParts, AHungHealthCheckDoesNotDelayAShortJob) {
   jobs->Stop();
 }
 
+// Stopping is not held by a health check in flight on an upstream that never
+// answers (its timeout here is 30 s): the check gives up within its 100 ms
+// wait slice.
+TEST(JobsParts, StoppingDoesNotWaitForAHungHealthCheck) {
+  int up = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  ASSERT_EQ(bind(up, reinterpret_cast<sockaddr*>(&a), sizeof a), 0);
+  ASSERT_EQ(listen(up, 8), 0);
+  socklen_t len = sizeof a;
+  getsockname(up, reinterpret_cast<sockaddr*>(&a), &len);
+  std::string url = "http://127.0.0.1:" + std::to_string(ntohs(a.sin_port));
+
+  Parts parts;
+  auto jobs = JobsService(&parts);
+  ASSERT_TRUE(jobs->Start().ok());
+  auto proxy = ProxyService(&parts);
+  ASSERT_TRUE(proxy->Start().ok());
+  auto set = parts.proxies->Get(
+      "site", R"({"upstreams":[")" + url + R"("],"health_path":"/h","health_timeout_ms":30000})");
+  ASSERT_NE(set, nullptr);
+  pollfd p{up, POLLIN, 0};
+  ASSERT_EQ(poll(&p, 1, 10000), 1) << "no health check reached the upstream";
+  int conn = accept(up, nullptr, nullptr);
+  ASSERT_GE(conn, 0);
+  std::this_thread::sleep_for(std::chrono::milliseconds(200));  // the check now waits
+
+  int64_t start = MonoNowMillis();
+  proxy->Stop();
+  set.reset();
+  parts.proxies.reset();
+  jobs->Stop();
+  EXPECT_LT(MonoNowMillis() - start, 2000) << "stopping waited for the health check";
+  close(conn);
+  close(up);
+}
+
 }  // namespace
 }  // namespace hearth
