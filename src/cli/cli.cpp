@@ -15,10 +15,9 @@
 #include "cli/data_cli.h"
 #include "cli/sites_cli.h"
 #include "cli/tokens_cli.h"
+#include "server/offline.h"
 #include "server/server.h"
 #include "server/settings.h"
-#include "store/backup.h"
-#include "store/control_schema.h"
 
 extern char** environ;
 
@@ -133,21 +132,14 @@ int RunCli(int argc, char** argv) {
   if (int code = admins_cli.RunIfParsed(); code >= 0) return code;
   if (int code = tokens_cli.RunIfParsed(); code >= 0) return code;
   if (backup->parsed()) {
-    Status st = store::BackupDatabase(backup_data + "/hearth.db", backup_out,
-                                      store::AppDatabases(backup_data), backup_data + "/files");
-    if (!st.ok()) return Fail(st.error().message);
+    if (Status st = BackupFolder(backup_data, backup_out); !st.ok())
+      return Fail(st.error().message);
     printf("backup written to %s\n", backup_out.c_str());
     return 0;
   }
   if (restore->parsed()) {
-    int latest = store::ControlMigrations().back().version;
-    // Check the file before touching anything.
-    if (auto v = store::CheckBackup(restore_file, latest); !v.ok()) return Fail(v.error().message);
-    auto lock = LockDataDir(backup_data);
-    if (!lock.ok()) return Fail(lock.error().message + ": stop it before restoring");
-    Status st = store::RestoreDatabase(restore_file, backup_data + "/hearth.db", latest);
-    close(*lock);
-    if (!st.ok()) return Fail(st.error().message);
+    if (Status st = RestoreFolder(restore_file, backup_data); !st.ok())
+      return Fail(st.error().message);
     printf("restored %s/hearth.db from %s\n", backup_data.c_str(), restore_file.c_str());
     return 0;
   }

@@ -61,15 +61,12 @@ AcmeManager::~AcmeManager() {
 }
 
 void AcmeManager::Stop() {
-  cancel_.store(true);  // an order in progress gives up at its next step
+  cancel_.store(true);  // an order or ask in progress gives up at its next step
   {
     std::lock_guard<std::mutex> lock(mu_);
     stop_ = true;
   }
-  cv_.notify_all();
-  ask_cv_.notify_all();
-  if (thread_.joinable()) thread_.join();
-  if (ask_thread_.joinable()) ask_thread_.join();
+  jobs_.Stop();  // waits for the runs in progress, which the cancel cut short
 }
 
 void AcmeManager::Start() {
@@ -83,8 +80,16 @@ void AcmeManager::Start() {
     return s;
   });
   if (read.ok()) SetSiteHosts(hosts);
-  thread_ = std::thread([this] { Loop(); });
-  if (!ask_.empty()) ask_thread_ = std::thread([this] { AskLoop(); });
+  // Orders and renewals are the leader's work once there is a cluster; the
+  // ask answers this node's own handshakes.
+  order_job_.store(jobs_.Timed(
+      "acme-orders", 0,
+      [this] {
+        RunOnce();
+        return kTickMs;
+      },
+      JobOptions{.leader_only = true}));
+  if (!ask_.empty()) ask_job_.store(jobs_.Timed("acme-ask", 0, [this] { return AskWaiting(); }));
 }
 
 void AcmeManager::SetSiteHosts(const std::vector<std::string>& hosts) {
@@ -104,11 +109,8 @@ bool AcmeManager::BudgetLeftLocked(int64_t now_ms) {
 }
 
 void AcmeManager::Poke() {
-  {
-    std::lock_guard<std::mutex> lock(mu_);
-    poked_ = true;
-  }
-  cv_.notify_all();
+  // Before Start (no job yet) there is nothing to poke: Start runs it at once.
+  if (uint64_t job = order_job_.load()) jobs_.RunSoon(job);
 }
 
 bool AcmeManager::Wanted(std::string_view host) {
@@ -168,9 +170,8 @@ bool AcmeManager::Wanted(std::string_view host) {
       demand_.erase(evict);
     }
     demand_.emplace(std::string(host), Demand{site ? State::kOrder : State::kAsk, now, 0, false});
-    if (site) poked_ = true;
   }
-  (site ? cv_ : ask_cv_).notify_all();
+  if (uint64_t job = (site ? order_job_ : ask_job_).load()) jobs_.RunSoon(job);
   return true;
 }
 
@@ -196,7 +197,7 @@ void AcmeManager::FailWaiting(State which) {
     }
 }
 
-void AcmeManager::AskLoop() {
+int64_t AcmeManager::AskWaiting() {
   std::unique_lock<std::mutex> lock(mu_);
   while (!stop_) {
     // The oldest name waiting for its answer.
@@ -211,10 +212,8 @@ void AcmeManager::AskLoop() {
       }
       if (next == demand_.end() || it->second.since < next->second.since) next = it;
     }
-    if (next == demand_.end()) {
-      ask_cv_.wait(lock);
-      continue;
-    }
+    // None left: Wanted() pokes the job for the next; the tick only tidies.
+    if (next == demand_.end()) return kTickMs;
     std::string host = next->first;
     next->second.state = State::kAsking;
     lock.unlock();
@@ -230,29 +229,19 @@ void AcmeManager::AskLoop() {
     if (yes.ok() && *yes) {
       it->second.state = State::kOrder;
       it->second.approved = true;
-      poked_ = true;
-      cv_.notify_all();
+      lock.unlock();
+      Poke();
+      lock.lock();
     } else {
       it->second.state = State::kRefused;
       it->second.until = MonoNowMillis() + kRefuseMs;
     }
   }
-}
-
-void AcmeManager::Loop() {
-  while (true) {
-    {
-      std::unique_lock<std::mutex> lock(mu_);
-      cv_.wait_for(lock, std::chrono::milliseconds(kTickMs), [&] { return stop_ || poked_; });
-      if (stop_) return;
-      poked_ = false;
-    }
-    RunOnce();
-  }
+  return -1;
 }
 
 void AcmeManager::RunOnce() {
-  // Nothing the CA sends may end the thread (or the server) with it.
+  // Nothing the CA sends may end the job (or the server) with it.
   try {
     RunOnceUnguarded();
   } catch (const std::exception& e) {

@@ -313,6 +313,7 @@ void UpstreamSet::Failed(Upstream& u, int64_t now_ms) {
 }
 
 Registry::~Registry() {
+  closing_.store(true);
   uint64_t job;
   {
     std::lock_guard<std::mutex> lock(mu_);
@@ -379,7 +380,9 @@ void Registry::CheckHealth() {
         int64_t now = MonoNowMillis();
         if (now < u.next_check_ms) continue;
         u.next_check_ms = now + c.health_interval_ms;
-        bool ok = u.resolved && CheckUpstream(u, c.health_path, c.health_timeout_ms);
+        bool ok = u.resolved && CheckUpstream(u, c.health_path, c.health_timeout_ms, [this] {
+                    return closing_.load() || jobs_->stopping();
+                  });
         if (ok) {
           u.check_fails = 0;
           if (++u.check_passes >= c.health_passes && !u.healthy.load()) {
@@ -395,22 +398,26 @@ void Registry::CheckHealth() {
                 {{"upstream", u.url}, {"path", c.health_path}});
           }
         }
-        if (jobs_->stopping()) return;
+        if (closing_.load() || jobs_->stopping()) return;
       }
     }
   }
 }
 
-bool CheckUpstream(const Upstream& u, const std::string& path, int64_t timeout_ms) {
+bool CheckUpstream(const Upstream& u, const std::string& path, int64_t timeout_ms,
+                   const std::function<bool()>& give_up) {
   int fd = socket(u.addr.storage.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
   if (fd < 0) return false;
   int64_t deadline = MonoNowMillis() + timeout_ms;
+  // Waits in slices of at most 100 ms so a stopping server is not held for
+  // the whole health timeout (up to 60 s) by an upstream that never answers.
   auto wait = [&](short events) {
     while (true) {
       int64_t left = deadline - MonoNowMillis();
-      if (left <= 0) return false;
+      if (left <= 0 || (give_up && give_up())) return false;
       pollfd p{fd, events, 0};
-      int r = poll(&p, 1, static_cast<int>(left));
+      int r = poll(&p, 1, static_cast<int>(std::min<int64_t>(left, 100)));
+      if (r == 0) continue;
       if (r > 0) return true;
       if (r < 0 && errno == EINTR) continue;
       return false;

@@ -6,6 +6,7 @@
 #include <atomic>
 #include <condition_variable>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <nlohmann/json_fwd.hpp>
@@ -115,6 +116,9 @@ class Registry {
   void CheckHealth();
   Scheduler* jobs_;
   uint64_t health_job_ = 0;  // guarded by mu_; 0: not added yet
+  // Set first by the destructor: a check in flight gives up instead of
+  // holding the Cancel that waits for it.
+  std::atomic<bool> closing_{false};
   std::mutex mu_;
   // site + '\n' + config -> its set. Held (not weak) so that what the health
   // checks learned, and the resolved names, survive the workers dropping
@@ -129,6 +133,8 @@ class Registry {
 };
 
 // One health check: GET `path` with a timeout; true for a 2xx or 3xx answer.
-bool CheckUpstream(const Upstream& u, const std::string& path, int64_t timeout_ms);
+// give_up (optional) is asked while waiting; true abandons the check as failed.
+bool CheckUpstream(const Upstream& u, const std::string& path, int64_t timeout_ms,
+                   const std::function<bool()>& give_up = {});
 
 }  // namespace hearth::proxy

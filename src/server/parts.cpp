@@ -6,8 +6,8 @@
 //              fails fast and changes nothing
 //   store      hearth.db (refused if a newer hearth wrote it), the app
 //              databases, the admin token
-//   jobs       the scheduler: after the store (a backup job uses it, so it
-//              stops before the store does)
+//   jobs       the schedulers (short jobs; network jobs): after the store
+//              (jobs use it, so they stop before the store does)
 //   tls        certificates from the store, OCSP as a job
 //   guard, proxy, sites (declared sites, control routes)
 //   acme       after sites: it reads their hosts
@@ -32,6 +32,7 @@
 #include "base/log.h"
 #include "base/strings.h"
 #include "server/api_routes.h"
+#include "server/offline.h"
 #include "server/server.h"
 #include "server/site_mounts.h"
 #include "store/backup.h"
@@ -187,9 +188,13 @@ class Jobs : public Service {
   std::string_view name() const override { return "jobs"; }
   Status Start() override {
     p_->jobs = std::make_unique<Scheduler>("hearth-jobs", 2);
+    p_->net = std::make_unique<Scheduler>("hearth-net", 2);
     return OkStatus();
   }
-  void Stop() override { p_->jobs->Stop(); }  // a backup in progress finishes
+  void Stop() override {  // the runs in progress finish
+    p_->net->Stop();
+    p_->jobs->Stop();
+  }
 
  private:
   Parts* p_;
@@ -247,7 +252,7 @@ class Tls : public Service {
       certs.push_back({st.Int(0), std::string(st.Text(1)), std::string(st.Text(2))});
     std::vector<std::string> problems;
     p_->tls->Install(certs, &problems);
-    p_->tls->StartOcsp(p_->jobs.get());
+    p_->tls->StartOcsp(p_->net.get());  // fetches wait on responders
     std::string ca_cert, ca_key;
     for (auto [key, out] : {std::pair<const char*, std::string*>{"local_ca_cert", &ca_cert},
                             {"local_ca_key", &ca_key}}) {
@@ -368,7 +373,7 @@ class ProxyPart : public Service {
   explicit ProxyPart(Parts* p) : p_(p) {}
   std::string_view name() const override { return "proxy"; }
   Status Start() override {
-    p_->proxies = std::make_unique<proxy::Registry>(p_->jobs.get());
+    p_->proxies = std::make_unique<proxy::Registry>(p_->net.get());  // checks wait on upstreams
     p_->sites.check_proxy = CheckProxySettings;
     return OkStatus();
   }
@@ -526,8 +531,7 @@ class Backup : public Service {
     gmtime_r(&now, &g);
     strftime(name, sizeof name, "hearth-%Y%m%d-%H%M%S.db", &g);
     std::string out = dir + "/" + name;
-    Status st =
-        store::BackupDatabase(data + "/hearth.db", out, store::AppDatabases(data), data + "/files");
+    Status st = BackupFolder(data, out);
     if (!st.ok()) {
       Log(LogLevel::kError, "backup failed", {{"error", st.error().message}});
       return;

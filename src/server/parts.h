@@ -49,9 +49,13 @@ struct Parts {
   Settings settings;  // as started; SIGHUP's changes go to shared.settings
   int nworkers = 1;
   WorkerShared shared;
-  // Background jobs (backups, OCSP, proxy health checks): stopped before the
-  // store, freed after what runs on it (declared before them).
+  // Background jobs: stopped before the store, freed after what runs on
+  // them (declared before them). `jobs` (two threads) is for short ones
+  // (the traffic samples); `net` (two threads) for those
+  // that wait on the network (proxy health checks, OCSP fetches), so a hung
+  // upstream or responder never delays the short ones.
   std::unique_ptr<Scheduler> jobs;
+  std::unique_ptr<Scheduler> net;
   std::unique_ptr<tls::TlsServer> tls;  // null without --https
   std::unique_ptr<store::Store> store;
   std::unique_ptr<data::Apps> apps;  // sites' app databases
