@@ -143,39 +143,17 @@ class Console {
     auto seg = Segments(rest);
     if (seg.size() >= 3 && seg[0] == "sites" && seg[2] == "data")
       return Data(req, res, *session, seg, nullptr);
-    if (seg.empty()) {
-      PageContext ctx = Context(req, res, *session);
-      return OverviewPage(ctx, stats_);
-    }
-    if (seg[0] == "logs" && seg.size() <= 2) {
-      PageContext ctx = Context(req, res, *session);
-      if (seg.size() == 1) return LogsPage(ctx);
-      if (seg[1] == "stream") return LogStream(ctx);
-    }
-    if (seg[0] == "admins" && seg.size() == 1) {
-      PageContext ctx = Context(req, res, *session);
-      return AdminsPage(ctx);
-    }
-    if (seg[0] == "tokens" && seg.size() == 1) {
-      PageContext ctx = Context(req, res, *session);
-      return TokensPage(ctx);
-    }
-    if (seg[0] == "changes" && seg.size() == 1) {
-      PageContext ctx = Context(req, res, *session);
-      return ChangesStream(ctx);
-    }
-    if (seg[0] == "sites" && seg.size() == 1) {
-      PageContext ctx = Context(req, res, *session);
-      return SitesPage(ctx);
-    }
-    if (seg[0] == "sites" && seg.size() == 2) {
-      PageContext ctx = Context(req, res, *session);
-      return SitePage(ctx, SegmentText(seg[1]));
-    }
-    if (seg[0] == "sites" && seg.size() == 3 && seg[2] == "upload") {
-      PageContext ctx = Context(req, res, *session);
+    PageContext ctx = Context(req, res, *session);
+    if (seg.empty()) return OverviewPage(ctx, stats_);
+    if (seg[0] == "logs" && seg.size() == 2 && seg[1] == "stream") return LogStream(ctx);
+    if (seg[0] == "logs" && seg.size() == 1) return LogsPage(ctx);
+    if (seg[0] == "admins" && seg.size() == 1) return AdminsPage(ctx);
+    if (seg[0] == "tokens" && seg.size() == 1) return TokensPage(ctx);
+    if (seg[0] == "changes" && seg.size() == 1) return ChangesStream(ctx);
+    if (seg[0] == "sites" && seg.size() == 1) return SitesPage(ctx);
+    if (seg[0] == "sites" && seg.size() == 2) return SitePage(ctx, SegmentText(seg[1]));
+    if (seg[0] == "sites" && seg.size() == 3 && seg[2] == "upload")
       return UploadForm(ctx, SegmentText(seg[1]));
-    }
     NotFound(res, *session);
   }
 
