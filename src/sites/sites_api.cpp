@@ -3,6 +3,7 @@
 // and the config file's declared sites. Versions and deploys are in
 // deploys_api.cpp; the route table that maps paths here is api.cpp.
 #include <nlohmann/json.hpp>
+#include <optional>
 
 #include "base/json.h"
 #include "base/strings.h"
@@ -60,28 +61,34 @@ bool ReadFlags(const ProxyCheck& check_proxy, const json& body, Flags* f, std::s
   return true;
 }
 
+// Binds `value` at `i`, or NULL when it is unset. For the flags' updates a
+// NULL keeps the stored value (every parameter is bound: store/sqlite.h).
+template <typename T>
+void BindOrNull(store::Statement& st, int i, const std::optional<T>& value) {
+  if (value)
+    st.Bind(i, *value);
+  else
+    st.BindNull(i);
+}
+
+// A flag of Flags (-1 absent, 0, 1) as a value to bind.
+std::optional<int64_t> FlagValue(int flag) {
+  if (flag < 0) return std::nullopt;
+  return flag;
+}
+
 Status ApplyFlags(store::Connection& c, int64_t id, const Flags& f) {
   if (f.rate_limit || f.rate_burst) {
     store::Statement st = c.Named("sites.set_rate");
     st.Bind(1, id);
-    // Unset: NULL, which keeps the stored value (every parameter is bound: store/sqlite.h).
-    if (f.rate_limit)
-      st.Bind(2, *f.rate_limit);
-    else
-      st.BindNull(2);
-    if (f.rate_burst)
-      st.Bind(3, *f.rate_burst);
-    else
-      st.BindNull(3);
+    BindOrNull(st, 2, f.rate_limit);
+    BindOrNull(st, 3, f.rate_burst);
     if (Status s = st.Run(); !s.ok()) return s;
   }
   if (f.set_proxy) {
     store::Statement st = c.Named("sites.set_proxy");
     st.Bind(1, id);
-    if (f.proxy)
-      st.Bind(2, *f.proxy);
-    else
-      st.BindNull(2);
+    BindOrNull(st, 2, f.proxy);  // NULL here: no proxy
     if (Status s = st.Run(); !s.ok()) return s;
   }
   if (f.hsts >= 0)
@@ -92,14 +99,8 @@ Status ApplyFlags(store::Connection& c, int64_t id, const Flags& f) {
   if (f.spa < 0 && f.def < 0) return OkStatus();
   store::Statement st = c.Named("sites.set_flags");
   st.Bind(1, id);
-  if (f.spa >= 0)
-    st.Bind(2, static_cast<int64_t>(f.spa));
-  else
-    st.BindNull(2);
-  if (f.def >= 0)
-    st.Bind(3, static_cast<int64_t>(f.def));
-  else
-    st.BindNull(3);
+  BindOrNull(st, 2, FlagValue(f.spa));
+  BindOrNull(st, 3, FlagValue(f.def));
   if (Status s = st.Run(); !s.ok()) return s;
   if (f.def == 1) return c.Named("sites.clear_default").Bind(1, id).Run();
   return OkStatus();
