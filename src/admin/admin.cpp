@@ -1,7 +1,11 @@
-// The admin console's pages. Each GET renders a whole document from what
-// the control API answers (CallApi); each POST checks the session's CSRF
-// token, calls the API, and redirects (303) to the page that shows the
-// result, so a reload never posts twice.
+// The admin console's router: which host it answers on, its assets, the
+// session check (a login page for a GET without one), the checks every POST
+// passes (CSRF token, origin, a readable form), and which page serves a
+// path. The pages are in their own files (sites_pages, data_pages,
+// ops_pages, admins_page, tokens_page, upload). Each GET renders a whole
+// document from what the control API answers (CallApi); each POST checks the
+// session's CSRF token, calls the API, and redirects (303) to the page that
+// shows the result, so a reload never posts twice.
 #include "admin/admin.h"
 
 #include <ctime>
@@ -21,6 +25,7 @@
 #include "admin/loopback.h"
 #include "admin/ops_pages.h"
 #include "admin/session.h"
+#include "admin/sites_pages.h"
 #include "admin/tokens_page.h"
 #include "admin/upload.h"
 #include "base/log.h"
@@ -138,31 +143,17 @@ class Console {
     auto seg = Segments(rest);
     if (seg.size() >= 3 && seg[0] == "sites" && seg[2] == "data")
       return Data(req, res, *session, seg, nullptr);
-    if (seg.empty()) {
-      PageContext ctx = Context(req, res, *session);
-      return OverviewPage(ctx, stats_);
-    }
-    if (seg[0] == "logs" && seg.size() <= 2) {
-      PageContext ctx = Context(req, res, *session);
-      if (seg.size() == 1) return LogsPage(ctx);
-      if (seg[1] == "stream") return LogStream(ctx);
-    }
-    if (seg[0] == "admins" && seg.size() == 1) {
-      PageContext ctx = Context(req, res, *session);
-      return AdminsPage(ctx);
-    }
-    if (seg[0] == "tokens" && seg.size() == 1) {
-      PageContext ctx = Context(req, res, *session);
-      return TokensPage(ctx);
-    }
-    if (seg[0] == "changes" && seg.size() == 1) return ChangesStream(req, res, *session);
-    if (seg[0] == "sites" && seg.size() == 1) return SitesPage(req, res, *session);
-    if (seg[0] == "sites" && seg.size() == 2)
-      return SitePage(req, res, *session, SegmentText(seg[1]));
-    if (seg[0] == "sites" && seg.size() == 3 && seg[2] == "upload") {
-      PageContext ctx = Context(req, res, *session);
+    PageContext ctx = Context(req, res, *session);
+    if (seg.empty()) return OverviewPage(ctx, stats_);
+    if (seg[0] == "logs" && seg.size() == 2 && seg[1] == "stream") return LogStream(ctx);
+    if (seg[0] == "logs" && seg.size() == 1) return LogsPage(ctx);
+    if (seg[0] == "admins" && seg.size() == 1) return AdminsPage(ctx);
+    if (seg[0] == "tokens" && seg.size() == 1) return TokensPage(ctx);
+    if (seg[0] == "changes" && seg.size() == 1) return ChangesStream(ctx);
+    if (seg[0] == "sites" && seg.size() == 1) return SitesPage(ctx);
+    if (seg[0] == "sites" && seg.size() == 2) return SitePage(ctx, SegmentText(seg[1]));
+    if (seg[0] == "sites" && seg.size() == 3 && seg[2] == "upload")
       return UploadForm(ctx, SegmentText(seg[1]));
-    }
     NotFound(res, *session);
   }
 
@@ -272,197 +263,10 @@ class Console {
       uint64_t to = 0;
       if (!ParseUint(FormValue(form, "to"), &to) || to == 0)
         return Refuse(res, s, 400, "Choose a version to roll back to.");
-      std::string csrf = s.csrf;
-      CallApi(api_, Method::kPost, "/_hearth/api/sites/" + UrlEncode(site) + "/rollback",
-              json{{"to", to}}.dump(), res,
-              [site, to, csrf](int status, const json& body, Response& out) {
-                if (status / 100 != 2) {
-                  PageOptions o = Page("Rollback failed", "sites", csrf,
-                                       "Rollback failed: " + ApiError(status, body), true);
-                  return Html(
-                      out, status,
-                      RenderPage(o, "<h1>" + Escape(site) + "</h1><p><a href=\"/_hearth/sites/" +
-                                        UrlEncode(site) + "\">Back to the site</a></p>"));
-                }
-                SeeOther(out, "/_hearth/sites/" + UrlEncode(site) + "?live=" + std::to_string(to));
-              });
-      return;
+      PageContext ctx = Context(req, res, s);
+      return RollbackPost(ctx, site, to);
     }
     NotFound(res, s);
-  }
-
-  // GET /_hearth/changes?since=G: server-sent events, "sites" each time what
-  // hosts serve changes (a deploy, a rollback, hosts) after generation G,
-  // the one the page was drawn at (so a change in between is not missed).
-  void ChangesStream(Request& req, Response& res, const Session& session) {
-    Form query;
-    (void)ParseQueryString(req.query, &query);
-    uint64_t since = 0;
-    if (!ParseUint(FormValue(query, "since"), &since))
-      since = shared_->generation.load(std::memory_order_acquire);
-    std::function<void()> wake = res.MakeWaker();
-    if (!wake) return res.SetError(500);
-    sites::SitesShared* shared = shared_;
-    uint64_t listener = shared->changes.Add(std::move(wake));
-    // The stream owns the listener: when the connection goes, so does it.
-    std::shared_ptr<void> guard(nullptr,
-                                [shared, listener](void*) { shared->changes.Remove(listener); });
-    auto seen = std::make_shared<uint64_t>(since);
-    PageContext ctx = Context(req, res, session);
-    SessionEventStream(ctx, "changes to sites", guard, [shared, seen](std::string& out) {
-      uint64_t now = shared->generation.load(std::memory_order_acquire);
-      if (now == *seen) return;
-      *seen = now;
-      out += "event: sites\ndata: " + std::to_string(now) + "\n\n";
-    });
-  }
-
-  // What makes a sites page live: the changes stream since this generation.
-  std::string LiveSites() const {
-    return "<div hidden data-changes-source=\"/_hearth/changes?since=" +
-           std::to_string(shared_->generation.load(std::memory_order_acquire)) + "\"></div>";
-  }
-
-  void SitesPage(Request&, Response& res, const Session& s) {
-    std::string csrf = s.csrf;
-    std::string live = LiveSites();
-    CallApi(
-        api_, Method::kGet, "/_hearth/api/sites", "", res,
-        [csrf, live](int status, const json& body, Response& out) {
-          if (status != 200 || !body.is_array()) {
-            PageOptions o = Page("Sites", "sites", csrf, ApiError(status, body), true);
-            return Html(out, 500, RenderPage(o, "<h1>Sites</h1>"));
-          }
-          std::string h = "<h1>Sites</h1>" + live + "<div data-region=\"sites\">";
-          if (body.empty()) {
-            h += "<div class=\"card\"><p>No sites yet. Deploy a folder with <code>hearth deploy "
-                 "./dist --site "
-                 "blog.localhost</code>.</p></div>";
-          } else {
-            h += "<table><caption class=\"muted\">" + std::to_string(body.size()) +
-                 (body.size() == 1 ? " site" : " sites") +
-                 "</caption><thead><tr><th scope=\"col\">Site</th><th scope=\"col\">Host names</th>"
-                 "<th scope=\"col\">Live version</th><th "
-                 "scope=\"col\">Serves</th></tr></thead><tbody>";
-            for (const auto& site : body) {
-              std::string name = site.value("name", "");
-              std::string hosts;
-              for (const auto& host : site.value("hosts", json::array()))
-                if (host.is_string())
-                  hosts += (hosts.empty() ? "" : ", ") + Escape(host.get<std::string>());
-              std::string live = site["live_version"].is_number()
-                                     ? std::to_string(site["live_version"].get<int64_t>())
-                                     : "<span class=\"muted\">none yet</span>";
-              std::string serves = site["proxy"].is_object() ? "an upstream (proxy)" : "files";
-              if (site.value("default", false)) serves += " · default site";
-              h += "<tr><td><a href=\"/_hearth/sites/" + UrlEncode(name) + "\">" + Escape(name) +
-                   "</a></td><td>" + hosts + "</td><td>" + live + "</td><td>" + serves +
-                   "</td></tr>";
-            }
-            h += "</tbody></table>";
-          }
-          h += "</div>";
-          Html(out, 200, RenderPage(Page("Sites", "sites", csrf), h));
-        });
-  }
-
-  void SitePage(Request& req, Response& res, const Session& s, const std::string& site) {
-    Form query;
-    (void)ParseQueryString(req.query, &query);
-    std::string flash;
-    uint64_t live_now = 0;
-    if (ParseUint(FormValue(query, "live"), &live_now))
-      flash = "Version " + std::to_string(live_now) + " is live now.";
-    if (ParseUint(FormValue(query, "deployed"), &live_now))
-      flash = "Version " + std::to_string(live_now) + " is deployed and live.";
-    std::string csrf = s.csrf;
-    // The site's host names (for the preview links): from the list, read at once.
-    // (A read: answered at once, before the versions are asked for.)
-    auto listed = std::make_shared<std::vector<std::string>>();
-    CallApi(api_, Method::kGet, "/_hearth/api/sites", "", res,
-            [listed, site](int status, const json& body, Response&) {
-              if (status != 200 || !body.is_array()) return;
-              for (const auto& x : body)
-                if (x.value("name", "") == site)
-                  for (const auto& h : x.value("hosts", json::array()))
-                    if (h.is_string()) listed->push_back(h.get<std::string>());
-            });
-    if (res.deferred() || res.status != 200) return;
-    std::vector<std::string> hosts = *listed;
-    // Previews are at N.preview.HOST on the port and scheme the console is reached on.
-    std::string port;
-    std::string_view authority = req.authority.empty() ? req.Header("host") : req.authority;
-    if (size_t colon = authority.rfind(':');
-        colon != std::string_view::npos && colon + 1 < authority.size() &&
-        authority.find_first_not_of("0123456789", colon + 1) == std::string_view::npos)
-      port = std::string(authority.substr(colon));  // ":8080", digits only
-    std::string preview_host;
-    for (const auto& h : hosts)
-      if (h.find('*') == std::string::npos) {
-        preview_host = h;
-        break;
-      }
-    std::string scheme = req.tls ? "https://" : "http://";
-    std::string live = LiveSites();
-    CallApi(
-        api_, Method::kGet, "/_hearth/api/sites/" + UrlEncode(site) + "/versions", "", res,
-        [csrf, site, flash, hosts, preview_host, port, scheme, live](int status, const json& body,
-                                                                     Response& out) {
-          if (status != 200) {
-            PageOptions o = Page(site, "sites", csrf, ApiError(status, body), true);
-            return Html(out, status == 404 ? 404 : 500,
-                        RenderPage(o, "<h1>" + Escape(site) +
-                                          "</h1><p><a href=\"/_hearth/sites\">All sites</a></p>"));
-          }
-          std::string h = "<p><a href=\"/_hearth/sites\">All sites</a></p><h1>" + Escape(site) +
-                          "</h1>" + live + "<div data-region=\"site\">";
-          std::string names;
-          for (const auto& host : hosts) names += (names.empty() ? "" : ", ") + Escape(host);
-          h += "<p>Host names: " +
-               (names.empty() ? std::string("<span class=\"muted\">none</span>") : names) + "</p>";
-          h += "<p><a href=\"/_hearth/sites/" + UrlEncode(site) +
-               "/data\">Data: collections and records</a> · "
-               "<a href=\"/_hearth/sites/" +
-               UrlEncode(site) + "/upload\">Deploy a folder</a></p>";
-          const json& versions = body.contains("versions") ? body["versions"] : json::array();
-          int64_t live_version =
-              body["live_version"].is_number() ? body["live_version"].get<int64_t>() : 0;
-          h += "<h2 id=\"versions\">Versions</h2>";
-          if (versions.empty()) {
-            h += "<div class=\"card\"><p>Nothing deployed yet.</p></div>";
-          } else {
-            h += "<table aria-labelledby=\"versions\"><thead><tr><th scope=\"col\">Version</th>"
-                 "<th scope=\"col\">Message</th><th scope=\"col\">Files</th><th "
-                 "scope=\"col\">Size</th>"
-                 "<th scope=\"col\">Deployed</th><th scope=\"col\">State</th></tr></thead><tbody>";
-            for (const auto& v : versions) {
-              int64_t n = v.value("version", int64_t{0});
-              bool live = v.value("live", false);
-              bool published = v["published_at"].is_number();
-              std::string state;
-              if (live)
-                state = "<span class=\"badge live\">live</span>";
-              else if (published)
-                state = ButtonForm("/_hearth/sites/" + UrlEncode(site) + "/rollback", csrf,
-                                   n < live_version ? "Roll back to " + std::to_string(n)
-                                                    : "Make " + std::to_string(n) + " live",
-                                   {{"to", std::to_string(n)}}, "secondary");
-              else
-                state = "<span class=\"badge\">not published</span>";
-              if (!preview_host.empty())
-                state += " <a href=\"" + scheme + std::to_string(n) + ".preview." +
-                         Escape(preview_host) + port + "/\">Preview<span class=\"skip\"> version " +
-                         std::to_string(n) + "</span></a>";
-              h += "<tr><td>" + std::to_string(n) + "</td><td>" + Escape(v.value("message", "")) +
-                   "</td><td>" + std::to_string(v.value("files", int64_t{0})) + "</td><td>" +
-                   SizeText(v.value("bytes", int64_t{0})) + "</td><td>" +
-                   Date(v.value("created_at", int64_t{0})) + "</td><td>" + state + "</td></tr>";
-            }
-            h += "</tbody></table>";
-          }
-          h += "</div>";
-          Html(out, 200, RenderPage(Page(site, "sites", csrf, flash), h));
-        });
   }
 
   PageContext Context(Request& req, Response& res, const Session& s) {

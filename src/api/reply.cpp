@@ -13,6 +13,31 @@ void Fail(Response& res, int status, const std::string& message) {
   Json(res, status, {{"error", message}});
 }
 
+void ListItems(Response& res, store::Connection& rd, std::string_view statement,
+               const std::function<nlohmann::json(store::Statement&)>& row,
+               const nlohmann::json& extra) {
+  nlohmann::json items = nlohmann::json::array();
+  store::Statement st = rd.Named(statement);
+  Status s = OkStatus();
+  while (st.Step(&s)) items.push_back(row(st));
+  if (!s.ok()) return Fail(res, 500, s.error().message);
+  nlohmann::json body = extra;
+  body["items"] = std::move(items);
+  Json(res, 200, body);
+}
+
+void NotAllowed(Response& res, std::initializer_list<std::string_view> methods) {
+  std::string allow, use;
+  size_t i = 0;
+  for (std::string_view m : methods) {
+    allow.append(i ? ", " : "").append(m);
+    use.append(i == 0 ? "" : i + 1 == methods.size() ? " or " : ", ").append(m);
+    ++i;
+  }
+  res.SetHeader("Allow", allow);
+  Fail(res, 405, "use " + use);
+}
+
 void SubmitWrite(store::Store* store, std::shared_ptr<Reply> reply, WriteFn fn,
                  std::function<void()> on_success) {
   auto outcome = std::make_shared<Outcome>();

@@ -3,9 +3,11 @@
 // JSON answers, and writes whose answer is sent once the writer thread has
 // committed them.
 #include <functional>
+#include <initializer_list>
 #include <memory>
 #include <nlohmann/json.hpp>
 #include <string>
+#include <string_view>
 
 #include "http/request.h"
 #include "http/response.h"
@@ -17,6 +19,16 @@ namespace hearth::api {
 void Json(Response& res, int status, const nlohmann::json& body);
 // {"error": message}: every API error is one line for a person.
 void Fail(Response& res, int status, const std::string& message);
+
+// A list endpoint's answer: runs the named statement `statement` on `rd`
+// (it binds nothing) and answers 200 {"items": [row(st) for each row]} with
+// the fields of `extra` beside it, or 500 with the store's error.
+void ListItems(Response& res, store::Connection& rd, std::string_view statement,
+               const std::function<nlohmann::json(store::Statement&)>& row,
+               const nlohmann::json& extra = nlohmann::json::object());
+// 405 for a method the endpoint does not take: Allow lists `methods`
+// ("GET, POST") and the error names them ("use GET or POST").
+void NotAllowed(Response& res, std::initializer_list<std::string_view> methods);
 
 // An outcome computed on the writer thread and sent from the worker's.
 struct Outcome {

@@ -84,18 +84,8 @@ void ServeAdmins(ControlShared* shared, store::Connection& rd,
                  const json& body) {
   Method m = req.method;
   if (seg.size() == 1) {
-    if (m == Method::kGet) {
-      json items = json::array();
-      store::Statement st = rd.Named("admins.list");
-      Status s = OkStatus();
-      while (st.Step(&s)) items.push_back(AdminJson(st));
-      if (!s.ok()) return Fail(res, 500, s.error().message);
-      return Json(res, 200, {{"items", items}});
-    }
-    if (m != Method::kPost) {
-      res.SetHeader("Allow", "GET, POST");
-      return Fail(res, 405, "use GET or POST");
-    }
+    if (m == Method::kGet) return api::ListItems(res, rd, "admins.list", AdminJson);
+    if (m != Method::kPost) return api::NotAllowed(res, {"GET", "POST"});
     if (!body.contains("email") || !body["email"].is_string())
       return Fail(res, 400, "email is required");
     std::string email(TrimOws(body["email"].get<std::string>()));
@@ -144,10 +134,7 @@ void ServeAdmins(ControlShared* shared, store::Connection& rd,
           return OkStatus();
         });
   }
-  if (m != Method::kDelete) {
-    res.SetHeader("Allow", "PATCH, DELETE");
-    return Fail(res, 405, "use PATCH or DELETE");
-  }
+  if (m != Method::kDelete) return api::NotAllowed(res, {"PATCH", "DELETE"});
   api::DeferWrite(shared->store, res, [email](store::Connection& c, Outcome* o) -> Status {
     if (Status s = c.Named("admins.end_sessions").Bind(1, email).Run(); !s.ok()) return s;
     int64_t ended = c.Changes();

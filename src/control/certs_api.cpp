@@ -37,6 +37,14 @@ json CertJson(int64_t id, const json& hosts, std::string_view source, std::strin
           {"created_at", created_at}};
 }
 
+// A row of certs.list or certs.one (id, hosts as JSON text, source, issuer,
+// not_after, created_at), described.
+json CertRowJson(store::Statement& st) {
+  json hosts = json::parse(st.Text(1), nullptr, false);
+  return CertJson(st.Int(0), hosts.is_array() ? hosts : json::array(), st.Text(2), st.Text(3),
+                  st.Int(4), st.Int(5));
+}
+
 // Every certificate, for TlsServer::Install, read on `c` (inside the write
 // that changed them, so what is installed is what committed).
 Status ReadAll(store::Connection& c, std::vector<tls::CertRecord>* out) {
@@ -87,22 +95,10 @@ void ServeCerts(ControlShared* shared, store::Connection& rd,
                 const json& body) {
   Method m = req.method;
   if (seg.size() == 1) {
-    if (m == Method::kGet) {
-      json items = json::array();
-      store::Statement st = rd.Named("certs.list");
-      Status s = OkStatus();
-      while (st.Step(&s)) {
-        json hosts = json::parse(st.Text(1), nullptr, false);
-        items.push_back(CertJson(st.Int(0), hosts.is_array() ? hosts : json::array(), st.Text(2),
-                                 st.Text(3), st.Int(4), st.Int(5)));
-      }
-      if (!s.ok()) return Fail(res, 500, s.error().message);
-      return Json(res, 200, {{"items", items}, {"https", shared->tls != nullptr}});
-    }
-    if (m != Method::kPost) {
-      res.SetHeader("Allow", "GET, POST");
-      return Fail(res, 405, "use GET or POST");
-    }
+    if (m == Method::kGet)
+      return api::ListItems(res, rd, "certs.list", CertRowJson,
+                            {{"https", shared->tls != nullptr}});
+    if (m != Method::kPost) return api::NotAllowed(res, {"GET", "POST"});
     if (body.contains("self_signed")) {
       const json& ss = body["self_signed"];
       if (!ss.is_object() || !ss.contains("hosts") || !ss["hosts"].is_array() ||
@@ -158,10 +154,7 @@ void ServeCerts(ControlShared* shared, store::Connection& rd,
         return Fail(res, 404, "no local CA yet: POST to create it (hearth cert local-ca)");
       return Json(res, 200, {{"cert_pem", std::string(st.Text(0))}});
     }
-    if (m != Method::kPost) {
-      res.SetHeader("Allow", "GET, POST");
-      return Fail(res, 405, "use GET or POST");
-    }
+    if (m != Method::kPost) return api::NotAllowed(res, {"GET", "POST"});
     // Made here (a key and a signature), stored unless one exists already:
     // the first CA made is kept, so what people trusted stays trusted.
     auto made = tls::MakeLocalCa();
@@ -213,16 +206,11 @@ void ServeCerts(ControlShared* shared, store::Connection& rd,
       st.Bind(1, static_cast<int64_t>(id));
       Status s = OkStatus();
       if (!st.Step(&s)) return Fail(res, 404, "no certificate " + std::to_string(id));
-      json hosts = json::parse(st.Text(1), nullptr, false);
-      json out = CertJson(st.Int(0), hosts.is_array() ? hosts : json::array(), st.Text(2),
-                          st.Text(3), st.Int(4), st.Int(5));
+      json out = CertRowJson(st);
       out["cert_pem"] = std::string(st.Text(6));
       return Json(res, 200, out);
     }
-    if (m != Method::kDelete) {
-      res.SetHeader("Allow", "GET, DELETE");
-      return Fail(res, 405, "use GET or DELETE");
-    }
+    if (m != Method::kDelete) return api::NotAllowed(res, {"GET", "DELETE"});
     auto all = std::make_shared<std::vector<tls::CertRecord>>();
     return api::DeferWrite(
         shared->store, res,

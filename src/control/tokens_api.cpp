@@ -81,26 +81,13 @@ void ServeTokens(ControlShared* shared, store::Connection& rd,
                  const json& body) {
   Method m = req.method;
   if (seg.size() == 1) {
-    if (m == Method::kGet) {
-      json items = json::array();
-      store::Statement st = rd.Named("tokens.list");
-      Status s = OkStatus();
-      while (st.Step(&s)) items.push_back(TokenJson(st));
-      if (!s.ok()) return Fail(res, 500, s.error().message);
-      return Json(res, 200, {{"items", items}});
-    }
-    if (m != Method::kPost) {
-      res.SetHeader("Allow", "GET, POST");
-      return Fail(res, 405, "use GET or POST");
-    }
+    if (m == Method::kGet) return api::ListItems(res, rd, "tokens.list", TokenJson);
+    if (m != Method::kPost) return api::NotAllowed(res, {"GET", "POST"});
     return AddToken(shared, res, body);
   }
   if (seg.size() != 2) return Fail(res, 404, "no such endpoint");
   std::string id = DecodePathSegment(seg[1]);
-  if (m != Method::kDelete) {
-    res.SetHeader("Allow", "DELETE");
-    return Fail(res, 405, "use DELETE");
-  }
+  if (m != Method::kDelete) return api::NotAllowed(res, {"DELETE"});
   api::DeferWrite(shared->store, res, [id](store::Connection& c, Outcome* o) -> Status {
     // In one transaction: no request, and no console page, sees the
     // token gone but its sessions still there.

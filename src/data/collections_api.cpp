@@ -173,10 +173,7 @@ void ServeCollectionsControl(Apps* apps, const std::string& site, std::string_vi
       }
       return Json(res, 200, {{"schemaVersion", version}, {"items", list}});
     }
-    if (m != Method::kPost) {
-      res.SetHeader("Allow", "GET, POST");
-      return Fail(res, 405, "use GET or POST");
-    }
+    if (m != Method::kPost) return api::NotAllowed(res, {"GET", "POST"});
     return Submit(apps, app, res, Change{Change::Kind::kCreate, "", body});
   }
   if (!app) return Fail(res, 404, "no collection " + std::string(name));
@@ -189,10 +186,7 @@ void ServeCollectionsControl(Apps* apps, const std::string& site, std::string_vi
     out["schema"] = JsonSchema(*c, schema->version);
     return Json(res, 200, out);
   }
-  if (!writes || m == Method::kPost) {
-    res.SetHeader("Allow", "GET, PATCH, DELETE");
-    return Fail(res, 405, "use GET, PATCH or DELETE");
-  }
+  if (!writes || m == Method::kPost) return api::NotAllowed(res, {"GET", "PATCH", "DELETE"});
   Submit(apps, app, res,
          Change{m == Method::kPatch ? Change::Kind::kUpdate : Change::Kind::kDelete,
                 std::string(name), body});
