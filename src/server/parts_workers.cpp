@@ -164,6 +164,7 @@ class Workers : public Service {
         SiteMounts(p_->proxies.get(), forwarder.get(), p_->apps.get(), p_->data_options, i);
     for (const auto& m : mounts)
       if (std::string why = sites::MountProblem(m); !why.empty()) return Error{why};
+    if (std::string why = sites::GatesProblem(p_->sites.gates); !why.empty()) return Error{why};
     sites::SiteHandler::Admit admit = [admission](Request& req, Response& res, const Handler& h) {
       admission->Run(req, res, h);
     };
