@@ -42,10 +42,7 @@ std::string PathFor(const std::string& pattern) {
     size_t slash = pattern.find('/', start);
     std::string seg = pattern.substr(start, slash == std::string::npos ? slash : slash - start);
     if (seg == "*")
-      seg = first == "sites"     ? kSite
-            : first == "deploys" ? "7"
-            : first == "blobs"   ? kHash
-                                 : "x";
+      seg = first == "sites" ? kSite : first == "deploys" ? "7" : first == "blobs" ? kHash : "x";
     path += "/" + seg;
     if (slash == std::string::npos) return path;
     start = slash + 1;
@@ -100,8 +97,8 @@ TEST(RouteScope, EveryRowIsAllowedWhereItsScopeSaysYesAndRefusedElsewhere) {
     }
   }
   // Every kind a row can declare is in the table, so each was checked above.
-  for (K k : {K::kRead, K::kSiteVersions, K::kSiteDeploy, K::kPublish, K::kBlob, K::kTokens,
-              K::kOther})
+  for (K k :
+       {K::kRead, K::kSiteVersions, K::kSiteDeploy, K::kPublish, K::kBlob, K::kTokens, K::kOther})
     EXPECT_GT(kinds[k], 0) << "no row of kind " << static_cast<int>(k);
 }
 
@@ -138,9 +135,9 @@ TEST(RouteScope, HostilePathsAreTakenForWhatTheTableServesThemAs) {
   // "//" and a trailing slash are the row's own path, as the dispatcher
   // serves it: the same row, so the same rule.
   std::string deploys = api + "/sites/blog.localhost/deploys";
-  for (const std::string& p : {api + "/sites/blog.localhost/deploys/",
-                               api + "//sites//blog.localhost//deploys", api + "/sites/" + kSite +
-                                                                             "/deploys//"}) {
+  for (const std::string& p :
+       {api + "/sites/blog.localhost/deploys/", api + "//sites//blog.localhost//deploys",
+        api + "/sites/" + kSite + "/deploys//"}) {
     EXPECT_EQ(table.Match(Method::kPost, p), table.Match(Method::kPost, deploys)) << p;
     EXPECT_TRUE(Allows(table, "deploy:blog.localhost", Method::kPost, p)) << p;
     EXPECT_FALSE(Allows(table, "deploy:shop.localhost", Method::kPost, p)) << p;
