@@ -3,6 +3,7 @@
 #include "api/reply.h"
 #include "base/json.h"
 #include "base/strings.h"
+#include "http/host_name.h"
 
 namespace hearth::api {
 namespace {
@@ -36,6 +37,13 @@ std::vector<std::string> Split(std::string_view pattern) {
     if (slash == std::string_view::npos) return out;
     pattern.remove_prefix(slash + 1);
   }
+}
+
+// A path's segments after /_hearth/api, as every row's pattern is written.
+std::vector<std::string_view> ApiSegments(std::string_view path) {
+  constexpr std::string_view kApi = "/_hearth/api";
+  if (path.substr(0, kApi.size()) == kApi) path.remove_prefix(kApi.size());
+  return Segments(path);
 }
 
 }  // namespace
@@ -80,27 +88,12 @@ Status RouteTable::Add(RouteSpec spec) {
   return OkStatus();
 }
 
-std::vector<std::string> RouteTable::StreamedPrefixes() const {
-  std::vector<std::string> out;
-  for (size_t i = 0; i < routes_.size(); ++i) {
-    if (routes_[i].body == BodyMode::kBuffered) continue;
-    std::string prefix = "/_hearth/api/";
-    for (const auto& s : rows_[i].segments) {
-      if (s == "*") break;
-      prefix += s + "/";
-    }
-    bool seen = false;
-    for (const auto& p : out) seen |= p == prefix;
-    if (!seen) out.push_back(prefix);
-  }
-  return out;
-}
-
-void RouteTable::Dispatch(Request& req, Response& res, int reader) const {
-  auto seg = Segments(std::string_view(req.path).substr(std::string_view("/_hearth/api").size()));
+const RouteSpec* RouteTable::Find(Method method, const std::vector<std::string_view>& seg,
+                                  bool* found, std::string* allow) const {
+  // HEAD is GET without the body (the connection drops it).
+  Method wanted = method == Method::kHead ? Method::kGet : method;
   int best = -1;
   const RouteSpec* chosen = nullptr;
-  std::string allow;
   for (size_t i = 0; i < routes_.size(); ++i) {
     const Row& row = rows_[i];
     if (row.segments.size() != seg.size() || row.literals < best) continue;
@@ -111,12 +104,53 @@ void RouteTable::Dispatch(Request& req, Response& res, int reader) const {
     if (row.literals > best) {  // a more specific pattern: forget the others
       best = row.literals;
       chosen = nullptr;
-      allow.clear();
+      if (allow) allow->clear();
     }
-    allow += std::string(allow.empty() ? "" : ", ") + MethodText(routes_[i].method);
-    if (routes_[i].method == req.method) chosen = &routes_[i];
+    if (allow) *allow += std::string(allow->empty() ? "" : ", ") + MethodText(routes_[i].method);
+    if (routes_[i].method == wanted) chosen = &routes_[i];
   }
-  if (best < 0) return Fail(res, 404, "no such API endpoint");
+  *found = best >= 0;
+  return chosen;
+}
+
+const RouteSpec* RouteTable::Match(Method method, std::string_view path) const {
+  bool found = false;
+  return Find(method, ApiSegments(path), &found, nullptr);
+}
+
+ApiTarget RouteTable::Target(Method method, std::string_view path) const {
+  using K = ApiTarget::Kind;
+  auto seg = ApiSegments(path);
+  // The token list is admin's alone, reads and unknown paths under it too.
+  if (!seg.empty() && seg[0] == "tokens") return {K::kTokens, ""};
+  bool found = false;
+  const RouteSpec* row = Find(method, seg, &found, nullptr);
+  if (!row) {
+    bool reads = method == Method::kGet || method == Method::kHead;
+    return {reads ? K::kRead : K::kOther, ""};
+  }
+  ApiTarget target{row->auth, ""};
+  if (row->auth == K::kRead || row->auth == K::kTokens || row->auth == K::kOther) return target;
+  const Row& r = rows_[static_cast<size_t>(row - routes_.data())];
+  for (size_t k = 0; k < r.segments.size(); ++k) {
+    if (r.segments[k] != "*") continue;
+    if (row->auth == K::kSiteVersions || row->auth == K::kSiteDeploy) {
+      auto host = NormalizeHost(seg[k]);
+      if (host.ok()) target.key = *host;
+    } else {
+      target.key = std::string(seg[k]);
+    }
+    break;
+  }
+  return target;
+}
+
+void RouteTable::Dispatch(Request& req, Response& res, int reader) const {
+  auto seg = ApiSegments(req.path);
+  bool found = false;
+  std::string allow;
+  const RouteSpec* chosen = Find(req.method, seg, &found, &allow);
+  if (!found) return Fail(res, 404, "no such API endpoint");
   if (!chosen) {
     Fail(res, 405, "use " + allow);
     res.SetHeader("Allow", allow);

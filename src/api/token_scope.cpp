@@ -37,30 +37,9 @@ std::string ScopeText(const TokenScope& scope) {
   return "admin";
 }
 
-ApiTarget ClassifyApiRequest(Method method, std::string_view path) {
-  using K = ApiTarget::Kind;
+ApiTarget MetricsTarget(Method method) {
   bool reads = method == Method::kGet || method == Method::kHead;
-  if (path == "/_hearth/metrics") return {reads ? K::kRead : K::kOther, ""};
-  constexpr std::string_view kApi = "/_hearth/api";
-  if (path.substr(0, kApi.size()) != kApi) return {K::kOther, ""};
-  // The segments as the API's router sees them (api.cpp: Segments of the rest).
-  auto seg = Segments(path.substr(kApi.size()));
-  if (!seg.empty() && seg[0] == "tokens") return {K::kTokens, ""};
-  auto site = [&]() -> std::string {
-    auto host = NormalizeHost(seg[1]);
-    return host.ok() ? *host : std::string();
-  };
-  if (seg.size() == 3 && seg[0] == "sites") {
-    std::string name = site();
-    if (!name.empty() && seg[2] == "versions" && reads) return {K::kSiteVersions, name};
-    if (!name.empty() && (seg[2] == "deploys" || seg[2] == "rollback") && method == Method::kPost)
-      return {K::kSiteDeploy, name};
-  }
-  if (seg.size() == 3 && seg[0] == "deploys" && seg[2] == "publish" && method == Method::kPost)
-    return {K::kPublish, std::string(seg[1])};
-  if (seg.size() == 2 && seg[0] == "blobs" && method == Method::kPut)
-    return {K::kBlob, std::string(seg[1])};
-  return {reads ? K::kRead : K::kOther, ""};
+  return {reads ? ApiTarget::Kind::kRead : ApiTarget::Kind::kOther, ""};
 }
 
 bool ScopeAllows(const TokenScope& scope, const ApiTarget& target, std::string_view owner_site) {

@@ -15,8 +15,10 @@
 //                  POST sites/SITE/rollback
 //
 // The rule is a pure function of (scope, what the request touches) so it is
-// tested as a table (tests/unit/token_scope_test.cpp); what a deploy or a
-// blob belongs to is looked up by the caller (tokens.cpp) and passed in.
+// tested as a table (tests/unit/token_scope_test.cpp). What a control API
+// request touches is its route's declared auth (RouteTable::Target, routes.h),
+// not a reading of the path of its own; what a deploy or a blob belongs to is
+// looked up by the caller (tokens.cpp) and passed in.
 #include <cstdint>
 #include <string>
 #include <string_view>
@@ -53,9 +55,8 @@ struct ApiTarget {
   std::string key;
 };
 
-// `path` is the request's path (from /_hearth/); the site in a path is
-// normalized as the API does (an unnormalizable one makes the request kOther).
-ApiTarget ClassifyApiRequest(Method method, std::string_view path);
+// What a request to /_hearth/metrics touches: a read for GET and HEAD.
+ApiTarget MetricsTarget(Method method);
 
 // Whether `scope` allows `target`. For kPublish and kBlob `owner_site` is
 // the site the deploy (or the pending deploy that lists the blob) belongs

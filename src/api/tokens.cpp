@@ -177,7 +177,8 @@ bool IsAdminToken(store::Store* store, int reader, std::string_view auth) {
   return t && t->scope.kind == TokenScope::Kind::kAdmin;
 }
 
-int AuthorizeRequest(store::Store* store, int reader, const Request& req, std::string* why) {
+int AuthorizeRequest(store::Store* store, int reader, const Request& req, const ApiTarget& target,
+                     std::string* why) {
   std::string_view auth = req.Header("Authorization");
   std::string_view token;
   if (auth.size() > 7 && EqualsIgnoreCase(auth.substr(0, 7), "bearer "))
@@ -191,7 +192,6 @@ int AuthorizeRequest(store::Store* store, int reader, const Request& req, std::s
     *why = "unknown, revoked or expired token";
     return 401;
   }
-  ApiTarget target = ClassifyApiRequest(req.method, req.path);
   std::string owner;
   if (info->scope.kind == TokenScope::Kind::kDeploy) {
     // What a deploy or a blob belongs to, looked up only for the scopes that ask.
@@ -230,10 +230,11 @@ void RefuseRequest(Response& res, int status, const std::string& why) {
   if (status == 401) res.SetHeader("WWW-Authenticate", "Bearer");
 }
 
-Middleware RequireToken(store::Store* store, int reader) {
-  return [store, reader](Request& req, Response& res, const Handler& next) {
+Middleware RequireToken(store::Store* store, int reader, const RouteTable* table) {
+  return [store, reader, table](Request& req, Response& res, const Handler& next) {
     std::string why;
-    if (int status = AuthorizeRequest(store, reader, req, &why); status != 0)
+    ApiTarget target = table->Target(req.method, req.path);
+    if (int status = AuthorizeRequest(store, reader, req, target, &why); status != 0)
       return RefuseRequest(res, status, why);
     next(req, res);
   };

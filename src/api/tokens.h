@@ -9,6 +9,7 @@
 #include <optional>
 #include <string>
 
+#include "api/routes.h"
 #include "api/token_scope.h"
 #include "base/result.h"
 #include "http/router.h"
@@ -62,15 +63,18 @@ std::optional<TokenInfo> ResolveToken(store::Store* store, int reader,
 bool IsAdminToken(store::Store* store, int reader, std::string_view authorization);
 
 // The one check of a request to /_hearth/api/ or /_hearth/metrics: 0 if its
-// Bearer token is live and its scope allows the request, else the status to
-// answer (401: no token, unknown, revoked or expired; 403: outside its
-// scope) with `why` set.
-int AuthorizeRequest(store::Store* store, int reader, const Request& req, std::string* why);
+// Bearer token is live and its scope allows `target` (what the request
+// touches: RouteTable::Target, MetricsTarget), else the status to answer
+// (401: no token, unknown, revoked or expired; 403: outside its scope) with
+// `why` set.
+int AuthorizeRequest(store::Store* store, int reader, const Request& req, const ApiTarget& target,
+                     std::string* why);
 
 // Answers 401 or 403 as AuthorizeRequest decided (JSON, WWW-Authenticate).
 void RefuseRequest(Response& res, int status, const std::string& why);
 
-// Middleware: lets through only requests AuthorizeRequest allows.
-Middleware RequireToken(store::Store* store, int reader);
+// Middleware for the control API: lets through only requests AuthorizeRequest
+// allows, each taken for what its row in `table` declares (RouteTable::Target).
+Middleware RequireToken(store::Store* store, int reader, const RouteTable* table);
 
 }  // namespace hearth::api

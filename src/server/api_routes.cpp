@@ -15,4 +15,17 @@ Status AddApiRoutes(api::RouteTable* table, sites::SitesShared* sites, data::App
   return control::AddApiRoutes(table, control);
 }
 
+BodyRoute ApiBodyRoute(const api::RouteTable& table, const Request& req) {
+  const api::RouteSpec* row = table.Match(req.method, req.path);
+  if (!row) return BodyRoute::kBuffer;
+  switch (row->body) {
+    case api::BodyMode::kStreamed:
+      return BodyRoute::kStream;
+    case api::BodyMode::kStreamedAnySize:
+      return BodyRoute::kStreamAnySize;
+    default:
+      return BodyRoute::kBuffer;
+  }
+}
+
 }  // namespace hearth

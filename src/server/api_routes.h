@@ -5,6 +5,7 @@
 #include "api/routes.h"
 #include "control/control.h"
 #include "data/app.h"
+#include "http/h1_connection.h"
 #include "sites/sites.h"
 
 namespace hearth {
@@ -13,5 +14,12 @@ namespace hearth {
 // routes. Fails on a route that RouteTable::Add refuses.
 Status AddApiRoutes(api::RouteTable* table, sites::SitesShared* sites, data::Apps* apps,
                     control::ControlShared* control);
+
+// Where the body of a request under /_hearth/api/ goes, decided per request
+// by the row that serves it (RouteTable::Match), not by a path prefix: a
+// buffered row is read whole and capped at max-body-size even when a
+// streamed row shares its first segments. A request no row serves is
+// buffered (it is answered 401, 403, 404 or 405 without its body).
+BodyRoute ApiBodyRoute(const api::RouteTable& table, const Request& req);
 
 }  // namespace hearth

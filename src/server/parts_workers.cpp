@@ -10,6 +10,7 @@
 #include "base/clock.h"
 #include "files/file_handler.h"
 #include "guard/admission.h"
+#include "server/api_routes.h"
 #include "server/parts.h"
 #include "server/site_mounts.h"
 
@@ -117,7 +118,7 @@ class Workers : public Service {
     b.schema_version = p_->store->schema_version();
     b.metrics_public = s.metrics_public;
     b.authorize = [store = p_->store.get()](const Request& req, int reader, std::string* why) {
-      return api::AuthorizeRequest(store, reader, req, why);
+      return api::AuthorizeRequest(store, reader, req, api::MetricsTarget(req.method), why);
     };
     b.refuse = api::RefuseRequest;
   }
@@ -144,12 +145,10 @@ class Workers : public Service {
     AddBuiltinRoutes(router.get(), &p_->builtin, p_->store.get(), i);
     // The control API: each part's routes; the console calls them in-process.
     Handler routes = api::MakeRouteHandler(&p_->api_routes, i);
-    Handler api = Compose({api::RequireToken(p_->store.get(), i)}, routes);
+    Handler api = Compose({api::RequireToken(p_->store.get(), i, &p_->api_routes)}, routes);
     router->Add("", "/_hearth/api/", api);
     admin::AddAdminRoutes(router.get(), &p_->sites, p_->apps.get(), i, routes, p_->stats.get(),
                           s.admin_host);  // the console
-    for (const std::string& prefix : p_->api_routes.StreamedPrefixes())
-      router->Add("", prefix, api, /*stream_body=*/true);  // uploads of any size
     Handler fallback = ServeWelcome;
     if (!s.root.empty()) {
       FileHandlerOptions fo;
@@ -165,6 +164,7 @@ class Workers : public Service {
         SiteMounts(p_->proxies.get(), forwarder.get(), p_->apps.get(), p_->data_options, i);
     for (const auto& m : mounts)
       if (std::string why = sites::MountProblem(m); !why.empty()) return Error{why};
+    if (std::string why = sites::GatesProblem(p_->sites.gates); !why.empty()) return Error{why};
     sites::SiteHandler::Admit admit = [admission](Request& req, Response& res, const Handler& h) {
       admission->Run(req, res, h);
     };
@@ -176,10 +176,12 @@ class Workers : public Service {
     Handler root = Compose({MethodGuard, GuardRequests(p_->guard.get())},
                            [router](Request& req, Response& res) { router->Serve(req, res); });
     // Proxied requests stream their bodies upstream as they arrive.
-    auto streams = [router, site_handler](const Request& req) {
+    auto streams = [router, site_handler, table = &p_->api_routes](const Request& req) {
       // A folder deployed from the console: bounded per file (--max-body-size)
       // and in files, not as a whole, as `hearth deploy` is.
       if (req.path.substr(0, 16) == "/_hearth/upload/") return BodyRoute::kStreamAnySize;
+      // The control API: the request's own row decides (blob uploads stream).
+      if (req.path.substr(0, 13) == "/_hearth/api/") return ApiBodyRoute(*table, req);
       if (router->StreamsBody(req.HostName(), req.path)) return BodyRoute::kStream;
       // hearth's own routes are never a site's (the router sends them elsewhere).
       if (req.path.substr(0, 9) == "/_hearth/") return BodyRoute::kBuffer;

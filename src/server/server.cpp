@@ -17,6 +17,7 @@
 
 #include "base/log.h"
 #include "base/version.h"
+#include "server/site_mounts.h"
 
 extern char** environ;
 
@@ -96,11 +97,18 @@ Result<std::unique_ptr<Server>> Server::Start(ServeOptions options) {
   list.Add(ListenersService(parts));
   list.Add(StoreService(parts));
   list.Add(JobsService(parts));
-  if (!s.https.empty()) list.Add(TlsService(parts));
+  // A part that is off says so in its front gate (sites::GatesProblem).
+  if (!s.https.empty())
+    list.Add(TlsService(parts));
+  else
+    SetNoHttpsGate(&parts->sites.gates);
   list.Add(GuardService(parts));
   list.Add(ProxyService(parts));
   list.Add(SitesService(parts));
-  if (!s.https.empty() && !s.acme_email.empty()) list.Add(AcmeService(parts));
+  if (!s.https.empty() && !s.acme_email.empty())
+    list.Add(AcmeService(parts));
+  else
+    SetNoAcmeGate(&parts->sites.gates);
   if (srv->options_.add_services) srv->options_.add_services(parts, &list);
   list.Add(WorkersService(parts));
   list.Add(StatsService(parts));

@@ -95,6 +95,15 @@ void SetHttpsGate(sites::FrontGates* gates, const tls::TlsServer* tls, int https
   gates->https_port = https_port;
 }
 
+void SetNoAcmeGate(sites::FrontGates* gates) {
+  gates->acme_answer = [](std::string_view) { return std::optional<std::string>(); };
+}
+
+void SetNoHttpsGate(sites::FrontGates* gates) {
+  gates->has_certificate = [](std::string_view) { return false; };
+  gates->https_port = 0;
+}
+
 void SetRateLimitGate(sites::FrontGates* gates, guard::Guard* guard) {
   gates->rate_limit = [guard](const Request& req, Response& res, const std::string& site,
                               int64_t rate, int64_t burst) {

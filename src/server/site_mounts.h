@@ -33,6 +33,11 @@ void SetAcmeGate(sites::FrontGates* gates, const tls::AcmeChallenges* challenges
 void SetHttpsGate(sites::FrontGates* gates, const tls::TlsServer* tls, int https_port);
 // The sites' rate limits, kept by `guard` (429 past them).
 void SetRateLimitGate(sites::FrontGates* gates, guard::Guard* guard);
+// The gates of parts that are off: no challenge is answered (no ACME), no
+// host is redirected (no HTTPS). Every gate is set, one way or the other
+// (sites::GatesProblem).
+void SetNoAcmeGate(sites::FrontGates* gates);
+void SetNoHttpsGate(sites::FrontGates* gates);
 
 // A site's proxy settings checked by the proxy's own parser (sites::ProxyCheck).
 Result<std::string> CheckProxySettings(const nlohmann::json& settings);

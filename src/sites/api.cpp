@@ -48,8 +48,9 @@ Status AddApiRoutes(api::RouteTable* table, SitesShared* shared) {
        named([](SitesShared* sh, ApiCall& call, const std::string& name) {
          Rollback(sh, call.res, name, call.body);
        })},
-      // Uploads of any size: the body streams through a hash into a spool.
-      {Method::kPut, "blobs/*", K::kBlob, BodyMode::kStreamedAnySize, RouteClass::kWrite,
+      // Uploads: the body streams through a hash into a spool, up to
+      // --max-body-size (docs/sites.md: 413 past it).
+      {Method::kPut, "blobs/*", K::kBlob, BodyMode::kStreamed, RouteClass::kWrite,
        [shared](ApiCall& call) {
          PutBlob(shared, shared->store->Reader(call.reader), call.req, call.res,
                  std::string(call.seg[1]));

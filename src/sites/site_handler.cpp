@@ -71,6 +71,16 @@ std::string MountProblem(const SiteMount& mount) {
   return "";
 }
 
+std::string GatesProblem(const FrontGates& gates) {
+  const char* unset = !gates.acme_answer       ? "the ACME challenge"
+                      : !gates.has_certificate ? "the HTTPS redirect"
+                      : !gates.rate_limit      ? "the rate limit"
+                                               : nullptr;
+  if (!unset) return "";
+  return std::string("the sites' front gate for ") + unset +
+         " is unset: its part (or the composition root, when the part is off) must set it";
+}
+
 SiteHandler::SiteHandler(SitesShared* shared, int reader, Handler fallback,
                          std::vector<SiteMount> mounts, Admit admit)
     : shared_(shared),
@@ -314,7 +324,7 @@ const SiteMount* SiteHandler::MountFor(const Route& route, const Request& req,
 
 bool SiteHandler::RedirectsToHttps(const Request& req) const {
   const FrontGates& g = shared_->gates;
-  return !req.tls && g.https_port && g.has_certificate && g.has_certificate(req.host_lower_);
+  return !req.tls && g.https_port && g.has_certificate(req.host_lower_);
 }
 
 bool SiteHandler::StreamsBody(const Request& req) {
@@ -332,7 +342,7 @@ void SiteHandler::Serve(Request& req, Response& res) {
   // redirect. Then the site's mounts, by priority; then its files.
   constexpr std::string_view kChallenge = "/.well-known/acme-challenge/";
   const FrontGates& gates = shared_->gates;
-  if (gates.acme_answer && req.path.substr(0, kChallenge.size()) == kChallenge) {
+  if (req.path.substr(0, kChallenge.size()) == kChallenge) {
     // ACME's HTTP-01: the CA checks that this server holds the token.
     if (auto answer = gates.acme_answer(std::string_view(req.path).substr(kChallenge.size()))) {
       res.SetText(200, "text/plain", *answer);
@@ -344,7 +354,7 @@ void SiteHandler::Serve(Request& req, Response& res) {
     fallback_(req, res);
     return;
   }
-  if (route->rate_limit > 0 && gates.rate_limit &&
+  if (route->rate_limit > 0 &&
       !gates.rate_limit(req, res, route->name, route->rate_limit, route->rate_burst))
     return;
   if (RedirectsToHttps(req) && req.path.rfind("/.well-known/acme-challenge/", 0) != 0) {

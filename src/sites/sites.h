@@ -35,7 +35,12 @@ namespace hearth::sites {
 
 // The gates a site's request passes before its mounts, each given by the
 // part that owns it (the composition root wires them), so the site handler
-// names no part. A null gate lets every request through.
+// names no part. Every gate must be set: a part that is off (no HTTPS, no
+// ACME) sets its gate to one that lets every request through, so "off" is
+// said, never a gate forgotten. The workers refuse to start with a gate unset
+// (GatesProblem): failing closed per request has no safe meaning here (an
+// unset rate limit would refuse every limited site, an unset redirect would
+// send everything to an HTTPS port that may not exist).
 struct FrontGates {
   // ACME's HTTP-01: the answer to the challenge `token`, served at
   // /.well-known/acme-challenge/TOKEN on any host (nullopt: none).
@@ -50,6 +55,9 @@ struct FrontGates {
                      int64_t burst)>
       rate_limit;
 };
+
+// Which gate is unset ("" if none): the composition root refuses to start.
+std::string GatesProblem(const FrontGates& gates);
 
 // Checks a site's proxy settings as a client sent them: the normalized JSON
 // text to store, or why they are refused.

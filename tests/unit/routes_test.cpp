@@ -1,13 +1,15 @@
 // The control API's route table: every row declares a class, the table
-// refuses one that does not, and the token scope rule agrees with every
-// row's declared auth.
+// refuses one that does not, the token scope rule takes every row's declared
+// auth, and whether a body streams is decided per request by its row.
 #include "api/routes.h"
 
 #include <gtest/gtest.h>
 
+#include <cstring>
 #include <set>
 
 #include "api/token_scope.h"
+#include "http/h1_connection.h"
 #include "server/api_routes.h"
 #include "server/site_mounts.h"
 
@@ -63,15 +65,32 @@ TEST(Routes, EveryRouteHasAClassABodyModeAndItsAuthAsTheScopeRuleSeesIt) {
     std::string name = SamplePath(r.pattern);
     EXPECT_EQ(api::RouteProblem(r), "") << name;
     EXPECT_NE(std::string(api::RouteClassName(r.route_class)), "") << name << " has no class";
-    EXPECT_EQ(api::ClassifyApiRequest(r.method, name).kind, r.auth) << name;
+    // The row serves its own sample (HEAD by the GET row), the token rule
+    // takes it for the row's auth, and its body goes where its mode says.
+    EXPECT_EQ(t.table.Match(r.method, name), &r) << name;
+    if (r.method == Method::kGet) {
+      EXPECT_EQ(t.table.Match(Method::kHead, name), &r) << name;
+    }
+    EXPECT_EQ(t.table.Target(r.method, name).kind, r.auth) << name;
+    Request req;
+    req.method = r.method;
+    req.path = name;
+    BodyRoute want = r.body == BodyMode::kBuffered   ? BodyRoute::kBuffer
+                     : r.body == BodyMode::kStreamed ? BodyRoute::kStream
+                                                     : BodyRoute::kStreamAnySize;
+    EXPECT_EQ(ApiBodyRoute(t.table, req), want) << name;
     patterns.insert(r.pattern);
   }
   // Each part's routes are in the one table.
   for (const char* p : {"sites", "sites/*/deploys", "blobs/*", "sites/*/collections/*", "tokens",
                         "admins/*", "certs/local-ca"})
     EXPECT_TRUE(patterns.count(p)) << p;
-  // The streamed uploads' prefix comes from the table.
-  EXPECT_EQ(t.table.StreamedPrefixes(), std::vector<std::string>{"/_hearth/api/blobs/"});
+  // Blob uploads stream, bounded by --max-body-size (docs/sites.md: 413 past it).
+  std::string blob_path = SamplePath("blobs/*");
+  Request blob;
+  blob.method = Method::kPut;
+  blob.path = blob_path;
+  EXPECT_EQ(ApiBodyRoute(t.table, blob), BodyRoute::kStream);
 }
 
 // The check the test above relies on: a row whose class was left out (or
@@ -172,6 +191,75 @@ TEST(Routes, DispatchPicksTheMostSpecificPatternAndAnswers404And405) {
   EXPECT_EQ(hit, "b");
   EXPECT_EQ(run(Method::kPost, "/_hearth/api/things", "[1]").status, 400);
   EXPECT_EQ(run(Method::kPost, "/_hearth/api/things", "{").status, 400);
+}
+
+// A streamed row and a buffered one under the same first segments: the
+// buffered one's body is read whole and capped at max-body-size, through the
+// real connection and the table as the server's handler (a decision by path
+// prefix would stream every "sites/" request, uncapped by the buffer's rule).
+TEST(Routes, ABufferedRouteBesideAStreamedOneIsBufferedAndCapped) {
+  RouteTable table;
+  std::string seen;
+  ASSERT_TRUE(
+      table
+          .Add({Method::kPut, "sites/*/blobs", K::kOther, BodyMode::kStreamed, RouteClass::kWrite,
+                [&seen](api::ApiCall& c) {
+                  seen = c.req.body_pending ? "streamed" : "whole:" + c.req.body;
+                  c.res.SetText(202, "text/plain", "ok");
+                }})
+          .ok());
+  ASSERT_TRUE(table
+                  .Add({Method::kPost, "sites/*/deploys", K::kSiteDeploy, BodyMode::kBuffered,
+                        RouteClass::kWrite,
+                        [&seen](api::ApiCall& c) {
+                          seen = c.req.body_pending ? "streamed" : "whole:" + c.req.body;
+                          c.res.SetText(201, "text/plain", "ok");
+                        }})
+                  .ok());
+  Handler handler = api::MakeRouteHandler(&table, 0);
+  H1Context ctx;
+  ctx.handler = &handler;
+  ctx.limits.max_body_bytes = 32;
+  std::string date = "Date: Sun, 06 Nov 1994 08:49:37 GMT\r\n";
+  ctx.date_line = &date;
+  ctx.body_route = [&table](const Request& r) { return ApiBodyRoute(table, r); };
+  auto send = [&ctx](const std::string& bytes) {
+    H1Connection conn(&ctx, "127.0.0.1");
+    std::string_view in = bytes;
+    std::string out;
+    for (int i = 0; i < 100 && !in.empty(); ++i) {
+      size_t space = 0;
+      char* buf = conn.ReadBuffer(&space);
+      size_t n = std::min(space, in.size());
+      memcpy(buf, in.data(), n);
+      conn.OnRead(n);
+      in.remove_prefix(n);
+      conn.Advance();
+      out += conn.out().DrainToString();
+    }
+    return out;
+  };
+  auto request = [](const char* method, const char* path, const std::string& body) {
+    return std::string(method) + " " + path +
+           " HTTP/1.1\r\nHost: a\r\nContent-Length: " + std::to_string(body.size()) + "\r\n\r\n" +
+           body;
+  };
+  std::string json = R"({"files":[]})";
+  std::string out = send(request("POST", "/_hearth/api/sites/blog.localhost/deploys", json));
+  EXPECT_EQ(out.rfind("HTTP/1.1 201", 0), 0u) << out.substr(0, 80);
+  EXPECT_EQ(seen, "whole:" + json) << "the buffered row gets its body whole";
+  seen.clear();
+  out = send(request("POST", "/_hearth/api/sites/blog.localhost/deploys", std::string(64, 'x')));
+  EXPECT_EQ(out.rfind("HTTP/1.1 413", 0), 0u) << out.substr(0, 80);
+  EXPECT_EQ(seen, "") << "past max-body-size the handler never runs";
+  out = send(request("PUT", "/_hearth/api/sites/blog.localhost/blobs", std::string(16, 'x')));
+  EXPECT_EQ(out.rfind("HTTP/1.1 202", 0), 0u) << out.substr(0, 80);
+  EXPECT_EQ(seen, "streamed") << "the streamed row beside it still streams";
+  // A request no row serves is buffered (its answer does not read the body).
+  Request other;
+  other.method = Method::kPost;
+  other.path = "/_hearth/api/sites/blog.localhost/other";
+  EXPECT_EQ(ApiBodyRoute(table, other), BodyRoute::kBuffer);
 }
 
 }  // namespace

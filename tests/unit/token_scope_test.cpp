@@ -1,5 +1,6 @@
 // Token scopes as a table: (scope, method, path[, the deploy's or blob's
-// site]) -> allowed; and the expiry texts tokens take.
+// site]) -> allowed, each request taken for what the server's route table
+// says it is; and the expiry texts tokens take.
 #include "api/token_scope.h"
 
 #include <gtest/gtest.h>
@@ -7,7 +8,9 @@
 #include <string>
 #include <vector>
 
+#include "api/routes.h"
 #include "api/tokens.h"
+#include "server/api_routes.h"
 
 namespace hearth::api {
 namespace {
@@ -94,10 +97,16 @@ const std::vector<Row> kRows = {
 };
 
 TEST(TokenScope, RouteTimesScopeDecides) {
+  sites::SitesShared sites;
+  control::ControlShared control;
+  RouteTable table;
+  ASSERT_TRUE(AddApiRoutes(&table, &sites, nullptr, &control).ok());
   for (const Row& r : kRows) {
     auto scope = ParseScope(r.scope);
     ASSERT_TRUE(scope.ok()) << r.scope;
-    ApiTarget target = ClassifyApiRequest(r.method, r.path);
+    ApiTarget target = std::string_view(r.path) == "/_hearth/metrics"
+                           ? MetricsTarget(r.method)
+                           : table.Target(r.method, r.path);
     EXPECT_EQ(ScopeAllows(*scope, target, r.owner), r.allowed)
         << r.scope << " " << static_cast<int>(r.method) << " " << r.path << " (owner " << r.owner
         << ")";
