@@ -1,8 +1,8 @@
 #pragma once
 // EpollLoop: one thread's event loop. An epoll set (edge-triggered watchers,
-// level-triggered listeners), tickers, stop hooks, and an Inbox through which
-// any thread posts work to it (an eventfd wakes the loop; posts made on the
-// loop's own thread skip the lock and the eventfd).
+// level-triggered listeners), tickers, stop hooks, and an Inbox (io/inbox.h)
+// through which any thread posts work to it (an eventfd wakes the loop; posts
+// made on the loop's own thread skip the lock and the eventfd).
 //
 // One turn of Run():
 //   wait (bounded by the owner's WaitLimitMs, the tickers' deadlines, and 0
@@ -22,33 +22,9 @@
 #include <vector>
 
 #include "io/event_loop.h"
+#include "io/inbox.h"
 
 namespace hearth {
-
-// Where functions are posted to a loop, from any thread. Shared with whoever
-// may post after the loop is gone (a deferred reply finished late), so such
-// a post finds it closed and is dropped instead of touching freed memory.
-class Inbox {
- public:
-  explicit Inbox(int wake_fd) : wake_fd_(wake_fd) {}
-  void SetOwner(std::thread::id owner) { owner_.store(owner); }
-  void Post(std::function<void()> fn);
-  // Drops what is queued and everything posted from now on.
-  void Close();
-  // Takes everything posted so far (owner thread only): other threads' posts
-  // first, then the owner's own.
-  std::vector<std::function<void()>> Take();
-  // Whether the owner thread posted something not yet taken (owner thread only).
-  bool HasLocal() const { return !local_.empty(); }
-
- private:
-  std::mutex mu_;
-  std::atomic<bool> closed_{false};
-  int wake_fd_;
-  std::atomic<std::thread::id> owner_{};
-  std::vector<std::function<void()>> posted_;  // guarded by mu_
-  std::vector<std::function<void()>> local_;
-};
 
 class EpollLoop : public EventLoop {
  public:
@@ -66,10 +42,8 @@ class EpollLoop : public EventLoop {
   void AddTicker(std::function<int64_t(int64_t now_ms)> tick) override {
     tickers_.push_back(std::move(tick));
   }
-  void Post(std::function<void()> fn) override { inbox_->Post(std::move(fn)); }
+  const std::shared_ptr<Inbox>& inbox() const override { return inbox_; }
   void AddStopHook(std::function<void()> hook) override { stop_hooks_.push_back(std::move(hook)); }
-  // The inbox, for handles that may outlive the loop.
-  const std::shared_ptr<Inbox>& inbox() const { return inbox_; }
 
   // Runs turns on the calling thread until Quit().
   void Run();

@@ -1,11 +1,16 @@
 #pragma once
 // EventLoop: what a worker's loop lends to the code that runs on it and needs
 // sockets of its own (the proxy's upstream connections), or work done on it
-// from elsewhere (Post). Every call but Post is made on the loop's own
-// thread; nothing else here is thread-safe, and nothing needs to be.
+// from elsewhere (its inbox). Every call is made on the loop's own thread;
+// nothing here is thread-safe, and nothing needs to be. Other threads hold
+// the loop's Inbox (taken on the loop, or by its owner before it starts) and
+// post through that: never an EventLoop* or Worker*, which may be freed.
 // The loop itself is EpollLoop (io/epoll_loop.h).
 #include <cstdint>
 #include <functional>
+#include <memory>
+
+#include "io/inbox.h"
 
 namespace hearth {
 
@@ -35,11 +40,10 @@ class EventLoop {
   // `tick` runs after every turn's events and returns the NowMs() at which it
   // wants to run again at the latest (0: no deadline of its own).
   virtual void AddTicker(std::function<int64_t(int64_t now_ms)> tick) = 0;
-  // Runs `fn` on the loop's thread, from any thread, in the order posted. A
-  // post from the loop's own thread runs after the current turn's events
-  // without a syscall. Posts after the loop has ended are dropped (`fn` is
-  // destroyed unrun, on some thread).
-  virtual void Post(std::function<void()> fn) = 0;
+  // The loop's inbox: keep it (it outlives the loop) and Post through it to
+  // run a function on the loop's thread, from any thread, in the order
+  // posted. Posts after the loop has ended are dropped.
+  virtual const std::shared_ptr<Inbox>& inbox() const = 0;
   // `hook` runs once, on the loop, when it begins a graceful stop (before
   // its connections are asked to finish): end what cannot finish by itself.
   virtual void AddStopHook(std::function<void()> hook) = 0;

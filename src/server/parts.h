@@ -36,12 +36,13 @@ namespace hearth {
 // A protocol on a port of its own (a RESP port, say): a service that starts
 // before the workers binds one listening socket per worker (ListenReusePort)
 // and adds them here; each worker takes its socket with a session factory
-// made for it (which may capture that worker's own state).
+// made for it, given that worker's loop (for sockets and tickers of its own,
+// on the loop; work from other threads posts through `loop.inbox()`, kept).
 struct ProtocolListener {
   std::string name;      // "kv", for messages
   std::vector<int> fds;  // one per worker; -1 once that worker owns it
   const tls::TlsServer* tls = nullptr;
-  std::function<SessionFactory(Worker*)> sessions;
+  std::function<SessionFactory(EventLoop& loop)> sessions;
 };
 
 struct Parts {

@@ -11,6 +11,7 @@
 #include "files/file_handler.h"
 #include "guard/admission.h"
 #include "server/api_routes.h"
+#include "server/http_listener.h"
 #include "server/parts.h"
 #include "server/site_mounts.h"
 
@@ -129,14 +130,15 @@ class Workers : public Service {
     size_t n = static_cast<size_t>(i);
     // The worker first: the proxy's half lives on its loop.
     auto worker = std::make_unique<Worker>(i, &p_->shared);
-    worker->AddListener(p_->http_fds[n], nullptr, worker->HttpSessions());
+    HttpSessions* http = HttpSessions::On(*worker);
+    worker->AddListener(p_->http_fds[n], nullptr, http->Factory());
     p_->http_fds[n] = -1;  // the worker closes it
     if (p_->tls) {
-      worker->AddListener(p_->https_fds[n], p_->tls.get(), worker->HttpSessions());
+      worker->AddListener(p_->https_fds[n], p_->tls.get(), http->Factory());
       p_->https_fds[n] = -1;
     }
     for (ProtocolListener& l : p_->protocols) {
-      worker->AddListener(l.fds[n], l.tls, l.sessions(worker.get()));
+      worker->AddListener(l.fds[n], l.tls, l.sessions(*worker));
       l.fds[n] = -1;
     }
     auto forwarder = std::make_shared<proxy::Forwarder>(worker.get());
@@ -187,7 +189,7 @@ class Workers : public Service {
       if (req.path.substr(0, 9) == "/_hearth/") return BodyRoute::kBuffer;
       return site_handler->StreamsBody(req) ? BodyRoute::kStreamAnySize : BodyRoute::kBuffer;
     };
-    worker->SetHandler(std::move(root), std::move(streams));
+    http->SetHandler(std::move(root), std::move(streams));
     p_->forwarders.push_back(forwarder.get());
     p_->workers.push_back(std::move(worker));
     return OkStatus();

@@ -6,81 +6,20 @@
 
 #include "base/clock.h"
 #include "base/log.h"
-#include "http/http_session.h"
 #include "server/worker_conn.h"
 
 namespace hearth {
-namespace {
 
-// A deferred handler's way back to its connection: through the worker's
-// inbox, which outlives the worker (a reply finished after the worker has
-// gone finds it closed and its answer is dropped).
-class WorkerReply : public Reply {
- public:
-  WorkerReply(std::shared_ptr<Inbox> inbox,
-              std::function<void(std::function<void(Response&)>)> deliver)
-      : inbox_(std::move(inbox)), deliver_(std::move(deliver)) {}
-  ~WorkerReply() override {
-    if (!finished_.exchange(true))
-      Send([](Response& res) { res.SetError(500, "the handler did not answer"); });
-  }
-  void Finish(std::function<void(Response&)> fill) override {
-    if (finished_.exchange(true)) return;
-    Send(std::move(fill));
-  }
-  void Wake() override {
-    if (!finished_.load()) Send(nullptr);
-  }
-
- private:
-  void Send(std::function<void(Response&)> fill) {
-    inbox_->Post([deliver = deliver_, fill = std::move(fill)] { deliver(fill); });
-  }
-  std::shared_ptr<Inbox> inbox_;
-  std::function<void(std::function<void(Response&)>)> deliver_;
-  std::atomic<bool> finished_{false};
-};
-
-}  // namespace
-
-Worker::Worker(int index, WorkerShared* shared, Handler handler,
-               std::function<BodyRoute(const Request&)> body_route)
-    : index_(index), shared_(shared), handler_(std::move(handler)) {
-  ctx_.handler = &handler_;
-  ctx_.body_route = std::move(body_route);
-  ctx_.date_line = &date_line_;
-  ctx_.on_abuse = [this](const char* what) {
-    metrics_.http2_abuse.Add();
-    Log(LogLevel::kWarn, "HTTP/2 connection closed for abuse",
-        {{"what", what}, {"worker", index_}});
-  };
-  ctx_.on_request = [this](const Request& req, int status, uint64_t bytes, int64_t micros,
-                           bool refused) {
-    if (refused) metrics_.protocol_errors.Add();
-    OnRequestDone(req, status, bytes, micros);
-  };
-  // Posted functions run on this worker's loop, and only while it runs (the
-  // inbox is closed before the worker is freed), so they may hold `this`.
-  ctx_.make_waker = [this, inbox = inbox()](uint64_t id) -> std::function<void()> {
-    return [this, inbox, id] { inbox->Post([this, id] { DeliverHttp(id, nullptr); }); };
-  };
-  ctx_.make_reply = [this, inbox = inbox()](uint64_t id) -> std::shared_ptr<Reply> {
-    return std::make_shared<WorkerReply>(
-        inbox, [this, id](const std::function<void(Response&)>& fill) { DeliverHttp(id, fill); });
-  };
+Worker::Worker(int index, WorkerShared* shared) : index_(index), shared_(shared) {
   ApplySettings();
-  RefreshDate();
 }
 
-void Worker::SetHandler(Handler handler, std::function<BodyRoute(const Request&)> body_route) {
-  handler_ = std::move(handler);
-  ctx_.body_route = std::move(body_route);
-}
-
-SessionFactory Worker::HttpSessions() {
-  return [this](const SessionInfo& info) -> std::unique_ptr<Session> {
-    return std::make_unique<HttpSession>(&ctx_, info);
-  };
+void Worker::AdoptPart(std::unique_ptr<WorkerPart> part) {
+  {
+    std::lock_guard<std::mutex> lock(shared_->settings_mu);
+    part->OnSettings(shared_->settings);
+  }
+  parts_.push_back(std::move(part));
 }
 
 Worker::~Worker() {
@@ -104,7 +43,7 @@ void Worker::Join() {
 }
 
 void Worker::Wake() {
-  Post([this] { OnShared(); });
+  inbox()->Post([this] { OnShared(); });  // runs only while the loop does
 }
 
 void Worker::OnShared() {
@@ -115,9 +54,7 @@ void Worker::OnShared() {
 void Worker::ApplySettings() {
   std::lock_guard<std::mutex> lock(shared_->settings_mu);
   const Settings& s = shared_->settings;
-  ctx_.limits.max_header_bytes = s.max_header_size;
-  ctx_.limits.max_target_bytes = s.max_target_size;
-  ctx_.limits.max_body_bytes = s.max_body_size;
+  for (auto& part : parts_) part->OnSettings(s);
   header_timeout_ms_ = s.header_timeout_ms;
   body_timeout_ms_ = s.body_timeout_ms;
   idle_timeout_ms_ = s.keepalive_timeout_ms;
@@ -127,34 +64,13 @@ void Worker::ApplySettings() {
   seen_generation_ = shared_->settings_generation.load();
 }
 
-void Worker::RefreshDate() {
-  int64_t sec = WallNowSeconds();
-  if (sec == date_second_) return;
-  date_second_ = sec;
-  date_line_ = "Date: " + FormatHttpDate(sec) + "\r\n";
-}
-
-void Worker::OnRequestDone(const Request& req, int status, uint64_t bytes, int64_t micros) {
-  metrics_.RecordRequest(status, micros);
-  if (shared_->access_log.enabled()) AppendAccessLine(&access_batch_, req, status, bytes, micros);
-  if (LogEnabled(LogLevel::kDebug))
-    Log(LogLevel::kDebug, "request",
-        {{"method", std::string(req.method_text)},
-         {"path", std::string(req.path)},
-         {"status", status},
-         {"worker", index_}});
-}
-
-void Worker::DeliverHttp(uint64_t id, const std::function<void(Response&)>& fill) {
+bool Worker::Resume(uint64_t id, const std::function<void(Session&)>& fn) {
   auto it = conns_by_id_.find(id);
-  if (it == conns_by_id_.end()) return;  // closed meanwhile
+  if (it == conns_by_id_.end()) return false;  // closed meanwhile
   Conn* c = it->second;
-  // Ids are the worker's own, and only HTTP sessions hand them to replies.
-  auto* http = dynamic_cast<HttpSession*>(c->session.get());
-  if (!http) return;
-  http->Deliver(fill);
-  http->Advance();  // requests pipelined behind it
+  fn(*c->session);
   Drive(c);
+  return true;
 }
 
 int64_t Worker::WaitLimitMs(int64_t now_ms) {
@@ -196,13 +112,11 @@ void Worker::OnTurnEnd() {
       (shared_->open_connections.load(std::memory_order_relaxed) < max_connections_ ||
        timers_.Head(kTimerIdle)))
     ResumeAccept();
-  if (!access_batch_.empty()) {
-    shared_->access_log.Write(access_batch_);
-    access_batch_.clear();
-  }
+  for (auto& part : parts_) part->OnTurnEnd();
   if (stopping_) {
     if (conn_count_ == 0) {
-      Quit();
+      // What a stop hook posted here runs first (next turn, at once).
+      if (!inbox()->HasLocal() || now_ms_ >= stop_deadline_) Quit();
     } else if (now_ms_ >= stop_deadline_) {
       Log(LogLevel::kWarn, "shutdown timeout: closing connections still busy",
           {{"worker", index_}, {"connections", conn_count_}});
@@ -235,7 +149,7 @@ void Worker::BeginStop() {
       else
         Drive(c);  // an ended event stream's last chunk, then linger
     } else if (!c->session->out().empty()) {
-      Drive(c);  // HTTP/2: GOAWAY, and streams that ended
+      Drive(c);  // a goodbye (a GOAWAY, say), and streams that ended
     }
     c = next;
   }

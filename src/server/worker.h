@@ -3,10 +3,16 @@
 // listeners, its own connections, handlers and caches. Nothing on the request
 // path takes a lock or touches another worker's memory.
 //
-// A worker serves any number of listeners (AddListener), each with its own
-// SessionFactory: HTTP (HttpSessions()) or any other protocol. All share one
-// accept path: guard admission and per-address caps, max-connections with
-// idle eviction, TLS with SNI, timeouts, metrics and graceful stop.
+// A worker knows no protocol. It serves any number of listeners
+// (AddListener), each with its own SessionFactory (server/http_listener.h
+// makes one). All share one accept path: guard admission and per-address
+// caps, max-connections with idle eviction, TLS with SNI, timeouts, metrics
+// and graceful stop. What a protocol keeps per worker (its handler, limits,
+// log batch) is a WorkerPart the worker owns and calls at each turn.
+//
+// Other threads never hold a Worker*: they post through its inbox() (a
+// handle that outlives it; posts after it has gone are dropped). Only its
+// owner (the workers' service) starts, wakes, joins and frees it.
 //
 // Timeouts: every connection is on exactly one of these lists, by what it is
 // waiting for; each list is in deadline order because every entry on it got
@@ -18,7 +24,7 @@
 //   idle      keep-alive wait for the next request
 //   write     response bytes waiting on a slow reader (extended by progress)
 //   linger    after our last response: drain the peer's bytes, then close
-//   stream    a streamed response waiting for its producer (SSE between events)
+//   stream    a streamed response waiting for its producer (an event stream between events)
 //   wait      a deferred handler's answer (or a paused body sink), bounded by the handler
 // write, idle, linger and the stop deadline are the worker's own; the session
 // picks among the others by what it says it waits for (io/session.h).
@@ -32,8 +38,6 @@
 #include <vector>
 
 #include "guard/guard.h"
-#include "http/h1_connection.h"
-#include "http/router.h"
 #include "io/epoll_loop.h"
 #include "io/session.h"
 #include "io/timer_list.h"
@@ -55,38 +59,60 @@ struct WorkerShared {
   guard::Guard* guard = nullptr;  // connection admission, body rates (null: none)
 };
 
+// A protocol's state on one worker, owned by it (Worker::Adopt) and freed
+// after its connections; every call is on the worker's loop.
+class WorkerPart {
+ public:
+  virtual ~WorkerPart() = default;
+  // The settings as started, and again after each reload (under their lock).
+  virtual void OnSettings(const Settings& /*s*/) {}
+  // Each turn, before its events / after them.
+  virtual void OnTurnStart() {}
+  virtual void OnTurnEnd() {}
+};
+
 class Worker : public EpollLoop {
  public:
-  // `handler` is this worker's own root handler (with its own caches);
-  // `body_route` picks the requests whose bodies it takes as they arrive.
-  // Either may be given later with SetHandler (handlers that use the loop
-  // are made after it), but before Start.
-  Worker(int index, WorkerShared* shared, Handler handler = nullptr,
-         std::function<BodyRoute(const Request&)> body_route = nullptr);
-  void SetHandler(Handler handler, std::function<BodyRoute(const Request&)> body_route);
+  Worker(int index, WorkerShared* shared);
   // Serves the listening socket `fd` (the worker owns it from now on): each
   // connection gets a session from `sessions`, over TLS with the
   // certificates `tls` holds if not null. Before Start.
   void AddListener(int fd, const tls::TlsServer* tls, SessionFactory sessions);
-  // This worker's HTTP (h1, h2 by ALPN, h2c by preface) for AddListener.
-  SessionFactory HttpSessions();
+  // Keeps `part` for the worker's life (its sessions may point into it). Before Start.
+  template <class T>
+  T* Adopt(std::unique_ptr<T> part) {
+    T* raw = part.get();
+    AdoptPart(std::move(part));
+    return raw;
+  }
   ~Worker() override;
   Worker(const Worker&) = delete;
   Worker& operator=(const Worker&) = delete;
 
+  // The owner's calls.
   void Start();
   void Join();
   // Wakes the loop to look at `shared` (stop, new settings).
   void Wake();
+
+  int index() const { return index_; }
+  WorkerShared* shared() const { return shared_; }
   const WorkerMetrics& metrics() const { return metrics_; }
+  // For the worker's parts, on its loop.
+  WorkerMetrics& metrics() { return metrics_; }
   // True once the loop has ended (after a stop, when its connections are done).
   bool finished() const { return finished_.load(); }
 
   bool ConnectionOpen(uint64_t id) const override { return conns_by_id_.count(id) != 0; }
+  // On the loop: `fn` gets the session of connection `id` (a late answer for
+  // it, say), then the worker moves its bytes. False: it has closed.
+  bool Resume(uint64_t id, const std::function<void(Session&)>& fn);
 
  protected:
   int64_t WaitLimitMs(int64_t now_ms) override;
-  void OnTurnStart() override { RefreshDate(); }
+  void OnTurnStart() override {
+    for (auto& part : parts_) part->OnTurnStart();
+  }
   void OnEvents() override;
   void OnPosted() override { Sweep(); }
   void OnTurnEnd() override;
@@ -116,13 +142,11 @@ class Worker : public EpollLoop {
   // never answers.
   static constexpr int64_t kWaitMs = 2 * 60 * 60 * 1000;
 
-  // worker.cpp: lifecycle, settings, HTTP glue, the loop's hooks.
+  // worker.cpp: lifecycle, settings, the loop's hooks.
+  void AdoptPart(std::unique_ptr<WorkerPart> part);
   void ApplySettings();
   void OnShared();
-  void RefreshDate();
   void BeginStop();
-  void OnRequestDone(const Request& req, int status, uint64_t bytes, int64_t micros);
-  void DeliverHttp(uint64_t id, const std::function<void(Response&)>& fill);
   // worker_accept.cpp: listeners and admission.
   void OnAccept(Listener* l, bool ignore_limit);
   void PauseAccept();
@@ -141,7 +165,8 @@ class Worker : public EpollLoop {
   int index_;
   WorkerShared* shared_;
   std::vector<std::unique_ptr<Listener>> listeners_;
-  Handler handler_;
+  // Freed after the connections (closed by ~Worker): sessions point into them.
+  std::vector<std::unique_ptr<WorkerPart>> parts_;
   std::thread thread_;
   uint64_t next_conn_id_ = 1;
   std::unordered_map<uint64_t, Conn*> conns_by_id_;
@@ -155,9 +180,6 @@ class Worker : public EpollLoop {
   int64_t paused_poll_at_ = 0;
   std::atomic<bool> finished_{false};
 
-  H1Context ctx_;
-  std::string date_line_;
-  int64_t date_second_ = 0;
   uint64_t seen_generation_ = 0;
   int64_t header_timeout_ms_ = 0, body_timeout_ms_ = 0, idle_timeout_ms_ = 0, write_timeout_ms_ = 0,
           shutdown_timeout_ms_ = 0;
@@ -173,7 +195,6 @@ class Worker : public EpollLoop {
   std::vector<Conn*> closed_;
   void FreeClosed();
   TimerLists timers_{kTimerCount};
-  std::string access_batch_;
   WorkerMetrics metrics_;
 };
 

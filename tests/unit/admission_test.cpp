@@ -15,7 +15,7 @@ class FakeLoop : public EventLoop {
  public:
   bool Watch(int, IoWatcher*) override { return false; }
   void Unwatch(int) override {}
-  void Post(std::function<void()> fn) override { fn(); }
+  const std::shared_ptr<Inbox>& inbox() const override { return inbox_; }
   void AddStopHook(std::function<void()>) override {}
   int64_t NowMs() const override { return now; }
   void AddTicker(std::function<int64_t(int64_t)> t) override { tick = std::move(t); }
@@ -23,6 +23,7 @@ class FakeLoop : public EventLoop {
   std::set<uint64_t> closed;
   int64_t now = 1000;
   std::function<int64_t(int64_t)> tick;
+  std::shared_ptr<Inbox> inbox_ = std::make_shared<Inbox>(-1);
 };
 
 // What the connection would get back.

@@ -189,7 +189,7 @@ class EchoPort : public Service {
       if (!fd.ok()) return fd.error();  // (a real service closes those it bound)
       l.fds.push_back(*fd);
     }
-    l.sessions = [](Worker*) { return testing_support::Echoes(); };
+    l.sessions = [](EventLoop&) { return testing_support::Echoes(); };
     parts_->protocols.push_back(std::move(l));
     *port_ = reserved->Port();
     return OkStatus();

@@ -1,7 +1,8 @@
 // A worker serving a protocol of its own beside HTTP: an echo Session on a
 // second listener, plain and TLS, goes through the same accept path as HTTP
 // (max-connections with idle eviction, the guard's per-address cap, the idle
-// timeout, graceful stop). And EventLoop::Post from another thread.
+// timeout, graceful stop). Posts through the worker's inbox from another
+// thread, also after the worker has gone.
 #include "server/worker.h"
 
 #include <gtest/gtest.h>
@@ -13,10 +14,13 @@
 
 #include <atomic>
 #include <chrono>
+#include <functional>
+#include <mutex>
 #include <thread>
 
 #include "echo_session.h"
 #include "io/socket.h"
+#include "server/http_listener.h"
 #include "tls/certs.h"
 
 namespace hearth {
@@ -76,7 +80,23 @@ std::string Echo(int fd, const std::string& text) {
 struct Rig {
   WorkerShared shared;
   std::unique_ptr<Worker> worker;
+  HttpSessions* http = nullptr;
   int http_port = 0, echo_port = 0;
+  // What a request to /defer leaves behind: its reply and a waker, to be
+  // used from another thread (as the store's writer and realtime do).
+  std::mutex kept_mu;
+  std::shared_ptr<Reply> kept_reply;
+  std::function<void()> kept_waker;
+
+  void Serve(Request& req, Response& res) {
+    if (req.path == "/defer") {
+      std::lock_guard<std::mutex> lock(kept_mu);
+      kept_waker = res.MakeWaker();
+      kept_reply = res.Defer();
+      return;
+    }
+    res.SetText(200, "text/plain", "hi\n");
+  }
 
   explicit Rig(int64_t max_connections, int64_t idle_ms = 10000) {
     Settings& s = shared.settings;
@@ -86,9 +106,9 @@ struct Rig {
     s.header_timeout_ms = s.body_timeout_ms = s.write_timeout_ms = 10000;
     s.keepalive_timeout_ms = idle_ms;
     s.shutdown_timeout_ms = 2000;
-    worker = std::make_unique<Worker>(
-        0, &shared, [](Request&, Response& res) { res.SetText(200, "text/plain", "hi\n"); });
-    worker->AddListener(Listen(&http_port), nullptr, worker->HttpSessions());
+    worker = std::make_unique<Worker>(0, &shared);
+    http = HttpSessions::On(*worker, [this](Request& req, Response& res) { Serve(req, res); });
+    worker->AddListener(Listen(&http_port), nullptr, http->Factory());
     worker->AddListener(Listen(&echo_port), nullptr, Echoes());
   }
   void Start() { worker->Start(); }
@@ -219,7 +239,8 @@ TEST(EventLoop, PostFromAnotherThreadRunsOnTheLoop) {
   std::atomic<bool> on_loop{true};
   std::thread::id loop_thread;
   std::atomic<bool> got_id{false};
-  rig.worker->Post([&] {
+  std::shared_ptr<Inbox> inbox = rig.worker->inbox();
+  inbox->Post([&] {
     loop_thread = std::this_thread::get_id();
     got_id.store(true);
   });
@@ -231,10 +252,10 @@ TEST(EventLoop, PostFromAnotherThreadRunsOnTheLoop) {
   for (int t = 0; t < 4; ++t)
     posters.emplace_back([&] {
       for (int i = 0; i < 250; ++i)
-        rig.worker->Post([&] {
+        inbox->Post([&] {
           if (std::this_thread::get_id() != loop_thread) on_loop.store(false);
           // A post from the loop's own thread runs too (without the eventfd).
-          rig.worker->Post([&] { ran.fetch_add(1); });
+          inbox->Post([&] { ran.fetch_add(1); });
         });
     });
   for (auto& t : posters) t.join();
@@ -245,8 +266,103 @@ TEST(EventLoop, PostFromAnotherThreadRunsOnTheLoop) {
   // After the loop ended, posts are dropped, not run.
   rig.Stop();
   rig.worker->Join();
-  rig.worker->Post([&] { ran.fetch_add(1); });
+  inbox->Post([&] { ran.fetch_add(1); });
   EXPECT_EQ(ran.load(), 1000);
+}
+
+// A stop hook ends what cannot finish by itself, on the loop; work it posts
+// there still runs before the loop ends, even with no connection to wait for.
+TEST(Worker, StopHooksRunOnTheLoopAndWhatTheyPostRuns) {
+  Rig rig(100);
+  std::atomic<int> hooks{0};
+  std::atomic<bool> posted_ran{false};
+  std::thread::id hook_thread;
+  rig.worker->AddStopHook([&] {
+    hooks.fetch_add(1);
+    hook_thread = std::this_thread::get_id();
+    rig.worker->inbox()->Post([&] { posted_ran.store(true); });
+  });
+  rig.Start();
+  rig.Stop();
+  rig.worker->Join();
+  EXPECT_TRUE(rig.worker->finished());
+  EXPECT_EQ(hooks.load(), 1);
+  EXPECT_NE(hook_thread, std::this_thread::get_id());
+  EXPECT_TRUE(posted_ran.load());
+}
+
+// Other threads cannot hold a worker to post to it: neither it nor the loop
+// interface has a Post; only its inbox (which outlives it) does.
+template <class T>
+concept PostsDirectly = requires(T& t, std::function<void()> fn) {
+  t.Post(std::move(fn));
+};
+static_assert(!PostsDirectly<Worker>);
+static_assert(!PostsDirectly<EventLoop>);
+static_assert(PostsDirectly<Inbox>);
+
+// Counts its destructions: a dropped post is destroyed, not run.
+struct Token {
+  std::atomic<int>* destroyed;
+  explicit Token(std::atomic<int>* d) : destroyed(d) {}
+  ~Token() { destroyed->fetch_add(1); }
+};
+
+// The stop order's hazard: the workers stop and are freed while the store's
+// writer, realtime and the other services may still finish a deferred reply,
+// wake a stream or post. Those reach a freed worker only through its inbox,
+// and are dropped (run under ASan: no use after free).
+TEST(EventLoop, PostsAfterTheWorkerWasFreedAreDropped) {
+  auto rig = std::make_unique<Rig>(100);
+  rig->Start();
+  int fd = Connect(rig->http_port);
+  ASSERT_GE(fd, 0);
+  std::string req = "GET /defer HTTP/1.1\r\nHost: x\r\n\r\n";
+  ASSERT_EQ(write(fd, req.data(), req.size()), static_cast<ssize_t>(req.size()));
+  std::shared_ptr<Reply> reply;
+  std::function<void()> waker;
+  for (int i = 0; i < 500 && !reply; ++i) {
+    {
+      std::lock_guard<std::mutex> lock(rig->kept_mu);
+      reply = rig->kept_reply;
+      waker = rig->kept_waker;
+    }
+    if (!reply) std::this_thread::sleep_for(std::chrono::milliseconds(2));
+  }
+  ASSERT_TRUE(reply);
+  ASSERT_TRUE(waker);
+  std::shared_ptr<Inbox> inbox = rig->worker->inbox();
+  {
+    std::lock_guard<std::mutex> lock(rig->kept_mu);
+    rig->kept_reply.reset();
+    rig->kept_waker = nullptr;
+  }
+  // The request waits for its answer: the stop ends it at the shutdown timeout.
+  rig->Stop();
+  rig->worker->Join();
+  EXPECT_TRUE(rig->worker->finished());
+  rig.reset();  // the worker, its HTTP side and its handler are freed
+  close(fd);
+
+  std::atomic<int> ran{0}, destroyed{0};
+  std::thread late([&] {
+    for (int i = 0; i < 100; ++i) {
+      auto token = std::make_shared<Token>(&destroyed);
+      inbox->Post([&ran, token] { ran.fetch_add(1); });
+    }
+    waker();
+    waker = nullptr;
+    reply->Finish([&ran](Response& res) {
+      ran.fetch_add(1);
+      res.SetText(200, "text/plain", "late\n");
+    });
+    reply->Wake();
+    reply.reset();  // the last owner: its destructor does not post again
+  });
+  late.join();
+  EXPECT_EQ(ran.load(), 0);
+  EXPECT_EQ(destroyed.load(), 100);  // each dropped post was freed
+  EXPECT_EQ(inbox.use_count(), 1);   // nothing else holds it now
 }
 
 }  // namespace
