@@ -23,7 +23,9 @@ std::string NewToken() {
 TokenRecord MakeToken() {
   TokenRecord r;
   r.token = NewToken();
-  r.id = NewToken().substr(4, 12);
+  // Hex, not base64url: an id that began with '-' would be taken for an
+  // option by `hearth tokens rm <id>` (1 in 64 of base64url ids did).
+  r.id = crypto::HexEncode(crypto::RandomBytes(6));
   r.hash = crypto::Sha256Hex(r.token);
   return r;
 }

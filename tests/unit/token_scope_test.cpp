@@ -5,6 +5,7 @@
 
 #include <gtest/gtest.h>
 
+#include <set>
 #include <string>
 #include <vector>
 
@@ -137,6 +138,18 @@ TEST(TokenExpiry, DurationsAndDates) {
        {"", "0", "0d", "soon", "-5d", "30x", "2025-12-31", "2026-13-01", "2026-01-02T25:00:00Z",
         "2026-01-02T12:00:00+02:00", "99999d", "2040-01-01"})
     EXPECT_FALSE(ParseExpiry(bad, now).ok()) << bad;
+}
+
+// A token's id is typed on the command line (`hearth tokens rm <id>`): it
+// must never look like an option. 12 lower-case hex digits, all distinct.
+TEST(TokenIds, AreHexAndNeverLookLikeAnOption) {
+  std::set<std::string> seen;
+  for (int i = 0; i < 2000; ++i) {
+    TokenRecord t = MakeToken();
+    ASSERT_EQ(t.id.size(), 12u);
+    EXPECT_EQ(t.id.find_first_not_of("0123456789abcdef"), std::string::npos) << t.id;
+    EXPECT_TRUE(seen.insert(t.id).second) << t.id;
+  }
 }
 
 }  // namespace
