@@ -59,6 +59,12 @@ function(check_file path folder shown)
     string(REGEX REPLACE "^[ \t]*#[ \t]*include[ \t]*([\"<])([^\">]+)([\">]).*" "\\1\\2\\3"
                          spelled "${line}")
     string(REGEX REPLACE "^.(.*).$" "\\1" inc "${spelled}")
+    # A '..' or '.' step would hide the folder the compiler really opens
+    # ("base/../server/server.h" is server's header): refuse the spelling.
+    if(inc MATCHES "(^|/)\\.\\.?/")
+      list(APPEND errors "${shown} includes ${spelled}: spell an include from src/ without '.' or '..' steps (the layer check reads its first folder)")
+      continue()
+    endif()
     string(FIND "${inc}" "/" slash)
     if(slash LESS 0)
       continue()  # a header beside the file, found by its own folder (or a standard one)

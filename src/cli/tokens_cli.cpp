@@ -60,7 +60,10 @@ void TokensCli::Register(CLI::App* app) {
                     "[default: never]");
   client_flags(s.add);
   s.rm = s.tokens->add_subcommand("rm", "Revoke a token at once (its console sessions end too)");
-  s.rm->add_option("id", s.id, "the token's id (from hearth tokens)")->required();
+  s.rm->add_option("id", s.id,
+                   "the token's id (from hearth tokens; one made before ids were hex may begin "
+                   "with -: write hearth tokens rm -- ID)")
+      ->required();
   client_flags(s.rm);
 }
 

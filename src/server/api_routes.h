@@ -19,7 +19,8 @@ Status AddApiRoutes(api::RouteTable* table, sites::SitesShared* sites, data::App
 // by the row that serves it (RouteTable::Match), not by a path prefix: a
 // buffered row is read whole and capped at max-body-size even when a
 // streamed row shares its first segments. A request no row serves is
-// buffered (it is answered 401, 403, 404 or 405 without its body).
+// buffered like any other (read whole, capped at max-body-size) before it is
+// answered 401, 403, 404 or 405.
 BodyRoute ApiBodyRoute(const api::RouteTable& table, const Request& req);
 
 }  // namespace hearth

@@ -42,7 +42,7 @@ class WorkerReply : public Reply {
 
 HttpSessions* HttpSessions::On(Worker& worker, Handler handler,
                                std::function<BodyRoute(const Request&)> body_route) {
-  HttpSessions* http = worker.Adopt(std::make_unique<HttpSessions>(worker));
+  HttpSessions* http = worker.Adopt(std::unique_ptr<HttpSessions>(new HttpSessions(worker)));
   if (handler) http->SetHandler(std::move(handler), std::move(body_route));
   return http;
 }

@@ -28,7 +28,6 @@ class HttpSessions : public WorkerPart {
   // Makes `worker`'s HTTP side, which the worker keeps (and frees).
   static HttpSessions* On(Worker& worker, Handler handler = nullptr,
                           std::function<BodyRoute(const Request&)> body_route = nullptr);
-  explicit HttpSessions(Worker& worker);
   // `handler` is the worker's own root handler (with its own caches);
   // `body_route` picks the requests whose bodies it takes as they arrive.
   // Given after the worker is made (handlers that use its loop are made
@@ -42,6 +41,9 @@ class HttpSessions : public WorkerPart {
   void OnTurnEnd() override;
 
  private:
+  // Only through On(): made any other way it would have no owner and no
+  // limits (the worker's Adopt gives both).
+  explicit HttpSessions(Worker& worker);
   void RefreshDate();
   void OnRequestDone(const Request& req, int status, uint64_t bytes, int64_t micros);
   // A deferred handler's answer (`fill`), or with null its wake-up.

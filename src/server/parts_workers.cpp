@@ -164,14 +164,13 @@ class Workers : public Service {
     // Sites claim their hosts; any other host gets --root or the welcome page.
     auto mounts =
         SiteMounts(p_->proxies.get(), forwarder.get(), p_->apps.get(), p_->data_options, i);
-    for (const auto& m : mounts)
-      if (std::string why = sites::MountProblem(m); !why.empty()) return Error{why};
-    if (std::string why = sites::GatesProblem(p_->sites.gates); !why.empty()) return Error{why};
     sites::SiteHandler::Admit admit = [admission](Request& req, Response& res, const Handler& h) {
       admission->Run(req, res, h);
     };
-    auto site_handler = std::make_shared<sites::SiteHandler>(&p_->sites, i, std::move(fallback),
-                                                             std::move(mounts), std::move(admit));
+    auto made = sites::SiteHandler::Make(&p_->sites, i, std::move(fallback), std::move(mounts),
+                                         std::move(admit));
+    if (!made.ok()) return made.error();
+    std::shared_ptr<sites::SiteHandler> site_handler = std::move(made).value();
     router->Add("", "/", [site_handler, forwarder, admission](Request& req, Response& res) {
       site_handler->Serve(req, res);
     });

@@ -81,6 +81,16 @@ std::string GatesProblem(const FrontGates& gates) {
          " is unset: its part (or the composition root, when the part is off) must set it";
 }
 
+Result<std::shared_ptr<SiteHandler>> SiteHandler::Make(SitesShared* shared, int reader,
+                                                       Handler fallback,
+                                                       std::vector<SiteMount> mounts, Admit admit) {
+  if (std::string why = GatesProblem(shared->gates); !why.empty()) return Error{why};
+  for (const auto& m : mounts)
+    if (std::string why = MountProblem(m); !why.empty()) return Error{why};
+  return std::shared_ptr<SiteHandler>(
+      new SiteHandler(shared, reader, std::move(fallback), std::move(mounts), std::move(admit)));
+}
+
 SiteHandler::SiteHandler(SitesShared* shared, int reader, Handler fallback,
                          std::vector<SiteMount> mounts, Admit admit)
     : shared_(shared),

@@ -114,8 +114,13 @@ class SiteHandler {
   // each checked by MountProblem first. `admit`: runs expensive work in its
   // turn (null: at once).
   using Admit = std::function<void(Request&, Response&, const Handler&)>;
-  SiteHandler(SitesShared* shared, int reader, Handler fallback, std::vector<SiteMount> mounts = {},
-              Admit admit = nullptr);
+  // Refuses (with GatesProblem's or MountProblem's line) shared->gates with a
+  // gate unset or a faulty mount: the only way to make one, so no
+  // composition can build a handler whose gates fail open or throw.
+  static Result<std::shared_ptr<SiteHandler>> Make(SitesShared* shared, int reader,
+                                                   Handler fallback,
+                                                   std::vector<SiteMount> mounts = {},
+                                                   Admit admit = nullptr);
   void Serve(Request& req, Response& res);
   // Whether this request's body streams to the mount that takes it (the
   // proxy's upstream).
@@ -131,6 +136,9 @@ class SiteHandler {
   };
 
  private:
+  SiteHandler(SitesShared* shared, int reader, Handler fallback, std::vector<SiteMount> mounts,
+              Admit admit);
+
   struct File {
     std::string hash;
     uint64_t size;

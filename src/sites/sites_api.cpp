@@ -61,8 +61,9 @@ bool ReadFlags(const ProxyCheck& check_proxy, const json& body, Flags* f, std::s
   return true;
 }
 
-// Binds `value` at `i`, or NULL when it is unset. For the flags' updates a
-// NULL keeps the stored value (every parameter is bound: store/sqlite.h).
+// Binds `value` at `i`, or NULL when it is unset (every parameter is bound:
+// store/sqlite.h). What NULL means is the statement's: the flags' updates
+// keep the stored value, sites.set_proxy clears the proxy.
 template <typename T>
 void BindOrNull(store::Statement& st, int i, const std::optional<T>& value) {
   if (value)

@@ -37,6 +37,22 @@ TEST(FrontGates, GatesProblemNamesEachUnsetGate) {
   EXPECT_NE(sites::GatesProblem(g).find("rate limit"), std::string::npos);
 }
 
+// The site handler cannot be made with a gate unset, whatever composes it
+// (Make is its only constructor), and is made once every gate is set.
+TEST(FrontGates, ASiteHandlerIsNotMadeWithAGateUnset) {
+  sites::SitesShared shared;
+  auto none = sites::SiteHandler::Make(&shared, 0, nullptr);
+  ASSERT_FALSE(none.ok());
+  EXPECT_NE(none.error().message.find("front gate"), std::string::npos) << none.error().message;
+  SetNoAcmeGate(&shared.gates);
+  SetNoHttpsGate(&shared.gates);
+  EXPECT_FALSE(sites::SiteHandler::Make(&shared, 0, nullptr).ok()) << "the rate limit is unset";
+  shared.gates.rate_limit = [](const Request&, Response&, const std::string&, int64_t, int64_t) {
+    return true;
+  };
+  EXPECT_TRUE(sites::SiteHandler::Make(&shared, 0, nullptr).ok());
+}
+
 // A service that runs before the workers and leaves the rate limit unset, as
 // a composition that forgot it would.
 class ForgetsTheRateLimit : public Service {
