@@ -62,7 +62,7 @@ void TokensCli::Register(CLI::App* app) {
   s.rm = s.tokens->add_subcommand("rm", "Revoke a token at once (its console sessions end too)");
   s.rm->add_option("id", s.id,
                    "the token's id (from hearth tokens; one made before ids were hex may begin "
-                   "with -: write hearth tokens rm -- ID)")
+                   "with -: put it last, after --: hearth tokens rm [flags] -- ID)")
       ->required();
   client_flags(s.rm);
 }
