@@ -16,6 +16,7 @@
 #include <thread>
 
 #include "base/clock.h"
+#include "silent_port.h"
 #include "store/control_schema.h"
 #include "store/store.h"
 
@@ -50,19 +51,11 @@ class AcmeManagerJobs : public ::testing::Test {
                     .ok());
     // The "CA": a port that takes connections (the kernel's backlog) and
     // never answers, as a CA that hangs would.
-    ca_fd_ = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    sockaddr_in a{};
-    a.sin_family = AF_INET;
-    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    ASSERT_EQ(bind(ca_fd_, reinterpret_cast<sockaddr*>(&a), sizeof a), 0);
-    ASSERT_EQ(listen(ca_fd_, 8), 0);
-    socklen_t len = sizeof a;
-    getsockname(ca_fd_, reinterpret_cast<sockaddr*>(&a), &len);
-    options_.directory = "http://127.0.0.1:" + std::to_string(ntohs(a.sin_port)) + "/directory";
+    ASSERT_NE(ca_.port, 0);
+    options_.directory = ca_.Url() + "/directory";
     options_.challenges = {tls::kHttp01};
   }
   void TearDown() override {
-    if (ca_fd_ >= 0) close(ca_fd_);
     store_.reset();
     std::filesystem::remove_all(dir_);
   }
@@ -71,7 +64,7 @@ class AcmeManagerJobs : public ::testing::Test {
   std::unique_ptr<store::Store> store_;
   ControlShared shared_;
   tls::AcmeOptions options_;
-  int ca_fd_ = -1;
+  SilentPort ca_;
 };
 
 // Orders (the leader's work) and asks run as jobs of ACME's own scheduler.
@@ -96,9 +89,9 @@ TEST_F(AcmeManagerJobs, StopReturnsPromptlyWithAnOrderInFlight) {
   AcmeManager m(&shared_, options_);
   m.Start();
   // The order is in flight once its request reached the CA.
-  pollfd p{ca_fd_, POLLIN, 0};
+  pollfd p{ca_.fd, POLLIN, 0};
   ASSERT_EQ(poll(&p, 1, 10000), 1) << "no order reached the CA";
-  int conn = accept(ca_fd_, nullptr, nullptr);
+  int conn = accept(ca_.fd, nullptr, nullptr);
   ASSERT_GE(conn, 0);
   std::this_thread::sleep_for(std::chrono::milliseconds(200));  // it waits for an answer now
   int64_t start = MonoNowMillis();

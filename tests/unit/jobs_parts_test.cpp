@@ -14,6 +14,7 @@
 
 #include "base/clock.h"
 #include "server/parts.h"
+#include "silent_port.h"
 
 namespace hearth {
 namespace {
@@ -28,15 +29,10 @@ bool WaitFor(const std::atomic<bool>& done, int64_t ms) {
 
 TEST(JobsParts, AHungHealthCheckDoesNotDelayAShortJob) {
   // The upstream: takes connections (the kernel's backlog), never answers.
-  int up = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  sockaddr_in a{};
-  a.sin_family = AF_INET;
-  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  ASSERT_EQ(bind(up, reinterpret_cast<sockaddr*>(&a), sizeof a), 0);
-  ASSERT_EQ(listen(up, 8), 0);
-  socklen_t len = sizeof a;
-  getsockname(up, reinterpret_cast<sockaddr*>(&a), &len);
-  std::string url = "http://127.0.0.1:" + std::to_string(ntohs(a.sin_port));
+  SilentPort upstream;
+  ASSERT_NE(upstream.port, 0);
+  int up = upstream.fd;
+  std::string url = upstream.Url();
 
   Parts parts;
   auto jobs = JobsService(&parts);
@@ -70,7 +66,6 @@ TEST(JobsParts, AHungHealthCheckDoesNotDelayAShortJob) {
   // Tidy up: the check fails at once when its connection closes.
   release.store(true);
   close(conn);
-  close(up);
   proxy->Stop();
   parts.proxies.reset();  // cancels the health job
   jobs->Stop();
@@ -80,15 +75,10 @@ TEST(JobsParts, AHungHealthCheckDoesNotDelayAShortJob) {
 // answers (its timeout here is 30 s): the check gives up within its 100 ms
 // wait slice.
 TEST(JobsParts, StoppingDoesNotWaitForAHungHealthCheck) {
-  int up = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  sockaddr_in a{};
-  a.sin_family = AF_INET;
-  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  ASSERT_EQ(bind(up, reinterpret_cast<sockaddr*>(&a), sizeof a), 0);
-  ASSERT_EQ(listen(up, 8), 0);
-  socklen_t len = sizeof a;
-  getsockname(up, reinterpret_cast<sockaddr*>(&a), &len);
-  std::string url = "http://127.0.0.1:" + std::to_string(ntohs(a.sin_port));
+  SilentPort upstream;
+  ASSERT_NE(upstream.port, 0);
+  int up = upstream.fd;
+  std::string url = upstream.Url();
 
   Parts parts;
   auto jobs = JobsService(&parts);
@@ -111,7 +101,6 @@ TEST(JobsParts, StoppingDoesNotWaitForAHungHealthCheck) {
   jobs->Stop();
   EXPECT_LT(MonoNowMillis() - start, 2000) << "stopping waited for the health check";
   close(conn);
-  close(up);
 }
 
 }  // namespace
