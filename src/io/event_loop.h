@@ -1,7 +1,7 @@
 #pragma once
 // EventLoop: what a worker's loop lends to the code that runs on it and needs
 // sockets of its own (the proxy's upstream connections), or work done on it
-// from elsewhere (its inbox). Every call is made on the loop's own thread;
+// from elsewhere (its inbox, then Resume). Every call is made on the loop's own thread;
 // nothing here is thread-safe, and nothing needs to be. Other threads hold
 // the loop's Inbox (taken on the loop, or by its owner before it starts) and
 // post through that: never an EventLoop* or Worker*, which may be freed.
@@ -13,6 +13,8 @@
 #include "io/inbox.h"
 
 namespace hearth {
+
+class Session;
 
 // Something with a file descriptor in the loop.
 class IoWatcher {
@@ -50,6 +52,12 @@ class EventLoop {
   // Whether the client connection `id` (Response::connection_id_) is still
   // open: work queued for a client that left can be dropped.
   virtual bool ConnectionOpen(uint64_t id) const = 0;
+  // How work posted from another thread reaches a session (a PUBLISH message,
+  // a BLPOP answer): `fn` acts on the session of connection `id`
+  // (SessionInfo::id), then the loop moves its bytes (flushes out(), reads or
+  // waits as it now wants), as it would after a socket event. False: the
+  // connection has closed and `fn` did not run.
+  virtual bool Resume(uint64_t id, const std::function<void(Session&)>& fn) = 0;
 };
 
 }  // namespace hearth

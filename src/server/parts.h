@@ -37,7 +37,8 @@ namespace hearth {
 // before the workers binds one listening socket per worker (ListenReusePort)
 // and adds them here; each worker takes its socket with a session factory
 // made for it, given that worker's loop (for sockets and tickers of its own,
-// on the loop; work from other threads posts through `loop.inbox()`, kept).
+// on the loop; work from other threads posts through `loop.inbox()`, kept,
+// and reaches a session by its SessionInfo::id with `loop.Resume`).
 struct ProtocolListener {
   std::string name;      // "kv", for messages
   std::vector<int> fds;  // one per worker; -1 once that worker owns it

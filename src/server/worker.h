@@ -106,7 +106,7 @@ class Worker : public EpollLoop {
   bool ConnectionOpen(uint64_t id) const override { return conns_by_id_.count(id) != 0; }
   // On the loop: `fn` gets the session of connection `id` (a late answer for
   // it, say), then the worker moves its bytes. False: it has closed.
-  bool Resume(uint64_t id, const std::function<void(Session&)>& fn);
+  bool Resume(uint64_t id, const std::function<void(Session&)>& fn) override;
 
  protected:
   int64_t WaitLimitMs(int64_t now_ms) override;

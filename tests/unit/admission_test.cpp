@@ -20,6 +20,7 @@ class FakeLoop : public EventLoop {
   int64_t NowMs() const override { return now; }
   void AddTicker(std::function<int64_t(int64_t)> t) override { tick = std::move(t); }
   bool ConnectionOpen(uint64_t id) const override { return closed.count(id) == 0; }
+  bool Resume(uint64_t, const std::function<void(Session&)>&) override { return false; }
   std::set<uint64_t> closed;
   int64_t now = 1000;
   std::function<int64_t(int64_t)> tick;

@@ -1,6 +1,7 @@
 #pragma once
 // An echo Session for unit tests: a protocol of its own, served through the
 // same accept path as HTTP (worker_test.cpp, server_start_test.cpp).
+#include <functional>
 #include <memory>
 #include <string>
 
@@ -27,6 +28,9 @@ class EchoSession : public Session {
   bool ShouldClose() const override { return done_; }
   SessionWait Waiting() const override { return SessionWait::kNothing; }
   void Stop(bool) override { done_ = true; }
+  // A server push (what a PUBLISH fan-out delivers): queued unasked, on the
+  // loop (EventLoop::Resume), which then sends it.
+  void Push(const std::string& text) { out_.Append(text); }
 
  private:
   char buf_[4096];
@@ -35,8 +39,11 @@ class EchoSession : public Session {
   bool done_ = false;
 };
 
-inline SessionFactory Echoes() {
-  return [](const SessionInfo&) -> std::unique_ptr<Session> {
+// `opened` (if set) learns each new session's id, as a protocol's registry
+// of subscribers would.
+inline SessionFactory Echoes(std::function<void(uint64_t id)> opened = nullptr) {
+  return [opened](const SessionInfo& info) -> std::unique_ptr<Session> {
+    if (opened) opened(info.id);
     return std::make_unique<EchoSession>();
   };
 }

@@ -20,6 +20,7 @@ namespace {
 class TestLoop : public EpollLoop {
  public:
   bool ConnectionOpen(uint64_t) const override { return false; }
+  bool Resume(uint64_t, const std::function<void(Session&)>&) override { return false; }
   void Restart() { stopping_ = false; }
   void Stop() {
     inbox()->Post([this] {

@@ -2,7 +2,8 @@
 // second listener, plain and TLS, goes through the same accept path as HTTP
 // (max-connections with idle eviction, the guard's per-address cap, the idle
 // timeout, graceful stop). Posts through the worker's inbox from another
-// thread, also after the worker has gone.
+// thread, also after the worker has gone, and pushes into a session through
+// EventLoop::Resume.
 #include "server/worker.h"
 
 #include <gtest/gtest.h>
@@ -15,7 +16,9 @@
 #include <atomic>
 #include <chrono>
 #include <functional>
+#include <future>
 #include <mutex>
+#include <optional>
 #include <thread>
 
 #include "echo_session.h"
@@ -27,6 +30,7 @@ namespace hearth {
 namespace {
 
 using testing_support::Echoes;  // sends back every byte it gets
+using testing_support::EchoSession;
 
 int Listen(int* port) {
   auto addr = ParseListenAddress("127.0.0.1:0");
@@ -87,6 +91,7 @@ struct Rig {
   std::mutex kept_mu;
   std::shared_ptr<Reply> kept_reply;
   std::function<void()> kept_waker;
+  std::vector<uint64_t> echo_ids;  // under kept_mu: each echo session's id, as opened
 
   void Serve(Request& req, Response& res) {
     if (req.path == "/defer") {
@@ -109,7 +114,21 @@ struct Rig {
     worker = std::make_unique<Worker>(0, &shared);
     http = HttpSessions::On(*worker, [this](Request& req, Response& res) { Serve(req, res); });
     worker->AddListener(Listen(&http_port), nullptr, http->Factory());
-    worker->AddListener(Listen(&echo_port), nullptr, Echoes());
+    worker->AddListener(Listen(&echo_port), nullptr, Echoes([this](uint64_t id) {
+                          std::lock_guard<std::mutex> lock(kept_mu);
+                          echo_ids.push_back(id);
+                        }));
+  }
+  // The id of the `n`th echo session opened (0 if none within 5 s).
+  uint64_t EchoId(size_t n) {
+    for (int i = 0; i < 2500; ++i) {
+      {
+        std::lock_guard<std::mutex> lock(kept_mu);
+        if (echo_ids.size() > n) return echo_ids[n];
+      }
+      std::this_thread::sleep_for(std::chrono::milliseconds(2));
+    }
+    return 0;
   }
   void Start() { worker->Start(); }
   void Stop() {
@@ -363,6 +382,99 @@ TEST(EventLoop, PostsAfterTheWorkerWasFreedAreDropped) {
   EXPECT_EQ(ran.load(), 0);
   EXPECT_EQ(destroyed.load(), 100);  // each dropped post was freed
   EXPECT_EQ(inbox.use_count(), 1);   // nothing else holds it now
+}
+
+// What a protocol does with work from another thread (a PUBLISH message for a
+// subscriber): post through the inbox it kept, then, on the loop, Resume the
+// session by id. Only the EventLoop interface is used, as a session factory
+// gets it (ProtocolListener). Returns whether Resume found the session, or
+// nullopt if the post never ran within 5 s.
+std::optional<bool> PushFromAnotherThread(const std::shared_ptr<Inbox>& inbox, EventLoop* loop,
+                                          uint64_t id, const std::string& text) {
+  auto found = std::make_shared<std::promise<bool>>();
+  std::future<bool> result = found->get_future();
+  std::thread publisher([&] {
+    inbox->Post([loop, id, text, found] {
+      found->set_value(
+          loop->Resume(id, [&text](Session& s) { static_cast<EchoSession&>(s).Push(text); }));
+    });
+  });
+  publisher.join();
+  if (result.wait_for(std::chrono::seconds(5)) != std::future_status::ready) return std::nullopt;
+  return result.get();
+}
+
+// The client wrote nothing: only the push can make the worker write to it.
+TEST(EventLoop, PushFromAnotherThreadReachesASessionThatSentNothing) {
+  Rig rig(100);
+  rig.Start();
+  int fd = Connect(rig.echo_port);
+  ASSERT_GE(fd, 0);
+  uint64_t id = rig.EchoId(0);
+  ASSERT_NE(id, 0u);
+  EXPECT_EQ(PushFromAnotherThread(rig.worker->inbox(), rig.worker.get(), id, "server push\n"),
+            std::optional<bool>(true));
+  EXPECT_EQ(ReadSome(fd, 12), "server push\n");
+  EXPECT_EQ(Echo(fd, "ping"), "ping");  // the session goes on as before
+  EXPECT_EQ(PushFromAnotherThread(rig.worker->inbox(), rig.worker.get(), id, "again\n"),
+            std::optional<bool>(true));
+  EXPECT_EQ(ReadSome(fd, 6), "again\n");
+  close(fd);
+}
+
+// A subscriber that left: the push is dropped, and Resume says so.
+TEST(EventLoop, PushToAClosedSessionIsDropped) {
+  Rig rig(100);
+  rig.Start();
+  int fd = Connect(rig.echo_port);
+  ASSERT_GE(fd, 0);
+  uint64_t id = rig.EchoId(0);
+  ASSERT_NE(id, 0u);
+  close(fd);
+  // The worker sees the end within a turn or two (then lingers, then closes).
+  std::optional<bool> found = true;
+  for (int i = 0; i < 500 && found == std::optional<bool>(true); ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(4));
+    found = PushFromAnotherThread(rig.worker->inbox(), rig.worker.get(), id, "");
+  }
+  EXPECT_EQ(found, std::optional<bool>(false));
+  // A later push to it finds nothing either, and other sessions are untouched.
+  int other = Connect(rig.echo_port);
+  ASSERT_GE(other, 0);
+  EXPECT_EQ(PushFromAnotherThread(rig.worker->inbox(), rig.worker.get(), id, "lost\n"),
+            std::optional<bool>(false));
+  EXPECT_EQ(Echo(other, "ping"), "ping");
+  close(other);
+}
+
+// A publisher that outlives the worker: its post (which names the freed loop)
+// is dropped unrun (run under ASan: no use after free).
+TEST(EventLoop, PushAfterTheWorkerWasFreedIsDropped) {
+  auto rig = std::make_unique<Rig>(100);
+  rig->Start();
+  int fd = Connect(rig->echo_port);
+  ASSERT_GE(fd, 0);
+  uint64_t id = rig->EchoId(0);
+  ASSERT_NE(id, 0u);
+  std::shared_ptr<Inbox> inbox = rig->worker->inbox();
+  EventLoop* loop = rig->worker.get();
+  rig->Stop();
+  rig->worker->Join();
+  rig.reset();
+  close(fd);
+  std::atomic<int> destroyed{0};
+  auto token = std::make_shared<Token>(&destroyed);
+  std::atomic<bool> ran{false};
+  std::thread publisher([&] {
+    inbox->Post([loop, id, token, &ran] {
+      ran.store(true);
+      loop->Resume(id, [](Session& s) { static_cast<EchoSession&>(s).Push("late\n"); });
+    });
+  });
+  publisher.join();
+  token.reset();
+  EXPECT_FALSE(ran.load());
+  EXPECT_EQ(destroyed.load(), 1);  // the dropped post was freed
 }
 
 }  // namespace
