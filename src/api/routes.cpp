@@ -61,7 +61,24 @@ const char* RouteClassName(RouteClass c) {
 }
 
 std::string RouteProblem(const RouteSpec& spec) {
+  using K = ApiTarget::Kind;
   std::string name = std::string(MethodText(spec.method)) + " " + spec.pattern;
+  switch (spec.auth) {
+    case K::kRead:
+    case K::kSiteVersions:
+      // A read token may make it: a row that changes anything must not be one.
+      if (spec.method != Method::kGet)
+        return name + ": a read auth on a method other than GET: a read token could make it";
+      break;
+    case K::kSiteDeploy:
+    case K::kPublish:
+    case K::kBlob:
+    case K::kTokens:
+    case K::kOther:
+      break;
+    default:
+      return name + ": no auth (who may make the request): say which kind it is";
+  }
   if (RouteClassName(spec.route_class)[0] == '\0')
     return name + ": no class (read, write or local): say what the request does";
   if (spec.body != BodyMode::kBuffered && spec.body != BodyMode::kStreamed &&
@@ -69,8 +86,16 @@ std::string RouteProblem(const RouteSpec& spec) {
     return name + ": no body mode";
   if (!spec.handler) return name + ": no handler";
   if (spec.pattern.empty()) return name + ": an empty pattern";
-  for (const auto& s : Split(spec.pattern))
+  bool wildcard = false;
+  for (const auto& s : Split(spec.pattern)) {
     if (s.empty()) return name + ": an empty segment";
+    wildcard = wildcard || s == "*";
+  }
+  // Target takes the key from the first "*": without one every site's (or
+  // deploy's, or blob's) request would carry the empty key.
+  bool keyed = spec.auth == K::kSiteVersions || spec.auth == K::kSiteDeploy ||
+               spec.auth == K::kPublish || spec.auth == K::kBlob;
+  if (keyed && !wildcard) return name + ": a keyed auth without a \"*\" segment for its key";
   return "";
 }
 
@@ -164,7 +189,8 @@ void RouteTable::Dispatch(Request& req, Response& res, int reader) const {
     body = std::move(parsed).value();
     if (!body.is_object()) return Fail(res, 400, "the body must be a JSON object");
   }
-  ApiCall call{req, res, seg, body, reader};
+  // Handlers see the row's method, so a HEAD is answered as its GET is.
+  ApiCall call{req, chosen->method, res, seg, body, reader};
   chosen->handler(call);
 }
 

@@ -41,11 +41,14 @@ enum class BodyMode : uint8_t {
   kStreamedAnySize,  // the same, and larger than max-body-size
 };
 
-// What a handler receives: the request, its path's segments after
-// /_hearth/api/, the parsed JSON body (kBuffered; {} when empty), and this
-// worker's store reader.
+// What a handler receives: the request, the method its row serves (GET for
+// a HEAD: handlers branch on this, never on req.method, so a HEAD answers as
+// the GET does; req.method stays HEAD so the connection drops the body), its
+// path's segments after /_hearth/api/, the parsed JSON body (kBuffered; {}
+// when empty), and this worker's store reader.
 struct ApiCall {
   Request& req;
+  Method method;
   Response& res;
   const std::vector<std::string_view>& seg;
   const nlohmann::json& body;
@@ -67,8 +70,10 @@ struct RouteSpec {
   ApiHandler handler;
 };
 
-// Why `spec` cannot be a route ("" if it can): no class, no body mode, no
-// handler, an empty pattern or an empty segment in it.
+// Why `spec` cannot be a route ("" if it can): no auth, no class, no body
+// mode, no handler, an empty pattern or an empty segment in it; a read auth
+// (kRead, kSiteVersions) on a method other than GET; a keyed auth
+// (kSiteVersions, kSiteDeploy, kPublish, kBlob) without a "*" for its key.
 std::string RouteProblem(const RouteSpec& spec);
 
 class RouteTable {

@@ -42,7 +42,10 @@ std::string ScopeText(const TokenScope& scope);
 
 // What a request under /_hearth/ touches, as far as scopes care.
 struct ApiTarget {
+  // Zero is no kind: a route row whose auth was left out is value-initialized
+  // to it and refused (RouteProblem), so it cannot fail open as a read.
   enum class Kind {
+    kUnset = 0,
     kRead,          // a GET or HEAD of the control API or of /_hearth/metrics
     kSiteVersions,  // GET sites/SITE/versions (key: the site)
     kSiteDeploy,    // POST sites/SITE/deploys or sites/SITE/rollback (key: the site)

@@ -80,12 +80,10 @@ std::string AdminEmailProblem(std::string_view email) {
 }
 
 void ServeAdmins(ControlShared* shared, store::Connection& rd,
-                 const std::vector<std::string_view>& seg, Request& req, Response& res,
+                 const std::vector<std::string_view>& seg, Method m, Response& res,
                  const json& body) {
-  Method m = req.method;
   if (seg.size() == 1) {
     if (m == Method::kGet) return api::ListItems(res, rd, "admins.list", AdminJson);
-    if (m != Method::kPost) return api::NotAllowed(res, {"GET", "POST"});
     if (!body.contains("email") || !body["email"].is_string())
       return Fail(res, 400, "email is required");
     std::string email(TrimOws(body["email"].get<std::string>()));
@@ -109,7 +107,6 @@ void ServeAdmins(ControlShared* shared, store::Connection& rd,
                       return OkStatus();
                     });
   }
-  if (seg.size() != 2) return Fail(res, 404, "no such endpoint");
   std::string email = DecodePathSegment(seg[1]);
   {
     store::Statement st = rd.Named("admins.by_email");
@@ -134,7 +131,6 @@ void ServeAdmins(ControlShared* shared, store::Connection& rd,
           return OkStatus();
         });
   }
-  if (m != Method::kDelete) return api::NotAllowed(res, {"PATCH", "DELETE"});
   api::DeferWrite(shared->store, res, [email](store::Connection& c, Outcome* o) -> Status {
     if (Status s = c.Named("admins.end_sessions").Bind(1, email).Run(); !s.ok()) return s;
     int64_t ended = c.Changes();

@@ -28,8 +28,10 @@ std::string AdminEmailProblem(std::string_view email);
 
 // `seg`: the path's segments after /_hearth/api ("admins"[, email]); `body`:
 // the request's JSON object ({} when empty). The caller checked the token.
+// `m`: the method of the row that serves it (GET for a HEAD). Only this
+// part's rows arrive: the route table answers 404 and 405 for the rest.
 void ServeAdmins(ControlShared* shared, store::Connection& rd,
-                 const std::vector<std::string_view>& seg, Request& req, Response& res,
+                 const std::vector<std::string_view>& seg, Method m, Response& res,
                  const nlohmann::json& body);
 
 }  // namespace hearth::control

@@ -11,11 +11,11 @@ Status AddApiRoutes(api::RouteTable* table, ControlShared* shared) {
   using api::RouteClass;
   using K = api::ApiTarget::Kind;
   using Serve = void (*)(ControlShared*, store::Connection&, const std::vector<std::string_view>&,
-                         Request&, Response&, const nlohmann::json&);
+                         Method, Response&, const nlohmann::json&);
   // Each group's handler tells its rows apart by method and segments.
   auto via = [shared](Serve serve) {
     return [shared, serve](api::ApiCall& c) {
-      serve(shared, shared->store->Reader(c.reader), c.seg, c.req, c.res, c.body);
+      serve(shared, shared->store->Reader(c.reader), c.seg, c.method, c.res, c.body);
     };
   };
   const api::RouteSpec routes[] = {

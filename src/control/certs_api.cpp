@@ -91,14 +91,12 @@ void Store(ControlShared* shared, Response& res, std::string cert_pem, std::stri
 }  // namespace
 
 void ServeCerts(ControlShared* shared, store::Connection& rd,
-                const std::vector<std::string_view>& seg, Request& req, Response& res,
+                const std::vector<std::string_view>& seg, Method m, Response& res,
                 const json& body) {
-  Method m = req.method;
   if (seg.size() == 1) {
     if (m == Method::kGet)
       return api::ListItems(res, rd, "certs.list", CertRowJson,
                             {{"https", shared->tls != nullptr}});
-    if (m != Method::kPost) return api::NotAllowed(res, {"GET", "POST"});
     if (body.contains("self_signed")) {
       const json& ss = body["self_signed"];
       if (!ss.is_object() || !ss.contains("hosts") || !ss["hosts"].is_array() ||
@@ -154,7 +152,6 @@ void ServeCerts(ControlShared* shared, store::Connection& rd,
         return Fail(res, 404, "no local CA yet: POST to create it (hearth cert local-ca)");
       return Json(res, 200, {{"cert_pem", std::string(st.Text(0))}});
     }
-    if (m != Method::kPost) return api::NotAllowed(res, {"GET", "POST"});
     // Made here (a key and a signature), stored unless one exists already:
     // the first CA made is kept, so what people trusted stays trusted.
     auto made = tls::MakeLocalCa();
@@ -210,7 +207,6 @@ void ServeCerts(ControlShared* shared, store::Connection& rd,
       out["cert_pem"] = std::string(st.Text(6));
       return Json(res, 200, out);
     }
-    if (m != Method::kDelete) return api::NotAllowed(res, {"GET", "DELETE"});
     auto all = std::make_shared<std::vector<tls::CertRecord>>();
     return api::DeferWrite(
         shared->store, res,

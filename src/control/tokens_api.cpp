@@ -77,17 +77,13 @@ void AddToken(ControlShared* shared, Response& res, const json& body) {
 }  // namespace
 
 void ServeTokens(ControlShared* shared, store::Connection& rd,
-                 const std::vector<std::string_view>& seg, Request& req, Response& res,
+                 const std::vector<std::string_view>& seg, Method m, Response& res,
                  const json& body) {
-  Method m = req.method;
   if (seg.size() == 1) {
     if (m == Method::kGet) return api::ListItems(res, rd, "tokens.list", TokenJson);
-    if (m != Method::kPost) return api::NotAllowed(res, {"GET", "POST"});
     return AddToken(shared, res, body);
   }
-  if (seg.size() != 2) return Fail(res, 404, "no such endpoint");
   std::string id = DecodePathSegment(seg[1]);
-  if (m != Method::kDelete) return api::NotAllowed(res, {"DELETE"});
   api::DeferWrite(shared->store, res, [id](store::Connection& c, Outcome* o) -> Status {
     // In one transaction: no request, and no console page, sees the
     // token gone but its sessions still there.

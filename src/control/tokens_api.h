@@ -20,8 +20,10 @@ namespace hearth::control {
 
 // `seg`: the path's segments after /_hearth/api ("tokens"[, id]); `body`: the
 // request's JSON object ({} when empty). The caller checked the token.
+// `m`: the method of the row that serves it (GET for a HEAD). Only this
+// part's rows arrive: the route table answers 404 and 405 for the rest.
 void ServeTokens(ControlShared* shared, store::Connection& rd,
-                 const std::vector<std::string_view>& seg, Request& req, Response& res,
+                 const std::vector<std::string_view>& seg, Method m, Response& res,
                  const nlohmann::json& body);
 
 }  // namespace hearth::control

@@ -38,7 +38,8 @@ bool ServeAppApi(Apps* apps, const DataOptions& options, int reader, const std::
                  Request& req, Response& res);
 
 // GET/POST .../collections, GET/PATCH/DELETE .../collections/{name}.
-void ServeCollectionsControl(Apps* apps, const std::string& site, std::string_view name,
+// `m` is the row's method (GET for a HEAD).
+void ServeCollectionsControl(Apps* apps, const std::string& site, std::string_view name, Method m,
                              Request& req, Response& res);
 
 // Registers the collections' control routes: sites/{site}/collections[/{name}]

@@ -148,9 +148,8 @@ void Submit(Apps* apps, std::shared_ptr<App> app, Response& res, Change change) 
 
 }  // namespace
 
-void ServeCollectionsControl(Apps* apps, const std::string& site, std::string_view name,
+void ServeCollectionsControl(Apps* apps, const std::string& site, std::string_view name, Method m,
                              Request& req, Response& res) {
-  Method m = req.method;
   json body;
   if (m == Method::kPost || m == Method::kPatch) {
     auto parsed = ParseJson(req.body);
@@ -202,7 +201,7 @@ Status AddCollectionRoutes(api::RouteTable* table, Apps* apps,
     if (!site.ok()) return api::Fail(call.res, 400, site.error().message);
     if (!site_exists(call.reader, *site)) return api::Fail(call.res, 404, "no site named " + *site);
     ServeCollectionsControl(apps, *site, call.seg.size() == 4 ? call.seg[3] : std::string_view(),
-                            call.req, call.res);
+                            call.method, call.req, call.res);
   };
   const api::RouteSpec routes[] = {
       {Method::kGet, "sites/*/collections", K::kRead, BodyMode::kBuffered, RouteClass::kRead,

@@ -380,3 +380,23 @@ describe('the session cookie over HTTPS', () => {
     }
   });
 });
+
+// HEAD of every GET control route answers as the GET does, without a body
+// (handlers branch on the row's method, GET for a HEAD; they used to 405).
+describe('HEAD on the control API', () => {
+  let srv;
+  before(async () => { srv = await startHearth(); });
+  after(async () => { if (srv) await srv.stop('SIGKILL').catch(() => {}); });
+  test('answers each GET route with the GET status and no body', T, async () => {
+    const token = await adminToken(srv);
+    const headers = { Authorization: `Bearer ${token}` };
+    for (const p of ['tokens', 'admins', 'certs', 'certs/local-ca', 'certs/1', 'sites']) {
+      const url = `${srv.url}/_hearth/api/${p}`;
+      const get = await httpRequest(url, { headers });
+      const head = await httpRequest(url, { method: 'HEAD', headers });
+      assert.equal(head.status, get.status, p);
+      assert.notEqual(head.status, 405, p);
+      assert.equal(head.text, '', p);
+    }
+  });
+});

@@ -102,6 +102,42 @@ TEST(RouteScope, EveryRowIsAllowedWhereItsScopeSaysYesAndRefusedElsewhere) {
     EXPECT_GT(kinds[k], 0) << "no row of kind " << static_cast<int>(k);
 }
 
+// The rows a non-admin token may make, pinned: widening a scope (a new row
+// of a read or deploy kind, or a row changed to one) needs an edit here.
+TEST(RouteScope, TheRowsThatAreNotAdminOnlyArePinned) {
+  ServerTable t;
+  std::set<std::string> open;
+  for (const RouteSpec& r : t.table.routes()) {
+    if (r.auth == K::kTokens || r.auth == K::kOther) continue;
+    const char* kind = r.auth == K::kRead           ? "read"
+                       : r.auth == K::kSiteVersions ? "site-versions"
+                       : r.auth == K::kSiteDeploy   ? "site-deploy"
+                       : r.auth == K::kPublish      ? "publish"
+                       : r.auth == K::kBlob         ? "blob"
+                                                    : "?";
+    const char* method = r.method == Method::kGet    ? "GET"
+                         : r.method == Method::kPost ? "POST"
+                         : r.method == Method::kPut  ? "PUT"
+                                                     : "other";
+    open.insert(std::string(method) + " " + r.pattern + " -> " + kind);
+  }
+  const std::set<std::string> expected = {
+      "GET sites -> read",
+      "GET sites/*/versions -> site-versions",
+      "POST sites/*/deploys -> site-deploy",
+      "POST sites/*/rollback -> site-deploy",
+      "PUT blobs/* -> blob",
+      "POST deploys/*/publish -> publish",
+      "GET admins -> read",
+      "GET certs -> read",
+      "GET certs/local-ca -> read",
+      "GET certs/* -> read",
+      "GET sites/*/collections -> read",
+      "GET sites/*/collections/* -> read",
+  };
+  EXPECT_EQ(open, expected);
+}
+
 TEST(RouteScope, TheKeyIsTheRowsFirstWildcardSegment) {
   ServerTable t;
   ApiTarget deploy = t.table.Target(Method::kPost, "/_hearth/api/sites/BLOG.localhost/deploys");

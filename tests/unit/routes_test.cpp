@@ -119,6 +119,87 @@ TEST(Routes, AClasslessRouteIsRefused) {
   EXPECT_FALSE(table.Add(empty_segment).ok());
 }
 
+// A row cannot fail open: one whose auth was left out is not a read, a read
+// auth is GET's alone, and a keyed auth needs the "*" its key comes from.
+TEST(Routes, ARowWithNoAuthAReadWriteOrAnUnkeyedKeyIsRefused) {
+  struct Case {
+    RouteSpec spec;
+    const char* problem;
+  };
+  const Case cases[] = {
+      {{Method::kGet, "noauth", K{}, BodyMode::kBuffered, RouteClass::kRead, Nothing}, "no auth"},
+      {{Method::kPost, "things", K::kRead, BodyMode::kBuffered, RouteClass::kWrite, Nothing},
+       "read auth on a method other than GET"},
+      {{Method::kHead, "things", K::kRead, BodyMode::kBuffered, RouteClass::kRead, Nothing},
+       "read auth on a method other than GET"},
+      {{Method::kDelete, "sites/*/versions", K::kSiteVersions, BodyMode::kBuffered,
+        RouteClass::kWrite, Nothing},
+       "read auth on a method other than GET"},
+      {{Method::kPost, "deploys/publish", K::kPublish, BodyMode::kBuffered, RouteClass::kWrite,
+        Nothing},
+       "keyed auth without"},
+      {{Method::kPut, "blobs", K::kBlob, BodyMode::kStreamed, RouteClass::kWrite, Nothing},
+       "keyed auth without"},
+      {{Method::kPost, "sites/deploys", K::kSiteDeploy, BodyMode::kBuffered, RouteClass::kWrite,
+        Nothing},
+       "keyed auth without"},
+      {{Method::kGet, "sites/versions", K::kSiteVersions, BodyMode::kBuffered, RouteClass::kRead,
+        Nothing},
+       "keyed auth without"},
+  };
+  for (const Case& c : cases) {
+    RouteTable table;
+    Status st = table.Add(c.spec);
+    ASSERT_FALSE(st.ok()) << c.spec.pattern;
+    EXPECT_NE(st.error().message.find(c.problem), std::string::npos) << st.error().message;
+    EXPECT_NE(st.error().message.find(c.spec.pattern), std::string::npos) << st.error().message;
+  }
+  RouteSpec omitted{};  // auth left out, everything else given
+  omitted.method = Method::kGet;
+  omitted.pattern = "omitted";
+  omitted.body = BodyMode::kBuffered;
+  omitted.route_class = RouteClass::kRead;
+  omitted.handler = Nothing;
+  EXPECT_NE(api::RouteProblem(omitted).find("no auth"), std::string::npos);
+  omitted.auth = K::kRead;
+  EXPECT_EQ(api::RouteProblem(omitted), "");
+}
+
+// HEAD is served by the GET row, and its handler is told GET (so a handler
+// that branches on the method answers a HEAD as it answers the GET, not 405),
+// for every GET row of the server's table.
+TEST(Routes, EveryGetRowsHandlerSeesGetForAHead) {
+  ServerTable t;
+  RouteTable recorded;
+  const RouteSpec* called = nullptr;
+  Method seen = Method::kOptions;
+  int gets = 0;
+  for (const RouteSpec& r : t.table.routes()) {
+    RouteSpec copy = r;
+    copy.handler = [&called, &seen, row = &r](api::ApiCall& c) {
+      called = row;
+      seen = c.method;
+    };
+    ASSERT_TRUE(recorded.Add(copy).ok());
+  }
+  for (const RouteSpec& r : t.table.routes()) {
+    if (r.method != Method::kGet) continue;
+    ++gets;
+    std::string path = SamplePath(r.pattern);  // req.path views it
+    Request req;
+    req.method = Method::kHead;
+    req.path = path;
+    Response res;
+    called = nullptr;
+    seen = Method::kOptions;
+    recorded.Dispatch(req, res, 0);
+    EXPECT_EQ(called, &r) << "HEAD " << req.path << " answered " << res.status;
+    EXPECT_EQ(seen, Method::kGet) << "HEAD " << req.path;
+    EXPECT_EQ(req.method, Method::kHead) << "the connection drops a HEAD's body by req.method";
+  }
+  EXPECT_GT(gets, 5);
+}
+
 // Every site mount says the class of the requests it takes; a mount
 // without one is refused (the server does not start).
 TEST(Routes, EverySiteMountHasAClass) {
