@@ -131,7 +131,11 @@ const RouteSpec* RouteTable::Find(Method method, const std::vector<std::string_v
       chosen = nullptr;
       if (allow) allow->clear();
     }
-    if (allow) *allow += std::string(allow->empty() ? "" : ", ") + MethodText(routes_[i].method);
+    if (allow) {
+      *allow += std::string(allow->empty() ? "" : ", ") + MethodText(routes_[i].method);
+      // A GET row serves HEAD too: say so.
+      if (routes_[i].method == Method::kGet) *allow += ", HEAD";
+    }
     if (routes_[i].method == wanted) chosen = &routes_[i];
   }
   *found = best >= 0;

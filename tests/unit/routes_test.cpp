@@ -265,6 +265,7 @@ TEST(Routes, DispatchPicksTheMostSpecificPatternAndAnswers404And405) {
   EXPECT_EQ(hit, "delete");
   Response r = run(Method::kDelete, "/_hearth/api/certs/local-ca");
   EXPECT_EQ(r.status, 405) << "the literal row shadows the wildcard's";
+  EXPECT_EQ(r.FindHeader("Allow"), "GET, HEAD") << "a GET row serves HEAD too";
   EXPECT_EQ(hit, "");
   EXPECT_EQ(run(Method::kGet, "/_hearth/api/nothing").status, 404);
   EXPECT_EQ(run(Method::kPost, "/_hearth/api/certs/3").status, 405);
