@@ -26,8 +26,10 @@ bool WaitFor(F done, int ms = 3000) {
 }
 
 TEST(Scheduler, PeriodicAndOneShot) {
-  Scheduler s("test-jobs");
   std::atomic<int> ticks{0}, once{0};
+  // Declared after what its jobs touch: it stops (and waits for a running
+  // job) before they go out of scope.
+  Scheduler s("test-jobs");
   s.Every("tick", 20, [&] { ticks.fetch_add(1); });
   s.After("once", 10, [&] { once.fetch_add(1); });
   EXPECT_TRUE(WaitFor([&] { return ticks.load() >= 3; }));
@@ -41,8 +43,10 @@ TEST(Scheduler, PeriodicAndOneShot) {
 }
 
 TEST(Scheduler, PokeCancelAndLeaderOnly) {
-  Scheduler s("test-jobs", 2);
   std::atomic<int> runs{0};
+  // Declared after what its jobs touch: it stops (and waits for a running
+  // job) before they go out of scope.
+  Scheduler s("test-jobs", 2);
   uint64_t id =
       s.Every("backup", 60 * 60 * 1000, [&] { runs.fetch_add(1); }, {.leader_only = true});
   std::this_thread::sleep_for(milliseconds(30));
@@ -63,8 +67,10 @@ TEST(Scheduler, PokeCancelAndLeaderOnly) {
 }
 
 TEST(Scheduler, NeverTwoRunsOfOneJobAtOnce) {
-  Scheduler s("test-jobs", 2);
   std::atomic<int> inside{0}, most{0}, runs{0};
+  // Declared after what its jobs touch: it stops (and waits for a running
+  // job) before they go out of scope.
+  Scheduler s("test-jobs", 2);
   s.Every("slow", 1, [&] {
     int now = inside.fetch_add(1) + 1;
     most.store(std::max(most.load(), now));
@@ -77,8 +83,10 @@ TEST(Scheduler, NeverTwoRunsOfOneJobAtOnce) {
 }
 
 TEST(Scheduler, TimedJobPicksItsNextRun) {
-  Scheduler s("test-jobs");
   std::atomic<int> runs{0};
+  // Declared after what its jobs touch: it stops (and waits for a running
+  // job) before they go out of scope.
+  Scheduler s("test-jobs");
   s.Timed("ocsp-like", 0, [&]() -> int64_t {
     int n = runs.fetch_add(1) + 1;
     return n < 3 ? 10 : -1;  // twice more, soon; then done
@@ -89,8 +97,10 @@ TEST(Scheduler, TimedJobPicksItsNextRun) {
 }
 
 TEST(Scheduler, CancelWaitsForARunningRun) {
-  Scheduler s("test-jobs");
   std::atomic<bool> started{false}, finished{false};
+  // Declared after what its jobs touch: it stops (and waits for a running
+  // job) before they go out of scope.
+  Scheduler s("test-jobs");
   uint64_t id = s.Every(
       "slow", 1000,
       [&] {
@@ -124,9 +134,11 @@ TEST(Scheduler, StopWaitsForARunningJob) {
 // A job that cancels itself (or another job of its scheduler) returns at
 // once instead of waiting for its own run to end.
 TEST(Scheduler, CancelFromInsideAJobDoesNotWaitForItself) {
-  Scheduler s("t", 1);
   std::atomic<uint64_t> self{0};
   std::atomic<int> runs{0};
+  // Declared after what its jobs touch: it stops (and waits for a running
+  // job) before they go out of scope.
+  Scheduler s("t", 1);
   self = s.Every("self", 10, [&] {
     ++runs;
     s.Cancel(self.load());
@@ -138,14 +150,16 @@ TEST(Scheduler, CancelFromInsideAJobDoesNotWaitForItself) {
 
 // A job that throws is logged and tried again later; the process goes on.
 TEST(Scheduler, AThrowingJobDoesNotEndTheProcess) {
-  Scheduler s("t", 1);
   std::atomic<int> tries{0};
+  std::atomic<bool> other{false};
+  // Declared after what its jobs touch: it stops (and waits for a running
+  // job) before they go out of scope.
+  Scheduler s("t", 1);
   s.After("throws", 0, [&] {
     ++tries;
     throw std::runtime_error("disk on fire");
   });
   EXPECT_TRUE(WaitFor([&] { return tries.load() == 1; }));
-  std::atomic<bool> other{false};
   s.After("other", 0, [&] { other = true; });
   EXPECT_TRUE(WaitFor([&] { return other.load(); }));
 }
