@@ -142,6 +142,8 @@ Status Embed(sqlite3* db, const std::string& name, const std::string& path, bool
   return out;
 }
 
+}  // namespace
+
 bool SafeSegment(std::string_view s) {
   if (s.empty() || s.size() > 255 || s[0] == '.') return false;
   for (char c : s)
@@ -173,8 +175,6 @@ bool SafeExtraName(const std::string& name) {
     return false;
   return SafeSegment(std::string_view(name).substr(5));
 }
-
-}  // namespace
 
 std::vector<BackupExtra> AppDatabases(const std::string& data_dir) {
   std::vector<BackupExtra> out;

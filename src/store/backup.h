@@ -1,6 +1,7 @@
 #pragma once
 // Online backups of a SQLite database and restoring them.
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "base/result.h"
@@ -13,6 +14,15 @@ struct BackupExtra {
   std::string name;
   std::string path;
 };
+
+// One plain name in a path a backup or a change-stream entry carries: 1-255
+// of [A-Za-z0-9._-], not starting with '.', so it cannot climb or hide.
+bool SafeSegment(std::string_view s);
+
+// "apps/<file>.db" or "files/<site>/<collection>/<record>/<name>", each part a
+// SafeSegment: nothing a backup carries may land outside the data folder's
+// apps/ and files/. The change stream's entries name databases by this rule.
+bool SafeExtraName(const std::string& name);
 
 // The sites' app databases in `data_dir` (apps/*.db), for BackupDatabase.
 std::vector<BackupExtra> AppDatabases(const std::string& data_dir);
