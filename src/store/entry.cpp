@@ -1,8 +1,11 @@
 #include "store/entry.h"
 
+#include <algorithm>
+#include <cassert>
 #include <cstring>
 
 #include "base/crc32c.h"
+#include "base/strings.h"
 #include "store/backup.h"
 
 namespace hearth::store {
@@ -48,10 +51,27 @@ bool IsEncoding(std::string_view e) {
   return e.empty() || e == "br" || e == "zstd" || e == "gzip";
 }
 
-// A name or SQL the writer put in: something to run or to name a table by,
-// never containing NUL (SQLite's C API would cut it there).
-bool IsText(std::string_view s, size_t max) {
-  return !s.empty() && s.size() <= max && s.find('\0') == std::string_view::npos;
+// SQL to run: UTF-8 (SQLite's encoding), never containing NUL (SQLite's C
+// API would cut it there).
+bool IsSql(std::string_view s) {
+  return !s.empty() && s.find('\0') == std::string_view::npos && IsValidUtf8(s);
+}
+
+// An sqlite_sequence row names a table: a plain SQL identifier, the only kind
+// hearth's AUTOINCREMENT tables have.
+bool IsTableName(std::string_view s) {
+  if (s.empty() || s.size() > 128) return false;
+  for (size_t i = 0; i < s.size(); ++i) {
+    char c = s[i];
+    bool alpha = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || c == '_';
+    if (!alpha && !(i > 0 && c >= '0' && c <= '9')) return false;
+  }
+  return true;
+}
+
+Status CheckHash(std::string_view h, const char* what) {
+  if (h.size() != kHashSize) return Error{std::string(what) + " needs a 32-byte hash"};
+  return OkStatus();
 }
 
 // u32 length, u32 0, then exactly that many bytes to the payload's end.
@@ -74,6 +94,34 @@ std::string EntryName(uint64_t index) {
   return "entry " + std::to_string(index);
 }
 
+const char* KindName(EntryKind kind) {
+  switch (kind) {
+    case EntryKind::kWrites:
+      return "writes";
+    case EntryKind::kMigration:
+      return "migration";
+    case EntryKind::kCreateDatabase:
+      return "create-database";
+    case EntryKind::kNoOp:
+      return "no-op";
+  }
+  return "?";
+}
+
+// Where the format names what reads it: docs/store.md keeps the table of
+// which hearth release first reads each entry format.
+constexpr const char* kUpgrade =
+    ": upgrade hearth (docs/store.md lists which release reads which entry format)";
+
+// A refusal with its fault, for DecodeEntry's callers.
+struct Refuse {
+  EntryFault* fault;
+  Error operator()(EntryFault f, std::string message) const {
+    if (fault) *fault = f;
+    return Error{std::move(message)};
+  }
+};
+
 }  // namespace
 
 bool IsEntryFilePath(std::string_view path, int parts) {
@@ -87,7 +135,10 @@ bool IsEntryFilePath(std::string_view path, int parts) {
   return parts > 0;
 }
 
-std::string EncodeBlobPut(const BlobPutOp& op) {
+Result<std::string> EncodeBlobPut(const BlobPutOp& op) {
+  if (auto s = CheckHash(op.sha256, "blob-put"); !s.ok()) return s.error();
+  if (auto s = CheckHash(op.hash, "blob-put"); !s.ok()) return s.error();
+  if (!IsEncoding(op.encoding)) return Error{"blob-put names an unknown encoding"};
   std::string out;
   PutLe(&out, op.size, 8);
   PutLe(&out, static_cast<uint64_t>(op.created_at), 8);
@@ -112,7 +163,9 @@ Result<BlobPutOp> DecodeBlobPut(std::string_view payload) {
   return op;
 }
 
-std::string EncodeBlobDelete(const BlobDeleteOp& op) {
+Result<std::string> EncodeBlobDelete(const BlobDeleteOp& op) {
+  if (auto s = CheckHash(op.hash, "blob-delete"); !s.ok()) return s.error();
+  if (!IsEncoding(op.encoding)) return Error{"blob-delete names an unknown encoding"};
   std::string out(op.hash);
   PutTailString(&out, op.encoding);
   return out;
@@ -129,7 +182,10 @@ Result<BlobDeleteOp> DecodeBlobDelete(std::string_view payload) {
   return op;
 }
 
-std::string EncodeFilePut(const FilePutOp& op) {
+Result<std::string> EncodeFilePut(const FilePutOp& op) {
+  if (auto s = CheckHash(op.sha256, "file-put"); !s.ok()) return s.error();
+  if (!IsEntryFilePath(op.path, 3))
+    return Error{"file-put path is not <collection>/<record>/<name>"};
   std::string out;
   PutLe(&out, op.size, 8);
   out.append(op.sha256);
@@ -150,7 +206,8 @@ Result<FilePutOp> DecodeFilePut(std::string_view payload) {
   return op;
 }
 
-std::string EncodeSequence(const SequenceOp& op) {
+Result<std::string> EncodeSequence(const SequenceOp& op) {
+  if (!IsTableName(op.table)) return Error{"sequence op has no usable table name"};
   std::string out;
   PutLe(&out, static_cast<uint64_t>(op.seq), 8);
   out.append(op.table);
@@ -162,11 +219,12 @@ Result<SequenceOp> DecodeSequence(std::string_view payload) {
   SequenceOp op;
   op.seq = static_cast<int64_t>(GetLe(payload, 0, 8));
   op.table = payload.substr(8);
-  if (!IsText(op.table, 1024)) return Error{"sequence op has no usable table name"};
+  if (!IsTableName(op.table)) return Error{"sequence op has no usable table name"};
   return op;
 }
 
-std::string EncodeMigration(const MigrationOp& op) {
+Result<std::string> EncodeMigration(const MigrationOp& op) {
+  if (!IsSql(op.sql)) return Error{"migration op has no usable SQL"};
   std::string out;
   PutLe(&out, op.version, 4);
   PutLe(&out, 0, 4);
@@ -180,7 +238,7 @@ Result<MigrationOp> DecodeMigration(std::string_view payload) {
   MigrationOp op;
   op.version = static_cast<uint32_t>(GetLe(payload, 0, 4));
   op.sql = payload.substr(8);
-  if (!IsText(op.sql, kMaxEntryLength)) return Error{"migration op has no usable SQL"};
+  if (!IsSql(op.sql)) return Error{"migration op has no usable SQL"};
   return op;
 }
 
@@ -191,7 +249,7 @@ std::string CheckOpPayload(OpKind kind, std::string_view payload) {
     case OpKind::kDatabaseImage:
       return "";  // opaque to the codec: SQLite checks them where they are used
     case OpKind::kDdl:
-      return IsText(payload, kMaxEntryLength) ? "" : "ddl op has no usable SQL";
+      return IsSql(payload) ? "" : "ddl op has no usable SQL";
     case OpKind::kBlobPut:
       return why(DecodeBlobPut(payload));
     case OpKind::kBlobDelete:
@@ -211,6 +269,35 @@ std::string CheckOpPayload(OpKind kind, std::string_view payload) {
   return "unknown op kind";
 }
 
+std::string CheckEntryShape(EntryKind kind, std::string_view database,
+                            const std::vector<EntryOp>& ops) {
+  size_t images = 0, migrations = 0;
+  for (const EntryOp& op : ops) {
+    images += op.kind == OpKind::kDatabaseImage;
+    migrations += op.kind == OpKind::kMigration;
+  }
+  const std::string name = std::string("a ") + KindName(kind) + " entry";
+  switch (kind) {
+    case EntryKind::kWrites:
+      if (ops.empty()) return name + " holds no ops";
+      if (images || migrations) return name + " holds a database image or a migration";
+      return "";
+    case EntryKind::kMigration:
+      if (!migrations) return name + " holds no migration op";
+      if (images) return name + " holds a database image";
+      return "";
+    case EntryKind::kCreateDatabase:
+      if (database.substr(0, 5) != "apps/") return name + " must name an apps/ database";
+      if (ops.size() != 1 || images != 1) return name + " must hold exactly one database image";
+      return "";
+    case EntryKind::kNoOp:
+      if (database != "hearth.db") return name + " must name hearth.db";
+      if (!ops.empty()) return name + " holds ops";
+      return "";
+  }
+  return name + " has an unknown kind";
+}
+
 Result<std::string> EncodeEntry(const EntryView& entry) {
   if (!IsDatabaseName(entry.database))
     return Error{"an entry cannot name database \"" + std::string(entry.database) + "\""};
@@ -222,22 +309,33 @@ Result<std::string> EncodeEntry(const EntryView& entry) {
     auto op_kind = static_cast<uint16_t>(op.kind);
     if (op_kind < 1 || op_kind > kMaxOpKind)
       return Error{"an entry cannot hold op kind " + std::to_string(op_kind)};
-    length += kEntryOpHeaderSize + Pad8(op.payload.size());
+    // Sizes only: a payload over the limit is never read.
+    length += kEntryOpHeaderSize + Pad8(std::min<uint64_t>(op.payload.size(), kMaxEntryLength));
     if (length > kMaxEntryLength) break;
+  }
+  if (length > kMaxEntryLength)
+    return Error{"a transaction on " + std::string(entry.database) +
+                 " makes a change-stream entry of over " + std::to_string(length >> 20) +
+                 " MiB (the limit is 1 GiB)"};
+  for (const EntryOp& op : entry.ops) {
     std::string why = CheckOpPayload(op.kind, op.payload);
     if (!why.empty()) return Error{"an entry cannot hold this op: " + why};
   }
-  if (length > kMaxEntryLength)
-    return Error{EntryName(entry.index) + " would be over 1 GiB: commit in smaller batches"};
+  std::string shape = CheckEntryShape(entry.kind, entry.database, entry.ops);
+  if (!shape.empty()) return Error{"an entry cannot be encoded: " + shape};
   std::string out;
   out.reserve(length);
   PutLe(&out, kEntryMagic, 4);
   PutLe(&out, kEntryFormat, 2);
   PutLe(&out, kind, 2);
+  PutLe(&out, kEntryHeaderSize, 4);
+  PutLe(&out, 0, 4);  // header flags: none defined
   PutLe(&out, entry.index, 8);
+  PutLe(&out, entry.term, 8);
   PutLe(&out, entry.origin_node, 8);
   PutLe(&out, entry.origin_seq, 8);
   PutLe(&out, static_cast<uint64_t>(entry.commit_time_us), 8);
+  PutLe(&out, entry.generation, 8);
   PutLe(&out, length, 8);
   PutLe(&out, entry.ops.size(), 4);
   PutLe(&out, entry.database.size(), 4);
@@ -251,90 +349,146 @@ Result<std::string> EncodeEntry(const EntryView& entry) {
     out.append(op.payload);
     PadTo8(&out);
   }
-  SetLe(&out, 56, Crc32c(std::string_view(out).substr(kEntryHeaderSize)), 4);
-  SetLe(&out, 60, Crc32c(std::string_view(out).substr(0, 60)), 4);
+  SetLe(&out, 80, Crc32c(std::string_view(out).substr(kEntryHeaderSize)), 4);
+  SetLe(&out, 84, Crc32c(std::string_view(out).substr(0, 84)), 4);
   return out;
 }
 
 void StampEntry(std::string* bytes, uint64_t index, uint64_t origin_seq, int64_t commit_time_us) {
-  SetLe(bytes, 8, index, 8);
-  SetLe(bytes, 24, origin_seq, 8);
-  SetLe(bytes, 32, static_cast<uint64_t>(commit_time_us), 8);
-  SetLe(bytes, 60, Crc32c(std::string_view(*bytes).substr(0, 60)), 4);
+  assert(bytes->size() >= kEntryHeaderSize && GetLe(*bytes, 8, 4) == kEntryHeaderSize);
+  SetLe(bytes, 16, index, 8);
+  SetLe(bytes, 40, origin_seq, 8);
+  SetLe(bytes, 48, static_cast<uint64_t>(commit_time_us), 8);
+  SetLe(bytes, 84, Crc32c(std::string_view(*bytes).substr(0, 84)), 4);
 }
 
-Result<EntryView> DecodeEntry(std::string_view bytes) {
-  if (bytes.size() < kEntryHeaderSize)
-    return Error{"entry is truncated: " + std::to_string(bytes.size()) +
-                 " bytes, shorter than its 64-byte header"};
+Result<EntryView> DecodeEntry(std::string_view bytes, EntryFault* fault) {
+  if (fault) *fault = EntryFault::kNone;
+  Refuse refuse{fault};
+  // A power loss often leaves the end of a file zero-filled: that is a torn
+  // tail, like a short one, not damage.
+  if (AllZero(bytes.substr(0, std::min<size_t>(bytes.size(), kEntryHeaderSize))))
+    return refuse(EntryFault::kTruncated,
+                  bytes.size() < kEntryHeaderSize
+                      ? "entry is truncated: " + std::to_string(bytes.size()) + " bytes"
+                      : std::string("entry is truncated: zeros where a header should be"));
+  auto short_of_header = [&] {
+    return refuse(EntryFault::kTruncated, "entry is truncated: " + std::to_string(bytes.size()) +
+                                              " bytes, shorter than its header");
+  };
+  if (bytes.size() < 4) return short_of_header();
   if (GetLe(bytes, 0, 4) != kEntryMagic)
-    return Error{"not a hearth change-stream entry (bad magic)"};
-  // The header's CRC first: a flipped bit in the format or the kind is damage,
-  // not a newer hearth.
-  if (GetLe(bytes, 60, 4) != Crc32c(bytes.substr(0, 60)))
-    return Error{"entry header is damaged (header CRC mismatch)"};
-  EntryView e;
-  e.index = GetLe(bytes, 8, 8);
-  const std::string name = EntryName(e.index);
+    return refuse(EntryFault::kDamaged, "no change-stream entry starts here (bad magic)");
+  if (bytes.size() < 12) return short_of_header();
+  // What every format keeps (see entry.h): the header's length at 8 and its
+  // CRC in its last 4 bytes. So a flipped bit in the format or the kind reads
+  // as damage, and a newer format as newer, not damaged.
   auto format = GetLe(bytes, 4, 2);
-  if (format != kEntryFormat)
-    return Error{name + " was written by a newer hearth (entry format " + std::to_string(format) +
-                 "); this hearth reads format " + std::to_string(kEntryFormat) +
-                 ": upgrade hearth"};
+  uint64_t header_length = GetLe(bytes, 8, 4);
+  // Read before any CRC can vouch for it, so trusted only as far as needed: a
+  // format this hearth knows has a known header length (anything else is a
+  // flipped bit, and must not read as a torn tail, which the log would cut);
+  // a newer format's is bounded.
+  if (format == 0 || format > kEntryFormat
+          ? header_length < kEntryHeaderSize || header_length % 8 != 0 ||
+                header_length > kMaxEntryHeaderSize
+          : header_length != kEntryHeaderSize)
+    return refuse(EntryFault::kDamaged, "entry header is damaged (header length " +
+                                            std::to_string(header_length) + " for format " +
+                                            std::to_string(format) + ")");
+  if (bytes.size() < header_length)
+    return refuse(EntryFault::kTruncated, "entry is truncated: " + std::to_string(bytes.size()) +
+                                              " bytes, shorter than its " +
+                                              std::to_string(header_length) + "-byte header");
+  if (GetLe(bytes, header_length - 4, 4) != Crc32c(bytes.substr(0, header_length - 4)))
+    return refuse(EntryFault::kDamaged, "entry header is damaged (header CRC mismatch)");
+  EntryView e;
+  e.index = GetLe(bytes, 16, 8);
+  const std::string name = EntryName(e.index);
+  if (format == 0)
+    return refuse(EntryFault::kInvalid, name + " has entry format " + std::to_string(format) +
+                                            ", which no hearth writes (damaged or forged)");
+  if (format > kEntryFormat)
+    return refuse(EntryFault::kNewer, name + " was written by a newer hearth (entry format " +
+                                          std::to_string(format) + "; this hearth reads format " +
+                                          std::to_string(kEntryFormat) + ")" + kUpgrade);
   auto kind = GetLe(bytes, 6, 2);
-  if (kind < 1 || kind > kMaxEntryKind)
-    return Error{name + " has kind " + std::to_string(kind) +
-                 ", written by a newer hearth; this hearth knows kinds 1-" +
-                 std::to_string(kMaxEntryKind) + ": upgrade hearth"};
+  if (kind == 0) return refuse(EntryFault::kInvalid, name + " has kind 0, which no hearth writes");
+  if (kind > kMaxEntryKind)
+    return refuse(EntryFault::kNewer, name + " has kind " + std::to_string(kind) +
+                                          ", written by a newer hearth (this hearth knows kinds "
+                                          "1-" +
+                                          std::to_string(kMaxEntryKind) + ")" + kUpgrade);
+  if (GetLe(bytes, 12, 4) != 0)
+    return refuse(EntryFault::kNewer,
+                  name + " uses header flags this hearth does not know" + kUpgrade);
   e.kind = static_cast<EntryKind>(kind);
-  e.origin_node = GetLe(bytes, 16, 8);
-  e.origin_seq = GetLe(bytes, 24, 8);
-  e.commit_time_us = static_cast<int64_t>(GetLe(bytes, 32, 8));
-  e.length = GetLe(bytes, 40, 8);
+  e.term = GetLe(bytes, 24, 8);
+  e.origin_node = GetLe(bytes, 32, 8);
+  e.origin_seq = GetLe(bytes, 40, 8);
+  e.commit_time_us = static_cast<int64_t>(GetLe(bytes, 48, 8));
+  e.generation = GetLe(bytes, 56, 8);
+  e.length = GetLe(bytes, 64, 8);
   if (e.length % 8 != 0 || e.length < kEntryHeaderSize || e.length > kMaxEntryLength)
-    return Error{name + " has an impossible length (" + std::to_string(e.length) + ")"};
+    return refuse(EntryFault::kInvalid,
+                  name + " has an impossible length (" + std::to_string(e.length) + ")");
   if (e.length > bytes.size())
-    return Error{name + " is truncated: its header says " + std::to_string(e.length) + " bytes, " +
-                 std::to_string(bytes.size()) + " are there"};
+    return refuse(EntryFault::kTruncated, name + " is truncated: its header says " +
+                                              std::to_string(e.length) + " bytes, " +
+                                              std::to_string(bytes.size()) + " are there");
   std::string_view body = bytes.substr(kEntryHeaderSize, e.length - kEntryHeaderSize);
-  if (GetLe(bytes, 56, 4) != Crc32c(body)) return Error{name + " is damaged (body CRC mismatch)"};
+  if (GetLe(bytes, 80, 4) != Crc32c(body))
+    return refuse(EntryFault::kDamaged, name + " is damaged (body CRC mismatch)");
 
-  uint64_t name_length = GetLe(bytes, 52, 4);
-  if (Pad8(name_length) > body.size()) return Error{name + "'s database name runs past its end"};
+  uint64_t name_length = GetLe(bytes, 76, 4);
+  if (Pad8(name_length) > body.size())
+    return refuse(EntryFault::kInvalid, name + "'s database name runs past its end");
   e.database = body.substr(0, name_length);
-  if (!IsDatabaseName(e.database)) return Error{name + " names no valid database"};
+  if (!IsDatabaseName(e.database))
+    return refuse(EntryFault::kInvalid, name + " names no valid database");
   if (!AllZero(body.substr(name_length, Pad8(name_length) - name_length)))
-    return Error{name + " has non-zero padding after its database name"};
+    return refuse(EntryFault::kInvalid, name + " has non-zero padding after its database name");
   body.remove_prefix(Pad8(name_length));
 
   // Bounded by the bytes present before anything is reserved for it.
-  uint64_t op_count = GetLe(bytes, 48, 4);
+  uint64_t op_count = GetLe(bytes, 72, 4);
   if (op_count > body.size() / kEntryOpHeaderSize)
-    return Error{name + " claims more ops (" + std::to_string(op_count) + ") than it can hold"};
+    return refuse(EntryFault::kInvalid,
+                  name + " claims more ops (" + std::to_string(op_count) + ") than it can hold");
   e.ops.reserve(op_count);
+  auto op_name = [&](uint64_t i) { return name + " op " + std::to_string(i); };
   for (uint64_t i = 0; i < op_count; ++i) {
-    const std::string op_name = name + " op " + std::to_string(i);
-    if (body.size() < kEntryOpHeaderSize) return Error{op_name + " runs past the entry's end"};
+    if (body.size() < kEntryOpHeaderSize)
+      return refuse(EntryFault::kInvalid, op_name(i) + " runs past the entry's end");
     auto op_kind = GetLe(body, 0, 2);
-    if (op_kind < 1 || op_kind > kMaxOpKind)
-      return Error{op_name + " has kind " + std::to_string(op_kind) +
-                   ", written by a newer hearth; this hearth knows op kinds 1-" +
-                   std::to_string(kMaxOpKind) + ": upgrade hearth"};
-    if (GetLe(body, 2, 6) != 0) return Error{op_name + " has non-zero flags or reserved fields"};
+    if (op_kind == 0)
+      return refuse(EntryFault::kInvalid, op_name(i) + " has kind 0, which no hearth writes");
+    if (op_kind > kMaxOpKind)
+      return refuse(EntryFault::kNewer, op_name(i) + " has kind " + std::to_string(op_kind) +
+                                            ", written by a newer hearth (this hearth knows op "
+                                            "kinds 1-" +
+                                            std::to_string(kMaxOpKind) + ")" + kUpgrade);
+    if (GetLe(body, 2, 2) != 0)
+      return refuse(EntryFault::kNewer,
+                    op_name(i) + " uses op flags this hearth does not know" + kUpgrade);
+    if (GetLe(body, 4, 4) != 0)
+      return refuse(EntryFault::kInvalid, op_name(i) + " has a non-zero reserved field");
     uint64_t payload_length = GetLe(body, 8, 8);
     body.remove_prefix(kEntryOpHeaderSize);
     // Compared before padding, so a length near 2^64 cannot wrap around.
     if (payload_length > body.size() || Pad8(payload_length) > body.size())
-      return Error{op_name + " runs past the entry's end"};
+      return refuse(EntryFault::kInvalid, op_name(i) + " runs past the entry's end");
     EntryOp op{static_cast<OpKind>(op_kind), body.substr(0, payload_length)};
     if (!AllZero(body.substr(payload_length, Pad8(payload_length) - payload_length)))
-      return Error{op_name + " has non-zero padding"};
+      return refuse(EntryFault::kInvalid, op_name(i) + " has non-zero padding");
     std::string why = CheckOpPayload(op.kind, op.payload);
-    if (!why.empty()) return Error{op_name + ": " + why};
+    if (!why.empty()) return refuse(EntryFault::kInvalid, op_name(i) + ": " + why);
     e.ops.push_back(op);
     body.remove_prefix(Pad8(payload_length));
   }
-  if (!body.empty()) return Error{name + " has bytes after its last op"};
+  if (!body.empty()) return refuse(EntryFault::kInvalid, name + " has bytes after its last op");
+  std::string shape = CheckEntryShape(e.kind, e.database, e.ops);
+  if (!shape.empty()) return refuse(EntryFault::kInvalid, name + ": " + shape);
   return e;
 }
 

@@ -8,16 +8,24 @@
 // are checked, padding and reserved fields must be zero, and kinds this
 // hearth does not know are refused with a message that says to upgrade.
 //
-//   Header (64 bytes, little-endian)
-//      0 u32 magic 'HENT'     4 u16 format (1)      6 u16 kind (EntryKind)
-//      8 u64 index           16 u64 origin_node    24 u64 origin_seq
-//     32 i64 commit_time_us  40 u64 length (whole entry, multiple of 8, <= 1 GiB)
-//     48 u32 op_count        52 u32 name_length
-//     56 u32 body_crc   (CRC32C of [64, length))
-//     60 u32 header_crc (CRC32C of [0, 60))
+//   Header (88 bytes in format 1, little-endian)
+//      0 u32 magic 'HENT'        4 u16 format (1)         6 u16 kind (EntryKind)
+//      8 u32 header_length (88)  12 u32 flags (0: none defined yet)
+//     16 u64 index               24 u64 term (Raft; 0 on a single node)
+//     32 u64 origin_node         40 u64 origin_seq
+//     48 i64 commit_time_us      56 u64 generation (the stream's; 0 when none)
+//     64 u64 length (whole entry, multiple of 8, <= 1 GiB)
+//     72 u32 op_count            76 u32 name_length
+//     80 u32 body_crc   (CRC32C of [header_length, length))
+//     84 u32 header_crc (CRC32C of [0, header_length - 4))
 //   Name   name_length bytes, zero-padded to 8
 //   Op*    u16 kind, u16 flags (0), u32 reserved (0), u64 payload_length,
 //          payload zero-padded to 8
+//
+// What every format, present and future, keeps (so this hearth can tell a
+// newer entry from a damaged one): the magic at 0, the format at 4, the
+// header's length at 8, and the header CRC in the header's last 4 bytes,
+// covering everything before it.
 #include <cstddef>
 #include <cstdint>
 #include <string>
@@ -30,7 +38,8 @@ namespace hearth::store {
 
 inline constexpr uint32_t kEntryMagic = 0x544E4548;  // "HENT" read little-endian
 inline constexpr uint16_t kEntryFormat = 1;
-inline constexpr size_t kEntryHeaderSize = 64;
+inline constexpr size_t kEntryHeaderSize = 88;       // format 1's
+inline constexpr size_t kMaxEntryHeaderSize = 4096;  // any format's, to tell damage from growth
 inline constexpr size_t kEntryOpHeaderSize = 16;
 inline constexpr uint64_t kMaxEntryLength = uint64_t{1} << 30;
 
@@ -57,6 +66,17 @@ enum class OpKind : uint16_t {
 };
 inline constexpr uint16_t kMaxOpKind = 10;
 
+// What kind of refusal DecodeEntry made, for callers that act on it: the
+// local log truncates a torn tail (kTruncated) but starts a new generation on
+// damage; restore names a damaged segment but asks for an upgrade on kNewer.
+enum class EntryFault {
+  kNone,
+  kTruncated,  // the bytes end before the entry does, or the rest is zeros (a torn tail)
+  kDamaged,    // a CRC does not match, or no entry starts here (bad magic)
+  kNewer,      // a format, kind, op kind or flag this hearth does not know
+  kInvalid,    // checksums hold but the contents break the format's rules (a bug or a forgery)
+};
+
 struct EntryOp {
   OpKind kind = OpKind::kChangeset;
   std::string_view payload;  // unpadded
@@ -68,9 +88,11 @@ struct EntryOp {
 struct EntryView {
   EntryKind kind = EntryKind::kWrites;
   uint64_t index = 0;
+  uint64_t term = 0;
   uint64_t origin_node = 0;
   uint64_t origin_seq = 0;
   int64_t commit_time_us = 0;
+  uint64_t generation = 0;
   std::string_view database;  // "hearth.db" or "apps/<file>.db"
   std::vector<EntryOp> ops;
   uint64_t length = 0;  // bytes the entry takes (set by DecodeEntry)
@@ -78,27 +100,41 @@ struct EntryView {
 
 // The entry's bytes. Refuses what DecodeEntry would refuse of the result: a
 // database name that is not hearth.db or a safe apps/*.db name, an unknown
-// kind, more than 1 GiB in all.
+// kind, ops that do not fit the kind (CheckEntryShape), more than 1 GiB in all.
 Result<std::string> EncodeEntry(const EntryView& entry);
 
-// Reads the entry at the front of `bytes` (bytes past its length are the
-// caller's: the next entry of a log, say). Refuses a bad magic, a newer format
-// or kind, a length that is not a multiple of 8, under 64 bytes, over 1 GiB or
-// past the buffer, either CRC, ops running past the end or leaving bytes after
-// the last, non-zero padding or reserved fields, a bad database name, and op
-// payloads that do not parse (see below). Every message names the entry's
-// index where it could be read.
-Result<EntryView> DecodeEntry(std::string_view bytes);
+// Which ops each kind holds, checked by both EncodeEntry and DecodeEntry so
+// Apply can switch on the kind and trust it:
+//   writes           at least one op; no database-image, no migration op
+//   migration        at least one migration op; no database-image
+//   create-database  names apps/*.db; exactly one op, a database-image
+//   no-op            names hearth.db (Apply records its index there); no ops
+// "" when it fits, else why not.
+std::string CheckEntryShape(EntryKind kind, std::string_view database,
+                            const std::vector<EntryOp>& ops);
 
-// Rewrites index, origin_seq and commit time of an encoded entry and its
-// header CRC, leaving the body (and its CRC) alone: the writer encodes and
-// checksums the body before it takes its number from the sequencer, and only
-// this cheap step happens under the sequencer's lock.
+// Reads the entry at the front of `bytes` (bytes past its length are the
+// caller's: the next entry of a log, say). Refuses a bad magic, a newer format,
+// kind or flag, a length that is not a multiple of 8, under the header, over
+// 1 GiB or past the buffer, either CRC, ops running past the end or leaving
+// bytes after the last, non-zero padding or reserved fields, a bad database
+// name, ops that do not fit the kind, and op payloads that do not parse (see
+// below). Every message names the entry's index where it could be read;
+// `fault`, when given, says which kind of refusal it was (kNone on success).
+Result<EntryView> DecodeEntry(std::string_view bytes, EntryFault* fault = nullptr);
+
+// Rewrites the fields known only when the sequencer gives the entry its
+// number (index, origin_seq, commit time) and the header CRC, leaving the body
+// (and its CRC) alone: the writer encodes and checksums the body first, and
+// only this cheap step happens under the sequencer's lock. `bytes` must hold
+// an encoded entry (asserted).
 void StampEntry(std::string* bytes, uint64_t index, uint64_t origin_seq, int64_t commit_time_us);
 
 // Typed payloads. Hashes are raw 32 bytes; encodings are "" (the original
 // bytes) or a stored variant's "br", "zstd", "gzip"; paths are relative to
-// DATA/files/<site> and every part is a plain name (SafeSegment).
+// DATA/files/<site> and every part is a plain name (SafeSegment); a sequence
+// names a table by an SQL identifier ([A-Za-z_][A-Za-z0-9_]*); SQL is UTF-8
+// with no NUL. The encoders refuse what the decoders would.
 //
 //   blob-put    u64 size, i64 created_at, u8[32] sha256, u8[32] hash,
 //               u32 encoding_length, u32 0, encoding
@@ -131,11 +167,11 @@ struct MigrationOp {
   std::string_view sql;
 };
 
-std::string EncodeBlobPut(const BlobPutOp& op);
-std::string EncodeBlobDelete(const BlobDeleteOp& op);
-std::string EncodeFilePut(const FilePutOp& op);
-std::string EncodeSequence(const SequenceOp& op);
-std::string EncodeMigration(const MigrationOp& op);
+Result<std::string> EncodeBlobPut(const BlobPutOp& op);
+Result<std::string> EncodeBlobDelete(const BlobDeleteOp& op);
+Result<std::string> EncodeFilePut(const FilePutOp& op);
+Result<std::string> EncodeSequence(const SequenceOp& op);
+Result<std::string> EncodeMigration(const MigrationOp& op);
 
 Result<BlobPutOp> DecodeBlobPut(std::string_view payload);
 Result<BlobDeleteOp> DecodeBlobDelete(std::string_view payload);
