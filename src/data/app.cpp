@@ -7,7 +7,6 @@
 #include "data/records_internal.h"
 
 namespace hearth::data {
-namespace {
 
 const std::vector<store::Migration>& AppMigrations() {
   static const std::vector<store::Migration> kMigrations = {
@@ -30,8 +29,6 @@ const std::vector<store::Migration>& AppMigrations() {
   };
   return kMigrations;
 }
-
-}  // namespace
 
 std::string AppFileName(const std::string& site) {
   std::string out;

@@ -23,6 +23,11 @@
 
 namespace hearth::data {
 
+// The app database's own tables (collections add theirs at run time). From
+// version 3 on, migrations are deterministic (no random or clock functions):
+// the change stream replays them (tests/unit/stream_schema_test.cpp).
+const std::vector<store::Migration>& AppMigrations();
+
 class App {
  public:
   // `files_root`: where its records' files live (DATA/files/<site>).

@@ -89,7 +89,7 @@ Status Apply(store::Connection& c, const Change& ch, ChangeResult* out) {
     schema->collections[result.name] = result;
   }
   for (const auto& sql : ddl)
-    if (Status st = c.Exec(sql); !st.ok()) return refuse(400, st.error().message);
+    if (Status st = c.Ddl(sql); !st.ok()) return refuse(400, st.error().message);
   schema->version += 1;
   if (Status st = SetVersion(c, schema->version); !st.ok()) return st;
   out->schema = schema;
@@ -143,7 +143,9 @@ void Submit(Apps* apps, std::shared_ptr<App> app, Response& res, Change change) 
           }
           Json(res, r.status, r.body);
         });
-      });
+      },
+      // A schema change is a transaction of its own (Connection::Ddl).
+      store::Store::WriteOptions{.alone = true});
 }
 
 }  // namespace

@@ -1,8 +1,10 @@
 #include "store/sqlite.h"
 
+#include <algorithm>
 #include <cstdlib>
 
 #include "base/log.h"
+#include "store/capture.h"
 
 namespace hearth::store {
 
@@ -149,6 +151,79 @@ Connection::~Connection() {
   for (auto& [name, s] : named_) sqlite3_finalize(s);
   for (auto& [sql, s] : cached_) sqlite3_finalize(s);
   sqlite3_close_v2(db_);
+}
+
+void Connection::GuardWrites() {
+  sqlite3_set_authorizer(db_, &Connection::Authorize, this);
+}
+
+// Runs while SQLite prepares a statement on a writer (so a cached statement
+// is judged once, and again if SQLite re-prepares it). Temporary objects have
+// their own action codes and are always allowed: they are not in `main`,
+// hence not captured.
+int Connection::Authorize(void* self, int action, const char* a, const char*, const char*,
+                          const char*) {
+  auto* c = static_cast<Connection*>(self);
+  switch (action) {
+    case SQLITE_CREATE_TABLE:
+    case SQLITE_CREATE_INDEX:
+    case SQLITE_CREATE_VIEW:
+    case SQLITE_DROP_TABLE:
+    case SQLITE_DROP_INDEX:
+    case SQLITE_DROP_VIEW:
+    case SQLITE_ALTER_TABLE:
+      return c->in_ddl_ ? SQLITE_OK : SQLITE_DENY;
+    // Never in a captured database: a trigger's writes would be in the
+    // changeset and done again by the trigger on a copy; a virtual table
+    // (FTS) is not recorded; an attached database is outside the stream.
+    case SQLITE_CREATE_TRIGGER:
+    case SQLITE_CREATE_VTABLE:
+    case SQLITE_DROP_VTABLE:
+    case SQLITE_ATTACH:
+    case SQLITE_DETACH:
+      return SQLITE_DENY;
+    case SQLITE_INSERT:
+    case SQLITE_UPDATE:
+    case SQLITE_DELETE:
+      if (a && std::string_view(a) == "_hearth_stream" && !c->in_internal_) return SQLITE_DENY;
+      return SQLITE_OK;
+    default:
+      return SQLITE_OK;
+  }
+}
+
+Status Connection::Ddl(std::string_view sql) {
+  if (!ddl_allowed_)
+    return Error{"a schema change must be a write of its own (submit it with alone = true)"};
+  auto tables = [this]() -> Result<std::vector<std::string>> {
+    auto q = Prepare("SELECT name FROM sqlite_schema WHERE type = 'table'");
+    if (!q.ok()) return q.error();
+    std::vector<std::string> out;
+    Status s = OkStatus();
+    while (q->Step(&s)) out.emplace_back(q->Text(0));
+    if (!s.ok()) return s.error();
+    return out;
+  };
+  auto before = tables();
+  if (!before.ok()) return before.error();
+  if (capture_)
+    if (auto s = capture_->Flush(); !s.ok()) return s;
+  {
+    Scope ddl = DdlScope();
+    if (auto s = Exec(sql); !s.ok()) return s;
+  }
+  auto after = tables();
+  if (!after.ok()) return after.error();
+  for (const std::string& t : *after) {
+    if (std::find(before->begin(), before->end(), t) != before->end()) continue;
+    std::string why = CheckCapturable(*this, t);
+    if (!why.empty()) return Error{why};
+  }
+  if (capture_) {
+    capture_->Add(OpKind::kDdl, std::string(sql));
+    if (auto s = capture_->Flush(); !s.ok()) return s;  // a new session for what follows
+  }
+  return OkStatus();
 }
 
 Status Connection::Exec(std::string_view sql) {

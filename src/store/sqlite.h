@@ -89,6 +89,8 @@ struct NamedStatement {
   const char* sql;
 };
 
+class BatchCapture;
+
 class Connection {
  public:
   enum class Mode { kReadWrite, kReadOnly };
@@ -121,13 +123,50 @@ class Connection {
   Status ReadBlob(const char* table, const char* column, int64_t rowid, uint64_t offset, size_t n,
                   std::string* out);
 
+  // Schema changes on a writer. The change stream records SQL, not the
+  // effect of SQL, for them: a changeset cannot carry a CREATE or an ALTER.
+  // So a writer's connection refuses DDL anywhere else (GuardWrites), and
+  // this runs `sql`, records it as a ddl op between the changesets before
+  // and after it (when the batch is captured), and refuses a table it made
+  // that changesets could not carry (store/capture.h, CheckCapturable).
+  // Only inside a write submitted alone (Store::WriteOptions): a session
+  // cannot span DDL, so the batch must hold nothing else.
+  Status Ddl(std::string_view sql);
+
+  // The store's own switches (store.cpp): the authorizer that keeps DDL and
+  // the stream's bookkeeping out of reach of other SQL on a writer; the
+  // batch being captured; whether Ddl may run now; and the two scopes store
+  // code writes in.
+  void GuardWrites();
+  void SetCapture(BatchCapture* capture) { capture_ = capture; }
+  void AllowDdl(bool allow) { ddl_allowed_ = allow; }
+  class Scope {
+   public:
+    Scope(bool* flag) : flag_(flag), was_(*flag) { *flag = true; }  // NOLINT
+    ~Scope() { *flag_ = was_; }
+    Scope(const Scope&) = delete;
+    Scope& operator=(const Scope&) = delete;
+
+   private:
+    bool* flag_;
+    bool was_;
+  };
+  Scope DdlScope() { return Scope(&in_ddl_); }            // migrations, Ddl
+  Scope InternalScope() { return Scope(&in_internal_); }  // _hearth_stream
+
   int64_t LastInsertRowid() const { return sqlite3_last_insert_rowid(db_); }
   int Changes() const { return sqlite3_changes(db_); }
   sqlite3* raw() const { return db_; }
 
  private:
   explicit Connection(sqlite3* db) : db_(db) {}
+  static int Authorize(void* self, int action, const char* a, const char* b, const char* db,
+                       const char* trigger);
   sqlite3* db_;
+  BatchCapture* capture_ = nullptr;
+  bool ddl_allowed_ = false;
+  bool in_ddl_ = false;
+  bool in_internal_ = false;
   std::map<std::string, sqlite3_stmt*, std::less<>> named_;
   std::map<std::string, sqlite3_stmt*, std::less<>> cached_;
 };

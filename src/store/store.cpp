@@ -2,8 +2,10 @@
 
 #include <chrono>
 #include <future>
+#include <optional>
 
 #include "base/log.h"
+#include "store/entry.h"
 
 namespace hearth::store {
 namespace {
@@ -11,7 +13,7 @@ constexpr int kWalResetFrames = 4096;  // 16 MiB of 4 KiB pages
 }  // namespace
 
 Result<int> Migrate(Connection& conn, const std::vector<Migration>& migrations,
-                    const std::string& what) {
+                    const std::string& what, const MigrationHooks& hooks) {
   auto st = conn.Prepare("PRAGMA user_version");
   if (!st.ok()) return st.error();
   Status s = OkStatus();
@@ -27,9 +29,19 @@ Result<int> Migrate(Connection& conn, const std::vector<Migration>& migrations,
     if (m.version <= current) continue;
     if (auto b = conn.Exec("BEGIN IMMEDIATE"); !b.ok())
       return Error{what + ": " + b.error().message};
-    Status applied = conn.Exec(m.sql);
-    if (applied.ok()) applied = conn.Exec("PRAGMA user_version = " + std::to_string(m.version));
+    Status applied = OkStatus();
+    {
+      auto ddl = conn.DdlScope();
+      applied = conn.Exec(m.sql);
+      if (applied.ok()) applied = conn.Exec("PRAGMA user_version = " + std::to_string(m.version));
+    }
+    bool hooked = false;
+    if (applied.ok() && hooks.before_commit) {
+      applied = hooks.before_commit(m);
+      hooked = applied.ok();
+    }
     if (applied.ok()) applied = conn.Exec("COMMIT");
+    if (hooked && hooks.after) hooks.after(applied);
     if (!applied.ok()) {
       (void)conn.Exec("ROLLBACK");
       return Error{what + ": migration " + std::to_string(m.version) +
@@ -47,7 +59,59 @@ Result<std::unique_ptr<Store>> Store::Open(Options options) {
   auto w = Connection::Open(s->options_.path, Connection::Mode::kReadWrite);
   if (!w.ok()) return w.error();
   s->writer_ = std::move(w).value();
-  auto version = Migrate(*s->writer_, s->options_.migrations, s->options_.path);
+  s->writer_->GuardWrites();
+  // Before the migrations, so a database from before the change stream gets
+  // it too (not a migration: user_version is the app's schema, not this).
+  {
+    auto ddl = s->writer_->DdlScope();
+    auto internal = s->writer_->InternalScope();
+    if (auto st = s->writer_->Exec(kStreamTableSql); !st.ok())
+      return Error{s->options_.path + ": " + st.error().message};
+  }
+  if (auto st = s->writer_->Prepare("SELECT last_index FROM _hearth_stream WHERE one = 1");
+      st.ok()) {
+    Status step = OkStatus();
+    if (st->Step(&step)) s->last_index_ = static_cast<uint64_t>(st->Int(0));
+  }
+  if (s->options_.stream && s->options_.name.empty())
+    return Error{s->options_.path + ": a store in the change stream needs its entry name"};
+  // A database the stream already holds (it has an index) gets an entry per
+  // migration, so a copy replays it. A new one travels whole instead (its
+  // first migrations may make random secrets).
+  MigrationHooks hooks;
+  std::optional<Pending> pending;
+  if (s->options_.stream && s->last_index_ > 0) {
+    Store* raw = s.get();
+    hooks.before_commit = [raw, &pending](const Migration& m) -> Status {
+      MigrationOp op{static_cast<uint32_t>(m.version), m.sql};
+      auto payload = EncodeMigration(op);
+      if (!payload.ok()) {
+        raw->options_.stream->sink->Break(raw->options_.name + ": " + payload.error().message);
+        return OkStatus();
+      }
+      EntryView view;
+      view.kind = EntryKind::kMigration;
+      view.origin_node = raw->options_.stream->node_id;
+      view.generation = raw->options_.stream->generation;
+      view.database = raw->options_.name;
+      view.ops.push_back({OpKind::kMigration, *payload});
+      // As for writes, the stream never fails the migration: it breaks.
+      auto bytes = EncodeEntry(view);
+      auto appended =
+          bytes.ok() ? raw->AppendEntry(std::move(bytes).value()) : Result<Pending>(bytes.error());
+      if (!appended.ok()) {
+        raw->options_.stream->sink->Break(raw->options_.name + ": " + appended.error().message);
+        return OkStatus();
+      }
+      pending = *appended;
+      return OkStatus();
+    };
+    hooks.after = [raw, &pending](const Status& commit) {
+      if (pending) raw->Settle(*pending, commit);
+      pending.reset();
+    };
+  }
+  auto version = Migrate(*s->writer_, s->options_.migrations, s->options_.path, hooks);
   if (!version.ok()) return version.error();
   s->schema_version_ = *version;
   if (!s->options_.connection_setup.empty())
@@ -126,11 +190,11 @@ void Store::CheckpointLoop() {
   }
 }
 
-void Store::SubmitWrite(WriteFn fn, DoneFn done) {
+void Store::SubmitWrite(WriteFn fn, DoneFn done, WriteOptions options) {
   {
     std::lock_guard<std::mutex> lock(mu_);
     if (!stopping_) {
-      queue_.push_back(Job{std::move(fn), std::move(done)});
+      queue_.push_back(Job{std::move(fn), std::move(done), options.alone});
       cv_.notify_one();
       return;
     }
@@ -153,8 +217,10 @@ void Store::WriterLoop() {
       cv_.wait(lock, [&] { return stopping_ || !queue_.empty(); });
       if (queue_.empty() && stopping_) return;
       while (!queue_.empty() && batch.size() < options_.max_batch) {
+        if (queue_.front().alone && !batch.empty()) break;  // it goes next, by itself
         batch.push_back(std::move(queue_.front()));
         queue_.pop_front();
+        if (batch.back().alone) break;
       }
     }
     CommitBatch(batch);
@@ -180,6 +246,27 @@ void Store::CommitBatch(std::vector<Job>& batch) {
     if (!st.ok()) return st.error();
     return st->Run();
   };
+  // Attached before BEGIN, so it records from the batch's first change. One
+  // session per batch: SQLite 3.40 cannot reset one.
+  std::unique_ptr<BatchCapture> capture;
+  if (options_.stream) {
+    auto started = BatchCapture::Start(c.raw());
+    if (started.ok())
+      capture = std::move(started).value();
+    else
+      options_.stream->sink->Break(options_.name + ": " + started.error().message);
+  }
+  // Whatever happens below, the connection forgets this batch's capture and
+  // its permission to change the schema.
+  struct Reset {
+    Connection& c;
+    ~Reset() {
+      c.SetCapture(nullptr);
+      c.AllowDdl(false);
+    }
+  } reset{c};
+  c.SetCapture(capture.get());
+  c.AllowDdl(batch.size() == 1 && batch[0].alone);
   Status begin = run("BEGIN IMMEDIATE");
   if (!begin.ok()) {
     for (auto& j : batch) j.done(begin);
@@ -190,6 +277,7 @@ void Store::CommitBatch(std::vector<Job>& batch) {
       j.status = sp;
       continue;
     }
+    size_t mark = capture ? capture->Mark() : 0;
     try {
       j.status = j.fn(c);
     } catch (const std::exception& e) {
@@ -200,9 +288,28 @@ void Store::CommitBatch(std::vector<Job>& batch) {
     } else {
       (void)run("ROLLBACK TO w");
       (void)run("RELEASE w");
+      if (capture)
+        if (auto s = capture->RollbackTo(mark); !s.ok()) {
+          options_.stream->sink->Break(options_.name + ": " + s.error().message);
+          capture.reset();
+          c.SetCapture(nullptr);
+        }
     }
   }
-  Status commit = run("COMMIT");
+  Status commit = OkStatus();
+  if (capture) {
+    c.SetCapture(nullptr);
+    auto ops = capture->Finish();
+    capture.reset();
+    if (ops.ok()) {
+      commit = CommitWithEntry(std::move(ops).value());
+    } else {
+      options_.stream->sink->Break(options_.name + ": " + ops.error().message);
+      commit = run("COMMIT");
+    }
+  } else {
+    commit = run("COMMIT");
+  }
   if (!commit.ok()) {
     (void)run("ROLLBACK");
     for (auto& j : batch)
@@ -217,6 +324,87 @@ void Store::CommitBatch(std::vector<Job>& batch) {
     ckpt_cv_.notify_one();
   }
   for (auto& j : batch) j.done(j.status);
+}
+
+// The batch's ops become one entry, numbered and appended just before COMMIT.
+// The backup never fails a write: when the entry cannot be made or kept, the
+// batch commits without it and the sink is told the stream broke. Returns
+// COMMIT's status (the caller rolls back when it failed).
+Status Store::CommitWithEntry(std::vector<CapturedOp> ops) {
+  Connection& c = *writer_;
+  StreamContext& stream = *options_.stream;
+  auto commit = [&c]() -> Status {
+    auto st = c.Cached("COMMIT");
+    if (!st.ok()) return st.error();
+    return st->Run();
+  };
+  if (ops.empty()) return commit();  // nothing changed: no index, no entry
+
+  // Encoded and checksummed before the ticket: only the stamp, the append and
+  // the COMMIT happen while other databases' writers wait.
+  EntryView view;
+  view.kind = EntryKind::kWrites;
+  view.origin_node = stream.node_id;
+  view.generation = stream.generation;
+  view.database = options_.name;
+  for (const CapturedOp& op : ops) view.ops.push_back({op.kind, op.payload});
+  auto bytes = EncodeEntry(view);
+  if (!bytes.ok()) {
+    stream.sink->Break(bytes.error().message);
+    return commit();
+  }
+  auto pending = AppendEntry(std::move(bytes).value());
+  if (!pending.ok()) {
+    stream.sink->Break(options_.name + ": " + pending.error().message);
+    return commit();
+  }
+  Status committed = commit();
+  Settle(*pending, committed);
+  return committed;
+}
+
+Result<Store::Pending> Store::AppendEntry(std::string bytes) {
+  Connection& c = *writer_;
+  StreamContext& stream = *options_.stream;
+  Pending p;
+  p.ticket = stream.sequencer->Take();
+  StampEntry(&bytes, p.ticket.index, p.ticket.index, p.ticket.time_us);
+  auto offset = stream.sink->Append(bytes);
+  if (!offset.ok()) {
+    stream.sequencer->Return(p.ticket);
+    return Error{"entry " + std::to_string(p.ticket.index) +
+                 " was not kept: " + offset.error().message};
+  }
+  p.offset = *offset;
+  Status marked = OkStatus();
+  {
+    auto internal = c.InternalScope();
+    auto mark = c.Cached("UPDATE _hearth_stream SET last_index = ?, last_time = ? WHERE one = 1");
+    if (!mark.ok()) {
+      marked = mark.error();
+    } else {
+      mark->Bind(1, static_cast<int64_t>(p.ticket.index)).Bind(2, p.ticket.time_us);
+      marked = mark->Run();
+    }
+  }
+  if (!marked.ok()) {
+    stream.sink->TruncateTo(p.offset);
+    stream.sequencer->Return(p.ticket);
+    return Error{"entry " + std::to_string(p.ticket.index) +
+                 " was not recorded: " + marked.error().message};
+  }
+  return p;
+}
+
+void Store::Settle(const Pending& p, const Status& commit) {
+  StreamContext& stream = *options_.stream;
+  if (!commit.ok()) {
+    stream.sink->TruncateTo(p.offset);
+    stream.sequencer->Return(p.ticket);
+    return;
+  }
+  last_index_.store(p.ticket.index);
+  stream.sequencer->Commit(p.ticket);
 }
 
 }  // namespace hearth::store

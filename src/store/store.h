@@ -16,6 +16,15 @@
 //    writes do not queue behind it. Durability is unchanged: a commit is in
 //    the WAL before it is acknowledged.
 //
+//  * With a StreamContext (store/capture.h), each batch that changed
+//    something becomes one change-stream entry: its rows are recorded with
+//    SQLite's session extension, the entry takes the next index from the
+//    shared Sequencer, goes to the sink, and `_hearth_stream` records the
+//    index in the same transaction; a COMMIT that fails takes the entry back
+//    out of the sink and returns the index. A batch that changed nothing
+//    takes no index. Without one (tests, CLI tools), batches commit as
+//    before.
+//
 // Replication (Raft, later) slots in between "the batch is decided" and "the
 // batch is applied" in the writer loop: it is the only place writes happen.
 #include <atomic>
@@ -29,6 +38,7 @@
 #include <vector>
 
 #include "base/result.h"
+#include "store/capture.h"
 #include "store/sqlite.h"
 
 namespace hearth::store {
@@ -36,6 +46,12 @@ namespace hearth::store {
 struct Migration {
   int version;      // 1, 2, 3, ... in order
   const char* sql;  // may hold several statements
+};
+
+struct WriteOptions {
+  // In a transaction of its own, not grouped with others: a write that
+  // changes the schema (Connection::Ddl) must be.
+  bool alone = false;
 };
 
 class Store {
@@ -47,6 +63,10 @@ class Store {
     std::vector<NamedStatement> statements;  // prepared on every connection
     std::string connection_setup;            // SQL run on every connection first (temp tables)
     size_t max_batch = 512;                  // writes per group commit at most
+    // The change stream: the database's name in entries ("hearth.db" or
+    // "apps/<file>.db") and where they go; null: no entries.
+    std::string name;
+    std::shared_ptr<StreamContext> stream;
   };
 
   static Result<std::unique_ptr<Store>> Open(Options options);
@@ -60,11 +80,12 @@ class Store {
 
   using WriteFn = std::function<Status(Connection&)>;
   using DoneFn = std::function<void(const Status&)>;
+  using WriteOptions = store::WriteOptions;
 
   // Queues `fn` for the writer thread. `done` runs on the writer thread once
   // the transaction holding it has committed (OK) or `fn` or the commit failed.
   // After the store began stopping, `done` gets an error at once.
-  void SubmitWrite(WriteFn fn, DoneFn done);
+  void SubmitWrite(WriteFn fn, DoneFn done, WriteOptions options = {});
   // Blocking form, for the CLI, start-up and tests (not for worker threads).
   Status Write(WriteFn fn);
 
@@ -77,16 +98,30 @@ class Store {
   // Transactions committed and writes applied since open (for metrics and tests).
   uint64_t commits() const { return commits_.load(); }
   uint64_t writes() const { return writes_.load(); }
+  // The last change-stream index this database holds (0: none yet) and its
+  // commit time, as stored in `_hearth_stream`.
+  uint64_t last_index() const { return last_index_.load(); }
 
  private:
   struct Job {
     WriteFn fn;
     DoneFn done;
+    bool alone = false;
     Status status = OkStatus();
   };
   Store() = default;
   void WriterLoop();
   void CommitBatch(std::vector<Job>& batch);
+  // The stream part of CommitBatch: from the recorded changes to COMMIT.
+  Status CommitWithEntry(std::vector<CapturedOp> ops);
+  // Stamps, appends and marks an entry of this database; the caller COMMITs
+  // and then calls Settle with COMMIT's status.
+  struct Pending {
+    Sequencer::Ticket ticket;
+    uint64_t offset = 0;
+  };
+  Result<Pending> AppendEntry(std::string bytes);
+  void Settle(const Pending& p, const Status& commit);
   void CheckpointLoop();
 
   Options options_;
@@ -100,6 +135,7 @@ class Store {
   bool stopping_ = false;
   std::thread thread_;
   std::atomic<uint64_t> commits_{0}, writes_{0};
+  std::atomic<uint64_t> last_index_{0};
 
   std::unique_ptr<Connection> checkpointer_;
   std::mutex ckpt_mu_;
@@ -115,7 +151,14 @@ class Store {
 
 // Applies `migrations` on `conn` (a write connection). Refuses a database whose
 // version is higher than the last migration. Returns the resulting version.
+// `before_commit`, when set, runs inside each migration's transaction after
+// its SQL (the change stream appends the migration's entry there); `after`
+// hears whether that transaction committed.
+struct MigrationHooks {
+  std::function<Status(const Migration&)> before_commit;
+  std::function<void(const Status& commit)> after;
+};
 Result<int> Migrate(Connection& conn, const std::vector<Migration>& migrations,
-                    const std::string& what);
+                    const std::string& what, const MigrationHooks& hooks = {});
 
 }  // namespace hearth::store

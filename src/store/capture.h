@@ -1,0 +1,128 @@
+#pragma once
+// Capture: what a Store's writer needs to turn each committed batch into a
+// change-stream entry (store/entry.h).
+//
+//  * `EntrySink` is where entries go: the local log (the backup) or the
+//    cluster's log. The writer appends an entry before its COMMIT and cuts it
+//    off again if the COMMIT fails, so a sink never holds an entry whose
+//    transaction did not commit (once the append of the next one began).
+//  * `StreamContext` ties the sink to the one Sequencer every database of the
+//    data folder shares, and to this node's identity.
+//  * `Capture` records one batch's row changes with SQLite's session
+//    extension and hands them back as a changeset.
+//
+// A Store without a StreamContext captures nothing and writes exactly as it
+// did before the change stream existed.
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "base/result.h"
+#include "store/entry.h"
+#include "store/sequencer.h"
+
+struct sqlite3;
+struct sqlite3_session;
+
+namespace hearth::store {
+
+class EntrySink {
+ public:
+  virtual ~EntrySink() = default;
+  // Appends one encoded entry; returns the offset it starts at (for
+  // TruncateTo). Called under the sequencer's ticket, so appends are in index
+  // order. An error means this entry cannot be kept: the writer commits its
+  // batch anyway (a backup never fails a write) and calls Break.
+  virtual Result<uint64_t> Append(std::string_view entry) = 0;
+  // The COMMIT after an Append failed: drop everything from `offset` on
+  // (only ever the last entry).
+  virtual void TruncateTo(uint64_t offset) = 0;
+  // A transaction committed that the stream does not hold (its entry could
+  // not be made or kept). The stream is no longer whole: the sink starts
+  // over (a new generation, from a snapshot).
+  virtual void Break(const std::string& why) = 0;
+};
+
+struct StreamContext {
+  Sequencer* sequencer = nullptr;
+  EntrySink* sink = nullptr;
+  uint64_t node_id = 0;     // origin of the entries this node makes
+  uint64_t generation = 0;  // the stream's current generation (0: none)
+};
+
+// The tables a changeset never carries, and why:
+//  * blobs, blob_variants: deploy bytes, up to the largest upload; they travel
+//    as blob ops naming content-addressed bytes, not inside a changeset.
+//  * _hearth_stream: the stream's own bookkeeping, written by the writer
+//    beside every entry (each database stores the last index it holds).
+bool IsCapturedTable(std::string_view table);
+
+class Connection;
+// Whether a table of `c`'s main database can be carried by changesets: ""
+// when it can, else why not. A session skips a table without a primary key,
+// and rows whose primary key is NULL, silently; a trigger's writes would be
+// in the changeset and done again by the trigger on apply; a virtual table
+// (FTS) is not recorded at all. So: an explicit primary key whose columns
+// are NOT NULL (or the INTEGER rowid alias, or WITHOUT ROWID), no triggers,
+// not virtual. `Connection::Ddl` checks every table it creates with it.
+std::string CheckCapturable(Connection& c, const std::string& table);
+
+struct CapturedOp {
+  OpKind kind;
+  std::string payload;
+};
+
+// What the writer records for one batch, in order: changesets of the row
+// changes, and the ops SQL cannot show (DDL now; blob and file ops later).
+// Attach before BEGIN; Finish before COMMIT.
+//
+// A session cannot span a schema change (3.40 reports SQLITE_SCHEMA for a
+// recorded table whose columns changed), so `Connection::Ddl` flushes the
+// session into a changeset op, records the DDL, and starts a new session:
+// the ops then replay as changeset, ddl, changeset.
+class BatchCapture {
+ public:
+  static Result<std::unique_ptr<BatchCapture>> Start(sqlite3* db);
+  ~BatchCapture();
+  BatchCapture(const BatchCapture&) = delete;
+  BatchCapture& operator=(const BatchCapture&) = delete;
+
+  // Where a write's ops begin (taken at its SAVEPOINT).
+  size_t Mark() const { return ops_.size(); }
+  // The write that began at `mark` was rolled back: its ops go. If it had
+  // flushed the session (it ran DDL, so it was alone in its batch), the
+  // session is started over from the rolled-back state.
+  Status RollbackTo(size_t mark);
+
+  // The current session's changes become an op (none when nothing changed:
+  // rows changed and changed back, or savepoints rolled back, compare equal
+  // and drop out) and a new session begins.
+  Status Flush();
+  void Add(OpKind kind, std::string payload) { ops_.push_back({kind, std::move(payload)}); }
+
+  // Flushes and hands over every op of the batch.
+  Result<std::vector<CapturedOp>> Finish();
+
+ private:
+  explicit BatchCapture(sqlite3* db) : db_(db) {}
+  Status Open();
+  Status TakeChangeset();  // the session's changes as the next op (if any)
+  sqlite3* db_;
+  sqlite3_session* session_ = nullptr;
+  std::vector<CapturedOp> ops_;
+  size_t flushed_at_ = 0;  // ops_.size() at the last Flush (0: none this batch)
+  bool flushed_ = false;
+};
+
+// The bookkeeping table every database gets on open: the last index it holds
+// and that entry's commit time, updated in the same transaction as the
+// writes the entry carries.
+inline constexpr const char* kStreamTableSql =
+    "CREATE TABLE IF NOT EXISTS _hearth_stream ("
+    "one INTEGER PRIMARY KEY CHECK (one = 1), "
+    "last_index INTEGER NOT NULL, last_time INTEGER NOT NULL); "
+    "INSERT OR IGNORE INTO _hearth_stream (one, last_index, last_time) VALUES (1, 0, 0)";
+
+}  // namespace hearth::store
