@@ -225,8 +225,10 @@ Result<HttpAnswer> S3Client::Call(Op op, const std::string& full_key, Pairs quer
       if (ok && !err) return answer;
       std::string code = err ? err->code : "";
       retry = Retryable(status, code);
+      // No S3 error document (a HEAD, a proxy's page): the status alone.
       failure = "S3 refused " + std::string(spec.name) + " on " + what + ": " +
-                (code.empty() ? "HTTP" : code) + " (" + std::to_string(status) + ")" +
+                (code.empty() ? "HTTP " + std::to_string(status)
+                              : code + " (" + std::to_string(status) + ")") +
                 (err && !err->message.empty() ? ": " + OneLine(err->message) : "");
     }
     if (!retry) return Error{failure};

@@ -142,6 +142,7 @@ class Scanner {
     std::string_view qname = Name();
     if (qname.empty()) return Fail("an element without a name");
     node->name = std::string(LocalName(qname));
+    if (node->name.empty()) return Fail("an element with an empty local name");
     // Attributes: skipped (S3 only puts xmlns there), quotes respected.
     for (;;) {
       if (pos_ >= s_.size()) return Fail("an unterminated start tag");

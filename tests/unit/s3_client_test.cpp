@@ -154,7 +154,7 @@ TEST(S3Client, RetriesWhatIsWorthRetryingAndReportsTheRest) {
        {Answer(400)},
        false,
        1,
-       "S3 refused PutObject on bucket/p/k: HTTP (400)"},
+       "S3 refused PutObject on bucket/p/k: HTTP 400"},
   };
   for (auto& row : rows) {
     Canned t;
