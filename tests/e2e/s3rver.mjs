@@ -5,6 +5,10 @@
 // The front is there because s3rver 3.7.1 checks only the access key id of a
 // SigV4 request ("Signature version 4 calculation is unimplemented" in its
 // authentication middleware): without it a wrong secret would pass.
+// What else s3rver 3.7.1 does and does not do (checked for issue 18):
+// ListObjectsV2 with continuation tokens, multipart upload (create, parts,
+// complete) and DeleteObjects work; AbortMultipartUpload answers 405
+// MethodNotAllowed, so abort-on-failure is covered by the client's unit tests.
 //
 // startS3rver({buckets}) -> {endpoint, keyId, secret, requests, sdk(), stop()}
 //  - requests: [{method, path, query}] of every request that reached the front
