@@ -42,7 +42,8 @@ if ! command -v npm >/dev/null; then
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends npm >/dev/null
 fi
 
-# npm packages for the end-to-end tests (the pocketbase SDK, eventsource),
+# npm packages for the end-to-end tests (the pocketbase SDK, eventsource, s3rver
+# and the AWS SDK for S3),
 # pinned by package-lock.json; their install scripts never run.
 if [[ -f package-lock.json ]]; then
   if [[ ! -d node_modules ]] || [[ package-lock.json -nt node_modules/.package-lock.json ]]; then

@@ -11,6 +11,7 @@
 #include "base/log.h"
 #include "base/version.h"
 #include "cli/admins_cli.h"
+#include "cli/backups_cli.h"
 #include "cli/cert_cli.h"
 #include "cli/data_cli.h"
 #include "cli/sites_cli.h"
@@ -100,6 +101,8 @@ int RunCli(int argc, char** argv) {
   admins_cli.Register(&app);
   cli::TokensCli tokens_cli;
   tokens_cli.Register(&app);
+  cli::BackupsCli backups_cli;
+  backups_cli.Register(&app);
 
   try {
     app.parse(argc, argv);
@@ -131,6 +134,7 @@ int RunCli(int argc, char** argv) {
   if (int code = cert_cli.RunIfParsed(); code >= 0) return code;
   if (int code = admins_cli.RunIfParsed(); code >= 0) return code;
   if (int code = tokens_cli.RunIfParsed(); code >= 0) return code;
+  if (int code = backups_cli.RunIfParsed(); code >= 0) return code;
   if (backup->parsed()) {
     if (Status st = BackupFolder(backup_data, backup_out); !st.ok())
       return Fail(st.error().message);

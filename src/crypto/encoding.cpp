@@ -4,9 +4,9 @@
 
 namespace hearth::crypto {
 
-std::string Base64UrlEncode(std::string_view bytes) {
-  static const char kAlphabet[] =
-      "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+namespace {
+
+std::string Base64With(std::string_view bytes, const char* kAlphabet, bool pad) {
   std::string out;
   out.reserve((bytes.size() * 4 + 2) / 3);
   size_t i = 0;
@@ -21,8 +21,21 @@ std::string Base64UrlEncode(std::string_view bytes) {
     out.push_back(kAlphabet[(v >> 18) & 63]);
     out.push_back(kAlphabet[(v >> 12) & 63]);
     if (rest == 2) out.push_back(kAlphabet[(v >> 6) & 63]);
+    if (pad) out.append(3 - rest, '=');
   }
   return out;
+}
+
+}  // namespace
+
+std::string Base64UrlEncode(std::string_view bytes) {
+  return Base64With(bytes, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_",
+                    false);
+}
+
+std::string Base64Encode(std::string_view bytes) {
+  return Base64With(bytes, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/",
+                    true);
 }
 
 std::optional<std::string> Base64UrlDecode(std::string_view text) {

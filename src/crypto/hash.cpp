@@ -18,6 +18,13 @@ std::string Sha256Hex(std::string_view data) {
   return HexEncode(Sha256Digest(data));
 }
 
+std::string Md5Digest(std::string_view data) {
+  unsigned char md[EVP_MAX_MD_SIZE];
+  unsigned int len = 0;
+  EVP_Digest(data.data(), data.size(), md, &len, EVP_md5(), nullptr);
+  return std::string(reinterpret_cast<char*>(md), len);
+}
+
 bool IsSha256Hex(std::string_view s) {
   if (s.size() != 64) return false;
   for (char c : s)

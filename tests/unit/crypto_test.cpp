@@ -37,6 +37,25 @@ TEST(Crypto, Base64UrlHasNoPaddingAndTheUrlAlphabet) {
   EXPECT_EQ(Base64UrlEncode(std::string(32, '\0')).size(), 43u) << "an API token's 32 bytes";
 }
 
+// RFC 4648 §10's vectors in the standard alphabet, padded (S3's Content-MD5).
+TEST(Crypto, Base64IsPaddedWithTheStandardAlphabet) {
+  EXPECT_EQ(Base64Encode(""), "");
+  EXPECT_EQ(Base64Encode("f"), "Zg==");
+  EXPECT_EQ(Base64Encode("fo"), "Zm8=");
+  EXPECT_EQ(Base64Encode("foo"), "Zm9v");
+  EXPECT_EQ(Base64Encode("foob"), "Zm9vYg==");
+  EXPECT_EQ(Base64Encode("fooba"), "Zm9vYmE=");
+  EXPECT_EQ(Base64Encode("foobar"), "Zm9vYmFy");
+  EXPECT_EQ(Base64Encode(std::string("\xfb\xff\xfe", 3)), "+//+");
+}
+
+// RFC 1321 §A.5's test suite.
+TEST(Crypto, Md5) {
+  EXPECT_EQ(HexEncode(Md5Digest("")), "d41d8cd98f00b204e9800998ecf8427e");
+  EXPECT_EQ(HexEncode(Md5Digest("abc")), "900150983cd24fb0d6963f7d28e17f72");
+  EXPECT_EQ(HexEncode(Md5Digest("message digest")), "f96b697d7cb7938d525a2f31aaf161d0");
+}
+
 TEST(Crypto, Sha256) {
   EXPECT_EQ(Sha256Hex(""), "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855");
   EXPECT_EQ(HexEncode(Sha256Digest("abc")), Sha256Hex("abc"));
