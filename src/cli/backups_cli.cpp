@@ -160,7 +160,8 @@ int BackupsCli::RunIfParsed() {
     printf("get: ok (same bytes)\n");
   }
 
-  if (Status del = (*store)->Delete(key); !del.ok()) return Fail(target, "delete", del.error().message);
+  if (Status del = (*store)->Delete(key); !del.ok())
+    return Fail(target, "delete", del.error().message);
   printf("delete: ok\n");
   printf("backup target OK (%s)\n", target.c_str());
   return 0;

@@ -143,6 +143,8 @@ class StoreService_ : public Service {
     so.path = s.data + "/hearth.db";
     so.readers = p_->nworkers;
     so.migrations = store::ControlMigrations();
+    so.name = "hearth.db";
+    so.uncaptured = {"blobs", "blob_variants"};  // deploy bytes travel as blob ops
     so.statements = store::ControlStatements();
     so.connection_setup = store::ControlConnectionSetup();
     auto opened = store::Store::Open(std::move(so));

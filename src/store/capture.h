@@ -36,28 +36,27 @@ class EntrySink {
   // order. An error means this entry cannot be kept: the writer commits its
   // batch anyway (a backup never fails a write) and calls Break.
   virtual Result<uint64_t> Append(std::string_view entry) = 0;
-  // The COMMIT after an Append failed: drop everything from `offset` on
-  // (only ever the last entry).
+  // The COMMIT after an Append failed and nothing was committed: drop
+  // everything from `offset` on (only ever the last entry).
   virtual void TruncateTo(uint64_t offset) = 0;
+  // The transaction of the entry that ends at `end` committed (still under
+  // the ticket): a reader may ship it once it is also durable.
+  virtual void Committed(uint64_t end) { (void)end; }
   // A transaction committed that the stream does not hold (its entry could
-  // not be made or kept). The stream is no longer whole: the sink starts
-  // over (a new generation, from a snapshot).
+  // not be made or kept, or its COMMIT's outcome is unknown). Called after
+  // that COMMIT, on the writer's thread. The stream is no longer whole: the
+  // sink starts over (a new generation, from a snapshot taken after now).
   virtual void Break(const std::string& why) = 0;
+  // The stream's current generation, stamped into each entry under the
+  // ticket (0: none).
+  virtual uint64_t Generation() const { return 0; }
 };
 
 struct StreamContext {
   Sequencer* sequencer = nullptr;
   EntrySink* sink = nullptr;
-  uint64_t node_id = 0;     // origin of the entries this node makes
-  uint64_t generation = 0;  // the stream's current generation (0: none)
+  uint64_t node_id = 0;  // origin of the entries this node makes
 };
-
-// The tables a changeset never carries, and why:
-//  * blobs, blob_variants: deploy bytes, up to the largest upload; they travel
-//    as blob ops naming content-addressed bytes, not inside a changeset.
-//  * _hearth_stream: the stream's own bookkeeping, written by the writer
-//    beside every entry (each database stores the last index it holds).
-bool IsCapturedTable(std::string_view table);
 
 class Connection;
 // Whether a table of `c`'s main database can be carried by changesets: ""
@@ -79,12 +78,18 @@ struct CapturedOp {
 // Attach before BEGIN; Finish before COMMIT.
 //
 // A session cannot span a schema change (3.40 reports SQLITE_SCHEMA for a
-// recorded table whose columns changed), so `Connection::Ddl` flushes the
-// session into a changeset op, records the DDL, and starts a new session:
-// the ops then replay as changeset, ddl, changeset.
+// recorded table whose columns changed), so `Connection::Ddl` pauses the
+// session (its changes become an op), runs the DDL with no session
+// attached, records it, and resumes with a new session: the ops then replay
+// as changeset, ddl, changeset.
+//
+// A capture that fails (SQLite refuses a changeset) stops recording and
+// says why at Finish: the batch still commits, without an entry.
 class BatchCapture {
  public:
-  static Result<std::unique_ptr<BatchCapture>> Start(sqlite3* db);
+  // `skip`: tables of this database a changeset never carries (besides
+  // _hearth_stream, never carried anywhere).
+  static std::unique_ptr<BatchCapture> Start(sqlite3* db, const std::vector<std::string>* skip);
   ~BatchCapture();
   BatchCapture(const BatchCapture&) = delete;
   BatchCapture& operator=(const BatchCapture&) = delete;
@@ -92,28 +97,35 @@ class BatchCapture {
   // Where a write's ops begin (taken at its SAVEPOINT).
   size_t Mark() const { return ops_.size(); }
   // The write that began at `mark` was rolled back: its ops go. If it had
-  // flushed the session (it ran DDL, so it was alone in its batch), the
+  // paused the session (it ran DDL, so it was alone in its batch), the
   // session is started over from the rolled-back state.
-  Status RollbackTo(size_t mark);
+  void RollbackTo(size_t mark);
 
-  // The current session's changes become an op (none when nothing changed:
+  // Pause: the session's changes become an op (none when nothing changed:
   // rows changed and changed back, or savepoints rolled back, compare equal
-  // and drop out) and a new session begins.
-  Status Flush();
-  void Add(OpKind kind, std::string payload) { ops_.push_back({kind, std::move(payload)}); }
+  // and drop out) and recording stops. Resume: a new session.
+  void Pause();
+  void Resume();
+  void Add(OpKind kind, std::string payload) {
+    if (failed_.empty()) ops_.push_back({kind, std::move(payload)});
+  }
 
-  // Flushes and hands over every op of the batch.
+  // Every op of the batch, or why the batch cannot be an entry.
   Result<std::vector<CapturedOp>> Finish();
 
  private:
-  explicit BatchCapture(sqlite3* db) : db_(db) {}
-  Status Open();
-  Status TakeChangeset();  // the session's changes as the next op (if any)
+  BatchCapture(sqlite3* db, const std::vector<std::string>* skip) : db_(db), skip_(skip) {}
+  void Open();
+  void TakeChangeset();  // the session's changes as the next op (if any)
+  void Fail(const std::string& why);
+  static int Filter(void* self, const char* table);
   sqlite3* db_;
+  const std::vector<std::string>* skip_;
   sqlite3_session* session_ = nullptr;
   std::vector<CapturedOp> ops_;
-  size_t flushed_at_ = 0;  // ops_.size() at the last Flush (0: none this batch)
-  bool flushed_ = false;
+  size_t paused_at_ = 0;  // ops_.size() at the last Pause
+  bool paused_ = false;   // a Pause happened this batch
+  std::string failed_;
 };
 
 // The bookkeeping table every database gets on open: the last index it holds

@@ -43,8 +43,16 @@ bool AllZero(std::string_view s) {
   return true;
 }
 
-bool IsDatabaseName(std::string_view name) {
+}  // namespace
+
+bool IsEntryDatabaseName(std::string_view name) {
   return name == "hearth.db" || (name.substr(0, 5) == "apps/" && SafeExtraName(std::string(name)));
+}
+
+namespace {
+
+bool IsDatabaseName(std::string_view name) {
+  return IsEntryDatabaseName(name);
 }
 
 bool IsEncoding(std::string_view e) {
@@ -360,6 +368,13 @@ void StampEntry(std::string* bytes, uint64_t index, uint64_t origin_seq, int64_t
   SetLe(bytes, 40, origin_seq, 8);
   SetLe(bytes, 48, static_cast<uint64_t>(commit_time_us), 8);
   SetLe(bytes, 84, Crc32c(std::string_view(*bytes).substr(0, 84)), 4);
+}
+
+void StampEntry(std::string* bytes, uint64_t index, uint64_t origin_seq, int64_t commit_time_us,
+                uint64_t generation) {
+  assert(bytes->size() >= kEntryHeaderSize && GetLe(*bytes, 8, 4) == kEntryHeaderSize);
+  SetLe(bytes, 56, generation, 8);
+  StampEntry(bytes, index, origin_seq, commit_time_us);
 }
 
 Result<EntryView> DecodeEntry(std::string_view bytes, EntryFault* fault) {

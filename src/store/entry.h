@@ -129,6 +129,10 @@ Result<EntryView> DecodeEntry(std::string_view bytes, EntryFault* fault = nullpt
 // only this cheap step happens under the sequencer's lock. `bytes` must hold
 // an encoded entry (asserted).
 void StampEntry(std::string* bytes, uint64_t index, uint64_t origin_seq, int64_t commit_time_us);
+// The same, and the stream's generation (which changes only under the
+// sequencer's lock, so it is read there too).
+void StampEntry(std::string* bytes, uint64_t index, uint64_t origin_seq, int64_t commit_time_us,
+                uint64_t generation);
 
 // Typed payloads. Hashes are raw 32 bytes; encodings are "" (the original
 // bytes) or a stored variant's "br", "zstd", "gzip"; paths are relative to
@@ -178,6 +182,10 @@ Result<BlobDeleteOp> DecodeBlobDelete(std::string_view payload);
 Result<FilePutOp> DecodeFilePut(std::string_view payload);
 Result<SequenceOp> DecodeSequence(std::string_view payload);
 Result<MigrationOp> DecodeMigration(std::string_view payload);
+
+// Whether `name` can name an entry's database: "hearth.db" or a plain
+// "apps/<file>.db".
+bool IsEntryDatabaseName(std::string_view name);
 
 // Whether `path` is a file op's path: `parts` plain names joined by '/'.
 bool IsEntryFilePath(std::string_view path, int parts);

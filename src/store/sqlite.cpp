@@ -158,12 +158,12 @@ void Connection::GuardWrites() {
 }
 
 // Runs while SQLite prepares a statement on a writer (so a cached statement
-// is judged once, and again if SQLite re-prepares it). Temporary objects have
-// their own action codes and are always allowed: they are not in `main`,
-// hence not captured.
-int Connection::Authorize(void* self, int action, const char* a, const char*, const char*,
+// is judged once, and again if SQLite re-prepares it). Objects in `temp` are
+// always allowed: they are not in `main`, hence not captured.
+int Connection::Authorize(void* self, int action, const char* a, const char* b, const char* db,
                           const char*) {
   auto* c = static_cast<Connection*>(self);
+  auto is = [](const char* s, std::string_view v) { return s && std::string_view(s) == v; };
   switch (action) {
     case SQLITE_CREATE_TABLE:
     case SQLITE_CREATE_INDEX:
@@ -171,7 +171,10 @@ int Connection::Authorize(void* self, int action, const char* a, const char*, co
     case SQLITE_DROP_TABLE:
     case SQLITE_DROP_INDEX:
     case SQLITE_DROP_VIEW:
-    case SQLITE_ALTER_TABLE:
+      if (is(db, "temp")) return SQLITE_OK;
+      return c->in_ddl_ ? SQLITE_OK : SQLITE_DENY;
+    case SQLITE_ALTER_TABLE:  // a: the database, b: the table
+      if (is(a, "temp")) return SQLITE_OK;
       return c->in_ddl_ ? SQLITE_OK : SQLITE_DENY;
     // Never in a captured database: a trigger's writes would be in the
     // changeset and done again by the trigger on a copy; a virtual table
@@ -182,47 +185,108 @@ int Connection::Authorize(void* self, int action, const char* a, const char*, co
     case SQLITE_ATTACH:
     case SQLITE_DETACH:
       return SQLITE_DENY;
+    case SQLITE_PRAGMA:  // a: the pragma, b: its argument (null when reading)
+      if (!b) return SQLITE_OK;
+      // Each would change the schema or the file's shape behind Ddl's back.
+      if (is(a, "writable_schema") || is(a, "schema_version") || is(a, "journal_mode") ||
+          is(a, "legacy_alter_table"))
+        return SQLITE_DENY;
+      if (is(a, "user_version")) return c->in_ddl_ ? SQLITE_OK : SQLITE_DENY;
+      return SQLITE_OK;
     case SQLITE_INSERT:
     case SQLITE_UPDATE:
     case SQLITE_DELETE:
-      if (a && std::string_view(a) == "_hearth_stream" && !c->in_internal_) return SQLITE_DENY;
+      // (sqlite_schema needs no rule: SQLite refuses writes to it unless
+      // writable_schema is on, which is refused above; and its own nested
+      // writes, e.g. when a table-valued pragma is first used, must pass.)
+      if (is(a, "_hearth_stream")) return c->in_internal_ ? SQLITE_OK : SQLITE_DENY;
       return SQLITE_OK;
     default:
       return SQLITE_OK;
   }
 }
 
+namespace {
+
+// Table -> its number of columns, and whether one of them has a default
+// that is not NULL.
+struct TableShape {
+  int columns = 0;
+  std::vector<std::pair<std::string, bool>> defaults;  // column, default is not NULL
+};
+
+Result<std::map<std::string, TableShape>> Shapes(Connection& c) {
+  auto q = c.Prepare(
+      "SELECT m.name, p.name, p.dflt_value IS NOT NULL FROM sqlite_schema AS m "
+      "JOIN pragma_table_info(m.name) AS p WHERE m.type = 'table' ORDER BY m.name, p.cid");
+  if (!q.ok()) return q.error();
+  std::map<std::string, TableShape> out;
+  Status s = OkStatus();
+  while (q->Step(&s)) {
+    TableShape& t = out[std::string(q->Text(0))];
+    t.columns += 1;
+    t.defaults.emplace_back(std::string(q->Text(1)), q->Int(2) != 0);
+  }
+  if (!s.ok()) return s.error();
+  return out;
+}
+
+std::string Quote(const std::string& name) {
+  std::string out = "\"";
+  for (char ch : name) {
+    if (ch == '"') out.push_back('"');
+    out.push_back(ch);
+  }
+  return out + "\"";
+}
+
+}  // namespace
+
 Status Connection::Ddl(std::string_view sql) {
   if (!ddl_allowed_)
     return Error{"a schema change must be a write of its own (submit it with alone = true)"};
-  auto tables = [this]() -> Result<std::vector<std::string>> {
-    auto q = Prepare("SELECT name FROM sqlite_schema WHERE type = 'table'");
-    if (!q.ok()) return q.error();
-    std::vector<std::string> out;
-    Status s = OkStatus();
-    while (q->Step(&s)) out.emplace_back(q->Text(0));
-    if (!s.ok()) return s.error();
-    return out;
-  };
-  auto before = tables();
+  auto before = Shapes(*this);
   if (!before.ok()) return before.error();
-  if (capture_)
-    if (auto s = capture_->Flush(); !s.ok()) return s;
+  // No session is attached while the DDL runs: what it does is replayed from
+  // its SQL, never also from a changeset.
+  if (capture_) capture_->Pause();
+  struct ResumeAfter {
+    BatchCapture* capture;
+    ~ResumeAfter() {
+      if (capture) capture->Resume();
+    }
+  } resume{capture_};
+  std::string recorded(sql);
   {
     Scope ddl = DdlScope();
     if (auto s = Exec(sql); !s.ok()) return s;
   }
-  auto after = tables();
+  auto after = Shapes(*this);
   if (!after.ok()) return after.error();
-  for (const std::string& t : *after) {
-    if (std::find(before->begin(), before->end(), t) != before->end()) continue;
-    std::string why = CheckCapturable(*this, t);
-    if (!why.empty()) return Error{why};
+  for (const auto& [table, shape] : *after) {
+    auto was = before->find(table);
+    if (was == before->end()) {
+      std::string why = CheckCapturable(*this, table);
+      if (!why.empty()) return Error{why};
+      continue;
+    }
+    // A column added with a default is not in the rows' stored records until
+    // they are rewritten, and SQLite 3.40's session then reports the old
+    // value of such a column as NULL, not its default: an update of the row
+    // would not apply on a copy. Rewriting the rows now (here and, as part
+    // of the recorded SQL, on every copy) stores the default in each.
+    if (shape.columns <= was->second.columns) continue;
+    for (size_t i = static_cast<size_t>(was->second.columns); i < shape.defaults.size(); ++i) {
+      if (!shape.defaults[i].second) continue;
+      const std::string& column = shape.defaults[i].first;
+      std::string rewrite =
+          "UPDATE " + Quote(table) + " SET " + Quote(column) + " = " + Quote(column);
+      if (auto s = Exec(rewrite); !s.ok()) return s;
+      recorded += ";\n" + rewrite;
+      break;
+    }
   }
-  if (capture_) {
-    capture_->Add(OpKind::kDdl, std::string(sql));
-    if (auto s = capture_->Flush(); !s.ok()) return s;  // a new session for what follows
-  }
+  if (capture_) capture_->Add(OpKind::kDdl, recorded);
   return OkStatus();
 }
 

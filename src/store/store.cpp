@@ -60,21 +60,35 @@ Result<std::unique_ptr<Store>> Store::Open(Options options) {
   if (!w.ok()) return w.error();
   s->writer_ = std::move(w).value();
   s->writer_->GuardWrites();
-  // Before the migrations, so a database from before the change stream gets
-  // it too (not a migration: user_version is the app's schema, not this).
+  if (s->options_.stream) {
+    const StreamContext& st = *s->options_.stream;
+    if (!st.sink || !st.sequencer)
+      return Error{s->options_.path +
+                   ": a store in the change stream needs its sink and sequencer"};
+    if (!IsEntryDatabaseName(s->options_.name))
+      return Error{s->options_.path + ": \"" + s->options_.name +
+                   "\" cannot name a database in the change stream"};
+  }
+  // The stream's bookkeeping table: read before the migrations (a database
+  // the stream holds gets entries for them), made after them (so a database
+  // a newer hearth wrote is refused untouched), and only written when
+  // missing (an open never takes the write lock for it otherwise).
+  bool has_stream_table = false;
   {
-    auto ddl = s->writer_->DdlScope();
-    auto internal = s->writer_->InternalScope();
-    if (auto st = s->writer_->Exec(kStreamTableSql); !st.ok())
-      return Error{s->options_.path + ": " + st.error().message};
-  }
-  if (auto st = s->writer_->Prepare("SELECT last_index FROM _hearth_stream WHERE one = 1");
-      st.ok()) {
+    auto q = s->writer_->Prepare(
+        "SELECT 1 FROM sqlite_schema WHERE type = 'table' AND name = '_hearth_stream'");
+    if (!q.ok()) return Error{s->options_.path + ": " + q.error().message};
     Status step = OkStatus();
-    if (st->Step(&step)) s->last_index_ = static_cast<uint64_t>(st->Int(0));
+    has_stream_table = q->Step(&step);
+    if (!step.ok()) return Error{s->options_.path + ": " + step.error().message};
   }
-  if (s->options_.stream && s->options_.name.empty())
-    return Error{s->options_.path + ": a store in the change stream needs its entry name"};
+  if (has_stream_table) {
+    auto q = s->writer_->Prepare("SELECT last_index FROM _hearth_stream WHERE one = 1");
+    if (!q.ok()) return Error{s->options_.path + ": " + q.error().message};
+    Status step = OkStatus();
+    if (q->Step(&step)) s->last_index_ = static_cast<uint64_t>(q->Int(0));
+    if (!step.ok()) return Error{s->options_.path + ": " + step.error().message};
+  }
   // A database the stream already holds (it has an index) gets an entry per
   // migration, so a copy replays it. A new one travels whole instead (its
   // first migrations may make random secrets).
@@ -92,7 +106,6 @@ Result<std::unique_ptr<Store>> Store::Open(Options options) {
       EntryView view;
       view.kind = EntryKind::kMigration;
       view.origin_node = raw->options_.stream->node_id;
-      view.generation = raw->options_.stream->generation;
       view.database = raw->options_.name;
       view.ops.push_back({OpKind::kMigration, *payload});
       // As for writes, the stream never fails the migration: it breaks.
@@ -107,12 +120,21 @@ Result<std::unique_ptr<Store>> Store::Open(Options options) {
       return OkStatus();
     };
     hooks.after = [raw, &pending](const Status& commit) {
-      if (pending) raw->Settle(*pending, commit);
+      if (pending && !raw->Settle(*pending, commit))
+        raw->options_.stream->sink->Break(raw->options_.name +
+                                          ": the outcome of a migration's COMMIT is unknown");
       pending.reset();
     };
   }
   auto version = Migrate(*s->writer_, s->options_.migrations, s->options_.path, hooks);
+  if (pending) s->Settle(*pending, Error{"the migration did not finish"});  // thrown past `after`
   if (!version.ok()) return version.error();
+  if (!has_stream_table) {
+    auto ddl = s->writer_->DdlScope();
+    auto internal = s->writer_->InternalScope();
+    if (auto st = s->writer_->Exec(kStreamTableSql); !st.ok())
+      return Error{s->options_.path + ": " + st.error().message};
+  }
   s->schema_version_ = *version;
   if (!s->options_.connection_setup.empty())
     if (auto st = s->writer_->Exec(s->options_.connection_setup); !st.ok()) return st.error();
@@ -194,12 +216,31 @@ void Store::SubmitWrite(WriteFn fn, DoneFn done, WriteOptions options) {
   {
     std::lock_guard<std::mutex> lock(mu_);
     if (!stopping_) {
-      queue_.push_back(Job{std::move(fn), std::move(done), options.alone});
+      queue_.push_back(Job{std::move(fn), std::move(done), options.alone, nullptr});
       cv_.notify_one();
       return;
     }
   }
   done(Error{"the store is shutting down"});
+}
+
+void Store::SubmitApply(std::shared_ptr<const std::string> entry, DoneFn done) {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (!stopping_) {
+      queue_.push_back(Job{nullptr, std::move(done), true, std::move(entry)});
+      cv_.notify_one();
+      return;
+    }
+  }
+  done(Error{"the store is shutting down"});
+}
+
+Status Store::Apply(std::shared_ptr<const std::string> entry) {
+  std::promise<Status> p;
+  auto f = p.get_future();
+  SubmitApply(std::move(entry), [&p](const Status& st) { p.set_value(st); });
+  return f.get();
 }
 
 Status Store::Write(WriteFn fn) {
@@ -238,6 +279,11 @@ void Store::WriterLoop() {
 // One transaction for the whole batch; a SAVEPOINT per write so that a write
 // that fails is undone alone and the others still commit.
 void Store::CommitBatch(std::vector<Job>& batch) {
+  if (batch.size() == 1 && batch[0].entry) {  // alone: see WriterLoop
+    Status applied = ApplyEntry(*batch[0].entry);
+    batch[0].done(applied);
+    return;
+  }
   Connection& c = *writer_;
   // Prepared once and kept: a batch of small writes spends its time in the
   // writes, not in parsing BEGIN/SAVEPOINT/RELEASE again for each.
@@ -249,13 +295,10 @@ void Store::CommitBatch(std::vector<Job>& batch) {
   // Attached before BEGIN, so it records from the batch's first change. One
   // session per batch: SQLite 3.40 cannot reset one.
   std::unique_ptr<BatchCapture> capture;
-  if (options_.stream) {
-    auto started = BatchCapture::Start(c.raw());
-    if (started.ok())
-      capture = std::move(started).value();
-    else
-      options_.stream->sink->Break(options_.name + ": " + started.error().message);
-  }
+  if (options_.stream) capture = BatchCapture::Start(c.raw(), &options_.uncaptured);
+  // Why this batch, if it commits, is not in the stream (told to the sink
+  // after the COMMIT, so a snapshot it takes then includes the batch).
+  std::string unrecorded;
   // Whatever happens below, the connection forgets this batch's capture and
   // its permission to change the schema.
   struct Reset {
@@ -288,12 +331,7 @@ void Store::CommitBatch(std::vector<Job>& batch) {
     } else {
       (void)run("ROLLBACK TO w");
       (void)run("RELEASE w");
-      if (capture)
-        if (auto s = capture->RollbackTo(mark); !s.ok()) {
-          options_.stream->sink->Break(options_.name + ": " + s.error().message);
-          capture.reset();
-          c.SetCapture(nullptr);
-        }
+      if (capture) capture->RollbackTo(mark);
     }
   }
   Status commit = OkStatus();
@@ -302,9 +340,9 @@ void Store::CommitBatch(std::vector<Job>& batch) {
     auto ops = capture->Finish();
     capture.reset();
     if (ops.ok()) {
-      commit = CommitWithEntry(std::move(ops).value());
+      commit = CommitWithEntry(std::move(ops).value(), &unrecorded);
     } else {
-      options_.stream->sink->Break(options_.name + ": " + ops.error().message);
+      unrecorded = ops.error().message;
       commit = run("COMMIT");
     }
   } else {
@@ -322,6 +360,7 @@ void Store::CommitBatch(std::vector<Job>& batch) {
       std::lock_guard<std::mutex> lock(ckpt_mu_);
     }  // the checkpointer is waiting or will see the count
     ckpt_cv_.notify_one();
+    if (!unrecorded.empty()) options_.stream->sink->Break(options_.name + ": " + unrecorded);
   }
   for (auto& j : batch) j.done(j.status);
 }
@@ -330,7 +369,7 @@ void Store::CommitBatch(std::vector<Job>& batch) {
 // The backup never fails a write: when the entry cannot be made or kept, the
 // batch commits without it and the sink is told the stream broke. Returns
 // COMMIT's status (the caller rolls back when it failed).
-Status Store::CommitWithEntry(std::vector<CapturedOp> ops) {
+Status Store::CommitWithEntry(std::vector<CapturedOp> ops, std::string* unrecorded) {
   Connection& c = *writer_;
   StreamContext& stream = *options_.stream;
   auto commit = [&c]() -> Status {
@@ -345,21 +384,26 @@ Status Store::CommitWithEntry(std::vector<CapturedOp> ops) {
   EntryView view;
   view.kind = EntryKind::kWrites;
   view.origin_node = stream.node_id;
-  view.generation = stream.generation;
   view.database = options_.name;
   for (const CapturedOp& op : ops) view.ops.push_back({op.kind, op.payload});
   auto bytes = EncodeEntry(view);
   if (!bytes.ok()) {
-    stream.sink->Break(bytes.error().message);
+    *unrecorded = bytes.error().message;
     return commit();
   }
   auto pending = AppendEntry(std::move(bytes).value());
   if (!pending.ok()) {
-    stream.sink->Break(options_.name + ": " + pending.error().message);
+    *unrecorded = pending.error().message;
     return commit();
   }
-  Status committed = commit();
-  Settle(*pending, committed);
+  Status committed = OkStatus();
+  try {
+    committed = commit();
+  } catch (...) {
+    Settle(*pending, Error{"COMMIT threw"});  // the ticket never stays locked
+    throw;
+  }
+  if (!Settle(*pending, committed)) *unrecorded = "the outcome of its COMMIT is unknown";
   return committed;
 }
 
@@ -368,43 +412,64 @@ Result<Store::Pending> Store::AppendEntry(std::string bytes) {
   StreamContext& stream = *options_.stream;
   Pending p;
   p.ticket = stream.sequencer->Take();
-  StampEntry(&bytes, p.ticket.index, p.ticket.index, p.ticket.time_us);
-  auto offset = stream.sink->Append(bytes);
-  if (!offset.ok()) {
-    stream.sequencer->Return(p.ticket);
-    return Error{"entry " + std::to_string(p.ticket.index) +
-                 " was not kept: " + offset.error().message};
-  }
-  p.offset = *offset;
-  Status marked = OkStatus();
-  {
-    auto internal = c.InternalScope();
-    auto mark = c.Cached("UPDATE _hearth_stream SET last_index = ?, last_time = ? WHERE one = 1");
-    if (!mark.ok()) {
-      marked = mark.error();
-    } else {
-      mark->Bind(1, static_cast<int64_t>(p.ticket.index)).Bind(2, p.ticket.time_us);
-      marked = mark->Run();
+  try {
+    StampEntry(&bytes, p.ticket.index, p.ticket.index, p.ticket.time_us, stream.sink->Generation());
+    auto offset = stream.sink->Append(bytes);
+    if (!offset.ok()) {
+      stream.sequencer->Return(p.ticket);
+      return Error{"entry " + std::to_string(p.ticket.index) +
+                   " was not kept: " + offset.error().message};
     }
-  }
-  if (!marked.ok()) {
-    stream.sink->TruncateTo(p.offset);
+    p.offset = *offset;
+    p.end = *offset + bytes.size();
+    // Prepared each time, not cached: a cached statement is authorized once,
+    // and another caller with the same text would get this one.
+    Status marked = OkStatus();
+    {
+      auto internal = c.InternalScope();
+      auto mark =
+          c.Prepare("UPDATE _hearth_stream SET last_index = ?1, last_time = ?2 WHERE one = 1");
+      if (!mark.ok()) {
+        marked = mark.error();
+      } else {
+        mark->Bind(1, static_cast<int64_t>(p.ticket.index)).Bind(2, p.ticket.time_us);
+        marked = mark->Run();
+      }
+    }
+    if (!marked.ok()) {
+      stream.sink->TruncateTo(p.offset);
+      stream.sequencer->Return(p.ticket);
+      return Error{"entry " + std::to_string(p.ticket.index) +
+                   " was not recorded: " + marked.error().message};
+    }
+  } catch (...) {
     stream.sequencer->Return(p.ticket);
-    return Error{"entry " + std::to_string(p.ticket.index) +
-                 " was not recorded: " + marked.error().message};
+    throw;
   }
   return p;
 }
 
-void Store::Settle(const Pending& p, const Status& commit) {
+// Ends the ticket. A COMMIT that failed with its transaction still open
+// (the caller rolls it back) committed nothing: the entry is taken back and
+// its number handed out again. One that failed otherwise (an I/O error may
+// leave the commit in the WAL, to be found at the next open) may or may not
+// have committed: its number is used up and the entry taken back, and the
+// caller reports the stream broken (returns false).
+bool Store::Settle(const Pending& p, const Status& commit) {
   StreamContext& stream = *options_.stream;
-  if (!commit.ok()) {
-    stream.sink->TruncateTo(p.offset);
-    stream.sequencer->Return(p.ticket);
-    return;
+  if (commit.ok()) {
+    last_index_.store(p.ticket.index);
+    stream.sink->Committed(p.end);
+    stream.sequencer->Commit(p.ticket);
+    return true;
   }
-  last_index_.store(p.ticket.index);
+  stream.sink->TruncateTo(p.offset);
+  if (sqlite3_get_autocommit(writer_->raw()) == 0) {
+    stream.sequencer->Return(p.ticket);
+    return true;
+  }
   stream.sequencer->Commit(p.ticket);
+  return false;
 }
 
 }  // namespace hearth::store

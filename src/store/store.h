@@ -67,6 +67,9 @@ class Store {
     // "apps/<file>.db") and where they go; null: no entries.
     std::string name;
     std::shared_ptr<StreamContext> stream;
+    // Tables of this database a changeset never carries (hearth.db: blobs,
+    // blob_variants: deploy bytes, which travel as blob ops).
+    std::vector<std::string> uncaptured;
   };
 
   static Result<std::unique_ptr<Store>> Open(Options options);
@@ -89,6 +92,17 @@ class Store {
   // Blocking form, for the CLI, start-up and tests (not for worker threads).
   Status Write(WriteFn fn);
 
+  // Applies an entry made by another copy of this database (a restore, a
+  // replica; store/entry.h) in a transaction of its own: skipped when the
+  // database already holds its index (so applying twice changes nothing);
+  // else its ops in order, with foreign keys and triggers off (the cascades
+  // are in the changesets already), and its index recorded. A change that
+  // does not fit (a row that is not as the entry says, a table that differs)
+  // is divergence: nothing is applied and the error names the entry, the
+  // database and the table. `done` runs on the writer thread.
+  void SubmitApply(std::shared_ptr<const std::string> entry, DoneFn done);
+  Status Apply(std::shared_ptr<const std::string> entry);  // blocking form
+
   // The read connection for reader `index` (0 <= index < readers). Only one
   // thread may use a given reader.
   Connection& Reader(int index) { return *readers_.at(static_cast<size_t>(index)); }
@@ -107,21 +121,25 @@ class Store {
     WriteFn fn;
     DoneFn done;
     bool alone = false;
+    std::shared_ptr<const std::string> entry;  // an entry to apply (alone)
     Status status = OkStatus();
   };
   Store() = default;
   void WriterLoop();
   void CommitBatch(std::vector<Job>& batch);
   // The stream part of CommitBatch: from the recorded changes to COMMIT.
-  Status CommitWithEntry(std::vector<CapturedOp> ops);
+  Status CommitWithEntry(std::vector<CapturedOp> ops, std::string* unrecorded);
+  Status ApplyEntry(std::string_view bytes);  // store/apply.cpp
+  Status ApplyOps(const EntryView& e);
   // Stamps, appends and marks an entry of this database; the caller COMMITs
   // and then calls Settle with COMMIT's status.
   struct Pending {
     Sequencer::Ticket ticket;
-    uint64_t offset = 0;
+    uint64_t offset = 0;  // where the entry starts in the sink
+    uint64_t end = 0;     // and ends
   };
   Result<Pending> AppendEntry(std::string bytes);
-  void Settle(const Pending& p, const Status& commit);
+  bool Settle(const Pending& p, const Status& commit);
   void CheckpointLoop();
 
   Options options_;

@@ -69,8 +69,7 @@ class StreamSchemaTest : public ::testing::Test {
 // Shipped tables whose primary key SQLite lets be NULL (its legacy rule for
 // non-INTEGER keys). Hearth never writes a NULL there; listed so that a new
 // table like them fails this test instead of being silently not captured.
-const std::set<std::string> kLegacyNullablePk = {"tokens", "site_hosts", "blobs",
-                                                 "_collections"};
+const std::set<std::string> kLegacyNullablePk = {"tokens", "site_hosts", "blobs", "_collections"};
 
 TEST_F(StreamSchemaTest, EveryShippedTableCanBeCarriedByChangesets) {
   auto control = Open("hearth.db", store::ControlMigrations());
@@ -111,7 +110,8 @@ TEST_F(StreamSchemaTest, CheckCapturableRefusesWhatChangesetsWouldMiss) {
   // Made on a bare connection: a store's writer would refuse the trigger.
   auto made = store::Connection::Open(dir_ + "/x.db", store::Connection::Mode::kReadWrite);
   ASSERT_TRUE(made.ok());
-  ASSERT_TRUE((*made)->Exec(R"sql(
+  ASSERT_TRUE((*made)
+                  ->Exec(R"sql(
       CREATE TABLE no_pk (a TEXT);
       CREATE TABLE nullable_pk (a TEXT PRIMARY KEY);
       CREATE TABLE ok_text (a TEXT PRIMARY KEY NOT NULL);
@@ -149,8 +149,8 @@ TEST_F(StreamSchemaTest, NewMigrationsAreDeterministic) {
     const std::vector<store::Migration>* migrations;
     int last_random;
   };
-  for (const Set& set : {Set{"hearth.db", &store::ControlMigrations(), 1},
-                         Set{"apps", &data::AppMigrations(), 2}}) {
+  for (const Set& set :
+       {Set{"hearth.db", &store::ControlMigrations(), 1}, Set{"apps", &data::AppMigrations(), 2}}) {
     for (const auto& m : *set.migrations) {
       if (m.version <= set.last_random) continue;
       EXPECT_FALSE(std::regex_search(m.sql, forbidden))

@@ -1,0 +1,188 @@
+// Store::ApplyEntry: an entry made by another copy of this database, applied
+// on the writer thread (see store.h, SubmitApply).
+#include <sqlite3.h>
+
+#include "store/entry.h"
+#include "store/store.h"
+
+namespace hearth::store {
+namespace {
+
+const char* ConflictName(int type) {
+  switch (type) {
+    case SQLITE_CHANGESET_DATA:
+      return "the row is not as the entry found it (DATA)";
+    case SQLITE_CHANGESET_NOTFOUND:
+      return "the row is missing (NOTFOUND)";
+    case SQLITE_CHANGESET_CONFLICT:
+      return "the row already exists (CONFLICT)";
+    case SQLITE_CHANGESET_CONSTRAINT:
+      return "a constraint fails (CONSTRAINT)";
+    case SQLITE_CHANGESET_FOREIGN_KEY:
+      return "a foreign key fails (FOREIGN_KEY)";
+  }
+  return "unknown conflict";
+}
+
+struct Conflict {
+  std::string table;
+  int type = 0;
+};
+
+// Any conflict means this copy is not what the entry was made against: stop,
+// and say where.
+int OnConflict(void* ctx, int type, sqlite3_changeset_iter* it) {
+  auto* conflict = static_cast<Conflict*>(ctx);
+  if (conflict->type == 0) {
+    conflict->type = type;
+    const char* table = nullptr;
+    int columns = 0, op = 0, indirect = 0;
+    if (type != SQLITE_CHANGESET_FOREIGN_KEY &&
+        sqlite3changeset_op(it, &table, &columns, &op, &indirect) == SQLITE_OK && table)
+      conflict->table = table;
+  }
+  return SQLITE_CHANGESET_ABORT;
+}
+
+// sqlite3changeset_apply skips, silently, the changes of a table that is
+// missing or has another number of columns: for the stream that is
+// divergence, so every table a changeset names is checked first.
+std::string CheckTables(Connection& c, std::string_view changeset) {
+  sqlite3_changeset_iter* it = nullptr;
+  if (sqlite3changeset_start(&it, static_cast<int>(changeset.size()),
+                             const_cast<char*>(changeset.data())) != SQLITE_OK)
+    return "its changeset does not parse";
+  std::string last, why;
+  while (why.empty() && sqlite3changeset_next(it) == SQLITE_ROW) {
+    const char* table = nullptr;
+    int columns = 0, op = 0, indirect = 0;
+    sqlite3changeset_op(it, &table, &columns, &op, &indirect);
+    if (!table || last == table) continue;
+    last = table;
+    auto q = c.Prepare("SELECT count(*) FROM pragma_table_info(?1)");
+    if (!q.ok()) {
+      why = q.error().message;
+      break;
+    }
+    q->Bind(1, last);
+    Status s = OkStatus();
+    int have = q->Step(&s) ? static_cast<int>(q->Int(0)) : 0;
+    if (have == 0)
+      why = "table " + last + " does not exist here";
+    else if (have != columns)
+      why = "table " + last + " has " + std::to_string(have) + " columns here, " +
+            std::to_string(columns) + " in the entry";
+  }
+  int rc = sqlite3changeset_finalize(it);
+  if (why.empty() && rc != SQLITE_OK) why = "its changeset is damaged";
+  return why;
+}
+
+}  // namespace
+
+Status Store::ApplyEntry(std::string_view bytes) {
+  auto decoded = DecodeEntry(bytes);
+  if (!decoded.ok()) return decoded.error();
+  const EntryView& e = *decoded;
+  if (e.database != options_.name)
+    return Error{"entry " + std::to_string(e.index) + " is for " + std::string(e.database) +
+                 ", not " + options_.name};
+  if (e.kind == EntryKind::kCreateDatabase)
+    return Error{"entry " + std::to_string(e.index) +
+                 " makes a new database: the catalog writes it, it is not applied to one"};
+  Connection& c = *writer_;
+  // Off outside the transaction (inside one it is a no-op): the cascades a
+  // delete caused on the origin are in the changeset already, and would
+  // otherwise happen twice (and then not find their rows).
+  if (auto s = c.Exec("PRAGMA foreign_keys = OFF"); !s.ok()) return s;
+  int was = 0;
+  sqlite3_db_config(c.raw(), SQLITE_DBCONFIG_ENABLE_TRIGGER, 0, &was);
+  struct Restore {
+    Connection& c;
+    int triggers;
+    ~Restore() {
+      (void)c.Exec("PRAGMA foreign_keys = ON");
+      sqlite3_db_config(c.raw(), SQLITE_DBCONFIG_ENABLE_TRIGGER, triggers, nullptr);
+    }
+  } restore{c, was};
+
+  if (auto s = c.Exec("BEGIN IMMEDIATE"); !s.ok()) return s;
+  Status applied = ApplyOps(e);
+  if (!applied.ok()) {
+    (void)c.Exec("ROLLBACK");
+    return applied;
+  }
+  return OkStatus();
+}
+
+// Inside the transaction ApplyEntry began; COMMITs on success.
+Status Store::ApplyOps(const EntryView& e) {
+  Connection& c = *writer_;
+  const std::string where =
+      "entry " + std::to_string(e.index) + " (" + std::string(e.database) + ")";
+  uint64_t held = 0;
+  {
+    auto q = c.Prepare("SELECT last_index FROM _hearth_stream WHERE one = 1");
+    if (!q.ok()) return q.error();
+    Status s = OkStatus();
+    if (q->Step(&s)) held = static_cast<uint64_t>(q->Int(0));
+    if (!s.ok()) return s.error();
+  }
+  if (e.index <= held) return c.Exec("COMMIT");  // already here: applying twice is a no-op
+
+  for (const EntryOp& op : e.ops) {
+    switch (op.kind) {
+      case OpKind::kChangeset: {
+        std::string why = CheckTables(c, op.payload);
+        if (!why.empty()) return Error{"divergence at " + where + ": " + why};
+        Conflict conflict;
+        int rc = sqlite3changeset_apply_v2(
+            c.raw(), static_cast<int>(op.payload.size()), const_cast<char*>(op.payload.data()),
+            nullptr, OnConflict, &conflict, nullptr, nullptr, SQLITE_CHANGESETAPPLY_NOSAVEPOINT);
+        if (conflict.type != 0)
+          return Error{"divergence at " + where + ": table " +
+                       (conflict.table.empty() ? std::string("?") : conflict.table) + ": " +
+                       ConflictName(conflict.type)};
+        if (rc != SQLITE_OK)
+          return Error{"divergence at " + where + ": " + sqlite3_errmsg(c.raw())};
+        break;
+      }
+      case OpKind::kDdl: {
+        auto ddl = c.DdlScope();
+        if (auto s = c.Exec(op.payload); !s.ok())
+          return Error{"divergence at " + where + ": its schema change fails here: " +
+                       s.error().message};
+        break;
+      }
+      case OpKind::kMigration: {
+        auto m = DecodeMigration(op.payload);
+        if (!m.ok()) return m.error();
+        auto ddl = c.DdlScope();
+        Status s = c.Exec(m->sql);
+        if (s.ok()) s = c.Exec("PRAGMA user_version = " + std::to_string(m->version));
+        if (!s.ok())
+          return Error{"divergence at " + where + ": migration " + std::to_string(m->version) +
+                       " fails here: " + s.error().message};
+        break;
+      }
+      default:
+        return Error{where + " holds an op (kind " + std::to_string(static_cast<int>(op.kind)) +
+                     ") this hearth cannot apply yet"};
+    }
+  }
+  {
+    auto internal = c.InternalScope();
+    auto mark = c.Prepare("UPDATE _hearth_stream SET last_index = ?1, last_time = ?2 WHERE one = 1");
+    if (!mark.ok()) return mark.error();
+    mark->Bind(1, static_cast<int64_t>(e.index)).Bind(2, e.commit_time_us);
+    if (auto s = mark->Run(); !s.ok()) return s;
+  }
+  if (auto s = c.Exec("COMMIT"); !s.ok()) return s;
+  last_index_.store(e.index);
+  commits_.fetch_add(1);
+  if (options_.stream && options_.stream->sequencer)
+    options_.stream->sequencer->Advance(e.index, e.commit_time_us);
+  return OkStatus();
+}
+
+}  // namespace hearth::store
