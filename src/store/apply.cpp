@@ -2,6 +2,8 @@
 // on the writer thread (see store.h, SubmitApply).
 #include <sqlite3.h>
 
+#include <cstring>
+
 #include "store/entry.h"
 #include "store/store.h"
 
@@ -25,14 +27,92 @@ const char* ConflictName(int type) {
 }
 
 struct Conflict {
+  sqlite3* db = nullptr;
   std::string table;
   int type = 0;
 };
 
-// Any conflict means this copy is not what the entry was made against: stop,
-// and say where.
+bool SameValue(sqlite3_value* a, sqlite3_value* b) {
+  int t = sqlite3_value_type(a);
+  if (t != sqlite3_value_type(b)) return false;
+  switch (t) {
+    case SQLITE_NULL:
+      return true;
+    case SQLITE_INTEGER:
+      return sqlite3_value_int64(a) == sqlite3_value_int64(b);
+    case SQLITE_FLOAT:
+      return sqlite3_value_double(a) == sqlite3_value_double(b);
+    default: {
+      const void* pa = t == SQLITE_TEXT ? static_cast<const void*>(sqlite3_value_text(a))
+                                        : sqlite3_value_blob(a);
+      const void* pb = t == SQLITE_TEXT ? static_cast<const void*>(sqlite3_value_text(b))
+                                        : sqlite3_value_blob(b);
+      int na = sqlite3_value_bytes(a), nb = sqlite3_value_bytes(b);
+      return na == nb && (na == 0 || std::memcmp(pa, pb, static_cast<size_t>(na)) == 0);
+    }
+  }
+}
+
+// Whether column `col` of `table` is NOT NULL with a default equal to `value`.
+bool IsNotNullDefault(sqlite3* db, const char* table, int col, sqlite3_value* value) {
+  sqlite3_stmt* q = nullptr;
+  if (sqlite3_prepare_v2(db,
+                         "SELECT \"notnull\", dflt_value FROM pragma_table_info(?1) WHERE cid = ?2",
+                         -1, &q, nullptr) != SQLITE_OK)
+    return false;
+  sqlite3_bind_text(q, 1, table, -1, SQLITE_TRANSIENT);
+  sqlite3_bind_int(q, 2, col);
+  std::string dflt;
+  bool not_null = false, has_default = false;
+  if (sqlite3_step(q) == SQLITE_ROW) {
+    not_null = sqlite3_column_int(q, 0) != 0;
+    has_default = sqlite3_column_type(q, 1) != SQLITE_NULL;
+    if (has_default) dflt = reinterpret_cast<const char*>(sqlite3_column_text(q, 1));
+  }
+  sqlite3_finalize(q);
+  if (!not_null || !has_default) return false;
+  // The default is an SQL expression as written (a literal, in hearth's
+  // schemas): its value, computed the way SQLite would.
+  sqlite3_stmt* eval = nullptr;
+  if (sqlite3_prepare_v2(db, ("SELECT " + dflt).c_str(), -1, &eval, nullptr) != SQLITE_OK)
+    return false;
+  bool same = sqlite3_step(eval) == SQLITE_ROW && SameValue(sqlite3_column_value(eval, 0), value);
+  sqlite3_finalize(eval);
+  return same;
+}
+
+// SQLite 3.40's session reports the old value of a column added by ALTER
+// TABLE ... ADD COLUMN ... DEFAULT as NULL for rows stored before the column
+// existed (their records are shorter). A NOT NULL column can hold no NULL,
+// so an old NULL where this copy holds the column's default is that, not a
+// different row: such a DATA conflict is applied anyway (REPLACE). Every
+// other difference is divergence.
+bool OnlyShortRecordNulls(sqlite3* db, sqlite3_changeset_iter* it) {
+  const char* table = nullptr;
+  int columns = 0, op = 0, indirect = 0;
+  if (sqlite3changeset_op(it, &table, &columns, &op, &indirect) != SQLITE_OK || !table)
+    return false;
+  bool any = false;
+  for (int i = 0; i < columns; ++i) {
+    sqlite3_value* old = nullptr;
+    sqlite3_value* current = nullptr;
+    if (sqlite3changeset_old(it, i, &old) != SQLITE_OK || !old) continue;  // not in the change
+    if (sqlite3changeset_conflict(it, i, &current) != SQLITE_OK || !current) return false;
+    if (SameValue(old, current)) continue;
+    if (sqlite3_value_type(old) != SQLITE_NULL || !IsNotNullDefault(db, table, i, current))
+      return false;
+    any = true;
+  }
+  return any;
+}
+
+// Any other conflict means this copy is not what the entry was made against:
+// stop, and say where.
 int OnConflict(void* ctx, int type, sqlite3_changeset_iter* it) {
   auto* conflict = static_cast<Conflict*>(ctx);
+  if (type == SQLITE_CHANGESET_DATA && conflict->type == 0 &&
+      OnlyShortRecordNulls(conflict->db, it))
+    return SQLITE_CHANGESET_REPLACE;
   if (conflict->type == 0) {
     conflict->type = type;
     const char* table = nullptr;
@@ -136,6 +216,7 @@ Status Store::ApplyOps(const EntryView& e) {
         std::string why = CheckTables(c, op.payload);
         if (!why.empty()) return Error{"divergence at " + where + ": " + why};
         Conflict conflict;
+        conflict.db = c.raw();
         int rc = sqlite3changeset_apply_v2(
             c.raw(), static_cast<int>(op.payload.size()), const_cast<char*>(op.payload.data()),
             nullptr, OnConflict, &conflict, nullptr, nullptr, SQLITE_CHANGESETAPPLY_NOSAVEPOINT);
@@ -150,8 +231,8 @@ Status Store::ApplyOps(const EntryView& e) {
       case OpKind::kDdl: {
         auto ddl = c.DdlScope();
         if (auto s = c.Exec(op.payload); !s.ok())
-          return Error{"divergence at " + where + ": its schema change fails here: " +
-                       s.error().message};
+          return Error{"divergence at " + where +
+                       ": its schema change fails here: " + s.error().message};
         break;
       }
       case OpKind::kMigration: {
@@ -172,7 +253,8 @@ Status Store::ApplyOps(const EntryView& e) {
   }
   {
     auto internal = c.InternalScope();
-    auto mark = c.Prepare("UPDATE _hearth_stream SET last_index = ?1, last_time = ?2 WHERE one = 1");
+    auto mark =
+        c.Prepare("UPDATE _hearth_stream SET last_index = ?1, last_time = ?2 WHERE one = 1");
     if (!mark.ok()) return mark.error();
     mark->Bind(1, static_cast<int64_t>(e.index)).Bind(2, e.commit_time_us);
     if (auto s = mark->Run(); !s.ok()) return s;
