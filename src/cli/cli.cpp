@@ -13,6 +13,7 @@
 #include "cli/admins_cli.h"
 #include "cli/cert_cli.h"
 #include "cli/data_cli.h"
+#include "cli/log_cli.h"
 #include "cli/sites_cli.h"
 #include "cli/tokens_cli.h"
 #include "server/offline.h"
@@ -100,6 +101,8 @@ int RunCli(int argc, char** argv) {
   admins_cli.Register(&app);
   cli::TokensCli tokens_cli;
   tokens_cli.Register(&app);
+  cli::LogCli log_cli;
+  log_cli.Register(&app);
 
   try {
     app.parse(argc, argv);
@@ -131,6 +134,7 @@ int RunCli(int argc, char** argv) {
   if (int code = cert_cli.RunIfParsed(); code >= 0) return code;
   if (int code = admins_cli.RunIfParsed(); code >= 0) return code;
   if (int code = tokens_cli.RunIfParsed(); code >= 0) return code;
+  if (int code = log_cli.RunIfParsed(); code >= 0) return code;
   if (backup->parsed()) {
     if (Status st = BackupFolder(backup_data, backup_out); !st.ok())
       return Fail(st.error().message);
