@@ -193,7 +193,7 @@ Status LocalLog::ScanNewest() {
       HeaderFault fault = HeaderFault::kDamaged;
       auto h = bytes.ok() ? DecodeSegmentHeader(*bytes, &fault) : Result<SegmentHeader>(Error{""});
       if (fault == HeaderFault::kNewer) return Error{path + ": " + h.error().message};
-      if (fault == HeaderFault::kTruncated && !pending_generation_) {
+      if (fault == HeaderFault::kTruncated) {
         // Cut while being created (the header and first entry go in one write).
         Log(LogLevel::kWarn, "change-stream log: removed a torn segment", {{"file", path}});
         unlink(path.c_str());
