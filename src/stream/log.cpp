@@ -1,7 +1,6 @@
 #include "stream/log.h"
 
 #include <fcntl.h>
-#include <sys/random.h>
 #include <sys/stat.h>
 #include <sys/uio.h>
 #include <unistd.h>
@@ -11,9 +10,8 @@
 #include <cstring>
 
 #include "base/clock.h"
-#include "base/json.h"
 #include "base/log.h"
-#include "base/strings.h"
+#include "stream/files.h"
 
 namespace hearth::stream {
 namespace {
@@ -22,63 +20,6 @@ uint64_t GetLe(std::string_view b, size_t at, int width) {
   uint64_t v = 0;
   for (int i = width - 1; i >= 0; --i) v = (v << 8) | static_cast<unsigned char>(b[at + i]);
   return v;
-}
-
-std::string Errno(const std::string& what) {
-  return what + ": " + strerror(errno);
-}
-
-std::string Hex16(uint64_t v) {
-  char buf[20];
-  snprintf(buf, sizeof buf, "%016llx", static_cast<unsigned long long>(v));
-  return buf;
-}
-
-uint64_t RandomId() {
-  uint64_t id = 0;
-  while (id == 0)
-    if (getrandom(&id, sizeof id, 0) != static_cast<ssize_t>(sizeof id)) id = 0;
-  return id;
-}
-
-Status FsyncPath(const std::string& path) {
-  int fd = open(path.c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd < 0) return Error{Errno("cannot open " + path)};
-  int rc = fsync(fd);
-  close(fd);
-  if (rc != 0) return Error{Errno("cannot fsync " + path)};
-  return OkStatus();
-}
-
-// tmp, fsync, rename, fsync of the folder: the file is the old one or the
-// new one after a power loss, never a mix.
-Status WriteFileDurably(const std::string& dir, const std::string& name, const std::string& text) {
-  std::string path = dir + "/" + name, tmp = path + ".tmp";
-  int fd = open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-  if (fd < 0) return Error{Errno("cannot create " + tmp)};
-  bool ok =
-      write(fd, text.data(), text.size()) == static_cast<ssize_t>(text.size()) && fsync(fd) == 0;
-  std::string err = ok ? "" : Errno("cannot write " + tmp);
-  close(fd);
-  if (!ok) return Error{err};
-  if (rename(tmp.c_str(), path.c_str()) != 0) return Error{Errno("cannot rename " + tmp)};
-  return FsyncPath(dir);
-}
-
-Result<std::string> ReadSmallFile(const std::string& path, bool* missing) {
-  *missing = false;
-  int fd = open(path.c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd < 0) {
-    if (errno == ENOENT) *missing = true;
-    return Error{Errno("cannot open " + path)};
-  }
-  std::string out;
-  char buf[4096];
-  ssize_t got;
-  while ((got = read(fd, buf, sizeof buf)) > 0 && out.size() < 65536) out.append(buf, got);
-  close(fd);
-  if (got < 0) return Error{Errno("cannot read " + path)};
-  return out;
 }
 
 // The fields Append needs from an encoded entry's format-1 header, read
@@ -103,35 +44,8 @@ Result<EntryTip> ReadTip(std::string_view entry) {
 
 }  // namespace
 
-struct LocalLog::Segment {
-  int fd = -1;
-  std::string path;
-  uint64_t base = 0;         // log offset of the first entry
-  uint64_t first_index = 0;  // of the first entry
-  uint64_t size = 0;         // file bytes, header included
-  ~Segment() {
-    if (fd >= 0) close(fd);
-  }
-  uint64_t end() const { return base + size - kSegmentHeaderSize; }
-};
-
-Result<GenerationFile> ReadGenerationFile(const std::string& dir) {
-  bool missing = false;
-  auto text = ReadSmallFile(dir + "/generation", &missing);
-  if (!text.ok()) return missing ? Result<GenerationFile>(GenerationFile{}) : text.error();
-  auto j = ParseJson(*text);
-  if (!j.ok() || !j->is_object()) return Error{dir + "/generation is not a JSON object"};
-  GenerationFile g;
-  std::string id = j->value("id", "");
-  if (id.size() != 16 || !ParseHex(id.substr(0, 8), &g.id))
-    return Error{dir + "/generation: bad id"};
-  uint64_t low = 0;
-  if (!ParseHex(id.substr(8), &low)) return Error{dir + "/generation: bad id"};
-  g.id = (g.id << 32) | low;
-  if ((*j)["first_index"].is_number_unsigned()) g.first_index = (*j)["first_index"].get<uint64_t>();
-  g.started_at = j->value("started_at", "");
-  g.reason = j->value("reason", "");
-  return g;
+LocalLog::Segment::~Segment() {
+  if (fd >= 0) close(fd);
 }
 
 LocalLog::LocalLog(std::string dir, LogOptions options) : dir_(std::move(dir)), options_(options) {}
@@ -152,117 +66,6 @@ Result<std::unique_ptr<LocalLog>> LocalLog::Open(const std::string& dir, LogOpti
   if (Status st = log->Recover(); !st.ok()) return st.error();
   log->syncer_ = std::thread([raw = log.get()] { raw->SyncLoop(); });
   return log;
-}
-
-Status LocalLog::Recover() {
-  auto gen = ReadGenerationFile(dir_);
-  if (!gen.ok()) {
-    pending_generation_ = gen.error().message;
-  } else {
-    generation_.id = gen->id;
-    generation_.first_index = gen->first_index;
-    generation_.reason = gen->reason;
-  }
-  bool missing = false;
-  if (auto why = ReadSmallFile(dir_ + "/broken", &missing); why.ok()) {
-    broken_why_ = *why;
-    pending_generation_ = "the stream broke before the last stop: " + *why;
-  }
-  if (Status st = ScanNewest(); !st.ok()) return st;
-  if (generation_.id == 0 && !pending_generation_) pending_generation_ = "a new log";
-  if (pending_generation_) {
-    recovery_.new_generation_why = *pending_generation_;
-    Log(LogLevel::kWarn, "change-stream log: a new generation starts",
-        {{"dir", dir_}, {"why", *pending_generation_}});
-  }
-  committed_ = durable_ = synced_tail_ = tail_;
-  return OkStatus();
-}
-
-// Scans the newest segment to its end, cutting a torn tail. A file left
-// with no entry (cut while it was being created) is removed and the one
-// before it scanned instead.
-Status LocalLog::ScanNewest() {
-  for (;;) {
-    std::vector<std::string> unreadable;
-    auto files = ListSegments(wal_dir(), &unreadable);
-    if (!files.ok()) return files.error();
-    for (const std::string& path : unreadable) {
-      bool missing = false;
-      auto bytes = ReadSmallFile(path, &missing);
-      HeaderFault fault = HeaderFault::kDamaged;
-      auto h = bytes.ok() ? DecodeSegmentHeader(*bytes, &fault) : Result<SegmentHeader>(Error{""});
-      if (fault == HeaderFault::kNewer) return Error{path + ": " + h.error().message};
-      if (fault == HeaderFault::kTruncated) {
-        // Cut while being created (the header and first entry go in one write).
-        Log(LogLevel::kWarn, "change-stream log: removed a torn segment", {{"file", path}});
-        unlink(path.c_str());
-        continue;
-      }
-      if (!pending_generation_) pending_generation_ = "segment " + path + " is unreadable";
-    }
-    if (files->empty()) return OkStatus();
-    const SegmentFile& f = files->back();
-    auto seg = std::make_shared<Segment>();
-    seg->fd = open(f.path.c_str(), O_RDWR | O_CLOEXEC);
-    if (seg->fd < 0) return Error{Errno("cannot open " + f.path)};
-    seg->path = f.path;
-    seg->base = f.header.base_offset;
-    seg->first_index = f.header.first_index;
-    SegmentReader reader(seg->fd, f, f.size);
-    last_.reset();
-    before_last_.reset();
-    files_first_index_floor_ = f.header.first_index > 0 ? f.header.first_index - 1 : 0;
-    bool damaged = false;
-    for (;;) {
-      auto next = reader.Read();
-      if (next.done) break;
-      if (next.error.empty()) {
-        before_last_ = std::move(last_);
-        const auto& v = next.entry.view;
-        last_ = Tip{next.entry.offset, v.index, v.commit_time_us, std::string(v.database)};
-        continue;
-      }
-      if (next.fault == store::EntryFault::kNewer)
-        return Error{f.path + ": " + next.error + " (the log cannot be opened by this hearth)"};
-      if (next.fault == store::EntryFault::kNone) return Error{f.path + ": " + next.error};
-      bool at_end = next.fault == store::EntryFault::kTruncated || next.claimed_end >= f.size;
-      if (!at_end) {
-        damaged = true;
-        pending_generation_ = "the log is damaged: " + f.path + " at byte " +
-                              std::to_string(reader.position()) + ": " + next.error;
-        Log(LogLevel::kError, "change-stream log: damage in the middle of the newest file",
-            {{"file", f.path}, {"at", reader.position()}, {"error", next.error}});
-      }
-      break;
-    }
-    uint64_t keep = damaged ? f.size : reader.position();
-    if (keep < f.size) {
-      if (ftruncate(seg->fd, static_cast<off_t>(keep)) != 0 || fdatasync(seg->fd) != 0)
-        return Error{Errno("cannot cut the torn tail of " + f.path)};
-      recovery_.cut_bytes += f.size - keep;
-      Log(LogLevel::kWarn, "change-stream log: cut a torn tail",
-          {{"file", f.path}, {"at", keep}, {"bytes", f.size - keep}});
-    }
-    seg->size = keep;
-    if (!last_ && !damaged) {
-      Log(LogLevel::kWarn, "change-stream log: removed a segment with no entry",
-          {{"file", f.path}});
-      if (unlink(f.path.c_str()) != 0) return Error{Errno("cannot remove " + f.path)};
-      (void)FsyncPath(wal_dir());  // the removal is redone at the next open if lost
-      continue;
-    }
-    tail_ = seg->end();
-    if (generation_.id != f.header.generation && !pending_generation_) {
-      // The syncer had not written the generation file when the process
-      // stopped; the segment's header is the record.
-      generation_ = {f.header.generation, f.header.first_index, f.header.created_us,
-                     "recovered from " + f.path};
-      generation_to_write_ = generation_;
-    }
-    if (!damaged) current_ = std::move(seg);
-    return OkStatus();
-  }
 }
 
 Result<std::shared_ptr<LocalLog::Segment>> LocalLog::CreateSegment(uint64_t first_index) {
@@ -501,43 +304,6 @@ void LocalLog::SyncLoop() {
       pending_generation_ = "the log could not be synced: " + failed;
     }
   }
-}
-
-Result<TailCheck> LocalLog::DropUncommittedTail(
-    const std::map<std::string, uint64_t>& db_last_index) {
-  auto held = [&](const std::string& db) -> uint64_t {
-    auto it = db_last_index.find(db);
-    return it == db_last_index.end() ? 0 : it->second;
-  };
-  TailCheck out;
-  {
-    std::unique_lock lk(mu_);
-    if (last_ && !last_->database.empty() && held(last_->database) < last_->index && current_ &&
-        last_->offset >= current_->base) {
-      Log(LogLevel::kWarn, "change-stream log: dropped an entry that never committed",
-          {{"index", last_->index}, {"database", last_->database}});
-      out.dropped = true;
-      TruncateLocked(last_->offset);
-      committed_ = durable_ = synced_tail_ = tail_;
-    }
-    uint64_t log_last = last_ ? last_->index : files_first_index_floor_;
-    if (last_ && !last_->database.empty() && held(last_->database) < last_->index)
-      out.why = last_->database + " does not hold index " + std::to_string(last_->index) +
-                ", which the log holds";
-    for (const auto& [name, index] : db_last_index)
-      if (index > log_last)
-        out.why = name + " holds index " + std::to_string(index) + " but the log ends at " +
-                  std::to_string(log_last);
-    if (!out.why.empty()) {
-      out.new_generation = true;
-      if (!pending_generation_) pending_generation_ = out.why;
-    }
-  }
-  if (out.new_generation)
-    Log(LogLevel::kWarn,
-        "change-stream log: out of step with the databases; a new generation starts",
-        {{"why", out.why}});
-  return out;
 }
 
 Status LocalLog::ForEach(uint64_t from_index, uint64_t to_offset,

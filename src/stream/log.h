@@ -120,7 +120,15 @@ class LocalLog : public store::EntrySink {
   std::string wal_dir() const { return dir_ + "/wal"; }
 
  private:
-  struct Segment;
+  struct Segment {
+    int fd = -1;
+    std::string path;
+    uint64_t base = 0;         // log offset of the first entry
+    uint64_t first_index = 0;  // of the first entry
+    uint64_t size = 0;         // file bytes, header included
+    ~Segment();
+    uint64_t end() const { return base + size - kSegmentHeaderSize; }
+  };
   struct Generation {
     uint64_t id = 0;
     uint64_t first_index = 0;

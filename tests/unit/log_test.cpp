@@ -319,6 +319,33 @@ TEST_F(LogTest, NewerSegmentRefusesToOpen) {
   EXPECT_NE(log.error().message.find("upgrade"), std::string::npos) << log.error().message;
 }
 
+// The generation record is hearth's own, but a damaged one is not trusted:
+// the log goes on in a new generation rather than refusing to start.
+TEST_F(LogTest, AnUnreadableGenerationFileStartsANewGeneration) {
+  auto log = OpenLog();
+  ASSERT_TRUE(log);
+  AppendRange(log.get(), 1, 2);
+  uint64_t gen = log->generation();
+  log.reset();
+  for (const char* text : {"{\"id\": 5}", "not json", "{\"id\": \"zz00000000000000\"}"}) {
+    SCOPED_TRACE(text);
+    std::ofstream(dir_ + "/generation") << text;
+    EXPECT_FALSE(ReadGenerationFile(dir_).ok());
+    log = OpenLog();
+    ASSERT_TRUE(log);
+    EXPECT_FALSE(log->recovery().new_generation_why.empty());
+    EXPECT_EQ(log->last_index(), 2u);
+    log.reset();
+  }
+  log = OpenLog();
+  ASSERT_TRUE(log->Append(MakeEntry(3)).ok());
+  EXPECT_NE(log->generation(), gen);
+  ASSERT_TRUE(log->WaitDurable(log->end(), 5s));
+  auto g = ReadGenerationFile(dir_);
+  ASSERT_TRUE(g.ok()) << g.error().message;
+  EXPECT_EQ(g->id, log->generation());
+}
+
 TEST_F(LogTest, SegmentHeaderRefusals) {
   std::string h = EncodeSegmentHeader({1, 2, 3, 4});
   HeaderFault fault;
