@@ -25,18 +25,27 @@ void PutLe(std::string* b, size_t at, uint64_t v, int width) {
   for (int i = 0; i < width; ++i) (*b)[at + i] = static_cast<char>((v >> (8 * i)) & 0xff);
 }
 
+constexpr const char* kEndedEarly = "the file ended early (it was cut while being read)";
+
+// Reads up to `n` bytes at `pos`, fewer only where the file ends.
+Result<size_t> ReadUpTo(int fd, char* out, size_t n, uint64_t pos) {
+  size_t done = 0;
+  while (done < n) {
+    ssize_t got = pread(fd, out + done, n - done, static_cast<off_t>(pos + done));
+    if (got < 0 && errno == EINTR) continue;
+    if (got < 0) return Error{std::string("read failed: ") + strerror(errno)};
+    if (got == 0) break;
+    done += static_cast<size_t>(got);
+  }
+  return done;
+}
+
 // Reads exactly `n` bytes at `pos` (a short file is an error: the caller
 // asked only for bytes it knows are there).
 Status ReadAt(int fd, char* out, size_t n, uint64_t pos) {
-  while (n > 0) {
-    ssize_t got = pread(fd, out, n, static_cast<off_t>(pos));
-    if (got < 0 && errno == EINTR) continue;
-    if (got < 0) return Error{std::string("read failed: ") + strerror(errno)};
-    if (got == 0) return Error{"the file ended early (it was cut while being read)"};
-    out += got;
-    n -= static_cast<size_t>(got);
-    pos += static_cast<uint64_t>(got);
-  }
+  auto got = ReadUpTo(fd, out, n, pos);
+  if (!got.ok()) return got.error();
+  if (*got < n) return Error{kEndedEarly};
   return OkStatus();
 }
 
@@ -156,14 +165,24 @@ SegmentReader::Next SegmentReader::Read() {
     next.done = true;
     return next;
   }
-  const uint64_t avail = end_ - pos_;
   // One large entry must not keep its buffer for the rest of the walk.
   if (buf_.capacity() > (size_t{16} << 20)) std::string().swap(buf_);
-  buf_.resize(std::min<uint64_t>(avail, store::kMaxEntryHeaderSize));
-  if (Status st = ReadAt(fd_, buf_.data(), buf_.size(), pos_); !st.ok()) {
+  buf_.resize(std::min<uint64_t>(end_ - pos_, store::kMaxEntryHeaderSize));
+  // A file cut under the reader (a failed COMMIT's entry taken back while
+  // `log dump` reads past what is committed) ends where it now ends, and
+  // the entry cut reads as a torn tail.
+  auto failed = [&next](const Status& st) {
     next.error = st.error().message;
+    if (next.error == kEndedEarly) next.fault = store::EntryFault::kTruncated;
     return next;
+  };
+  auto got = ReadUpTo(fd_, buf_.data(), buf_.size(), pos_);
+  if (!got.ok()) return failed(got.error());
+  if (*got < buf_.size()) {
+    buf_.resize(*got);
+    end_ = pos_ + *got;
   }
+  const uint64_t avail = end_ - pos_;
   std::string_view bytes = buf_;
   if (uint64_t length = ClaimedLength(bytes); length > 0) {
     next.claimed_end = pos_ + length;
@@ -171,10 +190,8 @@ SegmentReader::Next SegmentReader::Read() {
       size_t had = buf_.size();
       if (length > had) {
         buf_.resize(length);
-        if (Status st = ReadAt(fd_, buf_.data() + had, length - had, pos_ + had); !st.ok()) {
-          next.error = st.error().message;
-          return next;
-        }
+        if (Status st = ReadAt(fd_, buf_.data() + had, length - had, pos_ + had); !st.ok())
+          return failed(st);
       }
       bytes = std::string_view(buf_).substr(0, length);
     }
