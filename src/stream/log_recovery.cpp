@@ -125,6 +125,10 @@ Status LocalLog::ScanNewest() {
       recovery_.cut_bytes += f.size - keep;
       Log(LogLevel::kWarn, "change-stream log: cut a torn tail",
           {{"file", f.path}, {"at", keep}, {"bytes", f.size - keep}});
+    } else if (fdatasync(seg->fd) != 0) {
+      // What a killed process left in the page cache becomes what
+      // durable() claims from here on.
+      return Error{Errno("cannot sync " + f.path)};
     }
     seg->size = keep;
     if (!last_ && !damaged) {
