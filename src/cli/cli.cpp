@@ -14,6 +14,7 @@
 #include "cli/backups_cli.h"
 #include "cli/cert_cli.h"
 #include "cli/data_cli.h"
+#include "cli/log_cli.h"
 #include "cli/sites_cli.h"
 #include "cli/tokens_cli.h"
 #include "server/offline.h"
@@ -103,6 +104,8 @@ int RunCli(int argc, char** argv) {
   tokens_cli.Register(&app);
   cli::BackupsCli backups_cli;
   backups_cli.Register(&app);
+  cli::LogCli log_cli;
+  log_cli.Register(&app);
 
   try {
     app.parse(argc, argv);
@@ -135,6 +138,7 @@ int RunCli(int argc, char** argv) {
   if (int code = admins_cli.RunIfParsed(); code >= 0) return code;
   if (int code = tokens_cli.RunIfParsed(); code >= 0) return code;
   if (int code = backups_cli.RunIfParsed(); code >= 0) return code;
+  if (int code = log_cli.RunIfParsed(); code >= 0) return code;
   if (backup->parsed()) {
     if (Status st = BackupFolder(backup_data, backup_out); !st.ok())
       return Fail(st.error().message);
