@@ -93,6 +93,12 @@ void LocalLog::StartGenerationLocked(const std::string& why) {
   generation_ = {RandomId(), 0, WallNowMicros(), why};
 }
 
+void LocalLog::AwaitDurable(uint64_t end) {
+  if (WaitDurable(end, std::chrono::seconds(10))) return;
+  Log(LogLevel::kWarn, "change log: an entry is not on disk after 10 s",
+      {{"dir", dir_}, {"end", static_cast<int64_t>(end)}});
+}
+
 uint64_t LocalLog::Generation() const {
   std::unique_lock lk(mu_);
   auto* self = const_cast<LocalLog*>(this);  // starting a pending generation is not visible state
