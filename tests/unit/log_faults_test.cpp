@@ -39,7 +39,9 @@ TEST_F(LogTest, ANewGenerationWhoseFirstEntryIsTakenBackIsNotForgotten) {
     uint64_t new_gen = log->generation();
     EXPECT_NE(new_gen, old_gen);
     ASSERT_TRUE(log->WaitDurable(log->end(), 5s));  // the syncer recorded new_gen
-    log->TruncateTo(*off);                          // entry 4's COMMIT failed
+    std::this_thread::sleep_for(200ms);  // time to remove `broken`, were it to (it must not)
+    EXPECT_TRUE(fs::exists(dir_ + "/broken"));
+    log->TruncateTo(*off);  // entry 4's COMMIT failed
     log.reset();
     if (remove_marker) fs::remove(dir_ + "/broken");
     log = OpenLog();
@@ -228,28 +230,77 @@ TEST_F(LogTest, ADamagedLastHeaderIsATornTail) {
   EXPECT_EQ(log->generation(), gen);
 }
 
-// Readers never skip a hole: an unreadable or missing middle file is an error.
-TEST_F(LogTest, ReadersRefuseAHoleInTheMiddle) {
+// Readers never skip a hole: each check on its own (the unreadable file is
+// the newest, so no base gap shows it; the missing file is followed by
+// another generation's, so no index gap shows it).
+TEST_F(LogTest, ReadersRefuseAHole) {
   uint64_t size = MakeEntry(1).size();
+  auto walk = [&] {
+    return ForEachEntry(dir_ + "/wal", 0, UINT64_MAX, [](const LogEntry&) { return true; });
+  };
   for (bool remove : {false, true}) {
     SCOPED_TRACE(remove);
     fs::remove_all(dir_);
-    auto log = OpenLog(kSegmentHeaderSize + 3 * size);  // files start at 1, 4, 7
+    auto log = OpenLog(kSegmentHeaderSize + 3 * size);  // A: files 1, 4; B: file 7
     ASSERT_TRUE(log);
-    AppendRange(log.get(), 1, 9);
+    AppendRange(log.get(), 1, 6);
+    log->Break("test");
+    AppendRange(log.get(), 7, 8);
     log.reset();
     ASSERT_EQ(WalFiles().size(), 3u);
-    std::string middle = WalFiles()[1];
+    ASSERT_TRUE(walk().ok());
     if (remove) {
-      fs::remove(middle);
+      fs::remove(WalFiles()[1]);  // A's 4-6, before B's 7
     } else {
-      std::fstream f(middle, std::ios::in | std::ios::out | std::ios::binary);
+      std::fstream f(WalFiles()[2], std::ios::in | std::ios::out | std::ios::binary);
       f.seekp(20);
-      f.put('\x55');  // the header's CRC fails
+      f.put('\x55');  // the newest file's header CRC fails
+    }
+    Status st = walk();
+    EXPECT_FALSE(st.ok());
+  }
+}
+
+// Indexes within a generation run on by one, within a file and across files
+// whose bases meet (files written here byte by byte).
+TEST_F(LogTest, ReadersRefuseAnIndexGap) {
+  std::string e1 = MakeEntry(1), e2 = MakeEntry(2), e3 = MakeEntry(3), e4 = MakeEntry(4);
+  for (bool across : {false, true}) {
+    SCOPED_TRACE(across);
+    fs::remove_all(dir_);
+    fs::create_directories(dir_ + "/wal");
+    auto write = [&](uint64_t first, uint64_t base, const std::string& bytes) {
+      std::ofstream(dir_ + "/wal/" + SegmentName(first), std::ios::binary)
+          << EncodeSegmentHeader({7, first, base, 0}) << bytes;
+    };
+    if (across) {
+      write(1, 0, e1 + e2);
+      write(4, e1.size() + e2.size(), e4);  // 3 is missing
+    } else {
+      write(1, 0, e1 + e3);  // 2 is missing
     }
     Status st = ForEachEntry(dir_ + "/wal", 0, UINT64_MAX, [](const LogEntry&) { return true; });
     EXPECT_FALSE(st.ok());
   }
+}
+
+// Break writes its marker outside the lock the writers append under: a slow
+// disk there does not hold up every commit.
+TEST_F(LogTest, BreakDoesNotHoldUpAppends) {
+  auto log = OpenLog();
+  ASSERT_TRUE(log);
+  AppendRange(log.get(), 1, 1);
+  std::string tmp = dir_ + "/broken.tmp";
+  ASSERT_EQ(mkfifo(tmp.c_str(), 0600), 0);  // opening it to write blocks until read
+  std::thread breaker([&] { log->Break("slow disk"); });
+  std::this_thread::sleep_for(100ms);  // Break is now inside its write
+  auto appended = std::async(std::launch::async, [&] { return log->Append(MakeEntry(2)).ok(); });
+  bool in_time = appended.wait_for(2s) == std::future_status::ready;
+  int reader = open(tmp.c_str(), O_RDONLY | O_NONBLOCK);  // lets Break go on
+  breaker.join();
+  if (reader >= 0) close(reader);
+  EXPECT_TRUE(in_time);
+  EXPECT_TRUE(appended.get());
 }
 
 // A FIFO or a folder named like a segment is neither opened as one nor
