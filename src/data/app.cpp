@@ -76,12 +76,14 @@ Result<std::shared_ptr<Schema>> LoadSchema(store::Connection& c) {
   return schema;
 }
 
-Result<std::unique_ptr<App>> App::Open(const std::string& path, int readers,
-                                       std::string files_root) {
+Result<std::unique_ptr<App>> App::Open(const std::string& path, int readers, std::string files_root,
+                                       std::shared_ptr<store::StreamContext> stream) {
   store::Store::Options o;
   o.path = path;
   o.readers = readers + 1;  // the last: the realtime dispatcher's
   o.migrations = AppMigrations();
+  o.name = "apps/" + std::filesystem::path(path).filename().string();
+  o.stream = std::move(stream);
   auto s = store::Store::Open(std::move(o));
   if (!s.ok()) return s.error();
   std::unique_ptr<App> app(new App());
@@ -123,7 +125,7 @@ Result<std::shared_ptr<App>> Apps::Get(const std::string& site, bool create) {
   std::string file = AppFileName(site);
   std::string files_root = std::filesystem::path(dir_).parent_path().string() + "/files/" +
                            file.substr(0, file.size() - 3);
-  auto app = App::Open(path, readers_, std::move(files_root));
+  auto app = App::Open(path, readers_, std::move(files_root), stream_);
   if (!app.ok()) return app.error();
   std::shared_ptr<App> shared(std::move(app).value());
   open_[site] = shared;

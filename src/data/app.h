@@ -31,8 +31,10 @@ const std::vector<store::Migration>& AppMigrations();
 class App {
  public:
   // `files_root`: where its records' files live (DATA/files/<site>).
+  // `stream`: the change stream it joins, as "apps/<file>" (null: none).
   static Result<std::unique_ptr<App>> Open(const std::string& path, int readers,
-                                           std::string files_root);
+                                           std::string files_root,
+                                           std::shared_ptr<store::StreamContext> stream = nullptr);
 
   store::Store& store() { return *store_; }
   Realtime& realtime() { return realtime_; }
@@ -67,7 +69,9 @@ class Apps {
  public:
   // `dir`: DATA/apps (record files go beside it, in DATA/files/<site>);
   // `readers`: one per worker.
-  Apps(std::string dir, int readers) : dir_(std::move(dir)), readers_(readers) {}
+  // `stream`: the change stream every app database joins (null: none).
+  Apps(std::string dir, int readers, std::shared_ptr<store::StreamContext> stream = nullptr)
+      : dir_(std::move(dir)), readers_(readers), stream_(std::move(stream)) {}
   // Ends every app's writes first: a write's completion may hold the last
   // reference to its App, which must not be let go on that App's own writer
   // thread (its Store would join itself).
@@ -87,6 +91,7 @@ class Apps {
   BackgroundQueue passwords_;
   std::string dir_;
   int readers_;
+  std::shared_ptr<store::StreamContext> stream_;
   std::mutex mu_;
   std::map<std::string, std::shared_ptr<App>> open_;
 };

@@ -120,6 +120,29 @@ void AddBuiltinRoutes(Router* router, const BuiltinContext* ctx, store::Store* s
         res.SetError(status.ok() ? 404 : 500);
       }
     });
+    // POST an encoded change-stream entry: applied to the database it names
+    // (204), or the refusal (409, e.g. divergence). GET digest: every
+    // database's logical digest.
+    router->Add("", "/_hearth/debug/apply", [ctx](Request& req, Response& res) {
+      if (req.method != Method::kPost || !ctx->apply_entry) return res.SetError(405);
+      auto reply = res.Defer();
+      ctx->apply_entry(std::make_shared<const std::string>(std::move(req.body)),
+                       [reply](Status st) {
+                         std::string why = st.ok() ? "" : st.error().message;
+                         reply->Finish([why](Response& r) {
+                           if (why.empty())
+                             r.status = 204;
+                           else
+                             r.SetText(409, "text/plain; charset=utf-8", why + "\n");
+                         });
+                       });
+    });
+    router->Add("", "/_hearth/debug/digest", [ctx, worker_index](Request&, Response& res) {
+      if (!ctx->digests) return res.SetError(404);
+      auto d = ctx->digests(worker_index);
+      if (!d.ok()) return res.SetError(500, d.error().message);
+      res.SetText(200, "application/json", *d);
+    });
     router->Add("", "/_hearth/debug/stream", [](Request& req, Response& res) {
       // A body of unknown length, sent chunked: N pieces of "piece i\n".
       uint64_t n = 3;

@@ -2,7 +2,9 @@
 // Handlers hearth answers itself: the welcome page, /_hearth/health (which
 // says only that the server is up: it is public, on every host),
 // /_hearth/metrics (an admin or read token unless --metrics-public), and (only with
-// HEARTH_TEST_ENDPOINTS=1) a debug echo used by the end-to-end tests to exercise request bodies.
+// HEARTH_TEST_ENDPOINTS=1) debug endpoints the end-to-end tests use: an echo
+// of request bodies, a key-value pair through the store, a chunked stream,
+// and the change stream's apply and digest.
 #include <functional>
 #include <string>
 #include <vector>
@@ -21,6 +23,12 @@ struct BuiltinContext {
   // More exposition lines from the parts (the proxy's counters), appended.
   std::function<std::string()> more_metrics;
   bool test_endpoints = false;
+  // Test endpoints of the change stream: apply an encoded entry to the
+  // database it names (`done` on the writer thread), and every database's
+  // logical digest as JSON, read on reader `reader`.
+  std::function<void(std::shared_ptr<const std::string> entry, std::function<void(Status)> done)>
+      apply_entry;
+  std::function<Result<std::string>(int reader)> digests;
   int schema_version = 0;  // of hearth.db
   // /_hearth/metrics answers everyone (--metrics-public); otherwise
   // `authorize` (a request and this worker's reader) decides: 0 to answer, or

@@ -145,12 +145,13 @@ class StoreService_ : public Service {
     so.migrations = store::ControlMigrations();
     so.name = "hearth.db";
     so.uncaptured = {"blobs", "blob_variants"};  // deploy bytes travel as blob ops
+    so.stream = p_->stream;
     so.statements = store::ControlStatements();
     so.connection_setup = store::ControlConnectionSetup();
     auto opened = store::Store::Open(std::move(so));
     if (!opened.ok()) return opened.error();
     p_->store = std::move(opened).value();
-    p_->apps = std::make_unique<data::Apps>(s.data + "/apps", p_->nworkers);
+    p_->apps = std::make_unique<data::Apps>(s.data + "/apps", p_->nworkers, p_->stream);
     auto token = api::EnsureAdminToken(*p_->store, s.data);
     if (!token.ok()) {
       Stop();

@@ -29,6 +29,7 @@
 #include "server/worker.h"
 #include "sites/sites.h"
 #include "store/store.h"
+#include "stream/log.h"
 #include "tls/server.h"
 
 namespace hearth {
@@ -59,6 +60,12 @@ struct Parts {
   std::unique_ptr<Scheduler> jobs;
   std::unique_ptr<Scheduler> net;
   std::unique_ptr<tls::TlsServer> tls;  // null without --https
+  // The change stream (null without --change-log): the local log, the one
+  // index sequence, and what each store is opened with. Freed after the
+  // stores (declared before them).
+  std::unique_ptr<stream::LocalLog> change_log;
+  std::unique_ptr<store::Sequencer> sequencer;
+  std::shared_ptr<store::StreamContext> stream;
   std::unique_ptr<store::Store> store;
   std::unique_ptr<data::Apps> apps;  // sites' app databases
   std::unique_ptr<guard::Guard> guard;
@@ -90,6 +97,7 @@ struct Parts {
 // it) and fills in its own part of it.
 std::unique_ptr<Service> DataFolderService(Parts* parts);
 std::unique_ptr<Service> ListenersService(Parts* parts);
+std::unique_ptr<Service> ChangesService(Parts* parts);  // server/changes_service.cpp
 std::unique_ptr<Service> StoreService(Parts* parts);
 std::unique_ptr<Service> JobsService(Parts* parts);
 std::unique_ptr<Service> TlsService(Parts* parts);

@@ -14,6 +14,9 @@
 #include "server/http_listener.h"
 #include "server/parts.h"
 #include "server/site_mounts.h"
+#include "store/backup.h"
+#include "store/digest.h"
+#include "store/entry.h"
 
 namespace hearth {
 namespace {
@@ -122,6 +125,41 @@ class Workers : public Service {
       return api::AuthorizeRequest(store, reader, req, api::MetricsTarget(req.method), why);
     };
     b.refuse = api::RefuseRequest;
+    if (b.test_endpoints) {
+      b.apply_entry = [p](std::shared_ptr<const std::string> entry,
+                          std::function<void(Status)> done) {
+        auto e = store::DecodeEntry(*entry);
+        if (!e.ok()) return done(e.error());
+        std::string db(e->database);
+        if (db == "hearth.db")
+          return p->store->SubmitApply(std::move(entry), [done](const Status& s) { done(s); });
+        // apps/<file>.db: the site whose app database that is (AppFileName's inverse).
+        std::string site = db.substr(5, db.size() - 8);
+        if (site.rfind("_wildcard", 0) == 0) site = "*" + site.substr(9);
+        auto app = p->apps->Get(site, /*create=*/false);
+        if (!app.ok()) return done(app.error());
+        if (!*app) return done(Error{"no app database " + db + " here"});
+        (*app)->store().SubmitApply(std::move(entry),
+                                    [done, keep = *app](const Status& s) { done(s); });
+      };
+      b.digests = [p](int reader) -> Result<std::string> {
+        nlohmann::json out = nlohmann::json::object();
+        auto d = store::Digest(p->store->Reader(reader));
+        if (!d.ok()) return d.error();
+        out["hearth.db"] = *d;
+        for (const auto& extra : store::AppDatabases(p->settings.data)) {
+          std::string site = extra.name.substr(5, extra.name.size() - 8);  // apps/<site>.db
+          if (site.rfind("_wildcard", 0) == 0) site = "*" + site.substr(9);
+          auto app = p->apps->Get(site, false);
+          if (!app.ok()) return app.error();
+          if (!*app) continue;
+          auto ad = store::Digest((*app)->store().Reader(reader));
+          if (!ad.ok()) return ad.error();
+          out[extra.name] = *ad;
+        }
+        return out.dump();
+      };
+    }
   }
 
   // Worker i: its loop, its listeners and its root handler.

@@ -95,6 +95,7 @@ Result<std::unique_ptr<Server>> Server::Start(ServeOptions options) {
   Services& list = srv->services_;
   list.Add(DataFolderService(parts));
   list.Add(ListenersService(parts));
+  if (s.change_log) list.Add(ChangesService(parts));
   list.Add(StoreService(parts));
   list.Add(JobsService(parts));
   // A part that is off says so in its front gate (sites::GatesProblem).

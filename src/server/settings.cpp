@@ -83,6 +83,10 @@ const std::vector<SettingSpec> kSettingSpecs = {
     {"keep-versions", T::kInt, &S::keep_versions, "20",
      "published versions kept per site (older ones and their unused files are deleted)", true, 1,
      10000},
+    {"change-log", T::kBool, &S::change_log, "false",
+     "keep every commit as an entry in DATA/log: the change stream that streaming backups and "
+     "replicas read (see it with `hearth log dump`)",
+     false},
     {"backup-every", T::kDuration, &S::backup_every_ms, "0",
      "take a backup of hearth.db into DATA/backups this often; 0 = never", false},
     {"backup-keep", T::kInt, &S::backup_keep, "7", "periodic backups kept (the oldest are deleted)",

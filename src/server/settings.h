@@ -55,6 +55,7 @@ struct Settings {
   uint64_t file_cache_size = 0;
   int64_t keep_versions = 0;
   int64_t backup_every_ms = 0;
+  bool change_log = false;
   int64_t backup_keep = 0;
   // Guard (see src/guard/guard.h).
   std::string allow, deny, trusted_proxies;  // CIDR lists

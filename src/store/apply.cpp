@@ -3,6 +3,7 @@
 #include <sqlite3.h>
 
 #include <cstring>
+#include <vector>
 
 #include "store/entry.h"
 #include "store/store.h"
@@ -125,9 +126,11 @@ int OnConflict(void* ctx, int type, sqlite3_changeset_iter* it) {
 }
 
 // sqlite3changeset_apply skips, silently, the changes of a table that is
-// missing or has another number of columns: for the stream that is
-// divergence, so every table a changeset names is checked first.
-std::string CheckTables(Connection& c, std::string_view changeset) {
+// missing or not compatible (another number of columns, the primary key in
+// other columns): for the stream that is divergence, so every table a
+// changeset names is checked first. Adds each to `tables`.
+std::string CheckTables(Connection& c, std::string_view changeset,
+                        std::vector<std::string>* tables) {
   sqlite3_changeset_iter* it = nullptr;
   if (sqlite3changeset_start(&it, static_cast<int>(changeset.size()),
                              const_cast<char*>(changeset.data())) != SQLITE_OK)
@@ -139,19 +142,39 @@ std::string CheckTables(Connection& c, std::string_view changeset) {
     sqlite3changeset_op(it, &table, &columns, &op, &indirect);
     if (!table || last == table) continue;
     last = table;
-    auto q = c.Prepare("SELECT count(*) FROM pragma_table_info(?1)");
+    unsigned char* pk = nullptr;
+    int pk_columns = 0;
+    sqlite3changeset_pk(it, &pk, &pk_columns);
+    auto kind = c.Prepare("SELECT type FROM sqlite_schema WHERE name = ?1");
+    if (!kind.ok()) {
+      why = kind.error().message;
+      break;
+    }
+    kind->Bind(1, last);
+    Status s = OkStatus();
+    if (!kind->Step(&s) || kind->Text(0) != "table") {
+      why = "table " + last + " does not exist here";
+      break;
+    }
+    auto q = c.Prepare("SELECT pk FROM pragma_table_info(?1) ORDER BY cid");
     if (!q.ok()) {
       why = q.error().message;
       break;
     }
     q->Bind(1, last);
-    Status s = OkStatus();
-    int have = q->Step(&s) ? static_cast<int>(q->Int(0)) : 0;
-    if (have == 0)
-      why = "table " + last + " does not exist here";
-    else if (have != columns)
-      why = "table " + last + " has " + std::to_string(have) + " columns here, " +
+    std::vector<bool> here;
+    while (q->Step(&s)) here.push_back(q->Int(0) > 0);
+    if (static_cast<int>(here.size()) != columns) {
+      why = "table " + last + " has " + std::to_string(here.size()) + " columns here, " +
             std::to_string(columns) + " in the entry";
+      break;
+    }
+    for (int i = 0; i < columns && pk; ++i)
+      if (here[static_cast<size_t>(i)] != (pk[i] != 0)) {
+        why = "table " + last + " has another primary key here";
+        break;
+      }
+    tables->push_back(last);
   }
   int rc = sqlite3changeset_finalize(it);
   if (why.empty() && rc != SQLITE_OK) why = "its changeset is damaged";
@@ -176,7 +199,8 @@ Status Store::ApplyEntry(std::string_view bytes) {
   // otherwise happen twice (and then not find their rows).
   if (auto s = c.Exec("PRAGMA foreign_keys = OFF"); !s.ok()) return s;
   int was = 0;
-  sqlite3_db_config(c.raw(), SQLITE_DBCONFIG_ENABLE_TRIGGER, 0, &was);
+  sqlite3_db_config(c.raw(), SQLITE_DBCONFIG_ENABLE_TRIGGER, -1, &was);  // read it
+  sqlite3_db_config(c.raw(), SQLITE_DBCONFIG_ENABLE_TRIGGER, 0, nullptr);
   struct Restore {
     Connection& c;
     int triggers;
@@ -210,10 +234,11 @@ Status Store::ApplyOps(const EntryView& e) {
   }
   if (e.index <= held) return c.Exec("COMMIT");  // already here: applying twice is a no-op
 
+  std::vector<std::string> touched;
   for (const EntryOp& op : e.ops) {
     switch (op.kind) {
       case OpKind::kChangeset: {
-        std::string why = CheckTables(c, op.payload);
+        std::string why = CheckTables(c, op.payload, &touched);
         if (!why.empty()) return Error{"divergence at " + where + ": " + why};
         Conflict conflict;
         conflict.db = c.raw();
@@ -246,10 +271,39 @@ Status Store::ApplyOps(const EntryView& e) {
                        " fails here: " + s.error().message};
         break;
       }
+      case OpKind::kSequence: {
+        auto seq = DecodeSequence(op.payload);
+        if (!seq.ok()) return seq.error();
+        auto set = c.Prepare("UPDATE sqlite_sequence SET seq = ?2 WHERE name = ?1");
+        if (!set.ok()) return Error{"divergence at " + where + ": " + set.error().message};
+        set->Bind(1, seq->table).Bind(2, seq->seq);
+        if (auto s = set->Run(); !s.ok()) return s;
+        if (c.Changes() == 0) {
+          auto add = c.Prepare("INSERT INTO sqlite_sequence (name, seq) VALUES (?1, ?2)");
+          if (!add.ok()) return add.error();
+          add->Bind(1, seq->table).Bind(2, seq->seq);
+          if (auto s = add->Run(); !s.ok()) return s;
+        }
+        break;
+      }
       default:
         return Error{where + " holds an op (kind " + std::to_string(static_cast<int>(op.kind)) +
                      ") this hearth cannot apply yet"};
     }
+  }
+  // Foreign keys are off while applying (the origin's cascades are in the
+  // changesets), so a row whose parent this copy lacks would go in unseen:
+  // the tables the entry wrote are checked before it commits.
+  for (const std::string& table : touched) {
+    std::string quoted = "\"";
+    for (char ch : table) quoted += ch == '"' ? std::string("\"\"") : std::string(1, ch);
+    auto fk = c.Prepare("PRAGMA foreign_key_check(" + quoted + "\")");
+    if (!fk.ok()) return fk.error();
+    Status s = OkStatus();
+    if (fk->Step(&s))
+      return Error{"divergence at " + where + ": table " + table +
+                   ": a row's parent is missing here (FOREIGN KEY)"};
+    if (!s.ok()) return s.error();
   }
   {
     auto internal = c.InternalScope();

@@ -42,6 +42,10 @@ class EntrySink {
   // The transaction of the entry that ends at `end` committed (still under
   // the ticket): a reader may ship it once it is also durable.
   virtual void Committed(uint64_t end) { (void)end; }
+  // Returns once the entry that ends at `end` is on disk (fsynced), or the
+  // sink gave up waiting. The writer calls it after COMMIT, before the
+  // writes' completions: what hearth acknowledges is in the log.
+  virtual void AwaitDurable(uint64_t end) { (void)end; }
   // A transaction committed that the stream does not hold (its entry could
   // not be made or kept, or its COMMIT's outcome is unknown). Called after
   // that COMMIT, on the writer's thread. The stream is no longer whole: the

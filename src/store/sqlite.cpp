@@ -185,6 +185,12 @@ int Connection::Authorize(void* self, int action, const char* a, const char* b, 
     case SQLITE_ATTACH:
     case SQLITE_DETACH:
       return SQLITE_DENY;
+    // Schema SQL (Ddl, a migration, an entry being applied) runs inside the
+    // writer's transaction: a COMMIT or a SAVEPOINT in it would end or split
+    // that transaction part-way.
+    case SQLITE_TRANSACTION:
+    case SQLITE_SAVEPOINT:
+      return c->in_ddl_ ? SQLITE_DENY : SQLITE_OK;
     case SQLITE_PRAGMA:  // a: the pragma, b: its argument (null when reading)
       if (!b) return SQLITE_OK;
       // Each would change the schema or the file's shape behind Ddl's back.
@@ -265,6 +271,9 @@ Status Connection::Ddl(std::string_view sql) {
   if (!after.ok()) return after.error();
   for (const auto& [table, shape] : *after) {
     auto was = before->find(table);
+    // sqlite_sequence (made by the first AUTOINCREMENT table) is SQLite's
+    // own: its rows travel as sequence ops.
+    if (table.rfind("sqlite_", 0) == 0) continue;
     if (was == before->end()) {
       std::string why = CheckCapturable(*this, table);
       if (!why.empty()) return Error{why};

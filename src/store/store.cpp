@@ -2,6 +2,7 @@
 
 #include <chrono>
 #include <future>
+#include <map>
 #include <optional>
 
 #include "base/log.h"
@@ -129,6 +130,7 @@ Result<std::unique_ptr<Store>> Store::Open(Options options) {
   auto version = Migrate(*s->writer_, s->options_.migrations, s->options_.path, hooks);
   if (pending) s->Settle(*pending, Error{"the migration did not finish"});  // thrown past `after`
   if (!version.ok()) return version.error();
+  s->sequences_ = s->ReadSequences();
   if (!has_stream_table) {
     auto ddl = s->writer_->DdlScope();
     auto internal = s->writer_->InternalScope();
@@ -222,6 +224,19 @@ void Store::SubmitWrite(WriteFn fn, DoneFn done, WriteOptions options) {
     }
   }
   done(Error{"the store is shutting down"});
+}
+
+std::map<std::string, int64_t> Store::ReadSequences() {
+  std::map<std::string, int64_t> out;
+  auto has = writer_->Prepare(
+      "SELECT 1 FROM sqlite_schema WHERE type = 'table' AND name = 'sqlite_sequence'");
+  Status s = OkStatus();
+  if (!has.ok() || !has->Step(&s)) return out;
+  has->Reset();
+  auto q = writer_->Prepare("SELECT name, seq FROM sqlite_sequence");
+  if (!q.ok()) return out;
+  while (q->Step(&s)) out[std::string(q->Text(0))] = q->Int(1);
+  return out;
 }
 
 void Store::SubmitApply(std::shared_ptr<const std::string> entry, DoneFn done) {
@@ -335,8 +350,20 @@ void Store::CommitBatch(std::vector<Job>& batch) {
     }
   }
   Status commit = OkStatus();
+  std::map<std::string, int64_t> sequences;
   if (capture) {
     c.SetCapture(nullptr);
+    // sqlite_sequence has no primary key, so no changeset carries it; its
+    // rows that moved are ops of their own. (An AUTOINCREMENT row inserted
+    // and deleted in one batch leaves no other trace, yet its number must
+    // never be handed out again, on a copy either.)
+    sequences = ReadSequences();
+    for (const auto& [table, seq] : sequences) {
+      auto was = sequences_.find(table);
+      if (was != sequences_.end() && was->second == seq) continue;
+      auto op = EncodeSequence({seq, table});
+      if (op.ok()) capture->Add(OpKind::kSequence, std::move(op).value());
+    }
     auto ops = capture->Finish();
     capture.reset();
     if (ops.ok()) {
@@ -360,8 +387,11 @@ void Store::CommitBatch(std::vector<Job>& batch) {
       std::lock_guard<std::mutex> lock(ckpt_mu_);
     }  // the checkpointer is waiting or will see the count
     ckpt_cv_.notify_one();
+    if (options_.stream) sequences_ = std::move(sequences);
     if (!unrecorded.empty()) options_.stream->sink->Break(options_.name + ": " + unrecorded);
+    if (durable_end_ != 0) options_.stream->sink->AwaitDurable(durable_end_);
   }
+  durable_end_ = 0;
   for (auto& j : batch) j.done(j.status);
 }
 
@@ -404,6 +434,7 @@ Status Store::CommitWithEntry(std::vector<CapturedOp> ops, std::string* unrecord
     throw;
   }
   if (!Settle(*pending, committed)) *unrecorded = "the outcome of its COMMIT is unknown";
+  if (committed.ok()) durable_end_ = pending->end;
   return committed;
 }
 

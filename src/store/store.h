@@ -31,6 +31,7 @@
 #include <condition_variable>
 #include <deque>
 #include <functional>
+#include <map>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -154,6 +155,12 @@ class Store {
   std::thread thread_;
   std::atomic<uint64_t> commits_{0}, writes_{0};
   std::atomic<uint64_t> last_index_{0};
+  uint64_t durable_end_ = 0;
+  // sqlite_sequence as of the last committed batch (writer thread; with a
+  // stream): a batch that moves a row records it as a sequence op.
+  std::map<std::string, int64_t> sequences_;
+  std::map<std::string, int64_t>
+  ReadSequences();  // the batch's entry ends here in the sink (writer thread)
 
   std::unique_ptr<Connection> checkpointer_;
   std::mutex ckpt_mu_;

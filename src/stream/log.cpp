@@ -124,6 +124,12 @@ void LocalLog::StartGenerationLocked(const std::string& why) {
   }
 }
 
+void LocalLog::AwaitDurable(uint64_t end) {
+  if (WaitDurable(end, std::chrono::seconds(10))) return;
+  Log(LogLevel::kWarn, "change log: an entry is not on disk after 10 s",
+      {{"dir", dir_}, {"end", static_cast<int64_t>(end)}});
+}
+
 uint64_t LocalLog::Generation() const {
   std::unique_lock lk(mu_);
   auto* self = const_cast<LocalLog*>(this);  // starting a pending generation is not visible state
@@ -289,12 +295,6 @@ void LocalLog::MarkCommitted(uint64_t offset_end) {
     { std::lock_guard lk(mu_); }  // the syncer is waiting or sees the new value
     work_cv_.notify_one();
   }
-}
-
-void LocalLog::AwaitDurable(uint64_t end) {
-  if (!WaitDurable(end, std::chrono::seconds(10)))
-    Log(LogLevel::kWarn, "change-stream log: an entry is not durable after 10 s",
-        {{"end", end}, {"durable", durable()}});
 }
 
 uint64_t LocalLog::end() const {

@@ -89,9 +89,10 @@ class LocalLog : public store::EntrySink {
   // stamped with the current id), and that an entry's transaction committed.
   uint64_t Generation() const override;
   void Committed(uint64_t end) override { MarkCommitted(end); }
-  // Waits (10 s at most, then logs a warning) until the entry ending at `end`
-  // is durable.
-  void AwaitDurable(uint64_t end);
+  // Waits for the syncer (which coalesces every writer's appends into one
+  // fdatasync); after 10 s it gives up and says so once in the log: the
+  // write is committed, only its durability in the log is late.
+  void AwaitDurable(uint64_t end) override;
 
   // The writer's COMMIT of the entry ending at `offset_end` succeeded.
   void MarkCommitted(uint64_t offset_end);

@@ -256,7 +256,7 @@ TEST_F(ApplyTest, ForeignKeysAreOnAgainAfterAnApply) {
 // a copy (and the copy ends up the same).
 TEST_F(ApplyTest, RowsStoredBeforeAnAddedColumnStillApply) {
   MakePair();
-  ASSERT_TRUE(Write("INSERT INTO sites VALUES (1, 'a'), (2, 'b')").ok());
+  ASSERT_TRUE(Write("INSERT INTO sites VALUES (1, 'a'), (2, 'b'), (4, 'd')").ok());
   origin_.reset();
   Store::Options o;
   o.path = dir_ + "/origin.db";
@@ -287,6 +287,80 @@ TEST_F(ApplyTest, RowsStoredBeforeAnAddedColumnStillApply) {
   EXPECT_NE(Why(s).find("table sites: the row is not as the entry found it (DATA)"),
             std::string::npos)
       << Why(s);
+}
+
+// An AUTOINCREMENT row inserted and deleted in one batch leaves no row to
+// capture, but its number is used up: the copy must not hand it out either.
+TEST_F(ApplyTest, AutoincrementSequencesFollow) {
+  MakePair();
+  ASSERT_TRUE(
+      Ddl("CREATE TABLE users (id INTEGER PRIMARY KEY AUTOINCREMENT, email TEXT NOT NULL)").ok());
+  ASSERT_TRUE(Write("INSERT INTO users (email) VALUES ('a')").ok());
+  ASSERT_TRUE(
+      Write("INSERT INTO users (email) VALUES ('b'); DELETE FROM users WHERE email = 'b'").ok());
+  ASSERT_TRUE(
+      Write("INSERT INTO users (email) VALUES ('c'), ('d'); DELETE FROM users WHERE email = 'd'")
+          .ok());
+  Status applied = ApplyAll(*copy_);
+  ASSERT_TRUE(applied.ok()) << Why(applied);
+  EXPECT_EQ(DigestOf(*origin_), DigestOf(*copy_));  // sqlite_sequence is part of it
+  auto next = [](Store& s) {
+    auto q = s.Reader(0).Prepare("SELECT seq FROM sqlite_sequence WHERE name = 'users'");
+    Status st = OkStatus();
+    return q->Step(&st) ? q->Int(0) : -1;
+  };
+  EXPECT_EQ(next(*copy_), 4);
+  EXPECT_EQ(next(*origin_), 4);
+}
+
+// Tables SQLite would skip silently (another primary key, a view of the same
+// name) and rows whose parent is missing are divergence, never a quiet skip.
+TEST_F(ApplyTest, IncompatibleTablesAndMissingParentsAreDivergence) {
+  MakePair();
+  ASSERT_TRUE(Ddl("CREATE TABLE pk1 (a TEXT PRIMARY KEY NOT NULL, b TEXT NOT NULL)").ok());
+  ASSERT_TRUE(Ddl("CREATE TABLE v1 (a TEXT PRIMARY KEY NOT NULL)").ok());
+  ASSERT_TRUE(Write("INSERT INTO pk1 VALUES ('x', 'y')").ok());       // entry 3
+  ASSERT_TRUE(Write("INSERT INTO v1 VALUES ('x')").ok());             // entry 4
+  ASSERT_TRUE(Write("INSERT INTO sites VALUES (7, 's')").ok());       // entry 5
+  ASSERT_TRUE(Write("INSERT INTO hosts VALUES ('h.test', 7)").ok());  // entry 6
+  // The copy made those tables its own way (its own schema, not the entries').
+  auto bare = Connection::Open(dir_ + "/copy.db", Connection::Mode::kReadWrite);
+  ASSERT_TRUE(bare.ok());
+  ASSERT_TRUE((*bare)
+                  ->Exec("CREATE TABLE pk1 (a TEXT NOT NULL, b TEXT PRIMARY KEY NOT NULL);"
+                         "CREATE VIEW v1 AS SELECT 'x' AS a")
+                  .ok());
+  auto apply = [&](size_t i) {
+    return Why(copy_->Apply(std::make_shared<const std::string>(sink_.entries[i])));
+  };
+  EXPECT_EQ(apply(2),
+            "divergence at entry 3 (apps/shop.db): table pk1 has another primary key here");
+  EXPECT_EQ(apply(3), "divergence at entry 4 (apps/shop.db): table v1 does not exist here");
+  // The host's site (entry 5) never came: its insert would break the copy's
+  // foreign key, which is off while applying.
+  EXPECT_EQ(apply(5),
+            "divergence at entry 6 (apps/shop.db): table hosts: a row's parent is missing here "
+            "(FOREIGN KEY)");
+  EXPECT_EQ(apply(4), "");
+  EXPECT_EQ(apply(5), "");
+}
+
+// Schema SQL cannot end the writer's transaction part-way.
+TEST_F(ApplyTest, SchemaSqlCannotCommitOrSplitTheTransaction) {
+  MakePair();
+  Status s = Ddl("CREATE TABLE z (a INTEGER PRIMARY KEY); COMMIT");
+  ASSERT_FALSE(s.ok());
+  EXPECT_NE(Why(s).find("not authorized"), std::string::npos) << Why(s);
+  EntryView e;
+  e.index = 1;
+  e.database = "apps/shop.db";
+  e.ops = {{OpKind::kDdl, "SAVEPOINT x; CREATE TABLE z (a INTEGER PRIMARY KEY)"}};
+  auto bytes = EncodeEntry(e);
+  ASSERT_TRUE(bytes.ok());
+  Status applied = copy_->Apply(std::make_shared<const std::string>(*bytes));
+  ASSERT_FALSE(applied.ok());
+  EXPECT_NE(Why(applied).find("not authorized"), std::string::npos) << Why(applied);
+  EXPECT_EQ(copy_->last_index(), 0u);
 }
 
 TEST(Digest, SeesRowsAndSchemaButNotLayout) {

@@ -169,7 +169,8 @@ TEST(Entry, TypedPayloadsRoundTrip) {
   EXPECT_EQ(fp->size, 12u);
   EXPECT_EQ(fp->sha256, kSha);
   EXPECT_EQ(fp->path, "c0ll3ct10n/r3c0rd/photo_ab12.png");
-  auto sq = DecodeSequence(Must(EncodeSequence({-3, "t"})));
+  const std::string sequence = Must(EncodeSequence({-3, "t"}));  // the decoded views point into it
+  auto sq = DecodeSequence(sequence);
   ASSERT_TRUE(sq.ok());
   EXPECT_EQ(sq->seq, -3);
   EXPECT_EQ(sq->table, "t");
