@@ -27,6 +27,7 @@ uint64_t GetLe(std::string_view b, size_t at, int width) {
 struct EntryTip {
   uint64_t index = 0;
   int64_t time_us = 0;
+  uint64_t generation = 0;  // the one its writer stamped
   std::string database;
 };
 Result<EntryTip> ReadTip(std::string_view entry) {
@@ -36,10 +37,34 @@ Result<EntryTip> ReadTip(std::string_view entry) {
   EntryTip t;
   t.index = GetLe(entry, 16, 8);
   t.time_us = static_cast<int64_t>(GetLe(entry, 48, 8));
+  t.generation = GetLe(entry, 56, 8);
   uint64_t name_length = GetLe(entry, 76, 4);
   if (store::kEntryHeaderSize + name_length <= entry.size())
     t.database.assign(entry.substr(store::kEntryHeaderSize, name_length));
   return t;
+}
+
+// The index of a segment's last entry; an error if it holds none or
+// cannot be read whole.
+Result<uint64_t> LastIndexOf(const SegmentFile& f) {
+  int fd = OpenSegmentFile(f.path, O_RDONLY);
+  if (fd < 0) return Error{Errno("cannot open " + f.path)};
+  SegmentReader reader(fd, f, f.size);
+  uint64_t last = 0;
+  std::string error;
+  for (;;) {
+    auto next = reader.Read();
+    if (next.done) break;
+    if (!next.error.empty()) {
+      error = f.path + ": " + next.error;
+      break;
+    }
+    last = next.entry.view.index;
+  }
+  close(fd);
+  if (!error.empty()) return Error{error};
+  if (last == 0) return Error{f.path + " holds no entry"};
+  return last;
 }
 
 }  // namespace
@@ -91,6 +116,12 @@ void LocalLog::StartGenerationLocked(const std::string& why) {
   if (current_) retired_.push_back(std::move(current_));
   current_.reset();
   generation_ = {RandomId(), 0, WallNowMicros(), why};
+  if (ceiling_) {
+    // The failed generation ends here: what it holds past its last good
+    // sync is never shipped, and durable() may move on with the new one.
+    unsynced_.emplace_back(*ceiling_, tail_);
+    ceiling_.reset();
+  }
 }
 
 void LocalLog::AwaitDurable(uint64_t end) {
@@ -113,7 +144,11 @@ Result<uint64_t> LocalLog::Append(std::string_view entry) {
   auto tip = ReadTip(entry);
   if (!tip.ok()) return tip.error();
   std::unique_lock lk(mu_);
-  if (pending_generation_) {
+  // An entry stamped with the current generation goes into it, even when a
+  // Break from another thread came between its Generation() and here (the
+  // pending generation then starts at the next Generation()): an entry and
+  // its file always agree.
+  if (pending_generation_ && (generation_.id == 0 || tip->generation != generation_.id)) {
     StartGenerationLocked(*pending_generation_);
     pending_generation_.reset();
   }
@@ -125,10 +160,6 @@ Result<uint64_t> LocalLog::Append(std::string_view entry) {
     auto seg = CreateSegment(tip->index);
     if (!seg.ok()) return seg.error();
     current_ = std::move(seg).value();
-    if (generation_.first_index == 0) {
-      generation_.first_index = tip->index;
-      generation_to_write_ = generation_;
-    }
     header = EncodeSegmentHeader({generation_.id, tip->index, current_->base, WallNowMicros()});
   }
   Segment& seg = *current_;
@@ -165,6 +196,15 @@ Result<uint64_t> LocalLog::Append(std::string_view entry) {
   seg.size = pos;
   uint64_t offset = tail_;
   tail_ = seg.end();
+  ++changes_;
+  // The generation is recorded only once its first entry is written: one
+  // that failed to write never names a generation no file carries.
+  if (generation_.first_index == 0) {
+    generation_.first_index = tip->index;
+    generation_base_ = offset;
+    generation_to_write_ = generation_;
+    clear_broken_at_ = tail_;
+  }
   before_last_ = std::move(last_);
   last_ = Tip{offset, tip->index, tip->time_us, std::move(tip->database)};
   lk.unlock();
@@ -203,7 +243,14 @@ void LocalLog::TruncateLocked(uint64_t offset) {
     seg.size = keep;
   }
   tail_ = offset;
+  ++changes_;
   truncated_low_ = std::min(truncated_low_, offset);
+  if (generation_.first_index != 0 && offset <= generation_base_) {
+    // The generation's first entry is taken back: it is recorded again with
+    // the next append, and `broken` stays until then.
+    generation_.first_index = 0;
+    clear_broken_at_ = 0;
+  }
   if (durable_.load() > offset) durable_ = offset;
   if (committed_.load() > offset) committed_ = offset;
   // Indexes have no gaps, so without the entry before it the last index is
@@ -214,11 +261,17 @@ void LocalLog::TruncateLocked(uint64_t offset) {
 }
 
 void LocalLog::Break(const std::string& why) {
-  std::lock_guard lk(mu_);
-  breaks_.fetch_add(1);
-  broken_why_ = why;
-  pending_generation_ = "the stream broke: " + why;
-  // Kept on disk so a restart before the next append still starts anew.
+  {
+    std::lock_guard lk(mu_);
+    breaks_.fetch_add(1);
+    broken_why_ = why;
+    pending_generation_ = "the stream broke: " + why;
+    clear_broken_at_ = 0;
+  }
+  // Kept on disk so a restart before the new generation is whole still
+  // starts anew. Written outside mu_ (commits append under it); the
+  // syncer's removal checks pending_generation_ under broken_file_mu_.
+  std::lock_guard file_lk(broken_file_mu_);
   Status st = WriteFileDurably(dir_, "broken", why);
   Log(LogLevel::kWarn, "change-stream log: the stream broke; a new generation starts",
       {{"why", why}, {"recorded", st.ok()}});
@@ -237,6 +290,10 @@ std::string LocalLog::broken_why() const {
 void LocalLog::MarkCommitted(uint64_t offset_end) {
   uint64_t cur = committed_.load();
   while (cur < offset_end && !committed_.compare_exchange_weak(cur, offset_end)) {
+  }
+  if (uint64_t clear = clear_broken_at_.load(); clear != 0 && offset_end >= clear) {
+    { std::lock_guard lk(mu_); }  // the syncer is waiting or sees the new value
+    work_cv_.notify_one();
   }
 }
 
@@ -268,22 +325,29 @@ uint64_t LocalLog::generation() const {
 void LocalLog::SyncLoop() {
   std::unique_lock lk(mu_);
   for (;;) {
+    auto clear_due = [&] {
+      uint64_t c = clear_broken_at_.load();
+      return c != 0 && !pending_generation_ && committed_.load() >= c && durable_.load() >= c;
+    };
     auto work = [&] {
-      return tail_ != synced_tail_ || !retired_.empty() || generation_to_write_ || dir_dirty_;
+      return changes_ != synced_changes_ || !retired_.empty() || generation_to_write_ ||
+             dir_dirty_ || clear_due();
     };
     work_cv_.wait(lk, [&] { return stop_ || work(); });
     if (!work()) return;  // stopping, and everything is on disk
-    uint64_t target = tail_;
+    uint64_t target = tail_, changes = changes_;
     auto seg = current_;
     auto retired = std::move(retired_);
     retired_.clear();
     auto gen = std::move(generation_to_write_);
     generation_to_write_.reset();
     bool dir = std::exchange(dir_dirty_, false);
+    uint64_t clear = clear_due() ? clear_broken_at_.load() : 0;
     truncated_low_ = UINT64_MAX;
     lk.unlock();
 
     std::string failed;
+    if (options_.sync_hook) failed = options_.sync_hook();
     for (auto& r : retired)
       if (fdatasync(r->fd) != 0) failed = Errno("fdatasync " + r->path);
     if (seg && fdatasync(seg->fd) != 0) failed = Errno("fdatasync " + seg->path);
@@ -300,46 +364,99 @@ void LocalLog::SyncLoop() {
     }
     retired.clear();
     seg.reset();
+    if (!failed.empty()) {
+      // Recorded before anything else, so a restart starts a new generation.
+      std::lock_guard file_lk(broken_file_mu_);
+      (void)WriteFileDurably(dir_, "broken", "the log could not be synced: " + failed);
+    } else if (clear != 0) {
+      // The new generation's first entry is committed and durable: the
+      // break is behind it. Checked again under the file lock, since a Break
+      // may have come since (it writes `broken` after setting its reason).
+      std::lock_guard file_lk(broken_file_mu_);
+      bool still;
+      {
+        std::lock_guard relk(mu_);
+        still = !pending_generation_ && clear_broken_at_.load() == clear;
+      }
+      if (still && unlink((dir_ + "/broken").c_str()) == 0)
+        (void)FsyncPath(dir_);  // a lost removal only starts one more generation
+      if (still) {
+        std::lock_guard relk(mu_);
+        if (clear_broken_at_.load() == clear) {
+          clear_broken_at_ = 0;
+          if (!pending_generation_) broken_why_.clear();
+        }
+      }
+    }
 
     lk.lock();
-    synced_tail_ = target;
+    synced_changes_ = changes;
     if (failed.empty()) {
-      if (gen && !pending_generation_ && unlink((dir_ + "/broken").c_str()) == 0) {
-        broken_why_.clear();
-        (void)FsyncPath(dir_);  // a lost removal only starts one more generation
-      }
       uint64_t now_durable = std::min(target, truncated_low_);
+      if (ceiling_) now_durable = std::min(now_durable, *ceiling_);
       if (now_durable > durable_.load()) durable_ = now_durable;
       durable_cv_.notify_all();
     } else {
       // Linux may drop the dirty pages of a failed fdatasync, so a retry
-      // proves nothing: what the log holds can no longer be trusted.
+      // proves nothing: what the log holds can no longer be trusted, and
+      // durable() never passes what it was before this pass in this generation.
       Log(LogLevel::kError, "change-stream log: sync failed", {{"error", failed}});
+      if (!ceiling_) ceiling_ = durable_.load();
       breaks_.fetch_add(1);
       broken_why_ = failed;
       pending_generation_ = "the log could not be synced: " + failed;
+      clear_broken_at_ = 0;
     }
   }
 }
 
 Status LocalLog::ForEach(uint64_t from_index, uint64_t to_offset,
                          const std::function<bool(const LogEntry&)>& fn) const {
-  return ForEachEntry(wal_dir(), from_index, to_offset, fn);
+  std::vector<std::pair<uint64_t, uint64_t>> unsynced;
+  {
+    std::lock_guard lk(mu_);
+    unsynced = unsynced_;
+  }
+  if (unsynced.empty()) return ForEachEntry(wal_dir(), from_index, to_offset, fn);
+  return ForEachEntry(wal_dir(), from_index, to_offset, [&](const LogEntry& e) {
+    for (const auto& [low, high] : unsynced)
+      if (e.offset >= low && e.offset < high) return true;  // a failed sync's: never shipped
+    return fn(e);
+  });
 }
 
 Result<int> LocalLog::DropThrough(uint64_t index) {
-  std::lock_guard lk(mu_);
+  std::string current;
+  {
+    std::lock_guard lk(mu_);
+    if (current_) current = current_->path;
+  }
+  // Listing, reading and removing run outside mu_ (every commit appends
+  // under it). The newest listed file is never removed, so a roll meanwhile
+  // only leaves the old current file to a later call.
   auto files = ListSegments(wal_dir());
   if (!files.ok()) return files.error();
   int dropped = 0;
   for (size_t i = 0; i + 1 < files->size(); ++i) {
     const SegmentFile& f = (*files)[i];
-    if (current_ && f.path == current_->path) continue;
-    if ((*files)[i + 1].header.first_index > index + 1) break;
+    if (f.path == current) break;
+    // Indexes grow only within a generation: a file followed by another
+    // generation's (which may start lower) is read for its last index.
+    const SegmentFile& next = (*files)[i + 1];
+    uint64_t last = 0;
+    if (next.header.generation == f.header.generation) {
+      last = next.header.first_index - 1;
+    } else {
+      auto l = LastIndexOf(f);
+      if (!l.ok()) break;
+      last = *l;
+    }
+    if (last > index) break;
     if (unlink(f.path.c_str()) != 0) return Error{Errno("cannot remove " + f.path)};
     ++dropped;
   }
   if (dropped > 0) {
+    std::lock_guard lk(mu_);
     dir_dirty_ = true;
     work_cv_.notify_one();
   }

@@ -16,10 +16,12 @@
 // COMMIT may still fail nor one a power loss could take back.
 //
 // A generation is one unbroken run of entries. A new one starts (at the next
-// append, with a new id and a new segment file) when the stream breaks (a
-// commit the log does not hold), when recovery finds damage in the middle of
-// the newest file, or when a database is ahead of the log (the log lost its
-// tail). Old generations' files stay until the uploader is done with them.
+// Generation() or append, with a new id and a new segment file) when the
+// stream breaks (a commit the log does not hold, or a failed sync), when
+// recovery finds damage or a hole, or when a database is ahead of the log
+// (the log lost its tail). Old generations' files stay until the uploader is
+// done with them. `broken` stays on disk until the new generation's first
+// entry is committed and durable.
 //
 // Thread use: Append/TruncateTo are called by writers under the sequencer's
 // ticket (so one at a time, in index order); everything else may be called
@@ -46,6 +48,10 @@ namespace hearth::stream {
 
 struct LogOptions {
   uint64_t segment_bytes = uint64_t{64} << 20;  // a new file once the current would pass this
+  // Tests only: called by the syncer in each pass after it took its target
+  // and before it syncs, outside the lock; a non-empty result is taken as a
+  // failed sync with that message (so a test can pause the syncer or fail it).
+  std::function<std::string()> sync_hook;
 };
 
 // What Open found and did, for the server's log and the Sequencer's start.
@@ -79,7 +85,8 @@ class LocalLog : public store::EntrySink {
   void Break(const std::string& why) override;
   // The writer's calls under the ticket: the generation the next entry is
   // stamped with (a pending new generation begins here, so the entry and the
-  // file it goes to agree), and that an entry's transaction committed.
+  // file it goes to agree: Append starts a pending one only for an entry not
+  // stamped with the current id), and that an entry's transaction committed.
   uint64_t Generation() const override;
   void Committed(uint64_t end) override { MarkCommitted(end); }
   // Waits for the syncer (which coalesces every writer's appends into one
@@ -162,10 +169,23 @@ class LocalLog : public store::EntrySink {
   std::shared_ptr<Segment> current_;    // appended to; null until the first append of a file
   std::vector<std::shared_ptr<Segment>> retired_;  // rolled, still to be synced
   uint64_t tail_ = 0;
-  uint64_t synced_tail_ = 0;             // tail_ at the syncer's last pass
+  // Appends and cuts are counted, not compared by offset: a cut and an
+  // append of the same length leave tail_ where it was, but still need a sync.
+  uint64_t changes_ = 0;
+  uint64_t synced_changes_ = 0;          // changes_ at the syncer's last pass
   uint64_t truncated_low_ = UINT64_MAX;  // lowest TruncateTo during a sync pass
   bool dir_dirty_ = false;               // a file was created or removed
   GenerationInfo generation_;
+  uint64_t generation_base_ = 0;  // log offset of the current generation's first entry
+  // A sync failed: durable() stays at or below this until a new generation
+  // starts; then the failed generation's unsynced range goes to unsynced_,
+  // which readers skip (a power loss may have taken it).
+  std::optional<uint64_t> ceiling_;
+  std::vector<std::pair<uint64_t, uint64_t>> unsynced_;
+  // `broken` is removed only once the new generation's first entry (ending
+  // here) is committed and durable: before that, a restart must start anew.
+  std::atomic<uint64_t> clear_broken_at_{0};
+  std::mutex broken_file_mu_;  // orders writing and removing `broken`, outside mu_
   std::optional<std::string> pending_generation_;      // why the next append starts one
   std::optional<GenerationInfo> generation_to_write_;  // for the syncer
   std::string broken_why_;

@@ -2,6 +2,7 @@
 // record, and the check of the log against the databases' own last indexes
 // (docs/store.md, "The local log").
 #include <fcntl.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "base/json.h"
@@ -57,9 +58,44 @@ Status LocalLog::Recover() {
     Log(LogLevel::kWarn, "change-stream log: a new generation starts",
         {{"dir", dir_}, {"why", *pending_generation_}});
   }
-  committed_ = durable_ = synced_tail_ = tail_;
+  durable_ = tail_;
+  // The last entry's COMMIT may have failed: readers see it only once
+  // DropUncommittedTail has checked it against its database.
+  committed_ = last_ ? last_->offset : tail_;
   return OkStatus();
 }
+
+namespace {
+
+// Why `prev` (the file before the newest, `newest`) does not lead into it
+// whole, or "" when it does (or belongs to an older generation).
+std::string CheckPrevious(const SegmentFile& prev, const SegmentFile& newest) {
+  if (prev.header.generation != newest.header.generation) return "";
+  if (prev.size < kSegmentHeaderSize ||
+      prev.header.base_offset + (prev.size - kSegmentHeaderSize) != newest.header.base_offset)
+    return prev.path + " does not end where " + newest.path + " starts";
+  int fd = OpenSegmentFile(prev.path, O_RDONLY);
+  if (fd < 0) return Errno("cannot open " + prev.path);
+  SegmentReader reader(fd, prev, prev.size);
+  uint64_t last = 0;
+  std::string why;
+  for (;;) {
+    auto next = reader.Read();
+    if (next.done) break;
+    if (!next.error.empty()) {
+      why = prev.path + " at byte " + std::to_string(reader.position()) + ": " + next.error;
+      break;
+    }
+    last = next.entry.view.index;
+  }
+  close(fd);
+  if (why.empty() && last + 1 != newest.header.first_index)
+    why = prev.path + " ends at index " + std::to_string(last) + " but " + newest.path +
+          " starts at " + std::to_string(newest.header.first_index);
+  return why;
+}
+
+}  // namespace
 
 // Scans the newest segment to its end, cutting a torn tail. A file left
 // with no entry (cut while it was being created) is removed and the one
@@ -70,6 +106,12 @@ Status LocalLog::ScanNewest() {
     auto files = ListSegments(wal_dir(), &unreadable);
     if (!files.ok()) return files.error();
     for (const std::string& path : unreadable) {
+      struct stat st {};
+      if (lstat(path.c_str(), &st) != 0 || !S_ISREG(st.st_mode)) {
+        // Never read (a FIFO would block): not hearth's, and not trusted.
+        if (!pending_generation_) pending_generation_ = path + " is not a regular file";
+        continue;
+      }
       bool missing = false;
       auto bytes = ReadSmallFile(path, &missing);
       HeaderFault fault = HeaderFault::kDamaged;
@@ -86,7 +128,7 @@ Status LocalLog::ScanNewest() {
     if (files->empty()) return OkStatus();
     const SegmentFile& f = files->back();
     auto seg = std::make_shared<Segment>();
-    seg->fd = open(f.path.c_str(), O_RDWR | O_CLOEXEC);
+    seg->fd = OpenSegmentFile(f.path, O_RDWR);
     if (seg->fd < 0) return Error{Errno("cannot open " + f.path)};
     seg->path = f.path;
     seg->base = f.header.base_offset;
@@ -108,7 +150,25 @@ Status LocalLog::ScanNewest() {
       if (next.fault == store::EntryFault::kNewer)
         return Error{f.path + ": " + next.error + " (the log cannot be opened by this hearth)"};
       if (next.fault == store::EntryFault::kNone) return Error{f.path + ": " + next.error};
-      bool at_end = next.fault == store::EntryFault::kTruncated || next.claimed_end >= f.size;
+      // A torn write leaves the end of the file: a cut is right only when
+      // nothing valid follows what it cuts. Zeros (or a header cut short)
+      // are torn when only zeros follow; a header whose CRC fails, when no
+      // entry header follows; a body that fails, when it reaches the end.
+      uint64_t pos = reader.position();
+      bool at_end;
+      if (next.claimed_end > 0) {
+        at_end = next.claimed_end >= f.size;
+      } else if (next.fault == store::EntryFault::kTruncated) {
+        auto more = f.size - pos < store::kEntryHeaderSize
+                        ? Result<bool>(false)
+                        : SomethingFollows(seg->fd, pos, f.size, /*any_byte=*/true);
+        if (!more.ok()) return Error{f.path + ": " + more.error().message};
+        at_end = !*more;
+      } else {
+        auto more = SomethingFollows(seg->fd, pos + 8, f.size, /*any_byte=*/false);
+        if (!more.ok()) return Error{f.path + ": " + more.error().message};
+        at_end = !*more;
+      }
       if (!at_end) {
         damaged = true;
         pending_generation_ = "the log is damaged: " + f.path + " at byte " +
@@ -139,12 +199,32 @@ Status LocalLog::ScanNewest() {
       continue;
     }
     tail_ = seg->end();
+    if (files->size() >= 2 && !pending_generation_) {
+      // A power loss can leave the file before the newest torn while the
+      // newest is whole: the generation then has a hole.
+      std::string why = CheckPrevious((*files)[files->size() - 2], f);
+      if (!why.empty()) {
+        pending_generation_ = why;
+        Log(LogLevel::kError, "change-stream log: the file before the newest is not whole",
+            {{"why", why}});
+      }
+    }
     if (generation_.id != f.header.generation && !pending_generation_) {
-      // The syncer had not written the generation file when the process
-      // stopped; the segment's header is the record.
-      generation_ = {f.header.generation, f.header.first_index, f.header.created_us,
-                     "recovered from " + f.path};
-      generation_to_write_ = generation_;
+      bool older = generation_.id == 0;  // no record yet
+      for (const SegmentFile& other : *files)
+        if (other.header.generation == generation_.id) older = true;
+      if (older) {
+        // The syncer had not written the generation file when the process
+        // stopped; the segment's header is the record.
+        generation_ = {f.header.generation, f.header.first_index, f.header.created_us,
+                       "recovered from " + f.path};
+        generation_to_write_ = generation_;
+      } else {
+        // A generation was recorded whose entries are gone (its first entry
+        // was taken back): the newest file's generation has a break after it.
+        pending_generation_ =
+            "the generation file names " + Hex16(generation_.id) + ", which no segment carries";
+      }
     }
     if (!damaged) current_ = std::move(seg);
     return OkStatus();
@@ -153,25 +233,36 @@ Status LocalLog::ScanNewest() {
 
 Result<TailCheck> LocalLog::DropUncommittedTail(
     const std::map<std::string, uint64_t>& db_last_index) {
-  auto held = [&](const std::string& db) -> uint64_t {
-    auto it = db_last_index.find(db);
-    return it == db_last_index.end() ? 0 : it->second;
-  };
   TailCheck out;
   {
     std::unique_lock lk(mu_);
-    if (last_ && !last_->database.empty() && held(last_->database) < last_->index && current_ &&
-        last_->offset >= current_->base) {
+    // A database missing from the map says nothing about the last entry:
+    // only one that exists and holds a lower index shows it never committed.
+    auto it = last_ && !last_->database.empty() ? db_last_index.find(last_->database)
+                                                : db_last_index.end();
+    bool known = it != db_last_index.end();
+    if (known && it->second < last_->index && current_ && last_->offset >= current_->base) {
       Log(LogLevel::kWarn, "change-stream log: dropped an entry that never committed",
           {{"index", last_->index}, {"database", last_->database}});
       out.dropped = true;
       TruncateLocked(last_->offset);
-      committed_ = durable_ = synced_tail_ = tail_;
+      durable_ = tail_;
     }
     uint64_t log_last = last_ ? last_->index : files_first_index_floor_;
-    if (last_ && !last_->database.empty() && held(last_->database) < last_->index)
-      out.why = last_->database + " does not hold index " + std::to_string(last_->index) +
-                ", which the log holds";
+    bool verified = true;
+    if (last_ && !last_->database.empty()) {
+      auto held = db_last_index.find(last_->database);
+      if (held == db_last_index.end()) {
+        verified = false;
+        out.why = "the log's last entry (" + std::to_string(last_->index) + ") is of " +
+                  last_->database + ", which is missing";
+      } else if (held->second < last_->index) {
+        verified = false;
+        out.why = last_->database + " does not hold index " + std::to_string(last_->index) +
+                  ", which the log holds";
+      }
+    }
+    if (verified) committed_ = tail_;
     for (const auto& [name, index] : db_last_index)
       if (index > log_last)
         out.why = name + " holds index " + std::to_string(index) + " but the log ends at " +

@@ -25,6 +25,21 @@ void PutLe(std::string* b, size_t at, uint64_t v, int width) {
   for (int i = 0; i < width; ++i) (*b)[at + i] = static_cast<char>((v >> (8 * i)) & 0xff);
 }
 
+// Closes a file descriptor however the scope ends (a reader's callback may throw).
+class Fd {
+ public:
+  explicit Fd(int fd) : fd_(fd) {}
+  ~Fd() {
+    if (fd_ >= 0) close(fd_);
+  }
+  Fd(const Fd&) = delete;
+  Fd& operator=(const Fd&) = delete;
+  int get() const { return fd_; }
+
+ private:
+  int fd_;
+};
+
 constexpr const char* kEndedEarly = "the file ended early (it was cut while being read)";
 
 // Reads up to `n` bytes at `pos`, fewer only where the file ends.
@@ -112,6 +127,22 @@ Result<SegmentHeader> DecodeSegmentHeader(std::string_view b, HeaderFault* fault
   return h;
 }
 
+int OpenSegmentFile(const std::string& path, int flags) {
+  // Never blocks on a FIFO nor follows a link planted under a segment's name.
+  int fd = open(path.c_str(), flags | O_CLOEXEC | O_NONBLOCK | O_NOFOLLOW);
+  if (fd < 0) return -1;
+  struct stat st {};
+  if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+    close(fd);
+    errno = EINVAL;
+    return -1;
+  }
+  // Back to blocking reads: O_NONBLOCK is only for the open.
+  int fl = fcntl(fd, F_GETFL);
+  if (fl >= 0) (void)fcntl(fd, F_SETFL, fl & ~O_NONBLOCK);
+  return fd;
+}
+
 std::string SegmentName(uint64_t first_index) {
   char name[32];
   snprintf(name, sizeof name, "%016llx.hlog", static_cast<unsigned long long>(first_index));
@@ -131,7 +162,7 @@ Result<std::vector<SegmentFile>> ListSegments(const std::string& wal_dir,
     if (name.size() <= 5 || name.compare(name.size() - 5, 5, ".hlog") != 0) continue;
     SegmentFile f;
     f.path = wal_dir + "/" + name;
-    int fd = open(f.path.c_str(), O_RDONLY | O_CLOEXEC);
+    int fd = OpenSegmentFile(f.path, O_RDONLY);
     struct stat st {};
     std::string head(kSegmentHeaderSize, '\0');
     bool read = fd >= 0 && fstat(fd, &st) == 0;
@@ -211,45 +242,112 @@ SegmentReader::Next SegmentReader::Read() {
   return next;
 }
 
+Result<bool> SomethingFollows(int fd, uint64_t from, uint64_t size, bool any_byte) {
+  constexpr size_t kChunk = size_t{1} << 20;
+  std::string buf;
+  // Chunks overlap by a header so that one straddling two chunks is seen.
+  for (uint64_t at = from; at < size;) {
+    size_t want = static_cast<size_t>(std::min<uint64_t>(kChunk, size - at));
+    buf.resize(want);
+    auto got = ReadUpTo(fd, buf.data(), want, at);
+    if (!got.ok()) return got.error();
+    buf.resize(*got);
+    if (buf.empty()) break;
+    std::string_view v = buf;
+    if (any_byte) {
+      if (v.find_first_not_of('\0') != std::string_view::npos) return true;
+      at += v.size();
+      continue;
+    }
+    // Entries start at 8-byte boundaries of the file (the header is 64).
+    size_t first = static_cast<size_t>((8 - (at % 8)) % 8);
+    for (size_t p = first; p + store::kEntryHeaderSize <= v.size(); p += 8)
+      if (ClaimedLength(v.substr(p)) > 0) return true;
+    if (at + v.size() >= size || v.size() <= store::kEntryHeaderSize) break;
+    at += v.size() - store::kEntryHeaderSize;
+  }
+  return false;
+}
+
 Status ForEachEntry(const std::string& wal_dir, uint64_t from_index, uint64_t to_offset,
                     const std::function<bool(const LogEntry&)>& fn) {
-  auto files = ListSegments(wal_dir);
+  std::vector<std::string> unreadable;
+  auto files = ListSegments(wal_dir, &unreadable);
   if (!files.ok()) return files.error();
+  for (const std::string& path : unreadable) {
+    // A file shorter than a header is one being created (its header and
+    // first entry go in one write) or left torn by a crash at creation, which
+    // recovery removes; anything else unreadable is a hole in the log.
+    struct stat st {};
+    if (lstat(path.c_str(), &st) != 0 && errno == ENOENT) continue;
+    if (S_ISREG(st.st_mode) && static_cast<uint64_t>(st.st_size) < kSegmentHeaderSize) continue;
+    return Error{"segment " + path + " is unreadable"};
+  }
+  for (size_t i = 1; i < files->size(); ++i) {
+    // Offsets run on across files and generations: a file whose base is not
+    // where the one before it ends means bytes are missing (or doubled).
+    SegmentFile& a = (*files)[i - 1];
+    const SegmentFile& b = (*files)[i];
+    auto meets = [&] {
+      return a.size >= kSegmentHeaderSize &&
+             a.header.base_offset + (a.size - kSegmentHeaderSize) == b.header.base_offset;
+    };
+    struct stat st {};
+    // A live writer may have appended to `a` and rolled after it was listed.
+    if (!meets() && stat(a.path.c_str(), &st) == 0) a.size = static_cast<uint64_t>(st.st_size);
+    if (!meets()) return Error{"segment " + b.path + " does not start where " + a.path + " ends"};
+  }
+  uint64_t last_generation = 0, last_index = 0;  // of the entry read last (0: none)
   for (size_t i = 0; i < files->size(); ++i) {
     const SegmentFile& f = (*files)[i];
     if (f.header.base_offset >= to_offset) break;
-    // Indexes only grow along the log, so a file whose successor starts at
-    // or before from_index holds nothing wanted.
-    if (i + 1 < files->size() && (*files)[i + 1].header.first_index <= from_index) continue;
+    // Indexes only grow within a generation (a restored folder may go back
+    // in a new one), so a file whose successor in the same generation starts
+    // at or before from_index holds nothing wanted.
+    if (i + 1 < files->size() && (*files)[i + 1].header.generation == f.header.generation &&
+        (*files)[i + 1].header.first_index <= from_index) {
+      last_generation = 0;
+      continue;
+    }
     uint64_t room = to_offset - f.header.base_offset;  // > 0: checked above
     uint64_t end = f.size < kSegmentHeaderSize || room >= f.size - kSegmentHeaderSize
                        ? f.size
                        : kSegmentHeaderSize + room;
-    int fd = open(f.path.c_str(), O_RDONLY | O_CLOEXEC);
-    if (fd < 0) {
-      // Retention may delete a file between the listing and here.
-      if (errno == ENOENT) continue;
+    Fd fd(OpenSegmentFile(f.path, O_RDONLY));
+    if (fd.get() < 0) {
+      // The newest file may go under the reader (its only entry was taken
+      // back): the walk ends there. Retention deletes only what readers are
+      // past, so any other file missing here is a hole.
+      if (errno == ENOENT && i + 1 == files->size()) break;
       return Error{"cannot open " + f.path + ": " + strerror(errno)};
     }
-    SegmentReader reader(fd, f, end);
-    bool stop = false;
-    while (!stop) {
+    if (last_generation == f.header.generation && f.header.first_index != last_index + 1)
+      return Error{f.path + " starts at index " + std::to_string(f.header.first_index) +
+                   " but the file before it ends at " + std::to_string(last_index)};
+    SegmentReader reader(fd.get(), f, end);
+    bool first = true;
+    for (;;) {
       auto next = reader.Read();
       if (next.done) break;
+      char where[64];
+      snprintf(where, sizeof where, " at byte %llu",
+               static_cast<unsigned long long>(reader.position()));
       if (!next.error.empty()) {
         bool tail = i + 1 == files->size() || end < f.size;
         if (next.fault == store::EntryFault::kTruncated && tail) break;
-        close(fd);
-        char where[64];
-        snprintf(where, sizeof where, " at byte %llu",
-                 static_cast<unsigned long long>(reader.position()));
         return Error{f.path + where + ": " + next.error};
       }
-      if (next.entry.view.index < from_index) continue;
-      stop = !fn(next.entry);
+      uint64_t index = next.entry.view.index;
+      if (first ? index != f.header.first_index
+                : last_generation == f.header.generation && index != last_index + 1)
+        return Error{f.path + where + ": index " + std::to_string(index) + " follows " +
+                     std::to_string(first ? f.header.first_index - 1 : last_index)};
+      first = false;
+      last_generation = f.header.generation;
+      last_index = index;
+      if (index < from_index) continue;
+      if (!fn(next.entry)) return OkStatus();
     }
-    close(fd);
-    if (stop) break;
   }
   return OkStatus();
 }

@@ -45,6 +45,10 @@ std::string EncodeSegmentHeader(const SegmentHeader& h);
 enum class HeaderFault { kNone, kTruncated, kDamaged, kNewer };
 Result<SegmentHeader> DecodeSegmentHeader(std::string_view bytes, HeaderFault* fault = nullptr);
 
+// Opens a segment file (`flags`: O_RDONLY or O_RDWR) only if it is a regular
+// file, never a FIFO or a link planted under its name; -1 with errno else.
+int OpenSegmentFile(const std::string& path, int flags);
+
 // "<first:016x>.hlog".
 std::string SegmentName(uint64_t first_index);
 
@@ -95,6 +99,12 @@ class SegmentReader {
   uint64_t pos_ = kSegmentHeaderSize;
   std::string buf_;
 };
+
+// Whether anything but a torn tail's leftovers follows file position `from`
+// (up to `size`) of a segment: with `any_byte`, any non-zero byte; else an
+// entry header whose CRC holds, at an 8-byte boundary. Recovery asks before
+// cutting: a cut that would take valid entries with it is damage instead.
+Result<bool> SomethingFollows(int fd, uint64_t from, uint64_t size, bool any_byte);
 
 // Calls `fn` for every entry with index >= from_index that ends at or before
 // log offset `to_offset`, across the segments of `wal_dir` in order, each

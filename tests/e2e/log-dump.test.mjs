@@ -138,6 +138,44 @@ describe('hearth log dump', () => {
     assert.match(r.stdout, /^1 /);
   });
 
+  test('several files: --from across files; a hole in the middle is an error', T, async () => {
+    const data = await makeTempDir('hearth-logdump-');
+    const wal = path.join(data, 'log', 'wal');
+    await fsp.mkdir(wal, { recursive: true });
+    // Three files of one generation: [1], [2], [3]; bases run on across files.
+    const files = [];
+    let base = 0;
+    for (let i = 0; i < 3; i++) {
+      const name = path.join(wal, `${String(i + 1).padStart(16, '0')}.hlog`);
+      const bytes = Buffer.concat([segmentHeader({ generation: 0xabc, firstIndex: i + 1, baseOffset: base }), ENTRIES[i]]);
+      await fsp.writeFile(name, bytes);
+      files.push({ name, bytes });
+      base += ENTRIES[i].length;
+    }
+    const all = await runHearth(['log', 'dump', '--data', data]);
+    assert.equal(all.code, 0, all.stderr);
+    assert.deepEqual(all.stdout.trim().split('\n').map((l) => l.split(' ')[0]), ['1', '2', '3']);
+    for (const [from, want] of [['2', ['2', '3']], ['3', ['3']]]) {
+      const r = await runHearth(['log', 'dump', '--data', data, '--from', from]);
+      assert.equal(r.code, 0, r.stderr);
+      assert.deepEqual(r.stdout.trim().split('\n').map((l) => l.split(' ')[0]), want);
+    }
+
+    // The middle file's header no longer reads: an error, not a skipped file.
+    const broken = Buffer.from(files[1].bytes);
+    broken[20] ^= 0x01;
+    await fsp.writeFile(files[1].name, broken);
+    const unreadable = await runHearth(['log', 'dump', '--data', data]);
+    assert.equal(unreadable.code, 1);
+    assert.match(unreadable.stderr, /unreadable/);
+
+    // The middle file is gone: the next one does not start where the first ends.
+    await fsp.rm(files[1].name);
+    const hole = await runHearth(['log', 'dump', '--data', data]);
+    assert.equal(hole.code, 1);
+    assert.match(hole.stderr, /does not start where/);
+  });
+
   test('a folder without a log says so', T, async () => {
     const data = await makeTempDir('hearth-logdump-');
     const r = await runHearth(['log', 'dump', '--data', data]);
