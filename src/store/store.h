@@ -71,6 +71,9 @@ class Store {
     // Tables of this database a changeset never carries (hearth.db: blobs,
     // blob_variants: deploy bytes, which travel as blob ops).
     std::vector<std::string> uncaptured;
+    // Opens the file as it is, of any schema version, running no migration
+    // (a restore replaying entries made with that schema).
+    bool as_found = false;
   };
 
   static Result<std::unique_ptr<Store>> Open(Options options);

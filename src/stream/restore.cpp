@@ -97,6 +97,7 @@ Result<RestoreResult> Restore(s3::ObjectStore& target, const RestoreOptions& o) 
     store::Store::Options so;
     so.path = work + "/" + d.name;
     so.name = d.name;
+    so.as_found = true;
     auto st = store::Store::Open(std::move(so));
     if (!st.ok()) return fail(Error{d.name + ": " + st.error().message});
     stores[d.name] = std::move(st).value();
