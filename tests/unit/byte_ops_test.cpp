@@ -271,6 +271,18 @@ TEST_F(ByteOpsTest, AppliedBlobOpsGiveTheSameBytes) {
   EXPECT_EQ(DigestOf(*origin_), DigestOf(*copy_));
 }
 
+// Deleting a blob the copy does not hold is divergence, like a missing row.
+TEST_F(ByteOpsTest, DeletingAMissingBlobIsDivergence) {
+  MakePair([this](const std::string& f, bool s) { return OpenControl(f, s); });
+  ASSERT_TRUE(PutBlob("abc", {}).ok());
+  ASSERT_TRUE(Sweep("abc").ok());
+  Status s = copy_->Apply(std::make_shared<const std::string>(sink_.entries[1]));
+  ASSERT_FALSE(s.ok());
+  EXPECT_EQ(Why(s), "divergence at entry 2 (hearth.db): blob " + crypto::Sha256Hex("abc") +
+                        " is missing (NOTFOUND)");
+  EXPECT_EQ(copy_->last_index(), 0u);
+}
+
 // Bytes that are not what the op names (a tampered or wrong source) refuse
 // the entry: nothing of it is applied.
 TEST_F(ByteOpsTest, BytesThatDoNotMatchTheirHashAreRefused) {
@@ -424,6 +436,9 @@ TEST_F(ByteOpsTest, ANewDatabaseTravelsAsAnImage) {
   ASSERT_EQ(e.ops.size(), 1u);
   EXPECT_EQ(e.ops[0].kind, OpKind::kDatabaseImage);
   EXPECT_EQ(e.ops[0].payload.substr(0, 16), std::string("SQLite format 3\0", 16));
+  // Rollback-journal mode (header bytes 18, 19: 1), not WAL: one file says it all.
+  EXPECT_EQ(e.ops[0].payload[18], 1);
+  EXPECT_EQ(e.ops[0].payload[19], 1);
   EXPECT_EQ(made->last_index(), 1u);
   ASSERT_TRUE(
       made->Write([](Connection& c) { return c.Exec("INSERT INTO docs (id) VALUES ('d1')"); })
