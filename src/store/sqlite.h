@@ -1,6 +1,9 @@
 #pragma once
 // Thin RAII over SQLite: a Connection, prepared Statements, and the named
 // statement registry. Errors come back as values carrying SQLite's message.
+// A writer's Connection also holds the change stream's switches: the
+// authorizer, Ddl, and the helpers that write bytes (blobs) and record
+// byte ops (blobs, record files) for the batch being captured.
 #include <sqlite3.h>
 
 #include <cstdint>

@@ -70,7 +70,8 @@ class Store {
     std::string name;
     std::shared_ptr<StreamContext> stream;
     // Tables of this database a changeset never carries (hearth.db: blobs,
-    // blob_variants: deploy bytes, which travel as blob ops).
+    // blob_variants: deploy bytes, which travel as blob ops). The writer
+    // refuses writes to them but through Connection's byte helpers.
     std::vector<std::string> uncaptured;
     // A database this running server has just made (an app's first use):
     // with a stream, its first entry is a create-database entry carrying
