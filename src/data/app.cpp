@@ -77,13 +77,15 @@ Result<std::shared_ptr<Schema>> LoadSchema(store::Connection& c) {
 }
 
 Result<std::unique_ptr<App>> App::Open(const std::string& path, int readers, std::string files_root,
-                                       std::shared_ptr<store::StreamContext> stream) {
+                                       std::shared_ptr<store::StreamContext> stream,
+                                       bool made_now) {
   store::Store::Options o;
   o.path = path;
   o.readers = readers + 1;  // the last: the realtime dispatcher's
   o.migrations = AppMigrations();
   o.name = "apps/" + std::filesystem::path(path).filename().string();
   o.stream = std::move(stream);
+  o.announce = made_now;
   auto s = store::Store::Open(std::move(o));
   if (!s.ok()) return s.error();
   std::unique_ptr<App> app(new App());
@@ -118,14 +120,15 @@ Result<std::shared_ptr<App>> Apps::Get(const std::string& site, bool create) {
   if (it != open_.end()) return it->second;
   std::string path = dir_ + "/" + AppFileName(site);
   struct stat st;
-  if (!create && stat(path.c_str(), &st) != 0) return std::shared_ptr<App>();
+  const bool exists = stat(path.c_str(), &st) == 0;
+  if (!create && !exists) return std::shared_ptr<App>();
   std::error_code ec;
   std::filesystem::create_directories(dir_, ec);
   if (ec) return Error{"cannot create " + dir_ + ": " + ec.message()};
   std::string file = AppFileName(site);
   std::string files_root = std::filesystem::path(dir_).parent_path().string() + "/files/" +
                            file.substr(0, file.size() - 3);
-  auto app = App::Open(path, readers_, std::move(files_root), stream_);
+  auto app = App::Open(path, readers_, std::move(files_root), stream_, /*made_now=*/!exists);
   if (!app.ok()) return app.error();
   std::shared_ptr<App> shared(std::move(app).value());
   open_[site] = shared;

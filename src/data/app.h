@@ -32,9 +32,12 @@ class App {
  public:
   // `files_root`: where its records' files live (DATA/files/<site>).
   // `stream`: the change stream it joins, as "apps/<file>" (null: none).
+  // `made_now`: the file did not exist (its first entry then carries it
+  // whole: store::Store::Options::announce).
   static Result<std::unique_ptr<App>> Open(const std::string& path, int readers,
                                            std::string files_root,
-                                           std::shared_ptr<store::StreamContext> stream = nullptr);
+                                           std::shared_ptr<store::StreamContext> stream = nullptr,
+                                           bool made_now = false);
 
   store::Store& store() { return *store_; }
   Realtime& realtime() { return realtime_; }

@@ -70,6 +70,8 @@ Status Apply(store::Connection& c, const Change& ch, ChangeResult* out) {
           return refuse(409,
                         "collection " + n + " relates to " + ch.name + " (field " + f.name + ")");
     ddl.push_back("DROP TABLE " + QuoteIdent(ch.name));
+    // Its records' files go with it (removed once this commits).
+    if (Status st = c.RecordFileDeleteTree(existing->id); !st.ok()) return st;
     auto del = c.Prepare("DELETE FROM _collections WHERE name = ?1");
     if (!del.ok()) return del.error();
     if (Status st = del->Bind(1, ch.name).Run(); !st.ok()) return st;

@@ -192,6 +192,9 @@ Status ApplyUpsert(const Ctx& w, store::Connection& c, const json& body,
                    const std::vector<FileOp>* files = nullptr);
 // The same for a delete.
 Status ApplyDelete(const Ctx& w, store::Connection& c, const std::string& rid, WriteOutcome* o);
+// The files a write lets go (o.files_gone) as file-delete ops of its entry,
+// so a copy removes them too.
+Status RecordGoneFiles(store::Connection& c, const WriteOutcome& o);
 
 // /api/files/{collection}/{record}/{name} (GET) and /api/files/token (POST);
 // `seg` is the path's segments ("api", "files", ...).

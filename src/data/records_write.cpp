@@ -391,7 +391,9 @@ void CreateOrUpdate(Ctx& x, Request& req, Response& res, std::string_view id) {
     if (!seen.ok() || !*seen) return PbError(res, 404, kNotFound);
   }
   Ctx copy = x;
-  WriteFn fn = [copy, shared, check, create, record_id, failed, ops, stored](
+  // The uploads as written (name, size, SHA-256): the entry's file-put ops.
+  auto uploaded = std::make_shared<std::vector<std::pair<std::string, StoredFile>>>();
+  WriteFn fn = [copy, shared, check, create, record_id, failed, ops, stored, uploaded](
                    store::Connection& c, WriteOutcome* o) -> Status {
     o->allow_lazy = true;
     o->keep_values = check;
@@ -401,7 +403,13 @@ void CreateOrUpdate(Ctx& x, Request& req, Response& res, std::string_view id) {
       o->files_record = record_id;
       o->files_new = stored;
     }
-    return ApplyUpsert(copy, c, *shared, check->values, create, record_id, failed, o, ops.get());
+    Status st =
+        ApplyUpsert(copy, c, *shared, check->values, create, record_id, failed, o, ops.get());
+    if (!st.ok()) return st;
+    const std::string folder = copy.c->id + "/" + record_id + "/";
+    for (const auto& [name, file] : *uploaded)
+      if (Status s = c.RecordFilePut(folder + name, file.size, file.sha256); !s.ok()) return s;
+    return RecordGoneFiles(c, *o);
   };
   auto reply = res.Defer();
   if (!check->has_password && stored.empty())
@@ -411,27 +419,28 @@ void CreateOrUpdate(Ctx& x, Request& req, Response& res, std::string_view id) {
   // tens of milliseconds; the bounded password queue) with a new tokenKey
   // that ends the record's older tokens.
   auto write = [app = x.app, apps = x.apps, name = x.c->name, cid = x.c->id, reply,
-                fn = std::move(fn), failed, raw, uploads, record_id,
+                fn = std::move(fn), failed, raw, uploads, record_id, uploaded,
                 has_files = !stored.empty()]() mutable {
     if (!has_files) return WriteWith(app, name, reply, std::move(fn));
-    apps->background().Post(
-        [app, name, cid, reply, fn = std::move(fn), failed, raw, uploads, record_id]() mutable {
-          std::vector<std::string> written;
-          for (const Upload& u : *uploads) {
-            if (u.stored.empty())
-              continue;  // refused, or replaced by a later file for the same field
-            if (Status s = app->files().Write(cid, record_id, u.stored, u.data); !s.ok()) {
-              app->files().Remove(cid, record_id, written);
-              Log(LogLevel::kError, "cannot store an uploaded file",
-                  {{"site_file", u.stored}, {"error", s.error().message}});
-              return reply->Finish([failed](Response& r) {
-                PbError(r, 500, std::string(failed) + " The file could not be stored.");
-              });
-            }
-            written.push_back(u.stored);
-          }
-          WriteWith(app, name, reply, std::move(fn));
-        });
+    apps->background().Post([app, name, cid, reply, fn = std::move(fn), failed, raw, uploads,
+                             record_id, uploaded]() mutable {
+      std::vector<std::string> written;
+      for (const Upload& u : *uploads) {
+        if (u.stored.empty()) continue;  // refused, or replaced by a later file for the same field
+        auto s = app->files().Write(cid, record_id, u.stored, u.data);
+        if (!s.ok()) {
+          app->files().Remove(cid, record_id, written);
+          Log(LogLevel::kError, "cannot store an uploaded file",
+              {{"site_file", u.stored}, {"error", s.error().message}});
+          return reply->Finish([failed](Response& r) {
+            PbError(r, 500, std::string(failed) + " The file could not be stored.");
+          });
+        }
+        written.push_back(u.stored);
+        uploaded->emplace_back(u.stored, std::move(s).value());
+      }
+      WriteWith(app, name, reply, std::move(fn));
+    });
   };
   if (!check->has_password) return write();
   bool posted = x.apps->passwords().TryPost(
@@ -473,6 +482,14 @@ Status ApplyDelete(const Ctx& copy, store::Connection& c, const std::string& rid
     o->files_collection = copy.c->id;
     o->files_record = rid;
   }
+  return RecordGoneFiles(c, *o);
+}
+
+Status RecordGoneFiles(store::Connection& c, const WriteOutcome& o) {
+  for (const auto& n : o.files_gone)
+    if (Status st = c.RecordFileDelete(o.files_collection + "/" + o.files_record + "/" + n);
+        !st.ok())
+      return st;
   return OkStatus();
 }
 

@@ -31,9 +31,8 @@ Status CreateSite(store::Connection& c, const std::string& name,
 }
 
 Status SweepBlobs(store::Connection& c) {
-  if (Status st = c.Named("gc.sweep_variants").Run(); !st.ok()) return st;
-  if (Status st = c.Named("gc.sweep").Run(); !st.ok()) return st;
-  return c.Named("gc.reset").Run();
+  auto swept = c.DeleteCollectedBlobs();
+  return swept.ok() ? OkStatus() : Status(swept.error());
 }
 
 void RoutingChanged(SitesShared* shared) {

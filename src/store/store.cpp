@@ -61,6 +61,7 @@ Result<std::unique_ptr<Store>> Store::Open(Options options) {
   if (!w.ok()) return w.error();
   s->writer_ = std::move(w).value();
   s->writer_->GuardWrites();
+  s->writer_->SetByteTables(s->options_.uncaptured);
   if (s->options_.stream) {
     const StreamContext& st = *s->options_.stream;
     if (!st.sink || !st.sequencer)
@@ -137,6 +138,10 @@ Result<std::unique_ptr<Store>> Store::Open(Options options) {
     if (auto st = s->writer_->Exec(kStreamTableSql); !st.ok())
       return Error{s->options_.path + ": " + st.error().message};
   }
+  // A database this server just made: its first entry carries it whole.
+  if (s->options_.announce && s->options_.stream && s->last_index_ == 0)
+    if (Status st = s->Announce(); !st.ok())
+      s->options_.stream->sink->Break(s->options_.name + ": " + st.error().message);
   s->schema_version_ = *version;
   if (!s->options_.connection_setup.empty())
     if (auto st = s->writer_->Exec(s->options_.connection_setup); !st.ok()) return st.error();
@@ -218,7 +223,7 @@ void Store::SubmitWrite(WriteFn fn, DoneFn done, WriteOptions options) {
   {
     std::lock_guard<std::mutex> lock(mu_);
     if (!stopping_) {
-      queue_.push_back(Job{std::move(fn), std::move(done), options.alone, nullptr});
+      queue_.push_back(Job{std::move(fn), std::move(done), options.alone, nullptr, nullptr});
       cv_.notify_one();
       return;
     }
@@ -239,11 +244,13 @@ std::map<std::string, int64_t> Store::ReadSequences() {
   return out;
 }
 
-void Store::SubmitApply(std::shared_ptr<const std::string> entry, DoneFn done) {
+void Store::SubmitApply(std::shared_ptr<const std::string> entry, DoneFn done,
+                        ApplyOptions options) {
   {
     std::lock_guard<std::mutex> lock(mu_);
     if (!stopping_) {
-      queue_.push_back(Job{nullptr, std::move(done), true, std::move(entry)});
+      queue_.push_back(Job{nullptr, std::move(done), true, std::move(entry),
+                           std::make_shared<const ApplyOptions>(std::move(options))});
       cv_.notify_one();
       return;
     }
@@ -251,10 +258,11 @@ void Store::SubmitApply(std::shared_ptr<const std::string> entry, DoneFn done) {
   done(Error{"the store is shutting down"});
 }
 
-Status Store::Apply(std::shared_ptr<const std::string> entry) {
+Status Store::Apply(std::shared_ptr<const std::string> entry, ApplyOptions options) {
   std::promise<Status> p;
   auto f = p.get_future();
-  SubmitApply(std::move(entry), [&p](const Status& st) { p.set_value(st); });
+  SubmitApply(
+      std::move(entry), [&p](const Status& st) { p.set_value(st); }, std::move(options));
   return f.get();
 }
 
@@ -295,7 +303,7 @@ void Store::WriterLoop() {
 // that fails is undone alone and the others still commit.
 void Store::CommitBatch(std::vector<Job>& batch) {
   if (batch.size() == 1 && batch[0].entry) {  // alone: see WriterLoop
-    Status applied = ApplyEntry(*batch[0].entry);
+    Status applied = ApplyEntry(*batch[0].entry, *batch[0].apply);
     batch[0].done(applied);
     return;
   }

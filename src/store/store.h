@@ -39,6 +39,7 @@
 #include <vector>
 
 #include "base/result.h"
+#include "store/apply_bytes.h"
 #include "store/capture.h"
 #include "store/sqlite.h"
 
@@ -69,8 +70,15 @@ class Store {
     std::string name;
     std::shared_ptr<StreamContext> stream;
     // Tables of this database a changeset never carries (hearth.db: blobs,
-    // blob_variants: deploy bytes, which travel as blob ops).
+    // blob_variants: deploy bytes, which travel as blob ops). The writer
+    // refuses writes to them but through Connection's byte helpers.
     std::vector<std::string> uncaptured;
+    // A database this running server has just made (an app's first use):
+    // with a stream, its first entry is a create-database entry carrying
+    // the freshly migrated file whole, so a copy makes the same file.
+    // Databases found at start-up with no index keep theirs until their
+    // first write.
+    bool announce = false;
   };
 
   static Result<std::unique_ptr<Store>> Open(Options options);
@@ -101,8 +109,11 @@ class Store {
   // does not fit (a row that is not as the entry says, a table that differs)
   // is divergence: nothing is applied and the error names the entry, the
   // database and the table. `done` runs on the writer thread.
-  void SubmitApply(std::shared_ptr<const std::string> entry, DoneFn done);
-  Status Apply(std::shared_ptr<const std::string> entry);  // blocking form
+  // Blob and file ops need their bytes from `options` (store/apply_bytes.h).
+  void SubmitApply(std::shared_ptr<const std::string> entry, DoneFn done,
+                   ApplyOptions options = {});
+  Status Apply(std::shared_ptr<const std::string> entry,
+               ApplyOptions options = {});  // blocking form
 
   // The read connection for reader `index` (0 <= index < readers). Only one
   // thread may use a given reader.
@@ -122,7 +133,8 @@ class Store {
     WriteFn fn;
     DoneFn done;
     bool alone = false;
-    std::shared_ptr<const std::string> entry;  // an entry to apply (alone)
+    std::shared_ptr<const std::string> entry;   // an entry to apply (alone)
+    std::shared_ptr<const ApplyOptions> apply;  // and how to get its bytes
     Status status = OkStatus();
   };
   Store() = default;
@@ -130,8 +142,10 @@ class Store {
   void CommitBatch(std::vector<Job>& batch);
   // The stream part of CommitBatch: from the recorded changes to COMMIT.
   Status CommitWithEntry(std::vector<CapturedOp> ops, std::string* unrecorded);
-  Status ApplyEntry(std::string_view bytes);  // store/apply.cpp
-  Status ApplyOps(const EntryView& e);
+  Status ApplyEntry(std::string_view bytes, const ApplyOptions& options);  // store/apply.cpp
+  Status ApplyOps(const EntryView& e, const ApplyOptions& options);
+  // A new database's create-database entry (store/image.cpp).
+  Status Announce();
   // Stamps, appends and marks an entry of this database; the caller COMMITs
   // and then calls Settle with COMMIT's status.
   struct Pending {
