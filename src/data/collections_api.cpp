@@ -109,32 +109,32 @@ void Submit(Apps* apps, std::shared_ptr<App> app, Response& res, Change change) 
   auto reply = res.Defer();
   auto out = std::make_shared<ChangeResult>();
   auto ch = std::make_shared<Change>(std::move(change));
-  app->store().SubmitWrite([ch, out](store::Connection& c) { return Apply(c, *ch, out.get()); },
-                           [apps, app, reply, out](const Status& st) {
-                             // The new snapshot and the "@schema" feed came from the app's
-                             // observer of `_collections` (App::ObserveSchema) before this runs.
-                             if (st.ok() && out->schema && !out->dropped_id.empty()) {
-                               // Its records' files go with the table, off the writer thread.
-                               apps->background().Post([app, id = out->dropped_id] {
-                                 app->files().RemoveCollection(id);
-                               });
-                             }
-                             ChangeResult r = *out;
-                             if (!st.ok() && r.error.empty()) {
-                               r.status = 500;
-                               r.error = st.error().message;
-                             }
-                             reply->Finish([r](Response& res) {
-                               if (!r.error.empty()) return Fail(res, r.status, r.error);
-                               if (r.status == 204) {
-                                 res.status = 204;
-                                 return;
-                               }
-                               Json(res, r.status, r.body);
-                             });
-                           },
-                           // A schema change is a transaction of its own (Connection::Ddl).
-                           store::Store::WriteOptions{.alone = true});
+  app->store().SubmitWrite(
+      [ch, out](store::Connection& c) { return Apply(c, *ch, out.get()); },
+      [apps, app, reply, out, ch](const Status& st) {
+        // The new snapshot and the "@schema" feed came from the app's
+        // observer of `_collections` (App::ObserveSchema) before this runs.
+        if (st.ok() && ch->kind == Change::Kind::kDelete && !out->dropped_id.empty()) {
+          // Its records' files go with the table, off the writer thread.
+          apps->background().Post(
+              [app, id = out->dropped_id] { app->files().RemoveCollection(id); });
+        }
+        ChangeResult r = *out;
+        if (!st.ok() && r.error.empty()) {
+          r.status = 500;
+          r.error = st.error().message;
+        }
+        reply->Finish([r](Response& res) {
+          if (!r.error.empty()) return Fail(res, r.status, r.error);
+          if (r.status == 204) {
+            res.status = 204;
+            return;
+          }
+          Json(res, r.status, r.body);
+        });
+      },
+      // A schema change is a transaction of its own (Connection::Ddl).
+      store::Store::WriteOptions{.alone = true});
 }
 
 }  // namespace
