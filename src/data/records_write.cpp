@@ -1,5 +1,6 @@
 // Writes through the records API: create, update, delete, each checked on
-// the worker and applied on the app's writer thread, with its realtime event.
+// the worker and applied on the app's writer thread (their realtime events
+// come from the app's observer of committed changes: App::ObserveRecords).
 #include <algorithm>
 #include <cmath>
 #include <nlohmann/json.hpp>
@@ -12,14 +13,6 @@
 #include "http/multipart.h"
 
 namespace hearth::data::records {
-
-// Records a committed change for realtime subscribers: the record whole
-// (as superusers see it); who sees what of it is decided after the commit,
-// off the writer thread (Realtime, JudgeEvent).
-void SetEvent(WriteOutcome* o, const Ctx& x, const char* action, const json& record) {
-  if (x.app->realtime().clients() == 0) return;  // nobody to tell
-  o->events.push_back(Realtime::Event{x.c->name, action, record});
-}
 
 // On the writer: the collections are still those the worker checked the
 // request against. A write waits (a password hashed, files synced, a queue);
@@ -111,14 +104,13 @@ Status CheckRelations(store::Connection& c, const Schema& schema, const Collecti
 }
 
 // Runs `fn` on the app's writer thread; `reply` is finished once it has
-// committed, and its realtime event (if any) published.
+// committed (its realtime event, if any, published by then).
 void WriteWith(std::shared_ptr<App> app, std::string collection, std::shared_ptr<Reply> reply,
                WriteFn fn) {
   auto out = std::make_shared<WriteOutcome>();
   app->store().SubmitWrite(
       [fn = std::move(fn), out](store::Connection& c) { return fn(c, out.get()); },
       [reply, out, app, collection](const Status& st) {
-        if (st.ok()) app->realtime().Publish(std::move(out->events));
         if (!out->files_record.empty())
           app->files().Remove(out->files_collection, out->files_record,
                               st.ok() ? out->files_gone : out->files_new);
@@ -233,7 +225,6 @@ Status ApplyUpsert(const Ctx& w, store::Connection& c, const json& body,
         return OkStatus();
       }
       json full = RecordFromValues(*w.c, rid, now, vals);
-      SetEvent(o, w, "create", full);
       return AnswerWith(w, c, rid, std::move(full), true, o);
     }
     if (!open_create) {
@@ -244,7 +235,6 @@ Status ApplyUpsert(const Ctx& w, store::Connection& c, const json& body,
     }
     auto full = FetchWhole(w, c, rid);
     if (!full.ok()) return full.error();
-    SetEvent(o, w, "create", *full);
     return AnswerWith(w, c, rid, std::move(full).value(), true, o);
   }
   auto before = FetchOne(w, c, rid, w.c->update_rule, &body, &denied);
@@ -276,7 +266,6 @@ Status ApplyUpsert(const Ctx& w, store::Connection& c, const json& body,
   }
   auto after = FetchWhole(w, c, rid);
   if (!after.ok()) return after.error();
-  SetEvent(o, w, "update", *after);
   return AnswerWith(w, c, rid, std::move(after).value(), false, o);
 }
 
@@ -462,11 +451,6 @@ Status ApplyDelete(const Ctx& copy, store::Connection& c, const std::string& rid
   auto found = FetchOne(copy, c, rid, copy.c->delete_rule, nullptr, &denied);
   if (!found.ok()) return found.error();
   if (!*found) return Refuse(o, 404, kNotFound);
-  if (copy.app->realtime().clients() > 0) {
-    auto whole = FetchWhole(copy, c, rid);  // before it is gone
-    if (!whole.ok()) return whole.error();
-    SetEvent(o, copy, "delete", *whole);
-  }
   auto st = c.Cached("DELETE FROM " + QuoteIdent(copy.c->name) + " WHERE \"id\" = ?1");
   if (!st.ok()) return st.error();
   if (Status s = st->Bind(1, std::string_view(rid)).Run(); !s.ok()) return s;

@@ -41,11 +41,17 @@ void RoutingChanged(SitesShared* shared) {
   shared->changes.Notify();
 }
 
+void ObserveRouting(SitesShared* shared, store::Store* store) {
+  store::Observers::Observer o;
+  o.wants = [](std::string_view t) { return t == "sites" || t == "site_hosts" || t == "versions"; };
+  o.row = [](store::Connection&, const store::RowChange&) {};
+  o.end = [shared](store::Connection&) { RoutingChanged(shared); };  // once per entry
+  store->observers().Add(std::move(o));
+}
+
 void SubmitWrite(SitesShared* shared, std::shared_ptr<Reply> reply, WriteFn fn,
-                 bool changes_routing) {
-  std::function<void()> on_success;
-  if (changes_routing) on_success = [shared] { RoutingChanged(shared); };
-  api::SubmitWrite(shared->store, std::move(reply), std::move(fn), std::move(on_success));
+                 bool /*changes_routing*/) {
+  api::SubmitWrite(shared->store, std::move(reply), std::move(fn));
 }
 
 void DeferWrite(SitesShared* shared, Response& res, WriteFn fn, bool changes_routing) {

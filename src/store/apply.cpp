@@ -211,16 +211,19 @@ Status Store::ApplyEntry(std::string_view bytes, const ApplyOptions& options) {
   } restore{c, was};
 
   if (auto s = c.Exec("BEGIN IMMEDIATE"); !s.ok()) return s;
-  Status applied = ApplyOps(e, options);
+  bool changed = false;
+  Status applied = ApplyOps(e, options, &changed);
   if (!applied.ok()) {
     (void)c.Exec("ROLLBACK");
     return applied;
   }
+  // The origin's effects, here too (a copy's realtime clients, schema, routes).
+  if (changed) observers_.Dispatch(c, e.ops);
   return OkStatus();
 }
 
 // Inside the transaction ApplyEntry began; COMMITs on success.
-Status Store::ApplyOps(const EntryView& e, const ApplyOptions& options) {
+Status Store::ApplyOps(const EntryView& e, const ApplyOptions& options, bool* applied) {
   Connection& c = *writer_;
   const std::string where =
       "entry " + std::to_string(e.index) + " (" + std::string(e.database) + ")";
@@ -323,6 +326,7 @@ Status Store::ApplyOps(const EntryView& e, const ApplyOptions& options) {
   }
   if (auto s = c.Exec("COMMIT"); !s.ok()) return s;
   FinishByteOps(&after, options);
+  *applied = true;
   last_index_.store(e.index);
   commits_.fetch_add(1);
   if (options_.stream && options_.stream->sequencer)

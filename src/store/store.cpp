@@ -317,8 +317,13 @@ void Store::CommitBatch(std::vector<Job>& batch) {
   };
   // Attached before BEGIN, so it records from the batch's first change. One
   // session per batch: SQLite 3.40 cannot reset one.
+  // Without a stream, only the tables an observer wants now are recorded,
+  // and only while there is an observer at all (effects-only: no entry).
   std::unique_ptr<BatchCapture> capture;
-  if (options_.stream) capture = BatchCapture::Start(c.raw(), &options_.uncaptured);
+  if (options_.stream)
+    capture = BatchCapture::Start(c.raw(), &options_.uncaptured);
+  else if (observers_.Active())
+    capture = BatchCapture::Start(c.raw(), &options_.uncaptured, &observers_);
   // Why this batch, if it commits, is not in the stream (told to the sink
   // after the COMMIT, so a snapshot it takes then includes the batch).
   std::string unrecorded;
@@ -359,13 +364,14 @@ void Store::CommitBatch(std::vector<Job>& batch) {
   }
   Status commit = OkStatus();
   std::map<std::string, int64_t> sequences;
+  std::vector<CapturedOp> captured;  // for the observers, once committed
   if (capture) {
     c.SetCapture(nullptr);
     // sqlite_sequence has no primary key, so no changeset carries it; its
     // rows that moved are ops of their own. (An AUTOINCREMENT row inserted
     // and deleted in one batch leaves no other trace, yet its number must
     // never be handed out again, on a copy either.)
-    sequences = ReadSequences();
+    if (options_.stream) sequences = ReadSequences();
     for (const auto& [table, seq] : sequences) {
       auto was = sequences_.find(table);
       if (was != sequences_.end() && was->second == seq) continue;
@@ -374,8 +380,14 @@ void Store::CommitBatch(std::vector<Job>& batch) {
     }
     auto ops = capture->Finish();
     capture.reset();
-    if (ops.ok()) {
-      commit = CommitWithEntry(std::move(ops).value(), &unrecorded);
+    if (ops.ok()) captured = std::move(ops).value();
+    if (!options_.stream) {
+      if (!ops.ok())
+        Log(LogLevel::kError, "a batch's changes could not be recorded: its effects are lost",
+            {{"db", options_.path}, {"error", ops.error().message}});
+      commit = run("COMMIT");
+    } else if (ops.ok()) {
+      commit = CommitWithEntry(captured, &unrecorded);
     } else {
       unrecorded = ops.error().message;
       commit = run("COMMIT");
@@ -398,6 +410,12 @@ void Store::CommitBatch(std::vector<Job>& batch) {
     if (options_.stream) sequences_ = std::move(sequences);
     if (!unrecorded.empty()) options_.stream->sink->Break(options_.name + ": " + unrecorded);
     if (durable_end_ != 0) options_.stream->sink->AwaitDurable(durable_end_);
+    if (!captured.empty()) {
+      std::vector<EntryOp> view;
+      view.reserve(captured.size());
+      for (const CapturedOp& op : captured) view.push_back({op.kind, op.payload});
+      observers_.Dispatch(c, view);
+    }
   }
   durable_end_ = 0;
   for (auto& j : batch) j.done(j.status);
@@ -407,7 +425,7 @@ void Store::CommitBatch(std::vector<Job>& batch) {
 // The backup never fails a write: when the entry cannot be made or kept, the
 // batch commits without it and the sink is told the stream broke. Returns
 // COMMIT's status (the caller rolls back when it failed).
-Status Store::CommitWithEntry(std::vector<CapturedOp> ops, std::string* unrecorded) {
+Status Store::CommitWithEntry(const std::vector<CapturedOp>& ops, std::string* unrecorded) {
   Connection& c = *writer_;
   StreamContext& stream = *options_.stream;
   auto commit = [&c]() -> Status {

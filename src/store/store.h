@@ -24,6 +24,10 @@
 //    out of the sink and returns the index. A batch that changed nothing
 //    takes no index. Without one (tests, CLI tools), batches commit as
 //    before.
+//  * Observers (store/observers.h) get each committed batch's row changes,
+//    and each applied entry's, on the writer thread before the writes'
+//    completions: the effects of committed changes hang off them. Without a
+//    stream, a batch is recorded only while an observer wants a table.
 //
 // Replication (Raft, later) slots in between "the batch is decided" and "the
 // batch is applied" in the writer loop: it is the only place writes happen.
@@ -41,6 +45,7 @@
 #include "base/result.h"
 #include "store/apply_bytes.h"
 #include "store/capture.h"
+#include "store/observers.h"
 #include "store/sqlite.h"
 
 namespace hearth::store {
@@ -128,6 +133,9 @@ class Store {
   // commit time, as stored in `_hearth_stream`.
   uint64_t last_index() const { return last_index_.load(); }
 
+  // The effects of committed changes (store/observers.h).
+  Observers& observers() { return observers_; }
+
  private:
   struct Job {
     WriteFn fn;
@@ -141,9 +149,9 @@ class Store {
   void WriterLoop();
   void CommitBatch(std::vector<Job>& batch);
   // The stream part of CommitBatch: from the recorded changes to COMMIT.
-  Status CommitWithEntry(std::vector<CapturedOp> ops, std::string* unrecorded);
+  Status CommitWithEntry(const std::vector<CapturedOp>& ops, std::string* unrecorded);
   Status ApplyEntry(std::string_view bytes, const ApplyOptions& options);  // store/apply.cpp
-  Status ApplyOps(const EntryView& e, const ApplyOptions& options);
+  Status ApplyOps(const EntryView& e, const ApplyOptions& options, bool* applied);
   // A new database's create-database entry (store/image.cpp).
   Status Announce();
   // Stamps, appends and marks an entry of this database; the caller COMMITs
@@ -158,6 +166,7 @@ class Store {
   void CheckpointLoop();
 
   Options options_;
+  Observers observers_;
   std::unique_ptr<Connection> writer_;
   std::vector<std::unique_ptr<Connection>> readers_;
   int schema_version_ = 0;
