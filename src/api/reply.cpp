@@ -38,24 +38,20 @@ void NotAllowed(Response& res, std::initializer_list<std::string_view> methods) 
   Fail(res, 405, "use " + use);
 }
 
-void SubmitWrite(store::Store* store, std::shared_ptr<Reply> reply, WriteFn fn,
-                 std::function<void()> on_success) {
+void SubmitWrite(store::Store* store, std::shared_ptr<Reply> reply, WriteFn fn) {
   auto outcome = std::make_shared<Outcome>();
   store->SubmitWrite(
       [fn = std::move(fn), outcome](store::Connection& c) { return fn(c, outcome.get()); },
-      [reply, outcome, on_success = std::move(on_success)](const Status& st) {
-        if (st.ok() && outcome->after_commit) outcome->after_commit();
-        if (st.ok() && on_success) on_success();
+      [reply, outcome](const Status& st) {
         Outcome o = st.ok() ? *outcome
                             : Outcome{outcome->status >= 400 ? outcome->status : 500,
-                                      {{"error", st.error().message}},
-                                      nullptr};
+                                      {{"error", st.error().message}}};
         reply->Finish([o](Response& r) { Json(r, o.status, o.body); });
       });
 }
 
-void DeferWrite(store::Store* store, Response& res, WriteFn fn, std::function<void()> on_success) {
-  SubmitWrite(store, res.Defer(), std::move(fn), std::move(on_success));
+void DeferWrite(store::Store* store, Response& res, WriteFn fn) {
+  SubmitWrite(store, res.Defer(), std::move(fn));
 }
 
 Status Refuse(Outcome* o, int status, const std::string& message) {

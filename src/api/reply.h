@@ -34,21 +34,17 @@ void NotAllowed(Response& res, std::initializer_list<std::string_view> methods);
 struct Outcome {
   int status = 200;
   nlohmann::json body;
-  // Runs once the write has committed, before the answer is sent (on the
-  // writer's completion, not a worker).
-  std::function<void()> after_commit;
 };
 using WriteFn = std::function<Status(store::Connection&, Outcome*)>;
 
 // Runs `fn` as a write on `store` and finishes `reply` once it has committed
-// (or failed: 500, or the status a Refuse() set). `on_success` (may be
-// empty) runs after a successful commit, after the outcome's after_commit:
-// a part's own notice (sites: workers reload what hosts serve).
-void SubmitWrite(store::Store* store, std::shared_ptr<Reply> reply, WriteFn fn,
-                 std::function<void()> on_success = nullptr);
+// (or failed: 500, or the status a Refuse() set). What a committed write
+// causes beyond its answer (routing, certificates, ...) is done by the
+// store's observers of committed changes (store/observers.h), before this
+// answer is sent.
+void SubmitWrite(store::Store* store, std::shared_ptr<Reply> reply, WriteFn fn);
 // The same, deferring `res`.
-void DeferWrite(store::Store* store, Response& res, WriteFn fn,
-                std::function<void()> on_success = nullptr);
+void DeferWrite(store::Store* store, Response& res, WriteFn fn);
 
 // A failed write that the client caused: rolls back, answers `status`.
 Status Refuse(Outcome* o, int status, const std::string& message);

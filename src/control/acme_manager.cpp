@@ -440,25 +440,15 @@ void AcmeManager::ServeDemand(const std::string& host, bool site_host) {
   Settle(host, ok ? 0 : std::max<int64_t>(kRefuseMs, backoff_[host].next_ms - MonoNowMillis()));
 }
 
-Status AcmeManager::Reinstall(store::Connection& c, std::vector<tls::CertRecord>* all,
-                              uint64_t* version) {
-  *version = ++shared_->cert_version;
-  store::Statement a = c.Named("certs.all");
-  Status s = OkStatus();
-  while (a.Step(&s)) all->push_back({a.Int(0), std::string(a.Text(1)), std::string(a.Text(2))});
-  return s;
-}
-
 void AcmeManager::DropLapsed(int64_t now) {
-  std::vector<tls::CertRecord> all;
-  uint64_t version = 0;
   int changes = 0;
+  // Served no more once committed: the certificates' observer (ObserveCerts).
   Status done = shared_->store->Write([&](store::Connection& c) -> Status {
     auto del = c.Prepare("DELETE FROM certs WHERE source = 'acme' AND not_after < ?1");
     if (!del.ok()) return del.error();
     if (Status s = del->Bind(1, now - 86400).Run(); !s.ok()) return s;
     changes = sqlite3_changes(c.raw());
-    return changes > 0 ? Reinstall(c, &all, &version) : OkStatus();
+    return OkStatus();
   });
   if (!done.ok()) {
     Log(LogLevel::kWarn, "acme: cannot drop lapsed certificates",
@@ -467,8 +457,6 @@ void AcmeManager::DropLapsed(int64_t now) {
   }
   if (changes == 0) return;
   Log(LogLevel::kInfo, "acme: dropped certificates expired for over a day", {{"count", changes}});
-  if (shared_->tls) shared_->tls->Install(all, nullptr, version);
-  if (shared_->certs_renewed) shared_->certs_renewed();
 }
 
 bool AcmeManager::Order(const std::string& want) {
@@ -495,8 +483,7 @@ bool AcmeManager::Order(const std::string& want) {
     return false;
   }
   backoff_.erase(want);
-  std::vector<tls::CertRecord> all;
-  uint64_t version = 0;
+  // Served from the moment it commits: the certificates' observer (ObserveCerts).
   Status stored = shared_->store->Write([&](store::Connection& c) -> Status {
     store::Statement st = c.Named("certs.insert");
     st.Bind(1, json(info->hosts).dump())
@@ -509,9 +496,7 @@ bool AcmeManager::Order(const std::string& want) {
     // The certificate it renews (same hosts, from ACME) is no longer needed.
     auto old = c.Prepare("DELETE FROM certs WHERE source = 'acme' AND hosts = ?1 AND id < ?2");
     if (!old.ok()) return old.error();
-    if (Status s = old->Bind(1, json(info->hosts).dump()).Bind(2, inserted).Run(); !s.ok())
-      return s;
-    return Reinstall(c, &all, &version);
+    return old->Bind(1, json(info->hosts).dump()).Bind(2, inserted).Run();
   });
   if (!stored.ok()) {
     Log(LogLevel::kError, "acme: cannot store the certificate",
@@ -521,8 +506,6 @@ bool AcmeManager::Order(const std::string& want) {
     again.next_ms = MonoNowMillis() + again.delay_ms;
     return false;
   }
-  if (shared_->tls) shared_->tls->Install(all, nullptr, version);
-  if (shared_->certs_renewed) shared_->certs_renewed();
   Log(LogLevel::kInfo, "acme: certificate installed",
       {{"host", want}, {"issuer", info->issuer}, {"not_after", info->not_after}});
   return true;

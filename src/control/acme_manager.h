@@ -106,10 +106,9 @@ class AcmeManager : public tls::OnDemandIssuer {
   void FailWaiting(State which);
   // Whether another asked-for order fits in this hour's budget (mu_ held).
   bool BudgetLeftLocked(int64_t now_ms);
-  // Deletes ACME certificates expired for over a day; reinstalls if any went.
+  // Deletes ACME certificates expired for over a day (the certificates'
+  // observer installs what is left).
   void DropLapsed(int64_t now);
-  // Bumps the certificate version and reads every certificate (inside a write).
-  Status Reinstall(store::Connection& c, std::vector<tls::CertRecord>* all, uint64_t* version);
 
   ControlShared* shared_;
   tls::AcmeOptions options_;

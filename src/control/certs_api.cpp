@@ -45,8 +45,8 @@ json CertRowJson(store::Statement& st) {
                   st.Int(4), st.Int(5));
 }
 
-// Every certificate, for TlsServer::Install, read on `c` (inside the write
-// that changed them, so what is installed is what committed).
+// Every certificate, for TlsServer::Install, read on `c` (the writer, once
+// the change committed: what is installed is what committed).
 Status ReadAll(store::Connection& c, std::vector<tls::CertRecord>* out) {
   store::Statement st = c.Named("certs.all");
   Status s = OkStatus();
@@ -58,13 +58,11 @@ Status ReadAll(store::Connection& c, std::vector<tls::CertRecord>* out) {
 // server serves it from the moment the write commits.
 void Store(ControlShared* shared, Response& res, std::string cert_pem, std::string key_pem,
            std::string source, const tls::CertInfo& info) {
-  auto all = std::make_shared<std::vector<tls::CertRecord>>();
   auto reply = res.Defer();
   json hosts = info.hosts;
   api::SubmitWrite(
       shared->store, reply,
-      [shared, all, cert_pem, key_pem, source, info, hosts](store::Connection& c,
-                                                            Outcome* o) -> Status {
+      [cert_pem, key_pem, source, info, hosts](store::Connection& c, Outcome* o) -> Status {
         store::Statement st = c.Named("certs.insert");
         st.Bind(1, hosts.dump())
             .Bind(2, cert_pem)
@@ -74,21 +72,60 @@ void Store(ControlShared* shared, Response& res, std::string cert_pem, std::stri
             .Bind(6, info.not_after);
         if (Status s = st.Run(); !s.ok()) return s;
         int64_t id = sqlite3_last_insert_rowid(c.raw());
-        if (Status s = ReadAll(c, all.get()); !s.ok()) return s;
-        uint64_t v = ++shared->cert_version;
-        o->after_commit = [shared, all, v] {
-          if (shared->tls) shared->tls->Install(*all, nullptr, v);
-        };
         o->status = 201;
         o->body = CertJson(id, hosts, source, info.issuer, info.not_after,
                            static_cast<int64_t>(time(nullptr)));
         o->body["cert_pem"] = cert_pem;  // public: what a client may be told to trust
         return OkStatus();
-      },
-      shared->certs_changed);
+      });
 }
 
 }  // namespace
+
+void ObserveCerts(ControlShared* shared, store::Store* store) {
+  struct Seen {
+    bool certs = false, ca = false;
+  };
+  auto seen = std::make_shared<Seen>();
+  store::Observers::Observer o;
+  o.wants = [](std::string_view t) { return t == "certs" || t == "meta"; };
+  o.row = [seen](store::Connection&, const store::RowChange& ch) {
+    if (ch.table == "certs") {
+      seen->certs = true;
+      return;
+    }
+    const store::Value& key = ch.op == store::RowOp::kInsert ? ch.New("key") : ch.Old("key");
+    if (key.text() == "local_ca_cert" || key.text() == "local_ca_key") seen->ca = true;
+  };
+  o.end = [shared, seen](store::Connection& c) {
+    Seen now = *seen;
+    *seen = Seen{};
+    if (!now.certs && !now.ca) return;  // other meta rows
+    if (now.certs && shared->tls) {
+      std::vector<tls::CertRecord> all;
+      if (Status s = ReadAll(c, &all); !s.ok()) {
+        Log(LogLevel::kError, "cannot read the certificates after a change",
+            {{"error", s.error().message}});
+      } else {
+        shared->tls->Install(all, nullptr, ++shared->cert_version);
+      }
+    }
+    if (now.ca && shared->tls) {
+      std::string pem[2];
+      const char* keys[2] = {"local_ca_cert", "local_ca_key"};
+      for (int i = 0; i < 2; ++i) {
+        store::Statement st = c.Named("meta.get");
+        st.Bind(1, std::string_view(keys[i]));
+        Status s = OkStatus();
+        if (st.Step(&s)) pem[i] = std::string(st.Text(0));
+      }
+      if (!pem[0].empty() && !pem[1].empty())
+        shared->tls->SetLocalCa(std::make_shared<tls::KeyPair>(tls::KeyPair{pem[0], pem[1]}));
+    }
+    if (shared->certs_changed) shared->certs_changed();
+  };
+  store->observers().Add(std::move(o));
+}
 
 void ServeCerts(ControlShared* shared, store::Connection& rd,
                 const std::vector<std::string_view>& seg, Method m, Response& res,
@@ -157,42 +194,36 @@ void ServeCerts(ControlShared* shared, store::Connection& rd,
     auto made = tls::MakeLocalCa();
     if (!made.ok()) return Fail(res, 500, made.error().message);
     auto kept = std::make_shared<tls::KeyPair>(*made);
-    return api::DeferWrite(
-        shared->store, res,
-        [shared, kept](store::Connection& c, Outcome* o) -> Status {
-          bool created = true;
-          {
-            store::Statement st = c.Named("meta.get");
-            st.Bind(1, std::string_view("local_ca_cert"));
-            Status s = OkStatus();
-            if (st.Step(&s)) {
-              kept->cert_pem = std::string(st.Text(0));
-              created = false;
-            }
-            if (!s.ok()) return s;
-          }
-          if (created) {
-            if (Status s = c.Named("meta.put")
-                               .Bind(1, std::string_view("local_ca_cert"))
-                               .Bind(2, kept->cert_pem)
-                               .Run();
-                !s.ok())
-              return s;
-            if (Status s = c.Named("meta.put")
-                               .Bind(1, std::string_view("local_ca_key"))
-                               .Bind(2, kept->key_pem)
-                               .Run();
-                !s.ok())
-              return s;
-            o->after_commit = [shared, kept] {
-              if (shared->tls) shared->tls->SetLocalCa(kept);
-            };
-          }
-          o->status = created ? 201 : 200;
-          o->body = {{"cert_pem", kept->cert_pem}, {"created", created}};
-          return OkStatus();
-        },
-        shared->certs_changed);
+    return api::DeferWrite(shared->store, res, [kept](store::Connection& c, Outcome* o) -> Status {
+      bool created = true;
+      {
+        store::Statement st = c.Named("meta.get");
+        st.Bind(1, std::string_view("local_ca_cert"));
+        Status s = OkStatus();
+        if (st.Step(&s)) {
+          kept->cert_pem = std::string(st.Text(0));
+          created = false;
+        }
+        if (!s.ok()) return s;
+      }
+      if (created) {
+        if (Status s = c.Named("meta.put")
+                           .Bind(1, std::string_view("local_ca_cert"))
+                           .Bind(2, kept->cert_pem)
+                           .Run();
+            !s.ok())
+          return s;
+        if (Status s = c.Named("meta.put")
+                           .Bind(1, std::string_view("local_ca_key"))
+                           .Bind(2, kept->key_pem)
+                           .Run();
+            !s.ok())
+          return s;
+      }
+      o->status = created ? 201 : 200;
+      o->body = {{"cert_pem", kept->cert_pem}, {"created", created}};
+      return OkStatus();
+    });
   }
   if (seg.size() == 2) {
     uint64_t id = 0;
@@ -207,22 +238,13 @@ void ServeCerts(ControlShared* shared, store::Connection& rd,
       out["cert_pem"] = std::string(st.Text(6));
       return Json(res, 200, out);
     }
-    auto all = std::make_shared<std::vector<tls::CertRecord>>();
-    return api::DeferWrite(
-        shared->store, res,
-        [shared, all, id](store::Connection& c, Outcome* o) -> Status {
-          if (Status s = c.Named("certs.delete").Bind(1, static_cast<int64_t>(id)).Run(); !s.ok())
-            return s;
-          if (c.Changes() == 0) return Refuse(o, 404, "no certificate " + std::to_string(id));
-          if (Status s = ReadAll(c, all.get()); !s.ok()) return s;
-          uint64_t v = ++shared->cert_version;
-          o->after_commit = [shared, all, v] {
-            if (shared->tls) shared->tls->Install(*all, nullptr, v);
-          };
-          o->status = 204;
-          return OkStatus();
-        },
-        shared->certs_changed);
+    return api::DeferWrite(shared->store, res, [id](store::Connection& c, Outcome* o) -> Status {
+      if (Status s = c.Named("certs.delete").Bind(1, static_cast<int64_t>(id)).Run(); !s.ok())
+        return s;
+      if (c.Changes() == 0) return Refuse(o, 404, "no certificate " + std::to_string(id));
+      o->status = 204;
+      return OkStatus();
+    });
   }
   return Fail(res, 404, "no such endpoint");
 }

@@ -9,6 +9,7 @@
 #include "http/request.h"
 #include "http/response.h"
 #include "store/sqlite.h"
+#include "store/store.h"
 
 namespace hearth::control {
 
@@ -19,5 +20,12 @@ namespace hearth::control {
 void ServeCerts(ControlShared* shared, store::Connection& rd,
                 const std::vector<std::string_view>& seg, Method m, Response& res,
                 const nlohmann::json& body);
+
+// The served certificates follow the committed `certs` rows and the local
+// CA its `meta` rows, whoever wrote them (this API, ACME, a copy applying
+// another node's entries): an observer on `store` (store/observers.h)
+// installs them into shared->tls (when serving HTTPS) and then calls
+// shared->certs_changed. Registered before the store's first such write.
+void ObserveCerts(ControlShared* shared, store::Store* store);
 
 }  // namespace hearth::control

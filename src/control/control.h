@@ -23,15 +23,13 @@ struct ControlShared {
   tls::TlsServer* tls = nullptr;
   // ACME's challenge answers (null: no ACME).
   tls::AcmeChallenges* acme_challenges = nullptr;
-  // Bumped on the writer thread by every write that reads the certificates
-  // to install: TlsServer::Install keeps only the newest set.
+  // Bumped on the writer thread by each install of the committed
+  // certificates (ObserveCerts): TlsServer::Install keeps only the newest set.
   std::atomic<uint64_t> cert_version{0};
-  // After the certificates API committed a change: which hosts redirect to
-  // HTTPS may have changed (sites reload their routing, ACME looks again,
-  // the console redraws).
+  // After a committed change to the certificates or the local CA, once
+  // installed (ObserveCerts): which hosts redirect to HTTPS may have changed
+  // (sites reload their routing, ACME looks again, the console redraws).
   std::function<void()> certs_changed;
-  // After ACME installed or dropped certificates: sites reload their routing.
-  std::function<void()> certs_renewed;
 };
 
 }  // namespace hearth::control

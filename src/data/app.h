@@ -6,7 +6,10 @@
 //
 // Collection changes run on the app's writer thread: the new definition, the
 // table's CREATE/ALTER/DROP and the schema version (which only grows) commit
-// in one transaction; the snapshot is replaced after the commit.
+// in one transaction; the snapshot is replaced after the commit, by an
+// observer of `_collections` (store/observers.h), so a copy that applies the
+// change follows too. Realtime events come from an observer of the
+// collections' tables the same way.
 #include <map>
 #include <memory>
 #include <mutex>
@@ -32,9 +35,12 @@ class App {
  public:
   // `files_root`: where its records' files live (DATA/files/<site>).
   // `stream`: the change stream it joins, as "apps/<file>" (null: none).
+  // `made_now`: the file did not exist (its first entry then carries it
+  // whole: store::Store::Options::announce).
   static Result<std::unique_ptr<App>> Open(const std::string& path, int readers,
                                            std::string files_root,
-                                           std::shared_ptr<store::StreamContext> stream = nullptr);
+                                           std::shared_ptr<store::StreamContext> stream = nullptr,
+                                           bool made_now = false);
 
   store::Store& store() { return *store_; }
   Realtime& realtime() { return realtime_; }
@@ -53,6 +59,9 @@ class App {
   }
 
  private:
+  // The effects of committed changes to this app's database (app.cpp).
+  static void ObserveSchema(App* app, store::Observers& observers);
+  static void ObserveRecords(App* app, store::Observers& observers);
   std::unique_ptr<store::Store> store_;
   mutable std::mutex mu_;
   std::shared_ptr<const Schema> schema_;

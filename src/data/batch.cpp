@@ -194,9 +194,7 @@ void ServeBatch(Ctx& base, Request& req, Response& res) {
             return reply->Finish([f](Response& r) { PbJson(r, 400, f); });
           }
           json results = json::array();
-          std::vector<Realtime::Event> events;  // the whole commit's, to the dispatcher at once
           for (auto& op : *ops) {
-            for (auto& e : op.out.events) events.push_back(std::move(e));
             if (!op.out.files_gone.empty())  // a deleted record's files
               app->files().Remove(op.out.files_collection, op.out.files_record, op.out.files_gone);
             // 204: deleted, or written but hidden from the requester by the view rule.
@@ -204,7 +202,6 @@ void ServeBatch(Ctx& base, Request& req, Response& res) {
             results.push_back(
                 {{"status", empty ? 204 : 200}, {"body", empty ? json(nullptr) : op.out.body}});
           }
-          app->realtime().Publish(std::move(events));
           reply->Finish([results](Response& r) { PbJson(r, 200, results); });
         });
   };

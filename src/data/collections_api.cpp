@@ -33,6 +33,7 @@ struct ChangeResult {
   std::string error;
   json body;
   std::shared_ptr<Schema> schema;  // after the change
+  std::string dropped_id;          // a deleted collection's id (its files go)
 };
 
 Status SetVersion(store::Connection& c, int64_t version) {
@@ -69,7 +70,10 @@ Status Apply(store::Connection& c, const Change& ch, ChangeResult* out) {
         if (f.type == FieldType::kRelation && f.collection == ch.name && n != ch.name)
           return refuse(409,
                         "collection " + n + " relates to " + ch.name + " (field " + f.name + ")");
+    out->dropped_id = existing->id;
     ddl.push_back("DROP TABLE " + QuoteIdent(ch.name));
+    // Its records' files go with it (removed once this commits).
+    if (Status st = c.RecordFileDeleteTree(existing->id); !st.ok()) return st;
     auto del = c.Prepare("DELETE FROM _collections WHERE name = ?1");
     if (!del.ok()) return del.error();
     if (Status st = del->Bind(1, ch.name).Run(); !st.ok()) return st;
@@ -110,25 +114,12 @@ void Submit(Apps* apps, std::shared_ptr<App> app, Response& res, Change change) 
   app->store().SubmitWrite(
       [ch, out](store::Connection& c) { return Apply(c, *ch, out.get()); },
       [apps, app, reply, out, ch](const Status& st) {
-        if (st.ok() && out->schema) {
-          if (ch->kind == Change::Kind::kDelete) {
-            // Its records' files go with the table, off the writer thread.
-            auto before = app->schema();
-            if (const Collection* gone = before->Find(ch->name))
-              apps->background().Post([app, id = gone->id] { app->files().RemoveCollection(id); });
-          }
-          app->SetSchema(out->schema);
-          // The schema change feed: screens built from a schema redraw.
-          const Collection* now = out->schema->Find(
-              ch->kind == Change::Kind::kCreate ? out->body.value("name", "") : ch->name);
-          app->realtime().PublishSchema(
-              {{"action", ch->kind == Change::Kind::kCreate   ? "create"
-                          : ch->kind == Change::Kind::kUpdate ? "update"
-                                                              : "delete"},
-               {"collection", now ? now->name : ch->name},
-               {"schemaVersion", out->schema->version},
-               {"definition", now ? CollectionJson(*now) : nlohmann::json(nullptr)},
-               {"schema", now ? JsonSchema(*now, out->schema->version) : nlohmann::json(nullptr)}});
+        // The new snapshot and the "@schema" feed came from the app's
+        // observer of `_collections` (App::ObserveSchema) before this runs.
+        if (st.ok() && ch->kind == Change::Kind::kDelete && !out->dropped_id.empty()) {
+          // Its records' files go with the table, off the writer thread.
+          apps->background().Post(
+              [app, id = out->dropped_id] { app->files().RemoveCollection(id); });
         }
         ChangeResult r = *out;
         if (!st.ok() && r.error.empty()) {

@@ -9,8 +9,10 @@
 #include <filesystem>
 
 #include "base/strings.h"
+#include "crypto/hash.h"
 #include "crypto/random.h"
 #include "http/mime.h"
+#include "store/durable_file.h"
 
 namespace hearth::data {
 
@@ -63,15 +65,6 @@ std::optional<std::vector<std::string>> NameList(const json& v) {
     if (!item.get<std::string>().empty()) out.push_back(item.get<std::string>());
   }
   return out;
-}
-
-Status SyncDir(const std::string& dir) {
-  int fd = open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-  if (fd < 0) return Error{"cannot open " + dir};
-  int rc = fsync(fd);
-  close(fd);
-  if (rc != 0) return Error{"cannot sync " + dir};
-  return OkStatus();
 }
 
 }  // namespace
@@ -315,47 +308,13 @@ std::string RecordFiles::PathOf(std::string_view collection_id, std::string_view
   return p;
 }
 
-Status RecordFiles::Write(std::string_view collection_id, std::string_view record_id,
-                          std::string_view name, std::string_view data) const {
+Result<StoredFile> RecordFiles::Write(std::string_view collection_id, std::string_view record_id,
+                                      std::string_view name, std::string_view data) const {
   if (!IsStoredFileName(name) || !IsStoredFileName(collection_id) || !IsStoredFileName(record_id))
     return Error{"unsafe file name"};
-  namespace fs = std::filesystem;
-  std::string path = PathOf(collection_id, record_id, name);
-  fs::path dir = fs::path(path).parent_path();
-  // The folders it creates must survive a crash too: each new one is synced
-  // into its parent once it exists.
-  std::vector<fs::path> created;
-  std::error_code ec;
-  for (fs::path p = dir; !p.empty() && !fs::exists(p, ec); p = p.parent_path())
-    created.push_back(p);
-  fs::create_directories(dir, ec);
-  if (ec) return Error{"cannot create " + dir.string() + ": " + ec.message()};
-  std::string tmp = dir.string() + "/.upload-" + RandomSuffix();
-  int fd = open(tmp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0640);
-  if (fd < 0) return Error{"cannot write " + tmp + ": " + strerror(errno)};
-  size_t off = 0;
-  int err = 0;
-  while (off < data.size()) {
-    ssize_t n = write(fd, data.data() + off, data.size() - off);
-    if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) {
-      err = n < 0 ? errno : ENOSPC;
-      break;
-    }
-    off += static_cast<size_t>(n);
-  }
-  if (!err && fsync(fd) != 0) err = errno;
-  close(fd);
-  if (!err && rename(tmp.c_str(), path.c_str()) != 0) err = errno;
-  if (err) {
-    unlink(tmp.c_str());
-    return Error{"cannot write " + path + ": " + strerror(err)};
-  }
-  Status synced = SyncDir(dir.string());
-  for (const auto& p : created)
-    if (synced.ok()) synced = SyncDir(p.parent_path().string());
-  if (!synced.ok()) unlink(path.c_str());  // not durable: not kept either
-  return synced;
+  if (Status st = store::WriteFileDurably(PathOf(collection_id, record_id, name), data); !st.ok())
+    return st.error();
+  return StoredFile{data.size(), crypto::Sha256Digest(data)};
 }
 
 void RecordFiles::Remove(std::string_view collection_id, std::string_view record_id,

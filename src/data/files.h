@@ -69,6 +69,12 @@ std::vector<std::string> ApplyFileOp(const FileOp& op, const std::vector<std::st
 // The names a stored file field value holds ("" / "name" / ["a","b"]).
 std::vector<std::string> FileNames(const nlohmann::json& value);
 
+// A record file as written: the change stream names its bytes by these.
+struct StoredFile {
+  uint64_t size = 0;
+  std::string sha256;  // raw, 32 bytes
+};
+
 // The folder of one site's record files.
 class RecordFiles {
  public:
@@ -76,11 +82,11 @@ class RecordFiles {
   const std::string& root() const { return root_; }
   std::string PathOf(std::string_view collection_id, std::string_view record_id,
                      std::string_view name) const;
-  // Writes a file durably: a temporary name, fsync, rename, fsync of the
-  // folder (and of every folder it had to create), so that once a record
-  // naming it commits, the file survives a crash too.
-  Status Write(std::string_view collection_id, std::string_view record_id, std::string_view name,
-               std::string_view data) const;
+  // Writes a file durably (store/durable_file.h), so that once a record
+  // naming it commits, the file survives a crash too. Gives its size and
+  // SHA-256, which the write's file-put op carries.
+  Result<StoredFile> Write(std::string_view collection_id, std::string_view record_id,
+                           std::string_view name, std::string_view data) const;
   // Best effort: what is left behind is unreferenced and harmless.
   void Remove(std::string_view collection_id, std::string_view record_id,
               const std::vector<std::string>& names) const;

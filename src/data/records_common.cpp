@@ -340,6 +340,32 @@ json RecordFromValues(const Collection& c, const std::string& id, const std::str
   return r;
 }
 
+json RecordFromRow(const Collection& c,
+                   const std::vector<std::pair<std::string, SqlValue>>& columns) {
+  auto get = [&](std::string_view name) -> SqlValue {
+    for (const auto& [k, v] : columns)
+      if (k == name) return v;
+    return nullptr;
+  };
+  auto text = [&](std::string_view name) {
+    SqlValue v = get(name);
+    return v.index() == 3 ? std::get<std::string>(v) : std::string();
+  };
+  auto flag = [&](std::string_view name) {
+    SqlValue v = get(name);
+    return v.index() == 1 && std::get<int64_t>(v) != 0;
+  };
+  json r = RecordFromValues(c, text("id"), "", columns);
+  r["created"] = text("created");
+  r["updated"] = text("updated");
+  if (c.IsAuth()) {
+    r["email"] = text("email");
+    r["emailVisibility"] = flag("emailVisibility");
+    r["verified"] = flag("verified");
+  }
+  return r;
+}
+
 // How filter paths become SQL for collection `c` under table alias `alias`:
 // its own columns, and through single relations the target's ("author.name").
 //

@@ -55,8 +55,6 @@ struct Query {
 struct WriteOutcome {
   int status = 200;
   json body;
-  // The realtime events this write makes, published once committed.
-  std::vector<Realtime::Event> events;
   // Record files to remove once the write has committed (files_gone) or
   // failed (files_new).
   std::string files_collection, files_record;
@@ -112,6 +110,10 @@ Realtime::Verdict JudgeEvent(App& app, store::Connection& rd, const Realtime::Ev
 // A new record as it was just stored, from the values written.
 json RecordFromValues(const Collection& c, const std::string& id, const std::string& now,
                       const std::vector<std::pair<std::string, SqlValue>>& vals);
+// A record whole (as superusers see it) from its row's columns by name
+// (a deleted row's old image, for its realtime event).
+json RecordFromRow(const Collection& c,
+                   const std::vector<std::pair<std::string, SqlValue>>& columns);
 // Who wrote a filter, which decides what its paths may read: the app's
 // rules read everything; a client's filter or sort (unless the client is a
 // superuser) only what that client may see (records_common.cpp).
@@ -185,13 +187,17 @@ void AuthWithPassword(Ctx& x, Request& req, Response& res, store::Connection& rd
 
 // On the app's writer thread, inside the caller's transaction: a create (or,
 // with create false, an update of record_id) of checked values, with its rule
-// and relations checked and its realtime event set in *o.
+// and relations checked (its realtime event comes from the app's observer
+// once it commits: App::ObserveRecords).
 Status ApplyUpsert(const Ctx& w, store::Connection& c, const json& body,
                    const std::vector<std::pair<std::string, SqlValue>>& vals, bool create,
                    const std::string& record_id, const char* failed, WriteOutcome* o,
                    const std::vector<FileOp>* files = nullptr);
 // The same for a delete.
 Status ApplyDelete(const Ctx& w, store::Connection& c, const std::string& rid, WriteOutcome* o);
+// The files a write lets go (o.files_gone) as file-delete ops of its entry,
+// so a copy removes them too.
+Status RecordGoneFiles(store::Connection& c, const WriteOutcome& o);
 
 // /api/files/{collection}/{record}/{name} (GET) and /api/files/token (POST);
 // `seg` is the path's segments ("api", "files", ...).

@@ -1,5 +1,6 @@
 // Writes through the records API: create, update, delete, each checked on
-// the worker and applied on the app's writer thread, with its realtime event.
+// the worker and applied on the app's writer thread (their realtime events
+// come from the app's observer of committed changes: App::ObserveRecords).
 #include <algorithm>
 #include <cmath>
 #include <nlohmann/json.hpp>
@@ -12,14 +13,6 @@
 #include "http/multipart.h"
 
 namespace hearth::data::records {
-
-// Records a committed change for realtime subscribers: the record whole
-// (as superusers see it); who sees what of it is decided after the commit,
-// off the writer thread (Realtime, JudgeEvent).
-void SetEvent(WriteOutcome* o, const Ctx& x, const char* action, const json& record) {
-  if (x.app->realtime().clients() == 0) return;  // nobody to tell
-  o->events.push_back(Realtime::Event{x.c->name, action, record});
-}
 
 // On the writer: the collections are still those the worker checked the
 // request against. A write waits (a password hashed, files synced, a queue);
@@ -111,14 +104,13 @@ Status CheckRelations(store::Connection& c, const Schema& schema, const Collecti
 }
 
 // Runs `fn` on the app's writer thread; `reply` is finished once it has
-// committed, and its realtime event (if any) published.
+// committed (its realtime event, if any, published by then).
 void WriteWith(std::shared_ptr<App> app, std::string collection, std::shared_ptr<Reply> reply,
                WriteFn fn) {
   auto out = std::make_shared<WriteOutcome>();
   app->store().SubmitWrite(
       [fn = std::move(fn), out](store::Connection& c) { return fn(c, out.get()); },
       [reply, out, app, collection](const Status& st) {
-        if (st.ok()) app->realtime().Publish(std::move(out->events));
         if (!out->files_record.empty())
           app->files().Remove(out->files_collection, out->files_record,
                               st.ok() ? out->files_gone : out->files_new);
@@ -233,7 +225,6 @@ Status ApplyUpsert(const Ctx& w, store::Connection& c, const json& body,
         return OkStatus();
       }
       json full = RecordFromValues(*w.c, rid, now, vals);
-      SetEvent(o, w, "create", full);
       return AnswerWith(w, c, rid, std::move(full), true, o);
     }
     if (!open_create) {
@@ -244,7 +235,6 @@ Status ApplyUpsert(const Ctx& w, store::Connection& c, const json& body,
     }
     auto full = FetchWhole(w, c, rid);
     if (!full.ok()) return full.error();
-    SetEvent(o, w, "create", *full);
     return AnswerWith(w, c, rid, std::move(full).value(), true, o);
   }
   auto before = FetchOne(w, c, rid, w.c->update_rule, &body, &denied);
@@ -276,7 +266,6 @@ Status ApplyUpsert(const Ctx& w, store::Connection& c, const json& body,
   }
   auto after = FetchWhole(w, c, rid);
   if (!after.ok()) return after.error();
-  SetEvent(o, w, "update", *after);
   return AnswerWith(w, c, rid, std::move(after).value(), false, o);
 }
 
@@ -391,7 +380,9 @@ void CreateOrUpdate(Ctx& x, Request& req, Response& res, std::string_view id) {
     if (!seen.ok() || !*seen) return PbError(res, 404, kNotFound);
   }
   Ctx copy = x;
-  WriteFn fn = [copy, shared, check, create, record_id, failed, ops, stored](
+  // The uploads as written (name, size, SHA-256): the entry's file-put ops.
+  auto uploaded = std::make_shared<std::vector<std::pair<std::string, StoredFile>>>();
+  WriteFn fn = [copy, shared, check, create, record_id, failed, ops, stored, uploaded](
                    store::Connection& c, WriteOutcome* o) -> Status {
     o->allow_lazy = true;
     o->keep_values = check;
@@ -401,7 +392,13 @@ void CreateOrUpdate(Ctx& x, Request& req, Response& res, std::string_view id) {
       o->files_record = record_id;
       o->files_new = stored;
     }
-    return ApplyUpsert(copy, c, *shared, check->values, create, record_id, failed, o, ops.get());
+    Status st =
+        ApplyUpsert(copy, c, *shared, check->values, create, record_id, failed, o, ops.get());
+    if (!st.ok()) return st;
+    const std::string folder = copy.c->id + "/" + record_id + "/";
+    for (const auto& [name, file] : *uploaded)
+      if (Status s = c.RecordFilePut(folder + name, file.size, file.sha256); !s.ok()) return s;
+    return RecordGoneFiles(c, *o);
   };
   auto reply = res.Defer();
   if (!check->has_password && stored.empty())
@@ -411,27 +408,28 @@ void CreateOrUpdate(Ctx& x, Request& req, Response& res, std::string_view id) {
   // tens of milliseconds; the bounded password queue) with a new tokenKey
   // that ends the record's older tokens.
   auto write = [app = x.app, apps = x.apps, name = x.c->name, cid = x.c->id, reply,
-                fn = std::move(fn), failed, raw, uploads, record_id,
+                fn = std::move(fn), failed, raw, uploads, record_id, uploaded,
                 has_files = !stored.empty()]() mutable {
     if (!has_files) return WriteWith(app, name, reply, std::move(fn));
-    apps->background().Post(
-        [app, name, cid, reply, fn = std::move(fn), failed, raw, uploads, record_id]() mutable {
-          std::vector<std::string> written;
-          for (const Upload& u : *uploads) {
-            if (u.stored.empty())
-              continue;  // refused, or replaced by a later file for the same field
-            if (Status s = app->files().Write(cid, record_id, u.stored, u.data); !s.ok()) {
-              app->files().Remove(cid, record_id, written);
-              Log(LogLevel::kError, "cannot store an uploaded file",
-                  {{"site_file", u.stored}, {"error", s.error().message}});
-              return reply->Finish([failed](Response& r) {
-                PbError(r, 500, std::string(failed) + " The file could not be stored.");
-              });
-            }
-            written.push_back(u.stored);
-          }
-          WriteWith(app, name, reply, std::move(fn));
-        });
+    apps->background().Post([app, name, cid, reply, fn = std::move(fn), failed, raw, uploads,
+                             record_id, uploaded]() mutable {
+      std::vector<std::string> written;
+      for (const Upload& u : *uploads) {
+        if (u.stored.empty()) continue;  // refused, or replaced by a later file for the same field
+        auto s = app->files().Write(cid, record_id, u.stored, u.data);
+        if (!s.ok()) {
+          app->files().Remove(cid, record_id, written);
+          Log(LogLevel::kError, "cannot store an uploaded file",
+              {{"site_file", u.stored}, {"error", s.error().message}});
+          return reply->Finish([failed](Response& r) {
+            PbError(r, 500, std::string(failed) + " The file could not be stored.");
+          });
+        }
+        written.push_back(u.stored);
+        uploaded->emplace_back(u.stored, std::move(s).value());
+      }
+      WriteWith(app, name, reply, std::move(fn));
+    });
   };
   if (!check->has_password) return write();
   bool posted = x.apps->passwords().TryPost(
@@ -453,11 +451,6 @@ Status ApplyDelete(const Ctx& copy, store::Connection& c, const std::string& rid
   auto found = FetchOne(copy, c, rid, copy.c->delete_rule, nullptr, &denied);
   if (!found.ok()) return found.error();
   if (!*found) return Refuse(o, 404, kNotFound);
-  if (copy.app->realtime().clients() > 0) {
-    auto whole = FetchWhole(copy, c, rid);  // before it is gone
-    if (!whole.ok()) return whole.error();
-    SetEvent(o, copy, "delete", *whole);
-  }
   auto st = c.Cached("DELETE FROM " + QuoteIdent(copy.c->name) + " WHERE \"id\" = ?1");
   if (!st.ok()) return st.error();
   if (Status s = st->Bind(1, std::string_view(rid)).Run(); !s.ok()) return s;
@@ -473,6 +466,14 @@ Status ApplyDelete(const Ctx& copy, store::Connection& c, const std::string& rid
     o->files_collection = copy.c->id;
     o->files_record = rid;
   }
+  return RecordGoneFiles(c, *o);
+}
+
+Status RecordGoneFiles(store::Connection& c, const WriteOutcome& o) {
+  for (const auto& n : o.files_gone)
+    if (Status st = c.RecordFileDelete(o.files_collection + "/" + o.files_record + "/" + n);
+        !st.ok())
+      return st;
   return OkStatus();
 }
 

@@ -125,12 +125,17 @@ void AddBuiltinRoutes(Router* router, const BuiltinContext* ctx, store::Store* s
       }
     });
     // POST an encoded change-stream entry: applied to the database it names
-    // (204), or the refusal (409, e.g. divergence). GET digest: every
-    // database's logical digest.
+    // (204), or the refusal (409, e.g. divergence); ?bytes-from=<data
+    // folder> says where the bytes of its blob and file ops are. GET
+    // digest: every database's logical digest.
     router->Add("", "/_hearth/debug/apply", [ctx](Request& req, Response& res) {
       if (req.method != Method::kPost || !ctx->apply_entry) return res.SetError(405);
+      std::string bytes_from;
+      constexpr std::string_view kFrom = "bytes-from=";
+      if (req.query.substr(0, kFrom.size()) == kFrom)
+        bytes_from = DecodePathSegment(req.query.substr(kFrom.size()));
       auto reply = res.Defer();
-      ctx->apply_entry(std::make_shared<const std::string>(std::move(req.body)),
+      ctx->apply_entry(std::make_shared<const std::string>(std::move(req.body)), bytes_from,
                        [reply](Status st) {
                          std::string why = st.ok() ? "" : st.error().message;
                          reply->Finish([why](Response& r) {

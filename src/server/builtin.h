@@ -24,9 +24,12 @@ struct BuiltinContext {
   std::function<std::string()> more_metrics;
   bool test_endpoints = false;
   // Test endpoints of the change stream: apply an encoded entry to the
-  // database it names (`done` on the writer thread), and every database's
-  // logical digest as JSON, read on reader `reader`.
-  std::function<void(std::shared_ptr<const std::string> entry, std::function<void(Status)> done)>
+  // database it names (`done` on the writer thread), the bytes its blob and
+  // file ops name read from the data folder `bytes_from` ("": none), and
+  // every database's logical digest (and its site's record files') as JSON,
+  // read on reader `reader`.
+  std::function<void(std::shared_ptr<const std::string> entry, std::string bytes_from,
+                     std::function<void(Status)> done)>
       apply_entry;
   std::function<Result<std::string>(int reader)> digests;
   // With a streaming backup: its state for the health answer ("ok",

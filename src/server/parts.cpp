@@ -31,6 +31,7 @@
 #include "api/tokens.h"
 #include "base/log.h"
 #include "base/strings.h"
+#include "control/certs_api.h"
 #include "server/api_routes.h"
 #include "server/offline.h"
 #include "server/server.h"
@@ -439,9 +440,11 @@ class SitesPart : public Service {
     p_->control.store = store;
     p_->control.background = &p_->sites.background;
     p_->control.certs_changed = [sites = &p_->sites] { sites::RoutingChanged(sites); };
-    p_->control.certs_renewed = [sites = &p_->sites] {
-      sites->generation.fetch_add(1, std::memory_order_release);
-    };
+    // The effects of committed changes to hearth.db, whoever wrote them (this
+    // node or an entry applied from another), registered before the sites'
+    // first write below: what hosts serve, the certificates served.
+    sites::ObserveRouting(&p_->sites, store);
+    control::ObserveCerts(&p_->control, store);
     p_->sites.max_blob_size = s.max_body_size;
     p_->data_options = std::make_shared<data::DataOptions>();
     p_->data_options->max_json_bytes = s.api_max_json_size;

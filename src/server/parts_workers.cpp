@@ -17,6 +17,7 @@
 #include "store/backup.h"
 #include "store/digest.h"
 #include "store/entry.h"
+#include "store/image.h"
 
 namespace hearth {
 namespace {
@@ -126,21 +127,36 @@ class Workers : public Service {
     };
     b.refuse = api::RefuseRequest;
     if (b.test_endpoints) {
-      b.apply_entry = [p](std::shared_ptr<const std::string> entry,
+      b.apply_entry = [p](std::shared_ptr<const std::string> entry, std::string bytes_from,
                           std::function<void(Status)> done) {
         auto e = store::DecodeEntry(*entry);
         if (!e.ok()) return done(e.error());
         std::string db(e->database);
+        store::ApplyOptions options;
+        if (!bytes_from.empty()) options.source = store::DataFolderBytes(bytes_from);
         if (db == "hearth.db")
-          return p->store->SubmitApply(std::move(entry), [done](const Status& s) { done(s); });
+          return p->store->SubmitApply(
+              std::move(entry), [done](const Status& s) { done(s); }, std::move(options));
         // apps/<file>.db: the site whose app database that is (AppFileName's inverse).
         std::string site = db.substr(5, db.size() - 8);
         if (site.rfind("_wildcard", 0) == 0) site = "*" + site.substr(9);
         auto app = p->apps->Get(site, /*create=*/false);
         if (!app.ok()) return done(app.error());
+        if (e->kind == store::EntryKind::kCreateDatabase) {
+          if (*app)  // made already: applying it again is a no-op
+            return done((*app)->store().last_index() >= e->index
+                            ? OkStatus()
+                            : Status(Error{db + " exists here, made otherwise"}));
+          if (Status st = store::WriteDatabaseImage(p->settings.data + "/" + db, *e); !st.ok())
+            return done(st);
+          auto made = p->apps->Get(site, /*create=*/false);
+          return done(made.ok() ? OkStatus() : Status(made.error()));
+        }
         if (!*app) return done(Error{"no app database " + db + " here"});
-        (*app)->store().SubmitApply(std::move(entry),
-                                    [done, keep = *app](const Status& s) { done(s); });
+        options.files_root = (*app)->files().root();
+        (*app)->store().SubmitApply(
+            std::move(entry), [done, keep = *app](const Status& s) { done(s); },
+            std::move(options));
       };
       b.digests = [p](int reader) -> Result<std::string> {
         nlohmann::json out = nlohmann::json::object();
@@ -156,6 +172,9 @@ class Workers : public Service {
           auto ad = store::Digest((*app)->store().Reader(reader));
           if (!ad.ok()) return ad.error();
           out[extra.name] = *ad;
+          auto files = store::DigestFiles((*app)->files().root());
+          if (!files.ok()) return files.error();
+          out[store::FilesFolderOf(extra.name)] = *files;
         }
         return out.dump();
       };

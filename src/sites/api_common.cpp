@@ -31,9 +31,8 @@ Status CreateSite(store::Connection& c, const std::string& name,
 }
 
 Status SweepBlobs(store::Connection& c) {
-  if (Status st = c.Named("gc.sweep_variants").Run(); !st.ok()) return st;
-  if (Status st = c.Named("gc.sweep").Run(); !st.ok()) return st;
-  return c.Named("gc.reset").Run();
+  auto swept = c.DeleteCollectedBlobs();
+  return swept.ok() ? OkStatus() : Status(swept.error());
 }
 
 void RoutingChanged(SitesShared* shared) {
@@ -42,11 +41,17 @@ void RoutingChanged(SitesShared* shared) {
   shared->changes.Notify();
 }
 
+void ObserveRouting(SitesShared* shared, store::Store* store) {
+  store::Observers::Observer o;
+  o.wants = [](std::string_view t) { return t == "sites" || t == "site_hosts" || t == "versions"; };
+  o.row = [](store::Connection&, const store::RowChange&) {};
+  o.end = [shared](store::Connection&) { RoutingChanged(shared); };  // once per entry
+  store->observers().Add(std::move(o));
+}
+
 void SubmitWrite(SitesShared* shared, std::shared_ptr<Reply> reply, WriteFn fn,
-                 bool changes_routing) {
-  std::function<void()> on_success;
-  if (changes_routing) on_success = [shared] { RoutingChanged(shared); };
-  api::SubmitWrite(shared->store, std::move(reply), std::move(fn), std::move(on_success));
+                 bool /*changes_routing*/) {
+  api::SubmitWrite(shared->store, std::move(reply), std::move(fn));
 }
 
 void DeferWrite(SitesShared* shared, Response& res, WriteFn fn, bool changes_routing) {

@@ -25,8 +25,10 @@ using api::Outcome;
 using api::Refuse;
 using api::WriteFn;
 
-// api::SubmitWrite on the sites' store. `changes_routing`: bump the sites
-// generation on success so workers reload what hosts serve.
+// api::SubmitWrite on the sites' store. What hosts serve follows the
+// committed rows (ObserveRouting), not the write: `changes_routing` is
+// ignored, and goes once the parallel work on blob writes has landed (its
+// removal reflows every caller's lambda).
 void SubmitWrite(SitesShared* shared, std::shared_ptr<Reply> reply, WriteFn fn,
                  bool changes_routing);
 // The same, deferring `res`.

@@ -91,6 +91,10 @@ struct SitesShared {
 // After a committed change to what hosts serve: workers reload their routing
 // (the generation), ACME looks again, the console's live pages redraw.
 void RoutingChanged(SitesShared* shared);
+// Calls RoutingChanged once per committed batch (or applied entry) that
+// changed sites, their hosts or their versions, whoever wrote it: registered
+// on the sites' store before its first write.
+void ObserveRouting(SitesShared* shared, store::Store* store);
 
 // Registers the sites' control API routes (sites, deploys, blobs, versions,
 // rollback) under /_hearth/api/.

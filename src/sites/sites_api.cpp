@@ -174,9 +174,7 @@ Status DeclareSite(SitesShared* shared, const std::string& name,
     if (Status s = p.Run(); !s.ok()) return s;
     return c.Named("sites.set_rate").Bind(1, site_id).Bind(2, rate_limit).Bind(3, rate_burst).Run();
   });
-  if (!st.ok()) return st;
-  RoutingChanged(shared);
-  return OkStatus();
+  return st;  // what hosts serve follows through ObserveRouting
 }
 
 void AddSite(SitesShared* shared, Response& res, const json& body) {

@@ -22,27 +22,15 @@ void StoreBlob(SitesShared* shared, std::shared_ptr<Reply> reply, std::string ha
       shared, std::move(reply),
       [hash, spool, v](store::Connection& c, Outcome* o) -> Status {
         uint64_t size = spool->size();
-        if (Status st = c.Named("blobs.insert_empty")
-                            .Bind(1, hash)
-                            .Bind(2, static_cast<int64_t>(size))
-                            .Run();
-            !st.ok())
-          return st;
-        if (c.Changes() == 1) {  // new: fill it (a blob already stored is the same bytes)
-          Status st = c.FillBlob(
-              "blobs", "data", c.LastInsertRowid(), size,
-              [&](uint64_t off, char* buf, size_t n) { return spool->ReadAt(off, buf, n); });
-          if (!st.ok()) return st;
-        }
+        // A blob already stored is the same bytes (it is named by them).
+        auto put = c.PutBlob(hash, size, [&](uint64_t off, char* buf, size_t n) {
+          return spool->ReadAt(off, buf, n);
+        });
+        if (!put.ok()) return put.error();
         json encodings = json::array();
         for (const auto& var : *v) {
-          if (Status st = c.Named("variants.insert")
-                              .Bind(1, hash)
-                              .Bind(2, std::string_view(EncodingName(var.encoding)))
-                              .BindBlob(3, var.data)
-                              .Run();
-              !st.ok())
-            return st;
+          auto stored = c.PutBlobVariant(hash, EncodingName(var.encoding), var.data);
+          if (!stored.ok()) return stored.error();
           encodings.push_back(EncodingName(var.encoding));
         }
         o->status = 201;

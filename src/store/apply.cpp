@@ -183,7 +183,7 @@ std::string CheckTables(Connection& c, std::string_view changeset,
 
 }  // namespace
 
-Status Store::ApplyEntry(std::string_view bytes) {
+Status Store::ApplyEntry(std::string_view bytes, const ApplyOptions& options) {
   auto decoded = DecodeEntry(bytes);
   if (!decoded.ok()) return decoded.error();
   const EntryView& e = *decoded;
@@ -211,16 +211,19 @@ Status Store::ApplyEntry(std::string_view bytes) {
   } restore{c, was};
 
   if (auto s = c.Exec("BEGIN IMMEDIATE"); !s.ok()) return s;
-  Status applied = ApplyOps(e);
+  bool changed = false;
+  Status applied = ApplyOps(e, options, &changed);
   if (!applied.ok()) {
     (void)c.Exec("ROLLBACK");
     return applied;
   }
+  // The origin's effects, here too (a copy's realtime clients, schema, routes).
+  if (changed) observers_.Dispatch(c, e.ops);
   return OkStatus();
 }
 
 // Inside the transaction ApplyEntry began; COMMITs on success.
-Status Store::ApplyOps(const EntryView& e) {
+Status Store::ApplyOps(const EntryView& e, const ApplyOptions& options, bool* applied) {
   Connection& c = *writer_;
   const std::string where =
       "entry " + std::to_string(e.index) + " (" + std::string(e.database) + ")";
@@ -235,6 +238,7 @@ Status Store::ApplyOps(const EntryView& e) {
   if (e.index <= held) return c.Exec("COMMIT");  // already here: applying twice is a no-op
 
   std::vector<std::string> touched;
+  ByteOpsAfterCommit after;
   for (const EntryOp& op : e.ops) {
     switch (op.kind) {
       case OpKind::kChangeset: {
@@ -286,6 +290,13 @@ Status Store::ApplyOps(const EntryView& e) {
         }
         break;
       }
+      case OpKind::kBlobPut:
+      case OpKind::kBlobDelete:
+      case OpKind::kFilePut:
+      case OpKind::kFileDelete:
+      case OpKind::kFileDeleteTree:
+        if (Status s = ApplyByteOp(c, e, op, options, where, &after); !s.ok()) return s;
+        break;
       default:
         return Error{where + " holds an op (kind " + std::to_string(static_cast<int>(op.kind)) +
                      ") this hearth cannot apply yet"};
@@ -314,6 +325,8 @@ Status Store::ApplyOps(const EntryView& e) {
     if (auto s = mark->Run(); !s.ok()) return s;
   }
   if (auto s = c.Exec("COMMIT"); !s.ok()) return s;
+  FinishByteOps(&after, options);
+  *applied = true;
   last_index_.store(e.index);
   commits_.fetch_add(1);
   if (options_.stream && options_.stream->sequencer)

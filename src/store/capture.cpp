@@ -9,6 +9,7 @@
 #include <algorithm>
 #include <cctype>
 
+#include "store/observers.h"
 #include "store/sqlite.h"
 
 namespace hearth::store {
@@ -75,12 +76,13 @@ int BatchCapture::Filter(void* self, const char* table) {
   if (c->skip_)
     for (const std::string& s : *c->skip_)
       if (t == s) return 0;
+  if (c->only_ && !c->only_->Wants(t)) return 0;
   return 1;
 }
 
-std::unique_ptr<BatchCapture> BatchCapture::Start(sqlite3* db,
-                                                  const std::vector<std::string>* skip) {
-  std::unique_ptr<BatchCapture> c(new BatchCapture(db, skip));
+std::unique_ptr<BatchCapture> BatchCapture::Start(sqlite3* db, const std::vector<std::string>* skip,
+                                                  const Observers* only) {
+  std::unique_ptr<BatchCapture> c(new BatchCapture(db, skip, only));
   c->Open();
   return c;
 }

@@ -63,6 +63,7 @@ struct StreamContext {
 };
 
 class Connection;
+class Observers;
 // Whether a table of `c`'s main database can be carried by changesets: ""
 // when it can, else why not. A session skips a table without a primary key,
 // and rows whose primary key is NULL, silently; a trigger's writes would be
@@ -92,8 +93,10 @@ struct CapturedOp {
 class BatchCapture {
  public:
   // `skip`: tables of this database a changeset never carries (besides
-  // _hearth_stream, never carried anywhere).
-  static std::unique_ptr<BatchCapture> Start(sqlite3* db, const std::vector<std::string>* skip);
+  // _hearth_stream, never carried anywhere). `only` (effects-only: no
+  // stream): record just the tables an observer wants now.
+  static std::unique_ptr<BatchCapture> Start(sqlite3* db, const std::vector<std::string>* skip,
+                                             const Observers* only = nullptr);
   ~BatchCapture();
   BatchCapture(const BatchCapture&) = delete;
   BatchCapture& operator=(const BatchCapture&) = delete;
@@ -118,13 +121,15 @@ class BatchCapture {
   Result<std::vector<CapturedOp>> Finish();
 
  private:
-  BatchCapture(sqlite3* db, const std::vector<std::string>* skip) : db_(db), skip_(skip) {}
+  BatchCapture(sqlite3* db, const std::vector<std::string>* skip, const Observers* only)
+      : db_(db), skip_(skip), only_(only) {}
   void Open();
   void TakeChangeset();  // the session's changes as the next op (if any)
   void Fail(const std::string& why);
   static int Filter(void* self, const char* table);
   sqlite3* db_;
   const std::vector<std::string>* skip_;
+  const Observers* only_;
   sqlite3_session* session_ = nullptr;
   std::vector<CapturedOp> ops_;
   size_t paused_at_ = 0;  // ops_.size() at the last Pause

@@ -234,9 +234,6 @@ const std::vector<NamedStatement>& ControlStatements() {
       {"blobs.has", "SELECT 1 FROM blobs WHERE hash = ?1"},
       {"blobs.get", "SELECT data FROM blobs WHERE hash = ?1"},
       {"blobs.rowid", "SELECT rowid FROM blobs WHERE hash = ?1"},
-      {"blobs.insert_empty",
-       "INSERT INTO blobs(hash, size, data, created_at) "
-       "VALUES (?1, ?2, zeroblob(?2), unixepoch()) ON CONFLICT(hash) DO NOTHING"},
       {"versions.insert",
        "INSERT INTO versions(site_id, state, message, files, bytes, created_at) "
        "VALUES (?1, 'pending', ?2, ?3, ?4, unixepoch())"},
@@ -265,13 +262,6 @@ const std::vector<NamedStatement>& ControlStatements() {
       {"gc.collect_site",
        "INSERT OR IGNORE INTO temp.gc(hash) SELECT f.hash FROM version_files f "
        "JOIN versions v ON v.id = f.version_id WHERE v.site_id = ?1"},
-      {"gc.sweep",
-       "DELETE FROM blobs WHERE hash IN (SELECT hash FROM temp.gc) "
-       "AND NOT EXISTS (SELECT 1 FROM version_files f WHERE f.hash = blobs.hash)"},
-      {"gc.sweep_variants",
-       "DELETE FROM blob_variants WHERE hash IN (SELECT hash FROM temp.gc) "
-       "AND NOT EXISTS (SELECT 1 FROM version_files f WHERE f.hash = blob_variants.hash)"},
-      {"gc.reset", "DELETE FROM temp.gc"},
       {"files.insert",
        "INSERT INTO version_files(version_id, path, hash, size) VALUES (?1, ?2, ?3, ?4)"},
       {"files.of_version",
@@ -279,9 +269,6 @@ const std::vector<NamedStatement>& ControlStatements() {
        "(SELECT group_concat(encoding) FROM blob_variants v WHERE v.hash = f.hash) "
        "FROM version_files f WHERE f.version_id = ?1"},
       {"files.path_for_hash", "SELECT path FROM version_files WHERE hash = ?1 LIMIT 1"},
-      {"variants.insert",
-       "INSERT INTO blob_variants(hash, encoding, data) VALUES (?1, ?2, ?3) "
-       "ON CONFLICT(hash, encoding) DO NOTHING"},
       {"variants.get", "SELECT data FROM blob_variants WHERE hash = ?1 AND encoding = ?2"},
       {"variants.rowid_size",
        "SELECT rowid, length(data) FROM blob_variants WHERE hash = ?1 AND encoding = ?2"},

@@ -1,6 +1,8 @@
 #include "store/digest.h"
 
 #include <algorithm>
+#include <filesystem>
+#include <fstream>
 #include <vector>
 
 #include "crypto/hash.h"
@@ -94,6 +96,37 @@ Result<std::string> Digest(Connection& c) {
     if (!s.ok()) return s.error();
     std::sort(unordered.begin(), unordered.end());
     for (const auto& row : unordered) Field(h, 'R', row);
+  }
+  return h.HexDigest();
+}
+
+Result<std::string> DigestFiles(const std::string& root) {
+  namespace fs = std::filesystem;
+  std::vector<std::string> paths;
+  std::error_code ec;
+  if (fs::exists(root, ec)) {
+    for (auto it = fs::recursive_directory_iterator(root, ec); !ec && it != fs::end(it);
+         it.increment(ec)) {
+      if (it->path().filename().string().rfind('.', 0) == 0) continue;
+      if (it->is_regular_file(ec)) paths.push_back(fs::relative(it->path(), root, ec).string());
+    }
+    if (ec) return Error{"cannot list " + root + ": " + ec.message()};
+  }
+  std::sort(paths.begin(), paths.end());
+  crypto::Sha256 h;
+  for (const std::string& rel : paths) {
+    std::ifstream in(root + "/" + rel, std::ios::binary);
+    if (!in) return Error{"cannot read " + root + "/" + rel};
+    crypto::Sha256 file;
+    uint64_t size = 0;
+    char buf[64 * 1024];
+    while (in.read(buf, sizeof buf) || in.gcount() > 0) {
+      file.Update(std::string_view(buf, static_cast<size_t>(in.gcount())));
+      size += static_cast<uint64_t>(in.gcount());
+    }
+    Field(h, 'P', rel);
+    Field(h, 'Z', std::to_string(size));
+    Field(h, 'H', file.HexDigest());
   }
   return h.HexDigest();
 }

@@ -19,4 +19,10 @@ namespace hearth::store {
 // value tagged with its type.
 Result<std::string> Digest(Connection& c);
 
+// SHA-256 (hex) over the files under `root` (a site's record files), in
+// path order: each one's path relative to `root`, size and SHA-256. Equal
+// digests: the same files with the same bytes. A missing folder holds no
+// files; names starting with "." (a write in progress) are left out.
+Result<std::string> DigestFiles(const std::string& root);
+
 }  // namespace hearth::store

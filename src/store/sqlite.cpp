@@ -206,6 +206,12 @@ int Connection::Authorize(void* self, int action, const char* a, const char* b, 
       // writable_schema is on, which is refused above; and its own nested
       // writes, e.g. when a table-valued pragma is first used, must pass.)
       if (is(a, "_hearth_stream")) return c->in_internal_ ? SQLITE_OK : SQLITE_DENY;
+      // The byte tables: only the byte helpers write them (store/bytes.cpp),
+      // so that every change is also a blob op. Schema SQL may too: a DROP
+      // TABLE or a migration's rewrite is replayed from its SQL on a copy.
+      if (!c->in_bytes_ && !c->in_ddl_ && a && !is(db, "temp"))
+        for (const std::string& t : c->byte_tables_)
+          if (t == a) return SQLITE_DENY;
       return SQLITE_OK;
     default:
       return SQLITE_OK;

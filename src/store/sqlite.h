@@ -1,6 +1,9 @@
 #pragma once
 // Thin RAII over SQLite: a Connection, prepared Statements, and the named
 // statement registry. Errors come back as values carrying SQLite's message.
+// A writer's Connection also holds the change stream's switches: the
+// authorizer, Ddl, and the helpers that write bytes (blobs) and record
+// byte ops (blobs, record files) for the batch being captured.
 #include <sqlite3.h>
 
 #include <cstdint>
@@ -153,6 +156,38 @@ class Connection {
   };
   Scope DdlScope() { return Scope(&in_ddl_); }            // migrations, Ddl
   Scope InternalScope() { return Scope(&in_internal_); }  // _hearth_stream
+  Scope BytesScope() { return Scope(&in_bytes_); }        // the byte tables (below)
+  // Tables whose rows no changeset carries (Store::Options::uncaptured:
+  // hearth.db's blobs and blob_variants): their changes must travel as ops,
+  // so only the helpers below (and schema SQL) may write them.
+  void SetByteTables(std::vector<std::string> tables) { byte_tables_ = std::move(tables); }
+
+  // Deploy bytes (hearth.db's blobs and blob_variants; store/bytes.cpp).
+  // Each records what it changed as a blob op of the batch being captured,
+  // so a copy gets the same rows (and, from a bytes source, the same bytes).
+  //
+  // Stores blob `hash` (lower-case hex SHA-256 of its bytes) of `size`
+  // bytes, written piece by piece by `read`: true when it is new, false when
+  // it was already stored (the same bytes, by its name).
+  Result<bool> PutBlob(std::string_view hash, uint64_t size,
+                       const std::function<Status(uint64_t offset, char* buf, size_t n)>& read);
+  // Stores a compressed variant ("br", "zstd", "gzip") of blob `hash`: true
+  // when it is new.
+  Result<bool> PutBlobVariant(std::string_view hash, std::string_view encoding,
+                              std::string_view bytes);
+  // Deletes the blobs and variants whose hashes this write collected in
+  // temp.gc and that no version file names any more, and empties temp.gc.
+  // Returns how many rows went.
+  Result<int> DeleteCollectedBlobs();
+
+  // Record files (DATA/files/<site>/<path>) this write stores or lets go:
+  // ops of the batch being captured (nothing without one). The files
+  // themselves are written before and removed after by their owner.
+  // `path` is "<collection>/<record>/<name>", `sha256` raw (32 bytes).
+  Status RecordFilePut(std::string_view path, uint64_t size, std::string_view sha256);
+  Status RecordFileDelete(std::string_view path);
+  // Every file under "<collection>/" (a dropped collection).
+  Status RecordFileDeleteTree(std::string_view collection);
 
   int64_t LastInsertRowid() const { return sqlite3_last_insert_rowid(db_); }
   int Changes() const { return sqlite3_changes(db_); }
@@ -167,6 +202,8 @@ class Connection {
   bool ddl_allowed_ = false;
   bool in_ddl_ = false;
   bool in_internal_ = false;
+  bool in_bytes_ = false;
+  std::vector<std::string> byte_tables_;
   std::map<std::string, sqlite3_stmt*, std::less<>> named_;
   std::map<std::string, sqlite3_stmt*, std::less<>> cached_;
 };

@@ -61,6 +61,7 @@ Result<std::unique_ptr<Store>> Store::Open(Options options) {
   if (!w.ok()) return w.error();
   s->writer_ = std::move(w).value();
   s->writer_->GuardWrites();
+  s->writer_->SetByteTables(s->options_.uncaptured);
   if (s->options_.stream) {
     const StreamContext& st = *s->options_.stream;
     if (!st.sink || !st.sequencer)
@@ -141,6 +142,10 @@ Result<std::unique_ptr<Store>> Store::Open(Options options) {
     if (auto st = s->writer_->Exec(kStreamTableSql); !st.ok())
       return Error{s->options_.path + ": " + st.error().message};
   }
+  // A database this server just made: its first entry carries it whole.
+  if (s->options_.announce && s->options_.stream && s->last_index_ == 0)
+    if (Status st = s->Announce(); !st.ok())
+      s->options_.stream->sink->Break(s->options_.name + ": " + st.error().message);
   s->schema_version_ = *version;
   if (!s->options_.connection_setup.empty())
     if (auto st = s->writer_->Exec(s->options_.connection_setup); !st.ok()) return st.error();
@@ -222,7 +227,7 @@ void Store::SubmitWrite(WriteFn fn, DoneFn done, WriteOptions options) {
   {
     std::lock_guard<std::mutex> lock(mu_);
     if (!stopping_) {
-      queue_.push_back(Job{std::move(fn), std::move(done), options.alone, nullptr});
+      queue_.push_back(Job{std::move(fn), std::move(done), options.alone, nullptr, nullptr});
       cv_.notify_one();
       return;
     }
@@ -243,11 +248,13 @@ std::map<std::string, int64_t> Store::ReadSequences() {
   return out;
 }
 
-void Store::SubmitApply(std::shared_ptr<const std::string> entry, DoneFn done) {
+void Store::SubmitApply(std::shared_ptr<const std::string> entry, DoneFn done,
+                        ApplyOptions options) {
   {
     std::lock_guard<std::mutex> lock(mu_);
     if (!stopping_) {
-      queue_.push_back(Job{nullptr, std::move(done), true, std::move(entry)});
+      queue_.push_back(Job{nullptr, std::move(done), true, std::move(entry),
+                           std::make_shared<const ApplyOptions>(std::move(options))});
       cv_.notify_one();
       return;
     }
@@ -255,10 +262,11 @@ void Store::SubmitApply(std::shared_ptr<const std::string> entry, DoneFn done) {
   done(Error{"the store is shutting down"});
 }
 
-Status Store::Apply(std::shared_ptr<const std::string> entry) {
+Status Store::Apply(std::shared_ptr<const std::string> entry, ApplyOptions options) {
   std::promise<Status> p;
   auto f = p.get_future();
-  SubmitApply(std::move(entry), [&p](const Status& st) { p.set_value(st); });
+  SubmitApply(
+      std::move(entry), [&p](const Status& st) { p.set_value(st); }, std::move(options));
   return f.get();
 }
 
@@ -299,7 +307,7 @@ void Store::WriterLoop() {
 // that fails is undone alone and the others still commit.
 void Store::CommitBatch(std::vector<Job>& batch) {
   if (batch.size() == 1 && batch[0].entry) {  // alone: see WriterLoop
-    Status applied = ApplyEntry(*batch[0].entry);
+    Status applied = ApplyEntry(*batch[0].entry, *batch[0].apply);
     batch[0].done(applied);
     return;
   }
@@ -313,8 +321,13 @@ void Store::CommitBatch(std::vector<Job>& batch) {
   };
   // Attached before BEGIN, so it records from the batch's first change. One
   // session per batch: SQLite 3.40 cannot reset one.
+  // Without a stream, only the tables an observer wants now are recorded,
+  // and only while there is an observer at all (effects-only: no entry).
   std::unique_ptr<BatchCapture> capture;
-  if (options_.stream) capture = BatchCapture::Start(c.raw(), &options_.uncaptured);
+  if (options_.stream)
+    capture = BatchCapture::Start(c.raw(), &options_.uncaptured);
+  else if (observers_.Active())
+    capture = BatchCapture::Start(c.raw(), &options_.uncaptured, &observers_);
   // Why this batch, if it commits, is not in the stream (told to the sink
   // after the COMMIT, so a snapshot it takes then includes the batch).
   std::string unrecorded;
@@ -355,13 +368,14 @@ void Store::CommitBatch(std::vector<Job>& batch) {
   }
   Status commit = OkStatus();
   std::map<std::string, int64_t> sequences;
+  std::vector<CapturedOp> captured;  // for the observers, once committed
   if (capture) {
     c.SetCapture(nullptr);
     // sqlite_sequence has no primary key, so no changeset carries it; its
     // rows that moved are ops of their own. (An AUTOINCREMENT row inserted
     // and deleted in one batch leaves no other trace, yet its number must
     // never be handed out again, on a copy either.)
-    sequences = ReadSequences();
+    if (options_.stream) sequences = ReadSequences();
     for (const auto& [table, seq] : sequences) {
       auto was = sequences_.find(table);
       if (was != sequences_.end() && was->second == seq) continue;
@@ -370,8 +384,14 @@ void Store::CommitBatch(std::vector<Job>& batch) {
     }
     auto ops = capture->Finish();
     capture.reset();
-    if (ops.ok()) {
-      commit = CommitWithEntry(std::move(ops).value(), &unrecorded);
+    if (ops.ok()) captured = std::move(ops).value();
+    if (!options_.stream) {
+      if (!ops.ok())
+        Log(LogLevel::kError, "a batch's changes could not be recorded: its effects are lost",
+            {{"db", options_.path}, {"error", ops.error().message}});
+      commit = run("COMMIT");
+    } else if (ops.ok()) {
+      commit = CommitWithEntry(captured, &unrecorded);
     } else {
       unrecorded = ops.error().message;
       commit = run("COMMIT");
@@ -394,6 +414,12 @@ void Store::CommitBatch(std::vector<Job>& batch) {
     if (options_.stream) sequences_ = std::move(sequences);
     if (!unrecorded.empty()) options_.stream->sink->Break(options_.name + ": " + unrecorded);
     if (durable_end_ != 0) options_.stream->sink->AwaitDurable(durable_end_);
+    if (!captured.empty()) {
+      std::vector<EntryOp> view;
+      view.reserve(captured.size());
+      for (const CapturedOp& op : captured) view.push_back({op.kind, op.payload});
+      observers_.Dispatch(c, view);
+    }
   }
   durable_end_ = 0;
   for (auto& j : batch) j.done(j.status);
@@ -403,7 +429,7 @@ void Store::CommitBatch(std::vector<Job>& batch) {
 // The backup never fails a write: when the entry cannot be made or kept, the
 // batch commits without it and the sink is told the stream broke. Returns
 // COMMIT's status (the caller rolls back when it failed).
-Status Store::CommitWithEntry(std::vector<CapturedOp> ops, std::string* unrecorded) {
+Status Store::CommitWithEntry(const std::vector<CapturedOp>& ops, std::string* unrecorded) {
   Connection& c = *writer_;
   StreamContext& stream = *options_.stream;
   auto commit = [&c]() -> Status {

@@ -24,6 +24,10 @@
 //    out of the sink and returns the index. A batch that changed nothing
 //    takes no index. Without one (tests, CLI tools), batches commit as
 //    before.
+//  * Observers (store/observers.h) get each committed batch's row changes,
+//    and each applied entry's, on the writer thread before the writes'
+//    completions: the effects of committed changes hang off them. Without a
+//    stream, a batch is recorded only while an observer wants a table.
 //
 // Replication (Raft, later) slots in between "the batch is decided" and "the
 // batch is applied" in the writer loop: it is the only place writes happen.
@@ -39,7 +43,9 @@
 #include <vector>
 
 #include "base/result.h"
+#include "store/apply_bytes.h"
 #include "store/capture.h"
+#include "store/observers.h"
 #include "store/sqlite.h"
 
 namespace hearth::store {
@@ -69,11 +75,18 @@ class Store {
     std::string name;
     std::shared_ptr<StreamContext> stream;
     // Tables of this database a changeset never carries (hearth.db: blobs,
-    // blob_variants: deploy bytes, which travel as blob ops).
+    // blob_variants: deploy bytes, which travel as blob ops). The writer
+    // refuses writes to them but through Connection's byte helpers.
     std::vector<std::string> uncaptured;
     // Opens the file as it is, of any schema version, running no migration
     // (a restore replaying entries made with that schema).
     bool as_found = false;
+    // A database this running server has just made (an app's first use):
+    // with a stream, its first entry is a create-database entry carrying
+    // the freshly migrated file whole, so a copy makes the same file.
+    // Databases found at start-up with no index keep theirs until their
+    // first write.
+    bool announce = false;
   };
 
   static Result<std::unique_ptr<Store>> Open(Options options);
@@ -104,8 +117,11 @@ class Store {
   // does not fit (a row that is not as the entry says, a table that differs)
   // is divergence: nothing is applied and the error names the entry, the
   // database and the table. `done` runs on the writer thread.
-  void SubmitApply(std::shared_ptr<const std::string> entry, DoneFn done);
-  Status Apply(std::shared_ptr<const std::string> entry);  // blocking form
+  // Blob and file ops need their bytes from `options` (store/apply_bytes.h).
+  void SubmitApply(std::shared_ptr<const std::string> entry, DoneFn done,
+                   ApplyOptions options = {});
+  Status Apply(std::shared_ptr<const std::string> entry,
+               ApplyOptions options = {});  // blocking form
 
   // The read connection for reader `index` (0 <= index < readers). Only one
   // thread may use a given reader.
@@ -120,21 +136,27 @@ class Store {
   // commit time, as stored in `_hearth_stream`.
   uint64_t last_index() const { return last_index_.load(); }
 
+  // The effects of committed changes (store/observers.h).
+  Observers& observers() { return observers_; }
+
  private:
   struct Job {
     WriteFn fn;
     DoneFn done;
     bool alone = false;
-    std::shared_ptr<const std::string> entry;  // an entry to apply (alone)
+    std::shared_ptr<const std::string> entry;   // an entry to apply (alone)
+    std::shared_ptr<const ApplyOptions> apply;  // and how to get its bytes
     Status status = OkStatus();
   };
   Store() = default;
   void WriterLoop();
   void CommitBatch(std::vector<Job>& batch);
   // The stream part of CommitBatch: from the recorded changes to COMMIT.
-  Status CommitWithEntry(std::vector<CapturedOp> ops, std::string* unrecorded);
-  Status ApplyEntry(std::string_view bytes);  // store/apply.cpp
-  Status ApplyOps(const EntryView& e);
+  Status CommitWithEntry(const std::vector<CapturedOp>& ops, std::string* unrecorded);
+  Status ApplyEntry(std::string_view bytes, const ApplyOptions& options);  // store/apply.cpp
+  Status ApplyOps(const EntryView& e, const ApplyOptions& options, bool* applied);
+  // A new database's create-database entry (store/image.cpp).
+  Status Announce();
   // Stamps, appends and marks an entry of this database; the caller COMMITs
   // and then calls Settle with COMMIT's status.
   struct Pending {
@@ -147,6 +169,7 @@ class Store {
   void CheckpointLoop();
 
   Options options_;
+  Observers observers_;
   std::unique_ptr<Connection> writer_;
   std::vector<std::unique_ptr<Connection>> readers_;
   int schema_version_ = 0;

@@ -14,6 +14,7 @@
 #include "base/crc32c.h"
 #include "base/json.h"
 #include "crypto/hash.h"
+#include "store/backup.h"
 #include "stream/files.h"
 
 namespace hearth::stream {
@@ -149,7 +150,7 @@ namespace {
 // or what someone put there): parsed within bounds, refused unless its
 // format is one this hearth reads.
 Result<nlohmann::json> ParseBackupJson(std::string_view text, const char* what) {
-  auto j = ParseJson(text, JsonLimits{16, 100000});
+  auto j = ParseJson(text, JsonLimits{16, 4000000});
   if (!j.ok() || !j->is_object()) return Error{std::string(what) + " is not a JSON object"};
   auto f = j->find("format");
   if (f == j->end() || !f->is_number_integer()) return Error{std::string(what) + " has no format"};
@@ -240,6 +241,20 @@ Result<Manifest> DecodeManifest(std::string_view text) {
     m.databases.push_back(std::move(x));
   }
   if (!has_control) return Error{"manifest.json has no hearth.db"};
+  if (auto files = j->find("files"); files != j->end()) {
+    if (!files->is_array()) return Error{bad};
+    for (const auto& f : *files) {
+      SnapshotFile x;
+      if (!f.is_object() || !Field(f, "path", &x.path) || !Field(f, "size", &x.size) ||
+          !Field(f, "sha256", &x.sha256))
+        return Error{bad};
+      // Written under the restored folder: only a record file's own place.
+      if (!store::SafeExtraName(x.path) || x.path.rfind("files/", 0) != 0 ||
+          !crypto::IsSha256Hex(x.sha256))
+        return Error{"manifest.json names a file it may not: " + x.path.substr(0, 80)};
+      m.files.push_back(std::move(x));
+    }
+  }
   return m;
 }
 

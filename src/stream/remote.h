@@ -93,6 +93,12 @@ struct SnapshotDatabase {
   uint64_t last_index = 0;  // the entry it holds last
   std::string digest;       // store::Digest of it
 };
+// A record file as of the snapshot; its bytes are bytes/<sha256>.
+struct SnapshotFile {
+  std::string path;  // "files/<site>/<collection>/<record>/<name>"
+  uint64_t size = 0;
+  std::string sha256;  // hex
+};
 struct Manifest {
   std::string generation;
   // Entries from here on may be missing from the copies (they committed
@@ -103,6 +109,7 @@ struct Manifest {
   int64_t taken_us = 0;  // when the snapshot began
   std::string hearth;
   std::vector<SnapshotDatabase> databases;
+  std::vector<SnapshotFile> files;
 };
 std::string EncodeManifest(const Manifest& m);
 Result<Manifest> DecodeManifest(std::string_view json);

@@ -3,14 +3,20 @@
 #include <fcntl.h>
 #include <unistd.h>
 
+#include <cstring>
 #include <filesystem>
 #include <map>
 #include <memory>
 #include <nlohmann/json.hpp>
 
 #include "base/clock.h"
+#include "crypto/hash.h"
+#include "store/apply_bytes.h"
 #include "store/backup.h"
+#include "store/durable_file.h"
 #include "store/entry.h"
+#include "store/image.h"
+#include "store/sqlite.h"
 #include "store/store.h"
 #include "stream/files.h"
 
@@ -23,6 +29,56 @@ namespace fs = std::filesystem;
 // climbs out of the folder (DecodeManifest checked it too).
 Status CheckName(const std::string& name) {
   if (!store::IsEntryDatabaseName(name)) return Error{"a database named \"" + name + "\""};
+  return OkStatus();
+}
+
+std::string HexOf(std::string_view raw) {
+  static const char* kHex = "0123456789abcdef";
+  std::string out;
+  for (unsigned char c : raw) {
+    out += kHex[c >> 4];
+    out += kHex[c & 15];
+  }
+  return out;
+}
+
+// Blob rows an entry made with zeroed bytes (deferred) get theirs from the
+// target's bytes/ objects, each checked against its SHA-256. Rows a later
+// entry deleted are not there any more and cost nothing.
+Status FillBlobs(s3::ObjectStore& target, const std::string& db_path,
+                 const std::vector<store::PendingBytes>& blobs) {
+  auto c = store::Connection::Open(db_path, store::Connection::Mode::kReadWrite);
+  if (!c.ok()) return c.error();
+  for (const auto& p : blobs) {
+    const char* table = p.encoding.empty() ? "blobs" : "blob_variants";
+    auto q = (*c)->Prepare(p.encoding.empty()
+                               ? "SELECT rowid, length(data) FROM blobs WHERE hash = ?1"
+                               : "SELECT rowid, length(data) FROM blob_variants WHERE hash = ?1 "
+                                 "AND encoding = ?2");
+    if (!q.ok()) return q.error();
+    q->Bind(1, p.hash);
+    if (!p.encoding.empty()) q->Bind(2, p.encoding);
+    Status s = OkStatus();
+    if (!q->Step(&s)) {
+      if (!s.ok()) return s;
+      continue;  // deleted later
+    }
+    const int64_t rowid = q->Int(0);
+    const uint64_t size = static_cast<uint64_t>(q->Int(1));
+    q->Reset();
+    const std::string sha = HexOf(p.sha256);
+    auto data = target.Get(BytesKey(sha));
+    if (!data.ok()) return Error{"blob " + p.hash + ": " + data.error().message};
+    if (crypto::Sha256Hex(*data) != sha || data->size() != size)
+      return Error{BytesKey(sha) + " is corrupt: its SHA-256 is not its name"};
+    const std::string& d = *data;
+    Status filled =
+        (*c)->FillBlob(table, "data", rowid, size, [&d](uint64_t off, char* buf, size_t n) {
+          std::memcpy(buf, d.data() + off, n);
+          return OkStatus();
+        });
+    if (!filled.ok()) return filled;
+  }
   return OkStatus();
 }
 
@@ -92,16 +148,31 @@ Result<RestoreResult> Restore(s3::ObjectStore& target, const RestoreOptions& o) 
   }
 
   // Bare stores (no migrations, no stream): entries apply as they were made.
-  std::map<std::string, std::unique_ptr<store::Store>> stores;
-  for (const auto& d : manifest->databases) {
+  // Their byte ops are deferred: fetched once, at the end, for what is left.
+  struct Db {
+    std::unique_ptr<store::Store> store;
+    store::ApplyOptions apply;
+  };
+  std::map<std::string, Db> dbs;
+  auto open_db = [&](const std::string& name) -> Status {
     store::Store::Options so;
-    so.path = work + "/" + d.name;
-    so.name = d.name;
+    so.path = work + "/" + name;
+    so.name = name;
     so.as_found = true;
     auto st = store::Store::Open(std::move(so));
-    if (!st.ok()) return fail(Error{d.name + ": " + st.error().message});
-    stores[d.name] = std::move(st).value();
-  }
+    if (!st.ok()) return Error{name + ": " + st.error().message};
+    Db& d = dbs[name];
+    d.store = std::move(st).value();
+    d.apply.bytes = store::ApplyOptions::Bytes::kDeferred;
+    d.apply.deferred = std::make_shared<std::vector<store::PendingBytes>>();
+    if (name != "hearth.db") d.apply.files_root = work + "/" + store::FilesFolderOf(name);
+    return OkStatus();
+  };
+  for (const auto& d : manifest->databases)
+    if (Status s = open_db(d.name); !s.ok()) return fail(s.error());
+  // The record files as of the snapshot, then as the entries change them.
+  std::map<std::string, std::string> files;  // "files/<site>/..." -> sha256 hex
+  for (const auto& f : manifest->files) files[f.path] = f.sha256;
   result.index = manifest->index;
   result.time_us = manifest->time_us;
   bool stop = false;
@@ -123,33 +194,85 @@ Result<RestoreResult> Restore(s3::ObjectStore& target, const RestoreOptions& o) 
         stop = true;
         break;
       }
-      auto it = stores.find(std::string(e->database));
-      if (it == stores.end())
-        return fail(Error{"entry " + std::to_string(e->index) + " names " +
-                          std::string(e->database) + ", which the snapshot does not hold"});
-      Status s = it->second->Apply(std::make_shared<const std::string>(bytes));
-      if (!s.ok())
-        return fail(Error{"entry " + std::to_string(e->index) + ": " + s.error().message});
-      result.entries++;
+      const std::string name(e->database);
+      auto it = dbs.find(name);
+      if (e->kind == store::EntryKind::kCreateDatabase) {
+        // A database made after the snapshot began: its first state whole.
+        // One the snapshot already holds made it before the copy: skipped.
+        if (it == dbs.end()) {
+          if (Status s = CheckName(name); !s.ok()) return fail(s.error());
+          if (Status s = store::WriteDatabaseImage(work + "/" + name, *e); !s.ok())
+            return fail(Error{"entry " + std::to_string(e->index) + ": " + s.error().message});
+          if (Status s = open_db(name); !s.ok()) return fail(s.error());
+          result.entries++;
+        }
+      } else {
+        if (it == dbs.end())
+          return fail(Error{"entry " + std::to_string(e->index) + " names " + name +
+                            ", which neither the snapshot nor an earlier entry makes"});
+        const size_t before = it->second.apply.deferred->size();
+        Status s =
+            it->second.store->Apply(std::make_shared<const std::string>(bytes), it->second.apply);
+        if (!s.ok())
+          return fail(Error{"entry " + std::to_string(e->index) + ": " + s.error().message});
+        // The record files it names, in order.
+        auto& pending = *it->second.apply.deferred;
+        const std::string root = store::FilesFolderOf(name) + "/";
+        for (size_t i = before; i < pending.size(); ++i) {
+          const store::PendingBytes& p = pending[i];
+          if (p.kind == store::OpKind::kFilePut) {
+            files[root + p.path] = HexOf(p.sha256);
+          } else if (p.kind == store::OpKind::kFileDelete) {
+            files.erase(root + p.path);
+          } else if (p.kind == store::OpKind::kFileDeleteTree) {
+            const std::string prefix = root + p.path + "/";
+            for (auto f = files.lower_bound(prefix);
+                 f != files.end() && f->first.compare(0, prefix.size(), prefix) == 0;)
+              f = files.erase(f);
+          }
+        }
+        result.entries++;
+      }
       if (e->index > result.index) {
         result.index = e->index;
         result.time_us = e->commit_time_us;
       }
     }
   }
-  // Stop the writers before the files are checked and moved.
-  for (auto& [name, st] : stores) st->StopWrites();
-  stores.clear();
+  // The blobs the entries put, and are still there, get their bytes.
+  std::vector<store::PendingBytes> blobs;
+  if (auto it = dbs.find("hearth.db"); it != dbs.end())
+    for (const auto& p : *it->second.apply.deferred)
+      if (p.kind == store::OpKind::kBlobPut) blobs.push_back(p);
+  // Stop the writers before the files are filled, checked and moved.
+  for (auto& [name, d] : dbs) d.store->StopWrites();
+  dbs.clear();
   if (o.target.kind == RestoreTarget::kIndex && result.index < o.target.index &&
       o.target.index > plan->last_index)
     return fail(Error{"entry " + std::to_string(o.target.index) + " is not in the backup"});
-  for (const auto& d : manifest->databases) {
-    const std::string path = work + "/" + d.name;
+  if (!blobs.empty()) {
+    say("bytes: " + std::to_string(blobs.size()) + " blobs");
+    if (Status s = FillBlobs(target, work + "/hearth.db", blobs); !s.ok()) return fail(s.error());
+  }
+  say("bytes: " + std::to_string(files.size()) + " record files");
+  for (const auto& [rel, sha] : files) {
+    if (!store::SafeExtraName(rel)) return fail(Error{"a record file named \"" + rel + "\""});
+    auto data = target.Get(BytesKey(sha));
+    if (!data.ok()) return fail(Error{"record file " + rel + ": " + data.error().message});
+    if (crypto::Sha256Hex(*data) != sha)
+      return fail(Error{BytesKey(sha) + " is corrupt: its SHA-256 is not its name"});
+    std::filesystem::create_directories(fs::path(work + "/" + rel).parent_path(), ec);
+    if (Status s = store::WriteFileDurably(work + "/" + rel, *data); !s.ok())
+      return fail(s.error());
+  }
+  std::vector<std::string> names;
+  for (const auto& e : fs::directory_iterator(work + "/apps", ec))
+    if (e.path().extension() == ".db") names.push_back("apps/" + e.path().filename().string());
+  names.push_back("hearth.db");
+  for (const auto& name : names) {
+    const std::string path = work + "/" + name;
     auto version = store::CheckBackup(path, INT32_MAX);
     if (!version.ok()) return fail(version.error());
-    // The stores' WAL is folded back in (the checkpoint on close): one file each.
-    unlink((path + "-wal").c_str());
-    unlink((path + "-shm").c_str());
     if (Status s = FsyncPath(path); !s.ok()) return fail(s.error());
   }
   if (Status s = FsyncPath(work + "/apps"); !s.ok()) return fail(s.error());

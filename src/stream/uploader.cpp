@@ -1,14 +1,18 @@
 #include "stream/uploader.h"
 
+#include <fcntl.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include <algorithm>
+#include <cerrno>
 #include <filesystem>
+#include <fstream>
 
 #include "base/clock.h"
 #include "base/json.h"
 #include "base/log.h"
+#include "crypto/hash.h"
 #include "store/backup.h"
 #include "stream/files.h"
 
@@ -33,6 +37,39 @@ bool ParseHex(std::string_view s, uint64_t* out) {
   return true;
 }
 
+std::string HexOf(std::string_view raw) {
+  static const char* kHex = "0123456789abcdef";
+  std::string out;
+  for (unsigned char c : raw) {
+    out += kHex[c >> 4];
+    out += kHex[c & 15];
+  }
+  return out;
+}
+
+// One line appended and synced (the bytes index only grows).
+Status AppendLine(const std::string& path, const std::string& line) {
+  int fd = open(path.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
+  if (fd < 0) return Error{Errno("cannot open " + path)};
+  std::string text = line + "\n";
+  bool ok = write(fd, text.data(), text.size()) == static_cast<ssize_t>(text.size()) &&
+            fdatasync(fd) == 0;
+  close(fd);
+  if (!ok) return Error{Errno("cannot write " + path)};
+  return OkStatus();
+}
+
+Result<std::vector<std::string>> ReadLines(const std::string& path, bool* missing) {
+  std::ifstream in(path);
+  if (!in) {
+    *missing = errno == ENOENT;
+    return Error{Errno("cannot read " + path)};
+  }
+  std::vector<std::string> out;
+  for (std::string line; std::getline(in, line);) out.push_back(line);
+  return out;
+}
+
 bool NamesBytes(const store::EntryView& e) {
   for (const auto& op : e.ops)
     if (op.kind == store::OpKind::kBlobPut || op.kind == store::OpKind::kFilePut) return true;
@@ -52,6 +89,62 @@ std::string UploaderStats::State(int64_t now_us) const {
 Uploader::Uploader(LocalLog* log, std::unique_ptr<s3::ObjectStore> target, UploaderOptions options)
     : log_(log), target_(std::move(target)), o_(std::move(options)) {
   stats_.target = target_->Describe();
+  bytes_ = o_.bytes ? o_.bytes : store::DataFolderBytes(o_.data_dir);
+}
+
+Status Uploader::PutBytes(const std::string& sha, std::string_view bytes) {
+  if (uploaded_bytes_.count(sha)) return OkStatus();
+  if (Status s = Put(BytesKey(sha), bytes); !s.ok()) return s;
+  // Remembered after the put: a crash in between puts it again (same key,
+  // same bytes), never skips it.
+  if (Status s = AppendLine(log_->dir() + "/bytes.idx", sha); !s.ok()) return s;
+  uploaded_bytes_.insert(sha);
+  std::lock_guard lock(mu_);
+  stats_.bytes_objects_total++;
+  return OkStatus();
+}
+
+// The bytes an entry names go up before the segment that names them, so a
+// restore that reads the segment finds them.
+Status Uploader::ShipBytes(const store::EntryView& e) {
+  for (const auto& op : e.ops) {
+    std::string sha, what;
+    Result<std::string> bytes = Error{""};
+    if (op.kind == store::OpKind::kBlobPut) {
+      auto put = store::DecodeBlobPut(op.payload);
+      if (!put.ok()) return put.error();
+      sha = HexOf(put->sha256);
+      if (uploaded_bytes_.count(sha)) continue;
+      what = "blob " + HexOf(put->hash) +
+             (put->encoding.empty() ? "" : " (" + std::string(put->encoding) + ")");
+      bytes = bytes_->Blob(HexOf(put->hash), put->encoding);
+    } else if (op.kind == store::OpKind::kFilePut) {
+      auto put = store::DecodeFilePut(op.payload);
+      if (!put.ok()) return put.error();
+      sha = HexOf(put->sha256);
+      if (uploaded_bytes_.count(sha)) continue;
+      what = "file " + std::string(put->path) + " of " + std::string(e.database);
+      bytes = bytes_->File(e.database, put->path);
+    } else {
+      continue;
+    }
+    if (!bytes.ok() || crypto::Sha256Hex(*bytes) != sha) {
+      // Gone (a deploy collected, a file replaced) before the uploader got
+      // to it: this generation cannot be restored past this entry with its
+      // bytes. A new generation starts, with a snapshot that has them.
+      {
+        std::lock_guard lock(mu_);
+        stats_.bytes_missing_total++;
+      }
+      Log(LogLevel::kWarn, "backup: bytes deleted before upload; starting a new generation",
+          {{"entry", static_cast<int64_t>(e.index)}, {"what", what}});
+      log_->Break("the bytes of entry " + std::to_string(e.index) + " (" + what +
+                  ") were deleted before they were uploaded");
+      continue;
+    }
+    if (Status s = PutBytes(sha, *bytes); !s.ok()) return s;
+  }
+  return OkStatus();
 }
 
 Uploader::~Uploader() {
@@ -260,6 +353,26 @@ Status Uploader::Snapshot() {
     unlink(packed.c_str());
     m.databases.push_back(std::move(x));
   }
+  // The record files, listed after the copies (a stored file never changes
+  // in place, so every file the copies name is there; one deleted meanwhile
+  // is simply not listed), their bytes up first.
+  const std::string files_dir = o_.data_dir + "/files";
+  if (std::filesystem::is_directory(files_dir, ec)) {
+    for (auto it = std::filesystem::recursive_directory_iterator(files_dir, ec);
+         !ec && it != std::filesystem::recursive_directory_iterator(); it.increment(ec)) {
+      if (!it->is_regular_file(ec) || it->is_symlink(ec)) continue;
+      const std::string rel =
+          "files/" + std::filesystem::relative(it->path(), files_dir, ec).string();
+      if (!store::SafeExtraName(rel)) continue;  // a temporary file, not a record's
+      std::ifstream in(it->path(), std::ios::binary);
+      if (!in) continue;  // deleted since it was listed
+      std::string bytes((std::istreambuf_iterator<char>(in)), {});
+      SnapshotFile f{rel, bytes.size(), crypto::Sha256Hex(bytes)};
+      if (Status s = PutBytes(f.sha256, bytes); !s.ok()) return s;
+      m.files.push_back(std::move(f));
+    }
+    if (ec) return Error{"cannot list " + files_dir + ": " + ec.message()};
+  }
   if (o_.pause_at) o_.pause_at("snapshot");
   if (Status s = Put(SnapshotManifestKey(folder), EncodeManifest(m)); !s.ok()) return s;
   std::filesystem::remove_all(tmp, ec);
@@ -281,6 +394,12 @@ Status Uploader::RunOnce() {
   auto pass = [&]() -> Status {
     if (!loaded_) {
       if (Status s = LoadCursor(); !s.ok()) return s;
+      bool missing = false;
+      auto idx = ReadLines(log_->dir() + "/bytes.idx", &missing);
+      if (!idx.ok() && !missing) return idx.error();
+      if (idx.ok())
+        for (auto& line : *idx)
+          if (crypto::IsSha256Hex(line)) uploaded_bytes_.insert(line);
       loaded_ = true;
       std::lock_guard lock(mu_);
       stats_.generation = cursor_.name;
@@ -315,9 +434,7 @@ Status Uploader::RunOnce() {
           if (!b.empty() && b.bytes() + e.bytes.size() > o_.max_segment_bytes && !ship())
             return false;
           if (NamesBytes(e.view)) {
-            failed = o_.ship_bytes ? o_.ship_bytes(e.view, *target_)
-                                   : Status(Error{"entry " + std::to_string(e.view.index) +
-                                                  " names bytes this hearth cannot upload yet"});
+            failed = ShipBytes(e.view);
             if (!failed.ok()) return false;
           }
           failed = b.Add(e.view, e.bytes);

@@ -26,11 +26,13 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <set>
 #include <string>
 #include <thread>
 
 #include "base/result.h"
 #include "s3/object_store.h"
+#include "store/apply_bytes.h"
 #include "stream/log.h"
 #include "stream/remote.h"
 
@@ -46,9 +48,10 @@ struct UploaderOptions {
   // Tests: called at "segment" (before a segment's PUT) and "snapshot"
   // (before the manifest's PUT); used to stop the process there.
   std::function<void(std::string_view point)> pause_at;
-  // Where the bytes an entry names (blob-put, file-put) go first. Empty:
-  // entries naming bytes are refused (the store does not make them yet).
-  std::function<Status(const store::EntryView&, s3::ObjectStore&)> ship_bytes;
+  // Where the bytes an entry names (blob-put, file-put) are read from before
+  // they go up as bytes/<sha256> (each content once, before the segment
+  // naming it). Null: the data folder's own (hearth.db's blobs, files/).
+  std::shared_ptr<store::BytesSource> bytes;
 };
 
 struct UploaderStats {
@@ -63,7 +66,9 @@ struct UploaderStats {
   uint64_t put_requests_total = 0;
   uint64_t bytes_uploaded_total = 0;
   uint64_t failures_total = 0;
-  int64_t last_success_us = 0;  // of a pass that left nothing behind
+  uint64_t bytes_objects_total = 0;  // bytes/<sha> objects put
+  uint64_t bytes_missing_total = 0;  // bytes deleted before they could go up
+  int64_t last_success_us = 0;       // of a pass that left nothing behind
   int64_t last_snapshot_us = 0;
   int64_t failing_since_us = 0;  // 0: the last pass worked
   std::string last_error;
@@ -105,6 +110,8 @@ class Uploader {
   Status PutFile(const std::string& key, const std::string& path);
   Status EnterGeneration(uint64_t id, int64_t first_time_us, uint64_t first_index);
   Status ShipSegment(const SegmentBuilder& b);
+  Status ShipBytes(const store::EntryView& e);
+  Status PutBytes(const std::string& sha_hex, std::string_view bytes);
   Status Snapshot();
   void Fail(const Status& s);
   void Loop();
@@ -116,6 +123,8 @@ class Uploader {
   Cursor cursor_;
   bool loaded_ = false;
   bool marked_ = false;
+  std::set<std::string> uploaded_bytes_;  // sha256 hex, mirrored in DATA/log/bytes.idx
+  std::shared_ptr<store::BytesSource> bytes_;
   mutable std::mutex mu_;  // stats_, stop_
   UploaderStats stats_;
   std::map<std::string, int64_t> logged_;  // error -> when last logged

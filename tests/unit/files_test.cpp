@@ -9,6 +9,7 @@
 #include <filesystem>
 #include <fstream>
 
+#include "crypto/hash.h"
 #include "data/files.h"
 
 namespace hearth::data {
@@ -194,7 +195,11 @@ TEST(RecordFiles, WritesRemovesAndRefusesUnsafeNames) {
       std::filesystem::temp_directory_path() / ("hearth-files-" + std::to_string(getpid()));
   std::filesystem::remove_all(root);
   RecordFiles files(root + "/site");
-  ASSERT_TRUE(files.Write("pbc_1", "rec000000000001", "a_1234567890.txt", "hello").ok());
+  auto a = files.Write("pbc_1", "rec000000000001", "a_1234567890.txt", "hello");
+  ASSERT_TRUE(a.ok());
+  // What the write's file-put op names the bytes by.
+  EXPECT_EQ(a->size, 5u);
+  EXPECT_EQ(a->sha256, crypto::Sha256Digest("hello"));
   ASSERT_TRUE(files.Write("pbc_1", "rec000000000001", "b_1234567890.txt", "world").ok());
   std::ifstream in(files.PathOf("pbc_1", "rec000000000001", "a_1234567890.txt"));
   std::string got((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
