@@ -216,9 +216,18 @@ void BackupsCli::RegisterRestore(CLI::App* restore) {
   AddS3Flags(restore, s);
 }
 
-int BackupsCli::RunRestoreIfFrom(const std::string& data_dir) {
+int BackupsCli::RunRestoreIfFrom(const std::string& data_dir, bool file_given) {
   State& s = *s_;
-  if (!s.restore || !s.restore->parsed() || !s.from_opt->count()) return -1;
+  if (!s.restore || !s.restore->parsed()) return -1;
+  if (!s.from_opt->count()) {
+    if (!s.at_opt->count() && !s.index_opt->count() && !s.force) return -1;
+    fprintf(stderr, "hearth: restore: --at, --index and --force go with --from\n");
+    return 1;
+  }
+  if (file_given) {
+    fprintf(stderr, "hearth: restore: give a backup FILE or --from URL, not both\n");
+    return 1;
+  }
   s.data = data_dir;
   return RestoreFrom(s);
 }

@@ -22,7 +22,7 @@ class BackupsCli {
   // [--force], and the S3 flags.
   void RegisterRestore(CLI::App* restore);
   // If `restore --from` was given: runs it and returns the exit code; -1 otherwise.
-  int RunRestoreIfFrom(const std::string& data_dir);
+  int RunRestoreIfFrom(const std::string& data_dir, bool file_given);
   // If one of its verbs was given: runs it and returns the exit code; -1 otherwise.
   int RunIfParsed();
 

@@ -149,7 +149,9 @@ int RunCli(int argc, char** argv) {
     printf("backup written to %s\n", backup_out.c_str());
     return 0;
   }
-  if (int code = backups_cli.RunRestoreIfFrom(backup_data); code >= 0) return code;
+  if (int code = backups_cli.RunRestoreIfFrom(backup_data, restore_file_opt->count() > 0);
+      code >= 0)
+    return code;
   if (restore->parsed()) {
     if (!restore_file_opt->count())
       return Fail("restore needs a backup FILE, or --from URL for a streaming backup");

@@ -186,6 +186,13 @@ Result<RestoreStart> ChooseStart(const BackupView& view, const RestoreTarget& ta
   // complete snapshot at or before the target.
   for (auto g = view.generations.rbegin(); g != view.generations.rend(); ++g) {
     auto span = g->Restorable();
+    // "Latest" is the newest generation's: an older one would quietly miss
+    // every write the newest holds.
+    if (!span && target.kind == RestoreTarget::kLatest)
+      return Error{"the newest generation, " + g->name +
+                   ", has no complete snapshot yet (its first is still being made, or failed): "
+                   "restore an earlier point with --at or --index; " +
+                   Spans(view)};
     if (!span) continue;
     bool inside = target.kind == RestoreTarget::kLatest ||
                   (target.kind == RestoreTarget::kIndex && target.index >= span->first &&
@@ -227,15 +234,16 @@ Result<SegmentPlan> PlanSegments(const GenerationView& g, uint64_t from,
       return !plan.segments.empty() && plan.segments.back().name.t1 > target.time_us;
     return false;
   };
+  size_t scan = 0;  // segments are sorted by first index: each is looked at once
+  const SegmentRef* best = nullptr;
   while (!done()) {
     // Of the segments holding `next`, the one reaching furthest (largest
     // first: fewer objects to fetch).
-    const SegmentRef* pick = nullptr;
-    for (const auto& s : segs)
-      if (s.name.first <= next && s.name.last >= next &&
-          (!pick || s.name.last > pick->name.last ||
-           (s.name.last == pick->name.last && s.name.level > pick->name.level)))
-        pick = &s;
+    for (; scan < segs.size() && segs[scan].name.first <= next; ++scan)
+      if (!best || segs[scan].name.last > best->name.last ||
+          (segs[scan].name.last == best->name.last && segs[scan].name.level > best->name.level))
+        best = &segs[scan];
+    const SegmentRef* pick = best && best->name.last >= next ? best : nullptr;
     if (pick) {
       plan.segments.push_back(*pick);
       next = pick->name.last + 1;
@@ -244,9 +252,7 @@ Result<SegmentPlan> PlanSegments(const GenerationView& g, uint64_t from,
     // Nothing holds `next`. Past the end of what was uploaded is the end for
     // "latest" and for a time after the last entry; a segment further on
     // means a hole.
-    const SegmentRef* after = nullptr;
-    for (const auto& s : segs)
-      if (s.name.first > next && (!after || s.name.first < after->name.first)) after = &s;
+    const SegmentRef* after = scan < segs.size() ? &segs[scan] : nullptr;
     if (!after) {
       if (target.kind == RestoreTarget::kIndex)
         return Error{"entries " + Range(next, target.index) + " are missing from generation " +

@@ -5,6 +5,7 @@
 
 #include <cstring>
 #include <filesystem>
+#include <fstream>
 #include <map>
 #include <memory>
 #include <nlohmann/json.hpp>
@@ -82,10 +83,15 @@ Status FillBlobs(s3::ObjectStore& target, const std::string& db_path,
   return OkStatus();
 }
 
+// Nothing there, or an empty folder (the lock file the CLI takes on it
+// aside).
 bool EmptyOrMissing(const std::string& dir) {
   std::error_code ec;
   if (!fs::exists(dir, ec)) return true;
-  return fs::is_directory(dir, ec) && fs::is_empty(dir, ec);
+  if (!fs::is_directory(dir, ec)) return false;
+  for (const auto& e : fs::directory_iterator(dir, ec))
+    if (e.path().filename() != "hearth.lock") return false;
+  return !ec;
 }
 
 }  // namespace
@@ -94,7 +100,8 @@ Result<RestoreResult> Restore(s3::ObjectStore& target, const RestoreOptions& o) 
   auto say = [&](const std::string& line) {
     if (o.progress) o.progress(line);
   };
-  const std::string dest = o.data_dir;
+  std::string dest = o.data_dir;
+  while (dest.size() > 1 && dest.back() == '/') dest.pop_back();  // "dir/" is dir
   if (dest.empty()) return Error{"no data folder to restore into"};
   if (!EmptyOrMissing(dest) && !o.force)
     return Error{"data folder " + dest +
@@ -137,10 +144,15 @@ Result<RestoreResult> Restore(s3::ObjectStore& target, const RestoreOptions& o) 
       FormatTime(manifest->time_us) + ")");
   for (const auto& d : manifest->databases) {
     if (Status s = CheckName(d.name); !s.ok()) return fail(s.error());
+    // Only the object the snapshot's own folder holds for that name.
+    if (d.key != SnapshotDatabaseKey(start->snapshot.folder, d.name))
+      return fail(Error{SnapshotManifestKey(start->snapshot.folder) + " points " + d.name +
+                        " outside its snapshot"});
     const std::string path = work + "/" + d.name;
     if (Status s = target.GetToFile(d.key, path + ".zst"); !s.ok()) return fail(s.error());
     std::string sha;
-    Status s = DecompressFile(path + ".zst", path, uint64_t{1} << 42, &sha);
+    // No bigger than the manifest says (a bomb stops there).
+    Status s = DecompressFile(path + ".zst", path, d.size, &sha);
     unlink((path + ".zst").c_str());
     if (!s.ok()) return fail(Error{d.key + ": " + s.error().message});
     if (sha != d.sha256)
@@ -178,9 +190,18 @@ Result<RestoreResult> Restore(s3::ObjectStore& target, const RestoreOptions& o) 
   bool stop = false;
   for (const auto& ref : plan->segments) {
     if (stop) break;
-    auto object = target.Get(ref.key);
-    if (!object.ok()) return fail(object.error());
-    auto seg = OpenSegment(*object, ref.name);
+    // Through a file: a segment may be larger than one answer held in memory.
+    const std::string seg_path = work + "/segment.tmp";
+    if (Status s = target.GetToFile(ref.key, seg_path); !s.ok()) return fail(s.error());
+    std::string object;
+    {
+      std::ifstream in(seg_path, std::ios::binary);
+      object.assign(std::istreambuf_iterator<char>(in), {});
+    }
+    unlink(seg_path.c_str());
+    auto seg = OpenSegment(object, ref.name);
+    if (seg.ok() && seg->info.generation != gen.parts.id)
+      seg = Error{"it belongs to another generation"};
     if (!seg.ok()) return fail(Error{"segment " + ref.key + " is corrupt: " + seg.error().message});
     for (std::string_view bytes : seg->entries) {
       auto e = store::DecodeEntry(bytes);
@@ -250,6 +271,13 @@ Result<RestoreResult> Restore(s3::ObjectStore& target, const RestoreOptions& o) 
   if (o.target.kind == RestoreTarget::kIndex && result.index < o.target.index &&
       o.target.index > plan->last_index)
     return fail(Error{"entry " + std::to_string(o.target.index) + " is not in the backup"});
+  // The snapshot's copies are one state only with the entries up to its
+  // newest applied (the uploader puts the manifest after them; a backup
+  // that lacks them anyway is refused, never restored half-consistent).
+  if (!stop && plan->last_index < manifest->index)
+    return fail(Error{"entries " + std::to_string(plan->last_index + 1) + "–" +
+                      std::to_string(manifest->index) + " of the snapshot " +
+                      start->snapshot.folder + " are missing from the backup"});
   if (!blobs.empty()) {
     say("bytes: " + std::to_string(blobs.size()) + " blobs");
     if (Status s = FillBlobs(target, work + "/hearth.db", blobs); !s.ok()) return fail(s.error());
@@ -281,6 +309,7 @@ Result<RestoreResult> Restore(s3::ObjectStore& target, const RestoreOptions& o) 
   // Into place: the old folder moved aside whole (or an empty one removed).
   if (fs::exists(dest, ec)) {
     if (EmptyOrMissing(dest)) {
+      fs::remove(dest + "/hearth.lock", ec);  // the CLI's lock on it: its inode stays locked
       fs::remove(dest, ec);
     } else {
       std::string aside = dest + ".before-restore-" + std::to_string(WallNowSeconds());

@@ -8,6 +8,7 @@
 #include <cerrno>
 #include <filesystem>
 #include <fstream>
+#include <thread>
 
 #include "base/clock.h"
 #include "base/json.h"
@@ -82,7 +83,7 @@ std::string UploaderStats::State(int64_t now_us) const {
   // failing_since_us is cleared by every pass that works: this is 60 s of
   // nothing but failures.
   if (failing_since_us != 0 && now_us - failing_since_us >= kFailingUs) return "failing";
-  if (lag_entries() > 0 && log_time_us - uploaded_time_us > kBehindUs) return "behind";
+  if (lag_entries() > 0 && now_us - caught_up_us > kBehindUs) return "behind";
   return "ok";
 }
 
@@ -305,6 +306,7 @@ Status Uploader::Snapshot() {
   // copies hold them all; the last, and all after, may be missing.
   const uint64_t from = std::max<uint64_t>(log_->last_index(), 1);
   const int64_t taken = WallNowMicros();
+  const uint64_t breaks = log_->breaks();
   const std::string tmp = log_->dir() + "/tmp";
   std::error_code ec;
   std::filesystem::remove_all(tmp, ec);
@@ -332,7 +334,8 @@ Status Uploader::Snapshot() {
   }
   // The stream broke while copying: these copies belong to no generation's
   // entries. The next pass starts the new generation with its own.
-  if (log_->generation() != generation) return OkStatus();
+  if (log_->generation() != generation || log_->breaks() != breaks || log_->broken())
+    return OkStatus();
   if (cursor_.snapshot_index != 0 && m.index == cursor_.snapshot_index) {
     cursor_.snapshot_us = taken;  // nothing changed since the last one
     std::filesystem::remove_all(tmp, ec);
@@ -373,6 +376,21 @@ Status Uploader::Snapshot() {
     }
     if (ec) return Error{"cannot list " + files_dir + ": " + ec.message()};
   }
+  // The manifest last, and only once the target holds every entry the
+  // copies hold (they were copied one after another, so only the entries up
+  // to the newest make them one consistent state): a restore from it never
+  // stops short of that.
+  for (int i = 0; cursor_.uploaded_index < m.index; ++i) {
+    if (Status s = ShipEntries(); !s.ok()) return s;
+    if (cursor_.uploaded_index >= m.index) break;
+    if (i == 100)
+      return Error{"the entries of the snapshot at " + std::to_string(m.index) +
+                   " are not durable in the local log yet"};
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  // The stream broke meanwhile: the copies belong to the old generation,
+  // and the new one needs a snapshot of its own.
+  if (cursor_.generation != generation) return OkStatus();
   if (o_.pause_at) o_.pause_at("snapshot");
   if (Status s = Put(SnapshotManifestKey(folder), EncodeManifest(m)); !s.ok()) return s;
   std::filesystem::remove_all(tmp, ec);
@@ -387,6 +405,36 @@ Status Uploader::Snapshot() {
        {"index", static_cast<int64_t>(m.index)},
        {"databases", static_cast<int64_t>(m.databases.size())}});
   return SaveCursor();
+}
+
+Status Uploader::ShipEntries() {
+  SegmentBuilder b(0, cursor_.generation);
+  Status failed = OkStatus();
+  auto ship = [&]() -> bool {
+    if (b.empty()) return true;
+    failed = ShipSegment(b);
+    b = SegmentBuilder(0, cursor_.generation);
+    return failed.ok();
+  };
+  Status walk = log_->ForEach(cursor_.uploaded_index + 1, log_->readable(), [&](const LogEntry& e) {
+    if (cursor_.name.empty() || e.view.generation != cursor_.generation) {
+      if (!ship()) return false;
+      failed = EnterGeneration(e.view.generation, e.view.commit_time_us, e.view.index);
+      if (!failed.ok()) return false;
+      b = SegmentBuilder(0, cursor_.generation);
+    }
+    if (!b.empty() && b.bytes() + e.bytes.size() > o_.max_segment_bytes && !ship()) return false;
+    if (NamesBytes(e.view)) {
+      failed = ShipBytes(e.view);
+      if (!failed.ok()) return false;
+    }
+    failed = b.Add(e.view, e.bytes);
+    return failed.ok();
+  });
+  if (!failed.ok()) return failed;
+  if (!walk.ok()) return walk;
+  if (!ship()) return failed;
+  return OkStatus();
 }
 
 Status Uploader::RunOnce() {
@@ -415,45 +463,33 @@ Status Uploader::RunOnce() {
       if (Status s = Put(std::string(kBackupMarkerKey), j.dump() + "\n"); !s.ok()) return s;
       marked_ = true;
     }
-    SegmentBuilder b(0, cursor_.generation);
-    Status failed = OkStatus();
-    auto ship = [&]() -> bool {
-      if (b.empty()) return true;
-      failed = ShipSegment(b);
-      b = SegmentBuilder(0, cursor_.generation);
-      return failed.ok();
-    };
-    Status walk =
-        log_->ForEach(cursor_.uploaded_index + 1, log_->readable(), [&](const LogEntry& e) {
-          if (cursor_.name.empty() || e.view.generation != cursor_.generation) {
-            if (!ship()) return false;
-            failed = EnterGeneration(e.view.generation, e.view.commit_time_us, e.view.index);
-            if (!failed.ok()) return false;
-            b = SegmentBuilder(0, cursor_.generation);
-          }
-          if (!b.empty() && b.bytes() + e.bytes.size() > o_.max_segment_bytes && !ship())
-            return false;
-          if (NamesBytes(e.view)) {
-            failed = ShipBytes(e.view);
-            if (!failed.ok()) return false;
-          }
-          failed = b.Add(e.view, e.bytes);
-          return failed.ok();
-        });
-    if (!failed.ok()) return failed;
-    if (!walk.ok()) return walk;
-    if (!ship()) return failed;
-    // A snapshot of the generation the log is in, once the uploader is in it
-    // too: at its start, then every snapshot_every if something changed.
-    const int64_t now = WallNowMicros();
+    // The log lost entries the target already holds (a power loss took the
+    // database's last commit, and recovery cut it from the log too): the
+    // next entries would reuse uploaded indexes. A new generation instead.
     if (cursor_.generation != 0 && cursor_.generation == log_->generation() &&
-        (cursor_.snapshot_index == 0 ||
-         now - cursor_.snapshot_us >=
-             std::chrono::duration_cast<std::chrono::microseconds>(o_.snapshot_every).count()))
-      if (Status s = Snapshot(); !s.ok()) return s;
+        log_->last_index() < cursor_.uploaded_index && !log_->broken())
+      log_->Break("the local log holds less than was uploaded (entry " +
+                  std::to_string(cursor_.uploaded_index) + ")");
+    if (Status s = ShipEntries(); !s.ok()) return s;
+    // Files of uploaded entries go whatever happens to the snapshot below.
     if (cursor_.uploaded_index > 0) {
       auto dropped = log_->DropThrough(cursor_.uploaded_index);
       if (!dropped.ok()) return dropped.error();
+    }
+    // A snapshot of the generation the log is in, once the uploader is in it
+    // too: at its start, then every snapshot_every if something changed.
+    const int64_t now = WallNowMicros();
+    // A failed snapshot is retried after a minute, not every pass.
+    if (cursor_.generation != 0 && cursor_.generation == log_->generation() &&
+        now - snapshot_failed_us_ >= 60'000'000 &&
+        (cursor_.snapshot_index == 0 ||
+         now - cursor_.snapshot_us >=
+             std::chrono::duration_cast<std::chrono::microseconds>(o_.snapshot_every).count())) {
+      Status s = Snapshot();
+      if (!s.ok()) {
+        snapshot_failed_us_ = now;
+        return s;
+      }
     }
     return OkStatus();
   };
@@ -465,6 +501,7 @@ Status Uploader::RunOnce() {
   std::lock_guard lock(mu_);
   stats_.last_success_us = WallNowMicros();
   stats_.failing_since_us = 0;
+  if (log_->last_index() <= cursor_.uploaded_index) stats_.caught_up_us = stats_.last_success_us;
   stats_.last_error.clear();
   return s;
 }

@@ -71,11 +71,12 @@ struct UploaderStats {
   int64_t last_success_us = 0;       // of a pass that left nothing behind
   int64_t last_snapshot_us = 0;
   int64_t failing_since_us = 0;  // 0: the last pass worked
+  int64_t caught_up_us = 0;      // when a pass last left nothing behind
   std::string last_error;
   uint64_t lag_entries() const {
     return log_index > uploaded_index ? log_index - uploaded_index : 0;
   }
-  // off | ok | behind (more than 10 s of entries waiting) | failing (no
+  // off | ok | behind (not caught up for more than 10 s) | failing (no
   // pass has worked for 60 s)
   std::string State(int64_t now_us) const;
 };
@@ -110,6 +111,8 @@ class Uploader {
   Status PutFile(const std::string& key, const std::string& path);
   Status EnterGeneration(uint64_t id, int64_t first_time_us, uint64_t first_index);
   Status ShipSegment(const SegmentBuilder& b);
+  // Every readable entry after the cursor, as segments (bytes first).
+  Status ShipEntries();
   Status ShipBytes(const store::EntryView& e);
   Status PutBytes(const std::string& sha_hex, std::string_view bytes);
   Status Snapshot();
@@ -123,6 +126,7 @@ class Uploader {
   Cursor cursor_;
   bool loaded_ = false;
   bool marked_ = false;
+  int64_t snapshot_failed_us_ = 0;
   std::set<std::string> uploaded_bytes_;  // sha256 hex, mirrored in DATA/log/bytes.idx
   std::shared_ptr<store::BytesSource> bytes_;
   mutable std::mutex mu_;  // stats_, stop_

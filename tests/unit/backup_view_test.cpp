@@ -163,6 +163,34 @@ TEST(BackupView, AnOlderGenerationServesATimeOnlyItCovers) {
   EXPECT_EQ(latest->generation->name, kGen);
 }
 
+TEST(BackupView, LatestNeverFallsBackToAnOlderGeneration) {
+  Listing l;
+  l.Snap(kOld, 2, kT0 - 3000 * kSec).Seg(kOld, 0, 1, 9);
+  l.Seg(kGen, 0, 10, 20);  // the newest: entries, no snapshot yet
+  BackupView v = l.View();
+  auto latest = ChooseStart(v, {});
+  ASSERT_FALSE(latest.ok());
+  EXPECT_NE(
+      latest.error().message.find("the newest generation, " + kGen + ", has no complete snapshot"),
+      std::string::npos)
+      << latest.error().message;
+  // An earlier point, asked for, still comes from the older one.
+  auto old = ChooseStart(v, {RestoreTarget::kIndex, 5, 0});
+  ASSERT_TRUE(old.ok()) << old.error().message;
+  EXPECT_EQ(old->generation->name, kOld);
+}
+
+TEST(BackupView, ManySegmentsArePlannedInOnePass) {
+  Listing l;
+  l.Snap(kGen, 1, kT0 + kSec);
+  for (uint64_t i = 1; i <= 200000; ++i) l.Seg(kGen, 0, i, i);
+  BackupView v = l.View();
+  auto plan = PlanSegments(v.generations[0], 1, {});
+  ASSERT_TRUE(plan.ok());
+  EXPECT_EQ(plan->segments.size(), 200000u);
+  EXPECT_EQ(plan->last_index, 200000u);
+}
+
 TEST(BackupView, NothingThereIsSaidPlainly) {
   auto none = ChooseStart(ReadListing({}), {});
   ASSERT_FALSE(none.ok());

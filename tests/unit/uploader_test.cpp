@@ -12,6 +12,7 @@
 #include <filesystem>
 
 #include "base/log.h"
+#include "crypto/hash.h"
 #include "s3/local_dir_store.h"
 #include "store/sqlite.h"
 #include "stream/backup_view.h"
@@ -288,32 +289,103 @@ TEST_F(UploaderTest, LocalFilesGoOnceUploaded) {
   EXPECT_EQ(UploadedIndexes(), Seq(1, 30));
 }
 
-TEST_F(UploaderTest, AnEntryNamingBytesIsNotShippedWithoutItsBytes) {
+// A bytes source holding one blob, or none.
+class OneBlob : public store::BytesSource {
+ public:
+  std::string hash_hex, bytes;
+  bool gone = false;
+  Result<std::string> Blob(std::string_view hash, std::string_view) override {
+    if (gone || hash != hash_hex) return Error{"no such blob"};
+    return bytes;
+  }
+  Result<std::string> File(std::string_view, std::string_view) override {
+    return Error{"no files"};
+  }
+};
+
+TEST_F(UploaderTest, TheBytesAnEntryNamesGoUpOnceBeforeItsSegment) {
+  const std::string content = "the bytes of a deployed file";
+  const std::string sha_raw = crypto::Sha256Digest(content);
+  const std::string sha_hex = crypto::Sha256Hex(content);
+  auto commit_put = [&](uint64_t index) {
+    store::EntryView e;
+    e.kind = store::EntryKind::kWrites;
+    e.index = index;
+    e.generation = log_->Generation();
+    e.commit_time_us = 1765101600000000 + static_cast<int64_t>(index);
+    e.database = "hearth.db";
+    store::BlobPutOp put;
+    put.size = content.size();
+    put.hash = sha_raw;
+    put.sha256 = sha_raw;
+    auto payload = store::EncodeBlobPut(put);
+    ASSERT_TRUE(payload.ok()) << payload.error().message;
+    e.ops.push_back({store::OpKind::kBlobPut, *payload});
+    auto bytes = store::EncodeEntry(e);
+    ASSERT_TRUE(bytes.ok()) << bytes.error().message;
+    auto off = log_->Append(*bytes);
+    ASSERT_TRUE(off.ok());
+    ASSERT_TRUE(db_->Exec("UPDATE _hearth_stream SET last_index = " + std::to_string(index)).ok());
+    log_->MarkCommitted(*off + bytes->size());
+    ASSERT_TRUE(log_->WaitDurable(*off + bytes->size(), 5s));
+  };
+  auto source = std::make_shared<OneBlob>();
+  source->hash_hex = sha_hex;
+  source->bytes = content;
+  auto target = std::make_unique<FlakyStore>(root_ + "/target");
+  UploaderOptions o;
+  o.data_dir = data_;
+  o.bytes = source;
+  Uploader up(log_.get(), std::move(target), o);
+  commit_put(1);
+  commit_put(2);  // the same content again: not put twice
+  ASSERT_TRUE(up.RunOnce().ok());
+  s3::LocalDirStore t(root_ + "/target");
+  auto got = t.Get(BytesKey(sha_hex));
+  ASSERT_TRUE(got.ok()) << got.error().message;
+  EXPECT_EQ(*got, content);
+  EXPECT_EQ(up.stats().bytes_objects_total, 1u);
+  EXPECT_EQ(UploadedIndexes(), Seq(1, 2));
+  // Content already up is not read again, even once gone from the source.
+  source->gone = true;
+  commit_put(3);
+  ASSERT_TRUE(up.RunOnce().ok());
+  EXPECT_EQ(up.stats().bytes_missing_total, 0u);  // the same content: already up
+  EXPECT_FALSE(log_->broken());
+}
+
+TEST_F(UploaderTest, BytesGoneBeforeUploadStartANewGeneration) {
+  const std::string content = "collected before upload";
+  const std::string sha_raw = crypto::Sha256Digest(content);
   store::EntryView e;
   e.kind = store::EntryKind::kWrites;
   e.index = 1;
   e.generation = log_->Generation();
   e.commit_time_us = 1765101600000000;
   e.database = "hearth.db";
-  const std::string hash(32, 'h');
   store::BlobPutOp put;
-  put.size = 3;
-  put.hash = hash;
-  put.sha256 = hash;
+  put.size = content.size();
+  put.hash = sha_raw;
+  put.sha256 = sha_raw;
   auto payload = store::EncodeBlobPut(put);
-  ASSERT_TRUE(payload.ok()) << payload.error().message;
+  ASSERT_TRUE(payload.ok());
   e.ops.push_back({store::OpKind::kBlobPut, *payload});
   auto bytes = store::EncodeEntry(e);
-  ASSERT_TRUE(bytes.ok()) << bytes.error().message;
+  ASSERT_TRUE(bytes.ok());
   auto off = log_->Append(*bytes);
   ASSERT_TRUE(off.ok());
   log_->MarkCommitted(*off + bytes->size());
   ASSERT_TRUE(log_->WaitDurable(*off + bytes->size(), 5s));
-  auto up = Make();
-  Status s = up->RunOnce();
-  ASSERT_FALSE(s.ok());
-  EXPECT_NE(s.error().message.find("names bytes"), std::string::npos) << s.error().message;
-  EXPECT_TRUE(UploadedIndexes().empty());
+  auto source = std::make_shared<OneBlob>();
+  source->gone = true;
+  UploaderOptions o;
+  o.data_dir = data_;
+  o.bytes = source;
+  Uploader up(log_.get(), std::make_unique<FlakyStore>(root_ + "/target"), o);
+  ASSERT_TRUE(up.RunOnce().ok());
+  EXPECT_EQ(up.stats().bytes_missing_total, 1u);
+  EXPECT_TRUE(log_->broken());
+  EXPECT_EQ(UploadedIndexes(), Seq(1, 1));
 }
 
 }  // namespace
