@@ -18,8 +18,16 @@
 
 namespace hearth::cli {
 
+// One verb's S3 flags. Each verb has its own: CLI11 fills an option's
+// variable from its environment variable even for a verb not given, which
+// would overwrite the flags of the one that was.
+struct S3Flags {
+  std::string endpoint, region = "us-east-1", key_id, secret;
+};
+
 struct BackupsCli::State {
-  std::string to, endpoint, region = "us-east-1", key_id, secret;
+  std::string to;
+  S3Flags check_s3, list_s3, restore_s3;
   uint64_t probe_size = 64;
   int tries = 3;
   CLI::App *backups = nullptr, *check = nullptr, *list = nullptr, *restore = nullptr;
@@ -77,7 +85,7 @@ std::string FileSha(const std::string& path) {
 }  // namespace
 
 // The S3 flags every verb that reaches a target takes (env HEARTH_BACKUP_*).
-static void AddS3Flags(CLI::App* cmd, BackupsCli::State& s) {
+static void AddS3Flags(CLI::App* cmd, S3Flags& s) {
   cmd->add_option("--backup-endpoint", s.endpoint,
                   "S3 endpoint for MinIO and other S3-compatible servers, such as "
                   "http://127.0.0.1:9000 (path-style) [default: AWS]")
@@ -123,7 +131,7 @@ static std::optional<int64_t> ParseTime(const std::string& text) {
   return static_cast<int64_t>(timegm(&t)) * 1000000 + micros;
 }
 
-static Result<std::unique_ptr<s3::ObjectStore>> OpenTarget(const BackupsCli::State& s,
+static Result<std::unique_ptr<s3::ObjectStore>> OpenTarget(const S3Flags& s,
                                                            const std::string& url) {
   s3::StoreOptions o;
   o.endpoint = s.endpoint;
@@ -135,7 +143,7 @@ static Result<std::unique_ptr<s3::ObjectStore>> OpenTarget(const BackupsCli::Sta
 }
 
 static int ListBackups(const BackupsCli::State& s) {
-  auto store = OpenTarget(s, s.from);
+  auto store = OpenTarget(s.list_s3, s.from);
   if (!store.ok()) {
     fprintf(stderr, "hearth: backups list: %s\n", store.error().message.c_str());
     return 1;
@@ -181,7 +189,7 @@ static int RestoreFrom(const BackupsCli::State& s) {
     if (!fd.ok()) return fail(fd.error().message);
     lock = *fd;
   }
-  auto store = OpenTarget(s, s.from);
+  auto store = OpenTarget(s.restore_s3, s.from);
   if (!store.ok()) {
     if (lock >= 0) close(lock);
     return fail(store.error().message);
@@ -213,7 +221,7 @@ void BackupsCli::RegisterRestore(CLI::App* restore) {
   restore->add_flag("--force", s.force,
                     "with --from: move a non-empty data folder aside (to "
                     "DATA.before-restore-<time>) instead of refusing");
-  AddS3Flags(restore, s);
+  AddS3Flags(restore, s.restore_s3);
 }
 
 int BackupsCli::RunRestoreIfFrom(const std::string& data_dir, bool file_given) {
@@ -245,7 +253,7 @@ void BackupsCli::Register(CLI::App* app) {
   s.check->add_option("--to", s.to, "the target: s3://bucket/prefix or file:///path")
       ->envname("HEARTH_BACKUP_TO")
       ->required();
-  AddS3Flags(s.check, s);
+  AddS3Flags(s.check, s.check_s3);
   // Hidden: the tests' multipart probe (40 MiB goes up in 16 MiB parts) and retry budget.
   s.check->add_option("--probe-size", s.probe_size)->group("");
   s.check->add_option("--tries", s.tries)->group("")->check(CLI::Range(1, 5));
@@ -255,7 +263,7 @@ void BackupsCli::Register(CLI::App* app) {
       ->envname("HEARTH_BACKUP_TO")
       ->required();
   s.list->add_flag("--json", s.json, "print JSON");
-  AddS3Flags(s.list, s);
+  AddS3Flags(s.list, s.list_s3);
 }
 
 int BackupsCli::RunIfParsed() {
@@ -263,9 +271,9 @@ int BackupsCli::RunIfParsed() {
   if (!s.backups->parsed()) return -1;
   if (s.list->parsed()) return ListBackups(s);
   s3::StoreOptions o;
-  o.endpoint = s.endpoint;
-  o.region = s.region;
-  o.creds = {s.key_id, s.secret};
+  o.endpoint = s.check_s3.endpoint;
+  o.region = s.check_s3.region;
+  o.creds = {s.check_s3.key_id, s.check_s3.secret};
   // A person waits on this: a few quick tries, not the server's patient ones.
   o.max_tries = s.tries;
   o.connect_timeout_ms = 3000;

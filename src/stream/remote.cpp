@@ -204,10 +204,13 @@ std::string EncodeManifest(const Manifest& m) {
                    {"sha256", d.sha256},
                    {"last_index", d.last_index},
                    {"digest", d.digest}});
-  nlohmann::json j = {{"format", kBackupFormat},    {"generation", m.generation},
-                      {"from_index", m.from_index}, {"index", m.index},
-                      {"time_us", m.time_us},       {"taken_us", m.taken_us},
-                      {"hearth", m.hearth},         {"databases", dbs}};
+  nlohmann::json files = nlohmann::json::array();
+  for (const auto& f : m.files)
+    files.push_back({{"path", f.path}, {"size", f.size}, {"sha256", f.sha256}});
+  nlohmann::json j = {
+      {"format", kBackupFormat}, {"generation", m.generation}, {"from_index", m.from_index},
+      {"index", m.index},        {"time_us", m.time_us},       {"taken_us", m.taken_us},
+      {"hearth", m.hearth},      {"databases", dbs},           {"files", files}};
   return j.dump(2) + "\n";
 }
 

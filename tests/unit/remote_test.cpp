@@ -162,6 +162,7 @@ Manifest SampleManifest() {
   m.hearth = "0.1.0";
   m.databases.push_back({"hearth.db", "k/hearth.db.zst", 4096, std::string(64, 'a'), 12, "d1"});
   m.databases.push_back({"apps/x.db", "k/apps/x.db.zst", 8192, std::string(64, 'b'), 9, "d2"});
+  m.files.push_back({"files/x/c1/r1/a.bin", 5, std::string(64, 'c')});
   return m;
 }
 
@@ -176,6 +177,9 @@ TEST(RemoteManifest, RoundTrips) {
   EXPECT_EQ(back->databases[1].name, "apps/x.db");
   EXPECT_EQ(back->databases[1].last_index, 9u);
   EXPECT_EQ(back->databases[1].sha256, std::string(64, 'b'));
+  ASSERT_EQ(back->files.size(), 1u);
+  EXPECT_EQ(back->files[0].path, "files/x/c1/r1/a.bin");
+  EXPECT_EQ(back->files[0].size, 5u);
 }
 
 TEST(RemoteManifest, RefusesWhatRestoreMustNotTrust) {
@@ -198,6 +202,12 @@ TEST(RemoteManifest, RefusesWhatRestoreMustNotTrust) {
   m = SampleManifest();
   m.databases[0].sha256 = "zz";
   refuse(m, "a bad sha256");
+  m = SampleManifest();
+  m.files[0].path = "files/../../etc/passwd";
+  refuse(m, "a file path that climbs");
+  m = SampleManifest();
+  m.files[0].path = "apps/x.db";
+  refuse(m, "a file outside files/");
   EXPECT_FALSE(DecodeManifest("[]").ok());
   EXPECT_FALSE(DecodeManifest("{\"format\":1}").ok());
   EXPECT_FALSE(DecodeManifest(std::string(100, '[')).ok());
