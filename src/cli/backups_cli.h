@@ -6,14 +6,23 @@
 // said, and exits non-zero. S3's settings come from --backup-endpoint,
 // --backup-region, --backup-key-id and --backup-secret, or the
 // HEARTH_BACKUP_* environment (flags win); the secret is never printed.
+// `hearth backups list --from URL` says what a streaming backup holds, and
+// `hearth restore --from URL [--at T | --index N] --data DIR` rebuilds a
+// data folder from it (stream/restore.h).
 #include <CLI/CLI.hpp>
 #include <memory>
+#include <string>
 
 namespace hearth::cli {
 
 class BackupsCli {
  public:
   void Register(CLI::App* app);
+  // `hearth restore`'s streaming form: --from URL [--at T | --index N]
+  // [--force], and the S3 flags.
+  void RegisterRestore(CLI::App* restore);
+  // If `restore --from` was given: runs it and returns the exit code; -1 otherwise.
+  int RunRestoreIfFrom(const std::string& data_dir, bool file_given);
   // If one of its verbs was given: runs it and returns the exit code; -1 otherwise.
   int RunIfParsed();
 

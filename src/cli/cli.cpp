@@ -89,8 +89,11 @@ int RunCli(int argc, char** argv) {
   backup->add_option("--out", backup_out, "the file to write")->required();
   backup->add_option("--data", backup_data, "data folder [default: ./hearth-data]");
   CLI::App* restore = app.add_subcommand(
-      "restore", "Replace the data folder's hearth.db with a backup (stop the server first)");
-  restore->add_option("file", restore_file, "a file written by hearth backup")->required();
+      "restore",
+      "Replace the data folder's hearth.db with a backup file, or rebuild the whole data folder "
+      "from a streaming backup with --from (stop the server first)");
+  CLI::Option* restore_file_opt =
+      restore->add_option("file", restore_file, "a file written by hearth backup");
   restore->add_option("--data", backup_data, "data folder [default: ./hearth-data]");
   cli::SitesCli sites_cli;
   sites_cli.Register(&app);
@@ -104,6 +107,7 @@ int RunCli(int argc, char** argv) {
   tokens_cli.Register(&app);
   cli::BackupsCli backups_cli;
   backups_cli.Register(&app);
+  backups_cli.RegisterRestore(restore);
   cli::LogCli log_cli;
   log_cli.Register(&app);
 
@@ -145,7 +149,12 @@ int RunCli(int argc, char** argv) {
     printf("backup written to %s\n", backup_out.c_str());
     return 0;
   }
+  if (int code = backups_cli.RunRestoreIfFrom(backup_data, restore_file_opt->count() > 0);
+      code >= 0)
+    return code;
   if (restore->parsed()) {
+    if (!restore_file_opt->count())
+      return Fail("restore needs a backup FILE, or --from URL for a streaming backup");
     if (Status st = RestoreFolder(restore_file, backup_data); !st.ok())
       return Fail(st.error().message);
     printf("restored %s/hearth.db from %s\n", backup_data.c_str(), restore_file.c_str());

@@ -52,7 +52,7 @@ void ServeWelcome(Request& req, Response& res) {
 
 void AddBuiltinRoutes(Router* router, const BuiltinContext* ctx, store::Store* store,
                       int worker_index) {
-  router->Add("", "/_hearth/health", [](Request& req, Response& res) {
+  router->Add("", "/_hearth/health", [ctx](Request& req, Response& res) {
     if (req.method != Method::kGet && req.method != Method::kHead) {
       res.SetError(405);
       res.SetHeader("Allow", "GET, HEAD");
@@ -60,7 +60,11 @@ void AddBuiltinRoutes(Router* router, const BuiltinContext* ctx, store::Store* s
     }
     // Public on every host, so it tells nothing an attacker could use (the
     // version, the load): those are in the metrics, which need a token.
-    res.SetText(200, "application/json", "{\"status\":\"ok\"}\n");
+    // The backup's state is one word, and says nothing about the data.
+    std::string backup = ctx->backup_state ? ctx->backup_state() : "";
+    res.SetText(200, "application/json",
+                backup.empty() ? "{\"status\":\"ok\"}\n"
+                               : "{\"status\":\"ok\",\"backup\":\"" + backup + "\"}\n");
     res.SetHeader("Cache-Control", "no-store");
   });
   router->Add("", "/_hearth/metrics", [ctx, worker_index](Request& req, Response& res) {

@@ -32,6 +32,9 @@ struct BuiltinContext {
                      std::function<void(Status)> done)>
       apply_entry;
   std::function<Result<std::string>(int reader)> digests;
+  // With a streaming backup: its state for the health answer ("ok",
+  // "behind", "failing"); null without one.
+  std::function<std::string()> backup_state;
   int schema_version = 0;  // of hearth.db
   // /_hearth/metrics answers everyone (--metrics-public); otherwise
   // `authorize` (a request and this worker's reader) decides: 0 to answer, or

@@ -30,6 +30,7 @@
 #include "sites/sites.h"
 #include "store/store.h"
 #include "stream/log.h"
+#include "stream/uploader.h"
 #include "tls/server.h"
 
 namespace hearth {
@@ -66,6 +67,8 @@ struct Parts {
   std::unique_ptr<stream::LocalLog> change_log;
   std::unique_ptr<store::Sequencer> sequencer;
   std::shared_ptr<store::StreamContext> stream;
+  // The streaming backup's uploader (null without --backup-to): reads the log.
+  std::unique_ptr<stream::Uploader> uploader;
   std::unique_ptr<store::Store> store;
   std::unique_ptr<data::Apps> apps;  // sites' app databases
   std::unique_ptr<guard::Guard> guard;
@@ -108,5 +111,6 @@ std::unique_ptr<Service> AcmeService(Parts* parts);
 std::unique_ptr<Service> WorkersService(Parts* parts);
 std::unique_ptr<Service> StatsService(Parts* parts);
 std::unique_ptr<Service> BackupService(Parts* parts);
+std::unique_ptr<Service> StreamBackupService(Parts* parts);  // server/stream_backup_service.cpp
 
 }  // namespace hearth

@@ -95,7 +95,7 @@ Result<std::unique_ptr<Server>> Server::Start(ServeOptions options) {
   Services& list = srv->services_;
   list.Add(DataFolderService(parts));
   list.Add(ListenersService(parts));
-  if (s.change_log) list.Add(ChangesService(parts));
+  if (s.change_log || !s.backup_to.empty()) list.Add(ChangesService(parts));
   list.Add(StoreService(parts));
   list.Add(JobsService(parts));
   // A part that is off says so in its front gate (sites::GatesProblem).
@@ -111,6 +111,8 @@ Result<std::unique_ptr<Server>> Server::Start(ServeOptions options) {
   else
     SetNoAcmeGate(&parts->sites.gates);
   if (srv->options_.add_services) srv->options_.add_services(parts, &list);
+  // Before the workers: the health answer's hook is set before they read it.
+  if (!s.backup_to.empty()) list.Add(StreamBackupService(parts));
   list.Add(WorkersService(parts));
   list.Add(StatsService(parts));
   list.Add(BackupService(parts));

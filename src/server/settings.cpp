@@ -91,6 +91,25 @@ const std::vector<SettingSpec> kSettingSpecs = {
      "take a backup of hearth.db into DATA/backups this often; 0 = never", false},
     {"backup-keep", T::kInt, &S::backup_keep, "7", "periodic backups kept (the oldest are deleted)",
      true, 1, 100000},
+    {"backup-to", T::kString, &S::backup_to, "",
+     "stream every commit to this backup target: s3://bucket/prefix or file:///path (turns the "
+     "change log on); restore with `hearth restore --from`",
+     false},
+    {"backup-endpoint", T::kString, &S::backup_endpoint, "",
+     "S3 endpoint for --backup-to s3://… (e.g. http://127.0.0.1:9000 for MinIO); empty = AWS",
+     false},
+    {"backup-region", T::kString, &S::backup_region, "us-east-1", "S3 region for --backup-to",
+     false},
+    {"backup-key-id", T::kString, &S::backup_key_id, "", "S3 access key id for --backup-to", false},
+    {"backup-secret", T::kString, &S::backup_secret, "",
+     "S3 secret access key for --backup-to (prefer the environment: flags show in `ps`)", false, 0,
+     INT64_MAX, true},
+    {"backup-upload-every", T::kDuration, &S::backup_upload_every_ms, "500ms",
+     "how often new commits go up to --backup-to (the most a kill -9 of the machine can lose)",
+     false, 10, 3600000},
+    {"backup-snapshot-every", T::kDuration, &S::backup_snapshot_every_ms, "24h",
+     "how often --backup-to gets a fresh copy of every database (restores replay from it)", false,
+     1000},
     {"allow", T::kCidrList, &S::allow, "",
      "only these client addresses connect, CIDR list (e.g. \"10.0.0.0/8, 2001:db8::/32\"); empty: "
      "all",
@@ -185,6 +204,12 @@ bool ParseInto(const SettingSpec& spec, std::string_view text, Settings* s, std:
       int64_t ms;
       if (!ParseDurationMillis(text, &ms)) {
         *why = "expected a duration such as 500ms, 10s, 5m or 1h";
+        return false;
+      }
+      if (ms < spec.min || ms > spec.max) {
+        *why =
+            "must be from " + std::to_string(spec.min) + "ms to " +
+            (spec.max == INT64_MAX ? std::string("any length") : std::to_string(spec.max) + "ms");
         return false;
       }
       s->*std::get<int64_t S::*>(spec.field) = ms;
@@ -315,8 +340,9 @@ std::string EnvNameFor(std::string_view setting) {
 }
 
 bool IsReservedEnv(std::string_view name) {
-  return name == "HEARTH_TEST_ENDPOINTS" || name == "HEARTH_TOKEN" || name == "HEARTH_SERVER" ||
-         name == "HEARTH_BIN" || name == "HEARTH_CONFIG";
+  return name == "HEARTH_TEST_ENDPOINTS" || name == "HEARTH_TEST_PAUSE_AT" ||
+         name == "HEARTH_TOKEN" || name == "HEARTH_SERVER" || name == "HEARTH_BIN" ||
+         name == "HEARTH_CONFIG";
 }
 
 Result<Settings> LoadSettings(const std::string& config_path, char** env,
@@ -402,7 +428,9 @@ std::string RenderSettingsToml(const Settings& s) {
     const auto& o = s.origins.at(spec.name);
     out += spec.name;
     out += " = ";
-    if (spec.type == SettingType::kInt)
+    if (spec.secret && !o.text.empty())
+      out += "\"***\"";
+    else if (spec.type == SettingType::kInt)
       out += o.text;
     else if (spec.type == SettingType::kBool)
       out += s.*std::get<bool Settings::*>(spec.field) ? "true" : "false";
@@ -417,8 +445,10 @@ std::string RenderSettingsJson(const Settings& s) {
   nlohmann::json j = nlohmann::json::object();
   for (const auto& spec : kSettingSpecs) {
     const auto& o = s.origins.at(spec.name);
-    j[spec.name] = {
-        {"value", o.text}, {"source", o.source}, {"live", spec.live}, {"help", spec.help}};
+    j[spec.name] = {{"value", spec.secret && !o.text.empty() ? std::string("***") : o.text},
+                    {"source", o.source},
+                    {"live", spec.live},
+                    {"help", spec.help}};
   }
   return j.dump(2) + "\n";
 }

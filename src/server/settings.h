@@ -57,6 +57,11 @@ struct Settings {
   int64_t backup_every_ms = 0;
   bool change_log = false;
   int64_t backup_keep = 0;
+  // Streaming backup (stream/uploader.h): on when backup_to is set.
+  std::string backup_to;  // s3://bucket/prefix or file:///path
+  std::string backup_endpoint, backup_region, backup_key_id, backup_secret;
+  int64_t backup_upload_every_ms = 0;
+  int64_t backup_snapshot_every_ms = 0;
   // Guard (see src/guard/guard.h).
   std::string allow, deny, trusted_proxies;  // CIDR lists
   std::string client_ip_header;
@@ -90,6 +95,7 @@ struct SettingSpec {
   bool live;        // applied on SIGHUP without a restart
   int64_t min = 0;  // kInt, kSize: inclusive bounds; kString, kAddress: 1 = must not be empty
   int64_t max = INT64_MAX;
+  bool secret = false;  // printed as *** by `hearth config` (and never logged)
 };
 
 const std::vector<SettingSpec>& SettingSpecs();

@@ -11,6 +11,9 @@
 #include <cstring>
 #include <filesystem>
 
+#include "store/digest.h"
+#include "store/sqlite.h"
+
 namespace hearth::store {
 namespace {
 
@@ -251,6 +254,40 @@ Status BackupDatabase(const std::string& db_path, const std::string& out_path,
   std::filesystem::rename(tmp, out_path, ec);
   if (ec) return Error{"cannot write " + out_path + ": " + ec.message()};
   return SyncFile(out_path);
+}
+
+Result<SnapshotInfo> SnapshotDatabase(const std::string& src_path, const std::string& dst_path) {
+  unlink(dst_path.c_str());  // a leftover of a killed run
+  {
+    Db dst;
+    if (Status st = OnlineCopy(src_path, dst_path, &dst); !st.ok()) {
+      unlink(dst_path.c_str());
+      return st.error();
+    }
+  }
+  if (Status st = SyncFile(dst_path); !st.ok()) return st.error();
+  auto c = Connection::Open(dst_path, Connection::Mode::kReadOnly);
+  if (!c.ok()) return c.error();
+  SnapshotInfo info;
+  auto digest = Digest(**c);
+  if (!digest.ok()) return digest.error();
+  info.digest = std::move(digest).value();
+  auto has =
+      (*c)->Prepare("SELECT 1 FROM sqlite_schema WHERE type = 'table' AND name = '_hearth_stream'");
+  if (!has.ok()) return has.error();
+  Status s = OkStatus();
+  if (has->Step(&s)) {
+    auto q = (*c)->Prepare("SELECT last_index, last_time FROM _hearth_stream WHERE one = 1");
+    if (!q.ok()) return q.error();
+    if (q->Step(&s)) {
+      info.last_index = static_cast<uint64_t>(q->Int(0));
+      info.last_time_us = q->Int(1);
+    }
+  }
+  if (!s.ok()) return s.error();
+  struct stat sb;
+  if (stat(dst_path.c_str(), &sb) == 0) info.size = static_cast<uint64_t>(sb.st_size);
+  return info;
 }
 
 Result<int> CheckBackup(const std::string& path, int max_version) {

@@ -42,6 +42,18 @@ Status BackupDatabase(const std::string& db_path, const std::string& out_path,
                       const std::vector<BackupExtra>& extras = {},
                       const std::string& files_dir = "");
 
+// A streaming backup's copy of one database (online backup API, as above):
+// `dst_path` is written whole and synced, with no WAL beside it; what the
+// copy holds is read back from it, so the manifest describes the file and
+// not the live database that moved on meanwhile.
+struct SnapshotInfo {
+  uint64_t last_index = 0;  // _hearth_stream: the last entry it holds (0: none)
+  int64_t last_time_us = 0;
+  std::string digest;  // store::Digest
+  uint64_t size = 0;
+};
+Result<SnapshotInfo> SnapshotDatabase(const std::string& src_path, const std::string& dst_path);
+
 // Checks that `path` is an intact SQLite database whose schema version is at
 // most `max_version`. Returns its version.
 Result<int> CheckBackup(const std::string& path, int max_version);

@@ -128,7 +128,11 @@ Result<std::unique_ptr<Store>> Store::Open(Options options) {
       pending.reset();
     };
   }
-  auto version = Migrate(*s->writer_, s->options_.migrations, s->options_.path, hooks);
+  // A restore's stores (`as_found`) take the schema the entries were made
+  // with: no migration, whatever version the file says.
+  auto version = s->options_.as_found
+                     ? Result<int>(0)
+                     : Migrate(*s->writer_, s->options_.migrations, s->options_.path, hooks);
   if (pending) s->Settle(*pending, Error{"the migration did not finish"});  // thrown past `after`
   if (!version.ok()) return version.error();
   s->sequences_ = s->ReadSequences();

@@ -78,6 +78,9 @@ class Store {
     // blob_variants: deploy bytes, which travel as blob ops). The writer
     // refuses writes to them but through Connection's byte helpers.
     std::vector<std::string> uncaptured;
+    // Opens the file as it is, of any schema version, running no migration
+    // (a restore replaying entries made with that schema).
+    bool as_found = false;
     // A database this running server has just made (an app's first use):
     // with a stream, its first entry is a create-database entry carrying
     // the freshly migrated file whole, so a copy makes the same file.

@@ -14,6 +14,8 @@
 //  - requests: [{method, path, query}] of every request that reached the front
 //  - sdk(): an @aws-sdk/client-s3 client pointed at it (path-style)
 //  - stop(): closes both servers (bounded); the port then refuses connections
+//  - setDown(true|false): while down, the front cuts every connection it
+//    gets without an answer (S3 unreachable), keeping its port
 import { spawn } from 'node:child_process';
 import crypto from 'node:crypto';
 import http from 'node:http';
@@ -98,7 +100,12 @@ export async function startS3rver({ buckets = ['backups'] } = {}) {
     child.on('exit', (code) => reject(new Error(`s3rver exited with ${code} before listening`)));
   }), 10000, 's3rver start').catch((e) => { killChild(); throw e; });
   const requests = [];
+  let down = false;
   const front = http.createServer((req, res) => {
+    if (down) {
+      req.socket.destroy();
+      return;
+    }
     const chunks = [];
     let size = 0;
     req.on('data', (c) => {
@@ -140,6 +147,7 @@ export async function startS3rver({ buckets = ['backups'] } = {}) {
     keyId: S3RVER_KEY,
     secret: S3RVER_SECRET,
     requests,
+    setDown(value) { down = value; },
     sdk() {
       return new S3Client({
         endpoint, region: 'us-east-1', forcePathStyle: true,

@@ -1,0 +1,131 @@
+// The `stream-backup` service: with --backup-to, the uploader that streams
+// the change log to an S3 bucket or a local folder (stream/uploader.h).
+// Started last, so every store writes into the log before it runs; stopped
+// first, after one last pass that puts up what is durable. The target is
+// only parsed at start, never contacted: a target that is down or refuses
+// must not keep the server from serving (it shows in the metrics and the
+// health answer, and the uploader retries).
+#include <unistd.h>
+
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <thread>
+
+#include "base/clock.h"
+#include "base/log.h"
+#include "base/version.h"
+#include "server/parts.h"
+#include "stream/uploader.h"
+
+namespace hearth {
+namespace {
+
+class StreamBackup : public Service {
+ public:
+  explicit StreamBackup(Parts* p) : p_(p) {}
+  std::string_view name() const override { return "stream-backup"; }
+  std::vector<std::string_view> settings() const override {
+    return {"backup-to",     "backup-endpoint",     "backup-region",        "backup-key-id",
+            "backup-secret", "backup-upload-every", "backup-snapshot-every"};
+  }
+  Status Validate(const Settings& s) override {
+    auto t = s3::ParseTarget(s.backup_to);
+    if (!t.ok()) return Error{"--backup-to: " + t.error().message};
+    if (t->kind == s3::Target::kS3 && (s.backup_key_id.empty() || s.backup_secret.empty()))
+      return Error{
+          "--backup-to s3://… needs --backup-key-id and --backup-secret (or "
+          "HEARTH_BACKUP_KEY_ID and HEARTH_BACKUP_SECRET)"};
+    return OkStatus();
+  }
+  Status Start() override {
+    const Settings& s = p_->settings;
+    if (!p_->change_log) return Error{"the streaming backup needs the change log"};
+    s3::StoreOptions so;
+    so.endpoint = s.backup_endpoint;
+    so.region = s.backup_region;
+    so.creds.key_id = s.backup_key_id;
+    so.creds.secret = s.backup_secret;
+    // A pass must end in bounded time, so that a stop is not held up by a
+    // target that stopped answering.
+    so.max_tries = 3;
+    so.timeout_ms = 120000;
+    auto target = s3::OpenObjectStore(s.backup_to, so);
+    if (!target.ok()) return Error{"--backup-to: " + target.error().message};
+    stream::UploaderOptions o;
+    o.data_dir = s.data;
+    o.node_id = p_->stream ? p_->stream->node_id : 0;
+    o.hearth_version = kVersion;
+    o.every = std::chrono::milliseconds(s.backup_upload_every_ms);
+    o.snapshot_every = std::chrono::milliseconds(s.backup_snapshot_every_ms);
+    // Tests stop the uploader at a point of their choosing, to kill -9 the
+    // server there (only with the test endpoints on).
+    const char* pause = getenv("HEARTH_TEST_PAUSE_AT");
+    if (pause && *pause && p_->builtin.test_endpoints) {
+      std::string where = pause;
+      o.pause_at = [where](std::string_view point) {
+        if (point != where) return;
+        fprintf(stderr, "hearth: test pause at %s\n", where.c_str());
+        for (;;) std::this_thread::sleep_for(std::chrono::seconds(1));
+      };
+    }
+    p_->uploader = std::make_unique<stream::Uploader>(p_->change_log.get(),
+                                                      std::move(target).value(), std::move(o));
+    p_->uploader->Start();
+    stream::Uploader* up = p_->uploader.get();
+    p_->builtin.backup_state = [up] { return up->stats().State(WallNowMicros()); };
+    Log(LogLevel::kInfo, "streaming backup on", {{"target", up->stats().target}});
+    return OkStatus();
+  }
+  void Stop() override {
+    if (p_->uploader) p_->uploader->Stop();
+  }
+  std::string Metrics() const override {
+    if (!p_->uploader) return {};
+    stream::UploaderStats st = p_->uploader->stats();
+    const int64_t now = WallNowMicros();
+    std::string out;
+    auto metric = [&](const char* name, const char* type, const char* help, double value) {
+      char buf[512];
+      snprintf(buf, sizeof buf, "# HELP %s %s\n# TYPE %s %s\n%s %.17g\n", name, help, name, type,
+               name, value);
+      out += buf;
+    };
+    metric("hearth_backup_uploaded_index", "gauge", "The last entry the backup target holds.",
+           static_cast<double>(st.uploaded_index));
+    metric("hearth_backup_lag_entries", "gauge",
+           "Entries in the local log not yet at the backup target.",
+           static_cast<double>(st.lag_entries()));
+    metric("hearth_backup_lag_seconds", "gauge",
+           "Commit time of the newest entry minus that of the newest uploaded one.",
+           st.lag_entries() == 0 ? 0.0 : (st.log_time_us - st.uploaded_time_us) / 1e6);
+    metric("hearth_backup_segments_total", "counter", "Segments uploaded.",
+           static_cast<double>(st.segments_total));
+    metric("hearth_backup_snapshots_total", "counter", "Snapshots uploaded.",
+           static_cast<double>(st.snapshots_total));
+    metric("hearth_backup_put_requests_total", "counter", "Objects put to the backup target.",
+           static_cast<double>(st.put_requests_total));
+    metric("hearth_backup_bytes_uploaded_total", "counter", "Bytes put to the backup target.",
+           static_cast<double>(st.bytes_uploaded_total));
+    metric("hearth_backup_failures_total", "counter", "Upload passes that failed.",
+           static_cast<double>(st.failures_total));
+    metric("hearth_backup_last_success_timestamp_seconds", "gauge",
+           "When an upload pass last worked (Unix time).", st.last_success_us / 1e6);
+    metric("hearth_backup_last_snapshot_timestamp_seconds", "gauge",
+           "When the last snapshot was taken (Unix time).", st.last_snapshot_us / 1e6);
+    metric("hearth_backup_failing", "gauge", "1 when no upload pass has worked for 60 s.",
+           st.State(now) == "failing" ? 1.0 : 0.0);
+    return out;
+  }
+
+ private:
+  Parts* p_;
+};
+
+}  // namespace
+
+std::unique_ptr<Service> StreamBackupService(Parts* p) {
+  return std::make_unique<StreamBackup>(p);
+}
+
+}  // namespace hearth
