@@ -50,8 +50,10 @@ Status WriteAll(int fd, std::string_view bytes, const std::string& path) {
 }
 
 // Copies all of `from` into `fd` in blocks (a large object never sits in memory).
-Status CopyFrom(const std::string& from, int fd, const std::string& to) {
-  int in = open(from.c_str(), O_RDONLY | O_CLOEXEC);
+// `object`: `from` is one of the store's objects, which (as in Get) must be
+// the file itself, never a link planted under its name.
+Status CopyFrom(const std::string& from, int fd, const std::string& to, bool object = false) {
+  int in = open(from.c_str(), O_RDONLY | O_CLOEXEC | (object ? O_NOFOLLOW : 0));
   if (in < 0) return Errno("cannot read", from);
   std::string buf(1 << 20, '\0');
   Status st = OkStatus();
@@ -177,7 +179,7 @@ Status LocalDirStore::GetToFile(std::string_view key, const std::string& to) {
   if (!path.ok()) return path.error();
   if (access(path->c_str(), F_OK) != 0)
     return Error{"no object " + std::string(key) + " in " + Describe()};
-  return WriteAtomically(to, [&](int fd) { return CopyFrom(*path, fd, to); });
+  return WriteAtomically(to, [&](int fd) { return CopyFrom(*path, fd, to, /*object=*/true); });
 }
 
 Result<std::optional<ObjectInfo>> LocalDirStore::Head(std::string_view key) {

@@ -4,6 +4,8 @@
 #include <ctime>
 #include <map>
 
+#include "stream/files.h"
+
 namespace hearth::stream {
 namespace {
 
@@ -16,18 +18,6 @@ std::vector<std::string_view> Split(std::string_view key) {
     key.remove_prefix(slash + 1);
   }
   return parts;
-}
-
-bool ParseHex(std::string_view s, uint64_t* out) {
-  if (s.size() != 16) return false;
-  uint64_t v = 0;
-  for (char c : s) {
-    int d = c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10 : -1;
-    if (d < 0) return false;
-    v = (v << 4) | static_cast<uint64_t>(d);
-  }
-  *out = v;
-  return true;
 }
 
 std::string Range(uint64_t a, uint64_t b) {
@@ -111,8 +101,8 @@ BackupView ReadListing(const std::vector<s3::ObjectInfo>& objects) {
     } else if (p.size() >= 5 && p[2] == "snapshots") {
       uint64_t index = 0, time = 0;
       std::string_view folder = p[3];
-      if (folder.size() != 33 || folder[16] != '_' || !ParseHex(folder.substr(0, 16), &index) ||
-          !ParseHex(folder.substr(17), &time)) {
+      if (folder.size() != 33 || folder[16] != '_' || !ParseHex16(folder.substr(0, 16), &index) ||
+          !ParseHex16(folder.substr(17), &time)) {
         view.unknown.push_back(o.key);
         continue;
       }

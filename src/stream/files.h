@@ -4,6 +4,7 @@
 // to src/stream.
 #include <cstdint>
 #include <string>
+#include <string_view>
 
 #include "base/result.h"
 
@@ -13,6 +14,8 @@ namespace hearth::stream {
 std::string Errno(const std::string& what);
 // 16 lower-case hex digits.
 std::string Hex16(uint64_t v);
+// Hex16's inverse: exactly 16 lower-case hex digits, else false.
+bool ParseHex16(std::string_view s, uint64_t* out);
 // A random non-zero id (getrandom).
 uint64_t RandomId();
 // fsync of a file or folder by path.

@@ -41,18 +41,6 @@ uint64_t GetN(std::string_view s, size_t at, int n) {
   return v;
 }
 
-bool ParseHex16(std::string_view s, uint64_t* out) {
-  if (s.size() != 16) return false;
-  uint64_t v = 0;
-  for (char c : s) {
-    int d = c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10 : -1;
-    if (d < 0) return false;
-    v = (v << 4) | static_cast<uint64_t>(d);
-  }
-  *out = v;
-  return true;
-}
-
 // Strips `suffix` off `s`; false when it does not end so.
 bool CutSuffix(std::string_view* s, std::string_view suffix) {
   if (s->size() < suffix.size() || s->substr(s->size() - suffix.size()) != suffix) return false;

@@ -11,6 +11,7 @@
 #include <nlohmann/json.hpp>
 
 #include "base/clock.h"
+#include "crypto/encoding.h"
 #include "crypto/hash.h"
 #include "store/apply_bytes.h"
 #include "store/backup.h"
@@ -31,16 +32,6 @@ namespace fs = std::filesystem;
 Status CheckName(const std::string& name) {
   if (!store::IsEntryDatabaseName(name)) return Error{"a database named \"" + name + "\""};
   return OkStatus();
-}
-
-std::string HexOf(std::string_view raw) {
-  static const char* kHex = "0123456789abcdef";
-  std::string out;
-  for (unsigned char c : raw) {
-    out += kHex[c >> 4];
-    out += kHex[c & 15];
-  }
-  return out;
 }
 
 // Blob rows an entry made with zeroed bytes (deferred) get theirs from the
@@ -67,7 +58,7 @@ Status FillBlobs(s3::ObjectStore& target, const std::string& db_path,
     const int64_t rowid = q->Int(0);
     const uint64_t size = static_cast<uint64_t>(q->Int(1));
     q->Reset();
-    const std::string sha = HexOf(p.sha256);
+    const std::string sha = crypto::HexEncode(p.sha256);
     auto data = target.Get(BytesKey(sha));
     if (!data.ok()) return Error{"blob " + p.hash + ": " + data.error().message};
     if (crypto::Sha256Hex(*data) != sha || data->size() != size)
@@ -85,6 +76,19 @@ Status FillBlobs(s3::ObjectStore& target, const std::string& db_path,
 
 // Nothing there, or an empty folder (the lock file the CLI takes on it
 // aside).
+// PRAGMA integrity_check of a restored file (whatever its schema version:
+// the restore takes the schema its entries were made with).
+Status IntegrityCheck(const std::string& path) {
+  auto c = store::Connection::Open(path, store::Connection::Mode::kReadOnly);
+  if (!c.ok()) return c.error();
+  auto q = (*c)->Prepare("PRAGMA integrity_check");
+  if (!q.ok()) return Error{path + ": " + q.error().message};
+  Status s = OkStatus();
+  std::string result = q->Step(&s) ? std::string(q->Text(0)) : s.ok() ? "" : s.error().message;
+  if (result != "ok") return Error{path + " failed its integrity check: " + result};
+  return OkStatus();
+}
+
 bool EmptyOrMissing(const std::string& dir) {
   std::error_code ec;
   if (!fs::exists(dir, ec)) return true;
@@ -242,7 +246,7 @@ Result<RestoreResult> Restore(s3::ObjectStore& target, const RestoreOptions& o) 
         for (size_t i = before; i < pending.size(); ++i) {
           const store::PendingBytes& p = pending[i];
           if (p.kind == store::OpKind::kFilePut) {
-            files[root + p.path] = HexOf(p.sha256);
+            files[root + p.path] = crypto::HexEncode(p.sha256);
           } else if (p.kind == store::OpKind::kFileDelete) {
             files.erase(root + p.path);
           } else if (p.kind == store::OpKind::kFileDeleteTree) {
@@ -299,8 +303,7 @@ Result<RestoreResult> Restore(s3::ObjectStore& target, const RestoreOptions& o) 
   names.push_back("hearth.db");
   for (const auto& name : names) {
     const std::string path = work + "/" + name;
-    auto version = store::CheckBackup(path, INT32_MAX);
-    if (!version.ok()) return fail(version.error());
+    if (Status s = IntegrityCheck(path); !s.ok()) return fail(s.error());
     if (Status s = FsyncPath(path); !s.ok()) return fail(s.error());
   }
   if (Status s = FsyncPath(work + "/apps"); !s.ok()) return fail(s.error());

@@ -13,6 +13,7 @@
 #include "base/clock.h"
 #include "base/json.h"
 #include "base/log.h"
+#include "crypto/encoding.h"
 #include "crypto/hash.h"
 #include "store/backup.h"
 #include "stream/files.h"
@@ -25,28 +26,6 @@ constexpr int kSnapshotLevel = 3;  // databases: mostly pages of text and number
 constexpr int64_t kBehindUs = 10'000'000;
 constexpr int64_t kFailingUs = 60'000'000;
 constexpr int64_t kLogEveryUs = 60'000'000;  // one log line a minute per distinct error
-
-bool ParseHex(std::string_view s, uint64_t* out) {
-  if (s.empty() || s.size() > 16) return false;
-  uint64_t v = 0;
-  for (char c : s) {
-    int d = c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10 : -1;
-    if (d < 0) return false;
-    v = (v << 4) | static_cast<uint64_t>(d);
-  }
-  *out = v;
-  return true;
-}
-
-std::string HexOf(std::string_view raw) {
-  static const char* kHex = "0123456789abcdef";
-  std::string out;
-  for (unsigned char c : raw) {
-    out += kHex[c >> 4];
-    out += kHex[c & 15];
-  }
-  return out;
-}
 
 // One line appended and synced (the bytes index only grows).
 Status AppendLine(const std::string& path, const std::string& line) {
@@ -114,15 +93,15 @@ Status Uploader::ShipBytes(const store::EntryView& e) {
     if (op.kind == store::OpKind::kBlobPut) {
       auto put = store::DecodeBlobPut(op.payload);
       if (!put.ok()) return put.error();
-      sha = HexOf(put->sha256);
+      sha = crypto::HexEncode(put->sha256);
       if (uploaded_bytes_.count(sha)) continue;
-      what = "blob " + HexOf(put->hash) +
+      what = "blob " + crypto::HexEncode(put->hash) +
              (put->encoding.empty() ? "" : " (" + std::string(put->encoding) + ")");
-      bytes = bytes_->Blob(HexOf(put->hash), put->encoding);
+      bytes = bytes_->Blob(crypto::HexEncode(put->hash), put->encoding);
     } else if (op.kind == store::OpKind::kFilePut) {
       auto put = store::DecodeFilePut(op.payload);
       if (!put.ok()) return put.error();
-      sha = HexOf(put->sha256);
+      sha = crypto::HexEncode(put->sha256);
       if (uploaded_bytes_.count(sha)) continue;
       what = "file " + std::string(put->path) + " of " + std::string(e.database);
       bytes = bytes_->File(e.database, put->path);
@@ -238,7 +217,7 @@ Status Uploader::LoadCursor() {
   const std::string bad = log_->dir() + "/cursor is damaged: delete it to upload everything anew";
   if (!j.ok() || !j->is_object()) return Error{bad};
   try {
-    if (!ParseHex(j->at("generation").get<std::string>(), &cursor_.generation)) return Error{bad};
+    if (!ParseHex16(j->at("generation").get<std::string>(), &cursor_.generation)) return Error{bad};
     cursor_.name = j->at("name").get<std::string>();
     cursor_.uploaded_index = j->at("uploaded_index").get<uint64_t>();
     cursor_.uploaded_time_us = j->at("uploaded_time_us").get<int64_t>();
@@ -331,10 +310,14 @@ Status Uploader::Snapshot() {
     d.info = *info;
     m.index = std::max(m.index, info->last_index);
     m.time_us = std::max(m.time_us, info->last_time_us);
+    // New entries keep going up between the snapshot's steps, so a long
+    // snapshot does not hold back the recovery point.
+    if (Status s = ShipEntries(); !s.ok()) return s;
   }
   // The stream broke while copying: these copies belong to no generation's
   // entries. The next pass starts the new generation with its own.
-  if (log_->generation() != generation || log_->breaks() != breaks || log_->broken())
+  if (log_->generation() != generation || log_->breaks() != breaks || log_->broken() ||
+      cursor_.generation != generation)
     return OkStatus();
   if (cursor_.snapshot_index != 0 && m.index == cursor_.snapshot_index) {
     cursor_.snapshot_us = taken;  // nothing changed since the last one
@@ -351,6 +334,7 @@ Status Uploader::Snapshot() {
     x.digest = d.info.digest;
     const std::string packed = d.copy + ".zst";
     if (Status s = CompressFile(d.copy, packed, kSnapshotLevel, &x.sha256); !s.ok()) return s;
+    if (Status s = ShipEntries(); !s.ok()) return s;
     unlink(d.copy.c_str());
     if (Status s = PutFile(x.key, packed); !s.ok()) return s;
     unlink(packed.c_str());
@@ -373,6 +357,8 @@ Status Uploader::Snapshot() {
       SnapshotFile f{rel, bytes.size(), crypto::Sha256Hex(bytes)};
       if (Status s = PutBytes(f.sha256, bytes); !s.ok()) return s;
       m.files.push_back(std::move(f));
+      if (m.files.size() % 256 == 0)
+        if (Status s = ShipEntries(); !s.ok()) return s;
     }
     if (ec) return Error{"cannot list " + files_dir + ": " + ec.message()};
   }

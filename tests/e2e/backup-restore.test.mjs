@@ -10,44 +10,18 @@ import crypto from 'node:crypto';
 import fsp from 'node:fs/promises';
 import path from 'node:path';
 import {
-  startHearth, runHearth, makeTempDir, controlApi as control, fetchMetrics, parseMetrics,
-  metricValue, sleep, tier, httpRequest,
+  startHearth, runHearth, makeTempDir, controlApi as control, metricValue, sleep, tier, httpRequest,
 } from './helpers.mjs';
+import { caughtUp as caughtUpMetrics, setUpApp, createPost, deploy } from './backup-helpers.mjs';
+
+// The last entry the target holds, once it holds them all.
+const caughtUp = async (srv, ms) => metricValue(await caughtUpMetrics(srv, ms), 'hearth_backup_uploaded_index');
 import { startS3rver } from './s3rver.mjs';
 
 const T = { timeout: 180000 };
 
-async function uploadedIndex(srv) {
-  const r = await fetchMetrics(srv);
-  return parseMetrics(r.text);
-}
-
-async function caughtUp(srv, ms = 20000) {
-  const end = Date.now() + ms;
-  let m;
-  while (Date.now() < end) {
-    m = await uploadedIndex(srv);
-    if (metricValue(m, 'hearth_backup_lag_entries') === 0 && metricValue(m, 'hearth_backup_uploaded_index') > 0 &&
-        metricValue(m, 'hearth_backup_snapshots_total') >= 1) return metricValue(m, 'hearth_backup_uploaded_index');
-    await sleep(100);
-  }
-  assert.fail('the backup did not catch up');
-}
-
-async function setUpApp(srv) {
-  const token = (await fsp.readFile(path.join(srv.dataDir, 'admin.token'), 'utf8')).trim();
-  assert.equal((await control(srv, token, 'POST', '/sites', { name: 'app.test', default: true })).status, 201);
-  assert.equal((await control(srv, token, 'POST', '/sites/app.test/collections', {
-    name: 'posts', fields: [{ name: 'title', type: 'text' }], createRule: '', listRule: '',
-  })).status, 201);
-}
-
 async function create(srv, title) {
-  const r = await fetch(`${srv.url}/api/collections/posts/records`, {
-    method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ title }),
-  });
-  assert.equal(r.status, 200);
-  return (await r.json()).id;
+  assert.equal(await createPost(srv, title), 200);
 }
 
 // The titles a data folder holds (a server started on it, read, stopped).
@@ -82,24 +56,6 @@ async function segmentFiles(target) {
   }
   await walk(target);
   return out.sort();
-}
-
-const sha256 = (b) => crypto.createHash('sha256').update(b).digest('hex');
-
-/** A deploy through the control API: manifest, the blobs it lacks, publish. */
-async function deploy(srv, token, site, files) {
-  const manifest = Object.entries(files).map(([p, c]) => ({ path: p, hash: sha256(c), size: c.length }));
-  const m = await control(srv, token, 'POST', `/sites/${site}/deploys`, { files: manifest });
-  assert.equal(m.status, 201, m.text);
-  for (const h of m.json.missing) {
-    const bytes = Object.values(files).find((c) => sha256(c) === h);
-    const r = await httpRequest(`${srv.url}/_hearth/api/blobs/${h}`, {
-      method: 'PUT', body: bytes, timeoutMs: 15000,
-      headers: { Authorization: `Bearer ${token}`, 'Content-Type': 'application/octet-stream', 'Content-Length': String(bytes.length) },
-    });
-    assert.equal(r.status, 201, r.text);
-  }
-  assert.equal((await control(srv, token, 'POST', `/deploys/${m.json.version}/publish`, {})).status, 200);
 }
 
 /** A record with a file field, sent as multipart (PATCH replaces the file). */

@@ -8,50 +8,14 @@ import assert from 'node:assert/strict';
 import fsp from 'node:fs/promises';
 import path from 'node:path';
 import { createRequire } from 'node:module';
-import {
-  startHearth, runHearth, makeTempDir, controlApi as control, fetchMetrics, parseMetrics,
-  metricValue, sleep,
-} from './helpers.mjs';
+import { startHearth, runHearth, makeTempDir, metricValue, sleep } from './helpers.mjs';
+import { backupMetrics as metrics, caughtUp, setUpApp, createPost as create } from './backup-helpers.mjs';
 import { startS3rver } from './s3rver.mjs';
 
 const require = createRequire(import.meta.url);
 const { ListObjectsV2Command } = require('@aws-sdk/client-s3');
 
 const T = { timeout: 90000 };
-
-async function metrics(srv) {
-  const r = await fetchMetrics(srv);
-  assert.equal(r.status, 200);
-  return parseMetrics(r.text);
-}
-
-// Waits (bounded) until the target holds every entry the log holds.
-async function caughtUp(srv, ms = 20000) {
-  const end = Date.now() + ms;
-  let m;
-  while (Date.now() < end) {
-    m = await metrics(srv);
-    if (metricValue(m, 'hearth_backup_lag_entries') === 0 && metricValue(m, 'hearth_backup_uploaded_index') > 0 &&
-        metricValue(m, 'hearth_backup_snapshots_total') >= 1) return m;
-    await sleep(100);
-  }
-  assert.fail(`the backup did not catch up: ${JSON.stringify(m?.filter((s) => s.name.startsWith('hearth_backup')))}`);
-}
-
-async function setUpApp(srv) {
-  const token = (await fsp.readFile(path.join(srv.dataDir, 'admin.token'), 'utf8')).trim();
-  assert.equal((await control(srv, token, 'POST', '/sites', { name: 'app.test', default: true })).status, 201);
-  assert.equal((await control(srv, token, 'POST', '/sites/app.test/collections', {
-    name: 'posts', fields: [{ name: 'title', type: 'text' }], createRule: '', listRule: '',
-  })).status, 201);
-}
-
-async function create(srv, title) {
-  const r = await fetch(`${srv.url}/api/collections/posts/records`, {
-    method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ title }),
-  });
-  return r.status;
-}
 
 // What a listing of keys says: the generations, their snapshots and the
 // index ranges of their segments (checked to run without a hole).

@@ -9,6 +9,7 @@ import fsp from 'node:fs/promises';
 import path from 'node:path';
 import { spawnSync } from 'node:child_process';
 import { startHearth, makeTempDir, controlApi as control, HEARTH_BIN, cleanEnv, httpRequest } from './helpers.mjs';
+import { deploy } from './backup-helpers.mjs';
 
 const T = { timeout: 90000 };
 const ENV = { HEARTH_TEST_ENDPOINTS: '1' };
@@ -42,25 +43,6 @@ async function post(srv, collection, body, method = 'POST', id = '') {
   const text = await r.text();
   assert.ok(r.status === 200 || r.status === 204, `${method} ${collection}: ${r.status} ${text}`);
   return text ? JSON.parse(text) : null;
-}
-
-const sha256 = (b) => crypto.createHash('sha256').update(b).digest('hex');
-
-/** A deploy through the control API: manifest, the blobs it lacks, publish. */
-async function deploy(srv, token, site, files) {
-  const manifest = Object.entries(files).map(([p, c]) => ({ path: p, hash: sha256(c), size: c.length }));
-  const m = await control(srv, token, 'POST', `/sites/${site}/deploys`, { files: manifest });
-  assert.equal(m.status, 201, m.text);
-  for (const h of m.json.missing) {
-    const bytes = Object.values(files).find((c) => sha256(c) === h);
-    const r = await httpRequest(`${srv.url}/_hearth/api/blobs/${h}`, {
-      method: 'PUT', body: bytes, timeoutMs: 15000,
-      headers: { Authorization: `Bearer ${token}`, 'Content-Type': 'application/octet-stream', 'Content-Length': String(bytes.length) },
-    });
-    assert.equal(r.status, 201, r.text);
-  }
-  const pub = await control(srv, token, 'POST', `/deploys/${m.json.version}/publish`, {});
-  assert.equal(pub.status, 200, pub.text);
 }
 
 /** A record with a file field, sent as multipart (PATCH replaces the file). */

@@ -119,6 +119,19 @@ TEST(LocalDirStore, KeysNeverLeaveTheRoot) {
   EXPECT_TRUE(CheckKey(std::string(1024, 'k')).ok());
 }
 
+// A link planted in the target under an object's name is not followed, by
+// Get nor by GetToFile (a restore would otherwise copy any file it points at).
+TEST(LocalDirStore, ALinkUnderAnObjectsNameIsNotFollowed) {
+  TempRoot t;
+  fs::create_directories(t.dir / "root");
+  { std::ofstream(t.dir / "secret") << "not yours"; }
+  fs::create_symlink(t.dir / "secret", t.dir / "root" / "obj");
+  LocalDirStore s((t.dir / "root").string());
+  EXPECT_FALSE(s.Get("obj").ok());
+  EXPECT_FALSE(s.GetToFile("obj", (t.dir / "out").string()).ok());
+  EXPECT_FALSE(fs::exists(t.dir / "out"));
+}
+
 // A root that cannot be made (a file where a folder should be: root or not,
 // nobody writes there) is one clear line.
 TEST(LocalDirStore, AnUnwritableRootIsAClearError) {

@@ -334,12 +334,17 @@ TEST_F(LogTest, AThrowingReaderLeavesNoFileOpen) {
   auto open_fds = [] {
     return std::distance(fs::directory_iterator("/proc/self/fd"), fs::directory_iterator{});
   };
+  // The syncer opens files of its own (the generation record, the folder it
+  // syncs): counted only once it is done, and compared until it is again.
+  ASSERT_TRUE(log->WaitDurable(log->end(), 5s));
+  std::this_thread::sleep_for(50ms);
   auto before = open_fds();
   for (int i = 0; i < 5; ++i)
     EXPECT_THROW((void)log->ForEach(0, UINT64_MAX,
                                     [](const LogEntry&) -> bool { throw std::runtime_error("x"); }),
                  std::runtime_error);
-  EXPECT_EQ(open_fds(), before);
+  // A leak stays: five throws would leave five more for good.
+  EXPECT_TRUE(Eventually([&] { return open_fds() <= before; })) << open_fds() << " > " << before;
 }
 
 // Indexes go back in a new generation (a restored folder): retention and

@@ -16,6 +16,7 @@
 #include "s3/local_dir_store.h"
 #include "store/sqlite.h"
 #include "stream/backup_view.h"
+#include "stream/restore.h"
 
 namespace hearth::stream {
 namespace {
@@ -287,6 +288,107 @@ TEST_F(UploaderTest, LocalFilesGoOnceUploaded) {
       std::distance(fs::directory_iterator(data_ + "/log/wal"), fs::directory_iterator());
   EXPECT_EQ(after, 1u);  // the file being appended to stays
   EXPECT_EQ(UploadedIndexes(), Seq(1, 30));
+}
+
+// Rows of table t in a restored hearth.db.
+int64_t RowsIn(const std::string& data) {
+  auto c = store::Connection::Open(data + "/hearth.db", store::Connection::Mode::kReadOnly);
+  if (!c.ok()) return -1;
+  auto q = (*c)->Prepare("SELECT count(*) FROM t");
+  Status s = OkStatus();
+  return q.ok() && q->Step(&s) ? q->Int(0) : -1;
+}
+
+// Restore (stream/restore.h) from what the uploader put: the snapshot, then
+// the entries after it, to the latest or to an index; and what it refuses.
+TEST_F(UploaderTest, RestoreReplaysTheEntriesAfterTheSnapshot) {
+  Commit(1, 3);
+  auto up = Make();
+  ASSERT_TRUE(up->RunOnce().ok());  // the snapshot holds 1-3
+  Commit(4, 6);
+  ASSERT_TRUE(up->RunOnce().ok());  // 4-6 as a segment only
+  s3::LocalDirStore target(root_ + "/target");
+  RestoreOptions o;
+  o.data_dir = root_ + "/latest";
+  auto r = Restore(target, o);
+  ASSERT_TRUE(r.ok()) << r.error().message;
+  EXPECT_EQ(r->snapshot_index, 3u);
+  EXPECT_EQ(r->index, 6u);
+  EXPECT_GE(r->entries, 3u);  // 4-6 (and 3 again, a no-op: the copy holds it)
+  EXPECT_EQ(RowsIn(root_ + "/latest"), 6);
+  EXPECT_FALSE(fs::exists(root_ + "/latest.restoring"));
+
+  o.data_dir = root_ + "/five";
+  o.target = {RestoreTarget::kIndex, 5, 0};
+  r = Restore(target, o);
+  ASSERT_TRUE(r.ok()) << r.error().message;
+  EXPECT_EQ(RowsIn(root_ + "/five"), 5);
+
+  // A folder with something in it: refused; with force, moved aside.
+  o.target = {};
+  auto again = Restore(target, o);
+  ASSERT_FALSE(again.ok());
+  EXPECT_NE(again.error().message.find("is not empty"), std::string::npos);
+  o.force = true;
+  again = Restore(target, o);
+  ASSERT_TRUE(again.ok()) << again.error().message;
+  EXPECT_FALSE(again->moved_aside.empty());
+  EXPECT_EQ(RowsIn(again->moved_aside), 5);
+  EXPECT_EQ(RowsIn(root_ + "/five"), 6);
+}
+
+TEST_F(UploaderTest, RestoreRefusesAManifestPointingOutsideItsSnapshot) {
+  Commit(1, 2);
+  auto up = Make();
+  ASSERT_TRUE(up->RunOnce().ok());
+  s3::LocalDirStore target(root_ + "/target");
+  BackupView v = View();
+  const std::string key = SnapshotManifestKey(v.generations[0].snapshots[0].folder);
+  auto m = DecodeManifest(*target.Get(key));
+  ASSERT_TRUE(m.ok());
+  // Another object of the bucket, by a key the manifest should not name.
+  ASSERT_TRUE(target.Put("elsewhere.zst", *target.Get(m->databases[0].key)).ok());
+  m->databases[0].key = "elsewhere.zst";
+  ASSERT_TRUE(target.Put(key, EncodeManifest(*m)).ok());
+  RestoreOptions o;
+  o.data_dir = root_ + "/r";
+  auto r = Restore(target, o);
+  ASSERT_FALSE(r.ok());
+  EXPECT_NE(r.error().message.find("outside its snapshot"), std::string::npos) << r.error().message;
+  EXPECT_FALSE(fs::exists(root_ + "/r"));
+  EXPECT_FALSE(fs::exists(root_ + "/r.restoring"));
+}
+
+TEST_F(UploaderTest, RestoreRefusesASegmentOfAnotherGeneration) {
+  Commit(1, 2);
+  auto up = Make();
+  ASSERT_TRUE(up->RunOnce().ok());
+  Commit(3, 4);
+  ASSERT_TRUE(up->RunOnce().ok());
+  // A segment with the same name, built with another generation id.
+  BackupView v = View();
+  const SegmentRef& last = v.generations[0].segments.back();
+  SegmentBuilder b(0, log_->generation() + 1);
+  for (uint64_t i = last.name.first; i <= last.name.last; ++i) {
+    store::EntryView e;
+    e.kind = store::EntryKind::kWrites;
+    e.index = i;
+    e.generation = log_->generation() + 1;
+    e.commit_time_us = 1765101600000000 + static_cast<int64_t>(i) * 1000;
+    e.database = "hearth.db";
+    const std::string sql = "INSERT INTO t VALUES (" + std::to_string(i + 100) + ", 'x')";
+    e.ops.push_back({store::OpKind::kDdl, sql});
+    auto bytes = store::EncodeEntry(e);
+    ASSERT_TRUE(bytes.ok());
+    ASSERT_TRUE(b.Add(*store::DecodeEntry(*bytes), *bytes).ok());
+  }
+  s3::LocalDirStore target(root_ + "/target");
+  ASSERT_TRUE(target.Put(last.key, *b.Finish(3)).ok());
+  RestoreOptions o;
+  o.data_dir = root_ + "/r";
+  auto r = Restore(target, o);
+  ASSERT_FALSE(r.ok());
+  EXPECT_NE(r.error().message.find("another generation"), std::string::npos) << r.error().message;
 }
 
 // A bytes source holding one blob, or none.
