@@ -19,6 +19,7 @@
 #include "store/backup.h"
 #include "store/sqlite.h"
 #include "stream/log.h"
+#include "stream/uploader.h"
 
 namespace hearth {
 namespace {
@@ -93,6 +94,14 @@ class Changes : public Service {
       if (Status s = peek(app.name, app.path); !s.ok()) return s;  // "apps/<file>"
     auto tail = (*log)->DropUncommittedTail(held);
     if (!tail.ok()) return tail.error();
+    // The backup already holds entries the log no longer has (a power loss
+    // took a commit the database lost too): reusing their indexes in this
+    // generation would leave the backup with the lost ones. A new generation.
+    stream::UploadedPosition up = stream::ReadUploadedPosition(data + "/log");
+    if (up.generation != 0 && up.generation == (*log)->generation() &&
+        (*log)->last_index() < up.index)
+      (*log)->Break("the backup holds entries up to " + std::to_string(up.index) +
+                    " that the log lost");
     if (tail->dropped || tail->new_generation)
       Log(LogLevel::kWarn, "change log: recovered", {{"why", tail->why}});
     uint64_t next = std::max(top, (*log)->last_index()) + 1;

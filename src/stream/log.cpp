@@ -322,6 +322,11 @@ uint64_t LocalLog::generation() const {
   return generation_.id;
 }
 
+uint64_t LocalLog::generation_first_index() const {
+  std::lock_guard lk(mu_);
+  return generation_.first_index;
+}
+
 void LocalLog::SyncLoop() {
   std::unique_lock lk(mu_);
   for (;;) {

@@ -152,7 +152,7 @@ void Uploader::Loop() {
       cv_.wait_for(lock, o_.every, [this] { return stop_; });
       stopping = stop_;
     }
-    (void)RunOnce();  // failures are counted and logged inside
+    (void)RunOnce(stopping);  // failures are counted and logged inside
     if (stopping) return;
   }
 }
@@ -257,6 +257,7 @@ Status Uploader::EnterGeneration(uint64_t id, int64_t first_time_us, uint64_t fi
   if (Status s = Put(GenerationRecordKey(r.name), EncodeGenerationRecord(r)); !s.ok()) return s;
   cursor_.generation = id;
   cursor_.name = r.name;
+  snapshot_failed_us_ = 0;  // a new generation's snapshot is due at once
   cursor_.snapshot_index = 0;
   cursor_.snapshot_us = 0;
   Log(LogLevel::kInfo, "backup: generation started",
@@ -376,7 +377,8 @@ Status Uploader::Snapshot() {
   }
   // The stream broke meanwhile: the copies belong to the old generation,
   // and the new one needs a snapshot of its own.
-  if (cursor_.generation != generation) return OkStatus();
+  if (cursor_.generation != generation || log_->breaks() != breaks || log_->broken())
+    return OkStatus();
   if (o_.pause_at) o_.pause_at("snapshot");
   if (Status s = Put(SnapshotManifestKey(folder), EncodeManifest(m)); !s.ok()) return s;
   std::filesystem::remove_all(tmp, ec);
@@ -393,7 +395,30 @@ Status Uploader::Snapshot() {
   return SaveCursor();
 }
 
+UploadedPosition ReadUploadedPosition(const std::string& log_dir) {
+  bool missing = false;
+  auto text = ReadSmallFile(log_dir + "/cursor", &missing);
+  if (!text.ok()) return {};
+  auto j = ParseJson(*text);
+  UploadedPosition p;
+  if (!j.ok() || !j->is_object()) return {};
+  try {
+    if (!ParseHex16(j->at("generation").get<std::string>(), &p.generation)) return {};
+    p.index = j->at("uploaded_index").get<uint64_t>();
+  } catch (const std::exception&) {
+    return {};
+  }
+  return p;
+}
+
 Status Uploader::ShipEntries() {
+  // A newer generation may begin at an index the old one already uploaded
+  // (indexes are reused after a log lost its tail): read it from its start,
+  // and skip only what the cursor's own generation has uploaded.
+  uint64_t from = cursor_.uploaded_index + 1;
+  if (cursor_.generation != 0 && log_->generation() != cursor_.generation &&
+      log_->generation_first_index() != 0)
+    from = std::min(from, log_->generation_first_index());
   SegmentBuilder b(0, cursor_.generation);
   Status failed = OkStatus();
   auto ship = [&]() -> bool {
@@ -402,7 +427,9 @@ Status Uploader::ShipEntries() {
     b = SegmentBuilder(0, cursor_.generation);
     return failed.ok();
   };
-  Status walk = log_->ForEach(cursor_.uploaded_index + 1, log_->readable(), [&](const LogEntry& e) {
+  Status walk = log_->ForEach(from, log_->readable(), [&](const LogEntry& e) {
+    if (e.view.generation == cursor_.generation && e.view.index <= cursor_.uploaded_index)
+      return true;
     if (cursor_.name.empty() || e.view.generation != cursor_.generation) {
       if (!ship()) return false;
       failed = EnterGeneration(e.view.generation, e.view.commit_time_us, e.view.index);
@@ -423,7 +450,7 @@ Status Uploader::ShipEntries() {
   return OkStatus();
 }
 
-Status Uploader::RunOnce() {
+Status Uploader::RunOnce(bool last) {
   std::lock_guard run(run_mu_);
   auto pass = [&]() -> Status {
     if (!loaded_) {
@@ -466,8 +493,10 @@ Status Uploader::RunOnce() {
     // too: at its start, then every snapshot_every if something changed.
     const int64_t now = WallNowMicros();
     // A failed snapshot is retried after a minute, not every pass.
-    if (cursor_.generation != 0 && cursor_.generation == log_->generation() &&
-        now - snapshot_failed_us_ >= 60'000'000 &&
+    // Not while a break is pending: the copies would be discarded (the next
+    // write starts a new generation, which gets its own snapshot).
+    if (!last && !log_->broken() && cursor_.generation != 0 &&
+        cursor_.generation == log_->generation() && now - snapshot_failed_us_ >= 60'000'000 &&
         (cursor_.snapshot_index == 0 ||
          now - cursor_.snapshot_us >=
              std::chrono::duration_cast<std::chrono::microseconds>(o_.snapshot_every).count())) {

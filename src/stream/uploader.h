@@ -81,6 +81,16 @@ struct UploaderStats {
   std::string State(int64_t now_us) const;
 };
 
+// What DATA/log/cursor says was uploaded ({0, 0} when there is none): the
+// changes service reads it at start, before any writer, so that a log which
+// lost uploaded entries starts a new generation instead of reusing their
+// indexes (the backup would keep the lost entries and skip the new ones).
+struct UploadedPosition {
+  uint64_t generation = 0;
+  uint64_t index = 0;
+};
+UploadedPosition ReadUploadedPosition(const std::string& log_dir);
+
 class Uploader {
  public:
   Uploader(LocalLog* log, std::unique_ptr<s3::ObjectStore> target, UploaderOptions options);
@@ -93,7 +103,9 @@ class Uploader {
   // target answers).
   void Stop();
   // One pass, on the caller's thread (tests; the thread calls it too).
-  Status RunOnce();
+  // `last`: the pass Stop makes, which ships entries only (a snapshot there
+  // could hold a shutdown for minutes).
+  Status RunOnce(bool last = false);
   UploaderStats stats() const;
 
  private:

@@ -269,6 +269,47 @@ TEST_F(UploaderTest, ANewGenerationGetsItsOwnRecordAndSnapshot) {
   EXPECT_EQ(start->snapshot.index, 5u);
 }
 
+TEST_F(UploaderTest, NoSnapshotWhileABreakIsPendingNorInTheLastPass) {
+  Commit(1, 2);
+  auto up = Make();
+  log_->Break("a test");  // pending until the next entry
+  ASSERT_TRUE(up->RunOnce().ok());
+  EXPECT_EQ(up->stats().snapshots_total, 0u);
+  EXPECT_EQ(UploadedIndexes(), Seq(1, 2));
+  Commit(3, 3);  // the new generation: its snapshot, but not in a last pass
+  ASSERT_TRUE(up->RunOnce(/*last=*/true).ok());
+  EXPECT_EQ(up->stats().snapshots_total, 0u);
+  EXPECT_EQ(UploadedIndexes(), Seq(1, 3));
+  ASSERT_TRUE(up->RunOnce().ok());
+  EXPECT_EQ(up->stats().snapshots_total, 1u);
+}
+
+// The log lost an uploaded entry (a power loss took a commit the database
+// lost too): the changes service starts a new generation, whose entries
+// reuse the lost indexes; they go up, in the new generation, not skipped.
+TEST_F(UploaderTest, ANewGenerationReusingUploadedIndexesIsShipped) {
+  Commit(1, 4);
+  const uint64_t lost_at = log_->end();
+  Commit(5, 5);
+  auto up = Make();
+  ASSERT_TRUE(up->RunOnce().ok());
+  EXPECT_EQ(up->stats().uploaded_index, 5u);
+  log_->TruncateTo(lost_at);  // entry 5 gone from the log
+  ASSERT_TRUE(db_->Exec("DELETE FROM t WHERE id = 5; UPDATE _hearth_stream SET last_index = 4").ok());
+  UploadedPosition pos = ReadUploadedPosition(data_ + "/log");
+  EXPECT_EQ(pos.index, 5u);
+  EXPECT_EQ(pos.generation, log_->generation());
+  log_->Break("the backup holds entries the log lost");  // what the changes service does
+  Commit(5, 6);
+  ASSERT_TRUE(up->RunOnce().ok());
+  BackupView v = View();
+  ASSERT_EQ(v.generations.size(), 2u);
+  EXPECT_EQ(UploadedIndexes(), (std::vector<uint64_t>{1, 2, 3, 4, 5, 5, 6}));
+  auto start = ChooseStart(v, {});
+  ASSERT_TRUE(start.ok()) << start.error().message;
+  EXPECT_EQ(start->generation->parts.id, log_->generation());
+}
+
 TEST_F(UploaderTest, LocalFilesGoOnceUploaded) {
   // Small log files, so several are rolled and can go.
   log_.reset();
