@@ -202,8 +202,9 @@ void Observers::Dispatch(Connection& c, const std::vector<EntryOp>& ops) {
   std::map<std::string, std::vector<std::string>, std::less<>> names;  // per table, read once
   for (const EntryOp& op : ops) {
     if (op.kind != OpKind::kChangeset) {
-      for (const auto& [kind, fn] : op_observers)
-        if (kind == op.kind) Guarded("op", [&] { fn(c, op.payload); });
+      // Not a structured binding: clang before 16 cannot capture one.
+      for (const auto& observer : op_observers)
+        if (observer.first == op.kind) Guarded("op", [&] { observer.second(c, op.payload); });
       continue;
     }
     sqlite3_changeset_iter* it = nullptr;
