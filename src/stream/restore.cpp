@@ -89,6 +89,39 @@ Status IntegrityCheck(const std::string& path) {
   return OkStatus();
 }
 
+// The last entry a restored copy says it holds (its _hearth_stream row).
+Result<uint64_t> StoredLastIndex(const std::string& path) {
+  auto c = store::Connection::Open(path, store::Connection::Mode::kReadOnly);
+  if (!c.ok()) return c.error();
+  auto q = (*c)->Prepare("SELECT last_index FROM _hearth_stream WHERE one = 1");
+  if (!q.ok()) return Error{path + " has no stream position: " + q.error().message};
+  Status s = OkStatus();
+  if (!q->Step(&s)) return Error{path + " has no stream position"};
+  return static_cast<uint64_t>(q->Int(0));
+}
+
+// The record files an entry puts and removes, whether or not its database
+// still needed it (the snapshot's file list was taken before its copies, so
+// the entries the copies already hold still move files).
+Status TrackFiles(const store::EntryView& e, std::map<std::string, std::string>* files) {
+  const std::string root = store::FilesFolderOf(std::string(e.database)) + "/";
+  for (const auto& op : e.ops) {
+    if (op.kind == store::OpKind::kFilePut) {
+      auto put = store::DecodeFilePut(op.payload);
+      if (!put.ok()) return put.error();
+      (*files)[root + std::string(put->path)] = crypto::HexEncode(put->sha256);
+    } else if (op.kind == store::OpKind::kFileDelete) {
+      files->erase(root + std::string(op.payload));
+    } else if (op.kind == store::OpKind::kFileDeleteTree) {
+      const std::string prefix = root + std::string(op.payload) + "/";
+      for (auto f = files->lower_bound(prefix);
+           f != files->end() && f->first.compare(0, prefix.size(), prefix) == 0;)
+        f = files->erase(f);
+    }
+  }
+  return OkStatus();
+}
+
 bool EmptyOrMissing(const std::string& dir) {
   std::error_code ec;
   if (!fs::exists(dir, ec)) return true;
@@ -161,7 +194,23 @@ Result<RestoreResult> Restore(s3::ObjectStore& target, const RestoreOptions& o) 
     if (!s.ok()) return fail(Error{d.key + ": " + s.error().message});
     if (sha != d.sha256)
       return fail(Error{d.key + " is corrupt: its SHA-256 is not the manifest's"});
+    // The copy holds the entries the manifest says: replay starts from
+    // there, so a copy that says otherwise would skip or double entries.
+    auto held = StoredLastIndex(path);
+    if (!held.ok()) return fail(Error{d.key + ": " + held.error().message});
+    if (*held != d.last_index)
+      return fail(Error{d.key + " holds entries through " + std::to_string(*held) +
+                        ", its manifest says " + std::to_string(d.last_index)});
+    if (d.last_index > manifest->index)
+      return fail(Error{SnapshotManifestKey(start->snapshot.folder) + " says " + d.name +
+                        " holds entry " + std::to_string(d.last_index) +
+                        ", after the snapshot's own index"});
   }
+  // Every entry before from_index was committed before the copies began.
+  if (manifest->index + 1 < manifest->from_index)
+    return fail(Error{SnapshotManifestKey(start->snapshot.folder) + " is inconsistent: index " +
+                      std::to_string(manifest->index) + " is before its first entry " +
+                      std::to_string(manifest->from_index)});
 
   // Bare stores (no migrations, no stream): entries apply as they were made.
   // Their byte ops are deferred: fetched once, at the end, for what is left.
@@ -235,27 +284,13 @@ Result<RestoreResult> Restore(s3::ObjectStore& target, const RestoreOptions& o) 
         if (it == dbs.end())
           return fail(Error{"entry " + std::to_string(e->index) + " names " + name +
                             ", which neither the snapshot nor an earlier entry makes"});
-        const size_t before = it->second.apply.deferred->size();
         Status s =
             it->second.store->Apply(std::make_shared<const std::string>(bytes), it->second.apply);
         if (!s.ok())
           return fail(Error{"entry " + std::to_string(e->index) + ": " + s.error().message});
-        // The record files it names, in order.
-        auto& pending = *it->second.apply.deferred;
-        const std::string root = store::FilesFolderOf(name) + "/";
-        for (size_t i = before; i < pending.size(); ++i) {
-          const store::PendingBytes& p = pending[i];
-          if (p.kind == store::OpKind::kFilePut) {
-            files[root + p.path] = crypto::HexEncode(p.sha256);
-          } else if (p.kind == store::OpKind::kFileDelete) {
-            files.erase(root + p.path);
-          } else if (p.kind == store::OpKind::kFileDeleteTree) {
-            const std::string prefix = root + p.path + "/";
-            for (auto f = files.lower_bound(prefix);
-                 f != files.end() && f->first.compare(0, prefix.size(), prefix) == 0;)
-              f = files.erase(f);
-          }
-        }
+        if (name != "hearth.db")
+          if (Status t = TrackFiles(*e, &files); !t.ok())
+            return fail(Error{"entry " + std::to_string(e->index) + ": " + t.error().message});
         result.entries++;
       }
       if (e->index > result.index) {

@@ -15,14 +15,14 @@
 #include "base/log.h"
 #include "crypto/encoding.h"
 #include "crypto/hash.h"
+#include "crypto/random.h"
 #include "store/backup.h"
 #include "stream/files.h"
 
 namespace hearth::stream {
 namespace {
 
-constexpr int kL0Level = 3;        // zstd level of L0 segments: fast, they are small
-constexpr int kSnapshotLevel = 3;  // databases: mostly pages of text and numbers
+constexpr int kL0Level = 3;  // zstd level of L0 segments: fast, they are small
 constexpr int64_t kBehindUs = 10'000'000;
 constexpr int64_t kFailingUs = 60'000'000;
 constexpr int64_t kLogEveryUs = 60'000'000;  // one log line a minute per distinct error
@@ -75,8 +75,12 @@ Uploader::Uploader(LocalLog* log, std::unique_ptr<s3::ObjectStore> target, Uploa
 Status Uploader::PutBytes(const std::string& sha, std::string_view bytes) {
   if (uploaded_bytes_.count(sha)) return OkStatus();
   if (Status s = Put(BytesKey(sha), bytes); !s.ok()) return s;
-  // Remembered after the put: a crash in between puts it again (same key,
-  // same bytes), never skips it.
+  return RememberBytes(sha);
+}
+
+// After the put: a crash in between puts it again (same key, same bytes),
+// never skips it.
+Status Uploader::RememberBytes(const std::string& sha) {
   if (Status s = AppendLine(log_->dir() + "/bytes.idx", sha); !s.ok()) return s;
   uploaded_bytes_.insert(sha);
   std::lock_guard lock(mu_);
@@ -223,6 +227,7 @@ Status Uploader::LoadCursor() {
     cursor_.uploaded_time_us = j->at("uploaded_time_us").get<int64_t>();
     cursor_.snapshot_index = j->at("snapshot_index").get<uint64_t>();
     cursor_.snapshot_us = j->at("snapshot_us").get<int64_t>();
+    cursor_.backup_id = j->value("backup", "");
   } catch (const std::exception&) {
     return Error{bad};
   }
@@ -231,10 +236,13 @@ Status Uploader::LoadCursor() {
 }
 
 Status Uploader::SaveCursor() {
-  nlohmann::json j = {
-      {"generation", Hex16(cursor_.generation)},  {"name", cursor_.name},
-      {"uploaded_index", cursor_.uploaded_index}, {"uploaded_time_us", cursor_.uploaded_time_us},
-      {"snapshot_index", cursor_.snapshot_index}, {"snapshot_us", cursor_.snapshot_us}};
+  nlohmann::json j = {{"generation", Hex16(cursor_.generation)},
+                      {"name", cursor_.name},
+                      {"uploaded_index", cursor_.uploaded_index},
+                      {"uploaded_time_us", cursor_.uploaded_time_us},
+                      {"snapshot_index", cursor_.snapshot_index},
+                      {"snapshot_us", cursor_.snapshot_us},
+                      {"backup", cursor_.backup_id}};
   Status s = WriteFileDurably(log_->dir(), "cursor", j.dump() + "\n");
   if (!s.ok()) return s;
   std::lock_guard lock(mu_);
@@ -253,7 +261,9 @@ Status Uploader::EnterGeneration(uint64_t id, int64_t first_time_us, uint64_t fi
   r.started_us = first_time_us;
   r.first_index = first_index;
   r.hearth = o_.hearth_version;
-  r.reason = cursor_.generation == 0 ? "first upload" : "the local log started a new generation";
+  r.reason = cursor_.generation == 0    ? "first upload"
+             : cursor_.generation == id ? "a new target"
+                                        : "the local log started a new generation";
   if (Status s = Put(GenerationRecordKey(r.name), EncodeGenerationRecord(r)); !s.ok()) return s;
   cursor_.generation = id;
   cursor_.name = r.name;
@@ -279,120 +289,59 @@ Status Uploader::ShipSegment(const SegmentBuilder& b) {
   return SaveCursor();
 }
 
-Status Uploader::Snapshot() {
-  const uint64_t generation = cursor_.generation;
-  // Every entry before the log's last was committed before this point (the
-  // sequencer appends the next only after the previous COMMIT), so the
-  // copies hold them all; the last, and all after, may be missing.
-  const uint64_t from = std::max<uint64_t>(log_->last_index(), 1);
-  const int64_t taken = WallNowMicros();
-  const uint64_t breaks = log_->breaks();
-  const std::string tmp = log_->dir() + "/tmp";
-  std::error_code ec;
-  std::filesystem::remove_all(tmp, ec);
-  std::filesystem::create_directories(tmp + "/apps", ec);
-  if (ec) return Error{"cannot make " + tmp + ": " + ec.message()};
-  struct Db {
-    std::string name, src, copy;
-    store::SnapshotInfo info;
-  };
-  std::vector<Db> dbs;
-  dbs.push_back({"hearth.db", o_.data_dir + "/hearth.db", tmp + "/hearth.db", {}});
-  for (const auto& app : store::AppDatabases(o_.data_dir))
-    dbs.push_back({app.name, app.path, tmp + "/" + app.name, {}});
-  Manifest m;
-  m.generation = cursor_.name;
-  m.from_index = from;
-  m.taken_us = taken;
-  m.hearth = o_.hearth_version;
-  for (auto& d : dbs) {
-    auto info = store::SnapshotDatabase(d.src, d.copy);
-    if (!info.ok()) return Error{"snapshot of " + d.name + ": " + info.error().message};
-    d.info = *info;
-    m.index = std::max(m.index, info->last_index);
-    m.time_us = std::max(m.time_us, info->last_time_us);
-    // New entries keep going up between the snapshot's steps, so a long
-    // snapshot does not hold back the recovery point.
-    if (Status s = ShipEntries(); !s.ok()) return s;
+Status Uploader::MarkTarget() {
+  // A listing, not a HEAD: a HEAD's refusal has no body, so it could not say
+  // why (a wrong secret and a missing bucket would both be a bare 403/404).
+  auto listed = target_->List(kBackupMarkerKey);
+  if (!listed.ok()) return listed.error();
+  bool present = false;
+  for (const auto& o : *listed) present = present || o.key == kBackupMarkerKey;
+  std::string id;
+  if (present) {
+    auto text = target_->Get(kBackupMarkerKey);
+    if (!text.ok()) return text.error();
+    auto j = ParseJson(*text);
+    if (!j.ok() || !j->is_object() || !j->contains("format") || !(*j)["format"].is_number())
+      return Error{target_->Describe() + "/" + std::string(kBackupMarkerKey) +
+                   " is not a hearth backup marker"};
+    if ((*j)["format"].get<int64_t>() > kBackupFormat)
+      return Error{target_->Describe() + " holds a backup of a newer format (" +
+                   (*j)["format"].dump() + "): upgrade hearth"};
+    if ((*j)["id"].is_string()) id = (*j)["id"].get<std::string>();
   }
-  // The stream broke while copying: these copies belong to no generation's
-  // entries. The next pass starts the new generation with its own.
-  if (log_->generation() != generation || log_->breaks() != breaks || log_->broken() ||
-      cursor_.generation != generation)
-    return OkStatus();
-  if (cursor_.snapshot_index != 0 && m.index == cursor_.snapshot_index) {
-    cursor_.snapshot_us = taken;  // nothing changed since the last one
-    std::filesystem::remove_all(tmp, ec);
-    return SaveCursor();
+  if (id.empty()) {
+    // A new target (or one marked before markers had ids: adopted as it is).
+    id = crypto::HexEncode(crypto::RandomBytes(8));
+    nlohmann::json j = {{"format", kBackupFormat}, {"id", id}};
+    if (Status s = Put(std::string(kBackupMarkerKey), j.dump() + "\n"); !s.ok()) return s;
+    if (present && cursor_.backup_id.empty()) cursor_.backup_id = id;
   }
-  const std::string folder = SnapshotFolderKey(cursor_.name, m.index, m.time_us);
-  for (auto& d : dbs) {
-    SnapshotDatabase x;
-    x.name = d.name;
-    x.key = SnapshotDatabaseKey(folder, d.name);
-    x.size = d.info.size;
-    x.last_index = d.info.last_index;
-    x.digest = d.info.digest;
-    const std::string packed = d.copy + ".zst";
-    if (Status s = CompressFile(d.copy, packed, kSnapshotLevel, &x.sha256); !s.ok()) return s;
-    if (Status s = ShipEntries(); !s.ok()) return s;
-    unlink(d.copy.c_str());
-    if (Status s = PutFile(x.key, packed); !s.ok()) return s;
-    unlink(packed.c_str());
-    m.databases.push_back(std::move(x));
-  }
-  // The record files, listed after the copies (a stored file never changes
-  // in place, so every file the copies name is there; one deleted meanwhile
-  // is simply not listed), their bytes up first.
-  const std::string files_dir = o_.data_dir + "/files";
-  if (std::filesystem::is_directory(files_dir, ec)) {
-    for (auto it = std::filesystem::recursive_directory_iterator(files_dir, ec);
-         !ec && it != std::filesystem::recursive_directory_iterator(); it.increment(ec)) {
-      if (!it->is_regular_file(ec) || it->is_symlink(ec)) continue;
-      const std::string rel =
-          "files/" + std::filesystem::relative(it->path(), files_dir, ec).string();
-      if (!store::SafeExtraName(rel)) continue;  // a temporary file, not a record's
-      std::ifstream in(it->path(), std::ios::binary);
-      if (!in) continue;  // deleted since it was listed
-      std::string bytes((std::istreambuf_iterator<char>(in)), {});
-      SnapshotFile f{rel, bytes.size(), crypto::Sha256Hex(bytes)};
-      if (Status s = PutBytes(f.sha256, bytes); !s.ok()) return s;
-      m.files.push_back(std::move(f));
-      if (m.files.size() % 256 == 0)
-        if (Status s = ShipEntries(); !s.ok()) return s;
-    }
-    if (ec) return Error{"cannot list " + files_dir + ": " + ec.message()};
-  }
-  // The manifest last, and only once the target holds every entry the
-  // copies hold (they were copied one after another, so only the entries up
-  // to the newest make them one consistent state): a restore from it never
-  // stops short of that.
-  for (int i = 0; cursor_.uploaded_index < m.index; ++i) {
-    if (Status s = ShipEntries(); !s.ok()) return s;
-    if (cursor_.uploaded_index >= m.index) break;
-    if (i == 100)
-      return Error{"the entries of the snapshot at " + std::to_string(m.index) +
-                   " are not durable in the local log yet"};
-    std::this_thread::sleep_for(std::chrono::milliseconds(50));
-  }
-  // The stream broke meanwhile: the copies belong to the old generation,
-  // and the new one needs a snapshot of its own.
-  if (cursor_.generation != generation || log_->breaks() != breaks || log_->broken())
-    return OkStatus();
-  if (o_.pause_at) o_.pause_at("snapshot");
-  if (Status s = Put(SnapshotManifestKey(folder), EncodeManifest(m)); !s.ok()) return s;
-  std::filesystem::remove_all(tmp, ec);
-  cursor_.snapshot_index = m.index;
-  cursor_.snapshot_us = taken;
-  {
-    std::lock_guard lock(mu_);
-    stats_.snapshots_total++;
-  }
-  Log(LogLevel::kInfo, "backup: snapshot uploaded",
-      {{"generation", cursor_.name},
-       {"index", static_cast<int64_t>(m.index)},
-       {"databases", static_cast<int64_t>(m.databases.size())}});
+  if (cursor_.backup_id == id) return OkStatus();
+  if (cursor_.generation != 0 || !uploaded_bytes_.empty())
+    if (Status s = ForgetUploads(cursor_.backup_id.empty()
+                                     ? "the target has no backup of this server"
+                                     : "the target holds another backup (or was emptied)");
+        !s.ok())
+      return s;
+  cursor_.backup_id = id;
   return SaveCursor();
+}
+
+// What was uploaded went to another target: start over on this one. The
+// entries the log still holds go up in a generation of their own (named
+// anew) from the first one not yet uploaded; its snapshot makes the earlier
+// ones unnecessary. Every byte object goes up again when named.
+Status Uploader::ForgetUploads(const std::string& why) {
+  Log(LogLevel::kWarn, "backup: starting anew on this target",
+      {{"target", target_->Describe()}, {"why", why}});
+  // bytes.idx first: a crash before the cursor is saved comes back here.
+  if (Status s = WriteFileDurably(log_->dir(), "bytes.idx", ""); !s.ok()) return s;
+  uploaded_bytes_.clear();
+  cursor_.name.clear();
+  cursor_.snapshot_index = 0;
+  cursor_.snapshot_us = 0;
+  snapshot_failed_us_ = 0;
+  return OkStatus();
 }
 
 UploadedPosition ReadUploadedPosition(const std::string& log_dir) {
@@ -469,11 +418,7 @@ Status Uploader::RunOnce(bool last) {
       stats_.last_snapshot_us = cursor_.snapshot_us;
     }
     if (!marked_) {
-      // Put, not checked with a HEAD first: a HEAD's refusal has no body,
-      // so it could not say why (a wrong secret and a missing bucket would
-      // both be a bare 403/404).
-      nlohmann::json j = {{"format", kBackupFormat}};
-      if (Status s = Put(std::string(kBackupMarkerKey), j.dump() + "\n"); !s.ok()) return s;
+      if (Status s = MarkTarget(); !s.ok()) return s;
       marked_ = true;
     }
     // The log lost entries the target already holds (a power loss took the
@@ -484,6 +429,13 @@ Status Uploader::RunOnce(bool last) {
       log_->Break("the local log holds less than was uploaded (entry " +
                   std::to_string(cursor_.uploaded_index) + ")");
     if (Status s = ShipEntries(); !s.ok()) return s;
+    // A new target and nothing new to ship: the generation starts here, so
+    // that its snapshot (below) has a home.
+    if (cursor_.name.empty() && cursor_.generation != 0 && cursor_.generation == log_->generation())
+      if (Status s =
+              EnterGeneration(cursor_.generation, WallNowMicros(), cursor_.uploaded_index + 1);
+          !s.ok())
+        return s;
     // Files of uploaded entries go whatever happens to the snapshot below.
     if (cursor_.uploaded_index > 0) {
       auto dropped = log_->DropThrough(cursor_.uploaded_index);

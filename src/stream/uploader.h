@@ -45,8 +45,10 @@ struct UploaderOptions {
   std::chrono::milliseconds every{500};
   std::chrono::milliseconds snapshot_every{24 * 3600 * 1000};
   uint64_t max_segment_bytes = uint64_t{16} << 20;
-  // Tests: called at "segment" (before a segment's PUT) and "snapshot"
-  // (before the manifest's PUT); used to stop the process there.
+  // Tests: called at "segment" (before a segment's PUT), "snapshot-files"
+  // (a snapshot's record files listed and put, before the copies),
+  // "snapshot-copies" (the databases copied) and "snapshot" (before the
+  // manifest's PUT); used to stop the process there, or to write meanwhile.
   std::function<void(std::string_view point)> pause_at;
   // Where the bytes an entry names (blob-put, file-put) are read from before
   // they go up as bytes/<sha256> (each content once, before the segment
@@ -116,7 +118,15 @@ class Uploader {
     int64_t uploaded_time_us = 0;
     uint64_t snapshot_index = 0;  // of the last snapshot in `name` (0: none yet)
     int64_t snapshot_us = 0;      // when it was taken
+    // The id in the target's hearth-backup.json this cursor (and bytes.idx)
+    // describes: another target, or the same one wiped, has another id, and
+    // what was uploaded to the old one is not there.
+    std::string backup_id;
   };
+  // Reads (or writes, on a new target) hearth-backup.json and forgets what
+  // was uploaded when the target is not the one the cursor describes.
+  Status MarkTarget();
+  Status ForgetUploads(const std::string& why);
   Status LoadCursor();
   Status SaveCursor();
   Status Put(const std::string& key, std::string_view bytes);
@@ -127,7 +137,10 @@ class Uploader {
   Status ShipEntries();
   Status ShipBytes(const store::EntryView& e);
   Status PutBytes(const std::string& sha_hex, std::string_view bytes);
+  Status RememberBytes(const std::string& sha_hex);
   Status Snapshot();
+  // The record files into the manifest (their bytes up first).
+  Status SnapshotFiles(Manifest* m);
   void Fail(const Status& s);
   void Loop();
 

@@ -54,13 +54,25 @@ async function walk(dir, base = dir) {
 describe('streaming backup', () => {
   test('to a local folder: marker, generation, snapshot and segments up to the last commit', T, async () => {
     const target = await makeTempDir('hearth-target-');
-    const srv = await startHearth({ args: ['--backup-to', `file://${target}`, '--backup-upload-every', '100ms'] });
+    // Snapshots every second: the first one may be taken before the app
+    // exists (it is then in the entries), a later one holds it.
+    const srv = await startHearth({
+      args: ['--backup-to', `file://${target}`, '--backup-upload-every', '100ms', '--backup-snapshot-every', '1s'],
+    });
     await setUpApp(srv);
     for (let i = 0; i < 10; i++) assert.equal(await create(srv, `p${i}`), 200);
-    const m = await caughtUp(srv);
+    let m = await caughtUp(srv);
+    let keys = [];
+    for (let i = 0; i < 100; i++) {
+      keys = await walk(target);
+      const last = keys.filter((k) => k.endsWith('manifest.json')).sort().at(-1);
+      if (last && (await fsp.readFile(path.join(target, last), 'utf8')).includes('apps/app.test.db')) break;
+      await sleep(100);
+    }
+    m = await caughtUp(srv);
     const health = await (await fetch(`${srv.url}/_hearth/health`)).json();
     assert.deepEqual(health, { status: 'ok', backup: 'ok' });
-    const keys = await walk(target);
+    keys = await walk(target);
     assert.ok(keys.includes('hearth-backup.json'), keys.join('\n'));
     const gens = layout(keys);
     assert.equal(gens.size, 1);
@@ -70,7 +82,7 @@ describe('streaming backup', () => {
     assert.ok(g.segments.length >= 1);
     assert.equal(g.segments.at(-1)[1], metricValue(m, 'hearth_backup_uploaded_index'));
     // The snapshot's databases: hearth.db and the app's.
-    const snapDir = keys.find((k) => k.endsWith('manifest.json'));
+    const snapDir = keys.filter((k) => k.endsWith('manifest.json')).sort().at(-1);
     const manifest = JSON.parse(await fsp.readFile(path.join(target, snapDir), 'utf8'));
     assert.deepEqual(manifest.databases.map((d) => d.name).sort(), ['apps/app.test.db', 'hearth.db']);
     for (const d of manifest.databases) assert.ok(keys.includes(d.key), d.key);
