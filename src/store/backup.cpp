@@ -277,6 +277,7 @@ Result<SnapshotInfo> SnapshotDatabase(const std::string& src_path, const std::st
   if (!has.ok()) return has.error();
   Status s = OkStatus();
   if (has->Step(&s)) {
+    info.streamed = true;
     auto q = (*c)->Prepare("SELECT last_index, last_time FROM _hearth_stream WHERE one = 1");
     if (!q.ok()) return q.error();
     if (q->Step(&s)) {

@@ -47,6 +47,7 @@ Status BackupDatabase(const std::string& db_path, const std::string& out_path,
 // copy holds is read back from it, so the manifest describes the file and
 // not the live database that moved on meanwhile.
 struct SnapshotInfo {
+  bool streamed = false;    // it has a _hearth_stream table (a database mid-creation has not)
   uint64_t last_index = 0;  // _hearth_stream: the last entry it holds (0: none)
   int64_t last_time_us = 0;
   std::string digest;  // store::Digest

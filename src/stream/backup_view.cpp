@@ -74,6 +74,9 @@ std::optional<Covered> GenerationView::Restorable() const {
           r.t1 = std::max(r.t1, c.t1);
         }
     }
+  // Nothing came after the last entry until the uploader's mark: the
+  // moments up to it are that entry's state.
+  if (caught_up_index == r.last && caught_up_us > r.t1) r.t1 = caught_up_us;
   return r;
 }
 
@@ -112,6 +115,17 @@ BackupView ReadListing(const std::vector<s3::ObjectInfo>& objects) {
       s.time_us = static_cast<int64_t>(time);
       s.folder = fkey;
       if (p.size() == 5 && p[4] == "manifest.json") s.complete = true;
+    } else if (p.size() == 4 && p[2] == "caught-up") {
+      uint64_t index = 0, time = 0;
+      if (p[3].size() != 33 || p[3][16] != '_' || !ParseHex16(p[3].substr(0, 16), &index) ||
+          !ParseHex16(p[3].substr(17), &time)) {
+        view.unknown.push_back(o.key);
+        continue;
+      }
+      if (static_cast<int64_t>(time) > g.caught_up_us) {
+        g.caught_up_us = static_cast<int64_t>(time);
+        g.caught_up_index = index;
+      }
     } else if (p.size() == 5 && p[2] == "segments" && p[3].size() == 2 && p[3][0] == 'L' &&
                p[3][1] >= '0' && p[3][1] <= '2') {
       auto name = ParseSegmentFileName(p[3][1] - '0', p[4]);

@@ -43,6 +43,10 @@ struct GenerationView {
   std::vector<SnapshotRef> snapshots;  // by index, then time
   std::vector<SegmentRef> segments;    // by first index, then longest first
   std::vector<Covered> covered;        // merged, in order
+  // The newest caught-up mark (remote.h CaughtUpKey): every entry through
+  // caught_up_index was uploaded at caught_up_us, none after it yet.
+  uint64_t caught_up_index = 0;
+  int64_t caught_up_us = 0;
   // The span a restore can reach: from its oldest complete snapshot to its
   // last entry (or that snapshot, with no entries after it).
   std::optional<Covered> Restorable() const;

@@ -96,6 +96,10 @@ std::string SnapshotFolderKey(std::string_view gen, uint64_t index, int64_t time
   return "generations/" + std::string(gen) + "/snapshots/" + Hex16(index) + "_" +
          Hex16(static_cast<uint64_t>(time_us));
 }
+std::string CaughtUpKey(std::string_view gen, uint64_t index, int64_t time_us) {
+  return "generations/" + std::string(gen) + "/caught-up/" + Hex16(index) + "_" +
+         Hex16(static_cast<uint64_t>(time_us));
+}
 std::string SnapshotManifestKey(std::string_view folder) {
   return std::string(folder) + "/manifest.json";
 }

@@ -61,6 +61,11 @@ std::string GenerationRecordKey(std::string_view gen);
 std::string SnapshotFolderKey(std::string_view gen, uint64_t index, int64_t time_us);
 std::string SnapshotManifestKey(std::string_view folder);
 std::string SnapshotDatabaseKey(std::string_view folder, std::string_view database);
+// "generations/<gen>/caught-up/<index>_<time>": the uploader held every
+// entry of the generation through `index` at `time_us` (nothing had come
+// after it), so a restore to a moment after the last entry, up to then, is
+// that entry's state. A listing alone says it.
+std::string CaughtUpKey(std::string_view gen, uint64_t index, int64_t time_us);
 
 struct SegmentId {
   int level = 0;  // 0..2

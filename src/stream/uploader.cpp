@@ -26,6 +26,16 @@ constexpr int kL0Level = 3;  // zstd level of L0 segments: fast, they are small
 constexpr int64_t kBehindUs = 10'000'000;
 constexpr int64_t kFailingUs = 60'000'000;
 constexpr int64_t kLogEveryUs = 60'000'000;  // one log line a minute per distinct error
+// Caught-up marks: after new entries at most this often, when idle this
+// often (each is a PUT and a DELETE).
+constexpr int64_t kMarkBusyUs = 10'000'000;
+constexpr int64_t kMarkIdleUs = 60'000'000;
+// A mark claims a moment this much before the uploader saw the log empty:
+// an entry takes its commit time an instant before it is appended, so one
+// timed before the mark but not yet appended when the log was read is
+// not claimed absent.
+constexpr int64_t kMarkSlackUs = 1'000'000;
+constexpr int64_t kRemarkUs = 300'000'000;  // hearth-backup.json read again
 
 // One line appended and synced (the bytes index only grows).
 Status AppendLine(const std::string& path, const std::string& line) {
@@ -265,6 +275,12 @@ Status Uploader::EnterGeneration(uint64_t id, int64_t first_time_us, uint64_t fi
              : cursor_.generation == id ? "a new target"
                                         : "the local log started a new generation";
   if (Status s = Put(GenerationRecordKey(r.name), EncodeGenerationRecord(r)); !s.ok()) return s;
+  if (id != cursor_.generation) {
+    // Another generation's position says nothing of this one's (it may
+    // reuse indexes the last one uploaded): nothing of it is up yet.
+    cursor_.uploaded_index = first_index - 1;
+    cursor_.uploaded_time_us = 0;
+  }
   cursor_.generation = id;
   cursor_.name = r.name;
   snapshot_failed_us_ = 0;  // a new generation's snapshot is due at once
@@ -287,6 +303,30 @@ Status Uploader::ShipSegment(const SegmentBuilder& b) {
     stats_.segments_total++;
   }
   return SaveCursor();
+}
+
+void Uploader::MarkCaughtUp() {
+  if (cursor_.name.empty() || cursor_.generation != log_->generation() || log_->broken()) return;
+  const int64_t seen = WallNowMicros();
+  if (log_->last_index() > cursor_.uploaded_index) return;  // not caught up
+  const int64_t every = cursor_.uploaded_index != caught_up_index_ ? kMarkBusyUs : kMarkIdleUs;
+  if (seen - caught_up_put_us_ < every) return;
+  const int64_t at = seen - kMarkSlackUs;
+  if (at <= cursor_.uploaded_time_us) return;
+  const std::string key = CaughtUpKey(cursor_.name, cursor_.uploaded_index, at);
+  nlohmann::json j = {{"index", cursor_.uploaded_index}, {"time_us", at}};
+  // A failure here costs only the mark: the next pass tries again.
+  if (!Put(key, j.dump() + "\n").ok()) return;
+  if (!caught_up_key_.empty()) {
+    (void)target_->Delete(caught_up_key_);
+  } else if (auto older = target_->List(key.substr(0, key.rfind('/') + 1)); older.ok()) {
+    // The first mark of this run: the last run's is still there.
+    for (const auto& o : *older)
+      if (o.key != key) (void)target_->Delete(o.key);
+  }
+  caught_up_key_ = key;
+  caught_up_index_ = cursor_.uploaded_index;
+  caught_up_put_us_ = seen;
 }
 
 Status Uploader::MarkTarget() {
@@ -314,7 +354,10 @@ Status Uploader::MarkTarget() {
     id = crypto::HexEncode(crypto::RandomBytes(8));
     nlohmann::json j = {{"format", kBackupFormat}, {"id", id}};
     if (Status s = Put(std::string(kBackupMarkerKey), j.dump() + "\n"); !s.ok()) return s;
-    if (present && cursor_.backup_id.empty()) cursor_.backup_id = id;
+    if (present && cursor_.backup_id.empty()) {
+      cursor_.backup_id = id;
+      return SaveCursor();
+    }
   }
   if (cursor_.backup_id == id) return OkStatus();
   if (cursor_.generation != 0 || !uploaded_bytes_.empty())
@@ -417,9 +460,12 @@ Status Uploader::RunOnce(bool last) {
       stats_.uploaded_time_us = cursor_.uploaded_time_us;
       stats_.last_snapshot_us = cursor_.snapshot_us;
     }
-    if (!marked_) {
+    // Every few minutes too: a target emptied while the server runs gets a
+    // backup of its own again (its old bytes are gone with it).
+    if (!marked_ || WallNowMicros() - marked_us_ >= kRemarkUs) {
       if (Status s = MarkTarget(); !s.ok()) return s;
       marked_ = true;
+      marked_us_ = WallNowMicros();
     }
     // The log lost entries the target already holds (a power loss took the
     // database's last commit, and recovery cut it from the log too): the
@@ -458,6 +504,7 @@ Status Uploader::RunOnce(bool last) {
         return s;
       }
     }
+    if (!last) MarkCaughtUp();
     return OkStatus();
   };
   Status s = pass();

@@ -139,8 +139,13 @@ class Uploader {
   Status PutBytes(const std::string& sha_hex, std::string_view bytes);
   Status RememberBytes(const std::string& sha_hex);
   Status Snapshot();
+  // Marks how long the target has held everything (remote.h CaughtUpKey).
+  void MarkCaughtUp();
   // The record files into the manifest (their bytes up first).
   Status SnapshotFiles(Manifest* m);
+  Status SnapshotFilesIn(const std::string& dir, const std::string& rel_dir, int depth,
+                         Manifest* m);
+  Status PutRecordFile(const std::string& path, const std::string& rel, Manifest* m);
   void Fail(const Status& s);
   void Loop();
 
@@ -151,7 +156,11 @@ class Uploader {
   Cursor cursor_;
   bool loaded_ = false;
   bool marked_ = false;
+  int64_t marked_us_ = 0;
   int64_t snapshot_failed_us_ = 0;
+  std::string caught_up_key_;  // the mark last put (deleted when the next is)
+  uint64_t caught_up_index_ = 0;
+  int64_t caught_up_put_us_ = 0;
   std::set<std::string> uploaded_bytes_;  // sha256 hex, mirrored in DATA/log/bytes.idx
   std::shared_ptr<store::BytesSource> bytes_;
   mutable std::mutex mu_;  // stats_, stop_

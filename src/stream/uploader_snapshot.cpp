@@ -65,16 +65,27 @@ Status Uploader::Snapshot() {
   // removes it meanwhile), hashed in blocks, never whole in memory.
   if (Status s = SnapshotFiles(&m); !s.ok()) return s;
   if (o_.pause_at) o_.pause_at("snapshot-files");
+  std::vector<Db> copied;
   for (auto& d : dbs) {
     auto info = store::SnapshotDatabase(d.src, d.copy);
+    // A site deleted since the listing: nothing to keep of it.
+    if (!info.ok() && access(d.src.c_str(), F_OK) != 0 && errno == ENOENT) continue;
     if (!info.ok()) return Error{"snapshot of " + d.name + ": " + info.error().message};
+    // A site's database still being made (no stream table yet): the entry
+    // that makes it comes after `from`, and a restore builds it from that.
+    if (!info->streamed && d.name != "hearth.db") continue;
     d.info = *info;
     m.index = std::max(m.index, info->last_index);
     m.time_us = std::max(m.time_us, info->last_time_us);
+    copied.push_back(std::move(d));
     // New entries keep going up between the snapshot's steps, so a long
     // snapshot does not hold back the recovery point.
     if (Status s = ShipEntries(); !s.ok()) return s;
   }
+  dbs = std::move(copied);
+  // Every entry before `from` is in the copies, even when the database that
+  // held the newest of them is gone: the snapshot's state is at least that.
+  if (from > 0) m.index = std::max(m.index, from - 1);
   if (o_.pause_at) o_.pause_at("snapshot-copies");
   // The stream broke while copying: these copies belong to no generation's
   // entries. The next pass starts the new generation with its own.
@@ -136,55 +147,85 @@ Status Uploader::Snapshot() {
 
 Status Uploader::SnapshotFiles(Manifest* m) {
   const std::string files_dir = o_.data_dir + "/files";
-  const std::string link = log_->dir() + "/tmp/file.link";
   std::error_code ec;
   if (!std::filesystem::is_directory(files_dir, ec)) return OkStatus();
-  for (auto it = std::filesystem::recursive_directory_iterator(files_dir, ec);
-       !ec && it != std::filesystem::recursive_directory_iterator(); it.increment(ec)) {
-    if (!it->is_regular_file(ec) || it->is_symlink(ec)) continue;
-    const std::string rel =
-        "files/" + std::filesystem::relative(it->path(), files_dir, ec).string();
-    if (!store::SafeExtraName(rel)) continue;  // a temporary file, not a record's
-    unlink(link.c_str());
-    std::string read_from = link;
-    if (::link(it->path().c_str(), link.c_str()) != 0) {
-      if (errno == ENOENT) continue;    // removed since it was listed
-      read_from = it->path().string();  // another file system: read it in place
+  return SnapshotFilesIn(files_dir, "files", 0, m);
+}
+
+// One folder of files/, depth first; a folder or file removed while it is
+// walked (a record or a collection deleted meanwhile) is skipped, not an
+// error: the entry that removed it is replayed by a restore anyway.
+Status Uploader::SnapshotFilesIn(const std::string& dir, const std::string& rel_dir, int depth,
+                                 Manifest* m) {
+  namespace fs = std::filesystem;
+  if (depth > 8) return OkStatus();  // deeper than any record file's folder
+  std::error_code ec;
+  fs::directory_iterator it(dir, ec);
+  if (ec) {
+    if (ec == std::errc::no_such_file_or_directory || ec == std::errc::not_a_directory)
+      return OkStatus();
+    return Error{"cannot list " + dir + ": " + ec.message()};
+  }
+  for (; it != fs::directory_iterator(); it.increment(ec)) {
+    const std::string name = it->path().filename().string();
+    const std::string rel = rel_dir + "/" + name;
+    std::error_code type_ec;
+    const fs::file_status st = it->symlink_status(type_ec);
+    if (type_ec) continue;  // gone since the folder was read
+    if (fs::is_directory(st)) {
+      if (Status s = SnapshotFilesIn(it->path().string(), rel, depth + 1, m); !s.ok()) return s;
+      continue;
     }
-    int fd = open(read_from.c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
-    if (fd < 0) {
-      if (errno == ENOENT) continue;
-      return Error{Errno("cannot read " + rel)};
-    }
-    crypto::Sha256 hash;
-    uint64_t size = 0;
-    std::string buf(1 << 16, '\0');
-    ssize_t n;
-    while ((n = read(fd, buf.data(), buf.size())) != 0) {
-      if (n < 0 && errno == EINTR) continue;
-      if (n < 0) {
-        close(fd);
-        return Error{Errno("cannot read " + rel)};
-      }
-      hash.Update(std::string_view(buf.data(), static_cast<size_t>(n)));
-      size += static_cast<uint64_t>(n);
-    }
-    close(fd);
-    SnapshotFile f{rel, size, hash.HexDigest()};
-    if (!uploaded_bytes_.count(f.sha256)) {
-      Status s = PutFile(BytesKey(f.sha256), read_from);
-      if (s.ok()) s = RememberBytes(f.sha256);
-      if (!s.ok()) {
-        unlink(link.c_str());
-        return s;
-      }
-    }
-    unlink(link.c_str());
-    m->files.push_back(std::move(f));
+    if (!fs::is_regular_file(st) || !store::SafeExtraName(rel)) continue;  // a temporary file
+    if (Status s = PutRecordFile(it->path().string(), rel, m); !s.ok()) return s;
     if (m->files.size() % 256 == 0)
       if (Status s = ShipEntries(); !s.ok()) return s;
   }
-  if (ec) return Error{"cannot list " + files_dir + ": " + ec.message()};
+  if (ec && ec != std::errc::no_such_file_or_directory)
+    return Error{"cannot list " + dir + ": " + ec.message()};
+  return OkStatus();
+}
+
+// One record file: linked (or, on another file system, copied) into log/tmp
+// first, so that what is hashed is what is put even if a write removes the
+// file meanwhile (a stored file never changes in place); hashed in blocks.
+Status Uploader::PutRecordFile(const std::string& path, const std::string& rel, Manifest* m) {
+  const std::string held = log_->dir() + "/tmp/file.held";
+  unlink(held.c_str());
+  if (::link(path.c_str(), held.c_str()) != 0) {
+    if (errno == ENOENT) return OkStatus();  // removed since it was listed
+    std::error_code ec;
+    std::filesystem::copy_file(path, held, ec);
+    if (ec == std::errc::no_such_file_or_directory) return OkStatus();
+    if (ec) return Error{"cannot read " + rel + ": " + ec.message()};
+  }
+  int fd = open(held.c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+  if (fd < 0) return Error{Errno("cannot read " + rel)};
+  crypto::Sha256 hash;
+  uint64_t size = 0;
+  std::string buf(1 << 16, '\0');
+  for (;;) {
+    ssize_t n = read(fd, buf.data(), buf.size());
+    if (n == 0) break;
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) {
+      close(fd);
+      unlink(held.c_str());
+      return Error{Errno("cannot read " + rel)};
+    }
+    hash.Update(std::string_view(buf.data(), static_cast<size_t>(n)));
+    size += static_cast<uint64_t>(n);
+  }
+  close(fd);
+  SnapshotFile f{rel, size, hash.HexDigest()};
+  Status s = OkStatus();
+  if (!uploaded_bytes_.count(f.sha256)) {
+    s = PutFile(BytesKey(f.sha256), held);
+    if (s.ok()) s = RememberBytes(f.sha256);
+  }
+  unlink(held.c_str());
+  if (!s.ok()) return s;
+  m->files.push_back(std::move(f));
   return OkStatus();
 }
 

@@ -180,6 +180,39 @@ TEST(BackupView, LatestNeverFallsBackToAnOlderGeneration) {
   EXPECT_EQ(old->generation->name, kOld);
 }
 
+TEST(BackupView, ACaughtUpMarkExtendsTheLastEntrysStateToItsTime) {
+  Listing l;
+  l.Snap(kGen, 10, kT0 + 10 * kSec).Seg(kGen, 0, 11, 20);
+  const RestoreTarget later{RestoreTarget::kTime, 0, kT0 + 50 * kSec};
+  // Without a mark, a moment after the last entry is outside the backup.
+  EXPECT_FALSE(ChooseStart(l.View(), later).ok());
+  // A mark at an older entry says nothing about after the last one.
+  l.objects.push_back({CaughtUpKey(kGen, 15, kT0 + 90 * kSec), 10, ""});
+  EXPECT_FALSE(ChooseStart(l.View(), later).ok());
+  l.objects.push_back({CaughtUpKey(kGen, 20, kT0 + 60 * kSec), 10, ""});
+  BackupView v = l.View();
+  // The newest mark counts (by time): 90 s at entry 15 — not the last.
+  EXPECT_EQ(v.generations[0].caught_up_index, 15u);
+  l.objects.pop_back();
+  l.objects.pop_back();
+  l.objects.push_back({CaughtUpKey(kGen, 20, kT0 + 60 * kSec), 10, ""});
+  v = l.View();
+  ASSERT_TRUE(v.generations[0].Restorable());
+  EXPECT_EQ(v.generations[0].Restorable()->t1, kT0 + 60 * kSec);
+  EXPECT_EQ(v.generations[0].Restorable()->last, 20u);
+  auto start = ChooseStart(v, later);
+  ASSERT_TRUE(start.ok()) << start.error().message;
+  auto plan = PlanSegments(*start->generation, 11, later);
+  ASSERT_TRUE(plan.ok()) << plan.error().message;
+  EXPECT_EQ(Ranges(*plan), (R{{11, 20}}));
+  // After the mark: still refused, with the range that exists.
+  auto after = ChooseStart(v, {RestoreTarget::kTime, 0, kT0 + 61 * kSec});
+  ASSERT_FALSE(after.ok());
+  // A malformed mark is an unknown key, not a claim.
+  l.objects.push_back({"generations/" + kGen + "/caught-up/zz", 1, ""});
+  EXPECT_EQ(l.View().unknown.size(), 1u);
+}
+
 TEST(BackupView, ManySegmentsArePlannedInOnePass) {
   Listing l;
   l.Snap(kGen, 1, kT0 + kSec);

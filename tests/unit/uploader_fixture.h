@@ -26,9 +26,11 @@ class FlakyStore : public s3::ObjectStore {
  public:
   explicit FlakyStore(std::string root) : inner_(std::move(root)) {}
   std::atomic<bool> down{false};
+  std::atomic<bool> segments_down{false};  // only segment puts fail
   std::atomic<int> puts{0};
   Status Put(std::string_view key, std::string_view bytes) override {
-    if (down) return Error{"S3 refused PutObject on b/" + std::string(key) + ": SlowDown (503)"};
+    if (down || (segments_down && key.find("/segments/") != std::string_view::npos))
+      return Error{"S3 refused PutObject on b/" + std::string(key) + ": SlowDown (503)"};
     puts++;
     return inner_.Put(key, bytes);
   }

@@ -7,6 +7,7 @@
 
 #include <fstream>
 
+#include "base/clock.h"
 #include "crypto/hash.h"
 #include "store/entry.h"
 #include "stream/restore.h"
@@ -167,6 +168,66 @@ TEST_F(UploaderTargetTest, RecordFilesAreRightAtEveryPointAfterTheSnapshot) {
   EXPECT_EQ(latest->index, 3u);
   EXPECT_FALSE(fs::exists(root_ + "/latest/files/a/c/r1/one.txt"));
   EXPECT_EQ(ReadAll(root_ + "/latest/files/a/c/r2/two.txt"), two);
+}
+
+TEST_F(UploaderTargetTest, ARestoreToAMomentAfterTheLastEntryUpToTheMarkIsThatEntrysState) {
+  Commit(1, 3);  // committed in 2025: long before now
+  const std::string a = root_ + "/a";
+  auto up = MakeFor(a);
+  ASSERT_TRUE(up->RunOnce().ok());
+  const int64_t now = WallNowMicros();
+  s3::LocalDirStore t(a);
+  auto listed = t.List("");
+  ASSERT_TRUE(listed.ok());
+  BackupView v = ReadListing(*listed);
+  ASSERT_EQ(v.generations.size(), 1u);
+  EXPECT_EQ(v.generations[0].caught_up_index, 3u);
+  EXPECT_GT(v.generations[0].caught_up_us, now - 5'000'000);
+  EXPECT_LE(v.generations[0].caught_up_us, now - 1'000'000);  // the slack
+  s3::LocalDirStore target(a);
+  RestoreOptions o;
+  o.data_dir = root_ + "/at";
+  o.target = {RestoreTarget::kTime, 0, now - 2'000'000};
+  auto r = Restore(target, o);
+  ASSERT_TRUE(r.ok()) << r.error().message;
+  EXPECT_EQ(r->index, 3u);
+  EXPECT_EQ(RowsIn(root_ + "/at"), 3);
+  // A new run's first mark replaces the last run's (one mark per generation).
+  Commit(4, 4);
+  ASSERT_TRUE(MakeFor(a)->RunOnce().ok());
+  int marks = 0;
+  auto again = t.List("");
+  ASSERT_TRUE(again.ok());
+  for (const auto& obj : *again) marks += obj.key.find("/caught-up/") != std::string::npos;
+  EXPECT_EQ(marks, 1);
+  EXPECT_EQ(ReadListing(*again).generations[0].caught_up_index, 4u);
+}
+
+// A power loss took entries 4 and 5 from the log and the database after they
+// were uploaded; the new generation reuses both indexes, and the target
+// fails right after its generation record. Every entry of it still goes up.
+TEST_F(UploaderTargetTest, ANewGenerationReusingSeveralIndexesShipsThemAll) {
+  Commit(1, 3);
+  const uint64_t lost_at = log_->end();
+  Commit(4, 5);
+  FlakyStore* store = nullptr;
+  auto up = Make(&store);
+  ASSERT_TRUE(up->RunOnce().ok());
+  EXPECT_EQ(up->stats().uploaded_index, 5u);
+  log_->TruncateTo(lost_at);
+  ASSERT_TRUE(
+      db_->Exec("DELETE FROM t WHERE id > 3; UPDATE _hearth_stream SET last_index = 3").ok());
+  log_->Break("the backup holds entries the log lost");
+  Commit(4, 6);
+  store->segments_down = true;
+  EXPECT_FALSE(up->RunOnce().ok());  // the generation record went up, its segment did not
+  store->segments_down = false;
+  ASSERT_TRUE(up->RunOnce().ok());
+  EXPECT_EQ(UploadedIndexes(), (std::vector<uint64_t>{1, 2, 3, 4, 5, 4, 5, 6}));
+  auto r = RestoreTo(root_ + "/target", root_ + "/latest");
+  ASSERT_TRUE(r.ok()) << r.error().message;
+  EXPECT_EQ(r->index, 6u);
+  EXPECT_EQ(RowsIn(root_ + "/latest"), 6);
 }
 
 TEST_F(UploaderTargetTest, ACopyThatDisagreesWithItsManifestIsRefused) {
