@@ -132,3 +132,65 @@ describe('streaming backup: kill -9 mid-upload', () => {
   // TODO(S11 compaction): a "compaction" pause point (the L1 put, its L0s not
   // yet deleted) once src/stream/compactor.* lands; crashAt('compaction:1', …).
 });
+
+async function health(srv) {
+  const r = await fetch(`${srv.url}/_hearth/health`);
+  assert.equal(r.status, 200);
+  return (await r.json()).backup;
+}
+
+describe('streaming backup: S3 down for 30 s', () => {
+  test('under steady writes: no write fails, health says behind then ok, the lag returns to 0, restore is exact', { timeout: 240000 }, async () => {
+    for (let trial = 0; trial < tier(1, 3); trial++) {
+      const s3 = await startS3rver();
+      try {
+        const env = { ...ENV, HEARTH_BACKUP_KEY_ID: s3.keyId, HEARTH_BACKUP_SECRET: s3.secret };
+        const url = `s3://backups/outage${trial}`;
+        const srv = await startHearth({
+          args: ['--backup-to', url, '--backup-endpoint', s3.endpoint, '--backup-upload-every', '200ms'], env,
+        });
+        await setUpApp(srv);
+        for (let i = 0; i < 5; i++) await create(srv, `before${i}`);
+        await caughtUp(srv);
+        assert.equal(await health(srv), 'ok');
+
+        s3.setDown(true);
+        const downAt = Date.now();
+        const seen = new Set();
+        let lagMax = 0;
+        let n = 0;
+        // A bounded loop: a create every ~100 ms for 30 s, every one answered 200.
+        while (Date.now() - downAt < 30000 && n < 1000) {
+          const started = Date.now();
+          assert.equal(await createPost(srv, `down${n}`), 200, `write ${n} during the outage`);
+          assert.ok(Date.now() - started < 2000, `write ${n} waited for S3`);
+          n++;
+          if (n % 10 === 0) {
+            seen.add(await health(srv));
+            lagMax = Math.max(lagMax, metricValue(await backupMetrics(srv), 'hearth_backup_lag_entries'));
+          }
+          await sleep(100);
+        }
+        const m = await backupMetrics(srv);
+        assert.ok(n >= 100, `${n} writes`);
+        assert.ok(metricValue(m, 'hearth_backup_failures_total') > 0, 'the failures show');
+        assert.ok(lagMax > 0 && metricValue(m, 'hearth_backup_lag_entries') > 0, 'the lag shows');
+        assert.ok(metricValue(m, 'hearth_backup_lag_seconds') > 10, `lag ${metricValue(m, 'hearth_backup_lag_seconds')} s`);
+        assert.ok(seen.has('behind'), `health said ${[...seen]}`);
+        assert.ok(!seen.has('failing'), 'failing only after 60 s without a working pass');
+
+        s3.setDown(false);
+        const back = await caughtUp(srv, 60000);
+        assert.equal(metricValue(back, 'hearth_backup_lag_entries'), 0);
+        assert.equal(metricValue(back, 'hearth_backup_lag_seconds'), 0);
+        assert.equal(await health(srv), 'ok');
+        await srv.stopExpect0();
+
+        const restored = await restoreInto(url, { ...env, HEARTH_BACKUP_ENDPOINT: s3.endpoint });
+        assert.deepEqual(await digestOf(restored), await digestOf(srv.dataDir));
+      } finally {
+        await s3.stop();
+      }
+    }
+  });
+});
