@@ -12,6 +12,7 @@
 #include <cstdlib>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 #include <thread>
 
@@ -45,6 +46,11 @@ Result<std::function<void(std::string_view)>> TestPause(std::string_view spec) {
         {{"point", where}, {"nth", static_cast<int64_t>(nth)}});
     for (;;) std::this_thread::sleep_for(std::chrono::seconds(1));
   });
+}
+
+// Commit time of the newest entry minus that of the newest uploaded one.
+double LagSeconds(const stream::UploaderStats& st) {
+  return st.lag_entries() == 0 ? 0.0 : (st.log_time_us - st.uploaded_time_us) / 1e6;
 }
 
 class StreamBackup : public Service {
@@ -101,6 +107,20 @@ class StreamBackup : public Service {
     p_->uploader->Start();
     stream::Uploader* up = p_->uploader.get();
     p_->builtin.backup_state = [up] { return up->stats().State(WallNowMicros()); };
+    p_->backup_facts = [up]() -> std::optional<admin::BackupFacts> {
+      stream::UploaderStats st = up->stats();
+      admin::BackupFacts f;
+      f.target = st.target;  // the URL only: the credentials are not in it
+      f.state = st.State(WallNowMicros());
+      f.generation = st.generation;
+      f.uploaded_index = st.uploaded_index;
+      f.uploaded_time_us = st.uploaded_time_us;
+      f.lag_entries = st.lag_entries();
+      f.lag_seconds = LagSeconds(st);
+      f.last_snapshot_us = st.last_snapshot_us;
+      f.last_error = st.last_error;
+      return f;
+    };
     Log(LogLevel::kInfo, "streaming backup on", {{"target", up->stats().target}});
     return OkStatus();
   }
@@ -125,7 +145,7 @@ class StreamBackup : public Service {
            static_cast<double>(st.lag_entries()));
     metric("hearth_backup_lag_seconds", "gauge",
            "Commit time of the newest entry minus that of the newest uploaded one.",
-           st.lag_entries() == 0 ? 0.0 : (st.log_time_us - st.uploaded_time_us) / 1e6);
+           LagSeconds(st));
     metric("hearth_backup_segments_total", "counter", "Segments uploaded.",
            static_cast<double>(st.segments_total));
     metric("hearth_backup_snapshots_total", "counter", "Snapshots uploaded.",
