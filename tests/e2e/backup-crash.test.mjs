@@ -56,9 +56,15 @@ async function writeUntilPaused(srv, tag, ms = 30000) {
   return paused;
 }
 
-async function restoreInto(url, env) {
+async function restoreInto(url, env, refused) {
   const data = path.join(await makeTempDir('hearth-restored-'), 'd');
   const r = await runHearth(['restore', '--from', url, '--data', data], { timeoutMs: 60000, env });
+  if (refused) {
+    assert.notEqual(r.code, 0);
+    assert.match(r.stderr, refused);
+    await assert.rejects(fsp.access(data));
+    return null;
+  }
   assert.equal(r.code, 0, r.stderr);
   return data;
 }
@@ -75,7 +81,8 @@ async function listSane(url, env) {
 
 // One crash case: writes, the pause, more writes the log holds but the
 // target does not, kill -9; restart, more writes, a clean stop; restore.
-async function crashAt(point, target) {
+// `refused`: what a restore before the restart says (null: it works).
+async function crashAt(point, target, refused = null) {
   const { url, args, env } = target;
   const backup = ['--backup-to', url, '--backup-upload-every', '100ms', '--backup-snapshot-every', '1s', ...args];
   let srv = await startHearth({ args: backup, env: { ...ENV, ...env, HEARTH_TEST_PAUSE_AT: point } });
@@ -90,8 +97,9 @@ async function crashAt(point, target) {
 
   // What the target holds now restores (a snapshot without its manifest
   // does not count; a segment not put is simply not there yet).
-  const early = await restoreInto(url, env);
-  assert.ok((await digestOf(early))['apps/app.test.db'], 'the app database came back');
+  if (refused === 'auto') refused = (await manifests(url)).length ? null : NO_SNAPSHOT;
+  const early = await restoreInto(url, env, refused);
+  if (early) assert.ok((await digestOf(early))['apps/app.test.db'], 'the app database came back');
 
   srv = await startHearth({ dataDir: data, args: backup, env: { ...ENV, ...env } });
   for (let i = 0; i < 5; i++) await create(srv, `c${i}`);
@@ -104,6 +112,22 @@ async function crashAt(point, target) {
   assert.deepEqual(await digestOf(restored), await digestOf(data));
 }
 
+// What a restore says of a generation whose first snapshot has no manifest.
+const NO_SNAPSHOT = /the newest generation, \S+, has no complete snapshot yet/;
+
+// The manifests in a file:// target.
+async function manifests(url) {
+  const out = [];
+  async function walk(d) {
+    for (const e of await fsp.readdir(d, { withFileTypes: true })) {
+      if (e.isDirectory()) await walk(path.join(d, e.name));
+      else if (e.name === 'manifest.json') out.push(path.join(d, e.name));
+    }
+  }
+  await walk(new URL(url).pathname);
+  return out;
+}
+
 const fileTarget = async () => ({ url: `file://${await makeTempDir('hearth-target-')}`, args: [], env: {} });
 
 describe('streaming backup: kill -9 mid-upload', () => {
@@ -111,8 +135,18 @@ describe('streaming backup: kill -9 mid-upload', () => {
     await crashAt('segment:6', await fileTarget());
   });
 
+  test('at a segment, the Nth of several (more under HEARTH_SOAK), to a folder', T, async () => {
+    // The first ones come before the generation's first snapshot is complete.
+    for (const n of tier([2], [1, 2, 3, 9, 14])) await crashAt(`segment:${n}`, await fileTarget(), 'auto');
+  });
+
   test('at a snapshot (the copies up, the manifest not), to a folder', T, async () => {
     await crashAt('snapshot:2', await fileTarget());
+    for (const n of tier([], [3, 4])) await crashAt(`snapshot:${n}`, await fileTarget());
+  });
+
+  test('at the generation\'s first snapshot: a restore refuses until the restart made one', T, async () => {
+    await crashAt('snapshot:1', await fileTarget(), NO_SNAPSHOT);
   });
 
   test('at a segment and at a snapshot, to S3', T, async () => {
