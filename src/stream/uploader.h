@@ -46,8 +46,9 @@ struct UploaderOptions {
   std::chrono::milliseconds snapshot_every{24 * 3600 * 1000};
   uint64_t max_segment_bytes = uint64_t{16} << 20;
   // Tests (HEARTH_TEST_PAUSE_AT): called at "segment" (the bytes its
-  // entries name are up, the segment is not) and "snapshot" (every database
-  // copy is up, the manifest is not); used to stop the process there.
+  // entries name are up, the segment is not), "cursor" (the segment is up,
+  // the cursor not moved past it) and "snapshot" (every database copy is
+  // up, the manifest is not); used to stop the process there.
   std::function<void(std::string_view point)> pause_at;
   // Where the bytes an entry names (blob-put, file-put) are read from before
   // they go up as bytes/<sha256> (each content once, before the segment

@@ -3,8 +3,9 @@
 // on) and the server killed there; restarted on the same data folder it
 // redoes what was half done, and a restore of the target equals the source
 // (logical digests of every database and record file). Points: "segment"
-// (the bytes a segment names are up, the segment is not) and "snapshot"
-// (every database copy is up, the manifest is not). The 30 s outage: S3
+// (the bytes a segment names are up, the segment is not), "cursor" (the
+// segment is up, the cursor not moved) and "snapshot" (every database copy
+// is up, the manifest is not). The 30 s outage: S3
 // stopped under steady writes costs no write, the health answer and the lag
 // show it, and all is caught up and restorable once S3 is back.
 import { test, describe } from 'node:test';
@@ -138,6 +139,10 @@ describe('streaming backup: kill -9 mid-upload', () => {
   test('at a segment, the Nth of several (more under HEARTH_SOAK), to a folder', T, async () => {
     // The first ones come before the generation's first snapshot is complete.
     for (const n of tier([2], [1, 2, 3, 9, 14])) await crashAt(`segment:${n}`, await fileTarget(), 'auto');
+  });
+
+  test('after a segment, before the cursor moved (the restart puts an overlapping one), to a folder', T, async () => {
+    for (const n of tier([4], [1, 4, 7, 12])) await crashAt(`cursor:${n}`, await fileTarget(), 'auto');
   });
 
   test('at a snapshot (the copies up, the manifest not), to a folder', T, async () => {
