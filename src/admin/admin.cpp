@@ -42,13 +42,14 @@ constexpr std::string_view kBase = "/_hearth/";
 class Console {
  public:
   Console(sites::SitesShared* shared, data::Apps* apps, int reader, const TrafficStats* stats,
-          std::string admin_host, Handler api)
+          std::string admin_host, Handler api, BackupFactsSource backup)
       : shared_(shared),
         apps_(apps),
         reader_(reader),
         stats_(stats),
         admin_host_(std::move(admin_host)),
-        api_(std::move(api)) {}
+        api_(std::move(api)),
+        backup_(std::move(backup)) {}
 
   void Serve(Request& req, Response& res) {
     if (!admin_host_.empty() && req.HostName() != admin_host_) {
@@ -144,7 +145,7 @@ class Console {
     if (seg.size() >= 3 && seg[0] == "sites" && seg[2] == "data")
       return Data(req, res, *session, seg, nullptr);
     PageContext ctx = Context(req, res, *session);
-    if (seg.empty()) return OverviewPage(ctx, stats_);
+    if (seg.empty()) return OverviewPage(ctx, stats_, &backup_);
     if (seg[0] == "logs" && seg.size() == 2 && seg[1] == "stream") return LogStream(ctx);
     if (seg[0] == "logs" && seg.size() == 1) return LogsPage(ctx);
     if (seg[0] == "admins" && seg.size() == 1) return AdminsPage(ctx);
@@ -287,16 +288,18 @@ class Console {
   const TrafficStats* stats_;
   std::string admin_host_;
   Handler api_;
+  BackupFactsSource backup_;  // null: no streaming backup
 };
 
 }  // namespace
 
 void AddAdminRoutes(Router* router, sites::SitesShared* shared, data::Apps* apps, int reader,
-                    Handler api, const TrafficStats* stats, std::string admin_host) {
+                    Handler api, const TrafficStats* stats, std::string admin_host,
+                    BackupFactsSource backup) {
   for (char& c : admin_host) c = AsciiLower(c);
   if (reader == 0) WarmLogin(shared);
-  auto console =
-      std::make_shared<Console>(shared, apps, reader, stats, std::move(admin_host), std::move(api));
+  auto console = std::make_shared<Console>(shared, apps, reader, stats, std::move(admin_host),
+                                           std::move(api), std::move(backup));
   Handler serve = [console](Request& req, Response& res) { console->Serve(req, res); };
   router->Add("", "/_hearth/", serve);
   router->Add("", "/_hearth/upload/", serve, /*stream_body=*/true);  // folders of any size

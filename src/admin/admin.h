@@ -5,6 +5,7 @@
 // without it is refused (403). The pages read and change things through the
 // control API's own handler, called in-process (loopback.h), so they apply
 // exactly the API's validation.
+#include "admin/backup_facts.h"
 #include "admin/stats.h"
 #include "data/app.h"
 #include "http/router.h"
@@ -22,7 +23,9 @@ namespace hearth::admin {
 // only host name the console answers on (any case; "" for any host no site
 // claims).
 // `apps`: the sites' app databases, whose data pages the console draws.
+// `backup`: the streaming backup's figures for the overview (null: off).
 void AddAdminRoutes(Router* router, sites::SitesShared* shared, data::Apps* apps, int reader,
-                    Handler api, const TrafficStats* stats = nullptr, std::string admin_host = "");
+                    Handler api, const TrafficStats* stats = nullptr, std::string admin_host = "",
+                    BackupFactsSource backup = nullptr);
 
 }  // namespace hearth::admin

@@ -1,5 +1,6 @@
 #include "admin/ops_pages.h"
 
+#include <cstdio>
 #include <ctime>
 #include <memory>
 #include <string>
@@ -12,7 +13,7 @@ namespace hearth::admin {
 
 using nlohmann::json;
 
-void OverviewPage(PageContext& ctx, const TrafficStats* stats) {
+void OverviewPage(PageContext& ctx, const TrafficStats* stats, const BackupFactsSource* backup) {
   std::string h =
       "<h1>Overview</h1><h2 id=\"traffic\">Traffic</h2><div data-region=\"traffic\" "
       "data-poll=\"2000\">";
@@ -21,10 +22,46 @@ void OverviewPage(PageContext& ctx, const TrafficStats* stats) {
   } else {
     h += "<p class=\"muted\">No traffic figures in this server.</p>";
   }
-  h += "</div><p><a href=\"/_hearth/sites\">Sites</a> · <a href=\"/_hearth/logs\">The server's "
+  h += "</div>";
+  h += BackupRegion(backup && *backup ? (*backup)() : std::nullopt);
+  h += "<p><a href=\"/_hearth/sites\">Sites</a> · <a href=\"/_hearth/logs\">The server's "
        "log</a> · "
        "<a href=\"/_hearth/metrics\">Metrics (Prometheus)</a></p>";
   Html(*ctx.res, 200, RenderPage(Page("Overview", "overview", ctx.session.csrf), h));
+}
+
+std::string BackupRegion(const std::optional<BackupFacts>& b) {
+  std::string h = "<h2 id=\"backup\">Backup</h2><div data-region=\"backup\">";
+  if (!b) {
+    return h +
+           "<p class=\"muted\">Off: no streaming backup (<code>--backup-to</code>, see "
+           "docs/backup.md).</p></div>";
+  }
+  auto when = [](int64_t us) { return us > 0 ? Date(us / 1'000'000) : std::string("never"); };
+  auto row = [&h](const char* name, const std::string& value) {
+    h += "<tr><th scope=\"row\">" + std::string(name) + "</th><td data-backup=\"" +
+         std::string(name) + "\">" + Escape(value) + "</td></tr>";
+  };
+  // An error can run over many lines (an S3 answer): its first, shortened.
+  std::string error = b->last_error.substr(0, b->last_error.find('\n'));
+  if (error.size() > 300) {
+    size_t cut = 300;
+    while (cut > 0 && (static_cast<unsigned char>(error[cut]) & 0xC0) == 0x80) --cut;  // UTF-8
+    error = error.substr(0, cut) + "…";
+  }
+  char lag[64];
+  snprintf(lag, sizeof lag, "%llu entries, %.1f s", static_cast<unsigned long long>(b->lag_entries),
+           b->lag_seconds);
+  h += "<table aria-labelledby=\"backup\"><tbody>";
+  row("State", b->state);
+  row("Target", b->target);
+  row("Generation", b->generation.empty() ? "none yet" : b->generation);
+  row("Uploaded",
+      "entry " + std::to_string(b->uploaded_index) + ", committed " + when(b->uploaded_time_us));
+  row("Lag", lag);
+  row("Last snapshot", when(b->last_snapshot_us));
+  row("Last error", error.empty() ? "none" : error);
+  return h + "</tbody></table></div>";
 }
 
 namespace {

@@ -13,6 +13,7 @@
 #include <string>
 #include <vector>
 
+#include "admin/backup_facts.h"
 #include "admin/stats.h"
 #include "api/routes.h"
 #include "base/scheduler.h"
@@ -83,6 +84,9 @@ struct Parts {
   // The console's traffic figures: read by the workers' handlers; its
   // sampling starts after the workers and stops before them.
   std::unique_ptr<admin::TrafficStats> stats;
+  // The console's Backup region (null without --backup-to): set by the
+  // stream-backup service, which starts before the workers.
+  admin::BackupFactsSource backup_facts;
   std::vector<std::unique_ptr<Worker>> workers;
   std::vector<const proxy::Forwarder*> forwarders;  // one per worker, owned by its handler
 

@@ -207,7 +207,7 @@ class Workers : public Service {
     Handler api = Compose({api::RequireToken(p_->store.get(), i, &p_->api_routes)}, routes);
     router->Add("", "/_hearth/api/", api);
     admin::AddAdminRoutes(router.get(), &p_->sites, p_->apps.get(), i, routes, p_->stats.get(),
-                          s.admin_host);  // the console
+                          s.admin_host, p_->backup_facts);  // the console
     Handler fallback = ServeWelcome;
     if (!s.root.empty()) {
       FileHandlerOptions fo;

@@ -10,16 +10,48 @@
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
 #include <thread>
 
 #include "base/clock.h"
 #include "base/log.h"
+#include "base/strings.h"
 #include "base/version.h"
 #include "server/parts.h"
 #include "stream/uploader.h"
 
 namespace hearth {
 namespace {
+
+// The uploader's hook for HEARTH_TEST_PAUSE_AT=POINT[:N]: at the Nth time it
+// reaches POINT it logs "backup: test pause" (the test waits for that line)
+// and never returns, so the test can kill -9 the server exactly there.
+Result<std::function<void(std::string_view)>> TestPause(std::string_view spec) {
+  std::string where(spec);
+  uint64_t nth = 1;
+  if (size_t colon = where.find(':'); colon != std::string::npos) {
+    if (!ParseUint(std::string_view(where).substr(colon + 1), &nth) || nth == 0)
+      return Error{"HEARTH_TEST_PAUSE_AT: expected POINT or POINT:N (N >= 1), got " + where};
+    where.resize(colon);
+  }
+  auto seen = std::make_shared<uint64_t>(0);  // the uploader's thread only
+  Log(LogLevel::kWarn, "backup: test pause armed",
+      {{"point", where}, {"nth", static_cast<int64_t>(nth)}});
+  return std::function<void(std::string_view)>([where, nth, seen](std::string_view point) {
+    if (point != where || ++*seen != nth) return;
+    Log(LogLevel::kWarn, "backup: test pause",
+        {{"point", where}, {"nth", static_cast<int64_t>(nth)}});
+    for (;;) std::this_thread::sleep_for(std::chrono::seconds(1));
+  });
+}
+
+// Commit time of the newest entry minus that of the newest uploaded one.
+double LagSeconds(const stream::UploaderStats& st) {
+  return st.lag_entries() == 0 ? 0.0 : (st.log_time_us - st.uploaded_time_us) / 1e6;
+}
 
 class StreamBackup : public Service {
  public:
@@ -59,21 +91,36 @@ class StreamBackup : public Service {
     o.every = std::chrono::milliseconds(s.backup_upload_every_ms);
     o.snapshot_every = std::chrono::milliseconds(s.backup_snapshot_every_ms);
     // Tests stop the uploader at a point of their choosing, to kill -9 the
-    // server there (only with the test endpoints on).
+    // server there: HEARTH_TEST_PAUSE_AT=POINT[:N], the Nth time the
+    // uploader reaches POINT (uploader.h names them). Only with the test
+    // endpoints on, read here: the builtin context is filled later, by the
+    // workers' service.
+    const char* endpoints = getenv("HEARTH_TEST_ENDPOINTS");
     const char* pause = getenv("HEARTH_TEST_PAUSE_AT");
-    if (pause && *pause && p_->builtin.test_endpoints) {
-      std::string where = pause;
-      o.pause_at = [where](std::string_view point) {
-        if (point != where) return;
-        fprintf(stderr, "hearth: test pause at %s\n", where.c_str());
-        for (;;) std::this_thread::sleep_for(std::chrono::seconds(1));
-      };
+    if (pause && *pause && endpoints && std::string_view(endpoints) == "1") {
+      auto hook = TestPause(pause);
+      if (!hook.ok()) return hook.error();
+      o.pause_at = std::move(hook).value();
     }
     p_->uploader = std::make_unique<stream::Uploader>(p_->change_log.get(),
                                                       std::move(target).value(), std::move(o));
     p_->uploader->Start();
     stream::Uploader* up = p_->uploader.get();
     p_->builtin.backup_state = [up] { return up->stats().State(WallNowMicros()); };
+    p_->backup_facts = [up]() -> std::optional<admin::BackupFacts> {
+      stream::UploaderStats st = up->stats();
+      admin::BackupFacts f;
+      f.target = st.target;  // the URL only: the credentials are not in it
+      f.state = st.State(WallNowMicros());
+      f.generation = st.generation;
+      f.uploaded_index = st.uploaded_index;
+      f.uploaded_time_us = st.uploaded_time_us;
+      f.lag_entries = st.lag_entries();
+      f.lag_seconds = LagSeconds(st);
+      f.last_snapshot_us = st.last_snapshot_us;
+      f.last_error = st.last_error;
+      return f;
+    };
     Log(LogLevel::kInfo, "streaming backup on", {{"target", up->stats().target}});
     return OkStatus();
   }
@@ -98,7 +145,7 @@ class StreamBackup : public Service {
            static_cast<double>(st.lag_entries()));
     metric("hearth_backup_lag_seconds", "gauge",
            "Commit time of the newest entry minus that of the newest uploaded one.",
-           st.lag_entries() == 0 ? 0.0 : (st.log_time_us - st.uploaded_time_us) / 1e6);
+           LagSeconds(st));
     metric("hearth_backup_segments_total", "counter", "Segments uploaded.",
            static_cast<double>(st.segments_total));
     metric("hearth_backup_snapshots_total", "counter", "Snapshots uploaded.",

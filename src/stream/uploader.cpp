@@ -296,6 +296,7 @@ Status Uploader::ShipSegment(const SegmentBuilder& b) {
   if (!object.ok()) return object.error();
   if (o_.pause_at) o_.pause_at("segment");
   if (Status s = Put(SegmentKey(cursor_.name, b.name()), *object); !s.ok()) return s;
+  if (o_.pause_at) o_.pause_at("cursor");
   cursor_.uploaded_index = b.info().last;
   cursor_.uploaded_time_us = b.info().t1;
   {

@@ -45,10 +45,12 @@ struct UploaderOptions {
   std::chrono::milliseconds every{500};
   std::chrono::milliseconds snapshot_every{24 * 3600 * 1000};
   uint64_t max_segment_bytes = uint64_t{16} << 20;
-  // Tests: called at "segment" (before a segment's PUT), "snapshot-files"
-  // (a snapshot's record files listed and put, before the copies),
-  // "snapshot-copies" (the databases copied) and "snapshot" (before the
-  // manifest's PUT); used to stop the process there, or to write meanwhile.
+  // Tests (HEARTH_TEST_PAUSE_AT): called at "segment" (the bytes its
+  // entries name are up, the segment is not), "cursor" (the segment is up,
+  // the cursor not moved past it), "snapshot-files" (a snapshot's record
+  // files listed and put, before the copies), "snapshot-copies" (the
+  // databases copied) and "snapshot" (every database copy is up, the
+  // manifest is not); used to stop the process there, or to write meanwhile.
   std::function<void(std::string_view point)> pause_at;
   // Where the bytes an entry names (blob-put, file-put) are read from before
   // they go up as bytes/<sha256> (each content once, before the segment

@@ -8,7 +8,7 @@ import assert from 'node:assert/strict';
 import fsp from 'node:fs/promises';
 import path from 'node:path';
 import { createRequire } from 'node:module';
-import { startHearth, runHearth, makeTempDir, metricValue, sleep } from './helpers.mjs';
+import { startHearth, runHearth, makeTempDir, metricValue, sleep, httpRequest } from './helpers.mjs';
 import { backupMetrics as metrics, caughtUp, setUpApp, createPost as create } from './backup-helpers.mjs';
 import { startS3rver } from './s3rver.mjs';
 
@@ -157,6 +157,69 @@ describe('streaming backup', () => {
     } finally {
       await s3.stop();
     }
+  });
+
+  test('the console overview shows the backup: target, generation, uploaded, lag, snapshot, error; never the secret', T, async () => {
+    // The overview's Backup region, by its cells (data-backup="Name").
+    async function region(srv, cookie) {
+      const r = await httpRequest(`${srv.url}/_hearth/`, { headers: { Cookie: cookie } });
+      assert.equal(r.status, 200);
+      const cells = {};
+      for (const m of r.text.matchAll(/data-backup="([^"]+)">([^<]*)</g)) cells[m[1]] = m[2];
+      return { text: r.text, cells };
+    }
+    async function login(srv) {
+      const token = (await fsp.readFile(path.join(srv.dataDir, 'admin.token'), 'utf8')).trim();
+      const r = await httpRequest(`${srv.url}/_hearth/login`, {
+        method: 'POST', headers: { 'Content-Type': 'application/x-www-form-urlencoded' }, body: `token=${encodeURIComponent(token)}`,
+      });
+      assert.equal(r.status, 303, r.text);
+      return r.headers['set-cookie'][0].split(';')[0];
+    }
+    const s3 = await startS3rver();
+    try {
+      const srv = await startHearth({
+        args: ['--backup-to', 's3://backups/console', '--backup-endpoint', s3.endpoint, '--backup-upload-every', '100ms'],
+        env: { HEARTH_BACKUP_KEY_ID: s3.keyId, HEARTH_BACKUP_SECRET: s3.secret },
+      });
+      const cookie = await login(srv);
+      await setUpApp(srv);
+      for (let i = 0; i < 3; i++) assert.equal(await create(srv, `c${i}`), 200);
+      const m = await caughtUp(srv);
+      let { text, cells } = await region(srv, cookie);
+      assert.match(text, /<h2 id="backup">Backup<\/h2><div data-region="backup">/);
+      assert.equal(cells.State, 'ok');
+      assert.equal(cells.Target, 's3://backups/console');
+      assert.match(cells.Generation, /^\d{8}T\d{6}Z-[0-9a-f]{16}$/);
+      const uploaded = /^entry (\d+), committed \d{4}-\d\d-\d\d \d\d:\d\d UTC$/.exec(cells.Uploaded);
+      assert.ok(uploaded && Number(uploaded[1]) >= metricValue(m, 'hearth_backup_uploaded_index'), cells.Uploaded);
+      assert.equal(cells.Lag, '0 entries, 0.0 s');
+      assert.match(cells['Last snapshot'], /^\d{4}-\d\d-\d\d \d\d:\d\d UTC$/);
+      assert.equal(cells['Last error'], 'none');
+      assert.ok(!text.includes(s3.secret), 'the secret is not in the page');
+
+      // S3 gone: the lag and the error show.
+      s3.setDown(true);
+      for (let i = 0; i < 3; i++) assert.equal(await create(srv, `d${i}`), 200);
+      const end = Date.now() + 20000;
+      do {
+        await sleep(200);
+        ({ text, cells } = await region(srv, cookie));
+      } while (Date.now() < end && cells['Last error'] === 'none');
+      assert.notEqual(cells['Last error'], 'none');
+      assert.match(cells.Lag, /^[1-9]\d* entries, /);
+      assert.ok(!text.includes(s3.secret), 'the secret is not in the page');
+      s3.setDown(false);
+      await caughtUp(srv, 40000);
+      await srv.stopExpect0();
+    } finally {
+      await s3.stop();
+    }
+    // Without a backup: off.
+    const plain = await startHearth();
+    const { text } = await region(plain, await login(plain));
+    assert.match(text, /<div data-region="backup"><p class="muted">Off: no streaming backup/);
+    await plain.stopExpect0();
   });
 
   test('bad settings are refused at start, the secret is never printed', T, async () => {

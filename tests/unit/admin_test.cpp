@@ -14,6 +14,7 @@
 #include "admin/html.h"
 #include "admin/login.h"
 #include "admin/loopback.h"
+#include "admin/ops_pages.h"
 #include "admin/session.h"
 #include "admin/upload.h"
 #include "api/tokens.h"
@@ -43,6 +44,45 @@ TEST(AdminHtml, PagesCarryTheirTitleEscapedAndNavigationOnlyWithASession) {
   EXPECT_NE(page.find("value=\"tok&quot;en\""), std::string::npos);  // the logout form's CSRF token
   EXPECT_NE(page.find("role=\"status\">done &lt;ok&gt;</p>"), std::string::npos);
   EXPECT_NE(page.find("<a class=\"skip\" href=\"#main\">"), std::string::npos);
+}
+
+TEST(AdminOverview, TheBackupRegionSaysOffOrShowsTheFiguresEscapedWithOneLineOfError) {
+  std::string off = BackupRegion(std::nullopt);
+  EXPECT_NE(off.find("data-region=\"backup\""), std::string::npos);
+  EXPECT_NE(off.find("Off: no streaming backup"), std::string::npos);
+  EXPECT_EQ(off.find("<table"), std::string::npos);
+
+  BackupFacts f;
+  f.target = "s3://bucket/<p>";
+  f.state = "behind";
+  f.generation = "20261207T100000Z-00000000000000ab";
+  f.uploaded_index = 42;
+  f.uploaded_time_us = int64_t{1796637600} * 1000000;  // 2026-12-07 10:00 UTC
+  f.lag_entries = 7;
+  f.lag_seconds = 12.34;
+  f.last_error = "PUT b/k: SignatureDoesNotMatch (403)\n<Error><StringToSign>...";
+  std::string on = BackupRegion(f);
+  auto cell = [&on](const std::string& name) {
+    size_t at = on.find("data-backup=\"" + name + "\">");
+    if (at == std::string::npos) return std::string("(missing)");
+    at = on.find('>', at) + 1;
+    return on.substr(at, on.find("</td>", at) - at);
+  };
+  EXPECT_EQ(cell("State"), "behind");
+  EXPECT_EQ(cell("Target"), "s3://bucket/&lt;p&gt;");
+  EXPECT_EQ(cell("Generation"), "20261207T100000Z-00000000000000ab");
+  EXPECT_EQ(cell("Uploaded"), "entry 42, committed 2026-12-07 10:00 UTC");
+  EXPECT_EQ(cell("Lag"), "7 entries, 12.3 s");
+  EXPECT_EQ(cell("Last snapshot"), "never");
+  EXPECT_EQ(cell("Last error"), "PUT b/k: SignatureDoesNotMatch (403)");
+
+  f.last_error = std::string(291, 'x') + "\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9";
+  std::string cut = BackupRegion(f);
+  // Shortened at a character's edge, never inside one.
+  EXPECT_NE(cut.find(std::string(291, 'x') + "\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9…<"),
+            std::string::npos);
+  f.last_error.clear();
+  EXPECT_NE(BackupRegion(f).find("data-backup=\"Last error\">none<"), std::string::npos);
 }
 
 TEST(AdminSession, CookieValueFindsTheNamedCookieOnly) {
