@@ -394,23 +394,37 @@ phase_restore() {
     done
     kill "$WRK_PID" 2>/dev/null; wait "$WRK_PID" 2>/dev/null; WRK_PID=""
     wait_backup "$HEARTH_PORT" "$data" 600 || die "hearth's backup did not catch up in 600 s"
-    # Litestream has caught up when its bucket stops growing for 3 s
-    local last=-1 cur same=0
-    for i in $(seq 600); do
-        cur=$(s3_stat litestream put_bytes)
-        if [[ $cur == "$last" ]]; then (( ++same >= 3 )) && break; else same=0; fi
-        last=$cur
-        sleep 1
-    done
-    local src_rows src_size
+    # hearth stops first, so the source is final (creates wrk left in flight have landed)
+    stop restore
+    local src_rows src_pages
     src_rows=$(rows "$data/apps/$SITE.db")
+    src_pages=$(sqlite3 "$data/hearth.db" "PRAGMA page_count")
     src_size=$(du -sm "$data/hearth.db" "$data/apps/$SITE.db" | awk '{ s += $1 } END { print s }')
-    stop restore-ls; stop restore
+    # Litestream has no lag figure to poll: it has caught up when a restore of its replicas holds
+    # every row of the app database and every page of hearth.db (a check, not timed; bounded).
+    # (A quiet bucket is not enough: in a 1 GB run it was quiet while still behind.)
+    local ok=0 got
+    for i in $(seq 60); do
+        rm -rf "$TMP/chk"; mkdir -p "$TMP/chk"
+        timeout 600 "$LITESTREAM" restore -config "$TMP/restore.yml" -o "$TMP/chk/app.db" "$data/apps/$SITE.db" \
+            >>"$TMP/logs/restore-check.log" 2>&1
+        timeout 600 "$LITESTREAM" restore -config "$TMP/restore.yml" -o "$TMP/chk/hearth.db" "$data/hearth.db" \
+            >>"$TMP/logs/restore-check.log" 2>&1
+        got="$(rows "$TMP/chk/app.db") $(sqlite3 "$TMP/chk/hearth.db" "PRAGMA page_count" 2>/dev/null)"
+        echo "check $i: rows, pages: $got; source: $src_rows $src_pages" >>"$TMP/logs/restore-check.log"
+        [[ $got == "$src_rows $src_pages" ]] && { ok=1; break; }
+        sleep 5
+    done
+    rm -rf "$TMP/chk"
+    (( ok )) || die "Litestream did not catch up (its restores lack rows or pages)"
+    stop restore-ls
     local t0 h_ms l_ms h_rows l_rows h_size l_size
     echo "backup: (d) restoring with hearth" >&2
     sync; t0=$(now_ms)
-    timeout 1200 "$HEARTH_BIN" restore --from s3://hearth/restore --backup-endpoint "$S3" --data "$TMP/r-h" \
-        >"$TMP/logs/restore-h.log" 2>&1 || die "hearth restore failed: $(tail -3 "$TMP/logs/restore-h.log")"
+    # each output line stamped with the ms since the start: where the time goes
+    timeout 1200 "$HEARTH_BIN" restore --from s3://hearth/restore --backup-endpoint "$S3" --data "$TMP/r-h" 2>&1 |
+        while IFS= read -r l; do echo "$(( $(now_ms) - t0 )) ms: $l"; done >"$TMP/logs/restore-h.log" ||
+        die "hearth restore failed: $(tail -3 "$TMP/logs/restore-h.log")"
     h_ms=$(( $(now_ms) - t0 ))
     h_rows=$(rows "$TMP/r-h/apps/$SITE.db")
     h_size=$(du -sm "$TMP/r-h/hearth.db" "$TMP/r-h/apps/$SITE.db" | awk '{ s += $1 } END { print s }')
@@ -437,6 +451,12 @@ phase_restore() {
     say "| --- | ---: | ---: | --- |"
     say "| hearth | $h_ms | $h_size | $h_rows |"
     say "| litestream | $l_ms | $l_size | $l_rows |"
+    say
+    say "hearth restore's output, each line stamped with the ms since it started:"
+    say
+    say '```'
+    cat "$TMP/logs/restore-h.log" >>"$REPORT"
+    say '```'
     say
     say "S3 totals after the load (all phases so far since the last reset): \`$(s3_all)\`"
     say
