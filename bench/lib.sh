@@ -358,3 +358,25 @@ publish_report() {
     cat "$1"
     cp "$1" "$OUT" && echo && echo "$BENCH_TAG: wrote $OUT" >&2
 }
+
+# ---------------------------------------------------------------- litestream
+# Litestream for bench/backup.sh, the project's way: the npm package
+# @flydotio/litestream-linux-x64 at a pinned version, fetched with `npm pack`
+# (a tarball: no install scripts run, nothing added to package.json, so
+# `make test` never downloads it), its SHA-1 checked against the registry's
+# published shasum, extracted into build/bench-cache/. Prints the binary's path.
+LITESTREAM_NPM_VERSION=1.0.1
+LITESTREAM_NPM_SHA1=68acc68bf74841e778b1841cda5d113ba7a9248e
+litestream_bin() {
+    local dir=$REPO_DIR/build/bench-cache/litestream-$LITESTREAM_NPM_VERSION tgz
+    if [[ ! -x $dir/package/litestream ]]; then
+        mkdir -p "$dir" || return 1
+        (cd "$dir" && npm pack --silent --ignore-scripts \
+            "@flydotio/litestream-linux-x64@$LITESTREAM_NPM_VERSION" >/dev/null) || return 1
+        tgz=$dir/flydotio-litestream-linux-x64-$LITESTREAM_NPM_VERSION.tgz
+        [[ $(sha1sum "$tgz" | cut -d' ' -f1) == "$LITESTREAM_NPM_SHA1" ]] || {
+            echo "$BENCH_TAG: $tgz does not match the pinned SHA-1" >&2; rm -f "$tgz"; return 1; }
+        tar -xzf "$tgz" -C "$dir" package/litestream || return 1
+    fi
+    echo "$dir/package/litestream"
+}
