@@ -109,7 +109,7 @@ class LocalLog : public store::EntrySink {
   int64_t last_time_us() const;
   const LogRecovery& recovery() const { return recovery_; }
 
-  uint64_t generation() const;  // the current generation's id (0: none started yet)
+  uint64_t generation() const;              // the current generation's id (0: none started yet)
   uint64_t generation_first_index() const;  // the index its first entry has (0: none)
   // Breaks since open, and the pending one's reason ("" once a new generation began).
   uint64_t breaks() const { return breaks_.load(); }

@@ -295,7 +295,8 @@ TEST_F(UploaderTest, ANewGenerationReusingUploadedIndexesIsShipped) {
   ASSERT_TRUE(up->RunOnce().ok());
   EXPECT_EQ(up->stats().uploaded_index, 5u);
   log_->TruncateTo(lost_at);  // entry 5 gone from the log
-  ASSERT_TRUE(db_->Exec("DELETE FROM t WHERE id = 5; UPDATE _hearth_stream SET last_index = 4").ok());
+  ASSERT_TRUE(
+      db_->Exec("DELETE FROM t WHERE id = 5; UPDATE _hearth_stream SET last_index = 4").ok());
   UploadedPosition pos = ReadUploadedPosition(data_ + "/log");
   EXPECT_EQ(pos.index, 5u);
   EXPECT_EQ(pos.generation, log_->generation());
