@@ -66,7 +66,10 @@ class StreamBackup : public Service {
     // must reach before they go (1 day): "2s,6s,1s,2s,3s" (only with the
     // test endpoints on).
     const char* upkeep = getenv("HEARTH_TEST_BACKUP_UPKEEP");
-    if (upkeep && *upkeep && p_->builtin.test_endpoints) {
+    // (The environment itself: this service starts before the workers'
+    // fill p_->builtin.)
+    const char* tests = getenv("HEARTH_TEST_ENDPOINTS");
+    if (upkeep && *upkeep && tests && std::string_view(tests) == "1") {
       int64_t* fields[] = {&o.compactor.l1_window_us, &o.compactor.l2_window_us,
                            &o.compactor.grace_us, &o.compactor.retention_every_us,
                            &o.compactor.sweep_age_us};

@@ -71,8 +71,7 @@ Result<bool> Compactor::CompactStep(const std::string& gen, int64_t now_us) {
   size_t deleted = 0;
   for (const auto& s : g.segments) {
     for (const auto& h : g.segments) {
-      if (h.name.level <= s.name.level || h.name.first > s.name.first ||
-          h.name.last < s.name.last)
+      if (h.name.level <= s.name.level || h.name.first > s.name.first || h.name.last < s.name.last)
         continue;
       if (Status st = Delete(s.key, &stats_.deleted_segments); !st.ok()) return st.error();
       deleted++;

@@ -58,15 +58,14 @@ struct CompactorStats {
   uint64_t compactions[3] = {0, 0, 0};  // by the level made (1, 2)
   uint64_t holes_skipped = 0;           // windows left alone for a missing entry
   uint64_t deleted_segments = 0;
-  uint64_t deleted_snapshots = 0;  // objects of snapshot folders
+  uint64_t deleted_snapshots = 0;    // objects of snapshot folders
   uint64_t deleted_generations = 0;  // objects of whole older generations
   uint64_t deleted_bytes = 0;
 };
 
 class Compactor {
  public:
-  Compactor(s3::ObjectStore* target, CompactorOptions options)
-      : target_(target), o_(options) {}
+  Compactor(s3::ObjectStore* target, CompactorOptions options) : target_(target), o_(options) {}
 
   // Called with the bytes/ hashes about to be swept, before they are:
   // the caller forgets them durably (its "already uploaded" list), so an

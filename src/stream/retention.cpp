@@ -163,8 +163,8 @@ Result<bool> Compactor::RetainStep(int64_t now_us, const ForgetFn& forget) {
   std::set<std::string> keys;
   for (const auto& o : *listing) keys.insert(o.key);
   for (auto it = named_.begin(); it != named_.end();)
-    it = keys.count(it->first) && !gone_segments.count(it->first) ? std::next(it)
-                                                                   : named_.erase(it);
+    it =
+        keys.count(it->first) && !gone_segments.count(it->first) ? std::next(it) : named_.erase(it);
   std::vector<std::string> sweep;
   for (const auto& o : *listing) {
     if (o.key.rfind("bytes/", 0) != 0) continue;
