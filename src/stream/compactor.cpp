@@ -129,9 +129,9 @@ Result<bool> Compactor::CompactStep(const std::string& gen, int64_t now_us) {
   return false;
 }
 
-// The run's entries, in order, into segments of `level` of at most
-// max_segment_bytes each; each is put before the sources it replaces are
-// deleted.
+// The run's first entries, in order, into one segment of `level` of at most
+// max_segment_bytes (or one source, if bigger), put before the sources it
+// replaces are deleted; the rest of the run is the next step's.
 Status Compactor::Compact(const GenerationView& g, int level,
                           const std::vector<const SegmentRef*>& run, bool* damaged) {
   SegmentBuilder b(level, g.parts.id);
@@ -158,8 +158,9 @@ Status Compactor::Compact(const GenerationView& g, int level,
       seg = Error{"it belongs to another generation"};
     *damaged = !seg.ok();
     if (!seg.ok()) return Error{"segment " + s->key + " is corrupt: " + seg.error().message};
-    if (!b.empty() && b.bytes() + seg->raw.size() > o_.max_segment_bytes)
-      if (Status st = flush(); !st.ok()) return st;
+    // Full: this one goes up, the rest of the window at the next step (a
+    // step reads at most about max_segment_bytes).
+    if (!b.empty() && b.bytes() + seg->raw.size() > o_.max_segment_bytes) return flush();
     for (std::string_view bytes : seg->entries) {
       auto e = store::DecodeEntry(bytes);
       *damaged = !e.ok();

@@ -313,6 +313,26 @@ TEST_F(CompactorTest, AStepCutShortBetweenPutAndDeletesIsFinishedByTheNext) {
   EXPECT_EQ(RestoreDigest("after"), digest);
 }
 
+// A window holding more than max_segment_bytes becomes several segments,
+// one a step (a step reads a bounded amount).
+TEST_F(CompactorTest, ABigWindowBecomesSeveralSegmentsOneAStep) {
+  for (uint64_t i = 1; i <= 9; i += 3) {
+    Commit(i, i + 2);
+    ASSERT_TRUE(Up().RunOnce().ok());
+  }
+  const auto before = Entries();
+  CompactorOptions o = Windows();
+  o.max_segment_bytes = 1;  // every source alone
+  Compactor c(store_.get(), o);
+  auto did = c.CompactStep(Gen().name, kT + 20 * kSec);
+  ASSERT_TRUE(did.ok() && *did);
+  EXPECT_EQ(Levels(), (std::vector<int>{1, 0, 0}));
+  EXPECT_EQ(CompactAll(c, kT + 20 * kSec), 2);
+  EXPECT_EQ(Levels(), (std::vector<int>{1, 1, 1}));
+  EXPECT_EQ(c.stats().compactions[1], 3u);
+  EXPECT_EQ(Entries(), before);
+}
+
 TEST_F(CompactorTest, AWindowWithAHoleIsLeftAlone) {
   for (uint64_t i = 1; i <= 18; i += 3) {
     Commit(i, i + 2);
