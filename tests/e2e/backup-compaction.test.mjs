@@ -3,7 +3,8 @@
 // read only with the test endpoints on), the L0 segments of a server's
 // writes become L1s, then L2s, the L0s and L1s that held them are deleted,
 // and restores of the compacted backup — latest, --at a moment, --index — are
-// exact.
+// exact. Retention (a window of seconds) deletes older snapshots while
+// writes go on, and a moment inside the window still restores exactly.
 import { test, describe } from 'node:test';
 import assert from 'node:assert/strict';
 import fsp from 'node:fs/promises';
@@ -106,7 +107,58 @@ describe('compaction of the streaming backup', () => {
       assert.equal(r.code, 0, r.stderr);
       assert.deepEqual(await titlesIn(path.join(base, 'index')), range('a', 10));
     } finally {
-      if (!stopped) await srv.stop();
+      if (!stopped) await srv.stopExpect0();
+    }
+  });
+
+  test('retention deletes what is older than the window; the window stays restorable', T, async () => {
+    const target = await makeTempDir('hearth-target-');
+    const url = `file://${target}`;
+    const srv = await startHearth({
+      args: ['--backup-to', url, '--backup-upload-every', '100ms', '--backup-snapshot-every', '1s',
+        '--backup-retention', '8s'],
+      // Retention every 500 ms.
+      env: { HEARTH_TEST_ENDPOINTS: '1', HEARTH_TEST_BACKUP_UPKEEP: '2s,6s,300ms,500ms' },
+    });
+    let stopped = false;
+    try {
+      await setUpApp(srv);
+      const start = new Date().toISOString();
+      // Writes for about 14 s: a snapshot a second, the oldest soon older
+      // than the window.
+      const titles = [];
+      let inside = null;
+      let acked = 0;
+      const end = Date.now() + 14000;
+      for (let i = 0; Date.now() < end; i++) {
+        const t = `p${String(i).padStart(3, '0')}`;
+        assert.equal(await createPost(srv, t), 200);
+        titles.push(t);
+        await sleep(200);
+        if (inside === null && end - Date.now() < 1500) {
+          inside = new Date().toISOString();  // between two acknowledged writes
+          acked = titles.length;
+        }
+      }
+      await caughtUp(srv);
+      const m = await backupMetrics(srv);
+      assert.ok(metricValue(m, 'hearth_backup_deleted_objects_total', { kind: 'snapshot' }) > 0);
+      await srv.stopExpect0();
+      stopped = true;
+
+      const base = await makeTempDir('hearth-restored-');
+      let r = await runHearth(['restore', '--from', url, '--data', path.join(base, 'latest')], { timeoutMs: 60000 });
+      assert.equal(r.code, 0, r.stderr);
+      assert.deepEqual(await titlesIn(path.join(base, 'latest')), titles);
+      r = await runHearth(['restore', '--from', url, '--at', inside, '--data', path.join(base, 'at')], { timeoutMs: 60000 });
+      assert.equal(r.code, 0, r.stderr);
+      assert.deepEqual(await titlesIn(path.join(base, 'at')), titles.slice(0, acked));
+      // The start is older than the window: gone.
+      r = await runHearth(['restore', '--from', url, '--at', start, '--data', path.join(base, 'old')], { timeoutMs: 60000 });
+      assert.notEqual(r.code, 0);
+      assert.match(r.stderr, /no backup covers/);
+    } finally {
+      if (!stopped) await srv.stopExpect0();
     }
   });
 });
