@@ -1,6 +1,7 @@
 #include "stream/compactor.h"
 
 #include <algorithm>
+#include <cstdio>
 #include <ctime>
 #include <map>
 

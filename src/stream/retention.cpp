@@ -79,7 +79,15 @@ Result<bool> Compactor::RetainStep(int64_t now_us, const ForgetFn& forget) {
   std::vector<std::pair<std::string, uint64_t*>> doomed;
   std::set<std::string> gone_folders, gone_segments;
   std::set<std::string> old_gens;
-  for (size_t i = 0; i < anchor_gen && anchor; ++i) old_gens.insert(view.generations[i].name);
+  for (size_t i = 0; i < anchor_gen && anchor; ++i) {
+    // Only one wholly older than the anchor (names sort by their start's
+    // wall clock, which a restart may have set back).
+    const GenerationView& g = view.generations[i];
+    int64_t newest = g.parts.started_us;
+    for (const auto& s : g.segments) newest = std::max(newest, s.name.t1);
+    for (const auto& s : g.snapshots) newest = std::max(newest, s.time_us);
+    if (newest < anchor->time_us) old_gens.insert(g.name);
+  }
   std::map<std::string, std::vector<const s3::ObjectInfo*>> folders;  // snapshot folder -> objects
   for (const auto& o : *listing) {
     if (o.key.rfind("generations/", 0) != 0) continue;

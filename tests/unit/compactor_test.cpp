@@ -381,6 +381,12 @@ TEST_F(CompactorTest, RetentionKeepsTheWindowRestorableAndDeletesWhatIsOlder) {
   const std::string at = RestoreDigest("at-before", {RestoreTarget::kTime, 0, kT + 10500000});
   ASSERT_FALSE(at.empty());
 
+  // A generation whose name sorts first (a clock set back at a restart)
+  // but that holds a moment after the anchor: not deleted.
+  const std::string odd = SnapshotDatabaseKey(
+      SnapshotFolderKey(GenerationName(0x77, kT - 3600 * kSec), 50, kT + 50 * kSec), "hearth.db");
+  ASSERT_TRUE(store_->Put(odd, "x").ok());
+
   CompactorOptions o;
   o.retention_us = 100 * kSec - 10500000;
   Compactor c(store_.get(), o);
@@ -388,9 +394,10 @@ TEST_F(CompactorTest, RetentionKeepsTheWindowRestorableAndDeletesWhatIsOlder) {
   auto more = c.RetainStep(now, nullptr);
   ASSERT_TRUE(more.ok()) << more.error().message;
   EXPECT_FALSE(*more);
+  EXPECT_TRUE(store_->Get(odd).ok());
   BackupView v = View();
-  ASSERT_EQ(v.generations.size(), 1u);  // the older generation is gone
-  const GenerationView& g = v.generations[0];
+  ASSERT_EQ(v.generations.size(), 2u);  // the older generation is gone; the odd one stays
+  const GenerationView& g = v.generations[1];
   ASSERT_EQ(g.snapshots.size(), 2u);
   EXPECT_EQ(g.snapshots[0].index, 9u);
   EXPECT_EQ(g.snapshots[1].index, 11u);
