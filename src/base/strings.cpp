@@ -109,6 +109,9 @@ bool ParseDurationMillis(std::string_view s, int64_t* out) {
     } else if (!s.empty() && s[0] == 'h') {
       mul = 3600000;
       s.remove_prefix(1);
+    } else if (!s.empty() && s[0] == 'd') {  // retention periods: "7d"
+      mul = 24 * 3600000;
+      s.remove_prefix(1);
     } else
       return false;
     total += static_cast<int64_t>(n) * mul;

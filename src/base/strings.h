@@ -21,7 +21,7 @@ bool ParseUint(std::string_view s, uint64_t* out);
 bool ParseHex(std::string_view s, uint64_t* out);
 // "1048576", "64KiB", "16MiB", "1GiB", "10KB", "5MB" (KB/MB/GB are powers of 1000).
 bool ParseSize(std::string_view s, uint64_t* out);
-// "250ms", "10s", "5m", "1h", "1h30m"; a bare number means seconds.
+// "250ms", "10s", "5m", "1h", "1h30m", "7d"; a bare number means seconds.
 bool ParseDurationMillis(std::string_view s, int64_t* out);
 std::string FormatSize(uint64_t bytes);        // "16MiB" when exact, else bytes
 std::string FormatDurationMillis(int64_t ms);  // "30s", "250ms", "5m"

@@ -110,6 +110,10 @@ const std::vector<SettingSpec> kSettingSpecs = {
     {"backup-snapshot-every", T::kDuration, &S::backup_snapshot_every_ms, "24h",
      "how often --backup-to gets a fresh copy of every database (restores replay from it)", false,
      1000},
+    {"backup-retention", T::kDuration, &S::backup_retention_ms, "7d",
+     "how far back --backup-to stays restorable (older snapshots, entries and bytes are deleted); "
+     "0 = keep everything",
+     false},
     {"allow", T::kCidrList, &S::allow, "",
      "only these client addresses connect, CIDR list (e.g. \"10.0.0.0/8, 2001:db8::/32\"); empty: "
      "all",
@@ -203,7 +207,7 @@ bool ParseInto(const SettingSpec& spec, std::string_view text, Settings* s, std:
     case T::kDuration: {
       int64_t ms;
       if (!ParseDurationMillis(text, &ms)) {
-        *why = "expected a duration such as 500ms, 10s, 5m or 1h";
+        *why = "expected a duration such as 500ms, 10s, 5m, 1h or 7d";
         return false;
       }
       if (ms < spec.min || ms > spec.max) {
@@ -341,8 +345,8 @@ std::string EnvNameFor(std::string_view setting) {
 
 bool IsReservedEnv(std::string_view name) {
   return name == "HEARTH_TEST_ENDPOINTS" || name == "HEARTH_TEST_PAUSE_AT" ||
-         name == "HEARTH_TOKEN" || name == "HEARTH_SERVER" || name == "HEARTH_BIN" ||
-         name == "HEARTH_CONFIG";
+         name == "HEARTH_TEST_BACKUP_UPKEEP" || name == "HEARTH_TOKEN" || name == "HEARTH_SERVER" ||
+         name == "HEARTH_BIN" || name == "HEARTH_CONFIG";
 }
 
 Result<Settings> LoadSettings(const std::string& config_path, char** env,

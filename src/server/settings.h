@@ -62,6 +62,7 @@ struct Settings {
   std::string backup_endpoint, backup_region, backup_key_id, backup_secret;
   int64_t backup_upload_every_ms = 0;
   int64_t backup_snapshot_every_ms = 0;
+  int64_t backup_retention_ms = 0;  // 0: nothing is deleted from the target
   // Guard (see src/guard/guard.h).
   std::string allow, deny, trusted_proxies;  // CIDR lists
   std::string client_ip_header;

@@ -58,8 +58,8 @@ class StreamBackup : public Service {
   explicit StreamBackup(Parts* p) : p_(p) {}
   std::string_view name() const override { return "stream-backup"; }
   std::vector<std::string_view> settings() const override {
-    return {"backup-to",     "backup-endpoint",     "backup-region",        "backup-key-id",
-            "backup-secret", "backup-upload-every", "backup-snapshot-every"};
+    return {"backup-to",     "backup-endpoint",     "backup-region",         "backup-key-id",
+            "backup-secret", "backup-upload-every", "backup-snapshot-every", "backup-retention"};
   }
   Status Validate(const Settings& s) override {
     auto t = s3::ParseTarget(s.backup_to);
@@ -90,6 +90,29 @@ class StreamBackup : public Service {
     o.hearth_version = kVersion;
     o.every = std::chrono::milliseconds(s.backup_upload_every_ms);
     o.snapshot_every = std::chrono::milliseconds(s.backup_snapshot_every_ms);
+    o.upkeep = true;
+    o.compactor.retention_us = s.backup_retention_ms * 1000;
+    // Tests shrink compaction's windows (5 min, 1 h), the grace after them,
+    // retention's period (1 h) and the age bytes and unfinished snapshots
+    // must reach before they go (1 day): "2s,6s,1s,2s,3s" (only with the
+    // test endpoints on).
+    const char* upkeep = getenv("HEARTH_TEST_BACKUP_UPKEEP");
+    // (The environment itself: this service starts before the workers'
+    // fill p_->builtin.)
+    const char* tests = getenv("HEARTH_TEST_ENDPOINTS");
+    if (upkeep && *upkeep && tests && std::string_view(tests) == "1") {
+      int64_t* fields[] = {&o.compactor.l1_window_us, &o.compactor.l2_window_us,
+                           &o.compactor.grace_us, &o.compactor.retention_every_us,
+                           &o.compactor.sweep_age_us};
+      std::string_view rest = upkeep;
+      for (int64_t* f : fields) {
+        size_t comma = rest.find(',');
+        int64_t ms = 0;
+        if (ParseDurationMillis(rest.substr(0, comma), &ms)) *f = ms * 1000;
+        if (comma == std::string_view::npos) break;
+        rest.remove_prefix(comma + 1);
+      }
+    }
     // Tests stop the uploader at a point of their choosing, to kill -9 the
     // server there: HEARTH_TEST_PAUSE_AT=POINT[:N], the Nth time the
     // uploader reaches POINT (uploader.h names them). Only with the test
@@ -162,6 +185,30 @@ class StreamBackup : public Service {
            "When the last snapshot was taken (Unix time).", st.last_snapshot_us / 1e6);
     metric("hearth_backup_failing", "gauge", "1 when no upload pass has worked for 60 s.",
            st.State(now) == "failing" ? 1.0 : 0.0);
+    // Compaction and retention (stream/compactor.h).
+    out +=
+        "# HELP hearth_backup_compactions_total Segments made by compaction, by level.\n"
+        "# TYPE hearth_backup_compactions_total counter\n";
+    for (int level = 1; level <= 2; ++level)
+      out += "hearth_backup_compactions_total{level=\"" + std::to_string(level) + "\"} " +
+             std::to_string(st.upkeep.compactions[level]) + "\n";
+    out +=
+        "# HELP hearth_backup_deleted_objects_total Objects deleted from the backup target "
+        "(compacted segments, retention).\n"
+        "# TYPE hearth_backup_deleted_objects_total counter\n";
+    const std::pair<const char*, uint64_t> kinds[] = {{"segment", st.upkeep.deleted_segments},
+                                                      {"snapshot", st.upkeep.deleted_snapshots},
+                                                      {"generation", st.upkeep.deleted_generations},
+                                                      {"bytes", st.upkeep.deleted_bytes}};
+    for (const auto& [kind, n] : kinds)
+      out += std::string("hearth_backup_deleted_objects_total{kind=\"") + kind + "\"} " +
+             std::to_string(n) + "\n";
+    metric("hearth_backup_compaction_holes_total", "counter",
+           "Compaction windows left as they are because entries are missing from them.",
+           static_cast<double>(st.upkeep.holes_skipped));
+    metric("hearth_backup_upkeep_failures_total", "counter",
+           "Compaction or retention steps that failed (retried a minute later).",
+           static_cast<double>(st.upkeep_failures_total));
     return out;
   }
 

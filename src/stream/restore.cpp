@@ -241,6 +241,7 @@ Result<RestoreResult> Restore(s3::ObjectStore& target, const RestoreOptions& o) 
   result.index = manifest->index;
   result.time_us = manifest->time_us;
   bool stop = false;
+  uint64_t applied_through = 0;
   for (const auto& ref : plan->segments) {
     if (stop) break;
     // Through a file: a segment may be larger than one answer held in memory.
@@ -260,6 +261,10 @@ Result<RestoreResult> Restore(s3::ObjectStore& target, const RestoreOptions& o) 
       auto e = store::DecodeEntry(bytes);
       if (!e.ok()) return fail(Error{"segment " + ref.key + ": " + e.error().message});
       if (e->index < manifest->from_index) continue;  // the snapshot holds it
+      // Segments of two levels may overlap (a compaction cut short): each
+      // entry once.
+      if (e->index <= applied_through) continue;
+      applied_through = e->index;
       if (o.target.kind == RestoreTarget::kIndex && e->index > o.target.index) {
         stop = true;
         break;

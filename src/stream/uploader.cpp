@@ -80,6 +80,7 @@ Uploader::Uploader(LocalLog* log, std::unique_ptr<s3::ObjectStore> target, Uploa
     : log_(log), target_(std::move(target)), o_(std::move(options)) {
   stats_.target = target_->Describe();
   bytes_ = o_.bytes ? o_.bytes : store::DataFolderBytes(o_.data_dir);
+  if (o_.upkeep) compactor_ = std::make_unique<Compactor>(target_.get(), o_.compactor);
 }
 
 Status Uploader::PutBytes(const std::string& sha, std::string_view bytes) {
@@ -513,12 +514,50 @@ Status Uploader::RunOnce(bool last) {
     Fail(s);
     return s;
   }
-  std::lock_guard lock(mu_);
-  stats_.last_success_us = WallNowMicros();
-  stats_.failing_since_us = 0;
-  if (log_->last_index() <= cursor_.uploaded_index) stats_.caught_up_us = stats_.last_success_us;
-  stats_.last_error.clear();
+  const bool caught_up = log_->last_index() <= cursor_.uploaded_index;
+  {
+    std::lock_guard lock(mu_);
+    stats_.last_success_us = WallNowMicros();
+    stats_.failing_since_us = 0;
+    if (caught_up) stats_.caught_up_us = stats_.last_success_us;
+    stats_.last_error.clear();
+  }
+  // Upkeep only once nothing waits to go up, one bounded step a pass: it
+  // never holds back new entries by more than that step.
+  if (!last && compactor_ && caught_up && !log_->broken()) Upkeep();
   return s;
+}
+
+void Uploader::Upkeep() {
+  const int64_t now = WallNowMicros();
+  if (upkeep_failed_us_ != 0 && now - upkeep_failed_us_ < 60'000'000) return;
+  auto did = compactor_->Step(cursor_.name, now, [this](const std::vector<std::string>& shas) {
+    return ForgetBytes(shas);
+  });
+  upkeep_failed_us_ = did.ok() ? 0 : now;
+  bool log_it = false;
+  {
+    std::lock_guard lock(mu_);
+    stats_.upkeep = compactor_->stats();
+    if (!did.ok()) {
+      stats_.upkeep_failures_total++;
+      int64_t& last = logged_["upkeep: " + did.error().message.substr(0, 120)];
+      if (now - last >= kLogEveryUs) {
+        last = now;
+        log_it = true;
+      }
+    }
+  }
+  if (log_it)
+    Log(LogLevel::kError, "backup: compaction or retention failed (retrying; uploads go on)",
+        {{"target", target_->Describe()}, {"error", did.error().message}});
+}
+
+Status Uploader::ForgetBytes(const std::vector<std::string>& shas) {
+  for (const auto& sha : shas) uploaded_bytes_.erase(sha);
+  std::string text;
+  for (const auto& sha : uploaded_bytes_) text += sha + "\n";
+  return WriteFileDurably(log_->dir(), "bytes.idx", text);
 }
 
 }  // namespace hearth::stream

@@ -11,7 +11,9 @@
 //      generation has no snapshot yet (or the last is older than
 //      `snapshot_every`), every database is copied (online backup API),
 //      compressed and put, the manifest last;
-//   3. local log files whose entries are all uploaded are deleted.
+//   3. local log files whose entries are all uploaded are deleted;
+//   4. once caught up, one bounded step of upkeep (stream/compactor.h):
+//      compaction of one closed window, or retention when it is due.
 //
 // A failure stops the pass and is retried at the next (the S3 client already
 // retried within the request): writes never wait for the uploader, the lag
@@ -33,6 +35,7 @@
 #include "base/result.h"
 #include "s3/object_store.h"
 #include "store/apply_bytes.h"
+#include "stream/compactor.h"
 #include "stream/log.h"
 #include "stream/remote.h"
 
@@ -56,6 +59,9 @@ struct UploaderOptions {
   // they go up as bytes/<sha256> (each content once, before the segment
   // naming it). Null: the data folder's own (hearth.db's blobs, files/).
   std::shared_ptr<store::BytesSource> bytes;
+  // Compaction and retention between passes (off: the target only grows).
+  bool upkeep = false;
+  CompactorOptions compactor;
 };
 
 struct UploaderStats {
@@ -77,6 +83,8 @@ struct UploaderStats {
   int64_t failing_since_us = 0;  // 0: the last pass worked
   int64_t caught_up_us = 0;      // when a pass last left nothing behind
   std::string last_error;
+  CompactorStats upkeep;
+  uint64_t upkeep_failures_total = 0;
   uint64_t lag_entries() const {
     return log_index > uploaded_index ? log_index - uploaded_index : 0;
   }
@@ -148,6 +156,11 @@ class Uploader {
   Status SnapshotFilesIn(const std::string& dir, const std::string& rel_dir, int depth,
                          Manifest* m);
   Status PutRecordFile(const std::string& path, const std::string& rel, Manifest* m);
+  // One step of compaction or retention; its failures are logged, and
+  // retried a minute later, but are not the uploader's (shipping works).
+  void Upkeep();
+  // Hashes about to be deleted from bytes/: out of bytes.idx (rewritten).
+  Status ForgetBytes(const std::vector<std::string>& shas);
   void Fail(const Status& s);
   void Loop();
 
@@ -165,6 +178,8 @@ class Uploader {
   int64_t caught_up_put_us_ = 0;
   std::set<std::string> uploaded_bytes_;  // sha256 hex, mirrored in DATA/log/bytes.idx
   std::shared_ptr<store::BytesSource> bytes_;
+  std::unique_ptr<Compactor> compactor_;  // with options.upkeep
+  int64_t upkeep_failed_us_ = 0;
   mutable std::mutex mu_;  // stats_, stop_
   UploaderStats stats_;
   std::map<std::string, int64_t> logged_;  // error -> when last logged

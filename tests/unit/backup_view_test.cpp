@@ -213,6 +213,91 @@ TEST(BackupView, ACaughtUpMarkExtendsTheLastEntrysStateToItsTime) {
   EXPECT_EQ(l.View().unknown.size(), 1u);
 }
 
+// Compaction (stream/compactor.h) leaves L0, L1 and L2 segments side by side
+// for a while (a step cut short between its put and its deletes, a window
+// with a hole left as L0s): restore takes the fewest objects that cover
+// what it needs, and a hole is still an error naming it.
+TEST(BackupView, LevelsThatOverlapArePlannedWithTheFewestObjects) {
+  struct Seg {
+    int level;
+    uint64_t first, last;
+  };
+  struct Case {
+    const char* what;
+    std::vector<Seg> segs;
+    uint64_t from;
+    RestoreTarget target;
+    R plan;                       // when it works
+    const char* error = nullptr;  // else a part of the error
+  };
+  const RestoreTarget latest{};
+  const std::vector<Case> cases = {
+      {"an L1 and the L0s it was made from",
+       {{0, 1, 3}, {0, 4, 6}, {0, 7, 9}, {1, 1, 9}},
+       2,
+       latest,
+       {{1, 9}}},
+      {"an L2 over L1s and L0s",
+       {{1, 1, 9}, {1, 10, 20}, {0, 10, 12}, {2, 1, 20}, {0, 21, 22}},
+       5,
+       latest,
+       {{1, 20}, {21, 22}}},
+      {"the same range at two levels: the higher", {{0, 1, 9}, {1, 1, 9}}, 1, latest, {{1, 9}}},
+      {"an L1 reaching further than the L0 holding `from`",
+       {{0, 1, 3}, {1, 4, 12}, {0, 4, 6}, {0, 13, 14}},
+       2,
+       latest,
+       {{1, 3}, {4, 12}, {13, 14}}},
+      {"L0s left after an L1, then an L2 further on",
+       {{1, 1, 9}, {0, 7, 9}, {0, 10, 12}, {2, 10, 30}},
+       8,
+       latest,
+       {{1, 9}, {10, 30}}},
+      {"an index inside an L2: only it",
+       {{2, 1, 60}, {0, 61, 62}},
+       5,
+       {RestoreTarget::kIndex, 30, 0},
+       {{1, 60}}},
+      {"a time inside an L1",
+       {{1, 1, 9}, {1, 10, 20}, {0, 21, 22}},
+       3,
+       {RestoreTarget::kTime, 0, kT0 + 12 * kSec},
+       {{1, 9}, {10, 20}}},
+      {"a hole between levels",
+       {{1, 1, 9}, {0, 12, 14}, {2, 15, 40}},
+       2,
+       latest,
+       {},
+       "entries 10–11 are missing"},
+      {"a hole inside L0s an L1 does not cover",
+       {{1, 1, 9}, {0, 10, 12}, {0, 16, 18}},
+       2,
+       latest,
+       {},
+       "entries 13–15 are missing"},
+      {"an index past every level",
+       {{2, 1, 20}, {1, 21, 25}},
+       2,
+       {RestoreTarget::kIndex, 30, 0},
+       {},
+       "entries 26–30 are missing"},
+  };
+  for (const auto& c : cases) {
+    Listing l;
+    l.Snap(kGen, 1, kT0 + kSec);
+    for (const auto& s : c.segs) l.Seg(kGen, s.level, s.first, s.last);
+    auto plan = PlanSegments(l.View().generations[0], c.from, c.target);
+    if (c.error) {
+      ASSERT_FALSE(plan.ok()) << c.what;
+      EXPECT_NE(plan.error().message.find(c.error), std::string::npos)
+          << c.what << ": " << plan.error().message;
+      continue;
+    }
+    ASSERT_TRUE(plan.ok()) << c.what << ": " << plan.error().message;
+    EXPECT_EQ(Ranges(*plan), c.plan) << c.what;
+  }
+}
+
 TEST(BackupView, ManySegmentsArePlannedInOnePass) {
   Listing l;
   l.Snap(kGen, 1, kT0 + kSec);

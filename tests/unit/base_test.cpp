@@ -33,7 +33,9 @@ TEST(Strings, ParseDuration) {
   EXPECT_TRUE(ParseDurationMillis("1h30m", &ms));
   EXPECT_EQ(ms, 5400000);
   EXPECT_FALSE(ParseDurationMillis("soon", &ms));
-  EXPECT_FALSE(ParseDurationMillis("5d", &ms));
+  EXPECT_TRUE(ParseDurationMillis("7d", &ms));
+  EXPECT_EQ(ms, 7 * 24 * 3600000);
+  EXPECT_FALSE(ParseDurationMillis("5w", &ms));
   EXPECT_FALSE(ParseDurationMillis("", &ms));
   EXPECT_EQ(FormatDurationMillis(30000), "30s");
   EXPECT_EQ(FormatDurationMillis(1500), "1500ms");
