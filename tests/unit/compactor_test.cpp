@@ -401,11 +401,13 @@ TEST_F(CompactorTest, RetentionKeepsTheWindowRestorableAndDeletesWhatIsOlder) {
   ASSERT_EQ(g.snapshots.size(), 2u);
   EXPECT_EQ(g.snapshots[0].index, 9u);
   EXPECT_EQ(g.snapshots[1].index, 11u);
-  ASSERT_EQ(g.segments.size(), 2u);  // 6..7 went; 8..9 holds the snapshot's from_index
-  EXPECT_EQ(g.segments[0].name.first, 8u);
+  // 6..7 and 8..9 went: the snapshot at 9 holds 9 (it was uploaded before
+  // the copies), so replay starts at 10.
+  ASSERT_EQ(g.segments.size(), 1u);
+  EXPECT_EQ(g.segments[0].name.first, 10u);
   EXPECT_GT(c.stats().deleted_generations, 0u);
   EXPECT_GT(c.stats().deleted_snapshots, 0u);
-  EXPECT_EQ(c.stats().deleted_segments, 1u);
+  EXPECT_EQ(c.stats().deleted_segments, 2u);
   // The oldest moment of the window, and the latest, restore as before.
   std::string why;
   EXPECT_EQ(RestoreDigest("at-after", {RestoreTarget::kTime, 0, kT + 10500000}, &why), at) << why;
@@ -448,18 +450,26 @@ TEST_F(CompactorTest, ASweptBytesObjectIsUploadedAgainWhenNamedAgain) {
   };
   auto one = std::make_shared<One>();
   one->b = blob;
+  // Snapshots only when a generation starts (the daily one is not due), so
+  // the entries after the first one stay needed.
   UploaderOptions uo;
-  uo.snapshot_every = 0ms;
   uo.bytes = one;
   uo.upkeep = true;
   uo.compactor.retention_us = 1;  // every snapshot is older than the window
   uo.compactor.retention_every_us = 0;
   uo.compactor.sweep_age_us = 0;
-  CommitOne(1, blob);
-  ASSERT_TRUE(Up(uo).RunOnce().ok());
-  ASSERT_TRUE(store_->Get(BytesKey(sha)).ok());  // entry 1 names it: kept
-  Commit(2, 2);
-  ASSERT_TRUE(Up().RunOnce().ok());  // the snapshot at 2 needs nothing before it
+  Commit(1, 1);
+  ASSERT_TRUE(Up(uo).RunOnce().ok());  // the snapshot at 1: replay from 2
+  CommitOne(2, blob);
+  ASSERT_TRUE(Up().RunOnce().ok());
+  ASSERT_TRUE(store_->Get(BytesKey(sha)).ok());  // entry 2 names it: kept
+  // A snapshot at 3 (an uploader that takes one every pass) needs nothing
+  // before it: the segment naming the bytes goes, then the bytes.
+  Commit(3, 3);
+  up_.reset();
+  UploaderOptions every_pass = uo;
+  every_pass.snapshot_every = 0ms;
+  ASSERT_TRUE(Up(every_pass).RunOnce().ok());
   EXPECT_FALSE(store_->Get(BytesKey(sha)).ok());
   EXPECT_EQ(Up().stats().upkeep.deleted_bytes, 1u);
   std::string idx;
@@ -469,8 +479,10 @@ TEST_F(CompactorTest, ASweptBytesObjectIsUploadedAgainWhenNamedAgain) {
     if (text.ok()) idx = *text;
   }
   EXPECT_EQ(idx.find(sha), std::string::npos);
-  CommitOne(3, blob);
-  ASSERT_TRUE(Up().RunOnce().ok());
+  // Named again (the snapshot at 3 is recent: no new one): put again.
+  CommitOne(4, blob);
+  up_.reset();
+  ASSERT_TRUE(Up(uo).RunOnce().ok());
   auto again = store_->Get(BytesKey(sha));
   ASSERT_TRUE(again.ok()) << again.error().message;
   EXPECT_EQ(*again, blob);
