@@ -142,6 +142,7 @@ Status Compactor::Compact(const GenerationView& g, int level,
     auto object = b.Finish(kCompactedZstdLevel);
     if (!object.ok()) return object.error();
     if (Status s = target_->Put(SegmentKey(g.name, b.name()), *object); !s.ok()) return s;
+    if (o_.pause_at) o_.pause_at("compaction");
     stats_.compactions[level]++;
     for (const SegmentRef* s : sources)
       if (Status st = Delete(s->key, &stats_.deleted_segments); !st.ok()) return st;

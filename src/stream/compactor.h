@@ -52,6 +52,9 @@ struct CompactorOptions {
   // Deletes per step at most (the first run over a long history continues
   // at the next step).
   size_t max_deletes = 1000;
+  // Tests: called at "compaction" (a compacted segment is up, its sources
+  // not deleted yet), to stop the process there.
+  std::function<void(std::string_view point)> pause_at;
 };
 
 struct CompactorStats {

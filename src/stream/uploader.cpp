@@ -80,7 +80,11 @@ Uploader::Uploader(LocalLog* log, std::unique_ptr<s3::ObjectStore> target, Uploa
     : log_(log), target_(std::move(target)), o_(std::move(options)) {
   stats_.target = target_->Describe();
   bytes_ = o_.bytes ? o_.bytes : store::DataFolderBytes(o_.data_dir);
-  if (o_.upkeep) compactor_ = std::make_unique<Compactor>(target_.get(), o_.compactor);
+  if (o_.upkeep) {
+    CompactorOptions co = o_.compactor;
+    if (!co.pause_at) co.pause_at = o_.pause_at;
+    compactor_ = std::make_unique<Compactor>(target_.get(), std::move(co));
+  }
 }
 
 Status Uploader::PutBytes(const std::string& sha, std::string_view bytes) {

@@ -52,8 +52,9 @@ struct UploaderOptions {
   // entries name are up, the segment is not), "cursor" (the segment is up,
   // the cursor not moved past it), "snapshot-files" (a snapshot's record
   // files listed and put, before the copies), "snapshot-copies" (the
-  // databases copied) and "snapshot" (every database copy is up, the
-  // manifest is not); used to stop the process there, or to write meanwhile.
+  // databases copied), "snapshot" (every database copy is up, the
+  // manifest is not) and "compaction" (stream/compactor.h); used to stop
+  // the process there, or to write meanwhile.
   std::function<void(std::string_view point)> pause_at;
   // Where the bytes an entry names (blob-put, file-put) are read from before
   // they go up as bytes/<sha256> (each content once, before the segment

@@ -168,8 +168,12 @@ describe('streaming backup: kill -9 mid-upload', () => {
     }
   });
 
-  // TODO(S11 compaction): a "compaction" pause point (the L1 put, its L0s not
-  // yet deleted) once src/stream/compactor.* lands; crashAt('compaction:1', …).
+  test('at a compaction (the L1 up, the L0s it holds not deleted: the restart finishes it), to a folder', T, async () => {
+    // Windows of 2 s (L1) and 6 s (L2), compacted 1 s after they close.
+    const t = await fileTarget();
+    t.env = { HEARTH_TEST_BACKUP_UPKEEP: '2s,6s,1s' };
+    await crashAt('compaction:1', t, 'auto');
+  });
 });
 
 async function health(srv) {
