@@ -68,6 +68,13 @@ class StreamBackup : public Service {
       return Error{
           "--backup-to s3://… needs --backup-key-id and --backup-secret (or "
           "HEARTH_BACKUP_KEY_ID and HEARTH_BACKUP_SECRET)"};
+    // A bare number is seconds: "--backup-retention 30" meant as days would
+    // keep 30 s. Less than an hour is refused (tests aside).
+    const char* tests = getenv("HEARTH_TEST_ENDPOINTS");
+    const bool testing = tests && std::string_view(tests) == "1";
+    if (s.backup_retention_ms != 0 && s.backup_retention_ms < 3'600'000 && !testing)
+      return Error{"--backup-retention " + std::to_string(s.backup_retention_ms / 1000) +
+                   "s is less than an hour: give a unit (e.g. 30d), or 0 to keep everything"};
     return OkStatus();
   }
   Status Start() override {

@@ -43,10 +43,13 @@ Status Compactor::Delete(const std::string& key, uint64_t* counter) {
 
 Result<bool> Compactor::Step(const std::string& gen, int64_t now_us, const ForgetFn& forget) {
   if (o_.retention_us > 0 && now_us >= next_retain_us_) {
-    auto more = RetainStep(now_us, forget);
+    auto more = RetainStep(now_us, forget, gen);
     if (!more.ok()) {
-      // Retried in a minute (or at its usual time, if sooner), not every pass.
+      // Retried in a minute (or at its usual time, if sooner), not every
+      // pass; compaction still gets its step (a retention that keeps failing,
+      // on a damaged segment say, must not stop it).
       next_retain_us_ = now_us + std::min<int64_t>(o_.retention_every_us, 60'000'000);
+      if (!gen.empty()) (void)CompactStep(gen, now_us);
       return more.error();
     }
     if (!*more) next_retain_us_ = now_us + o_.retention_every_us;

@@ -83,7 +83,10 @@ class Compactor {
   // The two halves, for tests.
   Result<bool> CompactStep(const std::string& gen, int64_t now_us);
   // Done (false) or more to do at the next step (true).
-  Result<bool> RetainStep(int64_t now_us, const ForgetFn& forget);
+  // `current`: the generation being uploaded to, never deleted whole
+  // (whatever the clocks in the names say).
+  Result<bool> RetainStep(int64_t now_us, const ForgetFn& forget,
+                          const std::string& current = "");
 
   const CompactorStats& stats() const { return stats_; }
 

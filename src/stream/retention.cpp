@@ -46,11 +46,19 @@ Result<const std::vector<std::string>*> Compactor::NamedBytes(const SegmentRef& 
   return &(named_[s.key] = std::move(shas));
 }
 
-Result<bool> Compactor::RetainStep(int64_t now_us, const ForgetFn& forget) {
+Result<bool> Compactor::RetainStep(int64_t now_us, const ForgetFn& forget,
+                                   const std::string& current) {
   if (o_.retention_us <= 0) return false;
   auto listing = target_->List("");
   if (!listing.ok()) return listing.error();
   BackupView view = ReadListing(*listing);
+  // A clock stepped far ahead (a bad RTC, an NTP jump) must not age the
+  // whole history out in one run: the target's own clock (the newest
+  // object's LastModified; the uploader puts one at least every minute)
+  // bounds "now".
+  int64_t target_now = 0;
+  for (const auto& o : *listing) target_now = std::max(target_now, ParseIsoTime(o.last_modified));
+  if (target_now > 0) now_us = std::min(now_us, target_now + int64_t{3600} * 1000000);
   const int64_t cutoff = now_us - o_.retention_us;
 
   // The anchor: the newest complete snapshot older than the window. With it
@@ -83,9 +91,11 @@ Result<bool> Compactor::RetainStep(int64_t now_us, const ForgetFn& forget) {
     // Only one wholly older than the anchor (names sort by their start's
     // wall clock, which a restart may have set back).
     const GenerationView& g = view.generations[i];
+    if (g.name == current) continue;  // the one being written: never whole
     int64_t newest = g.parts.started_us;
     for (const auto& s : g.segments) newest = std::max(newest, s.name.t1);
     for (const auto& s : g.snapshots) newest = std::max(newest, s.time_us);
+    newest = std::max(newest, g.caught_up_us);
     if (newest < anchor->time_us) old_gens.insert(g.name);
   }
   std::map<std::string, std::vector<const s3::ObjectInfo*>> folders;  // snapshot folder -> objects

@@ -36,6 +36,7 @@ constexpr int64_t kMarkIdleUs = 60'000'000;
 // not claimed absent.
 constexpr int64_t kMarkSlackUs = 1'000'000;
 constexpr int64_t kRemarkUs = 300'000'000;  // hearth-backup.json read again
+constexpr int64_t kUpkeepEveryUs = 5'000'000;  // upkeep while never caught up
 
 // One line appended and synced (the bytes index only grows).
 Status AppendLine(const std::string& path, const std::string& line) {
@@ -323,9 +324,12 @@ void Uploader::MarkCaughtUp() {
   nlohmann::json j = {{"index", cursor_.uploaded_index}, {"time_us", at}};
   // A failure here costs only the mark: the next pass tries again.
   if (!Put(key, j.dump() + "\n").ok()) return;
+  const std::string folder = key.substr(0, key.rfind('/') + 1);
   if (!caught_up_key_.empty()) {
-    (void)target_->Delete(caught_up_key_);
-  } else if (auto older = target_->List(key.substr(0, key.rfind('/') + 1)); older.ok()) {
+    // Only this generation's: an older one keeps its last mark (its span
+    // runs to it).
+    if (caught_up_key_.rfind(folder, 0) == 0) (void)target_->Delete(caught_up_key_);
+  } else if (auto older = target_->List(folder); older.ok()) {
     // The first mark of this run: the last run's is still there.
     for (const auto& o : *older)
       if (o.key != key) (void)target_->Delete(o.key);
@@ -528,7 +532,13 @@ Status Uploader::RunOnce(bool last) {
   }
   // Upkeep only once nothing waits to go up, one bounded step a pass: it
   // never holds back new entries by more than that step.
-  if (!last && compactor_ && caught_up && !log_->broken()) Upkeep();
+  // Under steady writes a pass rarely ends with nothing behind it: then
+  // every few seconds anyway (one step is bounded; the lag it adds, too).
+  if (!last && compactor_ && !log_->broken() &&
+      (caught_up || WallNowMicros() - upkeep_us_ >= kUpkeepEveryUs || upkeep_us_ > WallNowMicros())) {
+    upkeep_us_ = WallNowMicros();
+    Upkeep();
+  }
   return s;
 }
 

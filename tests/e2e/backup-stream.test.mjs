@@ -229,6 +229,11 @@ describe('streaming backup', () => {
     r = await runHearth(['serve', '--data', await makeTempDir(), '--backup-to', 's3://bucket/p']);
     assert.notEqual(r.code, 0);
     assert.match(r.stderr, /needs --backup-key-id and --backup-secret/);
+    // A bare number is seconds: 30 meant as days is refused, not obeyed.
+    const target = `file://${await makeTempDir('hearth-target-')}`;
+    r = await runHearth(['serve', '--data', await makeTempDir(), '--backup-to', target, '--backup-retention', '30']);
+    assert.notEqual(r.code, 0);
+    assert.match(r.stderr, /--backup-retention 30s is less than an hour: give a unit \(e\.g\. 30d\), or 0 to keep everything/);
     r = await runHearth(['config', '--backup-secret', 'hunter2-secret']);
     assert.equal(r.code, 0, r.stderr);
     assert.match(r.stdout, /^backup-secret = "\*\*\*"/m);

@@ -421,6 +421,89 @@ TEST_F(CompactorTest, RetentionKeepsTheWindowRestorableAndDeletesWhatIsOlder) {
   EXPECT_EQ(c.stats().deleted_snapshots + c.stats().deleted_segments, deleted);
 }
 
+// A clock stepped a century ahead for one run: "now" is bounded by the
+// target's own clock (its newest object), so nothing of a year's window goes.
+TEST_F(CompactorTest, AClockFarAheadDoesNotAgeTheHistoryOut) {
+  UploaderOptions uo;
+  uo.snapshot_every = 0ms;
+  for (uint64_t i = 1; i <= 7; i += 2) {
+    Commit(i, i + 1);
+    ASSERT_TRUE(Up(uo).RunOnce().ok());
+  }
+  const size_t objects = store_->List("")->size();
+  const size_t snapshots = Gen().snapshots.size();
+  ASSERT_GE(snapshots, 3u);
+  CompactorOptions o;
+  o.retention_us = int64_t{400} * 24 * 3600 * kSec;  // the entries are from 2025
+  Compactor c(store_.get(), o);
+  ASSERT_TRUE(c.RetainStep(kT + int64_t{100} * 365 * 24 * 3600 * kSec, nullptr).ok());
+  EXPECT_EQ(store_->List("")->size(), objects);
+  EXPECT_EQ(Gen().snapshots.size(), snapshots);
+}
+
+// A generation named with a clock a month ahead holds the newest snapshot
+// older than the window; the generation being uploaded (named by the right
+// clock, so it sorts before) is never deleted whole.
+TEST_F(CompactorTest, TheCurrentGenerationIsNeverDeletedWhole) {
+  UploaderOptions uo;
+  uo.snapshot_every = 0ms;
+  Commit(1, 3);
+  ASSERT_TRUE(Up(uo).RunOnce().ok());
+  const std::string current = Gen().name;
+  // The odd generation: a copy of the current one's snapshot under a name a
+  // month ahead.
+  const SnapshotRef snap = Gen().snapshots[0];
+  const int64_t month = int64_t{30} * 24 * 3600 * kSec;
+  const std::string odd = GenerationName(0x99, kT + month);
+  const std::string folder = SnapshotFolderKey(odd, snap.index, kT + month);
+  auto manifest = store_->Get(SnapshotManifestKey(snap.folder));
+  ASSERT_TRUE(manifest.ok());
+  ASSERT_TRUE(store_->Put(SnapshotDatabaseKey(folder, "hearth.db"), "x").ok());
+  ASSERT_TRUE(store_->Put(SnapshotManifestKey(folder), *manifest).ok());
+  // Its caught-up mark (real time, a year after these 2025 entries) would
+  // keep it anyway: without it, only the guard does.
+  for (const auto& obj : *store_->List(""))
+    if (obj.key.find("/caught-up/") != std::string::npos) ASSERT_TRUE(store_->Delete(obj.key).ok());
+  CompactorOptions o;
+  o.retention_us = 10 * 24 * 3600 * kSec;
+  Compactor c(store_.get(), o);
+  ASSERT_TRUE(c.RetainStep(kT + 2 * month, nullptr, current).ok());
+  BackupView v = View();
+  bool kept = false;
+  for (const auto& g : v.generations) kept = kept || (g.name == current && g.has_record);
+  EXPECT_TRUE(kept);
+  // Without the guard it would have gone: the same step naming no current
+  // generation deletes it (what the guard is for).
+  Compactor unguarded(store_.get(), o);
+  ASSERT_TRUE(unguarded.RetainStep(kT + 2 * month, nullptr).ok());
+  kept = false;
+  for (const auto& g : View().generations) kept = kept || g.name == current;
+  EXPECT_FALSE(kept);
+}
+
+// Retention that keeps failing (here: the anchor's manifest is damaged)
+// does not stop compaction: the same step still compacts a window.
+TEST_F(CompactorTest, AFailingRetentionDoesNotStopCompaction) {
+  UploaderOptions uo;
+  uo.snapshot_every = 0ms;
+  Commit(1, 3);
+  ASSERT_TRUE(Up(uo).RunOnce().ok());
+  for (uint64_t i = 4; i <= 9; i += 3) {
+    Commit(i, i + 2);
+    ASSERT_TRUE(Up().RunOnce().ok());
+  }
+  for (const auto& s : Gen().snapshots)
+    ASSERT_TRUE(store_->Put(SnapshotManifestKey(s.folder), "{damaged").ok());
+  CompactorOptions o = Windows();
+  o.retention_us = 1;  // every snapshot is older than the window
+  Compactor c(store_.get(), o);
+  const size_t l0s = Gen().segments.size();
+  auto did = c.Step(Gen().name, kT + 100 * kSec, nullptr);
+  EXPECT_FALSE(did.ok());  // retention's error, reported
+  EXPECT_EQ(c.stats().compactions[1], 1u);
+  EXPECT_LT(Gen().segments.size(), l0s);
+}
+
 TEST_F(CompactorTest, NoRetentionWithoutASnapshotOlderThanTheWindow) {
   UploaderOptions uo;
   uo.snapshot_every = 0ms;
