@@ -85,8 +85,7 @@ class Compactor {
   // Done (false) or more to do at the next step (true).
   // `current`: the generation being uploaded to, never deleted whole
   // (whatever the clocks in the names say).
-  Result<bool> RetainStep(int64_t now_us, const ForgetFn& forget,
-                          const std::string& current = "");
+  Result<bool> RetainStep(int64_t now_us, const ForgetFn& forget, const std::string& current = "");
 
   const CompactorStats& stats() const { return stats_; }
 

@@ -35,7 +35,7 @@ constexpr int64_t kMarkIdleUs = 60'000'000;
 // timed before the mark but not yet appended when the log was read is
 // not claimed absent.
 constexpr int64_t kMarkSlackUs = 1'000'000;
-constexpr int64_t kRemarkUs = 300'000'000;  // hearth-backup.json read again
+constexpr int64_t kRemarkUs = 300'000'000;     // hearth-backup.json read again
 constexpr int64_t kUpkeepEveryUs = 5'000'000;  // upkeep while never caught up
 
 // One line appended and synced (the bytes index only grows).
@@ -535,7 +535,8 @@ Status Uploader::RunOnce(bool last) {
   // Under steady writes a pass rarely ends with nothing behind it: then
   // every few seconds anyway (one step is bounded; the lag it adds, too).
   if (!last && compactor_ && !log_->broken() &&
-      (caught_up || WallNowMicros() - upkeep_us_ >= kUpkeepEveryUs || upkeep_us_ > WallNowMicros())) {
+      (caught_up || WallNowMicros() - upkeep_us_ >= kUpkeepEveryUs ||
+       upkeep_us_ > WallNowMicros())) {
     upkeep_us_ = WallNowMicros();
     Upkeep();
   }

@@ -177,7 +177,7 @@ class Uploader {
   std::string caught_up_key_;  // the mark last put (deleted when the next is)
   uint64_t caught_up_index_ = 0;
   int64_t caught_up_put_us_ = 0;
-  int64_t upkeep_us_ = 0;  // when upkeep last ran
+  int64_t upkeep_us_ = 0;                 // when upkeep last ran
   std::set<std::string> uploaded_bytes_;  // sha256 hex, mirrored in DATA/log/bytes.idx
   std::shared_ptr<store::BytesSource> bytes_;
   std::unique_ptr<Compactor> compactor_;  // with options.upkeep
