@@ -4,6 +4,9 @@
 
 #include <cstdio>
 #include <cstring>
+#include <ctime>
+#include <optional>
+#include <string>
 #include <string_view>
 
 namespace hearth {
@@ -112,6 +115,37 @@ std::string FormatIso8601(int64_t unix_micros) {
   snprintf(buf, sizeof buf, "%04d-%02d-%02dT%02d:%02d:%02d.%06dZ", g.tm_year + 1900, g.tm_mon + 1,
            g.tm_mday, g.tm_hour, g.tm_min, g.tm_sec, static_cast<int>(unix_micros % 1000000));
   return buf;
+}
+
+std::optional<int64_t> ParseIso8601(const std::string& text) {
+  int y, mo, d, h, mi, sec, n = 0;
+  if (sscanf(text.c_str(), "%4d-%2d-%2dT%2d:%2d:%2d%n", &y, &mo, &d, &h, &mi, &sec, &n) != 6 ||
+      n != 19)
+    return {};
+  std::string rest = text.substr(19);
+  int64_t micros = 0;
+  if (!rest.empty() && rest[0] == '.') {
+    size_t i = 1;
+    int digits = 0;
+    while (i < rest.size() && rest[i] >= '0' && rest[i] <= '9') {
+      if (digits < 6) micros = micros * 10 + (rest[i] - '0');
+      ++digits;
+      ++i;
+    }
+    if (digits == 0) return {};
+    for (int k = digits; k < 6; ++k) micros *= 10;
+    rest = rest.substr(i);
+  }
+  if (rest != "Z" && rest != "+00:00") return {};
+  if (mo < 1 || mo > 12 || d < 1 || d > 31 || h > 23 || mi > 59 || sec > 60) return {};
+  tm t{};
+  t.tm_year = y - 1900;
+  t.tm_mon = mo - 1;
+  t.tm_mday = d;
+  t.tm_hour = h;
+  t.tm_min = mi;
+  t.tm_sec = sec;
+  return static_cast<int64_t>(timegm(&t)) * 1000000 + micros;
 }
 
 }  // namespace hearth

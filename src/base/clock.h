@@ -2,6 +2,7 @@
 // Clocks and time formats. Monotonic time for deadlines, wall time for
 // headers and logs.
 #include <cstdint>
+#include <optional>
 #include <string>
 
 namespace hearth {
@@ -17,5 +18,8 @@ std::string FormatHttpDate(int64_t unix_seconds);
 int64_t ParseHttpDate(std::string_view text);
 // "2026-11-22T21:43:57.123456Z"
 std::string FormatIso8601(int64_t unix_micros);
+// "2026-12-07T10:00:00Z", with optional fractional seconds (to the µs), or
+// "+00:00" for Z: Unix µs, or nothing (the CLI's --at, S3's LastModified).
+std::optional<int64_t> ParseIso8601(const std::string& text);
 
 }  // namespace hearth

@@ -9,6 +9,7 @@
 #include <optional>
 #include <string>
 
+#include "base/clock.h"
 #include "base/strings.h"
 #include "crypto/hash.h"
 #include "crypto/random.h"
@@ -98,39 +99,6 @@ static void AddS3Flags(CLI::App* cmd, S3Flags& s) {
       ->envname("HEARTH_BACKUP_SECRET");
 }
 
-// "2026-12-07T10:00:00Z", with optional fractional seconds (to the µs), or
-// "+00:00" for Z. Unix µs, or nothing.
-static std::optional<int64_t> ParseTime(const std::string& text) {
-  int y, mo, d, h, mi, sec, n = 0;
-  if (sscanf(text.c_str(), "%4d-%2d-%2dT%2d:%2d:%2d%n", &y, &mo, &d, &h, &mi, &sec, &n) != 6 ||
-      n != 19)
-    return {};
-  std::string rest = text.substr(19);
-  int64_t micros = 0;
-  if (!rest.empty() && rest[0] == '.') {
-    size_t i = 1;
-    int digits = 0;
-    while (i < rest.size() && rest[i] >= '0' && rest[i] <= '9') {
-      if (digits < 6) micros = micros * 10 + (rest[i] - '0');
-      ++digits;
-      ++i;
-    }
-    if (digits == 0) return {};
-    for (int k = digits; k < 6; ++k) micros *= 10;
-    rest = rest.substr(i);
-  }
-  if (rest != "Z" && rest != "+00:00") return {};
-  if (mo < 1 || mo > 12 || d < 1 || d > 31 || h > 23 || mi > 59 || sec > 60) return {};
-  tm t{};
-  t.tm_year = y - 1900;
-  t.tm_mon = mo - 1;
-  t.tm_mday = d;
-  t.tm_hour = h;
-  t.tm_min = mi;
-  t.tm_sec = sec;
-  return static_cast<int64_t>(timegm(&t)) * 1000000 + micros;
-}
-
 static Result<std::unique_ptr<s3::ObjectStore>> OpenTarget(const S3Flags& s,
                                                            const std::string& url) {
   s3::StoreOptions o;
@@ -172,7 +140,7 @@ static int RestoreFrom(const BackupsCli::State& s) {
   stream::RestoreOptions o;
   if (s.at_opt->count() && s.index_opt->count()) return fail("give --at or --index, not both");
   if (s.at_opt->count()) {
-    auto t = ParseTime(s.at);
+    auto t = ParseIso8601(s.at);
     if (!t) return fail("--at " + s.at + ": expected a UTC time such as 2026-12-07T10:00:00Z");
     o.target = {stream::RestoreTarget::kTime, 0, *t};
   } else if (s.index_opt->count()) {

@@ -5,6 +5,7 @@
 #include <ctime>
 #include <map>
 
+#include "base/clock.h"
 #include "base/log.h"
 #include "store/entry.h"
 
@@ -21,18 +22,7 @@ int64_t WindowOf(int64_t t, int64_t w) {
 }  // namespace
 
 int64_t ParseIsoTime(const std::string& text) {
-  tm t{};
-  int y, mo, d, h, mi, s;
-  if (sscanf(text.c_str(), "%4d-%2d-%2dT%2d:%2d:%2d", &y, &mo, &d, &h, &mi, &s) != 6) return 0;
-  t.tm_year = y - 1900;
-  t.tm_mon = mo - 1;
-  t.tm_mday = d;
-  t.tm_hour = h;
-  t.tm_min = mi;
-  t.tm_sec = s;
-  time_t secs = timegm(&t);
-  if (secs <= 0) return 0;
-  return static_cast<int64_t>(secs) * 1000000;
+  return ParseIso8601(text).value_or(0);
 }
 
 Status Compactor::Delete(const std::string& key, uint64_t* counter) {
