@@ -13,7 +13,9 @@
 //
 // A Store without a StreamContext captures nothing and writes exactly as it
 // did before the change stream existed.
+#include <chrono>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <string>
 #include <string_view>
@@ -42,10 +44,35 @@ class EntrySink {
   // The transaction of the entry that ends at `end` committed (still under
   // the ticket): a reader may ship it once it is also durable.
   virtual void Committed(uint64_t end) { (void)end; }
-  // Returns once the entry that ends at `end` is on disk (fsynced), or the
-  // sink gave up waiting. The writer calls it after COMMIT, before the
-  // writes' completions: what hearth acknowledges is in the log.
-  virtual void AwaitDurable(uint64_t end) { (void)end; }
+  // When a committed batch's writes may be acknowledged: once its entry
+  // (ending at `end`; with no entry, the last one before it) is kept as
+  // this sink promises. The writer goes on committing later batches
+  // meanwhile and acknowledges in commit order (Store::Acknowledge).
+  //  * The local log (the default): at once. Its entry was written before
+  //    COMMIT, so it survives kill -9 as the database's own WAL does; the
+  //    syncer fdatasyncs it a moment later, and only then is it shipped.
+  //    Waiting for that fsync would not keep a write through a power loss
+  //    either: the databases run with synchronous=NORMAL, and at start a
+  //    log entry its database lacks is cut (stream/log.h).
+  //  * The cluster's log: once a quorum holds it.
+  virtual bool Acknowledgeable(uint64_t end) const {
+    (void)end;
+    return true;
+  }
+  // Blocks until Acknowledgeable(end) (true) or `timeout` passed (false).
+  virtual bool AwaitAcknowledgeable(uint64_t end, std::chrono::milliseconds timeout) {
+    (void)end;
+    (void)timeout;
+    return true;
+  }
+  // `wake` is called (on the sink's thread, holding none of its locks)
+  // whenever more entries became acknowledgeable, until
+  // UnwatchAcknowledgeable(token) returns. 0: never called.
+  virtual uint64_t WatchAcknowledgeable(std::function<void()> wake) {
+    (void)wake;
+    return 0;
+  }
+  virtual void UnwatchAcknowledgeable(uint64_t token) { (void)token; }
   // A transaction committed that the stream does not hold (its entry could
   // not be made or kept, or its COMMIT's outcome is unknown). Called after
   // that COMMIT, on the writer's thread. The stream is no longer whole: the

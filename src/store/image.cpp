@@ -10,6 +10,7 @@
 #include <cstdio>
 #include <filesystem>
 
+#include "base/log.h"
 #include "store/durable_file.h"
 #include "store/store.h"
 
@@ -85,7 +86,10 @@ Status Store::Announce() {
   Status committed = writer_->Exec("COMMIT");
   if (!committed.ok()) (void)writer_->Exec("ROLLBACK");
   if (!Settle(*pending, committed)) return Error{"the outcome of its COMMIT is unknown"};
-  if (committed.ok()) options_.stream->sink->AwaitDurable(pending->end);
+  if (committed.ok() &&
+      !options_.stream->sink->AwaitAcknowledgeable(pending->end, options_.ack_stall))
+    Log(LogLevel::kWarn, "change stream: a new database's entry waited too long for the stream",
+        {{"db", options_.path}});
   return committed;
 }
 

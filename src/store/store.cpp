@@ -1,5 +1,6 @@
 #include "store/store.h"
 
+#include <algorithm>
 #include <chrono>
 #include <future>
 #include <map>
@@ -167,6 +168,15 @@ Result<std::unique_ptr<Store>> Store::Open(Options options) {
   if (!ck.ok()) return ck.error();
   s->checkpointer_ = std::move(ck).value();
   if (auto st = s->checkpointer_->Exec("PRAGMA wal_autocheckpoint=0"); !st.ok()) return st.error();
+  if (s->options_.stream && s->options_.stream->sink) {
+    s->ack_watch_ = s->options_.stream->sink->WatchAcknowledgeable([raw = s.get()] {
+      {
+        std::lock_guard<std::mutex> lock(raw->mu_);
+        raw->ack_moved_ = true;
+      }
+      raw->cv_.notify_one();
+    });
+  }
   s->thread_ = std::thread([raw = s.get()] { raw->WriterLoop(); });
   s->ckpt_thread_ = std::thread([raw = s.get()] { raw->CheckpointLoop(); });
   return s;
@@ -182,6 +192,10 @@ void Store::StopWrites() {
   // reference to its owner): joining itself throws, and the process ends
   // loudly rather than run on in a destroyed store. Owners call this first.
   if (thread_.joinable()) thread_.join();
+  if (ack_watch_ != 0) {
+    options_.stream->sink->UnwatchAcknowledgeable(ack_watch_);
+    ack_watch_ = 0;
+  }
 }
 
 Store::~Store() {
@@ -235,16 +249,27 @@ void Store::SubmitWrite(WriteFn fn, DoneFn done, WriteOptions options) {
   done(Error{"the store is shutting down"});
 }
 
+// Read after every batch, so its statement is kept. sqlite_sequence appears
+// with the first AUTOINCREMENT table, which only a schema change makes: it
+// is looked for again after each (sequence_checked_ cleared).
 std::map<std::string, int64_t> Store::ReadSequences() {
   std::map<std::string, int64_t> out;
-  auto has = writer_->Prepare(
-      "SELECT 1 FROM sqlite_schema WHERE type = 'table' AND name = 'sqlite_sequence'");
   Status s = OkStatus();
-  if (!has.ok() || !has->Step(&s)) return out;
-  has->Reset();
-  auto q = writer_->Prepare("SELECT name, seq FROM sqlite_sequence");
-  if (!q.ok()) return out;
-  while (q->Step(&s)) out[std::string(q->Text(0))] = q->Int(1);
+  if (!sequence_checked_) {
+    sequence_read_.reset();
+    auto has = writer_->Prepare(
+        "SELECT 1 FROM sqlite_schema WHERE type = 'table' AND name = 'sqlite_sequence'");
+    if (!has.ok()) return out;
+    sequence_checked_ = true;
+    if (!has->Step(&s)) return out;
+    auto q = writer_->Prepare("SELECT name, seq FROM sqlite_sequence");
+    if (!q.ok()) return out;
+    sequence_read_.emplace(std::move(q).value());
+  }
+  if (!sequence_read_) return out;
+  while (sequence_read_->Step(&s))
+    out[std::string(sequence_read_->Text(0))] = sequence_read_->Int(1);
+  sequence_read_->Reset();
   return out;
 }
 
@@ -277,13 +302,29 @@ Status Store::Write(WriteFn fn) {
   return f.get();
 }
 
+namespace {
+// Batches committed and not yet acknowledged, at most: past this the writer
+// waits for the disk before it commits more (memory, and a bound on what a
+// slow disk lets pile up).
+constexpr size_t kMaxUnacked = 16;
+}  // namespace
+
 void Store::WriterLoop() {
   std::vector<Job> batch;
   while (true) {
     {
       std::unique_lock<std::mutex> lock(mu_);
-      cv_.wait(lock, [&] { return stopping_ || !queue_.empty(); });
-      if (queue_.empty() && stopping_) return;
+      auto ready = [&] { return stopping_ || !queue_.empty() || ack_moved_; };
+      if (unacked_.empty())
+        cv_.wait(lock, ready);
+      else
+        cv_.wait_until(lock, unacked_.front().since + options_.ack_stall, ready);
+      ack_moved_ = false;
+      if (queue_.empty() && stopping_) {
+        lock.unlock();
+        Acknowledge(0);  // what was committed is acknowledged before the store stops
+        return;
+      }
       while (!queue_.empty() && batch.size() < options_.max_batch) {
         if (queue_.front().alone && !batch.empty()) break;  // it goes next, by itself
         batch.push_back(std::move(queue_.front()));
@@ -291,8 +332,11 @@ void Store::WriterLoop() {
         if (batch.back().alone) break;
       }
     }
+    Acknowledge(kMaxUnacked);
+    if (batch.empty()) continue;
     CommitBatch(batch);
     batch.clear();
+    Acknowledge(kMaxUnacked);
     if (wal_reset_wanted_.exchange(false)) {
       // With every frame copied and no reader still on an old snapshot,
       // SQLite starts the WAL over at the next transaction's beginning (and
@@ -307,8 +351,9 @@ void Store::WriterLoop() {
 // that fails is undone alone and the others still commit.
 void Store::CommitBatch(std::vector<Job>& batch) {
   if (batch.size() == 1 && batch[0].entry) {  // alone: see WriterLoop
-    Status applied = ApplyEntry(*batch[0].entry, *batch[0].apply);
-    batch[0].done(applied);
+    batch[0].status = ApplyEntry(*batch[0].entry, *batch[0].apply);
+    sequence_checked_ = false;  // its schema changes may have made sqlite_sequence
+    Hold(batch);
     return;
   }
   Connection& c = *writer_;
@@ -342,9 +387,12 @@ void Store::CommitBatch(std::vector<Job>& batch) {
   } reset{c};
   c.SetCapture(capture.get());
   c.AllowDdl(batch.size() == 1 && batch[0].alone);
+  if (batch.size() == 1 && batch[0].alone)
+    sequence_checked_ = false;  // it may make sqlite_sequence
   Status begin = run("BEGIN IMMEDIATE");
   if (!begin.ok()) {
-    for (auto& j : batch) j.done(begin);
+    for (auto& j : batch) j.status = begin;
+    Hold(batch);
     return;
   }
   for (auto& j : batch) {
@@ -413,7 +461,8 @@ void Store::CommitBatch(std::vector<Job>& batch) {
     ckpt_cv_.notify_one();
     if (options_.stream) sequences_ = std::move(sequences);
     if (!unrecorded.empty()) options_.stream->sink->Break(options_.name + ": " + unrecorded);
-    if (durable_end_ != 0) options_.stream->sink->AwaitDurable(durable_end_);
+    // The observers' effects follow the commit at once (as every reader
+    // sees it); the writes are acknowledged once the entry is on disk (Hold).
     if (!captured.empty()) {
       std::vector<EntryOp> view;
       view.reserve(captured.size());
@@ -421,8 +470,51 @@ void Store::CommitBatch(std::vector<Job>& batch) {
       observers_.Dispatch(c, view);
     }
   }
-  durable_end_ = 0;
-  for (auto& j : batch) j.done(j.status);
+  last_end_ = std::max(last_end_, entry_end_);
+  entry_end_ = 0;
+  Hold(batch);
+}
+
+// Acknowledged now when nothing is waiting and the stream (if any) lets this
+// writer's entries so far be; else after the batches before it (Acknowledge).
+void Store::Hold(std::vector<Job>& batch) {
+  if (!options_.stream || (unacked_.empty() && options_.stream->sink->Acknowledgeable(last_end_))) {
+    for (auto& j : batch) j.done(j.status);
+    return;
+  }
+  unacked_.push_back(Unacked{last_end_, std::chrono::steady_clock::now(), std::move(batch)});
+  batch.clear();
+}
+
+void Store::Acknowledge(size_t keep) {
+  if (unacked_.empty()) return;
+  EntrySink& sink = *options_.stream->sink;
+  while (!unacked_.empty()) {
+    Unacked& u = unacked_.front();
+    const auto now = std::chrono::steady_clock::now();
+    bool stalled = false;
+    if (sink.Acknowledgeable(u.end)) {
+      stall_logged_ = false;
+    } else if (unacked_.size() > keep) {
+      auto left =
+          std::chrono::duration_cast<std::chrono::milliseconds>(u.since + options_.ack_stall - now);
+      stalled = !sink.AwaitAcknowledgeable(u.end, std::max(left, std::chrono::milliseconds(0)));
+    } else if (now - u.since >= options_.ack_stall) {
+      stalled = true;
+    } else {
+      break;
+    }
+    if (stalled) {
+      if (!stall_logged_)
+        Log(LogLevel::kWarn,
+            "change stream: committed writes waited too long for the stream; acknowledging them",
+            {{"db", options_.path}});
+      stall_logged_ = true;
+    }
+    std::vector<Job> jobs = std::move(u.jobs);
+    unacked_.pop_front();
+    for (auto& j : jobs) j.done(j.status);
+  }
 }
 
 // The batch's ops become one entry, numbered and appended just before COMMIT.
@@ -464,7 +556,7 @@ Status Store::CommitWithEntry(const std::vector<CapturedOp>& ops, std::string* u
     throw;
   }
   if (!Settle(*pending, committed)) *unrecorded = "the outcome of its COMMIT is unknown";
-  if (committed.ok()) durable_end_ = pending->end;
+  if (committed.ok()) entry_end_ = pending->end;
   return committed;
 }
 
@@ -483,18 +575,26 @@ Result<Store::Pending> Store::AppendEntry(std::string bytes) {
     }
     p.offset = *offset;
     p.end = *offset + bytes.size();
-    // Prepared each time, not cached: a cached statement is authorized once,
-    // and another caller with the same text would get this one.
+    // Kept by this store, not in the connection's cache: a cached statement
+    // is authorized once, and another caller with the same text would get
+    // this one. This one is only ever prepared and stepped in the internal
+    // scope (SQLite prepares it again, authorizing it again, after a schema
+    // change).
     Status marked = OkStatus();
     {
       auto internal = c.InternalScope();
-      auto mark =
-          c.Prepare("UPDATE _hearth_stream SET last_index = ?1, last_time = ?2 WHERE one = 1");
-      if (!mark.ok()) {
-        marked = mark.error();
-      } else {
-        mark->Bind(1, static_cast<int64_t>(p.ticket.index)).Bind(2, p.ticket.time_us);
-        marked = mark->Run();
+      if (!stream_mark_) {
+        auto mark =
+            c.Prepare("UPDATE _hearth_stream SET last_index = ?1, last_time = ?2 WHERE one = 1");
+        if (!mark.ok())
+          marked = mark.error();
+        else
+          stream_mark_.emplace(std::move(mark).value());
+      }
+      if (stream_mark_) {
+        stream_mark_->Bind(1, static_cast<int64_t>(p.ticket.index)).Bind(2, p.ticket.time_us);
+        marked = stream_mark_->Run();
+        stream_mark_->Reset();
       }
     }
     if (!marked.ok()) {

@@ -32,12 +32,14 @@
 // Replication (Raft, later) slots in between "the batch is decided" and "the
 // batch is applied" in the writer loop: it is the only place writes happen.
 #include <atomic>
+#include <chrono>
 #include <condition_variable>
 #include <deque>
 #include <functional>
 #include <map>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <thread>
 #include <vector>
@@ -70,6 +72,10 @@ class Store {
     std::vector<NamedStatement> statements;  // prepared on every connection
     std::string connection_setup;            // SQL run on every connection first (temp tables)
     size_t max_batch = 512;                  // writes per group commit at most
+    // A committed batch the stream's sink has not let be acknowledged
+    // (EntrySink::Acknowledgeable) after this long is acknowledged anyway:
+    // its writes are committed, only their place in the stream is late.
+    std::chrono::milliseconds ack_stall{10000};
     // The change stream: the database's name in entries ("hearth.db" or
     // "apps/<file>.db") and where they go; null: no entries.
     std::string name;
@@ -181,12 +187,37 @@ class Store {
   std::thread thread_;
   std::atomic<uint64_t> commits_{0}, writes_{0};
   std::atomic<uint64_t> last_index_{0};
-  uint64_t durable_end_ = 0;
+  uint64_t entry_end_ = 0;  // where the committing batch's entry ends (0: none)
+  // Pipelined acknowledgements (with a stream): a committed batch's writes
+  // are acknowledged once the sink lets them be, while the writer goes on
+  // with the next batches. Oldest first; each waits for `end` (the highest
+  // entry end of this writer so far, so acknowledgements keep commit order).
+  // Writer thread only, except ack_moved_ (under mu_).
+  struct Unacked {
+    uint64_t end = 0;
+    std::chrono::steady_clock::time_point since;
+    std::vector<Job> jobs;
+  };
+  std::deque<Unacked> unacked_;
+  uint64_t last_end_ = 0;
+  bool ack_moved_ = false;  // the sink's WatchAcknowledgeable callback: wake the writer
+  uint64_t ack_watch_ = 0;
+  bool stall_logged_ = false;
+  // Acknowledges the batches the sink says may be; then, while more than
+  // `keep` wait, waits for the oldest (AwaitAcknowledgeable, bounded).
+  // A batch waiting Options::ack_stall is acknowledged anyway, with one
+  // warning per stall.
+  void Acknowledge(size_t keep);
+  void Hold(std::vector<Job>& batch);
   // sqlite_sequence as of the last committed batch (writer thread; with a
   // stream): a batch that moves a row records it as a sequence op.
   std::map<std::string, int64_t> sequences_;
-  std::map<std::string, int64_t>
-  ReadSequences();  // the batch's entry ends here in the sink (writer thread)
+  // Statements the writer runs for every batch with a stream, kept
+  // (declared after writer_: finalized before it closes).
+  bool sequence_checked_ = false;
+  std::optional<Statement> sequence_read_;         // none: no sqlite_sequence table
+  std::optional<Statement> stream_mark_;           // UPDATE _hearth_stream (internal scope)
+  std::map<std::string, int64_t> ReadSequences();  // writer thread
 
   std::unique_ptr<Connection> checkpointer_;
   std::mutex ckpt_mu_;

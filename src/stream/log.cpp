@@ -124,12 +124,6 @@ void LocalLog::StartGenerationLocked(const std::string& why) {
   }
 }
 
-void LocalLog::AwaitDurable(uint64_t end) {
-  if (WaitDurable(end, std::chrono::seconds(10))) return;
-  Log(LogLevel::kWarn, "change log: an entry is not on disk after 10 s",
-      {{"dir", dir_}, {"end", static_cast<int64_t>(end)}});
-}
-
 uint64_t LocalLog::Generation() const {
   std::unique_lock lk(mu_);
   auto* self = const_cast<LocalLog*>(this);  // starting a pending generation is not visible state
@@ -340,6 +334,12 @@ void LocalLog::SyncLoop() {
     };
     work_cv_.wait(lk, [&] { return stop_ || work(); });
     if (!work()) return;  // stopping, and everything is on disk
+    if (options_.sync_every.count() > 0 && !stop_) {
+      // Lets the appends of the rest of the interval join this pass; a stop
+      // does not wait.
+      work_cv_.wait_until(lk, last_pass_ + options_.sync_every, [&] { return stop_; });
+    }
+    last_pass_ = std::chrono::steady_clock::now();
     uint64_t target = tail_, changes = changes_;
     auto seg = current_;
     auto retired = std::move(retired_);

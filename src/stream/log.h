@@ -48,6 +48,12 @@ namespace hearth::stream {
 
 struct LogOptions {
   uint64_t segment_bytes = uint64_t{64} << 20;  // a new file once the current would pass this
+  // The syncer starts a pass at most this often. Writes do not wait for it
+  // (EntrySink::Acknowledgeable), so under a steady load one fdatasync
+  // covers this long of appends instead of running back to back: each costs
+  // the disk a journal commit and the machine CPU. After a quiet spell the
+  // next pass starts at once. 0: back to back.
+  std::chrono::milliseconds sync_every{10};
   // Tests only: called by the syncer in each pass after it took its target
   // and before it syncs, outside the lock; a non-empty result is taken as a
   // failed sync with that message (so a test can pause the syncer or fail it).
@@ -89,10 +95,6 @@ class LocalLog : public store::EntrySink {
   // stamped with the current id), and that an entry's transaction committed.
   uint64_t Generation() const override;
   void Committed(uint64_t end) override { MarkCommitted(end); }
-  // Waits for the syncer (which coalesces every writer's appends into one
-  // fdatasync); after 10 s it gives up and says so once in the log: the
-  // write is committed, only its durability in the log is late.
-  void AwaitDurable(uint64_t end) override;
 
   // The writer's COMMIT of the entry ending at `offset_end` succeeded.
   void MarkCommitted(uint64_t offset_end);
@@ -204,6 +206,7 @@ class LocalLog : public store::EntrySink {
   std::atomic<uint64_t> durable_{0};
   std::atomic<uint64_t> breaks_{0};
   std::thread syncer_;
+  std::chrono::steady_clock::time_point last_pass_;  // the syncer's (sync_every)
 };
 
 // Reads DATA/log/generation ({} fields zero when missing).
