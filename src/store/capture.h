@@ -52,9 +52,14 @@ class EntrySink {
   //    COMMIT, so it survives kill -9 as the database's own WAL does; the
   //    syncer fdatasyncs it a moment later, and only then is it shipped.
   //    Waiting for that fsync would not keep a write through a power loss
-  //    either: the databases run with synchronous=NORMAL, and at start a
-  //    log entry its database lacks is cut (stream/log.h).
+  //    either: the databases run with synchronous=NORMAL, and at start the
+  //    log yields to them (an entry its database lacks is cut, or a new
+  //    generation starts: LocalLog::DropUncommittedTail).
   //  * The cluster's log: once a quorum holds it.
+  // A batch still not acknowledgeable after Store::Options::ack_stall is
+  // acknowledged as written (and a warning logged): right for the local
+  // log, whose entry is written; the cluster's sink will need to answer
+  // for itself there (a write no quorum holds is not kept).
   virtual bool Acknowledgeable(uint64_t end) const {
     (void)end;
     return true;

@@ -256,15 +256,19 @@ std::map<std::string, int64_t> Store::ReadSequences() {
   std::map<std::string, int64_t> out;
   Status s = OkStatus();
   if (!sequence_checked_) {
+    // main.: a TEMP AUTOINCREMENT table has a sqlite_sequence of its own.
     sequence_read_.reset();
     auto has = writer_->Prepare(
-        "SELECT 1 FROM sqlite_schema WHERE type = 'table' AND name = 'sqlite_sequence'");
+        "SELECT 1 FROM main.sqlite_schema WHERE type = 'table' AND name = 'sqlite_sequence'");
     if (!has.ok()) return out;
+    if (has->Step(&s)) {
+      auto q = writer_->Prepare("SELECT name, seq FROM main.sqlite_sequence");
+      if (!q.ok()) return out;  // looked for again next time
+      sequence_read_.emplace(std::move(q).value());
+    } else if (!s.ok()) {
+      return out;
+    }
     sequence_checked_ = true;
-    if (!has->Step(&s)) return out;
-    auto q = writer_->Prepare("SELECT name, seq FROM sqlite_sequence");
-    if (!q.ok()) return out;
-    sequence_read_.emplace(std::move(q).value());
   }
   if (!sequence_read_) return out;
   while (sequence_read_->Step(&s))
@@ -303,9 +307,9 @@ Status Store::Write(WriteFn fn) {
 }
 
 namespace {
-// Batches committed and not yet acknowledged, at most: past this the writer
-// waits for the disk before it commits more (memory, and a bound on what a
-// slow disk lets pile up).
+// Batches committed and not yet acknowledged, at most: at this many the
+// writer waits for the sink before it commits more (memory, and a bound on
+// what a slow sink lets pile up).
 constexpr size_t kMaxUnacked = 16;
 }  // namespace
 
@@ -332,11 +336,12 @@ void Store::WriterLoop() {
         if (batch.back().alone) break;
       }
     }
-    Acknowledge(kMaxUnacked);
+    // A sink that cannot wake the writer (no watch) is waited for here.
+    Acknowledge(ack_watch_ == 0 ? 0 : kMaxUnacked - 1);
     if (batch.empty()) continue;
     CommitBatch(batch);
     batch.clear();
-    Acknowledge(kMaxUnacked);
+    Acknowledge(ack_watch_ == 0 ? 0 : kMaxUnacked);
     if (wal_reset_wanted_.exchange(false)) {
       // With every frame copied and no reader still on an old snapshot,
       // SQLite starts the WAL over at the next transaction's beginning (and

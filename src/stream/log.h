@@ -26,6 +26,7 @@
 // Thread use: Append/TruncateTo are called by writers under the sequencer's
 // ticket (so one at a time, in index order); everything else may be called
 // from any thread.
+#include <array>
 #include <atomic>
 #include <chrono>
 #include <condition_variable>
@@ -199,7 +200,11 @@ class LocalLog : public store::EntrySink {
     std::string database;
   };
   std::optional<Tip> last_, before_last_;  // the newest two entries (before_last_ may be unknown)
-  uint64_t files_first_index_floor_ = 0;   // index before the newest file's first (when known)
+  // Recovery: each database's two highest indexes in the newest file, so
+  // DropUncommittedTail checks every database against the log, not only
+  // the last entry's.
+  std::map<std::string, std::array<uint64_t, 2>> newest_tops_;
+  uint64_t files_first_index_floor_ = 0;  // index before the newest file's first (when known)
   bool stop_ = false;
 
   std::atomic<uint64_t> committed_{0};
@@ -207,6 +212,7 @@ class LocalLog : public store::EntrySink {
   std::atomic<uint64_t> breaks_{0};
   std::thread syncer_;
   std::chrono::steady_clock::time_point last_pass_;  // the syncer's (sync_every)
+  bool pacing_ = false;  // under mu_: the syncer waits out sync_every (appends need not wake it)
 };
 
 // Reads DATA/log/generation ({} fields zero when missing).

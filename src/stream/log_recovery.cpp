@@ -136,6 +136,7 @@ Status LocalLog::ScanNewest() {
     SegmentReader reader(seg->fd, f, f.size);
     last_.reset();
     before_last_.reset();
+    newest_tops_.clear();
     files_first_index_floor_ = f.header.first_index > 0 ? f.header.first_index - 1 : 0;
     bool damaged = false;
     for (;;) {
@@ -145,6 +146,8 @@ Status LocalLog::ScanNewest() {
         before_last_ = std::move(last_);
         const auto& v = next.entry.view;
         last_ = Tip{next.entry.offset, v.index, v.commit_time_us, std::string(v.database)};
+        auto& top = newest_tops_[last_->database];
+        top = {v.index, top[0]};
         continue;
       }
       if (next.fault == store::EntryFault::kNewer)
@@ -199,6 +202,19 @@ Status LocalLog::ScanNewest() {
       continue;
     }
     tail_ = seg->end();
+    // Writes are acknowledged once appended, before the syncer's fdatasync
+    // (store/capture.h), so a killed process may have left appends of the
+    // files before the newest, and new names in wal/, only in the page
+    // cache: synced here before durable() claims them (a clean file costs
+    // next to nothing).
+    for (size_t i = 0; i + 1 < files->size(); ++i) {
+      int fd = OpenSegmentFile((*files)[i].path, O_RDONLY);
+      if (fd < 0) return Error{Errno("cannot open " + (*files)[i].path)};
+      int rc = fdatasync(fd);
+      close(fd);
+      if (rc != 0) return Error{Errno("cannot sync " + (*files)[i].path)};
+    }
+    if (Status st = FsyncPath(wal_dir()); !st.ok()) return st;
     if (files->size() >= 2 && !pending_generation_) {
       // A power loss can leave the file before the newest torn while the
       // newest is whole: the generation then has a hole.
@@ -245,6 +261,8 @@ Result<TailCheck> LocalLog::DropUncommittedTail(
       Log(LogLevel::kWarn, "change-stream log: dropped an entry that never committed",
           {{"index", last_->index}, {"database", last_->database}});
       out.dropped = true;
+      auto& top = newest_tops_[last_->database];
+      top = {top[1], 0};
       TruncateLocked(last_->offset);
       durable_ = tail_;
     }
@@ -260,6 +278,16 @@ Result<TailCheck> LocalLog::DropUncommittedTail(
         verified = false;
         out.why = last_->database + " does not hold index " + std::to_string(last_->index) +
                   ", which the log holds";
+      }
+    }
+    // Every database's newest entry in the newest file, not only the last
+    // entry's: a power loss can take one database's last commit (its WAL
+    // not synced) while another's, later in the log, stays.
+    for (const auto& [name, top] : newest_tops_) {
+      auto held = db_last_index.find(name);
+      if (verified && top[0] != 0 && held != db_last_index.end() && held->second < top[0]) {
+        verified = false;
+        out.why = name + " does not hold index " + std::to_string(top[0]) + ", which the log holds";
       }
     }
     if (verified) committed_ = tail_;

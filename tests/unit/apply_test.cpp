@@ -293,6 +293,9 @@ TEST_F(ApplyTest, RowsStoredBeforeAnAddedColumnStillApply) {
 // capture, but its number is used up: the copy must not hand it out either.
 TEST_F(ApplyTest, AutoincrementSequencesFollow) {
   MakePair();
+  // A batch before the schema change: the writer has already looked for
+  // sqlite_sequence (none yet) and must look again after the DDL.
+  ASSERT_TRUE(Write("INSERT INTO sites (name) VALUES ('first')").ok());
   ASSERT_TRUE(
       Ddl("CREATE TABLE users (id INTEGER PRIMARY KEY AUTOINCREMENT, email TEXT NOT NULL)").ok());
   ASSERT_TRUE(Write("INSERT INTO users (email) VALUES ('a')").ok());

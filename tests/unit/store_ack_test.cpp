@@ -53,6 +53,7 @@ class HeldSink : public EntrySink {
     return cv_.wait_for(lock, timeout, [&] { return end <= released_; });
   }
   uint64_t WatchAcknowledgeable(std::function<void()> wake) override {
+    if (!watchable) return 0;
     std::lock_guard<std::mutex> calls(calls_mu_);
     wakes_[++next_] = std::move(wake);
     return next_;
@@ -79,6 +80,7 @@ class HeldSink : public EntrySink {
     std::lock_guard<std::mutex> lock(mu_);
     return awaits_;
   }
+  bool watchable = true;  // false: a sink that cannot wake a writer
   size_t watchers() {
     std::lock_guard<std::mutex> calls(calls_mu_);
     return wakes_.size();
@@ -155,7 +157,17 @@ class StoreAckTest : public ::testing::Test {
     Status st = OkStatus();
     return q->Step(&st) ? q->Int(0) : -1;
   }
-  // Waits until the sink holds `n` entries (the writer committed that many batches).
+  // Waits until a reader sees `n` rows (committed: an entry is appended just
+  // before its COMMIT).
+  bool WaitRows(Store& s, int64_t n, std::chrono::milliseconds timeout = 5s) {
+    auto until = std::chrono::steady_clock::now() + timeout;
+    while (Rows(s) < n) {
+      if (std::chrono::steady_clock::now() > until) return false;
+      std::this_thread::sleep_for(1ms);
+    }
+    return true;
+  }
+  // Waits until the sink holds `n` entries (appended, just before COMMIT).
   bool WaitEntries(int n, std::chrono::milliseconds timeout = 5s) {
     auto until = std::chrono::steady_clock::now() + timeout;
     while (sink_.entries() < n) {
@@ -177,14 +189,12 @@ TEST_F(StoreAckTest, AWriteIsAcknowledgedOnlyOnceTheSinkLetsIt) {
   EXPECT_EQ(sink_.watchers(), 1u);
   Acks acks;
   store->SubmitWrite(Insert("a"), acks.Done("a"));
-  ASSERT_TRUE(WaitEntries(1));
   // Committed (a reader sees it), not acknowledged.
-  EXPECT_EQ(Rows(*store), 1);
+  ASSERT_TRUE(WaitRows(*store, 1));
   EXPECT_FALSE(acks.WaitFor(1, 100ms));
   // The writer is not held up: the next write commits meanwhile.
   store->SubmitWrite(Insert("b"), acks.Done("b"));
-  ASSERT_TRUE(WaitEntries(2));
-  EXPECT_EQ(Rows(*store), 2);
+  ASSERT_TRUE(WaitRows(*store, 2));
   EXPECT_EQ(acks.Count(), 0u);
   // Released with no write coming after: the sink's wake-up alone acknowledges.
   sink_.ReleaseAll();
@@ -224,22 +234,37 @@ TEST_F(StoreAckTest, AtMostSixteenBatchesWaitThenTheWriterWaitsForTheSink) {
   ASSERT_TRUE(store);
   Acks acks;
   // One write at a time, so each is a batch of its own.
-  for (int i = 0; i < 17; ++i) {
+  for (int i = 0; i < 16; ++i) {
     store->SubmitWrite(Insert("k" + std::to_string(i)), acks.Done(std::to_string(i)));
     ASSERT_TRUE(WaitEntries(i + 1)) << i;
   }
-  // The 17th put the writer to waiting for the oldest: the 18th is not committed.
-  store->SubmitWrite(Insert("k17"), acks.Done("17"));
+  // Sixteen wait: the writer waits for the oldest before the 17th commits.
+  store->SubmitWrite(Insert("k16"), acks.Done("16"));
   std::this_thread::sleep_for(150ms);
-  EXPECT_EQ(sink_.entries(), 17);
+  EXPECT_EQ(sink_.entries(), 16);
   EXPECT_GE(sink_.awaits(), 1);
   EXPECT_EQ(acks.Count(), 0u);
   sink_.ReleaseAll();
-  ASSERT_TRUE(WaitEntries(18));
+  ASSERT_TRUE(WaitEntries(17));
   sink_.ReleaseAll();
-  ASSERT_TRUE(acks.WaitFor(18, 2s));
-  for (int i = 0; i < 18; ++i) EXPECT_EQ(acks.order[i], std::to_string(i));
-  EXPECT_EQ(Rows(*store), 18);
+  ASSERT_TRUE(acks.WaitFor(17, 2s));
+  for (int i = 0; i < 17; ++i) EXPECT_EQ(acks.order[i], std::to_string(i));
+  EXPECT_EQ(Rows(*store), 17);
+}
+
+// A sink with no wake-up: the writer waits for it itself, so a write with
+// none after it is acknowledged once released, not at the stall.
+TEST_F(StoreAckTest, ASinkThatCannotWakeTheWriterIsWaitedFor) {
+  sink_.watchable = false;
+  auto store = Open(20s);
+  ASSERT_TRUE(store);
+  Acks acks;
+  store->SubmitWrite(Insert("a"), acks.Done("a"));
+  ASSERT_TRUE(WaitEntries(1));
+  EXPECT_FALSE(acks.WaitFor(1, 100ms));
+  sink_.ReleaseAll();
+  ASSERT_TRUE(acks.WaitFor(1, 3s));
+  EXPECT_TRUE(acks.status.at("a").ok());
 }
 
 TEST_F(StoreAckTest, ASinkThatNeverAnswersDelaysAWriteByTheStallAtMost) {

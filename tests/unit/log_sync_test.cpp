@@ -1,0 +1,162 @@
+// The local log's syncer pacing (LogOptions::sync_every) and what a Store
+// writing through the local log acknowledges: at COMMIT, never waiting for
+// the syncer (EntrySink::Acknowledgeable), the entry already written.
+#include <gtest/gtest.h>
+
+#include <atomic>
+#include <chrono>
+#include <future>
+#include <string>
+#include <thread>
+
+#include "log_test_util.h"
+#include "store/sequencer.h"
+#include "store/store.h"
+#include "stream/log.h"
+
+namespace hearth::stream {
+namespace {
+
+using namespace log_test;
+
+std::unique_ptr<LocalLog> OpenPaced(const std::string& dir, std::chrono::milliseconds every,
+                                    std::atomic<int>* passes) {
+  LogOptions o;
+  o.sync_every = every;
+  o.sync_hook = [passes] {
+    passes->fetch_add(1);
+    return std::string();
+  };
+  auto log = LocalLog::Open(dir, o);
+  EXPECT_TRUE(log.ok()) << (log.ok() ? "" : log.error().message);
+  return log.ok() ? std::move(log).value() : nullptr;
+}
+
+// Appends a moment apart share a pass: one fdatasync per interval, not one
+// per append.
+TEST_F(LogTest, AppendsWithinTheIntervalShareOneSync) {
+  std::atomic<int> passes{0};
+  auto log = OpenPaced(dir_, 400ms, &passes);
+  ASSERT_TRUE(log);
+  AppendRange(log.get(), 1, 1);
+  ASSERT_TRUE(log->WaitDurable(log->end(), 5s));  // after a quiet spell: at once
+  int before = passes.load();
+  for (uint64_t i = 2; i <= 11; ++i) {
+    AppendRange(log.get(), i, i);
+    std::this_thread::sleep_for(5ms);
+  }
+  ASSERT_TRUE(log->WaitDurable(log->end(), 5s));
+  EXPECT_LE(passes.load() - before, 2);
+  EXPECT_EQ(Indexes(*log).size(), 11u);
+}
+
+// A stop never waits out the interval, and still syncs what is appended.
+TEST_F(LogTest, AStopDoesNotWaitForTheInterval) {
+  std::atomic<int> passes{0};
+  auto log = OpenPaced(dir_, 30s, &passes);
+  ASSERT_TRUE(log);
+  AppendRange(log.get(), 1, 1);
+  ASSERT_TRUE(log->WaitDurable(log->end(), 5s));
+  AppendRange(log.get(), 2, 2);
+  int before = passes.load();
+  auto t0 = std::chrono::steady_clock::now();
+  log.reset();
+  EXPECT_LT(std::chrono::steady_clock::now() - t0, 3s);
+  EXPECT_EQ(passes.load(), before + 1);  // the last pass
+  auto again = OpenLog();
+  ASSERT_TRUE(again);
+  EXPECT_EQ(Indexes(*again), Seq(1, 2));
+}
+
+// A write through the local log is acknowledged while the syncer is held:
+// its entry was written before COMMIT (it survives kill -9); the fsync follows.
+TEST_F(LogTest, AStoreWriteDoesNotWaitForTheSyncer) {
+  SyncGate gate;
+  auto log = OpenLog(uint64_t{64} << 20, &gate);
+  ASSERT_TRUE(log);
+  store::Sequencer sequencer(1, 0);
+  auto stream = std::make_shared<store::StreamContext>();
+  stream->sequencer = &sequencer;
+  stream->sink = log.get();
+  stream->node_id = 3;
+  store::Store::Options o;
+  o.path = root_ + "/app.db";
+  o.migrations = {{1, "CREATE TABLE items (id TEXT PRIMARY KEY NOT NULL)"}};
+  o.name = "apps/app.db";
+  o.stream = stream;
+  auto s = store::Store::Open(std::move(o));
+  ASSERT_TRUE(s.ok()) << s.error().message;
+  auto store = std::move(s).value();
+  const uint64_t before = log->last_index();  // the migration's entry
+  {
+    std::lock_guard lk(gate.m);
+    gate.hold = true;
+  }
+  auto first = std::async(std::launch::async, [&] {
+    return store->Write(
+        [](store::Connection& c) { return c.Exec("INSERT INTO items (id) VALUES ('a')"); });
+  });
+  ASSERT_TRUE(gate.WaitHeld());  // the syncer sits in the pass for entry 1
+  ASSERT_EQ(first.wait_for(5s), std::future_status::ready);
+  EXPECT_TRUE(first.get().ok());
+  // And the next write too, with the pass still held.
+  Status second = store->Write(
+      [](store::Connection& c) { return c.Exec("INSERT INTO items (id) VALUES ('b')"); });
+  EXPECT_TRUE(second.ok());
+  EXPECT_LT(log->durable(), log->end());  // not synced yet: acknowledged all the same
+  EXPECT_EQ(log->last_index(), before + 2);
+  gate.Release();
+  EXPECT_TRUE(log->WaitDurable(log->end(), 5s));
+  store.reset();
+}
+
+// Writes are acknowledged before the fsync, and each database syncs its own
+// WAL: a power loss can take one database's last commit while another's,
+// later in the log, stays. Every database is checked, not only the last
+// entry's.
+TEST_F(LogTest, ADatabaseThatLostAnEarlierEntryNeedsANewGeneration) {
+  auto log = OpenLog();
+  ASSERT_TRUE(log);
+  AppendRange(log.get(), 1, 1, "hearth.db");
+  AppendRange(log.get(), 2, 2, "apps/a.db");
+  AppendRange(log.get(), 3, 3, "hearth.db");
+  log.reset();
+  log = OpenLog();
+  ASSERT_TRUE(log);
+  auto check = log->DropUncommittedTail({{"hearth.db", 3}, {"apps/a.db", 0}});
+  ASSERT_TRUE(check.ok());
+  EXPECT_FALSE(check->dropped);
+  EXPECT_TRUE(check->new_generation);
+  EXPECT_NE(check->why.find("apps/a.db does not hold index 2"), std::string::npos) << check->why;
+}
+
+// The last entry dropped, its database's entry before it is what it must hold.
+TEST_F(LogTest, AfterADropTheDatabasesPreviousEntryIsChecked) {
+  auto log = OpenLog();
+  ASSERT_TRUE(log);
+  AppendRange(log.get(), 1, 2, "apps/a.db");
+  log.reset();
+  log = OpenLog();
+  ASSERT_TRUE(log);
+  auto check = log->DropUncommittedTail({{"apps/a.db", 1}});
+  ASSERT_TRUE(check.ok());
+  EXPECT_TRUE(check->dropped);
+  EXPECT_FALSE(check->new_generation) << check->why;
+}
+
+TEST_F(LogTest, ADatabaseLackingTheEntryBeforeADroppedOneNeedsANewGeneration) {
+  auto log = OpenLog();
+  ASSERT_TRUE(log);
+  AppendRange(log.get(), 1, 2, "apps/a.db");
+  log.reset();
+  log = OpenLog();
+  ASSERT_TRUE(log);
+  auto check = log->DropUncommittedTail({{"apps/a.db", 0}});
+  ASSERT_TRUE(check.ok());
+  EXPECT_TRUE(check->dropped);
+  EXPECT_TRUE(check->new_generation);
+  EXPECT_NE(check->why.find("apps/a.db does not hold index 1"), std::string::npos) << check->why;
+}
+
+}  // namespace
+}  // namespace hearth::stream
