@@ -115,7 +115,8 @@ class StreamBackup : public Service {
       for (int64_t* f : fields) {
         size_t comma = rest.find(',');
         int64_t ms = 0;
-        if (ParseDurationMillis(rest.substr(0, comma), &ms)) *f = ms * 1000;
+        // A zero window or period would divide by zero: left at its default.
+        if (ParseDurationMillis(rest.substr(0, comma), &ms) && ms > 0) *f = ms * 1000;
         if (comma == std::string_view::npos) break;
         rest.remove_prefix(comma + 1);
       }

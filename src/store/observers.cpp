@@ -200,6 +200,8 @@ void Observers::Dispatch(Connection& c, const std::vector<EntryOp>& ops) {
   if (ops.empty() || (observers.empty() && op_observers.empty())) return;
   std::vector<bool> begun(observers.size(), false);
   std::map<std::string, std::vector<std::string>, std::less<>> names;  // per table, read once
+  std::string wanting_table;
+  std::vector<size_t> wanting;
   for (const EntryOp& op : ops) {
     if (op.kind != OpKind::kChangeset) {
       // Not a structured binding: clang before 16 cannot capture one.
@@ -216,9 +218,14 @@ void Observers::Dispatch(Connection& c, const std::vector<EntryOp>& ops) {
       int ncol = 0, kind = 0, indirect = 0;
       if (sqlite3changeset_op(it, &table, &ncol, &kind, &indirect) != SQLITE_OK) break;
       std::string_view name(table);
-      std::vector<size_t> wanting;
-      for (size_t i = 0; i < observers.size(); ++i)
-        if (observers[i].wants && observers[i].wants(name)) wanting.push_back(i);
+      // A changeset holds each table's rows together: who wants them is
+      // asked once per table, not once per row.
+      if (name != wanting_table) {
+        wanting_table.assign(name);
+        wanting.clear();
+        for (size_t i = 0; i < observers.size(); ++i)
+          if (observers[i].wants && observers[i].wants(name)) wanting.push_back(i);
+      }
       if (wanting.empty()) continue;
       auto cols = names.find(name);
       if (cols == names.end()) cols = names.emplace(std::string(name), ColumnNames(c, name)).first;

@@ -346,6 +346,14 @@ Status Uploader::MarkTarget() {
   if (!listed.ok()) return listed.error();
   bool present = false;
   for (const auto& o : *listed) present = present || o.key == kBackupMarkerKey;
+  if (!present) {
+    // A listing may lag a put (or miss a key for a moment): a target taken
+    // for new would get a new id, and this server would back up everything
+    // anew. A HEAD of the key itself is read-after-write.
+    auto head = target_->Head(kBackupMarkerKey);
+    if (!head.ok()) return head.error();
+    present = head->has_value();
+  }
   std::string id;
   if (present) {
     auto text = target_->Get(kBackupMarkerKey);

@@ -28,6 +28,7 @@ class FlakyStore : public s3::ObjectStore {
   std::atomic<bool> down{false};
   std::atomic<bool> segments_down{false};  // only segment puts fail
   std::atomic<int> puts{0};
+  std::atomic<bool> list_shows_marker{true};
   Status Put(std::string_view key, std::string_view bytes) override {
     if (down || (segments_down && key.find("/segments/") != std::string_view::npos))
       return Error{"S3 refused PutObject on b/" + std::string(key) + ": SlowDown (503)"};
@@ -48,7 +49,10 @@ class FlakyStore : public s3::ObjectStore {
     return inner_.Head(key);
   }
   Result<std::vector<s3::ObjectInfo>> List(std::string_view prefix) override {
-    return inner_.List(prefix);
+    auto listed = inner_.List(prefix);
+    if (listed.ok() && !list_shows_marker)  // a listing that lags (eventual consistency)
+      std::erase_if(*listed, [](const s3::ObjectInfo& o) { return o.key == "hearth-backup.json"; });
+    return listed;
   }
   Status Delete(std::string_view key) override { return inner_.Delete(key); }
   std::string Describe() const override { return "flaky"; }

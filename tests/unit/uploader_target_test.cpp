@@ -130,6 +130,34 @@ TEST_F(UploaderTargetTest, AnotherTargetGetsItsOwnGenerationSnapshotAndBytes) {
   EXPECT_NE(mb->find("\"id\""), std::string::npos);
 }
 
+// A listing that does not show the marker yet is not a new target: the HEAD
+// finds it, the id stays, and nothing starts anew.
+TEST_F(UploaderTargetTest, AListingThatMissesTheMarkerIsNotANewTarget) {
+  Commit(1, 3);
+  const std::string a = root_ + "/a";
+  ASSERT_TRUE(MakeFor(a)->RunOnce().ok());
+  auto marker = s3::LocalDirStore(a).Get("hearth-backup.json");
+  ASSERT_TRUE(marker.ok());
+  Commit(4, 5);
+  fs::create_directories(a);
+  UploaderOptions o;
+  o.data_dir = data_;
+  o.hearth_version = "test";
+  auto store = std::make_unique<FlakyStore>(a);
+  store->list_shows_marker = false;
+  Uploader up(log_.get(), std::move(store), o);
+  ASSERT_TRUE(up.RunOnce().ok());
+  auto again = s3::LocalDirStore(a).Get("hearth-backup.json");
+  ASSERT_TRUE(again.ok());
+  EXPECT_EQ(*again, *marker);  // same id
+  auto list = s3::LocalDirStore(a).List("");
+  ASSERT_TRUE(list.ok());
+  EXPECT_EQ(ReadListing(*list).generations.size(), 1u);  // not backed up anew
+  auto r = RestoreTo(a, root_ + "/r");
+  ASSERT_TRUE(r.ok()) << r.error().message;
+  EXPECT_EQ(r->index, 5u);
+}
+
 TEST_F(UploaderTargetTest, AnEmptiedTargetIsBackedUpAnew) {
   Commit(1, 3);
   const std::string a = root_ + "/a";
