@@ -216,20 +216,28 @@ void LocalLog::TruncateTo(uint64_t offset) {
 
 void LocalLog::TruncateLocked(uint64_t offset) {
   if (offset >= tail_) return;
+  // An entry that cannot be cut stays in its file: readers must never ship
+  // it (a later entry's MarkCommitted moves committed() past it), so its
+  // range joins the ones they skip, and a new generation starts.
+  auto keep_out = [&] {
+    pending_generation_ = "an uncommitted entry could not be cut off";
+    unsynced_.emplace_back(offset, tail_);
+  };
   if (!current_ || offset < current_->base) {
     Log(LogLevel::kError, "change-stream log: cannot cut back past the current file",
         {{"offset", offset}, {"tail", tail_}});
-    pending_generation_ = "an uncommitted entry could not be cut off";
+    keep_out();
     return;
   }
   Segment& seg = *current_;
   uint64_t keep = offset - seg.base + kSegmentHeaderSize;
   if (keep == kSegmentHeaderSize) keep = 0;  // the file held only this entry: it goes
-  if (keep == 0 ? unlink(seg.path.c_str()) != 0
-                : ftruncate(seg.fd, static_cast<off_t>(keep)) != 0) {
+  bool failed = options_.cut_fails && options_.cut_fails();
+  if (failed || (keep == 0 ? unlink(seg.path.c_str()) != 0
+                           : ftruncate(seg.fd, static_cast<off_t>(keep)) != 0)) {
     Log(LogLevel::kError, "change-stream log: cannot cut an uncommitted entry",
-        {{"file", seg.path}, {"error", strerror(errno)}});
-    pending_generation_ = "an uncommitted entry could not be cut off";
+        {{"file", seg.path}, {"error", failed ? "test" : strerror(errno)}});
+    keep_out();
     retired_.push_back(std::move(current_));
     return;
   }

@@ -59,6 +59,8 @@ struct LogOptions {
   // and before it syncs, outside the lock; a non-empty result is taken as a
   // failed sync with that message (so a test can pause the syncer or fail it).
   std::function<std::string()> sync_hook;
+  // Tests only: true makes TruncateTo's cut fail (as an I/O error would).
+  std::function<bool()> cut_fails;
 };
 
 // What Open found and did, for the server's log and the Sequencer's start.
@@ -183,7 +185,8 @@ class LocalLog : public store::EntrySink {
   uint64_t generation_base_ = 0;  // log offset of the current generation's first entry
   // A sync failed: durable() stays at or below this until a new generation
   // starts; then the failed generation's unsynced range goes to unsynced_,
-  // which readers skip (a power loss may have taken it).
+  // which readers skip (a power loss may have taken it). An uncommitted
+  // entry that could not be cut off is skipped the same way.
   std::optional<uint64_t> ceiling_;
   std::vector<std::pair<uint64_t, uint64_t>> unsynced_;
   // `broken` is removed only once the new generation's first entry (ending

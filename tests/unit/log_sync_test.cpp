@@ -158,5 +158,36 @@ TEST_F(LogTest, ADatabaseLackingTheEntryBeforeADroppedOneNeedsANewGeneration) {
   EXPECT_NE(check->why.find("apps/a.db does not hold index 1"), std::string::npos) << check->why;
 }
 
+// An uncommitted entry whose cut fails (an I/O error) stays in its file; a
+// later entry's commit must not make it readable: it is never shipped.
+TEST_F(LogTest, AnEntryThatCouldNotBeCutIsNeverRead) {
+  bool fail = false;
+  LogOptions o;
+  o.cut_fails = [&fail] { return fail; };
+  auto opened = LocalLog::Open(dir_, o);
+  ASSERT_TRUE(opened.ok()) << opened.error().message;
+  auto log = std::move(opened).value();
+  AppendRange(log.get(), 1, 1);
+  log->MarkCommitted(log->end());
+  auto off = log->Append(MakeEntry(2, "apps/a.db"));
+  ASSERT_TRUE(off.ok());
+  const uint64_t gen = log->generation();
+  fail = true;
+  log->TruncateTo(*off);  // its COMMIT failed; the cut fails too
+  fail = false;
+  // The number is handed out again, in a new generation.
+  ASSERT_TRUE(log->Append(MakeEntry(2, "hearth.db")).ok());
+  EXPECT_NE(log->generation(), gen);
+  log->MarkCommitted(log->end());
+  ASSERT_TRUE(log->WaitDurable(log->end(), 5s));
+  std::vector<std::string> seen;
+  Status st = log->ForEach(0, log->readable(), [&](const LogEntry& e) {
+    seen.push_back(std::to_string(e.view.index) + " " + std::string(e.view.database));
+    return true;
+  });
+  ASSERT_TRUE(st.ok()) << st.error().message;
+  EXPECT_EQ(seen, (std::vector<std::string>{"1 hearth.db", "2 hearth.db"}));
+}
+
 }  // namespace
 }  // namespace hearth::stream
