@@ -120,6 +120,7 @@ void LocalLog::StartGenerationLocked(const std::string& why) {
     // The failed generation ends here: what it holds past its last good
     // sync is never shipped, and durable() may move on with the new one.
     unsynced_.emplace_back(*ceiling_, tail_);
+    skipped_to_write_ = true;
     ceiling_.reset();
   }
 }
@@ -210,24 +211,37 @@ Result<uint64_t> LocalLog::Append(std::string_view entry) {
 }
 
 void LocalLog::TruncateTo(uint64_t offset) {
-  std::lock_guard lk(mu_);
-  TruncateLocked(offset);
+  bool cut;
+  {
+    std::lock_guard lk(mu_);
+    cut = TruncateLocked(offset);
+  }
+  // Recorded as a break (the `broken` file), so the uploader takes no
+  // snapshot of the old generation and a restart starts anew as well.
+  if (!cut) Break("an uncommitted entry could not be cut off");
 }
 
-void LocalLog::TruncateLocked(uint64_t offset) {
-  if (offset >= tail_) return;
+bool LocalLog::TruncateLocked(uint64_t offset) {
+  if (offset >= tail_) return true;
   // An entry that cannot be cut stays in its file: readers must never ship
   // it (a later entry's MarkCommitted moves committed() past it), so its
   // range joins the ones they skip, and a new generation starts.
+  // The range is kept on disk too (`skipped`, by the syncer before it lets
+  // anything after it be read): after a restart the entry is still there.
   auto keep_out = [&] {
     pending_generation_ = "an uncommitted entry could not be cut off";
     unsynced_.emplace_back(offset, tail_);
+    skipped_to_write_ = true;
+    // It is not the last entry any more: the one before it is.
+    if (!before_last_ && last_) files_first_index_floor_ = last_->index - 1;
+    last_ = std::move(before_last_);
+    before_last_.reset();
+    return false;
   };
   if (!current_ || offset < current_->base) {
     Log(LogLevel::kError, "change-stream log: cannot cut back past the current file",
         {{"offset", offset}, {"tail", tail_}});
-    keep_out();
-    return;
+    return keep_out();
   }
   Segment& seg = *current_;
   uint64_t keep = offset - seg.base + kSegmentHeaderSize;
@@ -237,9 +251,8 @@ void LocalLog::TruncateLocked(uint64_t offset) {
                            : ftruncate(seg.fd, static_cast<off_t>(keep)) != 0)) {
     Log(LogLevel::kError, "change-stream log: cannot cut an uncommitted entry",
         {{"file", seg.path}, {"error", failed ? "test" : strerror(errno)}});
-    keep_out();
     retired_.push_back(std::move(current_));
-    return;
+    return keep_out();
   }
   if (keep == 0) {
     current_.reset();
@@ -263,6 +276,7 @@ void LocalLog::TruncateLocked(uint64_t offset) {
   if (!before_last_ && last_) files_first_index_floor_ = last_->index - 1;
   last_ = std::move(before_last_);
   before_last_.reset();
+  return true;
 }
 
 void LocalLog::Break(const std::string& why) {
@@ -341,7 +355,7 @@ void LocalLog::SyncLoop() {
     };
     auto work = [&] {
       return changes_ != synced_changes_ || !retired_.empty() || generation_to_write_ ||
-             dir_dirty_ || clear_due();
+             dir_dirty_ || skipped_to_write_ || clear_due();
     };
     work_cv_.wait(lk, [&] { return stop_ || work(); });
     if (!work()) return;  // stopping, and everything is on disk
@@ -360,6 +374,8 @@ void LocalLog::SyncLoop() {
     auto gen = std::move(generation_to_write_);
     generation_to_write_.reset();
     bool dir = std::exchange(dir_dirty_, false);
+    std::optional<std::vector<std::pair<uint64_t, uint64_t>>> skipped;
+    if (std::exchange(skipped_to_write_, false)) skipped = unsynced_;
     uint64_t clear = clear_due() ? clear_broken_at_.load() : 0;
     truncated_low_ = UINT64_MAX;
     lk.unlock();
@@ -371,6 +387,14 @@ void LocalLog::SyncLoop() {
     if (seg && fdatasync(seg->fd) != 0) failed = Errno("fdatasync " + seg->path);
     if (dir) {
       if (Status st = FsyncPath(wal_dir()); !st.ok()) failed = st.error().message;
+    }
+    if (skipped) {
+      // Before durable() moves past them: what follows a skipped range is
+      // read only once the range is on disk too.
+      nlohmann::json j = nlohmann::json::array();
+      for (const auto& [low, high] : *skipped) j.push_back({low, high});
+      if (Status st = WriteFileDurably(dir_, "skipped", j.dump() + "\n"); !st.ok())
+        failed = st.error().message;
     }
     if (gen) {
       nlohmann::json j = {{"id", Hex16(gen->id)},

@@ -161,7 +161,7 @@ class LocalLog : public store::EntrySink {
   Status Recover();
   Status ScanNewest();
   Result<std::shared_ptr<Segment>> CreateSegment(uint64_t first_index);
-  void TruncateLocked(uint64_t offset);
+  bool TruncateLocked(uint64_t offset);  // false: the cut failed (the range is skipped)
   void StartGenerationLocked(const std::string& why);
   void SyncLoop();
 
@@ -189,6 +189,7 @@ class LocalLog : public store::EntrySink {
   // entry that could not be cut off is skipped the same way.
   std::optional<uint64_t> ceiling_;
   std::vector<std::pair<uint64_t, uint64_t>> unsynced_;
+  bool skipped_to_write_ = false;  // unsynced_ grew: the syncer writes DATA/log/skipped
   // `broken` is removed only once the new generation's first entry (ending
   // here) is committed and durable: before that, a restart must start anew.
   std::atomic<uint64_t> clear_broken_at_{0};

@@ -2,6 +2,8 @@
 // record, and the check of the log against the databases' own last indexes
 // (docs/store.md, "The local log").
 #include <fcntl.h>
+#include <algorithm>
+#include <cerrno>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -50,6 +52,25 @@ Status LocalLog::Recover() {
   if (auto why = ReadSmallFile(dir_ + "/broken", &missing); why.ok()) {
     broken_why_ = *why;
     pending_generation_ = "the stream broke before the last stop: " + *why;
+  }
+  // Ranges readers skip (an entry whose cut failed, a failed sync's tail):
+  // the entries are still in their files after a restart.
+  if (auto text = ReadSmallFile(dir_ + "/skipped", &missing); text.ok()) {
+    auto j = ParseJson(*text);
+    bool whole = j.ok() && j->is_array();
+    if (whole) {
+      for (const auto& r : *j) {
+        if (!r.is_array() || r.size() != 2 || !r[0].is_number_unsigned() ||
+            !r[1].is_number_unsigned()) {
+          whole = false;
+          break;
+        }
+        unsynced_.emplace_back(r[0].get<uint64_t>(), r[1].get<uint64_t>());
+      }
+    }
+    if (!whole) pending_generation_ = dir_ + "/skipped is unreadable";
+  } else if (!missing) {
+    pending_generation_ = text.error().message;
   }
   if (Status st = ScanNewest(); !st.ok()) return st;
   if (generation_.id == 0 && !pending_generation_) pending_generation_ = "a new log";
@@ -207,14 +228,23 @@ Status LocalLog::ScanNewest() {
     // files before the newest, and new names in wal/, only in the page
     // cache: synced here before durable() claims them (a clean file costs
     // next to nothing).
+    // One that cannot be synced is not trusted: a new generation, never a
+    // refusal to start.
     for (size_t i = 0; i + 1 < files->size(); ++i) {
-      int fd = OpenSegmentFile((*files)[i].path, O_RDONLY);
-      if (fd < 0) return Error{Errno("cannot open " + (*files)[i].path)};
-      int rc = fdatasync(fd);
-      close(fd);
-      if (rc != 0) return Error{Errno("cannot sync " + (*files)[i].path)};
+      const std::string& path = (*files)[i].path;
+      int fd = OpenSegmentFile(path, O_RDONLY);
+      int rc = fd < 0 ? -1 : fdatasync(fd);
+      int err = rc != 0 ? errno : 0;
+      if (fd >= 0) close(fd);
+      if (rc != 0 && err != ENOENT && !pending_generation_) {
+        errno = err;
+        pending_generation_ = Errno("cannot sync " + path);
+        Log(LogLevel::kError, "change-stream log: a file before the newest cannot be synced",
+            {{"why", *pending_generation_}});
+      }
     }
-    if (Status st = FsyncPath(wal_dir()); !st.ok()) return st;
+    if (Status st = FsyncPath(wal_dir()); !st.ok() && !pending_generation_)
+      pending_generation_ = st.error().message;
     if (files->size() >= 2 && !pending_generation_) {
       // A power loss can leave the file before the newest torn while the
       // newest is whole: the generation then has a hole.
@@ -247,9 +277,67 @@ Status LocalLog::ScanNewest() {
   }
 }
 
+namespace {
+
+// Reads back, newest first, the current generation's files before the newest
+// for the databases `unseen` (with no entry in the newest file): the highest
+// index the log holds for each, above what it holds. A power loss can take
+// seconds of one database's commits (its WAL not synced) while the log,
+// synced every few ms, keeps them in an earlier file. Stops once no older
+// entry can be above the lowest index those databases hold.
+std::map<std::string, uint64_t> NewestInEarlierFiles(
+    const std::string& wal_dir, const std::map<std::string, uint64_t>& unseen) {
+  std::map<std::string, uint64_t> found;
+  if (unseen.empty()) return found;
+  uint64_t floor = UINT64_MAX;
+  for (const auto& [name, held] : unseen) floor = std::min(floor, held);
+  auto files = ListSegments(wal_dir);
+  if (!files.ok() || files->size() < 2) return found;
+  const uint64_t generation = files->back().header.generation;
+  uint64_t upper = files->back().header.first_index - 1;  // the highest index older files hold
+  constexpr uint64_t kMaxBytes = uint64_t{1} << 30;      // a start that reads more says so
+  uint64_t read = 0;
+  for (size_t i = files->size() - 1; i-- > 0;) {
+    const SegmentFile& f = (*files)[i];
+    if (upper <= floor || f.header.generation != generation) break;
+    if (read > kMaxBytes) {
+      Log(LogLevel::kWarn, "change-stream log: stopped checking older files against the databases",
+          {{"read_bytes", read}, {"at", f.path}});
+      break;
+    }
+    int fd = OpenSegmentFile(f.path, O_RDONLY);
+    if (fd < 0) break;
+    SegmentReader reader(fd, f, f.size);
+    for (;;) {
+      auto next = reader.Read();
+      if (next.done || !next.error.empty()) break;
+      const auto& v = next.entry.view;
+      auto it = unseen.find(std::string(v.database));
+      if (it != unseen.end() && v.index > it->second) {
+        uint64_t& top = found[it->first];
+        top = std::max(top, v.index);
+      }
+    }
+    close(fd);
+    read += f.size;
+    upper = f.header.first_index > 0 ? f.header.first_index - 1 : 0;
+  }
+  return found;
+}
+
+}  // namespace
+
 Result<TailCheck> LocalLog::DropUncommittedTail(
     const std::map<std::string, uint64_t>& db_last_index) {
   TailCheck out;
+  // Before mu_: at start, no writer appends yet.
+  std::map<std::string, uint64_t> unseen;
+  {
+    std::lock_guard lk(mu_);
+    for (const auto& [name, held] : db_last_index)
+      if (!newest_tops_.count(name)) unseen.emplace(name, held);
+  }
+  const std::map<std::string, uint64_t> earlier = NewestInEarlierFiles(wal_dir(), unseen);
   {
     std::unique_lock lk(mu_);
     // A database missing from the map says nothing about the last entry:
@@ -288,6 +376,12 @@ Result<TailCheck> LocalLog::DropUncommittedTail(
       if (verified && top[0] != 0 && held != db_last_index.end() && held->second < top[0]) {
         verified = false;
         out.why = name + " does not hold index " + std::to_string(top[0]) + ", which the log holds";
+      }
+    }
+    for (const auto& [name, index] : earlier) {  // only indexes above what `name` holds
+      if (verified) {
+        verified = false;
+        out.why = name + " does not hold index " + std::to_string(index) + ", which the log holds";
       }
     }
     if (verified) committed_ = tail_;

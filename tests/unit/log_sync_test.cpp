@@ -130,6 +130,29 @@ TEST_F(LogTest, ADatabaseThatLostAnEarlierEntryNeedsANewGeneration) {
   EXPECT_NE(check->why.find("apps/a.db does not hold index 2"), std::string::npos) << check->why;
 }
 
+// The entry a database lacks can be in a file before the newest (the log
+// rolled, later entries are another database's): older files are read too.
+TEST_F(LogTest, ADatabaseThatLostAnEntryInAnOlderFileNeedsANewGeneration) {
+  auto log = OpenLog(1);  // one entry per file
+  ASSERT_TRUE(log);
+  AppendRange(log.get(), 1, 1, "apps/a.db");
+  AppendRange(log.get(), 2, 3, "hearth.db");
+  ASSERT_GE(WalFiles().size(), 3u);
+  log.reset();
+  log = OpenLog(1);
+  ASSERT_TRUE(log);
+  auto fine = log->DropUncommittedTail({{"hearth.db", 3}, {"apps/a.db", 1}});
+  ASSERT_TRUE(fine.ok());
+  EXPECT_FALSE(fine->new_generation) << fine->why;
+  log.reset();
+  log = OpenLog(1);
+  ASSERT_TRUE(log);
+  auto check = log->DropUncommittedTail({{"hearth.db", 3}, {"apps/a.db", 0}});
+  ASSERT_TRUE(check.ok());
+  EXPECT_TRUE(check->new_generation);
+  EXPECT_NE(check->why.find("apps/a.db does not hold index 1"), std::string::npos) << check->why;
+}
+
 // The last entry dropped, its database's entry before it is what it must hold.
 TEST_F(LogTest, AfterADropTheDatabasesPreviousEntryIsChecked) {
   auto log = OpenLog();
@@ -175,6 +198,8 @@ TEST_F(LogTest, AnEntryThatCouldNotBeCutIsNeverRead) {
   fail = true;
   log->TruncateTo(*off);  // its COMMIT failed; the cut fails too
   fail = false;
+  EXPECT_EQ(log->last_index(), 1u);  // the entry is not the last one any more
+  EXPECT_TRUE(log->broken());        // a break: no snapshot of the old generation
   // The number is handed out again, in a new generation.
   ASSERT_TRUE(log->Append(MakeEntry(2, "hearth.db")).ok());
   EXPECT_NE(log->generation(), gen);
@@ -182,6 +207,20 @@ TEST_F(LogTest, AnEntryThatCouldNotBeCutIsNeverRead) {
   ASSERT_TRUE(log->WaitDurable(log->end(), 5s));
   std::vector<std::string> seen;
   Status st = log->ForEach(0, log->readable(), [&](const LogEntry& e) {
+    seen.push_back(std::to_string(e.view.index) + " " + std::string(e.view.database));
+    return true;
+  });
+  ASSERT_TRUE(st.ok()) << st.error().message;
+  EXPECT_EQ(seen, (std::vector<std::string>{"1 hearth.db", "2 hearth.db"}));
+  // Still never read after a restart: the entry is in its file, the range on disk.
+  log.reset();
+  log = OpenLog();
+  ASSERT_TRUE(log);
+  auto check = log->DropUncommittedTail({{"hearth.db", 2}, {"apps/a.db", 0}});
+  ASSERT_TRUE(check.ok());
+  EXPECT_FALSE(check->dropped);
+  seen.clear();
+  st = log->ForEach(0, log->readable(), [&](const LogEntry& e) {
     seen.push_back(std::to_string(e.view.index) + " " + std::string(e.view.database));
     return true;
   });
