@@ -2,10 +2,11 @@
 // record, and the check of the log against the databases' own last indexes
 // (docs/store.md, "The local log").
 #include <fcntl.h>
-#include <algorithm>
-#include <cerrno>
 #include <sys/stat.h>
 #include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
 
 #include "base/json.h"
 #include "base/log.h"
@@ -295,7 +296,7 @@ std::map<std::string, uint64_t> NewestInEarlierFiles(
   if (!files.ok() || files->size() < 2) return found;
   const uint64_t generation = files->back().header.generation;
   uint64_t upper = files->back().header.first_index - 1;  // the highest index older files hold
-  constexpr uint64_t kMaxBytes = uint64_t{1} << 30;      // a start that reads more says so
+  constexpr uint64_t kMaxBytes = uint64_t{1} << 30;       // a start that reads more says so
   uint64_t read = 0;
   for (size_t i = files->size() - 1; i-- > 0;) {
     const SegmentFile& f = (*files)[i];
