@@ -263,6 +263,7 @@ bool LocalLog::TruncateLocked(uint64_t offset) {
   tail_ = offset;
   ++changes_;
   truncated_low_ = std::min(truncated_low_, offset);
+  TrimSkippedLocked(offset);  // the next append reuses these offsets
   if (generation_.first_index != 0 && offset <= generation_base_) {
     // The generation's first entry is taken back: it is recorded again with
     // the next append, and `broken` stays until then.
@@ -277,6 +278,19 @@ bool LocalLog::TruncateLocked(uint64_t offset) {
   last_ = std::move(before_last_);
   before_last_.reset();
   return true;
+}
+
+void LocalLog::TrimSkippedLocked(uint64_t tail) {
+  size_t before = unsynced_.size();
+  bool changed = false;
+  for (auto& r : unsynced_) {
+    if (r.second > tail) {
+      r.second = std::max(r.first, tail);
+      changed = true;
+    }
+  }
+  std::erase_if(unsynced_, [](const auto& r) { return r.first >= r.second; });
+  if (changed || unsynced_.size() != before) skipped_to_write_ = true;
 }
 
 void LocalLog::Break(const std::string& why) {

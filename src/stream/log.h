@@ -61,6 +61,8 @@ struct LogOptions {
   std::function<std::string()> sync_hook;
   // Tests only: true makes TruncateTo's cut fail (as an I/O error would).
   std::function<bool()> cut_fails;
+  // Tests only: this boot's id (default /proc/sys/kernel/random/boot_id).
+  std::string boot_id;
 };
 
 // What Open found and did, for the server's log and the Sequencer's start.
@@ -189,7 +191,10 @@ class LocalLog : public store::EntrySink {
   // entry that could not be cut off is skipped the same way.
   std::optional<uint64_t> ceiling_;
   std::vector<std::pair<uint64_t, uint64_t>> unsynced_;
-  bool skipped_to_write_ = false;  // unsynced_ grew: the syncer writes DATA/log/skipped
+  bool skipped_to_write_ = false;  // unsynced_ changed: the syncer writes DATA/log/skipped
+  // Cuts the skipped ranges at `tail` (offsets from there on are written anew).
+  void TrimSkippedLocked(uint64_t tail);
+  bool same_boot_ = false;  // Recover: the machine did not restart since the last open
   // `broken` is removed only once the new generation's first entry (ending
   // here) is committed and durable: before that, a restart must start anew.
   std::atomic<uint64_t> clear_broken_at_{0};

@@ -6,6 +6,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cctype>
 #include <cerrno>
 
 #include "base/json.h"
@@ -15,6 +16,14 @@
 #include "stream/log.h"
 
 namespace hearth::stream {
+
+namespace {
+std::string Stripped(std::string_view s) {
+  while (!s.empty() && isspace(static_cast<unsigned char>(s.back()))) s.remove_suffix(1);
+  while (!s.empty() && isspace(static_cast<unsigned char>(s.front()))) s.remove_prefix(1);
+  return std::string(s);
+}
+}  // namespace
 
 Result<GenerationFile> ReadGenerationFile(const std::string& dir) {
   bool missing = false;
@@ -74,6 +83,21 @@ Status LocalLog::Recover() {
     pending_generation_ = text.error().message;
   }
   if (Status st = ScanNewest(); !st.ok()) return st;
+  // Offsets at or past the tail are written again by the next appends (a
+  // torn tail cut, a failed cut redone): a skipped range never covers them.
+  TrimSkippedLocked(tail_);
+  // Whether the machine restarted since the last open (DropUncommittedTail
+  // reads older files only then). Unknown (no /proc): as if it did.
+  std::string boot = options_.boot_id;
+  if (boot.empty()) {
+    bool none = false;
+    auto text = ReadSmallFile("/proc/sys/kernel/random/boot_id", &none);
+    if (text.ok()) boot = Stripped(*text);
+  }
+  bool no_record = false;
+  auto was = ReadSmallFile(dir_ + "/boot", &no_record);
+  same_boot_ = !boot.empty() && was.ok() && Stripped(*was) == boot;
+  if (!boot.empty() && !same_boot_) (void)WriteFileDurably(dir_, "boot", boot + "\n");
   if (generation_.id == 0 && !pending_generation_) pending_generation_ = "a new log";
   if (pending_generation_) {
     recovery_.new_generation_why = *pending_generation_;
@@ -331,14 +355,10 @@ std::map<std::string, uint64_t> NewestInEarlierFiles(
 Result<TailCheck> LocalLog::DropUncommittedTail(
     const std::map<std::string, uint64_t>& db_last_index) {
   TailCheck out;
-  // Before mu_: at start, no writer appends yet.
-  std::map<std::string, uint64_t> unseen;
-  {
-    std::lock_guard lk(mu_);
-    for (const auto& [name, held] : db_last_index)
-      if (!newest_tops_.count(name)) unseen.emplace(name, held);
-  }
-  const std::map<std::string, uint64_t> earlier = NewestInEarlierFiles(wal_dir(), unseen);
+  // At start, before any writer: mu_ is taken in steps, the older files
+  // read without it.
+  std::map<std::string, uint64_t> unseen;  // databases with no entry in the newest file
+  bool cut_failed = false;
   {
     std::unique_lock lk(mu_);
     // A database missing from the map says nothing about the last entry:
@@ -352,12 +372,27 @@ Result<TailCheck> LocalLog::DropUncommittedTail(
       out.dropped = true;
       auto& top = newest_tops_[last_->database];
       top = {top[1], 0};
-      TruncateLocked(last_->offset);
+      cut_failed = !TruncateLocked(last_->offset);
       durable_ = tail_;
     }
+    for (const auto& [name, held] : db_last_index) {
+      auto top = newest_tops_.find(name);
+      if (top == newest_tops_.end() || top->second[0] == 0) unseen.emplace(name, held);
+    }
+  }
+  // Only after a reboot (power loss, a crash of the machine) can a database
+  // have lost commits the log kept: after a kill -9 the page cache held both.
+  const std::map<std::string, uint64_t> earlier =
+      same_boot_ ? std::map<std::string, uint64_t>{} : NewestInEarlierFiles(wal_dir(), unseen);
+  {
+    std::unique_lock lk(mu_);
     uint64_t log_last = last_ ? last_->index : files_first_index_floor_;
     bool verified = true;
-    if (last_ && !last_->database.empty()) {
+    if (cut_failed) {
+      verified = false;
+      out.why = "an uncommitted entry could not be cut off";
+    }
+    if (verified && last_ && !last_->database.empty()) {
       auto held = db_last_index.find(last_->database);
       if (held == db_last_index.end()) {
         verified = false;

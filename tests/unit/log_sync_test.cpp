@@ -130,27 +130,97 @@ TEST_F(LogTest, ADatabaseThatLostAnEarlierEntryNeedsANewGeneration) {
   EXPECT_NE(check->why.find("apps/a.db does not hold index 2"), std::string::npos) << check->why;
 }
 
-// The entry a database lacks can be in a file before the newest (the log
-// rolled, later entries are another database's): older files are read too.
+std::unique_ptr<LocalLog> OpenOnBoot(const std::string& dir, const std::string& boot) {
+  LogOptions o;
+  o.segment_bytes = 1;  // one entry per file
+  o.boot_id = boot;
+  auto log = LocalLog::Open(dir, o);
+  EXPECT_TRUE(log.ok()) << (log.ok() ? "" : log.error().message);
+  return log.ok() ? std::move(log).value() : nullptr;
+}
+
+// After a reboot, the entry a database lacks can be in a file before the
+// newest (the log rolled, later entries are another database's): older
+// files are read too. Within one boot (a kill -9) they are not: the page
+// cache kept the databases' commits as it kept the log.
 TEST_F(LogTest, ADatabaseThatLostAnEntryInAnOlderFileNeedsANewGeneration) {
-  auto log = OpenLog(1);  // one entry per file
+  auto log = OpenOnBoot(dir_, "boot-a");
   ASSERT_TRUE(log);
   AppendRange(log.get(), 1, 1, "apps/a.db");
   AppendRange(log.get(), 2, 3, "hearth.db");
   ASSERT_GE(WalFiles().size(), 3u);
   log.reset();
-  log = OpenLog(1);
+  log = OpenOnBoot(dir_, "boot-b");
   ASSERT_TRUE(log);
   auto fine = log->DropUncommittedTail({{"hearth.db", 3}, {"apps/a.db", 1}});
   ASSERT_TRUE(fine.ok());
   EXPECT_FALSE(fine->new_generation) << fine->why;
   log.reset();
-  log = OpenLog(1);
+  log = OpenOnBoot(dir_, "boot-c");
   ASSERT_TRUE(log);
   auto check = log->DropUncommittedTail({{"hearth.db", 3}, {"apps/a.db", 0}});
   ASSERT_TRUE(check.ok());
   EXPECT_TRUE(check->new_generation);
   EXPECT_NE(check->why.find("apps/a.db does not hold index 1"), std::string::npos) << check->why;
+  log.reset();
+  log = OpenOnBoot(dir_, "boot-c");  // the same boot: not read
+  ASSERT_TRUE(log);
+  auto same = log->DropUncommittedTail({{"hearth.db", 3}, {"apps/a.db", 0}});
+  ASSERT_TRUE(same.ok());
+  EXPECT_FALSE(same->new_generation) << same->why;
+}
+
+// A database whose only entry in the newest file is the dropped last one is
+// checked against the older files too.
+TEST_F(LogTest, ADatabaseWhoseNewestEntryIsDroppedIsCheckedInOlderFiles) {
+  auto log = OpenOnBoot(dir_, "boot-a");
+  ASSERT_TRUE(log);
+  AppendRange(log.get(), 1, 1, "apps/a.db");
+  AppendRange(log.get(), 2, 2, "hearth.db");
+  AppendRange(log.get(), 3, 3, "apps/a.db");  // never committed
+  log.reset();
+  log = OpenOnBoot(dir_, "boot-b");
+  ASSERT_TRUE(log);
+  auto check = log->DropUncommittedTail({{"hearth.db", 2}, {"apps/a.db", 0}});
+  ASSERT_TRUE(check.ok());
+  EXPECT_TRUE(check->dropped);
+  EXPECT_TRUE(check->new_generation);
+  EXPECT_NE(check->why.find("apps/a.db does not hold index 1"), std::string::npos) << check->why;
+}
+
+// A failed cut, then a restart before any other append: the entry is cut at
+// start this time, and the skipped range never hides what is appended there.
+TEST_F(LogTest, ASkippedRangeNeverHidesEntriesWrittenWhereItWas) {
+  bool fail = false;
+  LogOptions o;
+  o.cut_fails = [&fail] { return fail; };
+  auto opened = LocalLog::Open(dir_, o);
+  ASSERT_TRUE(opened.ok()) << opened.error().message;
+  auto log = std::move(opened).value();
+  AppendRange(log.get(), 1, 1);
+  log->MarkCommitted(log->end());
+  auto off = log->Append(MakeEntry(2, "apps/a.db"));
+  ASSERT_TRUE(off.ok());
+  fail = true;
+  log->TruncateTo(*off);
+  fail = false;
+  ASSERT_TRUE(log->WaitDurable(log->end(), 5s));
+  log.reset();
+  log = OpenLog();
+  ASSERT_TRUE(log);
+  auto check = log->DropUncommittedTail({{"hearth.db", 1}, {"apps/a.db", 0}});
+  ASSERT_TRUE(check.ok());
+  EXPECT_TRUE(check->dropped);
+  EXPECT_EQ(log->end(), *off);
+  AppendRange(log.get(), 2, 3);
+  log->MarkCommitted(log->end());
+  ASSERT_TRUE(log->WaitDurable(log->end(), 5s));
+  EXPECT_EQ(Indexes(*log, 0, log->readable()), Seq(1, 3));
+  log.reset();
+  log = OpenLog();  // and after another restart
+  ASSERT_TRUE(log);
+  ASSERT_TRUE(log->DropUncommittedTail({{"hearth.db", 3}, {"apps/a.db", 0}}).ok());
+  EXPECT_EQ(Indexes(*log, 0, log->readable()), Seq(1, 3));
 }
 
 // The last entry dropped, its database's entry before it is what it must hold.
